@@ -1,0 +1,101 @@
+# tern — build, run and test. `make` builds everything into bin/.
+# Layers: src/lib (generic) <- src/mail (mail knowledge) <- src/ternd, src/ternctl, src/helpers.
+
+CC       ?= cc
+CLANG    ?= clang
+HARDEN   := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -fstack-clash-protection
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CSTD     := -std=c11 -D_GNU_SOURCE
+OPT      ?= -O2 -g
+CFLAGS   := $(CSTD) $(OPT) $(WARN) $(HARDEN) -Isrc -MMD -MP
+LDFLAGS  := -pie -Wl,-z,relro,-z,now
+LIBS     := -levent_core -lcrypto -lcdb -lcrypt -lm
+
+B        := build
+LIB_SRC  := $(wildcard src/lib/*.c)
+MAIL_SRC := $(wildcard src/mail/*.c)
+TERND_SRC:= $(wildcard src/ternd/*.c)
+CTL_SRC  := $(wildcard src/ternctl/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+MAIL_OBJ := $(MAIL_SRC:%.c=$(B)/%.o)
+TERND_OBJ:= $(TERND_SRC:%.c=$(B)/%.o)
+CTL_OBJ  := $(CTL_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
+UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit-san/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+
+PROGS := bin/ternd bin/ternctl bin/tern-local bin/tern-queue bin/sendmail bin/mailq bin/newaliases
+
+.PHONY: all run test unit unit-san fuzz fuzz-build e2e crash deps clean install layering bench
+all: deps-build $(PROGS)
+
+deps-build:
+	@scripts/deps build
+deps:
+	@scripts/deps test
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libtern.a: $(LIB_OBJ)
+	ar rcs $@ $^
+$(B)/libmail.a: $(MAIL_OBJ)
+	ar rcs $@ $^
+
+bin/ternd: $(TERND_OBJ) $(B)/libmail.a $(B)/libtern.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(TERND_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
+bin/ternctl: $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
+bin/tern-local: $(B)/src/helpers/tern-local.o $(B)/libmail.a $(B)/libtern.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+bin/tern-queue: $(B)/src/helpers/tern-queue.o $(B)/libmail.a $(B)/libtern.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+bin/sendmail bin/mailq bin/newaliases: bin/ternctl
+	ln -sf ternctl $@
+
+# --- tests -------------------------------------------------------------------
+$(B)/unit/%: tests/unit/%.c $(B)/libmail.a $(B)/libtern.a tests/unit/t.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libmail.a $(B)/libtern.a $(LIBS)
+
+SANFLAGS := $(CSTD) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all $(WARN) -Isrc -Itests/unit
+$(B)/unit-san/%: tests/unit/%.c $(LIB_SRC) $(MAIL_SRC) tests/unit/t.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(SANFLAGS) -o $@ $< $(LIB_SRC) $(MAIL_SRC) $(LIBS)
+
+FUZZFLAGS := $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(MAIL_SRC)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZFLAGS) -o $@ $< $(LIB_SRC) $(MAIL_SRC) $(LIBS)
+
+unit: $(UNIT_BIN)
+unit-san: $(UNIT_SAN)
+fuzz-build: $(FUZZ_BIN)
+FUZZ_SECONDS ?= 30
+fuzz: deps fuzz-build
+	tests/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+layering:
+	@tests/check-layering
+
+test: deps all unit unit-san fuzz-build
+	@tests/run-all
+
+run: all
+	bin/ternd
+
+install: all
+	scripts/install
+
+bench: all
+	bench/run
+
+clean:
+	rm -rf $(B) bin
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,59 @@
+/* msg — the one IPC codec between tern's roles: typed, framed messages over a stream
+ * socketpair, each optionally carrying one file descriptor (SCM_RIGHTS).
+ * Owns: framing, field encoding, per-channel buffers. Trusts: nothing it reads — every
+ * frame and field is bounds- and type-checked; a malformed frame closes the channel.
+ *
+ * Frame: u32 payload length, u32 type (bit 31 = an fd rides with this frame), u32 id,
+ * then the payload: fields, each a tag byte then data:
+ *   'Q' u64 (8 bytes little endian) | 'S' u32 len, bytes, NUL | 'B' u32 len, bytes
+ * See doc/IPC.md. */
+#ifndef TERN_MSG_H
+#define TERN_MSG_H
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/buf.h"
+
+#define MSG_MAXPAYLOAD (16u * 1024 * 1024)
+#define MSG_HDRLEN 12
+#define MSG_FDFLAG 0x80000000u
+
+struct msg {               /* a message being built */
+	uint32_t type, id;
+	int fd;                /* -1: none; ownership passes to chan_send */
+	struct buf b;          /* header + payload */
+};
+
+void msg_init(struct msg *m, uint32_t type, uint32_t id);
+void msg_u64(struct msg *m, uint64_t v);
+void msg_str(struct msg *m, const char *s);          /* NULL is sent as "" */
+void msg_bytes(struct msg *m, const void *p, size_t n);
+void msg_fd(struct msg *m, int fd);
+void msg_discard(struct msg *m);
+
+struct msg_reader {        /* reading one received payload */
+	const unsigned char *p;
+	size_t len, off;
+	int err;               /* sticky: set by any failed get */
+};
+void msg_reader_init(struct msg_reader *r, const void *p, size_t len);
+uint64_t msg_get_u64(struct msg_reader *r);
+const char *msg_get_str(struct msg_reader *r);       /* "" on error (check r->err) */
+const void *msg_get_bytes(struct msg_reader *r, size_t *n);
+int msg_done(struct msg_reader *r);                  /* 0 if all read without error, else -1 */
+
+/* Split a byte stream into frames: returns the frame length (header+payload) if buf holds a
+ * complete frame, 0 if more bytes are needed, -1 if the header is invalid. */
+long msg_frame(const void *buf, size_t len, uint32_t *type, uint32_t *id, int *hasfd);
+
+/* A channel: one end of a socketpair inside the event loop. */
+struct chan;
+typedef void (*chan_recv_cb)(struct chan *c, uint32_t type, uint32_t id,
+                             struct msg_reader *r, int fd, void *arg);
+typedef void (*chan_close_cb)(struct chan *c, void *arg);
+struct chan *chan_new(int fd, const char *peer, chan_recv_cb cb, chan_close_cb ccb, void *arg);
+void chan_send(struct chan *c, struct msg *m);        /* consumes m */
+int  chan_flush_blocking(struct chan *c);            /* write everything now (shutdown) */
+void chan_free(struct chan *c);
+const char *chan_peer(struct chan *c);
+size_t chan_pending(struct chan *c);                 /* bytes waiting to be written */
+#endif

@@ -1,0 +1,789 @@
+/* config — the one table of tern.conf keys (name, type, default, bounds, doc, offset into
+ * struct config), the parser that applies a file to it, the embedded development default,
+ * and showctl. See config.h for the syntax.
+ * Owns: the meaning and the default of every key. Trusts: nothing in the text it parses —
+ * every value is checked, every error is collected with file:line and parsing goes on.
+ *
+ * config_parse() and config_load() initialise *c from scratch (every default first, then
+ * the file, then the defaults derived from `me`); call config_free() before reusing c.
+ * Defaults go through the same setters as file values, so a default is checked like one. */
+#include "mail/config.h"
+#include "mail/table.h"
+#include "lib/buf.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CFG_DEVNAME    "(embedded development default)"
+#define CFG_MAXLINE    65536
+#define CFG_MAXVALUE   4096
+#define CFG_MAXDEPTH   8
+#define CFG_MAXFILE    (16u * 1024 * 1024)
+
+enum cfg_type {
+	CT_STR,        /* rest of the line, blanks allowed */
+	CT_WORD,       /* one word */
+	CT_OPTWORD,    /* one word or "" */
+	CT_UINT,       /* uint64_t in [min,max] */
+	CT_INT,        /* int in [min,max] */
+	CT_BOOL,       /* yes/no/on/off/1/0/true/false */
+	CT_LIST,       /* struct cfg_list: items and table references, repeatable */
+	CT_IPLIST,     /* the same, items are addresses or networks */
+	CT_LISTEN,     /* listen KIND ADDR:PORT, repeatable */
+	CT_USERS,      /* file:PATH | passwd: | any:DIR */
+	CT_ALIASES,    /* "" | file:PATH | /PATH */
+	CT_IP,         /* "" or a numeric address */
+	CT_HOSTPORT,   /* "" or ADDR[:PORT] / [IPv6]:PORT */
+};
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	const char *def;        /* as written in a file; NULL = none or derived from `me` */
+	uint64_t min, max;
+	const char *doc;
+};
+
+#define O(f) offsetof(struct config, f)
+#define U64MAX 18446744073709551615ull
+static const struct cfg_key cfg_keys[] = {
+	{ "me", CT_WORD, O(me), NULL, 0, 0, "this host's name; default for the names below (default: gethostname())" },
+	{ "smtpgreeting", CT_STR, O(smtpgreeting), NULL, 0, 0, "text after 220 in the SMTP greeting (default: me)" },
+	{ "helohost", CT_WORD, O(helohost), NULL, 0, 0, "name sent in EHLO/HELO by outbound SMTP (default: me)" },
+	{ "user", CT_WORD, O(user), "_tern", 0, 0, "unprivileged user of the smtp, lookup, mta, mda and control roles" },
+	{ "queueuser", CT_WORD, O(queueuser), "_ternq", 0, 0, "user of the queue and scheduler roles (owns the spool)" },
+	{ "rootdir", CT_WORD, O(rootdir), "/var/empty/tern", 0, 0, "empty directory the smtp role chroots into when started as root" },
+	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 metrics" },
+	{ "loglevel", CT_INT, O(loglevel), "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug" },
+	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },
+	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local (default: the directory of the ternd binary)" },
+	{ "locals", CT_LIST, O(locals), NULL, 0, 0, "domains delivered on this host (default: me)" },
+	{ "rcpthosts", CT_LIST, O(rcpthosts), NULL, 0, 0, "domains accepted from any client besides locals; `.example.com` covers subdomains" },
+	{ "relayclients", CT_IPLIST, O(relayclients), NULL, 0, 0, "client addresses/networks allowed to relay anywhere (RELAYCLIENT)" },
+	{ "badmailfrom", CT_LIST, O(badmailfrom), NULL, 0, 0, "senders refused at MAIL: address or @domain" },
+	{ "badrcptto", CT_LIST, O(badrcptto), NULL, 0, 0, "recipients refused at RCPT: address or @domain" },
+	{ "databytes", CT_UINT, O(databytes), "10485760", 0, 4294967295ull, "maximum message size accepted over SMTP (0 = unlimited); SIZE advertises it" },
+	{ "maxrcptcount", CT_UINT, O(maxrcptcount), "1000", 0, 1000000, "maximum recipients per message (0 = unlimited)" },
+	{ "timeoutsmtpd", CT_UINT, O(timeoutsmtpd), "1200", 1, 86400, "seconds an SMTP client may stay silent" },
+	{ "maxsmtpd", CT_UINT, O(maxsmtpd), "20000", 1, 1000000, "concurrent inbound SMTP sessions in total" },
+	{ "maxsmtpdperip", CT_UINT, O(maxsmtpdperip), "100", 0, 1000000, "concurrent inbound SMTP sessions per client address (0 = unlimited)" },
+	{ "tarpitcount", CT_UINT, O(tarpitcount), "0", 0, 1000000, "recipients after which each RCPT is delayed (0 = never)" },
+	{ "tarpitdelay", CT_UINT, O(tarpitdelay), "5", 0, 3600, "seconds of delay per RCPT once tarpitting" },
+	{ "expn", CT_BOOL, O(expn), "0", 0, 0, "answer EXPN (otherwise 502)" },
+	{ "vrfy", CT_BOOL, O(vrfy), "0", 0, 0, "answer VRFY from the users table (otherwise 252)" },
+	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, or any:DIR" },
+	{ "aliases", CT_ALIASES, O(aliases), "", 0, 0, "aliases file in /etc/aliases syntax (file:PATH), or none" },
+	{ "aliasempty", CT_STR, O(aliasempty), "./Maildir/", 0, 0, "default delivery when a user has no .qmail file" },
+	{ "envnoathost", CT_WORD, O(envnoathost), NULL, 0, 0, "domain added to addresses without one (default: me)" },
+	{ "percenthack", CT_BOOL, O(percenthack), "0", 0, 0, "rewrite user%host@local-domain to user@host" },
+	{ "concurrencylocal", CT_UINT, O(concurrencylocal), "10", 1, 10000, "simultaneous local deliveries" },
+	{ "concurrencyremote", CT_UINT, O(concurrencyremote), "20", 1, 10000, "simultaneous remote deliveries" },
+	{ "queuelifetime", CT_UINT, O(queuelifetime), "604800", 0, 315360000, "seconds a message may stay in the queue before it bounces" },
+	{ "retrylocal", CT_UINT, O(retrylocal), "10", 0, 86400, "c in the local retry schedule birth+(sqrt(age)+c)^2" },
+	{ "retryremote", CT_UINT, O(retryremote), "20", 0, 86400, "c in the remote retry schedule birth+(sqrt(age)+c)^2" },
+	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },
+	{ "bouncehost", CT_WORD, O(bouncehost), NULL, 0, 0, "domain of the From: of bounces (default: me)" },
+	{ "doublebounceto", CT_WORD, O(doublebounceto), "postmaster", 0, 0, "recipient of bounces that could not be delivered" },
+	{ "doublebouncehost", CT_WORD, O(doublebouncehost), NULL, 0, 0, "domain of doublebounceto (default: me)" },
+	{ "bouncemaxbytes", CT_UINT, O(bouncemaxbytes), "0", 0, 4294967295ull, "bytes of the original message quoted in a bounce (0 = all)" },
+	{ "smtproutes", CT_LIST, O(smtproutes), NULL, 0, 0, "domain:relay[:port] routes for outbound SMTP (empty domain = all)" },
+	{ "outgoingip", CT_IP, O(outgoingip), "", 0, 0, "source address of outbound SMTP connections (default: any)" },
+	{ "timeoutconnect", CT_UINT, O(timeoutconnect), "60", 1, 3600, "seconds to wait for an outbound SMTP connection" },
+	{ "timeoutremote", CT_UINT, O(timeoutremote), "1200", 1, 86400, "seconds to wait for a remote SMTP server's reply" },
+	{ "resolver", CT_HOSTPORT, O(resolver), "", 0, 0, "DNS server ADDR[:PORT] (default: the system's resolv.conf)" },
+};
+#undef O
+#define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+
+/* the embedded development default, applied as if it were a file */
+static const char cfg_devtext[] =
+	"listen smtp 127.0.0.1:2525\n"
+	"spool ./var/spool\n"
+	"locals localhost\n"
+	"users any:./var/mail\n";
+
+struct cfg_parse {
+	struct config *c;
+	struct cfg_errors *errs;
+	const char *name;          /* file being parsed */
+	int line;
+	int nerr;
+	int depth;
+	int setline[CFG_NKEYS];    /* where each scalar key was set (0 = default) */
+	char *setfile[CFG_NKEYS];
+};
+
+static void cfg_err(struct cfg_parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cfg_err(struct cfg_parse *ps, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	ps->nerr++;
+	table_error(ps->errs, ps->name, ps->line, "%s", msg);
+}
+
+static void *cfg_field(struct config *c, const struct cfg_key *k)
+{
+	return (char *)c + k->off;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static int cfg_isblank(char c) { return c == ' ' || c == '\t'; }
+
+static int cfg_has_blank(const char *v)
+{
+	for (; *v; v++)
+		if (cfg_isblank(*v))
+			return 1;
+	return 0;
+}
+
+/* strip one pair of surrounding double quotes in place */
+static void cfg_unquote(char *v)
+{
+	size_t n = strlen(v);
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		memmove(v, v + 1, n - 2);
+		v[n - 2] = '\0';
+	}
+}
+
+static void cfg_set_string(struct config *c, const struct cfg_key *k, const char *v)
+{
+	char **f = cfg_field(c, k);
+	free(*f);
+	*f = xstrdup(v);
+}
+
+static int cfg_set_word(struct cfg_parse *ps, const struct cfg_key *k, char *v, int emptyok)
+{
+	cfg_unquote(v);
+	if (!*v && !emptyok) {
+		cfg_err(ps, "%s: empty value", k->name);
+		return -1;
+	}
+	if (k->type != CT_STR && cfg_has_blank(v)) {
+		cfg_err(ps, "%s: expected one word, got '%s'", k->name, v);
+		return -1;
+	}
+	cfg_set_string(ps->c, k, v);
+	return 0;
+}
+
+static int cfg_set_number(struct cfg_parse *ps, const struct cfg_key *k, const char *v)
+{
+	uint64_t n;
+	if (str_to_u64(v, 0, U64MAX, &n) < 0) {
+		cfg_err(ps, "%s: bad number '%s'", k->name, v);
+		return -1;
+	}
+	if (n < k->min || n > k->max) {
+		cfg_err(ps, "%s: %s is out of bounds (%llu..%llu)", k->name, v,
+		        (unsigned long long)k->min, (unsigned long long)k->max);
+		return -1;
+	}
+	if (k->type == CT_INT)
+		*(int *)cfg_field(ps->c, k) = (int)n;
+	else
+		*(uint64_t *)cfg_field(ps->c, k) = n;
+	return 0;
+}
+
+static int cfg_set_bool(struct cfg_parse *ps, const struct cfg_key *k, const char *v)
+{
+	static const char *const yes[] = { "yes", "on", "1", "true" };
+	static const char *const no[] = { "no", "off", "0", "false" };
+	for (size_t i = 0; i < 4; i++) {
+		if (str_casecmp(v, yes[i]) == 0 || str_casecmp(v, no[i]) == 0) {
+			*(int *)cfg_field(ps->c, k) = str_casecmp(v, yes[i]) == 0;
+			return 0;
+		}
+	}
+	cfg_err(ps, "%s: expected yes/no/on/off/1/0/true/false, got '%s'", k->name, v);
+	return -1;
+}
+
+static int cfg_check_readable(struct cfg_parse *ps, const char *what, const char *path)
+{
+	if (!*path) {
+		cfg_err(ps, "%s: empty path", what);
+		return -1;
+	}
+	if (access(path, R_OK) < 0) {
+		cfg_err(ps, "%s: cannot read table file %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void cfg_list_add(char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = xstrdup(s);
+}
+
+static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *item)
+{
+	struct cfg_list *l = cfg_field(ps->c, k);
+	if (strncmp(item, "file:", 5) == 0 || strncmp(item, "cdb:", 4) == 0) {
+		if (cfg_check_readable(ps, k->name, strchr(item, ':') + 1) < 0)
+			return -1;
+		cfg_list_add(&l->tables, &l->ntables, item);
+		return 0;
+	}
+	if (strncmp(item, "ldap:", 5) == 0) {
+		cfg_err(ps, "%s: ldap: tables are not supported yet", k->name);
+		return -1;
+	}
+	if (k->type == CT_IPLIST && table_ip_match(item, "127.0.0.1") < 0) {
+		cfg_err(ps, "%s: bad address or network '%s'", k->name, item);
+		return -1;
+	}
+	str_lower(item);
+	cfg_list_add(&l->v, &l->n, item);
+	return 0;
+}
+
+static int cfg_set_list(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	int rc = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(v, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save))
+		if (cfg_list_item(ps, k, t) < 0)
+			rc = -1;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- listen */
+
+static const char *const cfg_kinds[] = {
+	"smtp", "submission", "smtps", "mailq", "qp", "pop3", "metrics"
+};
+
+static int cfg_port(const char *s, int *port)
+{
+	uint64_t p;
+	if (str_to_u64(s, 1, 65535, &p) < 0)
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+/* ADDR:PORT, [IPv6]:PORT, unix:PATH into l; -1 if malformed */
+static int cfg_listen_addr(char *a, struct cfg_listen *l)
+{
+	if (strncmp(a, "unix:", 5) == 0) {
+		if (!a[5] || strlen(a + 5) >= sizeof l->path)
+			return -1;
+		snprintf(l->addr, sizeof l->addr, "unix");
+		snprintf(l->path, sizeof l->path, "%s", a + 5);
+		return 0;
+	}
+	char *colon = strrchr(a, ':');
+	if (!colon || cfg_port(colon + 1, &l->port) < 0)
+		return -1;
+	*colon = '\0';
+	unsigned char tmp[16];
+	size_t n = strlen(a);
+	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+		a[n - 1] = '\0';
+		if (inet_pton(AF_INET6, a + 1, tmp) != 1)
+			return -1;
+		snprintf(l->addr, sizeof l->addr, "%s", a + 1);
+		return 0;
+	}
+	if (inet_pton(AF_INET, a, tmp) != 1)
+		return -1;
+	snprintf(l->addr, sizeof l->addr, "%s", a);
+	return 0;
+}
+
+static int cfg_set_listen(struct cfg_parse *ps, char *v)
+{
+	struct config *c = ps->c;
+	char *save = NULL, *kind = strtok_r(v, " \t", &save);
+	char *addr = strtok_r(NULL, " \t", &save), *extra = strtok_r(NULL, " \t", &save);
+	if (!kind || !addr || extra) {
+		cfg_err(ps, "listen: expected KIND ADDR:PORT");
+		return -1;
+	}
+	size_t i;
+	for (i = 0; i < sizeof cfg_kinds / sizeof cfg_kinds[0]; i++)
+		if (strcmp(kind, cfg_kinds[i]) == 0)
+			break;
+	if (i == sizeof cfg_kinds / sizeof cfg_kinds[0]) {
+		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 metrics)", kind);
+		return -1;
+	}
+	if (c->nlisten >= CFG_MAXLISTEN) {
+		cfg_err(ps, "listen: too many listen lines (at most %d)", CFG_MAXLISTEN);
+		return -1;
+	}
+	struct cfg_listen l;
+	memset(&l, 0, sizeof l);
+	snprintf(l.kind, sizeof l.kind, "%s", kind);
+	if (cfg_listen_addr(addr, &l) < 0) {
+		cfg_err(ps, "listen: bad address (want ADDR:PORT, [IPv6]:PORT or unix:PATH)");
+		return -1;
+	}
+	c->listen[c->nlisten++] = l;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- tables and addresses */
+
+static int cfg_set_users(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	cfg_unquote(v);
+	if (strcmp(v, "passwd:") == 0 || (strncmp(v, "any:", 4) == 0 && v[4])) {
+		cfg_set_string(ps->c, k, v);
+		return 0;
+	}
+	if (strncmp(v, "file:", 5) == 0) {
+		if (cfg_check_readable(ps, k->name, v + 5) < 0)
+			return -1;
+		cfg_set_string(ps->c, k, v);
+		return 0;
+	}
+	cfg_err(ps, "users: expected file:PATH, passwd: or any:DIR, got '%s'", v);
+	return -1;
+}
+
+static int cfg_set_aliases(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	cfg_unquote(v);
+	if (!*v) {
+		cfg_set_string(ps->c, k, "");
+		return 0;
+	}
+	const char *path = strncmp(v, "file:", 5) == 0 ? v + 5 : v[0] == '/' ? v : NULL;
+	if (!path) {
+		cfg_err(ps, "aliases: expected file:PATH, got '%s'", v);
+		return -1;
+	}
+	if (cfg_check_readable(ps, k->name, path) < 0)
+		return -1;
+	struct buf b;
+	buf_init(&b);
+	buf_printf(&b, "file:%s", path);
+	cfg_set_string(ps->c, k, b.p);
+	buf_free(&b);
+	return 0;
+}
+
+static int cfg_is_ip(const char *a)
+{
+	unsigned char tmp[16];
+	return inet_pton(AF_INET, a, tmp) == 1 || inet_pton(AF_INET6, a, tmp) == 1;
+}
+
+static int cfg_set_ip(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	cfg_unquote(v);
+	if (*v && !cfg_is_ip(v)) {
+		cfg_err(ps, "%s: expected a numeric address, got '%s'", k->name, v);
+		return -1;
+	}
+	cfg_set_string(ps->c, k, v);
+	return 0;
+}
+
+static int cfg_set_hostport(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	cfg_unquote(v);
+	char *a = xstrdup(v);
+	int port, ok = !*a || cfg_is_ip(a);
+	char *colon = strrchr(a, ':');
+	size_t n;
+	if (!ok && colon && cfg_port(colon + 1, &port) == 0) {
+		*colon = '\0';
+		n = strlen(a);
+		if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+			a[n - 1] = '\0';
+			ok = cfg_is_ip(a + 1) && strchr(a + 1, ':');
+		} else {
+			ok = cfg_is_ip(a) && !strchr(a, ':');
+		}
+	}
+	free(a);
+	if (!ok) {
+		cfg_err(ps, "%s: expected ADDR, ADDR:PORT or [IPv6]:PORT, got '%s'", k->name, v);
+		return -1;
+	}
+	cfg_set_string(ps->c, k, v);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lines */
+
+static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	switch (k->type) {
+	case CT_STR:      return cfg_set_word(ps, k, v, 0);
+	case CT_WORD:     return cfg_set_word(ps, k, v, 0);
+	case CT_OPTWORD:  return cfg_set_word(ps, k, v, 1);
+	case CT_UINT:
+	case CT_INT:      return cfg_set_number(ps, k, v);
+	case CT_BOOL:     return cfg_set_bool(ps, k, v);
+	case CT_LIST:
+	case CT_IPLIST:   return cfg_set_list(ps, k, v);
+	case CT_LISTEN:   return cfg_set_listen(ps, v);
+	case CT_USERS:    return cfg_set_users(ps, k, v);
+	case CT_ALIASES:  return cfg_set_aliases(ps, k, v);
+	case CT_IP:       return cfg_set_ip(ps, k, v);
+	case CT_HOSTPORT: return cfg_set_hostport(ps, k, v);
+	}
+	return -1;
+}
+
+static int cfg_repeatable(const struct cfg_key *k)
+{
+	return k->type == CT_LIST || k->type == CT_IPLIST || k->type == CT_LISTEN;
+}
+
+static const struct cfg_key *cfg_find(const char *name)
+{
+	for (size_t i = 0; i < CFG_NKEYS; i++)
+		if (str_casecmp(cfg_keys[i].name, name) == 0)
+			return &cfg_keys[i];
+	return NULL;
+}
+
+static void cfg_parse_text(struct cfg_parse *ps, const char *name, const char *text, size_t len);
+
+static void cfg_include(struct cfg_parse *ps, const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct buf full;
+	buf_init(&full);
+	const char *slash = strrchr(ps->name, '/');
+	if (path[0] != '/' && slash)
+		buf_add(&full, ps->name, (size_t)(slash - ps->name) + 1);
+	buf_adds(&full, path);
+	if (ps->depth >= CFG_MAXDEPTH)
+		cfg_err(ps, "include: nested too deeply (at most %d levels)", CFG_MAXDEPTH);
+	else if (table_read_file(full.p, CFG_MAXFILE, &text, &len) < 0)
+		cfg_err(ps, "include: cannot read %s: %s", full.p, strerror(errno));
+	else
+		cfg_parse_text(ps, full.p, text, len);
+	free(text);
+	buf_free(&full);
+}
+
+static void cfg_setting(struct cfg_parse *ps, const char *key, char *v)
+{
+	const struct cfg_key *k = cfg_find(key);
+	if (str_casecmp(key, "include") == 0) {
+		cfg_unquote(v);
+		cfg_include(ps, v);
+		return;
+	}
+	if (!k) {
+		cfg_err(ps, "unknown key '%s'", key);
+		return;
+	}
+	size_t i = (size_t)(k - cfg_keys);
+	if (!cfg_repeatable(k) && ps->setline[i]) {
+		cfg_err(ps, "duplicate key '%s' (first set at %s:%d)", key, ps->setfile[i],
+		        ps->setline[i]);
+		return;
+	}
+	if (cfg_apply(ps, k, v) == 0 && !cfg_repeatable(k)) {
+		ps->setline[i] = ps->line;
+		free(ps->setfile[i]);
+		ps->setfile[i] = xstrdup(ps->name);
+	}
+}
+
+/* one logical line (continuations joined, comment removed) */
+static void cfg_line(struct cfg_parse *ps, char *s)
+{
+	while (cfg_isblank(*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && (cfg_isblank(s[n - 1]) || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	if (!*s)
+		return;
+	char *v = s;
+	while (*v && !cfg_isblank(*v))
+		v++;
+	if (*v)
+		*v++ = '\0';
+	while (cfg_isblank(*v))
+		v++;
+	if (!*v) {
+		cfg_err(ps, "missing value for '%s'", s);
+		return;
+	}
+	for (const char *p = v; *p; p++) {
+		if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			cfg_err(ps, "control character in the value of '%s'", s);
+			return;
+		}
+	}
+	if (strlen(v) > CFG_MAXVALUE) {
+		cfg_err(ps, "value of '%s' longer than %d bytes", s, CFG_MAXVALUE);
+		return;
+	}
+	cfg_setting(ps, s, v);
+}
+
+/* cut a comment: `#` at the start or after a blank, outside double quotes */
+static void cfg_uncomment(char *s)
+{
+	int q = 0;
+	for (char *p = s; *p; p++) {
+		if (*p == '"')
+			q = !q;
+		else if (*p == '#' && !q && (p == s || cfg_isblank(p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+/* append one physical line to the logical line in lb; 1 if it continues */
+static int cfg_physical(struct cfg_parse *ps, struct buf *lb, const char *s, size_t n, int *bad)
+{
+	if (memchr(s, '\0', n)) {
+		if (!*bad)
+			cfg_err(ps, "NUL byte in line");
+		*bad = 1;
+	} else if (lb->len + n > CFG_MAXLINE) {
+		if (!*bad)
+			cfg_err(ps, "line longer than %d bytes", CFG_MAXLINE);
+		*bad = 1;
+	}
+	size_t start = lb->len;
+	if (!*bad)
+		buf_add(lb, s, n);
+	if (*bad || !lb->p)
+		return n && s[n - 1] == '\\';
+	cfg_uncomment(lb->p + start);
+	lb->len = strlen(lb->p);
+	while (lb->len > start && (cfg_isblank(lb->p[lb->len - 1]) || lb->p[lb->len - 1] == '\r'))
+		lb->p[--lb->len] = '\0';
+	if (lb->len > start && lb->p[lb->len - 1] == '\\') {
+		lb->p[lb->len - 1] = ' ';
+		return 1;
+	}
+	return 0;
+}
+
+static void cfg_parse_text(struct cfg_parse *ps, const char *name, const char *text, size_t len)
+{
+	const char *oname = ps->name, *s;
+	int oline = ps->line, bad = 0, first = 0;
+	size_t n;
+	struct table_lines it;
+	struct buf lb;
+	buf_init(&lb);
+	ps->name = name;
+	ps->depth++;
+	table_lines_init(&it, text, len);
+	while (table_lines_next(&it, &s, &n)) {
+		if (!first)
+			first = it.line;
+		ps->line = first;
+		if (cfg_physical(ps, &lb, s, n, &bad))
+			continue;
+		if (!bad && lb.p)
+			cfg_line(ps, lb.p);
+		buf_reset(&lb);
+		bad = first = 0;
+	}
+	if (lb.len && !bad)
+		cfg_line(ps, lb.p);   /* a continuation at end of file */
+	buf_free(&lb);
+	ps->depth--;
+	ps->name = oname;
+	ps->line = oline;
+}
+
+/* ---------------------------------------------------------------- defaults */
+
+static void cfg_defaults(struct cfg_parse *ps)
+{
+	for (size_t i = 0; i < CFG_NKEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		if (!k->def)
+			continue;
+		char *v = xstrdup(k->def);
+		cfg_apply(ps, k, v);
+		free(v);
+	}
+}
+
+static void cfg_derived(struct config *c)
+{
+	if (!c->me) {
+		char h[256];
+		if (gethostname(h, sizeof h - 1) < 0 || !h[0])
+			snprintf(h, sizeof h, "localhost");
+		h[sizeof h - 1] = '\0';
+		c->me = xstrdup(h);
+	}
+	char **d[] = { &c->smtpgreeting, &c->helohost, &c->envnoathost, &c->bouncehost,
+	               &c->doublebouncehost };
+	for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+		if (!*d[i])
+			*d[i] = xstrdup(c->me);
+	if (c->locals.n == 0 && c->locals.ntables == 0) {
+		char *me = xstrdup(c->me);
+		str_lower(me);
+		cfg_list_add(&c->locals.v, &c->locals.n, me);
+		free(me);
+	}
+}
+
+int config_parse(struct config *c, const char *name, const char *text, size_t len,
+                 struct cfg_errors *errs)
+{
+	struct cfg_parse ps;
+	memset(c, 0, sizeof *c);
+	memset(&ps, 0, sizeof ps);
+	ps.c = c;
+	ps.errs = errs;
+	ps.name = name ? name : "(config)";
+	if (errs)
+		errs->n = 0;
+	c->path = xstrdup(ps.name);
+	cfg_defaults(&ps);
+	cfg_parse_text(&ps, ps.name, text, len);
+	cfg_derived(c);
+	for (size_t i = 0; i < CFG_NKEYS; i++)
+		free(ps.setfile[i]);
+	return ps.nerr ? -1 : 0;
+}
+
+int config_load(struct config *c, const char *path, struct cfg_errors *errs)
+{
+	if (!path) {
+		int r = config_parse(c, CFG_DEVNAME, cfg_devtext, sizeof cfg_devtext - 1, errs);
+		c->dev = 1;
+		return r;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	if (table_read_file(path, CFG_MAXFILE, &text, &len) < 0) {
+		int e = errno;
+		config_parse(c, path, "", 0, errs);
+		table_error(errs, path, 0, "cannot read config file: %s", strerror(e));
+		return -1;
+	}
+	int r = config_parse(c, path, text, len, errs);
+	free(text);
+	return r;
+}
+
+static void cfg_list_free(struct cfg_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	for (size_t i = 0; i < l->ntables; i++)
+		free(l->tables[i]);
+	free(l->v);
+	free(l->tables);
+	memset(l, 0, sizeof *l);
+}
+
+void config_free(struct config *c)
+{
+	for (size_t i = 0; i < CFG_NKEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		void *f = cfg_field(c, k);
+		if (k->type == CT_LIST || k->type == CT_IPLIST)
+			cfg_list_free(f);
+		else if (k->type != CT_UINT && k->type != CT_INT && k->type != CT_BOOL &&
+		         k->type != CT_LISTEN)
+			free(*(char **)f);
+	}
+	free(c->path);
+	memset(c, 0, sizeof *c);
+}
+
+int config_list_has(const struct cfg_list *l, const char *item)
+{
+	return table_list_lookup(l, item) == TABLE_FOUND;
+}
+
+/* ---------------------------------------------------------------- showctl */
+
+static void cfg_show_value(const struct config *c, const struct cfg_key *k, struct buf *b)
+{
+	const void *f = (const char *)c + k->off;
+	switch (k->type) {
+	case CT_UINT:
+		buf_printf(b, "%llu", (unsigned long long)*(const uint64_t *)f);
+		break;
+	case CT_INT:
+		buf_printf(b, "%d", *(const int *)f);
+		break;
+	case CT_BOOL:
+		buf_adds(b, *(const int *)f ? "yes" : "no");
+		break;
+	case CT_LIST:
+	case CT_IPLIST: {
+		const struct cfg_list *l = f;
+		for (size_t i = 0; i < l->n; i++)
+			buf_printf(b, "%s%s", b->len ? "," : "", l->v[i]);
+		for (size_t i = 0; i < l->ntables; i++)
+			buf_printf(b, "%s%s", b->len ? "," : "", l->tables[i]);
+		break;
+	}
+	case CT_LISTEN:
+		break;
+	default: {
+		const char *s = *(char *const *)f;
+		buf_adds(b, s ? s : "");
+	}
+	}
+	if (!b->len)
+		buf_adds(b, "(none)");
+}
+
+static void cfg_show_listen(const struct config *c, const struct cfg_key *k, FILE *out)
+{
+	if (c->nlisten == 0)
+		fprintf(out, "%-18s %-10s %s\n", k->name, "(none)", k->doc);
+	for (int i = 0; i < c->nlisten; i++) {
+		const struct cfg_listen *l = &c->listen[i];
+		char v[400];
+		if (strcmp(l->addr, "unix") == 0)
+			snprintf(v, sizeof v, "%s unix:%s", l->kind, l->path);
+		else if (strchr(l->addr, ':'))
+			snprintf(v, sizeof v, "%s [%s]:%d", l->kind, l->addr, l->port);
+		else
+			snprintf(v, sizeof v, "%s %s:%d", l->kind, l->addr, l->port);
+		fprintf(out, "%-18s %-10s %s\n", k->name, v, i ? "" : k->doc);
+	}
+}
+
+void config_show(const struct config *c, FILE *out)
+{
+	fprintf(out, "# tern configuration from %s%s\n", c->path ? c->path : "(unset)",
+	        c->dev ? " (development instance)" : "");
+	for (size_t i = 0; i < CFG_NKEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		if (k->type == CT_LISTEN) {
+			cfg_show_listen(c, k, out);
+			continue;
+		}
+		struct buf b;
+		buf_init(&b);
+		cfg_show_value(c, k, &b);
+		fprintf(out, "%-18s %-10s %s\n", k->name, b.p, k->doc);
+		buf_free(&b);
+	}
+}

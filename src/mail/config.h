@@ -1,0 +1,113 @@
+/* config — tern.conf: one table of keys (name, type, default, bounds, one-line doc), the
+ * parser that fills struct config from a file, and the embedded development default.
+ * Owns: the meaning of every key. Trusts: nothing in the file; every value is checked and an
+ * error names file:line. Every role parses the file itself (the parent passes the path).
+ *
+ * File syntax: `key value...` per line, `#` starts a comment (at line start or after blank),
+ * blank lines ignored, a trailing `\` continues a line. List keys may repeat (values add up)
+ * and take either inline values separated by blanks/commas or a table reference
+ * `file:PATH` (one value per line, # comments) / `cdb:PATH`. Unknown key = error. */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* A list value: inline strings, plus optional table references resolved by table.c */
+struct cfg_list {
+	char **v;          /* inline items, lowercased for domain/address lists */
+	size_t n;
+	char **tables;     /* "file:PATH" / "cdb:PATH" references, as written */
+	size_t ntables;
+};
+
+#define CFG_MAXLISTEN 16
+struct cfg_listen {
+	char kind[16];     /* smtp submission smtps mailq qp pop3 metrics */
+	char addr[64];     /* numeric IPv4/IPv6 (no brackets) or "unix" */
+	char path[256];    /* unix socket path when addr == "unix" */
+	int port;
+};
+
+struct config {
+	char *path;                 /* file read, or "(embedded development default)" */
+	int dev;                    /* 1 when running on the embedded default */
+	/* identity */
+	char *me;                   /* this host's name; default: gethostname() */
+	char *smtpgreeting;         /* default: me */
+	char *helohost;             /* default: me */
+	/* processes */
+	char *user;                 /* role user for smtp/lookup/mta/mda/control: _tern */
+	char *queueuser;            /* role user for queue/scheduler: _ternq */
+	char *rootdir;              /* chroot for the smtp role when root: /var/empty/tern */
+	struct cfg_listen listen[CFG_MAXLISTEN];
+	int nlisten;
+	int loglevel;               /* 0 err .. 3 debug */
+	/* paths */
+	char *spool;                /* ./var/spool in dev, /var/spool/tern otherwise */
+	char *libexec;              /* where tern-local lives: directory of the ternd binary */
+	/* SMTP server controls (qmail-smtpd) */
+	struct cfg_list locals;     /* domains delivered here */
+	struct cfg_list rcpthosts;  /* domains accepted from anyone */
+	struct cfg_list relayclients; /* IPs/CIDRs allowed to relay (RELAYCLIENT) */
+	struct cfg_list badmailfrom;  /* address or @domain */
+	struct cfg_list badrcptto;
+	uint64_t databytes;         /* 0 = unlimited */
+	uint64_t maxrcptcount;      /* 0 = unlimited */
+	uint64_t timeoutsmtpd;      /* seconds */
+	uint64_t maxsmtpd;          /* concurrent sessions in total */
+	uint64_t maxsmtpdperip;     /* concurrent sessions per client IP (0 = unlimited) */
+	uint64_t tarpitcount;       /* 0 = off */
+	uint64_t tarpitdelay;       /* seconds */
+	int expn;                   /* allow EXPN */
+	int vrfy;                   /* answer VRFY from the users table (else 252) */
+	/* users, aliases, routing */
+	char *users;                /* "file:PATH" | "passwd:" | "any:DIR" (dev) — localpart:uid:gid:home */
+	char *aliases;              /* "file:PATH" in /etc/aliases syntax, or "" */
+	char *aliasempty;           /* default delivery: ./Maildir/ */
+	char *envnoathost;          /* default: me */
+	int percenthack;
+	/* scheduling (qmail-send) */
+	uint64_t concurrencylocal;  /* 10 */
+	uint64_t concurrencyremote; /* 20 */
+	uint64_t queuelifetime;     /* 604800 */
+	uint64_t retrylocal;        /* c in (sqrt(age)+c)^2 for local: 10 */
+	uint64_t retryremote;       /* 20 */
+	/* bounces */
+	char *bouncefrom;           /* MAILER-DAEMON */
+	char *bouncehost;           /* default: me */
+	char *doublebounceto;       /* postmaster */
+	char *doublebouncehost;     /* default: me */
+	uint64_t bouncemaxbytes;    /* 0 = whole message */
+	/* remote delivery (issue 3 consumes these) */
+	struct cfg_list smtproutes;
+	char *outgoingip;
+	uint64_t timeoutconnect;    /* 60 */
+	uint64_t timeoutremote;     /* 1200 */
+	char *resolver;             /* ADDR[:PORT] or "" (system) */
+};
+
+struct cfg_error {
+	char file[256];
+	int line;
+	char msg[256];
+};
+
+#define CFG_MAXERRS 64
+struct cfg_errors {
+	struct cfg_error e[CFG_MAXERRS];
+	int n;
+};
+
+/* Load path (NULL = embedded development default) into c, after setting every default.
+ * Returns 0, or -1 with errs filled (every error, not just the first). */
+int config_load(struct config *c, const char *path, struct cfg_errors *errs);
+/* Parse from memory (used by config_load and by the unit tests / fuzzer). */
+int config_parse(struct config *c, const char *name, const char *text, size_t len,
+                 struct cfg_errors *errs);
+void config_free(struct config *c);
+/* showctl: print the effective settings, one key a line with its value and its meaning. */
+void config_show(const struct config *c, FILE *out);
+/* membership in a domain list, case-insensitive (inline items and file: tables) */
+int config_list_has(const struct cfg_list *l, const char *item);
+#endif

@@ -1,0 +1,360 @@
+/* route — see route.h. One call routes one recipient: normalise, decide local or remote,
+ * expand aliases, look users up, and emit de-duplicated targets.
+ * Owns: nothing beyond the result it builds. Trusts: the config; every lookup's tempfail is
+ * passed on as ROUTE_TEMP. */
+#include "mail/route.h"
+#include "mail/table.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ROUTE_MAXADDR    1024
+#define ROUTE_MAXPERCENT 10
+
+struct rwork {
+	struct route_ctx *rc;
+	struct route_result *res;
+	struct table_map *seen;      /* channel\naddress\ninstruction already emitted */
+};
+
+void route_init(struct route_ctx *rc, const struct config *cfg, struct users *users,
+                struct aliases *aliases)
+{
+	memset(rc, 0, sizeof *rc);
+	rc->cfg = cfg;
+	rc->users = users;
+	rc->aliases = aliases;
+}
+
+static int route_set(struct route_result *res, int verdict, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int route_set(struct route_result *res, int verdict, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(res->diag, sizeof res->diag, fmt, ap);
+	va_end(ap);
+	res->verdict = verdict;
+	return verdict;
+}
+
+/* ---------------------------------------------------------------- normalisation */
+
+static int route_islocal(const struct config *cfg, const char *domain)
+{
+	int rc = table_list_lookup(&cfg->locals, domain);
+	return rc == TABLE_FOUND ? ROUTE_LOCAL : rc == TABLE_TEMP ? ROUTE_WTEMP : ROUTE_REMOTE;
+}
+
+static int route_split(const struct config *cfg, const char *addr, char **local, char **domain)
+{
+	size_t n = strlen(addr);
+	if (n >= 2 && addr[0] == '<' && addr[n - 1] == '>') {
+		addr++;
+		n -= 2;
+	}
+	if (n == 0 || n > ROUTE_MAXADDR)
+		return -1;
+	char *a = xstrndup(addr, n);
+	char *at = strrchr(a, '@');
+	if (at)
+		*at = '\0';
+	*local = xstrdup(a);
+	*domain = xstrdup(at ? at + 1 : cfg->envnoathost ? cfg->envnoathost : "");
+	free(a);
+	str_lower(*domain);
+	size_t dl = strlen(*domain);
+	if (dl && (*domain)[dl - 1] == '.')
+		(*domain)[--dl] = '\0';
+	for (const char *p = *local; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return -1;
+	for (const char *p = *domain; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '@')
+			return -1;
+	return (**local && dl) ? 0 : -1;
+}
+
+int route_normalize(const struct config *cfg, const char *addr, char **local, char **domain)
+{
+	*local = *domain = NULL;
+	if (!addr || route_split(cfg, addr, local, domain) < 0) {
+		free(*local);
+		free(*domain);
+		*local = *domain = NULL;
+		return ROUTE_BAD;
+	}
+	int where = route_islocal(cfg, *domain);
+	for (int i = 0; cfg->percenthack && where == ROUTE_LOCAL && i < ROUTE_MAXPERCENT; i++) {
+		char *pc = strrchr(*local, '%');
+		if (!pc || !pc[1] || pc == *local)
+			break;
+		*pc = '\0';
+		free(*domain);
+		*domain = xstrdup(pc + 1);
+		str_lower(*domain);
+		where = route_islocal(cfg, *domain);
+	}
+	return where;
+}
+
+/* ---------------------------------------------------------------- results */
+
+static void route_add(struct rwork *w, const char *channel, const char *host,
+                      const char *address, const char *user, uint64_t uid, uint64_t gid,
+                      const char *home, const char *local, const char *ext,
+                      const char *domain, const char *instruction)
+{
+	struct buf k;
+	buf_init(&k);
+	buf_printf(&k, "%s\n%s\n%s", channel, address, instruction);
+	str_lower(k.p);
+	int dup = table_map_put(w->seen, k.p, NULL);
+	buf_free(&k);
+	if (dup)
+		return;
+	struct route_result *res = w->res;
+	if (res->n == res->cap) {
+		res->cap = res->cap ? res->cap * 2 : 4;
+		res->t = xrealloc(res->t, res->cap * sizeof *res->t);
+	}
+	struct route_target *t = &res->t[res->n++];
+	t->channel = xstrdup(channel);
+	t->host = xstrdup(host);
+	t->address = xstrdup(address);
+	t->user = xstrdup(user);
+	t->uid = uid;
+	t->gid = gid;
+	t->home = xstrdup(home);
+	t->local = xstrdup(local);
+	t->ext = xstrdup(ext);
+	t->domain = xstrdup(domain);
+	t->instruction = xstrdup(instruction);
+}
+
+static void route_drop_targets(struct route_result *res)
+{
+	for (size_t i = 0; i < res->n; i++) {
+		struct route_target *t = &res->t[i];
+		free(t->channel);
+		free(t->host);
+		free(t->address);
+		free(t->user);
+		free(t->home);
+		free(t->local);
+		free(t->ext);
+		free(t->domain);
+		free(t->instruction);
+	}
+	free(res->t);
+	res->t = NULL;
+	res->n = res->cap = 0;
+}
+
+void route_result_free(struct route_result *res)
+{
+	route_drop_targets(res);
+	memset(res, 0, sizeof *res);
+}
+
+static void route_remote(struct rwork *w, const char *local, const char *domain)
+{
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", local, domain);
+	route_add(w, "smtp", domain, a.p, "", 0, 0, "", "", "", domain, "");
+	buf_free(&a);
+}
+
+/* a user's default delivery; returns the users table's answer (r filled) */
+static int route_user(struct rwork *w, const char *local, const char *domain,
+                      struct users_result *r)
+{
+	int rc = users_lookup(w->rc->users, local, r);
+	if (rc == TABLE_FOUND) {
+		struct buf a;
+		buf_init(&a);
+		buf_printf(&a, "%s@%s", r->local, domain);
+		route_add(w, "local", "", a.p, r->user, r->uid, r->gid, r->home, r->local, r->ext,
+		          domain, "");
+		buf_free(&a);
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- aliases */
+
+static void route_uidname(uint64_t uid, char *out, size_t outlen)
+{
+	struct passwd pw, *res = NULL;
+	char b[4096];
+	if (getpwuid_r((uid_t)uid, &pw, b, sizeof b, &res) == 0 && res)
+		snprintf(out, outlen, "%s", pw.pw_name);
+	else
+		snprintf(out, outlen, "%llu", (unsigned long long)uid);
+}
+
+static void route_fallback(struct route_ctx *rc)
+{
+	struct passwd pw, *res = NULL;
+	char b[4096];
+	rc->fallback_done = 1;
+	const char *u = rc->cfg->user ? rc->cfg->user : "_tern";
+	if (getpwnam_r(u, &pw, b, sizeof b, &res) == 0 && res && pw.pw_uid != 0) {
+		rc->fallback_uid = pw.pw_uid;
+		rc->fallback_gid = pw.pw_gid;
+		snprintf(rc->fallback_user, sizeof rc->fallback_user, "%s", u);
+		rc->fallback_ok = 1;
+	} else if (getuid() != 0) {
+		rc->fallback_uid = getuid();
+		rc->fallback_gid = getgid();
+		route_uidname(rc->fallback_uid, rc->fallback_user, sizeof rc->fallback_user);
+		rc->fallback_ok = 1;
+	}
+}
+
+/* who runs a command/file target owned by uid/gid */
+static int route_runas(struct route_ctx *rc, const struct aliases_target *t, uint64_t *uid,
+                       uint64_t *gid, char *user, size_t ulen)
+{
+	if (t->uid != 0) {
+		*uid = t->uid;
+		*gid = t->gid;
+		route_uidname(t->uid, user, ulen);
+		return 0;
+	}
+	if (!rc->fallback_done)
+		route_fallback(rc);
+	if (!rc->fallback_ok)
+		return -1;
+	*uid = rc->fallback_uid;
+	*gid = rc->fallback_gid;
+	snprintf(user, ulen, "%s", rc->fallback_user);
+	return 0;
+}
+
+static int route_alias_prog(struct rwork *w, const char *alias, const char *domain,
+                            const struct aliases_target *t)
+{
+	uint64_t uid, gid;
+	char user[64];
+	if (route_runas(w->rc, t, &uid, &gid, user, sizeof user) < 0)
+		return route_set(w->res, ROUTE_TEMP, "no unprivileged user to run alias %s as "
+		                 "(create the account %s)", alias, w->rc->cfg->user);
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", alias, domain);
+	route_add(w, "local", "", a.p, user, uid, gid, "/", alias, "", domain, t->value);
+	buf_free(&a);
+	return ROUTE_OK;
+}
+
+/* an address target of an alias: a local user (no further aliasing) or remote */
+static int route_alias_addr(struct rwork *w, const char *alias, const char *domain,
+                            const struct aliases_target *t)
+{
+	char *l, *d;
+	const char *at = strrchr(t->value, '@');
+	struct buf full;
+	buf_init(&full);
+	buf_printf(&full, "%s%s%s", t->value, at ? "" : "@", at ? "" : domain);
+	int where = route_normalize(w->rc->cfg, full.p, &l, &d);
+	buf_free(&full);
+	int rc = ROUTE_OK;
+	struct users_result ur;
+	if (where == ROUTE_WTEMP) {
+		rc = route_set(w->res, ROUTE_TEMP, "cannot tell whether %s is local", t->value);
+	} else if (where == ROUTE_REMOTE) {
+		route_remote(w, l, d);
+	} else if (where == ROUTE_LOCAL) {
+		int u = route_user(w, l, d, &ur);
+		if (u == TABLE_TEMP)
+			rc = route_set(w->res, ROUTE_TEMP, "alias %s: %s: %s", alias, t->value, ur.diag);
+		else if (u == TABLE_NOTFOUND)
+			log_warn("event=alias_target_dropped alias=%s target=%s reason=\"%s\"", alias,
+			         t->value, ur.diag);
+	} else {
+		log_warn("event=alias_target_dropped alias=%s reason=bad_address", alias);
+	}
+	free(l);
+	free(d);
+	return rc;
+}
+
+static int route_islocal_cb(const char *domain, void *arg)
+{
+	int w = route_islocal(arg, domain);
+	return w == ROUTE_LOCAL ? TABLE_FOUND : w == ROUTE_WTEMP ? TABLE_TEMP : TABLE_NOTFOUND;
+}
+
+static int route_alias(struct rwork *w, const char *local, const char *domain,
+                       const struct aliases_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct aliases_target *t = &l->v[i];
+		int rc = t->kind == ALIASES_ADDR ? route_alias_addr(w, local, domain, t) :
+		         route_alias_prog(w, local, domain, t);
+		if (rc != ROUTE_OK)
+			return rc;
+	}
+	if (w->res->n == 0)
+		return route_set(w->res, ROUTE_NOUSER, "alias %s has no deliverable target", local);
+	return route_set(w->res, ROUTE_OK, "alias %s: %zu target(s)", local, w->res->n);
+}
+
+/* ---------------------------------------------------------------- entry */
+
+static int route_local(struct rwork *w, const char *local, const char *domain)
+{
+	struct aliases_list l = { NULL, 0, 0 };
+	char diag[200];
+	char *lname = xstrdup(local);
+	str_lower(lname);
+	int rc = aliases_expand(w->rc->aliases, lname, route_islocal_cb, (void *)w->rc->cfg, &l,
+	                        diag, sizeof diag);
+	if (rc == TABLE_TEMP)
+		rc = route_set(w->res, ROUTE_TEMP, "%s", diag);
+	else if (rc == TABLE_FOUND)
+		rc = route_alias(w, lname, domain, &l);
+	else {
+		struct users_result ur;
+		int u = route_user(w, lname, domain, &ur);
+		rc = u == TABLE_FOUND ? route_set(w->res, ROUTE_OK, "user %s", ur.user) :
+		     u == TABLE_TEMP ? route_set(w->res, ROUTE_TEMP, "%s", ur.diag) :
+		     route_set(w->res, ROUTE_NOUSER, "%s@%s: %s", lname, domain,
+		               ur.diag[0] ? ur.diag : "no such user");
+	}
+	aliases_list_free(&l);
+	free(lname);
+	return rc;
+}
+
+int route_address(struct route_ctx *rc, const char *addr, struct route_result *res)
+{
+	char *local, *domain;
+	memset(res, 0, sizeof *res);
+	struct rwork w = { rc, res, table_map_new() };
+	int where = route_normalize(rc->cfg, addr, &local, &domain);
+	if (where == ROUTE_BAD)
+		route_set(res, ROUTE_NOUSER, "bad address");
+	else if (where == ROUTE_WTEMP)
+		route_set(res, ROUTE_TEMP, "cannot tell whether %s is local", domain);
+	else if (where == ROUTE_REMOTE) {
+		route_remote(&w, local, domain);
+		route_set(res, ROUTE_OK, "remote %s", domain);
+	} else {
+		route_local(&w, local, domain);
+	}
+	if (res->verdict != ROUTE_OK)
+		route_drop_targets(res);
+	table_map_free(w.seen, NULL);
+	free(local);
+	free(domain);
+	return res->verdict;
+}

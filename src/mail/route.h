@@ -1,0 +1,69 @@
+/* route — the routing decision: one recipient address -> verdict and delivery targets,
+ * from the config (envnoathost, percenthack, locals), the aliases and the users table.
+ * Pure apart from the lookups it makes (file tables, passwd, include files).
+ * Owns: the order of the rules (DESIGN.md §4): bare name -> @envnoathost; percent hack for
+ * local domains; local domain -> aliases first, then users (qmail's extension rule);
+ * anything else -> channel "smtp" with host = the domain.
+ * Trusts: the tables it is given; a lookup that cannot answer gives ROUTE_TEMP, never
+ * ROUTE_NOUSER.
+ *
+ * Alias deliveries to `|command` or `/file` run as the owner of the file the target came from
+ * (the aliases file or the :include: file) unless that owner is root; then as the `user` key
+ * (_tern); if that account does not exist (development), as the running process when that is
+ * not root; otherwise the recipient tempfails. Their home is "/". Alias address targets that
+ * name no user are dropped with a warning in the log, as long as one target remains. */
+#ifndef TERN_ROUTE_H
+#define TERN_ROUTE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "mail/config.h"
+#include "mail/users.h"
+#include "mail/aliases.h"
+
+/* values match enum verdict in src/ternd/proto.h (V_OK, V_NOUSER, V_TEMP) */
+enum route_verdict { ROUTE_OK = 0, ROUTE_NOUSER = 1, ROUTE_TEMP = 3 };
+/* where an address goes after normalisation */
+enum route_where { ROUTE_LOCAL = 0, ROUTE_REMOTE = 1, ROUTE_WTEMP = 2, ROUTE_BAD = 3 };
+
+struct route_target {            /* field order = the target of M_ROUTE_RESULT */
+	char *channel;               /* "local" or "smtp" */
+	char *host;                  /* local: ""; smtp: the domain */
+	char *address;               /* the final address */
+	char *user;                  /* local: account name; smtp: "" */
+	uint64_t uid, gid;           /* local: who delivers; smtp: 0 */
+	char *home;
+	char *local;                 /* local part (whole, lowercased) */
+	char *ext;                   /* extension after user- */
+	char *domain;
+	char *instruction;           /* "" = the user's default delivery; else |cmd or /file */
+};
+
+struct route_result {
+	int verdict;                 /* enum route_verdict */
+	char diag[256];              /* reason, for the log / the bounce */
+	struct route_target *t;
+	size_t n, cap;
+};
+
+struct route_ctx {
+	const struct config *cfg;
+	struct users *users;
+	struct aliases *aliases;
+	/* resolved on first use: who runs alias commands/files owned by root */
+	int fallback_done;
+	int fallback_ok;
+	uint64_t fallback_uid, fallback_gid;
+	char fallback_user[64];
+};
+
+void route_init(struct route_ctx *rc, const struct config *cfg, struct users *users,
+                struct aliases *aliases);
+/* Normalise addr (`<>` stripped, bare name -> @envnoathost, domain lowercased without a
+ * trailing dot, percent hack for local domains) into *local and *domain (malloc'd; NULL on
+ * ROUTE_BAD) and say where it goes. */
+int route_normalize(const struct config *cfg, const char *addr, char **local, char **domain);
+/* Route one recipient. res is initialised here; free it with route_result_free(). Returns
+ * res->verdict. */
+int route_address(struct route_ctx *rc, const char *addr, struct route_result *res);
+void route_result_free(struct route_result *res);
+#endif

@@ -1,0 +1,45 @@
+/* users — the users table: who a local part is, and where and as whom mail for it goes.
+ * Backends (the `users` key): `file:PATH` (lines `localpart:uid:gid:home`), `passwd:` (the
+ * system's accounts through getpwnam_r), `any:DIR` (development: every valid local part is a
+ * user with home DIR/<localpart> and the uid/gid of the running process).
+ * Owns: the users file format and qmail's extension rule (`joe-foo` is user joe with
+ * extension foo when joe-foo itself is not a user; the longest prefix at a `-` wins).
+ * Trusts: nothing in the file or the passwd database; uid 0 is never a delivery target; a
+ * backend error is TABLE_TEMP, never "no such user". */
+#ifndef TERN_USERS_H
+#define TERN_USERS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "mail/config.h"
+
+#define USERS_MAXLOCAL 256
+#define USERS_MAXHOME  1024
+
+struct users_result {
+	int status;                      /* TABLE_FOUND / TABLE_NOTFOUND / TABLE_TEMP */
+	char user[USERS_MAXLOCAL];       /* the account: "joe" for joe-foo */
+	uint64_t uid, gid;
+	char home[USERS_MAXHOME];
+	char local[USERS_MAXLOCAL];      /* the whole local part asked for, lowercased */
+	char dash[2];                    /* "-" when an extension was split off, else "" */
+	char ext[USERS_MAXLOCAL];        /* the extension ("foo"), or "" */
+	char diag[128];                  /* why not found / tempfail, for the log */
+};
+
+struct users;
+/* spec: the value of the `users` key. NULL only if spec is malformed (errs says why); a file
+ * that cannot be read gives a table whose every lookup answers TABLE_TEMP. */
+struct users *users_open(const char *spec, struct cfg_errors *errs);
+/* A file-kind table parsed from memory (unit tests, fuzzer); never NULL. */
+struct users *users_from_text(const char *name, const char *text, size_t len,
+                              struct cfg_errors *errs);
+/* Re-read a file table if the file changed (checked at most once a second). Returns 1 if
+ * it was reloaded, else 0. */
+int users_refresh(struct users *u, struct cfg_errors *errs);
+/* Look up a local part (case-insensitive), applying the extension rule. Returns r->status. */
+int users_lookup(struct users *u, const char *local, struct users_result *r);
+/* Is this a local part we are willing to deliver to (no '/', no leading '.', printable,
+ * at most 64 octets)? */
+int users_valid_local(const char *local);
+void users_free(struct users *u);
+#endif

@@ -1,0 +1,248 @@
+/* lookup — the lookup role: answers the smtp role's MAIL/RCPT checks and the queue's routing
+ * requests from the config's tables, the users table and the aliases file (src/mail/route.c
+ * decides; this file only speaks the protocol of proto.h).
+ * Owns: the loaded users and aliases tables of this process (re-read when their files change,
+ * checked at most once a second, on lookup). Trusts: no peer — every request is checked with
+ * msg_done() and a malformed one ends the process (the parent restarts it); a table that
+ * cannot answer gives V_TEMP, never V_NOUSER. */
+#include "ternd/role.h"
+#include "ternd/proto.h"
+#include "mail/route.h"
+#include "mail/table.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct lookup {
+	struct config *cfg;
+	struct users *users;
+	struct aliases *aliases;
+	struct route_ctx rc;
+	time_t checked;
+};
+
+static struct lookup lk;
+
+static void lookup_log_errors(const char *what, const struct cfg_errors *errs)
+{
+	for (int i = 0; i < errs->n; i++)
+		log_warn("event=%s_error file=%s line=%d error=\"%s\"", what, errs->e[i].file,
+		         errs->e[i].line, errs->e[i].msg);
+}
+
+/* re-read the users and aliases files if they changed (at most once a second) */
+static void lookup_refresh(void)
+{
+	time_t now = time(NULL);
+	if (now == lk.checked)
+		return;
+	lk.checked = now;
+	struct cfg_errors errs;
+	errs.n = 0;
+	if (users_refresh(lk.users, &errs)) {
+		log_info("event=users_reloaded");
+		lookup_log_errors("users", &errs);
+	}
+	errs.n = 0;
+	if (aliases_refresh(lk.aliases, &errs)) {
+		log_info("event=aliases_reloaded");
+		lookup_log_errors("aliases", &errs);
+	}
+}
+
+static void lookup_reply(struct chan *c, uint32_t id, int verdict, const char *text)
+{
+	struct msg m;
+	msg_init(&m, M_CHECK_RESULT, id);
+	msg_u64(&m, (uint64_t)verdict);
+	msg_str(&m, text);
+	chan_send(c, &m);
+}
+
+static int lookup_verdict(int route_verdict)
+{
+	switch (route_verdict) {
+	case ROUTE_OK:     return V_OK;
+	case ROUTE_NOUSER: return V_NOUSER;
+	default:           return V_TEMP;
+	}
+}
+
+/* an address or its @domain in a bad* list: TABLE_FOUND / NOTFOUND / TEMP */
+static int lookup_listed(const struct cfg_list *l, const char *addr)
+{
+	size_t n = strlen(addr);
+	char *a = xstrdup(addr);
+	if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
+		memmove(a, a + 1, n - 2);
+		a[n - 2] = '\0';
+	}
+	int rc = table_list_lookup(l, a);
+	char *at = strrchr(a, '@');
+	if (rc == TABLE_NOTFOUND && at && at[1]) {
+		int r2 = table_list_lookup(l, at);
+		rc = r2;
+	}
+	free(a);
+	return rc;
+}
+
+static void lookup_mail_check(struct chan *c, uint32_t id, const char *sender)
+{
+	int rc = *sender ? lookup_listed(&lk.cfg->badmailfrom, sender) : TABLE_NOTFOUND;
+	if (rc == TABLE_FOUND)
+		lookup_reply(c, id, V_BAD, "badmailfrom");
+	else if (rc == TABLE_TEMP)
+		lookup_reply(c, id, V_TEMP, "badmailfrom table unreadable");
+	else
+		lookup_reply(c, id, V_OK, "ok");
+}
+
+/* a recipient in a domain that is not ours: rcpthosts, else a relay client */
+static void lookup_relay(struct chan *c, uint32_t id, const char *ip, const char *domain)
+{
+	int rc = table_list_lookup(&lk.cfg->rcpthosts, domain);
+	if (rc == TABLE_FOUND) {
+		lookup_reply(c, id, V_OK, "rcpthosts");
+		return;
+	}
+	int rr = table_ip_lookup(&lk.cfg->relayclients, ip);
+	if (rr == TABLE_FOUND)
+		lookup_reply(c, id, V_OK, "relayclient");
+	else if (rc == TABLE_TEMP || rr == TABLE_TEMP)
+		lookup_reply(c, id, V_TEMP, "rcpthosts/relayclients table unreadable");
+	else
+		lookup_reply(c, id, V_NORELAY, "relaying denied");
+}
+
+static void lookup_rcpt_check(struct chan *c, uint32_t id, const char *ip, const char *rcpt)
+{
+	int rc = lookup_listed(&lk.cfg->badrcptto, rcpt);
+	if (rc != TABLE_NOTFOUND) {
+		lookup_reply(c, id, rc == TABLE_FOUND ? V_BAD : V_TEMP,
+		             rc == TABLE_FOUND ? "badrcptto" : "badrcptto table unreadable");
+		return;
+	}
+	char *local, *domain;
+	int where = route_normalize(lk.cfg, rcpt, &local, &domain);
+	if (where == ROUTE_BAD) {
+		lookup_reply(c, id, V_NOUSER, "bad address");
+	} else if (where == ROUTE_WTEMP) {
+		lookup_reply(c, id, V_TEMP, "locals table unreadable");
+	} else if (where == ROUTE_REMOTE) {
+		lookup_relay(c, id, ip, domain);
+	} else if (str_casecmp(local, "postmaster") == 0) {
+		lookup_reply(c, id, V_OK, "postmaster");
+	} else {
+		struct route_result res;
+		route_address(&lk.rc, rcpt, &res);
+		lookup_reply(c, id, lookup_verdict(res.verdict), res.diag);
+		route_result_free(&res);
+	}
+	free(local);
+	free(domain);
+}
+
+static void lookup_route(struct chan *c, uint32_t id, const char *rcpt)
+{
+	struct route_result res;
+	route_address(&lk.rc, rcpt, &res);
+	struct msg m;
+	msg_init(&m, M_ROUTE_RESULT, id);
+	msg_u64(&m, (uint64_t)lookup_verdict(res.verdict));
+	msg_str(&m, res.diag);
+	msg_u64(&m, res.n);
+	for (size_t i = 0; i < res.n; i++) {
+		const struct route_target *t = &res.t[i];
+		msg_str(&m, t->channel);
+		msg_str(&m, t->host);
+		msg_str(&m, t->address);
+		msg_str(&m, t->user);
+		msg_u64(&m, t->uid);
+		msg_u64(&m, t->gid);
+		msg_str(&m, t->home);
+		msg_str(&m, t->local);
+		msg_str(&m, t->ext);
+		msg_str(&m, t->domain);
+		msg_str(&m, t->instruction);
+	}
+	chan_send(c, &m);
+	log_debug("event=route rcpt=%s verdict=%d targets=%zu diag=\"%s\"", rcpt, res.verdict,
+	          res.n, res.diag);
+	route_result_free(&res);
+}
+
+static void lookup_malformed(struct chan *c, uint32_t type)
+{
+	log_err("event=malformed_request peer=%s type=%u", chan_peer(c), type);
+	exit(1);
+}
+
+static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
+                        int fd, void *arg)
+{
+	if (fd >= 0)
+		close(fd);
+	const char *a = "", *b = "";
+	switch (type) {
+	case M_MAIL_CHECK:
+		a = msg_get_str(r);
+		break;
+	case M_RCPT_CHECK:
+	case M_ROUTE:
+		a = msg_get_str(r);
+		b = msg_get_str(r);
+		break;
+	default:
+		log_warn("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
+		return;
+	}
+	if (msg_done(r) < 0)
+		lookup_malformed(c, type);
+	lookup_refresh();
+	if (type == M_MAIL_CHECK)
+		lookup_mail_check(c, id, a);
+	else if (type == M_RCPT_CHECK)
+		lookup_rcpt_check(c, id, a, b);
+	else
+		lookup_route(c, id, a);
+}
+
+static void lookup_closed(struct chan *c, void *arg)
+{
+	exit(0);
+}
+
+int lookup_main(struct role_ctx *ctx)
+{
+	static const struct { enum role r; const char *name; } peers[] = {
+		{ R_SMTP, "smtp" }, { R_QUEUE, "queue" }, { R_PARENT, "parent" },
+	};
+	struct cfg_errors errs;
+	errs.n = 0;
+	ev_init();
+	memset(&lk, 0, sizeof lk);
+	lk.cfg = ctx->cfg;
+	lk.users = users_open(lk.cfg->users, &errs);
+	lookup_log_errors("users", &errs);
+	if (!lk.users)
+		log_fatal("event=bad_users_spec users=%s", lk.cfg->users);
+	errs.n = 0;
+	lk.aliases = aliases_open(lk.cfg->aliases, &errs);
+	lookup_log_errors("aliases", &errs);
+	if (!lk.aliases)
+		log_fatal("event=bad_aliases_spec aliases=%s", lk.cfg->aliases);
+	route_init(&lk.rc, lk.cfg, lk.users, lk.aliases);
+	lk.checked = time(NULL);
+	for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
+		if (ctx->peer[peers[i].r] >= 0)
+			chan_new(ctx->peer[peers[i].r], peers[i].name, lookup_recv, lookup_closed, NULL);
+	log_info("event=lookup_ready users=%s aliases=%s", lk.cfg->users,
+	         *lk.cfg->aliases ? lk.cfg->aliases : "(none)");
+	ev_run();
+	return 0;
+}

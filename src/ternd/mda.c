@@ -1,0 +1,216 @@
+/* mda — the local delivery role: bookkeeping for tern-local runs. For each M_DELIVER from
+ * the queue it asks the parent to fork tern-local under the recipient's uid (M_FORK_LOCAL),
+ * reads the one line the child prints, waits for its exit status (M_CHILD_EXIT) and reports
+ * a per-recipient result to the queue (M_DELIVERED), mapping qmail-local's exit codes:
+ * 0 delivered, 100 permanent, anything else (111, a signal, a crash) temporary.
+ * Owns: the jobs in progress. Trusts: the queue for what to deliver, the parent for the
+ * fork; the child's output only as bounded, sanitised text. Never runs user programs. */
+#include "ternd/role.h"
+#include "ternd/proto.h"
+#include "lib/ev.h"
+#include "lib/hmap.h"
+#include "lib/log.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OUT_MAX 1000
+
+struct job {
+	struct hnode h;               /* key = job number */
+	uint64_t msgid, idx;
+	char out[OUT_MAX + 1];
+	size_t outlen;
+	int pipefd;
+	struct ev *rev;
+	int have_exit, eof;
+	int status;
+	char addr[256];
+};
+
+static struct config *cfg;
+static struct chan *ch_queue, *ch_parent;
+static struct hmap jobs;
+static uint64_t job_seq;
+
+static void report(uint64_t msgid, uint64_t idx, int st, const char *diag)
+{
+	struct msg out;
+	msg_init(&out, M_DELIVERED, 0);
+	msg_u64(&out, msgid);
+	msg_u64(&out, idx);
+	msg_u64(&out, (uint64_t)st);
+	msg_str(&out, diag);
+	chan_send(ch_queue, &out);
+}
+
+static void clean_line(char *s)
+{
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+static void job_finish(struct job *j)
+{
+	if (!j->have_exit || !j->eof)
+		return;
+	int st, code = -1;
+	char diag[OUT_MAX + 64];
+	j->out[j->outlen] = '\0';
+	clean_line(j->out);
+	if (WIFEXITED(j->status)) {
+		code = WEXITSTATUS(j->status);
+		st = code == 0 ? D_OK : code == 100 ? D_PERM : D_TEMP;
+		snprintf(diag, sizeof diag, "%s", *j->out ? j->out : code == 0 ? "delivered" :
+		         "tern-local failed without a message");
+	} else {
+		st = D_TEMP;
+		snprintf(diag, sizeof diag, "tern-local crashed (signal %d)%s%s",
+		         WIFSIGNALED(j->status) ? WTERMSIG(j->status) : 0, *j->out ? ": " : "", j->out);
+	}
+	report(j->msgid, j->idx, st, diag);
+	hmap_del(&jobs, j->h.key);
+	if (j->rev)
+		ev_free(j->rev);
+	if (j->pipefd >= 0)
+		close(j->pipefd);
+	free(j);
+}
+
+static void job_read(int fd, short what, void *arg)
+{
+	struct job *j = arg;
+	char tmp[512];
+	for (;;) {
+		ssize_t n = read(fd, tmp, sizeof tmp);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			ev_del(j->rev);
+			j->eof = 1;
+			job_finish(j);
+			return;
+		}
+		size_t room = OUT_MAX - j->outlen;
+		size_t take = (size_t)n < room ? (size_t)n : room;
+		memcpy(j->out + j->outlen, tmp, take);
+		j->outlen += take;
+	}
+}
+
+static void on_deliver(struct msg_reader *r, int fd)
+{
+	uint64_t msgid = msg_get_u64(r), idx = msg_get_u64(r);
+	const char *sender = msg_get_str(r);
+	struct target t;
+	if (proto_get_target(r, &t) < 0 || msg_done(r) < 0 || fd < 0) {
+		log_err("event=bad_message peer=queue type=deliver");
+		if (fd >= 0)
+			close(fd);
+		if (t.channel)
+			target_free(&t);
+		report(msgid, idx, D_TEMP, "internal error: bad delivery request");
+		return;
+	}
+	struct job *j = xcalloc(1, sizeof *j);
+	j->h.key = ++job_seq;
+	j->msgid = msgid;
+	j->idx = idx;
+	j->pipefd = -1;
+	snprintf(j->addr, sizeof j->addr, "%s", t.address);
+	hmap_put(&jobs, &j->h);
+	const char *dash = *t.ext ? "-" : "";
+	const char *argv[] = { "tern-local", "-c", t.user, t.home, t.local, dash, t.ext, t.domain,
+	                       sender, cfg->aliasempty, t.instruction };
+	size_t argc = *t.instruction ? 11 : 10;
+	struct msg out;
+	msg_init(&out, M_FORK_LOCAL, 0);
+	msg_u64(&out, j->h.key);
+	msg_u64(&out, t.uid);
+	msg_u64(&out, t.gid);
+	msg_str(&out, t.home);
+	msg_u64(&out, argc);
+	for (size_t i = 0; i < argc; i++)
+		msg_str(&out, argv[i]);
+	msg_fd(&out, fd);
+	chan_send(ch_parent, &out);
+	target_free(&t);
+}
+
+static void on_forked(struct msg_reader *r, int fd)
+{
+	uint64_t jn = msg_get_u64(r), st = msg_get_u64(r);
+	struct job *j = (struct job *)hmap_get(&jobs, jn);
+	if (!j || msg_done(r) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (st != 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		report(j->msgid, j->idx, D_TEMP, "could not start tern-local");
+		hmap_del(&jobs, jn);
+		free(j);
+		return;
+	}
+	j->pipefd = fd;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	j->rev = ev_new(fd, EV_R | EV_PERSIST, job_read, j);
+	ev_add(j->rev, -1);
+}
+
+static void on_exit_status(struct msg_reader *r)
+{
+	uint64_t jn = msg_get_u64(r), ws = msg_get_u64(r);
+	struct job *j = (struct job *)hmap_get(&jobs, jn);
+	if (!j || msg_done(r) < 0)
+		return;
+	j->status = (int)ws;
+	j->have_exit = 1;
+	job_finish(j);
+}
+
+static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
+{
+	switch (type) {
+	case M_DELIVER: on_deliver(r, fd); return;
+	case M_FORKED: on_forked(r, fd); return;
+	case M_CHILD_EXIT: on_exit_status(r); break;
+	default: log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static void on_close(struct chan *c, void *arg)
+{
+	log_info("event=peer_closed peer=%s; exiting", chan_peer(c));
+	exit(0);
+}
+
+static void on_term(int sig, short what, void *arg) { ev_exit(); }
+
+int mda_main(struct role_ctx *ctx)
+{
+	cfg = ctx->cfg;
+	ev_init();
+	hmap_init(&jobs);
+	ch_queue = chan_new(ctx->peer[R_QUEUE], "queue", on_recv, on_close, NULL);
+	ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
+	struct ev *s = ev_signal(SIGTERM, on_term, NULL);
+	ev_add(s, -1);
+	signal(SIGPIPE, SIG_IGN);
+	ev_run();
+	return 0;
+}

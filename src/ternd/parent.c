@@ -1,0 +1,448 @@
+/* parent — the first ternd process. Owns: the listening sockets (bound before any privilege
+ * is dropped), the socketpairs between roles, starting the roles (re-exec of ternd -R ROLE),
+ * restarting them, and forking tern-local under a recipient's uid for the mda.
+ * Trusts: nothing from the roles beyond the fork request, whose uid it re-checks (never 0);
+ * it never parses mail or network input. */
+#include "ternd/parent.h"
+#include "ternd/role.h"
+#include "ternd/proto.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include "lib/fsutil.h"
+#include "lib/msg.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* which roles talk to which (both directions) */
+static const int edges[][2] = {
+	{ R_SMTP, R_LOOKUP }, { R_SMTP, R_QUEUE }, { R_QUEUE, R_LOOKUP },
+	{ R_QUEUE, R_SCHED }, { R_QUEUE, R_MDA },
+};
+static const int started[] = { R_LOOKUP, R_QUEUE, R_SCHED, R_MDA, R_SMTP };
+#define NSTARTED (sizeof started / sizeof started[0])
+
+struct kid { pid_t pid; uint64_t job; struct kid *next; };
+
+static struct config *cfg;
+static const char *cfgpath;
+static char self_exe[PATH_MAX], local_exe[PATH_MAX];
+static int debug_flag;
+static int lfd[CFG_MAXLISTEN], lkind[CFG_MAXLISTEN], nl;
+static pid_t pids[R_NROLES];
+static struct chan *ch[R_NROLES];
+static struct kid *kids;
+static int generation, stopping, restarting;
+static struct ev *restart_ev;
+static long long last_start_ms;
+static int backoff_s = 1;
+
+static void restart_all(const char *why);
+
+/* ---- listening sockets ------------------------------------------------------------------- */
+
+static int bind_one(const struct cfg_listen *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, l->addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)l->port);
+		sl = sizeof *s4;
+	} else if (inet_pton(AF_INET6, l->addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)l->port);
+		sl = sizeof *s6;
+	} else
+		log_fatal("event=bad_listen addr=%s", l->addr);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd < 0)
+		log_fatal("event=socket_failed error=\"%s\"", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0)
+		log_fatal("event=listen_failed kind=%s addr=%s port=%d error=\"%s\"", l->kind, l->addr,
+		          l->port, strerror(errno));
+	log_info("event=listening kind=%s addr=%s port=%d", l->kind, l->addr, l->port);
+	return fd;
+}
+
+static void bind_all(void)
+{
+	for (int i = 0; i < cfg->nlisten; i++) {
+		const struct cfg_listen *l = &cfg->listen[i];
+		if (strcmp(l->kind, "smtp") != 0 && strcmp(l->kind, "submission") != 0) {
+			log_warn("event=listen_ignored kind=%s reason=\"served by a later release\"", l->kind);
+			continue;
+		}
+		lkind[nl] = i;
+		lfd[nl++] = bind_one(l);
+	}
+}
+
+/* ---- spool (queue role, as root, before it drops privileges) -------------------------------- */
+
+void parent_prepare_spool(struct config *c)
+{
+	static const char *sub[] = { "", "/data", "/env", "/tmp", "/maildrop", "/quarantine" };
+	struct passwd *pw = getpwnam(c->queueuser);
+	if (!pw)
+		log_fatal("event=no_such_user user=%s hint=\"make install creates it\"", c->queueuser);
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s%s", c->spool, sub[i]);
+		if (fs_mkdirs(p, i == 4 ? 01733 : 0700) < 0)
+			log_fatal("event=spool_mkdir_failed path=%s error=\"%s\"", p, strerror(errno));
+		if (chown(p, pw->pw_uid, pw->pw_gid) < 0)
+			log_fatal("event=spool_chown_failed path=%s error=\"%s\"", p, strerror(errno));
+		chmod(p, i == 0 ? 0755 : i == 4 ? 01733 : 0700);
+	}
+	char lk[PATH_MAX];
+	snprintf(lk, sizeof lk, "%s/lock", c->spool);
+	if (chown(lk, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+		log_warn("event=spool_chown_failed path=%s", lk);
+}
+
+/* ---- roles ------------------------------------------------------------------------------------ */
+
+static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg);
+
+static void on_role_close(struct chan *c, void *arg)
+{
+	if (!stopping && !restarting)
+		restart_all("role channel closed");
+}
+
+static void keep_fd(int fd) { fcntl(fd, F_SETFD, 0); }
+
+static pid_t spawn_role(int role, int sp[][2][2], size_t nedges, int parentfd)
+{
+	char fds[512] = "", lst[256] = "", tmp[64];
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	snprintf(fds, sizeof fds, "parent=%d", parentfd);
+	keep_fd(parentfd);
+	for (size_t e = 0; e < nedges; e++)
+		for (int side = 0; side < 2; side++)
+			if (edges[e][side] == role) {
+				int fd = sp[e][side][0];
+				keep_fd(fd);
+				snprintf(tmp, sizeof tmp, ",%s=%d", role_name(edges[e][!side]), fd);
+				strncat(fds, tmp, sizeof fds - strlen(fds) - 1);
+			}
+	if (role == R_SMTP)
+		for (int i = 0; i < nl; i++) {
+			keep_fd(lfd[i]);
+			snprintf(tmp, sizeof tmp, "%s%d:%d", i ? "," : "", lfd[i], lkind[i]);
+			strncat(lst, tmp, sizeof lst - strlen(lst) - 1);
+		}
+	setenv("ROLE_FDS", fds, 1);
+	setenv("ROLE_LISTEN", lst, 1);
+	if (generation > 1)
+		unsetenv("TERN_CRASHPOINT");
+	const char *argv[8];
+	int a = 0;
+	argv[a++] = self_exe;
+	argv[a++] = "-R";
+	argv[a++] = role_name(role);
+	if (cfgpath) {
+		argv[a++] = "-f";
+		argv[a++] = cfgpath;
+	}
+	if (debug_flag)
+		argv[a++] = "-d";
+	argv[a] = NULL;
+	execv(self_exe, (char **)argv);
+	log_err("event=exec_failed path=%s error=\"%s\"", self_exe, strerror(errno));
+	_exit(111);
+}
+
+static void start_all(void)
+{
+	size_t ne = sizeof edges / sizeof edges[0];
+	int sp[sizeof edges / sizeof edges[0]][2][2];
+	generation++;
+	last_start_ms = ev_now_ms();
+	for (size_t e = 0; e < ne; e++) {
+		int p[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+			log_fatal("event=socketpair_failed error=\"%s\"", strerror(errno));
+		sp[e][0][0] = p[0];
+		sp[e][1][0] = p[1];
+	}
+	for (size_t k = 0; k < NSTARTED; k++) {
+		int r = started[k], p[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+			log_fatal("event=socketpair_failed error=\"%s\"", strerror(errno));
+		pids[r] = spawn_role(r, sp, ne, p[1]);
+		close(p[1]);
+		if (pids[r] < 0)
+			log_fatal("event=fork_failed error=\"%s\"", strerror(errno));
+		ch[r] = chan_new(p[0], role_name(r), on_role_msg, on_role_close, NULL);
+	}
+	for (size_t e = 0; e < ne; e++) {
+		close(sp[e][0][0]);
+		close(sp[e][1][0]);
+	}
+	log_info("event=started generation=%d", generation);
+}
+
+static void stop_all(void)
+{
+	for (int r = 1; r < R_NROLES; r++)
+		if (pids[r] > 0)
+			kill(pids[r], SIGTERM);
+	long long deadline = ev_now_ms() + 5000;
+	for (int r = 1; r < R_NROLES; r++) {
+		while (pids[r] > 0) {
+			int st;
+			pid_t p = waitpid(pids[r], &st, WNOHANG);
+			if (p == pids[r] || (p < 0 && errno == ECHILD))
+				break;
+			if (ev_now_ms() > deadline)
+				kill(pids[r], SIGKILL);
+			usleep(10000);
+		}
+		pids[r] = 0;
+		if (ch[r]) {
+			chan_free(ch[r]);
+			ch[r] = NULL;
+		}
+	}
+}
+
+static void restart_cb(int fd, short what, void *arg)
+{
+	restarting = 0;
+	start_all();
+}
+
+static void restart_all(const char *why)
+{
+	if (restarting || stopping)
+		return;
+	restarting = 1;
+	log_warn("event=restarting reason=\"%s\" backoff=%ds", why, backoff_s);
+	stop_all();
+	if (ev_now_ms() - last_start_ms > 60000)
+		backoff_s = 1;
+	ev_add(restart_ev, backoff_s * 1000L);
+	backoff_s = backoff_s < 30 ? backoff_s * 2 : 30;
+}
+
+/* ---- forking tern-local --------------------------------------------------------------------- */
+
+static void forked_reply(uint64_t job, int ok, int fd)
+{
+	struct msg out;
+	msg_init(&out, M_FORKED, 0);
+	msg_u64(&out, job);
+	msg_u64(&out, ok ? 0 : (uint64_t)-1);
+	if (fd >= 0)
+		msg_fd(&out, fd);
+	chan_send(ch[R_MDA], &out);
+}
+
+static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv, int msgfd, int outfd)
+{
+	if (geteuid() == 0) {
+		gid_t g = (gid_t)gid;
+		if (setgroups(1, &g) < 0 || setgid(g) < 0 || setuid((uid_t)uid) < 0)
+			_exit(111);
+	}
+	if (cfg->dev)
+		fs_mkdirs(home, 0700);         /* development: users any:DIR creates homes on demand */
+	if (dup2(msgfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
+		_exit(111);
+	signal(SIGPIPE, SIG_DFL);
+	execv(local_exe, argv);
+	printf("cannot run %s: %s\n", local_exe, strerror(errno));
+	_exit(111);
+}
+
+static void on_fork_local(struct msg_reader *r, int fd)
+{
+	uint64_t job = msg_get_u64(r), uid = msg_get_u64(r), gid = msg_get_u64(r);
+	const char *home = msg_get_str(r);
+	uint64_t argc = msg_get_u64(r);
+	char *argv[16];
+	size_t n = 0;
+	for (; n < argc && n < 15 && !r->err; n++)
+		argv[n] = (char *)msg_get_str(r);
+	argv[n] = NULL;
+	if (msg_done(r) < 0 || fd < 0 || argc > 15 || argc < 2) {
+		log_err("event=bad_fork_request");
+		goto fail;
+	}
+	if (geteuid() == 0 && (uid == 0 || uid > UINT32_MAX || gid > UINT32_MAX)) {
+		log_err("event=fork_refused uid=%llu reason=\"never deliver as root\"", (unsigned long long)uid);
+		goto fail;
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		goto fail;
+	pid_t pid = fork();
+	if (pid == 0)
+		child_exec(uid, gid, home, argv, fd, p[1]);
+	close(p[1]);
+	close(fd);
+	if (pid < 0) {
+		close(p[0]);
+		forked_reply(job, 0, -1);
+		return;
+	}
+	struct kid *k = xcalloc(1, sizeof *k);
+	k->pid = pid;
+	k->job = job;
+	k->next = kids;
+	kids = k;
+	forked_reply(job, 1, p[0]);
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	forked_reply(job, 0, -1);
+}
+
+static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
+{
+	if (type == M_FORK_LOCAL && c == ch[R_MDA]) {
+		on_fork_local(r, fd);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
+}
+
+/* ---- signals ---------------------------------------------------------------------------------- */
+
+static void reap(void)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (struct kid **kp = &kids; *kp; kp = &(*kp)->next)
+			if ((*kp)->pid == pid) {
+				struct kid *k = *kp;
+				*kp = k->next;
+				if (ch[R_MDA]) {
+					struct msg out;
+					msg_init(&out, M_CHILD_EXIT, 0);
+					msg_u64(&out, k->job);
+					msg_u64(&out, (uint64_t)st);
+					chan_send(ch[R_MDA], &out);
+				}
+				free(k);
+				goto next;
+			}
+		for (int r = 1; r < R_NROLES; r++)
+			if (pids[r] == pid) {
+				pids[r] = 0;
+				char why[96];
+				snprintf(why, sizeof why, "role %s exited (%s %d)", role_name(r),
+				         WIFSIGNALED(st) ? "signal" : "status",
+				         WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+				if (!stopping)
+					restart_all(why);
+			}
+next:;
+	}
+}
+
+static void on_signal(int sig, short what, void *arg)
+{
+	if (sig == SIGCHLD) {
+		reap();
+		return;
+	}
+	if (sig == SIGUSR1) {
+		if (pids[R_SCHED] > 0)
+			kill(pids[R_SCHED], SIGALRM);
+		log_info("event=flush_requested");
+		return;
+	}
+	if (sig == SIGHUP) {
+		restart_all("SIGHUP: reloading configuration");
+		return;
+	}
+	log_info("event=stopping signal=%d", sig);
+	stopping = 1;
+	stop_all();
+	ev_exit();
+}
+
+static char pidfile[PATH_MAX];
+
+/* <spool>/ternd.pid: ternctl flush signals it (SIGUSR1 -> the scheduler's SIGALRM) */
+static void write_pidfile(void)
+{
+	char tmp[PATH_MAX + 8];
+	fs_mkdirs(cfg->spool, 0755);
+	snprintf(pidfile, sizeof pidfile, "%s/ternd.pid", cfg->spool);
+	snprintf(tmp, sizeof tmp, "%s.tmp", pidfile);
+	FILE *f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0 || rename(tmp, pidfile) < 0)
+		log_warn("event=pidfile_failed path=%s error=\"%s\"", pidfile, strerror(errno));
+}
+
+static void find_exes(const char *argv0)
+{
+	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+	if (n <= 0)
+		log_fatal("event=no_self_exe argv0=%s", argv0);
+	self_exe[n] = '\0';
+	if (cfg->libexec && *cfg->libexec)
+		snprintf(local_exe, sizeof local_exe, "%s/tern-local", cfg->libexec);
+	else {
+		char dir[PATH_MAX - 16];
+		snprintf(dir, sizeof dir, "%.*s", (int)sizeof dir - 1, self_exe);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(local_exe, sizeof local_exe, "%s/tern-local", dir);
+	}
+}
+
+int parent_main(struct config *c, const char *path, const char *argv0, int debug)
+{
+	cfg = c;
+	debug_flag = debug;
+	if (path) {
+		static char abs[PATH_MAX];
+		cfgpath = realpath(path, abs) ? abs : path;
+	}
+	find_exes(argv0);
+	ev_init();
+	bind_all();
+	signal(SIGPIPE, SIG_IGN);
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		ev_add(ev_signal(sigs[i], on_signal, NULL), -1);
+	restart_ev = ev_new(-1, 0, restart_cb, NULL);
+	log_info("event=start config=\"%s\" uid=%d spool=%s", cfg->path, (int)geteuid(), cfg->spool);
+	write_pidfile();
+	start_all();
+	ev_run();
+	unlink(pidfile);
+	log_info("event=stopped");
+	return 0;
+}

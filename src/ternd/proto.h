@@ -1,0 +1,79 @@
+/* proto — the message types exchanged between tern's roles over the msg codec, and the
+ * order of the fields in each payload. Owns: the IPC vocabulary (doc/IPC.md is its prose).
+ * Trusts: no peer blindly — every receiver checks msg_done() and drops a malformed message,
+ * closing the channel (the parent then restarts the roles).
+ *
+ * The `id` in a frame header is the requester's correlation id (e.g. an SMTP session
+ * number); the reply carries the same id. Fields are listed in order: Q=u64, S=string, B=bytes.
+ */
+#ifndef TERN_PROTO_H
+#define TERN_PROTO_H
+
+/* verdicts (RCPT/MAIL checks, routing) */
+enum verdict {
+	V_OK = 0,         /* accept */
+	V_NOUSER = 1,     /* 550 5.1.1 no such user */
+	V_NORELAY = 2,    /* 553 5.7.1 relaying denied */
+	V_TEMP = 3,       /* 451 4.3.0 lookup could not answer */
+	V_BAD = 4,        /* 553 5.7.1 badmailfrom / 550 5.7.1 badrcptto */
+};
+
+/* per-recipient delivery status */
+enum dstatus {
+	D_PENDING = 0,    /* not tried yet / deferred */
+	D_OK = 1,         /* delivered */
+	D_TEMP = 2,       /* temporary failure (deferred) */
+	D_PERM = 3,       /* permanent failure: bounce */
+};
+
+enum msgtype {
+	/* smtp -> lookup */
+	M_MAIL_CHECK = 1,   /* S sender (may be "") -> M_CHECK_RESULT */
+	M_RCPT_CHECK,       /* S client ip, S rcpt (localpart@domain, no <>) -> M_CHECK_RESULT */
+	M_CHECK_RESULT,     /* Q verdict, S text (for the log) */
+
+	/* smtp -> queue */
+	M_MSG_OPEN = 10,    /* (empty) -> M_MSG_OPENED */
+	M_MSG_OPENED,       /* Q status (0 ok, else 451/452), Q msgid, + fd: data file, write only */
+	M_MSG_COMMIT,       /* Q msgid, S sender, Q nrcpt, nrcpt x S rcpt, S origin
+	                       (e.g. "smtp 127.0.0.1 helo=x"), Q data bytes written -> M_MSG_COMMITTED */
+	M_MSG_COMMITTED,    /* Q status (250 / 451 / 452 / 554), S queue id or diagnostic */
+	M_MSG_ABORT,        /* Q msgid (no reply; data file removed) */
+
+	/* queue -> lookup */
+	M_ROUTE = 20,       /* S rcpt, S sender -> M_ROUTE_RESULT */
+	M_ROUTE_RESULT,     /* Q verdict (V_OK / V_NOUSER / V_TEMP), S diag, Q ntargets,
+	                       ntargets x target (see below) */
+	/* target: S channel ("local", "smtp"), S host (local: "", smtp: domain or route),
+	   S address (the final address), S user, Q uid, Q gid, S home,
+	   S local (localpart), S ext, S domain, S instruction (delivery line: "./Maildir/",
+	   "/path/mbox", "|command", or "" for the user's default) */
+
+	/* queue <-> scheduler */
+	M_SCHED_ADD = 30,   /* Q msgid, Q birth, Q nrcpt, nrcpt x (Q idx, S channel, S host,
+	                       Q next_try, Q attempts) */
+	M_SCHED_RUN,        /* sched -> queue: Q msgid, S channel, S host, Q n, n x Q idx */
+	M_SCHED_RESULT,     /* queue -> sched: Q msgid, Q idx, Q dstatus, Q next_try, S diag */
+	M_SCHED_FLUSH,      /* anyone -> sched: retry everything now */
+
+	/* queue -> mda: one delivery of one recipient; fd = message file, read only */
+	M_DELIVER = 40,     /* Q msgid, Q idx, S sender, target fields (as above) */
+	M_DELIVERED,        /* mda -> queue: Q msgid, Q idx, Q dstatus, S diag */
+
+	/* mda <-> parent */
+	M_FORK_LOCAL = 50,  /* mda -> parent: Q job, Q uid, Q gid, S home, Q argc, argc x S arg,
+	                       fd = message (becomes stdin). Parent replies M_FORKED. */
+	M_FORKED,           /* Q job, Q status (0 started / -1 failed), fd = read end of the
+	                       child's stdout+stderr pipe */
+	M_CHILD_EXIT,       /* parent -> mda: Q job, Q wait status */
+
+	/* anyone -> parent */
+	M_LOG_REOPEN = 60,
+};
+
+/* target (de)serialisation, the field order given above M_ROUTE_RESULT */
+#include "lib/msg.h"
+#include "mail/envelope.h"
+void proto_put_target(struct msg *m, const struct target *t);
+int  proto_get_target(struct msg_reader *r, struct target *t);   /* 0 / -1; t owns copies */
+#endif

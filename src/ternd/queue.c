@@ -1,0 +1,836 @@
+/* queue — the queue role: the only writer of the spool (doc/QUEUE.md is the contract).
+ * Owns: message ids, the group commit, the per-recipient journal, routing requests to
+ * lookup, delivery hand-off to mda, results, and recovery at start.
+ * Trusts: its peers only as far as proto.h's checks go — every message is validated and a
+ * malformed one closes the channel (the parent restarts the roles). */
+#include "ternd/queue.h"
+#include "ternd/queue_fs.h"
+#include "ternd/proto.h"
+#include "ternd/role.h"
+#include "mail/retry.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct config *queue_cfg;
+static struct chan *ch_smtp, *ch_lookup, *ch_sched, *ch_mda, *ch_parent;
+static struct hmap msgs;          /* id -> struct qmsg */
+static struct hmap opens;         /* id -> struct qopen: data files handed to smtp */
+static struct hmap rreqs;         /* route request id -> struct rreq */
+static uint32_t rreq_seq;
+static struct ev *pass_ev, *tick_ev;
+static struct qmsg *dirty_head;
+static int use_syncfs = 1;
+
+struct qopen { struct hnode h; int fd; };
+struct rreq { struct hnode h; uint64_t msgid; uint32_t slot; };
+
+struct pcommit {
+	struct pcommit *next;
+	enum pc_kind kind;
+	struct qmsg *m;
+	int datafd, envfd;
+	struct chan *c;
+	uint32_t reqid;
+	char dropname[64];
+	uint64_t parent;
+	int err;                  /* errno of a failure, 0 ok */
+};
+static struct pcommit *batch_head, **batch_tail = &batch_head;
+static size_t batch_n;
+
+static void route_slot(struct qmsg *m, uint32_t slot);
+static void msg_check_done(struct qmsg *m);
+
+int64_t queue_now(void) { return (int64_t)time(NULL); }
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+struct qmsg *queue_new_msg(void)
+{
+	struct qmsg *m = xcalloc(1, sizeof *m);
+	env_init(&m->env);
+	buf_init(&m->journal);
+	return m;
+}
+
+void queue_free_msg(struct qmsg *m)
+{
+	env_free(&m->env);
+	buf_free(&m->journal);
+	free(m->sf);
+	free(m);
+}
+
+static struct qmsg *msg_get(uint64_t id) { return (struct qmsg *)hmap_get(&msgs, id); }
+
+static void sf_fit(struct qmsg *m)
+{
+	if (m->sfcap >= m->env.nslots)
+		return;
+	size_t n = m->env.cap > m->env.nslots ? m->env.cap : m->env.nslots;
+	m->sf = xrealloc(m->sf, n);
+	memset(m->sf + m->sfcap, 0, n - m->sfcap);
+	m->sfcap = n;
+}
+
+static void mark_dirty(struct qmsg *m)
+{
+	if (!m->dirty) {
+		m->dirty = 1;
+		m->dnext = dirty_head;
+		dirty_head = m;
+	}
+	queue_kick();
+}
+
+/* Apply a formatted record to memory and queue it for the journal write. */
+static int journal_add(struct qmsg *m, struct buf *rec, int sync)
+{
+	if (env_apply(&m->env, rec->p, rec->len - 1) < 0) {
+		char id[17];
+		env_idstr(m->env.id, id);
+		log_err("event=bug id=%s record=\"%.*s\"", id, (int)rec->len - 1, rec->p);
+		return -1;
+	}
+	sf_fit(m);
+	buf_add(&m->journal, rec->p, rec->len);
+	m->journal_sync |= sync;
+	mark_dirty(m);
+	return 0;
+}
+
+static const char *slot_host(const struct slot *s)
+{
+	return strcmp(s->t.channel, "local") == 0 ? s->t.user : s->t.host;
+}
+
+static void sched_add(struct qmsg *m, uint32_t *idx, size_t n)
+{
+	struct msg out;
+	msg_init(&out, M_SCHED_ADD, 0);
+	msg_u64(&out, m->env.id);
+	msg_u64(&out, (uint64_t)m->env.arrival);
+	msg_u64(&out, n);
+	for (size_t i = 0; i < n; i++) {
+		struct slot *s = &m->env.slots[idx[i]];
+		msg_u64(&out, idx[i]);
+		msg_str(&out, s->t.channel);
+		msg_str(&out, slot_host(s));
+		msg_u64(&out, (uint64_t)s->next);
+		msg_u64(&out, s->attempts);
+	}
+	chan_send(ch_sched, &out);
+}
+
+static void sched_result(struct qmsg *m, uint32_t i)
+{
+	struct slot *s = &m->env.slots[i];
+	struct msg out;
+	int st = s->state == SL_DONE ? D_OK : s->state == SL_FAILED ? D_PERM : D_TEMP;
+	msg_init(&out, M_SCHED_RESULT, 0);
+	msg_u64(&out, m->env.id);
+	msg_u64(&out, i);
+	msg_u64(&out, (uint64_t)st);
+	msg_u64(&out, (uint64_t)s->next);
+	msg_str(&out, s->diag);
+	chan_send(ch_sched, &out);
+}
+
+/* After the journal of m is durable: tell the scheduler, then see if m is finished. */
+static void msg_after_sync(struct qmsg *m)
+{
+	uint32_t *add = NULL;
+	size_t nadd = 0;
+	for (uint32_t i = 0; i < m->env.nslots; i++) {
+		if (m->sf[i] & SF_RESULT) {
+			m->sf[i] &= (unsigned char)~SF_RESULT;
+			sched_result(m, i);
+		}
+		if (m->sf[i] & SF_ADD) {
+			m->sf[i] &= (unsigned char)~SF_ADD;
+			if (m->env.slots[i].state == SL_ROUTED) {
+				add = xrealloc(add, (nadd + 1) * sizeof *add);
+				add[nadd++] = i;
+			}
+		}
+	}
+	if (nadd)
+		sched_add(m, add, nadd);
+	free(add);
+	msg_check_done(m);
+}
+
+static void journal_flush(void)
+{
+	struct qmsg *list = dirty_head;
+	dirty_head = NULL;
+	for (struct qmsg *m = list, *next; m; m = next) {
+		next = m->dnext;
+		m->dirty = 0;
+		if (m->journal.len) {
+			if (qfs_append(m->env.id, m->journal.p, m->journal.len, m->journal_sync) < 0) {
+				/* the records are in memory only: keep them and try again shortly */
+				mark_dirty(m);
+				continue;
+			}
+			buf_reset(&m->journal);
+			m->journal_sync = 0;
+			crashpoint("queue:after_result");
+		}
+		msg_after_sync(m);
+	}
+}
+
+/* ---- finishing a message ---------------------------------------------------------------- */
+
+static void msg_remove(struct qmsg *m)
+{
+	char id[17];
+	env_idstr(m->env.id, id);
+	qfs_remove(m->env.id);
+	hmap_del(&msgs, m->env.id);
+	log_info("event=removed id=%s", id);
+	queue_free_msg(m);
+}
+
+static void msg_check_done(struct qmsg *m)
+{
+	if (m->routing || m->inflight || m->bouncing || m->journal.len || !env_all_final(&m->env))
+		return;
+	if ((int64_t)m->env.nperm > m->env.bounced_upto) {
+		int r = bounce_start(m);
+		if (r == 0) {
+			m->bouncing = 1;
+			return;
+		}
+		if (r < 0)
+			return;       /* retried at the next tick */
+	}
+	msg_remove(m);
+}
+
+/* called by the commit batch when the bounce for parent is durable */
+static void bounce_committed(uint64_t parent, uint64_t bounce_id, int ok)
+{
+	struct qmsg *m = msg_get(parent);
+	if (!m)
+		return;
+	m->bouncing = 0;
+	if (!ok)
+		return;            /* msg_check_done retries on the next tick */
+	struct buf rec;
+	buf_init(&rec);
+	env_rec_bounce(&rec, queue_now(), bounce_id);
+	if (qfs_append(parent, rec.p, rec.len, 1) == 0) {
+		env_apply(&m->env, rec.p, rec.len - 1);
+		crashpoint("queue:after_bounce");
+		msg_check_done(m);
+	}
+	buf_free(&rec);
+}
+
+/* ---- group commit ---------------------------------------------------------------------- */
+
+int queue_commit_add(enum pc_kind kind, struct qmsg *m, int datafd, struct chan *c,
+                     uint32_t reqid, const char *dropname, uint64_t parent)
+{
+	struct pcommit *pc = xcalloc(1, sizeof *pc);
+	struct buf hdr;
+	pc->kind = kind;
+	pc->m = m;
+	pc->datafd = datafd;
+	pc->c = c;
+	pc->reqid = reqid;
+	pc->parent = parent;
+	snprintf(pc->dropname, sizeof pc->dropname, "%s", dropname ? dropname : "");
+	buf_init(&hdr);
+	env_format_header(&m->env, &hdr);
+	pc->envfd = qfs_write_tmp_env(m->env.id, hdr.p, hdr.len);
+	pc->err = pc->envfd < 0 ? (errno ? errno : EIO) : 0;
+	buf_free(&hdr);
+	crashpoint("queue:after_env_write");
+	*batch_tail = pc;
+	batch_tail = &pc->next;
+	batch_n++;
+	queue_kick();
+	return 0;
+}
+
+static void commit_reply(struct pcommit *pc, int ok)
+{
+	char id[17];
+	env_idstr(pc->m->env.id, id);
+	if (pc->kind == PC_SMTP) {
+		struct msg out;
+		int full = pc->err == ENOSPC || pc->err == EDQUOT;
+		msg_init(&out, M_MSG_COMMITTED, pc->reqid);
+		msg_u64(&out, ok ? 250 : full ? 452 : 451);
+		msg_str(&out, ok ? id : full ? "insufficient system storage" : "queue write error");
+		chan_send(pc->c, &out);
+	} else if (pc->kind == PC_DROP) {
+		if (ok)
+			drop_committed(pc->dropname);
+		else
+			drop_failed(pc->dropname);
+	} else
+		bounce_committed(pc->parent, pc->m->env.id, ok);
+}
+
+static void commit_one_done(struct pcommit *pc, int ok)
+{
+	struct qmsg *m = pc->m;
+	char id[17];
+	env_idstr(m->env.id, id);
+	if (!ok) {
+		log_warn("event=commit_failed id=%s error=\"%s\"", id, strerror(pc->err ? pc->err : EIO));
+		qfs_discard_uncommitted(m->env.id);
+		commit_reply(pc, 0);
+		queue_free_msg(m);
+		return;
+	}
+	sf_fit(m);
+	m->h.key = m->env.id;
+	hmap_put(&msgs, &m->h);
+	log_info("event=committed id=%s from=<%s> nrcpt=%zu origin=\"%s\"", id, m->env.sender,
+	         m->env.norig, m->env.origin);
+	commit_reply(pc, 1);
+	for (uint32_t i = 0; i < m->env.nslots; i++)
+		route_slot(m, i);
+}
+
+static void batch_run(void)
+{
+	struct pcommit *list = batch_head;
+	size_t n = batch_n;
+	batch_head = NULL;
+	batch_tail = &batch_head;
+	batch_n = 0;
+	int *fds = xcalloc(2 * n + 1, sizeof *fds);
+	size_t nf = 0;
+	for (struct pcommit *pc = list; pc; pc = pc->next)
+		if (!pc->err) {
+			fds[nf++] = pc->datafd;
+			fds[nf++] = pc->envfd;
+		}
+	int syncerr = 0;
+	if (nf && qfs_sync_batch(fds, nf, use_syncfs) < 0)
+		syncerr = errno ? errno : EIO;
+	free(fds);
+	crashpoint("queue:after_sync");
+	int renamed = 0;
+	for (struct pcommit *pc = list; pc; pc = pc->next) {
+		if (!pc->err && syncerr)
+			pc->err = syncerr;
+		if (!pc->err && qfs_commit_rename(pc->m->env.id) < 0)
+			pc->err = errno ? errno : EIO;
+		renamed |= !pc->err;
+	}
+	crashpoint("queue:after_rename");
+	if (renamed && qfs_sync_dir(QD_ENV) < 0) {
+		/* the renames may not be durable: we must not acknowledge, so take them back */
+		for (struct pcommit *pc = list; pc; pc = pc->next)
+			if (!pc->err) {
+				qfs_uncommit(pc->m->env.id);
+				pc->err = EIO;
+			}
+	}
+	crashpoint("queue:after_commit");
+	for (struct pcommit *pc = list, *next; pc; pc = next) {
+		next = pc->next;
+		if (pc->envfd >= 0)
+			close(pc->envfd);
+		if (pc->datafd >= 0)
+			close(pc->datafd);
+		commit_one_done(pc, !pc->err);
+		free(pc);
+	}
+}
+
+/* ---- the pass: runs once per event-loop iteration when there is work ------------------ */
+
+static void pass_cb(int fd, short what, void *arg)
+{
+	if (batch_head)
+		batch_run();
+	if (dirty_head)
+		journal_flush();
+}
+
+void queue_kick(void)
+{
+	if (!ev_pending(pass_ev))
+		ev_add(pass_ev, 0);
+}
+
+/* ---- smtp: open / commit / abort ---------------------------------------------------------- */
+
+static void reply_opened(struct chan *c, uint32_t reqid, int status, uint64_t id, int fd)
+{
+	struct msg out;
+	msg_init(&out, M_MSG_OPENED, reqid);
+	msg_u64(&out, (uint64_t)status);
+	msg_u64(&out, id);
+	if (fd >= 0)
+		msg_fd(&out, fd);
+	chan_send(c, &out);
+}
+
+static void on_msg_open(struct chan *c, uint32_t reqid)
+{
+	uint64_t need = queue_cfg->databytes ? 2 * queue_cfg->databytes : 20u * 1024 * 1024;
+	if (qfs_free_bytes() < need) {
+		log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64, qfs_free_bytes(), need);
+		reply_opened(c, reqid, 452, 0, -1);
+		return;
+	}
+	uint64_t id;
+	int fd = qfs_create_data(&id);
+	if (fd < 0) {
+		reply_opened(c, reqid, (errno == ENOSPC || errno == EDQUOT) ? 452 : 451, 0, -1);
+		return;
+	}
+	crashpoint("queue:open");
+	int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dupfd < 0) {
+		close(fd);
+		qfs_discard_uncommitted(id);
+		reply_opened(c, reqid, 451, 0, -1);
+		return;
+	}
+	struct qopen *o = xcalloc(1, sizeof *o);
+	o->h.key = id;
+	o->fd = fd;
+	hmap_put(&opens, &o->h);
+	reply_opened(c, reqid, 0, id, dupfd);
+}
+
+static int addr_sane(const char *a)
+{
+	size_t n = strlen(a);
+	if (n > 1024)
+		return 0;
+	for (; *a; a++)
+		if ((unsigned char)*a < 0x20 || *a == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
+{
+	uint64_t id = msg_get_u64(r);
+	const char *sender = msg_get_str(r);
+	uint64_t n = msg_get_u64(r);
+	struct qopen *o = (struct qopen *)hmap_get(&opens, id);
+	struct qmsg *m = queue_new_msg();
+	int ok = o && !r->err && n > 0 && n <= 100000 && addr_sane(sender);
+	for (uint64_t i = 0; ok && i < n; i++) {
+		const char *rc = msg_get_str(r);
+		ok = !r->err && *rc && addr_sane(rc);
+		if (ok)
+			env_add_rcpt(&m->env, rc);
+	}
+	const char *origin = msg_get_str(r);
+	(void)msg_get_u64(r);
+	if (!ok || msg_done(r) < 0) {
+		log_err("event=bad_commit peer=smtp");
+		struct msg out;
+		msg_init(&out, M_MSG_COMMITTED, reqid);
+		msg_u64(&out, 554);
+		msg_str(&out, "bad commit request");
+		chan_send(c, &out);
+		queue_free_msg(m);
+		return;
+	}
+	hmap_del(&opens, id);
+	m->env.id = id;
+	m->env.arrival = queue_now();
+	m->env.sender = xstrdup(sender);
+	m->env.origin = xstrdup(origin);
+	m->env.norig = m->env.nslots;
+	m->env.kind = EK_NORMAL;
+	queue_commit_add(PC_SMTP, m, o->fd, c, reqid, NULL, 0);
+	free(o);
+}
+
+static void on_msg_abort(struct msg_reader *r)
+{
+	uint64_t id = msg_get_u64(r);
+	struct qopen *o = (struct qopen *)hmap_del(&opens, id);
+	if (!o)
+		return;
+	close(o->fd);
+	qfs_discard_uncommitted(id);
+	free(o);
+}
+
+/* ---- routing ------------------------------------------------------------------------------- */
+
+static void route_slot(struct qmsg *m, uint32_t i)
+{
+	sf_fit(m);
+	if (m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT)) {
+		m->sf[i] |= SF_ADD;
+		mark_dirty(m);
+	}
+	if (m->env.slots[i].state != SL_UNROUTED || (m->sf[i] & SF_ROUTING))
+		return;
+	struct rreq *q = xcalloc(1, sizeof *q);
+	q->h.key = ++rreq_seq;
+	q->msgid = m->env.id;
+	q->slot = i;
+	hmap_put(&rreqs, &q->h);
+	m->sf[i] |= SF_ROUTING;
+	m->routing++;
+	struct msg out;
+	msg_init(&out, M_ROUTE, (uint32_t)q->h.key);
+	msg_str(&out, m->env.slots[i].rcpt);
+	msg_str(&out, m->env.sender);
+	chan_send(ch_lookup, &out);
+}
+
+static void fail_slot(struct qmsg *m, uint32_t i, const char *status, const char *diag)
+{
+	struct buf rec;
+	buf_init(&rec);
+	env_rec_perm(&rec, i, queue_now(), status, diag);
+	journal_add(m, &rec, 1);
+	buf_free(&rec);
+}
+
+static void on_route_result(uint32_t reqid, struct msg_reader *r)
+{
+	struct rreq *q = (struct rreq *)hmap_del(&rreqs, reqid);
+	if (!q)
+		return;
+	struct qmsg *m = msg_get(q->msgid);
+	uint32_t i = q->slot;
+	free(q);
+	if (!m)
+		return;
+	m->sf[i] &= (unsigned char)~SF_ROUTING;
+	m->routing--;
+	uint64_t verdict = msg_get_u64(r);
+	const char *diag = msg_get_str(r);
+	uint64_t n = msg_get_u64(r);
+	struct target *t = (!r->err && n <= 10000) ? xcalloc(n + 1, sizeof *t) : NULL;
+	uint64_t got = 0;
+	while (t && got < n && proto_get_target(r, &t[got]) == 0)
+		got++;
+	char id[17];
+	env_idstr(m->env.id, id);
+	if (!t || got != n || msg_done(r) < 0 || (verdict == V_OK && n == 0)) {
+		log_err("event=bad_route_result id=%s", id);
+		verdict = V_TEMP;
+		diag = "internal routing error";
+	}
+	if (verdict == V_OK) {
+		struct buf rec;
+		buf_init(&rec);
+		env_rec_expand(&rec, i, n, t);
+		journal_add(m, &rec, 1);
+		buf_free(&rec);
+		for (uint32_t j = (uint32_t)(m->env.nslots - n); j < m->env.nslots; j++)
+			m->sf[j] |= SF_ADD;
+		log_info("event=routed id=%s rcpt=<%s> targets=%" PRIu64, id, m->env.slots[i].rcpt, n);
+	} else if (verdict == V_TEMP) {
+		log_warn("event=route_deferred id=%s rcpt=<%s> reason=\"%s\"", id, m->env.slots[i].rcpt, diag);
+		m->reroute_at = queue_now() + 30;
+	} else
+		fail_slot(m, i, "5.1.1", *diag ? diag : "Sorry, no mailbox here by that name.");
+	for (uint64_t j = 0; t && j < got; j++)
+		target_free(&t[j]);
+	free(t);
+	msg_check_done(m);
+}
+
+/* ---- delivery ---------------------------------------------------------------------------- */
+
+static int64_t retry_c(const struct slot *s)
+{
+	return (int64_t)(strcmp(s->t.channel, "local") == 0 ? queue_cfg->retrylocal
+	                                                   : queue_cfg->retryremote);
+}
+
+static void status_from_diag(const char *diag, char cls, char *out, size_t outsz)
+{
+	/* qmail style "(#5.1.1)" or a leading "5.1.1 " */
+	const char *p = strstr(diag, "#");
+	for (const char *s = p ? p + 1 : diag; s && *s; s = NULL) {
+		if ((s[0] == '4' || s[0] == '5') && s[1] == '.') {
+			size_t n = strspn(s, "0123456789.");
+			if (n >= 5 && n < outsz) {
+				memcpy(out, s, n);
+				out[n] = '\0';
+				out[0] = cls;
+				return;
+			}
+		}
+	}
+	snprintf(out, outsz, "%c.0.0", cls);
+}
+
+static void record_result(struct qmsg *m, uint32_t i, int st, const char *diag)
+{
+	struct slot *s = &m->env.slots[i];
+	struct buf rec;
+	char status[12];
+	int64_t now = queue_now();
+	buf_init(&rec);
+	if (st == D_TEMP && retry_expired(m->env.arrival, now, queue_cfg->queuelifetime)) {
+		struct buf d;
+		buf_init(&d);
+		buf_printf(&d, "I'm not going to try again; this message has been in the queue too long. "
+		           "Last error: %s", diag);
+		status_from_diag(diag, '4', status, sizeof status);
+		env_rec_perm(&rec, i, now, status, d.p);
+		buf_free(&d);
+	} else if (st == D_OK)
+		env_rec_done(&rec, i, now);
+	else if (st == D_PERM) {
+		status_from_diag(diag, '5', status, sizeof status);
+		env_rec_perm(&rec, i, now, status, diag);
+	} else
+		env_rec_defer(&rec, i, now, retry_next(m->env.arrival, now, (uint64_t)retry_c(s)),
+		              s->attempts + 1, diag);
+	journal_add(m, &rec, rec.p[0] != 'Z');
+	buf_free(&rec);
+	m->sf[i] |= SF_RESULT;
+	char id[17];
+	env_idstr(m->env.id, id);
+	log_info("event=delivery id=%s slot=%u rcpt=<%s> channel=%s status=%s diag=\"%s\"", id, i,
+	         s->t.address, s->t.channel,
+	         s->state == SL_DONE ? "sent" : s->state == SL_FAILED ? "bounced" : "deferred",
+	         s->diag ? s->diag : "");
+}
+
+static void deliver_slot(struct qmsg *m, uint32_t i)
+{
+	struct slot *s = &m->env.slots[i];
+	if (s->state != SL_ROUTED || (m->sf[i] & SF_INFLIGHT))
+		return;
+	if (strcmp(s->t.channel, "local") != 0) {
+		record_result(m, i, D_TEMP, "no remote delivery agent is configured yet");
+		return;
+	}
+	int fd = qfs_open_data(m->env.id);
+	if (fd < 0) {
+		record_result(m, i, D_TEMP, "cannot open the queued message");
+		return;
+	}
+	m->sf[i] |= SF_INFLIGHT;
+	m->inflight++;
+	struct msg out;
+	msg_init(&out, M_DELIVER, 0);
+	msg_u64(&out, m->env.id);
+	msg_u64(&out, i);
+	msg_str(&out, m->env.sender);
+	proto_put_target(&out, &s->t);
+	msg_fd(&out, fd);
+	chan_send(ch_mda, &out);
+}
+
+static void on_sched_run(struct msg_reader *r)
+{
+	uint64_t id = msg_get_u64(r);
+	(void)msg_get_str(r);
+	(void)msg_get_str(r);
+	uint64_t n = msg_get_u64(r);
+	struct qmsg *m = msg_get(id);
+	for (uint64_t k = 0; k < n && !r->err; k++) {
+		uint64_t i = msg_get_u64(r);
+		if (m && !r->err && i < m->env.nslots)
+			deliver_slot(m, (uint32_t)i);
+		else if (!r->err) {
+			/* the scheduler holds a slot we no longer have: tell it it is gone */
+			struct msg out;
+			msg_init(&out, M_SCHED_RESULT, 0);
+			msg_u64(&out, id); msg_u64(&out, i); msg_u64(&out, D_OK); msg_u64(&out, 0);
+			msg_str(&out, "gone");
+			chan_send(ch_sched, &out);
+		}
+	}
+}
+
+static void on_delivered(struct msg_reader *r)
+{
+	uint64_t id = msg_get_u64(r), i = msg_get_u64(r), st = msg_get_u64(r);
+	const char *diag = msg_get_str(r);
+	struct qmsg *m = msg_get(id);
+	if (msg_done(r) < 0 || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) ||
+	    st < D_OK || st > D_PERM)
+		return;
+	m->sf[i] &= (unsigned char)~SF_INFLIGHT;
+	m->inflight--;
+	record_result(m, (uint32_t)i, (int)st, diag);
+}
+
+/* ---- channels ------------------------------------------------------------------------------ */
+
+static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
+{
+	if (fd >= 0)
+		close(fd);
+	switch (type) {
+	case M_MSG_OPEN: on_msg_open(c, id); break;
+	case M_MSG_COMMIT: on_msg_commit(c, id, r); break;
+	case M_MSG_ABORT: on_msg_abort(r); break;
+	case M_ROUTE_RESULT: on_route_result(id, r); break;
+	case M_SCHED_RUN: on_sched_run(r); break;
+	case M_DELIVERED: on_delivered(r); break;
+	default:
+		log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
+	}
+}
+
+static void on_close(struct chan *c, void *arg)
+{
+	log_info("event=peer_closed peer=%s; exiting", chan_peer(c));
+	exit(0);
+}
+
+/* ---- recovery ------------------------------------------------------------------------------- */
+
+static int recover_one(const char *name)
+{
+	uint64_t id;
+	char *text, err[128];
+	size_t len, valid;
+	if (env_idparse(name, &id) < 0) {
+		qfs_quarantine(QD_ENV, name, "not a queue id");
+		return 0;
+	}
+	struct qmsg *m = queue_new_msg();
+	if (qfs_read_env(id, &text, &len) < 0 || env_parse(text, len, &m->env, &valid, err, sizeof err) < 0) {
+		if (text)
+			free(text);
+		qfs_quarantine(QD_ENV, name, "damaged envelope");
+		queue_free_msg(m);
+		return 0;
+	}
+	free(text);
+	int dfd = qfs_open_data(id);
+	if (dfd < 0 || m->env.id != id) {
+		if (dfd >= 0)
+			close(dfd);
+		qfs_quarantine(QD_ENV, name, dfd < 0 ? "message data missing" : "id mismatch");
+		queue_free_msg(m);
+		return 0;
+	}
+	close(dfd);
+	if (valid < len)
+		qfs_truncate_env(id, valid);
+	m->h.key = id;
+	sf_fit(m);
+	hmap_put(&msgs, &m->h);
+	return 1;
+}
+
+static void recover(void)
+{
+	int n = 0, gone = 0;
+	DIR *d = fdopendir(dup(qfs_dirfd(QD_TMP)));
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (de->d_name[0] != '.')
+			unlinkat(qfs_dirfd(QD_TMP), de->d_name, 0);
+	if (d)
+		closedir(d);
+	d = fdopendir(dup(qfs_dirfd(QD_ENV)));
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (de->d_name[0] != '.')
+			n += recover_one(de->d_name);
+	if (d)
+		closedir(d);
+	d = fdopendir(dup(qfs_dirfd(QD_DATA)));
+	for (struct dirent *de; d && (de = readdir(d));) {
+		uint64_t id;
+		if (de->d_name[0] == '.' || (env_idparse(de->d_name, &id) == 0 && msg_get(id)))
+			continue;
+		unlinkat(qfs_dirfd(QD_DATA), de->d_name, 0);   /* never acknowledged */
+		gone++;
+	}
+	if (d)
+		closedir(d);
+	log_info("event=recovered messages=%d removed_unacknowledged=%d", n, gone);
+}
+
+static void recover_schedule(void)
+{
+	size_t b = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
+		struct qmsg *m = (struct qmsg *)h;
+		for (uint32_t i = 0; i < m->env.nslots; i++)
+			route_slot(m, i);
+		if (env_all_final(&m->env))
+			mark_dirty(m);        /* msg_after_sync -> msg_check_done */
+	}
+}
+
+/* ---- ticks: route retries, stalled finishes -------------------------------------------------- */
+
+static void tick_cb(int fd, short what, void *arg)
+{
+	int64_t now = queue_now();
+	size_t b = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
+		struct qmsg *m = (struct qmsg *)h;
+		if (m->reroute_at && m->reroute_at <= now) {
+			m->reroute_at = 0;
+			for (uint32_t i = 0; i < m->env.nslots; i++)
+				if (m->env.slots[i].state == SL_UNROUTED) {
+					if (retry_expired(m->env.arrival, now, queue_cfg->queuelifetime))
+						fail_slot(m, i, "4.3.0", "I'm not going to try again; this message has "
+						          "been in the queue too long. Last error: address lookup failed");
+					else
+						route_slot(m, i);
+				}
+		}
+		if (env_all_final(&m->env) && !m->bouncing && !m->dirty)
+			mark_dirty(m);
+	}
+	drop_scan();
+	ev_add(tick_ev, 10000);
+}
+
+static void on_term(int sig, short what, void *arg)
+{
+	log_info("event=shutdown");
+	ev_exit();
+}
+
+int queue_main(struct role_ctx *ctx)
+{
+	queue_cfg = ctx->cfg;
+	ev_init();
+	hmap_init(&msgs);
+	hmap_init(&opens);
+	hmap_init(&rreqs);
+	const char *sync = getenv("TERN_SPOOLSYNC");
+	use_syncfs = !(sync && strcmp(sync, "fsync") == 0);
+	if (qfs_open(queue_cfg->spool, 1) < 0)
+		return 111;
+	recover();
+	pass_ev = ev_new(-1, 0, pass_cb, NULL);
+	tick_ev = ev_new(-1, 0, tick_cb, NULL);
+	ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
+	ch_smtp = chan_new(ctx->peer[R_SMTP], "smtp", on_recv, on_close, NULL);
+	ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", on_recv, on_close, NULL);
+	ch_sched = chan_new(ctx->peer[R_SCHED], "scheduler", on_recv, on_close, NULL);
+	ch_mda = chan_new(ctx->peer[R_MDA], "mda", on_recv, on_close, NULL);
+	struct ev *sig = ev_signal(SIGTERM, on_term, NULL);
+	ev_add(sig, -1);
+	signal(SIGPIPE, SIG_IGN);
+	drop_init();
+	recover_schedule();
+	ev_add(tick_ev, 10000);
+	ev_run();
+	return 0;
+}

@@ -1,0 +1,132 @@
+/* queue_bounce — turning a finished message's permanent failures into one RFC 3464 report
+ * (src/mail/dsn.c builds the text) and committing it as a new message from <>.
+ * Owns: who receives a report: the sender; for a failed bounce or a message from <>,
+ * doublebounceto@doublebouncehost (a double bounce); a failed double bounce is logged and
+ * dropped. Nothing is ever sent to <>. Trusts: the envelope in memory. */
+#include "ternd/queue.h"
+#include "ternd/queue_fs.h"
+#include "mail/dsn.h"
+#include "lib/log.h"
+#include "lib/fsutil.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *orig_rcpt(const struct envelope *e, const struct slot *s)
+{
+	for (int guard = 0; guard < 64 && s->parent < e->nslots; guard++) {
+		const struct slot *p = &e->slots[s->parent];
+		if (p == s)
+			break;
+		s = p;
+	}
+	return s->rcpt;
+}
+
+static void log_dropped(const struct qmsg *m)
+{
+	char id[17];
+	env_idstr(m->env.id, id);
+	for (size_t i = 0; i < m->env.nslots; i++)
+		if (m->env.slots[i].state == SL_FAILED)
+			log_warn("event=doublebounce_dropped id=%s rcpt=<%s> diag=\"%s\"", id,
+			         m->env.slots[i].rcpt, m->env.slots[i].diag ? m->env.slots[i].diag : "");
+}
+
+static int build(const struct qmsg *m, const char *to, struct buf *out)
+{
+	const struct envelope *e = &m->env;
+	struct dsn_rcpt *r = xcalloc(e->nslots, sizeof *r);
+	size_t n = 0;
+	char id[17];
+	env_idstr(e->id, id);
+	for (size_t i = 0; i < e->nslots; i++) {
+		const struct slot *s = &e->slots[i];
+		if (s->state != SL_FAILED)
+			continue;
+		const char *orig = orig_rcpt(e, s);
+		r[n].addr = s->t.address && *s->t.address ? s->t.address : s->rcpt;
+		r[n].orig = strcmp(orig, r[n].addr) ? orig : NULL;
+		r[n].status = s->status;
+		r[n].action = DSN_FAILED;
+		r[n].diag = s->diag ? s->diag : "";
+		r[n].last_attempt = s->last;
+		n++;
+	}
+	uint64_t nonce;
+	if (getentropy(&nonce, sizeof nonce) < 0)
+		nonce = e->id ^ (uint64_t)queue_now();
+	struct dsn_report rep = {
+		.sender = to, .queue_id = id, .arrival = e->arrival, .rcpt = r, .nrcpt = n,
+		.me = queue_cfg->me, .bouncefrom = queue_cfg->bouncefrom,
+		.bouncehost = queue_cfg->bouncehost, .bouncemaxbytes = queue_cfg->bouncemaxbytes,
+		.now = queue_now(), .nonce = nonce,
+	};
+	const char *why = NULL;
+	int fd = qfs_open_data(e->id), rc = -1;
+	if (fd >= 0) {
+		rc = dsn_build_fd(&rep, fd, out, &why);
+		close(fd);
+	}
+	if (rc < 0)
+		log_err("event=bounce_build_failed id=%s reason=\"%s\"", id, why ? why : "read error");
+	free(r);
+	return rc;
+}
+
+int bounce_start(struct qmsg *m)
+{
+	char to[600], id[17];
+	int kind = EK_BOUNCE;
+	env_idstr(m->env.id, id);
+	if (m->env.kind == EK_DOUBLEBOUNCE) {
+		log_dropped(m);
+		return 1;
+	}
+	if (m->env.kind == EK_BOUNCE || !*m->env.sender) {
+		const char *dbt = queue_cfg->doublebounceto;
+		if (!dbt || !*dbt) {
+			log_dropped(m);
+			return 1;
+		}
+		snprintf(to, sizeof to, "%s%s%s", dbt, strchr(dbt, '@') ? "" : "@",
+		         strchr(dbt, '@') ? "" : queue_cfg->doublebouncehost);
+		kind = EK_DOUBLEBOUNCE;
+	} else
+		snprintf(to, sizeof to, "%s", m->env.sender);
+	struct buf text;
+	buf_init(&text);
+	if (build(m, to, &text) < 0) {
+		buf_free(&text);
+		return -1;
+	}
+	uint64_t bid;
+	int fd = qfs_create_data(&bid);
+	if (fd < 0 || fs_write_all(fd, text.p, text.len) < 0) {
+		log_err("event=bounce_write_failed id=%s error=\"%s\"", id, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			qfs_discard_uncommitted(bid);
+		}
+		buf_free(&text);
+		return -1;
+	}
+	buf_free(&text);
+	struct qmsg *b = queue_new_msg();
+	b->env.id = bid;
+	b->env.arrival = queue_now();
+	b->env.sender = xstrdup("");
+	b->env.kind = kind;
+	struct buf o;
+	buf_init(&o);
+	buf_printf(&o, "%s of %s", kind == EK_BOUNCE ? "bounce" : "double bounce", id);
+	b->env.origin = buf_detach(&o);
+	env_add_rcpt(&b->env, to);
+	b->env.norig = 1;
+	char bids[17];
+	env_idstr(bid, bids);
+	log_info("event=bounce id=%s bounce_id=%s to=<%s> kind=%s", id, bids, to,
+	         kind == EK_BOUNCE ? "bounce" : "doublebounce");
+	return queue_commit_add(PC_BOUNCE, b, fd, NULL, 0, NULL, m->env.id);
+}

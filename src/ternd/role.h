@@ -1,0 +1,37 @@
+/* role — what every role's main function receives from the parent: the parsed config and
+ * one channel fd per peer it talks to. Owns: the role names and the peer table (who may
+ * talk to whom). Trusts: the parent, which created every socketpair before exec.
+ *
+ * ternd re-executes itself as `ternd -R <role> [-f FILE]` with the peer fds and listening
+ * sockets inherited; ROLE_FDS in the environment lists them (see parent.c). */
+#ifndef TERN_ROLE_H
+#define TERN_ROLE_H
+#include "mail/config.h"
+
+enum role {
+	R_PARENT = 0, R_SMTP, R_LOOKUP, R_QUEUE, R_SCHED, R_MDA, R_MTA, R_CONTROL, R_NROLES
+};
+
+struct role_ctx {
+	enum role self;
+	struct config *cfg;
+	int peer[R_NROLES];            /* fd of the channel to each peer, or -1 */
+	int listen[CFG_MAXLISTEN];     /* listening sockets (smtp role: kind "smtp"/"submission") */
+	int nlisten;
+	int listen_kind[CFG_MAXLISTEN];/* index into cfg->listen */
+};
+
+const char *role_name(enum role r);
+int role_by_name(const char *name);  /* -1 if unknown */
+
+/* role entry points; each runs its event loop and returns the process exit code */
+int smtp_main(struct role_ctx *ctx);
+int lookup_main(struct role_ctx *ctx);
+int queue_main(struct role_ctx *ctx);
+int sched_main(struct role_ctx *ctx);
+int mda_main(struct role_ctx *ctx);
+
+/* crash points for the crash tests: if TERN_CRASHPOINT names this point ("role:name"),
+ * the process dies here by SIGKILL. The parent clears the variable for restarted roles. */
+void crashpoint(const char *name);
+#endif

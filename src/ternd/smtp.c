@@ -1,0 +1,400 @@
+/* smtp — the smtp role: accepts inbound SMTP connections and runs every session in one
+ * event loop. Owns: the listening sockets it was handed, the connection limits (total and
+ * per client IP), the table that maps a correlation id to its session, and the channels to
+ * lookup and queue. Trusts: the parent (fds, config); lookup and queue answers are checked by
+ * the session; nothing from the network. Never touches the spool, never resolves names.
+ *
+ * Correlation ids: id = generation << 20 | slot. An answer for a session that has gone away
+ * finds a different id in the slot and is dropped (a data file it opened is aborted). */
+#include "ternd/role.h"
+#include "ternd/proto.h"
+#include "ternd/smtp_session.h"
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SMTP_RBUF      65536
+#define SMTP_SLOTBITS  20
+#define SMTP_IPBUCKETS 4096
+#define SMTP_GRACE_MS  60000        /* shutdown: how long sessions may finish a message */
+#define SMTP_ACCEPT_BURST 64
+
+struct smtp_ip {                    /* sessions from one client address */
+	struct smtp_ip *next;
+	uint32_t count;
+	char ip[INET6_ADDRSTRLEN];
+};
+
+struct smtp_slot {
+	struct smtp_session *s;
+	uint32_t id;                    /* 0 when free */
+	uint32_t gen;
+	uint32_t nextfree;
+};
+
+static struct smtp_role {
+	struct smtp_srv srv;
+	struct chan *parent;
+	struct ev *lev[CFG_MAXLISTEN];
+	int lfd[CFG_MAXLISTEN];
+	int nlisten;
+	struct ev *resume, *grace, *lost, *sigterm, *sigint;
+	struct smtp_slot *slot;
+	uint32_t nslot, freehead, nsessions;
+	struct smtp_ip *ipb[SMTP_IPBUCKETS];
+} smtp;
+
+/* ---- per-IP counts -------------------------------------------------------------------- */
+
+static uint32_t smtp_ip_hash(const char *ip)
+{
+	uint32_t h = 2166136261u;
+	for (; *ip; ip++)
+		h = (h ^ (unsigned char)*ip) * 16777619u;
+	return h & (SMTP_IPBUCKETS - 1);
+}
+
+static struct smtp_ip *smtp_ip_get(const char *ip)
+{
+	struct smtp_ip **b = &smtp.ipb[smtp_ip_hash(ip)];
+	for (struct smtp_ip *e = *b; e; e = e->next)
+		if (strcmp(e->ip, ip) == 0)
+			return e;
+	struct smtp_ip *e = xcalloc(1, sizeof *e);
+	snprintf(e->ip, sizeof e->ip, "%s", ip);
+	e->next = *b;
+	*b = e;
+	return e;
+}
+
+static void smtp_ip_put(struct smtp_ip *e)
+{
+	if (--e->count > 0)
+		return;
+	for (struct smtp_ip **pp = &smtp.ipb[smtp_ip_hash(e->ip)]; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			free(e);
+			return;
+		}
+}
+
+/* ---- the session table ------------------------------------------------------------------ */
+
+static uint32_t smtp_slot_take(void)
+{
+	if (smtp.freehead == UINT32_MAX) {
+		uint32_t n = smtp.nslot ? smtp.nslot * 2 : 256;
+		if (n > (1u << SMTP_SLOTBITS))
+			n = 1u << SMTP_SLOTBITS;
+		if (n == smtp.nslot)
+			return UINT32_MAX;
+		smtp.slot = xrealloc(smtp.slot, n * sizeof *smtp.slot);
+		for (uint32_t i = smtp.nslot; i < n; i++)
+			smtp.slot[i] = (struct smtp_slot){ NULL, 0, 1, i + 1 < n ? i + 1 : UINT32_MAX };
+		smtp.freehead = smtp.nslot;
+		smtp.nslot = n;
+	}
+	uint32_t i = smtp.freehead;
+	smtp.freehead = smtp.slot[i].nextfree;
+	smtp.slot[i].gen = (smtp.slot[i].gen + 1) & 0xfff;
+	if (smtp.slot[i].gen == 0)
+		smtp.slot[i].gen = 1;
+	smtp.slot[i].id = smtp.slot[i].gen << SMTP_SLOTBITS | i;
+	return i;
+}
+
+static struct smtp_session *smtp_find(uint32_t id)
+{
+	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
+	if (i >= smtp.nslot || smtp.slot[i].id != id || id == 0)
+		return NULL;
+	return smtp.slot[i].s;
+}
+
+static void smtp_closed(struct smtp_srv *srv, struct smtp_session *s, uint32_t id, void *ipslot)
+{
+	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
+	if (i < smtp.nslot && smtp.slot[i].id == id) {
+		smtp.slot[i].s = NULL;
+		smtp.slot[i].id = 0;
+		smtp.slot[i].nextfree = smtp.freehead;
+		smtp.freehead = i;
+		smtp.nsessions--;
+	}
+	smtp_ip_put(ipslot);
+	if (srv->draining && smtp.nsessions == 0)
+		ev_exit();
+}
+
+/* ---- accepting ------------------------------------------------------------------------------ */
+
+static void smtp_peer_ip(const struct sockaddr_storage *ss, char *ip, size_t sz)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, (socklen_t)sz);
+	else if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, (socklen_t)sz);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)sz);
+	else
+		snprintf(ip, sz, "127.0.0.1");       /* a unix socket: local */
+}
+
+static void smtp_refuse(int fd, const char *ip, const char *why)
+{
+	static const char msg[] = "421 4.7.0 Too many connections\r\n";
+	ssize_t n = send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	close(fd);
+	log_info("event=refused ip=%s reason=%s", ip, why);
+}
+
+static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
+{
+	const struct config *cfg = smtp.srv.cfg;
+	char ip[INET6_ADDRSTRLEN];
+	smtp_peer_ip(ss, ip, sizeof ip);
+	if (cfg->maxsmtpd && smtp.nsessions >= cfg->maxsmtpd)
+		return smtp_refuse(fd, ip, "maxsmtpd");
+	struct smtp_ip *e = smtp_ip_get(ip);
+	if (cfg->maxsmtpdperip && e->count >= cfg->maxsmtpdperip) {
+		e->count++;
+		smtp_ip_put(e);
+		return smtp_refuse(fd, ip, "maxsmtpdperip");
+	}
+	uint32_t i = smtp_slot_take();
+	if (i == UINT32_MAX) {
+		e->count++;
+		smtp_ip_put(e);
+		return smtp_refuse(fd, ip, "table_full");
+	}
+	e->count++;
+	smtp.nsessions++;
+	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
+	smtp.slot[i].s = s;
+	smtp_session_start(s);
+}
+
+static void smtp_listen_set(int on)
+{
+	for (int i = 0; i < smtp.nlisten; i++)
+		if (smtp.lev[i]) {
+			if (on)
+				ev_add(smtp.lev[i], -1);
+			else
+				ev_del(smtp.lev[i]);
+		}
+}
+
+static void smtp_resume(int fd, short what, void *arg)
+{
+	if (!smtp.srv.draining)
+		smtp_listen_set(1);
+}
+
+static void smtp_accept(int lfd, short what, void *arg)
+{
+	for (int k = 0; k < SMTP_ACCEPT_BURST; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			smtp_new_conn(fd, &ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_warn("event=accept_paused errno=%d", errno);
+			smtp_listen_set(0);
+			ev_add(smtp.resume, 1000);
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_warn("event=accept_error errno=%d", errno);
+		return;
+	}
+}
+
+/* ---- channels ---------------------------------------------------------------------------- */
+
+/* an answer for a session that is gone: give back an opened data file */
+static void smtp_stale(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	if (type != M_MSG_OPENED)
+		return;
+	uint64_t status = msg_get_u64(r), msgid = msg_get_u64(r);
+	if (msg_done(r) == 0 && status == 0 && msgid && smtp.srv.queue_up) {
+		struct msg m;
+		msg_init(&m, M_MSG_ABORT, id);
+		msg_u64(&m, msgid);
+		chan_send(c, &m);
+	}
+}
+
+static void smtp_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
+                      int fd, void *arg)
+{
+	struct smtp_session *s = smtp_find(id);
+	if (!s) {
+		log_debug("event=stale_answer id=%u type=%u", id, type);
+		return smtp_stale(c, type, id, r, fd);
+	}
+	smtp_session_ipc(s, type, r, fd);
+}
+
+/* deferred from the close callback: answer every session waiting on a lost peer */
+static void smtp_lost(int fd, short what, void *arg)
+{
+	for (uint32_t i = 0; i < smtp.nslot; i++)
+		if (smtp.slot[i].s)
+			smtp_session_peer_lost(smtp.slot[i].s);
+}
+
+static void smtp_drain(const char *why);
+
+static void smtp_chan_closed(struct chan *c, void *arg)
+{
+	if (c == smtp.parent) {
+		smtp_drain("parent_gone");
+		return;
+	}
+	log_err("event=peer_lost peer=%s", chan_peer(c));
+	if (c == smtp.srv.lookup)
+		smtp.srv.lookup_up = 0;
+	if (c == smtp.srv.queue)
+		smtp.srv.queue_up = 0;
+	ev_add(smtp.lost, 0);
+}
+
+static void smtp_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
+                             int fd, void *arg)
+{
+	if (fd >= 0)
+		close(fd);
+	log_debug("event=parent_message type=%u", type);
+}
+
+/* ---- shutdown ------------------------------------------------------------------------------ */
+
+static void smtp_grace_over(int fd, short what, void *arg)
+{
+	for (uint32_t i = 0; i < smtp.nslot; i++)
+		if (smtp.slot[i].s)
+			smtp_session_kill(smtp.slot[i].s);
+	ev_exit();
+}
+
+static void smtp_drain(const char *why)
+{
+	if (smtp.srv.draining)
+		return;
+	smtp.srv.draining = 1;
+	log_info("event=shutdown reason=%s sessions=%u", why, smtp.nsessions);
+	for (int i = 0; i < smtp.nlisten; i++) {
+		ev_free(smtp.lev[i]);
+		smtp.lev[i] = NULL;
+		close(smtp.lfd[i]);
+	}
+	for (uint32_t i = 0; i < smtp.nslot; i++)
+		if (smtp.slot[i].s)
+			smtp_session_drain(smtp.slot[i].s);
+	if (smtp.nsessions == 0)
+		ev_exit();
+	else
+		ev_add(smtp.grace, SMTP_GRACE_MS);
+}
+
+static void smtp_signal(int sig, short what, void *arg)
+{
+	smtp_drain(sig == SIGTERM ? "sigterm" : "sigint");
+}
+
+/* ---- main -------------------------------------------------------------------------------- */
+
+static struct chan *smtp_chan(int fd, const char *name)
+{
+	return fd >= 0 ? chan_new(fd, name, smtp_recv, smtp_chan_closed, NULL) : NULL;
+}
+
+static void smtp_setup(struct role_ctx *ctx)
+{
+	smtp.srv.cfg = ctx->cfg;
+	smtp.srv.rbufsz = SMTP_RBUF;
+	smtp.srv.rbuf = xmalloc(SMTP_RBUF);
+	smtp.srv.closed = smtp_closed;
+	smtp.srv.lookup = smtp_chan(ctx->peer[R_LOOKUP], "lookup");
+	smtp.srv.queue = smtp_chan(ctx->peer[R_QUEUE], "queue");
+	smtp.srv.lookup_up = smtp.srv.lookup != NULL;
+	smtp.srv.queue_up = smtp.srv.queue != NULL;
+	if (ctx->peer[R_PARENT] >= 0)
+		smtp.parent = chan_new(ctx->peer[R_PARENT], "parent", smtp_parent_recv,
+		    smtp_chan_closed, NULL);
+	smtp.freehead = UINT32_MAX;
+	smtp.resume = ev_new(-1, 0, smtp_resume, NULL);
+	smtp.grace = ev_new(-1, 0, smtp_grace_over, NULL);
+	smtp.lost = ev_new(-1, 0, smtp_lost, NULL);
+	smtp.sigterm = ev_signal(SIGTERM, smtp_signal, NULL);
+	smtp.sigint = ev_signal(SIGINT, smtp_signal, NULL);
+	ev_add(smtp.sigterm, -1);
+	ev_add(smtp.sigint, -1);
+	for (int i = 0; i < ctx->nlisten && i < CFG_MAXLISTEN; i++) {
+		int fd = ctx->listen[i];
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		smtp.lfd[smtp.nlisten] = fd;
+		smtp.lev[smtp.nlisten] = ev_new(fd, EV_R | EV_PERSIST, smtp_accept, NULL);
+		ev_add(smtp.lev[smtp.nlisten], -1);
+		smtp.nlisten++;
+	}
+}
+
+static void smtp_teardown(void)
+{
+	for (uint32_t i = 0; i < smtp.nslot; i++)
+		if (smtp.slot[i].s)
+			smtp_session_kill(smtp.slot[i].s);
+	if (smtp.srv.queue && smtp.srv.queue_up)
+		chan_flush_blocking(smtp.srv.queue);
+	chan_free(smtp.srv.lookup);
+	chan_free(smtp.srv.queue);
+	chan_free(smtp.parent);
+	for (int i = 0; i < smtp.nlisten; i++)
+		if (smtp.lev[i]) {
+			ev_free(smtp.lev[i]);
+			close(smtp.lfd[i]);
+		}
+	ev_free(smtp.resume);
+	ev_free(smtp.grace);
+	ev_free(smtp.lost);
+	ev_free(smtp.sigterm);
+	ev_free(smtp.sigint);
+	free(smtp.slot);
+	free(smtp.srv.rbuf);
+}
+
+int smtp_main(struct role_ctx *ctx)
+{
+	ev_init();
+	signal(SIGPIPE, SIG_IGN);
+	smtp_setup(ctx);
+	log_info("event=smtp_ready listeners=%d maxsmtpd=%llu maxsmtpdperip=%llu", smtp.nlisten,
+	    (unsigned long long)ctx->cfg->maxsmtpd, (unsigned long long)ctx->cfg->maxsmtpdperip);
+	ev_run();
+	smtp_teardown();
+	log_info("event=smtp_exit");
+	return 0;
+}

@@ -1,0 +1,892 @@
+/* smtp_session — see smtp_session.h. One state machine per client:
+ *
+ *   input ──► line splitter ──► smtp_cmd_parse ──► handler table ──► reply (buffered)
+ *         └─► (DATA mode) smtp_data decoder ──► 64 KiB sink ──► data file fd
+ *
+ * PIPELINING: all complete commands in the input are handled in order; a handler that needs
+ * lookup or queue sets s->wait and processing stops (the socket is not read) until the answer
+ * comes; replies are written in one batch when the input is used up. Idle sessions hold no
+ * buffers: input and output buffers are freed when empty, the sink exists only during DATA. */
+#include "ternd/smtp_session.h"
+#include "ternd/proto.h"
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include "mail/addr.h"
+#include "mail/smtp_cmd.h"
+#include "mail/smtp_data.h"
+#include "mail/smtp_reply.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SMTP_SINK_SIZE  65536      /* DATA write buffer, allocated only during DATA */
+#define SMTP_OUT_HIGH   32768      /* stop reading commands while this much output waits */
+#define SMTP_MAX_ERRORS 20         /* syntax/sequence errors before we hang up */
+#define SMTP_HELO_MAX   255
+
+enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT };
+enum { MODE_CMD, MODE_SKIP, MODE_DATA };
+
+struct smtp_sink {                 /* the message being received */
+	int fd;
+	int werr;                      /* errno of the first failed write */
+	uint64_t written;
+	struct smtp_data dec;
+	size_t len;
+	char buf[SMTP_SINK_SIZE];
+};
+
+struct smtp_session {
+	struct smtp_srv *srv;
+	uint32_t id;
+	int fd;
+	struct ev *rev, *wev, *tev;    /* read (+ idle timeout); write and tarpit: lazily */
+	void *ipslot;
+	char *helo;
+	char *sender;                  /* NULL: no transaction; "" for <> */
+	char **rcpt;
+	uint32_t nrcpt, rcptcap, rcpt_tries;
+	char *pend;                    /* the address being checked */
+	struct buf in, out;
+	struct smtp_sink *sink;
+	uint64_t msgid, msgbytes;
+	enum smtp_cmd_id cmd;          /* the command being answered */
+	uint8_t wait, mode;
+	unsigned esmtp:1, greeted:1, quit:1, dead:1, reading:1, writing:1;
+	uint32_t nmsg, nrcpt_total, ncmd, nerr;
+	char ip[INET6_ADDRSTRLEN];
+};
+
+typedef void (*session_cmd_fn)(struct smtp_session *s, const char *arg);
+static void session_run(struct smtp_session *s);
+static void session_finish(struct smtp_session *s);
+
+/* ---- replies ----------------------------------------------------------------------- */
+
+static void session_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void session_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
+{
+	char text[600], q[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	smtp_reply_check(s->cmd, code);
+	if (esc && (s->esmtp || s->cmd == SMTP_CMD_NONE))
+		buf_printf(&s->out, "%d %s %s\r\n", code, esc, text);
+	else
+		buf_printf(&s->out, "%d %s\r\n", code, text);
+	if (code >= 400)
+		log_info("event=reject sid=%u ip=%s cmd=%s code=%d text=\"%s\"", s->id, s->ip,
+		    smtp_cmd_name(s->cmd), code, log_quote(q, sizeof q, text, strlen(text)));
+	if (code >= 500 && code <= 503 && ++s->nerr == SMTP_MAX_ERRORS) {
+		s->cmd = SMTP_CMD_NONE;
+		session_reply(s, 421, "4.7.0", "%s Too many errors; closing connection",
+		    s->srv->cfg->me);
+		s->quit = 1;
+	}
+}
+
+static void session_close(struct smtp_session *s, const char *reason)
+{
+	if (s->dead)
+		return;
+	s->dead = 1;
+	log_info("event=disconnect sid=%u ip=%s reason=%s cmds=%u msgs=%u rcpts=%u errors=%u",
+	    s->id, s->ip, reason, s->ncmd, s->nmsg, s->nrcpt_total, s->nerr);
+}
+
+/* write what we can; 0 ok (maybe partial), -1 the connection is gone */
+static int session_flush(struct smtp_session *s)
+{
+	while (s->out.len > 0) {
+		ssize_t n = send(s->fd, s->out.p, s->out.len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			session_close(s, "write_error");
+			return -1;
+		}
+		buf_consume(&s->out, (size_t)n);
+	}
+	if (s->out.len == 0)
+		buf_free(&s->out);
+	return 0;
+}
+
+/* ---- the transaction ------------------------------------------------------------------ */
+
+static void session_txn_reset(struct smtp_session *s)
+{
+	free(s->sender);
+	s->sender = NULL;
+	for (uint32_t i = 0; i < s->nrcpt; i++)
+		free(s->rcpt[i]);
+	free(s->rcpt);
+	s->rcpt = NULL;
+	s->nrcpt = s->rcptcap = s->rcpt_tries = 0;
+	free(s->pend);
+	s->pend = NULL;
+}
+
+static void session_add_rcpt(struct smtp_session *s, char *addr)
+{
+	if (s->nrcpt == s->rcptcap) {
+		s->rcptcap = s->rcptcap ? s->rcptcap * 2 : 4;
+		s->rcpt = xrealloc(s->rcpt, s->rcptcap * sizeof *s->rcpt);
+	}
+	s->rcpt[s->nrcpt++] = addr;
+	s->nrcpt_total++;
+}
+
+/* tell the queue to remove an opened data file */
+static void session_send_abort(struct smtp_session *s, uint64_t msgid)
+{
+	struct msg m;
+	if (!msgid || !s->srv->queue_up)
+		return;
+	msg_init(&m, M_MSG_ABORT, s->id);
+	msg_u64(&m, msgid);
+	chan_send(s->srv->queue, &m);
+}
+
+/* abort the message being received (if any) and drop the sink */
+static void session_sink_abort(struct smtp_session *s)
+{
+	if (s->sink) {
+		if (s->sink->fd >= 0)
+			close(s->sink->fd);
+		free(s->sink);
+		s->sink = NULL;
+	}
+	session_send_abort(s, s->msgid);
+	s->msgid = 0;
+}
+
+static void session_set_pend(struct smtp_session *s, char *addr)
+{
+	free(s->pend);
+	s->pend = addr;
+}
+
+/* send a request to lookup or queue; -1 (and a 451 reply) when that peer is gone */
+static int session_ask(struct smtp_session *s, int toqueue, struct msg *m, int wait)
+{
+	if (!(toqueue ? s->srv->queue_up : s->srv->lookup_up)) {
+		msg_discard(m);
+		session_reply(s, 451, "4.3.0", "Temporary failure, try again later");
+		return -1;
+	}
+	s->wait = (uint8_t)wait;
+	chan_send(toqueue ? s->srv->queue : s->srv->lookup, m);
+	return 0;
+}
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+static void session_helo_common(struct smtp_session *s, const char *arg, int esmtp)
+{
+	size_t n = strlen(arg);
+	if (n > SMTP_HELO_MAX)
+		n = SMTP_HELO_MAX;
+	free(s->helo);
+	s->helo = xstrndup(arg, n);
+	for (char *p = s->helo; *p; p++)       /* one token of printable ASCII for logs/headers */
+		if ((unsigned char)*p <= 32 || (unsigned char)*p >= 127)
+			*p = '_';
+	session_txn_reset(s);
+	s->greeted = 1;
+	s->esmtp = esmtp ? 1 : 0;
+}
+
+static void session_ehlo(struct smtp_session *s, const char *arg)
+{
+	const struct config *cfg = s->srv->cfg;
+	session_helo_common(s, arg, 1);
+	buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n", cfg->me);
+	if (cfg->databytes)
+		buf_printf(&s->out, "250-SIZE %llu\r\n", (unsigned long long)cfg->databytes);
+	else
+		buf_adds(&s->out, "250-SIZE\r\n");
+	buf_adds(&s->out, "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
+}
+
+static void session_helo(struct smtp_session *s, const char *arg)
+{
+	session_helo_common(s, arg, 0);
+	session_reply(s, 250, NULL, "%s", s->srv->cfg->me);
+}
+
+/* ESMTP parameters of MAIL FROM: SIZE and BODY; 0 ok, -1 replied */
+static int session_mail_params(struct smtp_session *s, const char *params)
+{
+	struct addr_param p;
+	const char *why;
+	uint64_t size, max = s->srv->cfg->databytes;
+	int r;
+	while ((r = addr_param_next(&params, &p, &why)) > 0) {
+		if (strcmp(p.key, "SIZE") == 0) {
+			if (str_to_u64(p.val, 0, UINT64_MAX, &size) < 0) {
+				session_reply(s, 501, "5.5.4", "Bad SIZE parameter");
+				return -1;
+			}
+			if (max && size > max) {
+				session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+				return -1;
+			}
+		} else if (strcmp(p.key, "BODY") == 0) {
+			if (str_casecmp(p.val, "7BIT") != 0 && str_casecmp(p.val, "8BITMIME") != 0) {
+				session_reply(s, 501, "5.5.4", "Unsupported BODY type");
+				return -1;
+			}
+		} else {
+			session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
+			return -1;
+		}
+	}
+	if (r < 0)
+		session_reply(s, 501, "5.5.4", "%s", why);
+	return r;
+}
+
+static void session_mail(struct smtp_session *s, const char *arg)
+{
+	struct addr a;
+	struct msg m;
+	if (!s->greeted)
+		return session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
+	if (s->sender)
+		return session_reply(s, 503, "5.5.1", "Nested MAIL command");
+	if (addr_parse(arg, ADDR_SENDER, &a) < 0)
+		return session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.7",
+		    "Bad sender address syntax: %s", a.why);
+	if (session_mail_params(s, a.params) < 0)
+		return;
+	session_set_pend(s, xstrdup(a.mailbox));
+	msg_init(&m, M_MAIL_CHECK, s->id);
+	msg_str(&m, s->pend);
+	session_ask(s, 0, &m, W_MAIL);
+}
+
+static void session_rcpt_ask(struct smtp_session *s, int wait)
+{
+	struct msg m;
+	msg_init(&m, M_RCPT_CHECK, s->id);
+	msg_str(&m, s->ip);
+	msg_str(&m, s->pend);
+	session_ask(s, 0, &m, wait);
+}
+
+static void session_tarpit_done(int fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	s->wait = W_NONE;
+	session_rcpt_ask(s, W_RCPT);
+	session_finish(s);
+}
+
+static void session_rcpt(struct smtp_session *s, const char *arg)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct addr a;
+	if (!s->sender)
+		return session_reply(s, 503, "5.5.1", "Need MAIL command");
+	if (addr_parse(arg, ADDR_RCPT, &a) < 0)
+		return session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.3",
+		    "Bad recipient address syntax: %s", a.why);
+	if (*a.params) {
+		struct addr_param p;
+		const char *why, *cur = a.params;
+		if (addr_param_next(&cur, &p, &why) < 0)
+			return session_reply(s, 501, "5.5.4", "%s", why);
+		return session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
+	}
+	if (cfg->maxrcptcount && s->nrcpt >= cfg->maxrcptcount)
+		return session_reply(s, 452, "4.5.3", "Too many recipients");
+	if (a.postmaster) {
+		size_t n = strlen(cfg->me) + 12;
+		session_set_pend(s, xmalloc(n));
+		snprintf(s->pend, n, "postmaster@%s", cfg->me);
+		addr_domain_lower(s->pend + 11);
+	} else
+		session_set_pend(s, xstrdup(a.mailbox));
+	if (cfg->tarpitcount && cfg->tarpitdelay && ++s->rcpt_tries > cfg->tarpitcount) {
+		if (!s->tev)
+			s->tev = ev_new(-1, 0, session_tarpit_done, s);
+		s->wait = W_TARPIT;
+		ev_add(s->tev, (long)(cfg->tarpitdelay * 1000));
+		return;
+	}
+	session_rcpt_ask(s, W_RCPT);
+}
+
+static void session_data(struct smtp_session *s, const char *arg)
+{
+	struct msg m;
+	if (!s->sender)
+		return session_reply(s, 503, "5.5.1", "Need MAIL command");
+	if (s->nrcpt == 0)
+		return session_reply(s, 503, "5.5.1", "Need RCPT command");
+	msg_init(&m, M_MSG_OPEN, s->id);
+	session_ask(s, 1, &m, W_OPEN);
+}
+
+static void session_rset(struct smtp_session *s, const char *arg)
+{
+	session_txn_reset(s);
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void session_noop(struct smtp_session *s, const char *arg)
+{
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void session_quit(struct smtp_session *s, const char *arg)
+{
+	session_reply(s, 221, "2.0.0", "Bye");
+	s->quit = 1;
+}
+
+static void session_vrfy(struct smtp_session *s, const char *arg)
+{
+	struct addr a;
+	if (!s->srv->cfg->vrfy || addr_parse(arg, ADDR_RCPT, &a) < 0 || a.postmaster)
+		return session_reply(s, 252, "2.1.5",
+		    "Cannot VRFY user, but will accept message and attempt delivery");
+	session_set_pend(s, xstrdup(a.mailbox));
+	session_rcpt_ask(s, W_VRFY);
+}
+
+static void session_expn(struct smtp_session *s, const char *arg)
+{
+	if (!s->srv->cfg->expn)
+		return session_reply(s, 502, "5.5.1", "Command not implemented");
+	session_reply(s, 252, "2.1.5", "Cannot EXPN list, but will accept message and attempt delivery");
+}
+
+static void session_help(struct smtp_session *s, const char *arg)
+{
+	session_reply(s, 214, "2.0.0",
+	    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP; see RFC 5321");
+}
+
+static void session_notimpl(struct smtp_session *s, const char *arg)
+{
+	session_reply(s, 502, "5.5.1", "Command not implemented");
+}
+
+static const session_cmd_fn session_cmds[SMTP_CMD_COUNT] = {
+	[SMTP_CMD_EHLO] = session_ehlo,   [SMTP_CMD_HELO] = session_helo,
+	[SMTP_CMD_MAIL] = session_mail,   [SMTP_CMD_RCPT] = session_rcpt,
+	[SMTP_CMD_DATA] = session_data,   [SMTP_CMD_RSET] = session_rset,
+	[SMTP_CMD_NOOP] = session_noop,   [SMTP_CMD_QUIT] = session_quit,
+	[SMTP_CMD_VRFY] = session_vrfy,   [SMTP_CMD_EXPN] = session_expn,
+	[SMTP_CMD_HELP] = session_help,   [SMTP_CMD_SEND] = session_notimpl,
+	[SMTP_CMD_SOML] = session_notimpl, [SMTP_CMD_SAML] = session_notimpl,
+	[SMTP_CMD_TURN] = session_notimpl, [SMTP_CMD_ETRN] = session_notimpl,
+	[SMTP_CMD_AUTH] = session_notimpl, [SMTP_CMD_STARTTLS] = session_notimpl,
+	[SMTP_CMD_BDAT] = session_notimpl,
+};
+
+static void session_command(struct smtp_session *s, char *line, size_t len)
+{
+	struct smtp_cmd c;
+	s->ncmd++;
+	if (s->srv->draining) {
+		s->cmd = SMTP_CMD_NONE;
+		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+		s->quit = 1;
+		return;
+	}
+	int r = smtp_cmd_parse(line, len, &c);
+	s->cmd = c.id;
+	if (r < 0 || !session_cmds[c.id])
+		return session_reply(s, r < 0 ? c.code : 500, r < 0 ? c.esc : "5.5.1", "%s",
+		    r < 0 ? c.text : "Command unrecognized");
+	session_cmds[c.id](s, c.arg);
+}
+
+/* ---- DATA --------------------------------------------------------------------------------- */
+
+static void session_sink_write(struct smtp_sink *k)
+{
+	size_t off = 0;
+	if (k->werr || k->dec.toolong || k->dec.toobig) {
+		k->len = 0;
+		return;
+	}
+	while (off < k->len) {
+		ssize_t n = write(k->fd, k->buf + off, k->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			k->werr = n < 0 ? errno : EIO;
+			break;
+		}
+		off += (size_t)n;
+		k->written += (size_t)n;
+	}
+	k->len = 0;
+}
+
+static void session_data_start(struct smtp_session *s, int fd)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct buf h;
+	struct smtp_received r = { s->helo, NULL, s->ip, cfg->me, s->esmtp, s->msgid,
+	                           s->nrcpt == 1 ? s->rcpt[0] : NULL, time(NULL) };
+	struct smtp_sink *k = xmalloc(sizeof *k);
+	k->fd = fd;
+	k->werr = 0;
+	k->written = 0;
+	smtp_data_init(&k->dec, cfg->databytes);
+	buf_init(&h);
+	smtp_data_received(&h, &r);
+	k->len = h.len < SMTP_SINK_SIZE / 2 ? h.len : SMTP_SINK_SIZE / 2;
+	memcpy(k->buf, h.p, k->len);
+	buf_free(&h);
+	s->sink = k;
+	s->mode = MODE_DATA;
+	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+static void session_data_end(struct smtp_session *s)
+{
+	struct smtp_sink *k = s->sink;
+	struct msg m;
+	char origin[400];
+	session_sink_write(k);
+	s->mode = MODE_CMD;
+	int werr = k->werr, toolong = k->dec.toolong, toobig = k->dec.toobig;
+	if (k->dec.bare_lf || k->dec.bare_cr)
+		log_info("event=bare_eol sid=%u ip=%s bare_lf=%u bare_cr=%u", s->id, s->ip,
+		    k->dec.bare_lf, k->dec.bare_cr);
+	s->msgbytes = k->written;
+	if (toolong || toobig || werr) {
+		session_sink_abort(s);
+		session_txn_reset(s);
+		if (toolong)
+			return session_reply(s, 500, "5.5.2", "Line too long");
+		if (toobig)
+			return session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+		if (werr == ENOSPC || werr == EDQUOT)
+			return session_reply(s, 452, "4.3.1", "Insufficient system storage");
+		return session_reply(s, 451, "4.3.0", "Local error writing the message");
+	}
+	close(k->fd);
+	free(k);
+	s->sink = NULL;
+	msg_init(&m, M_MSG_COMMIT, s->id);
+	msg_u64(&m, s->msgid);
+	msg_str(&m, s->sender);
+	msg_u64(&m, s->nrcpt);
+	for (uint32_t i = 0; i < s->nrcpt; i++)
+		msg_str(&m, s->rcpt[i]);
+	snprintf(origin, sizeof origin, "smtp ip=%s helo=%s", s->ip, s->helo ? s->helo : "");
+	msg_str(&m, origin);
+	msg_u64(&m, s->msgbytes);
+	if (session_ask(s, 1, &m, W_COMMIT) < 0) {
+		s->msgid = 0;                      /* the queue is gone: nothing to abort */
+		session_txn_reset(s);
+	}
+}
+
+/* DATA mode input: decode into the sink; returns octets consumed */
+static size_t session_data_input(struct smtp_session *s, const char *p, size_t n)
+{
+	struct smtp_sink *k = s->sink;
+	size_t i = 0;
+	while (i < n && !k->dec.done) {
+		if (SMTP_SINK_SIZE - k->len < 4096)
+			session_sink_write(k);
+		size_t room = SMTP_SINK_SIZE - k->len - 1, out;
+		size_t chunk = n - i < room ? n - i : room;
+		i += smtp_data_feed(&k->dec, p + i, chunk, k->buf + k->len, &out);
+		k->len += out;
+		if (k->werr || k->dec.toolong || k->dec.toobig)
+			k->len = 0;
+	}
+	if (k->dec.done)
+		session_data_end(s);
+	return i;
+}
+
+/* ---- input --------------------------------------------------------------------------------- */
+
+/* command mode: handle one line; 0 if it is not complete yet */
+static size_t session_line_input(struct smtp_session *s, const char *p, size_t n)
+{
+	char line[SMTP_CMD_LINE_MAX + 1];
+	const char *nl = memchr(p, '\n', n);
+	if (!nl) {
+		if (n < SMTP_CMD_LINE_MAX)
+			return 0;
+		s->mode = MODE_SKIP;           /* answer once, when the line finally ends */
+		return n;
+	}
+	size_t len = (size_t)(nl - p);
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	if (len > SMTP_CMD_LINE_MAX - 2) {
+		s->cmd = SMTP_CMD_UNKNOWN;
+		session_reply(s, 500, "5.5.2", "Line too long");
+	} else {
+		memcpy(line, p, len);
+		session_command(s, line, len);
+	}
+	return (size_t)(nl - p) + 1;
+}
+
+static size_t session_skip_input(struct smtp_session *s, const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	if (!nl)
+		return n;
+	s->mode = MODE_CMD;
+	s->cmd = SMTP_CMD_UNKNOWN;
+	session_reply(s, 500, "5.5.2", "Line too long");
+	return (size_t)(nl - p) + 1;
+}
+
+static int session_can_work(struct smtp_session *s)
+{
+	return !s->dead && !s->quit && s->wait == W_NONE && s->out.len < SMTP_OUT_HIGH;
+}
+
+/* handle as much of p[0..n) as possible now; returns octets consumed */
+static size_t session_feed(struct smtp_session *s, const char *p, size_t n)
+{
+	size_t off = 0;
+	while (off < n && session_can_work(s)) {
+		size_t k;
+		if (s->mode == MODE_DATA)
+			k = session_data_input(s, p + off, n - off);
+		else if (s->mode == MODE_SKIP)
+			k = session_skip_input(s, p + off, n - off);
+		else
+			k = session_line_input(s, p + off, n - off);
+		if (k == 0)
+			break;
+		off += k;
+	}
+	return off;
+}
+
+/* process buffered input (after an answer arrived or output drained) */
+static void session_run(struct smtp_session *s)
+{
+	if (s->in.len == 0)
+		return;
+	size_t k = session_feed(s, s->in.p, s->in.len);
+	buf_consume(&s->in, k);
+	if (s->in.len == 0)
+		buf_free(&s->in);
+}
+
+static void session_write_cb(int fd, short what, void *arg);
+static void session_read_cb(int fd, short what, void *arg);
+
+/* after every event: write replies, (un)arm reading, free the session when done */
+static void session_finish(struct smtp_session *s)
+{
+	long tmo = (long)(s->srv->cfg->timeoutsmtpd * 1000);
+	if (s->srv->draining && !s->dead && !s->quit && s->mode == MODE_CMD && s->wait == W_NONE) {
+		s->cmd = SMTP_CMD_NONE;
+		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+		s->quit = 1;
+	}
+	if (!s->dead && (s->wait == W_NONE || s->wait == W_TARPIT || s->quit))
+		session_flush(s);
+	if (!s->dead && s->quit && s->out.len == 0)
+		session_close(s, "quit");
+	if (!s->dead && s->out.len > 0 && !s->writing) {
+		if (!s->wev)
+			s->wev = ev_new(s->fd, EV_W | EV_PERSIST, session_write_cb, s);
+		ev_add(s->wev, tmo > 0 ? tmo : -1);
+		s->writing = 1;
+	}
+	int want = session_can_work(s);
+	if (want && !s->reading)
+		ev_add(s->rev, tmo > 0 ? tmo : -1);
+	else if (!want && s->reading)
+		ev_del(s->rev);
+	s->reading = want ? 1 : 0;
+	if (!s->dead)
+		return;
+	if (s->wait == W_COMMIT)
+		s->msgid = 0;                  /* the queue decides that one: never abort it */
+	session_sink_abort(s);
+	session_txn_reset(s);
+	ev_free(s->rev);
+	ev_free(s->wev);
+	ev_free(s->tev);
+	close(s->fd);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s->helo);
+	s->srv->closed(s->srv, s, s->id, s->ipslot);
+	free(s);
+}
+
+static void session_timeout(struct smtp_session *s)
+{
+	s->cmd = SMTP_CMD_NONE;
+	session_reply(s, 421, "4.4.2", "%s Timeout; closing connection", s->srv->cfg->me);
+	session_flush(s);
+	session_close(s, "timeout");
+}
+
+static void session_write_cb(int fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	if (what & EV_TIMEOUT_FIRED) {
+		session_close(s, "write_timeout");
+	} else if (session_flush(s) == 0 && s->out.len == 0) {
+		ev_del(s->wev);
+		s->writing = 0;
+		session_run(s);
+	}
+	session_finish(s);
+}
+
+static void session_read_cb(int fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_srv *srv = s->srv;
+	if (what & EV_TIMEOUT_FIRED) {
+		session_timeout(s);
+		return session_finish(s);
+	}
+	ssize_t n = read(fd, srv->rbuf, srv->rbufsz);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		session_close(s, n == 0 ? "eof" : "read_error");
+		return session_finish(s);
+	}
+	if (s->in.len == 0) {               /* common case: straight from the shared buffer */
+		size_t k = session_feed(s, srv->rbuf, (size_t)n);
+		if (k < (size_t)n)
+			buf_add(&s->in, srv->rbuf + k, (size_t)n - k);
+	} else {
+		buf_add(&s->in, srv->rbuf, (size_t)n);
+		session_run(s);
+	}
+	session_finish(s);
+}
+
+/* ---- IPC answers ------------------------------------------------------------------------- */
+
+static void session_mail_result(struct smtp_session *s, uint64_t v)
+{
+	if (v == V_OK) {
+		s->sender = s->pend;
+		s->pend = NULL;
+		s->rcpt_tries = 0;
+		return session_reply(s, 250, "2.1.0", "Ok");
+	}
+	if (v == V_TEMP)
+		return session_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+	session_reply(s, 553, "5.7.1", "<%s>: Sender address rejected", s->pend);
+}
+
+static void session_rcpt_result(struct smtp_session *s, uint64_t v)
+{
+	switch (v) {
+	case V_OK:
+		session_add_rcpt(s, s->pend);
+		s->pend = NULL;
+		return session_reply(s, 250, "2.1.5", "Ok");
+	case V_NOUSER:
+		return session_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: "
+		    "User unknown", s->pend);
+	case V_NORELAY:
+		return session_reply(s, 553, "5.7.1", "<%s>: Relaying denied", s->pend);
+	case V_BAD:
+		return session_reply(s, 550, "5.7.1", "<%s>: Recipient address rejected", s->pend);
+	default:
+		return session_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+	}
+}
+
+static void session_vrfy_result(struct smtp_session *s, uint64_t v)
+{
+	if (v == V_OK)
+		return session_reply(s, 250, "2.1.5", "<%s>", s->pend);
+	if (v == V_NOUSER)
+		return session_reply(s, 550, "5.1.1", "<%s>: User unknown", s->pend);
+	if (v == V_NORELAY || v == V_BAD)
+		return session_reply(s, 553, "5.7.1", "<%s>: Not verifiable here", s->pend);
+	session_reply(s, 252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void session_check_result(struct smtp_session *s, uint64_t v)
+{
+	int w = s->wait;
+	s->wait = W_NONE;
+	if (w == W_MAIL)
+		session_mail_result(s, v);
+	else if (w == W_RCPT)
+		session_rcpt_result(s, v);
+	else
+		session_vrfy_result(s, v);
+	session_set_pend(s, NULL);
+}
+
+static void session_opened(struct smtp_session *s, uint64_t status, uint64_t msgid, int fd)
+{
+	s->wait = W_NONE;
+	if (status == 0 && fd >= 0) {
+		s->msgid = msgid;
+		return session_data_start(s, fd);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (status == 0)                      /* opened without a file: give it back */
+		session_send_abort(s, msgid);
+	if (status == 452)
+		return session_reply(s, 452, "4.3.1", "Insufficient system storage");
+	session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+}
+
+static void session_committed(struct smtp_session *s, uint64_t status, const char *text)
+{
+	char id[17], q[300];
+	size_t n = strspn(text, "0123456789abcdefABCDEF");
+	s->wait = W_NONE;
+	if (status == 250) {
+		if (n == 0 || n > 16 || text[n])
+			snprintf(id, sizeof id, "%016llx", (unsigned long long)s->msgid);
+		else
+			memcpy(id, text, n + 1);
+		log_info("event=queued id=%s sid=%u ip=%s from=<%s> nrcpt=%u size=%llu", id, s->id,
+		    s->ip, log_quote(q, sizeof q, s->sender, strlen(s->sender)), s->nrcpt,
+		    (unsigned long long)s->msgbytes);
+		s->nmsg++;
+		session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+	} else if (status == 452)
+		session_reply(s, 452, "4.3.1", "Insufficient system storage");
+	else if (status == 554)
+		session_reply(s, 554, "5.3.0", "Transaction failed");
+	else
+		session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+	s->msgid = 0;
+	session_txn_reset(s);
+}
+
+static int session_expects(int wait, uint32_t type)
+{
+	switch (type) {
+	case M_CHECK_RESULT:  return wait == W_MAIL || wait == W_RCPT || wait == W_VRFY;
+	case M_MSG_OPENED:    return wait == W_OPEN;
+	case M_MSG_COMMITTED: return wait == W_COMMIT;
+	default:              return 0;
+	}
+}
+
+void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *r, int fd)
+{
+	uint64_t a = msg_get_u64(r), b = 0;
+	const char *text = "";
+	if (type == M_MSG_OPENED)
+		b = msg_get_u64(r);
+	else
+		text = msg_get_str(r);
+	int ok = msg_done(r) == 0;
+	if (!session_expects(s->wait, type)) {
+		log_warn("event=unexpected_answer sid=%u type=%u wait=%d", s->id, type, s->wait);
+		if (fd >= 0)
+			close(fd);
+		if (type == M_MSG_OPENED && ok && a == 0)
+			session_send_abort(s, b);
+		return;
+	}
+	if (!ok)
+		log_err("event=bad_answer sid=%u type=%u", s->id, type);
+	if (type == M_CHECK_RESULT) {
+		if (*text)
+			log_debug("event=check sid=%u verdict=%llu text=%s", s->id,
+			    (unsigned long long)a, text);
+		session_check_result(s, ok ? a : V_TEMP);
+	} else if (type == M_MSG_OPENED)
+		session_opened(s, ok ? a : 451, b, fd);
+	else
+		session_committed(s, ok ? a : 451, text);
+	session_run(s);
+	session_finish(s);
+}
+
+void smtp_session_peer_lost(struct smtp_session *s)
+{
+	if ((s->wait == W_MAIL || s->wait == W_RCPT || s->wait == W_VRFY) && !s->srv->lookup_up)
+		session_check_result(s, V_TEMP);
+	else if (s->wait == W_OPEN && !s->srv->queue_up)
+		session_opened(s, 451, 0, -1);
+	else if (s->wait == W_COMMIT && !s->srv->queue_up)
+		session_committed(s, 451, "");
+	else
+		return;
+	session_run(s);
+	session_finish(s);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
+                                      const char *ip, void *ipslot)
+{
+	struct smtp_session *s = xcalloc(1, sizeof *s);
+	s->srv = srv;
+	s->id = id;
+	s->fd = fd;
+	s->ipslot = ipslot;
+	snprintf(s->ip, sizeof s->ip, "%s", ip);
+	buf_init(&s->in);
+	buf_init(&s->out);
+	s->rev = ev_new(fd, EV_R | EV_PERSIST, session_read_cb, s);
+	log_info("event=connect sid=%u ip=%s", id, ip);
+	return s;
+}
+
+void smtp_session_start(struct smtp_session *s)
+{
+	s->cmd = SMTP_CMD_NONE;
+	session_reply(s, 220, NULL, "%s ESMTP tern", s->srv->cfg->smtpgreeting);
+	session_finish(s);
+}
+
+void smtp_session_drain(struct smtp_session *s)
+{
+	if (s->dead || s->quit || s->mode == MODE_DATA || s->wait == W_OPEN || s->wait == W_COMMIT)
+		return;                     /* a message is in flight: 421 after its reply */
+	if (s->tev)
+		ev_del(s->tev);
+	s->wait = W_NONE;
+	s->cmd = SMTP_CMD_NONE;
+	session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+	s->quit = 1;
+	session_finish(s);
+}
+
+void smtp_session_kill(struct smtp_session *s)
+{
+	if (!s->dead) {
+		s->cmd = SMTP_CMD_NONE;
+		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+		session_flush(s);
+		session_close(s, "shutdown");
+	}
+	session_finish(s);
+}

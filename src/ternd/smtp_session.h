@@ -1,0 +1,46 @@
+/* smtp_session — one inbound SMTP conversation inside the smtp role's event loop: command
+ * dispatch, the transaction (sender, recipients), asking lookup about addresses and queue for
+ * a data file, streaming DATA into it, and the replies (batched for PIPELINING).
+ * Owns: the session's socket, buffers, timers and its open data file. Trusts: nothing the
+ * client sends; lookup and queue answers are checked with msg_done() before use.
+ *
+ * Interface with smtp.c (which owns listeners, limits, the session table and the channels):
+ * smtp.c creates a session per accepted socket with a correlation id; every IPC answer whose
+ * frame id matches is handed to smtp_session_ipc(); when a session ends it calls
+ * srv->closed() once, after which smtp.c must forget it. */
+#ifndef TERN_SMTP_SESSION_H
+#define TERN_SMTP_SESSION_H
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/msg.h"
+#include "mail/config.h"
+
+struct smtp_session;
+
+struct smtp_srv {
+	const struct config *cfg;
+	struct chan *lookup, *queue;
+	int lookup_up, queue_up;     /* 0 once the channel closed: requests tempfail */
+	int draining;                /* shutting down: finish transactions, then 421 */
+	char *rbuf;                  /* the read buffer all sessions share */
+	size_t rbufsz;
+	/* called once when a session ends (from inside a session callback) */
+	void (*closed)(struct smtp_srv *srv, struct smtp_session *s, uint32_t id, void *ipslot);
+};
+
+/* A session on an accepted non-blocking socket. ip is the numeric client address; ipslot is
+ * smtp.c's per-IP record, handed back through srv->closed. Nothing is sent yet. */
+struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
+                                      const char *ip, void *ipslot);
+/* Send the greeting and start reading. May end the session (srv->closed is called). */
+void smtp_session_start(struct smtp_session *s);
+/* An answer from lookup or queue for this session (fd: a passed descriptor or -1; it is
+ * consumed). May end the session. */
+void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *r, int fd);
+/* A peer channel closed: a request waiting on it is answered with a tempfail. */
+void smtp_session_peer_lost(struct smtp_session *s);
+/* Shutdown: 421 at once if no data transfer or commit is in progress, else after it. */
+void smtp_session_drain(struct smtp_session *s);
+/* End the session now with a 421 (shutdown grace expired). */
+void smtp_session_kill(struct smtp_session *s);
+#endif

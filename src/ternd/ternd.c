@@ -1,0 +1,168 @@
+/* ternd — main(): command line, config check (-n), and the entry of every re-executed role
+ * (`ternd -R ROLE`): rebuild the role context from the inherited fds, drop privileges, run.
+ * Owns: the command line, role names and the privilege drop of roles.
+ * Trusts: the parent for the inherited fds (ROLE_FDS / ROLE_LISTEN in the environment). */
+#include "ternd/role.h"
+#include "ternd/parent.h"
+#include "lib/log.h"
+#include "lib/buf.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *role_names[R_NROLES] = {
+	"parent", "smtp", "lookup", "queue", "scheduler", "mda", "mta", "control"
+};
+
+const char *role_name(enum role r) { return (r >= 0 && r < R_NROLES) ? role_names[r] : "?"; }
+
+int role_by_name(const char *name)
+{
+	for (int i = 0; i < R_NROLES; i++)
+		if (strcmp(role_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+void crashpoint(const char *name)
+{
+	static const char *cp;
+	static int init;
+	if (!init) {
+		cp = getenv("TERN_CRASHPOINT");
+		init = 1;
+	}
+	if (cp && strcmp(cp, name) == 0) {
+		log_warn("event=crashpoint name=%s", name);
+		kill(getpid(), SIGKILL);
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ternd [-n] [-d] [-f FILE]\n"
+	                "  -f FILE  read FILE (default: /etc/tern/tern.conf if it exists, else the\n"
+	                "           embedded development default)\n"
+	                "  -n       check the configuration, report every error as file:line, exit\n"
+	                "  -d       debug logging\n");
+	exit(64);
+}
+
+static int load_config(struct config *cfg, const char *path)
+{
+	struct cfg_errors errs = { .n = 0 };
+	if (config_load(cfg, path, &errs) == 0)
+		return 0;
+	for (int i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s:%d: %s\n", errs.e[i].file, errs.e[i].line, errs.e[i].msg);
+	return -1;
+}
+
+/* ROLE_FDS="queue=4,lookup=5" ROLE_LISTEN="6:0,7:1" */
+static void ctx_from_env(struct role_ctx *ctx)
+{
+	for (int i = 0; i < R_NROLES; i++)
+		ctx->peer[i] = -1;
+	char *fds = getenv("ROLE_FDS"), *ls = getenv("ROLE_LISTEN");
+	char *save = NULL, *copy = xstrdup(fds ? fds : "");
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		int r;
+		if (eq && (*eq = '\0', r = role_by_name(tok)) >= 0)
+			ctx->peer[r] = atoi(eq + 1);
+	}
+	free(copy);
+	copy = xstrdup(ls ? ls : "");
+	for (char *tok = strtok_r(copy, ",", &save); tok && ctx->nlisten < CFG_MAXLISTEN;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':');
+		if (!colon)
+			continue;
+		ctx->listen[ctx->nlisten] = atoi(tok);
+		ctx->listen_kind[ctx->nlisten++] = atoi(colon + 1);
+	}
+	free(copy);
+}
+
+static void drop_to(const char *user, const char *chrootdir)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw)
+		log_fatal("event=no_such_user user=%s hint=\"create it (make install does) or set the "
+		          "user/queueuser keys\"", user);
+	if (chrootdir && *chrootdir) {
+		mkdir(chrootdir, 0755);
+		if (chroot(chrootdir) < 0 || chdir("/") < 0)
+			log_fatal("event=chroot_failed dir=%s error=\"%s\"", chrootdir, strerror(errno));
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		log_fatal("event=setuid_failed user=%s error=\"%s\"", user, strerror(errno));
+	if (setuid(0) == 0)
+		log_fatal("event=privilege_drop_failed user=%s", user);
+}
+
+static int run_role(enum role r, struct config *cfg)
+{
+	struct role_ctx ctx = { .self = r, .cfg = cfg };
+	ctx_from_env(&ctx);
+	tzset();
+	if (geteuid() == 0) {
+		const char *user = (r == R_QUEUE || r == R_SCHED) ? cfg->queueuser : cfg->user;
+		if (r == R_QUEUE)
+			parent_prepare_spool(cfg);
+		drop_to(user, r == R_SMTP ? cfg->rootdir : NULL);
+	}
+	switch (r) {
+	case R_SMTP: return smtp_main(&ctx);
+	case R_LOOKUP: return lookup_main(&ctx);
+	case R_QUEUE: return queue_main(&ctx);
+	case R_SCHED: return sched_main(&ctx);
+	case R_MDA: return mda_main(&ctx);
+	default: log_fatal("event=unknown_role role=%d", r);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL, *role = NULL;
+	int check = 0, debug = 0, c;
+	while ((c = getopt(argc, argv, "f:ndR:")) != -1) {
+		switch (c) {
+		case 'f': path = optarg; break;
+		case 'n': check = 1; break;
+		case 'd': debug = 1; break;
+		case 'R': role = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (!path && access("/etc/tern/tern.conf", F_OK) == 0)
+		path = "/etc/tern/tern.conf";
+	int r = role ? role_by_name(role) : R_PARENT;
+	if (r < 0)
+		usage();
+	log_init(role_name(r), debug ? LOG_DEBUG : LOG_INFO);
+	struct config cfg;
+	if (load_config(&cfg, path) < 0) {
+		fprintf(stderr, "ternd: configuration %s has errors\n", path ? path : "(default)");
+		return 78;
+	}
+	if (!debug)
+		log_set_level(cfg.loglevel);
+	if (check) {
+		printf("ternd: configuration %s is valid\n", cfg.path);
+		return 0;
+	}
+	if (r != R_PARENT)
+		return run_role((enum role)r, &cfg);
+	return parent_main(&cfg, path, argv[0], debug);
+}

@@ -1,0 +1,241 @@
+/* test_lookup — the lookup role over real socketpairs: MAIL/RCPT checks (badmailfrom,
+ * badrcptto, locals, rcpthosts, relayclients, postmaster, percent hack) and M_ROUTE results
+ * in proto.h's field order; the role exits 0 when a peer closes. The role's source is
+ * compiled into this test so that it runs without the rest of ternd. */
+#include "t.h"
+#include "ternd/lookup.c"
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+static char dir[64];
+static int smtp_fd, queue_fd;
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void send_msg(int fd, struct msg *m)
+{
+	unsigned char *h = (unsigned char *)m->b.p;
+	put32(h, (uint32_t)(m->b.len - MSG_HDRLEN));
+	put32(h + 4, m->type);
+	put32(h + 8, m->id);
+	T_EQ_INT(write(fd, m->b.p, m->b.len), (long long)m->b.len);
+	msg_discard(m);
+}
+
+/* read one whole frame; returns its payload in *b (reader set up in r) */
+static int recv_msg(int fd, struct buf *b, uint32_t *type, uint32_t *id, struct msg_reader *r)
+{
+	buf_reset(b);
+	for (;;) {
+		int hasfd;
+		long fl = msg_frame(b->p ? b->p : "", b->len, type, id, &hasfd);
+		if (fl > 0) {
+			msg_reader_init(r, b->p + MSG_HDRLEN, (size_t)fl - MSG_HDRLEN);
+			return 0;
+		}
+		char tmp[4096];
+		ssize_t n = read(fd, tmp, fl < 0 ? 0 : MSG_HDRLEN);
+		if (fl < 0 || n <= 0)
+			return -1;
+		buf_add(b, tmp, (size_t)n);
+	}
+}
+
+static int check(int msgtype, const char *a, const char *b, uint32_t id, char *text)
+{
+	struct msg m;
+	msg_init(&m, (uint32_t)msgtype, id);
+	msg_str(&m, a);
+	if (b)
+		msg_str(&m, b);
+	send_msg(smtp_fd, &m);
+	struct buf in;
+	buf_init(&in);
+	uint32_t type = 0, rid = 0;
+	struct msg_reader r;
+	int v = -1;
+	if (recv_msg(smtp_fd, &in, &type, &rid, &r) == 0) {
+		T_EQ_INT(type, M_CHECK_RESULT);
+		T_EQ_INT(rid, id);
+		v = (int)msg_get_u64(&r);
+		snprintf(text, 256, "%s", msg_get_str(&r));
+		T_EQ_INT(msg_done(&r), 0);
+	}
+	buf_free(&in);
+	return v;
+}
+
+static void test_checks(void)
+{
+	static const struct { int type; const char *a, *b; int v; } c[] = {
+		{ M_MAIL_CHECK, "", NULL, V_OK },
+		{ M_MAIL_CHECK, "someone@good.example", NULL, V_OK },
+		{ M_MAIL_CHECK, "Spammer@Example.com", NULL, V_BAD },
+		{ M_MAIL_CHECK, "anyone@EVIL.example", NULL, V_BAD },
+		{ M_MAIL_CHECK, "<anyone@evil.example>", NULL, V_BAD },
+		{ M_RCPT_CHECK, "192.0.2.1", "joe@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "joe-ext@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "staff@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "nobody@example.com", V_NOUSER },
+		{ M_RCPT_CHECK, "192.0.2.1", "postmaster@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "PostMaster", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "joe", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "blocked@example.com", V_BAD },
+		{ M_RCPT_CHECK, "192.0.2.1", "x@nasty.example", V_BAD },
+		{ M_RCPT_CHECK, "192.0.2.1", "x@relay.example", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "x@sub.wild.example", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "x@other.example", V_NORELAY },
+		{ M_RCPT_CHECK, "10.1.2.3", "x@other.example", V_OK },
+		{ M_RCPT_CHECK, "::ffff:10.1.2.3", "x@other.example", V_OK },
+		{ M_RCPT_CHECK, "2001:db8::7", "x@other.example", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "x%other.example@example.com", V_NORELAY },
+		{ M_RCPT_CHECK, "10.0.0.1", "x%other.example@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "joe%example.com@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "@@", V_NOUSER },
+	};
+	char text[256];
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int v = check(c[i].type, c[i].a, c[i].b, (uint32_t)(100 + i), text);
+		if (v != c[i].v)
+			fprintf(stderr, "case %zu (%s %s): v=%d text=%s\n", i, c[i].a,
+			        c[i].b ? c[i].b : "", v, text);
+		T_EQ_INT(v, c[i].v);
+	}
+}
+
+static void test_route_msg(void)
+{
+	struct msg m;
+	msg_init(&m, M_ROUTE, 77);
+	msg_str(&m, "staff@example.com");
+	msg_str(&m, "sender@x.example");
+	send_msg(queue_fd, &m);
+	struct buf in;
+	buf_init(&in);
+	uint32_t type = 0, id = 0;
+	struct msg_reader r;
+	T_EQ_INT(recv_msg(queue_fd, &in, &type, &id, &r), 0);
+	T_EQ_INT(type, M_ROUTE_RESULT);
+	T_EQ_INT(id, 77);
+	T_EQ_INT(msg_get_u64(&r), V_OK);
+	msg_get_str(&r);
+	uint64_t n = msg_get_u64(&r);
+	T_EQ_INT(n, 2);
+	for (uint64_t i = 0; i < n && !r.err; i++) {
+		const char *channel = msg_get_str(&r), *host = msg_get_str(&r);
+		const char *address = msg_get_str(&r), *user = msg_get_str(&r);
+		uint64_t uid = msg_get_u64(&r), gid = msg_get_u64(&r);
+		const char *home = msg_get_str(&r), *local = msg_get_str(&r), *ext = msg_get_str(&r);
+		const char *domain = msg_get_str(&r), *instr = msg_get_str(&r);
+		if (i == 0) {
+			T_EQ_STR(channel, "local");
+			T_EQ_STR(host, "");
+			T_EQ_STR(address, "joe@example.com");
+			T_EQ_STR(user, "joe");
+			T_EQ_INT(uid, 1001);
+			T_EQ_INT(gid, 100);
+			T_EQ_STR(home, "/home/joe");
+			T_EQ_STR(local, "joe");
+			T_EQ_STR(ext, "");
+			T_EQ_STR(domain, "example.com");
+			T_EQ_STR(instr, "");
+		} else {
+			T_EQ_STR(channel, "smtp");
+			T_EQ_STR(host, "remote.example");
+			T_EQ_STR(address, "far@remote.example");
+		}
+	}
+	T_EQ_INT(msg_done(&r), 0);
+
+	msg_init(&m, M_ROUTE, 78);
+	msg_str(&m, "nobody@example.com");
+	msg_str(&m, "");
+	send_msg(queue_fd, &m);
+	T_EQ_INT(recv_msg(queue_fd, &in, &type, &id, &r), 0);
+	T_EQ_INT(id, 78);
+	T_EQ_INT(msg_get_u64(&r), V_NOUSER);
+	T_CHECK(*msg_get_str(&r) != '\0');
+	T_EQ_INT(msg_get_u64(&r), 0);
+	T_EQ_INT(msg_done(&r), 0);
+	buf_free(&in);
+}
+
+static void write_file(const char *name, const char *text, char *path, size_t plen)
+{
+	snprintf(path, plen, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	T_CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static pid_t start_role(void)
+{
+	char users[256], aliases[256], text[2048];
+	write_file("users", "joe:1001:100:/home/joe\nann:1002:100:/home/ann\n", users, sizeof users);
+	write_file("aliases", "staff: joe, far@remote.example\n", aliases, sizeof aliases);
+	snprintf(text, sizeof text,
+	         "me mail.example.com\nlocals example.com\nenvnoathost example.com\n"
+	         "percenthack yes\n"
+	         "rcpthosts relay.example .wild.example\n"
+	         "relayclients 10.0.0.0/8 2001:db8::/32\n"
+	         "badmailfrom spammer@example.com @evil.example\n"
+	         "badrcptto blocked@example.com @nasty.example\n"
+	         "users file:%s\naliases file:%s\n", users, aliases);
+	static struct config cfg;
+	struct cfg_errors errs;
+	T_EQ_INT(config_parse(&cfg, "t.conf", text, strlen(text), &errs), 0);
+	int sp[2], qp[2];
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, qp), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sp[0]);
+		close(qp[0]);
+		struct role_ctx ctx;
+		memset(&ctx, 0, sizeof ctx);
+		for (int i = 0; i < R_NROLES; i++)
+			ctx.peer[i] = -1;
+		ctx.self = R_LOOKUP;
+		ctx.cfg = &cfg;
+		ctx.peer[R_SMTP] = sp[1];
+		ctx.peer[R_QUEUE] = qp[1];
+		_exit(lookup_main(&ctx) == 0 ? 3 : 4);
+	}
+	close(sp[1]);
+	close(qp[1]);
+	smtp_fd = sp[0];
+	queue_fd = qp[0];
+	config_free(&cfg);
+	return pid;
+}
+
+static void run(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/tern-lookup-XXXXXX");
+	T_CHECK(mkdtemp(dir) != NULL);
+	log_init("test_lookup", LOG_ERR);
+	pid_t pid = start_role();
+	test_checks();
+	test_route_msg();
+	close(smtp_fd);
+	int st = -1;
+	T_EQ_INT(waitpid(pid, &st, 0), pid);
+	T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);   /* a closed peer: exit(0) */
+	close(queue_fd);
+	char p[256];
+	snprintf(p, sizeof p, "%s/users", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/aliases", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
+T_MAIN(run)

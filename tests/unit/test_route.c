@@ -1,0 +1,223 @@
+/* test_route — the routing decision: bare names, percent hack, locals, aliases before users,
+ * the extension rule, remote domains, postmaster, duplicates, and tempfail propagation. */
+#include "t.h"
+#include "mail/route.h"
+#include "mail/table.h"
+#include "lib/buf.h"
+#include <pwd.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static struct config cfg;
+static struct users *users;
+static struct aliases *aliases;
+static struct route_ctx rc;
+
+static const char users_text[] =
+	"joe:1001:100:/home/joe\n"
+	"ann:1002:100:/home/ann\n";
+static const char aliases_text[] =
+	"root: joe\n"
+	"staff: joe, ann, ghost, far@Remote.ORG\n"
+	"prog: \"|/usr/bin/filter\", /var/log/copy\n"
+	"dd: joe, joe@example.com, JOE@localhost\n"
+	"ghosts: ghost1, ghost2\n"
+	"loop: loop2\nloop2: loop\n"
+	"selfie: selfie, ann\n";
+
+static void setup(const char *extra)
+{
+	struct cfg_errors errs;
+	char text[512];
+	snprintf(text, sizeof text, "me mail.example.com\nlocals example.com, localhost\n"
+	         "envnoathost example.com\n%s", extra);
+	T_EQ_INT(config_parse(&cfg, "t.conf", text, strlen(text), &errs), 0);
+	users = users_from_text("users", users_text, sizeof users_text - 1, NULL);
+	aliases = aliases_from_text("aliases", aliases_text, sizeof aliases_text - 1, 1234, 99, NULL);
+	route_init(&rc, &cfg, users, aliases);
+}
+
+static void teardown(void)
+{
+	users_free(users);
+	aliases_free(aliases);
+	config_free(&cfg);
+}
+
+/* route addr; describe the targets as "channel:host:address:user:uid:local:ext:instr;..." */
+static int route(const char *addr, char *out, size_t outlen)
+{
+	struct route_result res;
+	int v = route_address(&rc, addr, &res);
+	struct buf b;
+	buf_init(&b);
+	for (size_t i = 0; i < res.n; i++) {
+		const struct route_target *t = &res.t[i];
+		buf_printf(&b, "%s%s:%s:%s:%s:%llu:%s:%s:%s", i ? ";" : "", t->channel, t->host,
+		           t->address, t->user, (unsigned long long)t->uid, t->local, t->ext,
+		           t->instruction);
+	}
+	snprintf(out, outlen, "%s", b.p ? b.p : "");
+	buf_free(&b);
+	if (v != ROUTE_OK)
+		T_EQ_INT(res.n, 0);
+	T_CHECK(res.diag[0] != '\0');
+	route_result_free(&res);
+	return v;
+}
+
+static void test_basic(void)
+{
+	static const struct { const char *addr; int v; const char *want; } c[] = {
+		{ "joe@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
+		{ "<joe@example.com>", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
+		{ "Joe@EXAMPLE.com.", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
+		{ "joe", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
+		{ "Joe-Foo-bar@localhost", ROUTE_OK, "local::joe-foo-bar@localhost:joe:1001:joe-foo-bar:foo-bar:" },
+		{ "nobody@example.com", ROUTE_NOUSER, "" },
+		{ "postmaster@example.com", ROUTE_NOUSER, "" },
+		{ "user@Remote.ORG", ROUTE_OK, "smtp:remote.org:user@remote.org::0:::" },
+		{ "root@localhost", ROUTE_OK, "local::joe@localhost:joe:1001:joe::" },
+		{ "staff@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::;"
+		  "local::ann@example.com:ann:1002:ann::;smtp:remote.org:far@remote.org::0:::" },
+		{ "prog@example.com", ROUTE_OK, "local::prog@example.com:1234:1234:prog::|/usr/bin/filter;"
+		  "local::prog@example.com:1234:1234:prog::/var/log/copy" },
+		{ "dd@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::;"
+		  "local::joe@localhost:joe:1001:joe::" },
+		{ "ghosts@example.com", ROUTE_NOUSER, "" },
+		{ "loop@example.com", ROUTE_TEMP, "" },
+		{ "selfie@example.com", ROUTE_OK, "local::ann@example.com:ann:1002:ann::" },
+		{ "user%remote.org@example.com", ROUTE_NOUSER, "" },   /* percenthack off */
+		{ "", ROUTE_NOUSER, "" },
+		{ "<>", ROUTE_NOUSER, "" },
+		{ "@example.com", ROUTE_NOUSER, "" },
+		{ "joe@", ROUTE_NOUSER, "" },
+		{ "jo\ne@example.com", ROUTE_NOUSER, "" },
+	};
+	char out[1024];
+	setup("");
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int v = route(c[i].addr, out, sizeof out);
+		if (v != c[i].v || strcmp(out, c[i].want) != 0)
+			fprintf(stderr, "case %zu (%s): v=%d out=%s\n", i, c[i].addr, v, out);
+		T_EQ_INT(v, c[i].v);
+		T_EQ_STR(out, c[i].want);
+	}
+	teardown();
+}
+
+static void test_selfie_and_postmaster(void)
+{
+	char out[1024];
+	static const char u2[] = "selfie:1005:100:/home/selfie\npostmaster:1006:100:/home/pm\n";
+	setup("");
+	users_free(users);
+	users = users_from_text("users", u2, sizeof u2 - 1, NULL);
+	rc.users = users;
+	/* self-reference delivers to the user; ann is no user in this table: dropped */
+	T_EQ_INT(route("selfie@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::selfie@example.com:selfie:1005:selfie::");
+	/* postmaster: no alias, so the user postmaster */
+	T_EQ_INT(route("PostMaster@localhost", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::postmaster@localhost:postmaster:1006:postmaster::");
+	teardown();
+}
+
+static void test_percent(void)
+{
+	char out[1024];
+	setup("percenthack yes\n");
+	T_EQ_INT(route("user%Remote.org@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "smtp:remote.org:user@remote.org::0:::");
+	T_EQ_INT(route("joe%localhost@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::joe@localhost:joe:1001:joe::");
+	T_EQ_INT(route("a%b%localhost@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "smtp:b:a@b::0:::");
+	/* not applied for remote domains */
+	T_EQ_INT(route("a%b@remote.org", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "smtp:remote.org:a%b@remote.org::0:::");
+	char *l, *d;
+	T_EQ_INT(route_normalize(&cfg, "x%y.org@localhost", &l, &d), ROUTE_REMOTE);
+	T_EQ_STR(l, "x");
+	T_EQ_STR(d, "y.org");
+	free(l);
+	free(d);
+	T_EQ_INT(route_normalize(&cfg, "postmaster", &l, &d), ROUTE_LOCAL);
+	T_EQ_STR(d, "example.com");
+	free(l);
+	free(d);
+	T_EQ_INT(route_normalize(&cfg, "x@", &l, &d), ROUTE_BAD);
+	T_CHECK(l == NULL && d == NULL);
+	teardown();
+}
+
+static void test_root_owned_alias(void)
+{
+	char out[1024], want[256];
+	static const char a2[] = "prog: \"|/bin/true\"\n";
+	setup("user _tern\n");
+	aliases_free(aliases);
+	aliases = aliases_from_text("aliases", a2, sizeof a2 - 1, 0, 0, NULL);
+	rc.aliases = aliases;
+	struct passwd *pw = getpwnam("_tern");
+	int v = route("prog@example.com", out, sizeof out);
+	if (pw && pw->pw_uid != 0) {
+		snprintf(want, sizeof want, "local::prog@example.com:_tern:%u:prog::|/bin/true",
+		         (unsigned)pw->pw_uid);
+		T_EQ_INT(v, ROUTE_OK);
+		T_EQ_STR(out, want);
+	} else if (getuid() != 0) {
+		T_EQ_INT(v, ROUTE_OK);
+		snprintf(want, sizeof want, ":%u:prog::|/bin/true", (unsigned)getuid());
+		T_CHECK(strstr(out, want) != NULL);
+	} else {
+		T_EQ_INT(v, ROUTE_TEMP);      /* never run a root-owned alias command as root */
+	}
+	teardown();
+}
+
+static void test_tempfail(void)
+{
+	char out[1024];
+	setup("");
+	users_free(users);
+	users = users_open("file:/nonexistent/users", NULL);
+	rc.users = users;
+	T_EQ_INT(route("joe@example.com", out, sizeof out), ROUTE_TEMP);
+	T_EQ_INT(route("root@example.com", out, sizeof out), ROUTE_TEMP);
+	T_EQ_INT(route("far@remote.org", out, sizeof out), ROUTE_OK);
+	aliases_free(aliases);
+	aliases = aliases_open("file:/nonexistent/aliases", NULL);
+	rc.aliases = aliases;
+	T_EQ_INT(route("joe@example.com", out, sizeof out), ROUTE_TEMP);
+	teardown();
+
+	/* locals from a table that disappears: tempfail, not remote */
+	char dir[] = "/tmp/tern-route-XXXXXX", path[128], extra[200];
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/locals", dir);
+	FILE *f = fopen(path, "w");
+	fputs("tabled.example\n", f);
+	fclose(f);
+	snprintf(extra, sizeof extra, "locals file:%s\n", path);
+	setup(extra);
+	T_EQ_INT(route("joe@tabled.example", out, sizeof out), ROUTE_OK);
+	unlink(path);
+	rmdir(dir);
+	table_flush_cache();
+	T_EQ_INT(route("joe@tabled.example", out, sizeof out), ROUTE_TEMP);
+	T_EQ_INT(route("joe@elsewhere.example", out, sizeof out), ROUTE_TEMP);
+	teardown();
+	table_flush_cache();
+}
+
+static void run(void)
+{
+	test_basic();
+	test_selfie_and_postmaster();
+	test_percent();
+	test_root_owned_alias();
+	test_tempfail();
+}
+
+T_MAIN(run)
