@@ -87,6 +87,7 @@ test: deps all unit unit-san fuzz-build
 	@tests/run-all
 
 run: all
+	@scripts/users
 	bin/ternd
 
 install: all

@@ -808,13 +808,25 @@ static void run_lines(const char *text, size_t len)
 	}
 }
 
+/* a parent's ignored SIGCHLD or blocked SIGALRM would break waitpid and the mbox lock
+ * timeout; a closed fd 1 or 2 would let a pipe end land there */
+static void clean_process(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	while (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_RDWR) != -1)
+		;
+}
+
 int main(int argc, char **argv)
 {
 	struct buf text;
 	buf_init(&text);
-	signal(SIGPIPE, SIG_IGN);
-	while (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_RDWR) != -1)
-		;                  /* fds 1 and 2 open: no pipe end ever lands there */
+	clean_process();
 	if (getuid() == 0 || geteuid() == 0)
 		die(111, "tern-local refuses to run as root. (#4.3.0)");
 	parse_args(argc, argv);

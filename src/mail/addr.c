@@ -187,7 +187,8 @@ static int addr_mailbox(const char **pp, enum addr_kind kind, struct addr *a)
 	p += n;
 	if (*p != '@') {
 		if (kind != ADDR_RCPT || llen != 10 || str_ncasecmp(local, "postmaster", 10) != 0)
-			return addr_fail(a, (*p == '>' || *p == '\0' || addr_is_blank((unsigned char)*p))
+			return addr_fail(a, (*p == '>' || *p == '\0' ||
+			    (!a->bracketed && addr_is_blank((unsigned char)*p)))
 			                   ? "Missing domain" : "Bad address syntax");
 		memcpy(a->mailbox, "postmaster", 11);
 		a->local_len = 10;

@@ -49,7 +49,8 @@ int aliases_has(struct aliases *a, const char *name);
 typedef int (*aliases_islocal_fn)(const char *domain, void *arg);
 /* Expand name into its final targets (appended to out). Returns TABLE_FOUND,
  * TABLE_NOTFOUND (name is no alias; out untouched) or TABLE_TEMP (unreadable file or
- * include, alias loop, too deep; diag says which; out untouched). islocal may be NULL (no domain local). */
+ * include, alias loop, too deep; diag says which; out untouched). islocal may be NULL
+ * (then no domain is local). */
 int aliases_expand(struct aliases *a, const char *name, aliases_islocal_fn islocal, void *arg,
                    struct aliases_list *out, char *diag, size_t dlen);
 void aliases_list_free(struct aliases_list *l);

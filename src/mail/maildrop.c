@@ -553,6 +553,13 @@ int maildrop_open(struct maildrop_w **wp, const char *spool, const struct maildr
 	w->last = -1;
 	memset(err, 0, sizeof *err);
 	*wp = NULL;
+	const char *why = NULL;
+	int toolong;
+	if (env && env_check(env, &why, &toolong) < 0) {
+		w_fail(w, toolong ? MAILDROP_ETOOLONG : MAILDROP_EENV, 0, "bad envelope: %s", why);
+		maildrop_abort(w);
+		return -1;
+	}
 	if (w_opendir(w, spool) < 0 || w_create(w) < 0 ||
 	    (env ? maildrop_set_env(w, env) : w_openhold(w)) < 0) {
 		maildrop_abort(w);

@@ -59,15 +59,16 @@ struct sm_opt {
 	int (*fn)(struct sm_opts *o, const char *arg);
 };
 
-static int opt_ignore(struct sm_opts *o, const char *a) { return 0; }
-static int opt_t(struct sm_opts *o, const char *a) { o->t = 1; return 0; }
-static int opt_i(struct sm_opts *o, const char *a) { o->i = 1; return 0; }
-static int opt_v(struct sm_opts *o, const char *a) { o->verbose = 1; return 0; }
+#define UNUSED __attribute__((unused))
+static int opt_ignore(UNUSED struct sm_opts *o, UNUSED const char *a) { return 0; }
+static int opt_t(struct sm_opts *o, UNUSED const char *a) { o->t = 1; return 0; }
+static int opt_i(struct sm_opts *o, UNUSED const char *a) { o->i = 1; return 0; }
+static int opt_v(struct sm_opts *o, UNUSED const char *a) { o->verbose = 1; return 0; }
 static int opt_f(struct sm_opts *o, const char *a) { o->sender = a; return 0; }
 static int opt_F(struct sm_opts *o, const char *a) { o->fullname = a; return 0; }
 static int opt_C(struct sm_opts *o, const char *a) { o->conf = a; return 0; }
-static int opt_I(struct sm_opts *o, const char *a) { o->mode = 'i'; return 0; }
-static int opt_q(struct sm_opts *o, const char *a) { o->mode = 'q'; return 0; }
+static int opt_I(struct sm_opts *o, UNUSED const char *a) { o->mode = 'i'; return 0; }
+static int opt_q(struct sm_opts *o, UNUSED const char *a) { o->mode = 'q'; return 0; }
 
 static int opt_o(struct sm_opts *o, const char *a)
 {
@@ -385,7 +386,7 @@ static int sm_hdr_line(struct sm_hdr *h, const struct sm_opts *o, const char *p,
                        int bol, int first)
 {
 	size_t t = sm_trim_eol(p, n);
-	int whole = n && p[n - 1] == '\n';
+	int whole = (n && p[n - 1] == '\n') || n < SM_BUFSZ;   /* short and unterminated = EOF */
 	if (first && t >= 5 && memcmp(p, "From ", 5) == 0 && whole)
 		return 0;                      /* an mbox "From " line: drop it */
 	if (sm_is_dot(o, p, n, bol))

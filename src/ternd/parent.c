@@ -45,7 +45,7 @@ static int lfd[CFG_MAXLISTEN], lkind[CFG_MAXLISTEN], nl;
 static pid_t pids[R_NROLES];
 static struct chan *ch[R_NROLES];
 static struct kid *kids;
-static int generation, stopping, restarting;
+static int generation, stopping, restarting, exit_code;
 static struct ev *restart_ev;
 static long long last_start_ms;
 static int backoff_s = 1;
@@ -268,8 +268,8 @@ static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv
 		if (setgroups(1, &g) < 0 || setgid(g) < 0 || setuid((uid_t)uid) < 0)
 			_exit(111);
 	}
-	if (cfg->dev)
-		fs_mkdirs(home, 0700);         /* development: users any:DIR creates homes on demand */
+	if (cfg->users && strncmp(cfg->users, "any:", 4) == 0)
+		fs_mkdirs(home, 0700);         /* users any:DIR (development) creates homes on demand */
 	if (dup2(msgfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
 		_exit(111);
 	signal(SIGPIPE, SIG_DFL);
@@ -361,7 +361,14 @@ static void reap(void)
 				snprintf(why, sizeof why, "role %s exited (%s %d)", role_name(r),
 				         WIFSIGNALED(st) ? "signal" : "status",
 				         WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-				if (!stopping)
+				if (!stopping && WIFEXITED(st) && WEXITSTATUS(st) == 78) {
+					log_err("event=fatal role=%s reason=\"configuration or setup error, see above\"; "
+					        "stopping", role_name(r));
+					stopping = 1;
+					exit_code = 78;
+					stop_all();
+					ev_exit();
+				} else if (!stopping)
 					restart_all(why);
 			}
 next:;
@@ -391,6 +398,24 @@ static void on_signal(int sig, short what, void *arg)
 }
 
 static char pidfile[PATH_MAX];
+
+/* `users any:DIR` (the development default): DIR holds every user's home, created on
+ * demand by the delivery child, which runs as `user` when we are root: let it write there. */
+static void prepare_any_users(void)
+{
+	if (!cfg->users || strncmp(cfg->users, "any:", 4) != 0)
+		return;
+	const char *dir = cfg->users + 4;
+	if (fs_mkdirs(dir, 0755) < 0) {
+		log_warn("event=mkdir_failed path=%s error=\"%s\"", dir, strerror(errno));
+		return;
+	}
+	if (geteuid() != 0)
+		return;
+	struct passwd *pw = getpwnam(cfg->user);
+	if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0)
+		log_warn("event=chown_failed path=%s error=\"%s\"", dir, strerror(errno));
+}
 
 /* <spool>/ternd.pid: ternctl flush signals it (SIGUSR1 -> the scheduler's SIGALRM) */
 static void write_pidfile(void)
@@ -440,9 +465,10 @@ int parent_main(struct config *c, const char *path, const char *argv0, int debug
 	restart_ev = ev_new(-1, 0, restart_cb, NULL);
 	log_info("event=start config=\"%s\" uid=%d spool=%s", cfg->path, (int)geteuid(), cfg->spool);
 	write_pidfile();
+	prepare_any_users();
 	start_all();
 	ev_run();
 	unlink(pidfile);
 	log_info("event=stopped");
-	return 0;
+	return exit_code;
 }

@@ -182,9 +182,10 @@ static void journal_flush(void)
 				mark_dirty(m);
 				continue;
 			}
+			int routed = m->journal.p[0] == 'E';
 			buf_reset(&m->journal);
 			m->journal_sync = 0;
-			crashpoint("queue:after_result");
+			crashpoint(routed ? "queue:after_route" : "queue:after_result");
 		}
 		msg_after_sync(m);
 	}

@@ -89,10 +89,11 @@ static void drop_one(const char *name)
 {
 	int fd = openat(qfs_dirfd(QD_DROP), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		/* a hard link to someone else's file would lend us its owner's identity */
 		if (fd >= 0)
 			close(fd);
-		qfs_quarantine(QD_DROP, name, "not a regular file");
+		qfs_quarantine(QD_DROP, name, "not a regular file with one link");
 		return;
 	}
 	struct maildrop_env me;

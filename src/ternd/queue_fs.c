@@ -157,6 +157,12 @@ int qfs_append(uint64_t id, const char *p, size_t n, int sync)
 	char name[17];
 	idname(id, name);
 	int fd = openat(qfs_fd[QD_ENV], name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd >= 0 && n > 1 && crashpoint_armed("queue:mid_append")) {
+		/* a torn record, as a crash in the middle of write(2) would leave */
+		if (fs_write_all(fd, p, n / 2) == 0)
+			fdatasync(fd);
+		crashpoint("queue:mid_append");
+	}
 	if (fd < 0 || fs_write_all(fd, p, n) < 0 || (sync && fdatasync(fd) < 0)) {
 		log_err("event=spool_error op=append id=%s error=\"%s\"", name, strerror(errno));
 		if (fd >= 0)

@@ -34,4 +34,5 @@ int mda_main(struct role_ctx *ctx);
 /* crash points for the crash tests: if TERN_CRASHPOINT names this point ("role:name"),
  * the process dies here by SIGKILL. The parent clears the variable for restarted roles. */
 void crashpoint(const char *name);
+int crashpoint_armed(const char *name);       /* 1 if crashpoint(name) would kill */
 #endif

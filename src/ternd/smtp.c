@@ -167,21 +167,21 @@ static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
 	const struct config *cfg = smtp.srv.cfg;
 	char ip[INET6_ADDRSTRLEN];
 	smtp_peer_ip(ss, ip, sizeof ip);
-	if (cfg->maxsmtpd && smtp.nsessions >= cfg->maxsmtpd)
-		return smtp_refuse(fd, ip, "maxsmtpd");
+	if (cfg->maxsmtpd && smtp.nsessions >= cfg->maxsmtpd) {
+		smtp_refuse(fd, ip, "maxsmtpd");
+		return;
+	}
 	struct smtp_ip *e = smtp_ip_get(ip);
-	if (cfg->maxsmtpdperip && e->count >= cfg->maxsmtpdperip) {
-		e->count++;
-		smtp_ip_put(e);
-		return smtp_refuse(fd, ip, "maxsmtpdperip");
-	}
-	uint32_t i = smtp_slot_take();
-	if (i == UINT32_MAX) {
-		e->count++;
-		smtp_ip_put(e);
-		return smtp_refuse(fd, ip, "table_full");
-	}
+	uint32_t i = UINT32_MAX;
 	e->count++;
+	if (cfg->maxsmtpdperip && e->count > cfg->maxsmtpdperip)
+		smtp_refuse(fd, ip, "maxsmtpdperip");
+	else if ((i = smtp_slot_take()) == UINT32_MAX)
+		smtp_refuse(fd, ip, "table_full");
+	if (i == UINT32_MAX) {
+		smtp_ip_put(e);
+		return;
+	}
 	smtp.nsessions++;
 	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
 	smtp.slot[i].s = s;
@@ -249,11 +249,12 @@ static void smtp_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_rea
                       int fd, void *arg)
 {
 	struct smtp_session *s = smtp_find(id);
-	if (!s) {
+	if (s)
+		smtp_session_ipc(s, type, r, fd);
+	else {
 		log_debug("event=stale_answer id=%u type=%u", id, type);
-		return smtp_stale(c, type, id, r, fd);
+		smtp_stale(c, type, id, r, fd);
 	}
-	smtp_session_ipc(s, type, r, fd);
 }
 
 /* deferred from the close callback: answer every session waiting on a lost peer */

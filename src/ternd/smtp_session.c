@@ -54,6 +54,7 @@ struct smtp_session {
 	char **rcpt;
 	uint32_t nrcpt, rcptcap, rcpt_tries;
 	char *pend;                    /* the address being checked */
+	const char *endwhy;            /* why we hang up once the replies are out (quit set) */
 	struct buf in, out;
 	struct smtp_sink *sink;
 	uint64_t msgid, msgbytes;
@@ -70,9 +71,7 @@ static void session_finish(struct smtp_session *s);
 
 /* ---- replies ----------------------------------------------------------------------- */
 
-static void session_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
+__attribute__((format(printf, 4, 5)))
 static void session_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
 {
 	char text[600], q[300];
@@ -93,6 +92,7 @@ static void session_reply(struct smtp_session *s, int code, const char *esc, con
 		session_reply(s, 421, "4.7.0", "%s Too many errors; closing connection",
 		    s->srv->cfg->me);
 		s->quit = 1;
+		s->endwhy = "too_many_errors";
 	}
 }
 
@@ -214,6 +214,7 @@ static void session_ehlo(struct smtp_session *s, const char *arg)
 {
 	const struct config *cfg = s->srv->cfg;
 	session_helo_common(s, arg, 1);
+	smtp_reply_check(s->cmd, 250);
 	buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n", cfg->me);
 	if (cfg->databytes)
 		buf_printf(&s->out, "250-SIZE %llu\r\n", (unsigned long long)cfg->databytes);
@@ -265,18 +266,18 @@ static void session_mail(struct smtp_session *s, const char *arg)
 	struct addr a;
 	struct msg m;
 	if (!s->greeted)
-		return session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
-	if (s->sender)
-		return session_reply(s, 503, "5.5.1", "Nested MAIL command");
-	if (addr_parse(arg, ADDR_SENDER, &a) < 0)
-		return session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.7",
+		session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
+	else if (s->sender)
+		session_reply(s, 503, "5.5.1", "Nested MAIL command");
+	else if (addr_parse(arg, ADDR_SENDER, &a) < 0)
+		session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.7",
 		    "Bad sender address syntax: %s", a.why);
-	if (session_mail_params(s, a.params) < 0)
-		return;
-	session_set_pend(s, xstrdup(a.mailbox));
-	msg_init(&m, M_MAIL_CHECK, s->id);
-	msg_str(&m, s->pend);
-	session_ask(s, 0, &m, W_MAIL);
+	else if (session_mail_params(s, a.params) == 0) {
+		session_set_pend(s, xstrdup(a.mailbox));
+		msg_init(&m, M_MAIL_CHECK, s->id);
+		msg_str(&m, s->pend);
+		session_ask(s, 0, &m, W_MAIL);
+	}
 }
 
 static void session_rcpt_ask(struct smtp_session *s, int wait)
@@ -296,24 +297,39 @@ static void session_tarpit_done(int fd, short what, void *arg)
 	session_finish(s);
 }
 
+/* RCPT TO: ESMTP parameters (none are advertised); 0 none, -1 replied */
+static int session_rcpt_params(struct smtp_session *s, const char *params)
+{
+	struct addr_param p;
+	const char *why;
+	if (!*params)
+		return 0;
+	if (addr_param_next(&params, &p, &why) < 0)
+		session_reply(s, 501, "5.5.4", "%s", why);
+	else
+		session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
+	return -1;
+}
+
 static void session_rcpt(struct smtp_session *s, const char *arg)
 {
 	const struct config *cfg = s->srv->cfg;
 	struct addr a;
-	if (!s->sender)
-		return session_reply(s, 503, "5.5.1", "Need MAIL command");
-	if (addr_parse(arg, ADDR_RCPT, &a) < 0)
-		return session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.3",
-		    "Bad recipient address syntax: %s", a.why);
-	if (*a.params) {
-		struct addr_param p;
-		const char *why, *cur = a.params;
-		if (addr_param_next(&cur, &p, &why) < 0)
-			return session_reply(s, 501, "5.5.4", "%s", why);
-		return session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
+	if (!s->sender) {
+		session_reply(s, 503, "5.5.1", "Need MAIL command");
+		return;
 	}
-	if (cfg->maxrcptcount && s->nrcpt >= cfg->maxrcptcount)
-		return session_reply(s, 452, "4.5.3", "Too many recipients");
+	if (addr_parse(arg, ADDR_RCPT, &a) < 0) {
+		session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.3",
+		    "Bad recipient address syntax: %s", a.why);
+		return;
+	}
+	if (session_rcpt_params(s, a.params) < 0)
+		return;
+	if (cfg->maxrcptcount && s->nrcpt >= cfg->maxrcptcount) {
+		session_reply(s, 452, "4.5.3", "Too many recipients");
+		return;
+	}
 	if (a.postmaster) {
 		size_t n = strlen(cfg->me) + 12;
 		session_set_pend(s, xmalloc(n));
@@ -335,11 +351,13 @@ static void session_data(struct smtp_session *s, const char *arg)
 {
 	struct msg m;
 	if (!s->sender)
-		return session_reply(s, 503, "5.5.1", "Need MAIL command");
-	if (s->nrcpt == 0)
-		return session_reply(s, 503, "5.5.1", "Need RCPT command");
-	msg_init(&m, M_MSG_OPEN, s->id);
-	session_ask(s, 1, &m, W_OPEN);
+		session_reply(s, 503, "5.5.1", "Need MAIL command");
+	else if (s->nrcpt == 0)
+		session_reply(s, 503, "5.5.1", "Need RCPT command");
+	else {
+		msg_init(&m, M_MSG_OPEN, s->id);
+		session_ask(s, 1, &m, W_OPEN);
+	}
 }
 
 static void session_rset(struct smtp_session *s, const char *arg)
@@ -357,14 +375,17 @@ static void session_quit(struct smtp_session *s, const char *arg)
 {
 	session_reply(s, 221, "2.0.0", "Bye");
 	s->quit = 1;
+	s->endwhy = "quit";
 }
 
 static void session_vrfy(struct smtp_session *s, const char *arg)
 {
 	struct addr a;
-	if (!s->srv->cfg->vrfy || addr_parse(arg, ADDR_RCPT, &a) < 0 || a.postmaster)
-		return session_reply(s, 252, "2.1.5",
+	if (!s->srv->cfg->vrfy || addr_parse(arg, ADDR_RCPT, &a) < 0 || a.postmaster) {
+		session_reply(s, 252, "2.1.5",
 		    "Cannot VRFY user, but will accept message and attempt delivery");
+		return;
+	}
 	session_set_pend(s, xstrdup(a.mailbox));
 	session_rcpt_ask(s, W_VRFY);
 }
@@ -372,8 +393,9 @@ static void session_vrfy(struct smtp_session *s, const char *arg)
 static void session_expn(struct smtp_session *s, const char *arg)
 {
 	if (!s->srv->cfg->expn)
-		return session_reply(s, 502, "5.5.1", "Command not implemented");
-	session_reply(s, 252, "2.1.5", "Cannot EXPN list, but will accept message and attempt delivery");
+		session_reply(s, 502, "5.5.1", "Command not implemented");
+	else
+		session_reply(s, 252, "2.1.5", "Cannot EXPN list, but will accept message");
 }
 
 static void session_help(struct smtp_session *s, const char *arg)
@@ -408,14 +430,16 @@ static void session_command(struct smtp_session *s, char *line, size_t len)
 		s->cmd = SMTP_CMD_NONE;
 		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
 		s->quit = 1;
+		s->endwhy = "shutdown";
 		return;
 	}
 	int r = smtp_cmd_parse(line, len, &c);
 	s->cmd = c.id;
-	if (r < 0 || !session_cmds[c.id])
-		return session_reply(s, r < 0 ? c.code : 500, r < 0 ? c.esc : "5.5.1", "%s",
+	if (r == 0 && session_cmds[c.id])
+		session_cmds[c.id](s, c.arg);
+	else
+		session_reply(s, r < 0 ? c.code : 500, r < 0 ? c.esc : "5.5.1", "%s",
 		    r < 0 ? c.text : "Command unrecognized");
-	session_cmds[c.id](s, c.arg);
 }
 
 /* ---- DATA --------------------------------------------------------------------------------- */
@@ -478,12 +502,14 @@ static void session_data_end(struct smtp_session *s)
 		session_sink_abort(s);
 		session_txn_reset(s);
 		if (toolong)
-			return session_reply(s, 500, "5.5.2", "Line too long");
-		if (toobig)
-			return session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
-		if (werr == ENOSPC || werr == EDQUOT)
-			return session_reply(s, 452, "4.3.1", "Insufficient system storage");
-		return session_reply(s, 451, "4.3.0", "Local error writing the message");
+			session_reply(s, 500, "5.5.2", "Line too long");
+		else if (toobig)
+			session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+		else if (werr == ENOSPC || werr == EDQUOT)
+			session_reply(s, 452, "4.3.1", "Insufficient system storage");
+		else
+			session_reply(s, 451, "4.3.0", "Local error writing the message");
+		return;
 	}
 	close(k->fd);
 	free(k);
@@ -606,11 +632,12 @@ static void session_finish(struct smtp_session *s)
 		s->cmd = SMTP_CMD_NONE;
 		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
 		s->quit = 1;
+		s->endwhy = "shutdown";
 	}
 	if (!s->dead && (s->wait == W_NONE || s->wait == W_TARPIT || s->quit))
 		session_flush(s);
 	if (!s->dead && s->quit && s->out.len == 0)
-		session_close(s, "quit");
+		session_close(s, s->endwhy ? s->endwhy : "quit");
 	if (!s->dead && s->out.len > 0 && !s->writing) {
 		if (!s->wev)
 			s->wev = ev_new(s->fd, EV_W | EV_PERSIST, session_write_cb, s);
@@ -665,22 +692,19 @@ static void session_read_cb(int fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 	struct smtp_srv *srv = s->srv;
-	if (what & EV_TIMEOUT_FIRED) {
+	ssize_t n = 0;
+	if (what & EV_TIMEOUT_FIRED)
 		session_timeout(s);
-		return session_finish(s);
-	}
-	ssize_t n = read(fd, srv->rbuf, srv->rbufsz);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	else if ((n = read(fd, srv->rbuf, srv->rbufsz)) < 0 &&
+	         (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
-	if (n <= 0) {
+	else if (n <= 0)
 		session_close(s, n == 0 ? "eof" : "read_error");
-		return session_finish(s);
-	}
-	if (s->in.len == 0) {               /* common case: straight from the shared buffer */
+	else if (s->in.len == 0) {               /* common case: straight from the shared buffer */
 		size_t k = session_feed(s, srv->rbuf, (size_t)n);
 		if (k < (size_t)n)
 			buf_add(&s->in, srv->rbuf + k, (size_t)n - k);
-	} else {
+	} else {                            /* behind a partial line or pipelined commands */
 		buf_add(&s->in, srv->rbuf, (size_t)n);
 		session_run(s);
 	}
@@ -689,59 +713,50 @@ static void session_read_cb(int fd, short what, void *arg)
 
 /* ---- IPC answers ------------------------------------------------------------------------- */
 
-static void session_mail_result(struct smtp_session *s, uint64_t v)
-{
-	if (v == V_OK) {
-		s->sender = s->pend;
-		s->pend = NULL;
-		s->rcpt_tries = 0;
-		return session_reply(s, 250, "2.1.0", "Ok");
-	}
-	if (v == V_TEMP)
-		return session_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
-	session_reply(s, 553, "5.7.1", "<%s>: Sender address rejected", s->pend);
-}
-
-static void session_rcpt_result(struct smtp_session *s, uint64_t v)
-{
-	switch (v) {
-	case V_OK:
-		session_add_rcpt(s, s->pend);
-		s->pend = NULL;
-		return session_reply(s, 250, "2.1.5", "Ok");
-	case V_NOUSER:
-		return session_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: "
-		    "User unknown", s->pend);
-	case V_NORELAY:
-		return session_reply(s, 553, "5.7.1", "<%s>: Relaying denied", s->pend);
-	case V_BAD:
-		return session_reply(s, 550, "5.7.1", "<%s>: Recipient address rejected", s->pend);
-	default:
-		return session_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
-	}
-}
-
-static void session_vrfy_result(struct smtp_session *s, uint64_t v)
-{
-	if (v == V_OK)
-		return session_reply(s, 250, "2.1.5", "<%s>", s->pend);
-	if (v == V_NOUSER)
-		return session_reply(s, 550, "5.1.1", "<%s>: User unknown", s->pend);
-	if (v == V_NORELAY || v == V_BAD)
-		return session_reply(s, 553, "5.7.1", "<%s>: Not verifiable here", s->pend);
-	session_reply(s, 252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery");
-}
+/* lookup verdict -> reply, per question asked; row V_TEMP doubles as the default.
+ * Texts take the address being checked as their one %s. */
+struct session_verdict { short code; const char *esc, *text; };
+#define SESSION_NV (V_BAD + 1)
+static const struct session_verdict session_verdicts[3][SESSION_NV] = {
+	{   /* W_MAIL */
+		[V_OK]      = { 250, "2.1.0", "Ok" },
+		[V_NOUSER]  = { 553, "5.7.1", "<%s>: Sender address rejected" },
+		[V_NORELAY] = { 553, "5.7.1", "<%s>: Sender address rejected" },
+		[V_TEMP]    = { 451, "4.3.0", "Temporary lookup failure, try again later" },
+		[V_BAD]     = { 553, "5.7.1", "<%s>: Sender address rejected" },
+	}, { /* W_RCPT */
+		[V_OK]      = { 250, "2.1.5", "Ok" },
+		[V_NOUSER]  = { 550, "5.1.1", "<%s>: Recipient address rejected: User unknown" },
+		[V_NORELAY] = { 553, "5.7.1", "<%s>: Relaying denied" },
+		[V_TEMP]    = { 451, "4.3.0", "Temporary lookup failure, try again later" },
+		[V_BAD]     = { 550, "5.7.1", "<%s>: Recipient address rejected" },
+	}, { /* W_VRFY */
+		[V_OK]      = { 250, "2.1.5", "<%s>" },
+		[V_NOUSER]  = { 550, "5.1.1", "<%s>: User unknown" },
+		[V_NORELAY] = { 553, "5.7.1", "<%s>: Not verifiable here" },
+		[V_TEMP]    = { 252, "2.1.5", "Cannot VRFY user, but will accept message" },
+		[V_BAD]     = { 553, "5.7.1", "<%s>: Not verifiable here" },
+	},
+};
 
 static void session_check_result(struct smtp_session *s, uint64_t v)
 {
 	int w = s->wait;
+	const struct session_verdict *r =
+	    &session_verdicts[w - W_MAIL][v < SESSION_NV ? v : V_TEMP];
 	s->wait = W_NONE;
-	if (w == W_MAIL)
-		session_mail_result(s, v);
-	else if (w == W_RCPT)
-		session_rcpt_result(s, v);
-	else
-		session_vrfy_result(s, v);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	session_reply(s, r->code, r->esc, r->text, s->pend);
+#pragma GCC diagnostic pop
+	if (v == V_OK && w == W_MAIL) {
+		s->sender = s->pend;
+		s->pend = NULL;
+		s->rcpt_tries = 0;
+	} else if (v == V_OK && w == W_RCPT) {
+		session_add_rcpt(s, s->pend);
+		s->pend = NULL;
+	}
 	session_set_pend(s, NULL);
 }
 
@@ -750,15 +765,17 @@ static void session_opened(struct smtp_session *s, uint64_t status, uint64_t msg
 	s->wait = W_NONE;
 	if (status == 0 && fd >= 0) {
 		s->msgid = msgid;
-		return session_data_start(s, fd);
+		session_data_start(s, fd);
+		return;
 	}
 	if (fd >= 0)
 		close(fd);
 	if (status == 0)                      /* opened without a file: give it back */
 		session_send_abort(s, msgid);
 	if (status == 452)
-		return session_reply(s, 452, "4.3.1", "Insufficient system storage");
-	session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+		session_reply(s, 452, "4.3.1", "Insufficient system storage");
+	else
+		session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
 }
 
 static void session_committed(struct smtp_session *s, uint64_t status, const char *text)
@@ -877,6 +894,7 @@ void smtp_session_drain(struct smtp_session *s)
 	s->cmd = SMTP_CMD_NONE;
 	session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
 	s->quit = 1;
+	s->endwhy = "shutdown";
 	session_finish(s);
 }
 

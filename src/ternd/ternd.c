@@ -6,6 +6,7 @@
 #include "ternd/parent.h"
 #include "lib/log.h"
 #include "lib/buf.h"
+#include "lib/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -32,7 +33,7 @@ int role_by_name(const char *name)
 	return -1;
 }
 
-void crashpoint(const char *name)
+int crashpoint_armed(const char *name)
 {
 	static const char *cp;
 	static int init;
@@ -40,7 +41,12 @@ void crashpoint(const char *name)
 		cp = getenv("TERN_CRASHPOINT");
 		init = 1;
 	}
-	if (cp && strcmp(cp, name) == 0) {
+	return cp && strcmp(cp, name) == 0;
+}
+
+void crashpoint(const char *name)
+{
+	if (crashpoint_armed(name)) {
 		log_warn("event=crashpoint name=%s", name);
 		kill(getpid(), SIGKILL);
 	}
@@ -92,16 +98,28 @@ static void ctx_from_env(struct role_ctx *ctx)
 	free(copy);
 }
 
+/* a role that cannot start for a reason a restart won't fix exits 78 (EX_CONFIG): the parent
+ * then stops instead of restarting in a loop */
+static void config_fatal(const char *event, const char *what, const char *hint)
+{
+	log_err("event=%s %s hint=\"%s\"", event, what, hint);
+	exit(78);
+}
+
 static void drop_to(const char *user, const char *chrootdir)
 {
+	char what[512];
 	struct passwd *pw = getpwnam(user);
+	snprintf(what, sizeof what, "user=%s", user);
 	if (!pw)
-		log_fatal("event=no_such_user user=%s hint=\"create it (make install does) or set the "
-		          "user/queueuser keys\"", user);
+		config_fatal("no_such_user", what, "create the account (make install does: scripts/users) "
+		             "or name another one with the user/queueuser keys");
 	if (chrootdir && *chrootdir) {
-		mkdir(chrootdir, 0755);
-		if (chroot(chrootdir) < 0 || chdir("/") < 0)
-			log_fatal("event=chroot_failed dir=%s error=\"%s\"", chrootdir, strerror(errno));
+		snprintf(what, sizeof what, "dir=%s error=\"%s\"", chrootdir, strerror(errno));
+		if (fs_mkdirs(chrootdir, 0755) < 0 || chroot(chrootdir) < 0 || chdir("/") < 0) {
+			snprintf(what, sizeof what, "dir=%s error=\"%s\"", chrootdir, strerror(errno));
+			config_fatal("chroot_failed", what, "check the rootdir key");
+		}
 	}
 	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
 		log_fatal("event=setuid_failed user=%s error=\"%s\"", user, strerror(errno));

@@ -5,6 +5,7 @@
 #include "t.h"
 #include "mail/dsn.h"
 #include "lib/buf.h"
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* --- a small reader for what dsn_build writes ------------------------------------------------ */
@@ -401,6 +402,7 @@ static void test_fd(void)
 		buf_reset(&b);
 		T_EQ_INT(dsn_build_fd(&r, p[0], &a, &why), 0);
 		close(p[0]);
+		wait(NULL);
 		T_EQ_INT(dsn_build(&r, big.p, big.len, &b, &why), 0);
 		T_EQ_INT(a.len, b.len);
 		T_CHECK(a.len == b.len && memcmp(a.p, b.p, a.len) == 0);
