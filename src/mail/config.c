@@ -38,6 +38,7 @@ enum cfg_type {
 	CT_ALIASES,    /* "" | file:PATH | /PATH */
 	CT_IP,         /* "" or a numeric address */
 	CT_HOSTPORT,   /* "" or ADDR[:PORT] / [IPv6]:PORT */
+	CT_CHOICE,     /* one word out of cfg_choices[] */
 };
 
 struct cfg_key {
@@ -96,16 +97,26 @@ static const struct cfg_key cfg_keys[] = {
 	{ "timeoutconnect", CT_UINT, O(timeoutconnect), "60", 1, 3600, "seconds to wait for an outbound SMTP connection" },
 	{ "timeoutremote", CT_UINT, O(timeoutremote), "1200", 1, 86400, "seconds to wait for a remote SMTP server's reply" },
 	{ "resolver", CT_HOSTPORT, O(resolver), "", 0, 0, "DNS server ADDR[:PORT] (default: the system's resolv.conf)" },
+	{ "spoolsync", CT_CHOICE, O(spoolsync), "syncfs", 0, 0, "group commit: syncfs (one sync of the spool's file system per batch) or fsync (each file)" },
+	{ "queuefreebytes", CT_UINT, O(queuefreebytes), "0", 0, U64MAX, "refuse new mail (452 4.3.1) below this much free spool space (0 = 2 x databytes, at least 20 MiB)" },
+};
+
+static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };
+static const struct { const char *key; const char *const *values; } cfg_choices[] = {
+	{ "spoolsync", cfg_spoolsync_values },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 
-/* the embedded development default, applied as if it were a file */
+/* the embedded development default, applied as if it were a file; bare names and double
+ * bounces go to localhost so that they stay local (locals is only localhost here) */
 static const char cfg_devtext[] =
 	"listen smtp 127.0.0.1:2525\n"
 	"spool ./var/spool\n"
 	"locals localhost\n"
-	"users any:./var/mail\n";
+	"users any:./var/mail\n"
+	"envnoathost localhost\n"
+	"doublebouncehost localhost\n";
 
 struct cfg_parse {
 	struct config *c;
@@ -423,6 +434,30 @@ static int cfg_set_hostport(struct cfg_parse *ps, const struct cfg_key *k, char 
 	return 0;
 }
 
+static int cfg_set_choice(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	cfg_unquote(v);
+	for (size_t i = 0; i < sizeof cfg_choices / sizeof cfg_choices[0]; i++) {
+		if (strcmp(cfg_choices[i].key, k->name) != 0)
+			continue;
+		struct buf all;
+		buf_init(&all);
+		for (const char *const *c = cfg_choices[i].values; *c; c++) {
+			if (strcmp(*c, v) == 0) {
+				buf_free(&all);
+				cfg_set_string(ps->c, k, v);
+				return 0;
+			}
+			buf_printf(&all, "%s%s", c == cfg_choices[i].values ? "" : ", ", *c);
+		}
+		cfg_err(ps, "%s: '%s' is not one of %s", k->name, v, all.p);
+		buf_free(&all);
+		return -1;
+	}
+	cfg_err(ps, "%s: no choices known", k->name);
+	return -1;
+}
+
 /* ---------------------------------------------------------------- lines */
 
 static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
@@ -441,6 +476,7 @@ static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 	case CT_ALIASES:  return cfg_set_aliases(ps, k, v);
 	case CT_IP:       return cfg_set_ip(ps, k, v);
 	case CT_HOSTPORT: return cfg_set_hostport(ps, k, v);
+	case CT_CHOICE:   return cfg_set_choice(ps, k, v);
 	}
 	return -1;
 }
@@ -713,6 +749,8 @@ void config_free(struct config *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* 1 only when found: a table that cannot be read answers 0 here (fail closed, logged);
+ * callers that must tell "no" from "could not tell" use table_list_lookup(). */
 int config_list_has(const struct cfg_list *l, const char *item)
 {
 	return table_list_lookup(l, item) == TABLE_FOUND;

@@ -85,6 +85,9 @@ struct config {
 	uint64_t timeoutconnect;    /* 60 */
 	uint64_t timeoutremote;     /* 1200 */
 	char *resolver;             /* ADDR[:PORT] or "" (system) */
+	/* spool */
+	char *spoolsync;            /* "syncfs" (default) or "fsync" */
+	uint64_t queuefreebytes;    /* refuse new mail below this free space; 0 = derived */
 };
 
 struct cfg_error {

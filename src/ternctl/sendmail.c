@@ -13,6 +13,8 @@
 #include "lib/buf.h"
 #include "mail/config.h"
 #include "mail/maildrop.h"
+#include "mail/sendmail_bs.h"
+#include "mail/smtp_cmd.h"
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +38,7 @@ struct sm_opts {
 	const char *sender;            /* -f / -r; NULL = the user */
 	const char *fullname;          /* -F */
 	const char *conf;              /* -C */
+	const char *qarg;              /* what followed -q ("" for a plain -q) */
 	char mode;                     /* 'm' deliver, 'p' mailq, 's' smtp, 'i' newaliases, 'q' */
 };
 
@@ -68,7 +72,7 @@ static int opt_f(struct sm_opts *o, const char *a) { o->sender = a; return 0; }
 static int opt_F(struct sm_opts *o, const char *a) { o->fullname = a; return 0; }
 static int opt_C(struct sm_opts *o, const char *a) { o->conf = a; return 0; }
 static int opt_I(struct sm_opts *o, UNUSED const char *a) { o->mode = 'i'; return 0; }
-static int opt_q(struct sm_opts *o, UNUSED const char *a) { o->mode = 'q'; return 0; }
+static int opt_q(struct sm_opts *o, const char *a) { o->mode = 'q'; o->qarg = a; return 0; }
 
 static int opt_o(struct sm_opts *o, const char *a)
 {
@@ -277,8 +281,27 @@ static int sm_sender(const char *arg, char **out)
 struct sm_in {
 	int fd, eof, bol;
 	size_t pos, len;
+	struct buf *out;               /* -bs: replies written to fd 1 before blocking on a read */
+	int outerr;                    /* writing them failed (errno) */
 	char b[SM_BUFSZ];
 };
+
+/* write in->out to fd 1 (all of it, EINTR retried); a failure is remembered in outerr */
+static void sm_flush_out(struct sm_in *in)
+{
+	size_t off = 0;
+	while (in->out && off < in->out->len && !in->outerr) {
+		ssize_t w = write(1, in->out->p + off, in->out->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			in->outerr = w < 0 ? errno : EIO;
+		else
+			off += (size_t)w;
+	}
+	if (in->out)
+		buf_reset(in->out);
+}
 
 /* Next piece of stdin: a line with its LF, the last bytes before EOF, or a buffer-full part
  * of a longer line. *bol: the piece starts a line. 1 = piece, 0 = EOF, -1 = read error. */
@@ -301,6 +324,7 @@ static int sm_piece(struct sm_in *in, const char **p, size_t *n, int *bol)
 		memmove(in->b, in->b + in->pos, avail);
 		in->len = avail;
 		in->pos = 0;
+		sm_flush_out(in);           /* pipelining: answer what we have before waiting */
 		ssize_t r = read(in->fd, in->b + in->len, sizeof in->b - in->len);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -620,6 +644,247 @@ static int sm_write(struct sm_ctx *c)
 	return EX_OK;
 }
 
+/* --- -bs: an SMTP dialogue on stdin/stdout ----------------------------------------------- */
+
+struct sm_bs {
+	struct sm_ctx *c;
+	struct sendmail_bs s;
+	struct buf out;                /* replies not yet written */
+	struct maildrop_w *w;          /* the message being received; NULL after a failure */
+	struct maildrop_err err;
+	struct sendmail_bs_hdr h;
+};
+
+/* next command line, without its line end, into line[SMTP_CMD_LINE_MAX + 1]; a longer line
+ * is consumed whole and reported with *len = SMTP_CMD_LINE_MAX (smtp_cmd_parse: 500 5.5.2).
+ * 1 a line, 0 EOF, -1 read error. */
+static int sm_bs_getline(struct sm_in *in, char *line, size_t *len)
+{
+	const char *p;
+	size_t n, k = 0;
+	int bol, r, over = 0, any = 0;
+	while ((r = sm_piece(in, &p, &n, &bol)) == 1) {
+		int nl = p[n - 1] == '\n';
+		size_t t = nl ? n - 1 : n;
+		any = 1;
+		if (over || k + t > SMTP_CMD_LINE_MAX)
+			over = 1;
+		else {
+			memcpy(line + k, p, t);
+			k += t;
+		}
+		if (nl)
+			break;
+	}
+	if (r < 0)
+		return -1;
+	if (!any)
+		return 0;
+	if (!over && k && line[k - 1] == '\r')
+		k--;
+	*len = over ? SMTP_CMD_LINE_MAX : k;
+	line[*len] = '\0';
+	return 1;
+}
+
+/* the From:/Date:/Message-ID: fields the message lacks, then (body) an empty line */
+static void sm_bs_added(struct sm_bs *b, int blank)
+{
+	struct sm_hdr h;
+	struct buf add;
+	memset(&h, 0, sizeof h);
+	h.has_from = b->h.has_from;
+	h.has_date = b->h.has_date;
+	h.has_msgid = b->h.has_msgid;
+	buf_init(&add);
+	sm_added(&add, &h, &b->c->o, b->c->user, b->c->cfg.me);
+	if (blank)
+		buf_addc(&add, '\n');
+	if (b->w && add.len && maildrop_put(b->w, add.p, add.len) < 0) {
+		maildrop_abort(b->w);
+		b->w = NULL;
+	}
+	buf_free(&add);
+}
+
+/* one piece of message text: the header scan, then into the file */
+static void sm_bs_put(struct sm_bs *b, const char *p, size_t n, int bol)
+{
+	if (bol) {
+		size_t t = n && p[n - 1] == '\n' ? sm_trim_eol(p, n) : n;
+		enum sendmail_bs_hdr_class k = sendmail_bs_hdr_line(&b->h, p, t);
+		if (k == SENDMAIL_BS_H_BLANK || k == SENDMAIL_BS_H_BODY)
+			sm_bs_added(b, k == SENDMAIL_BS_H_BODY);
+	}
+	if (b->w && maildrop_put(b->w, p, n) < 0) {
+		maildrop_abort(b->w);
+		b->w = NULL;
+	}
+}
+
+/* receive the message after 354, up to the "." line, and commit it. 0, or an exit code
+ * (EOF or a read error inside DATA: the message is dropped). */
+static int sm_bs_data(struct sm_bs *b)
+{
+	struct sm_in *in = &b->c->in;
+	const char *p;
+	size_t n, skip;
+	int bol, r;
+	char id[MAILDROP_IDSZ];
+	sendmail_bs_hdr_init(&b->h);
+	while ((r = sm_piece(in, &p, &n, &bol)) == 1) {
+		if (sendmail_bs_data_line(p, n, bol, &skip))
+			break;
+		sm_bs_put(b, p + skip, n - skip, bol);
+	}
+	if (r != 1) {
+		sm_signals(1);
+		maildrop_abort(b->w);
+		b->w = NULL;
+		sm_tmp[0] = '\0';
+		sm_signals(0);
+		if (r < 0)
+			return sm_fail(EX_NOINPUT, "-bs: cannot read the message: %s", strerror(errno));
+		sm_fail(0, "-bs: end of input inside DATA: message not queued");
+		return EX_OK;
+	}
+	if (b->h.state != 2)
+		sm_bs_added(b, 0);
+	sm_signals(1);
+	int ok = b->w && maildrop_commit(b->w, id, sizeof id) == 0;
+	b->w = NULL;
+	sm_tmp[0] = '\0';
+	sm_signals(0);
+	if (ok)
+		sendmail_bs_committed(&b->s, id, &b->out);
+	else {
+		sm_fail(0, "-bs: %s", b->err.text);
+		sendmail_bs_failed(&b->s, b->err.kind, b->err.sys_errno, &b->out);
+	}
+	return 0;
+}
+
+/* DATA accepted by the dialogue: open the maildrop file, answer 354 (or the failure) */
+static int sm_bs_open(struct sm_bs *b)
+{
+	char origin[64];
+	snprintf(origin, sizeof origin, "sendmail -bs uid=%lu", (unsigned long)getuid());
+	maildrop_env_set_origin(&b->s.env, origin);
+	b->s.env.uid = getuid();
+	b->s.env.time = time(NULL);
+	sm_signals(1);
+	int ok = maildrop_open(&b->w, b->c->cfg.spool, &b->s.env, &b->err) == 0;
+	if (ok)
+		snprintf(sm_tmp, sizeof sm_tmp, "%s", maildrop_tmppath(b->w));
+	sm_signals(0);
+	if (!ok)
+		sm_fail(0, "-bs: %s", b->err.text);
+	sendmail_bs_data_start(&b->s, ok, b->err.kind, b->err.sys_errno, &b->out);
+	return ok ? sm_bs_data(b) : 0;
+}
+
+static int sm_bs_loop(struct sm_bs *b)
+{
+	char line[SMTP_CMD_LINE_MAX + 1];
+	size_t len;
+	int r;
+	sendmail_bs_greeting(&b->s, &b->out);
+	while (!b->c->in.outerr && (r = sm_bs_getline(&b->c->in, line, &len)) == 1) {
+		switch (sendmail_bs_command(&b->s, line, len, &b->out)) {
+		case SENDMAIL_BS_QUIT:
+			return EX_OK;
+		case SENDMAIL_BS_DATA:
+			if ((r = sm_bs_open(b)) != 0 || b->c->in.eof)
+				return r;
+			break;
+		case SENDMAIL_BS_REPLY:
+			break;
+		}
+	}
+	if (b->c->in.outerr)
+		return sm_fail(EX_IOERR, "-bs: cannot write the reply: %s", strerror(b->c->in.outerr));
+	if (r < 0)
+		return sm_fail(EX_NOINPUT, "-bs: cannot read the input: %s", strerror(errno));
+	return EX_OK;
+}
+
+/* sendmail -bs: config and user first (a failure answers 421 instead of the greeting) */
+static int sm_bs_main(struct sm_ctx *c)
+{
+	struct cfg_errors errs;
+	struct sm_bs *b = xcalloc(1, sizeof *b);
+	const char *path = c->o.conf ? c->o.conf : maildrop_config_path();
+	int r;
+	signal(SIGPIPE, SIG_IGN);       /* a vanished client is a write error, not a death */
+	buf_init(&b->out);
+	c->in.out = &b->out;
+	b->c = c;
+	if (config_load(&c->cfg, path, &errs) < 0) {
+		for (int i = 0; i < errs.n && i < CFG_MAXERRS; i++)
+			sm_fail(0, "%s:%d: %s", errs.e[i].file, errs.e[i].line, errs.e[i].msg);
+		buf_adds(&b->out, "421 4.3.0 sendmail: configuration unusable\r\n");
+		r = EX_TEMPFAIL;
+	} else {
+		struct passwd *pw = getpwuid(getuid());
+		c->user = pw ? xstrdup(pw->pw_name) : NULL;
+		sendmail_bs_init(&b->s, c->cfg.me);
+		if (!c->user) {
+			buf_printf(&b->out, "421 4.3.0 sendmail: no passwd entry for uid %lu\r\n",
+			    (unsigned long)getuid());
+			r = sm_fail(EX_OSERR, "no passwd entry for uid %lu", (unsigned long)getuid());
+		} else
+			r = sm_bs_loop(b);
+		sendmail_bs_free(&b->s);
+		config_free(&c->cfg);
+	}
+	sm_flush_out(&c->in);
+	c->in.out = NULL;
+	buf_free(&b->out);
+	free(b);
+	return r;
+}
+
+/* sendmail -q: `ternctl flush` next to this binary (the scheduler retries everything now).
+ * -q<interval> (sendmail's daemon mode) is accepted and ignored. 0, or 75 when ternd does not
+ * run (or flush failed otherwise), 71 when ternctl cannot be run. */
+static int sm_flush(struct sm_ctx *c)
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	const char *q = c->o.qarg ? c->o.qarg : "";
+	if (*q && *q != 'R' && *q != 'S' && *q != 'I') {
+		fprintf(stderr, "sendmail: -q%s: queue run intervals are ignored; ternd retries on its "
+		    "own schedule\n", q);
+		return EX_OK;
+	}
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return sm_fail(EX_OSERR, "cannot find my own binary: %s", strerror(errno));
+	self[n] = '\0';
+	snprintf(path, sizeof path, "%s/ternctl", dirname(self));
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return sm_fail(EX_OSERR, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		char *args[] = { (char *)"ternctl", (char *)"flush", NULL };
+		if (c->o.conf)
+			setenv("TERN_CONF", c->o.conf, 1);
+		execv(path, args);
+		fprintf(stderr, "sendmail: cannot run %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return sm_fail(EX_OSERR, "waitpid: %s", strerror(errno));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return EX_OK;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		return EX_OSERR;
+	return EX_TEMPFAIL;
+}
+
 /* --- modes other than delivery ---------------------------------------------------------- */
 
 static int sm_exec_sibling(const char *name)
@@ -640,13 +905,6 @@ static int sm_other_mode(char mode)
 	switch (mode) {
 	case 'p': return sm_exec_sibling("mailq");
 	case 'i': return sm_exec_sibling("newaliases");
-	case 's':
-		fputs("451 4.3.0 -bs not implemented yet\r\n", stdout);
-		fflush(stdout);
-		return EX_TEMPFAIL;
-	case 'q':
-		fputs("sendmail: -q: nothing to do; the queue retries on its own schedule\n", stderr);
-		return EX_OK;
 	}
 	return EX_SOFTWARE;
 }
@@ -719,6 +977,10 @@ int sendmail_main(int argc, char **argv)
 	signal(SIGHUP, sm_signal);
 	if ((r = sm_parse_opts(argc, argv, &c->o, &first)) != 0)
 		goto out;
+	if (c->o.mode == 's' || c->o.mode == 'q') {
+		r = c->o.mode == 's' ? sm_bs_main(c) : sm_flush(c);
+		goto out;
+	}
 	if (c->o.mode != 'm') {
 		r = sm_other_mode(c->o.mode);
 		goto out;

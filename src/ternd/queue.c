@@ -387,7 +387,10 @@ static void reply_opened(struct chan *c, uint32_t reqid, int status, uint64_t id
 
 static void on_msg_open(struct chan *c, uint32_t reqid)
 {
-	uint64_t need = queue_cfg->databytes ? 2 * queue_cfg->databytes : 20u * 1024 * 1024;
+	uint64_t need = queue_cfg->queuefreebytes;
+	if (!need)
+		need = queue_cfg->databytes && 2 * queue_cfg->databytes > 20u * 1024 * 1024
+		       ? 2 * queue_cfg->databytes : 20u * 1024 * 1024;
 	if (qfs_free_bytes() < need) {
 		log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64, qfs_free_bytes(), need);
 		reply_opened(c, reqid, 452, 0, -1);
@@ -814,8 +817,7 @@ int queue_main(struct role_ctx *ctx)
 	hmap_init(&msgs);
 	hmap_init(&opens);
 	hmap_init(&rreqs);
-	const char *sync = getenv("TERN_SPOOLSYNC");
-	use_syncfs = !(sync && strcmp(sync, "fsync") == 0);
+	use_syncfs = strcmp(queue_cfg->spoolsync, "fsync") != 0;
 	if (qfs_open(queue_cfg->spool, 1) < 0)
 		return 111;
 	recover();

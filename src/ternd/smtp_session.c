@@ -624,18 +624,34 @@ static void session_run(struct smtp_session *s)
 static void session_write_cb(int fd, short what, void *arg);
 static void session_read_cb(int fd, short what, void *arg);
 
+/* handle buffered input and write replies until neither makes progress: a flush that
+ * empties the output may let held-back pipelined commands run (the socket will not tell) */
+static void session_pump(struct smtp_session *s)
+{
+	for (;;) {
+		size_t before = s->in.len;
+		int ran = s->in.len > 0 && session_can_work(s);
+		if (ran)
+			session_run(s);
+		if (s->srv->draining && !s->dead && !s->quit && s->mode == MODE_CMD &&
+		    s->wait == W_NONE) {
+			s->cmd = SMTP_CMD_NONE;
+			session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+			s->quit = 1;
+			s->endwhy = "shutdown";
+		}
+		if (!s->dead && (s->wait == W_NONE || s->wait == W_TARPIT || s->quit))
+			session_flush(s);
+		if (s->in.len == 0 || !session_can_work(s) || (ran && s->in.len == before))
+			return;                     /* done, blocked, or a partial line */
+	}
+}
+
 /* after every event: write replies, (un)arm reading, free the session when done */
 static void session_finish(struct smtp_session *s)
 {
 	long tmo = (long)(s->srv->cfg->timeoutsmtpd * 1000);
-	if (s->srv->draining && !s->dead && !s->quit && s->mode == MODE_CMD && s->wait == W_NONE) {
-		s->cmd = SMTP_CMD_NONE;
-		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
-		s->quit = 1;
-		s->endwhy = "shutdown";
-	}
-	if (!s->dead && (s->wait == W_NONE || s->wait == W_TARPIT || s->quit))
-		session_flush(s);
+	session_pump(s);
 	if (!s->dead && s->quit && s->out.len == 0)
 		session_close(s, s->endwhy ? s->endwhy : "quit");
 	if (!s->dead && s->out.len > 0 && !s->writing) {

@@ -42,7 +42,7 @@ def spool_files(tern):
 
 @pytest.fixture
 def small_spool(make_tern):
-    tern = make_tern(config={"databytes": "100000"}, start=False)
+    tern = make_tern(config={"databytes": "1000000", "queuefreebytes": "200000"}, start=False)
     tern.spool.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(tern.spool)],
                    check=True, timeout=10)
@@ -88,3 +88,21 @@ def test_acknowledged_mail_survives_a_full_spool(small_spool):
     send(tern, b"Subject: later\r\n\r\nlater\r\n")
     tern.wait_delivered("joe", 2, timeout=20)
     assert home.exists()
+
+
+def test_disk_fills_during_data(make_tern, small_spool):
+    """The free-space check passes but the disk fills while the message is written: the
+    write fails, the client gets 452 4.3.1, and no partial message stays in the spool."""
+    tern = small_spool
+    tern.config["queuefreebytes"] = "1"
+    tern.start()
+    filler = fill(tern.spool, 300000)
+    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 600      # ~600 KB
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        send(tern, big)
+    assert e.value.smtp_code == 452 and e.value.smtp_error.startswith(b"4.3.1"), e.value
+    assert spool_files(tern) == [], spool_files(tern)
+    filler.unlink()
+    send(tern, big)
+    msgs = tern.wait_delivered("joe", 1, timeout=20)
+    assert msgs[0].count(b"x" * 998) == 600

@@ -92,6 +92,8 @@ static void test_dev(void)
 	T_EQ_INT(c.listen[0].port, 2525);
 	T_EQ_STR(c.spool, "./var/spool");
 	T_EQ_STR(c.users, "any:./var/mail");
+	T_EQ_STR(c.envnoathost, "localhost");
+	T_EQ_STR(c.doublebouncehost, "localhost");
 	T_EQ_INT(c.locals.n, 1);
 	T_EQ_STR(c.locals.v[0], "localhost");
 	T_CHECK(config_list_has(&c.locals, "LocalHost"));
