@@ -38,7 +38,7 @@ enum msgtype {
 	M_MSG_COMMIT,       /* Q msgid, S sender, Q nrcpt, nrcpt x S rcpt, S origin
 	                       (e.g. "smtp 127.0.0.1 helo=x"), Q data bytes written -> M_MSG_COMMITTED */
 	M_MSG_COMMITTED,    /* Q status (250 / 451 / 452 / 554), S queue id or diagnostic */
-	M_MSG_ABORT,        /* Q msgid (no reply; data file removed) */
+	M_MSG_ABORT,        /* Q msgid; frame id = the session id; no reply (the data file is removed) */
 
 	/* queue -> lookup */
 	M_ROUTE = 20,       /* S rcpt, S sender -> M_ROUTE_RESULT */
@@ -69,6 +69,32 @@ enum msgtype {
 
 	/* anyone -> parent */
 	M_LOG_REOPEN = 60,
+
+	/* queue -> mta: one SMTP transaction: one message to one destination for n recipients
+	   of that message; fd = the message, read only (LF line ends; mta sends CRLF, dot-stuffed).
+	   host is the scheduler thread's host: a domain (MX lookup) or, from smtproutes or an
+	   address literal, "name:port" / "[1.2.3.4]:port" / "[IPv6:...]:port" (no MX lookup). */
+	M_MTA_DELIVER = 70, /* Q job, Q msgid, S host, S sender, Q size (bytes of the message),
+	                       Q n, n x (Q idx, S recipient address) */
+	M_MTA_RESULT,       /* mta -> queue: Q job, Q msgid, Q n, n x (Q idx, Q dstatus, S diag,
+	                       S remote host "name[addr]" or "") — one result per recipient */
+
+	/* mta -> lookup: DNS (lookup owns the resolver) */
+	M_MX_RESOLVE = 80,  /* S name, Q mode (0 = MX then A/AAAA fallback, 1 = A/AAAA of name only)
+	                       -> M_MX_RESULT */
+	M_MX_RESULT,        /* Q status (enum mxstatus), S diag, Q n, n x (Q preference, S host name,
+	                       S address — numeric IPv4 or IPv6), in the order to try them */
+
+	/* smtp (ETRN) / ternctl -> scheduler, via queue */
+	M_SCHED_ETRN = 90,  /* S domain -> M_SCHED_ETRN_RESULT */
+	M_SCHED_ETRN_RESULT,/* Q recipients made ready now (0 = nothing queued for it) */
+};
+
+enum mxstatus {
+	MX_OK = 0,          /* addresses found */
+	MX_NODOMAIN = 1,    /* NXDOMAIN, or no MX and no A/AAAA: permanent, 5.1.2 */
+	MX_NULLMX = 2,      /* RFC 7505 null MX: permanent, 5.1.10 */
+	MX_TEMP = 3,        /* SERVFAIL, timeout, resolver error: defer, 4.4.3 */
 };
 
 /* target (de)serialisation, the field order given above M_ROUTE_RESULT */

@@ -622,7 +622,6 @@ static void session_run(struct smtp_session *s)
 }
 
 static void session_write_cb(int fd, short what, void *arg);
-static void session_read_cb(int fd, short what, void *arg);
 
 /* handle buffered input and write replies until neither makes progress: a flush that
  * empties the output may let held-back pipelined commands run (the socket will not tell) */
