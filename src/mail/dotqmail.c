@@ -204,6 +204,7 @@ char **dotqmail_env(const struct dq_vars *v)
 		{ "HOST", v->host }, { "LOCAL", v->local }, { "EXT", v->ext },
 		{ "DEFAULT", v->dflt }, { "DTLINE", v->dtline }, { "RPLINE", v->rpline },
 		{ "UFLINE", v->ufline }, { "PATH", v->path }, { "QMAILQUEUE", v->qmailqueue },
+		{ "TERN_CONF", v->ternconf },
 	};
 	size_t np = sizeof plain / sizeof plain[0];
 	char **env = xcalloc(np + 7, sizeof *env);

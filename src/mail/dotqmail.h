@@ -70,6 +70,7 @@ struct dq_vars {
 	const char *dtline, *rpline, *ufline;  /* as written, with their '\n' */
 	const char *path;
 	const char *qmailqueue;                /* NULL = not set */
+	const char *ternconf;                  /* TERN_CONF for injecting programs; NULL = not set */
 };
 /* NULL-terminated "KEY=value" array; free with dotqmail_env_free */
 char **dotqmail_env(const struct dq_vars *v);

@@ -34,6 +34,7 @@ void env_free(struct envelope *e)
 	for (size_t i = 0; i < e->nslots; i++) {
 		free(e->slots[i].rcpt);
 		free(e->slots[i].diag);
+		free(e->slots[i].remote);
 		target_free(&e->slots[i].t);
 	}
 	free(e->slots);
@@ -138,19 +139,37 @@ void env_rec_done(struct buf *out, uint32_t slot, int64_t when)
 	buf_printf(out, "D %u %" PRId64 "\n", slot, when);
 }
 
-void env_rec_perm(struct buf *out, uint32_t slot, int64_t when, const char *status, const char *diag)
+/* one token: blanks and controls become '_', empty becomes "-" */
+static void put_token(struct buf *out, const char *s)
+{
+	if (!s || !*s) {
+		buf_addc(out, '-');
+		return;
+	}
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		buf_addc(out, (c <= 0x20 || c == 0x7f) ? '_' : (char)c);
+	}
+}
+
+void env_rec_perm(struct buf *out, uint32_t slot, int64_t when, const char *status,
+                  const char *remote, const char *diag)
 {
 	buf_printf(out, "P %u %" PRId64 " ", slot, when);
-	env_clean(out, status && *status ? status : "5.0.0");
+	put_token(out, status && *status ? status : "5.0.0");
+	buf_addc(out, ' ');
+	put_token(out, remote);
 	buf_addc(out, ' ');
 	env_clean(out, diag);
 	buf_addc(out, '\n');
 }
 
 void env_rec_defer(struct buf *out, uint32_t slot, int64_t when, int64_t next, uint32_t attempts,
-                   const char *diag)
+                   const char *remote, const char *diag)
 {
 	buf_printf(out, "Z %u %" PRId64 " %" PRId64 " %u ", slot, when, next, attempts);
+	put_token(out, remote);
+	buf_addc(out, ' ');
 	env_clean(out, diag);
 	buf_addc(out, '\n');
 }
@@ -266,6 +285,18 @@ static void set_diag(struct slot *s, const char *p, const char *end)
 	s->diag = xstrndup(p, (size_t)(end - p));
 }
 
+/* the remote token, then a blank; "-" = none. Advances *p. */
+static int remote_field(const char **p, const char *end, struct slot *s)
+{
+	const char *sp = memchr(*p, ' ', (size_t)(end - *p));
+	if (!sp || sp == *p)
+		return -1;
+	free(s->remote);
+	s->remote = (sp - *p == 1 && **p == '-') ? NULL : xstrndup(*p, (size_t)(sp - *p));
+	*p = sp + 1;
+	return 0;
+}
+
 static int apply_result(struct envelope *e, char kind, const char *p, const char *end)
 {
 	uint32_t slot;
@@ -288,7 +319,10 @@ static int apply_result(struct envelope *e, char kind, const char *p, const char
 			return -1;
 		memcpy(s->status, p, (size_t)(sp - p));
 		s->status[sp - p] = '\0';
-		set_diag(s, sp + 1, end);
+		p = sp + 1;
+		if (remote_field(&p, end, s) < 0)
+			return -1;
+		set_diag(s, p, end);
 		s->state = SL_FAILED;
 		e->nperm++;
 		return 0;
@@ -297,6 +331,8 @@ static int apply_result(struct envelope *e, char kind, const char *p, const char
 		return -1;
 	s->next = next;
 	s->attempts = (uint32_t)att;
+	if (remote_field(&p, end, s) < 0)
+		return -1;
 	set_diag(s, p, end);
 	return 0;
 }

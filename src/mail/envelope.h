@@ -31,6 +31,7 @@ struct slot {
 	int64_t next;          /* next try (unix time), 0 = now */
 	int64_t last;          /* time of the last result */
 	char *diag;            /* last diagnostic */
+	char *remote;          /* remote MTA of the last attempt ("name[addr]"), or NULL */
 	char status[12];       /* enhanced status of a permanent failure */
 	uint32_t parent;       /* slot it was expanded from, or itself */
 	int inflight;          /* queue-process bookkeeping, not stored */
@@ -62,9 +63,11 @@ void env_format_header(const struct envelope *e, struct buf *out);
 /* journal records (each one line ending in LF) */
 void env_rec_expand(struct buf *out, uint32_t slot, size_t n, const struct target *t);
 void env_rec_done(struct buf *out, uint32_t slot, int64_t when);
-void env_rec_perm(struct buf *out, uint32_t slot, int64_t when, const char *status, const char *diag);
+/* remote: the remote MTA "name[addr]" or NULL/"" (stored as "-") */
+void env_rec_perm(struct buf *out, uint32_t slot, int64_t when, const char *status,
+                  const char *remote, const char *diag);
 void env_rec_defer(struct buf *out, uint32_t slot, int64_t when, int64_t next, uint32_t attempts,
-                   const char *diag);
+                   const char *remote, const char *diag);
 void env_rec_bounce(struct buf *out, int64_t when, uint64_t bounce_id);
 
 /* Apply one record (without its LF) to e, as the queue does when it appends it. 0 / -1 */

@@ -6,6 +6,7 @@
 #include "mail/table.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -163,13 +164,20 @@ void route_result_free(struct route_result *res)
 	memset(res, 0, sizeof *res);
 }
 
-static void route_remote(struct rwork *w, const char *local, const char *domain)
+/* a remote recipient: one smtp target whose host comes from smtproutes or the domain;
+ * ROUTE_OK, else the verdict with res->diag set */
+static int route_remote(struct rwork *w, const char *local, const char *domain)
 {
+	char host[ROUTE_HOSTLEN], diag[256];
+	int rc = route_smtp_host(w->rc->cfg, domain, host, sizeof host, diag, sizeof diag);
+	if (rc != ROUTE_OK)
+		return route_set(w->res, rc, "%s", diag);
 	struct buf a;
 	buf_init(&a);
 	buf_printf(&a, "%s@%s", local, domain);
-	route_add(w, "smtp", domain, a.p, "", 0, 0, "", "", "", domain, "");
+	route_add(w, "smtp", host, a.p, "", 0, 0, "", "", "", domain, "");
 	buf_free(&a);
+	return ROUTE_OK;
 }
 
 /* a user's default delivery; returns the users table's answer (r filled) */
@@ -271,7 +279,11 @@ static int route_alias_addr(struct rwork *w, const char *alias, const char *doma
 	if (where == ROUTE_WTEMP) {
 		rc = route_set(w->res, ROUTE_TEMP, "cannot tell whether %s is local", t->value);
 	} else if (where == ROUTE_REMOTE) {
-		route_remote(w, l, d);
+		rc = route_remote(w, l, d);
+		if (rc == ROUTE_NOUSER) {
+			log_warn("event=alias_target_dropped alias=%s reason=\"%s\"", alias, w->res->diag);
+			rc = ROUTE_OK;
+		}
 	} else if (where == ROUTE_LOCAL) {
 		int u = route_user(w, l, d, &ur);
 		if (u == TABLE_TEMP)
@@ -346,8 +358,8 @@ int route_address(struct route_ctx *rc, const char *addr, struct route_result *r
 	else if (where == ROUTE_WTEMP)
 		route_set(res, ROUTE_TEMP, "cannot tell whether %s is local", domain);
 	else if (where == ROUTE_REMOTE) {
-		route_remote(&w, local, domain);
-		route_set(res, ROUTE_OK, "remote %s", domain);
+		if (route_remote(&w, local, domain) == ROUTE_OK)
+			route_set(res, ROUTE_OK, "remote %s via %s", domain, res->t[res->n - 1].host);
 	} else {
 		route_local(&w, local, domain);
 	}
@@ -357,4 +369,198 @@ int route_address(struct route_ctx *rc, const char *addr, struct route_result *r
 	free(local);
 	free(domain);
 	return res->verdict;
+}
+
+/* ---------------------------------------------------------------- smtproutes */
+
+enum { RT_NONE, RT_FOUND, RT_TEMP, RT_BAD };
+
+/* a host name of n bytes -> lowercased, one trailing dot dropped; 0 / -1 */
+static int route_hostname(const char *s, size_t n, char *out, size_t outlen)
+{
+	if (n && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253 || n >= outlen || s[0] == '.')
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		         c == '-' || c == '_' || (c == '.' && s[i + 1] != '.');
+		if (!ok)
+			return -1;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+	str_lower(out);
+	return 0;
+}
+
+/* "[1.2.3.4]", "[IPv6:2001:db8::1]" or "[2001:db8::1]" (n bytes, brackets included) ->
+ * "[canonical address]"; 0 / -1 */
+static int route_literal(const char *s, size_t n, char *out, size_t outlen)
+{
+	char a[64], canon[INET6_ADDRSTRLEN];
+	unsigned char bin[16];
+	if (n < 3 || s[0] != '[' || s[n - 1] != ']')
+		return -1;
+	s++;
+	n -= 2;
+	int v6 = n > 5 && str_ncasecmp(s, "ipv6:", 5) == 0;
+	if (v6) {
+		s += 5;
+		n -= 5;
+	}
+	if (n >= sizeof a)
+		return -1;
+	memcpy(a, s, n);
+	a[n] = '\0';
+	int af = !v6 && inet_pton(AF_INET, a, bin) == 1 ? AF_INET :
+	         inet_pton(AF_INET6, a, bin) == 1 ? AF_INET6 : -1;
+	if (af < 0 || !inet_ntop(af, bin, canon, sizeof canon))
+		return -1;
+	int w = snprintf(out, outlen, "[%s]", canon);
+	return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}
+
+int route_relay(const char *relay, char *host, size_t hostlen)
+{
+	char name[ROUTE_HOSTLEN];
+	unsigned char bin[4];
+	const char *rest;
+	uint64_t port = 25;
+	host[0] = '\0';
+	if (!*relay)
+		return 0;
+	if (relay[0] == '[') {
+		const char *e = strchr(relay, ']');
+		if (!e || route_literal(relay, (size_t)(e - relay) + 1, name, sizeof name) < 0)
+			return -1;
+		rest = e + 1;
+	} else {
+		size_t n = strcspn(relay, ":");
+		if (route_hostname(relay, n, name, sizeof name - 2) < 0)
+			return -1;
+		if (inet_pton(AF_INET, name, bin) == 1) {       /* 192.0.2.1 -> [192.0.2.1] */
+			size_t l = strlen(name);
+			memmove(name + 1, name, l);
+			name[0] = '[';
+			name[l + 1] = ']';
+			name[l + 2] = '\0';
+		}
+		rest = relay + n;
+	}
+	if (*rest && (*rest != ':' || str_to_u64(rest + 1, 1, 65535, &port) < 0))
+		return -1;
+	int w = snprintf(host, hostlen, "%s:%u", name, (unsigned)port);
+	if (w < 0 || (size_t)w >= hostlen) {
+		host[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* key characters: printable, no blanks, no '@' (a domain, .suffix, [literal] or "") */
+static int route_key(const char *s, size_t n, char *key, size_t keylen)
+{
+	if (n > 1 && s[n - 1] == '.')
+		n--;
+	if (n >= keylen)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '@')
+			return -1;
+	memcpy(key, s, n);
+	key[n] = '\0';
+	str_lower(key);
+	return 0;
+}
+
+int route_smtproute_parse(const char *entry, char *key, size_t keylen, char *host,
+                          size_t hostlen)
+{
+	const char *colon = NULL;
+	key[0] = host[0] = '\0';
+	if (entry[0] == '[') {
+		const char *e = strchr(entry, ']');
+		if (e && e[1] == ':')
+			colon = e + 1;
+	} else {
+		colon = strchr(entry, ':');
+	}
+	if (!colon || route_key(entry, (size_t)(colon - entry), key, keylen) < 0) {
+		key[0] = '\0';
+		return -1;
+	}
+	return route_relay(colon + 1, host, hostlen) < 0 ? -2 : 0;
+}
+
+/* the entry for exactly cand: inline items first, then each table in order */
+static int route_find(const struct cfg_list *l, const char *cand, char *host, size_t hostlen)
+{
+	char key[ROUTE_HOSTLEN];
+	for (size_t i = 0; i < l->n; i++) {
+		int rc = route_smtproute_parse(l->v[i], key, sizeof key, host, hostlen);
+		if (rc != -1 && strcmp(key, cand) == 0)
+			return rc == 0 ? RT_FOUND : RT_BAD;
+	}
+	for (size_t i = 0; i < l->ntables; i++) {
+		char *val = NULL;
+		int rc = table_lookup(l->tables[i], TABLE_COLON, cand, &val);
+		if (rc == TABLE_TEMP)
+			return RT_TEMP;
+		if (rc == TABLE_FOUND) {
+			rc = route_relay(val, host, hostlen);
+			free(val);
+			return rc == 0 ? RT_FOUND : RT_BAD;
+		}
+	}
+	return RT_NONE;
+}
+
+/* the exact domain, its .parent suffixes (longest first; not for literals), the default */
+static int route_find_best(const struct cfg_list *l, const char *domain, char *host,
+                           size_t hostlen, const char **matched)
+{
+	int rc = route_find(l, domain, host, hostlen);
+	*matched = domain;
+	for (const char *p = domain; rc == RT_NONE && domain[0] != '[' && (p = strchr(p, '.'));
+	     p++) {
+		*matched = p;
+		rc = route_find(l, p, host, hostlen);
+	}
+	if (rc == RT_NONE) {
+		*matched = "";
+		rc = route_find(l, "", host, hostlen);
+	}
+	return rc;
+}
+
+int route_smtp_host(const struct config *cfg, const char *domain, char *host, size_t hostlen,
+                    char *diag, size_t diaglen)
+{
+	char def[ROUTE_HOSTLEN];
+	size_t dl = strlen(domain);
+	const char *matched;
+	snprintf(diag, diaglen, "ok");
+	if (domain[0] == '[') {
+		if (domain[dl - 1] != ']' || route_relay(domain, def, sizeof def) < 0) {
+			snprintf(diag, diaglen, "invalid address literal %s", domain);
+			return ROUTE_NOUSER;
+		}
+	} else if (dl == 0 || dl >= sizeof def) {
+		snprintf(diag, diaglen, "invalid domain");
+		return ROUTE_NOUSER;
+	} else {
+		memcpy(def, domain, dl + 1);
+	}
+	const struct cfg_list *l = &cfg->smtproutes;
+	int rc = l->n || l->ntables ? route_find_best(l, domain, host, hostlen, &matched) : RT_NONE;
+	if (rc == RT_TEMP || rc == RT_BAD) {
+		snprintf(diag, diaglen, rc == RT_TEMP ? "smtproutes table unreadable" :
+		         "smtproutes entry for '%s' cannot be used", matched);
+		return ROUTE_TEMP;
+	}
+	if (rc == RT_NONE || host[0] == '\0')
+		snprintf(host, hostlen, "%s", def);
+	return ROUTE_OK;
 }

@@ -27,7 +27,7 @@ enum route_where { ROUTE_LOCAL = 0, ROUTE_REMOTE = 1, ROUTE_WTEMP = 2, ROUTE_BAD
 
 struct route_target {            /* field order = the target of M_ROUTE_RESULT */
 	char *channel;               /* "local" or "smtp" */
-	char *host;                  /* local: ""; smtp: the domain */
+	char *host;                  /* local: ""; smtp: see "The host of an smtp target" above */
 	char *address;               /* the final address */
 	char *user;                  /* local: account name; smtp: "" */
 	uint64_t uid, gid;           /* local: who delivers; smtp: 0 */
@@ -66,4 +66,21 @@ int route_normalize(const struct config *cfg, const char *addr, char **local, ch
  * res->verdict. */
 int route_address(struct route_ctx *rc, const char *addr, struct route_result *res);
 void route_result_free(struct route_result *res);
+
+/* --- smtproutes ------------------------------------------------------------------------ */
+#define ROUTE_HOSTLEN 320        /* a host as encoded above, with its NUL */
+/* One smtproutes entry `key:relay[:port]` -> key (lowercased: a domain, `.suffix`, `[literal]`
+ * or "" for the default route) and host ("" = use MX for the recipient's domain; else
+ * "relay:port" as encoded above). 0; -1 if the key cannot be read (key = ""); -2 if the
+ * key was read (key set) but the relay part is malformed. */
+int route_smtproute_parse(const char *entry, char *key, size_t keylen, char *host,
+                          size_t hostlen);
+/* The relay part of an entry ("", "relay", "relay:port", "[1.2.3.4]:port",
+ * "[IPv6:...]:port") -> host as encoded above ("" for ""). 0 / -1 if malformed. */
+int route_relay(const char *relay, char *host, size_t hostlen);
+/* The host of an smtp target for a (normalised) recipient domain: ROUTE_OK with host set;
+ * ROUTE_TEMP when a table cannot be read or the matching entry is malformed; ROUTE_NOUSER
+ * when domain is an address literal that is not an address. diag says why. */
+int route_smtp_host(const struct config *cfg, const char *domain, char *host, size_t hostlen,
+                    char *diag, size_t diaglen);
 #endif

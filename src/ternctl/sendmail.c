@@ -5,16 +5,21 @@
  * `me` come from the config file (-C, $TERN_CONF, /etc/tern/tern.conf or the development
  * default). The queue trusts the file's owner, not anything written here.
  *
- * Exit codes: 0 queued; 64 bad option or no recipients; 65 bad address; 66 stdin unreadable;
- * 70 internal error; 71 system error (no passwd entry, exec failed); 73 cannot create the
- * file; 75 maildrop missing, disk full or config unusable (try again later); 77 permission
- * denied on the maildrop. */
+ * -bs: an SMTP dialogue on stdin/stdout, in sendmail_smtp.c (src/mail/sendmail_bs.[ch]
+ * decides every reply); each message is committed into the maildrop before its 250.
+ * -q: runs `ternctl flush` from this binary's directory. sendmail_int.h is what the two
+ * files share.
+ *
+ * Exit codes: 0 queued (-bs: end of input or QUIT; -q: flush requested); 64 bad option or no
+ * recipients; 65 bad address; 66 stdin unreadable; 70 internal error; 71 system error (no
+ * passwd entry, exec failed); 73 cannot create the file; 74 -bs could not write a reply;
+ * 75 maildrop missing, disk full or config unusable (try again later), -q: ternd does not
+ * run; 77 permission denied on the maildrop. */
 #include "ternctl/sendmail.h"
+#include "ternctl/sendmail_int.h"
 #include "lib/buf.h"
 #include "mail/config.h"
 #include "mail/maildrop.h"
-#include "mail/sendmail_bs.h"
-#include "mail/smtp_cmd.h"
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -30,20 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SM_BUFSZ 65536
 #define SM_MAXHDR (1024 * 1024)    /* header bytes kept as header; the rest becomes body */
 
-struct sm_opts {
-	int t, i, verbose;
-	const char *sender;            /* -f / -r; NULL = the user */
-	const char *fullname;          /* -F */
-	const char *conf;              /* -C */
-	const char *qarg;              /* what followed -q ("" for a plain -q) */
-	char mode;                     /* 'm' deliver, 'p' mailq, 's' smtp, 'i' newaliases, 'q' */
-};
-
-static int sm_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sm_fail(int code, const char *fmt, ...)
+int sm_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 	fputs("sendmail: ", stderr);
@@ -278,16 +272,7 @@ static int sm_sender(const char *arg, char **out)
 
 /* --- input ------------------------------------------------------------------------------- */
 
-struct sm_in {
-	int fd, eof, bol;
-	size_t pos, len;
-	struct buf *out;               /* -bs: replies written to fd 1 before blocking on a read */
-	int outerr;                    /* writing them failed (errno) */
-	char b[SM_BUFSZ];
-};
-
-/* write in->out to fd 1 (all of it, EINTR retried); a failure is remembered in outerr */
-static void sm_flush_out(struct sm_in *in)
+void sm_flush_out(struct sm_in *in)
 {
 	size_t off = 0;
 	while (in->out && off < in->out->len && !in->outerr) {
@@ -303,9 +288,7 @@ static void sm_flush_out(struct sm_in *in)
 		buf_reset(in->out);
 }
 
-/* Next piece of stdin: a line with its LF, the last bytes before EOF, or a buffer-full part
- * of a longer line. *bol: the piece starts a line. 1 = piece, 0 = EOF, -1 = read error. */
-static int sm_piece(struct sm_in *in, const char **p, size_t *n, int *bol)
+int sm_piece(struct sm_in *in, const char **p, size_t *n, int *bol)
 {
 	for (;;) {
 		size_t avail = in->len - in->pos;
@@ -336,8 +319,7 @@ static int sm_piece(struct sm_in *in, const char **p, size_t *n, int *bol)
 	}
 }
 
-/* length of p without its line ending (LF or CRLF) */
-static size_t sm_trim_eol(const char *p, size_t n)
+size_t sm_trim_eol(const char *p, size_t n)
 {
 	if (n && p[n - 1] == '\n')
 		n--;
@@ -513,14 +495,14 @@ static void sm_display(struct buf *b, const char *name)
 	buf_free(&clean);
 }
 
-static void sm_added(struct buf *b, const struct sm_hdr *h, const struct sm_opts *o,
-                     const char *user, const char *me)
+void sm_added(struct buf *b, int has_from, int has_date, int has_msgid,
+              const struct sm_opts *o, const char *user, const char *me)
 {
 	time_t now = time(NULL);
 	struct tm tm;
 	char date[64];
 	uint64_t r = 0;
-	if (!h->has_from) {
+	if (!has_from) {
 		buf_adds(b, "From: ");
 		if (o->fullname && *o->fullname) {
 			sm_display(b, o->fullname);
@@ -529,11 +511,11 @@ static void sm_added(struct buf *b, const struct sm_hdr *h, const struct sm_opts
 			buf_printf(b, "%s@%s\n", user, me);
 	}
 	localtime_r(&now, &tm);
-	if (!h->has_date) {
+	if (!has_date) {
 		strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
 		buf_printf(b, "Date: %s\n", date);
 	}
-	if (!h->has_msgid) {
+	if (!has_msgid) {
 		if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
 			r = (uint64_t)now ^ ((uint64_t)getpid() << 32);
 		strftime(date, sizeof date, "%Y%m%d%H%M%S", &tm);
@@ -554,7 +536,7 @@ static void sm_signal(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
-static void sm_signals(int block)
+void sm_signals(int block)
 {
 	sigset_t s;
 	sigemptyset(&s);
@@ -562,6 +544,11 @@ static void sm_signals(int block)
 	sigaddset(&s, SIGTERM);
 	sigaddset(&s, SIGHUP);
 	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
+}
+
+void sm_set_tmp(const char *path)
+{
+	snprintf(sm_tmp, sizeof sm_tmp, "%s", path);
 }
 
 static int sm_maildrop_exit(const struct maildrop_err *err)
@@ -620,7 +607,7 @@ static int sm_write(struct sm_ctx *c)
 	sm_signals(0);
 	buf_init(&b);
 	buf_add(&b, c->h.out.p, c->h.out.len);
-	sm_added(&b, &c->h, &c->o, c->user, c->cfg.me);
+	sm_added(&b, c->h.has_from, c->h.has_date, c->h.has_msgid, &c->o, c->user, c->cfg.me);
 	if (c->h.end == SM_BLANK || c->h.end == SM_BODYLINE)
 		buf_addc(&b, '\n');
 	if (c->h.end == SM_BODYLINE)
@@ -644,210 +631,10 @@ static int sm_write(struct sm_ctx *c)
 	return EX_OK;
 }
 
-/* --- -bs: an SMTP dialogue on stdin/stdout ----------------------------------------------- */
-
-struct sm_bs {
-	struct sm_ctx *c;
-	struct sendmail_bs s;
-	struct buf out;                /* replies not yet written */
-	struct maildrop_w *w;          /* the message being received; NULL after a failure */
-	struct maildrop_err err;
-	struct sendmail_bs_hdr h;
-};
-
-/* next command line, without its line end, into line[SMTP_CMD_LINE_MAX + 1]; a longer line
- * is consumed whole and reported with *len = SMTP_CMD_LINE_MAX (smtp_cmd_parse: 500 5.5.2).
- * 1 a line, 0 EOF, -1 read error. */
-static int sm_bs_getline(struct sm_in *in, char *line, size_t *len)
-{
-	const char *p;
-	size_t n, k = 0;
-	int bol, r, over = 0, any = 0;
-	while ((r = sm_piece(in, &p, &n, &bol)) == 1) {
-		int nl = p[n - 1] == '\n';
-		size_t t = nl ? n - 1 : n;
-		any = 1;
-		if (over || k + t > SMTP_CMD_LINE_MAX)
-			over = 1;
-		else {
-			memcpy(line + k, p, t);
-			k += t;
-		}
-		if (nl)
-			break;
-	}
-	if (r < 0)
-		return -1;
-	if (!any)
-		return 0;
-	if (!over && k && line[k - 1] == '\r')
-		k--;
-	*len = over ? SMTP_CMD_LINE_MAX : k;
-	line[*len] = '\0';
-	return 1;
-}
-
-/* the From:/Date:/Message-ID: fields the message lacks, then (body) an empty line */
-static void sm_bs_added(struct sm_bs *b, int blank)
-{
-	struct sm_hdr h;
-	struct buf add;
-	memset(&h, 0, sizeof h);
-	h.has_from = b->h.has_from;
-	h.has_date = b->h.has_date;
-	h.has_msgid = b->h.has_msgid;
-	buf_init(&add);
-	sm_added(&add, &h, &b->c->o, b->c->user, b->c->cfg.me);
-	if (blank)
-		buf_addc(&add, '\n');
-	if (b->w && add.len && maildrop_put(b->w, add.p, add.len) < 0) {
-		maildrop_abort(b->w);
-		b->w = NULL;
-	}
-	buf_free(&add);
-}
-
-/* one piece of message text: the header scan, then into the file */
-static void sm_bs_put(struct sm_bs *b, const char *p, size_t n, int bol)
-{
-	if (bol) {
-		size_t t = n && p[n - 1] == '\n' ? sm_trim_eol(p, n) : n;
-		enum sendmail_bs_hdr_class k = sendmail_bs_hdr_line(&b->h, p, t);
-		if (k == SENDMAIL_BS_H_BLANK || k == SENDMAIL_BS_H_BODY)
-			sm_bs_added(b, k == SENDMAIL_BS_H_BODY);
-	}
-	if (b->w && maildrop_put(b->w, p, n) < 0) {
-		maildrop_abort(b->w);
-		b->w = NULL;
-	}
-}
-
-/* receive the message after 354, up to the "." line, and commit it. 0, or an exit code
- * (EOF or a read error inside DATA: the message is dropped). */
-static int sm_bs_data(struct sm_bs *b)
-{
-	struct sm_in *in = &b->c->in;
-	const char *p;
-	size_t n, skip;
-	int bol, r;
-	char id[MAILDROP_IDSZ];
-	sendmail_bs_hdr_init(&b->h);
-	while ((r = sm_piece(in, &p, &n, &bol)) == 1) {
-		if (sendmail_bs_data_line(p, n, bol, &skip))
-			break;
-		sm_bs_put(b, p + skip, n - skip, bol);
-	}
-	if (r != 1) {
-		sm_signals(1);
-		maildrop_abort(b->w);
-		b->w = NULL;
-		sm_tmp[0] = '\0';
-		sm_signals(0);
-		if (r < 0)
-			return sm_fail(EX_NOINPUT, "-bs: cannot read the message: %s", strerror(errno));
-		sm_fail(0, "-bs: end of input inside DATA: message not queued");
-		return EX_OK;
-	}
-	if (b->h.state != 2)
-		sm_bs_added(b, 0);
-	sm_signals(1);
-	int ok = b->w && maildrop_commit(b->w, id, sizeof id) == 0;
-	b->w = NULL;
-	sm_tmp[0] = '\0';
-	sm_signals(0);
-	if (ok)
-		sendmail_bs_committed(&b->s, id, &b->out);
-	else {
-		sm_fail(0, "-bs: %s", b->err.text);
-		sendmail_bs_failed(&b->s, b->err.kind, b->err.sys_errno, &b->out);
-	}
-	return 0;
-}
-
-/* DATA accepted by the dialogue: open the maildrop file, answer 354 (or the failure) */
-static int sm_bs_open(struct sm_bs *b)
-{
-	char origin[64];
-	snprintf(origin, sizeof origin, "sendmail -bs uid=%lu", (unsigned long)getuid());
-	maildrop_env_set_origin(&b->s.env, origin);
-	b->s.env.uid = getuid();
-	b->s.env.time = time(NULL);
-	sm_signals(1);
-	int ok = maildrop_open(&b->w, b->c->cfg.spool, &b->s.env, &b->err) == 0;
-	if (ok)
-		snprintf(sm_tmp, sizeof sm_tmp, "%s", maildrop_tmppath(b->w));
-	sm_signals(0);
-	if (!ok)
-		sm_fail(0, "-bs: %s", b->err.text);
-	sendmail_bs_data_start(&b->s, ok, b->err.kind, b->err.sys_errno, &b->out);
-	return ok ? sm_bs_data(b) : 0;
-}
-
-static int sm_bs_loop(struct sm_bs *b)
-{
-	char line[SMTP_CMD_LINE_MAX + 1];
-	size_t len;
-	int r;
-	sendmail_bs_greeting(&b->s, &b->out);
-	while (!b->c->in.outerr && (r = sm_bs_getline(&b->c->in, line, &len)) == 1) {
-		switch (sendmail_bs_command(&b->s, line, len, &b->out)) {
-		case SENDMAIL_BS_QUIT:
-			return EX_OK;
-		case SENDMAIL_BS_DATA:
-			if ((r = sm_bs_open(b)) != 0 || b->c->in.eof)
-				return r;
-			break;
-		case SENDMAIL_BS_REPLY:
-			break;
-		}
-	}
-	if (b->c->in.outerr)
-		return sm_fail(EX_IOERR, "-bs: cannot write the reply: %s", strerror(b->c->in.outerr));
-	if (r < 0)
-		return sm_fail(EX_NOINPUT, "-bs: cannot read the input: %s", strerror(errno));
-	return EX_OK;
-}
-
-/* sendmail -bs: config and user first (a failure answers 421 instead of the greeting) */
-static int sm_bs_main(struct sm_ctx *c)
-{
-	struct cfg_errors errs;
-	struct sm_bs *b = xcalloc(1, sizeof *b);
-	const char *path = c->o.conf ? c->o.conf : maildrop_config_path();
-	int r;
-	signal(SIGPIPE, SIG_IGN);       /* a vanished client is a write error, not a death */
-	buf_init(&b->out);
-	c->in.out = &b->out;
-	b->c = c;
-	if (config_load(&c->cfg, path, &errs) < 0) {
-		for (int i = 0; i < errs.n && i < CFG_MAXERRS; i++)
-			sm_fail(0, "%s:%d: %s", errs.e[i].file, errs.e[i].line, errs.e[i].msg);
-		buf_adds(&b->out, "421 4.3.0 sendmail: configuration unusable\r\n");
-		r = EX_TEMPFAIL;
-	} else {
-		struct passwd *pw = getpwuid(getuid());
-		c->user = pw ? xstrdup(pw->pw_name) : NULL;
-		sendmail_bs_init(&b->s, c->cfg.me);
-		if (!c->user) {
-			buf_printf(&b->out, "421 4.3.0 sendmail: no passwd entry for uid %lu\r\n",
-			    (unsigned long)getuid());
-			r = sm_fail(EX_OSERR, "no passwd entry for uid %lu", (unsigned long)getuid());
-		} else
-			r = sm_bs_loop(b);
-		sendmail_bs_free(&b->s);
-		config_free(&c->cfg);
-	}
-	sm_flush_out(&c->in);
-	c->in.out = NULL;
-	buf_free(&b->out);
-	free(b);
-	return r;
-}
-
 /* sendmail -q: `ternctl flush` next to this binary (the scheduler retries everything now).
  * -q<interval> (sendmail's daemon mode) is accepted and ignored. 0, or 75 when ternd does not
  * run (or flush failed otherwise), 71 when ternctl cannot be run. */
-static int sm_flush(struct sm_ctx *c)
+static int sm_flush(const struct sm_ctx *c)
 {
 	char self[PATH_MAX], path[PATH_MAX + 32];
 	const char *q = c->o.qarg ? c->o.qarg : "";
@@ -978,7 +765,7 @@ int sendmail_main(int argc, char **argv)
 	if ((r = sm_parse_opts(argc, argv, &c->o, &first)) != 0)
 		goto out;
 	if (c->o.mode == 's' || c->o.mode == 'q') {
-		r = c->o.mode == 's' ? sm_bs_main(c) : sm_flush(c);
+		r = c->o.mode == 's' ? sm_smtp_main(&c->o, &c->in) : sm_flush(c);
 		goto out;
 	}
 	if (c->o.mode != 'm') {

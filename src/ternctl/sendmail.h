@@ -5,6 +5,7 @@
 #define TERN_SENDMAIL_H
 
 /* Returns the exit status (sysexits.h), or does not return (-bp / -bi exec mailq /
- * newaliases next to the running binary). Reads the message on fd 0. */
+ * newaliases next to the running binary). Reads the message on fd 0; with -bs an SMTP
+ * dialogue on fd 0 / fd 1; with -q it runs `ternctl flush` next to the binary. */
 int sendmail_main(int argc, char **argv);
 #endif

@@ -1,12 +1,14 @@
 /* lookup — the lookup role: answers the smtp role's MAIL/RCPT checks and the queue's routing
  * requests from the config's tables, the users table and the aliases file (src/mail/route.c
- * decides; this file only speaks the protocol of proto.h).
+ * decides; this file only speaks the protocol of proto.h), and the mta role's DNS requests
+ * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
  * checked at most once a second, on lookup). Trusts: no peer — every request is checked with
  * msg_done() and a malformed one ends the process (the parent restarts it); a table that
  * cannot answer gives V_TEMP, never V_NOUSER. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
+#include "ternd/dns.h"
 #include "mail/route.h"
 #include "mail/table.h"
 #include "lib/ev.h"
@@ -176,6 +178,39 @@ static void lookup_route(struct chan *c, uint32_t id, const char *rcpt)
 	route_result_free(&res);
 }
 
+struct lookup_mx {               /* an M_MX_RESOLVE waiting for its answer */
+	struct chan *c;
+	uint32_t id;
+};
+
+static void lookup_mx_done(const struct dns_result *res, void *arg)
+{
+	struct lookup_mx *q = arg;
+	struct msg m;
+	msg_init(&m, M_MX_RESULT, q->id);
+	msg_u64(&m, (uint64_t)res->status);
+	msg_str(&m, res->diag);
+	msg_u64(&m, res->n);
+	for (size_t i = 0; i < res->n; i++) {
+		msg_u64(&m, res->a[i].pref);
+		msg_str(&m, res->a[i].host);
+		msg_str(&m, res->a[i].addr);
+	}
+	chan_send(q->c, &m);
+	log_debug("event=mx_result id=%u status=%d n=%zu diag=\"%s\"", q->id, res->status, res->n,
+	          res->diag);
+	free(q);
+}
+
+/* the channel stays valid until the answer: a closed peer ends this process */
+static void lookup_mx(struct chan *c, uint32_t id, const char *name, uint64_t mode)
+{
+	struct lookup_mx *q = xmalloc(sizeof *q);
+	q->c = c;
+	q->id = id;
+	dns_resolve(name, mode <= DNS_MODE_HOST ? (int)mode : -1, lookup_mx_done, q);
+}
+
 static void lookup_malformed(struct chan *c, uint32_t type)
 {
 	log_err("event=malformed_request peer=%s type=%u", chan_peer(c), type);
@@ -188,6 +223,7 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 	if (fd >= 0)
 		close(fd);
 	const char *a = "", *b = "";
+	uint64_t mode = 0;
 	switch (type) {
 	case M_MAIL_CHECK:
 		a = msg_get_str(r);
@@ -197,12 +233,20 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		a = msg_get_str(r);
 		b = msg_get_str(r);
 		break;
+	case M_MX_RESOLVE:
+		a = msg_get_str(r);
+		mode = msg_get_u64(r);
+		break;
 	default:
 		log_warn("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
 		return;
 	}
 	if (msg_done(r) < 0)
 		lookup_malformed(c, type);
+	if (type == M_MX_RESOLVE) {
+		lookup_mx(c, id, a, mode);
+		return;
+	}
 	lookup_refresh();
 	if (type == M_MAIL_CHECK)
 		lookup_mail_check(c, id, a);
@@ -217,10 +261,19 @@ static void lookup_closed(struct chan *c, void *arg)
 	exit(0);
 }
 
+/* smtproutes entries that cannot be used tempfail their recipients: say so at start */
+static void lookup_check_routes(const struct config *cfg)
+{
+	char key[ROUTE_HOSTLEN], host[ROUTE_HOSTLEN];
+	for (size_t i = 0; i < cfg->smtproutes.n; i++)
+		if (route_smtproute_parse(cfg->smtproutes.v[i], key, sizeof key, host, sizeof host) < 0)
+			log_warn("event=bad_smtproute entry=\"%s\"", cfg->smtproutes.v[i]);
+}
+
 int lookup_main(struct role_ctx *ctx)
 {
 	static const struct { enum role r; const char *name; } peers[] = {
-		{ R_SMTP, "smtp" }, { R_QUEUE, "queue" }, { R_PARENT, "parent" },
+		{ R_SMTP, "smtp" }, { R_QUEUE, "queue" }, { R_PARENT, "parent" }, { R_MTA, "mta" },
 	};
 	struct cfg_errors errs;
 	errs.n = 0;
@@ -237,6 +290,8 @@ int lookup_main(struct role_ctx *ctx)
 	if (!lk.aliases)
 		log_fatal("event=bad_aliases_spec aliases=%s", lk.cfg->aliases);
 	route_init(&lk.rc, lk.cfg, lk.users, lk.aliases);
+	lookup_check_routes(lk.cfg);
+	dns_init(lk.cfg);               /* on failure every M_MX_RESOLVE answers MX_TEMP */
 	lk.checked = time(NULL);
 	for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
 		if (ctx->peer[peers[i].r] >= 0)

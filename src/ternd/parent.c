@@ -99,24 +99,28 @@ static void bind_all(void)
 
 /* ---- spool (queue role, as root, before it drops privileges) -------------------------------- */
 
+/* Create the spool's directories before any role starts, so that local submission works as
+ * soon as ternd answers; as root, hand them to the queue user. */
 void parent_prepare_spool(struct config *c)
 {
 	static const char *sub[] = { "", "/data", "/env", "/tmp", "/maildrop", "/quarantine" };
-	struct passwd *pw = getpwnam(c->queueuser);
-	if (!pw)
+	struct passwd *pw = NULL;
+	if (geteuid() == 0 && !(pw = getpwnam(c->queueuser)))
 		log_fatal("event=no_such_user user=%s hint=\"make install creates it\"", c->queueuser);
 	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
 		char p[PATH_MAX];
+		mode_t mode = i == 0 ? 0755 : i == 4 ? 01733 : 0700;
 		snprintf(p, sizeof p, "%s%s", c->spool, sub[i]);
-		if (fs_mkdirs(p, i == 4 ? 01733 : 0700) < 0)
+		if (fs_mkdirs(p, mode) < 0)
 			log_fatal("event=spool_mkdir_failed path=%s error=\"%s\"", p, strerror(errno));
-		if (chown(p, pw->pw_uid, pw->pw_gid) < 0)
+		if (pw && chown(p, pw->pw_uid, pw->pw_gid) < 0)
 			log_fatal("event=spool_chown_failed path=%s error=\"%s\"", p, strerror(errno));
-		chmod(p, i == 0 ? 0755 : i == 4 ? 01733 : 0700);
+		if (i == 4 || pw)
+			chmod(p, mode);       /* mkdir honours the umask */
 	}
 	char lk[PATH_MAX];
 	snprintf(lk, sizeof lk, "%s/lock", c->spool);
-	if (chown(lk, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+	if (pw && chown(lk, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
 		log_warn("event=spool_chown_failed path=%s", lk);
 }
 
@@ -273,6 +277,8 @@ static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv
 	if (dup2(msgfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
 		_exit(111);
 	signal(SIGPIPE, SIG_DFL);
+	if (cfgpath)
+		setenv("TERN_CONF", cfgpath, 1);  /* forwards go through tern-queue: same spool */
 	execv(local_exe, argv);
 	printf("cannot run %s: %s\n", local_exe, strerror(errno));
 	_exit(111);
@@ -421,7 +427,6 @@ static void prepare_any_users(void)
 static void write_pidfile(void)
 {
 	char tmp[PATH_MAX + 8];
-	fs_mkdirs(cfg->spool, 0755);
 	snprintf(pidfile, sizeof pidfile, "%s/ternd.pid", cfg->spool);
 	snprintf(tmp, sizeof tmp, "%s.tmp", pidfile);
 	FILE *f = fopen(tmp, "w");
@@ -464,6 +469,7 @@ int parent_main(struct config *c, const char *path, const char *argv0, int debug
 		ev_add(ev_signal(sigs[i], on_signal, NULL), -1);
 	restart_ev = ev_new(-1, 0, restart_cb, NULL);
 	log_info("event=start config=\"%s\" uid=%d spool=%s", cfg->path, (int)geteuid(), cfg->spool);
+	parent_prepare_spool(cfg);
 	write_pidfile();
 	prepare_any_users();
 	start_all();

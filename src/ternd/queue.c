@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@
 #include <unistd.h>
 
 struct config *queue_cfg;
-static struct chan *ch_smtp, *ch_lookup, *ch_sched, *ch_mda, *ch_parent;
+static struct chan *ch_smtp, *ch_lookup, *ch_sched, *ch_mda, *ch_mta, *ch_parent;
+static uint64_t mta_job_seq;
 static struct hmap msgs;          /* id -> struct qmsg */
 static struct hmap opens;         /* id -> struct qopen: data files handed to smtp */
 static struct hmap rreqs;         /* route request id -> struct rreq */
@@ -169,24 +171,45 @@ static void msg_after_sync(struct qmsg *m)
 	msg_check_done(m);
 }
 
-static void journal_flush(void)
+/* Phase 1 of a pass: append every message's pending records. With syncfs the one sync of
+ * the pass (batch_run or pass_cb) makes them durable; otherwise each file is fdatasync'ed
+ * here. Returns the messages written (their records are not yet known to be durable). */
+static struct qmsg *journal_write(int *need_sync)
 {
-	struct qmsg *list = dirty_head;
+	struct qmsg *list = dirty_head, *done = NULL;
 	dirty_head = NULL;
 	for (struct qmsg *m = list, *next; m; m = next) {
 		next = m->dnext;
 		m->dirty = 0;
 		if (m->journal.len) {
-			if (qfs_append(m->env.id, m->journal.p, m->journal.len, m->journal_sync) < 0) {
-				/* the records are in memory only: keep them and try again shortly */
-				mark_dirty(m);
+			if (qfs_append(m->env.id, m->journal.p, m->journal.len,
+			               m->journal_sync && !use_syncfs) < 0) {
+				mark_dirty(m);     /* the records stay in memory: tried again next pass */
 				continue;
 			}
-			int routed = m->journal.p[0] == 'E';
+			m->routed_rec |= m->journal.p[0] == 'E';
 			buf_reset(&m->journal);
-			m->journal_sync = 0;
-			crashpoint(routed ? "queue:after_route" : "queue:after_result");
 		}
+		*need_sync |= m->journal_sync && use_syncfs;
+		m->dnext = done;
+		done = m;
+	}
+	return done;
+}
+
+/* Phase 3: the records are durable (sync_ok) — tell the scheduler, finish messages. */
+static void journal_done(struct qmsg *list, int sync_ok)
+{
+	for (struct qmsg *m = list, *next; m; m = next) {
+		next = m->dnext;
+		if (!sync_ok) {
+			mark_dirty(m);         /* journal_sync stays set: the next pass syncs again */
+			continue;
+		}
+		if (m->journal_sync)
+			crashpoint(m->routed_rec ? "queue:after_route" : "queue:after_result");
+		m->journal_sync = 0;
+		m->routed_rec = 0;
 		msg_after_sync(m);
 	}
 }
@@ -308,7 +331,9 @@ static void commit_one_done(struct pcommit *pc, int ok)
 		route_slot(m, i);
 }
 
-static void batch_run(void)
+/* Commit the batch; extra_sync: journal records written this pass need the same sync.
+ * Returns 0 if that sync succeeded (or none was needed). */
+static int batch_run(int extra_sync)
 {
 	struct pcommit *list = batch_head;
 	size_t n = batch_n;
@@ -323,7 +348,7 @@ static void batch_run(void)
 			fds[nf++] = pc->envfd;
 		}
 	int syncerr = 0;
-	if (nf && qfs_sync_batch(fds, nf, use_syncfs) < 0)
+	if ((nf || extra_sync) && qfs_sync_batch(fds, nf, use_syncfs) < 0)
 		syncerr = errno ? errno : EIO;
 	free(fds);
 	crashpoint("queue:after_sync");
@@ -354,16 +379,21 @@ static void batch_run(void)
 		commit_one_done(pc, !pc->err);
 		free(pc);
 	}
+	return syncerr ? -1 : 0;
 }
 
 /* ---- the pass: runs once per event-loop iteration when there is work ------------------ */
 
+/* One pass = one group commit: journal records and new messages share one sync. */
 static void pass_cb(int fd, short what, void *arg)
 {
+	int need_sync = 0, ok = 1;
+	struct qmsg *written = journal_write(&need_sync);
 	if (batch_head)
-		batch_run();
-	if (dirty_head)
-		journal_flush();
+		ok = batch_run(need_sync) == 0;
+	else if (need_sync)
+		ok = qfs_sync_batch(NULL, 0, 1) == 0;
+	journal_done(written, ok);
 }
 
 void queue_kick(void)
@@ -505,7 +535,7 @@ static void fail_slot(struct qmsg *m, uint32_t i, const char *status, const char
 {
 	struct buf rec;
 	buf_init(&rec);
-	env_rec_perm(&rec, i, queue_now(), status, diag);
+	env_rec_perm(&rec, i, queue_now(), status, NULL, diag);
 	journal_add(m, &rec, 1);
 	buf_free(&rec);
 }
@@ -582,7 +612,7 @@ static void status_from_diag(const char *diag, char cls, char *out, size_t outsz
 	snprintf(out, outsz, "%c.0.0", cls);
 }
 
-static void record_result(struct qmsg *m, uint32_t i, int st, const char *diag)
+static void record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote)
 {
 	struct slot *s = &m->env.slots[i];
 	struct buf rec;
@@ -595,23 +625,23 @@ static void record_result(struct qmsg *m, uint32_t i, int st, const char *diag)
 		buf_printf(&d, "I'm not going to try again; this message has been in the queue too long. "
 		           "Last error: %s", diag);
 		status_from_diag(diag, '4', status, sizeof status);
-		env_rec_perm(&rec, i, now, status, d.p);
+		env_rec_perm(&rec, i, now, status, remote, d.p);
 		buf_free(&d);
 	} else if (st == D_OK)
 		env_rec_done(&rec, i, now);
 	else if (st == D_PERM) {
 		status_from_diag(diag, '5', status, sizeof status);
-		env_rec_perm(&rec, i, now, status, diag);
+		env_rec_perm(&rec, i, now, status, remote, diag);
 	} else
 		env_rec_defer(&rec, i, now, retry_next(m->env.arrival, now, (uint64_t)retry_c(s)),
-		              s->attempts + 1, diag);
+		              s->attempts + 1, remote, diag);
 	journal_add(m, &rec, rec.p[0] != 'Z');
 	buf_free(&rec);
 	m->sf[i] |= SF_RESULT;
 	char id[17];
 	env_idstr(m->env.id, id);
-	log_info("event=delivery id=%s slot=%u rcpt=<%s> channel=%s status=%s diag=\"%s\"", id, i,
-	         s->t.address, s->t.channel,
+	log_info("event=delivery id=%s slot=%u rcpt=<%s> channel=%s relay=%s status=%s diag=\"%s\"",
+	         id, i, s->t.address, s->t.channel, remote && *remote ? remote : s->t.channel,
 	         s->state == SL_DONE ? "sent" : s->state == SL_FAILED ? "bounced" : "deferred",
 	         s->diag ? s->diag : "");
 }
@@ -622,12 +652,12 @@ static void deliver_slot(struct qmsg *m, uint32_t i)
 	if (s->state != SL_ROUTED || (m->sf[i] & SF_INFLIGHT))
 		return;
 	if (strcmp(s->t.channel, "local") != 0) {
-		record_result(m, i, D_TEMP, "no remote delivery agent is configured yet");
+		record_result(m, i, D_TEMP, "no remote delivery agent is configured yet", NULL);
 		return;
 	}
 	int fd = qfs_open_data(m->env.id);
 	if (fd < 0) {
-		record_result(m, i, D_TEMP, "cannot open the queued message");
+		record_result(m, i, D_TEMP, "cannot open the queued message", NULL);
 		return;
 	}
 	m->sf[i] |= SF_INFLIGHT;
@@ -642,26 +672,107 @@ static void deliver_slot(struct qmsg *m, uint32_t i)
 	chan_send(ch_mda, &out);
 }
 
+/* one SMTP transaction: the slots of m for one destination, the address list first and then
+ * one copy of the text (MMDF's smtp channel) */
+static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
+{
+	struct stat st;
+	int fd = ch_mta ? qfs_open_data(m->env.id) : -1;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		for (size_t k = 0; k < n; k++)
+			record_result(m, idx[k], D_TEMP, ch_mta ? "cannot open the queued message"
+			              : "no remote delivery agent runs", NULL);
+		return;
+	}
+	struct msg out;
+	msg_init(&out, M_MTA_DELIVER, 0);
+	msg_u64(&out, ++mta_job_seq);
+	msg_u64(&out, m->env.id);
+	msg_str(&out, m->env.slots[idx[0]].t.host);
+	msg_str(&out, m->env.sender);
+	msg_u64(&out, (uint64_t)st.st_size);
+	msg_u64(&out, n);
+	for (size_t k = 0; k < n; k++) {
+		msg_u64(&out, idx[k]);
+		msg_str(&out, m->env.slots[idx[k]].t.address);
+		m->sf[idx[k]] |= SF_INFLIGHT;
+		m->inflight++;
+	}
+	msg_fd(&out, fd);
+	chan_send(ch_mta, &out);
+}
+
+static int runnable(struct qmsg *m, uint64_t i)
+{
+	return i < m->env.nslots && m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT);
+}
+
+/* the scheduler asked for a slot that is not (or no longer) deliverable: tell it the truth so
+ * that it does not wait for a result that will never come */
+static void sched_stale(uint64_t id, uint64_t i, struct qmsg *m)
+{
+	int st = D_OK;
+	if (m && i < m->env.nslots) {
+		if (m->sf[i] & SF_INFLIGHT)
+			return;                 /* a result will come */
+		st = m->env.slots[i].state == SL_FAILED ? D_PERM : D_OK;
+	}
+	struct msg out;
+	msg_init(&out, M_SCHED_RESULT, 0);
+	msg_u64(&out, id); msg_u64(&out, i); msg_u64(&out, (uint64_t)st); msg_u64(&out, 0);
+	msg_str(&out, "not deliverable now");
+	chan_send(ch_sched, &out);
+}
+
 static void on_sched_run(struct msg_reader *r)
 {
 	uint64_t id = msg_get_u64(r);
-	(void)msg_get_str(r);
+	const char *channel = msg_get_str(r);
 	(void)msg_get_str(r);
 	uint64_t n = msg_get_u64(r);
 	struct qmsg *m = msg_get(id);
+	int local = strcmp(channel, "local") == 0;
+	uint32_t *remote = xcalloc(n ? n : 1, sizeof *remote);
+	size_t nremote = 0;
 	for (uint64_t k = 0; k < n && !r->err; k++) {
 		uint64_t i = msg_get_u64(r);
-		if (m && !r->err && i < m->env.nslots)
+		if (r->err)
+			break;
+		if (!m || !runnable(m, i))
+			sched_stale(id, i, m);
+		else if (local)
 			deliver_slot(m, (uint32_t)i);
-		else if (!r->err) {
-			/* the scheduler holds a slot we no longer have: tell it it is gone */
-			struct msg out;
-			msg_init(&out, M_SCHED_RESULT, 0);
-			msg_u64(&out, id); msg_u64(&out, i); msg_u64(&out, D_OK); msg_u64(&out, 0);
-			msg_str(&out, "gone");
-			chan_send(ch_sched, &out);
+		else {
+			if (nremote && strcmp(m->env.slots[i].t.host, m->env.slots[remote[0]].t.host) != 0) {
+				deliver_remote(m, remote, nremote);   /* one destination per transaction */
+				nremote = 0;
+			}
+			remote[nremote++] = (uint32_t)i;
 		}
 	}
+	if (nremote)
+		deliver_remote(m, remote, nremote);
+	free(remote);
+}
+
+static void on_mta_result(struct msg_reader *r)
+{
+	(void)msg_get_u64(r);
+	uint64_t id = msg_get_u64(r), n = msg_get_u64(r);
+	struct qmsg *m = msg_get(id);
+	for (uint64_t k = 0; k < n && !r->err; k++) {
+		uint64_t i = msg_get_u64(r), st = msg_get_u64(r);
+		const char *diag = msg_get_str(r), *remote = msg_get_str(r);
+		if (r->err || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) || st < D_OK || st > D_PERM)
+			continue;
+		m->sf[i] &= (unsigned char)~SF_INFLIGHT;
+		m->inflight--;
+		record_result(m, (uint32_t)i, (int)st, diag, remote);
+	}
+	if (r->err)
+		log_err("event=bad_message peer=mta type=mta_result");
 }
 
 static void on_delivered(struct msg_reader *r)
@@ -674,7 +785,7 @@ static void on_delivered(struct msg_reader *r)
 		return;
 	m->sf[i] &= (unsigned char)~SF_INFLIGHT;
 	m->inflight--;
-	record_result(m, (uint32_t)i, (int)st, diag);
+	record_result(m, (uint32_t)i, (int)st, diag, NULL);
 }
 
 /* ---- channels ------------------------------------------------------------------------------ */
@@ -690,6 +801,22 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	case M_ROUTE_RESULT: on_route_result(id, r); break;
 	case M_SCHED_RUN: on_sched_run(r); break;
 	case M_DELIVERED: on_delivered(r); break;
+	case M_MTA_RESULT: on_mta_result(r); break;
+	case M_SCHED_ETRN:            /* smtp -> scheduler, through us (same id, same payload) */
+	case M_SCHED_ETRN_RESULT: {   /* scheduler -> smtp */
+		const char *dom = type == M_SCHED_ETRN ? msg_get_str(r) : NULL;
+		uint64_t n = type == M_SCHED_ETRN ? 0 : msg_get_u64(r);
+		if (msg_done(r) < 0)
+			break;
+		struct msg out;
+		msg_init(&out, type, id);
+		if (dom)
+			msg_str(&out, dom);
+		else
+			msg_u64(&out, n);
+		chan_send(type == M_SCHED_ETRN ? ch_sched : ch_smtp, &out);
+		break;
+	}
 	default:
 		log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
 	}
@@ -828,6 +955,8 @@ int queue_main(struct role_ctx *ctx)
 	ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", on_recv, on_close, NULL);
 	ch_sched = chan_new(ctx->peer[R_SCHED], "scheduler", on_recv, on_close, NULL);
 	ch_mda = chan_new(ctx->peer[R_MDA], "mda", on_recv, on_close, NULL);
+	if (ctx->peer[R_MTA] >= 0)
+		ch_mta = chan_new(ctx->peer[R_MTA], "mta", on_recv, on_close, NULL);
 	struct ev *sig = ev_signal(SIGTERM, on_term, NULL);
 	ev_add(sig, -1);
 	signal(SIGPIPE, SIG_IGN);

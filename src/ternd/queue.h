@@ -20,7 +20,8 @@ struct qmsg {
 	unsigned char *sf;         /* per-slot transient flags, sized env.cap */
 	size_t sfcap;
 	struct buf journal;        /* records appended in memory, not yet written */
-	int journal_sync;          /* the pending records need fdatasync */
+	int journal_sync;          /* the pending records need a sync before anyone acts on them */
+	int routed_rec;            /* an E record is among them (names the crash point) */
 	int dirty;                 /* on the dirty list */
 	struct qmsg *dnext;
 	int routing, inflight;     /* outstanding route requests / deliveries */

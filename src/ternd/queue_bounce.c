@@ -51,6 +51,7 @@ static int build(const struct qmsg *m, const char *to, struct buf *out)
 		r[n].status = s->status;
 		r[n].action = DSN_FAILED;
 		r[n].diag = s->diag ? s->diag : "";
+		r[n].remote_mta = s->remote;
 		r[n].last_attempt = s->last;
 		n++;
 	}

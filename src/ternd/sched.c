@@ -13,12 +13,15 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #define WINDOW_INIT 4
+#define BATCH_MAX 100        /* recipients of one message per SMTP transaction */
 
 struct thread;
+struct job { size_t left; int anyok, anytemp; };   /* one RUN: counts once against limits */
 struct item {
 	struct item *rnext;          /* thread's ready FIFO */
 	struct thread *th;
@@ -28,6 +31,7 @@ struct item {
 	uint32_t attempts;
 	size_t hpos;                 /* heap index + 1; 0 = not in the heap */
 	int inflight, ready;
+	struct job *job;             /* while inflight */
 };
 
 struct thread {
@@ -181,19 +185,49 @@ static void make_ready(struct item *it)
 	channel_mark_ready(t);
 }
 
-static void run_item(struct item *it)
+/* Unlink from t's ready FIFO every other ready item of it's message (remote channels batch
+ * recipients of one message per transaction; local delivery is one recipient per run). */
+static size_t take_batch(struct thread *t, struct item *it, struct item **out)
 {
-	struct thread *t = it->th;
+	size_t n = 0;
+	out[n++] = it;
+	if (strcmp(t->channel, "local") == 0)
+		return n;
+	for (struct item **pp = &t->rhead; *pp && n < BATCH_MAX;) {
+		struct item *x = *pp;
+		if (x->msgid != it->msgid) {
+			pp = &x->rnext;
+			continue;
+		}
+		*pp = x->rnext;
+		if (t->rtail == x) {
+			t->rtail = NULL;
+			for (struct item *y = t->rhead; y; y = y->rnext)
+				t->rtail = y;
+		}
+		x->ready = 0;
+		out[n++] = x;
+	}
+	return n;
+}
+
+static void run_items(struct thread *t, struct item **v, size_t n)
+{
 	struct msg out;
-	it->inflight = 1;
+	struct job *j = xcalloc(1, sizeof *j);
+	j->left = n;
 	t->inflight++;
 	chan_of(t->channel)->inflight++;
 	msg_init(&out, M_SCHED_RUN, 0);
-	msg_u64(&out, it->msgid);
+	msg_u64(&out, v[0]->msgid);
 	msg_str(&out, t->channel);
 	msg_str(&out, t->host);
-	msg_u64(&out, 1);
-	msg_u64(&out, it->idx);
+	msg_u64(&out, n);
+	for (size_t i = 0; i < n; i++) {
+		v[i]->inflight = 1;
+		v[i]->job = j;
+		msg_u64(&out, v[i]->idx);
+	}
 	chan_send(ch_queue, &out);
 }
 
@@ -213,7 +247,8 @@ static void dispatch(struct channel *c)
 		if (!t->rhead)
 			t->rtail = NULL;
 		it->ready = 0;
-		run_item(it);
+		struct item *batch[BATCH_MAX];
+		run_items(t, batch, take_batch(t, it, batch));
 		if (t->rhead)
 			channel_mark_ready(t);
 	}
@@ -318,13 +353,21 @@ static void on_result(struct msg_reader *r)
 	struct thread *t = it->th;
 	struct channel *c = chan_of(t->channel);
 	if (it->inflight) {
+		struct job *j = it->job;
 		it->inflight = 0;
-		t->inflight--;
-		c->inflight--;
-		if (st == D_TEMP)
-			t->window = t->window > 1 ? t->window / 2 : 1;
-		else if (t->window < c->limit)
-			t->window++;
+		it->job = NULL;
+		j->anyok |= st != D_TEMP;
+		j->anytemp |= st == D_TEMP;
+		if (--j->left == 0) {
+			/* the window grows on success and shrinks on temporary failure (qmgr) */
+			t->inflight--;
+			c->inflight--;
+			if (j->anytemp && !j->anyok)
+				t->window = t->window > 1 ? t->window / 2 : 1;
+			else if (t->window < c->limit)
+				t->window++;
+			free(j);
+		}
 	}
 	if (st == D_TEMP && !it->ready) {
 		it->attempts++;
@@ -347,6 +390,43 @@ static void on_flush(void)
 	wake_arm();
 }
 
+/* ETRN <domain> (RFC 1985): every waiting recipient of the smtp threads for domain (or
+ * below it, for "@domain" / ".domain" style requests) becomes ready now. */
+static int etrn_match(const char *host, const char *dom)
+{
+	size_t hl = strlen(host), dl = strlen(dom);
+	const char *colon = strchr(host, ':');
+	if (colon)
+		hl = (size_t)(colon - host);     /* "relay:port" threads from smtproutes */
+	if (hl == dl && strncasecmp(host, dom, dl) == 0)
+		return 1;
+	return hl > dl && host[hl - dl - 1] == '.' && strncasecmp(host + hl - dl, dom, dl) == 0;
+}
+
+static void on_etrn(uint32_t id, struct msg_reader *r)
+{
+	const char *dom = msg_get_str(r);
+	if (*dom == '@' || *dom == '#' || *dom == '.')
+		dom++;
+	size_t n = 0;
+	int64_t now = now_s();
+	for (size_t i = 0; i < heap_n; i++) {
+		struct item *it = heap[i];
+		if (strcmp(it->th->channel, "local") != 0 && etrn_match(it->th->host, dom)) {
+			it->next = now;
+			n++;
+		}
+	}
+	for (size_t i = heap_n; i-- > 0;)
+		heap_down(i);
+	log_info("event=etrn domain=%s recipients=%zu", dom, n);
+	struct msg out;
+	msg_init(&out, M_SCHED_ETRN_RESULT, id);
+	msg_u64(&out, n);
+	chan_send(ch_queue, &out);
+	wake_arm();
+}
+
 static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
 {
 	if (fd >= 0)
@@ -355,6 +435,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	case M_SCHED_ADD: on_add(r); break;
 	case M_SCHED_RESULT: on_result(r); break;
 	case M_SCHED_FLUSH: on_flush(); break;
+	case M_SCHED_ETRN: on_etrn(id, r); break;
 	default: log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
 	}
 }

@@ -31,7 +31,7 @@
 #define SMTP_MAX_ERRORS 20         /* syntax/sequence errors before we hang up */
 #define SMTP_HELO_MAX   255
 
-enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT };
+enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT, W_ETRN };
 enum { MODE_CMD, MODE_SKIP, MODE_DATA };
 
 struct smtp_sink {                 /* the message being received */
@@ -220,7 +220,7 @@ static void session_ehlo(struct smtp_session *s, const char *arg)
 		buf_printf(&s->out, "250-SIZE %llu\r\n", (unsigned long long)cfg->databytes);
 	else
 		buf_adds(&s->out, "250-SIZE\r\n");
-	buf_adds(&s->out, "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
+	buf_adds(&s->out, "250-8BITMIME\r\n250-ETRN\r\n250 ENHANCEDSTATUSCODES\r\n");
 }
 
 static void session_helo(struct smtp_session *s, const char *arg)
@@ -404,6 +404,48 @@ static void session_help(struct smtp_session *s, const char *arg)
 	    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP; see RFC 5321");
 }
 
+/* ETRN (RFC 1985): start the queue for a domain; the scheduler says how many recipients it
+ * made ready. Option characters '@' (subdomains too) and '#' (queue name) are accepted. */
+static void session_etrn(struct smtp_session *s, const char *arg)
+{
+	const char *dom = (*arg == '@' || *arg == '#') ? arg + 1 : arg;
+	if (!s->greeted) {
+		session_reply(s, 503, "5.5.1", "Send HELO/EHLO first");
+		return;
+	}
+	if (s->sender) {
+		session_reply(s, 503, "5.5.1", "ETRN not allowed inside a mail transaction");
+		return;
+	}
+	if (!addr_domain_valid(dom, strlen(dom))) {
+		session_reply(s, 501, "5.5.4", "Syntax: ETRN domain");
+		return;
+	}
+	if (!s->srv->queue_up) {
+		session_reply(s, 458, "4.3.0", "Unable to queue messages for node %s", dom);
+		return;
+	}
+	struct msg m;
+	msg_init(&m, M_SCHED_ETRN, s->id);
+	msg_str(&m, arg);
+	chan_send(s->srv->queue, &m);
+	session_set_pend(s, xstrdup(dom));
+	s->wait = W_ETRN;
+}
+
+static void session_etrn_result(struct smtp_session *s, uint64_t n, int ok)
+{
+	s->wait = W_NONE;
+	if (!ok)
+		session_reply(s, 458, "4.3.0", "Unable to queue messages for node %s", s->pend);
+	else if (n == 0)
+		session_reply(s, 251, "2.0.0", "OK, no messages waiting for node %s", s->pend);
+	else
+		session_reply(s, 253, "2.0.0", "OK, %llu pending messages for node %s started",
+		    (unsigned long long)n, s->pend);
+	session_set_pend(s, NULL);
+}
+
 static void session_notimpl(struct smtp_session *s, const char *arg)
 {
 	session_reply(s, 502, "5.5.1", "Command not implemented");
@@ -417,7 +459,7 @@ static const session_cmd_fn session_cmds[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_VRFY] = session_vrfy,   [SMTP_CMD_EXPN] = session_expn,
 	[SMTP_CMD_HELP] = session_help,   [SMTP_CMD_SEND] = session_notimpl,
 	[SMTP_CMD_SOML] = session_notimpl, [SMTP_CMD_SAML] = session_notimpl,
-	[SMTP_CMD_TURN] = session_notimpl, [SMTP_CMD_ETRN] = session_notimpl,
+	[SMTP_CMD_TURN] = session_notimpl, [SMTP_CMD_ETRN] = session_etrn,
 	[SMTP_CMD_AUTH] = session_notimpl, [SMTP_CMD_STARTTLS] = session_notimpl,
 	[SMTP_CMD_BDAT] = session_notimpl,
 };
@@ -824,6 +866,7 @@ static int session_expects(int wait, uint32_t type)
 	case M_CHECK_RESULT:  return wait == W_MAIL || wait == W_RCPT || wait == W_VRFY;
 	case M_MSG_OPENED:    return wait == W_OPEN;
 	case M_MSG_COMMITTED: return wait == W_COMMIT;
+	case M_SCHED_ETRN_RESULT: return wait == W_ETRN;
 	default:              return 0;
 	}
 }
@@ -834,7 +877,7 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 	const char *text = "";
 	if (type == M_MSG_OPENED)
 		b = msg_get_u64(r);
-	else
+	else if (type != M_SCHED_ETRN_RESULT)
 		text = msg_get_str(r);
 	int ok = msg_done(r) == 0;
 	if (!session_expects(s->wait, type)) {
@@ -852,7 +895,9 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 			log_debug("event=check sid=%u verdict=%llu text=%s", s->id,
 			    (unsigned long long)a, text);
 		session_check_result(s, ok ? a : V_TEMP);
-	} else if (type == M_MSG_OPENED)
+	} else if (type == M_SCHED_ETRN_RESULT)
+		session_etrn_result(s, a, ok);
+	else if (type == M_MSG_OPENED)
 		session_opened(s, ok ? a : 451, b, fd);
 	else
 		session_committed(s, ok ? a : 451, text);
@@ -868,6 +913,8 @@ void smtp_session_peer_lost(struct smtp_session *s)
 		session_opened(s, 451, 0, -1);
 	else if (s->wait == W_COMMIT && !s->srv->queue_up)
 		session_committed(s, 451, "");
+	else if (s->wait == W_ETRN && !s->srv->queue_up)
+		session_etrn_result(s, 0, 0);
 	else
 		return;
 	session_run(s);

@@ -134,8 +134,6 @@ static int run_role(enum role r, struct config *cfg)
 	tzset();
 	if (geteuid() == 0) {
 		const char *user = (r == R_QUEUE || r == R_SCHED) ? cfg->queueuser : cfg->user;
-		if (r == R_QUEUE)
-			parent_prepare_spool(cfg);
 		drop_to(user, r == R_SMTP ? cfg->rootdir : NULL);
 	}
 	switch (r) {

@@ -29,8 +29,8 @@ static void roundtrip(void)
 	struct target t[2] = { tgt("joe@localhost", "|cat > x 2>&1"), tgt("joe2@localhost", "") };
 	env_rec_expand(&b, 0, 2, t);
 	env_rec_done(&b, 2, 1700000001);
-	env_rec_defer(&b, 3, 1700000002, 1700000100, 1, "temp: disk full\r\n");
-	env_rec_perm(&b, 1, 1700000003, "5.1.1", "no such user");
+	env_rec_defer(&b, 3, 1700000002, 1700000100, 1, "mx.example[192.0.2.1]", "temp: disk full\r\n");
+	env_rec_perm(&b, 1, 1700000003, "5.1.1", NULL, "no such user");
 	env_rec_bounce(&b, 1700000004, 0xfedcba9876543210ULL);
 	size_t full = b.len;
 	buf_adds(&b, "D 3 17000");              /* torn last line */
@@ -51,6 +51,8 @@ static void roundtrip(void)
 	T_EQ_INT(p.slots[3].attempts, 1);
 	T_EQ_INT(p.slots[3].next, 1700000100);
 	T_EQ_STR(p.slots[3].diag, "temp: disk full  ");
+	T_EQ_STR(p.slots[3].remote, "mx.example[192.0.2.1]");
+	T_CHECK(p.slots[1].remote == NULL);
 	T_EQ_INT(p.bounced_upto, 1);
 	T_EQ_INT(env_all_final(&p), 0);
 	env_free(&p);
@@ -73,8 +75,8 @@ static void damaged(void)
 		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nQ 0 5\n", -1 },
 		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nE 0 1 local\n", -1 },
 		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nE 0 0 \n", -1 },
-		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nZ 0 5 9 2 x\nP 0 6 5.1.1 gone\n", 0 },
-		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nP 0 6 5.1.1\n", -1 },
+		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nZ 0 5 9 2 - x\nP 0 6 5.1.1 h[1] gone\n", 0 },
+		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nP 0 6 5.1.1 -\n", -1 },
 		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nB 5 zz\n", -1 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,15 +1,23 @@
 /* test_lookup — the lookup role over real socketpairs: MAIL/RCPT checks (badmailfrom,
- * badrcptto, locals, rcpthosts, relayclients, postmaster, percent hack) and M_ROUTE results
- * in proto.h's field order; the role exits 0 when a peer closes. The role's source is
- * compiled into this test so that it runs without the rest of ternd. */
+ * badrcptto, locals, rcpthosts, relayclients, postmaster, percent hack), M_ROUTE results
+ * in proto.h's field order, and M_MX_RESOLVE from the mta peer answered without any DNS
+ * server (address literals, bad input) or with a resolver nobody listens on (127.0.0.1, a
+ * closed port: MX_TEMP within the timeout; nothing leaves the machine); the role exits 0
+ * when a peer closes. The role's sources are compiled into this test so that it runs
+ * without the rest of ternd. */
 #include "t.h"
 #include "ternd/lookup.c"
+#include "ternd/dns.c"
+#include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 static char dir[64];
-static int smtp_fd, queue_fd;
+static int smtp_fd, queue_fd, mta_fd;
+static int dead_port;
+
+#define TEST_DNS_TIMEOUT_MS 1500
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -165,6 +173,74 @@ static void test_route_msg(void)
 	buf_free(&in);
 }
 
+struct mxcase {
+	const char *name;
+	uint64_t mode;
+	int status;
+	const char *addrs;            /* "pref host addr;..." */
+	long max_ms;
+};
+
+/* send all cases at once (the answers may come in any order), then match them by id */
+static void test_mx(void)
+{
+	static const struct mxcase c[] = {
+		{ "[192.0.2.7]", 1, MX_OK, "0 192.0.2.7 192.0.2.7;", 1000 },
+		{ "[IPv6:2001:DB8::7]", 0, MX_OK, "0 2001:db8::7 2001:db8::7;", 1000 },
+		{ "192.0.2.8", 0, MX_OK, "0 192.0.2.8 192.0.2.8;", 1000 },
+		{ "bad..name", 0, MX_NODOMAIN, "", 1000 },
+		{ "[not-an-address]", 1, MX_NODOMAIN, "", 1000 },
+		{ "", 0, MX_NODOMAIN, "", 1000 },
+		{ "example.test", 7, MX_TEMP, "", 1000 },
+		{ "example.test", 0, MX_TEMP, "", TEST_DNS_TIMEOUT_MS + 3000 },
+		{ "relay.example.test", 1, MX_TEMP, "", TEST_DNS_TIMEOUT_MS + 3000 },
+	};
+	enum { N = sizeof c / sizeof c[0] };
+	long long start = ev_now_ms();
+	for (size_t i = 0; i < N; i++) {
+		struct msg m;
+		msg_init(&m, M_MX_RESOLVE, (uint32_t)(500 + i));
+		msg_str(&m, c[i].name);
+		msg_u64(&m, c[i].mode);
+		send_msg(mta_fd, &m);
+	}
+	struct buf in;
+	buf_init(&in);
+	for (size_t k = 0; k < N; k++) {
+		uint32_t type = 0, id = 0;
+		struct msg_reader r;
+		if (recv_msg(mta_fd, &in, &type, &id, &r) < 0) {
+			T_CHECK(!"M_MX_RESULT missing");
+			break;
+		}
+		long long ms = ev_now_ms() - start;
+		T_EQ_INT(type, M_MX_RESULT);
+		T_CHECK(id >= 500 && id < 500 + N);
+		const struct mxcase *mc = &c[id >= 500 && id < 500 + N ? id - 500 : 0];
+		int status = (int)msg_get_u64(&r);
+		const char *diag = msg_get_str(&r);
+		uint64_t n = msg_get_u64(&r);
+		struct buf got;
+		buf_init(&got);
+		buf_adds(&got, "");
+		for (uint64_t i = 0; i < n && !r.err; i++) {
+			uint64_t pref = msg_get_u64(&r);
+			const char *host = msg_get_str(&r);
+			buf_printf(&got, "%llu %s %s;", (unsigned long long)pref, host, msg_get_str(&r));
+		}
+		T_EQ_INT(msg_done(&r), 0);
+		if (status != mc->status || strcmp(got.p, mc->addrs) || ms > mc->max_ms)
+			fprintf(stderr, "mx case %u (%s mode %llu): status=%d diag=%s addrs=%s ms=%lld\n",
+			        id - 500, mc->name, (unsigned long long)mc->mode, status, diag, got.p, ms);
+		T_EQ_INT(status, mc->status);
+		T_EQ_STR(got.p, mc->addrs);
+		T_CHECK(*diag != '\0');
+		T_CHECK(ms <= mc->max_ms);
+		buf_free(&got);
+	}
+	buf_free(&in);
+}
+
 static void write_file(const char *name, const char *text, char *path, size_t plen)
 {
 	snprintf(path, plen, "%s/%s", dir, name);
@@ -188,17 +264,21 @@ static pid_t start_role(void)
 	         "relayclients 10.0.0.0/8 2001:db8::/32\n"
 	         "badmailfrom spammer@example.com @evil.example\n"
 	         "badrcptto blocked@example.com @nasty.example\n"
-	         "users file:%s\naliases file:%s\n", users, aliases);
+	         "users file:%s\naliases file:%s\nresolver 127.0.0.1:%d\n", users, aliases,
+	         dead_port);
 	static struct config cfg;
 	struct cfg_errors errs;
 	T_EQ_INT(config_parse(&cfg, "t.conf", text, strlen(text), &errs), 0);
-	int sp[2], qp[2];
+	int sp[2], qp[2], mp[2];
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, qp), 0);
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, mp), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sp[0]);
 		close(qp[0]);
+		close(mp[0]);
+		dns_set_timeout(TEST_DNS_TIMEOUT_MS);
 		struct role_ctx ctx;
 		memset(&ctx, 0, sizeof ctx);
 		for (int i = 0; i < R_NROLES; i++)
@@ -207,29 +287,50 @@ static pid_t start_role(void)
 		ctx.cfg = &cfg;
 		ctx.peer[R_SMTP] = sp[1];
 		ctx.peer[R_QUEUE] = qp[1];
+		ctx.peer[R_MTA] = mp[1];
 		_exit(lookup_main(&ctx) == 0 ? 3 : 4);
 	}
 	close(sp[1]);
 	close(qp[1]);
+	close(mp[1]);
 	smtp_fd = sp[0];
 	queue_fd = qp[0];
+	mta_fd = mp[0];
 	config_free(&cfg);
 	return pid;
 }
 
+/* a loopback UDP port nobody listens on (bound, then given back) */
+static int closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_EQ_INT(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	T_EQ_INT(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
 static void run(void)
 {
+	dead_port = closed_port();
 	snprintf(dir, sizeof dir, "/tmp/tern-lookup-XXXXXX");
 	T_CHECK(mkdtemp(dir) != NULL);
 	log_init("test_lookup", LOG_ERR);
 	pid_t pid = start_role();
 	test_checks();
 	test_route_msg();
+	test_mx();
 	close(smtp_fd);
 	int st = -1;
 	T_EQ_INT(waitpid(pid, &st, 0), pid);
 	T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);   /* a closed peer: exit(0) */
 	close(queue_fd);
+	close(mta_fd);
 	char p[256];
 	snprintf(p, sizeof p, "%s/users", dir);
 	unlink(p);

@@ -1,5 +1,6 @@
 /* test_route — the routing decision: bare names, percent hack, locals, aliases before users,
- * the extension rule, remote domains, postmaster, duplicates, and tempfail propagation. */
+ * the extension rule, remote domains, postmaster, duplicates, tempfail propagation, and
+ * smtproutes (entry parsing, relay encoding, the most specific match, tables, literals). */
 #include "t.h"
 #include "mail/route.h"
 #include "mail/table.h"
@@ -211,8 +212,195 @@ static void test_tempfail(void)
 	table_flush_cache();
 }
 
+static void test_relay(void)
+{
+	static const struct { const char *relay; int rc; const char *host; } c[] = {
+		{ "", 0, "" },
+		{ "relay.example", 0, "relay.example:25" },
+		{ "Relay.Example.:2525", 0, "relay.example:2525" },
+		{ "mx_1.example:65535", 0, "mx_1.example:65535" },
+		{ "[192.0.2.1]", 0, "[192.0.2.1]:25" },
+		{ "[192.0.2.1]:26", 0, "[192.0.2.1]:26" },
+		{ "192.0.2.1", 0, "[192.0.2.1]:25" },
+		{ "192.0.2.1:587", 0, "[192.0.2.1]:587" },
+		{ "[IPv6:2001:DB8:0::1]:587", 0, "[2001:db8::1]:587" },
+		{ "[ipv6:::1]", 0, "[::1]:25" },
+		{ "[2001:db8::1]", 0, "[2001:db8::1]:25" },
+		{ "relay:0", -1, "" },
+		{ "relay:65536", -1, "" },
+		{ "relay:", -1, "" },
+		{ "relay:25:26", -1, "" },
+		{ "relay:+25", -1, "" },
+		{ "[192.0.2.1", -1, "" },
+		{ "[192.0.2.1]x", -1, "" },
+		{ "[foo]", -1, "" },
+		{ "[]", -1, "" },
+		{ "[IPv6:192.0.2.1]", -1, "" },
+		{ "[192.0.2.256]", -1, "" },
+		{ "re lay", -1, "" },
+		{ "relay..example", -1, "" },
+		{ ".relay", -1, "" },
+		{ "relay/x", -1, "" },
+		{ "2001:db8::1", -1, "" },
+	};
+	char host[ROUTE_HOSTLEN];
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int r = route_relay(c[i].relay, host, sizeof host);
+		if (r != c[i].rc || strcmp(host, c[i].host) != 0)
+			fprintf(stderr, "relay case %zu (%s): rc=%d host=%s\n", i, c[i].relay, r, host);
+		T_EQ_INT(r, c[i].rc);
+		T_EQ_STR(host, c[i].host);
+	}
+	T_EQ_INT(route_relay("relay.example:25", host, 10), -1);   /* does not fit */
+}
+
+static void test_smtproute_parse(void)
+{
+	static const struct { const char *e; int rc; const char *key, *host; } c[] = {
+		{ "example.com:relay", 0, "example.com", "relay:25" },
+		{ "Example.COM.:Relay:26", 0, "example.com", "relay:26" },
+		{ ":relay:26", 0, "", "relay:26" },
+		{ "example.com:", 0, "example.com", "" },
+		{ ".example.com:[192.0.2.1]", 0, ".example.com", "[192.0.2.1]:25" },
+		{ "[192.0.2.1]:relay", 0, "[192.0.2.1]", "relay:25" },
+		{ "[IPv6:2001:db8::1]:relay:2", 0, "[ipv6:2001:db8::1]", "relay:2" },
+		{ "x.example:[IPv6:2001:db8::1]:2", 0, "x.example", "[2001:db8::1]:2" },
+		{ "norelay", -1, "", "" },
+		{ "a@b:relay", -1, "", "" },
+		{ "[192.0.2.1]relay", -1, "", "" },
+		{ "example.com:bad relay", -2, "example.com", "" },
+		{ "example.com:relay:99999", -2, "example.com", "" },
+		{ "", -1, "", "" },
+	};
+	char key[ROUTE_HOSTLEN], host[ROUTE_HOSTLEN];
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int r = route_smtproute_parse(c[i].e, key, sizeof key, host, sizeof host);
+		if (r != c[i].rc || strcmp(key, c[i].key) || strcmp(host, c[i].host))
+			fprintf(stderr, "entry case %zu (%s): rc=%d key=%s host=%s\n", i, c[i].e, r,
+			        key, host);
+		T_EQ_INT(r, c[i].rc);
+		T_EQ_STR(key, c[i].key);
+		T_EQ_STR(host, c[i].host);
+	}
+}
+
+struct hostcase { const char *domain; int rc; const char *host; };
+
+static void check_hosts(const struct hostcase *c, size_t n)
+{
+	char host[ROUTE_HOSTLEN], diag[256];
+	for (size_t i = 0; i < n; i++) {
+		host[0] = '\0';
+		int r = route_smtp_host(&cfg, c[i].domain, host, sizeof host, diag, sizeof diag);
+		if (r != c[i].rc || (r == ROUTE_OK && strcmp(host, c[i].host) != 0))
+			fprintf(stderr, "host case %zu (%s): rc=%d host=%s diag=%s\n", i, c[i].domain,
+			        r, host, diag);
+		T_EQ_INT(r, c[i].rc);
+		if (r == ROUTE_OK)
+			T_EQ_STR(host, c[i].host);
+		T_CHECK(diag[0] != '\0');
+	}
+}
+
+static void test_smtproutes(void)
+{
+	static const struct hostcase routed[] = {
+		{ "example.net", ROUTE_OK, "relay.example.org:25" },
+		{ "a.sub.example.net", ROUTE_OK, "[192.0.2.5]:2525" },
+		{ "b.a.sub.example.net", ROUTE_OK, "[192.0.2.5]:2525" },
+		{ "sub.example.net", ROUTE_OK, "smarthost.example.com:587" },
+		{ "direct.example.net", ROUTE_OK, "direct.example.net" },
+		{ "x.direct.example.net", ROUTE_OK, "smarthost.example.com:587" },
+		{ "v6.example", ROUTE_OK, "[2001:db8::1]:25" },
+		{ "ip.example", ROUTE_OK, "[192.0.2.9]:26" },
+		{ "deep.example", ROUTE_OK, "deep-relay.example:25" },
+		{ "x.deep.example", ROUTE_OK, "any-deep.example:25" },  /* .x.deep: subdomains only */
+		{ "y.x.deep.example", ROUTE_OK, "x-relay.example:25" }, /* the longer suffix wins */
+		{ "z.deep.example", ROUTE_OK, "any-deep.example:25" },
+		{ "[192.0.2.77]", ROUTE_OK, "[192.0.2.77]:25" },       /* literal with an MX-entry */
+		{ "[192.0.2.1]", ROUTE_OK, "smarthost.example.com:587" },
+		{ "[ipv6:2001:db8::2]", ROUTE_OK, "smarthost.example.com:587" },
+		{ "bad.example", ROUTE_TEMP, "" },
+		{ "other.example", ROUTE_OK, "smarthost.example.com:587" },
+		{ "[300.1.1.1]", ROUTE_NOUSER, "" },
+	};
+	static const struct hostcase plain[] = {
+		{ "remote.org", ROUTE_OK, "remote.org" },
+		{ "[192.0.2.1]", ROUTE_OK, "[192.0.2.1]:25" },
+		{ "[ipv6:2001:db8:0::2]", ROUTE_OK, "[2001:db8::2]:25" },
+		{ "[300.1.1.1]", ROUTE_NOUSER, "" },
+		{ "[192.0.2.1]:25", ROUTE_NOUSER, "" },
+		{ "[ipv6:192.0.2.1]", ROUTE_NOUSER, "" },
+		{ "[]", ROUTE_NOUSER, "" },
+	};
+	char out[1024];
+	setup("smtproutes example.net:relay.example.org .sub.example.net:[192.0.2.5]:2525 "
+	      "direct.example.net: :smarthost.example.com:587\n"
+	      "smtproutes v6.example:[IPv6:2001:DB8::1], ip.example:192.0.2.9:26\n"
+	      "smtproutes deep.example:deep-relay.example .deep.example:any-deep.example\n"
+	      "smtproutes .x.deep.example:x-relay.example [192.0.2.77]: bad.example:relay:0\n");
+	check_hosts(routed, sizeof routed / sizeof routed[0]);
+	T_EQ_INT(route("User@Example.NET", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "smtp:relay.example.org:25:User@example.net::0:::");
+	T_EQ_INT(route("user@[192.0.2.1]", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "smtp:smarthost.example.com:587:user@[192.0.2.1]::0:::");
+	T_EQ_INT(route("user@bad.example", out, sizeof out), ROUTE_TEMP);
+	T_EQ_INT(route("joe@example.com", out, sizeof out), ROUTE_OK);     /* local: no route */
+	T_EQ_STR(out, "local::joe@example.com:joe:1001:joe::");
+	/* an alias target is routed the same way */
+	T_EQ_INT(route("staff@example.com", out, sizeof out), ROUTE_OK);
+	T_CHECK(strstr(out, "smtp:smarthost.example.com:587:far@remote.org") != NULL);
+	teardown();
+
+	setup("");
+	check_hosts(plain, sizeof plain / sizeof plain[0]);
+	T_EQ_INT(route("user@[IPv6:2001:DB8::5]", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "smtp:[2001:db8::5]:25:user@[ipv6:2001:db8::5]::0:::");
+	T_EQ_INT(route("user@[300.1.1.1]", out, sizeof out), ROUTE_NOUSER);
+	teardown();
+}
+
+static void test_smtproutes_table(void)
+{
+	static const struct hostcase c[] = {
+		{ "tab.example", ROUTE_OK, "tabrelay.example:2526" },
+		{ "a.tabsub.example", ROUTE_OK, "[192.0.2.8]:25" },
+		{ "inline.example", ROUTE_OK, "inline-relay.example:25" },   /* inline before table */
+		{ "mx.example", ROUTE_OK, "mx.example" },
+		{ "broken.example", ROUTE_TEMP, "" },
+		{ "elsewhere.example", ROUTE_OK, "default-relay.example:25" },
+	};
+	char dir[] = "/tmp/tern-routes-XXXXXX", path[128], extra[300];
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/smtproutes", dir);
+	FILE *f = fopen(path, "w");
+	fputs("# routes\ntab.example:tabrelay.example:2526\n.tabsub.example : [192.0.2.8]\n"
+	      "inline.example:not-this.example\nmx.example:\nbroken.example:a b\n"
+	      ":default-relay.example\n", f);
+	fclose(f);
+	snprintf(extra, sizeof extra, "smtproutes inline.example:inline-relay.example file:%s\n",
+	         path);
+	setup(extra);
+	check_hosts(c, sizeof c / sizeof c[0]);
+	unlink(path);
+	rmdir(dir);
+	table_flush_cache();
+	static const struct hostcase gone[] = {
+		{ "inline.example", ROUTE_OK, "inline-relay.example:25" },
+		{ "tab.example", ROUTE_TEMP, "" },
+		{ "elsewhere.example", ROUTE_TEMP, "" },
+	};
+	check_hosts(gone, sizeof gone / sizeof gone[0]);
+	teardown();
+	table_flush_cache();
+}
+
 static void run(void)
 {
+	test_relay();
+	test_smtproute_parse();
+	test_smtproutes();
+	test_smtproutes_table();
 	test_basic();
 	test_selfie_and_postmaster();
 	test_percent();

@@ -1,0 +1,65 @@
+/* mta_session — one outbound SMTP connection of the mta role (see mta_session.c), and the
+ * job it carries. Owns: the socket, its timers and the engine (mail/smtp_client) of one
+ * connection. Trusts: mta.c for jobs and addresses; nothing from the network. */
+#ifndef TERN_MTA_SESSION_H
+#define TERN_MTA_SESSION_H
+#include <arpa/inet.h>
+#include <stdint.h>
+#include "mail/config.h"
+#include "mail/smtp_client.h"
+
+#define MTA_REMOTE_MAX 320
+
+struct mta_addr {                /* one address to try, in order */
+	char name[256];              /* the host name (MX target) or the literal */
+	char addr[INET6_ADDRSTRLEN]; /* numeric IPv4 or IPv6 */
+	int port;
+};
+
+struct mta_job {                 /* one M_MTA_DELIVER: one message, n recipients, one host */
+	struct mta_job *next, *prev; /* mta.c's lists */
+	uint64_t job, msgid;
+	char *host, *sender;
+	int fd;                      /* the message, read only (pread: the offset is shared) */
+	struct smtpc_txn txn;        /* recipients and their results */
+	uint64_t *idx;               /* the queue's recipient index of each txn.rcpt[i] */
+	uint64_t *badidx;            /* recipients refused before SMTP (malformed address) */
+	size_t nbad;
+	char remote[MTA_REMOTE_MAX]; /* "name[addr]" of the server that answered, or "" */
+	void *dest;                  /* mta.c's destination */
+	uint32_t dnsid;              /* pending M_MX_RESOLVE, 0 = none */
+	int reused, reuse_fail;      /* sent on a reused connection; how often that failed */
+	int list;                    /* which mta.c list holds it */
+};
+
+struct mta_session;
+struct mta_session_cb {
+	/* the job's transaction is over: every recipient final, or txn.retry set after a
+	 * reused connection failed before MAIL (mta.c may send it again) */
+	void (*done)(struct mta_session *s, struct mta_job *j);
+	void (*idle)(struct mta_session *s);     /* ready for mta_session_send() or park/quit */
+	void (*closed)(struct mta_session *s);   /* gone: s is freed when this returns */
+};
+
+struct mta_session_conf {
+	const struct config *cfg;                /* helohost, outgoingip, timeouts */
+	const struct mta_session_cb *cb;
+};
+
+/* Connect to the first usable address (tcpto, timeoutconnect; next address on failure,
+ * or on a temporary failure before MAIL) and deliver j. Always reports j through done(). */
+void mta_session_start(const struct mta_session_conf *conf, const char *dest,
+                       const struct mta_addr *addrs, size_t n, struct mta_job *j, void *arg);
+/* Another job on an idle connection (RSET first). */
+void mta_session_send(struct mta_session *s, struct mta_job *j);
+void mta_session_park(struct mta_session *s, long ms);  /* idle; QUIT after ms */
+int mta_session_idle(const struct mta_session *s);      /* 1 if it may take a job now */
+/* QUIT and close: when idle, politely (now = 0: wait for the reply; 1: don't wait); when
+ * busy, at once — every open recipient of the job becomes D_TEMP. */
+void mta_session_quit(struct mta_session *s, int now);
+void *mta_session_arg(const struct mta_session *s);
+const char *mta_session_dest(const struct mta_session *s);
+unsigned mta_session_msgs(const struct mta_session *s);  /* transactions finished */
+/* every live session, for shutdown: quit(now = 1) on each */
+void mta_session_quit_all(void);
+#endif

@@ -1,0 +1,155 @@
+/* fuzz_smtp_client — two targets chosen by the first byte:
+ *  even: the body transformer on random bytes, fed whole and in random pieces; the output
+ *        must equal a plain reference (line ends CRLF, bare CR/LF -> CRLF, leading dots
+ *        doubled, then ".\r\n"), contain no bare CR or LF, and no "\r\n.\r\n" before its end;
+ *  odd:  random server bytes into the engine, in random pieces, with transactions started
+ *        whenever it is idle; every finished transaction has a final status and a diagnostic
+ *        for each recipient, and every byte the engine writes is CRLF-terminated text. */
+#include <stdint.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mail/smtp_client.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static size_t ref_body(const char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	int bol = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '\r' || in[i] == '\n') {
+			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+				i++;
+			out[o++] = '\r';
+			out[o++] = '\n';
+			bol = 1;
+			continue;
+		}
+		if (bol && in[i] == '.')
+			out[o++] = '.';
+		out[o++] = in[i];
+		bol = 0;
+	}
+	if (!bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
+}
+
+static void check_crlf(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n'))
+			__builtin_trap();
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			__builtin_trap();
+	}
+	if (n && (n < 2 || p[n - 1] != '\n'))
+		__builtin_trap();
+}
+
+static void fuzz_body(const char *in, size_t n, unsigned seed)
+{
+	struct buf a, b;
+	struct smtpc_body ba, bb;
+	char *ref = malloc(2 * n + 8);
+	size_t rn = ref_body(in, n, ref);
+	buf_init(&a);
+	buf_init(&b);
+	smtpc_body_init(&ba);
+	smtpc_body_feed(&ba, in, n, &a);
+	smtpc_body_end(&ba, &a);
+	smtpc_body_init(&bb);
+	for (size_t off = 0; off < n;) {
+		size_t len = 1 + (seed = seed * 1103515245u + 12345u) % 13;
+		if (len > n - off)
+			len = n - off;
+		smtpc_body_feed(&bb, in + off, len, &b);
+		off += len;
+	}
+	smtpc_body_end(&bb, &b);
+	if (a.len != rn || b.len != rn || memcmp(a.p, ref, rn) || memcmp(b.p, ref, rn))
+		__builtin_trap();
+	check_crlf(a.p, a.len);
+	if ((a.len > 3 && memcmp(a.p, ".\r\n", 3) == 0) || ba.out != a.len || ba.in != n)
+		__builtin_trap();
+	for (size_t i = 0; i + 5 <= a.len; i++)
+		if (memcmp(a.p + i, "\r\n.\r\n", 5) == 0 && i + 5 != a.len)
+			__builtin_trap();
+	buf_free(&a);
+	buf_free(&b);
+	free(ref);
+}
+
+static void check_txn(struct smtpc_txn *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->rcpt[i].status < SMTPC_OK || t->rcpt[i].status > SMTPC_PERM ||
+		    !t->rcpt[i].diag || strlen(t->rcpt[i].diag) > SMTPC_DIAG_MAX + 64)
+			__builtin_trap();
+	if (!t->done)
+		__builtin_trap();
+}
+
+static void engine_turn(struct smtpc *c, struct smtpc_txn *t, int *started, int *fed)
+{
+	struct smtpc_txn *f = smtpc_finished(c);
+	if (f) {
+		check_txn(f);
+		*started = 0;
+	}
+	if (smtpc_want(c) == SMTPC_W_BODY && !*fed) {
+		smtpc_body_feed(smtpc_body(c), "a\n.b\r\n", 6, smtpc_out(c));
+		smtpc_text_done(c);
+		*fed = 1;
+	}
+	if (smtpc_want(c) == SMTPC_W_TXN && !*started) {
+		if (smtpc_begin(c, t) != 0)
+			__builtin_trap();
+		*started = 1;
+		*fed = 0;
+	}
+	struct buf *out = smtpc_out(c);
+	check_crlf(out->p, out->len);
+	buf_reset(out);
+}
+
+static void fuzz_engine(const char *in, size_t n, unsigned seed)
+{
+	struct smtpc_rcpt r[3] = { { "a@b", 0, 0, NULL }, { "c@d", 0, 0, NULL },
+	                           { "e@f", 0, 0, NULL } };
+	struct smtpc_txn t = { "s@x", 10, seed & 1, r, 1 + seed % 3, 0, 0, 0 };
+	struct smtpc *c = smtpc_new("fuzz.test");
+	int started = 1, fed = 0;
+	if (smtpc_begin(c, &t) != 0)
+		__builtin_trap();
+	for (size_t off = 0; off < n && smtpc_want(c) != SMTPC_W_CLOSE;) {
+		size_t len = 1 + (seed = seed * 1103515245u + 12345u) % 97;
+		if (len > n - off)
+			len = n - off;
+		smtpc_feed(c, in + off, len);
+		off += len;
+		engine_turn(c, &t, &started, &fed);
+	}
+	smtpc_lost(c, "end of input");
+	engine_turn(c, &t, &started, &fed);
+	if (started)                       /* a transaction still running was finished by lost */
+		__builtin_trap();
+	smtpc_txn_reset(&t);
+	smtpc_free(c);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 2)
+		return 0;
+	unsigned seed = data[1];
+	if (data[0] & 1)
+		fuzz_engine((const char *)data + 2, size - 2, seed);
+	else
+		fuzz_body((const char *)data + 2, size - 2, seed);
+	return 0;
+}
