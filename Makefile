@@ -8,7 +8,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CSTD     := -std=c11 -D_GNU_SOURCE
 OPT      ?= -O2 -g
 CFLAGS   := $(CSTD) $(OPT) $(WARN) $(HARDEN) -Isrc -MMD -MP
-LDFLAGS  := -pie -Wl,-z,relro,-z,now
+LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 LIBS     := -levent_core -lcrypto -lcdb -lcrypt -lunbound -lm
 
 B        := build
@@ -45,13 +45,14 @@ $(B)/libtern.a: $(LIB_OBJ)
 $(B)/libmail.a: $(MAIL_OBJ)
 	ar rcs $@ $^
 
-bin/ternd: $(TERND_OBJ) $(B)/libmail.a $(B)/libtern.a
+LOCAL_OBJ := $(B)/src/helpers/tern-local.o
+bin/ternd: $(TERND_OBJ) $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(TERND_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TERND_OBJ) $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
 bin/ternctl: $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
-bin/tern-local: $(B)/src/helpers/tern-local.o $(B)/libmail.a $(B)/libtern.a
+bin/tern-local: $(B)/src/helpers/local_main.o $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 bin/tern-queue: $(B)/src/helpers/tern-queue.o $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -63,15 +64,29 @@ $(B)/unit/%: tests/unit/%.c $(B)/libmail.a $(B)/libtern.a tests/unit/t.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libmail.a $(B)/libtern.a $(LIBS)
 
+# sanitizer and fuzzer builds: the library sources are compiled once into an archive each
 SANFLAGS := $(CSTD) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all $(WARN) -Isrc -Itests/unit
-$(B)/unit-san/%: tests/unit/%.c $(LIB_SRC) $(MAIL_SRC) tests/unit/t.h
+FZFLAGS  := $(CSTD) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -Isrc
+SAN_OBJ  := $(LIB_SRC:%.c=$(B)/san/%.o) $(MAIL_SRC:%.c=$(B)/san/%.o)
+FZ_OBJ   := $(LIB_SRC:%.c=$(B)/fz/%.o) $(MAIL_SRC:%.c=$(B)/fz/%.o)
+$(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CLANG) $(SANFLAGS) -o $@ $< $(LIB_SRC) $(MAIL_SRC) $(LIBS)
+	$(CLANG) $(SANFLAGS) -MMD -MP -c $< -o $@
+$(B)/fz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FZFLAGS) -MMD -MP -c $< -o $@
+$(B)/libsan.a: $(SAN_OBJ)
+	ar rcs $@ $^
+$(B)/libfz.a: $(FZ_OBJ)
+	ar rcs $@ $^
+$(B)/unit-san/%: tests/unit/%.c $(B)/libsan.a tests/unit/t.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(SANFLAGS) -o $@ $< $(B)/libsan.a $(LIBS)
 
 FUZZFLAGS := $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc
-$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(MAIL_SRC)
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/libfz.a
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZFLAGS) -o $@ $< $(LIB_SRC) $(MAIL_SRC) $(LIBS)
+	$(CLANG) $(FUZZFLAGS) -o $@ $< $(B)/libfz.a $(LIBS)
 
 unit: $(UNIT_BIN)
 unit-san: $(UNIT_SAN)
@@ -83,7 +98,9 @@ fuzz: deps fuzz-build
 layering:
 	@tests/check-layering
 
-test: deps all unit unit-san fuzz-build
+test: deps
+	@scripts/users
+	$(MAKE) -j2 all unit unit-san fuzz-build
 	@tests/run-all
 
 run: all

@@ -6,6 +6,7 @@
  * Owns: the deliveries it makes for this one message. Trusts: its argv and environment (set
  * by the parent); nothing in the message, the .qmail files or the programs it runs.
  * When in doubt it defers: a duplicate delivery is better than a lost one. */
+#include "helpers/local.h"
 #include "lib/buf.h"
 #include "mail/dotqmail.h"
 #include "mail/mbox.h"
@@ -823,7 +824,7 @@ static void clean_process(void)
 		;
 }
 
-int main(int argc, char **argv)
+int local_main(int argc, char **argv)
 {
 	struct buf text;
 	buf_init(&text);

@@ -30,7 +30,7 @@
 #define SESS_QUIT_MS    10000     /* how long a polite QUIT waits for its reply */
 
 enum { SS_CONNECT, SS_SMTP, SS_IDLE, SS_QUIT };
-enum { T_NONE, T_KICK, T_PARK, T_QUIT };
+enum { T_NONE, T_PARK, T_QUIT };
 
 struct mta_session {
 	struct mta_session *next, *prev;     /* every live session */
@@ -226,7 +226,7 @@ static void session_on_write(int fd, short what, void *arg)
 		return;
 	}
 	if (what & EV_TIMEOUT_FIRED) {
-		char why[300];
+		char why[700];
 		snprintf(why, sizeof why, "conversation with %s timed out while sending (%s)",
 		         s->remote, smtpc_state_name(s->c));
 		smtpc_lost(s->c, why);
@@ -331,7 +331,7 @@ static int session_flush(struct mta_session *s)
 			return 0;
 		}
 		if (n < 0) {
-			char why[300];
+			char why[700];
 			snprintf(why, sizeof why, "lost connection with %s while sending (%s): %s",
 			         s->remote, smtpc_state_name(s->c), strerror(errno));
 			smtpc_lost(s->c, why);
@@ -385,16 +385,16 @@ static void session_step(struct mta_session *s)
 		session_close(s, s->state == SS_QUIT ? "quit" : "closed");
 	} else if (w == SMTPC_W_TXN && !s->job && s->state == SS_SMTP) {
 		s->state = SS_IDLE;
-		ev_add(s->rev, -1);                  /* idle: no reply is due */
-		s->tmode = T_KICK;
-		ev_add(s->tev, 0);
+		ev_del(s->rev);                      /* idle: no reply is due, drop the timeout */
+		ev_add(s->rev, -1);
+		s->conf.cb->idle(s);                 /* last: it may send a job, park or close s */
 	}
 }
 
 static void session_on_read(int fd, short what, void *arg)
 {
 	struct mta_session *s = arg;
-	char buf[SESS_READ_CHUNK], why[300];
+	char buf[SESS_READ_CHUNK], why[700];
 	if (what & EV_TIMEOUT_FIRED) {
 		snprintf(why, sizeof why, "conversation with %s timed out (no reply in %llu s, %s)",
 		         s->remote, (unsigned long long)s->conf.cfg->timeoutremote,
@@ -424,7 +424,6 @@ static void session_on_timer(int fd, short what, void *arg)
 	int mode = s->tmode;
 	s->tmode = T_NONE;
 	switch (mode) {
-	case T_KICK: s->conf.cb->idle(s); break;
 	case T_PARK: mta_session_quit(s, 0); break;
 	case T_QUIT: session_close(s, "quit_timeout"); break;
 	default: break;
@@ -483,13 +482,21 @@ void mta_session_quit(struct mta_session *s, int now)
 	session_step(s);
 }
 
-void mta_session_quit_all(void)
+void mta_session_quit_all(int now)
 {
 	struct mta_session *s = sessions, *next;
 	for (; s; s = next) {
 		next = s->next;
-		mta_session_quit(s, 1);
+		mta_session_quit(s, now);
 	}
+}
+
+size_t mta_session_count(void)
+{
+	size_t n = 0;
+	for (struct mta_session *s = sessions; s; s = s->next)
+		n++;
+	return n;
 }
 
 int mta_session_idle(const struct mta_session *s) { return s->state == SS_IDLE && !s->stopping; }

@@ -60,6 +60,7 @@ void mta_session_quit(struct mta_session *s, int now);
 void *mta_session_arg(const struct mta_session *s);
 const char *mta_session_dest(const struct mta_session *s);
 unsigned mta_session_msgs(const struct mta_session *s);  /* transactions finished */
-/* every live session, for shutdown: quit(now = 1) on each */
-void mta_session_quit_all(void);
+/* every live session, for shutdown: quit(now) on each */
+void mta_session_quit_all(int now);
+size_t mta_session_count(void);                          /* live sessions */
 #endif

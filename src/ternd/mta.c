@@ -1,0 +1,638 @@
+/* mta — the outbound SMTP role (MMDF's smtp channel, qmail-remote). For each M_MTA_DELIVER
+ * from the queue (one message, one destination, n recipients) it finds the addresses
+ * (M_MX_RESOLVE to lookup: MX for a domain, A/AAAA for "name:port", none for a literal),
+ * delivers through a connection of that destination (a new one, or an idle one reused after
+ * RSET) and answers one M_MTA_RESULT with a result per recipient — always, also when the
+ * connection dies half way (every unfinished recipient: D_TEMP).
+ * Owns: destinations (per-destination connection limit, idle connections and the jobs
+ * waiting for one), DNS requests in flight, qmail-tcpto's table. Never touches the spool:
+ * the message arrives as a read-only fd. Trusts: the queue's jobs after validation; lookup's
+ * answers after validation; nothing from the network (mta_session and the engine check it).
+ *
+ * Destination ("host" of the job):  "[1.2.3.4]", "[IPv6:::1]:2525"  literal, no DNS;
+ * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0). */
+#include "ternd/mta.h"
+#include "ternd/mta_session.h"
+#include "ternd/proto.h"
+#include "ternd/role.h"
+#include "lib/ev.h"
+#include "lib/hmap.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MTA_DEST_MAXCONN  10        /* connections per destination */
+#define MTA_CONN_MAXMSGS  100       /* transactions per connection */
+#define MTA_IDLE_MS       10000     /* an idle connection waits this long for another job */
+#define MTA_REUSE_TRIES   2         /* a job may meet a dead reused connection this often */
+#define MTA_MAXRCPT       100000
+#define MTA_MAXADDRS      64        /* addresses tried per delivery */
+#define MTA_DEST_BUCKETS  1024
+#define MTA_SCAN_CHUNK    65536
+#define MTA_STOP_MS       3000      /* SIGTERM: how long QUITs may wait for their reply */
+
+enum { DEST_MX = 0, DEST_NAME = 1, DEST_LITERAL = 2, DEST_BAD = 3 };
+
+struct mta_dest {
+	struct mta_dest *hnext;
+	char *host;
+	int mode, port;
+	char name[256];
+	size_t nconn;                   /* connections open or being set up (DNS included) */
+	struct mta_session **idle;
+	size_t nidle, capidle;
+	struct mta_job *whead, *wtail;  /* waiting for a connection */
+	struct ev *kick;
+};
+
+struct mta_dnsreq { struct hnode h; struct mta_job *j; };
+
+static struct config *cfg;
+static struct chan *ch_queue, *ch_lookup, *ch_parent;
+static struct mta_dest *dests[MTA_DEST_BUCKETS];
+static struct hmap dnsreqs;
+static uint32_t dns_seq;
+static int stopping;
+static struct ev *exit_ev;
+
+static void mta_dispatch(struct mta_job *j);
+static void mta_exit(void);
+
+/* ---- tcpto ---------------------------------------------------------------------------------- */
+
+struct mta_tcpto { char addr[INET6_ADDRSTRLEN]; unsigned count; time_t last; };
+static struct mta_tcpto tcpto[MTA_TCPTO_MAX];
+static size_t ntcpto;
+
+static struct mta_tcpto *mta_tcpto_find(const char *addr)
+{
+	for (size_t i = 0; i < ntcpto; i++)
+		if (strcmp(tcpto[i].addr, addr) == 0)
+			return &tcpto[i];
+	return NULL;
+}
+
+int mta_tcpto_skip(const char *addr, time_t now)
+{
+	const struct mta_tcpto *e = mta_tcpto_find(addr);
+	return e && e->count >= MTA_TCPTO_MIN && now - e->last < MTA_TCPTO_SECS;
+}
+
+void mta_tcpto_note(const char *addr, int timedout, time_t now)
+{
+	struct mta_tcpto *e = mta_tcpto_find(addr);
+	if (!timedout) {
+		if (e)
+			*e = tcpto[--ntcpto];
+		return;
+	}
+	if (!e && ntcpto < MTA_TCPTO_MAX)
+		e = &tcpto[ntcpto++];
+	else if (!e) {
+		e = &tcpto[0];
+		for (size_t i = 1; i < ntcpto; i++)
+			if (tcpto[i].last < e->last)
+				e = &tcpto[i];
+	}
+	if (strcmp(e->addr, addr) != 0) {
+		snprintf(e->addr, sizeof e->addr, "%s", addr);
+		e->count = 0;
+	}
+	e->count += e->count < 255;
+	e->last = now;
+}
+
+void mta_tcpto_dump(struct buf *out, time_t now)
+{
+	for (size_t i = 0; i < ntcpto; i++)
+		buf_printf(out, "%s timed out %lld seconds ago; # recent timeouts: %u%s\n",
+		           tcpto[i].addr, (long long)(now - tcpto[i].last), tcpto[i].count,
+		           mta_tcpto_skip(tcpto[i].addr, now) ? "; skipped" : "");
+}
+
+void mta_tcpto_clear(void) { ntcpto = 0; }
+
+/* ---- results -------------------------------------------------------------------------------- */
+
+static const char *mta_event(int st)
+{
+	return st == D_OK ? "delivered" : st == D_PERM ? "failed" : "deferred";
+}
+
+static void mta_log_rcpt(const struct mta_job *j, const char *rcpt, int st, const char *diag,
+                         const char *remote)
+{
+	char qr[300], qd[SMTPC_DIAG_MAX + 200];
+	log_info("event=%s id=%016llx job=%llu rcpt=<%s> remote=%s reply=\"%s\"", mta_event(st),
+	         (unsigned long long)j->msgid, (unsigned long long)j->job,
+	         log_quote(qr, sizeof qr, rcpt, strlen(rcpt)), *remote ? remote : "-",
+	         log_quote(qd, sizeof qd, diag, strlen(diag)));
+}
+
+static void mta_job_free(struct mta_job *j)
+{
+	smtpc_txn_reset(&j->txn);
+	if (j->fd >= 0)
+		close(j->fd);
+	for (size_t i = 0; i < j->txn.n; i++)
+		free((char *)j->txn.rcpt[i].addr);
+	free(j->txn.rcpt);
+	free(j->idx);
+	free(j->badidx);
+	free(j->host);
+	free(j->sender);
+	free(j);
+}
+
+/* the one M_MTA_RESULT of a job; frees it */
+static void mta_report(struct mta_job *j)
+{
+	struct msg out;
+	msg_init(&out, M_MTA_RESULT, 0);
+	msg_u64(&out, j->job);
+	msg_u64(&out, j->msgid);
+	msg_u64(&out, j->txn.n + j->nbad);
+	for (size_t i = 0; i < j->txn.n; i++) {
+		const struct smtpc_rcpt *x = &j->txn.rcpt[i];
+		int st = x->status == SMTPC_OPEN ? D_TEMP : x->status;
+		const char *diag = x->diag ? x->diag : "internal error: no result";
+		msg_u64(&out, j->idx[i]);
+		msg_u64(&out, (uint64_t)st);
+		msg_str(&out, diag);
+		msg_str(&out, j->remote);
+		mta_log_rcpt(j, x->addr, st, diag, j->remote);
+	}
+	for (size_t i = 0; i < j->nbad; i++) {
+		msg_u64(&out, j->badidx[i]);
+		msg_u64(&out, D_PERM);
+		msg_str(&out, "malformed recipient address (#5.1.3)");
+		msg_str(&out, "");
+	}
+	chan_send(ch_queue, &out);
+	mta_job_free(j);
+}
+
+/* every recipient gets st and diag without any SMTP (DNS failures, shutdown) */
+static void mta_finish_all(struct mta_job *j, int st, const char *diag)
+{
+	smtpc_txn_reset(&j->txn);
+	for (size_t i = 0; i < j->txn.n; i++) {
+		j->txn.rcpt[i].status = st;
+		j->txn.rcpt[i].diag = xstrdup(diag);
+	}
+	mta_report(j);
+}
+
+/* ---- destinations ----------------------------------------------------------------------------- */
+
+static size_t mta_dest_hash(const char *h)
+{
+	size_t v = 5381;
+	for (; *h; h++)
+		v = v * 33 + (unsigned char)*h;
+	return v % MTA_DEST_BUCKETS;
+}
+
+/* "[literal]"[":port"] | name":"port | domain */
+static int mta_dest_parse(struct mta_dest *d, const char *host)
+{
+	const char *name = host, *end = host + strlen(host), *colon = strrchr(host, ':');
+	uint64_t port = 25;
+	d->mode = DEST_MX;
+	if (host[0] == '[') {
+		const char *rb = strchr(host, ']');
+		if (!rb || (rb[1] && rb[1] != ':'))
+			return -1;
+		name = host + 1;
+		end = rb;
+		colon = rb[1] ? rb + 1 : NULL;
+		if (end - name > 5 && str_ncasecmp(name, "IPv6:", 5) == 0)
+			name += 5;
+		d->mode = DEST_LITERAL;
+	} else if (colon) {
+		end = colon;
+		d->mode = DEST_NAME;
+	}
+	if (colon && str_to_u64(colon + 1, 1, 65535, &port) < 0)
+		return -1;
+	if (end <= name || (size_t)(end - name) >= sizeof d->name)
+		return -1;
+	memcpy(d->name, name, (size_t)(end - name));
+	d->name[end - name] = '\0';
+	d->port = (int)port;
+	struct in6_addr a6;
+	if (d->mode == DEST_LITERAL && inet_pton(AF_INET, d->name, &a6) != 1 &&
+	    inet_pton(AF_INET6, d->name, &a6) != 1)
+		return -1;
+	return 0;
+}
+
+static void mta_dest_kick_cb(int fd, short what, void *arg);
+
+static struct mta_dest *mta_dest_get(const char *host)
+{
+	size_t h = mta_dest_hash(host);
+	for (struct mta_dest *d = dests[h]; d; d = d->hnext)
+		if (strcmp(d->host, host) == 0)
+			return d;
+	struct mta_dest *d = xcalloc(1, sizeof *d);
+	d->host = xstrdup(host);
+	if (mta_dest_parse(d, host) < 0)
+		d->mode = DEST_BAD;
+	d->kick = ev_new(-1, 0, mta_dest_kick_cb, d);
+	d->hnext = dests[h];
+	dests[h] = d;
+	return d;
+}
+
+static void mta_dest_gc(struct mta_dest *d)
+{
+	if (d->nconn || d->nidle || d->whead)
+		return;
+	struct mta_dest **pp = &dests[mta_dest_hash(d->host)];
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	ev_free(d->kick);
+	free(d->idle);
+	free(d->host);
+	free(d);
+}
+
+static void mta_dest_kick(struct mta_dest *d) { ev_add(d->kick, 0); }
+
+/* waiting jobs take idle connections or free slots; then forget an unused destination */
+static void mta_dest_kick_cb(int fd, short what, void *arg)
+{
+	struct mta_dest *d = arg;
+	while (d->whead && !stopping && (d->nidle || d->nconn < MTA_DEST_MAXCONN)) {
+		struct mta_job *j = d->whead;
+		d->whead = j->next;
+		if (!d->whead)
+			d->wtail = NULL;
+		j->next = NULL;
+		mta_dispatch(j);
+	}
+	mta_dest_gc(d);
+}
+
+static void mta_dest_unidle(struct mta_dest *d, struct mta_session *s)
+{
+	for (size_t i = 0; i < d->nidle; i++)
+		if (d->idle[i] == s) {
+			d->idle[i] = d->idle[--d->nidle];
+			return;
+		}
+}
+
+static struct mta_session *mta_dest_take_idle(struct mta_dest *d)
+{
+	while (d->nidle) {
+		struct mta_session *s = d->idle[--d->nidle];
+		if (mta_session_idle(s))
+			return s;
+	}
+	return NULL;
+}
+
+/* ---- DNS ------------------------------------------------------------------------------------------ */
+
+static const struct mta_session_cb mta_cb;
+
+static void mta_start(struct mta_job *j, const struct mta_addr *addrs, size_t n)
+{
+	struct mta_dest *d = j->dest;
+	struct mta_session_conf conf = { cfg, &mta_cb };
+	mta_session_start(&conf, d->host, addrs, n, j, d);
+}
+
+static void mta_resolve(struct mta_job *j)
+{
+	struct mta_dest *d = j->dest;
+	if (d->mode == DEST_LITERAL) {
+		struct mta_addr a;
+		snprintf(a.name, sizeof a.name, "%s", d->name);
+		snprintf(a.addr, sizeof a.addr, "%.45s", d->name);
+		a.port = d->port;
+		mta_start(j, &a, 1);
+		return;
+	}
+	struct mta_dnsreq *q = xcalloc(1, sizeof *q);
+	j->dnsid = ++dns_seq ? dns_seq : ++dns_seq;
+	q->h.key = j->dnsid;
+	q->j = j;
+	hmap_put(&dnsreqs, &q->h);
+	struct msg out;
+	msg_init(&out, M_MX_RESOLVE, j->dnsid);
+	msg_str(&out, d->name);
+	msg_u64(&out, d->mode == DEST_NAME ? 1 : 0);
+	chan_send(ch_lookup, &out);
+}
+
+/* a DNS answer that gives no address: the job ends here and frees its slot */
+static void mta_dns_failed(struct mta_job *j, uint64_t st, const char *diag)
+{
+	struct mta_dest *d = j->dest;
+	char text[700];
+	char qd[300];
+	log_quote(qd, sizeof qd, diag, strlen(diag));
+	if (st == MX_NODOMAIN)
+		snprintf(text, sizeof text, "Sorry, I couldn't find any host named %s. (#5.1.2)",
+		         d->name);
+	else if (st == MX_NULLMX)
+		snprintf(text, sizeof text, "Sorry, %s does not accept mail (null MX). (#5.1.10)",
+		         d->name);
+	else
+		snprintf(text, sizeof text, "Sorry, I couldn't look up %s: %s. (#4.4.3)", d->name,
+		         *diag ? qd : "temporary DNS failure");
+	log_info("event=dns_failed host=%s status=%llu diag=\"%s\"", d->host,
+	         (unsigned long long)st, qd);
+	d->nconn--;
+	mta_finish_all(j, st == MX_NODOMAIN || st == MX_NULLMX ? D_PERM : D_TEMP, text);
+	mta_dest_kick(d);
+}
+
+static size_t mta_dns_addrs(struct msg_reader *r, uint64_t n, int port, struct mta_addr *a)
+{
+	size_t k = 0;
+	for (uint64_t i = 0; i < n && !r->err; i++) {
+		(void)msg_get_u64(r);
+		const char *name = msg_get_str(r), *addr = msg_get_str(r);
+		struct in6_addr tmp;
+		if (k == MTA_MAXADDRS || (inet_pton(AF_INET, addr, &tmp) != 1 &&
+		                          inet_pton(AF_INET6, addr, &tmp) != 1))
+			continue;
+		snprintf(a[k].name, sizeof a[k].name, "%s", *name ? name : addr);
+		snprintf(a[k].addr, sizeof a[k].addr, "%s", addr);
+		a[k++].port = port;
+	}
+	return k;
+}
+
+static void mta_on_mx_result(uint32_t id, struct msg_reader *r)
+{
+	struct mta_dnsreq *q = (struct mta_dnsreq *)hmap_del(&dnsreqs, id);
+	if (!q) {
+		log_warn("event=unexpected_mx_result id=%u", id);
+		return;
+	}
+	struct mta_job *j = q->j;
+	free(q);
+	j->dnsid = 0;
+	uint64_t st = msg_get_u64(r);
+	const char *diag = msg_get_str(r);
+	uint64_t n = msg_get_u64(r);
+	struct mta_addr *a = xcalloc(MTA_MAXADDRS, sizeof *a);
+	size_t k = mta_dns_addrs(r, n, ((struct mta_dest *)j->dest)->port, a);
+	if (msg_done(r) < 0) {
+		log_err("event=bad_message peer=lookup type=mx_result");
+		mta_dns_failed(j, MX_TEMP, "malformed answer from lookup");
+	} else if (st == MX_OK && k == 0) {
+		mta_dns_failed(j, MX_TEMP, "no usable address");
+	} else if (st != MX_OK) {
+		mta_dns_failed(j, st == MX_NODOMAIN || st == MX_NULLMX ? st : MX_TEMP, diag);
+	} else {
+		mta_start(j, a, k);
+	}
+	free(a);
+}
+
+/* ---- jobs ------------------------------------------------------------------------------------------ */
+
+static void mta_dispatch(struct mta_job *j)
+{
+	struct mta_dest *d = j->dest;
+	struct mta_session *s = j->reuse_fail < MTA_REUSE_TRIES ? mta_dest_take_idle(d) : NULL;
+	if (s) {
+		j->reused = 1;
+		mta_session_send(s, j);
+	} else if (d->nconn < MTA_DEST_MAXCONN) {
+		d->nconn++;
+		j->reused = 0;
+		mta_resolve(j);
+	} else {
+		j->next = NULL;
+		if (d->wtail)
+			d->wtail->next = j;
+		else
+			d->whead = j;
+		d->wtail = j;
+	}
+}
+
+/* 1 if the message has a byte >= 0x80 (BODY=8BITMIME); read in chunks with pread */
+static int mta_eightbit(int fd)
+{
+	unsigned char *b = xmalloc(MTA_SCAN_CHUNK);
+	off_t off = 0;
+	ssize_t n;
+	int found = 0;
+	while (!found && ((n = pread(fd, b, MTA_SCAN_CHUNK, off)) > 0 || (n < 0 && errno == EINTR))) {
+		for (ssize_t i = 0; i < n && !found; i++)
+			found = b[i] >= 0x80;
+		off += n > 0 ? n : 0;
+	}
+	free(b);
+	return found;
+}
+
+/* an address we may put between < and > in a command: no control bytes, bounded */
+static int mta_addr_ok(const char *a, int empty_ok)
+{
+	size_t n = strlen(a);
+	if ((!n && !empty_ok) || n > 1000)
+		return 0;
+	for (; *a; a++)
+		if ((unsigned char)*a < 0x20 || *a == 0x7f || *a == '<' || *a == '>')
+			return 0;
+	return 1;
+}
+
+static void mta_job_rcpts(struct mta_job *j, struct msg_reader *r, uint64_t n)
+{
+	j->txn.rcpt = xcalloc(n ? n : 1, sizeof *j->txn.rcpt);
+	j->idx = xcalloc(n ? n : 1, sizeof *j->idx);
+	j->badidx = xcalloc(n ? n : 1, sizeof *j->badidx);
+	int sender_ok = mta_addr_ok(j->sender, 1);
+	for (uint64_t i = 0; i < n && !r->err; i++) {
+		uint64_t idx = msg_get_u64(r);
+		const char *a = msg_get_str(r);
+		if (!sender_ok || !mta_addr_ok(a, 0)) {
+			j->badidx[j->nbad++] = idx;
+			continue;
+		}
+		j->idx[j->txn.n] = idx;
+		j->txn.rcpt[j->txn.n++].addr = xstrdup(a);
+	}
+}
+
+static void mta_on_deliver(struct msg_reader *r, int fd)
+{
+	struct mta_job *j = xcalloc(1, sizeof *j);
+	j->fd = fd;
+	j->job = msg_get_u64(r);
+	j->msgid = msg_get_u64(r);
+	j->host = xstrdup(msg_get_str(r));
+	j->sender = xstrdup(msg_get_str(r));
+	j->txn.sender = j->sender;
+	j->txn.size = msg_get_u64(r);
+	uint64_t n = msg_get_u64(r);
+	if (!r->err && n <= MTA_MAXRCPT)
+		mta_job_rcpts(j, r, n);
+	if (r->err || n > MTA_MAXRCPT || msg_done(r) < 0 || fd < 0) {
+		log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
+		        (unsigned long long)j->job);
+		mta_finish_all(j, D_TEMP, "internal error: malformed delivery request");
+		return;
+	}
+	if (j->txn.n == 0 || stopping) {
+		if (stopping)
+			mta_finish_all(j, D_TEMP, "mta shutting down");
+		else
+			mta_report(j);                   /* only malformed addresses */
+		return;
+	}
+	struct mta_dest *d = j->dest = mta_dest_get(j->host);
+	if (d->mode == DEST_BAD) {
+		mta_finish_all(j, D_TEMP, "bad destination (check smtproutes): cannot parse the host");
+		mta_dest_kick(d);
+		return;
+	}
+	j->txn.eightbit = mta_eightbit(fd);
+	mta_dispatch(j);
+}
+
+/* ---- session callbacks ---------------------------------------------------------------------------- */
+
+static void mta_sess_done(struct mta_session *s, struct mta_job *j)
+{
+	if (j->txn.retry && j->reused && !stopping && ++j->reuse_fail <= MTA_REUSE_TRIES) {
+		log_info("event=reuse_failed host=%s id=%016llx; retrying on a new connection",
+		         j->host, (unsigned long long)j->msgid);
+		mta_dispatch(j);
+		return;
+	}
+	mta_report(j);
+}
+
+static void mta_sess_idle(struct mta_session *s)
+{
+	struct mta_dest *d = mta_session_arg(s);
+	if (d->whead && !stopping && mta_session_msgs(s) < MTA_CONN_MAXMSGS) {
+		struct mta_job *j = d->whead;
+		d->whead = j->next;
+		if (!d->whead)
+			d->wtail = NULL;
+		j->next = NULL;
+		j->reused = 1;
+		log_info("event=reuse host=%s msgs=%u", d->host, mta_session_msgs(s));
+		mta_session_send(s, j);
+		return;
+	}
+	if (stopping || mta_session_msgs(s) >= MTA_CONN_MAXMSGS) {
+		mta_session_quit(s, 0);
+		return;
+	}
+	if (d->nidle == d->capidle) {
+		d->capidle = d->capidle ? 2 * d->capidle : 4;
+		d->idle = xrealloc(d->idle, d->capidle * sizeof *d->idle);
+	}
+	d->idle[d->nidle++] = s;
+	mta_session_park(s, MTA_IDLE_MS);
+}
+
+static void mta_sess_closed(struct mta_session *s)
+{
+	struct mta_dest *d = mta_session_arg(s);
+	mta_dest_unidle(d, s);
+	d->nconn--;
+	mta_dest_kick(d);
+	if (stopping && mta_session_count() == 0)
+		mta_exit();
+}
+
+static const struct mta_session_cb mta_cb = { mta_sess_done, mta_sess_idle, mta_sess_closed };
+
+/* ---- the role ---------------------------------------------------------------------------------------- */
+
+static void mta_on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd,
+                        void *arg)
+{
+	switch (type) {
+	case M_MTA_DELIVER: mta_on_deliver(r, fd); return;
+	case M_MX_RESULT: mta_on_mx_result(id, r); break;
+	default: log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static void mta_on_close(struct chan *c, void *arg)
+{
+	log_info("event=peer_closed peer=%s; exiting", chan_peer(c));
+	exit(0);
+}
+
+static void mta_exit(void)
+{
+	chan_flush_blocking(ch_queue);
+	ev_exit();
+}
+
+static void mta_exit_cb(int fd, short what, void *arg)
+{
+	mta_session_quit_all(1);
+	mta_exit();
+}
+
+/* SIGTERM: D_TEMP for every job not finished, QUIT idle connections (waiting up to
+ * MTA_STOP_MS for the replies), then exit */
+static void mta_on_term(int sig, short what, void *arg)
+{
+	size_t i = 0;
+	struct hnode *n;
+	stopping = 1;
+	log_info("event=stopping");
+	while ((n = hmap_next(&dnsreqs, &i, NULL)) != NULL) {
+		struct mta_dnsreq *q = (struct mta_dnsreq *)hmap_del(&dnsreqs, n->key);
+		mta_finish_all(q->j, D_TEMP, "mta shutting down");
+		free(q);
+		i = 0;
+	}
+	for (size_t b = 0; b < MTA_DEST_BUCKETS; b++)
+		for (struct mta_dest *d = dests[b]; d; d = d->hnext)
+			while (d->whead) {
+				struct mta_job *j = d->whead;
+				d->whead = j->next;
+				mta_finish_all(j, D_TEMP, "mta shutting down");
+			}
+	mta_session_quit_all(0);
+	if (mta_session_count() == 0)
+		mta_exit();
+	else
+		ev_add(exit_ev, MTA_STOP_MS);        /* then whatever still waits for a 221 */
+}
+
+int mta_main(struct role_ctx *ctx)
+{
+	cfg = ctx->cfg;
+	ev_init();
+	hmap_init(&dnsreqs);
+	ch_queue = chan_new(ctx->peer[R_QUEUE], "queue", mta_on_recv, mta_on_close, NULL);
+	ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", mta_on_recv, mta_on_close, NULL);
+	if (ctx->peer[R_PARENT] >= 0)
+		ch_parent = chan_new(ctx->peer[R_PARENT], "parent", mta_on_recv, mta_on_close, NULL);
+	exit_ev = ev_new(-1, 0, mta_exit_cb, NULL);
+	struct ev *s = ev_signal(SIGTERM, mta_on_term, NULL);
+	ev_add(s, -1);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("event=started helohost=%s timeoutconnect=%llu timeoutremote=%llu", cfg->helohost,
+	         (unsigned long long)cfg->timeoutconnect, (unsigned long long)cfg->timeoutremote);
+	ev_run();
+	return 0;
+}
