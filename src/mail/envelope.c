@@ -97,7 +97,7 @@ void env_format_header(const struct envelope *e, struct buf *out)
 	env_clean(out, e->sender);
 	buf_printf(out, "\nK %d\nO ", e->kind);
 	env_clean(out, e->origin);
-	buf_addc(out, '\n');
+	buf_printf(out, "\nS %u %d\n", e->stage, e->staged ? 1 : 0);
 	for (size_t i = 0; i < e->norig; i++) {
 		buf_adds(out, "R ");
 		env_clean(out, e->slots[i].rcpt);
@@ -181,9 +181,34 @@ void env_rec_bounce(struct buf *out, int64_t when, uint64_t bounce_id)
 	buf_printf(out, "B %" PRId64 " %s\n", when, id);
 }
 
+void env_rec_stage(struct buf *out, uint32_t stage, int done)
+{
+	buf_printf(out, "S %u %d\n", stage, done ? 1 : 0);
+}
+
+void env_rec_hold(struct buf *out, int held) { buf_printf(out, "H %d\n", held ? 1 : 0); }
+
+void env_rec_add(struct buf *out, const char *addr)
+{
+	buf_adds(out, "A ");
+	env_clean(out, addr);
+	buf_addc(out, '\n');
+}
+
+void env_rec_drop(struct buf *out, uint32_t slot) { buf_printf(out, "X %u\n", slot); }
+
+void env_rec_sender(struct buf *out, const char *sender)
+{
+	buf_adds(out, "F ");
+	env_clean(out, sender);
+	buf_addc(out, '\n');
+}
+
 /* ---- parsing --------------------------------------------------------------------- */
 
 /* strict signed/unsigned decimal from [*p, end) up to the next space; advances *p */
+static int live(const struct slot *s) { return s->state == SL_UNROUTED || s->state == SL_ROUTED; }
+
 static int num_field(const char **p, const char *end, int64_t *out)
 {
 	const char *s = *p;
@@ -277,7 +302,6 @@ bad:
 	return -1;
 }
 
-static int live(const struct slot *s) { return s->state == SL_UNROUTED || s->state == SL_ROUTED; }
 
 static void set_diag(struct slot *s, const char *p, const char *end)
 {
@@ -337,6 +361,42 @@ static int apply_result(struct envelope *e, char kind, const char *p, const char
 	return 0;
 }
 
+static int apply_mgmt(struct envelope *e, char kind, const char *p, const char *end)
+{
+	int64_t a, b;
+	uint32_t slot;
+	switch (kind) {
+	case 'S':
+		if (num_field(&p, end, &a) < 0 || a < 0 || a > 999 || num_field(&p, end, &b) < 0 ||
+		    b < 0 || b > 1 || p != end)
+			return -1;
+		e->stage = (uint32_t)a;
+		e->staged = (int)b;
+		return 0;
+	case 'H':
+		if (num_field(&p, end, &a) < 0 || a < 0 || a > 1 || p != end)
+			return -1;
+		e->held = (int)a;
+		return 0;
+	case 'A':
+		if (p == end)
+			return -1;
+		env_add_rcpt(e, "");
+		free(e->slots[e->nslots - 1].rcpt);
+		e->slots[e->nslots - 1].rcpt = xstrndup(p, (size_t)(end - p));
+		return 0;
+	case 'X':
+		if (slot_field(&p, end, e, &slot) < 0 || p != end || !live(&e->slots[slot]))
+			return -1;
+		e->slots[slot].state = SL_DROPPED;
+		return 0;
+	default:   /* 'F' */
+		free(e->sender);
+		e->sender = xstrndup(p, (size_t)(end - p));
+		return 0;
+	}
+}
+
 int env_apply(struct envelope *e, const char *line, size_t len)
 {
 	const char *end = line + len;
@@ -348,6 +408,8 @@ int env_apply(struct envelope *e, const char *line, size_t len)
 		return apply_expand(e, p, end);
 	case 'D': case 'P': case 'Z':
 		return apply_result(e, line[0], p, end);
+	case 'S': case 'H': case 'A': case 'X': case 'F':
+		return apply_mgmt(e, line[0], p, end);
 	case 'B': {
 		int64_t when;
 		uint64_t id;
@@ -394,6 +456,8 @@ static int header_line(struct envelope *e, const char *l, size_t n, int lineno)
 			return -1;
 		e->kind = (int)num;
 		return 0;
+	case 'S':
+		return apply_mgmt(e, 'S', v, end);
 	case 'R':
 		if (e->nslots != e->norig || v == end)
 			return -1;

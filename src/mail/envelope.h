@@ -14,6 +14,7 @@ enum slot_state {
 	SL_EXPANDED,       /* final: replaced by other slots */
 	SL_DONE,           /* final: delivered */
 	SL_FAILED,         /* final: failed permanently (bounce) */
+	SL_DROPPED,        /* final: withdrawn by an operator or agent (no delivery, no bounce) */
 };
 
 #define TARGET_NFIELDS 11
@@ -50,6 +51,9 @@ struct envelope {
 	size_t norig;          /* slots from R lines */
 	int64_t bounced_upto;  /* number of P records covered by B records */
 	size_t nperm;          /* P records seen */
+	uint32_t stage;        /* queue stage (Bongo): routing waits until the stages are done */
+	int held;              /* an operator holds it: nothing is delivered */
+	int staged;            /* the stage pipeline is over (an S record with "done") */
 };
 
 void env_init(struct envelope *e);
@@ -69,6 +73,13 @@ void env_rec_perm(struct buf *out, uint32_t slot, int64_t when, const char *stat
 void env_rec_defer(struct buf *out, uint32_t slot, int64_t when, int64_t next, uint32_t attempts,
                    const char *remote, const char *diag);
 void env_rec_bounce(struct buf *out, int64_t when, uint64_t bounce_id);
+/* management records: stage (done = the pipeline is over and routing may start), hold,
+ * an added recipient (a new unrouted slot), a withdrawn slot, a new sender */
+void env_rec_stage(struct buf *out, uint32_t stage, int done);
+void env_rec_hold(struct buf *out, int held);
+void env_rec_add(struct buf *out, const char *addr);
+void env_rec_drop(struct buf *out, uint32_t slot);
+void env_rec_sender(struct buf *out, const char *sender);
 
 /* Apply one record (without its LF) to e, as the queue does when it appends it. 0 / -1 */
 int env_apply(struct envelope *e, const char *line, size_t len);

@@ -547,8 +547,8 @@ int route_smtp_host(const struct config *cfg, const char *domain, char *host, si
 			snprintf(diag, diaglen, "invalid address literal %s", domain);
 			return ROUTE_NOUSER;
 		}
-	} else if (dl == 0 || dl >= sizeof def) {
-		snprintf(diag, diaglen, "invalid domain");
+	} else if (dl == 0 || dl >= sizeof def || strpbrk(domain, ":[]")) {
+		snprintf(diag, diaglen, "invalid domain %s", domain);   /* ':' would mean a port */
 		return ROUTE_NOUSER;
 	} else {
 		memcpy(def, domain, dl + 1);

@@ -184,7 +184,8 @@ static void dns_complete(struct dns_req *q)
 }
 
 /* the diagnostic (truncated if need be: it is only for people) */
-static void dns_diag(struct dns_req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void dns_diag(struct dns_req *q, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void dns_diag(struct dns_req *q, const char *fmt, ...)
 {
 	va_list ap;
@@ -239,13 +240,15 @@ static void dns_fill(struct dns_req *q)
 		dns_diag(q, "%zu address(es) for %s", q->res.n, q->name);
 	} else if (temp) {
 		q->res.status = MX_TEMP;
-		dns_diag(q, "no address for %s yet: %s %s: %s", q->name, tname[temp->rrtype == DNS_T_AAAA], q->host[temp->host].name, temp->why);
+		dns_diag(q, "no address for %s yet: %s %s: %s", q->name,
+		         tname[temp->rrtype == DNS_T_AAAA], q->host[temp->host].name, temp->why);
 	} else {
 		q->res.status = MX_NODOMAIN;
 		if (q->mx.state == Q_OK)
 			dns_diag(q, "no MX host of %s has an address", q->name);
 		else
-			dns_diag(q, "%s has no %saddress", q->name, q->mode == DNS_MODE_MX ? "MX and no " : "");
+			dns_diag(q, "%s has no %saddress", q->name,
+			         q->mode == DNS_MODE_MX ? "MX and no " : "");
 	}
 	dns_complete(q);
 }
@@ -560,7 +563,6 @@ int dns_init(const struct config *cfg)
 	static const char *const opts[][2] = {
 		{ "do-not-query-localhost:", "no" },   /* tests and local caches live on loopback */
 		{ "module-config:", "iterator" },      /* no DNSSEC validation */
-		{ "infra-keep-probing:", "yes" },      /* notice soon when a dead server is back */
 		/* the configured server is the only authority: none of libunbound's built-in
 		 * RFC 6761 local zones answers in its place (mail to host.home.arpa works, and
 		 * tests can serve .test). "transparent" without local data = resolve normally;
@@ -581,6 +583,10 @@ int dns_init(const struct config *cfg)
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
 		if ((rc = ub_ctx_set_option(dns.ctx, opts[i][0], opts[i][1])) != 0)
 			return dns_fail(opts[i][0], rc);
+	/* notice soon when a dead server is back; not essential (older libunbound lacks it) */
+	if ((rc = ub_ctx_set_option(dns.ctx, "infra-keep-probing:", "yes")) != 0)
+		log_warn("event=dns_option_ignored option=infra-keep-probing error=\"%s\"",
+		         ub_strerror(rc));
 	const char *res = cfg->resolver ? cfg->resolver : "";
 	if (*res) {
 		dns_forwarder(res, fwd, sizeof fwd);

@@ -117,6 +117,18 @@ void mta_tcpto_dump(struct buf *out, time_t now)
 
 void mta_tcpto_clear(void) { ntcpto = 0; }
 
+/* an address we may put between < and > in a command: no control bytes, bounded */
+static int mta_addr_ok(const char *a, int empty_ok)
+{
+	size_t n = strlen(a);
+	if ((!n && !empty_ok) || n > 1000)
+		return 0;
+	for (; *a; a++)
+		if ((unsigned char)*a < 0x20 || *a == 0x7f || *a == '<' || *a == '>')
+			return 0;
+	return 1;
+}
+
 /* ---- results -------------------------------------------------------------------------------- */
 
 static const char *mta_event(int st)
@@ -167,11 +179,16 @@ static void mta_report(struct mta_job *j)
 		msg_str(&out, j->remote);
 		mta_log_rcpt(j, x->addr, st, diag, j->remote);
 	}
+	const char *bad = mta_addr_ok(j->sender, 1) ? "malformed recipient address (#5.1.3)"
+	                                            : "malformed sender address (#5.1.7)";
 	for (size_t i = 0; i < j->nbad; i++) {
 		msg_u64(&out, j->badidx[i]);
 		msg_u64(&out, D_PERM);
-		msg_str(&out, "malformed recipient address (#5.1.3)");
+		msg_str(&out, bad);
 		msg_str(&out, "");
+		log_info("event=failed id=%016llx job=%llu idx=%llu reply=\"%s\"",
+		         (unsigned long long)j->msgid, (unsigned long long)j->job,
+		         (unsigned long long)j->badidx[i], bad);
 	}
 	chan_send(ch_queue, &out);
 	mta_job_free(j);
@@ -441,18 +458,6 @@ static int mta_eightbit(int fd)
 	return found;
 }
 
-/* an address we may put between < and > in a command: no control bytes, bounded */
-static int mta_addr_ok(const char *a, int empty_ok)
-{
-	size_t n = strlen(a);
-	if ((!n && !empty_ok) || n > 1000)
-		return 0;
-	for (; *a; a++)
-		if ((unsigned char)*a < 0x20 || *a == 0x7f || *a == '<' || *a == '>')
-			return 0;
-	return 1;
-}
-
 static void mta_job_rcpts(struct mta_job *j, struct msg_reader *r, uint64_t n)
 {
 	j->txn.rcpt = xcalloc(n ? n : 1, sizeof *j->txn.rcpt);
@@ -560,12 +565,35 @@ static const struct mta_session_cb mta_cb = { mta_sess_done, mta_sess_idle, mta_
 
 /* ---- the role ---------------------------------------------------------------------------------------- */
 
+/* ternctl tcpto / tcpok, through the control role */
+static void mta_on_tcpto(struct chan *c, uint32_t id, struct msg_reader *r)
+{
+	uint64_t op = msg_get_u64(r);
+	size_t cleared = 0;
+	struct msg out;
+	if (msg_done(r) == 0 && op == 1) {
+		cleared = ntcpto;
+		mta_tcpto_clear();
+		log_info("event=tcpok cleared=%zu", cleared);
+	}
+	msg_init(&out, M_MTA_TCPTO_RESULT, id);
+	msg_u64(&out, ntcpto);
+	for (size_t i = 0; i < ntcpto; i++) {
+		msg_str(&out, tcpto[i].addr);
+		msg_u64(&out, (uint64_t)tcpto[i].last);
+		msg_u64(&out, tcpto[i].count);
+	}
+	msg_u64(&out, cleared);
+	chan_send(c, &out);
+}
+
 static void mta_on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd,
                         void *arg)
 {
 	switch (type) {
 	case M_MTA_DELIVER: mta_on_deliver(r, fd); return;
 	case M_MX_RESULT: mta_on_mx_result(id, r); break;
+	case M_MTA_TCPTO: mta_on_tcpto(c, id, r); break;
 	default: log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
 	}
 	if (fd >= 0)
@@ -627,6 +655,8 @@ int mta_main(struct role_ctx *ctx)
 	ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", mta_on_recv, mta_on_close, NULL);
 	if (ctx->peer[R_PARENT] >= 0)
 		ch_parent = chan_new(ctx->peer[R_PARENT], "parent", mta_on_recv, mta_on_close, NULL);
+	if (ctx->peer[R_CONTROL] >= 0)
+		chan_new(ctx->peer[R_CONTROL], "control", mta_on_recv, mta_on_close, NULL);
 	exit_ev = ev_new(-1, 0, mta_exit_cb, NULL);
 	struct ev *s = ev_signal(SIGTERM, mta_on_term, NULL);
 	ev_add(s, -1);

@@ -299,6 +299,10 @@ static void session_pump(struct mta_session *s)
 {
 	struct buf *out = smtpc_out(s->c);
 	char chunk[SESS_TEXT_CHUNK];
+	if (smtpc_want(s->c) == SMTPC_W_BODY && s->outoff) {
+		buf_consume(out, s->outoff);         /* keep only what is still to be sent */
+		s->outoff = 0;
+	}
 	while (smtpc_want(s->c) == SMTPC_W_BODY && out->len - s->outoff < SESS_OUT_HIGH) {
 		ssize_t n = pread(s->job->fd, chunk, sizeof chunk, (off_t)s->off);
 		if (n < 0 && errno == EINTR)
@@ -385,6 +389,8 @@ static void session_step(struct mta_session *s)
 		session_close(s, s->state == SS_QUIT ? "quit" : "closed");
 	} else if (w == SMTPC_W_TXN && !s->job && s->state == SS_SMTP) {
 		s->state = SS_IDLE;
+		if (smtpc_out(s->c)->len == 0)
+			buf_free(smtpc_out(s->c));       /* an idle connection keeps no text buffer */
 		ev_del(s->rev);                      /* idle: no reply is due, drop the timeout */
 		ev_add(s->rev, -1);
 		s->conf.cb->idle(s);                 /* last: it may send a job, park or close s */

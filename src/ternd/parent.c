@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,9 +32,10 @@
 /* which roles talk to which (both directions) */
 static const int edges[][2] = {
 	{ R_SMTP, R_LOOKUP }, { R_SMTP, R_QUEUE }, { R_QUEUE, R_LOOKUP },
-	{ R_QUEUE, R_SCHED }, { R_QUEUE, R_MDA },
+	{ R_QUEUE, R_SCHED }, { R_QUEUE, R_MDA }, { R_QUEUE, R_MTA }, { R_MTA, R_LOOKUP },
+	{ R_CONTROL, R_QUEUE }, { R_CONTROL, R_SCHED }, { R_CONTROL, R_MTA },
 };
-static const int started[] = { R_LOOKUP, R_QUEUE, R_SCHED, R_MDA, R_SMTP };
+static const int started[] = { R_LOOKUP, R_QUEUE, R_SCHED, R_MDA, R_MTA, R_CONTROL, R_SMTP };
 #define NSTARTED (sizeof started / sizeof started[0])
 
 struct kid { pid_t pid; uint64_t job; struct kid *next; };
@@ -85,17 +87,50 @@ static int bind_one(const struct cfg_listen *l)
 	return fd;
 }
 
+static int bind_unix(const char *path, mode_t mode)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof sun.sun_path)
+		log_fatal("event=listen_failed path=%s error=\"path too long\"", path);
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(path, mode) < 0 ||
+	    listen(fd, 128) < 0)
+		log_fatal("event=listen_failed path=%s error=\"%s\"", path, strerror(errno));
+	log_info("event=listening kind=unix path=%s", path);
+	return fd;
+}
+
+static int is_smtp_kind(const char *k)
+{
+	return strcmp(k, "smtp") == 0 || strcmp(k, "submission") == 0;
+}
+
+/* smtp/submission listeners go to the smtp role; mailq, qp and metrics ones, and the admin
+ * socket <spool>/ternctl.sock (kind -1), to the control role */
 static void bind_all(void)
 {
 	for (int i = 0; i < cfg->nlisten; i++) {
 		const struct cfg_listen *l = &cfg->listen[i];
-		if (strcmp(l->kind, "smtp") != 0 && strcmp(l->kind, "submission") != 0) {
+		if (!is_smtp_kind(l->kind) && strcmp(l->kind, "mailq") != 0 &&
+		    strcmp(l->kind, "qp") != 0 && strcmp(l->kind, "metrics") != 0) {
 			log_warn("event=listen_ignored kind=%s reason=\"served by a later release\"", l->kind);
 			continue;
 		}
 		lkind[nl] = i;
-		lfd[nl++] = bind_one(l);
+		lfd[nl++] = strcmp(l->addr, "unix") == 0 ? bind_unix(l->path, 0660) : bind_one(l);
 	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/ternctl.sock", cfg->spool);
+	lkind[nl] = -1;
+	lfd[nl++] = bind_unix(path, 0666);
+}
+
+static int listener_for(int role, int i)
+{
+	int smtp = lkind[i] >= 0 && is_smtp_kind(cfg->listen[lkind[i]].kind);
+	return role == R_SMTP ? smtp : role == R_CONTROL ? !smtp : 0;
 }
 
 /* ---- spool (queue role, as root, before it drops privileges) -------------------------------- */
@@ -137,6 +172,9 @@ static void on_role_close(struct chan *c, void *arg)
 
 static void keep_fd(int fd) { fcntl(fd, F_SETFD, 0); }
 
+/* the control role is linked only once its module exists (see role.h) */
+static int role_runs(int r) { return r != R_CONTROL || control_main != NULL; }
+
 static pid_t spawn_role(int role, int sp[][2][2], size_t nedges, int parentfd)
 {
 	char fds[512] = "", lst[256] = "", tmp[64];
@@ -147,16 +185,16 @@ static pid_t spawn_role(int role, int sp[][2][2], size_t nedges, int parentfd)
 	keep_fd(parentfd);
 	for (size_t e = 0; e < nedges; e++)
 		for (int side = 0; side < 2; side++)
-			if (edges[e][side] == role) {
+			if (edges[e][side] == role && role_runs(edges[e][!side])) {
 				int fd = sp[e][side][0];
 				keep_fd(fd);
 				snprintf(tmp, sizeof tmp, ",%s=%d", role_name(edges[e][!side]), fd);
 				strncat(fds, tmp, sizeof fds - strlen(fds) - 1);
 			}
-	if (role == R_SMTP)
-		for (int i = 0; i < nl; i++) {
+	for (int i = 0; i < nl; i++)
+		if (listener_for(role, i)) {
 			keep_fd(lfd[i]);
-			snprintf(tmp, sizeof tmp, "%s%d:%d", i ? "," : "", lfd[i], lkind[i]);
+			snprintf(tmp, sizeof tmp, "%s%d:%d", *lst ? "," : "", lfd[i], lkind[i]);
 			strncat(lst, tmp, sizeof lst - strlen(lst) - 1);
 		}
 	setenv("ROLE_FDS", fds, 1);
@@ -195,6 +233,8 @@ static void start_all(void)
 	}
 	for (size_t k = 0; k < NSTARTED; k++) {
 		int r = started[k], p[2];
+		if (!role_runs(r))
+			continue;
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
 			log_fatal("event=socketpair_failed error=\"%s\"", strerror(errno));
 		pids[r] = spawn_role(r, sp, ne, p[1]);
@@ -473,6 +513,7 @@ int parent_main(struct config *c, const char *path, const char *argv0, int debug
 	}
 	find_exes(argv0);
 	ev_init();
+	parent_prepare_spool(cfg);
 	bind_all();
 	signal(SIGPIPE, SIG_IGN);
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
@@ -480,7 +521,6 @@ int parent_main(struct config *c, const char *path, const char *argv0, int debug
 		ev_add(ev_signal(sigs[i], on_signal, NULL), -1);
 	restart_ev = ev_new(-1, 0, restart_cb, NULL);
 	log_info("event=start config=\"%s\" uid=%d spool=%s", cfg->path, (int)geteuid(), cfg->spool);
-	parent_prepare_spool(cfg);
 	write_pidfile();
 	prepare_any_users();
 	start_all();

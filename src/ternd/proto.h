@@ -50,11 +50,13 @@ enum msgtype {
 	   "/path/mbox", "|command", or "" for the user's default) */
 
 	/* queue <-> scheduler */
-	M_SCHED_ADD = 30,   /* Q msgid, Q birth, Q nrcpt, nrcpt x (Q idx, S channel, S host,
-	                       Q next_try, Q attempts) */
+	M_SCHED_ADD = 30,   /* Q msgid, Q birth, S sender, Q nrcpt, nrcpt x (Q idx, S channel,
+	                       S host, Q next_try, Q attempts) */
 	M_SCHED_RUN,        /* sched -> queue: Q msgid, S channel, S host, Q n, n x Q idx */
 	M_SCHED_RESULT,     /* queue -> sched: Q msgid, Q idx, Q dstatus, Q next_try, S diag */
 	M_SCHED_FLUSH,      /* anyone -> sched: retry everything now */
+	M_SCHED_CTL,        /* queue -> sched: Q op (0 = forget every item of the message,
+	                       1 = make them ready now), Q msgid */
 
 	/* queue -> mda: one delivery of one recipient; fd = message file, read only */
 	M_DELIVER = 40,     /* Q msgid, Q idx, S sender, target fields (as above) */
@@ -88,6 +90,71 @@ enum msgtype {
 	/* smtp (ETRN) / ternctl -> scheduler, via queue */
 	M_SCHED_ETRN = 90,  /* S domain -> M_SCHED_ETRN_RESULT */
 	M_SCHED_ETRN_RESULT,/* Q recipients made ready now (0 = nothing queued for it) */
+
+	/* ---- management (the control role asks the owners; it keeps no state) ---- */
+
+	/* control -> scheduler: its view, for MAILQ v2, ternctl stats and metrics */
+	M_SCHED_SNAPSHOT = 100, /* Q kind (0 = totals and threads, 1 = also the items of the thread
+	                           S channel S host) -> M_SCHED_SNAPSHOT_RESULT */
+	M_SCHED_SNAPSHOT_RESULT,/* Q now, Q started, Q msgs_in, Q msgs_out, Q rcpts_in, Q rcpts_out,
+	                           Q kids (runs in flight), Q nmsgs, Q nrcpts,
+	                           Q nchannels, each: S name, Q limit, Q inflight, Q nthreads;
+	                           Q nthreads, each: S channel, S host, Q nmsgs, Q nrcpts,
+	                             Q attempts (the most of any item), Q oldest (earliest birth),
+	                             Q next (earliest wake-up, 0 = ready now), Q inflight, Q window;
+	                           Q nitems (kind 1), each: Q msgid, S sender, Q idx, Q expiry,
+	                             Q next, Q lastfeed (last run), Q attempts,
+	                             S reason ("" / "channel" / "thread" when ready but waiting),
+	                             S diag (last diagnostic) */
+
+	/* control -> queue: operations on messages; id = the requester's correlation id */
+	M_Q_OP = 110,       /* Q op (enum qop), Q msgid (0 with "all" ops = every message),
+	                       S arg1, S arg2 -> M_Q_OP_RESULT */
+	M_Q_OP_RESULT,      /* Q status (enum qopstatus), Q count (messages affected),
+	                       S text (human readable), Q newid (QOP_COPY / QOP_CREATE) */
+	M_Q_LIST,           /* Q offset, Q limit -> M_Q_LIST_RESULT (oldest first) */
+	M_Q_LIST_RESULT,    /* Q total, Q n, each: Q msgid, Q arrival, Q size, S sender, Q kind,
+	                       Q held, Q stage, Q nslots, each slot (expanded ones left out):
+	                       S address, Q state (enum slot_state), Q attempts, Q next, S diag */
+	M_Q_READ,           /* Q msgid -> M_Q_READ_RESULT + fd (the data, read only) */
+	M_Q_READ_RESULT,    /* Q status (enum qopstatus), S envelope text (env/<ID> as stored),
+	                       Q size, Q stage; fd rides along when status is QS_OK */
+
+	/* queue stages and their agents (Bongo QWAIT) */
+	M_Q_AGENTS = 120,   /* control -> queue: Q n, n x Q stage — the stages that have agents now
+	                       (sent whenever that changes; an empty list routes everything) */
+	M_Q_STAGE_PUSH,     /* queue -> control: Q msgid, Q stage — the entry waits for that
+	                       stage's agent */
+	M_Q_STAGE_DONE,     /* control -> queue: Q msgid, Q stage, Q verdict (enum stageverdict) */
+
+	/* control -> mta: qmail-tcpto's table */
+	M_MTA_TCPTO = 130,  /* Q op (0 = list, 1 = clear) -> M_MTA_TCPTO_RESULT */
+	M_MTA_TCPTO_RESULT, /* Q n, each: S address, Q since (unix time of the last timeout),
+	                       Q failures; then Q cleared (entries removed by op 1, else 0) */
+};
+
+enum qop {
+	QOP_REMOVE = 1,     /* delete without a bounce (ternctl remove, QP QDELE) */
+	QOP_HOLD,           /* keep, deliver nothing until released */
+	QOP_RELEASE,
+	QOP_SCHEDULE,       /* try every live recipient now */
+	QOP_KILL,           /* expire: every live recipient fails and bounces (MAILQ KILL MSG) */
+	QOP_KILL_THREAD,    /* arg1 channel, arg2 host: expire the thread's recipients */
+	QOP_REQUEUE,        /* route every live recipient again (REQUEUE ROUTER) */
+	QOP_MOVE,           /* arg1 = target stage (QP QMOVE) */
+	QOP_COPY,           /* arg1 = target stage (QP QCOPY): a new message, same data */
+	QOP_SET_SENDER,     /* arg1 = new sender (agent QMOD FROM) */
+	QOP_ADD_RCPT,       /* arg1 = address (agent QMOD TO / QADDM / QSTOR TO on an entry) */
+	QOP_DEL_RCPT,       /* arg1 = address: its live slots end without delivery or bounce */
+	QOP_FLUSH,          /* every deferred recipient of every message now (QFLUSH) */
+};
+
+enum qopstatus { QS_OK = 0, QS_NOENT = 1, QS_BADARG = 2, QS_ERROR = 3, QS_NOSPACE = 4 };
+
+enum stageverdict {
+	SV_NEXT = 0,        /* the agent is done: on to the next stage with an agent, then routing */
+	SV_HOLD = 1,        /* keep the entry at this stage; pushed again when the agent returns */
+	SV_GONE = 2,        /* the agent deleted the entry (QDELE) */
 };
 
 enum mxstatus {

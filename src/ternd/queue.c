@@ -22,18 +22,15 @@
 #include <unistd.h>
 
 struct config *queue_cfg;
-static struct chan *ch_smtp, *ch_lookup, *ch_sched, *ch_mda, *ch_mta, *ch_parent;
-static uint64_t mta_job_seq;
+static struct chan *ch_smtp, *ch_parent;
+struct chan *queue_ch_lookup, *queue_ch_sched, *queue_ch_mda, *queue_ch_mta, *queue_ch_control;
 static struct hmap msgs;          /* id -> struct qmsg */
 static struct hmap opens;         /* id -> struct qopen: data files handed to smtp */
-static struct hmap rreqs;         /* route request id -> struct rreq */
-static uint32_t rreq_seq;
 static struct ev *pass_ev, *tick_ev;
 static struct qmsg *dirty_head;
 static int use_syncfs = 1;
 
 struct qopen { struct hnode h; int fd; };
-struct rreq { struct hnode h; uint64_t msgid; uint32_t slot; };
 
 struct pcommit {
 	struct pcommit *next;
@@ -49,8 +46,7 @@ struct pcommit {
 static struct pcommit *batch_head, **batch_tail = &batch_head;
 static size_t batch_n;
 
-static void route_slot(struct qmsg *m, uint32_t slot);
-static void msg_check_done(struct qmsg *m);
+void queue_check_done(struct qmsg *m);
 
 int64_t queue_now(void) { return (int64_t)time(NULL); }
 
@@ -72,9 +68,9 @@ void queue_free_msg(struct qmsg *m)
 	free(m);
 }
 
-static struct qmsg *msg_get(uint64_t id) { return (struct qmsg *)hmap_get(&msgs, id); }
+struct qmsg *queue_msg_get(uint64_t id) { return (struct qmsg *)hmap_get(&msgs, id); }
 
-static void sf_fit(struct qmsg *m)
+void queue_sf_fit(struct qmsg *m)
 {
 	if (m->sfcap >= m->env.nslots)
 		return;
@@ -84,7 +80,7 @@ static void sf_fit(struct qmsg *m)
 	m->sfcap = n;
 }
 
-static void mark_dirty(struct qmsg *m)
+void queue_mark_dirty(struct qmsg *m)
 {
 	if (!m->dirty) {
 		m->dirty = 1;
@@ -95,7 +91,7 @@ static void mark_dirty(struct qmsg *m)
 }
 
 /* Apply a formatted record to memory and queue it for the journal write. */
-static int journal_add(struct qmsg *m, struct buf *rec, int sync)
+int queue_journal_add(struct qmsg *m, struct buf *rec, int sync)
 {
 	if (env_apply(&m->env, rec->p, rec->len - 1) < 0) {
 		char id[17];
@@ -103,10 +99,10 @@ static int journal_add(struct qmsg *m, struct buf *rec, int sync)
 		log_err("event=bug id=%s record=\"%.*s\"", id, (int)rec->len - 1, rec->p);
 		return -1;
 	}
-	sf_fit(m);
+	queue_sf_fit(m);
 	buf_add(&m->journal, rec->p, rec->len);
 	m->journal_sync |= sync;
-	mark_dirty(m);
+	queue_mark_dirty(m);
 	return 0;
 }
 
@@ -121,6 +117,7 @@ static void sched_add(struct qmsg *m, uint32_t *idx, size_t n)
 	msg_init(&out, M_SCHED_ADD, 0);
 	msg_u64(&out, m->env.id);
 	msg_u64(&out, (uint64_t)m->env.arrival);
+	msg_str(&out, m->env.sender);
 	msg_u64(&out, n);
 	for (size_t i = 0; i < n; i++) {
 		struct slot *s = &m->env.slots[idx[i]];
@@ -130,7 +127,7 @@ static void sched_add(struct qmsg *m, uint32_t *idx, size_t n)
 		msg_u64(&out, (uint64_t)s->next);
 		msg_u64(&out, s->attempts);
 	}
-	chan_send(ch_sched, &out);
+	chan_send(queue_ch_sched, &out);
 }
 
 static void sched_result(struct qmsg *m, uint32_t i)
@@ -144,7 +141,7 @@ static void sched_result(struct qmsg *m, uint32_t i)
 	msg_u64(&out, (uint64_t)st);
 	msg_u64(&out, (uint64_t)s->next);
 	msg_str(&out, s->diag);
-	chan_send(ch_sched, &out);
+	chan_send(queue_ch_sched, &out);
 }
 
 /* After the journal of m is durable: tell the scheduler, then see if m is finished. */
@@ -168,7 +165,7 @@ static void msg_after_sync(struct qmsg *m)
 	if (nadd)
 		sched_add(m, add, nadd);
 	free(add);
-	msg_check_done(m);
+	queue_check_done(m);
 }
 
 /* Phase 1 of a pass: append every message's pending records. With syncfs the one sync of
@@ -184,7 +181,7 @@ static struct qmsg *journal_write(int *need_sync)
 		if (m->journal.len) {
 			if (qfs_append(m->env.id, m->journal.p, m->journal.len,
 			               m->journal_sync && !use_syncfs) < 0) {
-				mark_dirty(m);     /* the records stay in memory: tried again next pass */
+				queue_mark_dirty(m);     /* the records stay in memory: tried again next pass */
 				continue;
 			}
 			m->routed_rec |= m->journal.p[0] == 'E';
@@ -203,7 +200,7 @@ static void journal_done(struct qmsg *list, int sync_ok)
 	for (struct qmsg *m = list, *next; m; m = next) {
 		next = m->dnext;
 		if (!sync_ok) {
-			mark_dirty(m);         /* journal_sync stays set: the next pass syncs again */
+			queue_mark_dirty(m);         /* journal_sync stays set: the next pass syncs again */
 			continue;
 		}
 		if (m->journal_sync)
@@ -214,9 +211,16 @@ static void journal_done(struct qmsg *list, int sync_ok)
 	}
 }
 
+void queue_foreach(void (*fn)(struct qmsg *m, void *arg), void *arg)
+{
+	size_t b = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));)
+		fn((struct qmsg *)h, arg);
+}
+
 /* ---- finishing a message ---------------------------------------------------------------- */
 
-static void msg_remove(struct qmsg *m)
+void queue_remove(struct qmsg *m)
 {
 	char id[17];
 	env_idstr(m->env.id, id);
@@ -226,7 +230,7 @@ static void msg_remove(struct qmsg *m)
 	queue_free_msg(m);
 }
 
-static void msg_check_done(struct qmsg *m)
+void queue_check_done(struct qmsg *m)
 {
 	if (m->routing || m->inflight || m->bouncing || m->journal.len || !env_all_final(&m->env))
 		return;
@@ -239,13 +243,13 @@ static void msg_check_done(struct qmsg *m)
 		if (r < 0)
 			return;       /* retried at the next tick */
 	}
-	msg_remove(m);
+	queue_remove(m);
 }
 
 /* called by the commit batch when the bounce for parent is durable */
 static void bounce_committed(uint64_t parent, uint64_t bounce_id, int ok)
 {
-	struct qmsg *m = msg_get(parent);
+	struct qmsg *m = queue_msg_get(parent);
 	if (!m)
 		return;
 	m->bouncing = 0;
@@ -257,7 +261,7 @@ static void bounce_committed(uint64_t parent, uint64_t bounce_id, int ok)
 	if (qfs_append(parent, rec.p, rec.len, 1) == 0) {
 		env_apply(&m->env, rec.p, rec.len - 1);
 		crashpoint("queue:after_bounce");
-		msg_check_done(m);
+		queue_check_done(m);
 	}
 	buf_free(&rec);
 }
@@ -277,6 +281,7 @@ int queue_commit_add(enum pc_kind kind, struct qmsg *m, int datafd, struct chan 
 	pc->parent = parent;
 	snprintf(pc->dropname, sizeof pc->dropname, "%s", dropname ? dropname : "");
 	buf_init(&hdr);
+	queue_ctl_precommit(m);
 	env_format_header(&m->env, &hdr);
 	pc->envfd = qfs_write_tmp_env(m->env.id, hdr.p, hdr.len);
 	pc->err = pc->envfd < 0 ? (errno ? errno : EIO) : 0;
@@ -305,7 +310,9 @@ static void commit_reply(struct pcommit *pc, int ok)
 			drop_committed(pc->dropname);
 		else
 			drop_failed(pc->dropname);
-	} else
+	} else if (pc->kind == PC_CTL)
+		queue_ctl_copy_committed(pc->c, pc->reqid, pc->m->env.id, ok);
+	else
 		bounce_committed(pc->parent, pc->m->env.id, ok);
 }
 
@@ -321,14 +328,13 @@ static void commit_one_done(struct pcommit *pc, int ok)
 		queue_free_msg(m);
 		return;
 	}
-	sf_fit(m);
+	queue_sf_fit(m);
 	m->h.key = m->env.id;
 	hmap_put(&msgs, &m->h);
 	log_info("event=committed id=%s from=<%s> nrcpt=%zu origin=\"%s\"", id, m->env.sender,
 	         m->env.norig, m->env.origin);
 	commit_reply(pc, 1);
-	for (uint32_t i = 0; i < m->env.nslots; i++)
-		route_slot(m, i);
+	queue_ctl_committed(m);
 }
 
 /* Commit the batch; extra_sync: journal records written this pass need the same sync.
@@ -474,7 +480,8 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	}
 	const char *origin = msg_get_str(r);
 	(void)msg_get_u64(r);
-	if (!ok || msg_done(r) < 0) {
+	uint64_t stage = r->off < r->len ? msg_get_u64(r) : 0;   /* QP: QCREA <queue> */
+	if (!ok || stage > 999 || msg_done(r) < 0) {
 		log_err("event=bad_commit peer=smtp");
 		struct msg out;
 		msg_init(&out, M_MSG_COMMITTED, reqid);
@@ -491,6 +498,7 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	m->env.origin = xstrdup(origin);
 	m->env.norig = m->env.nslots;
 	m->env.kind = EK_NORMAL;
+	m->env.stage = (uint32_t)stage;
 	queue_commit_add(PC_SMTP, m, o->fd, c, reqid, NULL, 0);
 	free(o);
 }
@@ -506,302 +514,22 @@ static void on_msg_abort(struct msg_reader *r)
 	free(o);
 }
 
-/* ---- routing ------------------------------------------------------------------------------- */
-
-static void route_slot(struct qmsg *m, uint32_t i)
-{
-	sf_fit(m);
-	if (m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT)) {
-		m->sf[i] |= SF_ADD;
-		mark_dirty(m);
-	}
-	if (m->env.slots[i].state != SL_UNROUTED || (m->sf[i] & SF_ROUTING))
-		return;
-	struct rreq *q = xcalloc(1, sizeof *q);
-	q->h.key = ++rreq_seq;
-	q->msgid = m->env.id;
-	q->slot = i;
-	hmap_put(&rreqs, &q->h);
-	m->sf[i] |= SF_ROUTING;
-	m->routing++;
-	struct msg out;
-	msg_init(&out, M_ROUTE, (uint32_t)q->h.key);
-	msg_str(&out, m->env.slots[i].rcpt);
-	msg_str(&out, m->env.sender);
-	chan_send(ch_lookup, &out);
-}
-
-static void fail_slot(struct qmsg *m, uint32_t i, const char *status, const char *diag)
-{
-	struct buf rec;
-	buf_init(&rec);
-	env_rec_perm(&rec, i, queue_now(), status, NULL, diag);
-	journal_add(m, &rec, 1);
-	buf_free(&rec);
-}
-
-static void on_route_result(uint32_t reqid, struct msg_reader *r)
-{
-	struct rreq *q = (struct rreq *)hmap_del(&rreqs, reqid);
-	if (!q)
-		return;
-	struct qmsg *m = msg_get(q->msgid);
-	uint32_t i = q->slot;
-	free(q);
-	if (!m)
-		return;
-	m->sf[i] &= (unsigned char)~SF_ROUTING;
-	m->routing--;
-	uint64_t verdict = msg_get_u64(r);
-	const char *diag = msg_get_str(r);
-	uint64_t n = msg_get_u64(r);
-	struct target *t = (!r->err && n <= 10000) ? xcalloc(n + 1, sizeof *t) : NULL;
-	uint64_t got = 0;
-	while (t && got < n && proto_get_target(r, &t[got]) == 0)
-		got++;
-	char id[17];
-	env_idstr(m->env.id, id);
-	if (!t || got != n || msg_done(r) < 0 || (verdict == V_OK && n == 0)) {
-		log_err("event=bad_route_result id=%s", id);
-		verdict = V_TEMP;
-		diag = "internal routing error";
-	}
-	if (verdict == V_OK) {
-		struct buf rec;
-		buf_init(&rec);
-		env_rec_expand(&rec, i, n, t);
-		journal_add(m, &rec, 1);
-		buf_free(&rec);
-		for (uint32_t j = (uint32_t)(m->env.nslots - n); j < m->env.nslots; j++)
-			m->sf[j] |= SF_ADD;
-		log_info("event=routed id=%s rcpt=<%s> targets=%" PRIu64, id, m->env.slots[i].rcpt, n);
-	} else if (verdict == V_TEMP) {
-		log_warn("event=route_deferred id=%s rcpt=<%s> reason=\"%s\"", id, m->env.slots[i].rcpt, diag);
-		m->reroute_at = queue_now() + 30;
-	} else
-		fail_slot(m, i, "5.1.1", *diag ? diag : "Sorry, no mailbox here by that name.");
-	for (uint64_t j = 0; t && j < got; j++)
-		target_free(&t[j]);
-	free(t);
-	msg_check_done(m);
-}
-
-/* ---- delivery ---------------------------------------------------------------------------- */
-
-static int64_t retry_c(const struct slot *s)
-{
-	return (int64_t)(strcmp(s->t.channel, "local") == 0 ? queue_cfg->retrylocal
-	                                                   : queue_cfg->retryremote);
-}
-
-static void status_from_diag(const char *diag, char cls, char *out, size_t outsz)
-{
-	/* qmail style "(#5.1.1)" or a leading "5.1.1 " */
-	const char *p = strstr(diag, "#");
-	for (const char *s = p ? p + 1 : diag; s && *s; s = NULL) {
-		if ((s[0] == '4' || s[0] == '5') && s[1] == '.') {
-			size_t n = strspn(s, "0123456789.");
-			if (n >= 5 && n < outsz) {
-				memcpy(out, s, n);
-				out[n] = '\0';
-				out[0] = cls;
-				return;
-			}
-		}
-	}
-	snprintf(out, outsz, "%c.0.0", cls);
-}
-
-static void record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote)
-{
-	struct slot *s = &m->env.slots[i];
-	struct buf rec;
-	char status[12];
-	int64_t now = queue_now();
-	buf_init(&rec);
-	if (st == D_TEMP && retry_expired(m->env.arrival, now, queue_cfg->queuelifetime)) {
-		struct buf d;
-		buf_init(&d);
-		buf_printf(&d, "I'm not going to try again; this message has been in the queue too long. "
-		           "Last error: %s", diag);
-		status_from_diag(diag, '4', status, sizeof status);
-		env_rec_perm(&rec, i, now, status, remote, d.p);
-		buf_free(&d);
-	} else if (st == D_OK)
-		env_rec_done(&rec, i, now);
-	else if (st == D_PERM) {
-		status_from_diag(diag, '5', status, sizeof status);
-		env_rec_perm(&rec, i, now, status, remote, diag);
-	} else
-		env_rec_defer(&rec, i, now, retry_next(m->env.arrival, now, (uint64_t)retry_c(s)),
-		              s->attempts + 1, remote, diag);
-	journal_add(m, &rec, rec.p[0] != 'Z');
-	buf_free(&rec);
-	m->sf[i] |= SF_RESULT;
-	char id[17];
-	env_idstr(m->env.id, id);
-	log_info("event=delivery id=%s slot=%u rcpt=<%s> channel=%s relay=%s status=%s diag=\"%s\"",
-	         id, i, s->t.address, s->t.channel, remote && *remote ? remote : s->t.channel,
-	         s->state == SL_DONE ? "sent" : s->state == SL_FAILED ? "bounced" : "deferred",
-	         s->diag ? s->diag : "");
-}
-
-static void deliver_slot(struct qmsg *m, uint32_t i)
-{
-	struct slot *s = &m->env.slots[i];
-	if (s->state != SL_ROUTED || (m->sf[i] & SF_INFLIGHT))
-		return;
-	if (strcmp(s->t.channel, "local") != 0) {
-		record_result(m, i, D_TEMP, "no remote delivery agent is configured yet", NULL);
-		return;
-	}
-	int fd = qfs_open_data(m->env.id);
-	if (fd < 0) {
-		record_result(m, i, D_TEMP, "cannot open the queued message", NULL);
-		return;
-	}
-	m->sf[i] |= SF_INFLIGHT;
-	m->inflight++;
-	struct msg out;
-	msg_init(&out, M_DELIVER, 0);
-	msg_u64(&out, m->env.id);
-	msg_u64(&out, i);
-	msg_str(&out, m->env.sender);
-	proto_put_target(&out, &s->t);
-	msg_fd(&out, fd);
-	chan_send(ch_mda, &out);
-}
-
-/* one SMTP transaction: the slots of m for one destination, the address list first and then
- * one copy of the text (MMDF's smtp channel) */
-static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
-{
-	struct stat st;
-	int fd = ch_mta ? qfs_open_data(m->env.id) : -1;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		if (fd >= 0)
-			close(fd);
-		for (size_t k = 0; k < n; k++)
-			record_result(m, idx[k], D_TEMP, ch_mta ? "cannot open the queued message"
-			              : "no remote delivery agent runs", NULL);
-		return;
-	}
-	struct msg out;
-	msg_init(&out, M_MTA_DELIVER, 0);
-	msg_u64(&out, ++mta_job_seq);
-	msg_u64(&out, m->env.id);
-	msg_str(&out, m->env.slots[idx[0]].t.host);
-	msg_str(&out, m->env.sender);
-	msg_u64(&out, (uint64_t)st.st_size);
-	msg_u64(&out, n);
-	for (size_t k = 0; k < n; k++) {
-		msg_u64(&out, idx[k]);
-		msg_str(&out, m->env.slots[idx[k]].t.address);
-		m->sf[idx[k]] |= SF_INFLIGHT;
-		m->inflight++;
-	}
-	msg_fd(&out, fd);
-	chan_send(ch_mta, &out);
-}
-
-static int runnable(struct qmsg *m, uint64_t i)
-{
-	return i < m->env.nslots && m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT);
-}
-
-/* the scheduler asked for a slot that is not (or no longer) deliverable: tell it the truth so
- * that it does not wait for a result that will never come */
-static void sched_stale(uint64_t id, uint64_t i, struct qmsg *m)
-{
-	int st = D_OK;
-	if (m && i < m->env.nslots) {
-		if (m->sf[i] & SF_INFLIGHT)
-			return;                 /* a result will come */
-		st = m->env.slots[i].state == SL_FAILED ? D_PERM : D_OK;
-	}
-	struct msg out;
-	msg_init(&out, M_SCHED_RESULT, 0);
-	msg_u64(&out, id); msg_u64(&out, i); msg_u64(&out, (uint64_t)st); msg_u64(&out, 0);
-	msg_str(&out, "not deliverable now");
-	chan_send(ch_sched, &out);
-}
-
-static void on_sched_run(struct msg_reader *r)
-{
-	uint64_t id = msg_get_u64(r);
-	const char *channel = msg_get_str(r);
-	(void)msg_get_str(r);
-	uint64_t n = msg_get_u64(r);
-	struct qmsg *m = msg_get(id);
-	int local = strcmp(channel, "local") == 0;
-	uint32_t *remote = xcalloc(n ? n : 1, sizeof *remote);
-	size_t nremote = 0;
-	for (uint64_t k = 0; k < n && !r->err; k++) {
-		uint64_t i = msg_get_u64(r);
-		if (r->err)
-			break;
-		if (!m || !runnable(m, i))
-			sched_stale(id, i, m);
-		else if (local)
-			deliver_slot(m, (uint32_t)i);
-		else {
-			if (nremote && strcmp(m->env.slots[i].t.host, m->env.slots[remote[0]].t.host) != 0) {
-				deliver_remote(m, remote, nremote);   /* one destination per transaction */
-				nremote = 0;
-			}
-			remote[nremote++] = (uint32_t)i;
-		}
-	}
-	if (nremote)
-		deliver_remote(m, remote, nremote);
-	free(remote);
-}
-
-static void on_mta_result(struct msg_reader *r)
-{
-	(void)msg_get_u64(r);
-	uint64_t id = msg_get_u64(r), n = msg_get_u64(r);
-	struct qmsg *m = msg_get(id);
-	for (uint64_t k = 0; k < n && !r->err; k++) {
-		uint64_t i = msg_get_u64(r), st = msg_get_u64(r);
-		const char *diag = msg_get_str(r), *remote = msg_get_str(r);
-		if (r->err || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) || st < D_OK || st > D_PERM)
-			continue;
-		m->sf[i] &= (unsigned char)~SF_INFLIGHT;
-		m->inflight--;
-		record_result(m, (uint32_t)i, (int)st, diag, remote);
-	}
-	if (r->err)
-		log_err("event=bad_message peer=mta type=mta_result");
-}
-
-static void on_delivered(struct msg_reader *r)
-{
-	uint64_t id = msg_get_u64(r), i = msg_get_u64(r), st = msg_get_u64(r);
-	const char *diag = msg_get_str(r);
-	struct qmsg *m = msg_get(id);
-	if (msg_done(r) < 0 || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) ||
-	    st < D_OK || st > D_PERM)
-		return;
-	m->sf[i] &= (unsigned char)~SF_INFLIGHT;
-	m->inflight--;
-	record_result(m, (uint32_t)i, (int)st, diag, NULL);
-}
-
 /* ---- channels ------------------------------------------------------------------------------ */
 
 static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
 {
 	if (fd >= 0)
 		close(fd);
+	if (queue_ctl_recv(c, type, id, r))
+		return;
 	switch (type) {
 	case M_MSG_OPEN: on_msg_open(c, id); break;
 	case M_MSG_COMMIT: on_msg_commit(c, id, r); break;
 	case M_MSG_ABORT: on_msg_abort(r); break;
-	case M_ROUTE_RESULT: on_route_result(id, r); break;
-	case M_SCHED_RUN: on_sched_run(r); break;
-	case M_DELIVERED: on_delivered(r); break;
-	case M_MTA_RESULT: on_mta_result(r); break;
+	case M_ROUTE_RESULT: queue_on_route_result(id, r); break;
+	case M_SCHED_RUN: queue_on_sched_run(r); break;
+	case M_DELIVERED: queue_on_delivered(r); break;
+	case M_MTA_RESULT: queue_on_mta_result(r); break;
 	case M_SCHED_ETRN:            /* smtp -> scheduler, through us (same id, same payload) */
 	case M_SCHED_ETRN_RESULT: {   /* scheduler -> smtp */
 		const char *dom = type == M_SCHED_ETRN ? msg_get_str(r) : NULL;
@@ -814,7 +542,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 			msg_str(&out, dom);
 		else
 			msg_u64(&out, n);
-		chan_send(type == M_SCHED_ETRN ? ch_sched : ch_smtp, &out);
+		chan_send(type == M_SCHED_ETRN ? queue_ch_sched : ch_smtp, &out);
 		break;
 	}
 	default:
@@ -860,7 +588,7 @@ static int recover_one(const char *name)
 	if (valid < len)
 		qfs_truncate_env(id, valid);
 	m->h.key = id;
-	sf_fit(m);
+	queue_sf_fit(m);
 	hmap_put(&msgs, &m->h);
 	return 1;
 }
@@ -883,7 +611,7 @@ static void recover(void)
 	d = fdopendir(dup(qfs_dirfd(QD_DATA)));
 	for (struct dirent *de; d && (de = readdir(d));) {
 		uint64_t id;
-		if (de->d_name[0] == '.' || (env_idparse(de->d_name, &id) == 0 && msg_get(id)))
+		if (de->d_name[0] == '.' || (env_idparse(de->d_name, &id) == 0 && queue_msg_get(id)))
 			continue;
 		unlinkat(qfs_dirfd(QD_DATA), de->d_name, 0);   /* never acknowledged */
 		gone++;
@@ -898,10 +626,9 @@ static void recover_schedule(void)
 	size_t b = 0;
 	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
 		struct qmsg *m = (struct qmsg *)h;
-		for (uint32_t i = 0; i < m->env.nslots; i++)
-			route_slot(m, i);
+		queue_ctl_committed(m);          /* no agent has registered yet: straight through */
 		if (env_all_final(&m->env))
-			mark_dirty(m);        /* msg_after_sync -> msg_check_done */
+			queue_mark_dirty(m);        /* msg_after_sync -> msg_check_done */
 	}
 }
 
@@ -918,14 +645,14 @@ static void tick_cb(int fd, short what, void *arg)
 			for (uint32_t i = 0; i < m->env.nslots; i++)
 				if (m->env.slots[i].state == SL_UNROUTED) {
 					if (retry_expired(m->env.arrival, now, queue_cfg->queuelifetime))
-						fail_slot(m, i, "4.3.0", "I'm not going to try again; this message has "
+						queue_fail_slot(m, i, "4.3.0", "I'm not going to try again; this message has "
 						          "been in the queue too long. Last error: address lookup failed");
 					else
-						route_slot(m, i);
+						queue_route_slot(m, i);
 				}
 		}
 		if (env_all_final(&m->env) && !m->bouncing && !m->dirty)
-			mark_dirty(m);
+			queue_mark_dirty(m);
 	}
 	drop_scan();
 	ev_add(tick_ev, 10000);
@@ -943,7 +670,7 @@ int queue_main(struct role_ctx *ctx)
 	ev_init();
 	hmap_init(&msgs);
 	hmap_init(&opens);
-	hmap_init(&rreqs);
+	queue_deliver_init();
 	use_syncfs = strcmp(queue_cfg->spoolsync, "fsync") != 0;
 	if (qfs_open(queue_cfg->spool, 1) < 0)
 		return 111;
@@ -952,11 +679,13 @@ int queue_main(struct role_ctx *ctx)
 	tick_ev = ev_new(-1, 0, tick_cb, NULL);
 	ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
 	ch_smtp = chan_new(ctx->peer[R_SMTP], "smtp", on_recv, on_close, NULL);
-	ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", on_recv, on_close, NULL);
-	ch_sched = chan_new(ctx->peer[R_SCHED], "scheduler", on_recv, on_close, NULL);
-	ch_mda = chan_new(ctx->peer[R_MDA], "mda", on_recv, on_close, NULL);
+	queue_ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", on_recv, on_close, NULL);
+	queue_ch_sched = chan_new(ctx->peer[R_SCHED], "scheduler", on_recv, on_close, NULL);
+	queue_ch_mda = chan_new(ctx->peer[R_MDA], "mda", on_recv, on_close, NULL);
 	if (ctx->peer[R_MTA] >= 0)
-		ch_mta = chan_new(ctx->peer[R_MTA], "mta", on_recv, on_close, NULL);
+		queue_ch_mta = chan_new(ctx->peer[R_MTA], "mta", on_recv, on_close, NULL);
+	if (ctx->peer[R_CONTROL] >= 0)
+		queue_ch_control = chan_new(ctx->peer[R_CONTROL], "control", on_recv, on_close, NULL);
 	struct ev *sig = ev_signal(SIGTERM, on_term, NULL);
 	ev_add(sig, -1);
 	signal(SIGPIPE, SIG_IGN);

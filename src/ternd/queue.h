@@ -27,12 +27,34 @@ struct qmsg {
 	int routing, inflight;     /* outstanding route requests / deliveries */
 	int bouncing;              /* a bounce commit for it is in the batch */
 	int64_t reroute_at;        /* a tempfailed route is retried at this time (0 = none) */
+	int waiting_stage;         /* pushed to the agent of env.stage; waiting for its verdict */
 };
 
-enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE };
+enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE, PC_CTL };
 
 /* queue.c */
 extern struct config *queue_cfg;
+extern struct chan *queue_ch_lookup, *queue_ch_sched, *queue_ch_mda, *queue_ch_mta, *queue_ch_control;
+struct qmsg *queue_msg_get(uint64_t id);
+void queue_sf_fit(struct qmsg *m);
+void queue_mark_dirty(struct qmsg *m);
+/* apply a formatted record (one line, LF) to m and queue it for the next pass's journal
+ * write; sync: it must be durable before anyone acts on it */
+int queue_journal_add(struct qmsg *m, struct buf *rec, int sync);
+void queue_check_done(struct qmsg *m);          /* finished? bounce, then remove */
+void queue_remove(struct qmsg *m);              /* unlink and forget (no bounce) */
+/* iterate over every message; fn may not remove messages */
+void queue_foreach(void (*fn)(struct qmsg *m, void *arg), void *arg);
+
+/* queue_deliver.c */
+void queue_route_slot(struct qmsg *m, uint32_t slot);  /* ask lookup (or tell the scheduler) */
+void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char *diag);
+void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote);
+void queue_on_route_result(uint32_t reqid, struct msg_reader *r);
+void queue_on_sched_run(struct msg_reader *r);
+void queue_on_mta_result(struct msg_reader *r);
+void queue_on_delivered(struct msg_reader *r);
+void queue_deliver_init(void);
 struct qmsg *queue_new_msg(void);
 void queue_free_msg(struct qmsg *m);
 /* Enqueue an uncommitted message (data file written, m->env filled) for the next group
@@ -47,6 +69,12 @@ void drop_init(void);
 void drop_scan(void);
 void drop_committed(const char *name);          /* unlink after commit */
 void drop_failed(const char *name);
+
+/* queue_ctl.c: management and stages */
+void queue_ctl_precommit(struct qmsg *m);        /* no agents: the entry skips the stages */
+void queue_ctl_committed(struct qmsg *m);        /* start the stage pipeline, then routing */
+int queue_ctl_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r);
+void queue_ctl_copy_committed(struct chan *c, uint32_t reqid, uint64_t newid, int ok);
 
 /* queue_bounce.c: build and enqueue the bounce for m's failed slots. 0 queued / 1 nothing
  * to send (double bounce dropped) / -1 error (retry later) */

@@ -30,6 +30,9 @@ int lookup_main(struct role_ctx *ctx);
 int queue_main(struct role_ctx *ctx);
 int sched_main(struct role_ctx *ctx);
 int mda_main(struct role_ctx *ctx);
+int mta_main(struct role_ctx *ctx);
+/* weak until every build has the control role: the parent starts it only if it is linked */
+int control_main(struct role_ctx *ctx) __attribute__((weak));
 
 /* crash points for the crash tests: if TERN_CRASHPOINT names this point ("role:name"),
  * the process dies here by SIGKILL. The parent clears the variable for restarted roles. */

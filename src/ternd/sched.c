@@ -24,6 +24,7 @@ struct thread;
 struct job { size_t left; int anyok, anytemp; };   /* one RUN: counts once against limits */
 struct item {
 	struct item *rnext;          /* thread's ready FIFO */
+	struct item *tnext, *tprev;  /* every item of the thread */
 	struct thread *th;
 	uint64_t msgid;
 	uint32_t idx;
@@ -32,19 +33,23 @@ struct item {
 	size_t hpos;                 /* heap index + 1; 0 = not in the heap */
 	int inflight, ready;
 	struct job *job;             /* while inflight */
+	int64_t lastfeed;            /* when it was last handed to the queue to run */
+	char *diag;                  /* last diagnostic */
+	struct smsg *sm;
 };
 
 struct thread {
 	struct thread *hnext, *cnext;  /* hash chain; channel's ready list */
 	char *channel, *host;
 	struct item *rhead, *rtail;
+	struct item *ihead;          /* every item */
 	size_t nitems, inflight, window;
 	int on_ready;
 };
 
 struct channel { const char *name; size_t limit, inflight; struct thread *rhead, *rtail; };
 
-struct smsg { struct hnode h; struct item **items; size_t n; };
+struct smsg { struct hnode h; struct item **items; size_t n; int64_t birth; char *sender; };
 
 static struct config *cfg;
 static struct chan *ch_queue;
@@ -54,6 +59,8 @@ static struct channel chans[2];  /* 0 local, 1 everything else (smtp) */
 static struct item **heap;
 static size_t heap_n, heap_cap;
 static struct ev *wake_ev;
+static int64_t started;
+static uint64_t msgs_in, msgs_out, rcpts_in, rcpts_out, nitems_total;
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
@@ -226,6 +233,7 @@ static void run_items(struct thread *t, struct item **v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		v[i]->inflight = 1;
 		v[i]->job = j;
+		v[i]->lastfeed = now_s();
 		msg_u64(&out, v[i]->idx);
 	}
 	chan_send(ch_queue, &out);
@@ -289,7 +297,8 @@ static struct item **find_item(uint64_t msgid, uint64_t idx, struct smsg **sm)
 static void on_add(struct msg_reader *r)
 {
 	uint64_t msgid = msg_get_u64(r);
-	(void)msg_get_u64(r);
+	int64_t birth = (int64_t)msg_get_u64(r);
+	const char *sender = msg_get_str(r);
 	uint64_t n = msg_get_u64(r);
 	struct smsg *sm = (struct smsg *)hmap_get(&smsgs, msgid);
 	for (uint64_t k = 0; k < n && !r->err; k++) {
@@ -303,7 +312,10 @@ static void on_add(struct msg_reader *r)
 		if (!sm) {
 			sm = xcalloc(1, sizeof *sm);
 			sm->h.key = msgid;
+			sm->birth = birth;
+			sm->sender = xstrdup(sender);
 			hmap_put(&smsgs, &sm->h);
+			msgs_in++;
 		}
 		struct item *it = xcalloc(1, sizeof *it);
 		it->msgid = msgid;
@@ -312,6 +324,13 @@ static void on_add(struct msg_reader *r)
 		it->attempts = (uint32_t)attempts;
 		it->th = thread_get(channel, host);
 		it->th->nitems++;
+		it->sm = sm;
+		it->tnext = it->th->ihead;
+		if (it->tnext)
+			it->tnext->tprev = it;
+		it->th->ihead = it;
+		rcpts_in++;
+		nitems_total++;
 		sm->items = xrealloc(sm->items, (sm->n + 1) * sizeof *sm->items);
 		sm->items[sm->n++] = it;
 		heap_push(it);
@@ -327,8 +346,17 @@ static void item_drop(struct smsg *sm, struct item **slot)
 	struct thread *t = it->th;
 	heap_remove(it);
 	t->nitems--;
+	if (it->tprev)
+		it->tprev->tnext = it->tnext;
+	else
+		t->ihead = it->tnext;
+	if (it->tnext)
+		it->tnext->tprev = it->tprev;
 	*slot = NULL;
+	free(it->diag);
 	free(it);
+	rcpts_out++;
+	nitems_total--;
 	thread_put(t);
 	size_t live = 0;
 	for (size_t i = 0; i < sm->n; i++)
@@ -336,7 +364,9 @@ static void item_drop(struct smsg *sm, struct item **slot)
 	if (!live) {
 		hmap_del(&smsgs, sm->h.key);
 		free(sm->items);
+		free(sm->sender);
 		free(sm);
+		msgs_out++;
 	}
 }
 
@@ -344,7 +374,7 @@ static void on_result(struct msg_reader *r)
 {
 	uint64_t msgid = msg_get_u64(r), idx = msg_get_u64(r), st = msg_get_u64(r);
 	int64_t next = (int64_t)msg_get_u64(r);
-	(void)msg_get_str(r);
+	const char *diag = msg_get_str(r);
 	struct smsg *sm;
 	struct item **slot = msg_done(r) == 0 ? find_item(msgid, idx, &sm) : NULL;
 	if (!slot)
@@ -352,6 +382,8 @@ static void on_result(struct msg_reader *r)
 	struct item *it = *slot;
 	struct thread *t = it->th;
 	struct channel *c = chan_of(t->channel);
+	free(it->diag);
+	it->diag = xstrdup(diag);
 	if (it->inflight) {
 		struct job *j = it->job;
 		it->inflight = 0;
@@ -403,7 +435,7 @@ static int etrn_match(const char *host, const char *dom)
 	return hl > dl && host[hl - dl - 1] == '.' && strncasecmp(host + hl - dl, dom, dl) == 0;
 }
 
-static void on_etrn(uint32_t id, struct msg_reader *r)
+static void on_etrn(struct chan *c, uint32_t id, struct msg_reader *r)
 {
 	const char *dom = msg_get_str(r);
 	if (*dom == '@' || *dom == '#' || *dom == '.')
@@ -423,8 +455,154 @@ static void on_etrn(uint32_t id, struct msg_reader *r)
 	struct msg out;
 	msg_init(&out, M_SCHED_ETRN_RESULT, id);
 	msg_u64(&out, n);
-	chan_send(ch_queue, &out);
+	chan_send(c, &out);
 	wake_arm();
+}
+
+/* ---- management: control ops from the queue, snapshots for the control role -------------- */
+
+static void ready_unlink(struct item *it)
+{
+	struct thread *t = it->th;
+	struct item *prev = NULL;
+	for (struct item *x = t->rhead; x; prev = x, x = x->rnext)
+		if (x == it) {
+			if (prev)
+				prev->rnext = x->rnext;
+			else
+				t->rhead = x->rnext;
+			if (t->rtail == x)
+				t->rtail = prev;
+			break;
+		}
+	it->ready = 0;
+}
+
+/* op 0: forget the message's waiting items (held, removed, expired); in-flight ones end with
+ * their result. op 1: make them ready now (ternctl schedule). */
+static void on_ctl(struct msg_reader *r)
+{
+	uint64_t op = msg_get_u64(r), msgid = msg_get_u64(r);
+	struct smsg *sm = msg_done(r) == 0 ? (struct smsg *)hmap_get(&smsgs, msgid) : NULL;
+	if (!sm)
+		return;
+	int64_t now = now_s();
+	size_t n = sm->n;
+	for (size_t i = 0; i < n && hmap_get(&smsgs, msgid) == &sm->h; i++) {
+		struct item *it = sm->items[i];
+		if (!it || it->inflight)
+			continue;
+		if (op == 1) {
+			if (it->hpos) {
+				it->next = now;
+				heap_up(it->hpos - 1);
+			}
+			continue;
+		}
+		if (it->ready)
+			ready_unlink(it);
+		item_drop(sm, &sm->items[i]);
+	}
+	wake_arm();
+}
+
+static size_t distinct_msgs(const struct thread *t)
+{
+	size_t n = 0, cap = t->nitems ? t->nitems : 1;
+	uint64_t *ids = xcalloc(cap, sizeof *ids);
+	for (const struct item *it = t->ihead; it; it = it->tnext) {
+		size_t j = 0;
+		while (j < n && ids[j] != it->msgid)
+			j++;
+		if (j == n && n < cap)
+			ids[n++] = it->msgid;
+	}
+	free(ids);
+	return n;
+}
+
+static void snap_thread(struct msg *out, const struct thread *t)
+{
+	uint32_t att = 0;
+	int64_t oldest = 0, next = -1;
+	for (const struct item *it = t->ihead; it; it = it->tnext) {
+		if (it->attempts > att)
+			att = it->attempts;
+		if (!oldest || it->sm->birth < oldest)
+			oldest = it->sm->birth;
+		int64_t w = (it->ready || it->inflight) ? 0 : it->next;
+		if (next < 0 || w < next)
+			next = w;
+	}
+	msg_str(out, t->channel);
+	msg_str(out, t->host);
+	msg_u64(out, distinct_msgs(t));
+	msg_u64(out, t->nitems);
+	msg_u64(out, att);
+	msg_u64(out, (uint64_t)oldest);
+	msg_u64(out, (uint64_t)(next < 0 ? 0 : next));
+	msg_u64(out, t->inflight);
+	msg_u64(out, t->window);
+}
+
+static void snap_items(struct msg *out, const struct thread *t)
+{
+	msg_u64(out, t ? t->nitems : 0);
+	for (const struct item *it = t ? t->ihead : NULL; it; it = it->tnext) {
+		const struct channel *c = chan_of(t->channel);
+		const char *reason = !it->ready ? "" : c->inflight >= c->limit ? "channel" : "thread";
+		msg_u64(out, it->msgid);
+		msg_str(out, it->sm->sender);
+		msg_u64(out, it->idx);
+		msg_u64(out, (uint64_t)(it->sm->birth + (int64_t)cfg->queuelifetime));
+		msg_u64(out, (uint64_t)((it->ready || it->inflight) ? now_s() : it->next));
+		msg_u64(out, (uint64_t)it->lastfeed);
+		msg_u64(out, it->attempts);
+		msg_str(out, reason);
+		msg_str(out, it->diag);
+	}
+}
+
+static struct thread *thread_find(const char *channel, const char *host)
+{
+	for (struct thread *t = threads[thash(channel, host)]; t; t = t->hnext)
+		if (strcmp(t->channel, channel) == 0 && strcmp(t->host, host) == 0)
+			return t;
+	return NULL;
+}
+
+static void on_snapshot(struct chan *c, uint32_t id, struct msg_reader *r)
+{
+	uint64_t kind = msg_get_u64(r);
+	const char *channel = msg_get_str(r), *host = msg_get_str(r);
+	struct msg out;
+	size_t nthreads[2] = { 0, 0 }, total = 0;
+	for (size_t b = 0; b < sizeof threads / sizeof threads[0]; b++)
+		for (struct thread *t = threads[b]; t; t = t->hnext) {
+			nthreads[chan_of(t->channel) == &chans[0] ? 0 : 1]++;
+			total++;
+		}
+	msg_init(&out, M_SCHED_SNAPSHOT_RESULT, id);
+	msg_u64(&out, (uint64_t)now_s());
+	msg_u64(&out, (uint64_t)started);
+	msg_u64(&out, msgs_in); msg_u64(&out, msgs_out);
+	msg_u64(&out, rcpts_in); msg_u64(&out, rcpts_out);
+	msg_u64(&out, chans[0].inflight + chans[1].inflight);
+	msg_u64(&out, smsgs.n);
+	msg_u64(&out, nitems_total);
+	msg_u64(&out, 2);
+	for (int i = 0; i < 2; i++) {
+		msg_str(&out, chans[i].name);
+		msg_u64(&out, chans[i].limit);
+		msg_u64(&out, chans[i].inflight);
+		msg_u64(&out, nthreads[i]);
+	}
+	msg_u64(&out, total);
+	for (size_t b = 0; b < sizeof threads / sizeof threads[0]; b++)
+		for (struct thread *t = threads[b]; t; t = t->hnext)
+			snap_thread(&out, t);
+	snap_items(&out, kind == 1 ? thread_find(channel, host) : NULL);
+	chan_send(c, &out);
 }
 
 static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
@@ -435,7 +613,9 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	case M_SCHED_ADD: on_add(r); break;
 	case M_SCHED_RESULT: on_result(r); break;
 	case M_SCHED_FLUSH: on_flush(); break;
-	case M_SCHED_ETRN: on_etrn(id, r); break;
+	case M_SCHED_ETRN: on_etrn(c, id, r); break;
+	case M_SCHED_CTL: on_ctl(r); break;
+	case M_SCHED_SNAPSHOT: on_snapshot(c, id, r); break;
 	default: log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
 	}
 }
@@ -457,6 +637,9 @@ int sched_main(struct role_ctx *ctx)
 	chans[0] = (struct channel){ "local", cfg->concurrencylocal ? cfg->concurrencylocal : 1, 0, NULL, NULL };
 	chans[1] = (struct channel){ "smtp", cfg->concurrencyremote ? cfg->concurrencyremote : 1, 0, NULL, NULL };
 	wake_ev = ev_new(-1, 0, wake_cb, NULL);
+	started = now_s();
+	if (ctx->peer[R_CONTROL] >= 0)
+		chan_new(ctx->peer[R_CONTROL], "control", on_recv, on_close, NULL);
 	ch_queue = chan_new(ctx->peer[R_QUEUE], "queue", on_recv, on_close, NULL);
 	if (ctx->peer[R_PARENT] >= 0)
 		chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);

@@ -142,6 +142,8 @@ static int run_role(enum role r, struct config *cfg)
 	case R_QUEUE: return queue_main(&ctx);
 	case R_SCHED: return sched_main(&ctx);
 	case R_MDA: return mda_main(&ctx);
+	case R_MTA: return mta_main(&ctx);
+	case R_CONTROL: return control_main ? control_main(&ctx) : 0;
 	default: log_fatal("event=unknown_role role=%d", r);
 	}
 }

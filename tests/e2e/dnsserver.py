@@ -19,6 +19,8 @@ installed by scripts/deps test). Not a pytest test file: tests import it.
 - `servfail`: zones whose queries end in SERVFAIL: they are forwarded to a loopback port
   where nothing listens.
 - `refuse`: zones answered with REFUSED.
+- `blackhole`: zones whose queries get no answer for a long time: they are forwarded to a
+  loopback UDP port that this object holds open and never reads (a silent server).
 Everything else (the root zone) answers NXDOMAIN from the server itself: the server never
 sends a query anywhere but to loopback, so DNS never leaves the machine.
 """
@@ -88,13 +90,16 @@ def _zone_of(owner):
 
 
 class DnsServer:
-    def __init__(self, tmpdir, records=(), zones=None, servfail=(), refuse=(), timeout=10.0):
+    def __init__(self, tmpdir, records=(), zones=None, servfail=(), refuse=(), blackhole=(),
+                 timeout=10.0):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="dns-", dir=str(tmpdir)))
         self.records = list(records)
         self.zones = sorted(set(zones if zones is not None else
                                 (_zone_of(r.split()[0]) for r in self.records)))
         self.servfail = list(servfail)
         self.refuse = list(refuse)
+        self.blackhole = list(blackhole)
+        self.silent = None            # the socket that swallows blackhole queries
         self.port = None
         self.proc = None
         self.timeout = timeout
@@ -132,9 +137,9 @@ class DnsServer:
         for z in self.zones:
             lines.append(f'  local-zone: "{z}." static')
             lines.append(f'  local-data: "{z}. 60 IN SOA ns.{z}. hostmaster.{z}. 1 3600 600 86400 60"')
-        for r in self.records:
-            lines.append(f"  local-data: {q(r)}")
-        for z in self.servfail:
+        for r in self.records:   # TXT data carries double quotes: wrap it in single ones
+            lines.append(f"  local-data: '{r}'" if '"' in r else f"  local-data: {q(r)}")
+        for z in self.servfail + self.blackhole:
             lines.append(f'  local-zone: "{z}." transparent')
         for z in self.refuse:
             lines.append(f'  local-zone: "{z}." refuse')
@@ -142,11 +147,17 @@ class DnsServer:
         for z in self.servfail:
             lines += ["forward-zone:", f'  name: "{z}."', f"  forward-addr: 127.0.0.1@{dead}",
                       "  forward-tcp-upstream: yes"]
+        for z in self.blackhole:
+            lines += ["forward-zone:", f'  name: "{z}."',
+                      f"  forward-addr: 127.0.0.1@{self.silent.getsockname()[1]}"]
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ process
     def start(self):
         self.port = free_udp_port()
+        if self.blackhole and not self.silent:
+            self.silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.silent.bind(("127.0.0.1", 0))
         self.conf.write_text(self.config_text())
         self.proc = subprocess.Popen([UNBOUND, "-d", "-c", str(self.conf)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -171,6 +182,9 @@ class DnsServer:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.proc = None
+        if self.silent:
+            self.silent.close()
+            self.silent = None
 
     def log(self):
         out = ""

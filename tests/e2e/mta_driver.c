@@ -41,7 +41,7 @@ static struct dmx mx[MAXMX];
 static size_t nmx;
 static char **lines;
 static size_t nlines, cur;
-static int waiting, ending, child_gone;
+static int waiting, ending, nclosed;
 static pid_t child;
 static struct chan *chq, *chl;
 static struct ev *sleep_ev, *close_ev;
@@ -128,14 +128,14 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 		close(fd);
 }
 
+/* the role is gone once both channels are closed (each is read to its end first) */
 static void on_close(struct chan *c, void *arg)
 {
-	if (!child_gone) {
-		child_gone = 1;
-		if (outstanding)
-			printf("role exited with %zu jobs unanswered\n", outstanding);
-		driver_finish();
-	}
+	if (++nclosed < 2)
+		return;
+	if (outstanding)
+		printf("role exited with %zu jobs unanswered\n", outstanding);
+	driver_finish();
 }
 
 static void cmd_mx(char **f, size_t n)
@@ -234,6 +234,7 @@ static void on_close_queue(int fd, short what, void *arg)
 {
 	chan_free(chq);                            /* the role exits when the queue goes away */
 	chq = NULL;
+	nclosed++;
 }
 
 static void read_script(void)
@@ -261,7 +262,9 @@ static int run_child(const char *conf, int q, int l)
 		ctx.peer[i] = -1;
 	ctx.peer[R_QUEUE] = q;
 	ctx.peer[R_LOOKUP] = l;
-	return mta_main(&ctx);
+	int rc = mta_main(&ctx);
+	config_free(&cfg);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -16,11 +16,12 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO, TMPROOT, free_port
 
 try:
     from aiosmtpd.controller import Controller
@@ -35,13 +36,14 @@ RESULT_RE = re.compile(r"^result job=(\d+) rcpt=(\S+) status=(\w+) remote=(\S+) 
 # --------------------------------------------------------------------------- the driver
 
 @pytest.fixture(scope="module")
-def driver(tmp_path_factory):
+def driver():
     libs = [REPO / "build" / "libmail.a", REPO / "build" / "libtern.a"]
     for lib in libs:
         if not lib.exists():
             pytest.fail(f"{lib} is missing: run make first")
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    exe = tmp_path_factory.mktemp("mta-driver") / "mta_driver"
+    d = pathlib.Path(tempfile.mkdtemp(prefix="tern-mta-driver-", dir=TMPROOT))
+    exe = d / "mta_driver"
     src = [REPO / p for p in ("tests/e2e/mta_driver.c", "src/ternd/mta.c",
                               "src/ternd/mta_session.c")]
     # the same system libraries as ternd (the Makefile's LIBS line)
@@ -52,7 +54,8 @@ def driver(tmp_path_factory):
     subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", *extra,
                     "-I" + str(REPO / "src"), "-o", str(exe), *map(str, src), *map(str, libs),
                     *syslibs], check=True, timeout=120)
-    return exe
+    yield exe
+    shutil.rmtree(d, ignore_errors=True)
 
 
 class Run:
@@ -113,11 +116,13 @@ class Recorder:
         self.refuse_ehlo = refuse_ehlo
         self.pipelining = pipelining
         self.sessions = {}            # id(session) -> [command, ...]
+        self.peers = {}               # id(session) -> (client address, port)
         self.txns = []
         self.waiting_at_mail = []     # bytes already buffered when MAIL was answered
 
     def _cmd(self, session, text):
         self.sessions.setdefault(id(session), []).append(text)
+        self.peers[id(session)] = session.peer
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self._cmd(session, f"EHLO {hostname}")
@@ -569,8 +574,45 @@ def test_tcpto_never_skips_the_last_address(driver, workdir):
     assert "timed out" in run.by_rcpt()["r2@b"]["diag"]
 
 
+def test_outgoingip(driver, workdir, aiosmtp):
+    h, port = aiosmtp()
+    msg = message(workdir, b"x\n")
+    run = run_mta(driver, workdir, f"job mx.test:{port} s@a {msg} a@b\n",
+                  extra=["outgoingip 127.0.0.5"])
+    assert run.status() == {"a@b": "ok"}, run
+    assert [p[0] for p in h.peers.values()] == ["127.0.0.5"]
+
+
+def test_sigterm_defers_busy_and_quits_idle(driver, workdir, aiosmtp):
+    busy, bport = aiosmtp(Recorder(stall=20))
+    idle, iport = aiosmtp()
+    msg = message(workdir, b"x\n")
+    t0 = time.monotonic()
+    run = run_mta(driver, workdir, f"job idle.test:{iport} s@a {msg} a@b\nwait\n"
+                                   f"job busy.test:{bport} s@a {msg} c@d\nsleep 1000\nterm\n")
+    assert time.monotonic() - t0 < 10
+    assert run.status() == {"a@b": "ok", "c@d": "temp"}, run
+    assert run.by_rcpt()["c@d"]["diag"] == "mta shutting down"
+    assert list(idle.sessions.values())[0][-1] == "QUIT"
+    assert "event=stopping" in run.log
+
+
 def test_bad_route(driver, workdir):
     msg = message(workdir, b"x\n")
     run = run_mta(driver, workdir, f"job bad:route:x s@a {msg} a@b\n")
     assert run.by_rcpt()["a@b"]["status"] == "temp"
     assert "bad destination" in run.by_rcpt()["a@b"]["diag"]
+
+
+def test_malformed_address_never_reaches_the_wire(driver, workdir, aiosmtp):
+    h, port = aiosmtp()
+    msg = message(workdir, b"x\n")
+    run = run_mta(driver, workdir, f"job mx.test:{port} s@a {msg} ok@b bad<x>@b\n"
+                                   f"job mx.test:{port} s<@a {msg} c@d\n")
+    st = run.by_rcpt()
+    assert st["ok@b"]["status"] == "ok", run
+    assert st["bad<x>@b"]["status"] == "perm"
+    assert st["bad<x>@b"]["diag"] == "malformed recipient address (#5.1.3)"
+    assert st["c@d"]["status"] == "perm"
+    assert st["c@d"]["diag"] == "malformed sender address (#5.1.7)"
+    assert [t["rcpts"] for t in h.txns] == [["ok@b"]]

@@ -92,6 +92,41 @@ static void damaged(void)
 	}
 }
 
+static void management(void)
+{
+	const char *text = "TERN-ENV 1\nI 0000000000000001\nT 5\nF a@b\nK 0\nO x\nR c@d\nR e@f\n.\n"
+	                   "S 3 0\nH 1\nA g@h\nX 1\nF new@sender\nH 0\nS 7 1\n";
+	struct envelope e;
+	size_t valid;
+	char err[64];
+	T_EQ_INT(env_parse(text, strlen(text), &e, &valid, err, sizeof err), 0);
+	T_EQ_INT(e.stage, 7);
+	T_EQ_INT(e.staged, 1);
+	T_EQ_INT(e.held, 0);
+	T_EQ_INT(e.nslots, 3);
+	T_EQ_STR(e.slots[2].rcpt, "g@h");
+	T_EQ_INT(e.slots[1].state, SL_DROPPED);
+	T_EQ_STR(e.sender, "new@sender");
+	struct buf b;
+	buf_init(&b);
+	env_rec_stage(&b, 4, 0);
+	env_rec_hold(&b, 1);
+	env_rec_add(&b, "x\ty@z");
+	env_rec_drop(&b, 0);
+	env_rec_sender(&b, "");
+	T_EQ_STR(b.p, "S 4 0\nH 1\nA x y@z\nX 0\nF \n");
+	buf_free(&b);
+	env_free(&e);
+	static const char *bad[] = { "S 1000 0", "S 1 2", "H 2", "A ", "X 5", "X 1" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct buf t;
+		buf_init(&t);
+		buf_printf(&t, "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR c@d\nR e@f\n.\nX 1\n%s\n", bad[i]);
+		T_EQ_INT(env_parse(t.p, t.len, &e, &valid, err, sizeof err), -1);
+		buf_free(&t);
+	}
+}
+
 static void ids(void)
 {
 	char s[17];
@@ -104,5 +139,5 @@ static void ids(void)
 	T_EQ_INT(env_idparse("abc", &v), -1);
 }
 
-static void run(void) { roundtrip(); damaged(); ids(); }
+static void run(void) { roundtrip(); damaged(); management(); ids(); }
 T_MAIN(run)

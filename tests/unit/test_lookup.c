@@ -35,10 +35,12 @@ static void send_msg(int fd, struct msg *m)
 	msg_discard(m);
 }
 
-/* read one whole frame; returns its payload in *b (reader set up in r) */
+/* read one whole frame, and not a byte more (several replies may be queued); returns its
+ * payload in *b (reader set up in r) */
 static int recv_msg(int fd, struct buf *b, uint32_t *type, uint32_t *id, struct msg_reader *r)
 {
 	buf_reset(b);
+	size_t want = MSG_HDRLEN;
 	for (;;) {
 		int hasfd;
 		long fl = msg_frame(b->p ? b->p : "", b->len, type, id, &hasfd);
@@ -46,9 +48,17 @@ static int recv_msg(int fd, struct buf *b, uint32_t *type, uint32_t *id, struct 
 			msg_reader_init(r, b->p + MSG_HDRLEN, (size_t)fl - MSG_HDRLEN);
 			return 0;
 		}
+		if (fl < 0)
+			return -1;
+		if (b->len >= MSG_HDRLEN) {
+			const unsigned char *h = (const unsigned char *)b->p;
+			want = MSG_HDRLEN + ((size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 |
+			                     (size_t)h[3] << 24);
+		}
 		char tmp[4096];
-		ssize_t n = read(fd, tmp, fl < 0 ? 0 : MSG_HDRLEN);
-		if (fl < 0 || n <= 0)
+		size_t ask = want - b->len < sizeof tmp ? want - b->len : sizeof tmp;
+		ssize_t n = read(fd, tmp, ask);
+		if (n <= 0)
 			return -1;
 		buf_add(b, tmp, (size_t)n);
 	}
@@ -320,7 +330,7 @@ static void run(void)
 	dead_port = closed_port();
 	snprintf(dir, sizeof dir, "/tmp/tern-lookup-XXXXXX");
 	T_CHECK(mkdtemp(dir) != NULL);
-	log_init("test_lookup", LOG_ERR);
+	log_init("test_lookup", getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);
 	pid_t pid = start_role();
 	test_checks();
 	test_route_msg();

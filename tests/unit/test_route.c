@@ -332,6 +332,8 @@ static void test_smtproutes(void)
 		{ "[192.0.2.1]:25", ROUTE_NOUSER, "" },
 		{ "[ipv6:192.0.2.1]", ROUTE_NOUSER, "" },
 		{ "[]", ROUTE_NOUSER, "" },
+		{ "internal:8080", ROUTE_NOUSER, "" },
+		{ "a]b", ROUTE_NOUSER, "" },
 	};
 	char out[1024];
 	setup("smtproutes example.net:relay.example.org .sub.example.net:[192.0.2.5]:2525 "
@@ -357,6 +359,7 @@ static void test_smtproutes(void)
 	T_EQ_INT(route("user@[IPv6:2001:DB8::5]", out, sizeof out), ROUTE_OK);
 	T_EQ_STR(out, "smtp:[2001:db8::5]:25:user@[ipv6:2001:db8::5]::0:::");
 	T_EQ_INT(route("user@[300.1.1.1]", out, sizeof out), ROUTE_NOUSER);
+	T_EQ_INT(route("user@internal:8080", out, sizeof out), ROUTE_NOUSER);
 	teardown();
 }
 

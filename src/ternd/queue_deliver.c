@@ -1,0 +1,308 @@
+/* queue_deliver — the queue role's routing and delivery hand-off (doc/QUEUE.md steps 9-12):
+ * asking lookup to route each slot, handing routed slots to mda (local) or mta (remote, one
+ * transaction per message and destination), and turning results into journal records.
+ * Owns: the outstanding route requests. Trusts: results only after validation. */
+#include "ternd/queue.h"
+#include "ternd/queue_fs.h"
+#include "ternd/proto.h"
+#include "ternd/role.h"
+#include "mail/retry.h"
+#include "lib/log.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct rreq { struct hnode h; uint64_t msgid; uint32_t slot; };
+static struct hmap rreqs;         /* route request id -> struct rreq */
+static uint32_t rreq_seq;
+static uint64_t mta_job_seq;
+
+/* ---- routing ------------------------------------------------------------------------------- */
+
+void queue_route_slot(struct qmsg *m, uint32_t i)
+{
+	if (m->env.held || !m->env.staged)
+		return;               /* released or staged later: routed then */
+	queue_sf_fit(m);
+	if (m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT)) {
+		m->sf[i] |= SF_ADD;
+		queue_mark_dirty(m);
+	}
+	if (m->env.slots[i].state != SL_UNROUTED || (m->sf[i] & SF_ROUTING))
+		return;
+	struct rreq *q = xcalloc(1, sizeof *q);
+	q->h.key = ++rreq_seq;
+	q->msgid = m->env.id;
+	q->slot = i;
+	hmap_put(&rreqs, &q->h);
+	m->sf[i] |= SF_ROUTING;
+	m->routing++;
+	struct msg out;
+	msg_init(&out, M_ROUTE, (uint32_t)q->h.key);
+	msg_str(&out, m->env.slots[i].rcpt);
+	msg_str(&out, m->env.sender);
+	chan_send(queue_ch_lookup, &out);
+}
+
+void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char *diag)
+{
+	struct buf rec;
+	buf_init(&rec);
+	env_rec_perm(&rec, i, queue_now(), status, NULL, diag);
+	queue_journal_add(m, &rec, 1);
+	buf_free(&rec);
+}
+
+void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
+{
+	struct rreq *q = (struct rreq *)hmap_del(&rreqs, reqid);
+	if (!q)
+		return;
+	struct qmsg *m = queue_msg_get(q->msgid);
+	uint32_t i = q->slot;
+	free(q);
+	if (!m)
+		return;
+	m->sf[i] &= (unsigned char)~SF_ROUTING;
+	m->routing--;
+	uint64_t verdict = msg_get_u64(r);
+	const char *diag = msg_get_str(r);
+	uint64_t n = msg_get_u64(r);
+	struct target *t = (!r->err && n <= 10000) ? xcalloc(n + 1, sizeof *t) : NULL;
+	uint64_t got = 0;
+	while (t && got < n && proto_get_target(r, &t[got]) == 0)
+		got++;
+	char id[17];
+	env_idstr(m->env.id, id);
+	if (!t || got != n || msg_done(r) < 0 || (verdict == V_OK && n == 0)) {
+		log_err("event=bad_route_result id=%s", id);
+		verdict = V_TEMP;
+		diag = "internal routing error";
+	}
+	if (verdict == V_OK) {
+		struct buf rec;
+		buf_init(&rec);
+		env_rec_expand(&rec, i, n, t);
+		queue_journal_add(m, &rec, 1);
+		buf_free(&rec);
+		for (uint32_t j = (uint32_t)(m->env.nslots - n); j < m->env.nslots; j++)
+			m->sf[j] |= SF_ADD;
+		log_info("event=routed id=%s rcpt=<%s> targets=%" PRIu64, id, m->env.slots[i].rcpt, n);
+	} else if (verdict == V_TEMP) {
+		log_warn("event=route_deferred id=%s rcpt=<%s> reason=\"%s\"", id, m->env.slots[i].rcpt, diag);
+		m->reroute_at = queue_now() + 30;
+	} else
+		queue_fail_slot(m, i, "5.1.1", *diag ? diag : "Sorry, no mailbox here by that name.");
+	for (uint64_t j = 0; t && j < got; j++)
+		target_free(&t[j]);
+	free(t);
+	queue_check_done(m);
+}
+
+/* ---- delivery ---------------------------------------------------------------------------- */
+
+static int64_t retry_c(const struct slot *s)
+{
+	return (int64_t)(strcmp(s->t.channel, "local") == 0 ? queue_cfg->retrylocal
+	                                                   : queue_cfg->retryremote);
+}
+
+static void status_from_diag(const char *diag, char cls, char *out, size_t outsz)
+{
+	/* qmail style "(#5.1.1)" or a leading "5.1.1 " */
+	const char *p = strstr(diag, "#");
+	for (const char *s = p ? p + 1 : diag; s && *s; s = NULL) {
+		if ((s[0] == '4' || s[0] == '5') && s[1] == '.') {
+			size_t n = strspn(s, "0123456789.");
+			if (n >= 5 && n < outsz) {
+				memcpy(out, s, n);
+				out[n] = '\0';
+				out[0] = cls;
+				return;
+			}
+		}
+	}
+	snprintf(out, outsz, "%c.0.0", cls);
+}
+
+void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote)
+{
+	struct slot *s = &m->env.slots[i];
+	struct buf rec;
+	char status[12];
+	int64_t now = queue_now();
+	buf_init(&rec);
+	if (st == D_TEMP && retry_expired(m->env.arrival, now, queue_cfg->queuelifetime)) {
+		struct buf d;
+		buf_init(&d);
+		buf_printf(&d, "I'm not going to try again; this message has been in the queue too long. "
+		           "Last error: %s", diag);
+		status_from_diag(diag, '4', status, sizeof status);
+		env_rec_perm(&rec, i, now, status, remote, d.p);
+		buf_free(&d);
+	} else if (st == D_OK)
+		env_rec_done(&rec, i, now);
+	else if (st == D_PERM) {
+		status_from_diag(diag, '5', status, sizeof status);
+		env_rec_perm(&rec, i, now, status, remote, diag);
+	} else
+		env_rec_defer(&rec, i, now, retry_next(m->env.arrival, now, (uint64_t)retry_c(s)),
+		              s->attempts + 1, remote, diag);
+	queue_journal_add(m, &rec, rec.p[0] != 'Z');
+	buf_free(&rec);
+	m->sf[i] |= SF_RESULT;
+	char id[17];
+	env_idstr(m->env.id, id);
+	log_info("event=delivery id=%s slot=%u rcpt=<%s> channel=%s relay=%s status=%s diag=\"%s\"",
+	         id, i, s->t.address, s->t.channel, remote && *remote ? remote : s->t.channel,
+	         s->state == SL_DONE ? "sent" : s->state == SL_FAILED ? "bounced" : "deferred",
+	         s->diag ? s->diag : "");
+}
+
+static void deliver_slot(struct qmsg *m, uint32_t i)
+{
+	struct slot *s = &m->env.slots[i];
+	if (s->state != SL_ROUTED || (m->sf[i] & SF_INFLIGHT))
+		return;
+	if (strcmp(s->t.channel, "local") != 0) {
+		queue_record_result(m, i, D_TEMP, "no remote delivery agent is configured yet", NULL);
+		return;
+	}
+	int fd = qfs_open_data(m->env.id);
+	if (fd < 0) {
+		queue_record_result(m, i, D_TEMP, "cannot open the queued message", NULL);
+		return;
+	}
+	m->sf[i] |= SF_INFLIGHT;
+	m->inflight++;
+	struct msg out;
+	msg_init(&out, M_DELIVER, 0);
+	msg_u64(&out, m->env.id);
+	msg_u64(&out, i);
+	msg_str(&out, m->env.sender);
+	proto_put_target(&out, &s->t);
+	msg_fd(&out, fd);
+	chan_send(queue_ch_mda, &out);
+}
+
+/* one SMTP transaction: the slots of m for one destination, the address list first and then
+ * one copy of the text (MMDF's smtp channel) */
+static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
+{
+	struct stat st;
+	int fd = queue_ch_mta ? qfs_open_data(m->env.id) : -1;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		for (size_t k = 0; k < n; k++)
+			queue_record_result(m, idx[k], D_TEMP, queue_ch_mta ? "cannot open the queued message"
+			              : "no remote delivery agent runs", NULL);
+		return;
+	}
+	struct msg out;
+	msg_init(&out, M_MTA_DELIVER, 0);
+	msg_u64(&out, ++mta_job_seq);
+	msg_u64(&out, m->env.id);
+	msg_str(&out, m->env.slots[idx[0]].t.host);
+	msg_str(&out, m->env.sender);
+	msg_u64(&out, (uint64_t)st.st_size);
+	msg_u64(&out, n);
+	for (size_t k = 0; k < n; k++) {
+		msg_u64(&out, idx[k]);
+		msg_str(&out, m->env.slots[idx[k]].t.address);
+		m->sf[idx[k]] |= SF_INFLIGHT;
+		m->inflight++;
+	}
+	msg_fd(&out, fd);
+	chan_send(queue_ch_mta, &out);
+}
+
+static int runnable(struct qmsg *m, uint64_t i)
+{
+	return i < m->env.nslots && m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT);
+}
+
+/* the scheduler asked for a slot that is not (or no longer) deliverable: tell it the truth so
+ * that it does not wait for a result that will never come */
+static void sched_stale(uint64_t id, uint64_t i, struct qmsg *m)
+{
+	int st = D_OK;
+	if (m && i < m->env.nslots) {
+		if (m->sf[i] & SF_INFLIGHT)
+			return;                 /* a result will come */
+		st = m->env.slots[i].state == SL_FAILED ? D_PERM : D_OK;
+	}
+	struct msg out;
+	msg_init(&out, M_SCHED_RESULT, 0);
+	msg_u64(&out, id); msg_u64(&out, i); msg_u64(&out, (uint64_t)st); msg_u64(&out, 0);
+	msg_str(&out, "not deliverable now");
+	chan_send(queue_ch_sched, &out);
+}
+
+void queue_on_sched_run(struct msg_reader *r)
+{
+	uint64_t id = msg_get_u64(r);
+	const char *channel = msg_get_str(r);
+	(void)msg_get_str(r);
+	uint64_t n = msg_get_u64(r);
+	struct qmsg *m = queue_msg_get(id);
+	int local = strcmp(channel, "local") == 0;
+	uint32_t *remote = xcalloc(n ? n : 1, sizeof *remote);
+	size_t nremote = 0;
+	for (uint64_t k = 0; k < n && !r->err; k++) {
+		uint64_t i = msg_get_u64(r);
+		if (r->err)
+			break;
+		if (!m || !runnable(m, i))
+			sched_stale(id, i, m);
+		else if (local)
+			deliver_slot(m, (uint32_t)i);
+		else {
+			if (nremote && strcmp(m->env.slots[i].t.host, m->env.slots[remote[0]].t.host) != 0) {
+				deliver_remote(m, remote, nremote);   /* one destination per transaction */
+				nremote = 0;
+			}
+			remote[nremote++] = (uint32_t)i;
+		}
+	}
+	if (nremote)
+		deliver_remote(m, remote, nremote);
+	free(remote);
+}
+
+void queue_on_mta_result(struct msg_reader *r)
+{
+	(void)msg_get_u64(r);
+	uint64_t id = msg_get_u64(r), n = msg_get_u64(r);
+	struct qmsg *m = queue_msg_get(id);
+	for (uint64_t k = 0; k < n && !r->err; k++) {
+		uint64_t i = msg_get_u64(r), st = msg_get_u64(r);
+		const char *diag = msg_get_str(r), *remote = msg_get_str(r);
+		if (r->err || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) || st < D_OK || st > D_PERM)
+			continue;
+		m->sf[i] &= (unsigned char)~SF_INFLIGHT;
+		m->inflight--;
+		queue_record_result(m, (uint32_t)i, (int)st, diag, remote);
+	}
+	if (r->err)
+		log_err("event=bad_message peer=mta type=mta_result");
+}
+
+void queue_on_delivered(struct msg_reader *r)
+{
+	uint64_t id = msg_get_u64(r), i = msg_get_u64(r), st = msg_get_u64(r);
+	const char *diag = msg_get_str(r);
+	struct qmsg *m = queue_msg_get(id);
+	if (msg_done(r) < 0 || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) ||
+	    st < D_OK || st > D_PERM)
+		return;
+	m->sf[i] &= (unsigned char)~SF_INFLIGHT;
+	m->inflight--;
+	queue_record_result(m, (uint32_t)i, (int)st, diag, NULL);
+}
+
+
+void queue_deliver_init(void) { hmap_init(&rreqs); }
