@@ -66,7 +66,7 @@ static const struct qp_verbdef {
 	{ "QMOD",    "MAILBOX",  QP_QMOD_MAILBOX,    1, 1, "r",     QPF_SILENT | QPF_CALLBACK },
 	{ "QMOD",    "FLAGS",    QP_QMOD_FLAGS,      1, 1, "r",     QPF_SILENT | QPF_CALLBACK },
 	{ "QMOD",    "RAW",      QP_QMOD_RAW,        1, 1, "r",     QPF_SILENT | QPF_CALLBACK },
-	{ "QRTS",    NULL,       QP_QRTS,            3, 5, "sssr",  QPF_SILENT | QPF_CALLBACK },
+	{ "QRTS",    NULL,       QP_QRTS,            3, 5, "ssssr", QPF_SILENT | QPF_CALLBACK },
 	{ "QDONE",   NULL,       QP_QDONE,           0, 0, "",      QPF_CALLBACK },
 };
 #define QP_NVERBS (sizeof qp_cmd_tab / sizeof qp_cmd_tab[0])
@@ -362,7 +362,7 @@ int qp_addr(const char *arg, int sender, char *out, size_t outsz)
 	}
 	if (!strchr(arg, '@') && !strchr(arg, '<')) {
 		size_t n = strlen(arg);
-		if (n == 0 || n > ADDR_LOCAL_MAX || !addr_is_dot_string(arg, n))
+		if (n == 0 || strcmp(arg, "-") == 0 || n > ADDR_LOCAL_MAX || !addr_is_dot_string(arg, n))
 			return -1;
 		return qp_copy(arg, n, out, outsz);
 	}

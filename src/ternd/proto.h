@@ -51,7 +51,8 @@ enum msgtype {
 
 	/* queue <-> scheduler */
 	M_SCHED_ADD = 30,   /* Q msgid, Q birth, S sender, Q nrcpt, nrcpt x (Q idx, S channel,
-	                       S host, Q next_try, Q attempts) */
+	                       S host, S domain (of the recipient, for ETRN), Q next_try,
+	                       Q attempts) */
 	M_SCHED_RUN,        /* sched -> queue: Q msgid, S channel, S host, Q n, n x Q idx */
 	M_SCHED_RESULT,     /* queue -> sched: Q msgid, Q idx, Q dstatus, Q next_try, S diag */
 	M_SCHED_FLUSH,      /* anyone -> sched: retry everything now */

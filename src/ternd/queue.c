@@ -124,6 +124,8 @@ static void sched_add(struct qmsg *m, uint32_t *idx, size_t n)
 		msg_u64(&out, idx[i]);
 		msg_str(&out, s->t.channel);
 		msg_str(&out, slot_host(s));
+		const char *at = strrchr(s->t.address ? s->t.address : "", '@');
+		msg_str(&out, at ? at + 1 : "");
 		msg_u64(&out, (uint64_t)s->next);
 		msg_u64(&out, s->attempts);
 	}

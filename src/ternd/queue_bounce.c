@@ -38,6 +38,7 @@ static int build(const struct qmsg *m, const char *to, struct buf *out)
 {
 	const struct envelope *e = &m->env;
 	struct dsn_rcpt *r = xcalloc(e->nslots, sizeof *r);
+	char (*mta)[256] = xcalloc(e->nslots, sizeof *mta);
 	size_t n = 0;
 	char id[17];
 	env_idstr(e->id, id);
@@ -51,7 +52,11 @@ static int build(const struct qmsg *m, const char *to, struct buf *out)
 		r[n].status = s->status;
 		r[n].action = DSN_FAILED;
 		r[n].diag = s->diag ? s->diag : "";
-		r[n].remote_mta = s->remote;
+		if (s->remote) {
+			/* Remote-MTA is a host name ("dns; name"); drop our "[address]" suffix */
+			snprintf(mta[n], sizeof mta[n], "%.*s", (int)strcspn(s->remote, "["), s->remote);
+			r[n].remote_mta = mta[n];
+		}
 		r[n].last_attempt = s->last;
 		n++;
 	}
@@ -73,6 +78,7 @@ static int build(const struct qmsg *m, const char *to, struct buf *out)
 	if (rc < 0)
 		log_err("event=bounce_build_failed id=%s reason=\"%s\"", id, why ? why : "read error");
 	free(r);
+	free(mta);
 	return rc;
 }
 

@@ -110,19 +110,37 @@ static int64_t retry_c(const struct slot *s)
 	                                                   : queue_cfg->retryremote);
 }
 
+/* the enhanced status code in a diagnostic: qmail's "(#5.1.1)" or an RFC 3463 token such as
+ * the "5.1.1" of "smtp; 550 5.1.1 <x>: no such user"; its class is forced to cls */
+static int status_token(const char *p, size_t *len)
+{
+	size_t n = 0;
+	int dots = 0, digits = 0;
+	if ((p[0] != '2' && p[0] != '4' && p[0] != '5') || p[1] != '.')
+		return 0;
+	for (n = 1; p[n] == '.' || (p[n] >= '0' && p[n] <= '9'); n++) {
+		if (p[n] == '.') {
+			if (digits == 0 && n > 1)
+				return 0;
+			dots++;
+			digits = 0;
+		} else if (++digits > 3)
+			return 0;
+	}
+	*len = n;
+	return dots == 2 && digits > 0;
+}
+
 static void status_from_diag(const char *diag, char cls, char *out, size_t outsz)
 {
-	/* qmail style "(#5.1.1)" or a leading "5.1.1 " */
-	const char *p = strstr(diag, "#");
-	for (const char *s = p ? p + 1 : diag; s && *s; s = NULL) {
-		if ((s[0] == '4' || s[0] == '5') && s[1] == '.') {
-			size_t n = strspn(s, "0123456789.");
-			if (n >= 5 && n < outsz) {
-				memcpy(out, s, n);
-				out[n] = '\0';
-				out[0] = cls;
-				return;
-			}
+	for (const char *p = diag; *p; p++) {
+		size_t n;
+		if ((p == diag || p[-1] == ' ' || p[-1] == '#' || p[-1] == '(') && status_token(p, &n) &&
+		    n < outsz) {
+			memcpy(out, p, n);
+			out[n] = '\0';
+			out[0] = cls;
+			return;
 		}
 	}
 	snprintf(out, outsz, "%c.0.0", cls);

@@ -34,6 +34,7 @@ struct item {
 	int inflight, ready;
 	struct job *job;             /* while inflight */
 	int64_t lastfeed;            /* when it was last handed to the queue to run */
+	char *domain;                /* the recipient's domain (ETRN) */
 	char *diag;                  /* last diagnostic */
 	struct smsg *sm;
 };
@@ -304,6 +305,7 @@ static void on_add(struct msg_reader *r)
 	for (uint64_t k = 0; k < n && !r->err; k++) {
 		uint64_t idx = msg_get_u64(r);
 		const char *channel = msg_get_str(r), *host = msg_get_str(r);
+		const char *domain = msg_get_str(r);
 		int64_t next = (int64_t)msg_get_u64(r);
 		uint64_t attempts = msg_get_u64(r);
 		struct smsg *dummy;
@@ -325,6 +327,7 @@ static void on_add(struct msg_reader *r)
 		it->th = thread_get(channel, host);
 		it->th->nitems++;
 		it->sm = sm;
+		it->domain = xstrdup(domain);
 		it->tnext = it->th->ihead;
 		if (it->tnext)
 			it->tnext->tprev = it;
@@ -354,6 +357,7 @@ static void item_drop(struct smsg *sm, struct item **slot)
 		it->tnext->tprev = it->tprev;
 	*slot = NULL;
 	free(it->diag);
+	free(it->domain);
 	free(it);
 	rcpts_out++;
 	nitems_total--;
@@ -444,7 +448,8 @@ static void on_etrn(struct chan *c, uint32_t id, struct msg_reader *r)
 	int64_t now = now_s();
 	for (size_t i = 0; i < heap_n; i++) {
 		struct item *it = heap[i];
-		if (strcmp(it->th->channel, "local") != 0 && etrn_match(it->th->host, dom)) {
+		if (strcmp(it->th->channel, "local") != 0 &&
+		    (etrn_match(it->th->host, dom) || etrn_match(it->domain, dom))) {
 			it->next = now;
 			n++;
 		}
