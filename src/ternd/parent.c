@@ -250,8 +250,25 @@ static void start_all(void)
 	log_info("event=started generation=%d", generation);
 }
 
+/* Orderly: first the roles that take or hand out work (smtp stops accepting, mta and mda
+ * report what they finished), then the queue, which makes those results durable. */
 static void stop_all(void)
 {
+	static const int first[] = { R_SMTP, R_CONTROL, R_MTA, R_MDA };
+	for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
+		if (pids[first[i]] > 0)
+			kill(pids[first[i]], SIGTERM);
+	for (long long end = ev_now_ms() + 3000; ev_now_ms() < end;) {
+		int alive = 0;
+		for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
+			if (pids[first[i]] > 0 && waitpid(pids[first[i]], NULL, WNOHANG) == 0)
+				alive = 1;
+			else
+				pids[first[i]] = 0;
+		if (!alive)
+			break;
+		usleep(10000);
+	}
 	for (int r = 1; r < R_NROLES; r++)
 		if (pids[r] > 0)
 			kill(pids[r], SIGTERM);

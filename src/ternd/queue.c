@@ -552,10 +552,20 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	}
 }
 
+/* Leaving: make what we already know durable first (results that arrived in this very
+ * pass), so that a restart does not deliver again what was delivered. */
+static void flush_and_exit(const char *why)
+{
+	log_info("event=shutdown reason=%s", why);
+	pass_cb(-1, 0, NULL);
+	exit(0);
+}
+
 static void on_close(struct chan *c, void *arg)
 {
-	log_info("event=peer_closed peer=%s; exiting", chan_peer(c));
-	exit(0);
+	char why[64];
+	snprintf(why, sizeof why, "peer_closed:%s", chan_peer(c));
+	flush_and_exit(why);
 }
 
 /* ---- recovery ------------------------------------------------------------------------------- */
@@ -660,11 +670,7 @@ static void tick_cb(int fd, short what, void *arg)
 	ev_add(tick_ev, 10000);
 }
 
-static void on_term(int sig, short what, void *arg)
-{
-	log_info("event=shutdown");
-	ev_exit();
-}
+static void on_term(int sig, short what, void *arg) { flush_and_exit("sigterm"); }
 
 int queue_main(struct role_ctx *ctx)
 {

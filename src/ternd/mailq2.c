@@ -1,0 +1,507 @@
+/* mailq2 — ZMailer's MAILQ v2 protocol in the control role (PROTOCOLS.md §1): greeting and
+ * challenge, AUTH against the auth file (rights and address ACLs), and the commands, each
+ * answered from its owner: SHOW … from the scheduler's snapshot (M_SCHED_SNAPSHOT), ETRN from
+ * the scheduler (M_SCHED_ETRN), KILL MSG / KILL THREAD / REQUEUE ROUTER from the queue
+ * (M_Q_OP). Parsing and every reply format are in src/mail/mailq2.c.
+ * Owns: the sessions, the cached auth file, the per-address count of failed logins (each
+ * failed AUTH is answered after a growing delay — a timer, never a sleep).
+ * Trusts: nothing a client sends; the auth file only after parsing (a bad line grants
+ * nothing); the owners' answers only after decoding.
+ *
+ * The auth file is named by the environment variable TERN_MAILQ_AUTH ("PATH" or
+ * "file:PATH") until the config key `mailq_auth` exists; it is re-read when it changes. */
+#include "ternd/control.h"
+#include "ternd/proto.h"
+#include "mail/envelope.h"
+#include "mail/mailq2.h"
+#include "mail/table.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MQ_IDLE_MS     300000      /* idle timeout */
+#define MQ_OUT_HIGH    (256 * 1024)/* stop reading while this much output waits */
+#define MQ_DELAY_MS    250         /* first failed AUTH; doubles up to MQ_DELAY_MAX */
+#define MQ_DELAY_MAX   10000
+#define MQ_FAIL_FORGET 600         /* seconds after which an address's failures are forgotten */
+#define MQ_FAILSLOTS   256
+#define MQ_AUTH_MAX    (1024 * 1024)
+
+struct mq_sess {
+	int fd;
+	struct mq2_addr addr;
+	struct ev *rev, *wev, *idle, *delay;
+	struct buf in, out;
+	char challenge[96];
+	int authed, busy, closing;
+	unsigned rights;
+	enum mq2_verb want;          /* the request in flight */
+	char user[64];
+};
+
+struct mq_fail { struct mq2_addr addr; unsigned count; time_t last; };
+
+static struct {
+	struct mq2_auth *auth;
+	char path[1024];
+	struct stat st;              /* of the loaded file */
+	struct mq_fail fails[MQ_FAILSLOTS];
+} mq;
+
+static void mq_pump(struct mq_sess *s);
+
+/* ---- the auth file ------------------------------------------------------------------------- */
+
+static void mq_auth_path(void)
+{
+	const char *e = getenv("TERN_MAILQ_AUTH");
+	if (e && strncmp(e, "file:", 5) == 0)
+		e += 5;
+	snprintf(mq.path, sizeof mq.path, "%s", e ? e : "");
+}
+
+/* the current auth file (re-read when it changed); an unreadable one grants nothing */
+static const struct mq2_auth *mq_auth(void)
+{
+	struct stat st;
+	if (!*mq.path || stat(mq.path, &st) < 0) {
+		if (mq.auth)
+			log_err("event=mailq_auth_unreadable path=%s error=\"%s\"", mq.path, strerror(errno));
+		mailq2_auth_free(mq.auth);
+		mq.auth = NULL;
+		return NULL;
+	}
+	if (mq.auth && st.st_ino == mq.st.st_ino && st.st_size == mq.st.st_size &&
+	    st.st_mtim.tv_sec == mq.st.st_mtim.tv_sec && st.st_mtim.tv_nsec == mq.st.st_mtim.tv_nsec)
+		return mq.auth;
+	char *text = NULL;
+	size_t len = 0;
+	struct cfg_errors errs = { .n = 0 };
+	if (table_read_file(mq.path, MQ_AUTH_MAX, &text, &len) < 0) {
+		log_err("event=mailq_auth_unreadable path=%s error=\"%s\"", mq.path, strerror(errno));
+		return mq.auth;                     /* keep the last good one */
+	}
+	mailq2_auth_free(mq.auth);
+	mq.auth = mailq2_auth_parse(mq.path, text, len, &errs);
+	mq.st = st;
+	free(text);
+	for (int i = 0; i < errs.n; i++)
+		log_err("event=mailq_auth_error file=%s line=%d error=\"%s\"", errs.e[i].file,
+		        errs.e[i].line, errs.e[i].msg);
+	log_info("event=mailq_auth_loaded path=%s entries=%zu", mq.path, mq.auth->n);
+	return mq.auth;
+}
+
+/* ---- failed logins ----------------------------------------------------------------------- */
+
+static struct mq_fail *mq_fail_slot(const struct mq2_addr *a)
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ a->a[i]) * 16777619u;
+	struct mq_fail *f = &mq.fails[h % MQ_FAILSLOTS];
+	time_t now = time(NULL);
+	if (memcmp(&f->addr, a, sizeof *a) != 0 || now - f->last > MQ_FAIL_FORGET) {
+		f->addr = *a;
+		f->count = 0;
+	}
+	f->last = now;
+	return f;
+}
+
+static long mq_fail_delay(const struct mq2_addr *a)
+{
+	struct mq_fail *f = mq_fail_slot(a);
+	unsigned n = ++f->count;
+	long d = MQ_DELAY_MS << (n > 7 ? 6 : n - 1);
+	return d > MQ_DELAY_MAX ? MQ_DELAY_MAX : d;
+}
+
+/* ---- session I/O --------------------------------------------------------------------------- */
+
+static void mq_free(struct mq_sess *s)
+{
+	control_cancel(s);
+	ev_free(s->rev);
+	ev_free(s->wev);
+	ev_free(s->idle);
+	ev_free(s->delay);
+	close(s->fd);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s);
+}
+
+/* write what we can; 0 = session alive, -1 = freed */
+static int mq_flush(struct mq_sess *s)
+{
+	while (s->out.len) {
+		ssize_t n = write(s->fd, s->out.p, s->out.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (!ev_pending(s->wev))
+				ev_add(s->wev, -1);
+			return 0;
+		}
+		if (n <= 0) {
+			mq_free(s);
+			return -1;
+		}
+		buf_consume(&s->out, (size_t)n);
+	}
+	ev_del(s->wev);
+	if (s->closing) {
+		mq_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+static void mq_say(struct mq_sess *s, const char *text) { buf_adds(&s->out, text); }
+
+static void mq_on_write(int fd, short what, void *arg)
+{
+	struct mq_sess *s = arg;
+	if (mq_flush(s) == 0)
+		mq_pump(s);
+}
+
+/* a request finished: send what was said and go on with the next line */
+static void mq_done(struct mq_sess *s)
+{
+	s->busy = 0;
+	if (mq_flush(s) == 0)
+		mq_pump(s);
+}
+
+/* ---- answers from the owners ----------------------------------------------------------- */
+
+static const char mq_tempfail[] = "-Temporary failure: the scheduler or the queue did not "
+                                  "answer; try again later.\n";
+
+static void mq_on_snapshot(void *arg, uint32_t type, struct msg_reader *r, int fd)
+{
+	struct mq_sess *s = arg;
+	struct mq2_snap snap;
+	if (fd >= 0)
+		close(fd);
+	if (type != M_SCHED_SNAPSHOT_RESULT || mailq2_snap_decode(r, &snap) < 0) {
+		if (type)
+			log_err("event=bad_message peer=scheduler type=%u", type);
+		mq_say(s, mq_tempfail);
+		mq_done(s);
+		return;
+	}
+	struct buf body;
+	buf_init(&body);
+	switch (s->want) {
+	case MQ2_SHOW_SNMP: mailq2_fmt_snmp(&body, &snap); break;
+	case MQ2_SHOW_SHORT: mailq2_fmt_queue(&body, &snap, 0); break;
+	case MQ2_SHOW_THREADS: mailq2_fmt_queue(&body, &snap, 1); break;
+	case MQ2_SHOW_THREADS2: mailq2_fmt_threads2(&body, &snap); break;
+	default: mailq2_fmt_thread(&body, &snap); break;
+	}
+	mailq2_multiline(&s->out, body.p ? body.p : "", body.len);
+	buf_free(&body);
+	mailq2_snap_free(&snap);
+	mq_done(s);
+}
+
+static void mq_on_etrn(void *arg, uint32_t type, struct msg_reader *r, int fd)
+{
+	struct mq_sess *s = arg;
+	if (fd >= 0)
+		close(fd);
+	uint64_t n = type == M_SCHED_ETRN_RESULT ? msg_get_u64(r) : 0;
+	if (type != M_SCHED_ETRN_RESULT || msg_done(r) < 0)
+		mq_say(s, mq_tempfail);
+	else
+		mq_say(s, n ? "+OK; an ETRN started something.\n" : "+OK; an ETRN didn't start anything.\n");
+	mq_done(s);
+}
+
+static const struct mq_opdef {
+	enum mq2_verb verb;
+	int op;
+	const char *ok, *none;
+} mq_ops[] = {
+	{ MQ2_KILL_MSG, QOP_KILL, "+OK; KILLed something.\n", "-No such message; nothing KILLed.\n" },
+	{ MQ2_KILL_THREAD, QOP_KILL_THREAD, "+OK; KILLed something.\n",
+	  "-No such thread; nothing KILLed.\n" },
+	{ MQ2_REQUEUE, QOP_REQUEUE, "+OK; REQUEUEd something.\n",
+	  "-No such message; nothing REQUEUEd.\n" },
+};
+
+static const struct mq_opdef *mq_op_of(enum mq2_verb v)
+{
+	for (size_t i = 0; i < sizeof mq_ops / sizeof mq_ops[0]; i++)
+		if (mq_ops[i].verb == v)
+			return &mq_ops[i];
+	return &mq_ops[0];
+}
+
+static void mq_on_op(void *arg, uint32_t type, struct msg_reader *r, int fd)
+{
+	struct mq_sess *s = arg;
+	const struct mq_opdef *d = mq_op_of(s->want);
+	if (fd >= 0)
+		close(fd);
+	uint64_t st = 0, count = 0;
+	const char *text = "";
+	if (type == M_Q_OP_RESULT) {
+		st = msg_get_u64(r);
+		count = msg_get_u64(r);
+		text = msg_get_str(r);
+		(void)msg_get_u64(r);
+	}
+	if (type != M_Q_OP_RESULT || msg_done(r) < 0)
+		mq_say(s, mq_tempfail);
+	else if (st == QS_OK && count)
+		mq_say(s, d->ok);
+	else if (st == QS_OK || st == QS_NOENT)
+		mq_say(s, d->none);
+	else
+		buf_printf(&s->out, "-%s: %.200s\n", st == QS_BADARG ? "Bad arguments" :
+		           "Temporary failure", text);
+	mq_done(s);
+}
+
+/* ---- commands -------------------------------------------------------------------------------- */
+
+static char *mq_dup(struct mq2_word w) { return xstrndup(w.p, w.n); }
+
+static void mq_cmd_auth(struct mq_sess *s, const struct mq2_cmd *c)
+{
+	const struct mq2_entry *e = NULL;
+	if (c->nargs == 2)
+		e = mailq2_auth_find(mq_auth(), c->arg[0].p, c->arg[0].n, &s->addr);
+	int ok = mailq2_check_response(s->challenge, e ? e->password : "", c->arg[1].p,
+	                               c->nargs == 2 ? c->arg[1].n : 0) && e;
+	size_t ul = c->arg[0].n < sizeof s->user - 1 ? c->arg[0].n : sizeof s->user - 1;
+	memcpy(s->user, c->arg[0].p, ul);
+	s->user[ul] = '\0';
+	for (char *p = s->user; *p; p++)
+		if ((unsigned char)*p < 0x21 || *p == '"' || *p == '\\' || (unsigned char)*p > 0x7e)
+			*p = '?';
+	if (ok) {
+		s->authed = 1;
+		s->rights = e->rights;
+		mq_fail_slot(&s->addr)->count = 0;
+		log_info("event=mailq_login user=%s rights=0x%x", s->user, s->rights);
+		mq_say(s, "+OK\n");
+		return;
+	}
+	long d = mq_fail_delay(&s->addr);
+	log_warn("event=mailq_login_failed user=%s delay_ms=%ld", s->user, d);
+	s->busy = 1;                             /* the reply waits for the timer */
+	ev_add(s->delay, d);
+}
+
+static void mq_cmd_quit(struct mq_sess *s, const struct mq2_cmd *c)
+{
+	mq_say(s, "+Bye bye\n");
+	s->closing = 1;
+}
+
+static void mq_ask_snapshot(struct mq_sess *s, uint64_t kind, const char *ch, const char *host)
+{
+	struct msg m;
+	msg_init(&m, M_SCHED_SNAPSHOT, 0);
+	msg_u64(&m, kind);
+	msg_str(&m, ch);
+	msg_str(&m, host);
+	s->busy = 1;
+	control_ask(R_SCHED, &m, mq_on_snapshot, s);
+}
+
+static void mq_cmd_show(struct mq_sess *s, const struct mq2_cmd *c)
+{
+	if (c->verb != MQ2_SHOW_THREAD) {
+		mq_ask_snapshot(s, 0, "", "");
+		return;
+	}
+	char *ch = mq_dup(c->arg[0]), *host = mq_dup(c->arg[1]);
+	mq_ask_snapshot(s, 1, ch, host);
+	free(ch);
+	free(host);
+}
+
+static void mq_cmd_etrn(struct mq_sess *s, const struct mq2_cmd *c)
+{
+	struct msg m;
+	char *dom = mq_dup(c->arg[0]);
+	msg_init(&m, M_SCHED_ETRN, 0);
+	msg_str(&m, dom);
+	log_info("event=mailq_etrn user=%s domain_len=%zu", s->user, strlen(dom));
+	free(dom);
+	s->busy = 1;
+	control_ask(R_SCHED, &m, mq_on_etrn, s);
+}
+
+static void mq_cmd_op(struct mq_sess *s, const struct mq2_cmd *c)
+{
+	const struct mq_opdef *d = mq_op_of(c->verb);
+	uint64_t id = 0;
+	char *a1 = mq_dup(c->arg[0]), *a2 = c->nargs > 1 ? mq_dup(c->arg[1]) : xstrdup("");
+	if (c->verb != MQ2_KILL_THREAD && env_idparse(a1, &id) < 0)
+		mq_say(s, "-Bad spool id; tern's spool ids are 16 lowercase hex digits.\n");
+	else {
+		struct msg m;
+		msg_init(&m, M_Q_OP, 0);
+		msg_u64(&m, (uint64_t)d->op);
+		msg_u64(&m, id);
+		msg_str(&m, c->verb == MQ2_KILL_THREAD ? a1 : "");
+		msg_str(&m, a2);
+		log_info("event=mailq_op user=%s op=%d", s->user, d->op);
+		s->busy = 1;
+		control_ask(R_QUEUE, &m, mq_on_op, s);
+	}
+	free(a1);
+	free(a2);
+}
+
+static const struct mq_handler {
+	enum mq2_verb verb;
+	void (*fn)(struct mq_sess *s, const struct mq2_cmd *c);
+} mq_handlers[] = {
+	{ MQ2_AUTH, mq_cmd_auth }, { MQ2_QUIT, mq_cmd_quit }, { MQ2_ETRN_CMD, mq_cmd_etrn },
+	{ MQ2_SHOW_SNMP, mq_cmd_show }, { MQ2_SHOW_SHORT, mq_cmd_show },
+	{ MQ2_SHOW_THREADS, mq_cmd_show }, { MQ2_SHOW_THREADS2, mq_cmd_show },
+	{ MQ2_SHOW_THREAD, mq_cmd_show }, { MQ2_KILL_MSG, mq_cmd_op },
+	{ MQ2_KILL_THREAD, mq_cmd_op }, { MQ2_REQUEUE, mq_cmd_op },
+};
+
+static void mq_line(struct mq_sess *s, const char *line, size_t len)
+{
+	struct mq2_cmd c;
+	mailq2_parse(line, len, &c);
+	if (c.verb != MQ2_QUIT && !s->authed && c.verb != MQ2_AUTH) {
+		mq_say(s, "-BAD; USER MUST AUTHENTICATE\n");
+		return;
+	}
+	if (c.verb == MQ2_ETRN_CMD && !(s->rights & MQ2_ETRN)) {
+		mq_say(s, "-No ETRN allowed for you.\n");
+		return;
+	}
+	if (c.verb == MQ2_BAD || (c.verb == MQ2_AUTH && s->authed) || (c.right && !(c.right & s->rights)) ||
+	    (c.verb == MQ2_ETRN_CMD && c.nargs != 1)) {
+		mailq2_refusal(&s->out, &c);
+		return;
+	}
+	s->want = c.verb;
+	for (size_t i = 0; i < sizeof mq_handlers / sizeof mq_handlers[0]; i++)
+		if (mq_handlers[i].verb == c.verb) {
+			mq_handlers[i].fn(s, &c);
+			return;
+		}
+}
+
+/* run complete lines while nothing is in flight; read more only when it may be used */
+static void mq_pump(struct mq_sess *s)
+{
+	while (!s->busy && !s->closing && s->out.len < MQ_OUT_HIGH) {
+		char *nl = s->in.len ? memchr(s->in.p, '\n', s->in.len) : NULL;
+		if (!nl)
+			break;
+		size_t len = (size_t)(nl - s->in.p), used = len + 1;
+		if (len && s->in.p[len - 1] == '\r')
+			len--;
+		mq_line(s, s->in.p, len);
+		buf_consume(&s->in, used);
+	}
+	int reading = !s->busy && !s->closing && s->out.len < MQ_OUT_HIGH;
+	if (reading && !ev_pending(s->rev))
+		ev_add(s->rev, -1);
+	else if (!reading)
+		ev_del(s->rev);
+	if (s->out.len)
+		mq_flush(s);
+}
+
+static void mq_on_read(int fd, short what, void *arg)
+{
+	struct mq_sess *s = arg;
+	char tmp[8192];
+	ssize_t n = read(fd, tmp, sizeof tmp);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		mq_free(s);
+		return;
+	}
+	buf_add(&s->in, tmp, (size_t)n);
+	ev_add(s->idle, MQ_IDLE_MS);
+	const char *nl = memchr(s->in.p, '\n', s->in.len);
+	if ((nl ? (size_t)(nl - s->in.p) : s->in.len) > MQ2_LINEMAX) {
+		log_warn("event=mailq_line_too_long user=%s", s->user);
+		mq_free(s);
+		return;
+	}
+	mq_pump(s);
+}
+
+static void mq_on_idle(int fd, short what, void *arg)
+{
+	struct mq_sess *s = arg;
+	log_info("event=mailq_timeout user=%s", s->user);
+	mq_free(s);
+}
+
+static void mq_on_delay(int fd, short what, void *arg)
+{
+	struct mq_sess *s = arg;
+	mq_say(s, "-BAD USER OR PASSWORD\n");
+	mq_done(s);
+}
+
+/* ---- accepting --------------------------------------------------------------------------------- */
+
+static int mq_challenge(struct mq_sess *s)
+{
+	unsigned char rnd[16];
+	if (getentropy(rnd, sizeof rnd) < 0)
+		return -1;
+	int off = snprintf(s->challenge, sizeof s->challenge, "220 MAILQ-V2-CHALLENGE: ");
+	for (size_t i = 0; i < sizeof rnd; i++)
+		off += snprintf(s->challenge + off, sizeof s->challenge - (size_t)off, "%02x", rnd[i]);
+	return 0;
+}
+
+void mailq2_accept(int fd, const struct sockaddr *peer, socklen_t len)
+{
+	struct mq_sess *s = xcalloc(1, sizeof *s);
+	s->fd = fd;
+	buf_init(&s->in);
+	buf_init(&s->out);
+	s->rev = ev_new(fd, EV_R | EV_PERSIST, mq_on_read, s);
+	s->wev = ev_new(fd, EV_W | EV_PERSIST, mq_on_write, s);
+	s->idle = ev_new(-1, 0, mq_on_idle, s);
+	s->delay = ev_new(-1, 0, mq_on_delay, s);
+	ev_add(s->idle, MQ_IDLE_MS);
+	if (mailq2_addr_from_sockaddr(peer, len, &s->addr) < 0 || !mailq2_auth_any(mq_auth(), &s->addr)) {
+		log_info("event=mailq_no_access");
+		mq_say(s, "550 NO ACCESS FOR YOU\n");
+		s->closing = 1;
+	} else if (mq_challenge(s) < 0) {
+		log_err("event=getentropy_failed error=\"%s\"", strerror(errno));
+		s->closing = 1;
+	} else
+		buf_printf(&s->out, "version zmailer 2.0\n%s\n", s->challenge);
+	mq_pump(s);
+}
+
+void mailq2_init(void)
+{
+	mq_auth_path();
+	if (*mq.path)
+		mq_auth();
+	else
+		log_info("event=mailq_no_auth_file hint=\"set TERN_MAILQ_AUTH; every client gets 550\"");
+}

@@ -1,0 +1,114 @@
+/* qp — the Bongo queue protocol inside the control role (PROTOCOLS.md §2, doc/QP.md).
+ * Internal interface between its three files:
+ *   qp.c        sessions: network I/O, login, the command table, creating entries (QCREA …
+ *               QRUN), moving entries, ADDRESS RESOLVE / DOMAIN LOCATION;
+ *   qp_read.c   reading entries (QINFO, QHEAD, QBODY, QBRAW, QRETR, QGREP, QSRCH, QADDQ):
+ *               M_Q_READ, then the data streamed from the descriptor with CRLF line ends;
+ *   qp_agent.c  stage agents: QWAIT registrations, the queue's M_Q_STAGE_PUSH, callback
+ *               connections to agents and their edits (QMOD, QRTS, QDONE, QADDM), the
+ *               skip/hold policy.
+ * Owns: the protocol's sessions and the agent registrations (in memory; agents register
+ * again after a restart). Trusts: the queue for every fact about an entry; nothing a client
+ * or an agent sends. */
+#ifndef TERN_QP_H
+#define TERN_QP_H
+#include <arpa/inet.h>
+#include <stdint.h>
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "lib/msg.h"
+#include "mail/config.h"
+#include "mail/qp_cmd.h"
+#include "ternd/role.h"
+
+enum qp_mode { QM_CMD = 0, QM_MSGN, QM_MSGDOT };
+enum qp_wait { QW_NONE = 0, QW_IPC, QW_DELAY, QW_STREAM, QW_CONNECT };
+enum qp_auth { QA_NONE = 0, QA_USER, QA_SYS };
+
+struct qp_new {                  /* the entry being created (QCREA … QRUN) */
+	uint64_t msgid;
+	int fd;                      /* data file, write only; -1 once closed */
+	unsigned stage;
+	char *sender;                /* NULL until QSTOR FROM; "" for <> */
+	char **rcpt;
+	size_t nrcpt, cap;
+	char address[64];            /* QSTOR ADDRESS (the original client), for the origin */
+	uint64_t bytes;              /* written so far, LF line ends, our Received: included */
+	int started;                 /* our Received: line is written */
+	int werr;                    /* errno of the first failed write */
+	int toobig;                  /* over databytes */
+	int committing;              /* M_MSG_COMMIT sent: the queue decides, never abort */
+	struct buf pend;             /* written at 64 KiB or at the end */
+};
+
+struct qp_src {                  /* data streamed to the client: file [foff, fend) as CRLF */
+	int fd;
+	uint64_t foff, fend;
+	uint64_t skip, left;         /* wire octets to drop first, then to send at most */
+	char trailer[64];            /* sent when the stream ends ("1000 OK\r\n") */
+};
+
+struct qp_job;
+struct qp_sess;
+typedef void (*qp_cont_fn)(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd);
+
+struct qp_sess {
+	uint32_t id;
+	int fd;
+	struct ev *rev, *wev, *tev;
+	char ip[INET6_ADDRSTRLEN];
+	struct buf in, out;
+	struct qp_src src;
+	char challenge[40];
+	uint8_t auth, mode, wait;
+	unsigned quit:1, dead:1, reading:1, writing:1, pending:1, watching:1, cleanquit:1;
+	uint64_t msgleft;            /* QM_MSGN: octets still to come */
+	struct qp_dot dot;
+	struct qp_crlf crlf;
+	qp_cont_fn cont;             /* what to do with the answer of the pending ask */
+	char *line;                  /* the command being answered (cmd points into it) */
+	struct qp_cmd cmd;
+	struct qp_new *nw;
+	struct qp_job *job;          /* a connection the queue opened to an agent: its entry */
+	const char *endwhy;
+};
+
+/* qp.c */
+extern const struct config *qp_cfg;
+extern long qp_timeout_ms;       /* idle clients (TERN_QP_TIMEOUT, s; default 600) */
+__attribute__((format(printf, 3, 4)))
+void qp_say(struct qp_sess *s, int code, const char *fmt, ...);
+/* ask peer (R_QUEUE …); cont runs with the answer, then the session goes on */
+void qp_ask(struct qp_sess *s, enum role peer, struct msg *m, qp_cont_fn cont);
+/* M_Q_OP on an entry; cont reads the M_Q_OP_RESULT */
+void qp_op(struct qp_sess *s, uint64_t op, uint64_t msgid, const char *a1, const char *a2,
+           qp_cont_fn cont);
+/* read M_Q_OP_RESULT: status, count, newid; -1 when malformed or the queue went away */
+int qp_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t *count,
+                 uint64_t *newid);
+struct qp_sess *qp_sess_new(int fd, const char *ip, int agent);
+void qp_sess_finish(struct qp_sess *s);   /* after every event: write, read, free when done */
+void qp_sess_close(struct qp_sess *s, const char *why);
+/* append to the open entry's data (our Received: line first); 0 / -1 (werr/toobig set) */
+int qp_new_write(struct qp_sess *s, const char *p, size_t n);
+int qp_new_flush(struct qp_new *nw);
+int qp_islocal(const char *addr, void *arg);
+
+/* qp_read.c — the read commands; each starts with M_Q_READ of its entry */
+void qp_read_cmd(struct qp_sess *s);
+void qp_srch_domain(struct qp_sess *s);
+/* stream file [foff, fend) as CRLF, skipping `skip` wire octets, at most `left`; the
+ * session owns fd until the stream ends, then trailer goes out */
+void qp_stream(struct qp_sess *s, int fd, uint64_t foff, uint64_t fend, uint64_t skip,
+               uint64_t left, const char *trailer);
+int qp_stream_pump(struct qp_sess *s);   /* 1 while streaming */
+/* wire size (CRLF) of the whole data and its header/body split; 0 / -1 */
+int qp_scan(int fd, uint64_t size, struct qp_split *sp);
+
+/* qp_agent.c */
+void qp_agent_init(void);
+void qp_agent_cmd(struct qp_sess *s);             /* QWAIT QADDM QMOD* QRTS QDONE */
+void qp_agent_sess_end(struct qp_sess *s);        /* a session ends (job or registration) */
+int qp_agent_current(const struct qp_sess *s, uint64_t msgid); /* the callback's own entry */
+void qp_agent_entry_gone(struct qp_sess *s);      /* QDELE of the callback's own entry */
+#endif
