@@ -1,10 +1,19 @@
 /* ternctl — the admin command. Also answers as sendmail, mailq and newaliases by argv[0].
- * Owns: the command table and the read-only views of the spool (mailq / qread / qstat read
- * env/ and data/ directly, as qmail-qread does; they need the queue user's rights).
+ * Owns: the command table; the local tools (showctl, newaliases, cdb, digest); and the
+ * read-only views of the spool that mailq / qread / qstat fall back to when ternd does not
+ * run (they read env/ and data/ directly, as qmail-qread does, and need the queue user's
+ * rights). While ternd runs, mailq, qread, qstat and flush — and every command of
+ * admin_client.c — go through its control socket (doc/ADMIN.md), whose rights come from
+ * the caller's uid and groups. Exit codes: 0 ok, 1 not found / refused, 64 usage,
+ * 75 ternd not reachable (or a temporary failure), 78 configuration error.
  * Trusts: the config file; reads the spool through the envelope parser, never trusting it. */
 #include "mail/config.h"
 #include "mail/envelope.h"
 #include "mail/aliases.h"
+#include "mail/digest.h"
+#include "mail/mailq2.h"
+#include "mail/table.h"
+#include "ternctl/admin_client.h"
 #include "ternctl/sendmail.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -104,52 +113,83 @@ static long load_queue(struct config *cfg, struct qentry **out)
 	return n;
 }
 
-static const char *slot_word(const struct slot *s)
+/* one spool entry as the plain listing struct of mailq2.h (the same text as ternd's) */
+static void qe_view(const struct qentry *q, struct mq2_qmsg *m)
 {
-	switch (s->state) {
-	case SL_DONE: return "done";
-	case SL_FAILED: return "failed";
-	case SL_UNROUTED: return "unrouted";
-	default: return s->attempts ? "deferred" : "pending";
+	memset(m, 0, sizeof *m);
+	m->msgid = q->id;
+	m->arrival = (uint64_t)q->e.arrival;
+	m->size = (uint64_t)q->size;
+	m->sender = q->e.sender ? q->e.sender : "";
+	m->kind = (uint64_t)q->e.kind;
+	m->held = (uint64_t)q->e.held;
+	m->stage = q->e.stage;
+	m->slots = xcalloc(q->e.nslots ? q->e.nslots : 1, sizeof *m->slots);
+	for (size_t i = 0; i < q->e.nslots; i++) {
+		const struct slot *sl = &q->e.slots[i];
+		if (sl->state == SL_EXPANDED)
+			continue;
+		m->slots[m->nslots++] = (struct mq2_qslot){
+			sl->t.address && *sl->t.address ? sl->t.address : sl->rcpt, (uint64_t)sl->state,
+			sl->attempts, (uint64_t)sl->next, sl->diag ? sl->diag : "" };
 	}
 }
 
-/* mailq / ternctl qread: one block per message, sendmail's mailq shape */
-static int cmd_mailq(struct config *cfg, int argc, char **argv)
+/* mailq / ternctl qread without ternd: one block per message, sendmail's mailq shape */
+static int mailq_local(struct config *cfg)
 {
 	struct qentry *q;
 	long n = load_queue(cfg, &q);
 	if (n < 0)
 		return 1;
-	if (n == 0) {
-		printf("Mail queue is empty\n");
-		return 0;
-	}
+	struct buf b;
+	buf_init(&b);
 	for (long i = 0; i < n; i++) {
-		char id[17], date[64];
-		time_t t = (time_t)q[i].e.arrival;
-		struct tm tm;
-		localtime_r(&t, &tm);
-		strftime(date, sizeof date, "%a %b %d %H:%M:%S", &tm);
-		env_idstr(q[i].id, id);
-		printf("%s %9lld %s  <%s>\n", id, (long long)q[i].size, date, q[i].e.sender);
-		for (size_t s = 0; s < q[i].e.nslots; s++) {
-			const struct slot *sl = &q[i].e.slots[s];
-			if (sl->state == SL_EXPANDED)
-				continue;
-			printf("  %-8s <%s>%s%s\n", slot_word(sl), sl->rcpt, sl->diag ? "  " : "",
-			       sl->diag ? sl->diag : "");
-		}
+		struct mq2_qmsg m;
+		qe_view(&q[i], &m);
+		mailq2_fmt_mailq(&b, &m);
+		free(m.slots);
 		env_free(&q[i].e);
 	}
-	printf("-- %ld message%s in queue\n", n, n == 1 ? "" : "s");
+	mailq2_fmt_mailq_end(&b, (uint64_t)n);
+	fwrite(b.p, 1, b.len, stdout);
+	buf_free(&b);
 	free(q);
 	return 0;
 }
 
-/* qmail-qstat */
+static int cmd_mailq(struct config *cfg, int argc, char **argv)
+{
+	int code = admin_client_call(cfg, "show queue", stdout);
+	return code == ADMIN_UNREACHABLE ? mailq_local(cfg) : code;
+}
+
+/* the maildrop is read by the caller (ternd cannot list it for us) */
+static void qstat_maildrop(struct config *cfg)
+{
+	char path[4096];
+	long drop = 0;
+	snprintf(path, sizeof path, "%s/maildrop", cfg->spool);
+	DIR *d = opendir(path);
+	if (!d) {
+		printf("messages in maildrop not yet picked up: unknown (%s: %s)\n", path, strerror(errno));
+		return;
+	}
+	for (struct dirent *de; (de = readdir(d));)
+		drop += de->d_name[0] != '.' && strncmp(de->d_name, "tmp.", 4) != 0;
+	closedir(d);
+	printf("messages in maildrop not yet picked up: %ld\n", drop);
+}
+
+/* qmail-qstat: from ternd when it runs, else from the spool */
 static int cmd_qstat(struct config *cfg, int argc, char **argv)
 {
+	int code = admin_client_call(cfg, "qstat", stdout);
+	if (code != ADMIN_UNREACHABLE) {
+		if (code == 0)
+			qstat_maildrop(cfg);
+		return code;
+	}
 	struct qentry *q;
 	long n = load_queue(cfg, &q), pend = 0;
 	if (n < 0)
@@ -160,16 +200,12 @@ static int cmd_qstat(struct config *cfg, int argc, char **argv)
 		env_free(&q[i].e);
 	}
 	free(q);
-	char path[4096];
-	long drop = 0;
-	snprintf(path, sizeof path, "%s/maildrop", cfg->spool);
-	DIR *d = opendir(path);
-	for (struct dirent *de; d && (de = readdir(d));)
-		drop += de->d_name[0] != '.' && strncmp(de->d_name, "tmp.", 4) != 0;
-	if (d)
-		closedir(d);
-	printf("messages in queue: %ld\nrecipients still to deliver: %ld\n"
-	       "messages in maildrop not yet picked up: %ld\n", n, pend, drop);
+	struct buf b;
+	buf_init(&b);
+	mailq2_fmt_qstat(&b, (uint64_t)n, (uint64_t)pend);
+	fwrite(b.p, 1, b.len, stdout);
+	buf_free(&b);
+	qstat_maildrop(cfg);
 	return 0;
 }
 
@@ -188,6 +224,9 @@ static pid_t read_pid(struct config *cfg)
 
 static int cmd_flush(struct config *cfg, int argc, char **argv)
 {
+	int code = admin_client_call(cfg, "flush", stdout);
+	if (code != ADMIN_UNREACHABLE)
+		return code;
 	pid_t pid = read_pid(cfg);
 	if (pid <= 0 || kill(pid, SIGUSR1) < 0) {
 		fprintf(stderr, "ternctl: ternd does not seem to run (%s/ternd.pid): %s\n", cfg->spool,
@@ -220,14 +259,110 @@ static int cmd_newaliases(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
-struct cmd { const char *name; int (*fn)(struct config *, int, char **); const char *help; };
+/* ternctl cdb TEXTFILE CDBFILE: `key value` lines into a cdb (qmail-cdb) */
+static int cmd_cdb(struct config *cfg, int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: ternctl cdb TEXTFILE CDBFILE\n");
+		return 64;
+	}
+	if (table_cdb_build(argv[1], argv[2]) < 0) {
+		fprintf(stderr, "ternctl: %s: not built (see the errors above)\n", argv[2]);
+		return 1;
+	}
+	return 0;
+}
+
+static int digest_usage(void)
+{
+	fprintf(stderr, "usage: ternctl digest [-s BASE64SALT | -S HEXSALT] FORMAT PASSWORD\n"
+	                "       ternctl digest -v HASH [FORMAT] PASSWORD\n"
+	                "FORMAT: SSHA SHA SMD5 MD5 crypt (for crypt, -s is the crypt(3) setting, "
+	                "e.g. '$6$salt$')\n");
+	return 64;
+}
+
+/* the salt given with -s / -S into salt; -1 if malformed */
+static long digest_salt(int fmt, const char *b64, const char *hex, unsigned char *salt, size_t sz)
+{
+	if (hex)
+		return digest_hex_decode(hex, salt, sz);
+	if (fmt == DG_CRYPT) {
+		size_t n = strlen(b64);
+		if (n >= sz)
+			return -1;
+		memcpy(salt, b64, n);
+		return (long)n;
+	}
+	return digest_b64_decode(b64, strlen(b64), salt, sz);
+}
+
+/* qmail-ldap's digest: print the hash of PASSWORD, or check it against HASH (-v) */
+static int cmd_digest(struct config *cfg, int argc, char **argv)
+{
+	const char *b64 = NULL, *hex = NULL, *hash = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt(argc, argv, "+s:S:v:")) != -1)
+		switch (c) {
+		case 's': b64 = optarg; break;
+		case 'S': hex = optarg; break;
+		case 'v': hash = optarg; break;
+		default: return digest_usage();
+		}
+	int left = argc - optind;
+	if ((b64 && hex) || left < 1 || left > 2 || (!hash && left != 2))
+		return digest_usage();
+	int fmt = left == 2 ? digest_fmt_parse(argv[optind]) : -1;
+	if (left == 2 && fmt < 0) {
+		fprintf(stderr, "ternctl: unknown format %s (SSHA SHA SMD5 MD5 crypt)\n", argv[optind]);
+		return 64;
+	}
+	const char *pw = argv[argc - 1];
+	if (hash) {
+		int r = digest_verify(hash, pw);
+		if (r < 0)
+			fprintf(stderr, "ternctl: %s is not a hash tern knows\n", hash);
+		printf("%s\n", r > 0 ? "match" : "no match");
+		return r > 0 ? 0 : 1;
+	}
+	unsigned char salt[DIGEST_SALT_MAX + 1];
+	long sl = (b64 || hex) ? digest_salt(fmt, b64, hex, salt, sizeof salt - 1) : 0;
+	struct buf b;
+	buf_init(&b);
+	if (sl < 0 || digest_make(fmt, pw, (b64 || hex) ? salt : NULL, (size_t)sl, &b) < 0) {
+		fprintf(stderr, "ternctl: bad salt, or the hash could not be made\n");
+		buf_free(&b);
+		return 64;
+	}
+	printf("%s\n", b.p);
+	buf_free(&b);
+	return 0;
+}
+
+struct cmd {
+	const char *name;
+	int (*fn)(struct config *, int, char **);
+	int nocfg;                   /* runs without reading the configuration */
+	const char *help;
+};
 static const struct cmd cmds[] = {
-	{ "showctl", cmd_showctl, "print the effective configuration and what each key means" },
-	{ "mailq", cmd_mailq, "list the queue: messages, recipients and their state" },
-	{ "qread", cmd_mailq, "same as mailq (qmail-qread)" },
-	{ "qstat", cmd_qstat, "summarise the queue (qmail-qstat)" },
-	{ "flush", cmd_flush, "try every deferred recipient now" },
-	{ "newaliases", cmd_newaliases, "check the aliases file" },
+	{ "showctl", cmd_showctl, 0, "print the effective configuration and what each key means" },
+	{ "mailq", cmd_mailq, 0, "list the queue: messages, recipients and their state" },
+	{ "qread", cmd_mailq, 0, "same as mailq (qmail-qread)" },
+	{ "qstat", cmd_qstat, 0, "summarise the queue (qmail-qstat)" },
+	{ "flush", cmd_flush, 0, "try every deferred recipient now" },
+	{ "show", admin_client_cmd, 0, "show queue [--json] | show message ID" },
+	{ "remove", admin_client_cmd, 0, "remove ID|all: delete without a bounce" },
+	{ "hold", admin_client_cmd, 0, "hold ID: deliver nothing of it until released" },
+	{ "release", admin_client_cmd, 0, "release ID: undo hold" },
+	{ "schedule", admin_client_cmd, 0, "schedule ID|all: try its recipients now" },
+	{ "tcpto", admin_client_cmd, 0, "list remote hosts that timed out (qmail-tcpto)" },
+	{ "tcpok", admin_client_cmd, 0, "forget those timeouts (qmail-tcpok)" },
+	{ "stats", admin_client_cmd, 0, "counters: messages and recipients in/out, queued, uptime" },
+	{ "newaliases", cmd_newaliases, 0, "check the aliases file" },
+	{ "cdb", cmd_cdb, 1, "cdb TEXTFILE CDBFILE: build a cdb table from `key value` lines" },
+	{ "digest", cmd_digest, 1, "digest [-s salt|-S hexsalt] [-v hash] FORMAT PASSWORD" },
 };
 
 static int usage(void)
@@ -260,9 +395,9 @@ int main(int argc, char **argv)
 		return usage();
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (strcmp(cmds[i].name, cmd) == 0) {
-			if (load(&cfg) < 0)
+			if (!cmds[i].nocfg && load(&cfg) < 0)
 				return 78;
-			return cmds[i].fn(&cfg, argc, argv);
+			return cmds[i].fn(cmds[i].nocfg ? NULL : &cfg, argc, argv);
 		}
 	fprintf(stderr, "ternctl: unknown command %s\n", cmd);
 	return usage();

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MQ_IDLE_MS     300000      /* idle timeout */
@@ -230,12 +231,15 @@ static void mq_on_etrn(void *arg, uint32_t type, struct msg_reader *r, int fd)
 static const struct mq_opdef {
 	enum mq2_verb verb;
 	int op;
-	const char *ok, *none;
+	const char *ok, *none, *noent;   /* done / nothing could be done now / no such message */
 } mq_ops[] = {
-	{ MQ2_KILL_MSG, QOP_KILL, "+OK; KILLed something.\n", "-No such message; nothing KILLed.\n" },
+	{ MQ2_KILL_MSG, QOP_KILL, "+OK; KILLed something.\n",
+	  "-Nothing KILLed: no recipient of it could be expired now.\n",
+	  "-No such message; nothing KILLed.\n" },
 	{ MQ2_KILL_THREAD, QOP_KILL_THREAD, "+OK; KILLed something.\n",
-	  "-No such thread; nothing KILLed.\n" },
+	  "-No such thread; nothing KILLed.\n", "-No such thread; nothing KILLed.\n" },
 	{ MQ2_REQUEUE, QOP_REQUEUE, "+OK; REQUEUEd something.\n",
+	  "-Nothing REQUEUEd: no recipient of it could be routed again now.\n",
 	  "-No such message; nothing REQUEUEd.\n" },
 };
 
@@ -265,8 +269,10 @@ static void mq_on_op(void *arg, uint32_t type, struct msg_reader *r, int fd)
 		mq_say(s, mq_tempfail);
 	else if (st == QS_OK && count)
 		mq_say(s, d->ok);
-	else if (st == QS_OK || st == QS_NOENT)
+	else if (st == QS_OK)
 		mq_say(s, d->none);
+	else if (st == QS_NOENT)
+		mq_say(s, d->noent);
 	else
 		buf_printf(&s->out, "-%s: %.200s\n", st == QS_BADARG ? "Bad arguments" :
 		           "Temporary failure", text);
@@ -277,19 +283,28 @@ static void mq_on_op(void *arg, uint32_t type, struct msg_reader *r, int fd)
 
 static char *mq_dup(struct mq2_word w) { return xstrndup(w.p, w.n); }
 
-static void mq_cmd_auth(struct mq_sess *s, const struct mq2_cmd *c)
+static void mq_set_user(struct mq_sess *s, struct mq2_word w)
 {
-	const struct mq2_entry *e = NULL;
-	if (c->nargs == 2)
-		e = mailq2_auth_find(mq_auth(), c->arg[0].p, c->arg[0].n, &s->addr);
-	int ok = mailq2_check_response(s->challenge, e ? e->password : "", c->arg[1].p,
-	                               c->nargs == 2 ? c->arg[1].n : 0) && e;
-	size_t ul = c->arg[0].n < sizeof s->user - 1 ? c->arg[0].n : sizeof s->user - 1;
-	memcpy(s->user, c->arg[0].p, ul);
+	size_t ul = w.n < sizeof s->user - 1 ? w.n : sizeof s->user - 1;
+	if (ul)
+		memcpy(s->user, w.p, ul);
 	s->user[ul] = '\0';
 	for (char *p = s->user; *p; p++)
 		if ((unsigned char)*p < 0x21 || *p == '"' || *p == '\\' || (unsigned char)*p > 0x7e)
 			*p = '?';
+}
+
+/* AUTH user hex (a malformed AUTH is a failed one) */
+static void mq_cmd_auth(struct mq_sess *s, const struct mq2_cmd *c)
+{
+	const struct mq2_entry *e = NULL;
+	int ok = 0;
+	if (c->verb == MQ2_AUTH) {
+		mq_set_user(s, c->arg[0]);
+		e = mailq2_auth_find(mq_auth(), c->arg[0].p, c->arg[0].n, &s->addr);
+		ok = mailq2_check_response(s->challenge, e ? e->password : "", c->arg[1].p,
+		                           c->arg[1].n) && e;
+	}
 	if (ok) {
 		s->authed = 1;
 		s->rights = e->rights;
@@ -382,7 +397,11 @@ static void mq_line(struct mq_sess *s, const char *line, size_t len)
 {
 	struct mq2_cmd c;
 	mailq2_parse(line, len, &c);
-	if (c.verb != MQ2_QUIT && !s->authed && c.verb != MQ2_AUTH) {
+	if (!s->authed && c.vword.n == 4 && memcmp(c.vword.p, "AUTH", 4) == 0) {
+		mq_cmd_auth(s, &c);
+		return;
+	}
+	if (c.verb != MQ2_QUIT && !s->authed) {
 		mq_say(s, "-BAD; USER MUST AUTHENTICATE\n");
 		return;
 	}
@@ -403,14 +422,20 @@ static void mq_line(struct mq_sess *s, const char *line, size_t len)
 		}
 }
 
-/* run complete lines while nothing is in flight; read more only when it may be used */
+/* run complete lines while nothing is in flight; read more only when it may be used.
+ * The last thing its callers do: it may free s. */
 static void mq_pump(struct mq_sess *s)
 {
 	while (!s->busy && !s->closing && s->out.len < MQ_OUT_HIGH) {
 		char *nl = s->in.len ? memchr(s->in.p, '\n', s->in.len) : NULL;
+		size_t len = nl ? (size_t)(nl - s->in.p) : s->in.len, used = len + 1;
+		if (len > MQ2_LINEMAX) {
+			log_warn("event=mailq_line_too_long user=%s", s->user);
+			mq_free(s);
+			return;
+		}
 		if (!nl)
 			break;
-		size_t len = (size_t)(nl - s->in.p), used = len + 1;
 		if (len && s->in.p[len - 1] == '\r')
 			len--;
 		mq_line(s, s->in.p, len);
@@ -421,7 +446,7 @@ static void mq_pump(struct mq_sess *s)
 		ev_add(s->rev, -1);
 	else if (!reading)
 		ev_del(s->rev);
-	if (s->out.len)
+	if (s->out.len || s->closing)
 		mq_flush(s);
 }
 
@@ -438,12 +463,6 @@ static void mq_on_read(int fd, short what, void *arg)
 	}
 	buf_add(&s->in, tmp, (size_t)n);
 	ev_add(s->idle, MQ_IDLE_MS);
-	const char *nl = memchr(s->in.p, '\n', s->in.len);
-	if ((nl ? (size_t)(nl - s->in.p) : s->in.len) > MQ2_LINEMAX) {
-		log_warn("event=mailq_line_too_long user=%s", s->user);
-		mq_free(s);
-		return;
-	}
 	mq_pump(s);
 }
 

@@ -76,7 +76,7 @@ enum msgtype {
 	/* queue -> mta: one SMTP transaction: one message to one destination for n recipients
 	   of that message; fd = the message, read only (LF line ends; mta sends CRLF, dot-stuffed).
 	   host is the scheduler thread's host: a domain (MX lookup) or, from smtproutes or an
-	   address literal, "name:port" / "[1.2.3.4]:port" / "[IPv6:...]:port" (no MX lookup). */
+	   address literal, "name:port" / "[1.2.3.4]:port" / "[2001:db8::1]:port" (no MX lookup). */
 	M_MTA_DELIVER = 70, /* Q job, Q msgid, S host, S sender, Q size (bytes of the message),
 	                       Q n, n x (Q idx, S recipient address) */
 	M_MTA_RESULT,       /* mta -> queue: Q job, Q msgid, Q n, n x (Q idx, Q dstatus, S diag,

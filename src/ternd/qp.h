@@ -1,7 +1,8 @@
 /* qp — the Bongo queue protocol inside the control role (PROTOCOLS.md §2, doc/QP.md).
  * Internal interface between its three files:
- *   qp.c        sessions: network I/O, login, the command table, creating entries (QCREA …
- *               QRUN), moving entries, ADDRESS RESOLVE / DOMAIN LOCATION;
+ *   qp.c        sessions: network I/O, login, the command table;
+ *   qp_entry.c  creating entries (QCREA … QRUN), moving entries (QDELE QMOVE QCOPY QFLUSH),
+ *               QDSPC, ADDRESS RESOLVE / DOMAIN LOCATION;
  *   qp_read.c   reading entries (QINFO, QHEAD, QBODY, QBRAW, QRETR, QGREP, QSRCH, QADDQ):
  *               M_Q_READ, then the data streamed from the descriptor with CRLF line ends;
  *   qp_agent.c  stage agents: QWAIT registrations, the queue's M_Q_STAGE_PUSH, callback
@@ -63,6 +64,7 @@ struct qp_sess {
 	uint8_t auth, mode, wait;
 	unsigned quit:1, dead:1, reading:1, writing:1, pending:1, watching:1, cleanquit:1;
 	uint64_t msgleft;            /* QM_MSGN: octets still to come */
+	uint64_t listoff;            /* QSRCH DOMAIN: the next page of the queue's listing */
 	struct qp_dot dot;
 	struct qp_crlf crlf;
 	qp_cont_fn cont;             /* what to do with the answer of the pending ask */
@@ -89,10 +91,18 @@ int qp_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t
 struct qp_sess *qp_sess_new(int fd, const char *ip, int agent);
 void qp_sess_finish(struct qp_sess *s);   /* after every event: write, read, free when done */
 void qp_sess_close(struct qp_sess *s, const char *why);
+
+/* qp_entry.c — making and moving entries, ADDRESS RESOLVE, DOMAIN LOCATION */
+void qp_entry_init(void);
+void qp_entry_cmd(struct qp_sess *s);
+void qp_msg_end(struct qp_sess *s);               /* the data of QSTOR MESSAGE is in */
 /* append to the open entry's data (our Received: line first); 0 / -1 (werr/toobig set) */
 int qp_new_write(struct qp_sess *s, const char *p, size_t n);
 int qp_new_flush(struct qp_new *nw);
-int qp_islocal(const char *addr, void *arg);
+int qp_islocal(const char *addr, void *arg);      /* a local recipient (qp_ctrl_build) */
+void qp_new_free(struct qp_new *nw, int abort);
+void qp_abort_id(uint64_t msgid);                 /* M_MSG_ABORT: an opened entry goes */
+int qp_user_known(const char *user);              /* TABLE_FOUND / NOTFOUND / TEMP */
 
 /* qp_read.c — the read commands; each starts with M_Q_READ of its entry */
 void qp_read_cmd(struct qp_sess *s);
@@ -111,4 +121,5 @@ void qp_agent_cmd(struct qp_sess *s);             /* QWAIT QADDM QMOD* QRTS QDON
 void qp_agent_sess_end(struct qp_sess *s);        /* a session ends (job or registration) */
 int qp_agent_current(const struct qp_sess *s, uint64_t msgid); /* the callback's own entry */
 void qp_agent_entry_gone(struct qp_sess *s);      /* QDELE of the callback's own entry */
+void qp_agent_connected(struct qp_sess *s, int timedout);  /* QW_CONNECT: writable or not */
 #endif

@@ -156,7 +156,9 @@ static void msg_after_sync(struct qmsg *m)
 			m->sf[i] &= (unsigned char)~SF_RESULT;
 			sched_result(m, i);
 		}
-		if (m->sf[i] & SF_ADD) {
+		if ((m->sf[i] & SF_ADD) && !m->routing) {
+			/* announced together once every slot is routed, so that the scheduler can
+			 * put one message's recipients for one host into one transaction */
 			m->sf[i] &= (unsigned char)~SF_ADD;
 			if (m->env.slots[i].state == SL_ROUTED) {
 				add = xrealloc(add, (nadd + 1) * sizeof *add);

@@ -1,0 +1,185 @@
+/* admin_client — see admin_client.h: ternctl's client of ternd's control socket.
+ * Owns: connecting, the request line, reading the dot-stuffed reply and its status line.
+ * Trusts: the socket under the configured spool; prints what it reads, never executes it. */
+#include "ternctl/admin_client.h"
+#include "lib/buf.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define ADMIN_TIMEOUT_S 300
+
+static int admin_client_connect(const struct config *cfg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/ternctl.sock", cfg->spool);
+	if (n < 0 || (size_t)n >= sizeof sa.sun_path)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	struct timeval tv = { ADMIN_TIMEOUT_S, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+static int admin_client_send(int fd, const char *request)
+{
+	struct buf b;
+	buf_init(&b);
+	buf_printf(&b, "%s\n", request);
+	size_t off = 0;
+	while (off < b.len) {
+		ssize_t n = send(fd, b.p + off, b.len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	int ok = off == b.len;
+	buf_free(&b);
+	return ok ? 0 : -1;
+}
+
+/* the status line "CODE text" -> code (-1 if malformed) and the text */
+static int admin_client_status(char *line, const char **text)
+{
+	char *end;
+	long code = strtol(line, &end, 10);
+	if (end == line || code < 0 || code > 255 || (*end != ' ' && *end != '\0'))
+		return -1;
+	*text = *end ? end + 1 : "";
+	return (int)code;
+}
+
+static int admin_client_read(FILE *in, FILE *out)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int body = 1, code = -1;
+	const char *text = "";
+	while ((n = getline(&line, &cap, in)) > 0) {
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (!body) {
+			code = admin_client_status(line, &text);
+			break;
+		}
+		if (n == 1 && line[0] == '.') {
+			body = 0;
+			continue;
+		}
+		size_t skip = line[0] == '.';
+		fwrite(line + skip, 1, (size_t)n - skip, out);
+		fputc('\n', out);
+	}
+	fflush(out);
+	if (code < 0)
+		fprintf(stderr, "ternctl: ternd closed the control connection without an answer\n");
+	else if (code == 0 && strcmp(text, "ok") != 0)
+		printf("%s\n", text);
+	else if (code)
+		fprintf(stderr, "ternctl: %s\n", text);
+	free(line);
+	return code < 0 ? ADMIN_EX_UNREACHABLE : code;
+}
+
+int admin_client_call(const struct config *cfg, const char *request, FILE *out)
+{
+	int fd = admin_client_connect(cfg);
+	if (fd < 0)
+		return ADMIN_UNREACHABLE;
+	if (admin_client_send(fd, request) < 0) {
+		close(fd);
+		fprintf(stderr, "ternctl: cannot send to ternd's control socket: %s\n", strerror(errno));
+		return ADMIN_EX_UNREACHABLE;
+	}
+	shutdown(fd, SHUT_WR);
+	FILE *in = fdopen(fd, "r");
+	if (!in) {
+		close(fd);
+		return ADMIN_EX_UNREACHABLE;
+	}
+	int code = admin_client_read(in, out);
+	fclose(in);
+	return code;
+}
+
+/* ---- the commands ------------------------------------------------------------------------------ */
+
+static const struct admin_client_syntax {
+	const char *name, *sub;      /* sub: the second word, or NULL */
+	int minargs, maxargs;        /* after name (and sub) */
+	const char *usage;
+} admin_client_cmds[] = {
+	{ "show", "queue", 0, 1, "show queue [--json]" },
+	{ "show", "message", 1, 1, "show message ID" },
+	{ "remove", NULL, 1, 1, "remove ID|all" },
+	{ "hold", NULL, 1, 1, "hold ID" },
+	{ "release", NULL, 1, 1, "release ID" },
+	{ "schedule", NULL, 1, 1, "schedule ID|all" },
+	{ "tcpto", NULL, 0, 0, "tcpto" },
+	{ "tcpok", NULL, 0, 0, "tcpok" },
+	{ "stats", NULL, 0, 0, "stats" },
+};
+
+static int admin_client_usage(const char *name)
+{
+	const char *sep = "usage: ternctl ";
+	for (size_t i = 0; i < sizeof admin_client_cmds / sizeof admin_client_cmds[0]; i++)
+		if (strcmp(admin_client_cmds[i].name, name) == 0) {
+			fprintf(stderr, "%s%s", sep, admin_client_cmds[i].usage);
+			sep = " | ternctl ";
+		}
+	fprintf(stderr, "\n");
+	return 64;
+}
+
+/* argv[0..argc) joined with blanks; -1 if a word could not travel on one line */
+static int admin_client_line(int argc, char **argv, struct buf *b)
+{
+	for (int i = 0; i < argc; i++) {
+		if (!*argv[i] || strpbrk(argv[i], " \t\r\n"))
+			return -1;
+		buf_printf(b, "%s%s", i ? " " : "", argv[i]);
+	}
+	return 0;
+}
+
+int admin_client_cmd(struct config *cfg, int argc, char **argv)
+{
+	const struct admin_client_syntax *c = NULL;
+	for (size_t i = 0; !c && i < sizeof admin_client_cmds / sizeof admin_client_cmds[0]; i++) {
+		const struct admin_client_syntax *s = &admin_client_cmds[i];
+		if (strcmp(argv[0], s->name) == 0 && (!s->sub || (argc > 1 && strcmp(argv[1], s->sub) == 0)))
+			c = s;
+	}
+	int words = c && c->sub ? 2 : 1;
+	if (!c || argc - words < c->minargs || argc - words > c->maxargs)
+		return admin_client_usage(argv[0]);
+	struct buf b;
+	buf_init(&b);
+	if (admin_client_line(argc, argv, &b) < 0) {
+		buf_free(&b);
+		return admin_client_usage(argv[0]);
+	}
+	int code = admin_client_call(cfg, b.p, stdout);
+	buf_free(&b);
+	if (code == ADMIN_UNREACHABLE) {
+		fprintf(stderr, "ternctl: ternd is not running (nothing answers on %s/ternctl.sock)\n",
+		        cfg->spool);
+		return ADMIN_EX_UNREACHABLE;
+	}
+	return code;
+}

@@ -1,0 +1,600 @@
+/* qp — the Bongo queue protocol's sessions in the control role (see qp.h, doc/QP.md):
+ *
+ *   socket ──► line splitter ──► qp_cmd_parse ──► login gate ──► handler table ──► reply
+ *          └─► (QSTOR MESSAGE) CRLF/dot decoder ──► the new entry's data file
+ *
+ * A handler that needs another role asks it (control_ask) and the session reads nothing more
+ * until the answer: commands are answered in order. Entries are created exactly as the smtp
+ * role does (M_MSG_OPEN -> data fd -> M_MSG_COMMIT), so `1000 <qqq>-<id> OK` has the same
+ * durability as SMTP's 250. Failed logins from one address are answered after a growing
+ * delay (a timer; the loop never sleeps).
+ * Owns: the sessions, the failed-login table, this process's copy of the users and aliases
+ * tables (ADDRESS RESOLVE). Trusts: the queue; nothing a client sends. */
+#include "ternd/qp.h"
+#include "ternd/control.h"
+#include "ternd/proto.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "mail/addr.h"
+#include "mail/route.h"
+#include "mail/table.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QP_OUT_HIGH   (256 * 1024)   /* stop reading commands while this much output waits */
+#define QP_SINK       65536          /* data written to the entry in pieces of this size */
+#define QP_MAXRCPT    10000
+#define QP_FAILSLOTS  128            /* client addresses remembered for failed logins */
+#define QP_FAIL_FORGET 600000        /* ms without a failure: the address starts afresh */
+
+const struct config *qp_cfg;
+long qp_timeout_ms = 600000;
+static uint32_t qp_lastid;
+static const char *qp_secret = "";
+static char **qp_trusted;
+static size_t qp_ntrusted;
+
+static struct qp_fail { char ip[INET6_ADDRSTRLEN]; unsigned n; long long last; } qp_fails[QP_FAILSLOTS];
+
+typedef void (*qp_cmd_fn)(struct qp_sess *s);
+static void qp_read_cb(int fd, short what, void *arg);
+
+/* ---- replies and asks ----------------------------------------------------------------- */
+
+void qp_say(struct qp_sess *s, int code, const char *fmt, ...)
+{
+	char text[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	qp_reply(&s->out, code, "%s", text);
+	if (code >= 3000)
+		log_info("event=qp_reject sid=%u ip=%s cmd=\"%s\" code=%d text=\"%s\"", s->id, s->ip,
+		         qp_cmd_name(s->cmd.verb), code, text);
+}
+
+/* the answer to a session that is gone: give back what it holds */
+static void qp_dead_answer(uint32_t type, struct msg_reader *r, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	if (type != M_MSG_OPENED || !r)
+		return;
+	uint64_t status = msg_get_u64(r), msgid = msg_get_u64(r);
+	if (msg_done(r) == 0 && status == 0 && msgid)
+		qp_abort_id(msgid);
+}
+
+static void qp_ipc_cb(void *arg, uint32_t type, struct msg_reader *r, int fd)
+{
+	struct qp_sess *s = arg;
+	qp_cont_fn fn = s->cont;
+	s->cont = NULL;
+	s->pending = 0;
+	if (s->wait == QW_IPC)
+		s->wait = QW_NONE;
+	if (s->dead || !fn)
+		qp_dead_answer(r ? type : 0, r, fd);
+	else
+		fn(s, r ? type : 0, r, fd);
+	qp_sess_finish(s);
+}
+
+void qp_ask(struct qp_sess *s, enum role peer, struct msg *m, qp_cont_fn cont)
+{
+	s->cont = cont;
+	s->pending = 1;
+	s->wait = QW_IPC;
+	control_ask(peer, m, qp_ipc_cb, s);
+}
+
+void qp_op(struct qp_sess *s, uint64_t op, uint64_t msgid, const char *a1, const char *a2,
+           qp_cont_fn cont)
+{
+	struct msg m;
+	msg_init(&m, M_Q_OP, 0);
+	msg_u64(&m, op);
+	msg_u64(&m, msgid);
+	msg_str(&m, a1);
+	msg_str(&m, a2);
+	qp_ask(s, R_QUEUE, &m, cont);
+}
+
+int qp_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t *count,
+                 uint64_t *newid)
+{
+	if (type != M_Q_OP_RESULT || !r)
+		return -1;
+	*status = msg_get_u64(r);
+	*count = msg_get_u64(r);
+	(void)msg_get_str(r);
+	*newid = msg_get_u64(r);
+	return msg_done(r);
+}
+
+/* ---- login ------------------------------------------------------------------------------ */
+
+static void qp_md5hex(const char *a, const char *b, char out[33])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	out[0] = '\0';
+	if (!ctx)
+		return;
+	if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 && EVP_DigestUpdate(ctx, a, strlen(a)) == 1 &&
+	    EVP_DigestUpdate(ctx, b, strlen(b)) == 1 && EVP_DigestFinal_ex(ctx, md, &n) == 1)
+		for (unsigned i = 0; i < n && i < 16; i++)
+			snprintf(out + 2 * i, 3, "%02x", md[i]);
+	EVP_MD_CTX_free(ctx);
+}
+
+/* equal strings, in a time that does not depend on where they differ */
+static int qp_same(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+static struct qp_fail *qp_fail_slot(const char *ip, int create)
+{
+	struct qp_fail *victim = NULL;
+	long long now = ev_now_ms();
+	for (size_t i = 0; i < QP_FAILSLOTS; i++) {
+		struct qp_fail *f = &qp_fails[i];
+		if (f->n && now - f->last > QP_FAIL_FORGET)
+			f->n = 0;
+		if (f->n && strcmp(f->ip, ip) == 0)
+			return f;
+		if (!victim || (victim->n && (!f->n || f->last < victim->last)))
+			victim = f;                  /* a free slot, else the oldest */
+	}
+	if (!create)
+		return NULL;
+	snprintf(victim->ip, sizeof victim->ip, "%s", ip);
+	victim->n = 0;
+	return victim;
+}
+
+/* the delay before a 3242: none for the first failure, then 0.5 s doubling up to 8 s */
+static long qp_fail_delay(unsigned n)
+{
+	if (n < 2)
+		return 0;
+	return n - 2 >= 4 ? 8000 : 500L << (n - 2);
+}
+
+static void qp_delay_cb(int fd, short what, void *arg)
+{
+	struct qp_sess *s = arg;
+	s->wait = QW_NONE;
+	qp_say(s, 3242, "Bad authentication");
+	qp_sess_finish(s);
+}
+
+static void qp_login_fail(struct qp_sess *s, const char *how, const char *why)
+{
+	struct qp_fail *f = qp_fail_slot(s->ip, 1);
+	f->n++;
+	f->last = ev_now_ms();
+	long delay = qp_fail_delay(f->n);
+	log_info("event=qp_login_failed sid=%u ip=%s how=%s why=%s failures=%u delay_ms=%ld", s->id,
+	         s->ip, how, why, f->n, delay);
+	if (delay == 0) {
+		qp_say(s, 3242, "Bad authentication");
+		return;
+	}
+	if (!s->tev)
+		s->tev = ev_new(-1, 0, qp_delay_cb, s);
+	s->wait = QW_DELAY;
+	ev_add(s->tev, delay);
+}
+
+static void qp_login_ok(struct qp_sess *s, const char *how)
+{
+	struct qp_fail *f = qp_fail_slot(s->ip, 0);
+	if (f)
+		f->n = 0;
+	s->auth = QA_SYS;
+	log_info("event=qp_login sid=%u ip=%s how=%s", s->id, s->ip, how);
+	qp_say(s, 1000, "OK");
+}
+
+static void qp_auth(struct qp_sess *s)
+{
+	char want[33], got[40];
+	snprintf(got, sizeof got, "%s", s->cmd.argv[0]);
+	str_lower(got);
+	qp_md5hex(s->challenge, qp_secret, want);
+	if (*qp_secret && *s->challenge && qp_same(got, want))
+		qp_login_ok(s, "auth");
+	else
+		qp_login_fail(s, "auth", *qp_secret ? "bad_digest" : "no_secret");
+}
+
+static void qp_pass_sys(struct qp_sess *s)
+{
+	if (*qp_secret && qp_same(s->cmd.argv[0], qp_secret))
+		qp_login_ok(s, "pass_sys");
+	else
+		qp_login_fail(s, "pass_sys", *qp_secret ? "bad_password" : "no_secret");
+}
+
+/* PASS USER: tern has no store of user passwords yet, so a user login never succeeds; the
+ * user is still looked up, so that the log tells an unknown user from a refused one. */
+static void qp_pass_user(struct qp_sess *s)
+{
+	int st = qp_user_known(s->cmd.argv[0]);
+	qp_login_fail(s, "pass_user", st == TABLE_FOUND ? "no_password_store"
+	              : st == TABLE_NOTFOUND ? "no_such_user" : "users_tempfail");
+}
+
+/* ---- session commands ------------------------------------------------------------------- */
+
+static void qp_help(struct qp_sess *s)
+{
+	struct buf b;
+	buf_init(&b);
+	qp_cmd_help(&b);
+	qp_reply_more(&s->out, 2001, "Commands: %s", b.p);
+	qp_say(s, 1000, "OK");
+	buf_free(&b);
+}
+
+static void qp_noop(struct qp_sess *s) { qp_say(s, 1000, "OK"); }
+
+static void qp_quit(struct qp_sess *s)
+{
+	qp_say(s, 1000, "OK Signing Off");
+	s->quit = 1;
+	s->cleanquit = 1;
+	s->endwhy = "quit";
+}
+
+static void qp_unsupported(struct qp_sess *s)
+{
+	qp_say(s, 4244, "Not supported");
+}
+
+static const qp_cmd_fn qp_cmds[QP_VERB_COUNT] = {
+	[QP_AUTH] = qp_auth,               [QP_AUTH_SYSTEM] = qp_auth,
+	[QP_PASS_SYS] = qp_pass_sys,       [QP_PASS_USER] = qp_pass_user,
+	[QP_HELP] = qp_help,               [QP_NOOP] = qp_noop,
+	[QP_QUIT] = qp_quit,               [QP_ADDRESS_RESOLVE] = qp_entry_cmd,
+	[QP_DOMAIN_LOCATION] = qp_entry_cmd,
+	[QP_QCREA] = qp_entry_cmd,         [QP_QSTOR_FROM] = qp_entry_cmd,
+	[QP_QSTOR_TO] = qp_entry_cmd,      [QP_QSTOR_LOCAL] = qp_entry_cmd,
+	[QP_QSTOR_CAL] = qp_entry_cmd,     [QP_QSTOR_ADDRESS] = qp_entry_cmd,
+	[QP_QSTOR_FLAGS] = qp_entry_cmd,   [QP_QSTOR_RAW] = qp_entry_cmd,
+	[QP_QSTOR_MESSAGE] = qp_entry_cmd,
+	[QP_QRUN] = qp_entry_cmd,          [QP_QABRT] = qp_entry_cmd,
+	[QP_QRCP] = qp_unsupported,        [QP_QADDQ] = qp_read_cmd,
+	[QP_QINFO] = qp_read_cmd,          [QP_QHEAD] = qp_read_cmd,
+	[QP_QBODY] = qp_read_cmd,          [QP_QBRAW] = qp_read_cmd,
+	[QP_QRETR] = qp_read_cmd,          [QP_QGREP] = qp_read_cmd,
+	[QP_QMIME] = qp_unsupported,       [QP_QSRCH_HEADER] = qp_read_cmd,
+	[QP_QSRCH_BODY] = qp_read_cmd,     [QP_QSRCH_BRAW] = qp_read_cmd,
+	[QP_QSRCH_DOMAIN] = qp_srch_domain,
+	[QP_QDELE] = qp_entry_cmd,         [QP_QMOVE] = qp_entry_cmd,
+	[QP_QCOPY] = qp_entry_cmd,         [QP_QDSPC] = qp_entry_cmd,
+	[QP_QFLUSH] = qp_entry_cmd,        [QP_QWAIT] = qp_agent_cmd,
+	[QP_QADDM] = qp_agent_cmd,         [QP_QMOD_FROM] = qp_agent_cmd,
+	[QP_QMOD_TO] = qp_agent_cmd,       [QP_QMOD_LOCAL] = qp_agent_cmd,
+	[QP_QMOD_MAILBOX] = qp_agent_cmd,  [QP_QMOD_FLAGS] = qp_agent_cmd,
+	[QP_QMOD_RAW] = qp_agent_cmd,      [QP_QRTS] = qp_agent_cmd,
+	[QP_QDONE] = qp_agent_cmd,
+};
+
+static void qp_command(struct qp_sess *s, const char *p, size_t len)
+{
+	struct qp_cmd *c = &s->cmd;
+	free(s->line);
+	s->line = xstrndup(p, len);
+	int r = qp_cmd_parse(s->line, len, c);
+	log_debug("event=qp_cmd sid=%u cmd=\"%s\"", s->id, qp_cmd_name(c->verb));
+	if (!(c->flags & QPF_PRELOGIN) && s->auth != QA_SYS)
+		qp_say(s, 3240, "AUTH first");
+	else if (r < 0)
+		qp_say(s, c->code, "%s", c->text);
+	else if ((c->flags & QPF_CALLBACK) && !s->job)
+		qp_say(s, 3012, "Bad queue state: no entry is being processed");
+	else if (qp_cmds[c->verb])
+		qp_cmds[c->verb](s);
+	else
+		qp_say(s, 3000, "Unknown command");
+}
+
+/* ---- input -------------------------------------------------------------------------------- */
+
+static size_t qp_line_input(struct qp_sess *s, const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	size_t len = nl ? (size_t)(nl - p) : n;
+	if (len > 0 && nl && p[len - 1] == '\r')
+		len--;
+	if (len > QP_LINE_MAX) {
+		s->cmd.verb = QP_NONE;
+		qp_say(s, 5003, "Line too long, closing connection");
+		s->quit = 1;
+		s->endwhy = "line_too_long";
+		return n;
+	}
+	if (!nl)
+		return 0;
+	qp_command(s, p, len);
+	return (size_t)(nl - p) + 1;
+}
+
+/* QSTOR MESSAGE data; returns octets consumed */
+static size_t qp_msg_input(struct qp_sess *s, const char *p, size_t n)
+{
+	char out[16385];
+	size_t used, o;
+	if (n > sizeof out - 1)
+		n = sizeof out - 1;
+	if (s->mode == QM_MSGN) {
+		used = n < s->msgleft ? n : (size_t)s->msgleft;
+		o = qp_crlf_feed(&s->crlf, p, used, out);
+		s->msgleft -= used;
+		if (s->msgleft == 0)
+			o += qp_crlf_end(&s->crlf, out + o);
+	} else
+		used = qp_dot_feed(&s->dot, p, n, out, &o);
+	if (o)
+		qp_new_write(s, out, o);
+	if ((s->mode == QM_MSGN && s->msgleft == 0) || (s->mode == QM_MSGDOT && s->dot.done))
+		qp_msg_end(s);
+	return used;
+}
+
+static int qp_can_work(const struct qp_sess *s)
+{
+	return !s->dead && !s->quit && s->wait == QW_NONE && s->out.len < QP_OUT_HIGH;
+}
+
+static void qp_run(struct qp_sess *s)
+{
+	size_t off = 0;
+	while (qp_can_work(s)) {
+		if (s->mode == QM_MSGN && s->msgleft == 0) {
+			qp_msg_end(s);                   /* QSTOR MESSAGE 0 */
+			continue;
+		}
+		if (off >= s->in.len)
+			break;
+		size_t k = s->mode == QM_CMD ? qp_line_input(s, s->in.p + off, s->in.len - off)
+		                             : qp_msg_input(s, s->in.p + off, s->in.len - off);
+		if (k == 0)
+			break;
+		off += k;
+	}
+	buf_consume(&s->in, off);
+	if (s->in.len == 0)
+		buf_free(&s->in);
+}
+
+/* ---- output and life cycle ------------------------------------------------------------------ */
+
+static void qp_flush(struct qp_sess *s)
+{
+	while (s->out.len > 0) {
+		ssize_t n = send(s->fd, s->out.p, s->out.len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			qp_sess_close(s, "write_error");
+			return;
+		}
+		buf_consume(&s->out, (size_t)n);
+	}
+	buf_free(&s->out);
+}
+
+void qp_sess_close(struct qp_sess *s, const char *why)
+{
+	if (s->dead)
+		return;
+	s->dead = 1;
+	log_info("event=qp_disconnect sid=%u ip=%s reason=%s", s->id, s->ip, why);
+}
+
+static void qp_sess_free(struct qp_sess *s)
+{
+	qp_agent_sess_end(s);
+	qp_new_free(s->nw, 1);
+	if (s->src.fd >= 0)
+		close(s->src.fd);
+	ev_free(s->rev);
+	ev_free(s->wev);
+	ev_free(s->tev);
+	close(s->fd);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s->line);
+	free(s);
+}
+
+static void qp_pump(struct qp_sess *s)
+{
+	for (int progress = 1; progress && !s->dead;) {
+		size_t in = s->in.len, out = s->out.len;
+		progress = 0;
+		if (s->wait == QW_STREAM)
+			progress |= qp_stream_pump(s);
+		if ((s->in.len || s->mode == QM_MSGN) && qp_can_work(s))
+			qp_run(s);
+		if (s->wait != QW_CONNECT)
+			qp_flush(s);
+		progress |= s->in.len != in || s->out.len != out;
+	}
+}
+
+static void qp_write_cb(int fd, short what, void *arg)
+{
+	struct qp_sess *s = arg;
+	if (s->wait == QW_CONNECT)
+		qp_agent_connected(s, what & EV_TIMEOUT_FIRED);
+	else if (what & EV_TIMEOUT_FIRED)
+		qp_sess_close(s, "write_timeout");
+	qp_sess_finish(s);
+}
+
+static void qp_arm(struct qp_sess *s)
+{
+	int wantw = s->out.len > 0 || s->wait == QW_CONNECT;
+	if (wantw && !s->writing) {
+		if (!s->wev)
+			s->wev = ev_new(s->fd, EV_W | EV_PERSIST, qp_write_cb, s);
+		ev_add(s->wev, qp_timeout_ms);
+	} else if (!wantw && s->writing)
+		ev_del(s->wev);
+	s->writing = wantw;
+	int wantr = qp_can_work(s);
+	long tmo = s->watching || s->job ? -1 : qp_timeout_ms;
+	if (wantr && (!s->reading || s->in.len == 0))
+		ev_add(s->rev, tmo);               /* (re)start the idle clock */
+	else if (!wantr && s->reading)
+		ev_del(s->rev);
+	s->reading = wantr;
+}
+
+void qp_sess_finish(struct qp_sess *s)
+{
+	qp_pump(s);
+	if (!s->dead && s->quit && s->out.len == 0 && s->wait != QW_STREAM && !s->pending)
+		qp_sess_close(s, s->endwhy ? s->endwhy : "quit");
+	if (!s->dead) {
+		qp_arm(s);
+		return;
+	}
+	if (s->pending)
+		return;                             /* freed when the answer arrives */
+	qp_sess_free(s);
+}
+
+static void qp_read_cb(int fd, short what, void *arg)
+{
+	struct qp_sess *s = arg;
+	char buf[65536];
+	if (what & EV_TIMEOUT_FIRED) {
+		s->cmd.verb = QP_NONE;
+		qp_say(s, 5002, "Idle timeout, closing connection");
+		qp_flush(s);
+		qp_sess_close(s, "timeout");
+	} else {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (n <= 0)
+			qp_sess_close(s, n == 0 ? "eof" : "read_error");
+		else
+			buf_add(&s->in, buf, (size_t)n);
+	}
+	qp_sess_finish(s);
+}
+
+struct qp_sess *qp_sess_new(int fd, const char *ip, int agent)
+{
+	struct qp_sess *s = xcalloc(1, sizeof *s);
+	s->id = ++qp_lastid;
+	s->fd = fd;
+	s->src.fd = -1;
+	snprintf(s->ip, sizeof s->ip, "%s", ip);
+	buf_init(&s->in);
+	buf_init(&s->out);
+	s->rev = ev_new(fd, EV_R | EV_PERSIST, qp_read_cb, s);
+	if (agent)
+		s->auth = QA_SYS;                   /* the queue called the agent: no login */
+	return s;
+}
+
+/* ---- the role's entry points ------------------------------------------------------------------ */
+
+static void qp_peer_ip(const struct sockaddr *sa, char *out, size_t n)
+{
+	snprintf(out, n, "unknown");
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)n);
+		else
+			inet_ntop(AF_INET6, a, out, (socklen_t)n);
+	}
+}
+
+static int qp_is_trusted(const char *ip)
+{
+	for (size_t i = 0; i < qp_ntrusted; i++)
+		if (table_ip_match(qp_trusted[i], ip) == 1)
+			return 1;
+	return 0;
+}
+
+static void qp_challenge(char out[40])
+{
+	unsigned char r[16];
+	if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+		long long t = ev_now_ms() ^ ((long long)getpid() << 32) ^ qp_lastid;
+		memcpy(r, &t, sizeof t);
+		memcpy(r + 8, &qp_lastid, sizeof qp_lastid);
+	}
+	for (size_t i = 0; i < sizeof r; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+void qp_accept(int fd, const struct sockaddr *peer, socklen_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	qp_peer_ip(peer, ip, sizeof ip);
+	struct qp_sess *s = qp_sess_new(fd, ip, 0);
+	if (qp_is_trusted(ip)) {
+		s->auth = QA_SYS;
+		qp_reply(&s->out, 1000, "%s bongoqueue server ready", qp_cfg->me);
+	} else {
+		qp_challenge(s->challenge);
+		qp_reply(&s->out, 4242, "bongoqueue %s", s->challenge);
+	}
+	log_info("event=qp_connect sid=%u ip=%s trusted=%d", s->id, ip, s->auth == QA_SYS);
+	qp_sess_finish(s);
+}
+
+static void qp_env_list(const char *v)
+{
+	char *copy = xstrdup(v ? v : ""), *save = NULL;
+	for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+		qp_trusted = xrealloc(qp_trusted, (qp_ntrusted + 1) * sizeof *qp_trusted);
+		qp_trusted[qp_ntrusted++] = xstrdup(t);
+	}
+	free(copy);
+}
+
+void qp_init(void)
+{
+	const char *v;
+	qp_cfg = control_cfg();
+	qp_env_list(getenv("TERN_QP_TRUSTED"));
+	if ((v = getenv("TERN_QP_SECRET")) != NULL)
+		qp_secret = xstrdup(v);
+	if ((v = getenv("TERN_QP_TIMEOUT")) != NULL && atol(v) > 0)
+		qp_timeout_ms = atol(v) * 1000;
+	qp_entry_init();
+	qp_agent_init();
+	log_info("event=qp_ready trusted=%zu secret=%s timeout=%lds", qp_ntrusted,
+	         *qp_secret ? "set" : "none", qp_timeout_ms / 1000);
+}
