@@ -99,11 +99,19 @@ static const struct cfg_key cfg_keys[] = {
 	{ "resolver", CT_HOSTPORT, O(resolver), "", 0, 0, "DNS server ADDR[:PORT] (default: the system's resolv.conf)" },
 	{ "spoolsync", CT_CHOICE, O(spoolsync), "syncfs", 0, 0, "group commit: syncfs (one sync of the spool's file system per batch) or fsync (each file)" },
 	{ "queuefreebytes", CT_UINT, O(queuefreebytes), "0", 0, U64MAX, "refuse new mail (452 4.3.1) below this much free spool space (0 = 2 x databytes, at least 20 MiB)" },
+	{ "mailq_auth", CT_OPTWORD, O(mailq_auth), "", 0, 0, "MAILQ v2 users: file:PATH with user:password:RIGHTS:ACL lines (empty = nobody)" },
+	{ "controlgroup", CT_OPTWORD, O(controlgroup), "", 0, 0, "group whose members may read through ternctl's socket (default: queueuser's group)" },
+	{ "qp_trusted", CT_IPLIST, O(qp_trusted), NULL, 0, 0, "queue-protocol clients (addresses/networks) authorised at the greeting" },
+	{ "qp_secret", CT_OPTWORD, O(qp_secret), "", 0, 0, "queue-protocol system password for AUTH and PASS SYS (empty = refused)" },
+	{ "qp_agentpolicy", CT_CHOICE, O(qp_agentpolicy), "skip", 0, 0, "a stage agent down, slow or crashing: skip its stage, or hold the entry" },
+	{ "qp_agenttimeout", CT_UINT, O(qp_agenttimeout), "60", 1, 86400, "seconds a stage agent may take for one entry" },
 };
 
 static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };
+static const char *const cfg_policy_values[] = { "skip", "hold", NULL };
 static const struct { const char *key; const char *const *values; } cfg_choices[] = {
 	{ "spoolsync", cfg_spoolsync_values },
+	{ "qp_agentpolicy", cfg_policy_values },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])

@@ -88,6 +88,13 @@ struct config {
 	/* spool */
 	char *spoolsync;            /* "syncfs" (default) or "fsync" */
 	uint64_t queuefreebytes;    /* refuse new mail below this free space; 0 = derived */
+	/* management */
+	char *mailq_auth;           /* MAILQ v2 auth file: "file:PATH" or "" (nobody may log in) */
+	char *controlgroup;         /* group that may read through ternctl's socket; "" = queueuser's */
+	struct cfg_list qp_trusted; /* queue-protocol clients authorised at the greeting */
+	char *qp_secret;            /* the queue protocol's system password ("" = AUTH refused) */
+	char *qp_agentpolicy;       /* "skip" or "hold": a stage agent that is down, slow, crashing */
+	uint64_t qp_agenttimeout;   /* seconds an agent may take for one entry */
 };
 
 struct cfg_error {

@@ -169,7 +169,8 @@ int digest_make(int fmt, const char *pw, const unsigned char *salt, size_t saltl
 		return -1;
 	if (digest_md(fmt, pw, salt, saltlen, d) < 0)
 		return -1;
-	memcpy(d + dl, salt, saltlen);
+	if (saltlen)
+		memcpy(d + dl, salt, saltlen);
 	buf_printf(out, "{%s}", digest_fmts[fmt].name);
 	digest_b64_encode(out, d, dl + saltlen);
 	return 0;

@@ -43,7 +43,8 @@ enum { AR_NONE = 0, AR_READ = 1, AR_WRITE = 2 };
 enum ad_view { AV_TEXT, AV_JSON, AV_QSTAT };
 
 struct ad_sess {
-	int fd, datafd, bol, rights, closing, done;
+	int fd, datafd, bol, rights, done;
+	int more, asking;            /* listing: pages left / a page requested */
 	uid_t uid;
 	struct ev *rev, *wev, *idle;
 	struct buf in, out;
@@ -80,6 +81,14 @@ static void ad_init(void)
 			ad.have_group = 1;
 			struct group *gr = getgrgid(pw->pw_gid);
 			snprintf(ad.groupname, sizeof ad.groupname, "%s", gr ? gr->gr_name : "?");
+		}
+	}
+	if (cfg->controlgroup && *cfg->controlgroup) {     /* the controlgroup key wins */
+		struct group *gr = getgrnam(cfg->controlgroup);
+		ad.have_group = gr != NULL;
+		if (gr) {
+			ad.group = gr->gr_gid;
+			snprintf(ad.groupname, sizeof ad.groupname, "%s", gr->gr_name);
 		}
 	}
 }
@@ -148,16 +157,13 @@ static void ad_bodyf(struct ad_sess *s, const char *fmt, ...)
 }
 
 static void ad_flush(struct ad_sess *s);
+static void ad_list_next(struct ad_sess *s);
 
-/* the end of the reply: ".", then "CODE text"; the session closes once it is written */
-static void ad_end(struct ad_sess *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ad_end(struct ad_sess *s, int code, const char *fmt, ...)
+/* the end of the reply: ".", then "CODE text" (the session closes once it is written) */
+static void ad_trailer(struct ad_sess *s, int code, const char *fmt, va_list ap)
 {
 	char text[512];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
 	for (char *p = text; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
@@ -165,55 +171,76 @@ static void ad_end(struct ad_sess *s, int code, const char *fmt, ...)
 		buf_addc(&s->out, '\n');
 	buf_printf(&s->out, ".\n%d %s\n", code, text);
 	s->done = 1;
+	s->more = 0;
 	ev_del(s->rev);
+}
+
+static void ad_end(struct ad_sess *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ad_end(struct ad_sess *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ad_trailer(s, code, fmt, ap);
+	va_end(ap);
 	ad_flush(s);
 }
 
-/* more of the message being shown, as the socket drains */
+static void ad_last(struct ad_sess *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ad_last(struct ad_sess *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ad_trailer(s, code, fmt, ap);
+	va_end(ap);
+}
+
+/* one more chunk of the message being shown; its end ends the reply */
 static void ad_refill(struct ad_sess *s)
 {
 	char tmp[65536];
-	while (s->datafd >= 0 && s->out.len < AD_LOW) {
-		ssize_t n = read(s->datafd, tmp, sizeof tmp);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n > 0) {
-			ad_body(s, tmp, (size_t)n);
-			continue;
-		}
-		close(s->datafd);
-		s->datafd = -1;
-		if (n < 0)
-			ad_end(s, AD_TEMP, "reading the message failed: %s", strerror(errno));
-		else
-			ad_end(s, AD_OK, "ok");
+	ssize_t n;
+	do
+		n = read(s->datafd, tmp, sizeof tmp);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		ad_body(s, tmp, (size_t)n);
 		return;
 	}
+	close(s->datafd);
+	s->datafd = -1;
+	if (n < 0)
+		ad_last(s, AD_TEMP, "reading the message failed: %s", strerror(errno));
+	else
+		ad_last(s, AD_OK, "ok");
 }
 
+/* write what the socket takes; produce more (message data, listing pages) as it drains */
 static void ad_flush(struct ad_sess *s)
 {
 	for (;;) {
-		while (s->out.len) {
-			ssize_t n = write(s->fd, s->out.p, s->out.len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN) {
-				if (!ev_pending(s->wev))
-					ev_add(s->wev, -1);
-				ev_add(s->idle, AD_IDLE_MS);
-				return;
-			}
-			if (n <= 0) {
-				ad_free(s);
-				return;
-			}
-			buf_consume(&s->out, (size_t)n);
+		if (s->out.len < AD_LOW && s->datafd >= 0)
+			ad_refill(s);
+		if (s->out.len < AD_LOW && s->more && !s->asking) {
+			s->asking = 1;
+			ad_list_next(s);
 		}
-		if (s->datafd < 0)
+		if (!s->out.len)
 			break;
-		ad_refill(s);                    /* may end the reply (and come back here) */
-		return;
+		ssize_t n = write(s->fd, s->out.p, s->out.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (!ev_pending(s->wev))
+				ev_add(s->wev, -1);
+			ev_add(s->idle, AD_IDLE_MS);
+			return;
+		}
+		if (n <= 0) {
+			ad_free(s);
+			return;
+		}
+		buf_consume(&s->out, (size_t)n);
+		ev_add(s->idle, AD_IDLE_MS);         /* idle means no progress, not a long answer */
 	}
 	ev_del(s->wev);
 	if (s->done)
@@ -225,8 +252,6 @@ static void ad_on_write(int fd, short what, void *arg) { ad_flush(arg); }
 static const char ad_down[] = "%s is not reachable (ternd restarting?); try again";
 
 /* ---- listings: show queue [--json], qstat -------------------------------------------------- */
-
-static void ad_list_next(struct ad_sess *s);
 
 static void ad_list_page(struct ad_sess *s, const struct mq2_qlist *l)
 {
@@ -260,7 +285,7 @@ static void ad_list_end(struct ad_sess *s)
 		mailq2_fmt_qstat(&b, s->listed, s->rcpts);
 	ad_body(s, b.p, b.len);
 	buf_free(&b);
-	ad_end(s, AD_OK, "ok");
+	ad_last(s, AD_OK, "ok");
 }
 
 static void ad_on_list(void *arg, uint32_t type, struct msg_reader *r, int fd)
@@ -275,12 +300,12 @@ static void ad_on_list(void *arg, uint32_t type, struct msg_reader *r, int fd)
 	}
 	ad_list_page(s, &l);
 	s->off += l.n;
-	int more = l.n > 0 && s->off < l.total;
+	s->asking = 0;
+	s->more = l.n > 0 && s->off < l.total;
 	mailq2_qlist_free(&l);
-	if (more)
-		ad_list_next(s);
-	else
+	if (!s->more)
 		ad_list_end(s);
+	ad_flush(s);                         /* asks for the next page once the socket drains */
 }
 
 static void ad_list_next(struct ad_sess *s)
@@ -299,12 +324,14 @@ static void ad_show_queue(struct ad_sess *s, char **argv, int argc)
 		return;
 	}
 	s->view = argc ? AV_JSON : AV_TEXT;
+	s->asking = 1;
 	ad_list_next(s);
 }
 
 static void ad_qstat(struct ad_sess *s, char **argv, int argc)
 {
 	s->view = AV_QSTAT;
+	s->asking = 1;
 	ad_list_next(s);
 }
 

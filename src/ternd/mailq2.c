@@ -61,7 +61,9 @@ static void mq_pump(struct mq_sess *s);
 
 static void mq_auth_path(void)
 {
-	const char *e = getenv("TERN_MAILQ_AUTH");
+	const char *e = control_cfg()->mailq_auth;      /* the mailq_auth key */
+	if (!e || !*e)
+		e = getenv("TERN_MAILQ_AUTH");              /* the tests' older spelling */
 	if (e && strncmp(e, "file:", 5) == 0)
 		e += 5;
 	snprintf(mq.path, sizeof mq.path, "%s", e ? e : "");
@@ -519,8 +521,9 @@ void mailq2_accept(int fd, const struct sockaddr *peer, socklen_t len)
 void mailq2_init(void)
 {
 	mq_auth_path();
-	if (*mq.path)
-		mq_auth();
-	else
-		log_info("event=mailq_no_auth_file hint=\"set TERN_MAILQ_AUTH; every client gets 550\"");
+	if (*mq.path && !mq_auth())
+		log_err("event=mailq_auth_unreadable path=%s error=\"%s\" hint=\"every client gets 550\"",
+		        mq.path, strerror(errno));
+	else if (!*mq.path)
+		log_debug("event=mailq_no_auth_file hint=\"set TERN_MAILQ_AUTH; every client gets 550\"");
 }

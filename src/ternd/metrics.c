@@ -150,11 +150,13 @@ static void mt_on_read(int fd, short what, void *arg)
 		return;
 	}
 	buf_add(&c->in, tmp, (size_t)n);
-	if (!mt_head_end(&c->in)) {
-		if (c->in.len > MT_MAXREQ)
-			mt_text(c, "431 Request Header Fields Too Large");
+	const char *end = mt_head_end(&c->in);
+	if ((end ? (size_t)(end - c->in.p) : c->in.len) > MT_MAXREQ) {
+		mt_text(c, "431 Request Header Fields Too Large");
 		return;
 	}
+	if (!end)
+		return;
 	size_t ll = 0;
 	while (ll < c->in.len && c->in.p[ll] != '\r' && c->in.p[ll] != '\n')
 		ll++;

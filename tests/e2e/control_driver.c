@@ -290,11 +290,11 @@ static void start_child(struct config *cfg)
 		ctx.peer[roles[i]] = sp[0];
 		mine[roles[i]] = sp[1];
 	}
-	for (int i = 0; i < cfg->nlisten; i++)
-		if (strcmp(cfg->listen[i].addr, "unix") != 0) {
-			ctx.listen_kind[ctx.nlisten] = i;
-			ctx.listen[ctx.nlisten++] = bind_tcp(&cfg->listen[i]);
-		}
+	for (int i = 0; i < cfg->nlisten; i++) {
+		ctx.listen_kind[ctx.nlisten] = i;
+		ctx.listen[ctx.nlisten++] = strcmp(cfg->listen[i].addr, "unix") == 0 ?
+			bind_unix(cfg->listen[i].path, 0666) : bind_tcp(&cfg->listen[i]);
+	}
 	char path[1100];
 	snprintf(path, sizeof path, "%s/ternctl.sock", cfg->spool);
 	ctx.listen_kind[ctx.nlisten] = -1;
@@ -365,6 +365,7 @@ int main(int argc, char **argv)
 		return 78;
 	}
 	snprintf(spool, sizeof spool, "%s", cfg.spool);
+	setvbuf(stdout, NULL, _IOLBF, 0);         /* a request is logged before it is answered */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, on_alarm);
 	const char *lim = getenv("CONTROL_DRIVER_TIMEOUT");

@@ -10,7 +10,8 @@ Two setups:
 
 The client below is a plain MAILQ v2 client: it reads the greeting, answers the challenge
 with MD5(challenge line + password) in lowercase hex and reads POP3-style multi-line replies.
-The auth file is named by TERN_MAILQ_AUTH (the future `mailq_auth` key).
+The live ternd names its auth file with the `mailq_auth` key; the fake-peer driver still
+passes it as TERN_MAILQ_AUTH.
 
 Owns: its temporary directories and the processes it starts. Trusts: build/ (run make).
 """
@@ -340,6 +341,22 @@ def test_acl_v4_v6_and_negation(drv):
             assert c.auth("snmp", "pw-snmp") == "+OK\n"
 
 
+def test_unix_socket_client_counts_as_loopback(make_driver, workdir):
+    path = workdir / "mailq.sock"
+    d = make_driver(auth="lo:pw:SNMP:[127.0.0.1]\n", extra=[f"listen mailq unix:{path}"])
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(path))
+        f = s.makefile("rb")
+        assert f.readline() == b"version zmailer 2.0\n"
+        ch = f.readline().rstrip(b"\n")
+        s.sendall(b"AUTH lo " + hashlib.md5(ch + b"pw").hexdigest().encode() + b"\n")
+        assert f.readline() == b"+OK\n"
+        s.sendall(b"SHOW SNMP\n")
+        assert f.readline() == b"+OK until LF.LF\n"
+    assert d.requests() == ["snapshot 0 - -"]
+
+
 def test_auth_file_is_reread_when_it_changes(drv):
     with client(drv.mailq) as c:
         assert c.auth("late", "pw") == "-BAD USER OR PASSWORD\n"
@@ -533,7 +550,7 @@ def live(make_tern, workdir):
     auth = workdir / "mailq_auth"
     auth.write_text(AUTH)
     os.chmod(auth, 0o644)
-    t = start_live(make_tern, workdir, env={"TERN_MAILQ_AUTH": str(auth)})
+    t = start_live(make_tern, workdir, config={"mailq_auth": f"file:{auth}"})
     assert wait_for(lambda: _connects(t.extra_port), 10), t.log_tail()
     return t
 
