@@ -105,6 +105,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "qp_secret", CT_OPTWORD, O(qp_secret), "", 0, 0, "queue-protocol system password for AUTH and PASS SYS (empty = refused)" },
 	{ "qp_agentpolicy", CT_CHOICE, O(qp_agentpolicy), "skip", 0, 0, "a stage agent down, slow or crashing: skip its stage, or hold the entry" },
 	{ "qp_agenttimeout", CT_UINT, O(qp_agenttimeout), "60", 1, 86400, "seconds a stage agent may take for one entry" },
+	{ "timeoutqp", CT_UINT, O(timeoutqp), "600", 1, 86400, "seconds a queue-protocol client may stay silent" },
+	{ "qp_holdretry", CT_UINT, O(qp_holdretry), "30", 1, 86400, "seconds between pushes of entries held for a missing stage agent" },
+	{ "qp_stages", CT_LIST, O(qp_stages), NULL, 0, 0, "stages (0-999) that exist even when no agent is registered: with hold, mail waits there" },
 };
 
 static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };

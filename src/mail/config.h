@@ -95,6 +95,9 @@ struct config {
 	char *qp_secret;            /* the queue protocol's system password ("" = AUTH refused) */
 	char *qp_agentpolicy;       /* "skip" or "hold": a stage agent that is down, slow, crashing */
 	uint64_t qp_agenttimeout;   /* seconds an agent may take for one entry */
+	uint64_t timeoutqp;         /* seconds a queue-protocol client may stay silent */
+	uint64_t qp_holdretry;      /* seconds between re-pushes of held entries */
+	struct cfg_list qp_stages;  /* stages announced even without an agent (hold waits there) */
 };
 
 struct cfg_error {

@@ -373,6 +373,95 @@ int qp_addr(const char *arg, int sender, char *out, size_t outsz)
 	return qp_copy(a.mailbox, strlen(a.mailbox), out, outsz);
 }
 
+/* ---- QDONE ----------------------------------------------------------------------------- */
+
+static int qp_in(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static void qp_plan_add(struct qp_plan *p, int op, const char *arg)
+{
+	p->v = xrealloc(p->v, (p->n + 1) * sizeof *p->v);
+	p->v[p->n].op = op;
+	p->v[p->n++].arg = xstrdup(arg);
+}
+
+/* the live recipients of e, each once (pointers into e) */
+static size_t qp_plan_live(const struct envelope *e, char ***out)
+{
+	size_t n = 0;
+	*out = xcalloc(e->nslots + 1, sizeof **out);
+	for (size_t i = 0; i < e->nslots; i++)
+		if (qp_live(&e->slots[i]) && e->slots[i].rcpt && !qp_in(*out, n, e->slots[i].rcpt))
+			(*out)[n++] = e->slots[i].rcpt;
+	return n;
+}
+
+/* the sender (NULL: unchanged) and the recipients the lines name */
+static size_t qp_plan_wanted(struct qp_plan *p, char *const *work, size_t nwork, char **sender,
+                             char ***rc)
+{
+	size_t n = 0;
+	char kind, a[ADDR_PATH_MAX + 8], b[64], addr[ADDR_PATH_MAX];
+	*sender = NULL;
+	*rc = xcalloc(nwork + 1, sizeof **rc);
+	for (size_t i = 0; i < nwork; i++) {
+		int ok = qp_ctrl_split(work[i], &kind, a, sizeof a, b, sizeof b) == 0;
+		if (ok && kind == 'F' && qp_addr(a, 1, addr, sizeof addr) == 0) {
+			free(*sender);
+			*sender = xstrdup(addr);
+		} else if (ok && (kind == 'R' || kind == 'L' || kind == 'C') &&
+		           qp_addr(a, 0, addr, sizeof addr) == 0) {
+			if (!qp_in(*rc, n, addr))
+				(*rc)[n++] = xstrdup(addr);
+		} else if (!ok || !strchr("DXMA", kind))
+			p->ignored++;
+	}
+	return n;
+}
+
+void qp_plan_make(struct qp_plan *p, char *const *work, size_t nwork, int raw, char *const *rts,
+                  size_t nrts, const struct envelope *e)
+{
+	char **live, **want, *sender;
+	memset(p, 0, sizeof *p);
+	size_t nl = qp_plan_live(e, &live), nw = qp_plan_wanted(p, work, nwork, &sender, &want);
+	int all = nl > 0;
+	for (size_t i = 0; i < nl; i++)
+		all &= qp_in(rts, nrts, live[i]);
+	if (nrts && all) {
+		qp_plan_add(p, QPE_RETURN, "");
+		p->returned = 1;
+	} else {
+		p->partial = nrts > 0;
+		if (sender && strcmp(sender, e->sender ? e->sender : "") != 0)
+			qp_plan_add(p, QPE_SENDER, sender);
+		for (size_t i = 0; i < nw; i++)
+			if (!qp_in(live, nl, want[i]))
+				qp_plan_add(p, QPE_ADD, want[i]);
+		for (size_t i = 0; raw && i < nl; i++)
+			if (!qp_in(want, nw, live[i]))
+				qp_plan_add(p, QPE_DEL, live[i]);
+	}
+	for (size_t i = 0; i < nw; i++)
+		free(want[i]);
+	free(want);
+	free(live);
+	free(sender);
+}
+
+void qp_plan_free(struct qp_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].arg);
+	free(p->v);
+	memset(p, 0, sizeof *p);
+}
+
 /* ---- message data --------------------------------------------------------------------- */
 
 size_t qp_crlf_feed(struct qp_crlf *d, const char *in, size_t n, char *out)

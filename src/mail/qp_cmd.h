@@ -93,6 +93,26 @@ int qp_ctrl_split(const char *line, char *kind, char *a, size_t asz, char *b, si
  * 0 / -1 (bad syntax). */
 int qp_addr(const char *arg, int sender, char *out, size_t outsz);
 
+/* --- QDONE: what an agent's QMOD / QRTS lines mean ---------------------------------------- */
+enum qp_edit_op { QPE_SENDER = 1, QPE_ADD, QPE_DEL, QPE_RETURN };
+struct qp_edit { int op; char *arg; };   /* arg: the new sender / the address ("" for RETURN) */
+struct qp_plan {
+	struct qp_edit *v;
+	size_t n;
+	int returned;            /* QRTS named every live recipient: the entry goes back whole */
+	int partial;             /* QRTS named only some (tern cannot return single recipients) */
+	size_t ignored;          /* lines that name nothing tern keeps (or bad addresses) */
+};
+/* work: the agent's lines in control-line form (QMOD FROM -> "F…", TO -> "R…", LOCAL -> "L…",
+ * RAW -> as sent); raw: one of them was a QMOD RAW; rts: the QRTS recipients (canonical).
+ * With raw, the lines are the new envelope (Bongo: the agent rewrites the control file): its
+ * F line the sender (none: unchanged), its R/L/C lines the recipients (adds, then deletes).
+ * Without, they are edits: F sets the sender, R/L/C add recipients. Adds come before deletes,
+ * so that the entry never has no recipient in between. */
+void qp_plan_make(struct qp_plan *p, char *const *work, size_t nwork, int raw, char *const *rts,
+                  size_t nrts, const struct envelope *e);
+void qp_plan_free(struct qp_plan *p);
+
 /* --- message data ---------------------------------------------------------------------- */
 /* CRLF -> LF (QSTOR MESSAGE <bytes>): a CR at the end of one chunk waits for the next. */
 struct qp_crlf { int cr; };

@@ -148,6 +148,8 @@ enum qop {
 	QOP_ADD_RCPT,       /* arg1 = address (agent QMOD TO / QADDM / QSTOR TO on an entry) */
 	QOP_DEL_RCPT,       /* arg1 = address: its live slots end without delivery or bounce */
 	QOP_FLUSH,          /* every deferred recipient of every message now (QFLUSH) */
+	QOP_FAIL_RCPT,      /* arg1 = address, arg2 = diagnostic (or ""): its live slots fail
+	                       and bounce to the sender (an agent's QRTS for some recipients) */
 };
 
 enum qopstatus { QS_OK = 0, QS_NOENT = 1, QS_BADARG = 2, QS_ERROR = 3, QS_NOSPACE = 4 };

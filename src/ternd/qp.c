@@ -8,18 +8,17 @@
  * role does (M_MSG_OPEN -> data fd -> M_MSG_COMMIT), so `1000 <qqq>-<id> OK` has the same
  * durability as SMTP's 250. Failed logins from one address are answered after a growing
  * delay (a timer; the loop never sleeps).
- * Owns: the sessions, the failed-login table, this process's copy of the users and aliases
- * tables (ADDRESS RESOLVE). Trusts: the queue; nothing a client sends. */
+ * Login: the greeting's challenge, AUTH [SYSTEM] <md5 hex>, PASS SYS, PASS USER (refused: no
+ * password store yet); clients matching `qp_trusted` are logged in by their address. The
+ * secret is `qp_secret`.
+ * Owns: the sessions, the failed-login table.
+ * Trusts: the other roles' answers (through control.c); nothing a client sends. */
 #include "ternd/qp.h"
 #include "ternd/control.h"
 #include "ternd/proto.h"
-#include "lib/fsutil.h"
 #include "lib/log.h"
-#include "mail/addr.h"
-#include "mail/route.h"
 #include "mail/table.h"
 #include <errno.h>
-#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -28,13 +27,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #define QP_OUT_HIGH   (256 * 1024)   /* stop reading commands while this much output waits */
-#define QP_SINK       65536          /* data written to the entry in pieces of this size */
-#define QP_MAXRCPT    10000
 #define QP_FAILSLOTS  128            /* client addresses remembered for failed logins */
 #define QP_FAIL_FORGET 600000        /* ms without a failure: the address starts afresh */
 
@@ -42,8 +38,6 @@ const struct config *qp_cfg;
 long qp_timeout_ms = 600000;
 static uint32_t qp_lastid;
 static const char *qp_secret = "";
-static char **qp_trusted;
-static size_t qp_ntrusted;
 
 static struct qp_fail { char ip[INET6_ADDRSTRLEN]; unsigned n; long long last; } qp_fails[QP_FAILSLOTS];
 
@@ -280,7 +274,7 @@ static const qp_cmd_fn qp_cmds[QP_VERB_COUNT] = {
 	[QP_QSTOR_FLAGS] = qp_entry_cmd,   [QP_QSTOR_RAW] = qp_entry_cmd,
 	[QP_QSTOR_MESSAGE] = qp_entry_cmd,
 	[QP_QRUN] = qp_entry_cmd,          [QP_QABRT] = qp_entry_cmd,
-	[QP_QRCP] = qp_unsupported,        [QP_QADDQ] = qp_read_cmd,
+	[QP_QRCP] = qp_entry_cmd,           [QP_QADDQ] = qp_read_cmd,
 	[QP_QINFO] = qp_read_cmd,          [QP_QHEAD] = qp_read_cmd,
 	[QP_QBODY] = qp_read_cmd,          [QP_QBRAW] = qp_read_cmd,
 	[QP_QRETR] = qp_read_cmd,          [QP_QGREP] = qp_read_cmd,
@@ -481,8 +475,14 @@ void qp_sess_finish(struct qp_sess *s)
 		qp_arm(s);
 		return;
 	}
-	if (s->pending)
-		return;                             /* freed when the answer arrives */
+	if (s->pending) {                       /* freed when the answer arrives; until then, */
+		ev_del(s->rev);                     /* no events (an EOF would fire again and again) */
+		if (s->wev)
+			ev_del(s->wev);
+		if (s->tev)
+			ev_del(s->tev);
+		return;
+	}
 	qp_sess_free(s);
 }
 
@@ -540,10 +540,7 @@ static void qp_peer_ip(const struct sockaddr *sa, char *out, size_t n)
 
 static int qp_is_trusted(const char *ip)
 {
-	for (size_t i = 0; i < qp_ntrusted; i++)
-		if (table_ip_match(qp_trusted[i], ip) == 1)
-			return 1;
-	return 0;
+	return table_ip_lookup(&qp_cfg->qp_trusted, ip) == TABLE_FOUND;
 }
 
 static void qp_challenge(char out[40])
@@ -574,27 +571,18 @@ void qp_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	qp_sess_finish(s);
 }
 
-static void qp_env_list(const char *v)
-{
-	char *copy = xstrdup(v ? v : ""), *save = NULL;
-	for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
-		qp_trusted = xrealloc(qp_trusted, (qp_ntrusted + 1) * sizeof *qp_trusted);
-		qp_trusted[qp_ntrusted++] = xstrdup(t);
-	}
-	free(copy);
-}
-
 void qp_init(void)
 {
 	const char *v;
 	qp_cfg = control_cfg();
-	qp_env_list(getenv("TERN_QP_TRUSTED"));
-	if ((v = getenv("TERN_QP_SECRET")) != NULL)
-		qp_secret = xstrdup(v);
-	if ((v = getenv("TERN_QP_TIMEOUT")) != NULL && atol(v) > 0)
+	qp_secret = qp_cfg->qp_secret ? qp_cfg->qp_secret : "";
+	if (qp_cfg->timeoutqp)
+		qp_timeout_ms = (long)qp_cfg->timeoutqp * 1000;
+	if ((v = getenv("TERN_QP_TIMEOUT")) != NULL && atol(v) > 0)    /* tests: below 1 s */
 		qp_timeout_ms = atol(v) * 1000;
 	qp_entry_init();
 	qp_agent_init();
-	log_info("event=qp_ready trusted=%zu secret=%s timeout=%lds", qp_ntrusted,
-	         *qp_secret ? "set" : "none", qp_timeout_ms / 1000);
+	log_info("event=qp_ready trusted=%zu secret=%s timeout=%lds",
+	         qp_cfg->qp_trusted.n + qp_cfg->qp_trusted.ntables, *qp_secret ? "set" : "none",
+	         qp_timeout_ms / 1000);
 }

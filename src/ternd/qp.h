@@ -39,6 +39,7 @@ struct qp_new {                  /* the entry being created (QCREA … QRUN) */
 	int werr;                    /* errno of the first failed write */
 	int toobig;                  /* over databytes */
 	int committing;              /* M_MSG_COMMIT sent: the queue decides, never abort */
+	int srcfd;                   /* QRCP: the committed entry's data, read only, or -1 */
 	struct buf pend;             /* written at 64 KiB or at the end */
 };
 

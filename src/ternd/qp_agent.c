@@ -5,7 +5,7 @@
  *   queue ──► M_Q_STAGE_PUSH (msgid, stage) ──► job: for each pool of the stage, in id order:
  *       M_Q_READ ──► connect to an endpoint ──► 6020 … control data … 6021
  *       ──► the agent's commands ──► QDONE: its edits become M_Q_OP ──► next pool
- *   ──► M_Q_STAGE_DONE (SV_NEXT, SV_GONE after a delete, SV_HOLD)
+ *   ──► M_Q_STAGE_DONE (SV_NEXT; SV_GONE after a delete; SV_HOLD; none after a return)
  *
  * An agent that is down, slow or crashing never loses or stalls mail: with the policy
  * "skip" (default) the entry goes on without it (and the endpoint is unregistered when it
@@ -18,10 +18,8 @@
 #include "lib/log.h"
 #include "mail/addr.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -276,16 +274,23 @@ static void qp_retry_cb(int fd, short what, void *arg)
 	qp_announce(1);
 }
 
+/* verdict QP_RETURNED: the entry was returned to its sender (QOP_KILL): the queue bounces
+ * and removes it by itself, and SV_GONE (remove now) must not overtake its bounce */
+#define QP_RETURNED (-1)
+
 static void qp_job_finish(struct qp_job *j, int verdict, const char *why)
 {
 	struct msg m;
-	msg_init(&m, M_Q_STAGE_DONE, 0);
-	msg_u64(&m, j->msgid);
-	msg_u64(&m, j->stage);
-	msg_u64(&m, (uint64_t)verdict);
-	control_send(R_QUEUE, &m);
+	if (verdict != QP_RETURNED) {
+		msg_init(&m, M_Q_STAGE_DONE, 0);
+		msg_u64(&m, j->msgid);
+		msg_u64(&m, j->stage);
+		msg_u64(&m, (uint64_t)verdict);
+		control_send(R_QUEUE, &m);
+	}
 	log_info("event=qp_stage_done id=%016" PRIx64 " stage=%u verdict=%s why=%s", j->msgid, j->stage,
-	         verdict == SV_NEXT ? "next" : verdict == SV_HOLD ? "hold" : "gone", why);
+	         verdict == SV_NEXT ? "next" : verdict == SV_HOLD ? "hold" : verdict == SV_GONE ? "gone"
+	         : "returned", why);
 	if (verdict == SV_HOLD && !ev_pending(qp_retry_ev))
 		ev_add(qp_retry_ev, qp_retry_ms);
 	qp_job_free(j);
@@ -324,39 +329,47 @@ static void qp_job_ask(struct qp_job *j, struct msg *m, qp_job_fn fn)
 	control_ask(R_QUEUE, m, qp_job_ipc, j);
 }
 
-/* M_Q_READ_RESULT -> the parsed envelope and the data descriptor; -1: the entry is gone or
- * unreadable (fd closed) */
+/* M_Q_READ_RESULT -> the parsed envelope, the data descriptor, the data size and the stage
+ * the queue holds the entry at: 1; 0 the entry is gone; -1 it cannot be read (fd closed) */
 static int qp_job_envelope(uint32_t type, struct msg_reader *r, int fd, struct envelope *e,
-                           uint64_t *size)
+                           uint64_t *size, uint64_t *stage)
 {
 	size_t valid;
 	char err[128];
 	uint64_t status = type == M_Q_READ_RESULT ? msg_get_u64(r) : QS_ERROR;
 	const char *text = msg_get_str(r);
 	*size = msg_get_u64(r);
-	(void)msg_get_u64(r);
+	*stage = msg_get_u64(r);
 	env_init(e);
-	if (status != QS_OK || msg_done(r) < 0 || fd < 0 ||
-	    env_parse(text, strlen(text), e, &valid, err, sizeof err) < 0) {
-		if (fd >= 0)
-			close(fd);
-		env_free(e);
-		return -1;
-	}
-	return 0;
+	err[0] = '\0';
+	if (msg_done(r) == 0 && status == QS_OK && fd >= 0 &&
+	    env_parse(text, strlen(text), e, &valid, err, sizeof err) == 0)
+		return 1;
+	if (fd >= 0)
+		close(fd);
+	env_free(e);
+	if (msg_done(r) == 0 && status == QS_NOENT)
+		return 0;
+	log_err("event=qp_entry_unreadable status=%" PRIu64 " error=\"%s\"", status, err);
+	return -1;
 }
 
 static void qp_job_read_done(struct qp_job *j, uint32_t type, struct msg_reader *r, int fd)
 {
 	struct envelope e;
 	struct qp_split sp;
-	uint64_t size;
-	if (qp_job_envelope(type, r, fd, &e, &size) < 0) {
+	uint64_t size, stage;
+	int rc = qp_job_envelope(type, r, fd, &e, &size, &stage);
+	if (rc == 0) {
 		log_info("event=qp_stage_gone id=%016" PRIx64 " stage=%u", j->msgid, j->stage);
 		qp_job_free(j);                  /* deleted meanwhile: nothing waits for an answer */
 		return;
 	}
-	int stale = e.staged || e.stage != j->stage;
+	if (rc < 0) {
+		qp_job_pool_failed(j, "unreadable");
+		return;
+	}
+	int stale = stage != j->stage;
 	if (!stale && qp_scan(fd, size, &sp) == 0) {
 		buf_reset(&j->ctrl);
 		j->nrcpt = qp_ctrl_build(&j->ctrl, &e, qp_islocal, NULL);
@@ -651,80 +664,34 @@ static void qp_plan_add(struct qp_job *j, uint64_t op, const char *a1)
 	j->ops[j->nops++].a1 = xstrdup(a1);
 }
 
-static int qp_in(char **v, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i], s) == 0)
-			return 1;
-	return 0;
-}
+static const uint64_t qp_edit_ops[] = {
+	[QPE_SENDER] = QOP_SET_SENDER, [QPE_ADD] = QOP_ADD_RCPT, [QPE_DEL] = QOP_DEL_RCPT,
+	[QPE_RETURN] = QOP_KILL,
+};
 
-/* the live recipients of e (pointers into e) */
-static size_t qp_live(const struct envelope *e, char ***out)
-{
-	size_t n = 0;
-	*out = xcalloc(e->nslots + 1, sizeof **out);
-	for (size_t i = 0; i < e->nslots; i++)
-		if ((e->slots[i].state == SL_UNROUTED || e->slots[i].state == SL_ROUTED) &&
-		    !qp_in(*out, n, e->slots[i].rcpt))
-			(*out)[n++] = e->slots[i].rcpt;
-	return n;
-}
-
-/* the sender and recipients the agent's QMOD lines name (sender NULL: unchanged) */
-static size_t qp_wanted(struct qp_job *j, char **sender, char ***rc)
-{
-	size_t n = 0;
-	char kind, a[ADDR_PATH_MAX + 8], b[64], addr[ADDR_PATH_MAX];
-	*sender = NULL;
-	*rc = xcalloc(j->nwork + 1, sizeof **rc);
-	for (size_t i = 0; i < j->nwork; i++) {
-		if (qp_ctrl_split(j->work[i], &kind, a, sizeof a, b, sizeof b) < 0)
-			continue;
-		if (kind == 'F' && qp_addr(a, 1, addr, sizeof addr) == 0) {
-			free(*sender);
-			*sender = xstrdup(addr);
-		} else if ((kind == 'R' || kind == 'L' || kind == 'C') &&
-		           qp_addr(a, 0, addr, sizeof addr) == 0 && !qp_in(*rc, n, addr))
-			(*rc)[n++] = xstrdup(addr);
-		else if (kind != 'D' && kind != 'X' && kind != 'M' && kind != 'A')
-			log_info("event=qp_agent_line_ignored id=%016" PRIx64 " line=\"%c…\"", j->msgid, kind);
-	}
-	return n;
-}
-
-/* QMOD lines with a QMOD RAW among them replace the envelope (Bongo: the agent writes the new
- * control file); without one they are edits: a new sender, more recipients. QRTS naming every
- * recipient returns the entry to its sender. */
+/* the agent's edits as queue operations (qp_plan_make says what they mean) */
 static void qp_job_plan(struct qp_job *j, const struct envelope *e)
 {
-	char **live, **want, *sender;
-	size_t nl = qp_live(e, &live), nw = qp_wanted(j, &sender, &want), all = nl > 0;
-	for (size_t i = 0; i < nl; i++)
-		all &= qp_in(j->rts, j->nrts, live[i]);
+	struct qp_plan p;
 	j->verdict = SV_NEXT;
-	if (j->gone)
+	if (j->gone) {
 		j->verdict = SV_GONE;
-	else if (j->nrts && all) {
-		qp_plan_add(j, QOP_KILL, "");
-		j->verdict = SV_GONE;
-	} else {
-		if (sender && strcmp(sender, e->sender ? e->sender : "") != 0)
-			qp_plan_add(j, QOP_SET_SENDER, sender);
-		for (size_t i = 0; i < nw; i++)       /* adds first: never a moment without one */
-			if (!qp_in(live, nl, want[i]))
-				qp_plan_add(j, QOP_ADD_RCPT, want[i]);
-		for (size_t i = 0; j->raw && i < nl; i++)
-			if (!qp_in(want, nw, live[i]))
-				qp_plan_add(j, QOP_DEL_RCPT, live[i]);
-		if (j->nrts)
-			log_warn("event=qp_rts_partial id=%016" PRIx64 " returned=%zu: tern returns only "
-			         "whole entries; %s", j->msgid, j->nrts,
-			         j->raw ? "recipients left out are dropped" : "the recipients stay");
+		return;
 	}
-	qp_strv_free(want, nw);
-	free(live);
-	free(sender);
+	qp_plan_make(&p, j->work, j->nwork, j->raw, j->rts, j->nrts, e);
+	for (size_t i = 0; i < p.n; i++)
+		qp_plan_add(j, qp_edit_ops[p.v[i].op], p.v[i].arg);
+	if (p.returned)
+		j->verdict = QP_RETURNED;
+	if (p.partial) {
+		/* QRTS for some recipients: each named one fails and bounces to the sender */
+		for (size_t i = 0; i < j->nrts; i++)
+			qp_plan_add(j, QOP_FAIL_RCPT, j->rts[i]);
+		log_info("event=qp_rts_partial id=%016" PRIx64 " returned=%zu", j->msgid, j->nrts);
+	}
+	if (p.ignored)
+		log_info("event=qp_agent_lines_ignored id=%016" PRIx64 " lines=%zu", j->msgid, p.ignored);
+	qp_plan_free(&p);
 }
 
 static void qp_done_step(struct qp_job *j);
@@ -769,8 +736,8 @@ static void qp_done_step(struct qp_job *j)
 		qp_sess_finish(s);
 	}
 	j->served++;
-	if (j->verdict == SV_GONE)
-		qp_job_finish(j, SV_GONE, j->gone ? "deleted" : "returned");
+	if (j->verdict != SV_NEXT)
+		qp_job_finish(j, j->verdict, j->gone ? "deleted" : "returned");
 	else
 		qp_job_next_pool(j);
 }
@@ -778,11 +745,24 @@ static void qp_done_step(struct qp_job *j)
 static void qp_done_read(struct qp_job *j, uint32_t type, struct msg_reader *r, int fd)
 {
 	struct envelope e;
-	uint64_t size;
-	if (qp_job_envelope(type, r, fd, &e, &size) < 0) {
+	uint64_t size, stage;
+	int rc = qp_job_envelope(type, r, fd, &e, &size, &stage);
+	if (rc < 0) {                             /* the edits cannot be worked out: not made */
+		if (j->cb) {
+			qp_ep_release(j);
+			j->cb->job = NULL;
+			j->cb->wait = QW_NONE;
+			qp_say(j->cb, 4224, "Cannot read queue entry; edits not made");
+			j->cb->quit = 1;
+			qp_sess_finish(j->cb);
+			j->cb = NULL;
+		}
+		qp_job_pool_failed(j, "unreadable");
+		return;
+	}
+	if (rc == 0)
 		j->gone = 1;                          /* nothing left to edit */
-		env_init(&e);
-	} else
+	else
 		close(fd);
 	qp_job_plan(j, &e);
 	env_free(&e);
@@ -826,15 +806,15 @@ static void qp_stages_declared(const char *v)
 void qp_agent_init(void)
 {
 	const char *v;
-	if ((v = getenv("TERN_QP_AGENT_POLICY")) != NULL && *v) {
-		qp_hold = strcmp(v, "hold") == 0;
-		if (!qp_hold && strcmp(v, "skip") != 0)
-			log_warn("event=qp_bad_policy value=\"%s\" using=skip", v);
-	}
-	if ((v = getenv("TERN_QP_AGENT_TIMEOUT")) != NULL && atol(v) > 0)
-		qp_agent_ms = atol(v) * 1000;
+	qp_hold = qp_cfg->qp_agentpolicy && strcmp(qp_cfg->qp_agentpolicy, "hold") == 0;
+	if (qp_cfg->qp_agenttimeout)
+		qp_agent_ms = (long)qp_cfg->qp_agenttimeout * 1000;
+	if (qp_cfg->qp_holdretry)
+		qp_retry_ms = (long)qp_cfg->qp_holdretry * 1000;
 	if ((v = getenv("TERN_QP_HOLD_RETRY")) != NULL && atol(v) > 0)
 		qp_retry_ms = atol(v) * 1000;
+	for (size_t i = 0; i < qp_cfg->qp_stages.n; i++)
+		qp_stages_declared(qp_cfg->qp_stages.v[i]);
 	if ((v = getenv("TERN_QP_STAGES")) != NULL)
 		qp_stages_declared(v);
 	qp_retry_ev = ev_new(-1, 0, qp_retry_cb, NULL);

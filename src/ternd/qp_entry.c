@@ -134,6 +134,8 @@ void qp_new_free(struct qp_new *nw, int abort)
 		return;
 	if (nw->fd >= 0)
 		close(nw->fd);
+	if (nw->srcfd >= 0)
+		close(nw->srcfd);
 	if (abort && !nw->committing && nw->msgid)
 		qp_abort_id(nw->msgid);
 	for (size_t i = 0; i < nw->nrcpt; i++)
@@ -187,6 +189,7 @@ static void qp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r, in
 		nw->msgid = msgid;
 		nw->fd = fd;
 		nw->stage = s->cmd.hasnum[0] ? (unsigned)s->cmd.num[0] : 0;
+		nw->srcfd = -1;
 		buf_init(&nw->pend);
 		s->nw = nw;
 		qp_say(s, 1000, "Entry made");
@@ -340,6 +343,102 @@ void qp_msg_end(struct qp_sess *s)
 	s->nw = NULL;
 }
 
+/* ---- QRCP: commit the open entry and go on with a copy of it (same envelope and data) --- */
+
+static void qp_rcp_fail(struct qp_sess *s, const char *why)
+{
+	char name[24];
+	qp_entry_format(name, s->nw->stage, s->nw->msgid);
+	qp_say(s, 5004, "%s OK, but no copy: %s", name, why);
+	qp_new_free(s->nw, 0);
+	s->nw = NULL;
+}
+
+static int qp_rcp_copydata(int from, int to, uint64_t *bytes)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(from, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (int)n;
+		if (fs_write_all(to, buf, (size_t)n) < 0)
+			return -1;
+		*bytes += (uint64_t)n;
+	}
+}
+
+static void qp_rcp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+{
+	struct qp_new *old = s->nw;
+	uint64_t status = 1, msgid = 0, bytes = 0;
+	char name[24];
+	if (type == M_MSG_OPENED) {
+		status = msg_get_u64(r);
+		msgid = msg_get_u64(r);
+		if (msg_done(r) < 0)
+			status = 1;
+	}
+	if (status != 0 || fd < 0 || qp_rcp_copydata(old->srcfd, fd, &bytes) < 0) {
+		if (fd >= 0)
+			close(fd);
+		if (status == 0 && msgid)
+			qp_abort_id(msgid);
+		qp_rcp_fail(s, status == 452 ? "disk space low" : "cannot copy the entry");
+		return;
+	}
+	qp_entry_format(name, old->stage, old->msgid);
+	close(old->srcfd);
+	old->srcfd = -1;
+	buf_free(&old->pend);
+	struct qp_new *nw = xcalloc(1, sizeof *nw);
+	*nw = *old;                               /* sender, recipients, stage, address */
+	old->sender = NULL;
+	old->rcpt = NULL;
+	old->nrcpt = 0;
+	nw->msgid = msgid;
+	nw->fd = fd;
+	nw->bytes = bytes;
+	nw->started = 1;                          /* the copy keeps the original's Received: */
+	nw->committing = 0;
+	buf_init(&nw->pend);
+	qp_new_free(old, 0);
+	s->nw = nw;
+	qp_say(s, 1000, "%s OK", name);
+}
+
+static void qp_rcp_read(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+{
+	uint64_t status = QS_ERROR;
+	if (type == M_Q_READ_RESULT) {
+		status = msg_get_u64(r);
+		(void)msg_get_str(r);
+		(void)msg_get_u64(r);
+		(void)msg_get_u64(r);
+		if (msg_done(r) < 0)
+			status = QS_ERROR;
+	}
+	if (status != QS_OK || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		qp_rcp_fail(s, "cannot read the entry");
+		return;
+	}
+	s->nw->srcfd = fd;
+	struct msg m;
+	msg_init(&m, M_MSG_OPEN, 0);
+	qp_ask(s, R_QUEUE, &m, qp_rcp_opened);
+}
+
+static void qp_rcp_copy(struct qp_sess *s)
+{
+	struct msg m;
+	msg_init(&m, M_Q_READ, 0);
+	msg_u64(&m, s->nw->msgid);
+	qp_ask(s, R_QUEUE, &m, qp_rcp_read);
+}
+
 static void qp_committed(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	struct qp_new *nw = s->nw;
@@ -361,6 +460,11 @@ static void qp_committed(struct qp_sess *s, uint32_t type, struct msg_reader *r,
 	if (status == 250) {
 		log_info("event=qp_queued id=%016" PRIx64 " sid=%u ip=%s from=<%s> nrcpt=%zu size=%" PRIu64
 		         " stage=%u", id, s->id, s->ip, nw->sender, nw->nrcpt, nw->bytes, nw->stage);
+		if (s->cmd.verb == QP_QRCP) {
+			nw->msgid = id;
+			qp_rcp_copy(s);
+			return;
+		}
 		qp_say(s, 1000, "%s OK", name);
 	} else if (status == 452)
 		qp_say(s, 5221, "Disk space low");
@@ -432,6 +536,17 @@ static void qp_qrun(struct qp_sess *s)
 		qp_say(s, 3010, "No sender (QSTOR FROM)");
 	else if (s->nw->nrcpt == 0)
 		qp_say(s, 3010, "No recipient (QSTOR TO)");
+	else
+		qp_commit(s);
+}
+
+/* QRCP: QRUN, then a new open entry with the same envelope and data */
+static void qp_qrcp(struct qp_sess *s)
+{
+	if (!s->nw)
+		qp_say(s, 4000, "No queue entry open");
+	else if (!s->nw->sender || s->nw->nrcpt == 0)
+		qp_say(s, 3010, "No sender or no recipient");
 	else
 		qp_commit(s);
 }
@@ -531,6 +646,7 @@ static const qp_entry_fn qp_entry_cmds[QP_VERB_COUNT] = {
 	[QP_QSTOR_FLAGS] = qp_stor_flags,  [QP_QSTOR_RAW] = qp_stor_raw,
 	[QP_QSTOR_MESSAGE] = qp_stor_message,
 	[QP_QRUN] = qp_qrun,               [QP_QABRT] = qp_qabrt,
+	[QP_QRCP] = qp_qrcp,
 	[QP_QDELE] = qp_qdele,             [QP_QMOVE] = qp_qmove,
 	[QP_QCOPY] = qp_qcopy,             [QP_QDSPC] = qp_qdspc,
 	[QP_QFLUSH] = qp_qflush,

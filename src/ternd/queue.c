@@ -226,6 +226,12 @@ void queue_foreach(void (*fn)(struct qmsg *m, void *arg), void *arg)
 
 void queue_remove(struct qmsg *m)
 {
+	if (m->dirty)                        /* pending records die with the message */
+		for (struct qmsg **pp = &dirty_head; *pp; pp = &(*pp)->dnext)
+			if (*pp == m) {
+				*pp = m->dnext;
+				break;
+			}
 	char id[17];
 	env_idstr(m->env.id, id);
 	qfs_remove(m->env.id);

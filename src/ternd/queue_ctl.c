@@ -142,7 +142,7 @@ static void on_stage_done(struct msg_reader *r)
 	         verdict == SV_NEXT ? "next" : verdict == SV_HOLD ? "hold" : "gone");
 	if (verdict == SV_NEXT)
 		stage_advance(m, (uint32_t)stage + 1);
-	else if (verdict == SV_GONE && !m->inflight && !m->routing)
+	else if (verdict == SV_GONE && !m->inflight && !m->routing && !m->bouncing)
 		queue_remove(m);
 	else
 		m->waiting_stage = 0;                    /* held at its stage until agents change */
@@ -253,12 +253,31 @@ static void op_rcpt(struct qmsg *m, int add, const char *addr, struct opctx *o)
 	}
 }
 
+static void op_fail_rcpt(struct qmsg *m, struct opctx *o)
+{
+	size_t before = o->count;
+	for (uint32_t i = 0; i < m->env.nslots; i++) {
+		struct slot *s = &m->env.slots[i];
+		if (!is_live(s) || (m->sf[i] & SF_INFLIGHT) ||
+		    (strcmp(s->rcpt, o->a1) != 0 && !(s->t.address && strcmp(s->t.address, o->a1) == 0)))
+			continue;
+		queue_fail_slot(m, i, "5.7.1", *o->a2 ? o->a2 : "Returned to the sender by a queue agent");
+		o->count++;
+	}
+	if (o->count > before) {
+		forget(m, 0);
+		for (uint32_t i = 0; i < m->env.nslots; i++)
+			queue_route_slot(m, i);     /* re-announce the slots that remain */
+		queue_check_done(m);
+	}
+}
+
 static void apply_one(struct qmsg *m, void *arg)
 {
 	struct opctx *o = arg;
 	switch (o->op) {
 	case QOP_REMOVE:
-		if (!m->inflight && !m->routing && !m->bouncing) {
+		if (!m->inflight && !m->routing && !m->bouncing) {   /* else: count 0, try later */
 			forget(m, 0);
 			queue_remove(m);
 			o->count++;
@@ -272,6 +291,7 @@ static void apply_one(struct qmsg *m, void *arg)
 	case QOP_REQUEUE: op_requeue(m, o); break;
 	case QOP_ADD_RCPT: op_rcpt(m, 1, o->a1, o); break;
 	case QOP_DEL_RCPT: op_rcpt(m, 0, o->a1, o); break;
+	case QOP_FAIL_RCPT: op_fail_rcpt(m, o); break;
 	case QOP_SET_SENDER:
 		env_rec_sender(&o->rec, o->a1);
 		record(m, &o->rec, 1);
@@ -351,7 +371,7 @@ static void on_op(struct chan *c, uint32_t id, struct msg_reader *r)
 	o.a1 = msg_get_str(r);
 	o.a2 = msg_get_str(r);
 	buf_init(&o.rec);
-	if (msg_done(r) < 0 || o.op < QOP_REMOVE || o.op > QOP_FLUSH) {
+	if (msg_done(r) < 0 || o.op < QOP_REMOVE || o.op > QOP_FAIL_RCPT) {
 		op_reply(c, id, QS_BADARG, 0, "bad request", 0);
 		return;
 	}
@@ -474,8 +494,13 @@ static void on_read(struct chan *c, uint32_t id, struct msg_reader *r)
 		msg_u64(&out, 0);
 		msg_u64(&out, 0);
 	} else {
+		struct buf t;                      /* the file, then records not yet written */
+		buf_init(&t);
+		buf_add(&t, text, len);
+		buf_add(&t, m->journal.p ? m->journal.p : "", m->journal.len);
 		msg_u64(&out, QS_OK);
-		msg_str(&out, text);
+		msg_str(&out, t.p);
+		buf_free(&t);
 		msg_u64(&out, (uint64_t)sb.st_size);
 		msg_u64(&out, m->env.stage);
 		msg_fd(&out, fd);

@@ -228,6 +228,8 @@ int qfs_read_env(uint64_t id, char **text, size_t *len)
 		b.len += (size_t)r;
 	}
 	close(fd);
+	buf_reserve(&b, 1);
+	b.p[b.len] = '\0';
 	*len = b.len;
 	*text = buf_detach(&b);
 	return 0;

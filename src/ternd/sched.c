@@ -152,7 +152,7 @@ static struct thread *thread_get(const char *channel, const char *host)
 
 static void thread_put(struct thread *t)
 {
-	if (t->nitems || t->on_ready)
+	if (t->nitems || t->on_ready || t->inflight)
 		return;
 	size_t b = thash(t->channel, t->host);
 	for (struct thread **pp = &threads[b]; *pp; pp = &(*pp)->hnext)
@@ -405,14 +405,14 @@ static void on_result(struct msg_reader *r)
 			free(j);
 		}
 	}
+	if (t->rhead)
+		channel_mark_ready(t);       /* before a drop: a thread with ready items stays */
 	if (st == D_TEMP && !it->ready) {
 		it->attempts++;
 		it->next = next;
 		heap_push(it);
 	} else if (st != D_TEMP && !it->ready)
-		item_drop(sm, slot);
-	if (t->rhead)
-		channel_mark_ready(t);
+		item_drop(sm, slot);         /* may free t */
 	dispatch(c);
 	wake_arm();
 }

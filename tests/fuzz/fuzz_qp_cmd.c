@@ -3,7 +3,8 @@
  * non-empty, blank-free at their start and inside the line; an entry name round-trips; the
  * dot decoder gives the same output whatever the split of its input, never more than it was
  * fed, and stops only at a "." line; CRLF -> LF never grows the data; the header/body split
- * accounts for every octet. */
+ * accounts for every octet; an agent's edits plan a return alone, deletes of live recipients
+ * only, adds of new ones only. */
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -88,6 +89,38 @@ static void fuzz_split(const uint8_t *data, size_t size)
 	free(z);
 }
 
+/* the input's lines as an agent's QMOD lines (and, for odd lines, QRTS recipients) against
+ * an entry for joe and ann: a return is the only op; deletes name live recipients; adds do not */
+static void fuzz_plan(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1), *save = NULL, *work[64], *rts[64];
+	size_t nw = 0, nr = 0;
+	struct envelope e;
+	struct qp_plan p;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	for (char *l = strtok_r(text, "\n", &save); l && nw < 64; l = strtok_r(NULL, "\n", &save)) {
+		work[nw++] = l;
+		if (nw & 1)
+			rts[nr++] = l + 1;
+	}
+	env_init(&e);
+	e.sender = xstrdup("s@x");
+	env_add_rcpt(&e, "joe@localhost");
+	env_add_rcpt(&e, "ann@localhost");
+	qp_plan_make(&p, work, nw, size && (data[0] & 1), rts, nr, &e);
+	for (size_t i = 0; i < p.n; i++) {
+		const char *a = p.v[i].arg;
+		int live = strcmp(a, "joe@localhost") == 0 || strcmp(a, "ann@localhost") == 0;
+		if ((p.returned && (p.n != 1 || p.v[i].op != QPE_RETURN)) ||
+		    (p.v[i].op == QPE_DEL && !live) || (p.v[i].op == QPE_ADD && live))
+			__builtin_trap();
+	}
+	qp_plan_free(&p);
+	env_free(&e);
+	free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -96,5 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_parse(data, size);
 	fuzz_dot(data, size);
 	fuzz_split(data, size);
+	fuzz_plan(data, size);
 	return 0;
 }

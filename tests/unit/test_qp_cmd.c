@@ -325,8 +325,54 @@ static void test_split(void)
 	buf_free(&b);
 }
 
+/* one plan: the ops as "S:x A:y D:z R:" joined by blanks */
+static void plan_case(const char *const *work, size_t nwork, int raw, const char *const *rts,
+                      size_t nrts, const char *want, int partial, size_t ignored)
+{
+	static const char opc[] = { 0, 'S', 'A', 'D', 'R' };
+	struct envelope e;
+	struct qp_plan p;
+	struct buf b;
+	env_init(&e);
+	e.sender = xstrdup("s@x.example");
+	env_add_rcpt(&e, "joe@localhost");
+	env_add_rcpt(&e, "ann@localhost");
+	env_add_rcpt(&e, "old@localhost");
+	e.slots[2].state = SL_DONE;
+	qp_plan_make(&p, (char *const *)work, nwork, raw, (char *const *)rts, nrts, &e);
+	buf_init(&b);
+	for (size_t i = 0; i < p.n; i++)
+		buf_printf(&b, "%s%c:%s", i ? " " : "", opc[p.v[i].op], p.v[i].arg);
+	T_EQ_STR(b.len ? b.p : "", want);
+	T_EQ_INT(p.partial, partial);
+	T_EQ_INT(p.ignored, ignored);
+	T_EQ_INT(p.returned, strcmp(want, "R:") == 0);
+	buf_free(&b);
+	qp_plan_free(&p);
+	env_free(&e);
+}
+
+static void test_plan(void)
+{
+	const char *edit[] = { "Fnew@x.example -", "Rextra@localhost extra@localhost 0",
+	                       "Rjoe@localhost joe@localhost 0" };
+	plan_case(edit, 3, 0, NULL, 0, "S:new@x.example A:extra@localhost", 0, 0);
+	/* Bongo: copy every line, add one, leave ann out */
+	const char *raw[] = { "D1700000000", "Fs@x.example -", "Ljoe@localhost joe@localhost 0",
+	                      "Rarch@localhost arch@localhost 0", "Xflags", "Q?", "R<bad@" };
+	plan_case(raw, 7, 1, NULL, 0, "A:arch@localhost D:ann@localhost", 0, 2);
+	plan_case(raw, 0, 1, NULL, 0, "D:joe@localhost D:ann@localhost", 0, 0);
+	plan_case(NULL, 0, 0, NULL, 0, "", 0, 0);
+	const char *both[] = { "joe@localhost", "ann@localhost" };
+	plan_case(edit, 3, 0, both, 2, "R:", 0, 0);
+	plan_case(NULL, 0, 0, both, 1, "", 1, 0);
+	const char *null[] = { "F- -" };
+	plan_case(null, 1, 0, NULL, 0, "S:", 0, 0);
+}
+
 static void run(void)
 {
+	test_plan();
 	test_parse();
 	test_flags();
 	test_entry_reply();
