@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 void *xmalloc(size_t n)
 {
@@ -139,5 +141,22 @@ int str_to_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	if (v < min || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int buf_send(struct buf *b, int fd)
+{
+	while (b->len > 0) {
+		ssize_t n = send(fd, b->p, b->len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, b->p, b->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 1;
+		if (n <= 0)
+			return -1;
+		buf_consume(b, (size_t)n);
+	}
 	return 0;
 }

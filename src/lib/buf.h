@@ -30,6 +30,11 @@ void buf_consume(struct buf *b, size_t n);
 /* detach: returns the malloc'd NUL-terminated string and reinitialises b */
 char *buf_detach(struct buf *b);
 
+/* Write as much of b to the socket or pipe fd as it takes now (EINTR retried, SIGPIPE never
+ * raised), consuming what was written. 0 = all written, 1 = the rest would block, -1 = the
+ * peer is gone or another error. */
+int buf_send(struct buf *b, int fd);
+
 /* ASCII case-insensitive compare helpers (locale independent) */
 int str_casecmp(const char *a, const char *b);
 int str_ncasecmp(const char *a, const char *b, size_t n);

@@ -144,20 +144,15 @@ static void mq_free(struct mq_sess *s)
 /* write what we can; 0 = session alive, -1 = freed */
 static int mq_flush(struct mq_sess *s)
 {
-	while (s->out.len) {
-		ssize_t n = write(s->fd, s->out.p, s->out.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (!ev_pending(s->wev))
-				ev_add(s->wev, -1);
-			return 0;
-		}
-		if (n <= 0) {
-			mq_free(s);
-			return -1;
-		}
-		buf_consume(&s->out, (size_t)n);
+	int r = buf_send(&s->out, s->fd);
+	if (r > 0) {
+		if (!ev_pending(s->wev))
+			ev_add(s->wev, -1);
+		return 0;
+	}
+	if (r < 0) {
+		mq_free(s);
+		return -1;
 	}
 	ev_del(s->wev);
 	if (s->closing) {

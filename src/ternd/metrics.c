@@ -39,18 +39,10 @@ static void mt_free(struct mt_conn *c)
 
 static void mt_flush(struct mt_conn *c)
 {
-	while (c->out.len) {
-		ssize_t n = write(c->fd, c->out.p, c->out.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (!ev_pending(c->wev))
-				ev_add(c->wev, -1);
-			return;
-		}
-		if (n <= 0)
-			break;
-		buf_consume(&c->out, (size_t)n);
+	if (buf_send(&c->out, c->fd) > 0) {
+		if (!ev_pending(c->wev))
+			ev_add(c->wev, -1);
+		return;
 	}
 	mt_free(c);                              /* all said (or the client is gone) */
 }

@@ -383,19 +383,11 @@ static void qp_run(struct qp_sess *s)
 
 static void qp_flush(struct qp_sess *s)
 {
-	while (s->out.len > 0) {
-		ssize_t n = send(s->fd, s->out.p, s->out.len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
-			qp_sess_close(s, "write_error");
-			return;
-		}
-		buf_consume(&s->out, (size_t)n);
-	}
-	buf_free(&s->out);
+	int r = buf_send(&s->out, s->fd);
+	if (r < 0)
+		qp_sess_close(s, "write_error");
+	else if (r == 0)
+		buf_free(&s->out);
 }
 
 void qp_sess_close(struct qp_sess *s, const char *why)

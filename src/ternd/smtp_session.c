@@ -108,17 +108,9 @@ static void session_close(struct smtp_session *s, const char *reason)
 /* write what we can; 0 ok (maybe partial), -1 the connection is gone */
 static int session_flush(struct smtp_session *s)
 {
-	while (s->out.len > 0) {
-		ssize_t n = send(s->fd, s->out.p, s->out.len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {
-			session_close(s, "write_error");
-			return -1;
-		}
-		buf_consume(&s->out, (size_t)n);
+	if (buf_send(&s->out, s->fd) < 0) {
+		session_close(s, "write_error");
+		return -1;
 	}
 	if (s->out.len == 0)
 		buf_free(&s->out);
