@@ -85,6 +85,9 @@ struct config {
 	uint64_t timeoutconnect;    /* 60 */
 	uint64_t timeoutremote;     /* 1200 */
 	char *resolver;             /* ADDR[:PORT] or "" (system) */
+	uint64_t smtpconnperhost;   /* outbound connections per destination: 10 */
+	uint64_t smtpreusecount;    /* transactions per outbound connection (1 = no reuse): 100 */
+	uint64_t smtpreusetime;     /* seconds an idle outbound connection waits for more: 10 */
 	/* spool */
 	char *spoolsync;            /* "syncfs" (default) or "fsync" */
 	uint64_t queuefreebytes;    /* refuse new mail below this free space; 0 = derived */

@@ -26,9 +26,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MTA_DEST_MAXCONN  10        /* connections per destination */
-#define MTA_CONN_MAXMSGS  100       /* transactions per connection */
-#define MTA_IDLE_MS       10000     /* an idle connection waits this long for another job */
+/* per destination connections, transactions per connection, idle wait: the keys
+ * smtpconnperhost, smtpreusecount, smtpreusetime */
+#define MTA_DEST_MAXCONN  ((size_t)cfg->smtpconnperhost)
+#define MTA_CONN_MAXMSGS  ((size_t)cfg->smtpreusecount)
+#define MTA_IDLE_MS       ((long)cfg->smtpreusetime * 1000)
 #define MTA_REUSE_TRIES   2         /* a job may meet a dead reused connection this often */
 #define MTA_MAXRCPT       100000
 #define MTA_MAXADDRS      64        /* addresses tried per delivery */

@@ -135,3 +135,13 @@ def test_relay_to_smtp_sink(make_tern, tmp_path):
     finally:
         sink.terminate()
         sink.wait(10)
+
+
+def test_reuse_count_one_means_a_connection_per_message(make_tern, aiosmtp):
+    rec, port = aiosmtp(Recorder())
+    tern = relay_tern(make_tern, port, concurrencyremote="1", smtpreusecount="1")
+    for i in range(3):
+        send(tern, [f"n{i}@remote.test"])
+    assert wait_for(lambda: len(rec.txns) >= 3), tern.log_tail()
+    ehlos = [c for cmds in rec.sessions.values() for c in cmds if c.startswith("EHLO")]
+    assert len(ehlos) == 3, rec.sessions
