@@ -294,6 +294,13 @@ static void stop_all(void)
 static void restart_cb(int fd, short what, void *arg)
 {
 	restarting = 0;
+	/* delivery children of the old generation report to nobody: the new mda numbers its
+	 * jobs afresh, and their results are redone from the spool (at least once) */
+	while (kids) {
+		struct kid *k = kids;
+		kids = k->next;
+		free(k);
+	}
 	start_all();
 }
 
@@ -365,7 +372,7 @@ static void on_fork_local(struct msg_reader *r, int fd)
 		log_err("event=bad_fork_request");
 		goto fail;
 	}
-	if (geteuid() == 0 && (uid == 0 || uid > UINT32_MAX || gid > UINT32_MAX)) {
+	if (geteuid() == 0 && (uid == 0 || gid == 0 || uid > UINT32_MAX || gid > UINT32_MAX)) {
 		log_err("event=fork_refused uid=%llu reason=\"never deliver as root\"", (unsigned long long)uid);
 		goto fail;
 	}

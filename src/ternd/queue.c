@@ -136,7 +136,8 @@ static void sched_result(struct qmsg *m, uint32_t i)
 {
 	struct slot *s = &m->env.slots[i];
 	struct msg out;
-	int st = s->state == SL_DONE ? D_OK : s->state == SL_FAILED ? D_PERM : D_TEMP;
+	int st = s->state == SL_FAILED ? D_PERM : (s->state == SL_UNROUTED || s->state == SL_ROUTED)
+	         ? D_TEMP : D_OK;           /* delivered, expanded or withdrawn: gone */
 	msg_init(&out, M_SCHED_RESULT, 0);
 	msg_u64(&out, m->env.id);
 	msg_u64(&out, i);
@@ -166,7 +167,7 @@ static void msg_after_sync(struct qmsg *m)
 			}
 		}
 	}
-	if (nadd)
+	if (nadd && !m->env.held)
 		sched_add(m, add, nadd);
 	free(add);
 	queue_check_done(m);
@@ -271,7 +272,7 @@ static void bounce_committed(uint64_t parent, uint64_t bounce_id, int ok)
 	if (qfs_append(parent, rec.p, rec.len, 1) == 0) {
 		env_apply(&m->env, rec.p, rec.len - 1);
 		crashpoint("queue:after_bounce");
-		queue_check_done(m);
+		queue_mark_dirty(m);     /* finished in a later pass: we may be inside one now */
 	}
 	buf_free(&rec);
 }
@@ -492,7 +493,13 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	(void)msg_get_u64(r);
 	uint64_t stage = r->off < r->len ? msg_get_u64(r) : 0;   /* QP: QCREA <queue> */
 	if (!ok || stage > 999 || msg_done(r) < 0) {
-		log_err("event=bad_commit peer=smtp");
+		log_err("event=bad_commit peer=%s", chan_peer(c));
+		if (o) {                         /* the client gets 554: nothing stays behind */
+			hmap_del(&opens, id);
+			close(o->fd);
+			qfs_discard_uncommitted(id);
+			free(o);
+		}
 		struct msg out;
 		msg_init(&out, M_MSG_COMMITTED, reqid);
 		msg_u64(&out, 554);
@@ -581,7 +588,7 @@ static void on_close(struct chan *c, void *arg)
 static int recover_one(const char *name)
 {
 	uint64_t id;
-	char *text, err[128];
+	char *text = NULL, err[128];
 	size_t len, valid;
 	if (env_idparse(name, &id) < 0) {
 		qfs_quarantine(QD_ENV, name, "not a queue id");
@@ -592,6 +599,7 @@ static int recover_one(const char *name)
 		if (text)
 			free(text);
 		qfs_quarantine(QD_ENV, name, "damaged envelope");
+		qfs_quarantine(QD_DATA, name, "its envelope is damaged");   /* never dropped */
 		queue_free_msg(m);
 		return 0;
 	}
@@ -601,6 +609,8 @@ static int recover_one(const char *name)
 		if (dfd >= 0)
 			close(dfd);
 		qfs_quarantine(QD_ENV, name, dfd < 0 ? "message data missing" : "id mismatch");
+		if (dfd >= 0 || errno != ENOENT)
+			qfs_quarantine(QD_DATA, name, "its envelope is damaged");
 		queue_free_msg(m);
 		return 0;
 	}

@@ -102,10 +102,11 @@ void queue_ctl_committed(struct qmsg *m)
 static void repush(struct qmsg *m, void *arg)
 {
 	uint32_t st;
+	(void)st;
 	if (m->env.staged || m->env.held)
 		return;
-	if (!m->waiting_stage || (next_agent_stage(m->env.stage, &st) && st == m->env.stage))
-		stage_advance(m, m->env.stage);
+	/* pushed again (control drops duplicates) or, if its agent left, moved on */
+	stage_advance(m, m->env.stage);
 }
 
 static void on_agents(struct msg_reader *r)
@@ -142,13 +143,16 @@ static void on_stage_done(struct msg_reader *r)
 	         verdict == SV_NEXT ? "next" : verdict == SV_HOLD ? "hold" : "gone");
 	if (verdict == SV_NEXT)
 		stage_advance(m, (uint32_t)stage + 1);
-	else if (verdict == SV_GONE && !m->inflight && !m->routing && !m->bouncing)
+	else if (verdict == SV_GONE && !m->inflight && !m->routing && !m->bouncing && !m->dirty)
 		queue_remove(m);
 	else
 		m->waiting_stage = 0;                    /* held at its stage until agents change */
 }
 
 /* ---- operations -------------------------------------------------------------------------- */
+
+struct lctx { struct qmsg **v; size_t n, cap; };
+static void collect(struct qmsg *m, void *arg);
 
 struct opctx { uint64_t op; const char *a1, *a2; size_t count; struct buf rec; };
 
@@ -228,6 +232,7 @@ static void op_hold(struct qmsg *m, int held, struct opctx *o)
 
 static void op_rcpt(struct qmsg *m, int add, const char *addr, struct opctx *o)
 {
+	size_t before = o->count;
 	if (add) {
 		env_rec_add(&o->rec, addr);
 		record(m, &o->rec, 1);
@@ -245,7 +250,7 @@ static void op_rcpt(struct qmsg *m, int add, const char *addr, struct opctx *o)
 		record(m, &o->rec, 1);
 		o->count++;
 	}
-	if (o->count) {
+	if (o->count > before) {
 		forget(m, 0);
 		for (uint32_t i = 0; i < m->env.nslots; i++)
 			queue_route_slot(m, i);     /* re-announce the slots that remain */
@@ -277,7 +282,9 @@ static void apply_one(struct qmsg *m, void *arg)
 	struct opctx *o = arg;
 	switch (o->op) {
 	case QOP_REMOVE:
-		if (!m->inflight && !m->routing && !m->bouncing) {   /* else: count 0, try later */
+		/* not while a delivery, a route, a bounce or an unreported result is pending:
+		 * count 0, and the caller tries later */
+		if (!m->inflight && !m->routing && !m->bouncing && !m->dirty) {
 			forget(m, 0);
 			queue_remove(m);
 			o->count++;
@@ -383,6 +390,13 @@ static void on_op(struct chan *c, uint32_t id, struct msg_reader *r)
 		return;
 	}
 	struct qmsg *m = msgid ? queue_msg_get(msgid) : NULL;
+	int every = o.op == QOP_REMOVE || o.op == QOP_SCHEDULE || o.op == QOP_KILL ||
+	            o.op == QOP_KILL_THREAD || o.op == QOP_REQUEUE || o.op == QOP_HOLD ||
+	            o.op == QOP_RELEASE;
+	if (!msgid && !every) {
+		op_reply(c, id, QS_BADARG, 0, "this operation needs a message", 0);
+		return;
+	}
 	if (msgid && !m) {
 		op_reply(c, id, QS_NOENT, 0, "no such message", 0);
 		return;
@@ -395,15 +409,19 @@ static void on_op(struct chan *c, uint32_t id, struct msg_reader *r)
 	}
 	if (m)
 		apply_one(m, &o);
-	else
-		queue_foreach(apply_one, &o);
+	else {
+		/* every message: collect first, since an operation may remove the one it acts on */
+		struct lctx l = { NULL, 0, 0 };
+		queue_foreach(collect, &l);
+		for (size_t i = 0; i < l.n; i++)
+			apply_one(l.v[i], &o);
+		free(l.v);
+	}
 	buf_free(&o.rec);
 	op_reply(c, id, QS_OK, o.count, o.count ? "done" : "nothing to do", 0);
 }
 
 /* ---- listing and reading ------------------------------------------------------------------ */
-
-struct lctx { struct qmsg **v; size_t n, cap; };
 
 static void collect(struct qmsg *m, void *arg)
 {

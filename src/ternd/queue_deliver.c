@@ -94,6 +94,7 @@ void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 	} else if (verdict == V_TEMP) {
 		log_warn("event=route_deferred id=%s rcpt=<%s> reason=\"%s\"", id, m->env.slots[i].rcpt, diag);
 		m->reroute_at = queue_now() + 30;
+		queue_mark_dirty(m);             /* the recipients that did route go on meanwhile */
 	} else
 		queue_fail_slot(m, i, "5.1.1", *diag ? diag : "Sorry, no mailbox here by that name.");
 	for (uint64_t j = 0; t && j < got; j++)
@@ -240,7 +241,7 @@ static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
 
 static int runnable(struct qmsg *m, uint64_t i)
 {
-	return i < m->env.nslots && m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT);
+	return !m->env.held && i < m->env.nslots && m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_INFLIGHT);
 }
 
 /* the scheduler asked for a slot that is not (or no longer) deliverable: tell it the truth so

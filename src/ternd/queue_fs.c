@@ -163,10 +163,15 @@ int qfs_append(uint64_t id, const char *p, size_t n, int sync)
 			fdatasync(fd);
 		crashpoint("queue:mid_append");
 	}
-	if (fd < 0 || fs_write_all(fd, p, n) < 0 || (sync && fdatasync(fd) < 0)) {
-		log_err("event=spool_error op=append id=%s error=\"%s\"", name, strerror(errno));
+	off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+	if (fd < 0 || end < 0 || fs_write_all(fd, p, n) < 0 || (sync && fdatasync(fd) < 0)) {
+		int e = errno;
+		log_err("event=spool_error op=append id=%s error=\"%s\"", name, strerror(e));
+		if (fd >= 0 && end >= 0 && ftruncate(fd, end) < 0)   /* no torn or doubled records */
+			log_err("event=spool_error op=truncate id=%s error=\"%s\"", name, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		errno = e;
 		return -1;
 	}
 	close(fd);

@@ -249,6 +249,10 @@ static void dispatch(struct channel *c)
 		if (!c->rhead)
 			c->rtail = NULL;
 		t->on_ready = 0;
+		if (!t->rhead) {           /* its ready items were withdrawn (hold, remove, kill) */
+			thread_put(t);
+			continue;
+		}
 		if (t->inflight >= t->window)
 			continue;          /* re-marked ready when one of its deliveries ends */
 		struct item *it = t->rhead;

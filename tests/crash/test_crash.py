@@ -125,8 +125,11 @@ def test_queue_crash_point(make_tern, point):
     assert "event=restarting" in tern.log()
     acked2, unacked2 = send_batch(tern, 2)          # the restarted roles work
     assert len(acked2) == 2, tern.log_tail()
+    # After the commit point a crash can still cut the 250 on its way to the client (the
+    # SMTP duplicate window of doc/QUEUE.md); before it, an unacknowledged message is
+    # never delivered.
     check_contract(tern, acked + acked2, unacked + unacked2,
-                   unacked_may_arrive=point in COMMIT_WINDOW)
+                   unacked_may_arrive=point not in BEFORE_COMMIT)
     if point in BEFORE_COMMIT:
         assert unacked, "the crash before the commit point should have cost one reply"
 
