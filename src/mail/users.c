@@ -23,6 +23,7 @@ enum users_kind { UK_FILE, UK_PASSWD, UK_ANY };
 struct users_rec {
 	uint64_t uid, gid;
 	char *home;
+	char *pwhash;               /* optional: a password hash in digest's formats, or NULL */
 };
 
 struct users {
@@ -37,8 +38,10 @@ struct users {
 static void users_rec_free(void *p)
 {
 	struct users_rec *r = p;
-	if (r)
+	if (r) {
 		free(r->home);
+		free(r->pwhash);
+	}
 	free(r);
 }
 
@@ -57,8 +60,10 @@ int users_valid_local(const char *local)
 
 /* ---------------------------------------------------------------- the file format */
 
-/* split "localpart:uid:gid:home" (NUL-terminated, trimmed) into its fields */
-static int users_fields(char *s, char *f[4])
+/* split "localpart:uid:gid:home[:pwhash]" (NUL-terminated, trimmed) into its fields; the
+ * optional password hash (`ternctl digest`, e.g. {SSHA}…) is for logins such as the queue
+ * protocol's PASS USER; a home may therefore not contain ':' */
+static int users_fields(char *s, char *f[5])
 {
 	for (int i = 0; i < 3; i++) {
 		f[i] = s;
@@ -68,10 +73,13 @@ static int users_fields(char *s, char *f[4])
 		*s++ = '\0';
 	}
 	f[3] = s;
+	f[4] = strchr(s, ':');
+	if (f[4])
+		*f[4]++ = '\0';
 	return 0;
 }
 
-static const char *users_check(char *f[4], uint64_t *uid, uint64_t *gid)
+static const char *users_check(char *f[5], uint64_t *uid, uint64_t *gid)
 {
 	str_lower(f[0]);
 	if (!users_valid_local(f[0]))
@@ -84,15 +92,17 @@ static const char *users_check(char *f[4], uint64_t *uid, uint64_t *gid)
 		return "uid 0 is never a delivery target (alias root instead)";
 	if (f[3][0] != '/' || strlen(f[3]) >= USERS_MAXHOME)
 		return "home must be an absolute path";
+	if (f[4] && (f[4][0] != '{' || !strchr(f[4], '}') || strlen(f[4]) >= USERS_MAXHASH))
+		return "the 5th field must be a password hash such as {SSHA}... (ternctl digest)";
 	return NULL;
 }
 
 static void users_parse_line(struct table_map *m, const char *name, int line, char *s,
                              struct cfg_errors *errs)
 {
-	char *f[4];
+	char *f[5];
 	uint64_t uid, gid;
-	const char *why = users_fields(s, f) < 0 ? "expected localpart:uid:gid:home" : NULL;
+	const char *why = users_fields(s, f) < 0 ? "expected localpart:uid:gid:home[:pwhash]" : NULL;
 	if (!why)
 		why = users_check(f, &uid, &gid);
 	if (why) {
@@ -103,6 +113,7 @@ static void users_parse_line(struct table_map *m, const char *name, int line, ch
 	r->uid = uid;
 	r->gid = gid;
 	r->home = xstrdup(f[3]);
+	r->pwhash = f[4] ? xstrdup(f[4]) : NULL;
 	if (table_map_put(m, f[0], r) != 0) {
 		table_error(errs, name, line, "duplicate user '%s' (the first line wins)", f[0]);
 		users_rec_free(r);
@@ -288,7 +299,10 @@ static int users_one(struct users *u, struct users_result *r, const char *name)
 			return TABLE_TEMP;
 		}
 		const struct users_rec *rec = table_map_get(u->map, name);
-		return rec ? users_set(r, name, rec->uid, rec->gid, rec->home) : TABLE_NOTFOUND;
+		if (!rec)
+			return TABLE_NOTFOUND;
+		snprintf(r->pwhash, sizeof r->pwhash, "%s", rec->pwhash ? rec->pwhash : "");
+		return users_set(r, name, rec->uid, rec->gid, rec->home);
 	}
 	case UK_PASSWD:
 		return users_passwd(r, name);

@@ -15,6 +15,7 @@
 #define USERS_MAXLOCAL 256
 #define USERS_MAXHOME  1024
 
+#define USERS_MAXHASH 256
 struct users_result {
 	int status;                      /* TABLE_FOUND / TABLE_NOTFOUND / TABLE_TEMP */
 	char user[USERS_MAXLOCAL];       /* the account: "joe" for joe-foo */
@@ -24,6 +25,7 @@ struct users_result {
 	char dash[2];                    /* "-" when an extension was split off, else "" */
 	char ext[USERS_MAXLOCAL];        /* the extension ("foo"), or "" */
 	char diag[128];                  /* why not found / tempfail, for the log */
+	char pwhash[USERS_MAXHASH];      /* file: the optional 5th field ("{SSHA}…"), else "" */
 };
 
 struct users;

@@ -226,13 +226,19 @@ static void qp_pass_sys(struct qp_sess *s)
 		qp_login_fail(s, "pass_sys", *qp_secret ? "bad_password" : "no_secret");
 }
 
-/* PASS USER: tern has no store of user passwords yet, so a user login never succeeds; the
- * user is still looked up, so that the log tells an unknown user from a refused one. */
+/* PASS USER <user> <password>: checked against the password hash in the users file (its
+ * optional 5th field); success binds the user's identity, not manager rights */
 static void qp_pass_user(struct qp_sess *s)
 {
-	int st = qp_user_known(s->cmd.argv[0]);
-	qp_login_fail(s, "pass_user", st == TABLE_FOUND ? "no_password_store"
-	              : st == TABLE_NOTFOUND ? "no_such_user" : "users_tempfail");
+	int ok = qp_user_check(s->cmd.argv[0], s->cmd.argv[1]);
+	if (ok == 1) {
+		s->auth = QA_USER;
+		log_info("event=qp_login sid=%u ip=%s how=pass_user user=%s", s->id, s->ip,
+		         s->cmd.argv[0]);
+		qp_say(s, 1000, "OK");
+		return;
+	}
+	qp_login_fail(s, "pass_user", ok < 0 ? "users_tempfail" : "bad_user_or_password");
 }
 
 /* ---- session commands ------------------------------------------------------------------- */

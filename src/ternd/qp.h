@@ -103,7 +103,7 @@ int qp_new_flush(struct qp_new *nw);
 int qp_islocal(const char *addr, void *arg);      /* a local recipient (qp_ctrl_build) */
 void qp_new_free(struct qp_new *nw, int abort);
 void qp_abort_id(uint64_t msgid);                 /* M_MSG_ABORT: an opened entry goes */
-int qp_user_known(const char *user);              /* TABLE_FOUND / NOTFOUND / TEMP */
+int qp_user_check(const char *user, const char *password);  /* 1 ok, 0 no, -1 tempfail */
 
 /* qp_read.c — the read commands; each starts with M_Q_READ of its entry */
 void qp_read_cmd(struct qp_sess *s);

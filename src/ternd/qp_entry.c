@@ -8,6 +8,7 @@
  * Owns: the entry a session is creating, until it is committed or aborted; the tables it
  * opened. Trusts: the queue's answers; nothing a client sends (every address is checked). */
 #include "ternd/qp.h"
+#include "mail/digest.h"
 #include "ternd/control.h"
 #include "ternd/proto.h"
 #include "lib/fsutil.h"
@@ -657,11 +658,21 @@ void qp_entry_cmd(struct qp_sess *s)
 	qp_entry_cmds[s->cmd.verb](s);
 }
 
-/* PASS USER looks the user up (there is no password store to check against yet) */
-int qp_user_known(const char *user)
+/* PASS USER: the user's password hash from the users file (5th field); 1 = the password
+ * matches, 0 = no such user or no match, -1 = the table could not answer */
+int qp_user_check(const char *user, const char *password)
 {
 	struct users_result ur;
-	return qp_users ? users_lookup(qp_users, user, &ur) : TABLE_TEMP;
+	struct cfg_errors errs = { .n = 0 };
+	memset(&ur, 0, sizeof ur);
+	if (qp_users)
+		users_refresh(qp_users, &errs);         /* a changed users file, at most once a second */
+	int st = qp_users ? users_lookup(qp_users, user, &ur) : TABLE_TEMP;
+	if (st == TABLE_TEMP)
+		return -1;
+	if (st != TABLE_FOUND || !*ur.pwhash || *ur.ext)
+		return 0;
+	return digest_verify(ur.pwhash, password) == 1;
 }
 
 void qp_entry_init(void)

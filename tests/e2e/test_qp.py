@@ -175,7 +175,7 @@ def test_login_forms_and_refusals(qt):
     assert code == 1000 and lines[0].startswith("2001-") and "QWAIT" in lines[0]
     assert q.cmd("AUTH 0123456789abcdef0123456789abcdef") == (3242, ["3242 Bad authentication"])
     assert q.code("PASS SYS wrong") == 3242
-    assert q.code("PASS USER joe whatever") == 3242          # no user password store yet
+    assert q.code("PASS USER joe whatever") == 3242          # joe has no password hash
     assert q.code("AUTH") == 3010
     digest = hashlib.md5((m[1] + SECRET).encode()).hexdigest().upper()
     time.sleep(2.2)                                           # the delay of the next failure
@@ -794,3 +794,23 @@ def test_hold_retry_reaches_an_agent_that_came_back(make_tern):
     t.wait_delivered("joe", 1, timeout=15)                    # the retry timer pushed again
     hangup(srv)
     q.close()
+
+
+def test_pass_user_checks_the_users_file_hash(make_tern):
+    """PASS USER checks the password hash in the users file's 5th field (ternctl digest);
+    a user login binds the identity, not manager rights."""
+    import subprocess
+    from conftest import REPO
+    h = subprocess.run([str(REPO / "bin" / "ternctl"), "digest", "SSHA", "s3cret"],
+                       capture_output=True, timeout=10, check=True).stdout.decode().strip()
+    assert h.startswith("{SSHA}"), h
+    t = start(make_tern, users={"ann": None})
+    users = t.dir / "users"
+    users.write_text(users.read_text().rstrip("\n") + ":" + h + "\n")
+    time.sleep(1.1)                                   # tables are re-read at most once a second
+    q = QP(t.qport)
+    assert q.code("PASS USER ann wrong") == 3242
+    time.sleep(0.6)                                   # the slowdown after a failure
+    assert q.cmd("PASS USER ann s3cret") == (1000, ["1000 OK"])
+    assert q.code("QDSPC") == 3240                    # no manager rights
+    assert q.code("ADDRESS RESOLVE ann@localhost") == 1000

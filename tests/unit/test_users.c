@@ -230,8 +230,28 @@ static void test_file(void)
 	users_free(u);
 }
 
+/* the optional 5th field: a password hash for logins (queue protocol PASS USER) */
+static void test_pwhash(void)
+{
+	struct cfg_errors errs = { .n = 0 };
+	struct users_result r;
+	const char *text = "ann:1001:100:/home/ann:{SSHA}abcdefgh\n"
+	                   "bob:1002:100:/home/bob\n"
+	                   "eve:1003:100:/home/eve:nohash\n";
+	struct users *u = users_from_text("users", text, strlen(text), &errs);
+	T_EQ_INT(errs.n, 1);                     /* eve's 5th field is no hash */
+	T_EQ_INT(errs.e[0].line, 3);
+	T_EQ_INT(users_lookup(u, "ann", &r), TABLE_FOUND);
+	T_EQ_STR(r.pwhash, "{SSHA}abcdefgh");
+	T_EQ_STR(r.home, "/home/ann");
+	T_EQ_INT(users_lookup(u, "bob", &r), TABLE_FOUND);
+	T_EQ_STR(r.pwhash, "");
+	users_free(u);
+}
+
 static void run(void)
 {
+	test_pwhash();
 	test_parse();
 	test_ext();
 	test_valid();
