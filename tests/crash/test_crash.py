@@ -18,7 +18,7 @@ import time
 import uuid
 
 import pytest
-from tern_e2e_conftest import descendants
+from tern_e2e_conftest import descendants, wait_for
 
 BEFORE_COMMIT = ["queue:open", "queue:after_env_write", "queue:after_sync"]
 COMMIT_WINDOW = ["queue:after_rename", "queue:after_commit"]
@@ -53,13 +53,6 @@ def delivered_tags(tern, user="joe"):
     return counts
 
 
-def wait_for(pred, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def spool_leftovers(tern):

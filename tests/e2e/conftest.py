@@ -70,6 +70,16 @@ def cmdline(pid):
         return []
 
 
+def wait_for(pred, timeout=20.0, step=0.05):
+    """Poll pred until it is true or timeout seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port nobody listens on right now (bind to port 0 and give it back)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

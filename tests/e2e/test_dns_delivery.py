@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import wait_for
+
 from dnsserver import DnsServer
 from test_mta import Recorder, aiosmtp  # noqa: F401  (fixture)
 
@@ -30,13 +32,6 @@ def dns(workdir):
         yield d
 
 
-def wait_for(pred, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def tern_with_dns(make_tern, dns, **extra):

@@ -13,16 +13,11 @@ import time
 
 import pytest
 
+from conftest import wait_for
+
 from test_mta import Recorder, aiosmtp  # noqa: F401  (aiosmtp is a fixture)
 
 
-def wait_for(pred, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def relay_tern(make_tern, port, **extra):

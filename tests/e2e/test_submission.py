@@ -21,6 +21,8 @@ import time
 
 import pytest
 
+from conftest import wait_for
+
 from conftest import split_message
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -37,13 +39,6 @@ FAST = {"retrylocal": "1"}      # local retries after 1 s, 4 s, 9 s ...
 
 # ----------------------------------------------------------------------------- helpers
 
-def wait_for(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 def env_of(tern, **extra):
