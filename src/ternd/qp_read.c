@@ -113,11 +113,12 @@ int qp_stream_pump(struct qp_sess *s)
 	return 1;
 }
 
-int qp_scan(int fd, uint64_t size, struct qp_split *sp)
+/* feed the data to the splitter; header_only: stop once the header is complete */
+static int qp_scan_to(int fd, uint64_t size, struct qp_split *sp, int header_only)
 {
 	char buf[QP_CHUNK];
 	qp_split_init(sp);
-	for (uint64_t off = 0; off < size;) {
+	for (uint64_t off = 0; off < size && !(header_only && sp->found);) {
 		ssize_t n = pread(fd, buf, size - off < sizeof buf ? (size_t)(size - off) : sizeof buf,
 		                  (off_t)off);
 		if (n < 0 && errno == EINTR)
@@ -129,6 +130,8 @@ int qp_scan(int fd, uint64_t size, struct qp_split *sp)
 	}
 	return 0;
 }
+
+int qp_scan(int fd, uint64_t size, struct qp_split *sp) { return qp_scan_to(fd, size, sp, 0); }
 
 static uint64_t qp_total_wire(const struct qp_view *v)
 {
@@ -378,19 +381,7 @@ static const struct { enum qp_verb verb; qp_view_fn fn; int scan; } qp_views[] =
 
 static int qp_scan_header(int fd, uint64_t size, struct qp_split *sp)
 {
-	char buf[QP_CHUNK];
-	qp_split_init(sp);
-	for (uint64_t off = 0; off < size && !sp->found;) {
-		ssize_t n = pread(fd, buf, size - off < sizeof buf ? (size_t)(size - off) : sizeof buf,
-		                  (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		qp_split_feed(sp, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	return 0;
+	return qp_scan_to(fd, size, sp, 1);
 }
 
 static void qp_read_answer(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)

@@ -80,6 +80,18 @@ def wait_for(pred, timeout=20.0, step=0.05):
     return pred()
 
 
+def peer_closed(sock, f, timeout=5.0):
+    """True if the server closes the connection within timeout (no more data): shared by
+    the protocol clients of the tests (SMTP, MAILQ v2, queue protocol)."""
+    sock.settimeout(timeout)
+    try:
+        return f.read(1) == b""
+    except (socket.timeout, TimeoutError):
+        return False
+    except ConnectionResetError:
+        return True
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port nobody listens on right now (bind to port 0 and give it back)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -382,13 +394,7 @@ class RawSMTP:
 
     def closed(self, timeout=5.0):
         """True if the server closes the connection within timeout (no more data)."""
-        self.sock.settimeout(timeout)
-        try:
-            return self.f.read(1) == b""
-        except (socket.timeout, TimeoutError):
-            return False
-        except ConnectionResetError:
-            return True
+        return peer_closed(self.sock, self.f, timeout)
 
     def close(self):
         try:

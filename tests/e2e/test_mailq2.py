@@ -28,6 +28,8 @@ import time
 
 import pytest
 
+from conftest import peer_closed
+
 from conftest import REPO, TMPROOT, free_port
 
 DRIVER_SRC = ["tests/e2e/control_driver.c", "src/ternd/control.c", "src/ternd/admin.c",
@@ -201,13 +203,7 @@ class MailqClient:
         return self.cmd(f"AUTH {user} {self.response(password)}")
 
     def closed(self, timeout=5):
-        self.sock.settimeout(timeout)
-        try:
-            return self.f.read(1) == b""
-        except (socket.timeout, TimeoutError):
-            return False
-        except ConnectionResetError:
-            return True
+        return peer_closed(self.sock, self.f, timeout)
 
     def close(self):
         with contextlib.suppress(OSError):

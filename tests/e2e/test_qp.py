@@ -24,6 +24,8 @@ import time
 
 import pytest
 
+from conftest import peer_closed
+
 from conftest import REPO, free_port, split_message
 
 AGENT = REPO / "contrib" / "tern-qp-rules-agent"
@@ -88,13 +90,7 @@ class QP:
         return self
 
     def closed(self, timeout=5.0):
-        self.sock.settimeout(timeout)
-        try:
-            return self.f.read(1) == b""
-        except (socket.timeout, TimeoutError):
-            return False
-        except ConnectionResetError:
-            return True
+        return peer_closed(self.sock, self.f, timeout)
 
     def close(self):
         try:
