@@ -14,7 +14,7 @@ LIBS     := -levent_core -lcrypto -lcdb -lcrypt -lunbound -lm
 B        := build
 LIB_SRC  := $(wildcard src/lib/*.c)
 MAIL_SRC := $(wildcard src/mail/*.c)
-TERND_SRC:= $(wildcard src/ternd/*.c)
+TERND_SRC:= $(wildcard src/ternd/*.c src/ternd/*/*.c)
 CTL_SRC  := $(wildcard src/ternctl/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 MAIL_OBJ := $(MAIL_SRC:%.c=$(B)/%.o)

@@ -36,6 +36,6 @@ int control_main(struct role_ctx *ctx) __attribute__((weak));
 
 /* crash points for the crash tests: if TERN_CRASHPOINT names this point ("role:name"),
  * the process dies here by SIGKILL. The parent clears the variable for restarted roles. */
-void crashpoint(const char *name);
-int crashpoint_armed(const char *name);       /* 1 if crashpoint(name) would kill */
+void role_crashpoint(const char *name);
+int role_crashpoint_armed(const char *name);       /* 1 if role_crashpoint(name) would kill */
 #endif

@@ -3,7 +3,7 @@
  * Owns: the command line, role names and the privilege drop of roles.
  * Trusts: the parent for the inherited fds (ROLE_FDS / ROLE_LISTEN in the environment). */
 #include "ternd/role.h"
-#include "ternd/parent.h"
+#include "ternd/parent/parent.h"
 #include "lib/log.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
@@ -18,39 +18,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *role_names[R_NROLES] = {
-	"parent", "smtp", "lookup", "queue", "scheduler", "mda", "mta", "control"
-};
-
-const char *role_name(enum role r) { return (r >= 0 && r < R_NROLES) ? role_names[r] : "?"; }
-
-int role_by_name(const char *name)
-{
-	for (int i = 0; i < R_NROLES; i++)
-		if (strcmp(role_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
-int crashpoint_armed(const char *name)
-{
-	static const char *cp;
-	static int init;
-	if (!init) {
-		cp = getenv("TERN_CRASHPOINT");
-		init = 1;
-	}
-	return cp && strcmp(cp, name) == 0;
-}
-
-void crashpoint(const char *name)
-{
-	if (crashpoint_armed(name)) {
-		log_warn("event=crashpoint name=%s", name);
-		kill(getpid(), SIGKILL);
-	}
-}
 
 static void usage(void)
 {

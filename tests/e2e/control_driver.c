@@ -17,7 +17,7 @@
  * and 00000000000000bb (a bounce) in the queue; KILL/REQUEUE/ops succeed for
  * 0123456789abcdef and "all", fail with QS_NOENT otherwise; KILL THREAD smtp example.com
  * expires 2; ETRN example.com starts 3. Trusts: its caller, the test. */
-#include "ternd/control.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "mail/config.h"

@@ -6,7 +6,7 @@
  *                                      addr I PREF HOST ADDR        (one line per address)
  * Exit 0 when every request was answered, 2 on bad usage, 3 when dns_init failed.
  * Trusts: its caller, the test. */
-#include "ternd/dns.h"
+#include "ternd/lookup/dns.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"

@@ -12,7 +12,7 @@
  * At the end of the script: wait for the results, close the queue channel, reap the role.
  * Output, one line each: "resolve NAME MODE", "result job=J rcpt=R status=ok|temp|perm
  * remote=R diag=D", "exit N". The role logs to stderr. Trusts: its caller, the test. */
-#include "ternd/mta.h"
+#include "ternd/mta/mta.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "lib/ev.h"

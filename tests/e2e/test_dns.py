@@ -1,4 +1,4 @@
-"""test_dns — src/ternd/dns.c (the lookup role's resolver) against a real DNS server: Debian's
+"""test_dns — src/ternd/lookup/dns.c (the lookup role's resolver) against a real DNS server: Debian's
 unbound on 127.0.0.1 (tests/e2e/dnsserver.py), driven by tests/e2e/dns_probe.c, which this
 module compiles with dns.c and links with build/libtern.a and build/libmail.a (`make` first).
 
@@ -75,7 +75,7 @@ def probe():
     exe = os.path.join(d, "dns_probe")
     subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-Wall", "-Wextra",
                     "-Werror", "-Wno-unused-parameter", "-I" + str(REPO / "src"), "-o", exe,
-                    str(REPO / "tests/e2e/dns_probe.c"), str(REPO / "src/ternd/dns.c")]
+                    str(REPO / "tests/e2e/dns_probe.c"), str(REPO / "src/ternd/lookup/dns.c")]
                    + [str(lib) for lib in libs] + ["-levent_core", "-lunbound"],
                    check=True, timeout=120)
     yield exe

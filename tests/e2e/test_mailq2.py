@@ -2,7 +2,7 @@
 
 Two setups:
 - the control role alone under tests/e2e/control_driver.c (compiled here against build/ and
-  src/ternd/{control,admin,mailq2,metrics}.c), whose fake scheduler and queue answer with
+  src/ternd/control/{control,admin,mailq2d,metrics}.c), whose fake scheduler and queue answer with
   canned, deterministic data: every reply format is compared byte for byte, with no masking,
   and every right, refusal and error path is exercised;
 - a whole ternd (conftest's Tern) with `listen mailq`, where the same client logs in, sees a
@@ -32,8 +32,8 @@ from conftest import peer_closed
 
 from conftest import REPO, TMPROOT, free_port
 
-DRIVER_SRC = ["tests/e2e/control_driver.c", "src/ternd/control.c", "src/ternd/admin.c",
-              "src/ternd/mailq2.c", "src/ternd/metrics.c"]
+DRIVER_SRC = ["tests/e2e/control_driver.c", "src/ternd/control/control.c", "src/ternd/control/admin.c",
+              "src/ternd/control/mailq2d.c", "src/ternd/control/metrics.c"]
 
 AUTH = """# user:password:RIGHTS:ACL
 alice:secret:ALL:

@@ -1,7 +1,7 @@
 """tests/e2e/test_mta.py — the mta role (outbound SMTP) against real servers on loopback.
 
 The role runs alone under tests/e2e/mta_driver.c (compiled here against build/libtern.a,
-build/libmail.a and src/ternd/mta*.c), which plays the queue and lookup peers: it sends the
+build/libmail.a and src/ternd/mta/mta*.c), which plays the queue and lookup peers: it sends the
 jobs of a small script, answers M_MX_RESOLVE from the script's fake DNS table and prints one
 line per recipient result. The servers are Postfix's smtp-sink and python3-aiosmtpd, started
 and stopped by each test on 127.0.0.1 (or ::1) with free ports; every wait is bounded.
@@ -44,8 +44,8 @@ def driver():
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     d = pathlib.Path(tempfile.mkdtemp(prefix="tern-mta-driver-", dir=TMPROOT))
     exe = d / "mta_driver"
-    src = [REPO / p for p in ("tests/e2e/mta_driver.c", "src/ternd/mta.c",
-                              "src/ternd/mta_session.c")]
+    src = [REPO / p for p in ("tests/e2e/mta_driver.c", "src/ternd/mta/mta.c",
+                              "src/ternd/mta/mta_session.c")]
     # the same system libraries as ternd (the Makefile's LIBS line)
     m = re.search(r"^LIBS\s*:=\s*(.*)$", (REPO / "Makefile").read_text(), re.M)
     syslibs = m[1].split() if m else ["-levent_core", "-lcrypto", "-lcdb", "-lcrypt", "-lm"]

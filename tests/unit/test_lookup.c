@@ -6,8 +6,8 @@
  * when a peer closes. The role's sources are compiled into this test so that it runs
  * without the rest of ternd. */
 #include "t.h"
-#include "ternd/lookup.c"
-#include "ternd/dns.c"
+#include "ternd/lookup/lookup.c"
+#include "ternd/lookup/dns.c"
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>

@@ -29,10 +29,10 @@ void control_on(uint32_t type, void (*fn)(struct msg_reader *r, int fd));
 const struct config *control_cfg(void);
 
 /* Protocol modules: each is handed accepted, non-blocking client sockets of its kind. */
-void mailq2_init(void);
-void mailq2_accept(int fd, const struct sockaddr *peer, socklen_t len);
-void qp_init(void);
-void qp_accept(int fd, const struct sockaddr *peer, socklen_t len);
+void mailq2d_init(void);
+void mailq2d_accept(int fd, const struct sockaddr *peer, socklen_t len);
+void qpd_init(void);
+void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len);
 void metrics_accept(int fd, const struct sockaddr *peer, socklen_t len);
 void admin_accept(int fd);           /* the UNIX admin socket; SO_PEERCRED decides rights */
 

@@ -3,8 +3,8 @@
  * Owns: who receives a report: the sender; for a failed bounce or a message from <>,
  * doublebounceto@doublebouncehost (a double bounce); a failed double bounce is logged and
  * dropped. Nothing is ever sent to <>. Trusts: the envelope in memory. */
-#include "ternd/queue.h"
-#include "ternd/queue_fs.h"
+#include "ternd/queue/queue.h"
+#include "ternd/queue/queue_fs.h"
 #include "mail/dsn.h"
 #include "lib/log.h"
 #include "lib/fsutil.h"
@@ -70,7 +70,7 @@ static int build(const struct qmsg *m, const char *to, struct buf *out)
 		.now = queue_now(), .nonce = nonce,
 	};
 	const char *why = NULL;
-	int fd = qfs_open_data(e->id), rc = -1;
+	int fd = queue_fs_open_data(e->id), rc = -1;
 	if (fd >= 0) {
 		rc = dsn_build_fd(&rep, fd, out, &why);
 		close(fd);
@@ -82,7 +82,7 @@ static int build(const struct qmsg *m, const char *to, struct buf *out)
 	return rc;
 }
 
-int bounce_start(struct qmsg *m)
+int queue_bounce_start(struct qmsg *m)
 {
 	char to[600], id[17];
 	int kind = EK_BOUNCE;
@@ -109,12 +109,12 @@ int bounce_start(struct qmsg *m)
 		return -1;
 	}
 	uint64_t bid;
-	int fd = qfs_create_data(&bid);
+	int fd = queue_fs_create_data(&bid);
 	if (fd < 0 || fs_write_all(fd, text.p, text.len) < 0) {
 		log_err("event=bounce_write_failed id=%s error=\"%s\"", id, strerror(errno));
 		if (fd >= 0) {
 			close(fd);
-			qfs_discard_uncommitted(bid);
+			queue_fs_discard_uncommitted(bid);
 		}
 		buf_free(&text);
 		return -1;

@@ -3,8 +3,8 @@
  * lookup, delivery hand-off to mda, results, and recovery at start.
  * Trusts: its peers only as far as proto.h's checks go — every message is validated and a
  * malformed one closes the channel (the parent restarts the roles). */
-#include "ternd/queue.h"
-#include "ternd/queue_fs.h"
+#include "ternd/queue/queue.h"
+#include "ternd/queue/queue_fs.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "mail/retry.h"
@@ -184,7 +184,7 @@ static struct qmsg *journal_write(int *need_sync)
 		next = m->dnext;
 		m->dirty = 0;
 		if (m->journal.len) {
-			if (qfs_append(m->env.id, m->journal.p, m->journal.len,
+			if (queue_fs_append(m->env.id, m->journal.p, m->journal.len,
 			               m->journal_sync && !use_syncfs) < 0) {
 				queue_mark_dirty(m);     /* the records stay in memory: tried again next pass */
 				continue;
@@ -209,7 +209,7 @@ static void journal_done(struct qmsg *list, int sync_ok)
 			continue;
 		}
 		if (m->journal_sync)
-			crashpoint(m->routed_rec ? "queue:after_route" : "queue:after_result");
+			role_crashpoint(m->routed_rec ? "queue:after_route" : "queue:after_result");
 		m->journal_sync = 0;
 		m->routed_rec = 0;
 		msg_after_sync(m);
@@ -235,7 +235,7 @@ void queue_remove(struct qmsg *m)
 			}
 	char id[17];
 	env_idstr(m->env.id, id);
-	qfs_remove(m->env.id);
+	queue_fs_remove(m->env.id);
 	hmap_del(&msgs, m->env.id);
 	log_info("event=removed id=%s", id);
 	queue_free_msg(m);
@@ -246,7 +246,7 @@ void queue_check_done(struct qmsg *m)
 	if (m->routing || m->inflight || m->bouncing || m->journal.len || !env_all_final(&m->env))
 		return;
 	if ((int64_t)m->env.nperm > m->env.bounced_upto) {
-		int r = bounce_start(m);
+		int r = queue_bounce_start(m);
 		if (r == 0) {
 			m->bouncing = 1;
 			return;
@@ -269,9 +269,9 @@ static void bounce_committed(uint64_t parent, uint64_t bounce_id, int ok)
 	struct buf rec;
 	buf_init(&rec);
 	env_rec_bounce(&rec, queue_now(), bounce_id);
-	if (qfs_append(parent, rec.p, rec.len, 1) == 0) {
+	if (queue_fs_append(parent, rec.p, rec.len, 1) == 0) {
 		env_apply(&m->env, rec.p, rec.len - 1);
-		crashpoint("queue:after_bounce");
+		role_crashpoint("queue:after_bounce");
 		queue_mark_dirty(m);     /* finished in a later pass: we may be inside one now */
 	}
 	buf_free(&rec);
@@ -294,10 +294,10 @@ int queue_commit_add(enum pc_kind kind, struct qmsg *m, int datafd, struct chan 
 	buf_init(&hdr);
 	queue_ctl_precommit(m);
 	env_format_header(&m->env, &hdr);
-	pc->envfd = qfs_write_tmp_env(m->env.id, hdr.p, hdr.len);
+	pc->envfd = queue_fs_write_tmp_env(m->env.id, hdr.p, hdr.len);
 	pc->err = pc->envfd < 0 ? (errno ? errno : EIO) : 0;
 	buf_free(&hdr);
-	crashpoint("queue:after_env_write");
+	role_crashpoint("queue:after_env_write");
 	*batch_tail = pc;
 	batch_tail = &pc->next;
 	batch_n++;
@@ -318,9 +318,9 @@ static void commit_reply(struct pcommit *pc, int ok)
 		chan_send(pc->c, &out);
 	} else if (pc->kind == PC_DROP) {
 		if (ok)
-			drop_committed(pc->dropname);
+			queue_drop_committed(pc->dropname);
 		else
-			drop_failed(pc->dropname);
+			queue_drop_failed(pc->dropname);
 	} else if (pc->kind == PC_CTL)
 		queue_ctl_copy_committed(pc->c, pc->reqid, pc->m->env.id, ok);
 	else
@@ -334,7 +334,7 @@ static void commit_one_done(struct pcommit *pc, int ok)
 	env_idstr(m->env.id, id);
 	if (!ok) {
 		log_warn("event=commit_failed id=%s error=\"%s\"", id, strerror(pc->err ? pc->err : EIO));
-		qfs_discard_uncommitted(m->env.id);
+		queue_fs_discard_uncommitted(m->env.id);
 		commit_reply(pc, 0);
 		queue_free_msg(m);
 		return;
@@ -365,28 +365,28 @@ static int batch_run(int extra_sync)
 			fds[nf++] = pc->envfd;
 		}
 	int syncerr = 0;
-	if ((nf || extra_sync) && qfs_sync_batch(fds, nf, use_syncfs) < 0)
+	if ((nf || extra_sync) && queue_fs_sync_batch(fds, nf, use_syncfs) < 0)
 		syncerr = errno ? errno : EIO;
 	free(fds);
-	crashpoint("queue:after_sync");
+	role_crashpoint("queue:after_sync");
 	int renamed = 0;
 	for (struct pcommit *pc = list; pc; pc = pc->next) {
 		if (!pc->err && syncerr)
 			pc->err = syncerr;
-		if (!pc->err && qfs_commit_rename(pc->m->env.id) < 0)
+		if (!pc->err && queue_fs_commit_rename(pc->m->env.id) < 0)
 			pc->err = errno ? errno : EIO;
 		renamed |= !pc->err;
 	}
-	crashpoint("queue:after_rename");
-	if (renamed && qfs_sync_dir(QD_ENV) < 0) {
+	role_crashpoint("queue:after_rename");
+	if (renamed && queue_fs_sync_dir(QD_ENV) < 0) {
 		/* the renames may not be durable: we must not acknowledge, so take them back */
 		for (struct pcommit *pc = list; pc; pc = pc->next)
 			if (!pc->err) {
-				qfs_uncommit(pc->m->env.id);
+				queue_fs_uncommit(pc->m->env.id);
 				pc->err = EIO;
 			}
 	}
-	crashpoint("queue:after_commit");
+	role_crashpoint("queue:after_commit");
 	for (struct pcommit *pc = list, *next; pc; pc = next) {
 		next = pc->next;
 		if (pc->envfd >= 0)
@@ -409,7 +409,7 @@ static void pass_cb(int fd, short what, void *arg)
 	if (batch_head)
 		ok = batch_run(need_sync) == 0;
 	else if (need_sync)
-		ok = qfs_sync_batch(NULL, 0, 1) == 0;
+		ok = queue_fs_sync_batch(NULL, 0, 1) == 0;
 	journal_done(written, ok);
 }
 
@@ -438,22 +438,22 @@ static void on_msg_open(struct chan *c, uint32_t reqid)
 	if (!need)
 		need = queue_cfg->databytes && 2 * queue_cfg->databytes > 20u * 1024 * 1024
 		       ? 2 * queue_cfg->databytes : 20u * 1024 * 1024;
-	if (qfs_free_bytes() < need) {
-		log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64, qfs_free_bytes(), need);
+	if (queue_fs_free_bytes() < need) {
+		log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64, queue_fs_free_bytes(), need);
 		reply_opened(c, reqid, 452, 0, -1);
 		return;
 	}
 	uint64_t id;
-	int fd = qfs_create_data(&id);
+	int fd = queue_fs_create_data(&id);
 	if (fd < 0) {
 		reply_opened(c, reqid, (errno == ENOSPC || errno == EDQUOT) ? 452 : 451, 0, -1);
 		return;
 	}
-	crashpoint("queue:open");
+	role_crashpoint("queue:open");
 	int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (dupfd < 0) {
 		close(fd);
-		qfs_discard_uncommitted(id);
+		queue_fs_discard_uncommitted(id);
 		reply_opened(c, reqid, 451, 0, -1);
 		return;
 	}
@@ -497,7 +497,7 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 		if (o) {                         /* the client gets 554: nothing stays behind */
 			hmap_del(&opens, id);
 			close(o->fd);
-			qfs_discard_uncommitted(id);
+			queue_fs_discard_uncommitted(id);
 			free(o);
 		}
 		struct msg out;
@@ -527,7 +527,7 @@ static void on_msg_abort(struct msg_reader *r)
 	if (!o)
 		return;
 	close(o->fd);
-	qfs_discard_uncommitted(id);
+	queue_fs_discard_uncommitted(id);
 	free(o);
 }
 
@@ -591,32 +591,32 @@ static int recover_one(const char *name)
 	char *text = NULL, err[128];
 	size_t len, valid;
 	if (env_idparse(name, &id) < 0) {
-		qfs_quarantine(QD_ENV, name, "not a queue id");
+		queue_fs_quarantine(QD_ENV, name, "not a queue id");
 		return 0;
 	}
 	struct qmsg *m = queue_new_msg();
-	if (qfs_read_env(id, &text, &len) < 0 || env_parse(text, len, &m->env, &valid, err, sizeof err) < 0) {
+	if (queue_fs_read_env(id, &text, &len) < 0 || env_parse(text, len, &m->env, &valid, err, sizeof err) < 0) {
 		if (text)
 			free(text);
-		qfs_quarantine(QD_ENV, name, "damaged envelope");
-		qfs_quarantine(QD_DATA, name, "its envelope is damaged");   /* never dropped */
+		queue_fs_quarantine(QD_ENV, name, "damaged envelope");
+		queue_fs_quarantine(QD_DATA, name, "its envelope is damaged");   /* never dropped */
 		queue_free_msg(m);
 		return 0;
 	}
 	free(text);
-	int dfd = qfs_open_data(id);
+	int dfd = queue_fs_open_data(id);
 	if (dfd < 0 || m->env.id != id) {
 		if (dfd >= 0)
 			close(dfd);
-		qfs_quarantine(QD_ENV, name, dfd < 0 ? "message data missing" : "id mismatch");
+		queue_fs_quarantine(QD_ENV, name, dfd < 0 ? "message data missing" : "id mismatch");
 		if (dfd >= 0 || errno != ENOENT)
-			qfs_quarantine(QD_DATA, name, "its envelope is damaged");
+			queue_fs_quarantine(QD_DATA, name, "its envelope is damaged");
 		queue_free_msg(m);
 		return 0;
 	}
 	close(dfd);
 	if (valid < len)
-		qfs_truncate_env(id, valid);
+		queue_fs_truncate_env(id, valid);
 	m->h.key = id;
 	queue_sf_fit(m);
 	hmap_put(&msgs, &m->h);
@@ -626,24 +626,24 @@ static int recover_one(const char *name)
 static void recover(void)
 {
 	int n = 0, gone = 0;
-	DIR *d = fdopendir(dup(qfs_dirfd(QD_TMP)));
+	DIR *d = fdopendir(dup(queue_fs_dirfd(QD_TMP)));
 	for (struct dirent *de; d && (de = readdir(d));)
 		if (de->d_name[0] != '.')
-			unlinkat(qfs_dirfd(QD_TMP), de->d_name, 0);
+			unlinkat(queue_fs_dirfd(QD_TMP), de->d_name, 0);
 	if (d)
 		closedir(d);
-	d = fdopendir(dup(qfs_dirfd(QD_ENV)));
+	d = fdopendir(dup(queue_fs_dirfd(QD_ENV)));
 	for (struct dirent *de; d && (de = readdir(d));)
 		if (de->d_name[0] != '.')
 			n += recover_one(de->d_name);
 	if (d)
 		closedir(d);
-	d = fdopendir(dup(qfs_dirfd(QD_DATA)));
+	d = fdopendir(dup(queue_fs_dirfd(QD_DATA)));
 	for (struct dirent *de; d && (de = readdir(d));) {
 		uint64_t id;
 		if (de->d_name[0] == '.' || (env_idparse(de->d_name, &id) == 0 && queue_msg_get(id)))
 			continue;
-		unlinkat(qfs_dirfd(QD_DATA), de->d_name, 0);   /* never acknowledged */
+		unlinkat(queue_fs_dirfd(QD_DATA), de->d_name, 0);   /* never acknowledged */
 		gone++;
 	}
 	if (d)
@@ -684,7 +684,7 @@ static void tick_cb(int fd, short what, void *arg)
 		if (env_all_final(&m->env) && !m->bouncing && !m->dirty)
 			queue_mark_dirty(m);
 	}
-	drop_scan();
+	queue_drop_scan();
 	ev_add(tick_ev, 10000);
 }
 
@@ -698,7 +698,7 @@ int queue_main(struct role_ctx *ctx)
 	hmap_init(&opens);
 	queue_deliver_init();
 	use_syncfs = strcmp(queue_cfg->spoolsync, "fsync") != 0;
-	if (qfs_open(queue_cfg->spool, 1) < 0)
+	if (queue_fs_open(queue_cfg->spool, 1) < 0)
 		return 111;
 	recover();
 	pass_ev = ev_new(-1, 0, pass_cb, NULL);
@@ -715,7 +715,7 @@ int queue_main(struct role_ctx *ctx)
 	struct ev *sig = ev_signal(SIGTERM, on_term, NULL);
 	ev_add(sig, -1);
 	signal(SIGPIPE, SIG_IGN);
-	drop_init();
+	queue_drop_init();
 	recover_schedule();
 	ev_add(tick_ev, 10000);
 	ev_run();

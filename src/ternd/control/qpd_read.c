@@ -10,8 +10,8 @@
  * the body every line after it; the empty line belongs to neither (as in Bongo).
  * Owns: the descriptor it is handed, until the command ends. Trusts: the queue's answer;
  * reads the file with pread and never trusts its size beyond what pread returns. */
-#include "ternd/qp.h"
-#include "ternd/control.h"
+#include "ternd/control/qpd.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "lib/log.h"
 #include <errno.h>
@@ -32,13 +32,13 @@ struct qp_view {                       /* one entry, as M_Q_READ gave it */
 	struct qp_split sp;
 };
 
-typedef void (*qp_view_fn)(struct qp_sess *s, struct qp_view *v);
+typedef void (*qp_view_fn)(struct qpd_sess *s, struct qp_view *v);
 
 /* ---- the data as wire octets ----------------------------------------------------------- */
 
 /* the next piece of src as CRLF octets into out (room for 2 * QP_CHUNK): its length, 0 at the
  * end, -1 when the file ends early or cannot be read */
-static ssize_t qp_wire_chunk(struct qp_src *src, char *out)
+static ssize_t qp_wire_chunk(struct qpd_src *src, char *out)
 {
 	char raw[QP_CHUNK];
 	while (src->left > 0 && src->foff < src->fend) {
@@ -69,7 +69,7 @@ static ssize_t qp_wire_chunk(struct qp_src *src, char *out)
 static int qp_wire_each(int fd, uint64_t foff, uint64_t fend, uint64_t skip, uint64_t left,
                         int (*fn)(void *arg, const char *p, size_t n), void *arg)
 {
-	struct qp_src src = { .fd = fd, .foff = foff, .fend = fend, .skip = skip, .left = left };
+	struct qpd_src src = { .fd = fd, .foff = foff, .fend = fend, .skip = skip, .left = left };
 	char *out = xmalloc(2 * QP_CHUNK);
 	ssize_t n;
 	while ((n = qp_wire_chunk(&src, out)) > 0)
@@ -79,7 +79,7 @@ static int qp_wire_each(int fd, uint64_t foff, uint64_t fend, uint64_t skip, uin
 	return n < 0 ? -1 : 0;
 }
 
-void qp_stream(struct qp_sess *s, int fd, uint64_t foff, uint64_t fend, uint64_t skip,
+void qpd_stream(struct qpd_sess *s, int fd, uint64_t foff, uint64_t fend, uint64_t skip,
                uint64_t left, const char *trailer)
 {
 	s->src.fd = fd;
@@ -91,7 +91,7 @@ void qp_stream(struct qp_sess *s, int fd, uint64_t foff, uint64_t fend, uint64_t
 	s->wait = QW_STREAM;
 }
 
-int qp_stream_pump(struct qp_sess *s)
+int qpd_stream_pump(struct qpd_sess *s)
 {
 	char out[2 * QP_CHUNK];
 	if (s->out.len >= 128 * 1024)
@@ -106,7 +106,7 @@ int qp_stream_pump(struct qp_sess *s)
 	s->wait = QW_NONE;
 	if (n < 0 || s->src.left > 0) {   /* the byte count we announced cannot be kept */
 		log_err("event=qp_read_error sid=%u error=\"%s\"", s->id, strerror(errno));
-		qp_sess_close(s, "read_error");
+		qpd_sess_close(s, "read_error");
 		return 1;
 	}
 	buf_adds(&s->out, s->src.trailer);
@@ -131,7 +131,7 @@ static int qp_scan_to(int fd, uint64_t size, struct qp_split *sp, int header_onl
 	return 0;
 }
 
-int qp_scan(int fd, uint64_t size, struct qp_split *sp) { return qp_scan_to(fd, size, sp, 0); }
+int qpd_scan(int fd, uint64_t size, struct qp_split *sp) { return qp_scan_to(fd, size, sp, 0); }
 
 static uint64_t qp_total_wire(const struct qp_view *v)
 {
@@ -140,40 +140,40 @@ static uint64_t qp_total_wire(const struct qp_view *v)
 
 /* ---- the commands ------------------------------------------------------------------------ */
 
-static void qp_view_info(struct qp_sess *s, struct qp_view *v)
+static void qp_view_info(struct qpd_sess *s, struct qp_view *v)
 {
 	char name[24];
 	qp_entry_format(name, v->stage, v->id);
-	qp_say(s, 2001, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " 0 0 0 0", name, qp_total_wire(v),
+	qpd_say(s, 2001, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " 0 0 0 0", name, qp_total_wire(v),
 	       qp_split_hwire(&v->sp), qp_split_bwire(&v->sp, v->size));
 	close(v->fd);
 }
 
-static void qp_view_head(struct qp_sess *s, struct qp_view *v)
+static void qp_view_head(struct qpd_sess *s, struct qp_view *v)
 {
 	uint64_t n = qp_split_hwire(&v->sp);
-	qp_say(s, 2023, "%" PRIu64 " Message header follows", n);
-	qp_stream(s, v->fd, 0, v->sp.hbytes, 0, n, "1000 OK\r\n");
+	qpd_say(s, 2023, "%" PRIu64 " Message header follows", n);
+	qpd_stream(s, v->fd, 0, v->sp.hbytes, 0, n, "1000 OK\r\n");
 }
 
-static void qp_view_body(struct qp_sess *s, struct qp_view *v)
+static void qp_view_body(struct qpd_sess *s, struct qp_view *v)
 {
 	uint64_t n = qp_split_bwire(&v->sp, v->size);
-	qp_say(s, 2023, "%" PRIu64 " Message body follows", n);
-	qp_stream(s, v->fd, v->sp.bstart, v->sp.found ? v->size : 0, 0, n, "1000 OK\r\n");
+	qpd_say(s, 2023, "%" PRIu64 " Message body follows", n);
+	qpd_stream(s, v->fd, v->sp.bstart, v->sp.found ? v->size : 0, 0, n, "1000 OK\r\n");
 }
 
-static void qp_view_braw(struct qp_sess *s, struct qp_view *v)
+static void qp_view_braw(struct qpd_sess *s, struct qp_view *v)
 {
 	uint64_t total = qp_split_bwire(&v->sp, v->size), start = s->cmd.num[1];
 	uint64_t n = start < total ? total - start : 0;
 	if (s->cmd.num[2] < n)
 		n = s->cmd.num[2];
-	qp_say(s, 2021, "%" PRIu64 " Partial body follows", n);
-	qp_stream(s, v->fd, v->sp.bstart, v->sp.found ? v->size : 0, start, n, "1000 OK\r\n");
+	qpd_say(s, 2021, "%" PRIu64 " Partial body follows", n);
+	qpd_stream(s, v->fd, v->sp.bstart, v->sp.found ? v->size : 0, start, n, "1000 OK\r\n");
 }
 
-static void qp_view_ctrl(struct qp_sess *s, struct qp_view *v)
+static void qp_view_ctrl(struct qpd_sess *s, struct qp_view *v)
 {
 	struct envelope e;
 	struct buf b;
@@ -183,26 +183,26 @@ static void qp_view_ctrl(struct qp_sess *s, struct qp_view *v)
 	env_init(&e);
 	buf_init(&b);
 	if (env_parse(v->env, strlen(v->env), &e, &valid, err, sizeof err) < 0)
-		qp_say(s, 4224, "Cannot read queue entry");
+		qpd_say(s, 4224, "Cannot read queue entry");
 	else {
-		qp_ctrl_build(&b, &e, qp_islocal, NULL);
-		qp_say(s, 2022, "%zu INFO follows", b.len);
+		qp_ctrl_build(&b, &e, qpd_islocal, NULL);
+		qpd_say(s, 2022, "%zu INFO follows", b.len);
 		buf_add(&s->out, b.p, b.len);
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 	}
 	buf_free(&b);
 	env_free(&e);
 }
 
-static void qp_view_retr(struct qp_sess *s, struct qp_view *v)
+static void qp_view_retr(struct qpd_sess *s, struct qp_view *v)
 {
 	if (s->cmd.num[1] == 0) {
 		qp_view_ctrl(s, v);
 		return;
 	}
 	uint64_t n = qp_total_wire(v);
-	qp_say(s, 2023, "%" PRIu64 " MESSAGE follows", n);
-	qp_stream(s, v->fd, 0, v->size, 0, n, "1000 OK\r\n");
+	qpd_say(s, 2023, "%" PRIu64 " MESSAGE follows", n);
+	qpd_stream(s, v->fd, 0, v->size, 0, n, "1000 OK\r\n");
 }
 
 /* the header (LF form, at most QP_HDRMAX octets) into a malloc'd buffer */
@@ -248,19 +248,19 @@ static int qp_header_each(const char *h, size_t len, const char *field,
 
 static void qp_grep_line(void *arg, const char *line, size_t n)
 {
-	struct qp_sess *s = arg;
+	struct qpd_sess *s = arg;
 	buf_adds(&s->out, "2002-");
 	buf_add(&s->out, line, n);
 	buf_adds(&s->out, "\r\n");
 }
 
-static void qp_view_grep(struct qp_sess *s, struct qp_view *v)
+static void qp_view_grep(struct qpd_sess *s, struct qp_view *v)
 {
 	size_t len;
 	char *h = qp_header(v, &len);
 	close(v->fd);
 	qp_header_each(h, len, s->cmd.argv[1], qp_grep_line, s);
-	qp_say(s, 1000, "OK");
+	qpd_say(s, 1000, "OK");
 	free(h);
 }
 
@@ -274,7 +274,7 @@ static void qp_hsrch_line(void *arg, const char *line, size_t n)
 		h->found = 1;
 }
 
-static void qp_view_srch_header(struct qp_sess *s, struct qp_view *v)
+static void qp_view_srch_header(struct qpd_sess *s, struct qp_view *v)
 {
 	size_t len;
 	char *h = qp_header(v, &len);
@@ -283,9 +283,9 @@ static void qp_view_srch_header(struct qp_sess *s, struct qp_view *v)
 	close(v->fd);
 	int hits = qp_header_each(h, len, field, qp_hsrch_line, &hs);
 	if (hits && (hs.found || s->cmd.argc < 3))
-		qp_say(s, 1000, "Content found");
+		qpd_say(s, 1000, "Content found");
 	else
-		qp_say(s, 4262, "Content not found");
+		qpd_say(s, 4262, "Content not found");
 	free(h);
 }
 
@@ -306,7 +306,7 @@ static int qp_bsrch_piece(void *arg, const char *p, size_t n)
 	return b->found;
 }
 
-static void qp_search(struct qp_sess *s, struct qp_view *v, const char *needle, uint64_t skip,
+static void qp_search(struct qpd_sess *s, struct qp_view *v, const char *needle, uint64_t skip,
                       uint64_t left)
 {
 	struct qp_bsrch b = { needle, strlen(needle), NULL, 0, 0 };
@@ -315,25 +315,25 @@ static void qp_search(struct qp_sess *s, struct qp_view *v, const char *needle, 
 	                                    qp_bsrch_piece, &b) : 0;
 	close(v->fd);
 	if (rc < 0)
-		qp_say(s, 4224, "Cannot read queue entry");
+		qpd_say(s, 4224, "Cannot read queue entry");
 	else if (b.found)
-		qp_say(s, 1000, "Content found");
+		qpd_say(s, 1000, "Content found");
 	else
-		qp_say(s, 4262, "Content not found");
+		qpd_say(s, 4262, "Content not found");
 	free(b.tail);
 }
 
-static void qp_view_srch_body(struct qp_sess *s, struct qp_view *v)
+static void qp_view_srch_body(struct qpd_sess *s, struct qp_view *v)
 {
 	qp_search(s, v, s->cmd.argv[1], 0, UINT64_MAX);
 }
 
-static void qp_view_srch_braw(struct qp_sess *s, struct qp_view *v)
+static void qp_view_srch_braw(struct qpd_sess *s, struct qp_view *v)
 {
 	uint64_t start = s->cmd.num[1], end = s->cmd.num[2];
 	if (end < start) {
 		close(v->fd);
-		qp_say(s, 3010, "Bad arguments");
+		qpd_say(s, 3010, "Bad arguments");
 		return;
 	}
 	qp_search(s, v, s->cmd.argv[3], start, end - start);
@@ -343,13 +343,13 @@ static void qp_view_srch_braw(struct qp_sess *s, struct qp_view *v)
  * appended to the entry being created */
 static int qp_addq_piece(void *arg, const char *p, size_t n)
 {
-	struct qp_sess *s = arg;
+	struct qpd_sess *s = arg;
 	char out[2 * QP_CHUNK + 1];
 	size_t o = qp_crlf_feed(&s->crlf, p, n, out);
-	return qp_new_write(s, out, o) < 0;
+	return qpd_new_write(s, out, o) < 0;
 }
 
-static void qp_view_addq(struct qp_sess *s, struct qp_view *v)
+static void qp_view_addq(struct qpd_sess *s, struct qp_view *v)
 {
 	char out[2];
 	memset(&s->crlf, 0, sizeof s->crlf);
@@ -358,15 +358,15 @@ static void qp_view_addq(struct qp_sess *s, struct qp_view *v)
 	close(v->fd);
 	size_t o = qp_crlf_end(&s->crlf, out);
 	if (o)
-		qp_new_write(s, out, o);
+		qpd_new_write(s, out, o);
 	if (s->nw && !s->nw->started)
-		qp_new_write(s, "", 0);
+		qpd_new_write(s, "", 0);
 	if (rc < 0)
-		qp_say(s, 4224, "Cannot read queue entry");
-	else if (!s->nw || qp_new_flush(s->nw) < 0)
-		qp_say(s, s->nw && s->nw->toobig ? 5220 : 5221, "Cannot add to the entry");
+		qpd_say(s, 4224, "Cannot read queue entry");
+	else if (!s->nw || qpd_new_flush(s->nw) < 0)
+		qpd_say(s, s->nw && s->nw->toobig ? 5220 : 5221, "Cannot add to the entry");
 	else
-		qp_say(s, 1000, "Entry made");
+		qpd_say(s, 1000, "Entry made");
 }
 
 /* per verb: the handler, and whether it needs the header/body split of the whole data (2),
@@ -384,7 +384,7 @@ static int qp_scan_header(int fd, uint64_t size, struct qp_split *sp)
 	return qp_scan_to(fd, size, sp, 1);
 }
 
-static void qp_read_answer(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_read_answer(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	struct qp_view v = { .id = s->cmd.ent.id, .fd = fd };
 	uint64_t status = QS_ERROR;
@@ -402,28 +402,28 @@ static void qp_read_answer(struct qp_sess *s, uint32_t type, struct msg_reader *
 	int scan = i < sizeof qp_views / sizeof qp_views[0] ? qp_views[i].scan : -1;
 	if (status == QS_OK && fd >= 0 && scan >= 0 &&
 	    (scan == 0 || (scan == 1 ? qp_scan_header(fd, v.size, &v.sp)
-	                             : qp_scan(fd, v.size, &v.sp)) == 0)) {
+	                             : qpd_scan(fd, v.size, &v.sp)) == 0)) {
 		qp_views[i].fn(s, &v);
 		return;
 	}
 	if (fd >= 0)
 		close(fd);
 	if (type == 0)
-		qp_say(s, 5004, "Internal error, try again later");
+		qpd_say(s, 5004, "Internal error, try again later");
 	else
-		qp_say(s, 4224, "Cannot read queue entry");
+		qpd_say(s, 4224, "Cannot read queue entry");
 }
 
-void qp_read_cmd(struct qp_sess *s)
+void qpd_read_cmd(struct qpd_sess *s)
 {
 	struct msg m;
 	if (s->cmd.verb == QP_QADDQ && !s->nw) {
-		qp_say(s, 4260, "No queue entry open");
+		qpd_say(s, 4260, "No queue entry open");
 		return;
 	}
 	msg_init(&m, M_Q_READ, 0);
 	msg_u64(&m, s->cmd.ent.id);
-	qp_ask(s, R_QUEUE, &m, qp_read_answer);
+	qpd_ask(s, R_QUEUE, &m, qp_read_answer);
 }
 
 /* ---- QSRCH DOMAIN: is mail for the domain waiting in the queue? --------------------------- */
@@ -436,7 +436,7 @@ static int qp_domain_match(const char *addr, const char *dom)
 
 /* one page of M_Q_LIST_RESULT: 1 found, 0 not in this page, -1 malformed; *more = the
  * listing goes on */
-static int qp_list_page(struct qp_sess *s, struct msg_reader *r, int *more)
+static int qp_list_page(struct qpd_sess *s, struct msg_reader *r, int *more)
 {
 	uint64_t total = msg_get_u64(r), n = msg_get_u64(r);
 	int found = 0;
@@ -464,32 +464,32 @@ static int qp_list_page(struct qp_sess *s, struct msg_reader *r, int *more)
 	return found;
 }
 
-static void qp_list_answer(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_list_answer(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	int more = 0, found = type == M_Q_LIST_RESULT ? qp_list_page(s, r, &more) : -1;
 	if (fd >= 0)
 		close(fd);
 	if (found < 0)
-		qp_say(s, 5230, "Internal error");
+		qpd_say(s, 5230, "Internal error");
 	else if (found)
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 	else if (!more)
-		qp_say(s, 4261, "Domain not in cache");
+		qpd_say(s, 4261, "Domain not in cache");
 	else {
 		struct msg m;
 		msg_init(&m, M_Q_LIST, 0);
 		msg_u64(&m, s->listoff);
 		msg_u64(&m, 1000);
-		qp_ask(s, R_QUEUE, &m, qp_list_answer);
+		qpd_ask(s, R_QUEUE, &m, qp_list_answer);
 	}
 }
 
-void qp_srch_domain(struct qp_sess *s)
+void qpd_srch_domain(struct qpd_sess *s)
 {
 	struct msg m;
 	s->listoff = 0;
 	msg_init(&m, M_Q_LIST, 0);
 	msg_u64(&m, 0);
 	msg_u64(&m, 1000);
-	qp_ask(s, R_QUEUE, &m, qp_list_answer);
+	qpd_ask(s, R_QUEUE, &m, qp_list_answer);
 }

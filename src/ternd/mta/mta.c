@@ -11,8 +11,8 @@
  *
  * Destination ("host" of the job):  "[1.2.3.4]", "[IPv6:::1]:2525"  literal, no DNS;
  * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0). */
-#include "ternd/mta.h"
-#include "ternd/mta_session.h"
+#include "ternd/mta/mta.h"
+#include "ternd/mta/mta_session.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "lib/ev.h"

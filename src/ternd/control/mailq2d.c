@@ -10,7 +10,7 @@
  *
  * The auth file is named by the environment variable TERN_MAILQ_AUTH ("PATH" or
  * "file:PATH") until the config key `mailq_auth` exists; it is re-read when it changes. */
-#include "ternd/control.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "mail/envelope.h"
 #include "mail/mailq2.h"
@@ -490,7 +490,7 @@ static int mq_challenge(struct mq_sess *s)
 	return 0;
 }
 
-void mailq2_accept(int fd, const struct sockaddr *peer, socklen_t len)
+void mailq2d_accept(int fd, const struct sockaddr *peer, socklen_t len)
 {
 	struct mq_sess *s = xcalloc(1, sizeof *s);
 	s->fd = fd;
@@ -513,7 +513,7 @@ void mailq2_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	mq_pump(s);
 }
 
-void mailq2_init(void)
+void mailq2d_init(void)
 {
 	mq_auth_path();
 	if (*mq.path && !mq_auth())

@@ -1,6 +1,6 @@
 /* queue_fs — see queue_fs.h and doc/QUEUE.md. Every function returns 0/-1 (or an fd) and
  * logs its own failure once; callers turn failures into 451/452 or a retry. */
-#include "ternd/queue_fs.h"
+#include "ternd/queue/queue_fs.h"
 #include "mail/envelope.h"
 #include "ternd/role.h"
 #include "lib/buf.h"
@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static int qfs_fd[QD_N] = { -1, -1, -1, -1, -1, -1 };
-static const char *qfs_names[QD_N] = { ".", "data", "env", "tmp", "maildrop", "quarantine" };
-static uint32_t qfs_counter;
+static int queue_fs_fd[QD_N] = { -1, -1, -1, -1, -1, -1 };
+static const char *queue_fs_names[QD_N] = { ".", "data", "env", "tmp", "maildrop", "quarantine" };
+static uint32_t queue_fs_counter;
 
-int qfs_dirfd(enum qdir d) { return qfs_fd[d]; }
+int queue_fs_dirfd(enum qdir d) { return queue_fs_fd[d]; }
 
-static int qfs_mkdir(const char *path, mode_t mode)
+static int queue_fs_mkdir(const char *path, mode_t mode)
 {
 	if (mkdir(path, mode) == 0 || errno == EEXIST)
 		return 0;
@@ -31,31 +31,31 @@ static int qfs_mkdir(const char *path, mode_t mode)
 	return -1;
 }
 
-int qfs_open(const char *spool, int create)
+int queue_fs_open(const char *spool, int create)
 {
 	if (create && fs_mkdirs(spool, 0755) < 0) {
 		log_err("event=spool_error op=mkdir path=%s error=\"%s\"", spool, strerror(errno));
 		return -1;
 	}
-	qfs_fd[QD_SPOOL] = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (qfs_fd[QD_SPOOL] < 0) {
+	queue_fs_fd[QD_SPOOL] = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (queue_fs_fd[QD_SPOOL] < 0) {
 		log_err("event=spool_error op=open path=%s error=\"%s\"", spool, strerror(errno));
 		return -1;
 	}
 	for (int d = QD_DATA; d < QD_N; d++) {
 		char path[4096];
-		snprintf(path, sizeof path, "%s/%s", spool, qfs_names[d]);
-		if (create && qfs_mkdir(path, d == QD_DROP ? 01733 : 0700) < 0)
+		snprintf(path, sizeof path, "%s/%s", spool, queue_fs_names[d]);
+		if (create && queue_fs_mkdir(path, d == QD_DROP ? 01733 : 0700) < 0)
 			return -1;
 		if (d == QD_DROP)
 			chmod(path, 01733);   /* mkdir honours the umask */
-		qfs_fd[d] = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (qfs_fd[d] < 0) {
+		queue_fs_fd[d] = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (queue_fs_fd[d] < 0) {
 			log_err("event=spool_error op=open path=%s error=\"%s\"", path, strerror(errno));
 			return -1;
 		}
 	}
-	int lk = openat(qfs_fd[QD_SPOOL], "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int lk = openat(queue_fs_fd[QD_SPOOL], "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lk < 0 || flock(lk, LOCK_EX | LOCK_NB) < 0) {
 		log_err("event=spool_locked path=%s error=\"another queue runs on this spool\"", spool);
 		return -1;
@@ -63,19 +63,19 @@ int qfs_open(const char *spool, int create)
 	unsigned seed;
 	if (getentropy(&seed, sizeof seed) < 0)
 		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-	qfs_counter = seed;
+	queue_fs_counter = seed;
 	return 0;
 }
 
 static void idname(uint64_t id, char name[17]) { env_idstr(id, name); }
 
-int qfs_create_data(uint64_t *id)
+int queue_fs_create_data(uint64_t *id)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		char name[17];
-		uint64_t v = (uint64_t)(uint32_t)time(NULL) << 32 | ++qfs_counter;
+		uint64_t v = (uint64_t)(uint32_t)time(NULL) << 32 | ++queue_fs_counter;
 		idname(v, name);
-		int fd = openat(qfs_fd[QD_DATA], name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		int fd = openat(queue_fs_fd[QD_DATA], name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			*id = v;
 			return fd;
@@ -88,37 +88,37 @@ int qfs_create_data(uint64_t *id)
 	return -1;
 }
 
-int qfs_open_data(uint64_t id)
+int queue_fs_open_data(uint64_t id)
 {
 	char name[17];
 	idname(id, name);
-	int fd = openat(qfs_fd[QD_DATA], name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(queue_fs_fd[QD_DATA], name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		log_err("event=spool_error op=open_data id=%s error=\"%s\"", name, strerror(errno));
 	return fd;
 }
 
-int qfs_write_tmp_env(uint64_t id, const char *p, size_t n)
+int queue_fs_write_tmp_env(uint64_t id, const char *p, size_t n)
 {
 	char name[17];
 	idname(id, name);
-	int fd = openat(qfs_fd[QD_TMP], name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = openat(queue_fs_fd[QD_TMP], name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || fs_write_all(fd, p, n) < 0) {
 		int e = errno;
 		log_err("event=spool_error op=write_env id=%s error=\"%s\"", name, strerror(e));
 		if (fd >= 0)
 			close(fd);
-		unlinkat(qfs_fd[QD_TMP], name, 0);
+		unlinkat(queue_fs_fd[QD_TMP], name, 0);
 		errno = e;
 		return -1;
 	}
 	return fd;
 }
 
-int qfs_sync_batch(int *fds, size_t nfds, int use_syncfs)
+int queue_fs_sync_batch(int *fds, size_t nfds, int use_syncfs)
 {
 	if (use_syncfs) {
-		if (syncfs(qfs_fd[QD_SPOOL]) < 0) {
+		if (syncfs(queue_fs_fd[QD_SPOOL]) < 0) {
 			log_err("event=spool_error op=syncfs error=\"%s\"", strerror(errno));
 			return -1;
 		}
@@ -129,39 +129,39 @@ int qfs_sync_batch(int *fds, size_t nfds, int use_syncfs)
 			log_err("event=spool_error op=fdatasync error=\"%s\"", strerror(errno));
 			return -1;
 		}
-	return qfs_sync_dir(QD_DATA);
+	return queue_fs_sync_dir(QD_DATA);
 }
 
-int qfs_commit_rename(uint64_t id)
+int queue_fs_commit_rename(uint64_t id)
 {
 	char name[17];
 	idname(id, name);
-	if (renameat(qfs_fd[QD_TMP], name, qfs_fd[QD_ENV], name) < 0) {
+	if (renameat(queue_fs_fd[QD_TMP], name, queue_fs_fd[QD_ENV], name) < 0) {
 		log_err("event=spool_error op=rename id=%s error=\"%s\"", name, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int qfs_sync_dir(enum qdir d)
+int queue_fs_sync_dir(enum qdir d)
 {
-	if (fsync(qfs_fd[d]) < 0) {
-		log_err("event=spool_error op=fsync_dir dir=%s error=\"%s\"", qfs_names[d], strerror(errno));
+	if (fsync(queue_fs_fd[d]) < 0) {
+		log_err("event=spool_error op=fsync_dir dir=%s error=\"%s\"", queue_fs_names[d], strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int qfs_append(uint64_t id, const char *p, size_t n, int sync)
+int queue_fs_append(uint64_t id, const char *p, size_t n, int sync)
 {
 	char name[17];
 	idname(id, name);
-	int fd = openat(qfs_fd[QD_ENV], name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd >= 0 && n > 1 && crashpoint_armed("queue:mid_append")) {
+	int fd = openat(queue_fs_fd[QD_ENV], name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd >= 0 && n > 1 && role_crashpoint_armed("queue:mid_append")) {
 		/* a torn record, as a crash in the middle of write(2) would leave */
 		if (fs_write_all(fd, p, n / 2) == 0)
 			fdatasync(fd);
-		crashpoint("queue:mid_append");
+		role_crashpoint("queue:mid_append");
 	}
 	off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
 	if (fd < 0 || end < 0 || fs_write_all(fd, p, n) < 0 || (sync && fdatasync(fd) < 0)) {
@@ -178,42 +178,42 @@ int qfs_append(uint64_t id, const char *p, size_t n, int sync)
 	return 0;
 }
 
-void qfs_remove(uint64_t id)
+void queue_fs_remove(uint64_t id)
 {
 	char name[17];
 	idname(id, name);
-	if (unlinkat(qfs_fd[QD_ENV], name, 0) < 0 && errno != ENOENT)
+	if (unlinkat(queue_fs_fd[QD_ENV], name, 0) < 0 && errno != ENOENT)
 		log_err("event=spool_error op=unlink_env id=%s error=\"%s\"", name, strerror(errno));
-	crashpoint("queue:after_unlink_env");
-	if (unlinkat(qfs_fd[QD_DATA], name, 0) < 0 && errno != ENOENT)
+	role_crashpoint("queue:after_unlink_env");
+	if (unlinkat(queue_fs_fd[QD_DATA], name, 0) < 0 && errno != ENOENT)
 		log_err("event=spool_error op=unlink_data id=%s error=\"%s\"", name, strerror(errno));
 }
 
-void qfs_discard_uncommitted(uint64_t id)
+void queue_fs_discard_uncommitted(uint64_t id)
 {
 	char name[17];
 	idname(id, name);
-	unlinkat(qfs_fd[QD_TMP], name, 0);
-	unlinkat(qfs_fd[QD_DATA], name, 0);
+	unlinkat(queue_fs_fd[QD_TMP], name, 0);
+	unlinkat(queue_fs_fd[QD_DATA], name, 0);
 }
 
-void qfs_quarantine(enum qdir d, const char *name, const char *why)
+void queue_fs_quarantine(enum qdir d, const char *name, const char *why)
 {
 	char to[300];
-	snprintf(to, sizeof to, "%s.%s.%ld", qfs_names[d], name, (long)time(NULL));
-	if (renameat(qfs_fd[d], name, qfs_fd[QD_QUAR], to) < 0)
-		log_err("event=spool_error op=quarantine file=%s/%s error=\"%s\"", qfs_names[d], name,
+	snprintf(to, sizeof to, "%s.%s.%ld", queue_fs_names[d], name, (long)time(NULL));
+	if (renameat(queue_fs_fd[d], name, queue_fs_fd[QD_QUAR], to) < 0)
+		log_err("event=spool_error op=quarantine file=%s/%s error=\"%s\"", queue_fs_names[d], name,
 		        strerror(errno));
 	else
-		log_warn("event=quarantine file=%s/%s to=quarantine/%s reason=\"%s\"", qfs_names[d], name,
+		log_warn("event=quarantine file=%s/%s to=quarantine/%s reason=\"%s\"", queue_fs_names[d], name,
 		         to, why);
 }
 
-int qfs_read_env(uint64_t id, char **text, size_t *len)
+int queue_fs_read_env(uint64_t id, char **text, size_t *len)
 {
 	char name[17];
 	idname(id, name);
-	int fd = openat(qfs_fd[QD_ENV], name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(queue_fs_fd[QD_ENV], name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	struct buf b;
@@ -240,29 +240,29 @@ int qfs_read_env(uint64_t id, char **text, size_t *len)
 	return 0;
 }
 
-int qfs_truncate_env(uint64_t id, size_t len)
+int queue_fs_truncate_env(uint64_t id, size_t len)
 {
 	char name[17];
 	idname(id, name);
-	int fd = openat(qfs_fd[QD_ENV], name, O_WRONLY | O_CLOEXEC);
+	int fd = openat(queue_fs_fd[QD_ENV], name, O_WRONLY | O_CLOEXEC);
 	int r = (fd < 0 || ftruncate(fd, (off_t)len) < 0 || fdatasync(fd) < 0) ? -1 : 0;
 	if (fd >= 0)
 		close(fd);
 	return r;
 }
 
-uint64_t qfs_free_bytes(void)
+uint64_t queue_fs_free_bytes(void)
 {
 	struct statvfs sv;
-	if (fstatvfs(qfs_fd[QD_SPOOL], &sv) < 0)
+	if (fstatvfs(queue_fs_fd[QD_SPOOL], &sv) < 0)
 		return UINT64_MAX;
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
-void qfs_uncommit(uint64_t id)
+void queue_fs_uncommit(uint64_t id)
 {
 	char name[17];
 	idname(id, name);
-	unlinkat(qfs_fd[QD_ENV], name, 0);
-	fsync(qfs_fd[QD_ENV]);
+	unlinkat(queue_fs_fd[QD_ENV], name, 0);
+	fsync(queue_fs_fd[QD_ENV]);
 }

@@ -8,7 +8,7 @@
  * cannot answer gives V_TEMP, never V_NOUSER. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
-#include "ternd/dns.h"
+#include "ternd/lookup/dns.h"
 #include "mail/route.h"
 #include "mail/table.h"
 #include "lib/ev.h"

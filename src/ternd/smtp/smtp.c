@@ -8,7 +8,7 @@
  * finds a different id in the slot and is dropped (a data file it opened is aborted). */
 #include "ternd/role.h"
 #include "ternd/proto.h"
-#include "ternd/smtp_session.h"
+#include "ternd/smtp/smtp_session.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"

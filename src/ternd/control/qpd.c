@@ -13,8 +13,8 @@
  * secret is `qp_secret`.
  * Owns: the sessions, the failed-login table.
  * Trusts: the other roles' answers (through control.c); nothing a client sends. */
-#include "ternd/qp.h"
-#include "ternd/control.h"
+#include "ternd/control/qpd.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "lib/log.h"
 #include "mail/table.h"
@@ -34,19 +34,19 @@
 #define QP_FAILSLOTS  128            /* client addresses remembered for failed logins */
 #define QP_FAIL_FORGET 600000        /* ms without a failure: the address starts afresh */
 
-const struct config *qp_cfg;
-long qp_timeout_ms = 600000;
+const struct config *qpd_cfg;
+long qpd_timeout_ms = 600000;
 static uint32_t qp_lastid;
 static const char *qp_secret = "";
 
 static struct qp_fail { char ip[INET6_ADDRSTRLEN]; unsigned n; long long last; } qp_fails[QP_FAILSLOTS];
 
-typedef void (*qp_cmd_fn)(struct qp_sess *s);
+typedef void (*qp_cmd_fn)(struct qpd_sess *s);
 static void qp_read_cb(int fd, short what, void *arg);
 
 /* ---- replies and asks ----------------------------------------------------------------- */
 
-void qp_say(struct qp_sess *s, int code, const char *fmt, ...)
+void qpd_say(struct qpd_sess *s, int code, const char *fmt, ...)
 {
 	char text[600];
 	va_list ap;
@@ -68,13 +68,13 @@ static void qp_dead_answer(uint32_t type, struct msg_reader *r, int fd)
 		return;
 	uint64_t status = msg_get_u64(r), msgid = msg_get_u64(r);
 	if (msg_done(r) == 0 && status == 0 && msgid)
-		qp_abort_id(msgid);
+		qpd_abort_id(msgid);
 }
 
 static void qp_ipc_cb(void *arg, uint32_t type, struct msg_reader *r, int fd)
 {
-	struct qp_sess *s = arg;
-	qp_cont_fn fn = s->cont;
+	struct qpd_sess *s = arg;
+	qpd_cont_fn fn = s->cont;
 	s->cont = NULL;
 	s->pending = 0;
 	if (s->wait == QW_IPC)
@@ -83,10 +83,10 @@ static void qp_ipc_cb(void *arg, uint32_t type, struct msg_reader *r, int fd)
 		qp_dead_answer(r ? type : 0, r, fd);
 	else
 		fn(s, r ? type : 0, r, fd);
-	qp_sess_finish(s);
+	qpd_sess_finish(s);
 }
 
-void qp_ask(struct qp_sess *s, enum role peer, struct msg *m, qp_cont_fn cont)
+void qpd_ask(struct qpd_sess *s, enum role peer, struct msg *m, qpd_cont_fn cont)
 {
 	s->cont = cont;
 	s->pending = 1;
@@ -94,8 +94,8 @@ void qp_ask(struct qp_sess *s, enum role peer, struct msg *m, qp_cont_fn cont)
 	control_ask(peer, m, qp_ipc_cb, s);
 }
 
-void qp_op(struct qp_sess *s, uint64_t op, uint64_t msgid, const char *a1, const char *a2,
-           qp_cont_fn cont)
+void qpd_op(struct qpd_sess *s, uint64_t op, uint64_t msgid, const char *a1, const char *a2,
+           qpd_cont_fn cont)
 {
 	struct msg m;
 	msg_init(&m, M_Q_OP, 0);
@@ -103,10 +103,10 @@ void qp_op(struct qp_sess *s, uint64_t op, uint64_t msgid, const char *a1, const
 	msg_u64(&m, msgid);
 	msg_str(&m, a1);
 	msg_str(&m, a2);
-	qp_ask(s, R_QUEUE, &m, cont);
+	qpd_ask(s, R_QUEUE, &m, cont);
 }
 
-int qp_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t *count,
+int qpd_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t *count,
                  uint64_t *newid)
 {
 	if (type != M_Q_OP_RESULT || !r)
@@ -172,13 +172,13 @@ static long qp_fail_delay(unsigned n)
 
 static void qp_delay_cb(int fd, short what, void *arg)
 {
-	struct qp_sess *s = arg;
+	struct qpd_sess *s = arg;
 	s->wait = QW_NONE;
-	qp_say(s, 3242, "Bad authentication");
-	qp_sess_finish(s);
+	qpd_say(s, 3242, "Bad authentication");
+	qpd_sess_finish(s);
 }
 
-static void qp_login_fail(struct qp_sess *s, const char *how, const char *why)
+static void qp_login_fail(struct qpd_sess *s, const char *how, const char *why)
 {
 	struct qp_fail *f = qp_fail_slot(s->ip, 1);
 	f->n++;
@@ -187,7 +187,7 @@ static void qp_login_fail(struct qp_sess *s, const char *how, const char *why)
 	log_info("event=qp_login_failed sid=%u ip=%s how=%s why=%s failures=%u delay_ms=%ld", s->id,
 	         s->ip, how, why, f->n, delay);
 	if (delay == 0) {
-		qp_say(s, 3242, "Bad authentication");
+		qpd_say(s, 3242, "Bad authentication");
 		return;
 	}
 	if (!s->tev)
@@ -196,17 +196,17 @@ static void qp_login_fail(struct qp_sess *s, const char *how, const char *why)
 	ev_add(s->tev, delay);
 }
 
-static void qp_login_ok(struct qp_sess *s, const char *how)
+static void qp_login_ok(struct qpd_sess *s, const char *how)
 {
 	struct qp_fail *f = qp_fail_slot(s->ip, 0);
 	if (f)
 		f->n = 0;
 	s->auth = QA_SYS;
 	log_info("event=qp_login sid=%u ip=%s how=%s", s->id, s->ip, how);
-	qp_say(s, 1000, "OK");
+	qpd_say(s, 1000, "OK");
 }
 
-static void qp_auth(struct qp_sess *s)
+static void qpd_auth(struct qpd_sess *s)
 {
 	char want[33], got[40];
 	snprintf(got, sizeof got, "%s", s->cmd.argv[0]);
@@ -218,7 +218,7 @@ static void qp_auth(struct qp_sess *s)
 		qp_login_fail(s, "auth", *qp_secret ? "bad_digest" : "no_secret");
 }
 
-static void qp_pass_sys(struct qp_sess *s)
+static void qp_pass_sys(struct qpd_sess *s)
 {
 	if (*qp_secret && qp_same(s->cmd.argv[0], qp_secret))
 		qp_login_ok(s, "pass_sys");
@@ -228,14 +228,14 @@ static void qp_pass_sys(struct qp_sess *s)
 
 /* PASS USER <user> <password>: checked against the password hash in the users file (its
  * optional 5th field); success binds the user's identity, not manager rights */
-static void qp_pass_user(struct qp_sess *s)
+static void qp_pass_user(struct qpd_sess *s)
 {
-	int ok = qp_user_check(s->cmd.argv[0], s->cmd.argv[1]);
+	int ok = qpd_user_check(s->cmd.argv[0], s->cmd.argv[1]);
 	if (ok == 1) {
 		s->auth = QA_USER;
 		log_info("event=qp_login sid=%u ip=%s how=pass_user user=%s", s->id, s->ip,
 		         s->cmd.argv[0]);
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 		return;
 	}
 	qp_login_fail(s, "pass_user", ok < 0 ? "users_tempfail" : "bad_user_or_password");
@@ -243,61 +243,61 @@ static void qp_pass_user(struct qp_sess *s)
 
 /* ---- session commands ------------------------------------------------------------------- */
 
-static void qp_help(struct qp_sess *s)
+static void qp_help(struct qpd_sess *s)
 {
 	struct buf b;
 	buf_init(&b);
 	qp_cmd_help(&b);
 	qp_reply_more(&s->out, 2001, "Commands: %s", b.p);
-	qp_say(s, 1000, "OK");
+	qpd_say(s, 1000, "OK");
 	buf_free(&b);
 }
 
-static void qp_noop(struct qp_sess *s) { qp_say(s, 1000, "OK"); }
+static void qp_noop(struct qpd_sess *s) { qpd_say(s, 1000, "OK"); }
 
-static void qp_quit(struct qp_sess *s)
+static void qp_quit(struct qpd_sess *s)
 {
-	qp_say(s, 1000, "OK Signing Off");
+	qpd_say(s, 1000, "OK Signing Off");
 	s->quit = 1;
 	s->cleanquit = 1;
 	s->endwhy = "quit";
 }
 
-static void qp_unsupported(struct qp_sess *s)
+static void qp_unsupported(struct qpd_sess *s)
 {
-	qp_say(s, 4244, "Not supported");
+	qpd_say(s, 4244, "Not supported");
 }
 
 static const qp_cmd_fn qp_cmds[QP_VERB_COUNT] = {
-	[QP_AUTH] = qp_auth,               [QP_AUTH_SYSTEM] = qp_auth,
+	[QP_AUTH] = qpd_auth,               [QP_AUTH_SYSTEM] = qpd_auth,
 	[QP_PASS_SYS] = qp_pass_sys,       [QP_PASS_USER] = qp_pass_user,
 	[QP_HELP] = qp_help,               [QP_NOOP] = qp_noop,
-	[QP_QUIT] = qp_quit,               [QP_ADDRESS_RESOLVE] = qp_entry_cmd,
-	[QP_DOMAIN_LOCATION] = qp_entry_cmd,
-	[QP_QCREA] = qp_entry_cmd,         [QP_QSTOR_FROM] = qp_entry_cmd,
-	[QP_QSTOR_TO] = qp_entry_cmd,      [QP_QSTOR_LOCAL] = qp_entry_cmd,
-	[QP_QSTOR_CAL] = qp_entry_cmd,     [QP_QSTOR_ADDRESS] = qp_entry_cmd,
-	[QP_QSTOR_FLAGS] = qp_entry_cmd,   [QP_QSTOR_RAW] = qp_entry_cmd,
-	[QP_QSTOR_MESSAGE] = qp_entry_cmd,
-	[QP_QRUN] = qp_entry_cmd,          [QP_QABRT] = qp_entry_cmd,
-	[QP_QRCP] = qp_entry_cmd,           [QP_QADDQ] = qp_read_cmd,
-	[QP_QINFO] = qp_read_cmd,          [QP_QHEAD] = qp_read_cmd,
-	[QP_QBODY] = qp_read_cmd,          [QP_QBRAW] = qp_read_cmd,
-	[QP_QRETR] = qp_read_cmd,          [QP_QGREP] = qp_read_cmd,
-	[QP_QMIME] = qp_unsupported,       [QP_QSRCH_HEADER] = qp_read_cmd,
-	[QP_QSRCH_BODY] = qp_read_cmd,     [QP_QSRCH_BRAW] = qp_read_cmd,
-	[QP_QSRCH_DOMAIN] = qp_srch_domain,
-	[QP_QDELE] = qp_entry_cmd,         [QP_QMOVE] = qp_entry_cmd,
-	[QP_QCOPY] = qp_entry_cmd,         [QP_QDSPC] = qp_entry_cmd,
-	[QP_QFLUSH] = qp_entry_cmd,        [QP_QWAIT] = qp_agent_cmd,
-	[QP_QADDM] = qp_agent_cmd,         [QP_QMOD_FROM] = qp_agent_cmd,
-	[QP_QMOD_TO] = qp_agent_cmd,       [QP_QMOD_LOCAL] = qp_agent_cmd,
-	[QP_QMOD_MAILBOX] = qp_agent_cmd,  [QP_QMOD_FLAGS] = qp_agent_cmd,
-	[QP_QMOD_RAW] = qp_agent_cmd,      [QP_QRTS] = qp_agent_cmd,
-	[QP_QDONE] = qp_agent_cmd,
+	[QP_QUIT] = qp_quit,               [QP_ADDRESS_RESOLVE] = qpd_entry_cmd,
+	[QP_DOMAIN_LOCATION] = qpd_entry_cmd,
+	[QP_QCREA] = qpd_entry_cmd,         [QP_QSTOR_FROM] = qpd_entry_cmd,
+	[QP_QSTOR_TO] = qpd_entry_cmd,      [QP_QSTOR_LOCAL] = qpd_entry_cmd,
+	[QP_QSTOR_CAL] = qpd_entry_cmd,     [QP_QSTOR_ADDRESS] = qpd_entry_cmd,
+	[QP_QSTOR_FLAGS] = qpd_entry_cmd,   [QP_QSTOR_RAW] = qpd_entry_cmd,
+	[QP_QSTOR_MESSAGE] = qpd_entry_cmd,
+	[QP_QRUN] = qpd_entry_cmd,          [QP_QABRT] = qpd_entry_cmd,
+	[QP_QRCP] = qpd_entry_cmd,           [QP_QADDQ] = qpd_read_cmd,
+	[QP_QINFO] = qpd_read_cmd,          [QP_QHEAD] = qpd_read_cmd,
+	[QP_QBODY] = qpd_read_cmd,          [QP_QBRAW] = qpd_read_cmd,
+	[QP_QRETR] = qpd_read_cmd,          [QP_QGREP] = qpd_read_cmd,
+	[QP_QMIME] = qp_unsupported,       [QP_QSRCH_HEADER] = qpd_read_cmd,
+	[QP_QSRCH_BODY] = qpd_read_cmd,     [QP_QSRCH_BRAW] = qpd_read_cmd,
+	[QP_QSRCH_DOMAIN] = qpd_srch_domain,
+	[QP_QDELE] = qpd_entry_cmd,         [QP_QMOVE] = qpd_entry_cmd,
+	[QP_QCOPY] = qpd_entry_cmd,         [QP_QDSPC] = qpd_entry_cmd,
+	[QP_QFLUSH] = qpd_entry_cmd,        [QP_QWAIT] = qpd_agent_cmd,
+	[QP_QADDM] = qpd_agent_cmd,         [QP_QMOD_FROM] = qpd_agent_cmd,
+	[QP_QMOD_TO] = qpd_agent_cmd,       [QP_QMOD_LOCAL] = qpd_agent_cmd,
+	[QP_QMOD_MAILBOX] = qpd_agent_cmd,  [QP_QMOD_FLAGS] = qpd_agent_cmd,
+	[QP_QMOD_RAW] = qpd_agent_cmd,      [QP_QRTS] = qpd_agent_cmd,
+	[QP_QDONE] = qpd_agent_cmd,
 };
 
-static void qp_command(struct qp_sess *s, const char *p, size_t len)
+static void qp_command(struct qpd_sess *s, const char *p, size_t len)
 {
 	struct qp_cmd *c = &s->cmd;
 	free(s->line);
@@ -305,20 +305,20 @@ static void qp_command(struct qp_sess *s, const char *p, size_t len)
 	int r = qp_cmd_parse(s->line, len, c);
 	log_debug("event=qp_cmd sid=%u cmd=\"%s\"", s->id, qp_cmd_name(c->verb));
 	if (!(c->flags & QPF_PRELOGIN) && s->auth != QA_SYS)
-		qp_say(s, 3240, "AUTH first");
+		qpd_say(s, 3240, "AUTH first");
 	else if (r < 0)
-		qp_say(s, c->code, "%s", c->text);
+		qpd_say(s, c->code, "%s", c->text);
 	else if ((c->flags & QPF_CALLBACK) && !s->job)
-		qp_say(s, 3012, "Bad queue state: no entry is being processed");
+		qpd_say(s, 3012, "Bad queue state: no entry is being processed");
 	else if (qp_cmds[c->verb])
 		qp_cmds[c->verb](s);
 	else
-		qp_say(s, 3000, "Unknown command");
+		qpd_say(s, 3000, "Unknown command");
 }
 
 /* ---- input -------------------------------------------------------------------------------- */
 
-static size_t qp_line_input(struct qp_sess *s, const char *p, size_t n)
+static size_t qp_line_input(struct qpd_sess *s, const char *p, size_t n)
 {
 	const char *nl = memchr(p, '\n', n);
 	size_t len = nl ? (size_t)(nl - p) : n;
@@ -326,7 +326,7 @@ static size_t qp_line_input(struct qp_sess *s, const char *p, size_t n)
 		len--;
 	if (len > QP_LINE_MAX) {
 		s->cmd.verb = QP_NONE;
-		qp_say(s, 5003, "Line too long, closing connection");
+		qpd_say(s, 5003, "Line too long, closing connection");
 		s->quit = 1;
 		s->endwhy = "line_too_long";
 		return n;
@@ -338,7 +338,7 @@ static size_t qp_line_input(struct qp_sess *s, const char *p, size_t n)
 }
 
 /* QSTOR MESSAGE data; returns octets consumed */
-static size_t qp_msg_input(struct qp_sess *s, const char *p, size_t n)
+static size_t qp_msg_input(struct qpd_sess *s, const char *p, size_t n)
 {
 	char out[16385];
 	size_t used, o;
@@ -353,23 +353,23 @@ static size_t qp_msg_input(struct qp_sess *s, const char *p, size_t n)
 	} else
 		used = qp_dot_feed(&s->dot, p, n, out, &o);
 	if (o)
-		qp_new_write(s, out, o);
+		qpd_new_write(s, out, o);
 	if ((s->mode == QM_MSGN && s->msgleft == 0) || (s->mode == QM_MSGDOT && s->dot.done))
-		qp_msg_end(s);
+		qpd_msg_end(s);
 	return used;
 }
 
-static int qp_can_work(const struct qp_sess *s)
+static int qp_can_work(const struct qpd_sess *s)
 {
 	return !s->dead && !s->quit && s->wait == QW_NONE && s->out.len < QP_OUT_HIGH;
 }
 
-static void qp_run(struct qp_sess *s)
+static void qp_run(struct qpd_sess *s)
 {
 	size_t off = 0;
 	while (qp_can_work(s)) {
 		if (s->mode == QM_MSGN && s->msgleft == 0) {
-			qp_msg_end(s);                   /* QSTOR MESSAGE 0 */
+			qpd_msg_end(s);                   /* QSTOR MESSAGE 0 */
 			continue;
 		}
 		if (off >= s->in.len)
@@ -387,16 +387,16 @@ static void qp_run(struct qp_sess *s)
 
 /* ---- output and life cycle ------------------------------------------------------------------ */
 
-static void qp_flush(struct qp_sess *s)
+static void qp_flush(struct qpd_sess *s)
 {
 	int r = buf_send(&s->out, s->fd);
 	if (r < 0)
-		qp_sess_close(s, "write_error");
+		qpd_sess_close(s, "write_error");
 	else if (r == 0)
 		buf_free(&s->out);
 }
 
-void qp_sess_close(struct qp_sess *s, const char *why)
+void qpd_sess_close(struct qpd_sess *s, const char *why)
 {
 	if (s->dead)
 		return;
@@ -404,10 +404,10 @@ void qp_sess_close(struct qp_sess *s, const char *why)
 	log_info("event=qp_disconnect sid=%u ip=%s reason=%s", s->id, s->ip, why);
 }
 
-static void qp_sess_free(struct qp_sess *s)
+static void qp_sess_free(struct qpd_sess *s)
 {
-	qp_agent_sess_end(s);
-	qp_new_free(s->nw, 1);
+	qpd_agent_sess_end(s);
+	qpd_new_free(s->nw, 1);
 	if (s->src.fd >= 0)
 		close(s->src.fd);
 	ev_free(s->rev);
@@ -420,13 +420,13 @@ static void qp_sess_free(struct qp_sess *s)
 	free(s);
 }
 
-static void qp_pump(struct qp_sess *s)
+static void qp_pump(struct qpd_sess *s)
 {
 	for (int progress = 1; progress && !s->dead;) {
 		size_t in = s->in.len, out = s->out.len;
 		progress = 0;
 		if (s->wait == QW_STREAM)
-			progress |= qp_stream_pump(s);
+			progress |= qpd_stream_pump(s);
 		if ((s->in.len || s->mode == QM_MSGN) && qp_can_work(s))
 			qp_run(s);
 		if (s->wait != QW_CONNECT)
@@ -437,26 +437,26 @@ static void qp_pump(struct qp_sess *s)
 
 static void qp_write_cb(int fd, short what, void *arg)
 {
-	struct qp_sess *s = arg;
+	struct qpd_sess *s = arg;
 	if (s->wait == QW_CONNECT)
-		qp_agent_connected(s, what & EV_TIMEOUT_FIRED);
+		qpd_agent_connected(s, what & EV_TIMEOUT_FIRED);
 	else if (what & EV_TIMEOUT_FIRED)
-		qp_sess_close(s, "write_timeout");
-	qp_sess_finish(s);
+		qpd_sess_close(s, "write_timeout");
+	qpd_sess_finish(s);
 }
 
-static void qp_arm(struct qp_sess *s)
+static void qp_arm(struct qpd_sess *s)
 {
 	int wantw = s->out.len > 0 || s->wait == QW_CONNECT;
 	if (wantw && !s->writing) {
 		if (!s->wev)
 			s->wev = ev_new(s->fd, EV_W | EV_PERSIST, qp_write_cb, s);
-		ev_add(s->wev, qp_timeout_ms);
+		ev_add(s->wev, qpd_timeout_ms);
 	} else if (!wantw && s->writing)
 		ev_del(s->wev);
 	s->writing = wantw;
 	int wantr = qp_can_work(s);
-	long tmo = s->watching || s->job ? -1 : qp_timeout_ms;
+	long tmo = s->watching || s->job ? -1 : qpd_timeout_ms;
 	if (wantr && (!s->reading || s->in.len == 0))
 		ev_add(s->rev, tmo);               /* (re)start the idle clock */
 	else if (!wantr && s->reading)
@@ -464,11 +464,11 @@ static void qp_arm(struct qp_sess *s)
 	s->reading = wantr;
 }
 
-void qp_sess_finish(struct qp_sess *s)
+void qpd_sess_finish(struct qpd_sess *s)
 {
 	qp_pump(s);
 	if (!s->dead && s->quit && s->out.len == 0 && s->wait != QW_STREAM && !s->pending)
-		qp_sess_close(s, s->endwhy ? s->endwhy : "quit");
+		qpd_sess_close(s, s->endwhy ? s->endwhy : "quit");
 	if (!s->dead) {
 		qp_arm(s);
 		return;
@@ -486,28 +486,28 @@ void qp_sess_finish(struct qp_sess *s)
 
 static void qp_read_cb(int fd, short what, void *arg)
 {
-	struct qp_sess *s = arg;
+	struct qpd_sess *s = arg;
 	char buf[65536];
 	if (what & EV_TIMEOUT_FIRED) {
 		s->cmd.verb = QP_NONE;
-		qp_say(s, 5002, "Idle timeout, closing connection");
+		qpd_say(s, 5002, "Idle timeout, closing connection");
 		qp_flush(s);
-		qp_sess_close(s, "timeout");
+		qpd_sess_close(s, "timeout");
 	} else {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
 		if (n <= 0)
-			qp_sess_close(s, n == 0 ? "eof" : "read_error");
+			qpd_sess_close(s, n == 0 ? "eof" : "read_error");
 		else
 			buf_add(&s->in, buf, (size_t)n);
 	}
-	qp_sess_finish(s);
+	qpd_sess_finish(s);
 }
 
-struct qp_sess *qp_sess_new(int fd, const char *ip, int agent)
+struct qpd_sess *qpd_sess_new(int fd, const char *ip, int agent)
 {
-	struct qp_sess *s = xcalloc(1, sizeof *s);
+	struct qpd_sess *s = xcalloc(1, sizeof *s);
 	s->id = ++qp_lastid;
 	s->fd = fd;
 	s->src.fd = -1;
@@ -538,7 +538,7 @@ static void qp_peer_ip(const struct sockaddr *sa, char *out, size_t n)
 
 static int qp_is_trusted(const char *ip)
 {
-	return table_ip_lookup(&qp_cfg->qp_trusted, ip) == TABLE_FOUND;
+	return table_ip_lookup(&qpd_cfg->qp_trusted, ip) == TABLE_FOUND;
 }
 
 static void qp_challenge(char out[40])
@@ -553,34 +553,34 @@ static void qp_challenge(char out[40])
 		snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
-void qp_accept(int fd, const struct sockaddr *peer, socklen_t len)
+void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 	qp_peer_ip(peer, ip, sizeof ip);
-	struct qp_sess *s = qp_sess_new(fd, ip, 0);
+	struct qpd_sess *s = qpd_sess_new(fd, ip, 0);
 	if (qp_is_trusted(ip)) {
 		s->auth = QA_SYS;
-		qp_reply(&s->out, 1000, "%s bongoqueue server ready", qp_cfg->me);
+		qp_reply(&s->out, 1000, "%s bongoqueue server ready", qpd_cfg->me);
 	} else {
 		qp_challenge(s->challenge);
 		qp_reply(&s->out, 4242, "bongoqueue %s", s->challenge);
 	}
 	log_info("event=qp_connect sid=%u ip=%s trusted=%d", s->id, ip, s->auth == QA_SYS);
-	qp_sess_finish(s);
+	qpd_sess_finish(s);
 }
 
-void qp_init(void)
+void qpd_init(void)
 {
 	const char *v;
-	qp_cfg = control_cfg();
-	qp_secret = qp_cfg->qp_secret ? qp_cfg->qp_secret : "";
-	if (qp_cfg->timeoutqp)
-		qp_timeout_ms = (long)qp_cfg->timeoutqp * 1000;
+	qpd_cfg = control_cfg();
+	qp_secret = qpd_cfg->qp_secret ? qpd_cfg->qp_secret : "";
+	if (qpd_cfg->timeoutqp)
+		qpd_timeout_ms = (long)qpd_cfg->timeoutqp * 1000;
 	if ((v = getenv("TERN_QP_TIMEOUT")) != NULL && atol(v) > 0)    /* tests: below 1 s */
-		qp_timeout_ms = atol(v) * 1000;
-	qp_entry_init();
-	qp_agent_init();
+		qpd_timeout_ms = atol(v) * 1000;
+	qpd_entry_init();
+	qpd_agent_init();
 	log_info("event=qp_ready trusted=%zu secret=%s timeout=%lds",
-	         qp_cfg->qp_trusted.n + qp_cfg->qp_trusted.ntables, *qp_secret ? "set" : "none",
-	         qp_timeout_ms / 1000);
+	         qpd_cfg->qp_trusted.n + qpd_cfg->qp_trusted.ntables, *qp_secret ? "set" : "none",
+	         qpd_timeout_ms / 1000);
 }

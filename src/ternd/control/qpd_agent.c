@@ -12,8 +12,8 @@
  * is down or dropped the connection); with "hold" the entry waits at its stage and is pushed
  * again when an agent registers or every hold-retry period.
  * Owns: the registry (in memory) and the jobs. Trusts: the queue; nothing an agent sends. */
-#include "ternd/qp.h"
-#include "ternd/control.h"
+#include "ternd/control/qpd.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "lib/log.h"
 #include "mail/addr.h"
@@ -31,16 +31,16 @@
 #define QP_MAXWORK   10000            /* QMOD lines kept per entry */
 #define QP_IDENT     128
 
-struct qp_ep { char ip[INET6_ADDRSTRLEN]; int port; struct qp_sess *owner; unsigned busy; };
+struct qp_ep { char ip[INET6_ADDRSTRLEN]; int port; struct qpd_sess *owner; unsigned busy; };
 struct qp_pool { unsigned stage; char ident[QP_IDENT]; struct qp_ep ep[QP_MAXEP]; size_t nep, rr; };
 
 enum { JS_READ, JS_WAIT, JS_CONNECT, JS_RUN, JS_APPLY };
 
 struct qp_jop { uint64_t op; char *a1; };
-struct qp_job;
-typedef void (*qp_job_fn)(struct qp_job *j, uint32_t type, struct msg_reader *r, int fd);
+struct qpd_job;
+typedef void (*qp_job_fn)(struct qpd_job *j, uint32_t type, struct msg_reader *r, int fd);
 
-struct qp_job {
+struct qpd_job {
 	uint64_t msgid;
 	unsigned stage;
 	int state;
@@ -49,7 +49,7 @@ struct qp_job {
 	size_t attempts;                /* endpoints tried in this pool */
 	char epip[INET6_ADDRSTRLEN];    /* the endpoint in use */
 	int epport;
-	struct qp_sess *cb;
+	struct qpd_sess *cb;
 	struct buf ctrl;                /* control data as sent */
 	size_t nrcpt;
 	uint64_t dwire;
@@ -64,20 +64,20 @@ struct qp_job {
 	int verdict;
 	qp_job_fn cont;
 	struct ev *timer;
-	struct qp_job *next;
+	struct qpd_job *next;
 };
 
 static struct qp_pool qp_pools[QP_MAXPOOLS];
 static size_t qp_npools;
-static struct qp_job *qp_jobs;
+static struct qpd_job *qp_jobs;
 static unsigned char qp_sticky[QP_MAXSTAGE + 1];   /* announced with or without agents */
 static unsigned char qp_announced[QP_MAXSTAGE + 1];
 static int qp_hold;                                  /* policy: hold (1) or skip (0) */
 static long qp_agent_ms = 60000, qp_retry_ms = 30000;
 static struct ev *qp_retry_ev;
 
-static void qp_job_next_pool(struct qp_job *j);
-static void qp_job_connect(struct qp_job *j);
+static void qp_job_next_pool(struct qpd_job *j);
+static void qp_job_connect(struct qpd_job *j);
 static void qp_kick(void);
 
 /* ---- the registry ------------------------------------------------------------------------ */
@@ -156,7 +156,7 @@ static struct qp_ep *qp_ep_find(struct qp_pool *p, const char *ip, int port, siz
 }
 
 /* under skip, an endpoint that is down or dropped an entry is forgotten */
-static void qp_ep_forget(struct qp_job *j, const char *why)
+static void qp_ep_forget(struct qpd_job *j, const char *why)
 {
 	size_t i;
 	struct qp_pool *p = qp_pool_find(j->stage, j->ident);
@@ -179,7 +179,7 @@ static struct qp_pool *qp_pool_get(unsigned stage, const char *ident)
 	return p;
 }
 
-static void qp_qwait(struct qp_sess *s)
+static void qp_qwait(struct qpd_sess *s)
 {
 	unsigned stage = (unsigned)s->cmd.num[0];
 	int port = (int)s->cmd.num[1], one = 1;
@@ -195,7 +195,7 @@ static void qp_qwait(struct qp_sess *s)
 	}
 	if (!e) {
 		qp_pools_prune();
-		qp_say(s, 5004, "Too many agents");
+		qpd_say(s, 5004, "Too many agents");
 		return;
 	}
 	e->owner = s;
@@ -205,14 +205,14 @@ static void qp_qwait(struct qp_sess *s)
 		qp_sticky[stage] = 1;               /* mail waits here even while the agent is away */
 	log_info("event=qp_agent_registered sid=%u stage=%u agent=\"%s\" ip=%s port=%d", s->id, stage,
 	         ident, s->ip, port);
-	qp_say(s, 1000, "OK Queue Watch mode");
+	qpd_say(s, 1000, "OK Queue Watch mode");
 	qp_announce(1);                         /* also makes the queue push held entries again */
 	qp_kick();
 }
 
 /* a registering connection ends: after QUIT its registrations stay (Bongo's agents register
  * and quit); a connection that breaks takes them along */
-static void qp_watch_end(struct qp_sess *s)
+static void qp_watch_end(struct qpd_sess *s)
 {
 	for (size_t i = 0; i < qp_npools; i++)
 		for (size_t k = qp_pools[i].nep; k-- > 0;) {
@@ -236,7 +236,7 @@ static void qp_strv_free(char **v, size_t n)
 	free(v);
 }
 
-static void qp_job_reset_edits(struct qp_job *j)
+static void qp_job_reset_edits(struct qpd_job *j)
 {
 	qp_strv_free(j->work, j->nwork);
 	qp_strv_free(j->rts, j->nrts);
@@ -250,17 +250,17 @@ static void qp_job_reset_edits(struct qp_job *j)
 	buf_reset(&j->ctrl);
 }
 
-static void qp_job_free(struct qp_job *j)
+static void qp_job_free(struct qpd_job *j)
 {
-	for (struct qp_job **pp = &qp_jobs; *pp; pp = &(*pp)->next)
+	for (struct qpd_job **pp = &qp_jobs; *pp; pp = &(*pp)->next)
 		if (*pp == j) {
 			*pp = j->next;
 			break;
 		}
 	if (j->cb) {
 		j->cb->job = NULL;
-		qp_sess_close(j->cb, "entry_finished");
-		qp_sess_finish(j->cb);
+		qpd_sess_close(j->cb, "entry_finished");
+		qpd_sess_finish(j->cb);
 	}
 	qp_job_reset_edits(j);
 	buf_free(&j->ctrl);
@@ -278,7 +278,7 @@ static void qp_retry_cb(int fd, short what, void *arg)
  * and removes it by itself, and SV_GONE (remove now) must not overtake its bounce */
 #define QP_RETURNED (-1)
 
-static void qp_job_finish(struct qp_job *j, int verdict, const char *why)
+static void qp_job_finish(struct qpd_job *j, int verdict, const char *why)
 {
 	struct msg m;
 	if (verdict != QP_RETURNED) {
@@ -298,7 +298,7 @@ static void qp_job_finish(struct qp_job *j, int verdict, const char *why)
 }
 
 /* the agent of this pool could not do its work: the policy decides */
-static void qp_job_pool_failed(struct qp_job *j, const char *why)
+static void qp_job_pool_failed(struct qpd_job *j, const char *why)
 {
 	log_warn("event=qp_agent_%s id=%016" PRIx64 " stage=%u agent=\"%s\" policy=%s", why, j->msgid,
 	         j->stage, j->ident, qp_hold ? "hold" : "skip");
@@ -311,7 +311,7 @@ static void qp_job_pool_failed(struct qp_job *j, const char *why)
 
 static void qp_job_ipc(void *arg, uint32_t type, struct msg_reader *r, int fd)
 {
-	struct qp_job *j = arg;
+	struct qpd_job *j = arg;
 	qp_job_fn fn = j->cont;
 	j->cont = NULL;
 	if (!r || !fn) {                    /* the queue is gone: the roles restart */
@@ -323,7 +323,7 @@ static void qp_job_ipc(void *arg, uint32_t type, struct msg_reader *r, int fd)
 	fn(j, type, r, fd);
 }
 
-static void qp_job_ask(struct qp_job *j, struct msg *m, qp_job_fn fn)
+static void qp_job_ask(struct qpd_job *j, struct msg *m, qp_job_fn fn)
 {
 	j->cont = fn;
 	control_ask(R_QUEUE, m, qp_job_ipc, j);
@@ -354,7 +354,7 @@ static int qp_job_envelope(uint32_t type, struct msg_reader *r, int fd, struct e
 	return -1;
 }
 
-static void qp_job_read_done(struct qp_job *j, uint32_t type, struct msg_reader *r, int fd)
+static void qp_job_read_done(struct qpd_job *j, uint32_t type, struct msg_reader *r, int fd)
 {
 	struct envelope e;
 	struct qp_split sp;
@@ -370,9 +370,9 @@ static void qp_job_read_done(struct qp_job *j, uint32_t type, struct msg_reader 
 		return;
 	}
 	int stale = stage != j->stage;
-	if (!stale && qp_scan(fd, size, &sp) == 0) {
+	if (!stale && qpd_scan(fd, size, &sp) == 0) {
 		buf_reset(&j->ctrl);
-		j->nrcpt = qp_ctrl_build(&j->ctrl, &e, qp_islocal, NULL);
+		j->nrcpt = qp_ctrl_build(&j->ctrl, &e, qpd_islocal, NULL);
 		j->dwire = qp_split_hwire(&sp) + qp_split_bwire(&sp, size) + (sp.found ? 2 : 0);
 	}
 	close(fd);
@@ -387,7 +387,7 @@ static void qp_job_read_done(struct qp_job *j, uint32_t type, struct msg_reader 
 	}
 }
 
-static void qp_job_read(struct qp_job *j)
+static void qp_job_read(struct qpd_job *j)
 {
 	struct msg m;
 	j->state = JS_READ;
@@ -396,7 +396,7 @@ static void qp_job_read(struct qp_job *j)
 	qp_job_ask(j, &m, qp_job_read_done);
 }
 
-static void qp_job_next_pool(struct qp_job *j)
+static void qp_job_next_pool(struct qpd_job *j)
 {
 	struct qp_pool *p = qp_pool_after(j->stage, j->ident);
 	if (p) {
@@ -411,15 +411,15 @@ static void qp_job_next_pool(struct qp_job *j)
 
 static void qp_job_timeout(int fd, short what, void *arg)
 {
-	struct qp_job *j = arg;
+	struct qpd_job *j = arg;
 	if (!j->cb)
 		return;
 	log_warn("event=qp_agent_slow id=%016" PRIx64 " agent=\"%s\" after_ms=%ld", j->msgid, j->ident,
 	         qp_agent_ms);
-	struct qp_sess *s = j->cb;
+	struct qpd_sess *s = j->cb;
 	s->endwhy = "agent_timeout";
-	qp_sess_close(s, "agent_timeout");
-	qp_sess_finish(s);                  /* -> qp_agent_sess_end -> the policy */
+	qpd_sess_close(s, "agent_timeout");
+	qpd_sess_finish(s);                  /* -> qpd_agent_sess_end -> the policy */
 }
 
 /* a non-blocking connection to ip:port; -1 if it failed at once */
@@ -463,7 +463,7 @@ static struct qp_ep *qp_pick(struct qp_pool *p)
 	return NULL;
 }
 
-static void qp_job_connect(struct qp_job *j)
+static void qp_job_connect(struct qpd_job *j)
 {
 	struct qp_pool *p = qp_pool_find(j->stage, j->ident);
 	if (!p || !p->nep || j->attempts >= p->nep) {
@@ -488,23 +488,23 @@ static void qp_job_connect(struct qp_job *j)
 	}
 	e->busy++;
 	j->state = JS_CONNECT;
-	j->cb = qp_sess_new(fd, e->ip, 1);
+	j->cb = qpd_sess_new(fd, e->ip, 1);
 	j->cb->job = j;
 	j->cb->wait = QW_CONNECT;
 	if (!j->timer)
 		j->timer = ev_new(-1, 0, qp_job_timeout, j);
 	ev_add(j->timer, qp_agent_ms);
-	qp_sess_finish(j->cb);
+	qpd_sess_finish(j->cb);
 }
 
-void qp_agent_connected(struct qp_sess *s, int timedout)
+void qpd_agent_connected(struct qpd_sess *s, int timedout)
 {
-	struct qp_job *j = s->job;
+	struct qpd_job *j = s->job;
 	int err = 0;
 	socklen_t len = sizeof err;
 	if (timedout || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
 		s->endwhy = "connect_failed";
-		qp_sess_close(s, timedout ? "connect_timeout" : "connect_failed");
+		qpd_sess_close(s, timedout ? "connect_timeout" : "connect_failed");
 		return;
 	}
 	char name[24];
@@ -518,7 +518,7 @@ void qp_agent_connected(struct qp_sess *s, int timedout)
 	buf_adds(&s->out, "6021 Get busy!\r\n");
 }
 
-static void qp_ep_release(struct qp_job *j)
+static void qp_ep_release(struct qpd_job *j)
 {
 	struct qp_ep *e = qp_ep_find(qp_pool_find(j->stage, j->ident), j->epip, j->epport, NULL);
 	if (e && e->busy)
@@ -526,11 +526,11 @@ static void qp_ep_release(struct qp_job *j)
 }
 
 /* a session ends: its registrations, or the entry it was serving */
-void qp_agent_sess_end(struct qp_sess *s)
+void qpd_agent_sess_end(struct qpd_sess *s)
 {
 	if (s->watching)
 		qp_watch_end(s);
-	struct qp_job *j = s->job;
+	struct qpd_job *j = s->job;
 	if (!j)
 		return;
 	s->job = NULL;
@@ -555,7 +555,7 @@ void qp_agent_sess_end(struct qp_sess *s)
 
 static void qp_kick(void)
 {
-	for (struct qp_job *j = qp_jobs; j; j = j->next)
+	for (struct qpd_job *j = qp_jobs; j; j = j->next)
 		if (j->state == JS_WAIT) {
 			qp_job_connect(j);
 			return;                      /* the list may have changed; the next end kicks again */
@@ -569,10 +569,10 @@ static void qp_on_push(struct msg_reader *r, int fd)
 		close(fd);
 	if (msg_done(r) < 0 || stage > QP_MAXSTAGE)
 		return;
-	for (struct qp_job *j = qp_jobs; j; j = j->next)
+	for (struct qpd_job *j = qp_jobs; j; j = j->next)
 		if (j->msgid == msgid && j->stage == stage)
 			return;                      /* already on it (the queue pushes again on changes) */
-	struct qp_job *j = xcalloc(1, sizeof *j);
+	struct qpd_job *j = xcalloc(1, sizeof *j);
 	j->msgid = msgid;
 	j->stage = (unsigned)stage;
 	buf_init(&j->ctrl);
@@ -583,18 +583,18 @@ static void qp_on_push(struct msg_reader *r, int fd)
 
 /* ---- the agent's commands --------------------------------------------------------------- */
 
-int qp_agent_current(const struct qp_sess *s, uint64_t msgid)
+int qpd_agent_current(const struct qpd_sess *s, uint64_t msgid)
 {
 	return s->job && s->job->msgid == msgid;
 }
 
-void qp_agent_entry_gone(struct qp_sess *s)
+void qpd_agent_entry_gone(struct qpd_sess *s)
 {
 	if (s->job)
 		s->job->gone = 1;
 }
 
-static void qp_work_add(struct qp_job *j, char kind, const char *a, const char *b, const char *c)
+static void qp_work_add(struct qpd_job *j, char kind, const char *a, const char *b, const char *c)
 {
 	struct buf l;
 	if (j->nwork >= QP_MAXWORK)
@@ -606,9 +606,9 @@ static void qp_work_add(struct qp_job *j, char kind, const char *a, const char *
 }
 
 /* QMOD FROM/TO/LOCAL/MAILBOX/FLAGS/RAW and QRTS: no reply, as in Bongo */
-static void qp_qmod(struct qp_sess *s)
+static void qp_qmod(struct qpd_sess *s)
 {
-	struct qp_job *j = s->job;
+	struct qpd_job *j = s->job;
 	struct qp_cmd *c = &s->cmd;
 	const char *a1 = c->argc > 1 ? c->argv[1] : NULL, *a2 = c->argc > 2 ? c->argv[2] : NULL;
 	switch (c->verb) {
@@ -634,30 +634,30 @@ static void qp_qmod(struct qp_sess *s)
 	}
 }
 
-static void qp_addm_result(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_addm_result(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	uint64_t st, count, newid;
-	if (qp_op_result(type, r, &st, &count, &newid) < 0 || (st != QS_OK && st != QS_NOENT))
-		qp_say(s, 4120, "Mailbox locked, try again later");
+	if (qpd_op_result(type, r, &st, &count, &newid) < 0 || (st != QS_OK && st != QS_NOENT))
+		qpd_say(s, 4120, "Mailbox locked, try again later");
 	else if (st == QS_NOENT)
-		qp_say(s, 4224, "Cannot read queue entry");
+		qpd_say(s, 4224, "Cannot read queue entry");
 	else
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 }
 
 /* QADDM <entry> <sender> <authsender> <recipient> [<mailbox> <flags>]: one more recipient */
-static void qp_qaddm(struct qp_sess *s)
+static void qp_qaddm(struct qpd_sess *s)
 {
 	char addr[ADDR_PATH_MAX];
 	if (qp_addr(s->cmd.argv[3], 0, addr, sizeof addr) < 0)
-		qp_say(s, 3010, "Bad arguments");
+		qpd_say(s, 3010, "Bad arguments");
 	else
-		qp_op(s, QOP_ADD_RCPT, s->cmd.ent.id, addr, "", qp_addm_result);
+		qpd_op(s, QOP_ADD_RCPT, s->cmd.ent.id, addr, "", qp_addm_result);
 }
 
 /* ---- QDONE: the agent's edits become queue operations ----------------------------------------- */
 
-static void qp_plan_add(struct qp_job *j, uint64_t op, const char *a1)
+static void qp_plan_add(struct qpd_job *j, uint64_t op, const char *a1)
 {
 	j->ops = xrealloc(j->ops, (j->nops + 1) * sizeof *j->ops);
 	j->ops[j->nops].op = op;
@@ -670,7 +670,7 @@ static const uint64_t qp_edit_ops[] = {
 };
 
 /* the agent's edits as queue operations (qp_plan_make says what they mean) */
-static void qp_job_plan(struct qp_job *j, const struct envelope *e)
+static void qp_job_plan(struct qpd_job *j, const struct envelope *e)
 {
 	struct qp_plan p;
 	j->verdict = SV_NEXT;
@@ -694,15 +694,15 @@ static void qp_job_plan(struct qp_job *j, const struct envelope *e)
 	qp_plan_free(&p);
 }
 
-static void qp_done_step(struct qp_job *j);
+static void qp_done_step(struct qpd_job *j);
 
-static void qp_done_op(struct qp_job *j, uint32_t type, struct msg_reader *r, int fd)
+static void qp_done_op(struct qpd_job *j, uint32_t type, struct msg_reader *r, int fd)
 {
 	uint64_t st = QS_ERROR, count = 0, newid;
 	const struct qp_jop *o = &j->ops[j->iop++];
 	if (fd >= 0)
 		close(fd);
-	if (qp_op_result(type, r, &st, &count, &newid) < 0 || st != QS_OK)
+	if (qpd_op_result(type, r, &st, &count, &newid) < 0 || st != QS_OK)
 		log_warn("event=qp_agent_edit_failed id=%016" PRIx64 " op=%" PRIu64 " arg=\"%s\" status=%"
 		         PRIu64, j->msgid, o->op, o->a1, st);
 	else
@@ -711,7 +711,7 @@ static void qp_done_op(struct qp_job *j, uint32_t type, struct msg_reader *r, in
 	qp_done_step(j);
 }
 
-static void qp_done_step(struct qp_job *j)
+static void qp_done_step(struct qpd_job *j)
 {
 	if (j->iop < j->nops) {
 		struct msg m;
@@ -723,17 +723,17 @@ static void qp_done_step(struct qp_job *j)
 		qp_job_ask(j, &m, qp_done_op);
 		return;
 	}
-	struct qp_sess *s = j->cb;
+	struct qpd_sess *s = j->cb;
 	if (s) {                                  /* the edits are made: say so, and hang up */
 		s->job = NULL;
 		j->cb = NULL;
 		qp_ep_release(j);
 		s->wait = QW_NONE;
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 		s->quit = 1;
 		s->cleanquit = 1;
 		s->endwhy = "qdone";
-		qp_sess_finish(s);
+		qpd_sess_finish(s);
 	}
 	j->served++;
 	if (j->verdict != SV_NEXT)
@@ -742,7 +742,7 @@ static void qp_done_step(struct qp_job *j)
 		qp_job_next_pool(j);
 }
 
-static void qp_done_read(struct qp_job *j, uint32_t type, struct msg_reader *r, int fd)
+static void qp_done_read(struct qpd_job *j, uint32_t type, struct msg_reader *r, int fd)
 {
 	struct envelope e;
 	uint64_t size, stage;
@@ -752,9 +752,9 @@ static void qp_done_read(struct qp_job *j, uint32_t type, struct msg_reader *r, 
 			qp_ep_release(j);
 			j->cb->job = NULL;
 			j->cb->wait = QW_NONE;
-			qp_say(j->cb, 4224, "Cannot read queue entry; edits not made");
+			qpd_say(j->cb, 4224, "Cannot read queue entry; edits not made");
 			j->cb->quit = 1;
-			qp_sess_finish(j->cb);
+			qpd_sess_finish(j->cb);
 			j->cb = NULL;
 		}
 		qp_job_pool_failed(j, "unreadable");
@@ -769,9 +769,9 @@ static void qp_done_read(struct qp_job *j, uint32_t type, struct msg_reader *r, 
 	qp_done_step(j);
 }
 
-static void qp_qdone(struct qp_sess *s)
+static void qp_qdone(struct qpd_sess *s)
 {
-	struct qp_job *j = s->job;
+	struct qpd_job *j = s->job;
 	struct msg m;
 	ev_del(j->timer);
 	j->state = JS_APPLY;
@@ -781,7 +781,7 @@ static void qp_qdone(struct qp_sess *s)
 	qp_job_ask(j, &m, qp_done_read);
 }
 
-void qp_agent_cmd(struct qp_sess *s)
+void qpd_agent_cmd(struct qpd_sess *s)
 {
 	switch (s->cmd.verb) {
 	case QP_QWAIT: qp_qwait(s); break;
@@ -803,18 +803,18 @@ static void qp_stages_declared(const char *v)
 	free(copy);
 }
 
-void qp_agent_init(void)
+void qpd_agent_init(void)
 {
 	const char *v;
-	qp_hold = qp_cfg->qp_agentpolicy && strcmp(qp_cfg->qp_agentpolicy, "hold") == 0;
-	if (qp_cfg->qp_agenttimeout)
-		qp_agent_ms = (long)qp_cfg->qp_agenttimeout * 1000;
-	if (qp_cfg->qp_holdretry)
-		qp_retry_ms = (long)qp_cfg->qp_holdretry * 1000;
+	qp_hold = qpd_cfg->qp_agentpolicy && strcmp(qpd_cfg->qp_agentpolicy, "hold") == 0;
+	if (qpd_cfg->qp_agenttimeout)
+		qp_agent_ms = (long)qpd_cfg->qp_agenttimeout * 1000;
+	if (qpd_cfg->qp_holdretry)
+		qp_retry_ms = (long)qpd_cfg->qp_holdretry * 1000;
 	if ((v = getenv("TERN_QP_HOLD_RETRY")) != NULL && atol(v) > 0)
 		qp_retry_ms = atol(v) * 1000;
-	for (size_t i = 0; i < qp_cfg->qp_stages.n; i++)
-		qp_stages_declared(qp_cfg->qp_stages.v[i]);
+	for (size_t i = 0; i < qpd_cfg->qp_stages.n; i++)
+		qp_stages_declared(qpd_cfg->qp_stages.v[i]);
 	if ((v = getenv("TERN_QP_STAGES")) != NULL)
 		qp_stages_declared(v);
 	qp_retry_ev = ev_new(-1, 0, qp_retry_cb, NULL);

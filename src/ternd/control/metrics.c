@@ -5,7 +5,7 @@
  * method 405, a malformed request 400, a scheduler that does not answer 503.
  * Owns: the HTTP connections. Trusts: nothing a client sends — the request is bounded in
  * size (8 KiB) and time (10 s) and only its request line is looked at. */
-#include "ternd/control.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "mail/mailq2.h"
 #include "lib/ev.h"

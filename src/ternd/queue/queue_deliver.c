@@ -2,8 +2,8 @@
  * asking lookup to route each slot, handing routed slots to mda (local) or mta (remote, one
  * transaction per message and destination), and turning results into journal records.
  * Owns: the outstanding route requests. Trusts: results only after validation. */
-#include "ternd/queue.h"
-#include "ternd/queue_fs.h"
+#include "ternd/queue/queue.h"
+#include "ternd/queue/queue_fs.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "mail/retry.h"
@@ -190,7 +190,7 @@ static void deliver_slot(struct qmsg *m, uint32_t i)
 		queue_record_result(m, i, D_TEMP, "no remote delivery agent is configured yet", NULL);
 		return;
 	}
-	int fd = qfs_open_data(m->env.id);
+	int fd = queue_fs_open_data(m->env.id);
 	if (fd < 0) {
 		queue_record_result(m, i, D_TEMP, "cannot open the queued message", NULL);
 		return;
@@ -212,7 +212,7 @@ static void deliver_slot(struct qmsg *m, uint32_t i)
 static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
 {
 	struct stat st;
-	int fd = queue_ch_mta ? qfs_open_data(m->env.id) : -1;
+	int fd = queue_ch_mta ? queue_fs_open_data(m->env.id) : -1;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);

@@ -22,11 +22,11 @@
 #include "mail/qp_cmd.h"
 #include "ternd/role.h"
 
-enum qp_mode { QM_CMD = 0, QM_MSGN, QM_MSGDOT };
-enum qp_wait { QW_NONE = 0, QW_IPC, QW_DELAY, QW_STREAM, QW_CONNECT };
-enum qp_auth { QA_NONE = 0, QA_USER, QA_SYS };
+enum qpd_mode { QM_CMD = 0, QM_MSGN, QM_MSGDOT };
+enum qpd_wait { QW_NONE = 0, QW_IPC, QW_DELAY, QW_STREAM, QW_CONNECT };
+enum qpd_auth { QA_NONE = 0, QA_USER, QA_SYS };
 
-struct qp_new {                  /* the entry being created (QCREA … QRUN) */
+struct qpd_new {                  /* the entry being created (QCREA … QRUN) */
 	uint64_t msgid;
 	int fd;                      /* data file, write only; -1 once closed */
 	unsigned stage;
@@ -43,24 +43,24 @@ struct qp_new {                  /* the entry being created (QCREA … QRUN) */
 	struct buf pend;             /* written at 64 KiB or at the end */
 };
 
-struct qp_src {                  /* data streamed to the client: file [foff, fend) as CRLF */
+struct qpd_src {                  /* data streamed to the client: file [foff, fend) as CRLF */
 	int fd;
 	uint64_t foff, fend;
 	uint64_t skip, left;         /* wire octets to drop first, then to send at most */
 	char trailer[64];            /* sent when the stream ends ("1000 OK\r\n") */
 };
 
-struct qp_job;
-struct qp_sess;
-typedef void (*qp_cont_fn)(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd);
+struct qpd_job;
+struct qpd_sess;
+typedef void (*qpd_cont_fn)(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd);
 
-struct qp_sess {
+struct qpd_sess {
 	uint32_t id;
 	int fd;
 	struct ev *rev, *wev, *tev;
 	char ip[INET6_ADDRSTRLEN];
 	struct buf in, out;
-	struct qp_src src;
+	struct qpd_src src;
 	char challenge[40];
 	uint8_t auth, mode, wait;
 	unsigned quit:1, dead:1, reading:1, writing:1, pending:1, watching:1, cleanquit:1;
@@ -68,59 +68,59 @@ struct qp_sess {
 	uint64_t listoff;            /* QSRCH DOMAIN: the next page of the queue's listing */
 	struct qp_dot dot;
 	struct qp_crlf crlf;
-	qp_cont_fn cont;             /* what to do with the answer of the pending ask */
+	qpd_cont_fn cont;             /* what to do with the answer of the pending ask */
 	char *line;                  /* the command being answered (cmd points into it) */
 	struct qp_cmd cmd;
-	struct qp_new *nw;
-	struct qp_job *job;          /* a connection the queue opened to an agent: its entry */
+	struct qpd_new *nw;
+	struct qpd_job *job;          /* a connection the queue opened to an agent: its entry */
 	const char *endwhy;
 };
 
 /* qp.c */
-extern const struct config *qp_cfg;
-extern long qp_timeout_ms;       /* idle clients (TERN_QP_TIMEOUT, s; default 600) */
+extern const struct config *qpd_cfg;
+extern long qpd_timeout_ms;       /* idle clients (TERN_QP_TIMEOUT, s; default 600) */
 __attribute__((format(printf, 3, 4)))
-void qp_say(struct qp_sess *s, int code, const char *fmt, ...);
+void qpd_say(struct qpd_sess *s, int code, const char *fmt, ...);
 /* ask peer (R_QUEUE …); cont runs with the answer, then the session goes on */
-void qp_ask(struct qp_sess *s, enum role peer, struct msg *m, qp_cont_fn cont);
+void qpd_ask(struct qpd_sess *s, enum role peer, struct msg *m, qpd_cont_fn cont);
 /* M_Q_OP on an entry; cont reads the M_Q_OP_RESULT */
-void qp_op(struct qp_sess *s, uint64_t op, uint64_t msgid, const char *a1, const char *a2,
-           qp_cont_fn cont);
+void qpd_op(struct qpd_sess *s, uint64_t op, uint64_t msgid, const char *a1, const char *a2,
+           qpd_cont_fn cont);
 /* read M_Q_OP_RESULT: status, count, newid; -1 when malformed or the queue went away */
-int qp_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t *count,
+int qpd_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t *count,
                  uint64_t *newid);
-struct qp_sess *qp_sess_new(int fd, const char *ip, int agent);
-void qp_sess_finish(struct qp_sess *s);   /* after every event: write, read, free when done */
-void qp_sess_close(struct qp_sess *s, const char *why);
+struct qpd_sess *qpd_sess_new(int fd, const char *ip, int agent);
+void qpd_sess_finish(struct qpd_sess *s);   /* after every event: write, read, free when done */
+void qpd_sess_close(struct qpd_sess *s, const char *why);
 
 /* qp_entry.c — making and moving entries, ADDRESS RESOLVE, DOMAIN LOCATION */
-void qp_entry_init(void);
-void qp_entry_cmd(struct qp_sess *s);
-void qp_msg_end(struct qp_sess *s);               /* the data of QSTOR MESSAGE is in */
+void qpd_entry_init(void);
+void qpd_entry_cmd(struct qpd_sess *s);
+void qpd_msg_end(struct qpd_sess *s);               /* the data of QSTOR MESSAGE is in */
 /* append to the open entry's data (our Received: line first); 0 / -1 (werr/toobig set) */
-int qp_new_write(struct qp_sess *s, const char *p, size_t n);
-int qp_new_flush(struct qp_new *nw);
-int qp_islocal(const char *addr, void *arg);      /* a local recipient (qp_ctrl_build) */
-void qp_new_free(struct qp_new *nw, int abort);
-void qp_abort_id(uint64_t msgid);                 /* M_MSG_ABORT: an opened entry goes */
-int qp_user_check(const char *user, const char *password);  /* 1 ok, 0 no, -1 tempfail */
+int qpd_new_write(struct qpd_sess *s, const char *p, size_t n);
+int qpd_new_flush(struct qpd_new *nw);
+int qpd_islocal(const char *addr, void *arg);      /* a local recipient (qp_ctrl_build) */
+void qpd_new_free(struct qpd_new *nw, int abort);
+void qpd_abort_id(uint64_t msgid);                 /* M_MSG_ABORT: an opened entry goes */
+int qpd_user_check(const char *user, const char *password);  /* 1 ok, 0 no, -1 tempfail */
 
 /* qp_read.c — the read commands; each starts with M_Q_READ of its entry */
-void qp_read_cmd(struct qp_sess *s);
-void qp_srch_domain(struct qp_sess *s);
+void qpd_read_cmd(struct qpd_sess *s);
+void qpd_srch_domain(struct qpd_sess *s);
 /* stream file [foff, fend) as CRLF, skipping `skip` wire octets, at most `left`; the
  * session owns fd until the stream ends, then trailer goes out */
-void qp_stream(struct qp_sess *s, int fd, uint64_t foff, uint64_t fend, uint64_t skip,
+void qpd_stream(struct qpd_sess *s, int fd, uint64_t foff, uint64_t fend, uint64_t skip,
                uint64_t left, const char *trailer);
-int qp_stream_pump(struct qp_sess *s);   /* 1 while streaming */
+int qpd_stream_pump(struct qpd_sess *s);   /* 1 while streaming */
 /* wire size (CRLF) of the whole data and its header/body split; 0 / -1 */
-int qp_scan(int fd, uint64_t size, struct qp_split *sp);
+int qpd_scan(int fd, uint64_t size, struct qp_split *sp);
 
 /* qp_agent.c */
-void qp_agent_init(void);
-void qp_agent_cmd(struct qp_sess *s);             /* QWAIT QADDM QMOD* QRTS QDONE */
-void qp_agent_sess_end(struct qp_sess *s);        /* a session ends (job or registration) */
-int qp_agent_current(const struct qp_sess *s, uint64_t msgid); /* the callback's own entry */
-void qp_agent_entry_gone(struct qp_sess *s);      /* QDELE of the callback's own entry */
-void qp_agent_connected(struct qp_sess *s, int timedout);  /* QW_CONNECT: writable or not */
+void qpd_agent_init(void);
+void qpd_agent_cmd(struct qpd_sess *s);             /* QWAIT QADDM QMOD* QRTS QDONE */
+void qpd_agent_sess_end(struct qpd_sess *s);        /* a session ends (job or registration) */
+int qpd_agent_current(const struct qpd_sess *s, uint64_t msgid); /* the callback's own entry */
+void qpd_agent_entry_gone(struct qpd_sess *s);      /* QDELE of the callback's own entry */
+void qpd_agent_connected(struct qpd_sess *s, int timedout);  /* QW_CONNECT: writable or not */
 #endif

@@ -7,9 +7,9 @@
  * aliases tables (src/mail/route.c decides, as in the lookup role).
  * Owns: the entry a session is creating, until it is committed or aborted; the tables it
  * opened. Trusts: the queue's answers; nothing a client sends (every address is checked). */
-#include "ternd/qp.h"
+#include "ternd/control/qpd.h"
 #include "mail/digest.h"
-#include "ternd/control.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -33,7 +33,7 @@ static struct aliases *qp_aliases;
 static struct route_ctx qp_rc;
 static time_t qp_checked;
 
-void qp_abort_id(uint64_t msgid)
+void qpd_abort_id(uint64_t msgid)
 {
 	struct msg m;
 	msg_init(&m, M_MSG_ABORT, 0);
@@ -53,60 +53,60 @@ static void qp_tables_refresh(void)
 		log_info("event=qp_aliases_reloaded");
 }
 
-int qp_islocal(const char *addr, void *arg)
+int qpd_islocal(const char *addr, void *arg)
 {
 	char *local = NULL, *domain = NULL;
-	int w = route_normalize(qp_cfg, addr, &local, &domain);
+	int w = route_normalize(qpd_cfg, addr, &local, &domain);
 	free(local);
 	free(domain);
 	return w == ROUTE_LOCAL;
 }
 
 /* a local address: what routing makes of it */
-static void qp_resolve_local(struct qp_sess *s, const char *addr)
+static void qp_resolve_local(struct qpd_sess *s, const char *addr)
 {
 	struct route_result res;
 	int v = route_address(&qp_rc, addr, &res);
 	if (v == ROUTE_NOUSER)
-		qp_say(s, 4001, "No such user");
+		qpd_say(s, 4001, "No such user");
 	else if (v != ROUTE_OK || res.n == 0)
-		qp_say(s, 4000, "Internal error / loop");
+		qpd_say(s, 4000, "Internal error / loop");
 	else if (res.n > 1)
-		qp_say(s, 1000, "LOCAL %s", addr);          /* a list: it stays here */
+		qpd_say(s, 1000, "LOCAL %s", addr);          /* a list: it stays here */
 	else if (strcmp(res.t[0].channel, "local") == 0)
-		qp_say(s, 1000, "LOCAL %s", *res.t[0].user ? res.t[0].user : addr);
+		qpd_say(s, 1000, "LOCAL %s", *res.t[0].user ? res.t[0].user : addr);
 	else
-		qp_say(s, 1002, "REMOTE %s", res.t[0].address);
+		qpd_say(s, 1002, "REMOTE %s", res.t[0].address);
 	route_result_free(&res);
 }
 
-static void qp_address_resolve(struct qp_sess *s)
+static void qp_address_resolve(struct qpd_sess *s)
 {
 	char *local = NULL, *domain = NULL;
 	qp_tables_refresh();
-	int w = route_normalize(qp_cfg, s->cmd.argv[0], &local, &domain);
+	int w = route_normalize(qpd_cfg, s->cmd.argv[0], &local, &domain);
 	if (w == ROUTE_BAD || !local || !domain) {
-		qp_say(s, 3010, "Bad arguments");
+		qpd_say(s, 3010, "Bad arguments");
 	} else {
 		size_t n = strlen(local) + strlen(domain) + 2;
 		char *addr = xmalloc(n);
 		snprintf(addr, n, "%s@%s", local, domain);
-		int rh = w == ROUTE_REMOTE ? table_list_lookup(&qp_cfg->rcpthosts, domain) : 0;
+		int rh = w == ROUTE_REMOTE ? table_list_lookup(&qpd_cfg->rcpthosts, domain) : 0;
 		if (w == ROUTE_WTEMP || rh == TABLE_TEMP)
-			qp_say(s, 4000, "Internal error / loop");
+			qpd_say(s, 4000, "Internal error / loop");
 		else if (w == ROUTE_LOCAL)
 			qp_resolve_local(s, addr);
 		else if (rh == TABLE_FOUND)
-			qp_say(s, 1001, "RELAY %s", addr);
+			qpd_say(s, 1001, "RELAY %s", addr);
 		else
-			qp_say(s, 1002, "REMOTE %s", addr);
+			qpd_say(s, 1002, "REMOTE %s", addr);
 		free(addr);
 	}
 	free(local);
 	free(domain);
 }
 
-static void qp_domain_location(struct qp_sess *s)
+static void qp_domain_location(struct qpd_sess *s)
 {
 	const char *arg = s->cmd.argv[0], *at = strrchr(arg, '@');
 	char dom[256];
@@ -116,20 +116,20 @@ static void qp_domain_location(struct qp_sess *s)
 	if (n > 0 && dom[n - 1] == '.')
 		dom[--n] = '\0';
 	if (n == 0) {
-		qp_say(s, 3010, "Bad arguments");
+		qpd_say(s, 3010, "Bad arguments");
 		return;
 	}
-	int st = table_list_lookup(&qp_cfg->locals, dom);
+	int st = table_list_lookup(&qpd_cfg->locals, dom);
 	if (st == TABLE_TEMP)
-		qp_say(s, 4000, "Internal error");
+		qpd_say(s, 4000, "Internal error");
 	else
-		qp_say(s, st == TABLE_FOUND ? 1000 : 1002, "%s %s",
+		qpd_say(s, st == TABLE_FOUND ? 1000 : 1002, "%s %s",
 		       st == TABLE_FOUND ? "LOCAL" : "REMOTE", dom);
 }
 
 /* ---- creating an entry ---------------------------------------------------------------- */
 
-void qp_new_free(struct qp_new *nw, int abort)
+void qpd_new_free(struct qpd_new *nw, int abort)
 {
 	if (!nw)
 		return;
@@ -138,7 +138,7 @@ void qp_new_free(struct qp_new *nw, int abort)
 	if (nw->srcfd >= 0)
 		close(nw->srcfd);
 	if (abort && !nw->committing && nw->msgid)
-		qp_abort_id(nw->msgid);
+		qpd_abort_id(nw->msgid);
 	for (size_t i = 0; i < nw->nrcpt; i++)
 		free(nw->rcpt[i]);
 	free(nw->rcpt);
@@ -147,7 +147,7 @@ void qp_new_free(struct qp_new *nw, int abort)
 	free(nw);
 }
 
-int qp_new_flush(struct qp_new *nw)
+int qpd_new_flush(struct qpd_new *nw)
 {
 	if (nw->pend.len && !nw->werr && !nw->toobig && fs_write_all(nw->fd, nw->pend.p, nw->pend.len) < 0)
 		nw->werr = errno ? errno : EIO;
@@ -155,28 +155,28 @@ int qp_new_flush(struct qp_new *nw)
 	return nw->werr || nw->toobig ? -1 : 0;
 }
 
-int qp_new_write(struct qp_sess *s, const char *p, size_t n)
+int qpd_new_write(struct qpd_sess *s, const char *p, size_t n)
 {
-	struct qp_new *nw = s->nw;
+	struct qpd_new *nw = s->nw;
 	if (!nw || nw->werr || nw->toobig || nw->fd < 0)
 		return -1;
 	if (!nw->started) {
 		size_t before = nw->pend.len;
-		qp_received(&nw->pend, s->ip, qp_cfg->me, nw->msgid, time(NULL));
+		qp_received(&nw->pend, s->ip, qpd_cfg->me, nw->msgid, time(NULL));
 		nw->bytes += nw->pend.len - before;
 		nw->started = 1;
 	}
-	if (qp_cfg->databytes && nw->bytes + n > qp_cfg->databytes) {
+	if (qpd_cfg->databytes && nw->bytes + n > qpd_cfg->databytes) {
 		nw->toobig = 1;
 		buf_reset(&nw->pend);
 		return -1;
 	}
 	buf_add(&nw->pend, p, n);
 	nw->bytes += n;
-	return nw->pend.len >= QP_SINK ? qp_new_flush(nw) : 0;
+	return nw->pend.len >= QP_SINK ? qpd_new_flush(nw) : 0;
 }
 
-static void qp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_opened(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	uint64_t status = 1, msgid = 0;
 	if (type == M_MSG_OPENED) {
@@ -186,49 +186,49 @@ static void qp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r, in
 			status = 1;
 	}
 	if (status == 0 && fd >= 0) {
-		struct qp_new *nw = xcalloc(1, sizeof *nw);
+		struct qpd_new *nw = xcalloc(1, sizeof *nw);
 		nw->msgid = msgid;
 		nw->fd = fd;
 		nw->stage = s->cmd.hasnum[0] ? (unsigned)s->cmd.num[0] : 0;
 		nw->srcfd = -1;
 		buf_init(&nw->pend);
 		s->nw = nw;
-		qp_say(s, 1000, "Entry made");
+		qpd_say(s, 1000, "Entry made");
 		return;
 	}
 	if (fd >= 0)
 		close(fd);
 	if (status == 0 && msgid)
-		qp_abort_id(msgid);                 /* opened without a file: give it back */
+		qpd_abort_id(msgid);                 /* opened without a file: give it back */
 	if (status == 452)
-		qp_say(s, 5221, "Disk space low");
+		qpd_say(s, 5221, "Disk space low");
 	else
-		qp_say(s, 5004, "Internal error, try again later");
+		qpd_say(s, 5004, "Internal error, try again later");
 }
 
-static void qp_qcrea(struct qp_sess *s)
+static void qp_qcrea(struct qpd_sess *s)
 {
 	struct msg m;
 	if (s->nw) {
-		qp_say(s, 4226, "Queue entry still open");
+		qpd_say(s, 4226, "Queue entry still open");
 		return;
 	}
 	msg_init(&m, M_MSG_OPEN, 0);
-	qp_ask(s, R_QUEUE, &m, qp_opened);
+	qpd_ask(s, R_QUEUE, &m, qp_opened);
 }
 
-static int qp_need_entry(struct qp_sess *s)
+static int qp_need_entry(struct qpd_sess *s)
 {
 	if (s->nw)
 		return 1;
-	qp_say(s, 4260, "No queue entry open");
+	qpd_say(s, 4260, "No queue entry open");
 	return 0;
 }
 
-static int qp_add_rcpt(struct qp_sess *s, const char *arg)
+static int qp_add_rcpt(struct qpd_sess *s, const char *arg)
 {
 	char addr[ADDR_PATH_MAX];
-	struct qp_new *nw = s->nw;
+	struct qpd_new *nw = s->nw;
 	if (qp_addr(arg, 0, addr, sizeof addr) < 0 || nw->nrcpt >= QP_MAXRCPT)
 		return -1;
 	if (nw->nrcpt == nw->cap) {
@@ -239,7 +239,7 @@ static int qp_add_rcpt(struct qp_sess *s, const char *arg)
 	return 0;
 }
 
-static int qp_set_sender(struct qp_sess *s, const char *arg)
+static int qp_set_sender(struct qpd_sess *s, const char *arg)
 {
 	char addr[ADDR_PATH_MAX];
 	if (qp_addr(arg, 1, addr, sizeof addr) < 0)
@@ -249,28 +249,28 @@ static int qp_set_sender(struct qp_sess *s, const char *arg)
 	return 0;
 }
 
-static void qp_stor_done(struct qp_sess *s, int rc)
+static void qp_stor_done(struct qpd_sess *s, int rc)
 {
 	if (rc < 0)
-		qp_say(s, 3010, "Bad arguments");
+		qpd_say(s, 3010, "Bad arguments");
 	else
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 }
 
-static void qp_stor_from(struct qp_sess *s)
+static void qp_stor_from(struct qpd_sess *s)
 {
 	if (qp_need_entry(s))
 		qp_stor_done(s, qp_set_sender(s, s->cmd.argv[0]));
 }
 
 /* QSTOR TO / LOCAL / CAL: a recipient (tern has no calendars: CAL delivers as mail) */
-static void qp_stor_to(struct qp_sess *s)
+static void qp_stor_to(struct qpd_sess *s)
 {
 	if (qp_need_entry(s))
 		qp_stor_done(s, qp_add_rcpt(s, s->cmd.argv[0]));
 }
 
-static void qp_stor_address(struct qp_sess *s)
+static void qp_stor_address(struct qpd_sess *s)
 {
 	if (!qp_need_entry(s))
 		return;
@@ -278,17 +278,17 @@ static void qp_stor_address(struct qp_sess *s)
 	for (char *p = s->nw->address; *p; p++)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127)
 			*p = '_';
-	qp_say(s, 1000, "OK");
+	qpd_say(s, 1000, "OK");
 }
 
-static void qp_stor_flags(struct qp_sess *s)
+static void qp_stor_flags(struct qpd_sess *s)
 {
 	if (qp_need_entry(s))
-		qp_say(s, 1000, "OK");               /* Bongo's routing flags mean nothing here */
+		qpd_say(s, 1000, "OK");               /* Bongo's routing flags mean nothing here */
 }
 
 /* QSTOR RAW <control line>: the same as the QSTOR command its first letter names */
-static void qp_stor_raw(struct qp_sess *s)
+static void qp_stor_raw(struct qpd_sess *s)
 {
 	char kind, a[ADDR_PATH_MAX + 8], b[64];
 	int rc = 0;
@@ -307,7 +307,7 @@ static void qp_stor_raw(struct qp_sess *s)
 
 /* QSTOR MESSAGE [<bytes>]: the data follows at once, with no reply in between. Without an
  * open entry it is read all the same (never taken for commands) and then refused. */
-static void qp_stor_message(struct qp_sess *s)
+static void qp_stor_message(struct qpd_sess *s)
 {
 	if (s->cmd.hasnum[0]) {
 		s->mode = QM_MSGN;
@@ -319,39 +319,39 @@ static void qp_stor_message(struct qp_sess *s)
 	memset(&s->crlf, 0, sizeof s->crlf);
 }
 
-void qp_msg_end(struct qp_sess *s)
+void qpd_msg_end(struct qpd_sess *s)
 {
-	struct qp_new *nw = s->nw;
+	struct qpd_new *nw = s->nw;
 	s->mode = QM_CMD;
 	if (!nw) {
-		qp_say(s, 4260, "No queue entry open");
+		qpd_say(s, 4260, "No queue entry open");
 		return;
 	}
 	if (nw->werr == 0 && !nw->toobig && !nw->started)
-		qp_new_write(s, "", 0);
-	qp_new_flush(nw);
+		qpd_new_write(s, "", 0);
+	qpd_new_flush(nw);
 	if (!nw->werr && !nw->toobig) {
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 		return;
 	}
 	if (nw->toobig)
-		qp_say(s, 5220, "Message exceeds the size limit; entry discarded");
+		qpd_say(s, 5220, "Message exceeds the size limit; entry discarded");
 	else if (nw->werr == ENOSPC || nw->werr == EDQUOT)
-		qp_say(s, 5221, "Disk space low; entry discarded");
+		qpd_say(s, 5221, "Disk space low; entry discarded");
 	else
-		qp_say(s, 5004, "Internal error writing the entry; entry discarded");
-	qp_new_free(nw, 1);
+		qpd_say(s, 5004, "Internal error writing the entry; entry discarded");
+	qpd_new_free(nw, 1);
 	s->nw = NULL;
 }
 
 /* ---- QRCP: commit the open entry and go on with a copy of it (same envelope and data) --- */
 
-static void qp_rcp_fail(struct qp_sess *s, const char *why)
+static void qp_rcp_fail(struct qpd_sess *s, const char *why)
 {
 	char name[24];
 	qp_entry_format(name, s->nw->stage, s->nw->msgid);
-	qp_say(s, 5004, "%s OK, but no copy: %s", name, why);
-	qp_new_free(s->nw, 0);
+	qpd_say(s, 5004, "%s OK, but no copy: %s", name, why);
+	qpd_new_free(s->nw, 0);
 	s->nw = NULL;
 }
 
@@ -370,9 +370,9 @@ static int qp_rcp_copydata(int from, int to, uint64_t *bytes)
 	}
 }
 
-static void qp_rcp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_rcp_opened(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
-	struct qp_new *old = s->nw;
+	struct qpd_new *old = s->nw;
 	uint64_t status = 1, msgid = 0, bytes = 0;
 	char name[24];
 	if (type == M_MSG_OPENED) {
@@ -385,7 +385,7 @@ static void qp_rcp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r
 		if (fd >= 0)
 			close(fd);
 		if (status == 0 && msgid)
-			qp_abort_id(msgid);
+			qpd_abort_id(msgid);
 		qp_rcp_fail(s, status == 452 ? "disk space low" : "cannot copy the entry");
 		return;
 	}
@@ -393,7 +393,7 @@ static void qp_rcp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r
 	close(old->srcfd);
 	old->srcfd = -1;
 	buf_free(&old->pend);
-	struct qp_new *nw = xcalloc(1, sizeof *nw);
+	struct qpd_new *nw = xcalloc(1, sizeof *nw);
 	*nw = *old;                               /* sender, recipients, stage, address */
 	old->sender = NULL;
 	old->rcpt = NULL;
@@ -404,12 +404,12 @@ static void qp_rcp_opened(struct qp_sess *s, uint32_t type, struct msg_reader *r
 	nw->started = 1;                          /* the copy keeps the original's Received: */
 	nw->committing = 0;
 	buf_init(&nw->pend);
-	qp_new_free(old, 0);
+	qpd_new_free(old, 0);
 	s->nw = nw;
-	qp_say(s, 1000, "%s OK", name);
+	qpd_say(s, 1000, "%s OK", name);
 }
 
-static void qp_rcp_read(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_rcp_read(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	uint64_t status = QS_ERROR;
 	if (type == M_Q_READ_RESULT) {
@@ -429,20 +429,20 @@ static void qp_rcp_read(struct qp_sess *s, uint32_t type, struct msg_reader *r, 
 	s->nw->srcfd = fd;
 	struct msg m;
 	msg_init(&m, M_MSG_OPEN, 0);
-	qp_ask(s, R_QUEUE, &m, qp_rcp_opened);
+	qpd_ask(s, R_QUEUE, &m, qp_rcp_opened);
 }
 
-static void qp_rcp_copy(struct qp_sess *s)
+static void qp_rcp_copy(struct qpd_sess *s)
 {
 	struct msg m;
 	msg_init(&m, M_Q_READ, 0);
 	msg_u64(&m, s->nw->msgid);
-	qp_ask(s, R_QUEUE, &m, qp_rcp_read);
+	qpd_ask(s, R_QUEUE, &m, qp_rcp_read);
 }
 
-static void qp_committed(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_committed(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
-	struct qp_new *nw = s->nw;
+	struct qpd_new *nw = s->nw;
 	uint64_t status = 0, id = nw->msgid;
 	const char *text = "";
 	char name[24];
@@ -466,28 +466,28 @@ static void qp_committed(struct qp_sess *s, uint32_t type, struct msg_reader *r,
 			qp_rcp_copy(s);
 			return;
 		}
-		qp_say(s, 1000, "%s OK", name);
+		qpd_say(s, 1000, "%s OK", name);
 	} else if (status == 452)
-		qp_say(s, 5221, "Disk space low");
+		qpd_say(s, 5221, "Disk space low");
 	else
-		qp_say(s, 5004, "Internal error, entry not queued");
-	qp_new_free(nw, 0);
+		qpd_say(s, 5004, "Internal error, entry not queued");
+	qpd_new_free(nw, 0);
 	s->nw = NULL;
 }
 
-static void qp_commit(struct qp_sess *s)
+static void qp_commit(struct qpd_sess *s)
 {
-	struct qp_new *nw = s->nw;
+	struct qpd_new *nw = s->nw;
 	struct msg m;
 	char origin[200];
 	if (!nw->started)
-		qp_new_write(s, "", 0);
-	if (qp_new_flush(nw) < 0 || fsync(nw->fd) < 0) {
+		qpd_new_write(s, "", 0);
+	if (qpd_new_flush(nw) < 0 || fsync(nw->fd) < 0) {
 		if (!nw->werr)
 			nw->werr = errno;
-		qp_say(s, nw->werr == ENOSPC || nw->werr == EDQUOT ? 5221 : 5004,
+		qpd_say(s, nw->werr == ENOSPC || nw->werr == EDQUOT ? 5221 : 5004,
 		       "Cannot write the entry; entry discarded");
-		qp_new_free(nw, 1);
+		qpd_new_free(nw, 1);
 		s->nw = NULL;
 		return;
 	}
@@ -505,140 +505,140 @@ static void qp_commit(struct qp_sess *s)
 	msg_str(&m, origin);
 	msg_u64(&m, nw->bytes);
 	msg_u64(&m, nw->stage);
-	qp_ask(s, R_QUEUE, &m, qp_committed);
+	qpd_ask(s, R_QUEUE, &m, qp_committed);
 }
 
-static void qp_run_result(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_run_result(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	uint64_t st, count, newid;
 	char name[24];
-	if (qp_op_result(type, r, &st, &count, &newid) < 0)
-		qp_say(s, 5004, "Internal error, try again later");
+	if (qpd_op_result(type, r, &st, &count, &newid) < 0)
+		qpd_say(s, 5004, "Internal error, try again later");
 	else if (st == QS_NOENT)
-		qp_say(s, 4224, "Cannot read queue entry");
+		qpd_say(s, 4224, "Cannot read queue entry");
 	else if (st != QS_OK)
-		qp_say(s, 5004, "Internal error, try again later");
+		qpd_say(s, 5004, "Internal error, try again later");
 	else {
 		qp_entry_format(name, s->cmd.ent.stage, s->cmd.ent.id);
-		qp_say(s, 1000, "%s OK", name);
+		qpd_say(s, 1000, "%s OK", name);
 	}
 }
 
 /* QRUN: commit the open entry; QRUN <entry>: try it now */
-static void qp_qrun(struct qp_sess *s)
+static void qp_qrun(struct qpd_sess *s)
 {
 	if (s->cmd.argc == 1) {
-		qp_op(s, QOP_SCHEDULE, s->cmd.ent.id, "", "", qp_run_result);
+		qpd_op(s, QOP_SCHEDULE, s->cmd.ent.id, "", "", qp_run_result);
 		return;
 	}
 	if (!qp_need_entry(s))
 		return;
 	if (!s->nw->sender)
-		qp_say(s, 3010, "No sender (QSTOR FROM)");
+		qpd_say(s, 3010, "No sender (QSTOR FROM)");
 	else if (s->nw->nrcpt == 0)
-		qp_say(s, 3010, "No recipient (QSTOR TO)");
+		qpd_say(s, 3010, "No recipient (QSTOR TO)");
 	else
 		qp_commit(s);
 }
 
 /* QRCP: QRUN, then a new open entry with the same envelope and data */
-static void qp_qrcp(struct qp_sess *s)
+static void qp_qrcp(struct qpd_sess *s)
 {
 	if (!s->nw)
-		qp_say(s, 4000, "No queue entry open");
+		qpd_say(s, 4000, "No queue entry open");
 	else if (!s->nw->sender || s->nw->nrcpt == 0)
-		qp_say(s, 3010, "No sender or no recipient");
+		qpd_say(s, 3010, "No sender or no recipient");
 	else
 		qp_commit(s);
 }
 
-static void qp_qabrt(struct qp_sess *s)
+static void qp_qabrt(struct qpd_sess *s)
 {
-	qp_new_free(s->nw, 1);
+	qpd_new_free(s->nw, 1);
 	s->nw = NULL;
-	qp_say(s, 1000, "OK");
+	qpd_say(s, 1000, "OK");
 }
 
 /* ---- moving entries ---------------------------------------------------------------------- */
 
-static void qp_dele_result(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_dele_result(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	uint64_t st, count, newid;
-	if (qp_op_result(type, r, &st, &count, &newid) < 0 || (st != QS_OK && st != QS_NOENT))
-		qp_say(s, 5004, "Internal error, try again later");
+	if (qpd_op_result(type, r, &st, &count, &newid) < 0 || (st != QS_OK && st != QS_NOENT))
+		qpd_say(s, 5004, "Internal error, try again later");
 	else if (st == QS_NOENT)
-		qp_say(s, 4224, "No such queue entry");
+		qpd_say(s, 4224, "No such queue entry");
 	else if (count == 0)
-		qp_say(s, 4000, "Queue entry is being processed, try again later");
+		qpd_say(s, 4000, "Queue entry is being processed, try again later");
 	else {
-		if (qp_agent_current(s, s->cmd.ent.id))
-			qp_agent_entry_gone(s);
-		qp_say(s, 1000, "Entry removed");
+		if (qpd_agent_current(s, s->cmd.ent.id))
+			qpd_agent_entry_gone(s);
+		qpd_say(s, 1000, "Entry removed");
 	}
 }
 
-static void qp_qdele(struct qp_sess *s)
+static void qp_qdele(struct qpd_sess *s)
 {
-	qp_op(s, QOP_REMOVE, s->cmd.ent.id, "", "", qp_dele_result);
+	qpd_op(s, QOP_REMOVE, s->cmd.ent.id, "", "", qp_dele_result);
 }
 
-static void qp_ok_result(struct qp_sess *s, uint32_t type, struct msg_reader *r, int fd)
+static void qp_ok_result(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd)
 {
 	uint64_t st, count, newid;
 	char name[24];
-	if (qp_op_result(type, r, &st, &count, &newid) < 0)
-		qp_say(s, 5004, "Internal error, try again later");
+	if (qpd_op_result(type, r, &st, &count, &newid) < 0)
+		qpd_say(s, 5004, "Internal error, try again later");
 	else if (st == QS_NOENT)
-		qp_say(s, 4224, "No such queue entry");
+		qpd_say(s, 4224, "No such queue entry");
 	else if (st == QS_NOSPACE)
-		qp_say(s, 5221, "Disk space low");
+		qpd_say(s, 5221, "Disk space low");
 	else if (st == QS_BADARG)
-		qp_say(s, 3010, "Bad arguments");
+		qpd_say(s, 3010, "Bad arguments");
 	else if (st != QS_OK)
-		qp_say(s, 5004, "Internal error, try again later");
+		qpd_say(s, 5004, "Internal error, try again later");
 	else if (newid) {
 		qp_entry_format(name, s->cmd.hasnum[1] ? (unsigned)s->cmd.num[1] : 0, newid);
-		qp_say(s, 1000, "OK %s", name);
+		qpd_say(s, 1000, "OK %s", name);
 	} else
-		qp_say(s, 1000, "OK");
+		qpd_say(s, 1000, "OK");
 }
 
-static void qp_qmove(struct qp_sess *s)
+static void qp_qmove(struct qpd_sess *s)
 {
-	qp_op(s, QOP_MOVE, s->cmd.ent.id, s->cmd.argv[1], "", qp_ok_result);
+	qpd_op(s, QOP_MOVE, s->cmd.ent.id, s->cmd.argv[1], "", qp_ok_result);
 }
 
-static void qp_qcopy(struct qp_sess *s)
+static void qp_qcopy(struct qpd_sess *s)
 {
 	if (s->nw) {
-		qp_say(s, 4226, "Queue entry still open");
+		qpd_say(s, 4226, "Queue entry still open");
 		return;
 	}
-	qp_op(s, QOP_COPY, s->cmd.ent.id, s->cmd.argc > 1 ? s->cmd.argv[1] : "", "", qp_ok_result);
+	qpd_op(s, QOP_COPY, s->cmd.ent.id, s->cmd.argc > 1 ? s->cmd.argv[1] : "", "", qp_ok_result);
 }
 
-static void qp_qflush(struct qp_sess *s)
+static void qp_qflush(struct qpd_sess *s)
 {
-	qp_op(s, QOP_FLUSH, 0, "", "", qp_ok_result);
+	qpd_op(s, QOP_FLUSH, 0, "", "", qp_ok_result);
 }
 
 /* QDSPC: free space of the spool's file system above the floor below which the queue
  * refuses new mail (queuefreebytes; by default 2 x databytes, at least 20 MiB) */
-static void qp_qdspc(struct qp_sess *s)
+static void qp_qdspc(struct qpd_sess *s)
 {
 	struct statvfs v;
-	uint64_t floor = qp_cfg->queuefreebytes;
+	uint64_t floor = qpd_cfg->queuefreebytes;
 	if (!floor)
-		floor = qp_cfg->databytes * 2 > 20u << 20 ? qp_cfg->databytes * 2 : 20u << 20;
-	if (statvfs(qp_cfg->spool, &v) < 0) {
-		qp_say(s, 5004, "Internal error: %s", strerror(errno));
+		floor = qpd_cfg->databytes * 2 > 20u << 20 ? qpd_cfg->databytes * 2 : 20u << 20;
+	if (statvfs(qpd_cfg->spool, &v) < 0) {
+		qpd_say(s, 5004, "Internal error: %s", strerror(errno));
 		return;
 	}
 	uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
-	qp_say(s, 1000, "%" PRIu64 " free", avail > floor ? avail - floor : 0);
+	qpd_say(s, 1000, "%" PRIu64 " free", avail > floor ? avail - floor : 0);
 }
 
-typedef void (*qp_entry_fn)(struct qp_sess *s);
+typedef void (*qp_entry_fn)(struct qpd_sess *s);
 static const qp_entry_fn qp_entry_cmds[QP_VERB_COUNT] = {
 	[QP_ADDRESS_RESOLVE] = qp_address_resolve, [QP_DOMAIN_LOCATION] = qp_domain_location,
 	[QP_QCREA] = qp_qcrea,             [QP_QSTOR_FROM] = qp_stor_from,
@@ -653,14 +653,14 @@ static const qp_entry_fn qp_entry_cmds[QP_VERB_COUNT] = {
 	[QP_QFLUSH] = qp_qflush,
 };
 
-void qp_entry_cmd(struct qp_sess *s)
+void qpd_entry_cmd(struct qpd_sess *s)
 {
 	qp_entry_cmds[s->cmd.verb](s);
 }
 
 /* PASS USER: the user's password hash from the users file (5th field); 1 = the password
  * matches, 0 = no such user or no match, -1 = the table could not answer */
-int qp_user_check(const char *user, const char *password)
+int qpd_user_check(const char *user, const char *password)
 {
 	struct users_result ur;
 	struct cfg_errors errs = { .n = 0 };
@@ -675,18 +675,18 @@ int qp_user_check(const char *user, const char *password)
 	return digest_verify(ur.pwhash, password) == 1;
 }
 
-void qp_entry_init(void)
+void qpd_entry_init(void)
 {
 	struct cfg_errors errs;
 	errs.n = 0;
-	qp_users = users_open(qp_cfg->users, &errs);
-	qp_aliases = aliases_open(qp_cfg->aliases, &errs);
+	qp_users = users_open(qpd_cfg->users, &errs);
+	qp_aliases = aliases_open(qpd_cfg->aliases, &errs);
 	for (int i = 0; i < errs.n; i++)
 		log_warn("event=qp_table_error file=%s line=%d error=\"%s\"", errs.e[i].file,
 		         errs.e[i].line, errs.e[i].msg);
 	if (!qp_users || !qp_aliases)
 		log_err("event=qp_tables_unusable users=%s aliases=%s: ADDRESS RESOLVE tempfails",
-		        qp_cfg->users, qp_cfg->aliases);
-	route_init(&qp_rc, qp_cfg, qp_users, qp_aliases);
+		        qpd_cfg->users, qpd_cfg->aliases);
+	route_init(&qp_rc, qpd_cfg, qp_users, qp_aliases);
 	qp_checked = time(NULL);
 }

@@ -5,8 +5,8 @@
  * M_Q_STAGE_PUSH, M_Q_STAGE_DONE) before it is routed.
  * Owns: the set of stages with agents. Trusts: the control role's requests after validation;
  * every change goes through the journal like any other state change (doc/QUEUE.md). */
-#include "ternd/queue.h"
-#include "ternd/queue_fs.h"
+#include "ternd/queue/queue.h"
+#include "ternd/queue/queue_fs.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "lib/fsutil.h"
@@ -336,7 +336,7 @@ static int op_copy(struct qmsg *m, const char *stage, struct chan *c, uint32_t r
 	uint64_t st = 0, nid;
 	if (*stage && str_to_u64(stage, 0, MAXSTAGE, &st) < 0)
 		return QS_BADARG;
-	int in = qfs_open_data(m->env.id), out = in >= 0 ? qfs_create_data(&nid) : -1;
+	int in = queue_fs_open_data(m->env.id), out = in >= 0 ? queue_fs_create_data(&nid) : -1;
 	struct stat sb;
 	int ok = in >= 0 && out >= 0 && fstat(in, &sb) == 0;
 	for (off_t off = 0; ok && off < sb.st_size;) {
@@ -348,7 +348,7 @@ static int op_copy(struct qmsg *m, const char *stage, struct chan *c, uint32_t r
 	if (!ok) {
 		if (out >= 0) {
 			close(out);
-			qfs_discard_uncommitted(nid);
+			queue_fs_discard_uncommitted(nid);
 		}
 		return errno == ENOSPC ? QS_NOSPACE : QS_ERROR;
 	}
@@ -444,7 +444,7 @@ static int by_arrival(const void *a, const void *b)
 static void list_one(struct msg *out, struct qmsg *m)
 {
 	struct stat sb;
-	int fd = qfs_open_data(m->env.id);
+	int fd = queue_fs_open_data(m->env.id);
 	uint64_t size = (fd >= 0 && fstat(fd, &sb) == 0) ? (uint64_t)sb.st_size : 0;
 	if (fd >= 0)
 		close(fd);
@@ -500,11 +500,11 @@ static void on_read(struct chan *c, uint32_t id, struct msg_reader *r)
 	struct qmsg *m = msg_done(r) == 0 ? queue_msg_get(msgid) : NULL;
 	char *text = NULL;
 	size_t len = 0;
-	int fd = m ? qfs_open_data(msgid) : -1;
+	int fd = m ? queue_fs_open_data(msgid) : -1;
 	struct stat sb;
 	struct msg out;
 	msg_init(&out, M_Q_READ_RESULT, id);
-	if (!m || fd < 0 || fstat(fd, &sb) < 0 || qfs_read_env(msgid, &text, &len) < 0) {
+	if (!m || fd < 0 || fstat(fd, &sb) < 0 || queue_fs_read_env(msgid, &text, &len) < 0) {
 		if (fd >= 0)
 			close(fd);
 		msg_u64(&out, m ? QS_ERROR : QS_NOENT);

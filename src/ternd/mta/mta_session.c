@@ -11,8 +11,8 @@
  *            SMTP ─ txn over ─► done(job) ─► IDLE ─ idle() ─► send(job) ─► SMTP …
  *               │ temp failure before MAIL on a fresh connection: next address
  *            IDLE ─ park ms ─► QUIT ─ 221 / QUIT_MS ─► closed()                        */
-#include "ternd/mta_session.h"
-#include "ternd/mta.h"
+#include "ternd/mta/mta_session.h"
+#include "ternd/mta/mta.h"
 #include "lib/ev.h"
 #include "lib/log.h"
 #include <errno.h>

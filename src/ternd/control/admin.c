@@ -10,7 +10,7 @@
  * else is refused with a message that says so.
  * Owns: the admin sessions. Trusts: the kernel's peer credentials; nothing the client
  * sends (the line is bounded and parsed by a table); the owners' answers after decoding. */
-#include "ternd/control.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "mail/envelope.h"
 #include "mail/mailq2.h"

@@ -11,7 +11,7 @@
  * A peer channel that closes answers every request pending on it with type 0 (the sessions
  * then give their clients a temporary error); the role exits when the parent's channel
  * closes or on SIGTERM. */
-#include "ternd/control.h"
+#include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "lib/ev.h"
 #include "lib/hmap.h"
@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 /* qp.c is written separately: until it is linked in, its listeners just close */
-void qp_init(void) __attribute__((weak));
-void qp_accept(int fd, const struct sockaddr *peer, socklen_t len) __attribute__((weak));
+void qpd_init(void) __attribute__((weak));
+void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len) __attribute__((weak));
 
 #define CTL_MAXCONN      64        /* per kind of listener */
 #define CTL_ACCEPT_BURST 32
@@ -41,8 +41,8 @@ static void ctl_admin(int fd, const struct sockaddr *sa, socklen_t sl) { admin_a
 
 static void ctl_qp(int fd, const struct sockaddr *sa, socklen_t sl)
 {
-	if (qp_accept)
-		qp_accept(fd, sa, sl);
+	if (qpd_accept)
+		qpd_accept(fd, sa, sl);
 	else
 		close(fd);
 }
@@ -52,7 +52,7 @@ static const struct ctl_kinddef {
 	void (*accept)(int fd, const struct sockaddr *sa, socklen_t sl);
 } ctl_kinds[K_N] = {
 	[K_ADMIN] = { "", ctl_admin },
-	[K_MAILQ] = { "mailq", mailq2_accept },
+	[K_MAILQ] = { "mailq", mailq2d_accept },
 	[K_QP] = { "qp", ctl_qp },
 	[K_METRICS] = { "metrics", metrics_accept },
 };
@@ -333,9 +333,9 @@ int control_main(struct role_ctx *ctx)
 	ev_add(ctl.sigterm, -1);
 	ev_add(ctl.sigint, -1);
 	ctl_peers(ctx);
-	mailq2_init();
-	if (qp_init)
-		qp_init();
+	mailq2d_init();
+	if (qpd_init)
+		qpd_init();
 	ctl_listeners(ctx);
 	log_info("event=control_ready listeners=%d queue=%d scheduler=%d mta=%d", ctl.nl,
 	         ctl.up[R_QUEUE], ctl.up[R_SCHED], ctl.up[R_MTA]);

@@ -2,8 +2,8 @@
  * Owns: reading <spool>/maildrop/, turning each file into a committed queue message, and
  * removing the file only after that commit. Trusts nothing in the files: any local user can
  * write there; the envelope parser is strict and a bad file goes to quarantine/. */
-#include "ternd/queue.h"
-#include "ternd/queue_fs.h"
+#include "ternd/queue/queue.h"
+#include "ternd/queue/queue_fs.h"
 #include "mail/maildrop.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -45,14 +45,14 @@ static void drop_forget(const char *name)
 		}
 }
 
-void drop_committed(const char *name)
+void queue_drop_committed(const char *name)
 {
-	if (unlinkat(qfs_dirfd(QD_DROP), name, 0) < 0 && errno != ENOENT)
+	if (unlinkat(queue_fs_dirfd(QD_DROP), name, 0) < 0 && errno != ENOENT)
 		log_err("event=maildrop_unlink_failed file=%s error=\"%s\"", name, strerror(errno));
 	drop_forget(name);
 }
 
-void drop_failed(const char *name)
+void queue_drop_failed(const char *name)
 {
 	drop_forget(name);    /* stays in maildrop/: picked up again at the next scan */
 }
@@ -87,13 +87,13 @@ static int drop_copy(int in, off_t off, int out, uint64_t id, uid_t uid)
 
 static void drop_one(const char *name)
 {
-	int fd = openat(qfs_dirfd(QD_DROP), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = openat(queue_fs_dirfd(QD_DROP), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		/* a hard link to someone else's file would lend us its owner's identity */
 		if (fd >= 0)
 			close(fd);
-		qfs_quarantine(QD_DROP, name, "not a regular file with one link");
+		queue_fs_quarantine(QD_DROP, name, "not a regular file with one link");
 		return;
 	}
 	struct maildrop_env me;
@@ -101,17 +101,17 @@ static void drop_one(const char *name)
 	maildrop_env_init(&me);
 	if (maildrop_parse_fd(fd, &me, &body) < 0) {
 		close(fd);
-		qfs_quarantine(QD_DROP, name, me.why ? me.why : "malformed");
+		queue_fs_quarantine(QD_DROP, name, me.why ? me.why : "malformed");
 		maildrop_env_free(&me);
 		return;
 	}
 	uint64_t id;
-	int dfd = qfs_create_data(&id);
+	int dfd = queue_fs_create_data(&id);
 	if (dfd < 0 || drop_copy(fd, body, dfd, id, st.st_uid) < 0) {
 		log_err("event=maildrop_copy_failed file=%s error=\"%s\"", name, strerror(errno));
 		if (dfd >= 0) {
 			close(dfd);
-			qfs_discard_uncommitted(id);
+			queue_fs_discard_uncommitted(id);
 		}
 		close(fd);
 		maildrop_env_free(&me);
@@ -138,9 +138,9 @@ static void drop_one(const char *name)
 	queue_commit_add(PC_DROP, m, dfd, NULL, 0, name, 0);
 }
 
-void drop_scan(void)
+void queue_drop_scan(void)
 {
-	int dup_fd = dup(qfs_dirfd(QD_DROP));
+	int dup_fd = dup(queue_fs_dirfd(QD_DROP));
 	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
 	int n = 0;
 	if (!d) {
@@ -167,22 +167,22 @@ static void drop_notify(int fd, short what, void *arg)
 	char buf[4096];
 	while (read(fd, buf, sizeof buf) > 0)
 		;
-	drop_scan();
+	queue_drop_scan();
 }
 
-static void drop_again_cb(int fd, short what, void *arg) { drop_scan(); }
+static void drop_again_cb(int fd, short what, void *arg) { queue_drop_scan(); }
 
-void drop_init(void)
+void queue_drop_init(void)
 {
 	drop_again = ev_new(-1, 0, drop_again_cb, NULL);
 	drop_ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (drop_ino >= 0) {
 		char path[64];
-		snprintf(path, sizeof path, "/proc/self/fd/%d", qfs_dirfd(QD_DROP));
+		snprintf(path, sizeof path, "/proc/self/fd/%d", queue_fs_dirfd(QD_DROP));
 		if (inotify_add_watch(drop_ino, path, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
 			log_warn("event=inotify_unavailable error=\"%s\"; polling maildrop", strerror(errno));
 		drop_ev = ev_new(drop_ino, EV_R | EV_PERSIST, drop_notify, NULL);
 		ev_add(drop_ev, -1);
 	}
-	drop_scan();
+	queue_drop_scan();
 }

@@ -5,7 +5,7 @@
  * Owns: the context, the requests in flight (a list) and their timers.
  * Trusts: the configured DNS server to be the one the operator chose, nothing in its
  * answers: names in MX records are decoded with bounds checks and must be LDH names. */
-#include "ternd/dns.h"
+#include "ternd/lookup/dns.h"
 #include "ternd/proto.h"
 #include "lib/buf.h"
 #include "lib/ev.h"

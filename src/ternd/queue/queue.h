@@ -65,10 +65,10 @@ void queue_kick(void);
 int64_t queue_now(void);
 
 /* queue_drop.c */
-void drop_init(void);
-void drop_scan(void);
-void drop_committed(const char *name);          /* unlink after commit */
-void drop_failed(const char *name);
+void queue_drop_init(void);
+void queue_drop_scan(void);
+void queue_drop_committed(const char *name);          /* unlink after commit */
+void queue_drop_failed(const char *name);
 
 /* queue_ctl.c: management and stages */
 void queue_ctl_precommit(struct qmsg *m);        /* no agents: the entry skips the stages */
@@ -78,5 +78,5 @@ void queue_ctl_copy_committed(struct chan *c, uint32_t reqid, uint64_t newid, in
 
 /* queue_bounce.c: build and enqueue the bounce for m's failed slots. 0 queued / 1 nothing
  * to send (double bounce dropped) / -1 error (retry later) */
-int bounce_start(struct qmsg *m);
+int queue_bounce_start(struct qmsg *m);
 #endif

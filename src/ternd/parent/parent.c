@@ -3,7 +3,7 @@
  * restarting them, and forking tern-local under a recipient's uid for the mda.
  * Trusts: nothing from the roles beyond the fork request, whose uid it re-checks (never 0);
  * it never parses mail or network input. */
-#include "ternd/parent.h"
+#include "ternd/parent/parent.h"
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "helpers/local.h"

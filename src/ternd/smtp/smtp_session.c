@@ -7,7 +7,7 @@
  * lookup or queue sets s->wait and processing stops (the socket is not read) until the answer
  * comes; replies are written in one batch when the input is used up. Idle sessions hold no
  * buffers: input and output buffers are freed when empty, the sink exists only during DATA. */
-#include "ternd/smtp_session.h"
+#include "ternd/smtp/smtp_session.h"
 #include "ternd/proto.h"
 #include "lib/buf.h"
 #include "lib/ev.h"

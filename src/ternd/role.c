@@ -1,0 +1,43 @@
+/* role — the role names and the crash points of the test build, shared by every role.
+ * Owns: the name table of enum role; role_crashpoint(). Trusts: the environment only in the
+ * test build (TERN_CRASHPOINT), which the production build does not read. */
+#include "ternd/role.h"
+#include "lib/log.h"
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *role_names[R_NROLES] = {
+	"parent", "smtp", "lookup", "queue", "scheduler", "mda", "mta", "control"
+};
+
+const char *role_name(enum role r) { return (r >= 0 && r < R_NROLES) ? role_names[r] : "?"; }
+
+int role_by_name(const char *name)
+{
+	for (int i = 0; i < R_NROLES; i++)
+		if (strcmp(role_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+int role_crashpoint_armed(const char *name)
+{
+	static const char *cp;
+	static int init;
+	if (!init) {
+		cp = getenv("TERN_CRASHPOINT");
+		init = 1;
+	}
+	return cp && strcmp(cp, name) == 0;
+}
+
+void role_crashpoint(const char *name)
+{
+	if (role_crashpoint_armed(name)) {
+		log_warn("event=role_crashpoint name=%s", name);
+		kill(getpid(), SIGKILL);
+	}
+}
+
