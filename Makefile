@@ -28,7 +28,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 PROGS := bin/ternd bin/ternctl bin/tern-local bin/tern-queue bin/sendmail bin/mailq bin/newaliases
 
-.PHONY: all run test unit unit-san fuzz fuzz-build e2e crash deps clean install layering bench
+.PHONY: all run test test-build unit unit-san fuzz fuzz-build e2e crash deps clean install layering bench
 all: deps-build $(PROGS)
 
 deps-build:
@@ -58,6 +58,41 @@ bin/tern-queue: $(B)/src/helpers/tern-queue.o $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 bin/sendmail bin/mailq bin/newaliases: bin/ternctl
 	ln -sf ternctl $@
+
+# --- the test build ------------------------------------------------------------
+# The same programs compiled with -DTERN_TEST into $(TBIN): only they contain the test hooks
+# (crash points, TERN_QP_* timing overrides, forbidden-frame injection). The tests run these;
+# bin/ never contains a hook.
+TB       := $(B)/t
+TBIN     := $(B)/tbin
+TCFLAGS  := $(CFLAGS) -DTERN_TEST
+T_LIB    := $(LIB_SRC:%.c=$(TB)/%.o)
+T_MAIL   := $(MAIL_SRC:%.c=$(TB)/%.o)
+T_TERND  := $(TERND_SRC:%.c=$(TB)/%.o)
+T_CTL    := $(CTL_SRC:%.c=$(TB)/%.o)
+T_PROGS  := $(PROGS:bin/%=$(TBIN)/%)
+$(TB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TCFLAGS) -c $< -o $@
+$(TB)/libtern.a: $(T_LIB)
+	ar rcs $@ $^
+$(TB)/libmail.a: $(T_MAIL)
+	ar rcs $@ $^
+$(TBIN)/ternd: $(T_TERND) $(TB)/src/helpers/tern-local.o $(TB)/libmail.a $(TB)/libtern.a
+	@mkdir -p $(TBIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN)/ternctl: $(T_CTL) $(TB)/libmail.a $(TB)/libtern.a
+	@mkdir -p $(TBIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN)/tern-local: $(TB)/src/helpers/local_main.o $(TB)/src/helpers/tern-local.o $(TB)/libmail.a $(TB)/libtern.a
+	@mkdir -p $(TBIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN)/tern-queue: $(TB)/src/helpers/tern-queue.o $(TB)/libmail.a $(TB)/libtern.a
+	@mkdir -p $(TBIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN)/sendmail $(TBIN)/mailq $(TBIN)/newaliases: $(TBIN)/ternctl
+	ln -sf ternctl $@
+test-build: $(T_PROGS)
 
 # --- tests -------------------------------------------------------------------
 $(B)/unit/%: tests/unit/%.c $(B)/libmail.a $(B)/libtern.a tests/unit/t.h
@@ -100,7 +135,7 @@ layering:
 
 test: deps
 	@scripts/users
-	$(MAKE) -j2 all unit unit-san fuzz-build
+	$(MAKE) -j2 all test-build unit unit-san fuzz-build
 	@tests/run-all
 
 run: all

@@ -10,6 +10,7 @@
 #include "lib/buf.h"
 #include "mail/dotqmail.h"
 #include "mail/mbox.h"
+#include "lib/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -53,20 +54,6 @@ static struct {
 
 /* --- the one output line -------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void say(const char *s)
 {
 	char out[OUT_MAX + 2];
@@ -78,7 +65,7 @@ static void say(const char *s)
 	while (n && out[n - 1] == ' ')
 		n--;
 	out[n++] = '\n';
-	write_all(1, out, n);
+	fs_write_all(1, out, n);
 }
 
 #define FORMAT(line, fmt) do { va_list ap_; va_start(ap_, fmt); \
@@ -150,7 +137,7 @@ static int msg_copy(int out)
 	char *chunk = xmalloc(CHUNK);
 	ssize_t r = 0;
 	while (off < L.msglen && (r = msg_read(chunk, CHUNK, off)) > 0 &&
-	       write_all(out, chunk, (size_t)r) == 0)
+	       fs_write_all(out, chunk, (size_t)r) == 0)
 		off += r;
 	free(chunk);
 	return off == L.msglen ? 0 : -1;
@@ -401,7 +388,7 @@ static int maildir_link(int dfd, const char *tmp, struct buf *name)
 
 static int maildir_write(int fd)
 {
-	if (write_all(fd, L.head.p, L.head.len) == -1 || msg_copy(fd) == -1 || fsync(fd) == -1)
+	if (fs_write_all(fd, L.head.p, L.head.len) == -1 || msg_copy(fd) == -1 || fsync(fd) == -1)
 		return -1;
 	return 0;
 }
@@ -440,9 +427,13 @@ static void deliver_maildir(const char *dir)
 
 static unsigned lock_timeout(void)
 {
+#ifdef TERN_TEST
 	const char *s = getenv("TERN_LOCAL_LOCK_TIMEOUT");
 	uint64_t v;
 	return s && str_to_u64(s, 1, 3600, &v) == 0 ? (unsigned)v : LOCK_TIMEOUT;
+#else
+	return LOCK_TIMEOUT;
+#endif
 }
 
 static void deliver_mbox(const char *path)

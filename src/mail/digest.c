@@ -2,6 +2,7 @@
  * and libcrypt. Owns: the {SCHEME} formats and their base64. Trusts: nothing it is given. */
 #include "mail/digest.h"
 #include <crypt.h>
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -39,48 +40,37 @@ const char *digest_fmt_name(int fmt)
 
 /* ---- base64 and hex ------------------------------------------------------------------- */
 
-static const char digest_b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/* base64 through libcrypto (EVP_EncodeBlock/EVP_DecodeBlock); decoding is strict: whole
+ * quanta of the standard alphabet, padding only at the end */
 void digest_b64_encode(struct buf *out, const unsigned char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-		             (i + 2 < n ? p[i + 2] : 0);
-		char q[4] = { digest_b64[v >> 18 & 63], digest_b64[v >> 12 & 63],
-		              i + 1 < n ? digest_b64[v >> 6 & 63] : '=', i + 2 < n ? digest_b64[v & 63] : '=' };
-		buf_add(out, q, 4);
-	}
-}
-
-static int digest_b64_val(char c)
-{
-	const char *p = c ? strchr(digest_b64, c) : NULL;
-	return p ? (int)(p - digest_b64) : -1;
+	size_t need = 4 * ((n + 2) / 3) + 1;
+	buf_reserve(out, need);
+	int w = EVP_EncodeBlock((unsigned char *)out->p + out->len, p, (int)n);
+	out->len += (size_t)w;
+	out->p[out->len] = '\0';
 }
 
 long digest_b64_decode(const char *s, size_t len, unsigned char *out, size_t outsz)
 {
-	size_t o = 0;
-	if (len % 4)
+	size_t pad = 0;
+	if (len % 4 || len > 65536)
 		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4], pad = 0;
-		for (int k = 0; k < 4; k++) {
-			v[k] = s[i + k] == '=' ? (pad++, 0) : (pad ? -1 : digest_b64_val(s[i + k]));
-			if (v[k] < 0)
-				return -1;
-		}
-		if (pad > 2 || (pad && i + 4 != len) || o + 3 - (size_t)pad > outsz)
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '=' && i >= len - 2)
+			pad++;
+		else if (pad || !(isalnum(c) || c == '+' || c == '/'))
 			return -1;
-		unsigned w = (unsigned)(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
-		out[o++] = (unsigned char)(w >> 16);
-		if (pad < 2)
-			out[o++] = (unsigned char)(w >> 8);
-		if (pad < 1)
-			out[o++] = (unsigned char)w;
 	}
-	return (long)o;
+	if (len / 4 * 3 > outsz + pad)
+		return -1;
+	unsigned char tmp[49152 + 3];
+	int n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
+	if (n < 0 || (size_t)n < pad)
+		return -1;
+	memcpy(out, tmp, (size_t)n - pad);
+	return (long)((size_t)n - pad);
 }
 
 static int digest_hexval(char c)

@@ -2,6 +2,7 @@
  * Owns: the mbox file between lock and close. Trusts nothing: the quoting state machine never
  * holds more than counters, so a line of a million '>' costs no memory. */
 #include "mail/mbox.h"
+#include "lib/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -107,20 +108,6 @@ void mbox_from_line(struct buf *out, const char *sender, time_t when)
 		   tm.tm_year + 1900);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void on_alarm(int sig) { (void)sig; }
 
 /* fcntl and flock locks under one alarm (no SA_RESTART, so a timeout is EINTR) */
@@ -164,7 +151,7 @@ static int body(int fd, int msgfd, off_t msglen)
 		}
 		buf_reset(&out);
 		mbox_quote_feed(&q, chunk, (size_t)r, &out);
-		rc = write_all(fd, out.p, out.len);
+		rc = fs_write_all(fd, out.p, out.len);
 		off += r;
 	}
 	buf_reset(&out);
@@ -172,7 +159,7 @@ static int body(int fd, int msgfd, off_t msglen)
 		buf_addc(&out, '\n');
 	buf_addc(&out, '\n');
 	if (rc == 0)
-		rc = write_all(fd, out.p, out.len);
+		rc = fs_write_all(fd, out.p, out.len);
 	buf_free(&out);
 	free(chunk);
 	return rc;
@@ -201,8 +188,8 @@ enum mbox_err mbox_append(const char *path, const char *from_line, const char *h
 	off_t pos = lseek(fd, 0, SEEK_END);
 	if (pos == -1)
 		return fail(fd, MBOX_WRITE);
-	if (write_all(fd, from_line, strlen(from_line)) == -1 ||
-	    write_all(fd, head, headlen) == -1 || body(fd, msgfd, msglen) == -1 ||
+	if (fs_write_all(fd, from_line, strlen(from_line)) == -1 ||
+	    fs_write_all(fd, head, headlen) == -1 || body(fd, msgfd, msglen) == -1 ||
 	    fsync(fd) == -1) {
 		int e = errno;
 		if (ftruncate(fd, pos) == 0)

@@ -19,6 +19,7 @@
 #include "ternctl/sendmail_int.h"
 #include "lib/buf.h"
 #include "mail/config.h"
+#include "mail/digest.h"
 #include "mail/maildrop.h"
 #include <errno.h>
 #include <libgen.h>
@@ -445,19 +446,6 @@ static int sm_atext(unsigned char c)
 	    strchr("!#$%&'*+-/=?^_`{|}~ ", c) != NULL;
 }
 
-static void sm_base64(struct buf *b, const unsigned char *s, size_t n)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-		    (i + 2 < n ? s[i + 2] : 0);
-		buf_addc(b, t[v >> 18 & 63]);
-		buf_addc(b, t[v >> 12 & 63]);
-		buf_addc(b, i + 1 < n ? t[v >> 6 & 63] : '=');
-		buf_addc(b, i + 2 < n ? t[v & 63] : '=');
-	}
-}
-
 /* -F name as a display name: plain, "quoted", or RFC 2047 words (UTF-8, base64) */
 static void sm_display(struct buf *b, const char *name)
 {
@@ -478,7 +466,7 @@ static void sm_display(struct buf *b, const char *name)
 			while (k > 1 && i + k < clean.len && (s[i + k] & 0xc0) == 0x80)
 				k--;                  /* never split a UTF-8 sequence */
 			buf_adds(b, i ? " =?UTF-8?B?" : "=?UTF-8?B?");
-			sm_base64(b, s + i, k);
+			digest_b64_encode(b, s + i, k);
 			buf_adds(b, "?=");
 			i += k;
 		}

@@ -27,7 +27,7 @@ import time
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TERND = pathlib.Path(os.environ.get("TERN_BIN", REPO / "bin" / "ternd"))
+TERND = pathlib.Path(os.environ.get("TERN_BIN", REPO / "build" / "tbin" / "ternd"))
 TMPROOT = os.environ.get("TERN_TEST_TMP", "/tmp")
 
 

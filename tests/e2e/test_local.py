@@ -20,7 +20,7 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TERN_LOCAL_BIN", os.path.join(REPO, "bin", "tern-local"))
+BIN = os.environ.get("TERN_LOCAL_BIN", os.path.join(REPO, "build", "tbin", "tern-local"))
 UID = GID = 65534
 TIMEOUT = 20
 RECIP = "joe@example.org"

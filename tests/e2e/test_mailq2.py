@@ -60,7 +60,7 @@ def free_port6():
 @pytest.fixture(scope="session")
 def control_driver():
     """Path of the compiled control_driver (built once per session)."""
-    libs = [REPO / "build" / "libmail.a", REPO / "build" / "libtern.a"]
+    libs = [REPO / "build" / "t" / "libmail.a", REPO / "build" / "t" / "libtern.a"]
     for lib in libs:
         if not lib.exists():
             pytest.fail(f"{lib} is missing: run make first")
@@ -70,7 +70,7 @@ def control_driver():
     m = re.search(r"^LIBS\s*:=\s*(.*)$", (REPO / "Makefile").read_text(), re.M)
     syslibs = m[1].split() if m else ["-levent_core", "-lcrypto", "-lcdb", "-lcrypt", "-lm"]
     extra = os.environ.get("CONTROL_DRIVER_CFLAGS", "").split()
-    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", *extra, "-I" + str(REPO / "src"),
+    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-DTERN_TEST", "-O1", "-g", *extra, "-I" + str(REPO / "src"),
                     "-o", str(exe), *[str(REPO / p) for p in DRIVER_SRC], *map(str, libs),
                     *syslibs], check=True, timeout=120)
     yield exe

@@ -797,7 +797,7 @@ def test_pass_user_checks_the_users_file_hash(make_tern):
     a user login binds the identity, not manager rights."""
     import subprocess
     from conftest import REPO
-    h = subprocess.run([str(REPO / "bin" / "ternctl"), "digest", "SSHA", "s3cret"],
+    h = subprocess.run([str(REPO / "build" / "tbin" / "ternctl"), "digest", "SSHA", "s3cret"],
                        capture_output=True, timeout=10, check=True).stdout.decode().strip()
     assert h.startswith("{SSHA}"), h
     t = start(make_tern, users={"ann": None})

@@ -26,7 +26,7 @@ from conftest import wait_for
 from conftest import split_message
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("TERN_BINDIR", REPO / "bin"))
+BIN = pathlib.Path(os.environ.get("TERN_BINDIR", REPO / "build" / "tbin"))
 SENDMAIL = str(BIN / "sendmail")
 MAILQ = str(BIN / "mailq")
 NEWALIASES = str(BIN / "newaliases")

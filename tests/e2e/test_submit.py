@@ -15,7 +15,7 @@ import tempfile
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINDIR = os.environ.get("TERN_BINDIR", os.path.join(REPO, "bin"))
+BINDIR = os.environ.get("TERN_BINDIR", os.path.join(REPO, "build", "tbin"))
 SENDMAIL = os.path.join(BINDIR, "sendmail")
 TERNQUEUE = os.path.join(BINDIR, "tern-queue")
 ME = "test.example"

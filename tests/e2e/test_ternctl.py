@@ -23,7 +23,7 @@ from conftest import REPO
 from test_mailq2 import (control_driver, make_driver, drv, start_live,  # noqa: F401  fixtures
                          wait_for, _submit)
 
-TERNCTL = REPO / "bin" / "ternctl"
+TERNCTL = REPO / "build" / "tbin" / "ternctl"
 KNOWN = "0123456789abcdef"
 
 

@@ -8,8 +8,8 @@
  * Trusts: nothing a client sends; the auth file only after parsing (a bad line grants
  * nothing); the owners' answers only after decoding.
  *
- * The auth file is named by the environment variable TERN_MAILQ_AUTH ("PATH" or
- * "file:PATH") until the config key `mailq_auth` exists; it is re-read when it changes. */
+ * The auth file is named by the key `mailq_auth` ("PATH" or "file:PATH"; the test build also
+ * reads TERN_MAILQ_AUTH); it is re-read when it changes. */
 #include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "mail/envelope.h"
@@ -62,8 +62,10 @@ static void mq_pump(struct mq_sess *s);
 static void mq_auth_path(void)
 {
 	const char *e = control_cfg()->mailq_auth;      /* the mailq_auth key */
+#ifdef TERN_TEST
 	if (!e || !*e)
 		e = getenv("TERN_MAILQ_AUTH");              /* the tests' older spelling */
+#endif
 	if (e && strncmp(e, "file:", 5) == 0)
 		e += 5;
 	snprintf(mq.path, sizeof mq.path, "%s", e ? e : "");
@@ -520,5 +522,5 @@ void mailq2d_init(void)
 		log_err("event=mailq_auth_unreadable path=%s error=\"%s\" hint=\"every client gets 550\"",
 		        mq.path, strerror(errno));
 	else if (!*mq.path)
-		log_debug("event=mailq_no_auth_file hint=\"set TERN_MAILQ_AUTH; every client gets 550\"");
+		log_debug("event=mailq_no_auth_file hint=\"set the mailq_auth key; every client gets 550\"");
 }

@@ -571,13 +571,15 @@ void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len)
 
 void qpd_init(void)
 {
-	const char *v;
+	const char *v __attribute__((unused));
 	qpd_cfg = control_cfg();
 	qp_secret = qpd_cfg->qp_secret ? qpd_cfg->qp_secret : "";
 	if (qpd_cfg->timeoutqp)
 		qpd_timeout_ms = (long)qpd_cfg->timeoutqp * 1000;
+#ifdef TERN_TEST
 	if ((v = getenv("TERN_QP_TIMEOUT")) != NULL && atol(v) > 0)    /* tests: below 1 s */
 		qpd_timeout_ms = atol(v) * 1000;
+#endif
 	qpd_entry_init();
 	qpd_agent_init();
 	log_info("event=qp_ready trusted=%zu secret=%s timeout=%lds",

@@ -805,18 +805,22 @@ static void qp_stages_declared(const char *v)
 
 void qpd_agent_init(void)
 {
-	const char *v;
+	const char *v __attribute__((unused));
 	qp_hold = qpd_cfg->qp_agentpolicy && strcmp(qpd_cfg->qp_agentpolicy, "hold") == 0;
 	if (qpd_cfg->qp_agenttimeout)
 		qp_agent_ms = (long)qpd_cfg->qp_agenttimeout * 1000;
 	if (qpd_cfg->qp_holdretry)
 		qp_retry_ms = (long)qpd_cfg->qp_holdretry * 1000;
+#ifdef TERN_TEST
 	if ((v = getenv("TERN_QP_HOLD_RETRY")) != NULL && atol(v) > 0)
 		qp_retry_ms = atol(v) * 1000;
+#endif
 	for (size_t i = 0; i < qpd_cfg->qp_stages.n; i++)
 		qp_stages_declared(qpd_cfg->qp_stages.v[i]);
+#ifdef TERN_TEST
 	if ((v = getenv("TERN_QP_STAGES")) != NULL)
 		qp_stages_declared(v);
+#endif
 	qp_retry_ev = ev_new(-1, 0, qp_retry_cb, NULL);
 	control_on(M_Q_STAGE_PUSH, qp_on_push);
 	qp_announce(1);

@@ -42,7 +42,7 @@ struct kid { pid_t pid; uint64_t job; struct kid *next; };
 
 static struct config *cfg;
 static const char *cfgpath;
-static char self_exe[PATH_MAX], local_exe[PATH_MAX], queue_exe[PATH_MAX];
+static char self_exe[PATH_MAX], queue_exe[PATH_MAX];
 static int debug_flag;
 static int lfd[CFG_MAXLISTEN], lkind[CFG_MAXLISTEN], nl;
 static pid_t pids[R_NROLES];
@@ -523,7 +523,6 @@ static void find_exes(const char *argv0)
 		if (slash)
 			*slash = '\0';
 	}
-	snprintf(local_exe, sizeof local_exe, "%s/tern-local", dir);
 	snprintf(queue_exe, sizeof queue_exe, "%s/tern-queue", dir);
 }
 

@@ -186,10 +186,6 @@ static void deliver_slot(struct qmsg *m, uint32_t i)
 	struct slot *s = &m->env.slots[i];
 	if (s->state != SL_ROUTED || (m->sf[i] & SF_INFLIGHT))
 		return;
-	if (strcmp(s->t.channel, "local") != 0) {
-		queue_record_result(m, i, D_TEMP, "no remote delivery agent is configured yet", NULL);
-		return;
-	}
 	int fd = queue_fs_open_data(m->env.id);
 	if (fd < 0) {
 		queue_record_result(m, i, D_TEMP, "cannot open the queued message", NULL);
