@@ -59,6 +59,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "user", CT_WORD, O(user), "_tern", 0, 0, "unprivileged user of the smtp, lookup, mta, mda and control roles" },
 	{ "queueuser", CT_WORD, O(queueuser), "_ternq", 0, 0, "user of the queue and scheduler roles (owns the spool)" },
 	{ "rootdir", CT_WORD, O(rootdir), "/var/empty/tern", 0, 0, "empty directory the smtp role chroots into when started as root" },
+	{ "defaultprivs", CT_WORD, O(defaultprivs), "nobody", 0, 0, "unprivileged account that runs alias |program and /file deliveries (Postfix's default_privs); never a role account" },
 	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 metrics" },
 	{ "loglevel", CT_INT, O(loglevel), "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug" },
 	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },

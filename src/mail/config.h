@@ -40,6 +40,7 @@ struct config {
 	char *user;                 /* role user for smtp/lookup/mta/mda/control: _tern */
 	char *queueuser;            /* role user for queue/scheduler: _ternq */
 	char *rootdir;              /* chroot for the smtp role when root: /var/empty/tern */
+	char *defaultprivs;         /* account of alias |program and /file deliveries: nobody */
 	struct cfg_listen listen[CFG_MAXLISTEN];
 	int nlisten;
 	int loglevel;               /* 0 err .. 3 debug */

@@ -132,6 +132,10 @@ enum msgtype {
 	M_MTA_TCPTO = 130,  /* Q op (0 = list, 1 = clear) -> M_MTA_TCPTO_RESULT */
 	M_MTA_TCPTO_RESULT, /* Q n, each: S address, Q since (unix time of the last timeout),
 	                       Q failures; then Q cleared (entries removed by op 1, else 0) */
+
+	/* parent -> every role: a restarted peer's fresh channel (doc/ARCHITECTURE.md, Restarts) */
+	M_PEER_NEW = 140,   /* Q role (enum role of the peer), + fd: this role's end of the new
+	                       socketpair to that peer */
 };
 
 enum qop {
