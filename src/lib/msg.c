@@ -123,7 +123,14 @@ const void *msg_get_bytes(struct msg_reader *r, size_t *n)
 	return v;
 }
 
-int msg_done(struct msg_reader *r) { return (r->err || r->off != r->len) ? -1 : 0; }
+int msg_done(struct msg_reader *r)
+{
+	if (r->err || r->off != r->len) {
+		r->err = 1;
+		return -1;
+	}
+	return 0;
+}
 
 long msg_frame(const void *buf, size_t len, uint32_t *type, uint32_t *id, int *hasfd)
 {
@@ -168,6 +175,10 @@ struct chan {
 	int closing;
 	int dispatching;
 };
+
+static chan_filter_fn chan_filter;
+
+void chan_set_filter(chan_filter_fn fn) { chan_filter = fn; }
 
 static void chan_fail(struct chan *c, const char *why)
 {
@@ -229,7 +240,15 @@ static void chan_dispatch(struct chan *c)
 		struct msg_reader r;
 		msg_reader_init(&r, c->in.p + off + MSG_HDRLEN, (size_t)fl - MSG_HDRLEN);
 		off += (size_t)fl;
+		if (chan_filter && chan_filter(c->peer, type, hasfd) < 0) {
+			log_err("event=ipc_refused peer=%s type=%u fd=%d", c->peer, type, hasfd);
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
 		c->cb(c, type, id, &r, fd, c->arg);
+		if (r.err)               /* the receiver found it malformed and dropped it */
+			log_err("event=ipc_malformed peer=%s type=%u", c->peer, type);
 	}
 	c->dispatching = 0;
 	if (!c->closing)

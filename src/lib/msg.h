@@ -39,7 +39,9 @@ void msg_reader_init(struct msg_reader *r, const void *p, size_t len);
 uint64_t msg_get_u64(struct msg_reader *r);
 const char *msg_get_str(struct msg_reader *r);       /* "" on error (check r->err) */
 const void *msg_get_bytes(struct msg_reader *r, size_t *n);
-int msg_done(struct msg_reader *r);                  /* 0 if all read without error, else -1 */
+/* 0 if all read without error, else -1 — and the error sticks: the channel that delivered
+ * the payload then logs it as malformed (event=ipc_malformed) after the callback returns */
+int msg_done(struct msg_reader *r);
 
 /* Split a byte stream into frames: returns the frame length (header+payload) if buf holds a
  * complete frame, 0 if more bytes are needed, -1 if the header is invalid. */
@@ -51,6 +53,12 @@ typedef void (*chan_recv_cb)(struct chan *c, uint32_t type, uint32_t id,
                              struct msg_reader *r, int fd, void *arg);
 typedef void (*chan_close_cb)(struct chan *c, void *arg);
 struct chan *chan_new(int fd, const char *peer, chan_recv_cb cb, chan_close_cb ccb, void *arg);
+/* The process-wide gate of every channel: asked about each complete frame before its
+ * callback (peer = the chan_new() name, hasfd = a descriptor rides with it); -1 refuses it:
+ * the frame is logged (event=ipc_refused peer= type=), its descriptor closed, and dropped.
+ * None installed: every frame is delivered. */
+typedef int (*chan_filter_fn)(const char *peer, uint32_t type, int hasfd);
+void chan_set_filter(chan_filter_fn fn);
 void chan_send(struct chan *c, struct msg *m);        /* consumes m */
 int  chan_flush_blocking(struct chan *c);            /* write everything now (shutdown) */
 void chan_free(struct chan *c);

@@ -3,6 +3,7 @@
  * Owns: the command line, role names and the privilege drop of roles.
  * Trusts: the parent for the inherited fds (ROLE_FDS / ROLE_LISTEN in the environment). */
 #include "ternd/role.h"
+#include "ternd/ipc_acl.h"
 #include "ternd/parent/parent.h"
 #include "lib/log.h"
 #include "lib/buf.h"
@@ -98,6 +99,9 @@ static int run_role(enum role r, struct config *cfg)
 {
 	struct role_ctx ctx = { .self = r, .cfg = cfg };
 	ctx_from_env(&ctx);
+#ifdef TERN_TEST
+	ipc_acl_attack(&ctx);          /* TERN_TEST_EVIL names this role: forbidden frames first */
+#endif
 	tzset();
 	if (geteuid() == 0) {
 		const char *user = (r == R_QUEUE || r == R_SCHED) ? cfg->queueuser : cfg->user;
@@ -147,6 +151,7 @@ int main(int argc, char **argv)
 		printf("ternd: configuration %s is valid\n", cfg.path);
 		return 0;
 	}
+	ipc_acl_install((enum role)r);   /* every channel of this process: doc/IPC.md's table */
 	if (r != R_PARENT)
 		return run_role((enum role)r, &cfg);
 	return parent_main(&cfg, path, argv[0], debug);

@@ -3,9 +3,10 @@
  * decides; this file only speaks the protocol of proto.h), and the mta role's DNS requests
  * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
- * checked at most once a second, on lookup). Trusts: no peer — every request is checked with
- * msg_done() and a malformed one ends the process (the parent restarts it); a table that
- * cannot answer gives V_TEMP, never V_NOUSER. */
+ * checked at most once a second, on lookup). Trusts: no peer — the codec lets through only
+ * the types doc/IPC.md lists for each peer, and a request that fails msg_done() is dropped
+ * (the codec logs it; doc/IPC.md, "Malformed messages"); a table that cannot answer gives
+ * V_TEMP, never V_NOUSER. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "ternd/lookup/dns.h"
@@ -211,12 +212,6 @@ static void lookup_mx(struct chan *c, uint32_t id, const char *name, uint64_t mo
 	dns_resolve(name, mode <= DNS_MODE_HOST ? (int)mode : -1, lookup_mx_done, q);
 }
 
-static void lookup_malformed(struct chan *c, uint32_t type)
-{
-	log_err("event=malformed_request peer=%s type=%u", chan_peer(c), type);
-	exit(1);
-}
-
 static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
                         int fd, void *arg)
 {
@@ -242,7 +237,7 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		return;
 	}
 	if (msg_done(r) < 0)
-		lookup_malformed(c, type);
+		return;                  /* dropped; the codec logs it (event=ipc_malformed) */
 	if (type == M_MX_RESOLVE) {
 		lookup_mx(c, id, a, mode);
 		return;

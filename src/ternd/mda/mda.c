@@ -113,8 +113,10 @@ static void on_deliver(struct msg_reader *r, int fd)
 	uint64_t msgid = msg_get_u64(r), idx = msg_get_u64(r);
 	const char *sender = msg_get_str(r);
 	struct target t;
-	if (proto_get_target(r, &t) < 0 || msg_done(r) < 0 || fd < 0) {
-		log_err("event=bad_message peer=queue type=deliver");
+	int bad = proto_get_target(r, &t) < 0;
+	if (msg_done(r) < 0 || bad || fd < 0) {   /* a malformed one: the codec logs it */
+		if (!r->err)
+			log_err("event=bad_message peer=queue type=deliver");
 		if (fd >= 0)
 			close(fd);
 		if (t.channel)

@@ -408,8 +408,7 @@ static void mta_on_mx_result(uint32_t id, struct msg_reader *r)
 	uint64_t n = msg_get_u64(r);
 	struct mta_addr *a = xcalloc(MTA_MAXADDRS, sizeof *a);
 	size_t k = mta_dns_addrs(r, n, ((struct mta_dest *)j->dest)->port, a);
-	if (msg_done(r) < 0) {
-		log_err("event=bad_message peer=lookup type=mx_result");
+	if (msg_done(r) < 0) {                   /* the codec logs it (event=ipc_malformed) */
 		mta_dns_failed(j, MX_TEMP, "malformed answer from lookup");
 	} else if (st == MX_OK && k == 0) {
 		mta_dns_failed(j, MX_TEMP, "no usable address");
@@ -491,9 +490,10 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 	uint64_t n = msg_get_u64(r);
 	if (!r->err && n <= MTA_MAXRCPT)
 		mta_job_rcpts(j, r, n);
-	if (r->err || n > MTA_MAXRCPT || msg_done(r) < 0 || fd < 0) {
-		log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
-		        (unsigned long long)j->job);
+	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
+		if (!r->err)                         /* else the codec logs it */
+			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
+			        (unsigned long long)j->job);
 		mta_finish_all(j, D_TEMP, "internal error: malformed delivery request");
 		return;
 	}

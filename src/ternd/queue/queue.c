@@ -1,8 +1,9 @@
 /* queue — the queue role: the only writer of the spool (doc/QUEUE.md is the contract).
  * Owns: message ids, the group commit, the per-recipient journal, routing requests to
  * lookup, delivery hand-off to mda, results, and recovery at start.
- * Trusts: its peers only as far as proto.h's checks go — every message is validated and a
- * malformed one closes the channel (the parent restarts the roles). */
+ * Trusts: its peers only as far as proto.h's checks go — the codec passes only the types
+ * doc/IPC.md lets each peer send, every message is validated and a malformed one is dropped
+ * without effect (doc/IPC.md, "Malformed messages"). */
 #include "ternd/queue/queue.h"
 #include "ternd/queue/queue_fs.h"
 #include "ternd/proto.h"
@@ -483,17 +484,18 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	struct qopen *o = (struct qopen *)hmap_get(&opens, id);
 	struct qmsg *m = queue_new_msg();
 	int ok = o && !r->err && n > 0 && n <= 100000 && addr_sane(sender);
-	for (uint64_t i = 0; ok && i < n; i++) {
+	for (uint64_t i = 0; !r->err && i < n; i++) {  /* all of them: malformed or refused? */
 		const char *rc = msg_get_str(r);
-		ok = !r->err && *rc && addr_sane(rc);
+		ok = ok && !r->err && *rc && addr_sane(rc);
 		if (ok)
 			env_add_rcpt(&m->env, rc);
 	}
 	const char *origin = msg_get_str(r);
 	(void)msg_get_u64(r);
 	uint64_t stage = r->off < r->len ? msg_get_u64(r) : 0;   /* QP: QCREA <queue> */
-	if (!ok || stage > 999 || msg_done(r) < 0) {
-		log_err("event=bad_commit peer=%s", chan_peer(c));
+	if (msg_done(r) < 0 || !ok || stage > 999) {
+		if (!r->err)                     /* a malformed one is logged by the codec */
+			log_err("event=bad_commit peer=%s", chan_peer(c));
 		if (o) {                         /* the client gets 554: nothing stays behind */
 			hmap_del(&opens, id);
 			close(o->fd);
@@ -523,7 +525,7 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 static void on_msg_abort(struct msg_reader *r)
 {
 	uint64_t id = msg_get_u64(r);
-	struct qopen *o = (struct qopen *)hmap_del(&opens, id);
+	struct qopen *o = msg_done(r) == 0 ? (struct qopen *)hmap_del(&opens, id) : NULL;
 	if (!o)
 		return;
 	close(o->fd);
@@ -540,7 +542,10 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	if (queue_ctl_recv(c, type, id, r))
 		return;
 	switch (type) {
-	case M_MSG_OPEN: on_msg_open(c, id); break;
+	case M_MSG_OPEN:
+		if (msg_done(r) == 0)            /* else dropped: the codec logs it (doc/IPC.md) */
+			on_msg_open(c, id);
+		break;
 	case M_MSG_COMMIT: on_msg_commit(c, id, r); break;
 	case M_MSG_ABORT: on_msg_abort(r); break;
 	case M_ROUTE_RESULT: queue_on_route_result(id, r); break;

@@ -111,7 +111,15 @@ static void repush(struct qmsg *m, void *arg)
 
 static void on_agents(struct msg_reader *r)
 {
-	uint64_t n = msg_get_u64(r);
+	struct msg_reader v = *r;                   /* whole or not at all */
+	uint64_t n = msg_get_u64(&v);
+	for (uint64_t i = 0; i < n && !v.err; i++)
+		(void)msg_get_u64(&v);
+	if (msg_done(&v) < 0) {
+		r->err = 1;                             /* dropped; the codec logs it */
+		return;
+	}
+	n = msg_get_u64(r);
 	free(agents);
 	agents = NULL;
 	nagents = 0;
@@ -475,6 +483,8 @@ static void on_list(struct chan *c, uint32_t id, struct msg_reader *r)
 {
 	uint64_t off = msg_get_u64(r), lim = msg_get_u64(r);
 	struct lctx l = { NULL, 0, 0 };
+	if (msg_done(r) < 0)
+		return;                                 /* dropped; the codec logs it */
 	queue_foreach(collect, &l);
 	if (l.n)
 		qsort(l.v, l.n, sizeof *l.v, by_arrival);

@@ -77,8 +77,10 @@ void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 		got++;
 	char id[17];
 	env_idstr(m->env.id, id);
-	if (!t || got != n || msg_done(r) < 0 || (verdict == V_OK && n == 0)) {
-		log_err("event=bad_route_result id=%s", id);
+	int ok = msg_done(r) == 0 && t && got == n;
+	if (!ok || (verdict == V_OK && n == 0)) {
+		if (!r->err)                     /* a malformed one is logged by the codec */
+			log_err("event=bad_route_result id=%s", id);
 		verdict = V_TEMP;
 		diag = "internal routing error";
 	}
@@ -257,8 +259,23 @@ static void sched_stale(uint64_t id, uint64_t i, struct qmsg *m)
 	chan_send(queue_ch_sched, &out);
 }
 
+/* a malformed list is refused whole: nothing of it runs (doc/IPC.md, "Malformed messages") */
+static int sched_run_ok(const struct msg_reader *r)
+{
+	struct msg_reader v = *r;
+	(void)msg_get_u64(&v); (void)msg_get_str(&v); (void)msg_get_str(&v);
+	uint64_t n = msg_get_u64(&v);
+	for (uint64_t k = 0; k < n && !v.err; k++)
+		(void)msg_get_u64(&v);
+	return msg_done(&v);
+}
+
 void queue_on_sched_run(struct msg_reader *r)
 {
+	if (sched_run_ok(r) < 0) {
+		r->err = 1;
+		return;
+	}
 	uint64_t id = msg_get_u64(r);
 	const char *channel = msg_get_str(r);
 	(void)msg_get_str(r);
@@ -288,8 +305,24 @@ void queue_on_sched_run(struct msg_reader *r)
 	free(remote);
 }
 
+static int mta_result_ok(const struct msg_reader *r)
+{
+	struct msg_reader v = *r;
+	(void)msg_get_u64(&v); (void)msg_get_u64(&v);
+	uint64_t n = msg_get_u64(&v);
+	for (uint64_t k = 0; k < n && !v.err; k++) {
+		(void)msg_get_u64(&v); (void)msg_get_u64(&v);
+		(void)msg_get_str(&v); (void)msg_get_str(&v);
+	}
+	return msg_done(&v);
+}
+
 void queue_on_mta_result(struct msg_reader *r)
 {
+	if (mta_result_ok(r) < 0) {          /* refused whole; the codec logs it */
+		r->err = 1;
+		return;
+	}
 	(void)msg_get_u64(r);
 	uint64_t id = msg_get_u64(r), n = msg_get_u64(r);
 	struct qmsg *m = queue_msg_get(id);
@@ -302,8 +335,6 @@ void queue_on_mta_result(struct msg_reader *r)
 		m->inflight--;
 		queue_record_result(m, (uint32_t)i, (int)st, diag, remote);
 	}
-	if (r->err)
-		log_err("event=bad_message peer=mta type=mta_result");
 }
 
 void queue_on_delivered(struct msg_reader *r)

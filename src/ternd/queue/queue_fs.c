@@ -75,7 +75,7 @@ int queue_fs_create_data(uint64_t *id)
 		char name[17];
 		uint64_t v = (uint64_t)(uint32_t)time(NULL) << 32 | ++queue_fs_counter;
 		idname(v, name);
-		int fd = openat(queue_fs_fd[QD_DATA], name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		int fd = openat(queue_fs_fd[QD_DATA], name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			*id = v;
 			return fd;

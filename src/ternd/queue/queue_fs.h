@@ -11,7 +11,7 @@ enum qdir { QD_SPOOL = 0, QD_DATA, QD_ENV, QD_TMP, QD_DROP, QD_QUAR, QD_N };
 
 int  queue_fs_open(const char *spool, int create);         /* open/create dirs, take the lock */
 int  queue_fs_dirfd(enum qdir d);
-int  queue_fs_create_data(uint64_t *id);                    /* O_EXCL; returns rw fd */
+int  queue_fs_create_data(uint64_t *id);                    /* O_EXCL; write-only fd */
 int  queue_fs_open_data(uint64_t id);                       /* read-only fd */
 int  queue_fs_write_tmp_env(uint64_t id, const char *p, size_t n); /* write+keep fd, returns fd */
 int  queue_fs_sync_batch(int *fds, size_t nfds, int use_syncfs);   /* data+tmp env durable */

@@ -299,8 +299,25 @@ static struct item **find_item(uint64_t msgid, uint64_t idx, struct smsg **sm)
 	return NULL;
 }
 
+/* 0 if the whole M_SCHED_ADD is well-formed: a malformed one adds nothing (doc/IPC.md) */
+static int add_ok(const struct msg_reader *r)
+{
+	struct msg_reader v = *r;
+	(void)msg_get_u64(&v); (void)msg_get_u64(&v); (void)msg_get_str(&v);
+	uint64_t n = msg_get_u64(&v);
+	for (uint64_t k = 0; k < n && !v.err; k++) {
+		(void)msg_get_u64(&v); (void)msg_get_str(&v); (void)msg_get_str(&v);
+		(void)msg_get_str(&v); (void)msg_get_u64(&v); (void)msg_get_u64(&v);
+	}
+	return msg_done(&v);
+}
+
 static void on_add(struct msg_reader *r)
 {
+	if (add_ok(r) < 0) {
+		r->err = 1;                   /* dropped; the codec logs it */
+		return;
+	}
 	uint64_t msgid = msg_get_u64(r);
 	int64_t birth = (int64_t)msg_get_u64(r);
 	const char *sender = msg_get_str(r);
@@ -342,8 +359,6 @@ static void on_add(struct msg_reader *r)
 		sm->items[sm->n++] = it;
 		heap_push(it);
 	}
-	if (r->err)
-		log_err("event=bad_message peer=queue type=sched_add");
 	wake_arm();
 }
 
@@ -446,6 +461,8 @@ static int etrn_match(const char *host, const char *dom)
 static void on_etrn(struct chan *c, uint32_t id, struct msg_reader *r)
 {
 	const char *dom = msg_get_str(r);
+	if (msg_done(r) < 0)
+		return;                       /* dropped; the codec logs it */
 	if (*dom == '@' || *dom == '#' || *dom == '.')
 		dom++;
 	size_t n = 0;
@@ -585,6 +602,8 @@ static void on_snapshot(struct chan *c, uint32_t id, struct msg_reader *r)
 	uint64_t kind = msg_get_u64(r);
 	const char *channel = msg_get_str(r), *host = msg_get_str(r);
 	struct msg out;
+	if (msg_done(r) < 0)
+		return;                       /* dropped; the codec logs it */
 	size_t nthreads[2] = { 0, 0 }, total = 0;
 	for (size_t b = 0; b < sizeof threads / sizeof threads[0]; b++)
 		for (struct thread *t = threads[b]; t; t = t->hnext) {
@@ -621,7 +640,10 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	switch (type) {
 	case M_SCHED_ADD: on_add(r); break;
 	case M_SCHED_RESULT: on_result(r); break;
-	case M_SCHED_FLUSH: on_flush(); break;
+	case M_SCHED_FLUSH:
+		if (msg_done(r) == 0)         /* else dropped; the codec logs it */
+			on_flush();
+		break;
 	case M_SCHED_ETRN: on_etrn(c, id, r); break;
 	case M_SCHED_CTL: on_ctl(r); break;
 	case M_SCHED_SNAPSHOT: on_snapshot(c, id, r); break;

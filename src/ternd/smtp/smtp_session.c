@@ -880,8 +880,7 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 			session_send_abort(s, b);
 		return;
 	}
-	if (!ok)
-		log_err("event=bad_answer sid=%u type=%u", s->id, type);
+	/* !ok: malformed (the codec logs it); the session takes it as a temporary failure */
 	if (type == M_CHECK_RESULT) {
 		if (*text)
 			log_debug("event=check sid=%u verdict=%llu text=%s", s->id,
