@@ -1,7 +1,11 @@
 /* msg — the one IPC codec between tern's roles: typed, framed messages over a stream
  * socketpair, each optionally carrying one file descriptor (SCM_RIGHTS).
- * Owns: framing, field encoding, per-channel buffers. Trusts: nothing it reads — every
- * frame and field is bounds- and type-checked; a malformed frame closes the channel.
+ * Owns: framing, field encoding, per-channel buffers, and the gate every received frame
+ * passes before its callback (chan_set_filter: the caller says who may send what; this
+ * module knows no message type). Trusts: nothing it reads — every frame and field is
+ * bounds- and type-checked; a malformed frame closes the channel (the stream cannot be
+ * resynchronised); a frame the filter refuses is logged and dropped, its descriptor closed;
+ * a payload its receiver found malformed (msg_done() failed) is logged after the callback.
  *
  * Frame: u32 payload length, u32 type (bit 31 = an fd rides with this frame), u32 id,
  * then the payload: fields, each a tag byte then data:

@@ -1,7 +1,10 @@
 /* proto — the message types exchanged between tern's roles over the msg codec, and the
  * order of the fields in each payload. Owns: the IPC vocabulary (doc/IPC.md is its prose).
- * Trusts: no peer blindly — every receiver checks msg_done() and drops a malformed message,
- * closing the channel (the parent then restarts the roles).
+ * Who may send which type to whom is not here but in src/ternd/ipc_acl.c, the one table the
+ * codec enforces (doc/IPC.md, "Who may say what"): a new type needs its rows there.
+ * Trusts: no peer blindly — the codec refuses a type the sending peer may not send; every
+ * receiver checks the whole payload with msg_done() before acting and drops a malformed one
+ * without effect, the codec logging it (doc/IPC.md, "Malformed messages").
  *
  * The `id` in a frame header is the requester's correlation id (e.g. an SMTP session
  * number); the reply carries the same id. Fields are listed in order: Q=u64, S=string, B=bytes.
