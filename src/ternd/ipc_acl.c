@@ -224,40 +224,56 @@ static long atk_recv(int sock, struct buf *in, uint32_t *type, uint32_t *id, int
 	return fl;
 }
 
-/* What can the smtp role do with the data descriptor the queue hands it? Write, never read
- * (doc/IPC.md). Logs what it could do; gives the data file back. */
+/* one request on the blocking socket sock and the payload of its answer of type want into
+ * r (which points into in); the descriptor of the answer into *fd. -1: no answer in 5 s. */
+static int atk_ask(int sock, struct msg *m, uint32_t want, struct buf *in,
+                   struct msg_reader *r, int *fd)
+{
+	struct timeval tv = { 5, 0 };
+	uint32_t type, id;
+	long fl;
+	buf_reset(in);
+	atk_send(sock, m);
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	while ((fl = atk_recv(sock, in, &type, &id, fd)) > 0 && (type != want || id != ATK_ID))
+		buf_consume(in, (size_t)fl);
+	tv.tv_sec = 0;
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	msg_reader_init(r, in->p + MSG_HDRLEN, fl > 0 ? (size_t)fl - MSG_HDRLEN : 0);
+	return fl > 0 ? 0 : -1;
+}
+
+/* What can the smtp role do with the data file the queue opens for it? Write it, never read
+ * it back (doc/IPC.md), and never commit it past the queue's stage agents (a stage is
+ * control's to give, for QP QCREA). Logs what it could do. */
 static void atk_data_fd(int qfd)
 {
 	struct msg m;
+	struct msg_reader r;
 	struct buf in;
-	struct timeval tv = { 5, 0 };
-	uint32_t type, id;
-	int fd = -1;
-	long fl;
+	int fd = -1, nofd = -1;
 	buf_init(&in);
 	msg_init(&m, M_MSG_OPEN, ATK_ID);
-	atk_send(qfd, &m);
-	setsockopt(qfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	while ((fl = atk_recv(qfd, &in, &type, &id, &fd)) > 0 && (type != M_MSG_OPENED || id != ATK_ID))
-		buf_consume(&in, (size_t)fl);
-	tv.tv_sec = 0;
-	setsockopt(qfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	struct msg_reader r;
-	msg_reader_init(&r, in.p + MSG_HDRLEN, fl > 0 ? (size_t)fl - MSG_HDRLEN : 0);
+	int ok = atk_ask(qfd, &m, M_MSG_OPENED, &in, &r, &fd) == 0;
 	uint64_t status = msg_get_u64(&r), msgid = msg_get_u64(&r);
-	if (fl <= 0 || msg_done(&r) < 0 || status != 0 || fd < 0) {
+	if (!ok || msg_done(&r) < 0 || status != 0 || fd < 0) {
 		log_warn("event=evil_data_fd error=\"no data descriptor\"");
 	} else {
 		char c = 0;
 		ssize_t w = write(fd, "x", 1);
 		ssize_t rd = pread(fd, &c, 1, 0);
 		log_warn("event=evil_data_fd write=%zd read=%zd read_errno=%d", w, rd, rd < 0 ? errno : 0);
-		msg_init(&m, M_MSG_ABORT, ATK_ID);
-		msg_u64(&m, msgid);
-		atk_send(qfd, &m);
+		msg_init(&m, M_MSG_COMMIT, ATK_ID);
+		msg_u64(&m, msgid); msg_str(&m, ""); msg_u64(&m, 1); msg_str(&m, "postmaster@localhost");
+		msg_str(&m, "evil"); msg_u64(&m, 1); msg_u64(&m, 999);
+		ok = atk_ask(qfd, &m, M_MSG_COMMITTED, &in, &r, &nofd) == 0;
+		status = msg_get_u64(&r);
+		log_warn("event=evil_staged_commit status=%llu", ok ? (unsigned long long)status : 0ULL);
 	}
 	if (fd >= 0)
 		close(fd);
+	if (nofd >= 0)
+		close(nofd);
 	buf_free(&in);
 }
 

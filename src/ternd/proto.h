@@ -39,7 +39,8 @@ enum msgtype {
 	M_MSG_OPEN = 10,    /* (empty) -> M_MSG_OPENED */
 	M_MSG_OPENED,       /* Q status (0 ok, else 451/452), Q msgid, + fd: data file, write only */
 	M_MSG_COMMIT,       /* Q msgid, S sender, Q nrcpt, nrcpt x S rcpt, S origin
-	                       (e.g. "smtp 127.0.0.1 helo=x"), Q data bytes written -> M_MSG_COMMITTED */
+	                       (e.g. "smtp 127.0.0.1 helo=x"), Q data bytes written
+	                       [, Q stage: from the control role only, QP QCREA] -> M_MSG_COMMITTED */
 	M_MSG_COMMITTED,    /* Q status (250 / 451 / 452 / 554), S queue id or diagnostic */
 	M_MSG_ABORT,        /* Q msgid; frame id = the session id; no reply (the data file is removed) */
 

@@ -7,7 +7,8 @@ M_Q_OP remove all, M_Q_READ and M_SCHED_CTL of a queued message, M_SCHED_FLUSH, 
 M_FORK_LOCAL with a descriptor...), every type the peer accepts with a malformed payload, and
 one accepted type with a descriptor it never carries; it logs
 `event=evil_sent peer=P refused=N malformed=M`. The evil smtp role first opens a data file
-through the queue and tries to read it back (`event=evil_data_fd`).
+through the queue, tries to read it back (`event=evil_data_fd`) and to commit it at a queue
+stage past every agent (`event=evil_staged_commit`).
 
 Checked: every forbidden frame is refused (one `event=ipc_refused` line each at the receiver),
 malformed payloads are logged (`event=ipc_malformed`) and dropped, no role exits or restarts,
@@ -110,6 +111,9 @@ def test_evil_smtp_is_refused(make_tern):
     m = re.search(r"smtp\[\d+\] warn: event=evil_data_fd write=(-?\d+) read=(-?\d+) "
                   r"read_errno=(\d+)", since_start(t))
     assert m and m[1] == "1" and m[2] == "-1" and m[3] == "9", t.log_tail()   # EBADF
+    # and it cannot commit a message past the stage agents (a stage is control's to give)
+    assert re.search(r"smtp\[\d+\] warn: event=evil_staged_commit status=554\b",
+                     since_start(t)), t.log_tail()
 
     # nothing was removed, and the queue still answers its owner
     assert queued_ids(t) == sorted(ids), t.log_tail()

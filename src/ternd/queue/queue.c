@@ -492,8 +492,9 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	}
 	const char *origin = msg_get_str(r);
 	(void)msg_get_u64(r);
-	uint64_t stage = r->off < r->len ? msg_get_u64(r) : 0;   /* QP: QCREA <queue> */
-	if (msg_done(r) < 0 || !ok || stage > 999) {
+	int staged = r->off < r->len;             /* QP: QCREA <queue>, the control role's only */
+	uint64_t stage = staged ? msg_get_u64(r) : 0;
+	if (msg_done(r) < 0 || !ok || stage > 999 || (staged && c != queue_ch_control)) {
 		if (!r->err)                     /* a malformed one is logged by the codec */
 			log_err("event=bad_commit peer=%s", chan_peer(c));
 		if (o) {                         /* the client gets 554: nothing stays behind */
