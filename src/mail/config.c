@@ -80,6 +80,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "vrfy", CT_BOOL, O(vrfy), "0", 0, 0, "answer VRFY from the users table (otherwise 252)" },
 	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, or any:DIR" },
 	{ "aliases", CT_ALIASES, O(aliases), "", 0, 0, "aliases file in /etc/aliases syntax (file:PATH), or none" },
+	{ "dotqmailcheck", CT_CHOICE, O(dotqmailcheck), "strict", 0, 0, "which .qmail files tern-local trusts: strict (owned by the user, the home's owner or root; not writable by a shared group or others) or qmail (only world-writable refused)" },
 	{ "aliasempty", CT_STR, O(aliasempty), "./Maildir/", 0, 0, "default delivery when a user has no .qmail file" },
 	{ "envnoathost", CT_WORD, O(envnoathost), NULL, 0, 0, "domain added to addresses without one (default: me)" },
 	{ "percenthack", CT_BOOL, O(percenthack), "0", 0, 0, "rewrite user%host@local-domain to user@host" },
@@ -116,9 +117,11 @@ static const struct cfg_key cfg_keys[] = {
 
 static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };
 static const char *const cfg_policy_values[] = { "skip", "hold", NULL };
+static const char *const cfg_dotqmail_values[] = { "strict", "qmail", NULL };
 static const struct { const char *key; const char *const *values; } cfg_choices[] = {
 	{ "spoolsync", cfg_spoolsync_values },
 	{ "qp_agentpolicy", cfg_policy_values },
+	{ "dotqmailcheck", cfg_dotqmail_values },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -698,6 +701,26 @@ static void cfg_derived(struct config *c)
 	}
 }
 
+/* defaultprivs runs programs named in the aliases file: it must never be an account of
+ * ternd's roles (whose rights include ternctl's and the spool). Blamed on the line that set
+ * defaultprivs, or on the role key's line when defaultprivs kept its default. */
+static void cfg_check_defaultprivs(struct cfg_parse *ps)
+{
+	static const char *const roles[] = { "user", "queueuser" };
+	const struct cfg_key *dp = cfg_find("defaultprivs");
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+		const struct cfg_key *k = cfg_find(roles[i]);
+		const char *role = *(char **)cfg_field(ps->c, k);
+		if (!role || !ps->c->defaultprivs || strcmp(role, ps->c->defaultprivs) != 0)
+			continue;
+		size_t at = ps->setline[dp - cfg_keys] ? (size_t)(dp - cfg_keys) : (size_t)(k - cfg_keys);
+		ps->line = ps->setline[at];
+		ps->name = ps->setfile[at] ? ps->setfile[at] : ps->c->path;
+		cfg_err(ps, "defaultprivs: '%s' is the %s account of ternd's roles; alias programs "
+		        "need an account of their own (default nobody)", role, roles[i]);
+	}
+}
+
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs)
 {
@@ -713,6 +736,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_defaults(&ps);
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
+	cfg_check_defaultprivs(&ps);
 	for (size_t i = 0; i < CFG_NKEYS; i++)
 		free(ps.setfile[i]);
 	return ps.nerr ? -1 : 0;

@@ -3,7 +3,8 @@
  * decides; this file only speaks the protocol of proto.h), and the mta role's DNS requests
  * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
- * checked at most once a second, on lookup). Trusts: no peer — every request is checked with
+ * checked at most once a second, on lookup), and the start-time refusal of a defaultprivs
+ * account that is root or a role account (exit 78). Trusts: no peer — every request is checked with
  * msg_done() and a malformed one ends the process (the parent restarts it); a table that
  * cannot answer gives V_TEMP, never V_NOUSER. */
 #include "ternd/role.h"
@@ -14,6 +15,7 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -261,6 +263,26 @@ static void lookup_closed(struct chan *c, void *arg)
 	exit(0);
 }
 
+/* defaultprivs runs the aliases file's programs: never root nor a role account (config.c
+ * refuses the same names; uids shared between names show only here). Exit 78: the parent
+ * stops instead of restarting. A missing account only defers those deliveries. */
+static void lookup_check_defaultprivs(const struct config *cfg)
+{
+	struct passwd *pw = getpwnam(cfg->defaultprivs);
+	if (!pw) {
+		if (*cfg->aliases)
+			log_warn("event=no_defaultprivs defaultprivs=%s: alias programs and files defer "
+			         "until the account exists", cfg->defaultprivs);
+		return;
+	}
+	if (pw->pw_uid == 0 || route_role_uid(cfg, pw->pw_uid)) {
+		log_err("event=bad_defaultprivs defaultprivs=%s uid=%u reason=\"root or the account "
+		        "of a role (user, queueuser)\" hint=\"name an unprivileged account of its "
+		        "own, default nobody\"", cfg->defaultprivs, (unsigned)pw->pw_uid);
+		exit(78);
+	}
+}
+
 /* smtproutes entries that cannot be used tempfail their recipients: say so at start */
 static void lookup_check_routes(const struct config *cfg)
 {
@@ -285,7 +307,8 @@ int lookup_main(struct role_ctx *ctx)
 	if (!lk.users)
 		log_fatal("event=bad_users_spec users=%s", lk.cfg->users);
 	errs.n = 0;
-	lk.aliases = aliases_open(lk.cfg->aliases, &errs);
+	lookup_check_defaultprivs(lk.cfg);
+	lk.aliases = aliases_open(lk.cfg->aliases, route_aliases_owner(lk.cfg), &errs);
 	lookup_log_errors("aliases", &errs);
 	if (!lk.aliases)
 		log_fatal("event=bad_aliases_spec aliases=%s", lk.cfg->aliases);
