@@ -12,6 +12,7 @@
 #include "lib/buf.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -701,23 +702,50 @@ static void cfg_derived(struct config *c)
 	}
 }
 
-/* defaultprivs runs programs named in the aliases file: it must never be an account of
- * ternd's roles (whose rights include ternctl's and the spool). Blamed on the line that set
- * defaultprivs, or on the role key's line when defaultprivs kept its default. */
+/* the uid of account name, or -1 when there is no such account */
+static long long cfg_uid(const char *name)
+{
+	struct passwd pw, *res = NULL;
+	char b[4096];
+	if (!name || getpwnam_r(name, &pw, b, sizeof b, &res) != 0 || !res)
+		return -1;
+	return (long long)pw.pw_uid;
+}
+
+/* point the next error at the line that set dp, else at the one that set k */
+static void cfg_blame(struct cfg_parse *ps, const struct cfg_key *dp, const struct cfg_key *k)
+{
+	size_t at = (size_t)((ps->setline[dp - cfg_keys] ? dp : k) - cfg_keys);
+	ps->line = ps->setline[at];
+	ps->name = ps->setfile[at] ? ps->setfile[at] : ps->c->path;
+}
+
+/* defaultprivs runs programs named in the aliases file: it must never be root nor an
+ * account of ternd's roles (whose rights include ternctl's and the spool), by name or by
+ * uid. Blamed on the line that set defaultprivs, or on the role key's line when
+ * defaultprivs kept its default. ternd then exits 78 before starting anything. */
 static void cfg_check_defaultprivs(struct cfg_parse *ps)
 {
 	static const char *const roles[] = { "user", "queueuser" };
 	const struct cfg_key *dp = cfg_find("defaultprivs");
+	const char *privs = ps->c->defaultprivs;
+	long long uid = cfg_uid(privs);
+	if (!privs)
+		return;
+	if (uid == 0) {
+		cfg_blame(ps, dp, dp);
+		cfg_err(ps, "defaultprivs: '%s' is root (uid 0); alias programs need an "
+		        "unprivileged account of their own (default nobody)", privs);
+	}
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
 		const struct cfg_key *k = cfg_find(roles[i]);
 		const char *role = *(char **)cfg_field(ps->c, k);
-		if (!role || !ps->c->defaultprivs || strcmp(role, ps->c->defaultprivs) != 0)
+		if (!role || (strcmp(role, privs) != 0 && (uid < 0 || cfg_uid(role) != uid)))
 			continue;
-		size_t at = ps->setline[dp - cfg_keys] ? (size_t)(dp - cfg_keys) : (size_t)(k - cfg_keys);
-		ps->line = ps->setline[at];
-		ps->name = ps->setfile[at] ? ps->setfile[at] : ps->c->path;
-		cfg_err(ps, "defaultprivs: '%s' is the %s account of ternd's roles; alias programs "
-		        "need an account of their own (default nobody)", role, roles[i]);
+		cfg_blame(ps, dp, k);
+		cfg_err(ps, "defaultprivs: '%s' is (or shares the uid of) the %s account of ternd's "
+		        "roles; alias programs need an account of their own (default nobody)", privs,
+		        roles[i]);
 	}
 }
 

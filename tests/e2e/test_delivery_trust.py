@@ -85,7 +85,8 @@ def deferred(t, rcpt, text):
 
 def test_alias_program_and_file_run_as_defaultprivs_without_admin_rights(make_tern):
     """The attack of the issue: an alias program in the root-owned aliases file ran as
-    `_tern` and steered the queue through ternctl (`schedule all`, a write right). Now it runs as nobody and ternctl refuses."""
+    `_tern` and steered the queue through ternctl (`schedule all`, a write right). Now it
+    runs as nobody and ternctl refuses."""
     t, drop, _ = alias_tern(make_tern,
                             'prog: "|id -u > {drop}/uid; TERN_CONF={conf} {ternctl} schedule all '
                             '> {drop}/hold 2>&1; echo rc=$? >> {drop}/hold"\n'
@@ -112,6 +113,15 @@ def test_defaultprivs_naming_a_role_account_refuses_to_start(make_tern, key):
         t.start(timeout=5)
     assert t.proc.wait(5) == 78
     assert "defaultprivs" in t.log() and key in t.log(), t.log_tail()
+
+
+def test_defaultprivs_root_refuses_to_start(make_tern):
+    """Not a role's name, but uid 0: refused all the same (exit 78, the line named)."""
+    t = make_tern(start=False, config={"defaultprivs": "root"})
+    with pytest.raises(TernError):
+        t.start(timeout=5)
+    assert t.proc.wait(5) == 78
+    assert log_lines(t, "tern.conf:", "defaultprivs: 'root' is root (uid 0)"), t.log_tail()
 
 
 # ----------------------------------------------------------------------------- aliases files

@@ -218,9 +218,10 @@ static void test_errors(void)
 		{ "smtpgreeting a\001b\n", 1, "control character" },
 		{ "me \"\"\n", 1, "me: empty value" },
 		{ "me ok\nme\0x\n", 2, "NUL byte in line" },
-		{ "defaultprivs _tern\n", 1, "defaultprivs: '_tern' is the user account of ternd's roles" },
-		{ "\nuser nobody\n", 2, "defaultprivs: 'nobody' is the user account" },
-		{ "queueuser x\ndefaultprivs x\n", 2, "'x' is the queueuser account" },
+		{ "defaultprivs _tern\n", 1, "defaultprivs: '_tern' is (or shares the uid of) the user account" },
+		{ "\nuser nobody\n", 2, "defaultprivs: 'nobody' is (or shares the uid of) the user account" },
+		{ "queueuser x\ndefaultprivs x\n", 2, "the queueuser account" },
+		{ "defaultprivs root\n", 1, "defaultprivs: 'root' is root (uid 0)" },
 		{ "dotqmailcheck loose\n", 1, "dotqmailcheck: 'loose' is not one of strict, qmail" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

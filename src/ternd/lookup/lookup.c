@@ -3,8 +3,7 @@
  * decides; this file only speaks the protocol of proto.h), and the mta role's DNS requests
  * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
- * checked at most once a second, on lookup), and the start-time refusal of a defaultprivs
- * account that is root or a role account (exit 78). Trusts: no peer — every request is checked with
+ * checked at most once a second, on lookup). Trusts: no peer — every request is checked with
  * msg_done() and a malformed one ends the process (the parent restarts it); a table that
  * cannot answer gives V_TEMP, never V_NOUSER. */
 #include "ternd/role.h"
@@ -263,24 +262,13 @@ static void lookup_closed(struct chan *c, void *arg)
 	exit(0);
 }
 
-/* defaultprivs runs the aliases file's programs: never root nor a role account (config.c
- * refuses the same names; uids shared between names show only here). Exit 78: the parent
- * stops instead of restarting. A missing account only defers those deliveries. */
+/* a missing defaultprivs account defers the aliases file's programs and files: say so at
+ * start (config.c refuses one that is root or a role account) */
 static void lookup_check_defaultprivs(const struct config *cfg)
 {
-	struct passwd *pw = getpwnam(cfg->defaultprivs);
-	if (!pw) {
-		if (*cfg->aliases)
-			log_warn("event=no_defaultprivs defaultprivs=%s: alias programs and files defer "
-			         "until the account exists", cfg->defaultprivs);
-		return;
-	}
-	if (pw->pw_uid == 0 || route_role_uid(cfg, pw->pw_uid)) {
-		log_err("event=bad_defaultprivs defaultprivs=%s uid=%u reason=\"root or the account "
-		        "of a role (user, queueuser)\" hint=\"name an unprivileged account of its "
-		        "own, default nobody\"", cfg->defaultprivs, (unsigned)pw->pw_uid);
-		exit(78);
-	}
+	if (*cfg->aliases && !getpwnam(cfg->defaultprivs))
+		log_warn("event=no_defaultprivs defaultprivs=%s: alias programs and files defer "
+		         "until the account exists", cfg->defaultprivs);
 }
 
 /* smtproutes entries that cannot be used tempfail their recipients: say so at start */
