@@ -175,10 +175,15 @@ static void test_alias_accounts(void)
 	teardown();
 
 	static const char a2[] = "prog: \"|/bin/true\"\n";
-	static const char *const privs[] = { "", "defaultprivs no-such-account-tern\n",
-	                                     "defaultprivs root\n" };
-	for (size_t i = 0; i < 3; i++) {
-		setup(privs[i]);
+	/* config.c refuses root and the role accounts; route.c refuses them again (set here
+	 * behind the parser's back), and a missing account */
+	static const char *const privs[] = { "nobody", "no-such-account-tern", "root", "_tern" };
+	for (size_t i = 0; i < 4; i++) {
+		setup("");
+		free(cfg.defaultprivs);
+		cfg.defaultprivs = xstrdup(privs[i]);
+		if (i == 3 && !getpwnam("_tern"))
+			cfg.defaultprivs[0] = '\0';          /* no role account here: just missing */
 		aliases_free(aliases);
 		aliases = aliases_from_text("aliases", a2, sizeof a2 - 1, 0, 0, NULL);
 		rc.aliases = aliases;
