@@ -4,7 +4,9 @@
  * given) into Maildirs, mboxes, programs and forwards, and reports through its exit code
  * (0 ok, 100 bounce, 111 retry) and exactly one line on stdout.
  * Owns: the deliveries it makes for this one message. Trusts: its argv and environment (set
- * by the parent); nothing in the message, the .qmail files or the programs it runs.
+ * by the parent); nothing in the message, the .qmail files or the programs it runs, and no
+ * .qmail file that someone besides the user could have written (dotqmail_trust: owner,
+ * group and world write bits, checked on the opened descriptor).
  * When in doubt it defers: a duplicate delivery is better than a lost one. */
 #include "helpers/local.h"
 #include "lib/buf.h"
@@ -13,8 +15,10 @@
 #include "lib/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,12 +38,14 @@
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
 
-static const char usage[] = "usage: tern-local [-c] USER HOME LOCAL DASH EXT DOMAIN SENDER "
-			    "DEFAULTDELIVERY [INSTRUCTION]";
+static const char usage[] = "usage: tern-local [-c] [-q] USER HOME LOCAL DASH EXT DOMAIN "
+			    "SENDER DEFAULTDELIVERY [INSTRUCTION]";
 
 static struct {
 	const char *user, *home, *local, *dash, *ext, *domain, *sender, *aliasempty, *instr;
 	int create;            /* -c: create a missing Maildir */
+	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
+	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
 	char *newsender;       /* envelope sender of forwards */
 	const char *dflt;      /* part of EXT matched by "default", or NULL */
@@ -150,9 +156,13 @@ static void parse_args(int argc, char **argv)
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
 	int i = 1;
-	if (i < argc && strcmp(argv[i], "-c") == 0) {
-		L.create = 1;
-		i++;
+	for (; i < argc && i <= 2; i++) {
+		if (strcmp(argv[i], "-c") == 0)
+			L.create = 1;
+		else if (strcmp(argv[i], "-q") == 0)
+			L.loose = 1;
+		else
+			break;
 	}
 	if (argc - i != 8 && argc - i != 9)
 		die(111, "%s (#4.3.0)", usage);
@@ -174,6 +184,7 @@ static void check_home(void)
 		die(111, "Uh-oh: home directory is writable. (#4.7.0)");
 	if (st.st_mode & S_ISVTX)
 		die(111, "Home directory is sticky: user is editing his .qmail file. (#4.2.1)");
+	L.homeowner = st.st_uid;
 }
 
 static void check_message(void)
@@ -248,19 +259,71 @@ static void set_newsender(void)
 
 /* --- finding the instructions ----------------------------------------------- */
 
+/* does group gid have a member besides owner (listed, or by its primary group)? An unknown
+ * group counts as shared: when in doubt, defer. */
+static int group_shared(gid_t gid, uid_t owner)
+{
+	struct group *gr = getgrgid(gid);
+	struct passwd *pw;
+	int shared = !gr;
+	for (char **m = gr ? gr->gr_mem : NULL; m && *m && !shared; m++)
+		shared = !(pw = getpwnam(*m)) || pw->pw_uid != owner;
+	setpwent();
+	while (!shared && (pw = getpwent()))
+		shared = pw->pw_gid == gid && pw->pw_uid != owner;
+	endpwent();
+	return shared;
+}
+
+/* The strict rule opens without following a symlink; a symlinked .qmail must itself be
+ * owned as the file would be, then its target is checked like a file. */
+static int open_dotqmail(const char *name, const struct dq_trustctx *tc)
+{
+	int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	int fd = open(name, flags | (tc->loose ? 0 : O_NOFOLLOW));
+	struct stat ls;
+	if (fd != -1 || errno != ELOOP || tc->loose)
+		return fd;
+	if (lstat(name, &ls) == -1)
+		return -1;
+	if (S_ISLNK(ls.st_mode) && !dotqmail_trust_owner((unsigned long long)ls.st_uid, tc))
+		die(111, "Uh-oh: %s is a symlink owned by uid %u, not by the user or the home's "
+		    "owner. (#4.7.0)", name, (unsigned)ls.st_uid);
+	return open(name, flags);
+}
+
+/* the trust rule of dotqmail.h on the opened file; defers when it fails */
+static void check_trust(const char *name, const struct stat *st, struct dq_trustctx *tc)
+{
+	if (dotqmail_trust_group(st, tc))
+		tc->shared_group = group_shared(st->st_gid, st->st_uid);
+	switch (dotqmail_trust(st, tc)) {
+	case DQ_TRUST_WORLD:
+		die(111, "Uh-oh: %s file is writable. (#4.7.0)", name);
+	case DQ_TRUST_OWNER:
+		die(111, "Uh-oh: %s is owned by uid %u, not by the user or the home's owner. "
+		    "(#4.7.0)", name, (unsigned)st->st_uid);
+	case DQ_TRUST_GROUP:
+		die(111, "Uh-oh: %s is group-writable and group %u has other members. (#4.7.0)",
+		    name, (unsigned)st->st_gid);
+	case DQ_TRUST_OK:
+		break;
+	}
+}
+
 /* 1 = read into text, 0 = no such file; everything else defers */
 static int read_dotqmail(const char *name, struct buf *text)
 {
 	struct stat st;
-	int fd = open(name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct dq_trustctx tc = { .user = getuid(), .homeowner = L.homeowner, .loose = L.loose };
+	int fd = open_dotqmail(name, &tc);
 	if (fd == -1 && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
 	if (fd == -1)
 		die(111, "Unable to open %s: %s. (#4.2.1)", name, strerror(errno));
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
 		die(111, "Uh-oh: %s is not a regular file. (#4.2.1)", name);
-	if (st.st_mode & S_IWOTH)
-		die(111, "Uh-oh: %s file is writable. (#4.7.0)", name);
+	check_trust(name, &st, &tc);
 	if (st.st_size > DOTQMAIL_MAX)
 		die(111, "Uh-oh: %s is too big. (#4.2.1)", name);
 	L.forwardonly = (st.st_mode & S_IXUSR) != 0;

@@ -2,7 +2,9 @@
  * walks it depth-first with a stack (loop detection), a set of aliases already expanded
  * (each alias and include file is expanded once per call, which also bounds the work) and a
  * set of final targets already emitted (duplicate suppression).
- * Owns: the parsed aliases file. Trusts: nothing in the aliases or include files. */
+ * Owns: the parsed aliases file. Trusts: nothing in the aliases or include files, and not
+ * even their text when someone besides their owner could have written it (aliases_unsafe,
+ * checked on the descriptor that was read). */
 #include "mail/aliases.h"
 #include "mail/table.h"
 #include "lib/buf.h"
@@ -24,10 +26,25 @@ struct aliases {
 	char *path;                 /* NULL: no aliases file */
 	struct table_map *map;      /* name -> struct aliases_list */
 	uint64_t uid, gid;          /* owner of the file */
-	int broken;                 /* errno of a failed read */
+	uint64_t owner_ok;          /* who besides root may own it */
+	int broken;                 /* errno of a failed read (EPERM: unsafe) */
+	const char *unsafe;         /* why the file is not trusted, or NULL */
 	struct stat st;
 	time_t checked;
 };
+
+/* ---------------------------------------------------------------- trust */
+
+const char *aliases_unsafe(const struct stat *st, int include, uint64_t owner_ok)
+{
+	if (st->st_mode & S_IWOTH)
+		return "world_writable";
+	if (st->st_mode & S_IWGRP)
+		return "group_writable";
+	if (!include && st->st_uid != 0 && (uint64_t)st->st_uid != owner_ok)
+		return "bad_owner";
+	return NULL;
+}
 
 /* ---------------------------------------------------------------- lists */
 
@@ -44,6 +61,7 @@ static void aliases_add(struct aliases_list *l, int kind, const char *value, uin
 	t->uid = uid;
 	t->gid = gid;
 	t->self = self;
+	t->incl = 0;
 }
 
 void aliases_list_free(struct aliases_list *l)
@@ -287,20 +305,45 @@ struct aliases *aliases_from_text(const char *name, const char *text, size_t len
 	return a;
 }
 
+/* an unsafe aliases file: nothing of it is used; logged when first seen (or the reason
+ * changes), not on each re-check */
+static void aliases_refuse(struct aliases *a, const struct stat *st, const char *why,
+                           struct cfg_errors *errs)
+{
+	if (!a->unsafe || strcmp(a->unsafe, why) != 0)
+		log_err("event=alias_unsafe path=%s reason=%s owner=%llu mode=%04o", a->path, why,
+		        (unsigned long long)st->st_uid, (unsigned)(st->st_mode & 07777));
+	table_error(errs, a->path, 0, "unsafe aliases file (%s): it must be owned by root and "
+	            "writable by its owner only", why);
+	table_map_free(a->map, aliases_list_freep);
+	a->map = table_map_new();
+	a->broken = EPERM;
+	a->unsafe = why;
+	a->st = *st;
+}
+
 static void aliases_load(struct aliases *a, struct cfg_errors *errs)
 {
 	char *text = NULL;
 	size_t len = 0;
 	struct stat st;
-	if (stat(a->path, &st) < 0 || table_read_file(a->path, ALIASES_MAXFILE, &text, &len) < 0) {
+	if (table_read_file_stat(a->path, ALIASES_MAXFILE, &text, &len, &st) < 0) {
 		a->broken = errno ? errno : EIO;
+		a->unsafe = NULL;
 		table_error(errs, a->path, 0, "cannot read aliases file: %s", strerror(a->broken));
 		log_err("event=aliases_unreadable file=%s error=\"%s\"", a->path,
 		        strerror(a->broken));
 		return;
 	}
+	const char *why = aliases_unsafe(&st, 0, a->owner_ok);
+	if (why) {
+		aliases_refuse(a, &st, why, errs);
+		free(text);
+		return;
+	}
 	table_map_free(a->map, aliases_list_freep);
 	a->map = table_map_new();
+	a->unsafe = NULL;
 	a->uid = st.st_uid;
 	a->gid = st.st_gid;
 	a->st = st;
@@ -309,7 +352,7 @@ static void aliases_load(struct aliases *a, struct cfg_errors *errs)
 	free(text);
 }
 
-struct aliases *aliases_open(const char *spec, struct cfg_errors *errs)
+struct aliases *aliases_open(const char *spec, uint64_t owner_ok, struct cfg_errors *errs)
 {
 	const char *path = !spec || !*spec ? "" : strncmp(spec, "file:", 5) == 0 ? spec + 5 :
 	                   spec[0] == '/' ? spec : NULL;
@@ -320,6 +363,7 @@ struct aliases *aliases_open(const char *spec, struct cfg_errors *errs)
 	struct aliases *a = xcalloc(1, sizeof *a);
 	a->map = table_map_new();
 	a->checked = (time_t)-1;
+	a->owner_ok = owner_ok;
 	if (*path) {
 		a->path = xstrdup(path);
 		a->checked = time(NULL);
@@ -334,9 +378,11 @@ int aliases_refresh(struct aliases *a, struct cfg_errors *errs)
 		return 0;
 	a->checked = time(NULL);
 	struct stat st;
-	if (stat(a->path, &st) == 0 && !a->broken && st.st_ino == a->st.st_ino &&
+	/* ctime too: a chmod or chown changes whether the file is trusted */
+	if (stat(a->path, &st) == 0 && (!a->broken || a->unsafe) && st.st_ino == a->st.st_ino &&
 	    st.st_dev == a->st.st_dev && st.st_size == a->st.st_size &&
-	    st.st_mtim.tv_sec == a->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == a->st.st_mtim.tv_nsec)
+	    st.st_mtim.tv_sec == a->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == a->st.st_mtim.tv_nsec &&
+	    st.st_ctim.tv_sec == a->st.st_ctim.tv_sec && st.st_ctim.tv_nsec == a->st.st_ctim.tv_nsec)
 		return 0;
 	aliases_load(a, errs);
 	return 1;
@@ -407,8 +453,10 @@ static void aexp_final(struct aexp *x, const struct aliases_target *t, int self)
 	buf_printf(&k, "%d%s", t->kind, t->value);
 	if (t->kind == ALIASES_ADDR)
 		str_lower(k.p);
-	if (table_map_put(x->seen, k.p, NULL) == 0)
+	if (table_map_put(x->seen, k.p, NULL) == 0) {
 		aliases_add(x->out, t->kind, t->value, t->uid, t->gid, self);
+		x->out->v[x->out->n - 1].incl = t->incl;
+	}
 	buf_free(&k);
 }
 
@@ -436,8 +484,15 @@ static int aexp_include(struct aexp *x, const char *self, const char *path)
 	char *text = NULL;
 	size_t len = 0;
 	struct stat st;
-	if (stat(path, &st) < 0 || table_read_file(path, ALIASES_MAXFILE, &text, &len) < 0)
+	if (table_read_file_stat(path, ALIASES_MAXFILE, &text, &len, &st) < 0)
 		return aexp_fail(x, "cannot read include file %s", path);
+	const char *why = aliases_unsafe(&st, 1, 0);
+	if (why) {
+		log_err("event=alias_unsafe path=%s reason=%s alias=%s owner=%llu mode=%04o", path,
+		        why, self, (unsigned long long)st.st_uid, (unsigned)(st.st_mode & 07777));
+		free(text);
+		return aexp_fail(x, "include file %s is unsafe (%s)", path, why);
+	}
 	struct aliases_list inc = { NULL, 0, 0 };
 	struct cfg_errors errs;
 	errs.n = 0;
@@ -453,6 +508,8 @@ static int aexp_include(struct aexp *x, const char *self, const char *path)
 	for (int i = 0; i < errs.n; i++)
 		log_warn("event=include_error file=%s line=%d error=\"%s\"", errs.e[i].file,
 		         errs.e[i].line, errs.e[i].msg);
+	for (size_t i = 0; i < inc.n; i++)
+		inc.v[i].incl = 1;
 	free(text);
 	x->stack[x->depth++] = self;
 	int rc = aexp_list(x, self, &inc);
@@ -527,7 +584,9 @@ int aliases_expand(struct aliases *a, const char *name, aliases_islocal_fn isloc
 	}
 	diag[0] = '\0';
 	int rc = aliases_has(a, name);
-	if (rc == TABLE_TEMP)
+	if (rc == TABLE_TEMP && a->unsafe)
+		snprintf(diag, dlen, "aliases file %s is unsafe (%s)", a->path, a->unsafe);
+	else if (rc == TABLE_TEMP)
 		snprintf(diag, dlen, "aliases file unreadable");
 	if (rc != TABLE_FOUND)
 		return rc;

@@ -7,7 +7,11 @@
  * with a depth limit (ALIASES_MAXDEPTH, deeper = loop), suppression of duplicate targets,
  * and sendmail's self-reference rule (`joe: joe, other` delivers to the user joe).
  * Trusts: nothing in the files; every parse error names file:line; a file that cannot be
- * read makes lookups answer TABLE_TEMP, never "no such alias". */
+ * read makes lookups answer TABLE_TEMP, never "no such alias". Nor a file that others could
+ * have written (aliases_unsafe): an aliases file must be owned by root (or, in development,
+ * the account running ternd) and writable by its owner only; an include file writable by
+ * its owner only. Such a file is refused with `event=alias_unsafe` in the log and TABLE_TEMP
+ * (the recipients defer), as sendmail refuses unsafe alias and include files. */
 #ifndef TERN_ALIASES_H
 #define TERN_ALIASES_H
 #include <stddef.h>
@@ -24,6 +28,8 @@ struct aliases_target {
 	uint64_t uid, gid;   /* owner of the file the target came from (aliases or include) */
 	int self;            /* an address naming the alias itself: deliver to the user,
 	                        do not expand as an alias again */
+	int incl;            /* came from an :include: file (uid/gid: that file's owner), not
+	                        from the aliases file */
 };
 
 struct aliases_list {
@@ -31,11 +37,20 @@ struct aliases_list {
 	size_t n, cap;
 };
 
+struct stat;
+/* Whether a file may be trusted for alias targets, from the fstat of the descriptor read:
+ * NULL = yes, else the reason: "world_writable", "group_writable", or (aliases file only)
+ * "bad_owner" — owned by neither root nor owner_ok. include = 1 for an :include: file, whose
+ * owner may be anyone (its programs run as that owner). Pure. */
+const char *aliases_unsafe(const struct stat *st, int include, uint64_t owner_ok);
+
 struct aliases;
 /* spec: the value of the `aliases` key ("" = no aliases, "file:PATH" or "/PATH").
- * Parse errors go to errs (may be NULL). A file that cannot be read gives a table whose
- * lookups answer TABLE_TEMP. Returns NULL only for a malformed spec. */
-struct aliases *aliases_open(const char *spec, struct cfg_errors *errs);
+ * owner_ok: the account besides root that may own the file (the account running ternd in
+ * development; 0 = root only). Parse errors go to errs (may be NULL). A file that cannot
+ * be read, or is unsafe, gives a table whose lookups answer TABLE_TEMP. Returns NULL only
+ * for a malformed spec. */
+struct aliases *aliases_open(const char *spec, uint64_t owner_ok, struct cfg_errors *errs);
 /* Parse from memory (tests, fuzzer); owner uid/gid stand for the file's owner. */
 struct aliases *aliases_from_text(const char *name, const char *text, size_t len,
                                   uint64_t uid, uint64_t gid, struct cfg_errors *errs);

@@ -12,6 +12,7 @@
 #include "lib/buf.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "vrfy", CT_BOOL, O(vrfy), "0", 0, 0, "answer VRFY from the users table (otherwise 252)" },
 	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, or any:DIR" },
 	{ "aliases", CT_ALIASES, O(aliases), "", 0, 0, "aliases file in /etc/aliases syntax (file:PATH), or none" },
+	{ "dotqmailcheck", CT_CHOICE, O(dotqmailcheck), "strict", 0, 0, "which .qmail files tern-local trusts: strict (owned by the user, the home's owner or root; not writable by a shared group or others) or qmail (only world-writable refused)" },
 	{ "aliasempty", CT_STR, O(aliasempty), "./Maildir/", 0, 0, "default delivery when a user has no .qmail file" },
 	{ "envnoathost", CT_WORD, O(envnoathost), NULL, 0, 0, "domain added to addresses without one (default: me)" },
 	{ "percenthack", CT_BOOL, O(percenthack), "0", 0, 0, "rewrite user%host@local-domain to user@host" },
@@ -116,9 +118,11 @@ static const struct cfg_key cfg_keys[] = {
 
 static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };
 static const char *const cfg_policy_values[] = { "skip", "hold", NULL };
+static const char *const cfg_dotqmail_values[] = { "strict", "qmail", NULL };
 static const struct { const char *key; const char *const *values; } cfg_choices[] = {
 	{ "spoolsync", cfg_spoolsync_values },
 	{ "qp_agentpolicy", cfg_policy_values },
+	{ "dotqmailcheck", cfg_dotqmail_values },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -698,6 +702,53 @@ static void cfg_derived(struct config *c)
 	}
 }
 
+/* the uid of account name, or -1 when there is no such account */
+static long long cfg_uid(const char *name)
+{
+	struct passwd pw, *res = NULL;
+	char b[4096];
+	if (!name || getpwnam_r(name, &pw, b, sizeof b, &res) != 0 || !res)
+		return -1;
+	return (long long)pw.pw_uid;
+}
+
+/* point the next error at the line that set dp, else at the one that set k */
+static void cfg_blame(struct cfg_parse *ps, const struct cfg_key *dp, const struct cfg_key *k)
+{
+	size_t at = (size_t)((ps->setline[dp - cfg_keys] ? dp : k) - cfg_keys);
+	ps->line = ps->setline[at];
+	ps->name = ps->setfile[at] ? ps->setfile[at] : ps->c->path;
+}
+
+/* defaultprivs runs programs named in the aliases file: it must never be root nor an
+ * account of ternd's roles (whose rights include ternctl's and the spool), by name or by
+ * uid. Blamed on the line that set defaultprivs, or on the role key's line when
+ * defaultprivs kept its default. ternd then exits 78 before starting anything. */
+static void cfg_check_defaultprivs(struct cfg_parse *ps)
+{
+	static const char *const roles[] = { "user", "queueuser" };
+	const struct cfg_key *dp = cfg_find("defaultprivs");
+	const char *privs = ps->c->defaultprivs;
+	long long uid = cfg_uid(privs);
+	if (!privs)
+		return;
+	if (uid == 0) {
+		cfg_blame(ps, dp, dp);
+		cfg_err(ps, "defaultprivs: '%s' is root (uid 0); alias programs need an "
+		        "unprivileged account of their own (default nobody)", privs);
+	}
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+		const struct cfg_key *k = cfg_find(roles[i]);
+		const char *role = *(char **)cfg_field(ps->c, k);
+		if (!role || (strcmp(role, privs) != 0 && (uid < 0 || cfg_uid(role) != uid)))
+			continue;
+		cfg_blame(ps, dp, k);
+		cfg_err(ps, "defaultprivs: '%s' is (or shares the uid of) the %s account of ternd's "
+		        "roles; alias programs need an account of their own (default nobody)", privs,
+		        roles[i]);
+	}
+}
+
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs)
 {
@@ -713,6 +764,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_defaults(&ps);
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
+	cfg_check_defaultprivs(&ps);
 	for (size_t i = 0; i < CFG_NKEYS; i++)
 		free(ps.setfile[i]);
 	return ps.nerr ? -1 : 0;

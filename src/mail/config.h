@@ -66,6 +66,7 @@ struct config {
 	char *users;                /* "file:PATH" | "passwd:" | "any:DIR" (dev) — localpart:uid:gid:home */
 	char *aliases;              /* "file:PATH" in /etc/aliases syntax, or "" */
 	char *aliasempty;           /* default delivery: ./Maildir/ */
+	char *dotqmailcheck;        /* "strict" (default) or "qmail": which .qmail files are trusted */
 	char *envnoathost;          /* default: me */
 	int percenthack;
 	/* scheduling (qmail-send) */

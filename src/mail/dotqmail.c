@@ -4,6 +4,7 @@
 #include "mail/dotqmail.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int lc(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -321,4 +322,30 @@ int dotqmail_hscan_eof(struct dq_hscan *h)
 	if (h->state == DQ_HS_MORE)
 		h->state = line_end(h) == DQ_HS_FOUND ? DQ_HS_FOUND : DQ_HS_END;
 	return h->state;
+}
+
+/* --- which .qmail files are trusted ------------------------------------------ */
+
+int dotqmail_trust_owner(unsigned long long uid, const struct dq_trustctx *c)
+{
+	return c->loose || uid == c->user || uid == c->homeowner || uid == 0;
+}
+
+int dotqmail_trust_group(const struct stat *st, const struct dq_trustctx *c)
+{
+	return !c->loose && (st->st_mode & S_IWGRP) && !(st->st_mode & S_IWOTH) &&
+	       dotqmail_trust_owner((unsigned long long)st->st_uid, c);
+}
+
+enum dq_trust dotqmail_trust(const struct stat *st, const struct dq_trustctx *c)
+{
+	if (st->st_mode & S_IWOTH)
+		return DQ_TRUST_WORLD;
+	if (c->loose)
+		return DQ_TRUST_OK;
+	if (!dotqmail_trust_owner((unsigned long long)st->st_uid, c))
+		return DQ_TRUST_OWNER;
+	if ((st->st_mode & S_IWGRP) && c->shared_group)
+		return DQ_TRUST_GROUP;
+	return DQ_TRUST_OK;
 }

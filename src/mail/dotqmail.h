@@ -85,6 +85,26 @@ void dotqmail_envelope(struct buf *out, const char *sender, const char *addrs, s
 enum dq_prog { DQ_PROG_OK, DQ_PROG_STOP, DQ_PROG_PERM, DQ_PROG_TEMP };
 enum dq_prog dotqmail_prog_status(int code);
 
+/* Which .qmail files tern-local follows (doc/LOCAL.md, "Which .qmail files are trusted").
+ * strict (dotqmailcheck strict, the default): owned by the user, the home's owner or root,
+ * not world-writable, and not group-writable when the file's group has members besides its
+ * owner. qmail (loose = 1): qmail-local's rule, only world-writable is refused. */
+enum dq_trust { DQ_TRUST_OK, DQ_TRUST_WORLD, DQ_TRUST_OWNER, DQ_TRUST_GROUP };
+struct dq_trustctx {
+	unsigned long long user;       /* the recipient's uid (tern-local runs as it) */
+	unsigned long long homeowner;  /* owner of HOME */
+	int loose;                     /* qmail-local's rule */
+	int shared_group;              /* the file's group has members besides its owner (the
+	                                  caller finds out, only when dotqmail_trust_group()) */
+};
+struct stat;
+/* The decision for the fstat of an opened .qmail file (a symlink: of its target). */
+enum dq_trust dotqmail_trust(const struct stat *st, const struct dq_trustctx *c);
+/* 1 if the decision depends on shared_group (a group-writable file under the strict rule) */
+int dotqmail_trust_group(const struct stat *st, const struct dq_trustctx *c);
+/* The owner rule alone (for a symlinked .qmail: the link's own owner). 1 = acceptable. */
+int dotqmail_trust_owner(unsigned long long uid, const struct dq_trustctx *c);
+
 /* Maildir file name "<sec>.M<usec>P<pid>_<seq>.<host>"; '/' and ':' in host are written as
  * \057 and \072 (the Maildir spec). Appends to out. */
 void dotqmail_maildir_name(struct buf *out, long long sec, long usec, long pid,

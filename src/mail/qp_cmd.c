@@ -27,7 +27,7 @@ static const struct qp_verbdef {
 	{ "HELP",    NULL,       QP_HELP,            0, 1, "r",     QPF_PRELOGIN },
 	{ "NOOP",    NULL,       QP_NOOP,            0, 1, "r",     QPF_PRELOGIN },
 	{ "QUIT",    NULL,       QP_QUIT,            0, 1, "r",     QPF_PRELOGIN },
-	{ "ADDRESS", "RESOLVE",  QP_ADDRESS_RESOLVE, 1, 1, "s",     QPF_PRELOGIN },
+	{ "ADDRESS", "RESOLVE",  QP_ADDRESS_RESOLVE, 1, 1, "s",     QPF_USER },
 	{ "DOMAIN",  "LOCATION", QP_DOMAIN_LOCATION, 1, 1, "s",     QPF_PRELOGIN },
 	{ "QCREA",   NULL,       QP_QCREA,           0, 1, "q",     0 },
 	{ "QSTOR",   "FROM",     QP_QSTOR_FROM,      1, 2, "sr",    0 },

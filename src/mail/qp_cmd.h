@@ -39,6 +39,8 @@ enum qp_verb {
 #define QPF_PRELOGIN 0x01   /* allowed before login */
 #define QPF_SILENT   0x02   /* no reply when it works (Bongo's QMOD and QRTS) */
 #define QPF_CALLBACK 0x04   /* only on a connection the queue opened to an agent (else 3012) */
+#define QPF_USER     0x08   /* a user login (PASS USER) suffices; else only the system's
+                               login (AUTH, PASS SYS, a trusted address) does */
 
 struct qp_entry {
 	unsigned stage;          /* the <qqq> the client wrote (tern looks entries up by id) */

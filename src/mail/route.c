@@ -208,42 +208,75 @@ static void route_uidname(uint64_t uid, char *out, size_t outlen)
 		snprintf(out, outlen, "%llu", (unsigned long long)uid);
 }
 
-static void route_fallback(struct route_ctx *rc)
+int route_role_uid(const struct config *cfg, uint64_t uid)
+{
+	const char *roles[] = { cfg->user, cfg->queueuser };
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+		struct passwd pw, *res = NULL;
+		char b[4096];
+		if (roles[i] && getpwnam_r(roles[i], &pw, b, sizeof b, &res) == 0 && res &&
+		    (uint64_t)pw.pw_uid == uid)
+			return 1;
+	}
+	return 0;
+}
+
+uint64_t route_aliases_owner(const struct config *cfg)
+{
+	uid_t me = getuid();
+	return me == 0 || route_role_uid(cfg, me) ? 0 : (uint64_t)me;
+}
+
+/* the defaultprivs account; in development (this process runs neither as root nor as a
+ * role account) the running account when defaultprivs does not exist. Cached once found. */
+static int route_privs(struct route_ctx *rc)
 {
 	struct passwd pw, *res = NULL;
 	char b[4096];
-	rc->fallback_done = 1;
-	const char *u = rc->cfg->user ? rc->cfg->user : "_tern";
-	if (getpwnam_r(u, &pw, b, sizeof b, &res) == 0 && res && pw.pw_uid != 0) {
-		rc->fallback_uid = pw.pw_uid;
-		rc->fallback_gid = pw.pw_gid;
-		snprintf(rc->fallback_user, sizeof rc->fallback_user, "%s", u);
-		rc->fallback_ok = 1;
-	} else if (getuid() != 0) {
-		rc->fallback_uid = getuid();
-		rc->fallback_gid = getgid();
-		route_uidname(rc->fallback_uid, rc->fallback_user, sizeof rc->fallback_user);
-		rc->fallback_ok = 1;
+	if (rc->privs_ok)
+		return 0;
+	const char *u = rc->cfg->defaultprivs ? rc->cfg->defaultprivs : "nobody";
+	if (getpwnam_r(u, &pw, b, sizeof b, &res) == 0 && res && pw.pw_uid != 0 &&
+	    !route_role_uid(rc->cfg, pw.pw_uid)) {
+		rc->privs_uid = pw.pw_uid;
+		rc->privs_gid = pw.pw_gid;
+		snprintf(rc->privs_user, sizeof rc->privs_user, "%s", u);
+	} else if (route_aliases_owner(rc->cfg) != 0) {
+		rc->privs_uid = getuid();
+		rc->privs_gid = getgid();
+		route_uidname(rc->privs_uid, rc->privs_user, sizeof rc->privs_user);
+	} else {
+		return -1;
 	}
+	rc->privs_ok = 1;
+	return 0;
 }
 
-/* who runs a command/file target owned by uid/gid */
+/* who runs a |command or /file target (route.h); -1 with why set when nobody may */
 static int route_runas(struct route_ctx *rc, const struct aliases_target *t, uint64_t *uid,
-                       uint64_t *gid, char *user, size_t ulen)
+                       uint64_t *gid, char *user, size_t ulen, char *why, size_t wlen)
 {
-	if (t->uid != 0) {
-		*uid = t->uid;
-		*gid = t->gid;
-		route_uidname(t->uid, user, ulen);
+	if (t->incl && t->uid != 0 && !route_role_uid(rc->cfg, t->uid)) {
+		struct passwd pw, *res = NULL;
+		char b[4096];
+		if (getpwuid_r((uid_t)t->uid, &pw, b, sizeof b, &res) != 0 || !res || pw.pw_uid == 0) {
+			snprintf(why, wlen, "the owner (uid %llu) of its include file has no account",
+			         (unsigned long long)t->uid);
+			return -1;
+		}
+		*uid = pw.pw_uid;
+		*gid = pw.pw_gid;
+		snprintf(user, ulen, "%s", pw.pw_name);
 		return 0;
 	}
-	if (!rc->fallback_done)
-		route_fallback(rc);
-	if (!rc->fallback_ok)
+	if (route_privs(rc) < 0) {
+		snprintf(why, wlen, "no account defaultprivs=%s to run it as (create it, or name "
+		         "an unprivileged account that is no role account)", rc->cfg->defaultprivs);
 		return -1;
-	*uid = rc->fallback_uid;
-	*gid = rc->fallback_gid;
-	snprintf(user, ulen, "%s", rc->fallback_user);
+	}
+	*uid = rc->privs_uid;
+	*gid = rc->privs_gid;
+	snprintf(user, ulen, "%s", rc->privs_user);
 	return 0;
 }
 
@@ -251,10 +284,10 @@ static int route_alias_prog(struct rwork *w, const char *alias, const char *doma
                             const struct aliases_target *t)
 {
 	uint64_t uid, gid;
-	char user[64];
-	if (route_runas(w->rc, t, &uid, &gid, user, sizeof user) < 0)
-		return route_set(w->res, ROUTE_TEMP, "no unprivileged user to run alias %s as "
-		                 "(create the account %s)", alias, w->rc->cfg->user);
+	char user[64], why[160];
+	if (route_runas(w->rc, t, &uid, &gid, user, sizeof user, why, sizeof why) < 0)
+		return route_set(w->res, ROUTE_TEMP, "alias %s: cannot run %.60s: %s", alias,
+		                 t->value, why);
 	struct buf a;
 	buf_init(&a);
 	buf_printf(&a, "%s@%s", alias, domain);

@@ -7,11 +7,14 @@
  * Trusts: the tables it is given; a lookup that cannot answer gives ROUTE_TEMP, never
  * ROUTE_NOUSER.
  *
- * Alias deliveries to `|command` or `/file` run as the owner of the file the target came from
- * (the aliases file or the :include: file) unless that owner is root; then as the `user` key
- * (_tern); if that account does not exist (development), as the running process when that is
- * not root; otherwise the recipient tempfails. Their home is "/". Alias address targets that
- * name no user are dropped with a warning in the log, as long as one target remains. */
+ * Alias deliveries to `|command` or `/file` of the aliases file run as the `defaultprivs`
+ * account (nobody; Postfix's default_privs) — never root, never an account of ternd's roles
+ * (whose rights include ternctl's). Those of an :include: file run as the include file's
+ * owner (sendmail's rule), or as defaultprivs when root or a role account owns it. In
+ * development (this process runs neither as root nor as a role account) a missing
+ * defaultprivs account means the running account; otherwise the recipient tempfails. Their
+ * home is "/". Alias address targets that name no user are dropped with a warning in the
+ * log, as long as one target remains. */
 #ifndef TERN_ROUTE_H
 #define TERN_ROUTE_H
 #include <stddef.h>
@@ -49,15 +52,20 @@ struct route_ctx {
 	const struct config *cfg;
 	struct users *users;
 	struct aliases *aliases;
-	/* resolved on first use: who runs alias commands/files owned by root */
-	int fallback_done;
-	int fallback_ok;
-	uint64_t fallback_uid, fallback_gid;
-	char fallback_user[64];
+	/* resolved on first use: the defaultprivs account (alias commands and files) */
+	int privs_ok;
+	uint64_t privs_uid, privs_gid;
+	char privs_user[64];
 };
 
 void route_init(struct route_ctx *rc, const struct config *cfg, struct users *users,
                 struct aliases *aliases);
+/* 1 if uid is the account of one of ternd's roles (the user and queueuser keys) */
+int route_role_uid(const struct config *cfg, uint64_t uid);
+/* The account besides root that may own the aliases file (aliases_open's owner_ok): the
+ * running account when this process runs neither as root nor as a role account
+ * (development); 0 otherwise (root only). */
+uint64_t route_aliases_owner(const struct config *cfg);
 /* Normalise addr (`<>` stripped, bare name -> @envnoathost, domain lowercased without a
  * trailing dot, percent hack for local domains) into *local and *domain (malloc'd; NULL on
  * ROUTE_BAD) and say where it goes. */

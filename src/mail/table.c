@@ -176,6 +176,13 @@ void table_trim(const char **s, size_t *n)
 
 int table_read_file(const char *path, size_t maxlen, char **out, size_t *len)
 {
+	struct stat st;
+	return table_read_file_stat(path, maxlen, out, len, &st);
+}
+
+int table_read_file_stat(const char *path, size_t maxlen, char **out, size_t *len,
+                         struct stat *stp)
+{
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -1;
@@ -214,6 +221,7 @@ int table_read_file(const char *path, size_t maxlen, char **out, size_t *len)
 	close(fd);
 	*len = b.len;
 	*out = buf_detach(&b);
+	*stp = st;
 	return 0;
 }
 

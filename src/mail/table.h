@@ -43,6 +43,11 @@ struct table_map *table_parse(const char *name, const char *text, size_t len,
 /* Read a whole regular file (at most maxlen bytes) into *out (NUL-terminated, malloc'd).
  * 0 ok / -1 with errno set (EFBIG when too large, EINVAL when not a regular file). */
 int table_read_file(const char *path, size_t maxlen, char **out, size_t *len);
+/* The same, and *st = fstat of the descriptor read (what was read, not what the path names
+ * now: permission checks of the text use it). */
+struct stat;
+int table_read_file_stat(const char *path, size_t maxlen, char **out, size_t *len,
+                         struct stat *st);
 /* Iterate over the physical lines of a text in memory: (*s, *n) is the line without its LF
  * (and a CR before it); it->line is its 1-based number. 1 = a line, 0 = end of text. A
  * last line without LF is still a line. The line may contain NUL bytes: callers check. */

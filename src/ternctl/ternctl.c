@@ -12,6 +12,7 @@
 #include "mail/aliases.h"
 #include "mail/digest.h"
 #include "mail/mailq2.h"
+#include "mail/route.h"
 #include "mail/table.h"
 #include "ternctl/admin_client.h"
 #include "ternctl/sendmail.h"
@@ -244,7 +245,7 @@ static int cmd_newaliases(struct config *cfg, int argc, char **argv)
 		return 0;
 	}
 	struct cfg_errors errs = { .n = 0 };
-	struct aliases *a = aliases_open(cfg->aliases, &errs);
+	struct aliases *a = aliases_open(cfg->aliases, route_aliases_owner(cfg), &errs);
 	for (int i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s:%d: %s\n", errs.e[i].file, errs.e[i].line, errs.e[i].msg);
 	if (!a || errs.n) {

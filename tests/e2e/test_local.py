@@ -78,8 +78,8 @@ class Home:
     def run(self, *, local="joe", dash="", ext="", domain="example.org",
             sender="alice@example.net", aliasempty="./Maildir/", instr=None, msg=MSG,
             create=False, env=None, as_root=False, home=None, timeout=TIMEOUT,
-            preexec=None):
-        args = [BIN] + (["-c"] if create else [])
+            preexec=None, loose=False):
+        args = [BIN] + (["-c"] if create else []) + (["-q"] if loose else [])
         args += ["nobody", home or self.path, local, dash, ext, domain, sender, aliasempty]
         if instr is not None:
             args.append(instr)
@@ -543,6 +543,58 @@ def test_world_writable_dotqmail_defers(home):
     home.write(".qmail", "./mbox\n", 0o646)
     rc, line = home.run()
     assert rc == 111 and "writable" in line
+
+
+OTHER = 4242            # neither the user nor the home's owner
+
+
+def test_dotqmail_owned_by_another_user_defers(home):
+    """dotqmailcheck strict (doc/LOCAL.md): someone else's .qmail is not the user's word;
+    -q (dotqmailcheck qmail) is qmail-local's rule, which follows it."""
+    home.write(".qmail", "./mbox\n")
+    os.chown(home.p(".qmail"), OTHER, GID)
+    rc, line = home.run()
+    assert rc == 111, line
+    assert line == "Uh-oh: .qmail is owned by uid 4242, not by the user or the home's owner. (#4.7.0)"
+    assert not os.path.exists(home.p("mbox"))
+    assert home.run(loose=True) == (0, "delivered to mbox ./mbox")
+
+
+def test_dotqmail_owned_by_root_or_home_owner_is_followed(home):
+    home.write(".qmail", "./mbox\n")
+    os.chown(home.p(".qmail"), 0, 0)
+    assert home.run() == (0, "delivered to mbox ./mbox")
+    os.chown(home.path, OTHER, GID)                   # the home's owner is another account
+    os.chown(home.p(".qmail"), OTHER, GID)
+    os.chown(home.p("mbox"), UID, GID)
+    assert home.run() == (0, "delivered to mbox ./mbox")
+
+
+def test_group_writable_dotqmail_with_a_shared_group_defers(home):
+    """Group root has a member besides nobody (root itself): its members could edit it."""
+    home.write(".qmail-ext", "./mbox\n", 0o664)
+    os.chown(home.p(".qmail-ext"), UID, 0)
+    rc, line = home.run(local="joe-ext", dash="-", ext="ext")
+    assert rc == 111, line
+    assert line == "Uh-oh: .qmail-ext is group-writable and group 0 has other members. (#4.7.0)"
+    assert home.run(local="joe-ext", dash="-", ext="ext", loose=True)[0] == 0
+    os.chmod(home.p(".qmail-ext"), 0o644)             # not group-writable: fine
+    assert home.run(local="joe-ext", dash="-", ext="ext")[0] == 0
+
+
+def test_symlinked_dotqmail_owner_checked_on_link_and_target(home):
+    home.write(".qmail-real", "./mbox\n")
+    os.symlink(".qmail-real", home.p(".qmail"))
+    os.lchown(home.p(".qmail"), UID, GID)
+    assert home.run() == (0, "delivered to mbox ./mbox")
+    os.lchown(home.p(".qmail"), OTHER, GID)           # a link planted by someone else
+    rc, line = home.run()
+    assert rc == 111 and "symlink owned by uid 4242" in line, line
+    os.lchown(home.p(".qmail"), UID, GID)
+    os.chown(home.p(".qmail-real"), OTHER, GID)       # pointing at someone else's file
+    rc, line = home.run()
+    assert rc == 111 and ".qmail is owned by uid 4242" in line, line
+    assert home.run(loose=True)[0] == 0
 
 
 def test_missing_home_defers(home):

@@ -464,9 +464,23 @@ def test_move_copy_delete(held):
     q.close()
 
 
+def test_address_resolve_needs_login(make_tern):
+    """ADDRESS RESOLVE tells users and aliases apart (enumeration, around `vrfy 0`): before
+    a login it gets the refusal every other command gets; DOMAIN LOCATION stays open."""
+    t = start(make_tern, users={"joe": None})
+    q = QP(t.qport)
+    assert q.cmd("ADDRESS RESOLVE joe@localhost") == (3240, ["3240 AUTH first"])
+    assert q.cmd("ADDRESS RESOLVE nobody-here@localhost") == (3240, ["3240 AUTH first"])
+    assert q.code("ADDRESS RESOLVE") == 3240          # no hint about the syntax either
+    assert q.cmd("DOMAIN LOCATION localhost") == (1000, ["1000 LOCAL localhost"])
+    q.login()
+    assert q.cmd("ADDRESS RESOLVE joe@localhost") == (1000, ["1000 LOCAL joe"])
+    q.close()
+
+
 def test_address_resolve_and_domain_location(make_tern):
     t = start(make_tern, config={"rcpthosts": "relay.example"})
-    q = QP(t.qport)                                   # allowed before login
+    q = QP(t.qport).login()
     assert q.cmd("ADDRESS RESOLVE joe@localhost") == (1000, ["1000 LOCAL joe"])
     assert q.cmd("ADDRESS RESOLVE <Joe-ext@LOCALHOST>")[0] == 1000
     assert q.cmd("ADDRESS RESOLVE x@remote.example") == (1002, ["1002 REMOTE x@remote.example"])
@@ -480,7 +494,7 @@ def test_address_resolve_and_domain_location(make_tern):
 
 def test_address_resolve_unknown_user(make_tern):
     t = start(make_tern, users={"joe": None})
-    q = QP(t.qport)
+    q = QP(t.qport).login()
     assert q.cmd("ADDRESS RESOLVE joe@localhost") == (1000, ["1000 LOCAL joe"])
     assert q.cmd("ADDRESS RESOLVE nobody-here@localhost") == (4001, ["4001 No such user"])
     q.close()

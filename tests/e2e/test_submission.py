@@ -7,7 +7,8 @@ through the maildrop (doc/MAILDROP.md) and the queue's pickup; every wait is bou
 
 When the tests run as root, `users any:DIR` deliveries run as the `user` account (see
 give_to_delivery_user), a `users file:` table's as nobody (conftest), and alias programs and
-files as `user` too (the aliases file belongs to root; src/mail/route.h).
+files as the `defaultprivs` account, nobody (the aliases file belongs to root;
+src/mail/route.h).
 """
 import email
 import email.policy
@@ -80,6 +81,13 @@ def delivery_account(tern):
     if os.geteuid() != 0:
         return None
     return pwd.getpwnam(tern.config.get("user", "_tern"))
+
+
+def alias_account(tern):
+    """The account alias programs and files run as (None when not root: ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwnam(tern.config.get("defaultprivs", "nobody"))
 
 
 def give_to_delivery_user(tern, *paths):
@@ -568,9 +576,10 @@ def alias_tern(make_tern):
     of target. Returns (tern, paths)."""
     tern = make_tern(users={"joe": None, "ann": None}, start=False)
     base = tern.dir
-    drop = base / "aliasdrop"          # where alias programs and files write (as `user`)
+    drop = base / "aliasdrop"          # where alias programs and files write (defaultprivs)
     drop.mkdir()
-    give_to_delivery_user(tern, drop)
+    if alias_account(tern):
+        os.chown(drop, alias_account(tern).pw_uid, alias_account(tern).pw_gid)
     lst = base / "list"
     lst.write_text("# an include file\njoe,\nann\n")
     os.chmod(lst, 0o644)
@@ -630,8 +639,8 @@ def test_alias_program(make_tern):
         tern.log_tail()
     data = out.read_bytes()
     assert data.startswith(b"Return-Path: <alice@example.org>\n"), data
-    if delivery_account(tern):
-        assert out.stat().st_uid == delivery_account(tern).pw_uid   # not root
+    if alias_account(tern):
+        assert out.stat().st_uid == alias_account(tern).pw_uid      # nobody: no role account
 
 
 def test_alias_program_relative_path_runs_in_root_dir(make_tern):

@@ -1,5 +1,6 @@
 /* test_aliases — /etc/aliases parsing (continuations, comments, quotes, includes, errors
- * with line numbers) and expansion (recursion, loops, depth, duplicates, self-reference). */
+ * with line numbers), expansion (recursion, loops, depth, duplicates, self-reference), and
+ * which aliases and include files are trusted (aliases_unsafe, and the refusal end to end). */
 #include "t.h"
 #include "mail/aliases.h"
 #include "mail/table.h"
@@ -234,7 +235,7 @@ static void test_include(void)
 	snprintf(path, sizeof path, "file:%s/aliases", dir);
 	write_file("aliases", "r: s\n");
 	struct cfg_errors errs = { .n = 0 };
-	a = aliases_open(path, &errs);
+	a = aliases_open(path, getuid(), &errs);
 	T_EQ_INT(errs.n, 0);
 	T_EQ_INT(aliases_has(a, "r"), TABLE_FOUND);
 	write_file("aliases", "t: u\nbad line\n");
@@ -244,21 +245,109 @@ static void test_include(void)
 	T_EQ_INT(aliases_has(a, "r"), TABLE_NOTFOUND);
 	T_EQ_INT(aliases_has(a, "t"), TABLE_FOUND);
 	aliases_free(a);
-	a = aliases_open("file:/nonexistent/aliases", NULL);
+	a = aliases_open("file:/nonexistent/aliases", 0, NULL);
 	T_CHECK(a != NULL);
 	T_EQ_INT(aliases_has(a, "t"), TABLE_TEMP);
 	T_EQ_INT(expand(a, "t", out, sizeof out, NULL), TABLE_TEMP);
 	aliases_free(a);
-	a = aliases_open("", NULL);
+	a = aliases_open("", 0, NULL);
 	T_EQ_INT(aliases_has(a, "t"), TABLE_NOTFOUND);
 	aliases_free(a);
-	T_CHECK(aliases_open("relative", NULL) == NULL);
+	T_CHECK(aliases_open("relative", 0, NULL) == NULL);
 
-	static const char *files[] = { "list", "list2", "aliases" };
-	for (size_t i = 0; i < 3; i++) {
+	static const char *files[] = { "list", "list2", "aliases", "open", "openlist" };
+	for (size_t i = 0; i < 5; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
 		unlink(path);
 	}
+}
+
+/* the trust decision alone, on a struct stat built here */
+static void test_unsafe_table(void)
+{
+	static const struct {
+		unsigned mode, uid;
+		int include;
+		unsigned owner_ok;
+		const char *want;             /* NULL = trusted */
+	} cases[] = {
+		{ 0644, 0, 0, 0, NULL },
+		{ 0600, 0, 0, 0, NULL },
+		{ 0444, 0, 0, 0, NULL },
+		{ 0640, 0, 0, 0, NULL },
+		{ 0664, 0, 0, 0, "group_writable" },
+		{ 02664, 0, 0, 0, "group_writable" },
+		{ 0620, 0, 0, 0, "group_writable" },
+		{ 0646, 0, 0, 0, "world_writable" },
+		{ 0666, 0, 0, 0, "world_writable" },
+		{ 0662, 1000, 0, 0, "world_writable" },     /* the worst reason first */
+		{ 0644, 1000, 0, 0, "bad_owner" },
+		{ 0644, 1000, 0, 1000, NULL },               /* development: the running account */
+		{ 0644, 1000, 0, 1001, "bad_owner" },
+		{ 0664, 1000, 0, 1000, "group_writable" },
+		{ 0644, 1000, 1, 0, NULL },                  /* include: any owner (runs as it) */
+		{ 0600, 4242, 1, 0, NULL },
+		{ 0664, 1000, 1, 0, "group_writable" },
+		{ 0606, 0, 1, 0, "world_writable" },
+		{ 0644, 0, 1, 0, NULL },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct stat st;
+		memset(&st, 0, sizeof st);
+		st.st_mode = S_IFREG | cases[i].mode;
+		st.st_uid = cases[i].uid;
+		const char *got = aliases_unsafe(&st, cases[i].include, cases[i].owner_ok);
+		if (cases[i].want)
+			T_EQ_STR(got, cases[i].want);
+		else if (got)
+			T_EQ_STR(got, "(trusted)");
+	}
+}
+
+/* an unsafe aliases file answers TABLE_TEMP with the reason; an unsafe include too; include
+ * targets are marked as such (route.c runs their programs as the include's owner) */
+static void test_unsafe_files(void)
+{
+	char path[256], text[512], out[256], diag[256];
+	write_file("open", "r: s\n");
+	snprintf(path, sizeof path, "%s/open", dir);
+	T_EQ_INT(chmod(path, 0666), 0);
+	struct cfg_errors errs = { .n = 0 };
+	snprintf(text, sizeof text, "file:%s", path);
+	struct aliases *a = aliases_open(text, getuid(), &errs);
+	T_CHECK(a != NULL);
+	T_EQ_INT(errs.n, 1);
+	T_CHECK(errs.n && strstr(errs.e[0].msg, "world_writable") != NULL);
+	T_EQ_INT(aliases_has(a, "r"), TABLE_TEMP);
+	T_EQ_INT(expand(a, "r", out, sizeof out, diag), TABLE_TEMP);
+	T_CHECK(strstr(diag, "is unsafe (world_writable)") != NULL);
+	aliases_free(a);
+	T_EQ_INT(chmod(path, 0644), 0);
+	a = aliases_open(text, getuid() + 1, NULL);  /* neither root nor the allowed owner */
+	T_EQ_INT(aliases_has(a, "r"), getuid() == 0 ? TABLE_FOUND : TABLE_TEMP);
+	aliases_free(a);
+
+	write_file("openlist", "x, \"|/bin/true\"\n");
+	snprintf(path, sizeof path, "%s/openlist", dir);
+	T_EQ_INT(chmod(path, 0664), 0);
+	snprintf(text, sizeof text, "l: :include:%s, \"|/bin/false\"\n", path);
+	a = from(text, NULL);
+	T_EQ_INT(expand(a, "l", out, sizeof out, diag), TABLE_TEMP);
+	T_CHECK(strstr(diag, "is unsafe (group_writable)") != NULL);
+	T_EQ_INT(chmod(path, 0644), 0);
+	struct aliases_list l = { NULL, 0, 0 };
+	T_EQ_INT(aliases_expand(a, "l", NULL, NULL, &l, NULL, 0), TABLE_FOUND);
+	T_EQ_INT(l.n, 3);
+	if (l.n == 3) {
+		T_EQ_INT(l.v[0].incl, 1);
+		T_EQ_INT(l.v[1].incl, 1);
+		T_EQ_STR(l.v[1].value, "|/bin/true");
+		T_EQ_INT(l.v[1].uid, getuid());
+		T_EQ_INT(l.v[2].incl, 0);               /* from the aliases file itself */
+		T_EQ_STR(l.v[2].value, "|/bin/false");
+	}
+	aliases_list_free(&l);
+	aliases_free(a);
 }
 
 static void run(void)
@@ -269,6 +358,8 @@ static void run(void)
 	test_errors();
 	test_expand();
 	test_include();
+	test_unsafe_table();
+	test_unsafe_files();
 	rmdir(dir);
 }
 

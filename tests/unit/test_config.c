@@ -42,6 +42,8 @@ static void test_defaults(void)
 	T_EQ_STR(c.doublebouncehost, host);
 	T_EQ_STR(c.user, "_tern");
 	T_EQ_STR(c.queueuser, "_ternq");
+	T_EQ_STR(c.defaultprivs, "nobody");
+	T_EQ_STR(c.dotqmailcheck, "strict");
 	T_EQ_STR(c.rootdir, "/var/empty/tern");
 	T_EQ_STR(c.spool, "/var/spool/tern");
 	T_EQ_STR(c.libexec, "");
@@ -216,6 +218,11 @@ static void test_errors(void)
 		{ "smtpgreeting a\001b\n", 1, "control character" },
 		{ "me \"\"\n", 1, "me: empty value" },
 		{ "me ok\nme\0x\n", 2, "NUL byte in line" },
+		{ "defaultprivs _tern\n", 1, "defaultprivs: '_tern' is (or shares the uid of) the user account" },
+		{ "\nuser nobody\n", 2, "defaultprivs: 'nobody' is (or shares the uid of) the user account" },
+		{ "queueuser x\ndefaultprivs x\n", 2, "the queueuser account" },
+		{ "defaultprivs root\n", 1, "defaultprivs: 'root' is root (uid 0)" },
+		{ "dotqmailcheck loose\n", 1, "dotqmailcheck: 'loose' is not one of strict, qmail" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct config c;

@@ -381,9 +381,62 @@ static void test_mbox_append(void)
 	unlink(box);
 }
 
+/* which .qmail files tern-local follows: every bit and owner combination that matters */
+static void test_trust(void)
+{
+	enum { U = 1000, H = 1001, O = 4242 };     /* user, home owner, someone else */
+	static const struct {
+		unsigned mode, uid;
+		int loose, shared, group;              /* group: the decision asks shared_group */
+		enum dq_trust want;
+	} c[] = {
+		{ 0644, U, 0, 0, 0, DQ_TRUST_OK },
+		{ 0600, U, 0, 0, 0, DQ_TRUST_OK },
+		{ 0744, U, 0, 0, 0, DQ_TRUST_OK },     /* forward-only: execute bit, still trusted */
+		{ 0644, H, 0, 0, 0, DQ_TRUST_OK },     /* the home's owner */
+		{ 0644, 0, 0, 0, 0, DQ_TRUST_OK },     /* root */
+		{ 0644, O, 0, 0, 0, DQ_TRUST_OWNER },
+		{ 0600, O, 0, 0, 0, DQ_TRUST_OWNER },
+		{ 0664, O, 0, 0, 0, DQ_TRUST_OWNER },  /* owner first: no group lookup needed */
+		{ 0664, U, 0, 0, 1, DQ_TRUST_OK },     /* a private group (Debian's usergroups) */
+		{ 0664, U, 0, 1, 1, DQ_TRUST_GROUP },
+		{ 0620, H, 0, 1, 1, DQ_TRUST_GROUP },
+		{ 02664, U, 0, 1, 1, DQ_TRUST_GROUP },
+		{ 0666, U, 0, 0, 0, DQ_TRUST_WORLD },
+		{ 0646, U, 0, 1, 0, DQ_TRUST_WORLD },
+		{ 0602, 0, 0, 0, 0, DQ_TRUST_WORLD },
+		{ 0666, O, 0, 0, 0, DQ_TRUST_WORLD },
+		/* qmail-local's rule: only world-writable */
+		{ 0644, O, 1, 0, 0, DQ_TRUST_OK },
+		{ 0664, U, 1, 1, 0, DQ_TRUST_OK },
+		{ 0664, O, 1, 1, 0, DQ_TRUST_OK },
+		{ 0666, U, 1, 0, 0, DQ_TRUST_WORLD },
+		{ 0602, O, 1, 0, 0, DQ_TRUST_WORLD },
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		struct stat st;
+		memset(&st, 0, sizeof st);
+		st.st_mode = S_IFREG | c[i].mode;
+		st.st_uid = c[i].uid;
+		struct dq_trustctx tc = { .user = U, .homeowner = H, .loose = c[i].loose,
+		                          .shared_group = c[i].shared };
+		if (dotqmail_trust(&st, &tc) != c[i].want ||
+		    dotqmail_trust_group(&st, &tc) != c[i].group)
+			fprintf(stderr, "trust case %zu: got %d/%d\n", i, dotqmail_trust(&st, &tc),
+			        dotqmail_trust_group(&st, &tc));
+		T_EQ_INT(dotqmail_trust(&st, &tc), c[i].want);
+		T_EQ_INT(dotqmail_trust_group(&st, &tc), c[i].group);
+	}
+	struct dq_trustctx strict = { .user = U, .homeowner = H }, loose = { .loose = 1 };
+	T_CHECK(dotqmail_trust_owner(U, &strict) && dotqmail_trust_owner(H, &strict));
+	T_CHECK(dotqmail_trust_owner(0, &strict) && !dotqmail_trust_owner(O, &strict));
+	T_CHECK(dotqmail_trust_owner(O, &loose));
+}
+
 static void run(void)
 {
 	test_env();
+	test_trust();
 	test_envelope();
 	test_prog_status();
 	test_maildir_name();

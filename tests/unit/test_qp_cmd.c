@@ -128,6 +128,15 @@ static void test_flags(void)
 	strcpy(line, "NOSUCH");
 	qp_cmd_parse(line, strlen(line), &c);
 	T_CHECK(c.flags & QPF_PRELOGIN);
+	strcpy(line, "ADDRESS RESOLVE joe@localhost");   /* a login first (user enumeration) */
+	qp_cmd_parse(line, strlen(line), &c);
+	T_CHECK(!(c.flags & QPF_PRELOGIN) && (c.flags & QPF_USER));
+	strcpy(line, "DOMAIN LOCATION localhost");
+	qp_cmd_parse(line, strlen(line), &c);
+	T_CHECK(c.flags & QPF_PRELOGIN);
+	strcpy(line, "QDSPC");
+	qp_cmd_parse(line, strlen(line), &c);
+	T_CHECK(!(c.flags & (QPF_PRELOGIN | QPF_USER)));
 	strcpy(line, "QMOD TO a@b");
 	qp_cmd_parse(line, strlen(line), &c);
 	T_CHECK((c.flags & QPF_SILENT) && (c.flags & QPF_CALLBACK));

@@ -7,6 +7,7 @@
 #include "lib/buf.h"
 #include <pwd.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct config cfg;
@@ -81,8 +82,6 @@ static void test_basic(void)
 		{ "root@localhost", ROUTE_OK, "local::joe@localhost:joe:1001:joe::" },
 		{ "staff@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::;"
 		  "local::ann@example.com:ann:1002:ann::;smtp:remote.org:far@remote.org::0:::" },
-		{ "prog@example.com", ROUTE_OK, "local::prog@example.com:1234:1234:prog::|/usr/bin/filter;"
-		  "local::prog@example.com:1234:1234:prog::/var/log/copy" },
 		{ "dd@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::;"
 		  "local::joe@localhost:joe:1001:joe::" },
 		{ "ghosts@example.com", ROUTE_NOUSER, "" },
@@ -152,29 +151,107 @@ static void test_percent(void)
 	teardown();
 }
 
-static void test_root_owned_alias(void)
+/* "local::prog@example.com:USER:UID:prog::INSTR" for the account pw */
+static void want_prog(char *want, size_t n, const char *user, unsigned uid, const char *instr)
 {
-	char out[1024], want[256];
+	snprintf(want, n, "local::prog@example.com:%s:%u:prog::%s", user, uid, instr);
+}
+
+/* alias programs and files of the aliases file run as defaultprivs, whoever owns the file;
+ * never as root or a role account (route.h) */
+static void test_alias_accounts(void)
+{
+	char out[1024], want[512], w2[256];
+	struct passwd *nob = getpwnam("nobody");
+	if (!nob || nob->pw_uid == 0)
+		return;                              /* no nobody account: nothing to compare */
+	unsigned nuid = (unsigned)nob->pw_uid;
+	setup("");                               /* aliases owned by 1234 */
+	T_EQ_INT(route("prog@example.com", out, sizeof out), ROUTE_OK);
+	want_prog(want, sizeof want, "nobody", nuid, "|/usr/bin/filter;");
+	want_prog(w2, sizeof w2, "nobody", nuid, "/var/log/copy");
+	strcat(want, w2);
+	T_EQ_STR(out, want);
+	teardown();
+
 	static const char a2[] = "prog: \"|/bin/true\"\n";
-	setup("user _tern\n");
+	/* config.c refuses root and the role accounts; route.c refuses them again (set here
+	 * behind the parser's back), and a missing account */
+	static const char *const privs[] = { "nobody", "no-such-account-tern", "root", "_tern" };
+	for (size_t i = 0; i < 4; i++) {
+		setup("");
+		free(cfg.defaultprivs);
+		cfg.defaultprivs = xstrdup(privs[i]);
+		if (i == 3 && !getpwnam("_tern"))
+			cfg.defaultprivs[0] = '\0';          /* no role account here: just missing */
+		aliases_free(aliases);
+		aliases = aliases_from_text("aliases", a2, sizeof a2 - 1, 0, 0, NULL);
+		rc.aliases = aliases;
+		int v = route("prog@example.com", out, sizeof out);
+		if (i == 0) {
+			want_prog(want, sizeof want, "nobody", nuid, "|/bin/true");
+			T_EQ_INT(v, ROUTE_OK);
+			T_EQ_STR(out, want);
+		} else if (getuid() != 0 && !route_role_uid(&cfg, getuid())) {
+			T_EQ_INT(v, ROUTE_OK);           /* development: the running account */
+			snprintf(want, sizeof want, ":%u:prog::|/bin/true", (unsigned)getuid());
+			T_CHECK(strstr(out, want) != NULL);
+		} else {
+			T_EQ_INT(v, ROUTE_TEMP);         /* never root, never a missing account */
+		}
+		teardown();
+	}
+}
+
+/* sendmail's rule for :include: files: their programs run as the file's owner, or as
+ * defaultprivs when root or a role account owns it (root needed to chown) */
+static void test_include_accounts(void)
+{
+	char out[1024], want[512], text[256], path[] = "/tmp/tern-route-inc-XXXXXX", name[64];
+	char conf[96];
+	struct passwd *pw = getpwnam("nobody");
+	uid_t nuid = pw ? pw->pw_uid : 0;
+	int one = (pw = getpwuid(1)) != NULL;   /* an account with uid 1 (daemon, bin) */
+	snprintf(name, sizeof name, "%s", one ? pw->pw_name : "");
+	int fd = mkstemp(path);
+	T_CHECK(fd >= 0);
+	if (fd < 0 || !nuid || !one || getuid() != 0)
+		goto out;
+	T_CHECK(write(fd, "\"|/bin/true\"\n", 13) == 13);
+	fchmod(fd, 0644);
+	snprintf(text, sizeof text, "prog: :include:%s\n", path);
+	snprintf(conf, sizeof conf, "user %s\n", name);   /* the role account is uid 1 here */
+	setup(conf);
 	aliases_free(aliases);
-	aliases = aliases_from_text("aliases", a2, sizeof a2 - 1, 0, 0, NULL);
+	aliases = aliases_from_text("aliases", text, strlen(text), 0, 0, NULL);
 	rc.aliases = aliases;
-	struct passwd *pw = getpwnam("_tern");
-	int v = route("prog@example.com", out, sizeof out);
-	if (pw && pw->pw_uid != 0) {
-		snprintf(want, sizeof want, "local::prog@example.com:_tern:%u:prog::|/bin/true",
-		         (unsigned)pw->pw_uid);
-		T_EQ_INT(v, ROUTE_OK);
+	struct { uid_t owner; const char *user; unsigned uid; } c[] = {
+		{ 0, "nobody", (unsigned)nuid },                 /* root: defaultprivs */
+		{ 1, "nobody", (unsigned)nuid },                 /* a role account: too */
+		{ nuid, "nobody", (unsigned)nuid },              /* its owner */
+	};
+	for (size_t i = 0; i < 3; i++) {
+		T_EQ_INT(fchown(fd, c[i].owner, 0), 0);
+		T_EQ_INT(route("prog@example.com", out, sizeof out), ROUTE_OK);
+		want_prog(want, sizeof want, c[i].user, c[i].uid, "|/bin/true");
 		T_EQ_STR(out, want);
-	} else if (getuid() != 0) {
-		T_EQ_INT(v, ROUTE_OK);
-		snprintf(want, sizeof want, ":%u:prog::|/bin/true", (unsigned)getuid());
-		T_CHECK(strstr(out, want) != NULL);
-	} else {
-		T_EQ_INT(v, ROUTE_TEMP);      /* never run a root-owned alias command as root */
 	}
 	teardown();
+	setup("");                                 /* uid 1 is no role account now: its owner */
+	aliases_free(aliases);
+	aliases = aliases_from_text("aliases", text, strlen(text), 0, 0, NULL);
+	rc.aliases = aliases;
+	if (!route_role_uid(&cfg, 1)) {
+		T_EQ_INT(fchown(fd, 1, 0), 0);
+		T_EQ_INT(route("prog@example.com", out, sizeof out), ROUTE_OK);
+		want_prog(want, sizeof want, name, 1, "|/bin/true");
+		T_EQ_STR(out, want);
+	}
+	teardown();
+out:
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
 }
 
 static void test_tempfail(void)
@@ -188,7 +265,7 @@ static void test_tempfail(void)
 	T_EQ_INT(route("root@example.com", out, sizeof out), ROUTE_TEMP);
 	T_EQ_INT(route("far@remote.org", out, sizeof out), ROUTE_OK);
 	aliases_free(aliases);
-	aliases = aliases_open("file:/nonexistent/aliases", NULL);
+	aliases = aliases_open("file:/nonexistent/aliases", 0, NULL);
 	rc.aliases = aliases;
 	T_EQ_INT(route("joe@example.com", out, sizeof out), ROUTE_TEMP);
 	teardown();
@@ -407,7 +484,8 @@ static void run(void)
 	test_basic();
 	test_selfie_and_postmaster();
 	test_percent();
-	test_root_owned_alias();
+	test_alias_accounts();
+	test_include_accounts();
 	test_tempfail();
 }
 

@@ -304,7 +304,8 @@ static void qp_command(struct qpd_sess *s, const char *p, size_t len)
 	s->line = xstrndup(p, len);
 	int r = qp_cmd_parse(s->line, len, c);
 	log_debug("event=qp_cmd sid=%u cmd=\"%s\"", s->id, qp_cmd_name(c->verb));
-	if (!(c->flags & QPF_PRELOGIN) && s->auth != QA_SYS)
+	if (!(c->flags & QPF_PRELOGIN) && s->auth != QA_SYS &&
+	    !((c->flags & QPF_USER) && s->auth == QA_USER))
 		qpd_say(s, 3240, "AUTH first");
 	else if (r < 0)
 		qpd_say(s, c->code, "%s", c->text);

@@ -15,6 +15,7 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -256,6 +257,15 @@ static void lookup_closed(struct chan *c, void *arg)
 	exit(0);
 }
 
+/* a missing defaultprivs account defers the aliases file's programs and files: say so at
+ * start (config.c refuses one that is root or a role account) */
+static void lookup_check_defaultprivs(const struct config *cfg)
+{
+	if (*cfg->aliases && !getpwnam(cfg->defaultprivs))
+		log_warn("event=no_defaultprivs defaultprivs=%s: alias programs and files defer "
+		         "until the account exists", cfg->defaultprivs);
+}
+
 /* smtproutes entries that cannot be used tempfail their recipients: say so at start */
 static void lookup_check_routes(const struct config *cfg)
 {
@@ -280,7 +290,8 @@ int lookup_main(struct role_ctx *ctx)
 	if (!lk.users)
 		log_fatal("event=bad_users_spec users=%s", lk.cfg->users);
 	errs.n = 0;
-	lk.aliases = aliases_open(lk.cfg->aliases, &errs);
+	lookup_check_defaultprivs(lk.cfg);
+	lk.aliases = aliases_open(lk.cfg->aliases, route_aliases_owner(lk.cfg), &errs);
 	lookup_log_errors("aliases", &errs);
 	if (!lk.aliases)
 		log_fatal("event=bad_aliases_spec aliases=%s", lk.cfg->aliases);

@@ -132,9 +132,16 @@ static void on_deliver(struct msg_reader *r, int fd)
 	snprintf(j->addr, sizeof j->addr, "%s", t.address);
 	hmap_put(&jobs, &j->h);
 	const char *dash = *t.ext ? "-" : "";
-	const char *argv[] = { "tern-local", "-c", t.user, t.home, t.local, dash, t.ext, t.domain,
-	                       sender, cfg->aliasempty, t.instruction };
-	size_t argc = *t.instruction ? 11 : 10;
+	const char *argv[12];
+	size_t argc = 0;
+	argv[argc++] = "tern-local";
+	argv[argc++] = "-c";
+	if (strcmp(cfg->dotqmailcheck, "qmail") == 0)
+		argv[argc++] = "-q";       /* qmail-local's .qmail rule (doc/LOCAL.md) */
+	const char *rest[] = { t.user, t.home, t.local, dash, t.ext, t.domain, sender,
+	                       cfg->aliasempty, t.instruction };
+	for (size_t i = 0; i < (*t.instruction ? 9u : 8u); i++)
+		argv[argc++] = rest[i];
 	struct msg out;
 	msg_init(&out, M_FORK_LOCAL, 0);
 	msg_u64(&out, j->h.key);
