@@ -760,8 +760,7 @@ static int deliver_program(const char *cmd)
 		.user = L.user, .home = L.home, .host = L.domain, .local = L.local,
 		.ext = L.ext, .dflt = L.dflt, .dtline = L.dtline.p, .rpline = L.rpline.p,
 		.ufline = L.ufline.p, .path = DEFAULT_PATH, .qmailqueue = queue_path(),
-		.ternconf = getenv("TERN_CONF"),
-	};
+	};  /* no TERN_CONF: programs see only doc/LOCAL.md's variables */
 	char **env = dotqmail_env(&v);
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	struct feed f = { .head = L.head.p, .hlen = L.head.len, .with_msg = 1 };

@@ -1,10 +1,12 @@
 /* ternd — main(): command line, config check (-n), and the entry of every re-executed role
  * (`ternd -R ROLE`): rebuild the role context from the inherited fds, drop privileges, run.
- * Owns: the command line, role names and the privilege drop of roles.
+ * Owns: the command line, role names, the privilege drop of roles, and closing every
+ * descriptor a process of ternd inherits but was not handed on purpose.
  * Trusts: the parent for the inherited fds (ROLE_FDS / ROLE_LISTEN in the environment). */
 #include "ternd/role.h"
 #include "ternd/ipc_acl.h"
 #include "ternd/parent/parent.h"
+#include "ternd/parent/parent_env.h"
 #include "lib/log.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
@@ -64,6 +66,28 @@ static void ctx_from_env(struct role_ctx *ctx)
 		ctx->listen_kind[ctx->nlisten++] = atoi(colon + 1);
 	}
 	free(copy);
+}
+
+/* Descriptors inherited from whoever started ternd go no further: the parent keeps only
+ * 0-2; a role also keeps the channels and listening sockets its parent named in ROLE_FDS and
+ * ROLE_LISTEN (spawn_role in parent.c clears close-on-exec on exactly those). */
+static void close_inherited(int is_role)
+{
+	fs_std_fds();
+	if (!is_role) {
+		fs_close_except(3, NULL, 0);
+		return;
+	}
+	struct role_ctx ctx = { .nlisten = 0 };
+	int keep[R_NROLES + CFG_MAXLISTEN];
+	size_t n = 0;
+	ctx_from_env(&ctx);
+	for (int i = 0; i < R_NROLES; i++)
+		if (ctx.peer[i] >= 0)
+			keep[n++] = ctx.peer[i];
+	for (int i = 0; i < ctx.nlisten; i++)
+		keep[n++] = ctx.listen[i];
+	fs_close_except(3, keep, n);
 }
 
 /* a role that cannot start for a reason a restart won't fix exits 78 (EX_CONFIG): the parent
@@ -134,6 +158,9 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	close_inherited(role != NULL);
+	if (!role)
+		parent_env_scrub();         /* roles were given a minimal environment already */
 	if (!path && access("/etc/tern/tern.conf", F_OK) == 0)
 		path = "/etc/tern/tern.conf";
 	int r = role ? role_by_name(role) : R_PARENT;

@@ -146,6 +146,11 @@ static void on_deliver(struct msg_reader *r, int fd)
 	msg_init(&out, M_FORK_LOCAL, 0);
 	msg_u64(&out, j->h.key);
 	msg_u64(&out, t.uid);
+#ifdef TERN_TEST
+	const char *tg = getenv("TERN_TEST_MDA_FORK_GID");   /* test: a compromised mda's request */
+	if (tg && *tg)
+		t.gid = strtoull(tg, NULL, 10);
+#endif
 	msg_u64(&out, t.gid);
 	msg_str(&out, t.home);
 	msg_u64(&out, argc);

@@ -1,9 +1,13 @@
 /* parent — the first ternd process. Owns: the listening sockets (bound before any privilege
  * is dropped), the socketpairs between roles, starting the roles (re-exec of ternd -R ROLE),
  * restarting them, and forking tern-local under a recipient's uid for the mda.
- * Trusts: nothing from the roles beyond the fork request, whose uid it re-checks (never 0);
- * it never parses mail or network input. */
+ * Trusts: nothing from the roles beyond the fork request, whose (uid, gid) it checks against
+ * the users table itself (parent_fork.c); nothing inside the spool (parent_spool.c); it hands
+ * on no descriptor and no variable of its own environment by accident (parent_env.c); it
+ * never parses mail or network input. */
 #include "ternd/parent/parent.h"
+#include "ternd/parent/parent_env.h"
+#include "ternd/parent/parent_fork.h"
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "helpers/local.h"
@@ -48,6 +52,7 @@ static int lfd[CFG_MAXLISTEN], lkind[CFG_MAXLISTEN], nl;
 static pid_t pids[R_NROLES];
 static struct chan *ch[R_NROLES];
 static struct kid *kids;
+static char **delivery_env;       /* built once: see parent_env.c */
 static int generation, stopping, restarting, exit_code;
 static struct ev *restart_ev;
 static long long last_start_ms;
@@ -87,18 +92,52 @@ static int bind_one(const struct cfg_listen *l)
 	return fd;
 }
 
-static int bind_unix(const char *path, mode_t mode)
+/* Bind the UNIX socket `name` in the directory dirfd (shown as dir in logs). What is at name
+ * must be absent or a socket (a link or a file there stops ternd); the socket is created
+ * through the verified descriptor (/proc/self/fd/N/name) with its mode set by the umask at
+ * bind time, so nothing is ever changed by path. */
+static int bind_unix(int dirfd, const char *dir, const char *name, mode_t mode)
 {
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			parent_spool_refuse(dir, name, S_ISLNK(st.st_mode) ? "is a symbolic link" :
+			                    "is not a socket");
+		if (unlinkat(dirfd, name, 0) < 0)
+			parent_spool_refuse(dir, name, strerror(errno));
+	}
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof sun.sun_path)
-		log_fatal("event=listen_failed path=%s error=\"path too long\"", path);
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	if ((size_t)snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dirfd, name) >=
+	    sizeof sun.sun_path)
+		log_fatal("event=listen_failed path=%s/%s error=\"name too long\"", dir, name);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(path);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(path, mode) < 0 ||
-	    listen(fd, 128) < 0)
+	mode_t old = umask(~mode & 0777);
+	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (rc < 0 || listen(fd, 128) < 0)
+		log_fatal("event=listen_failed path=%s/%s error=\"%s\"", dir, name, strerror(errno));
+	log_info("event=listening kind=unix path=%s/%s", dir, name);
+	return fd;
+}
+
+/* a configured socket path (listen mailq unix:PATH): its directory is the administrator's */
+static int bind_unix_path(const char *path, mode_t mode)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		log_fatal("event=listen_failed path=%s error=\"%s\"", path, strerror(errno));
-	log_info("event=listening kind=unix path=%s", path);
+	int fd = bind_unix(dfd, dir, name, mode);
+	close(dfd);
 	return fd;
 }
 
@@ -109,7 +148,7 @@ static int is_smtp_kind(const char *k)
 
 /* smtp/submission listeners go to the smtp role; mailq, qp and metrics ones, and the admin
  * socket <spool>/ternctl.sock (kind -1), to the control role */
-static void bind_all(void)
+static void bind_all(int spoolfd)
 {
 	for (int i = 0; i < cfg->nlisten; i++) {
 		const struct cfg_listen *l = &cfg->listen[i];
@@ -119,45 +158,16 @@ static void bind_all(void)
 			continue;
 		}
 		lkind[nl] = i;
-		lfd[nl++] = strcmp(l->addr, "unix") == 0 ? bind_unix(l->path, 0660) : bind_one(l);
+		lfd[nl++] = strcmp(l->addr, "unix") == 0 ? bind_unix_path(l->path, 0660) : bind_one(l);
 	}
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/ternctl.sock", cfg->spool);
 	lkind[nl] = -1;
-	lfd[nl++] = bind_unix(path, 0666);
+	lfd[nl++] = bind_unix(spoolfd, cfg->spool, "ternctl.sock", 0666);
 }
 
 static int listener_for(int role, int i)
 {
 	int smtp = lkind[i] >= 0 && is_smtp_kind(cfg->listen[lkind[i]].kind);
 	return role == R_SMTP ? smtp : role == R_CONTROL ? !smtp : 0;
-}
-
-/* ---- spool (queue role, as root, before it drops privileges) -------------------------------- */
-
-/* Create the spool's directories before any role starts, so that local submission works as
- * soon as ternd answers; as root, hand them to the queue user. */
-void parent_prepare_spool(struct config *c)
-{
-	static const char *sub[] = { "", "/data", "/env", "/tmp", "/maildrop", "/quarantine" };
-	struct passwd *pw = NULL;
-	if (geteuid() == 0 && !(pw = getpwnam(c->queueuser)))
-		log_fatal("event=no_such_user user=%s hint=\"make install creates it\"", c->queueuser);
-	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
-		char p[PATH_MAX];
-		mode_t mode = i == 0 ? 0755 : i == 4 ? 01733 : 0700;
-		snprintf(p, sizeof p, "%s%s", c->spool, sub[i]);
-		if (fs_mkdirs(p, mode) < 0)
-			log_fatal("event=spool_mkdir_failed path=%s error=\"%s\"", p, strerror(errno));
-		if (pw && chown(p, pw->pw_uid, pw->pw_gid) < 0)
-			log_fatal("event=spool_chown_failed path=%s error=\"%s\"", p, strerror(errno));
-		if (i == 4 || pw)
-			chmod(p, mode);       /* mkdir honours the umask */
-	}
-	char lk[PATH_MAX];
-	snprintf(lk, sizeof lk, "%s/lock", c->spool);
-	if (pw && chown(lk, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
-		log_warn("event=spool_chown_failed path=%s", lk);
 }
 
 /* ---- roles ------------------------------------------------------------------------------------ */
@@ -197,10 +207,7 @@ static pid_t spawn_role(int role, int sp[][2][2], size_t nedges, int parentfd)
 			snprintf(tmp, sizeof tmp, "%s%d:%d", *lst ? "," : "", lfd[i], lkind[i]);
 			strncat(lst, tmp, sizeof lst - strlen(lst) - 1);
 		}
-	setenv("ROLE_FDS", fds, 1);
-	setenv("ROLE_LISTEN", lst, 1);
-	if (generation > 1)
-		unsetenv("TERN_CRASHPOINT");
+	char **envp = parent_env_role(fds, lst, generation > 1);
 	const char *argv[8];
 	int a = 0;
 	argv[a++] = self_exe;
@@ -213,7 +220,7 @@ static pid_t spawn_role(int role, int sp[][2][2], size_t nedges, int parentfd)
 	if (debug_flag)
 		argv[a++] = "-d";
 	argv[a] = NULL;
-	execv(self_exe, (char **)argv);
+	execve(self_exe, (char **)argv, envp);
 	log_err("event=exec_failed path=%s error=\"%s\"", self_exe, strerror(errno));
 	_exit(111);
 }
@@ -349,9 +356,7 @@ static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
-	if (cfgpath)
-		setenv("TERN_CONF", cfgpath, 1);  /* forwards go through tern-queue: same spool */
-	setenv("TERN_QUEUE", queue_exe, 1);
+	environ = delivery_env;            /* TERN_CONF, TERN_QUEUE for forwards; no secrets */
 	int argc = 0;
 	while (argv[argc])
 		argc++;
@@ -372,8 +377,13 @@ static void on_fork_local(struct msg_reader *r, int fd)
 		log_err("event=bad_fork_request");
 		goto fail;
 	}
-	if (geteuid() == 0 && (uid == 0 || gid == 0 || uid > UINT32_MAX || gid > UINT32_MAX)) {
-		log_err("event=fork_refused uid=%llu reason=\"never deliver as root\"", (unsigned long long)uid);
+	const char *user = strcmp(argv[1], "-c") == 0 ? argv[2] : argv[1];
+	const char *why = geteuid() == 0 ? parent_fork_allowed(uid, gid, user) : NULL;
+	if (why) {
+		char q[128];
+		log_err("event=fork_refused job=%llu uid=%llu gid=%llu user=\"%s\" reason=\"%s\"",
+		        (unsigned long long)job, (unsigned long long)uid, (unsigned long long)gid,
+		        log_quote(q, sizeof q, user ? user : "", user ? strlen(user) : 0), why);
 		goto fail;
 	}
 	int p[2];
@@ -477,8 +487,6 @@ static void on_signal(int sig, short what, void *arg)
 	ev_exit();
 }
 
-static char pidfile[PATH_MAX];
-
 /* `users any:DIR` (the development default): DIR holds every user's home, created on
  * demand by the delivery child, which runs as `user` when we are root: let it write there. */
 static void prepare_any_users(void)
@@ -493,19 +501,11 @@ static void prepare_any_users(void)
 	if (geteuid() != 0)
 		return;
 	struct passwd *pw = getpwnam(cfg->user);
-	if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0)
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);   /* never via a link */
+	if (pw && (fd < 0 || fchown(fd, pw->pw_uid, pw->pw_gid) < 0))
 		log_warn("event=chown_failed path=%s error=\"%s\"", dir, strerror(errno));
-}
-
-/* <spool>/ternd.pid: ternctl flush signals it (SIGUSR1 -> the scheduler's SIGALRM) */
-static void write_pidfile(void)
-{
-	char tmp[PATH_MAX + 8];
-	snprintf(pidfile, sizeof pidfile, "%s/ternd.pid", cfg->spool);
-	snprintf(tmp, sizeof tmp, "%s.tmp", pidfile);
-	FILE *f = fopen(tmp, "w");
-	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0 || rename(tmp, pidfile) < 0)
-		log_warn("event=pidfile_failed path=%s error=\"%s\"", pidfile, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 static void find_exes(const char *argv0)
@@ -536,19 +536,21 @@ int parent_main(struct config *c, const char *path, const char *argv0, int debug
 	}
 	find_exes(argv0);
 	ev_init();
-	parent_prepare_spool(cfg);
-	bind_all();
+	int spoolfd = parent_spool_prepare(cfg);
+	bind_all(spoolfd);
+	close(spoolfd);
+	delivery_env = parent_env_delivery(cfgpath, queue_exe);
+	if (geteuid() == 0)
+		parent_fork_init(cfg);
 	signal(SIGPIPE, SIG_IGN);
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		ev_add(ev_signal(sigs[i], on_signal, NULL), -1);
 	restart_ev = ev_new(-1, 0, restart_cb, NULL);
 	log_info("event=start config=\"%s\" uid=%d spool=%s", cfg->path, (int)geteuid(), cfg->spool);
-	write_pidfile();
 	prepare_any_users();
 	start_all();
 	ev_run();
-	unlink(pidfile);
 	log_info("event=stopped");
 	return exit_code;
 }

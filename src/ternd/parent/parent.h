@@ -1,7 +1,14 @@
-/* parent — the root process of ternd (see parent.c). */
+/* parent — the root process of ternd (see parent.c, parent_spool.c, parent_fork.c,
+ * parent_env.c). */
 #ifndef TERN_PARENT_H
 #define TERN_PARENT_H
 #include "mail/config.h"
 int parent_main(struct config *cfg, const char *path, const char *argv0, int debug);
-void parent_prepare_spool(struct config *cfg);
+
+/* parent_spool.c: create and check the spool as root (exits 78 when it is unsafe); returns
+ * a descriptor of the verified spool directory */
+int parent_spool_prepare(const struct config *c);
+/* log event=spool_unsafe path=DIR/NAME problem=... and exit 78; name may be NULL */
+void parent_spool_refuse(const char *dir, const char *name, const char *problem)
+	__attribute__((noreturn));
 #endif

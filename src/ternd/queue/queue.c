@@ -6,6 +6,7 @@
  * without effect (doc/IPC.md, "Malformed messages"). */
 #include "ternd/queue/queue.h"
 #include "ternd/queue/queue_fs.h"
+#include "ternd/queue/queue_pid.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "mail/retry.h"
@@ -579,6 +580,7 @@ static void flush_and_exit(const char *why)
 {
 	log_info("event=shutdown reason=%s", why);
 	pass_cb(-1, 0, NULL);
+	queue_pid_remove(queue_fs_dirfd(QD_SPOOL));
 	exit(0);
 }
 
@@ -706,6 +708,7 @@ int queue_main(struct role_ctx *ctx)
 	use_syncfs = strcmp(queue_cfg->spoolsync, "fsync") != 0;
 	if (queue_fs_open(queue_cfg->spool, 1) < 0)
 		return 111;
+	queue_pid_write(queue_fs_dirfd(QD_SPOOL));
 	recover();
 	pass_ev = ev_new(-1, 0, pass_cb, NULL);
 	tick_ev = ev_new(-1, 0, tick_cb, NULL);

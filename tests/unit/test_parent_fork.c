@@ -1,0 +1,150 @@
+/* test_parent_fork — which (uid, gid) the parent gives a delivery child (parent_fork.c): a
+ * table of requests against fixed facts (role accounts, privileged groups, defaultprivs,
+ * development mode, what the users table says), the users-table lookup, and the list of role
+ * accounts. The decision is pure, so no account of this machine is needed. */
+#include "t.h"
+#include "ternd/parent/parent_fork.c"
+
+/* role accounts _tern 999:995 and _ternq 995:994; defaultprivs nobody 65534:65534;
+ * privileged groups 0, 995, 994 (the roles'), 42 (shadow), 6 (disk) */
+static struct parent_fork_facts facts(int dev)
+{
+	struct parent_fork_facts f = {
+		.dev = dev, .devacct = { 999, 995 }, .have_dflt = 1, .dflt = { 65534, 65534 },
+		.role_uids = { 999, 995 }, .nrole = 2,
+		.bad_gids = { 0, 995, 994, 42, 6 }, .nbad = 5,
+	};
+	return f;
+}
+
+static void test_table(void)
+{
+	enum { NO = PARENT_FORK_NOT_IN_TABLE, IN = PARENT_FORK_IN_TABLE, TEMP = PARENT_FORK_TABLE_TEMP };
+	static const struct {
+		int dev;
+		uint64_t uid, gid;
+		int table;
+		const char *why;      /* NULL: allowed; else a word of the reason */
+	} cases[] = {
+		/* the users table's own pair */
+		{ 0, 1001, 100, IN, NULL },
+		{ 0, 1001, 100, NO, "users table" },
+		{ 0, 1001, 100, TEMP, "unreadable" },
+		/* never root, never group 0, even if the table said so */
+		{ 0, 0, 100, IN, "root" },
+		{ 0, 1001, 0, IN, "root" },
+		{ 0, 0, 0, IN, "root" },
+		/* a compromised mda asks for a privileged group with a real user's uid */
+		{ 0, 1001, 42, NO, "privileged" },
+		{ 0, 1001, 6, IN, "privileged" },
+		{ 0, 1001, 995, IN, "privileged" },
+		{ 0, 1001, 994, NO, "privileged" },
+		/* a role account's uid, with any group */
+		{ 0, 999, 995, IN, "role account" },
+		{ 0, 995, 994, NO, "role account" },
+		{ 0, 999, 100, IN, "role account" },
+		/* defaultprivs: its own pair only */
+		{ 0, 65534, 65534, NO, NULL },
+		{ 0, 65534, 100, NO, "users table" },
+		{ 0, 65534, 42, NO, "privileged" },
+		/* out of range: (uid_t)-1 means "unchanged" to setuid */
+		{ 0, 4294967295u, 100, IN, "range" },
+		{ 0, 1001, 4294967295u, IN, "range" },
+		{ 0, 1ull << 40, 100, IN, "range" },
+		/* development (users any:): the roles' account, exactly */
+		{ 1, 999, 995, NO, NULL },
+		{ 1, 999, 42, NO, "role account" },
+		{ 1, 995, 994, NO, "role account" },
+		{ 1, 1001, 100, NO, "users table" },
+		{ 1, 1001, 100, IN, "users table" },   /* there is no table in development */
+		{ 1, 65534, 65534, NO, NULL },
+		{ 1, 0, 0, NO, "root" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct parent_fork_facts f = facts(cases[i].dev);
+		const char *why = parent_fork_check(&f, cases[i].uid, cases[i].gid, cases[i].table);
+		if (!cases[i].why) {
+			T_CHECK(why == NULL);
+			if (why)
+				fprintf(stderr, "  case %zu: refused: %s\n", i, why);
+		} else {
+			T_CHECK(why != NULL && strstr(why, cases[i].why) != NULL);
+			if (!why || !strstr(why, cases[i].why))
+				fprintf(stderr, "  case %zu: %s\n", i, why ? why : "allowed");
+		}
+	}
+}
+
+static void test_no_defaultprivs(void)
+{
+	struct parent_fork_facts f = facts(0);
+	f.have_dflt = 0;
+	T_CHECK(parent_fork_check(&f, 65534, 65534, PARENT_FORK_NOT_IN_TABLE) != NULL);
+	T_CHECK(parent_fork_check(&f, 65534, 65534, PARENT_FORK_IN_TABLE) == NULL);
+}
+
+static void test_users_table(void)
+{
+	struct cfg_errors errs = { .n = 0 };
+	const char *text = "joe:1001:100:/home/joe\nann:1002:101:/home/ann\n";
+	struct users *u = users_from_text("users", text, strlen(text), &errs);
+	T_EQ_INT(errs.n, 0);
+	T_EQ_INT(parent_fork_table(u, "joe", 1001, 100), PARENT_FORK_IN_TABLE);
+	T_EQ_INT(parent_fork_table(u, "JOE", 1001, 100), PARENT_FORK_IN_TABLE);
+	T_EQ_INT(parent_fork_table(u, "joe-ext", 1001, 100), PARENT_FORK_IN_TABLE);
+	T_EQ_INT(parent_fork_table(u, "joe", 1001, 101), PARENT_FORK_NOT_IN_TABLE);   /* ann's group */
+	T_EQ_INT(parent_fork_table(u, "joe", 1002, 101), PARENT_FORK_NOT_IN_TABLE);   /* ann's pair */
+	T_EQ_INT(parent_fork_table(u, "ann", 1002, 101), PARENT_FORK_IN_TABLE);
+	T_EQ_INT(parent_fork_table(u, "nobody-here", 1001, 100), PARENT_FORK_NOT_IN_TABLE);
+	T_EQ_INT(parent_fork_table(u, NULL, 1001, 100), PARENT_FORK_NOT_IN_TABLE);
+	T_EQ_INT(parent_fork_table(NULL, "joe", 1001, 100), PARENT_FORK_NOT_IN_TABLE);
+	users_free(u);
+	/* a users file that cannot be read: tempfail, never "allowed" */
+	u = users_open("file:/nonexistent/tern-users", &errs);
+	T_EQ_INT(parent_fork_table(u, "joe", 1001, 100), PARENT_FORK_TABLE_TEMP);
+	users_free(u);
+}
+
+static void test_role_accounts(void)
+{
+	struct config c;
+	memset(&c, 0, sizeof c);
+	c.user = "_tern";
+	c.queueuser = "_ternq";
+	const char *out[4];
+	T_EQ_INT(parent_fork_role_accounts(&c, out, 4), 2);
+	T_EQ_STR(out[0], "_tern");
+	T_EQ_STR(out[1], "_ternq");
+	T_EQ_INT(parent_fork_role_accounts(&c, out, 1), 1);
+	c.queueuser = "";
+	T_EQ_INT(parent_fork_role_accounts(&c, out, 4), 1);
+}
+
+static void test_facts(void)
+{
+	/* from this machine's databases: root's group and the role accounts are refused */
+	struct config c;
+	memset(&c, 0, sizeof c);
+	c.user = "root";               /* any account that exists everywhere */
+	c.queueuser = "root";
+	c.defaultprivs = "root";       /* never a defaultprivs, even if configured */
+	c.users = "any:/tmp";
+	struct parent_fork_facts f;
+	parent_fork_facts_init(&f, &c);
+	T_EQ_INT(f.dev, 1);
+	T_EQ_INT(f.have_dflt, 0);
+	T_EQ_INT(f.nrole, 1);
+	T_CHECK(parent_fork_in(f.bad_gids, f.nbad, 0));
+	T_CHECK(parent_fork_check(&f, 0, 0, PARENT_FORK_IN_TABLE) != NULL);
+}
+
+static void run(void)
+{
+	test_table();
+	test_no_defaultprivs();
+	test_users_table();
+	test_role_accounts();
+	test_facts();
+}
+
+T_MAIN(run)
