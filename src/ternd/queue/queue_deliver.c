@@ -1,7 +1,10 @@
 /* queue_deliver — the queue role's routing and delivery hand-off (doc/QUEUE.md steps 9-12):
  * asking lookup to route each slot, handing routed slots to mda (local) or mta (remote, one
  * transaction per message and destination), and turning results into journal records.
- * Owns: the outstanding route requests. Trusts: results only after validation. */
+ * Owns: the outstanding route requests, and the duplicate filter of one message (a routed
+ * target that another slot of the message already delivers is not added again; a slot whose
+ * targets are all duplicates is withdrawn with an X record). Trusts: results only after
+ * validation. */
 #include "ternd/queue/queue.h"
 #include "ternd/queue/queue_fs.h"
 #include "ternd/proto.h"
@@ -12,6 +15,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +60,51 @@ void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char 
 	buf_free(&rec);
 }
 
+/* "local@domain": the domain compared without case, the local part with case unless fold */
+static int same_address(const char *a, const char *b, int fold)
+{
+	const char *ea = strrchr(a, '@'), *eb = strrchr(b, '@');
+	size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+	if (la != lb || (fold ? strncasecmp(a, b, la) : strncmp(a, b, la)) != 0)
+		return 0;
+	return str_casecmp(a + la, b + lb) == 0;
+}
+
+/* two targets deliver the same copy: same channel, host and instruction, and the same
+ * final address (a local one also the same account; local parts of local addresses are
+ * folded to lower case, as qmail delivers them; remote local parts keep their case) */
+static int same_target(const struct target *a, const struct target *b)
+{
+	int local = strcmp(a->channel, "local") == 0;
+	if (strcmp(a->channel, b->channel) != 0 || str_casecmp(a->host, b->host) != 0 ||
+	    strcmp(a->instruction, b->instruction) != 0 || !same_address(a->address, b->address, local))
+		return 0;
+	return !local || (a->uid == b->uid && strcmp(a->user, b->user) == 0);
+}
+
+/* Postfix's duplicate filter for one message: drop (and free) the targets that an existing
+ * slot already delivers (routed, done or failed; not withdrawn or expanded) or that came
+ * earlier in t; returns how many remain, compacted at the front */
+static uint64_t dedupe_targets(const struct qmsg *m, struct target *t, uint64_t n)
+{
+	uint64_t keep = 0;
+	for (uint64_t j = 0; j < n; j++) {
+		int dup = 0;
+		for (size_t k = 0; !dup && k < m->env.nslots; k++) {
+			const struct slot *s = &m->env.slots[k];
+			dup = (s->state == SL_ROUTED || s->state == SL_DONE || s->state == SL_FAILED) &&
+			      s->t.channel && same_target(&s->t, &t[j]);
+		}
+		for (uint64_t k = 0; !dup && k < keep; k++)
+			dup = same_target(&t[k], &t[j]);
+		if (dup)
+			target_free(&t[j]);
+		else
+			t[keep++] = t[j];
+	}
+	return keep;
+}
+
 void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 {
 	struct rreq *q = (struct rreq *)hmap_del(&rreqs, reqid);
@@ -82,7 +131,14 @@ void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 		verdict = V_TEMP;
 		diag = "internal routing error";
 	}
-	if (verdict == V_OK) {
+	if (verdict == V_OK && (got = n = dedupe_targets(m, t, n)) == 0) {
+		struct buf rec;                  /* every target is delivered by another slot */
+		buf_init(&rec);
+		env_rec_drop(&rec, i);
+		queue_journal_add(m, &rec, 1);
+		buf_free(&rec);
+		log_info("event=duplicate id=%s rcpt=<%s>", id, m->env.slots[i].rcpt);
+	} else if (verdict == V_OK) {
 		struct buf rec;
 		buf_init(&rec);
 		env_rec_expand(&rec, i, n, t);
