@@ -232,11 +232,11 @@ def test_alias_list_containing_the_recipient_one_delivery(make_tern):
 def test_smtp_data_with_nul_refused(make_tern):
     t = make_tern(users={"bob": None})
     code, lines = send_raw(t, ["bob@localhost"], b"Subject: nul\r\n\r\nbad\x00byte\r\n.\r\n")
-    assert code == 550 and lines[-1][4:].startswith("5.6.0"), lines
+    assert code == 554 and lines[-1][4:].startswith("5.6.0"), lines
     assert "NUL" in lines[-1]
     # the smuggling shape: nothing is stored either
     code, lines = send_raw(t, ["bob@localhost"], b"Subject: s\r\n\r\nx\r\n\x00.\r\nMAIL FROM:<>\r\n.\r\n")
-    assert code == 550, lines
+    assert code == 554, lines
     # synchronisation point: a clean message behind them is delivered, and only it
     assert send_raw(t, ["bob@localhost"], b"Subject: ok\r\n\r\nclean\r\n.\r\n")[0] == 250
     t.wait_delivered("bob", 1)

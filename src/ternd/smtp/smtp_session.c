@@ -500,7 +500,7 @@ static void session_command(struct smtp_session *s, char *line, size_t len)
 static void session_sink_write(struct smtp_sink *k)
 {
 	size_t off = 0;
-	if (k->werr || k->dec.toolong || k->dec.toobig) {
+	if (k->werr || k->dec.toolong || k->dec.toobig || k->dec.nul) {
 		k->len = 0;
 		return;
 	}
@@ -546,15 +546,17 @@ static void session_data_end(struct smtp_session *s)
 	char origin[400];
 	session_sink_write(k);
 	s->mode = MODE_CMD;
-	int werr = k->werr, toolong = k->dec.toolong, toobig = k->dec.toobig;
+	int werr = k->werr, toolong = k->dec.toolong, toobig = k->dec.toobig, nul = k->dec.nul > 0;
 	if (k->dec.bare_lf || k->dec.bare_cr)
 		log_info("event=bare_eol sid=%u ip=%s bare_lf=%u bare_cr=%u", s->id, s->ip,
 		    k->dec.bare_lf, k->dec.bare_cr);
 	s->msgbytes = k->written;
-	if (toolong || toobig || werr) {
+	if (toolong || toobig || werr || nul) {
 		session_sink_abort(s);
 		session_txn_reset(s);
-		if (toolong)
+		if (nul)                          /* 554: DATA's "transaction failed" (seed 001) */
+			session_reply(s, 554, "5.6.0", "Message contains NUL characters");
+		else if (toolong)
 			session_reply(s, 500, "5.5.2", "Line too long");
 		else if (toobig)
 			session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
@@ -594,7 +596,7 @@ static size_t session_data_input(struct smtp_session *s, const char *p, size_t n
 		size_t chunk = n - i < room ? n - i : room;
 		i += smtp_data_feed(&k->dec, p + i, chunk, k->buf + k->len, &out);
 		k->len += out;
-		if (k->werr || k->dec.toolong || k->dec.toobig)
+		if (k->werr || k->dec.toolong || k->dec.toobig || k->dec.nul)
 			k->len = 0;
 	}
 	if (k->dec.done)
