@@ -290,3 +290,36 @@ def test_qp_message_with_nul_refused(make_tern):
     q.close()
     settle(t)
     assert t.maildir("bob") == []
+
+
+def test_requeued_recipient_is_not_its_own_duplicate(make_tern, aiosmtp, workdir):
+    """REQUEUE ROUTER withdraws a routed slot and routes its address again: the new target
+    equals the withdrawn one's, which must not count as a copy already delivered."""
+    from conftest import free_port
+    from test_mailq2 import client
+    auth = workdir / "mailq_auth"
+    auth.write_text("alice:secret:ALL:\n")
+    os.chmod(auth, 0o644)
+    dead, mport = free_port(), free_port()
+    t = make_tern(start=False, config={"relayclients": "127.0.0.1", "retryremote": "30",
+                                       "smtproutes": f"remote.test:127.0.0.1:{dead}",
+                                       "mailq_auth": f"file:{auth}"})
+    t.config["listen"] = [f"smtp 127.0.0.1:{t.port}", f"mailq 127.0.0.1:{mport}"]
+    t.start()
+    reply = send_raw(t, ["x@remote.test"], b"Subject: rq\r\n\r\nrequeue\r\n.\r\n")
+    msgid = re.search(r"\b([0-9a-f]{16})\b", reply[1][-1])[1]
+    assert wait_for(lambda: "status=deferred" in t.log(), 15), t.log_tail()
+    with client(mport, login=("alice", "secret")) as c:
+        assert wait_for(lambda: c.cmd(f"REQUEUE ROUTER {msgid}") ==
+                        "+OK; REQUEUEd something.\n", 10), t.log_tail()
+    assert wait_for(lambda: t.log().count(f"event=routed id={msgid}") >= 2, 10), t.log_tail()
+    assert "event=duplicate" not in t.log()
+    # the new slot is tried at once and deferred again: then the server comes up
+    assert wait_for(lambda: t.log().count("status=deferred") >= 2, 15), t.log_tail()
+    rec, _ = aiosmtp(Recorder(), port=dead)
+    with t.smtp() as c:
+        assert c.cmd("EHLO client.test")[0] == 250
+        assert c.cmd("ETRN remote.test")[0] == 253
+    assert wait_for(lambda: len(rec.txns) == 1, 15), t.log_tail()
+    settle(t)
+    assert rec.txns[0]["rcpts"] == ["x@remote.test"]
