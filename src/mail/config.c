@@ -93,8 +93,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },
 	{ "bouncehost", CT_WORD, O(bouncehost), NULL, 0, 0, "domain of the From: of bounces (default: me)" },
 	{ "doublebounceto", CT_WORD, O(doublebounceto), "postmaster", 0, 0, "recipient of bounces that could not be delivered" },
-	{ "doublebouncehost", CT_WORD, O(doublebouncehost), NULL, 0, 0, "domain of doublebounceto (default: me)" },
-	{ "bouncemaxbytes", CT_UINT, O(bouncemaxbytes), "0", 0, 4294967295ull, "bytes of the original message quoted in a bounce (0 = all)" },
+	{ "doublebouncehost", CT_WORD, O(doublebouncehost), NULL, 0, 0, "domain of doublebounceto (default: the first domain in locals, else me)" },
+	{ "bouncemaxbytes", CT_UINT, O(bouncemaxbytes), "16384", 0, 4294967295ull, "a larger original is returned as its header only in a bounce (0 = always all of it)" },
+	{ "postmaster", CT_WORD, O(postmaster), "root", 0, 0, "where mail for postmaster goes when no user or alias postmaster exists: a local part or address, expanded like an alias target" },
 	{ "smtproutes", CT_LIST, O(smtproutes), NULL, 0, 0, "domain:relay[:port] routes for outbound SMTP (empty domain = all)" },
 	{ "outgoingip", CT_IP, O(outgoingip), "", 0, 0, "source address of outbound SMTP connections (default: any)" },
 	{ "timeoutconnect", CT_UINT, O(timeoutconnect), "60", 1, 3600, "seconds to wait for an outbound SMTP connection" },
@@ -680,6 +681,16 @@ static void cfg_defaults(struct cfg_parse *ps)
 	}
 }
 
+/* double bounces must stay here: the first plain domain of the inline locals list (not a
+ * `.suffix` or `[literal]` entry), else me */
+static const char *cfg_first_local(const struct config *c)
+{
+	for (size_t i = 0; i < c->locals.n; i++)
+		if (c->locals.v[i][0] && c->locals.v[i][0] != '.' && c->locals.v[i][0] != '[')
+			return c->locals.v[i];
+	return c->me;
+}
+
 static void cfg_derived(struct config *c)
 {
 	if (!c->me) {
@@ -689,8 +700,7 @@ static void cfg_derived(struct config *c)
 		h[sizeof h - 1] = '\0';
 		c->me = xstrdup(h);
 	}
-	char **d[] = { &c->smtpgreeting, &c->helohost, &c->envnoathost, &c->bouncehost,
-	               &c->doublebouncehost };
+	char **d[] = { &c->smtpgreeting, &c->helohost, &c->envnoathost, &c->bouncehost };
 	for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
 		if (!*d[i])
 			*d[i] = xstrdup(c->me);
@@ -700,6 +710,8 @@ static void cfg_derived(struct config *c)
 		cfg_list_add(&c->locals.v, &c->locals.n, me);
 		free(me);
 	}
+	if (!c->doublebouncehost)
+		c->doublebouncehost = xstrdup(cfg_first_local(c));
 }
 
 /* the uid of account name, or -1 when there is no such account */

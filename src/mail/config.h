@@ -79,8 +79,9 @@ struct config {
 	char *bouncefrom;           /* MAILER-DAEMON */
 	char *bouncehost;           /* default: me */
 	char *doublebounceto;       /* postmaster */
-	char *doublebouncehost;     /* default: me */
-	uint64_t bouncemaxbytes;    /* 0 = whole message */
+	char *doublebouncehost;     /* default: the first domain of locals, else me */
+	uint64_t bouncemaxbytes;    /* larger originals: header only (16384; 0 = whole message) */
+	char *postmaster;           /* implicit alias of postmaster: "root" */
 	/* remote delivery (issue 3 consumes these) */
 	struct cfg_list smtproutes;
 	char *outgoingip;

@@ -3,16 +3,19 @@
  * Owns: nothing beyond the result it builds. Trusts: the config; every lookup's tempfail is
  * passed on as ROUTE_TEMP. */
 #include "mail/route.h"
+#include "mail/dotqmail.h"
 #include "mail/table.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ROUTE_MAXADDR    1024
@@ -180,11 +183,51 @@ static int route_remote(struct rwork *w, const char *local, const char *domain)
 	return ROUTE_OK;
 }
 
-/* a user's default delivery; returns the users table's answer (r filled) */
+/* An extension address (r->ext set) is deliverable only through a .qmail file: does one of
+ * the names tern-local tries (.qmail-a-b, .qmail-a-default, .qmail-default) exist under the
+ * home? 1 yes; 0 no (every name ENOENT/ENOTDIR under a home we could search); -1 cannot
+ * tell (home missing or not searchable by this unprivileged process, I/O error) — then the
+ * caller accepts, as tern-local decides later (a blind spot is never "no such user"). */
+static int route_dotqmail(const struct users_result *r)
+{
+	int dfd = open(r->home, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int found = -1, err = errno;
+	struct buf name;
+	buf_init(&name);
+	long dflt;
+	for (unsigned i = 0; dfd >= 0 && dotqmail_candidate(r->dash, r->ext, i, &name, &dflt) == 0;
+	     i++) {
+		struct stat st;
+		found = 0;
+		if (fstatat(dfd, name.p, &st, 0) == 0) {
+			found = 1;
+			break;
+		}
+		if (errno != ENOENT && errno != ENOTDIR) {
+			found = -1;
+			err = errno;
+			break;
+		}
+	}
+	if (found < 0)
+		log_debug("event=dotqmail_unknown user=%s home=%s ext=%s file=%s error=\"%s\"",
+		          r->user, r->home, r->ext, dfd >= 0 && name.p ? name.p : "-", strerror(err));
+	if (dfd >= 0)
+		close(dfd);
+	buf_free(&name);
+	return found;
+}
+
+/* a user's default delivery; returns the users table's answer (r filled). An extension
+ * without a .qmail file for it is no user (tern-local would bounce it: 5.1.1) */
 static int route_user(struct rwork *w, const char *local, const char *domain,
                       struct users_result *r)
 {
 	int rc = users_lookup(w->rc->users, local, r);
+	if (rc == TABLE_FOUND && r->ext[0] && route_dotqmail(r) == 0) {
+		snprintf(r->diag, sizeof r->diag, "no .qmail file for the extension %.80s", r->ext);
+		rc = TABLE_NOTFOUND;
+	}
 	if (rc == TABLE_FOUND) {
 		struct buf a;
 		buf_init(&a);
@@ -355,6 +398,38 @@ static int route_alias(struct rwork *w, const char *local, const char *domain,
 
 /* ---------------------------------------------------------------- entry */
 
+static int route_local(struct rwork *w, const char *local, const char *domain);
+
+/* postmaster with no user or alias of that name: the `postmaster` key, an implicit alias
+ * (a local part or an address; aliases apply to it, so `root: admin` works). Postmaster is
+ * never "no such user": without a deliverable target it is a temporary failure, logged. */
+static int route_postmaster(struct rwork *w, const char *domain)
+{
+	const char *pm = w->rc->cfg->postmaster ? w->rc->cfg->postmaster : "";
+	char *l = NULL, *d = NULL;
+	struct buf full;
+	buf_init(&full);
+	buf_printf(&full, "%s%s%s", pm, strchr(pm, '@') ? "" : "@", strchr(pm, '@') ? "" : domain);
+	int where = *pm ? route_normalize(w->rc->cfg, full.p, &l, &d) : ROUTE_BAD;
+	int rc = ROUTE_NOUSER;
+	if (where == ROUTE_WTEMP)
+		rc = route_set(w->res, ROUTE_TEMP, "cannot tell whether %s is local", d);
+	else if (where == ROUTE_REMOTE && (rc = route_remote(w, l, d)) == ROUTE_OK)
+		route_set(w->res, ROUTE_OK, "postmaster: remote %s", d);
+	else if (where == ROUTE_LOCAL && str_casecmp(l, "postmaster") != 0)
+		rc = route_local(w, l, d);
+	if (rc == ROUTE_NOUSER) {
+		log_warn("event=postmaster_undeliverable postmaster=%s reason=\"%s\"", full.p,
+		         where == ROUTE_BAD ? "bad address" : w->res->diag);
+		rc = route_set(w->res, ROUTE_TEMP, "postmaster has no deliverable target (postmaster "
+		               "key %s); add a postmaster alias", full.p);
+	}
+	buf_free(&full);
+	free(l);
+	free(d);
+	return rc;
+}
+
 static int route_local(struct rwork *w, const char *local, const char *domain)
 {
 	struct aliases_list l = { NULL, 0, 0 };
@@ -372,6 +447,7 @@ static int route_local(struct rwork *w, const char *local, const char *domain)
 		int u = route_user(w, lname, domain, &ur);
 		rc = u == TABLE_FOUND ? route_set(w->res, ROUTE_OK, "user %s", ur.user) :
 		     u == TABLE_TEMP ? route_set(w->res, ROUTE_TEMP, "%s", ur.diag) :
+		     strcmp(lname, "postmaster") == 0 ? route_postmaster(w, domain) :
 		     route_set(w->res, ROUTE_NOUSER, "%s@%s: %s", lname, domain,
 		               ur.diag[0] ? ur.diag : "no such user");
 	}

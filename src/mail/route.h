@@ -2,7 +2,9 @@
  * from the config (envnoathost, percenthack, locals), the aliases and the users table.
  * Pure apart from the lookups it makes (file tables, passwd, include files).
  * Owns: the order of the rules (DESIGN.md §4): bare name -> @envnoathost; percent hack for
- * local domains; local domain -> aliases first, then users (qmail's extension rule);
+ * local domains; local domain -> aliases first, then users (qmail's extension rule; an
+ * extension is a user only when a .qmail file tern-local would use exists under the home,
+ * or when that cannot be seen), then postmaster -> the `postmaster` key (never NOUSER);
  * anything else -> channel "smtp" with host = the domain.
  * Trusts: the tables it is given; a lookup that cannot answer gives ROUTE_TEMP, never
  * ROUTE_NOUSER.

@@ -213,10 +213,14 @@ void smtpc_body_init(struct smtpc_body *b)
 
 void smtpc_body_feed(struct smtpc_body *b, const char *in, size_t n, struct buf *out)
 {
-	buf_reserve(out, 2 * n + 2);
+	buf_reserve(out, 2 * n + 3 * (n / 512 + 1) + 2);
 	char *o = out->p + out->len, *o0 = o;
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
+		if (c == '\0') {                          /* never sent (see smtp_client.h) */
+			b->nul++;
+			continue;
+		}
 		if (b->cr) {
 			b->cr = 0;
 			if (c == '\n')
@@ -227,12 +231,25 @@ void smtpc_body_feed(struct smtpc_body *b, const char *in, size_t n, struct buf 
 			*o++ = '\n';
 			b->cr = c == '\r';
 			b->bol = 1;
+			b->col = 0;
 			continue;
 		}
-		if (b->bol && c == '.')
+		int stuff = b->bol && c == '.';
+		if (b->col + 1 + (size_t)stuff > SMTPC_TEXT_LINE_MAX) {
+			*o++ = '\r';                          /* fold: CRLF SP, as Postfix does */
+			*o++ = '\n';
+			*o++ = ' ';
+			b->col = 1;
+			b->folds++;
+			stuff = 0;
+		}
+		if (stuff) {
 			*o++ = '.';
+			b->col++;
+		}
 		b->bol = 0;
 		*o++ = c;
+		b->col++;
 	}
 	out->len += (size_t)(o - o0);
 	out->p[out->len] = '\0';
@@ -250,6 +267,7 @@ void smtpc_body_end(struct smtpc_body *b, struct buf *out)
 	b->out += 3;
 	b->bol = 1;
 	b->cr = 0;
+	b->col = 0;
 }
 
 /* ---- the engine ---------------------------------------------------------------------------- */

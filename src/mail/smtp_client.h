@@ -4,7 +4,8 @@
  * Owns: reply parsing (multi-line replies, enhanced status codes, bounded lines and replies),
  * EHLO keywords, the transaction state machine (greeting, EHLO/HELO, MAIL, RCPT, DATA,
  * the text, the dot, RSET, QUIT) with RFC 2920 pipelining, the mapping of replies to
- * per-recipient results, and the body transformation (CRLF, dot-stuffing, final dot).
+ * per-recipient results, and the body transformation (CRLF, dot-stuffing, no NUL, no line
+ * over 998 octets, final dot).
  * Trusts: nothing the server sends — every reply is checked and a malformed one is a
  * protocol error (every unfinished recipient: temporary failure).
  *
@@ -61,14 +62,22 @@ void smtpc_ehlo_parse(struct smtpc_caps *caps, const struct smtpc_reply *r);
 
 /* ---- the message text ----------------------------------------------------------------- */
 
+#define SMTPC_TEXT_LINE_MAX 998  /* octets of a text line on the wire, CRLF excluded */
+
 struct smtpc_body {
 	unsigned bol:1;             /* at the beginning of a line */
 	unsigned cr:1;              /* the last byte was a CR (already sent as CRLF) */
+	size_t col;                 /* octets of the current line on the wire */
 	uint64_t in, out;           /* bytes consumed / produced */
+	uint64_t nul, folds;        /* NULs dropped, long lines folded (for the log) */
 };
 void smtpc_body_init(struct smtpc_body *b);
 /* Append the transformed text to out: CRLF, a bare CR and a bare LF all become CRLF; a line
- * starting with '.' gets another '.'. Any split of the input gives the same output. */
+ * starting with '.' gets another '.'. NUL octets are dropped (tern refuses them at every
+ * intake; a NUL must never reach a receiver that strips it and then sees "\r\n.\r\n").
+ * A line longer than SMTPC_TEXT_LINE_MAX octets on the wire (RFC 5321 4.5.3.1.6) is folded
+ * by inserting CRLF SP (Postfix's smtp_line_length_limit rule: a header line stays one
+ * folded header; nothing else is lost). Any split of the input gives the same output. */
 void smtpc_body_feed(struct smtpc_body *b, const char *in, size_t n, struct buf *out);
 /* Finish: a CRLF if the text did not end with a line end, then ".\r\n". */
 void smtpc_body_end(struct smtpc_body *b, struct buf *out);

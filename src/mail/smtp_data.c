@@ -36,6 +36,8 @@ static void smtp_data_mid(struct smtp_data *d, char c, char *out, size_t *o)
 	}
 	d->state = SD_MID;
 	out[(*o)++] = c;
+	if (c == '\0')
+		d->nul++;
 	if (c == '\n') {
 		d->bare_lf++;
 		d->linelen = 0;
@@ -92,7 +94,7 @@ size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t n, char *out, 
 		if (d->state == SD_MID) {
 			size_t j = i;
 			while (j < n && in[j] != '\r' && in[j] != '\n')
-				j++;
+				d->nul += in[j++] == '\0';
 			memcpy(out + o, in + i, j - i);
 			o += j - i;
 			smtp_data_grow(d, j - i);

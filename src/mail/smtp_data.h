@@ -4,7 +4,9 @@
  * Owns: the DATA wire rules. Trusts: nothing — every byte is client input.
  *
  * Smuggling rules: a bare LF or bare CR never ends a line for dot detection or the data;
- * a bare LF is stored as a line break (a '.' after it is kept), a bare CR is stored as is. */
+ * a bare LF is stored as a line break (a '.' after it is kept), a bare CR is stored as is.
+ * NUL octets are counted (d->nul): the caller refuses such a message (554 5.6.0), since
+ * receivers that strip NULs would find an end of data in "\r\n\0.\r\n". */
 #ifndef TERN_SMTP_DATA_H
 #define TERN_SMTP_DATA_H
 #include <stddef.h>
@@ -23,6 +25,7 @@ struct smtp_data {
 	unsigned toobig:1;   /* bytes > max */
 	unsigned done:1;     /* CRLF.CRLF seen; nothing more is consumed */
 	uint32_t bare_lf, bare_cr;   /* how many of each were seen (for the log) */
+	uint32_t nul;        /* NUL octets seen: the message must be refused (stored as given) */
 };
 
 /* Start decoding just after the 354 reply (the first line is at a line start). */

@@ -1,7 +1,8 @@
 /* fuzz_smtp_client — two targets chosen by the first byte:
  *  even: the body transformer on random bytes, fed whole and in random pieces; the output
- *        must equal a plain reference (line ends CRLF, bare CR/LF -> CRLF, leading dots
- *        doubled, then ".\r\n"), contain no bare CR or LF, and no "\r\n.\r\n" before its end;
+ *        must equal a plain reference (NULs dropped, line ends CRLF, bare CR/LF -> CRLF,
+ *        leading dots doubled, lines folded at 998 octets, then ".\r\n"), contain no bare
+ *        CR or LF, no NUL, no line over 998 octets, and no "\r\n.\r\n" before its end;
  *  odd:  random server bytes into the engine, in random pieces, with transactions started
  *        whenever it is idle; every finished transaction has a final status and a diagnostic
  *        for each recipient, and every byte the engine writes is CRLF-terminated text. */
@@ -13,9 +14,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static size_t ref_body(const char *in, size_t n, char *out)
+/* the reference: NULs removed first; then CRLF line ends, leading dots doubled, and a line
+ * reaching 998 octets on the wire continued on a new line starting with a blank */
+static size_t ref_body(const char *raw, size_t rawn, char *out)
 {
-	size_t o = 0;
+	size_t o = 0, n = 0, col = 0;
+	char *in = malloc(rawn + 1);
+	for (size_t i = 0; i < rawn; i++)
+		if (raw[i] != '\0')
+			in[n++] = raw[i];
 	int bol = 1;
 	for (size_t i = 0; i < n; i++) {
 		if (in[i] == '\r' || in[i] == '\n') {
@@ -24,11 +31,22 @@ static size_t ref_body(const char *in, size_t n, char *out)
 			out[o++] = '\r';
 			out[o++] = '\n';
 			bol = 1;
+			col = 0;
 			continue;
 		}
-		if (bol && in[i] == '.')
+		size_t need = bol && in[i] == '.' ? 2 : 1;
+		if (col + need > SMTPC_TEXT_LINE_MAX) {
+			memcpy(out + o, "\r\n ", 3);
+			o += 3;
+			col = 1;
+			bol = 0;
+		}
+		if (bol && in[i] == '.') {
 			out[o++] = '.';
+			col++;
+		}
 		out[o++] = in[i];
+		col++;
 		bol = 0;
 	}
 	if (!bol) {
@@ -36,6 +54,7 @@ static size_t ref_body(const char *in, size_t n, char *out)
 		out[o++] = '\n';
 	}
 	memcpy(out + o, ".\r\n", 3);
+	free(in);
 	return o + 3;
 }
 
@@ -49,13 +68,20 @@ static void check_crlf(const char *p, size_t n)
 	}
 	if (n && (n < 2 || p[n - 1] != '\n'))
 		__builtin_trap();
+	if (memchr(p, '\0', n))                      /* no NUL is ever sent */
+		__builtin_trap();
+	for (size_t i = 0, col = 1; i < n; i++) {      /* no line over 998 octets + CRLF */
+		col = p[i] == '\r' ? 0 : col + 1;
+		if (col > SMTPC_TEXT_LINE_MAX + 1)
+			__builtin_trap();
+	}
 }
 
 static void fuzz_body(const char *in, size_t n, unsigned seed)
 {
 	struct buf a, b;
 	struct smtpc_body ba, bb;
-	char *ref = malloc(2 * n + 8);
+	char *ref = malloc(3 * n + 8);
 	size_t rn = ref_body(in, n, ref);
 	buf_init(&a);
 	buf_init(&b);

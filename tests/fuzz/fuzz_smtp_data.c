@@ -1,7 +1,8 @@
 /* fuzz_smtp_data — the DATA decoder against a plain reference: the data ends at the first
  * CRLF.CRLF (counting a CRLF before the first line), each CRLF-terminated line loses a
  * leading dot and its CR, everything else (bare CR, bare LF) is kept. The input is fed whole
- * and in pieces whose sizes come from the first byte; all three results must agree. */
+ * and in pieces whose sizes come from the first byte; all three results must agree, and the
+ * NUL count is the number of NULs in the decoded octets. */
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -74,7 +75,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!d1.done || !d2.done || u0 != u1 || u0 != u2 || rn != an || rn != bn ||
 	    memcmp(r, a, rn) != 0 || memcmp(r, b, rn) != 0 || d1.toolong != toolong ||
 	    d2.toolong != toolong || d1.bytes != an || d1.toobig != (an > 100) ||
-	    d2.toobig != d1.toobig)
+	    d2.toobig != d1.toobig || d1.nul != d2.nul)
+		__builtin_trap();
+	uint32_t nul = 0;                 /* every NUL is counted, and stored as given */
+	for (size_t k = 0; k < rn; k++)
+		nul += r[k] == '\0';
+	if (d1.nul != nul)
 		__builtin_trap();
 	free(in);
 	free(r);

@@ -69,7 +69,8 @@ static void test_defaults(void)
 	T_EQ_INT(c.retryremote, 20);
 	T_EQ_STR(c.bouncefrom, "MAILER-DAEMON");
 	T_EQ_STR(c.doublebounceto, "postmaster");
-	T_EQ_INT(c.bouncemaxbytes, 0);
+	T_EQ_INT(c.bouncemaxbytes, 16384);
+	T_EQ_STR(c.postmaster, "root");
 	T_EQ_INT(c.timeoutconnect, 60);
 	T_EQ_INT(c.timeoutremote, 1200);
 	T_EQ_STR(c.resolver, "");
@@ -79,6 +80,25 @@ static void test_defaults(void)
 	T_EQ_INT(c.rcpthosts.n + c.rcpthosts.ntables, 0);
 	T_EQ_INT(c.relayclients.n + c.relayclients.ntables, 0);
 	config_free(&c);
+}
+
+/* double bounces go to a local domain: the first plain one of locals, not me */
+static void test_doublebouncehost(void)
+{
+	static const struct { const char *text, *want; } c[] = {
+		{ "me x.test\nlocals a.test, b.test\n", "a.test" },
+		{ "me x.test\nlocals .sub.test, [192.0.2.1], C.test\n", "c.test" },
+		{ "me x.test\nlocals .sub.test\n", "x.test" },
+		{ "me x.test\n", "x.test" },
+		{ "me x.test\nlocals a.test\ndoublebouncehost d.test\n", "d.test" },
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		struct config cf;
+		struct cfg_errors errs;
+		T_EQ_INT(parse(&cf, c[i].text, &errs), 0);
+		T_EQ_STR(cf.doublebouncehost, c[i].want);
+		config_free(&cf);
+	}
 }
 
 static void test_dev(void)
@@ -385,6 +405,7 @@ static void run(void)
 	T_CHECK(mkdtemp(dir) != NULL);
 	test_defaults();
 	test_dev();
+	test_doublebouncehost();
 	test_good();
 	test_errors();
 	test_many_errors();

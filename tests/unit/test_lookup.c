@@ -9,6 +9,7 @@
 #include "ternd/lookup/lookup.c"
 #include "ternd/lookup/dns.c"
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -97,7 +98,11 @@ static void test_checks(void)
 		{ M_MAIL_CHECK, "anyone@EVIL.example", NULL, V_BAD },
 		{ M_MAIL_CHECK, "<anyone@evil.example>", NULL, V_BAD },
 		{ M_RCPT_CHECK, "192.0.2.1", "joe@example.com", V_OK },
-		{ M_RCPT_CHECK, "192.0.2.1", "joe-ext@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "joe-ext@example.com", V_OK },   /* no home: cannot tell */
+		{ M_RCPT_CHECK, "192.0.2.1", "kim-foo@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "Kim-FOO@example.com", V_OK },
+		{ M_RCPT_CHECK, "192.0.2.1", "kim-bar@example.com", V_NOUSER },
+		{ M_RCPT_CHECK, "192.0.2.1", "kim@example.com", V_OK },
 		{ M_RCPT_CHECK, "192.0.2.1", "staff@example.com", V_OK },
 		{ M_RCPT_CHECK, "192.0.2.1", "nobody@example.com", V_NOUSER },
 		{ M_RCPT_CHECK, "192.0.2.1", "postmaster@example.com", V_OK },
@@ -264,9 +269,16 @@ static void write_file(const char *name, const char *text, char *path, size_t pl
 
 static pid_t start_role(void)
 {
-	char users[256], aliases[256], text[2048];
-	write_file("users", "joe:1001:100:/home/joe\nann:1002:100:/home/ann\n", users, sizeof users);
-	write_file("aliases", "staff: joe, far@remote.example\n", aliases, sizeof aliases);
+	char users[256], aliases[256], text[2048], utext[512], kim[256], dq[256];
+	/* kim's home exists and holds .qmail-foo: kim-foo is deliverable, kim-bar is not */
+	snprintf(kim, sizeof kim, "%s/kim", dir);
+	T_EQ_INT(mkdir(kim, 0755), 0);
+	write_file("kim/.qmail-foo", "./Maildir/\n", dq, sizeof dq);
+	snprintf(utext, sizeof utext, "joe:1001:100:/home/joe\nann:1002:100:/home/ann\n"
+	         "kim:1003:100:%s\n", kim);
+	write_file("users", utext, users, sizeof users);
+	/* postmaster has no alias of its own: the postmaster key (root) finds it */
+	write_file("aliases", "staff: joe, far@remote.example\nroot: joe\n", aliases, sizeof aliases);
 	snprintf(text, sizeof text,
 	         "me mail.example.com\nlocals example.com\nenvnoathost example.com\n"
 	         "percenthack yes\n"
@@ -346,6 +358,10 @@ static void run(void)
 	unlink(p);
 	snprintf(p, sizeof p, "%s/aliases", dir);
 	unlink(p);
+	snprintf(p, sizeof p, "%s/kim/.qmail-foo", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/kim", dir);
+	rmdir(p);
 	rmdir(dir);
 }
 

@@ -77,7 +77,8 @@ static void test_basic(void)
 		{ "joe", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
 		{ "Joe-Foo-bar@localhost", ROUTE_OK, "local::joe-foo-bar@localhost:joe:1001:joe-foo-bar:foo-bar:" },
 		{ "nobody@example.com", ROUTE_NOUSER, "" },
-		{ "postmaster@example.com", ROUTE_NOUSER, "" },
+		{ "postmaster@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
+		{ "POSTMASTER@localhost", ROUTE_OK, "local::joe@localhost:joe:1001:joe::" },
 		{ "user@Remote.ORG", ROUTE_OK, "smtp:remote.org:user@remote.org::0:::" },
 		{ "root@localhost", ROUTE_OK, "local::joe@localhost:joe:1001:joe::" },
 		{ "staff@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::;"
@@ -121,6 +122,83 @@ static void test_selfie_and_postmaster(void)
 	T_EQ_INT(route("PostMaster@localhost", out, sizeof out), ROUTE_OK);
 	T_EQ_STR(out, "local::postmaster@localhost:postmaster:1006:postmaster::");
 	teardown();
+}
+
+/* the postmaster key: an implicit alias when no user or alias postmaster exists */
+static void test_postmaster_key(void)
+{
+	static const struct { const char *extra; int v; const char *want; } c[] = {
+		{ "postmaster ann\n", ROUTE_OK, "local::ann@localhost:ann:1002:ann::" },
+		{ "postmaster staff\n", ROUTE_OK, "local::joe@localhost:joe:1001:joe::;"
+		  "local::ann@localhost:ann:1002:ann::;smtp:remote.org:far@remote.org::0:::" },
+		{ "postmaster ann@example.com\n", ROUTE_OK, "local::ann@example.com:ann:1002:ann::" },
+		{ "postmaster hostmaster@Remote.ORG\n", ROUTE_OK,
+		  "smtp:remote.org:hostmaster@remote.org::0:::" },
+		{ "postmaster ghost\n", ROUTE_TEMP, "" },          /* never "no such user" */
+		{ "postmaster postmaster\n", ROUTE_TEMP, "" },     /* no loop */
+		{ "postmaster loop\n", ROUTE_TEMP, "" },
+	};
+	char out[1024];
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		setup(c[i].extra);
+		int v = route("PostMaster@localhost", out, sizeof out);
+		if (v != c[i].v || strcmp(out, c[i].want) != 0)
+			fprintf(stderr, "case %zu (%s): v=%d out=%s\n", i, c[i].extra, v, out);
+		T_EQ_INT(v, c[i].v);
+		T_EQ_STR(out, c[i].want);
+		teardown();
+	}
+}
+
+/* an extension needs a .qmail file tern-local would use; a home we cannot look into
+ * (missing here) is accepted: tern-local decides */
+static void test_extension_dotqmail(void)
+{
+	char dir[] = "/tmp/test_route.XXXXXX", p[256], u[512], out[1024];
+	T_CHECK(mkdtemp(dir) != NULL);
+	static const char *const files[] = { "kim/.qmail-foo", "kim/.qmail-a-default",
+	                                     "lee/.qmail-default" };
+	snprintf(p, sizeof p, "%s/kim", dir);
+	T_EQ_INT(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/lee", dir);
+	T_EQ_INT(mkdir(p, 0755), 0);
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+		FILE *f = fopen(p, "w");
+		T_CHECK(f != NULL);
+		if (f)
+			fclose(f);
+	}
+	snprintf(u, sizeof u, "kim:1005:100:%s/kim\nlee:1006:100:%s/lee\n"
+	         "gone:1007:100:%s/gone\n", dir, dir, dir);
+	static const struct { const char *addr; int v; } c[] = {
+		{ "kim@localhost", ROUTE_OK }, { "kim-foo@localhost", ROUTE_OK },
+		{ "Kim-FOO@localhost", ROUTE_OK }, { "kim-anything@localhost", ROUTE_NOUSER },
+		{ "kim-foo-bar@localhost", ROUTE_NOUSER }, { "kim-a@localhost", ROUTE_NOUSER },
+		{ "kim-a-b@localhost", ROUTE_OK }, { "kim-a-b-c@localhost", ROUTE_OK },
+		{ "lee-x@localhost", ROUTE_OK }, { "lee-x-y@localhost", ROUTE_OK },
+		{ "gone-x@localhost", ROUTE_OK },
+	};
+	setup("");
+	users_free(users);
+	users = users_from_text("users", u, strlen(u), NULL);
+	rc.users = users;
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int v = route(c[i].addr, out, sizeof out);
+		if (v != c[i].v)
+			fprintf(stderr, "case %zu (%s): v=%d out=%s\n", i, c[i].addr, v, out);
+		T_EQ_INT(v, c[i].v);
+	}
+	teardown();
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof p, "%s/kim", dir);
+	rmdir(p);
+	snprintf(p, sizeof p, "%s/lee", dir);
+	rmdir(p);
+	rmdir(dir);
 }
 
 static void test_percent(void)
@@ -483,6 +561,8 @@ static void run(void)
 	test_smtproutes_table();
 	test_basic();
 	test_selfie_and_postmaster();
+	test_postmaster_key();
+	test_extension_dotqmail();
 	test_percent();
 	test_alias_accounts();
 	test_include_accounts();

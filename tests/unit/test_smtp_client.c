@@ -205,6 +205,74 @@ static void test_body(void)
 		}
 }
 
+/* NUL octets never leave (the smuggling shape "\r\n\0.\r\n" stays data); lines over 998
+ * octets on the wire are folded with CRLF SP; both fed whole and byte by byte */
+static void body_feed_all(const char *in, size_t n, size_t step, struct buf *out,
+                          struct smtpc_body *b)
+{
+	smtpc_body_init(b);
+	for (size_t off = 0; off < n; off += step)
+		smtpc_body_feed(b, in + off, off + step > n ? n - off : step, out);
+	smtpc_body_end(b, out);
+}
+
+static void test_body_nul_and_long_lines(void)
+{
+	static const struct { const char *in; size_t n; const char *out; uint64_t nul; } c[] = {
+		{ "a\r\n\0.\r\nb\r\n", 9, "a\r\n..\r\nb\r\n.\r\n", 1 },
+		{ "a\0b\n", 4, "ab\r\n.\r\n", 1 },
+		{ "\0\0\0", 3, ".\r\n", 3 },
+		{ "x\r\0\n.", 5, "x\r\n..\r\n.\r\n", 1 },     /* CR NUL LF is one line end */
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+		for (size_t step = 1; step <= c[i].n; step++) {
+			struct buf out;
+			struct smtpc_body b;
+			buf_init(&out);
+			body_feed_all(c[i].in, c[i].n, step, &out, &b);
+			T_EQ_STR(out.p, c[i].out);
+			T_EQ_INT(b.nul, c[i].nul);
+			T_EQ_INT(b.out, out.len);
+			buf_free(&out);
+		}
+	static char in[5000 + 64];
+	memset(in, 'x', 5000);
+	memcpy(in + 5000, "\n.", 2);
+	size_t n = 5002;
+	in[0] = '.';                       /* a stuffed dot counts toward the 998 */
+	for (size_t step = 1; step <= 4096; step *= 4) {
+		struct buf out;
+		struct smtpc_body b;
+		buf_init(&out);
+		body_feed_all(in, n, step, &out, &b);
+		size_t col = 0, maxcol = 0, lines = 0;
+		for (size_t k = 0; k < out.len; k++) {
+			if (out.p[k] == '\r') {
+				T_CHECK(out.p[k + 1] == '\n');
+				maxcol = col > maxcol ? col : maxcol;
+				col = 0;
+				lines++;
+				k++;
+			} else
+				col++;
+		}
+		T_EQ_INT(maxcol, SMTPC_TEXT_LINE_MAX);
+		T_EQ_INT(b.folds, 5);              /* 5001 wire octets: 998, then 5 x (SP + <= 997) */
+		T_EQ_INT(lines, 8);                /* 6 pieces of the long line, "..", "." */
+		T_CHECK(out.p[998] == '\r' && out.p[999] == '\n' && out.p[1000] == ' ');
+		buf_free(&out);
+	}
+	/* 998 octets exactly: not folded */
+	memset(in, 'y', 998);
+	struct buf out;
+	struct smtpc_body b;
+	buf_init(&out);
+	body_feed_all(in, 998, 998, &out, &b);
+	T_EQ_INT(b.folds, 0);
+	T_EQ_INT(out.len, 998 + 2 + 3);
+	buf_free(&out);
+}
+
 /* ---- conversations ---------------------------------------------------------------------- */
 
 #define ESMTP "220 mx ESMTP\r\n"
@@ -471,6 +539,7 @@ static void run(void)
 	test_diag();
 	test_ehlo();
 	test_body();
+	test_body_nul_and_long_lines();
 	test_conversations();
 	test_reuse();
 	test_rset_fails();

@@ -169,6 +169,31 @@ static void run_lengths(void)
 	T_EQ_INT(o, 0);
 }
 
+/* NUL octets are counted wherever they are (mid-line, line start, after a dot, after a
+ * bare CR) and stored as given: the caller refuses the message */
+static void run_nul(void)
+{
+	static const char in[] = "a\0b\r\n\0.\r\n.\0\r\nx\r\0y\r\n.\r\n";
+	size_t n = sizeof in - 1;
+	for (size_t step = 0; step <= n; step++) {
+		char out[64];
+		size_t outn, used;
+		struct smtp_data d;
+		decode(in, n, 0, step, 0, &d, out, &outn, &used);
+		T_EQ_INT(d.done, 1);
+		T_EQ_INT(used, n);
+		T_EQ_INT(d.nul, 4);
+		T_EQ_INT(outn, 14);
+		T_CHECK(memcmp(out, "a\0b\n\0.\n\0\nx\r\0y\n", 14) == 0);
+	}
+	struct smtp_data d;
+	char out[16];
+	size_t o;
+	smtp_data_init(&d, 0);
+	smtp_data_feed(&d, "clean\r\n.\r\n", 10, out, &o);
+	T_EQ_INT(d.nul, 0);
+}
+
 static void run_received(void)
 {
 	struct buf b;
@@ -213,6 +238,7 @@ static void run(void)
 {
 	run_cases();
 	run_lengths();
+	run_nul();
 	run_received();
 }
 

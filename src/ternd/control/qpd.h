@@ -37,7 +37,8 @@ struct qpd_new {                  /* the entry being created (QCREA … QRUN) */
 	uint64_t bytes;              /* written so far, LF line ends, our Received: included */
 	int started;                 /* our Received: line is written */
 	int werr;                    /* errno of the first failed write */
-	int toobig;                  /* over databytes */
+	int toobig;                  /* over databytes, or refused data (nul) */
+	int nul;                     /* the data held a NUL octet: refused (toobig set too) */
 	int committing;              /* M_MSG_COMMIT sent: the queue decides, never abort */
 	int srcfd;                   /* QRCP: the committed entry's data, read only, or -1 */
 	struct buf pend;             /* written at 64 KiB or at the end */

@@ -166,7 +166,9 @@ int qpd_new_write(struct qpd_sess *s, const char *p, size_t n)
 		nw->bytes += nw->pend.len - before;
 		nw->started = 1;
 	}
-	if (qpd_cfg->databytes && nw->bytes + n > qpd_cfg->databytes) {
+	if ((qpd_cfg->databytes && nw->bytes + n > qpd_cfg->databytes) ||
+	    (n && memchr(p, '\0', n))) {  /* no NUL enters the queue (doc/QP.md) */
+		nw->nul = n && memchr(p, '\0', n);
 		nw->toobig = 1;
 		buf_reset(&nw->pend);
 		return -1;
@@ -334,7 +336,9 @@ void qpd_msg_end(struct qpd_sess *s)
 		qpd_say(s, 1000, "OK");
 		return;
 	}
-	if (nw->toobig)
+	if (nw->nul)
+		qpd_say(s, 3010, "Message contains NUL characters; entry discarded");
+	else if (nw->toobig)
 		qpd_say(s, 5220, "Message exceeds the size limit; entry discarded");
 	else if (nw->werr == ENOSPC || nw->werr == EDQUOT)
 		qpd_say(s, 5221, "Disk space low; entry discarded");

@@ -6,12 +6,15 @@
  * checked at most once a second, on lookup). Trusts: no peer — the codec lets through only
  * the types doc/IPC.md lists for each peer, and a request that fails msg_done() is dropped
  * (the codec logs it; doc/IPC.md, "Malformed messages"); a table that cannot answer gives
- * V_TEMP, never V_NOUSER. */
+ * V_TEMP, never V_NOUSER. RCPT of a local address is answered by
+ * the routing decision itself, so only deliverable addresses get 250 (an extension needs its
+ * .qmail file; postmaster always has a target or tempfails): no backscatter. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "ternd/lookup/dns.h"
 #include "mail/route.h"
 #include "mail/table.h"
+#include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/msg.h"
@@ -139,9 +142,7 @@ static void lookup_rcpt_check(struct chan *c, uint32_t id, const char *ip, const
 		lookup_reply(c, id, V_TEMP, "locals table unreadable");
 	} else if (where == ROUTE_REMOTE) {
 		lookup_relay(c, id, ip, domain);
-	} else if (str_casecmp(local, "postmaster") == 0) {
-		lookup_reply(c, id, V_OK, "postmaster");
-	} else {
+	} else {                     /* local: only what can be delivered (postmaster included) */
 		struct route_result res;
 		route_address(&lk.rc, rcpt, &res);
 		lookup_reply(c, id, lookup_verdict(res.verdict), res.diag);
@@ -275,6 +276,24 @@ static void lookup_check_routes(const struct config *cfg)
 			log_warn("event=bad_smtproute entry=\"%s\"", cfg->smtproutes.v[i]);
 }
 
+/* postmaster must have a target: say so at start when it has none (route.c logs it) */
+static void lookup_check_postmaster(void)
+{
+	struct route_result res;
+	char *l = NULL, *d = NULL;
+	const char *dom = lk.cfg->doublebouncehost;
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "postmaster@%s", dom);
+	if (route_normalize(lk.cfg, a.p, &l, &d) == ROUTE_LOCAL) {
+		route_address(&lk.rc, a.p, &res);
+		route_result_free(&res);
+	}
+	free(l);
+	free(d);
+	buf_free(&a);
+}
+
 int lookup_main(struct role_ctx *ctx)
 {
 	static const struct { enum role r; const char *name; } peers[] = {
@@ -297,6 +316,7 @@ int lookup_main(struct role_ctx *ctx)
 		log_fatal("event=bad_aliases_spec aliases=%s", lk.cfg->aliases);
 	route_init(&lk.rc, lk.cfg, lk.users, lk.aliases);
 	lookup_check_routes(lk.cfg);
+	lookup_check_postmaster();
 	dns_init(lk.cfg);               /* on failure every M_MX_RESOLVE answers MX_TEMP */
 	lk.checked = time(NULL);
 	for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)

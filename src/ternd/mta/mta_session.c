@@ -294,6 +294,16 @@ void mta_session_start(const struct mta_session_conf *conf, const char *dest,
 
 /* ---- the conversation --------------------------------------------------------------------- */
 
+/* the text left changed: NULs dropped or long lines folded (smtp_client.h); say so once */
+static void session_text_log(struct mta_session *s)
+{
+	const struct smtpc_body *b = smtpc_body(s->c);
+	if (b->nul || b->folds)
+		log_info("event=text_rewritten id=%016llx host=%s nul_dropped=%llu lines_folded=%llu",
+		         (unsigned long long)s->job->msgid, s->dest, (unsigned long long)b->nul,
+		         (unsigned long long)b->folds);
+}
+
 /* read more of the message into the engine's output while it wants text and little waits */
 static void session_pump(struct mta_session *s)
 {
@@ -314,9 +324,10 @@ static void session_pump(struct mta_session *s)
 			smtpc_lost(s->c, why);
 			return;
 		}
-		if (n == 0)
+		if (n == 0) {
+			session_text_log(s);
 			smtpc_text_done(s->c);
-		else
+		} else
 			smtpc_body_feed(smtpc_body(s->c), chunk, (size_t)n, out);
 		s->off += (uint64_t)n;
 	}

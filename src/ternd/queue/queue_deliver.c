@@ -1,12 +1,16 @@
 /* queue_deliver — the queue role's routing and delivery hand-off (doc/QUEUE.md steps 9-12):
  * asking lookup to route each slot, handing routed slots to mda (local) or mta (remote, one
  * transaction per message and destination), and turning results into journal records.
- * Owns: the outstanding route requests. Trusts: results only after validation. */
+ * Owns: the outstanding route requests, and the duplicate filter of one message (a routed
+ * target that another slot of the message already delivers is not added again; a slot whose
+ * targets are all duplicates is withdrawn with an X record). Trusts: results only after
+ * validation. */
 #include "ternd/queue/queue.h"
 #include "ternd/queue/queue_fs.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "mail/retry.h"
+#include "mail/table.h"
 #include "lib/log.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -56,6 +60,104 @@ void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char 
 	buf_free(&rec);
 }
 
+/* ---- the duplicate filter ----------------------------------------------------------------- */
+
+/* The key of a target: equal keys = the same copy. Same channel, host (without case) and
+ * instruction, and the same final address — its domain without case; its local part without
+ * case for local targets (qmail delivers them lowercased), with case for remote ones — and
+ * for local targets the same account. */
+static void dup_key(struct buf *k, const struct target *t)
+{
+	int local = strcmp(t->channel, "local") == 0;
+	const char *at = strrchr(t->address, '@');
+	size_t ll = at ? (size_t)(at - t->address) : strlen(t->address);
+	buf_reset(k);
+	buf_printf(k, "%s\n", t->channel);
+	for (const char *p = t->host; *p; p++)
+		buf_addc(k, (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p);
+	buf_printf(k, "\n%s\n", t->instruction);
+	for (size_t i = 0; i < ll; i++) {
+		char c = t->address[i];
+		buf_addc(k, local && c >= 'A' && c <= 'Z' ? (char)(c + 32) : c);
+	}
+	for (const char *p = at ? at : ""; *p; p++)
+		buf_addc(k, (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p);
+	if (local)
+		buf_printf(k, "\n%" PRIu64 "\n%s", t->uid, t->user);
+}
+
+/* a slot whose target counts: it delivers (or delivered, or bounced) that copy */
+static int dup_counts(const struct slot *s)
+{
+	return s->t.channel && (s->state == SL_ROUTED || s->state == SL_DONE || s->state == SL_FAILED);
+}
+
+/* The keys of one message's routed slots (key -> slot + 1), kept for the message whose
+ * routing results are coming in (they come in bursts per message) and extended as slots are
+ * added; another message rebuilds it. A slot's target never changes once made, but a slot
+ * may be withdrawn later (X): a hit is checked against the slot's state. */
+static struct { uint64_t msgid; size_t upto; struct table_map *keys; } dups;
+
+static void dup_sync(const struct qmsg *m, struct buf *k)
+{
+	if (!dups.keys || dups.msgid != m->env.id || dups.upto > m->env.nslots) {
+		table_map_free(dups.keys, NULL);
+		dups.keys = table_map_new();
+		dups.msgid = m->env.id;
+		dups.upto = 0;
+	}
+	for (; dups.upto < m->env.nslots; dups.upto++) {
+		const struct slot *s = &m->env.slots[dups.upto];
+		if (s->t.channel) {
+			dup_key(k, &s->t);
+			table_map_put(dups.keys, k->p, (void *)(uintptr_t)(dups.upto + 1));
+		}
+	}
+}
+
+/* does a counting slot of m have key k? (the map's first slot of that key may have been
+ * withdrawn since: then look at every slot, which is rare) */
+static int dup_in_message(const struct qmsg *m, const struct buf *k)
+{
+	uintptr_t v = (uintptr_t)table_map_get(dups.keys, k->p);
+	if (!v)
+		return 0;
+	if (v - 1 < m->env.nslots && dup_counts(&m->env.slots[v - 1]))
+		return 1;
+	struct buf k2;
+	buf_init(&k2);
+	int dup = 0;
+	for (size_t i = 0; !dup && i < m->env.nslots; i++)
+		if (dup_counts(&m->env.slots[i])) {
+			dup_key(&k2, &m->env.slots[i].t);
+			dup = strcmp(k2.p, k->p) == 0;
+		}
+	buf_free(&k2);
+	return dup;
+}
+
+/* Postfix's duplicate filter for one message: drop (and free) the targets that a slot of m
+ * already delivers, or that came earlier in t; returns how many remain, compacted at the
+ * front */
+static uint64_t dedupe_targets(const struct qmsg *m, struct target *t, uint64_t n)
+{
+	struct buf k;
+	struct table_map *here = n > 1 ? table_map_new() : NULL;
+	uint64_t keep = 0;
+	buf_init(&k);
+	dup_sync(m, &k);
+	for (uint64_t j = 0; j < n; j++) {
+		dup_key(&k, &t[j]);
+		if (dup_in_message(m, &k) || (here && table_map_put(here, k.p, here) != 0))
+			target_free(&t[j]);
+		else
+			t[keep++] = t[j];
+	}
+	table_map_free(here, NULL);
+	buf_free(&k);
+	return keep;
+}
+
 void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 {
 	struct rreq *q = (struct rreq *)hmap_del(&rreqs, reqid);
@@ -84,7 +186,14 @@ void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 		verdict = V_TEMP;
 		diag = "internal routing error";
 	}
-	if (verdict == V_OK) {
+	if (verdict == V_OK && (got = n = dedupe_targets(m, t, n)) == 0) {
+		struct buf rec;                  /* every target is delivered by another slot */
+		buf_init(&rec);
+		env_rec_drop(&rec, i);
+		queue_journal_add(m, &rec, 1);
+		buf_free(&rec);
+		log_info("event=duplicate id=%s rcpt=<%s>", id, m->env.slots[i].rcpt);
+	} else if (verdict == V_OK) {
 		struct buf rec;
 		buf_init(&rec);
 		env_rec_expand(&rec, i, n, t);

@@ -57,7 +57,8 @@ void queue_drop_failed(const char *name)
 	drop_forget(name);    /* stays in maildrop/: picked up again at the next scan */
 }
 
-/* data file = our Received: line + the message from the maildrop file */
+/* data file = our Received: line + the message from the maildrop file; 0, -1 (I/O error),
+ * -2 the message holds a NUL octet (refused at every intake: doc/MAILDROP.md) */
 static int drop_copy(int in, off_t off, int out, uint64_t id, uid_t uid)
 {
 	char line[512], date[64], ids[17];
@@ -79,6 +80,8 @@ static int drop_copy(int in, off_t off, int out, uint64_t id, uid_t uid)
 			return -1;
 		if (r == 0)
 			return 0;
+		if (memchr(buf, '\0', (size_t)r))
+			return -2;
 		if (fs_write_all(out, buf, (size_t)r) < 0)
 			return -1;
 		off += r;
@@ -106,8 +109,16 @@ static void drop_one(const char *name)
 		return;
 	}
 	uint64_t id;
-	int dfd = queue_fs_create_data(&id);
-	if (dfd < 0 || drop_copy(fd, body, dfd, id, st.st_uid) < 0) {
+	int dfd = queue_fs_create_data(&id), copied = -1;
+	if (dfd >= 0 && (copied = drop_copy(fd, body, dfd, id, st.st_uid)) == -2) {
+		close(dfd);
+		queue_fs_discard_uncommitted(id);
+		close(fd);
+		maildrop_env_free(&me);
+		queue_fs_quarantine(QD_DROP, name, "message contains NUL characters");
+		return;
+	}
+	if (copied < 0) {
 		log_err("event=maildrop_copy_failed file=%s error=\"%s\"", name, strerror(errno));
 		if (dfd >= 0) {
 			close(dfd);

@@ -16,6 +16,7 @@
 #include "mail/smtp_cmd.h"
 #include "mail/smtp_data.h"
 #include "mail/smtp_reply.h"
+#include "mail/table.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -53,6 +54,7 @@ struct smtp_session {
 	char *sender;                  /* NULL: no transaction; "" for <> */
 	char **rcpt;
 	uint32_t nrcpt, rcptcap, rcpt_tries;
+	struct table_map *rcptset;     /* the recipients recorded (canonical): duplicates */
 	char *pend;                    /* the address being checked */
 	const char *endwhy;            /* why we hang up once the replies are out (quit set) */
 	struct buf in, out;
@@ -128,6 +130,8 @@ static void session_txn_reset(struct smtp_session *s)
 	free(s->rcpt);
 	s->rcpt = NULL;
 	s->nrcpt = s->rcptcap = s->rcpt_tries = 0;
+	table_map_free(s->rcptset, NULL);
+	s->rcptset = NULL;
 	free(s->pend);
 	s->pend = NULL;
 }
@@ -140,6 +144,9 @@ static void session_add_rcpt(struct smtp_session *s, char *addr)
 	}
 	s->rcpt[s->nrcpt++] = addr;
 	s->nrcpt_total++;
+	if (!s->rcptset)
+		s->rcptset = table_map_new();
+	table_map_put(s->rcptset, addr, addr);       /* non-NULL: table_map_get finds it */
 }
 
 /* tell the queue to remove an opened data file */
@@ -318,17 +325,29 @@ static void session_rcpt(struct smtp_session *s, const char *arg)
 	}
 	if (session_rcpt_params(s, a.params) < 0)
 		return;
+	char *canon;
+	if (a.postmaster) {
+		size_t n = strlen(cfg->me) + 12;
+		canon = xmalloc(n);
+		snprintf(canon, n, "postmaster@%s", cfg->me);
+		addr_domain_lower(canon + 11);
+	} else
+		canon = xstrdup(a.mailbox);
+	/* the same recipient again (after addr_parse's canonicalisation: domain lowercased,
+	 * needless quotes gone): 250, recorded once, not counted again. Local parts keep their
+	 * case here (the smtp role cannot tell local domains); routing merges the rest. */
+	if (s->rcptset && table_map_get(s->rcptset, canon)) {
+		log_debug("event=rcpt_duplicate sid=%u", s->id);
+		free(canon);
+		session_reply(s, 250, "2.1.5", "Ok");
+		return;
+	}
 	if (cfg->maxrcptcount && s->nrcpt >= cfg->maxrcptcount) {
+		free(canon);
 		session_reply(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	if (a.postmaster) {
-		size_t n = strlen(cfg->me) + 12;
-		session_set_pend(s, xmalloc(n));
-		snprintf(s->pend, n, "postmaster@%s", cfg->me);
-		addr_domain_lower(s->pend + 11);
-	} else
-		session_set_pend(s, xstrdup(a.mailbox));
+	session_set_pend(s, canon);
 	if (cfg->tarpitcount && cfg->tarpitdelay && ++s->rcpt_tries > cfg->tarpitcount) {
 		if (!s->tev)
 			s->tev = ev_new(-1, 0, session_tarpit_done, s);
@@ -481,7 +500,7 @@ static void session_command(struct smtp_session *s, char *line, size_t len)
 static void session_sink_write(struct smtp_sink *k)
 {
 	size_t off = 0;
-	if (k->werr || k->dec.toolong || k->dec.toobig) {
+	if (k->werr || k->dec.toolong || k->dec.toobig || k->dec.nul) {
 		k->len = 0;
 		return;
 	}
@@ -527,15 +546,17 @@ static void session_data_end(struct smtp_session *s)
 	char origin[400];
 	session_sink_write(k);
 	s->mode = MODE_CMD;
-	int werr = k->werr, toolong = k->dec.toolong, toobig = k->dec.toobig;
+	int werr = k->werr, toolong = k->dec.toolong, toobig = k->dec.toobig, nul = k->dec.nul > 0;
 	if (k->dec.bare_lf || k->dec.bare_cr)
 		log_info("event=bare_eol sid=%u ip=%s bare_lf=%u bare_cr=%u", s->id, s->ip,
 		    k->dec.bare_lf, k->dec.bare_cr);
 	s->msgbytes = k->written;
-	if (toolong || toobig || werr) {
+	if (toolong || toobig || werr || nul) {
 		session_sink_abort(s);
 		session_txn_reset(s);
-		if (toolong)
+		if (nul)                          /* 554: DATA's "transaction failed" (seed 001) */
+			session_reply(s, 554, "5.6.0", "Message contains NUL characters");
+		else if (toolong)
 			session_reply(s, 500, "5.5.2", "Line too long");
 		else if (toobig)
 			session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
@@ -575,7 +596,7 @@ static size_t session_data_input(struct smtp_session *s, const char *p, size_t n
 		size_t chunk = n - i < room ? n - i : room;
 		i += smtp_data_feed(&k->dec, p + i, chunk, k->buf + k->len, &out);
 		k->len += out;
-		if (k->werr || k->dec.toolong || k->dec.toobig)
+		if (k->werr || k->dec.toolong || k->dec.toobig || k->dec.nul)
 			k->len = 0;
 	}
 	if (k->dec.done)

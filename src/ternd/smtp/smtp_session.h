@@ -1,6 +1,8 @@
 /* smtp_session — one inbound SMTP conversation inside the smtp role's event loop: command
  * dispatch, the transaction (sender, recipients), asking lookup about addresses and queue for
  * a data file, streaming DATA into it, and the replies (batched for PIPELINING).
+ * A recipient repeated in the transaction is answered 250 and recorded once; DATA holding a
+ * NUL octet is refused (554 5.6.0) and nothing of it is kept.
  * Owns: the session's socket, buffers, timers and its open data file. Trusts: nothing the
  * client sends; lookup and queue answers are checked with msg_done() before use.
  *
