@@ -432,14 +432,24 @@ static void reply_opened(struct chan *c, uint32_t reqid, int status, uint64_t id
 	chan_send(c, &out);
 }
 
-static void on_msg_open(struct chan *c, uint32_t reqid)
+uint64_t queue_free_need(void)
 {
 	uint64_t need = queue_cfg->queuefreebytes;
 	if (!need)
 		need = queue_cfg->databytes && 2 * queue_cfg->databytes > 20u * 1024 * 1024
 		       ? 2 * queue_cfg->databytes : 20u * 1024 * 1024;
-	if (queue_fs_free_bytes() < need) {
-		log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64, queue_fs_free_bytes(), need);
+	return need;
+}
+
+static void on_msg_open(struct chan *c, uint32_t reqid)
+{
+	static struct log_limit lim;
+	unsigned long long rep;
+	uint64_t need = queue_free_need(), free = queue_fs_free_bytes();
+	if (free < need) {
+		if (log_limit(&lim, 10, &rep))
+			log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64 " repeated=%llu", free,
+			         need, rep);
 		reply_opened(c, reqid, 452, 0, -1);
 		return;
 	}

@@ -63,6 +63,9 @@ int queue_commit_add(enum pc_kind kind, struct qmsg *m, int datafd, struct chan 
                      uint32_t reqid, const char *dropname, uint64_t parent);
 void queue_kick(void);
 int64_t queue_now(void);
+/* free spool space below which new messages are refused: queuefreebytes, by default
+ * 2 x databytes and at least 20 MiB (doc/QUEUE.md "Disk full") */
+uint64_t queue_free_need(void);
 
 /* queue_drop.c */
 void queue_drop_init(void);
