@@ -26,7 +26,9 @@ static struct chan *ch_smtp, *ch_parent;
 struct chan *queue_ch_lookup, *queue_ch_sched, *queue_ch_mda, *queue_ch_mta, *queue_ch_control;
 static struct hmap msgs;          /* id -> struct qmsg */
 static struct hmap opens;         /* id -> struct qopen: data files handed to smtp */
-static struct ev *pass_ev, *tick_ev;
+static struct ev *pass_ev, *tick_ev, *stall_ev;
+static long stall_ms;             /* back-off of stalled journal writes; 0 = none stalled */
+static int pass_stalled;          /* a journal write or sync failed in this pass */
 static struct qmsg *dirty_head;
 static int use_syncfs = 1;
 
@@ -173,6 +175,54 @@ static void msg_after_sync(struct qmsg *m)
 	queue_check_done(m);
 }
 
+/* ---- a journal that cannot be written (disk full, EIO) -------------------------------------- */
+
+/* A write or sync failed: the records stay in memory (journal.len / journal_sync) and the
+ * message leaves the dirty list — retrying in the very next pass spun on ENOSPC. It is tried
+ * again when a new record arrives, at the tick, or when this back-off timer fires (1 s,
+ * doubling to 30 s, reset by a pass that writes everything). */
+static void journal_stall(void) { pass_stalled = 1; }
+
+static void journal_stall_arm(void)
+{
+	pass_stalled = 0;
+	if (ev_pending(stall_ev))
+		return;
+	stall_ms = stall_ms ? (stall_ms * 2 > 30000 ? 30000 : stall_ms * 2) : 1000;
+	ev_add(stall_ev, stall_ms);
+}
+
+static void stall_cb(int fd, short what, void *arg)
+{
+	size_t b = 0;
+	int any = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
+		struct qmsg *m = (struct qmsg *)h;
+		if ((m->journal.len || m->journal_sync) && !m->dirty) {
+			queue_mark_dirty(m);
+			any = 1;
+		}
+	}
+	if (!any)
+		stall_ms = 0;                /* everything got written: the next failure starts at 1 s */
+}
+
+/* A message whose every slot is final and that needs no bounce does not need its last
+ * records: removing its envelope (durably) says the same, and needs no space — this is how
+ * delivery frees a full disk. 1 if m was finished (and freed). */
+static int journal_finish_by_removal(struct qmsg *m)
+{
+	if (m->routing || m->inflight || m->bouncing || !env_all_final(&m->env) ||
+	    (int64_t)m->env.nperm > m->env.bounced_upto || queue_fs_unlink_env(m->env.id) < 0)
+		return 0;
+	queue_fs_sync_dir(QD_ENV);       /* if this fails, a crash may deliver again: the window
+	                                    of a D record that was not yet durable */
+	buf_reset(&m->journal);
+	m->journal_sync = 0;
+	msg_after_sync(m);               /* tells the scheduler, then queue_remove() */
+	return 1;
+}
+
 /* Phase 1 of a pass: append every message's pending records. With syncfs the one sync of
  * the pass (batch_run or pass_cb) makes them durable; otherwise each file is fdatasync'ed
  * here. Returns the messages written (their records are not yet known to be durable). */
@@ -186,8 +236,15 @@ static struct qmsg *journal_write(int *need_sync)
 		if (m->journal.len) {
 			if (queue_fs_append(m->env.id, m->journal.p, m->journal.len,
 			               m->journal_sync && !use_syncfs) < 0) {
-				queue_mark_dirty(m);     /* the records stay in memory: tried again next pass */
-				continue;
+				if (journal_finish_by_removal(m))
+					continue;
+				if (m->journal_sync) {
+					journal_stall();    /* the records stay in memory */
+					continue;
+				}
+				/* only records that may be lost (a deferral, Z, is never synced: losing it
+				 * makes a retry come sooner): the scheduler must hear of it all the same,
+				 * or the recipient would wait for a result forever */
 			}
 			m->routed_rec |= m->journal.p[0] == 'E';
 			buf_reset(&m->journal);
@@ -205,7 +262,7 @@ static void journal_done(struct qmsg *list, int sync_ok)
 	for (struct qmsg *m = list, *next; m; m = next) {
 		next = m->dnext;
 		if (!sync_ok) {
-			queue_mark_dirty(m);         /* journal_sync stays set: the next pass syncs again */
+			journal_stall();             /* journal_sync stays set: synced again later */
 			continue;
 		}
 		if (m->journal_sync)
@@ -333,7 +390,11 @@ static void commit_one_done(struct pcommit *pc, int ok)
 	char id[17];
 	env_idstr(m->env.id, id);
 	if (!ok) {
-		log_warn("event=commit_failed id=%s error=\"%s\"", id, strerror(pc->err ? pc->err : EIO));
+		static struct log_limit lim;
+		unsigned long long rep;
+		if (log_limit(&lim, 10, &rep))
+			log_warn("event=commit_failed id=%s error=\"%s\" repeated=%llu", id,
+			         strerror(pc->err ? pc->err : EIO), rep);
 		queue_fs_discard_uncommitted(m->env.id);
 		commit_reply(pc, 0);
 		queue_free_msg(m);
@@ -411,6 +472,8 @@ static void pass_cb(int fd, short what, void *arg)
 	else if (need_sync)
 		ok = queue_fs_sync_batch(NULL, 0, 1) == 0;
 	journal_done(written, ok);
+	if (pass_stalled)
+		journal_stall_arm();
 }
 
 void queue_kick(void)
@@ -713,6 +776,7 @@ int queue_main(struct role_ctx *ctx)
 	recover();
 	pass_ev = ev_new(-1, 0, pass_cb, NULL);
 	tick_ev = ev_new(-1, 0, tick_cb, NULL);
+	stall_ev = ev_new(-1, 0, stall_cb, NULL);
 	ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
 	ch_smtp = chan_new(ctx->peer[R_SMTP], "smtp", on_recv, on_close, NULL);
 	queue_ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", on_recv, on_close, NULL);
