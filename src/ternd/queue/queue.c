@@ -10,7 +10,6 @@
 #include "mail/retry.h"
 #include "lib/ev.h"
 #include "lib/log.h"
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,7 +31,7 @@ static int pass_stalled;          /* a journal write or sync failed in this pass
 static struct qmsg *dirty_head;
 static int use_syncfs = 1;
 
-struct qopen { struct hnode h; int fd; };
+struct qopen { struct hnode h; int fd; struct chan *c; };   /* c: the peer it was handed to */
 
 struct pcommit {
 	struct pcommit *next;
@@ -71,6 +70,12 @@ void queue_free_msg(struct qmsg *m)
 }
 
 struct qmsg *queue_msg_get(uint64_t id) { return (struct qmsg *)hmap_get(&msgs, id); }
+
+void queue_msg_put(struct qmsg *m)
+{
+	m->h.key = m->env.id;
+	hmap_put(&msgs, &m->h);
+}
 
 void queue_sf_fit(struct qmsg *m)
 {
@@ -533,6 +538,7 @@ static void on_msg_open(struct chan *c, uint32_t reqid)
 	struct qopen *o = xcalloc(1, sizeof *o);
 	o->h.key = id;
 	o->fd = fd;
+	o->c = c;
 	hmap_put(&opens, &o->h);
 	reply_opened(c, reqid, 0, id, dupfd);
 }
@@ -554,6 +560,8 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	const char *sender = msg_get_str(r);
 	uint64_t n = msg_get_u64(r);
 	struct qopen *o = (struct qopen *)hmap_get(&opens, id);
+	if (o && o->c != c)
+		o = NULL;                        /* another peer's file: not this one's to commit */
 	struct qmsg *m = queue_new_msg();
 	int ok = o && !r->err && n > 0 && n <= 100000 && addr_sane(sender);
 	for (uint64_t i = 0; ok && i < n; i++) {
@@ -593,15 +601,39 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	free(o);
 }
 
-static void on_msg_abort(struct msg_reader *r)
+static void on_msg_abort(struct chan *c, struct msg_reader *r)
 {
 	uint64_t id = msg_get_u64(r);
-	struct qopen *o = (struct qopen *)hmap_del(&opens, id);
-	if (!o)
+	struct qopen *o = (struct qopen *)hmap_get(&opens, id);
+	if (!o || o->c != c)
 		return;
+	hmap_del(&opens, id);
 	close(o->fd);
 	queue_fs_discard_uncommitted(id);
 	free(o);
+}
+
+/* A peer's channel closed: the data files handed to it will never be committed or aborted;
+ * drop them (their descriptors and files), or they would stay for the queue's lifetime. */
+static void opens_drop(struct chan *c)
+{
+	size_t n = 0, cap = 0, b = 0;
+	uint64_t *ids = NULL;
+	for (struct hnode *h = NULL; (h = hmap_next(&opens, &b, h));)
+		if (((struct qopen *)h)->c == c) {
+			if (n == cap)
+				ids = xrealloc(ids, (cap = cap ? 2 * cap : 16) * sizeof *ids);
+			ids[n++] = h->key;
+		}
+	for (size_t i = 0; i < n; i++) {
+		struct qopen *o = (struct qopen *)hmap_del(&opens, ids[i]);
+		close(o->fd);
+		queue_fs_discard_uncommitted(ids[i]);
+		free(o);
+	}
+	free(ids);
+	if (n)
+		log_info("event=open_files_dropped peer=%s count=%zu", chan_peer(c), n);
 }
 
 /* ---- channels ------------------------------------------------------------------------------ */
@@ -615,7 +647,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	switch (type) {
 	case M_MSG_OPEN: on_msg_open(c, id); break;
 	case M_MSG_COMMIT: on_msg_commit(c, id, r); break;
-	case M_MSG_ABORT: on_msg_abort(r); break;
+	case M_MSG_ABORT: on_msg_abort(c, r); break;
 	case M_ROUTE_RESULT: queue_on_route_result(id, r); break;
 	case M_SCHED_RUN: queue_on_sched_run(r); break;
 	case M_DELIVERED: queue_on_delivered(r); break;
@@ -651,88 +683,10 @@ static void flush_and_exit(const char *why)
 
 static void on_close(struct chan *c, void *arg)
 {
+	opens_drop(c);
 	char why[64];
 	snprintf(why, sizeof why, "peer_closed:%s", chan_peer(c));
 	flush_and_exit(why);
-}
-
-/* ---- recovery ------------------------------------------------------------------------------- */
-
-static int recover_one(const char *name)
-{
-	uint64_t id;
-	char *text = NULL, err[128];
-	size_t len, valid;
-	if (env_idparse(name, &id) < 0) {
-		queue_fs_quarantine(QD_ENV, name, "not a queue id");
-		return 0;
-	}
-	struct qmsg *m = queue_new_msg();
-	if (queue_fs_read_env(id, &text, &len) < 0 || env_parse(text, len, &m->env, &valid, err, sizeof err) < 0) {
-		if (text)
-			free(text);
-		queue_fs_quarantine(QD_ENV, name, "damaged envelope");
-		queue_fs_quarantine(QD_DATA, name, "its envelope is damaged");   /* never dropped */
-		queue_free_msg(m);
-		return 0;
-	}
-	free(text);
-	int dfd = queue_fs_open_data(id);
-	if (dfd < 0 || m->env.id != id) {
-		if (dfd >= 0)
-			close(dfd);
-		queue_fs_quarantine(QD_ENV, name, dfd < 0 ? "message data missing" : "id mismatch");
-		if (dfd >= 0 || errno != ENOENT)
-			queue_fs_quarantine(QD_DATA, name, "its envelope is damaged");
-		queue_free_msg(m);
-		return 0;
-	}
-	close(dfd);
-	if (valid < len)
-		queue_fs_truncate_env(id, valid);
-	m->h.key = id;
-	queue_sf_fit(m);
-	hmap_put(&msgs, &m->h);
-	return 1;
-}
-
-static void recover(void)
-{
-	int n = 0, gone = 0;
-	DIR *d = fdopendir(dup(queue_fs_dirfd(QD_TMP)));
-	for (struct dirent *de; d && (de = readdir(d));)
-		if (de->d_name[0] != '.')
-			unlinkat(queue_fs_dirfd(QD_TMP), de->d_name, 0);
-	if (d)
-		closedir(d);
-	d = fdopendir(dup(queue_fs_dirfd(QD_ENV)));
-	for (struct dirent *de; d && (de = readdir(d));)
-		if (de->d_name[0] != '.')
-			n += recover_one(de->d_name);
-	if (d)
-		closedir(d);
-	d = fdopendir(dup(queue_fs_dirfd(QD_DATA)));
-	for (struct dirent *de; d && (de = readdir(d));) {
-		uint64_t id;
-		if (de->d_name[0] == '.' || (env_idparse(de->d_name, &id) == 0 && queue_msg_get(id)))
-			continue;
-		unlinkat(queue_fs_dirfd(QD_DATA), de->d_name, 0);   /* never acknowledged */
-		gone++;
-	}
-	if (d)
-		closedir(d);
-	log_info("event=recovered messages=%d removed_unacknowledged=%d", n, gone);
-}
-
-static void recover_schedule(void)
-{
-	size_t b = 0;
-	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
-		struct qmsg *m = (struct qmsg *)h;
-		queue_ctl_committed(m);          /* no agent has registered yet: straight through */
-		if (env_all_final(&m->env))
-			queue_mark_dirty(m);        /* msg_after_sync -> msg_check_done */
-	}
 }
 
 /* ---- ticks: route retries, stalled finishes -------------------------------------------------- */
@@ -773,7 +727,7 @@ int queue_main(struct role_ctx *ctx)
 	use_syncfs = strcmp(queue_cfg->spoolsync, "fsync") != 0;
 	if (queue_fs_open(queue_cfg->spool, 1) < 0)
 		return 111;
-	recover();
+	queue_recover();
 	pass_ev = ev_new(-1, 0, pass_cb, NULL);
 	tick_ev = ev_new(-1, 0, tick_cb, NULL);
 	stall_ev = ev_new(-1, 0, stall_cb, NULL);
@@ -790,7 +744,7 @@ int queue_main(struct role_ctx *ctx)
 	ev_add(sig, -1);
 	signal(SIGPIPE, SIG_IGN);
 	queue_drop_init();
-	recover_schedule();
+	queue_recover_schedule();
 	ev_add(tick_ev, 10000);
 	ev_run();
 	return 0;
