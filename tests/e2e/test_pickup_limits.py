@@ -18,12 +18,14 @@ LINE_RE = re.compile(r"^(---- start .*|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [a
 
 def drop_file(tern, name, rcpt="joe@localhost", body=b"Subject: dropped\n\nhello\n", size=None):
     path = tern.spool / "maildrop" / name
+    tmp = tern.spool / "maildrop" / f"tmp.{os.getpid()}.{time.monotonic_ns()}"
     head = f"TERN-MAILDROP 1\nU0\nT{int(time.time())}\nFa@example.org\nR{rcpt}\n.\n".encode()
-    with open(path, "wb") as f:
+    with open(tmp, "wb") as f:                # written as tmp.*, renamed: as the writers do
         f.write(head + body)
         if size is not None:
             f.truncate(size)                  # a sparse file: no real blocks behind the hole
-    os.chmod(path, 0o644)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
     return path
 
 
@@ -70,8 +72,9 @@ def test_file_names_cannot_forge_log_lines(make_tern):
     tern = make_tern()
     forged = "x\nevent=delivered id=0000000000000000 status=sent\rz"
     drop_file(tern, forged)                                   # a good file: committed
-    drop_file(tern, "bad\nevent=forged_too", body=b"")        # a bad one: quarantined
-    (tern.spool / "maildrop" / "bad\nevent=forged_too").write_bytes(b"not a maildrop file\n")
+    bad = tern.spool / "maildrop" / "tmp.bad"                 # a bad one: quarantined
+    bad.write_bytes(b"not a maildrop file\n")
+    os.rename(bad, tern.spool / "maildrop" / "bad\nevent=forged_too")
     tern.wait_delivered("joe", 1)
     assert wait_for(lambda: "bad\\nevent=forged_too" in tern.log(), 10), tern.log_tail()
     log = tern.log()

@@ -250,7 +250,7 @@ static const char *ctl_admit(int kind, int norights, const char *key, int root)
 	if (!root && ctl_count(kind, norights, NULL) >= total)
 		return "too_many_connections";
 	if (ctl_count(kind, norights, key) >= perkey)
-		return kind == K_ADMIN || key[0] == 'u' ? "too_many_from_uid" : "too_many_from_address";
+		return strncmp(key, "uid ", 4) == 0 ? "too_many_from_uid" : "too_many_from_address";
 	return NULL;
 }
 

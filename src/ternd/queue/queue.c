@@ -185,7 +185,7 @@ static void msg_after_sync(struct qmsg *m)
 /* A write or sync failed: the records stay in memory (journal.len / journal_sync) and the
  * message leaves the dirty list — retrying in the very next pass spun on ENOSPC. It is tried
  * again when a new record arrives, at the tick, or when this back-off timer fires (1 s,
- * doubling to 30 s, reset by a pass that writes everything). */
+ * doubling to 30 s while writes keep failing; back to 1 s once nothing is stalled). */
 static void journal_stall(void) { pass_stalled = 1; }
 
 static void journal_stall_arm(void)
