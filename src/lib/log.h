@@ -1,6 +1,8 @@
 /* log — one line per event, key=value, to stderr (or syslog later).
- * Owns: the process-wide log prefix (role name) and level. Trusts: nothing; callers pass
- * already-sanitised values (log_quote() makes any byte string safe for a log line). */
+ * Owns: the process-wide log prefix (role name) and level, and the escaping of every logged
+ * value. Trusts: the format strings (written by us); nothing in the values: each value a
+ * conversion produces is escaped here (\n \r \t \\ \xHH, and \" between the format's
+ * double quotes), so callers pass raw text and one event is always one line. */
 #ifndef TERN_LOG_H
 #define TERN_LOG_H
 #include <stdarg.h>
@@ -19,7 +21,19 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_debug(...) do { if (log_level() >= LOG_DEBUG) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
 /* fatal: log and exit(111) */
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-/* Copy s (len bytes) into out (size outsz) with non-printables, '"', '\\' escaped as \xHH,
- * always NUL-terminated; truncated with "..." if too long. Returns out. */
+/* Copy at most len bytes of s (up to a NUL) into out (size outsz), always NUL-terminated,
+ * truncated with "..." if too long: a bounded value for a log line (log_msg escapes it).
+ * Returns out. */
 char *log_quote(char *out, size_t outsz, const char *s, size_t len);
+/* The event text log_msg writes after its prefix: fmt with every converted value escaped.
+ * Writes at most outsz - 1 bytes and a NUL (what does not fit is dropped, never half an
+ * escape); returns the length written. */
+size_t log_format(char *out, size_t outsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+size_t log_vformat(char *out, size_t outsz, const char *fmt, va_list ap);
+
+/* Rate limit for an error that may repeat (a full disk): log_limit() is 1 when the event
+ * may be logged now — at most once per interval_s seconds — and sets *repeated to the number
+ * of occurrences suppressed since the last line, which the line reports (`repeated=N`). */
+struct log_limit { long long last; unsigned long long suppressed; };
+int log_limit(struct log_limit *l, int interval_s, unsigned long long *repeated);
 #endif

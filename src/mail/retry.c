@@ -22,10 +22,13 @@ static int64_t isqrt(int64_t v)
 int64_t retry_next(int64_t birth, int64_t lasttry, uint64_t c)
 {
 	int64_t age = lasttry - birth;
+	if (age < 0)
+		age = 0;
 	if (c > 1000000)
 		c = 1000000;
-	int64_t s = isqrt(age < 0 ? 0 : age) + (int64_t)c;
-	return birth + s * s;
+	int64_t root = isqrt(age), s = root + (int64_t)c;
+	int64_t next = birth + s * s, floor = lasttry + (root > 1 ? root : 1);
+	return next > floor ? next : floor;
 }
 
 int retry_expired(int64_t birth, int64_t now, uint64_t lifetime)

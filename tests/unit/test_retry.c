@@ -14,7 +14,17 @@ static void run(void)
 		{ 1000, 1000, 1, 1001 },         /* test schedule: 1 s */
 		{ 1000, 1001, 1, 1004 },
 		{ 1000, 999, 10, 1100 },         /* clock went back */
-		{ 0, 99, 0, 81 },                /* c = 0: floor(sqrt(99)) = 9 */
+		/* c = 0 is a minimum delay, not none: at least max(1, sqrt(age)) after the try */
+		{ 0, 99, 0, 108 },               /* qmail: floor(sqrt(99))^2 = 81, in the past */
+		{ 1000, 1000, 0, 1001 },         /* age 0: 1 s, never 0 */
+		{ 1000, 1001, 0, 1002 },
+		{ 1000, 1003, 0, 1004 },
+		{ 1000, 1004, 0, 1006 },         /* sqrt(4) = 2 */
+		{ 1000, 1100, 0, 1110 },         /* sqrt(100) = 10 */
+		{ 0, 86400, 0, 86693 },          /* a day old: every 293 s */
+		{ 1000, 500, 0, 1000 },          /* clock went back: 1 s after the try */
+		{ 1000, 1000, 1, 1001 },         /* c = 1 is above the floor already */
+		{ 0, 3600, 1, 3721 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		T_EQ_INT(retry_next(cases[i].birth, cases[i].last, cases[i].c), cases[i].want);

@@ -7,7 +7,9 @@
  * Rights come from SO_PEERCRED / SO_PEERGROUPS: root, the role accounts (`user`,
  * `queueuser`, and whoever runs ternd in development) may change things; members of the
  * queueuser account's primary group may read (until a `controlgroup` key exists); anyone
- * else is refused with a message that says so.
+ * else is refused with a message that says so. control.c checks the rights at accept (via
+ * admin_rights) and counts the connection under them; a peer without rights has
+ * AD_NORIGHTS_MS to send its line.
  * Owns: the admin sessions. Trusts: the kernel's peer credentials; nothing the client
  * sends (the line is bounded and parsed by a table); the owners' answers after decoding. */
 #include "ternd/control/control.h"
@@ -34,6 +36,7 @@
 
 #define AD_MAXLINE   4096
 #define AD_IDLE_MS   60000
+#define AD_NORIGHTS_MS 2000       /* a peer without rights: send the line now, or go */
 #define AD_LOW       (64 * 1024)  /* refill the output below this */
 #define AD_PAGE      200          /* messages per M_Q_LIST */
 #define AD_MAXARGS   8
@@ -109,7 +112,7 @@ static int ad_in_group(int fd, gid_t primary)
 	return 0;
 }
 
-static int ad_rights(int fd, uid_t *uid)
+int admin_rights(int fd, uid_t *uid)
 {
 	struct ucred cr;
 	socklen_t len = sizeof cr;
@@ -125,6 +128,11 @@ static int ad_rights(int fd, uid_t *uid)
 }
 
 /* ---- output ------------------------------------------------------------------------------------ */
+
+static long ad_idle_ms(const struct ad_sess *s)
+{
+	return s->rights == AR_NONE ? AD_NORIGHTS_MS : AD_IDLE_MS;
+}
 
 static void ad_free(struct ad_sess *s)
 {
@@ -232,7 +240,7 @@ static void ad_flush(struct ad_sess *s)
 		if (n < 0 && errno == EAGAIN) {
 			if (!ev_pending(s->wev))
 				ev_add(s->wev, -1);
-			ev_add(s->idle, AD_IDLE_MS);
+			ev_add(s->idle, ad_idle_ms(s));
 			return;
 		}
 		if (n <= 0) {
@@ -240,7 +248,7 @@ static void ad_flush(struct ad_sess *s)
 			return;
 		}
 		buf_consume(&s->out, (size_t)n);
-		ev_add(s->idle, AD_IDLE_MS);         /* idle means no progress, not a long answer */
+		ev_add(s->idle, ad_idle_ms(s));         /* idle means no progress, not a long answer */
 	}
 	ev_del(s->wev);
 	if (s->done)
@@ -623,7 +631,7 @@ static void ad_on_readable(int fd, short what, void *arg)
 
 static void ad_on_idle(int fd, short what, void *arg) { ad_free(arg); }
 
-void admin_accept(int fd)
+void admin_accept(int fd, int rights, uid_t uid)
 {
 	struct ad_sess *s = xcalloc(1, sizeof *s);
 	s->fd = fd;
@@ -631,10 +639,11 @@ void admin_accept(int fd)
 	s->bol = 1;
 	buf_init(&s->in);
 	buf_init(&s->out);
-	s->rights = ad_rights(fd, &s->uid);
+	s->rights = rights;
+	s->uid = uid;
 	s->rev = ev_new(fd, EV_R | EV_PERSIST, ad_on_readable, s);
 	s->wev = ev_new(fd, EV_W | EV_PERSIST, ad_on_write, s);
 	s->idle = ev_new(-1, 0, ad_on_idle, s);
 	ev_add(s->rev, -1);
-	ev_add(s->idle, AD_IDLE_MS);
+	ev_add(s->idle, ad_idle_ms(s));
 }

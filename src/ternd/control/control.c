@@ -17,8 +17,10 @@
 #include "lib/hmap.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,12 +34,14 @@ void qpd_init(void) __attribute__((weak));
 void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len) __attribute__((weak));
 
 #define CTL_MAXCONN      64        /* per kind of listener */
+#define CTL_MAXPERKEY    16        /* per client address (TCP) or uid (UNIX sockets) */
+#define CTL_NORIGHTS     16        /* admin socket: peers without rights, in all ... */
+#define CTL_NORIGHTS_KEY 4         /* ... and per uid */
+#define CTL_TABLE        (K_N * CTL_MAXCONN + CTL_NORIGHTS + CTL_MAXCONN)
 #define CTL_ACCEPT_BURST 32
 #define CTL_MAXHANDLERS  16
 
 enum ctl_kind { K_ADMIN = 0, K_MAILQ, K_QP, K_METRICS, K_N };
-
-static void ctl_admin(int fd, const struct sockaddr *sa, socklen_t sl) { admin_accept(fd); }
 
 static void ctl_qp(int fd, const struct sockaddr *sa, socklen_t sl)
 {
@@ -51,7 +55,7 @@ static const struct ctl_kinddef {
 	const char *name;            /* cfg_listen kind ("" for the admin socket) */
 	void (*accept)(int fd, const struct sockaddr *sa, socklen_t sl);
 } ctl_kinds[K_N] = {
-	[K_ADMIN] = { "", ctl_admin },
+	[K_ADMIN] = { "", NULL },                 /* admin_accept, with the peer's rights */
 	[K_MAILQ] = { "mailq", mailq2d_accept },
 	[K_QP] = { "qp", ctl_qp },
 	[K_METRICS] = { "metrics", metrics_accept },
@@ -65,7 +69,12 @@ struct ctl_pending {
 };
 
 struct ctl_listener { int fd, kind; struct ev *ev; };
-struct ctl_conn { int fd, kind; dev_t dev; ino_t ino; };
+struct ctl_conn {
+	int fd, kind, norights;      /* norights: an admin peer without rights (own pool) */
+	dev_t dev;
+	ino_t ino;
+	char key[INET6_ADDRSTRLEN + 8];  /* client address, or "uid N" */
+};
 struct ctl_handler { uint32_t type; void (*fn)(struct msg_reader *r, int fd); };
 
 static struct {
@@ -79,8 +88,9 @@ static struct {
 	size_t non;
 	struct ctl_listener lst[CFG_MAXLISTEN];
 	int nl;
-	struct ctl_conn conns[K_N * CTL_MAXCONN];
+	struct ctl_conn conns[CTL_TABLE];
 	size_t nconns;
+	struct log_limit refused[K_N];
 } ctl;
 
 const struct config *control_cfg(void) { return ctl.cfg; }
@@ -201,32 +211,76 @@ static void ctl_closed(struct chan *c, void *arg)
 
 /* ---- listeners ---------------------------------------------------------------------------- */
 
-/* live connections of kind; entries whose fd was closed (or reused for another socket:
- * a different inode) are dropped, so the modules need not report closes */
-static unsigned ctl_count(int kind)
+/* The live-connection registry behind the limits. Entries whose fd was closed (or reused for
+ * another socket: a different inode) are dropped here, so the modules need not report
+ * closes. Limits: per kind CTL_MAXCONN, per client address or uid CTL_MAXPERKEY; on the admin
+ * socket the rights are checked first (SO_PEERCRED): peers without rights share a small pool
+ * of their own (and admin.c gives them a short idle timeout), and uid 0 is never refused for
+ * the total, so no one can lock root out by holding connections. */
+static void ctl_prune(void)
 {
-	unsigned n = 0;
 	for (size_t i = 0; i < ctl.nconns;) {
 		struct stat st;
 		struct ctl_conn *k = &ctl.conns[i];
-		if (fstat(k->fd, &st) < 0 || st.st_ino != k->ino || st.st_dev != k->dev) {
+		if (fstat(k->fd, &st) < 0 || st.st_ino != k->ino || st.st_dev != k->dev)
 			*k = ctl.conns[--ctl.nconns];
-			continue;
-		}
-		n += k->kind == kind;
-		i++;
+		else
+			i++;
+	}
+}
+
+static unsigned ctl_count(int kind, int norights, const char *key)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < ctl.nconns; i++) {
+		const struct ctl_conn *k = &ctl.conns[i];
+		n += k->kind == kind && k->norights == norights && (!key || strcmp(k->key, key) == 0);
 	}
 	return n;
 }
 
-static int ctl_register(int fd, int kind)
+/* NULL if the connection may stay, else why not */
+static const char *ctl_admit(int kind, int norights, const char *key, int root)
+{
+	ctl_prune();
+	if (ctl.nconns == CTL_TABLE)
+		return "table_full";
+	unsigned total = norights ? CTL_NORIGHTS : CTL_MAXCONN;
+	unsigned perkey = norights ? CTL_NORIGHTS_KEY : CTL_MAXPERKEY;
+	if (!root && ctl_count(kind, norights, NULL) >= total)
+		return "too_many_connections";
+	if (ctl_count(kind, norights, key) >= perkey)
+		return strncmp(key, "uid ", 4) == 0 ? "too_many_from_uid" : "too_many_from_address";
+	return NULL;
+}
+
+static int ctl_register(int fd, int kind, int norights, const char *key)
 {
 	struct stat st;
-	if (ctl_count(kind) >= CTL_MAXCONN || ctl.nconns == sizeof ctl.conns / sizeof ctl.conns[0] ||
-	    fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return -1;
-	ctl.conns[ctl.nconns++] = (struct ctl_conn){ fd, kind, st.st_dev, st.st_ino };
+	struct ctl_conn *k = &ctl.conns[ctl.nconns++];
+	*k = (struct ctl_conn){ fd, kind, norights, st.st_dev, st.st_ino, "" };
+	snprintf(k->key, sizeof k->key, "%s", key);
 	return 0;
+}
+
+/* the key a connection is counted under: the client's address, or the uid on a UNIX socket */
+static void ctl_peer_key(int fd, const struct sockaddr_storage *ss, char *key, size_t sz)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, key, (socklen_t)sz);
+	else if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], key, (socklen_t)sz);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &s6->sin6_addr, key, (socklen_t)sz);
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		snprintf(key, sz, "uid %lu", (unsigned long)cr.uid);
+	else
+		snprintf(key, sz, "unknown");
 }
 
 static void ctl_listen_set(int on)
@@ -239,6 +293,32 @@ static void ctl_listen_set(int on)
 }
 
 static void ctl_resume(int fd, short what, void *arg) { ctl_listen_set(1); }
+
+/* rights (admin) and limits first, then the protocol module gets the socket */
+static void ctl_admit_one(int fd, int kind, const struct sockaddr_storage *ss, socklen_t sl)
+{
+	char key[INET6_ADDRSTRLEN + 8];
+	uid_t uid = (uid_t)-1;
+	int rights = kind == K_ADMIN ? admin_rights(fd, &uid) : 1;
+	if (kind == K_ADMIN)
+		snprintf(key, sizeof key, "uid %lu", (unsigned long)uid);
+	else
+		ctl_peer_key(fd, ss, key, sizeof key);
+	const char *why = ctl_admit(kind, rights == 0, key, kind == K_ADMIN && uid == 0);
+	if (why || ctl_register(fd, kind, rights == 0, key) < 0) {
+		unsigned long long rep;
+		if (log_limit(&ctl.refused[kind], 10, &rep))
+			log_warn("event=refused kind=%s peer=\"%s\" reason=%s repeated=%llu",
+			         kind == K_ADMIN ? "admin" : ctl_kinds[kind].name, key,
+			         why ? why : "fstat_failed", rep);
+		close(fd);
+		return;
+	}
+	if (kind == K_ADMIN)
+		admin_accept(fd, rights, uid);
+	else
+		ctl_kinds[kind].accept(fd, (const struct sockaddr *)ss, sl);
+}
 
 static void ctl_accept(int lfd, short what, void *arg)
 {
@@ -257,13 +337,7 @@ static void ctl_accept(int lfd, short what, void *arg)
 			}
 			return;
 		}
-		if (ctl_register(fd, l->kind) < 0) {
-			log_warn("event=refused kind=%s reason=too_many_connections",
-			         l->kind == K_ADMIN ? "admin" : ctl_kinds[l->kind].name);
-			close(fd);
-			continue;
-		}
-		ctl_kinds[l->kind].accept(fd, (struct sockaddr *)&ss, sl);
+		ctl_admit_one(fd, l->kind, &ss, sl);
 	}
 }
 

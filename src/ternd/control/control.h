@@ -8,6 +8,7 @@
 #define TERN_CONTROL_H
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include "lib/msg.h"
 #include "mail/config.h"
 #include "ternd/role.h"
@@ -34,7 +35,11 @@ void mailq2d_accept(int fd, const struct sockaddr *peer, socklen_t len);
 void qpd_init(void);
 void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len);
 void metrics_accept(int fd, const struct sockaddr *peer, socklen_t len);
-void admin_accept(int fd);           /* the UNIX admin socket; SO_PEERCRED decides rights */
+/* The UNIX admin socket: control.c checks the peer's rights first (SO_PEERCRED /
+ * SO_PEERGROUPS: 0 none, 1 read, 2 change; *uid set) and counts the connection under them,
+ * then hands it over with them. A peer without rights gets a short idle timeout. */
+int  admin_rights(int fd, uid_t *uid);
+void admin_accept(int fd, int rights, uid_t uid);
 
 int control_main(struct role_ctx *ctx);
 #endif

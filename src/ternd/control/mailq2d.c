@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define MQ_IDLE_MS     300000      /* idle timeout */
+#define MQ_PREAUTH_MS  30000       /* from connect to a successful AUTH, however busy */
 #define MQ_OUT_HIGH    (256 * 1024)/* stop reading while this much output waits */
 #define MQ_DELAY_MS    250         /* first failed AUTH; doubles up to MQ_DELAY_MAX */
 #define MQ_DELAY_MAX   10000
@@ -307,6 +308,7 @@ static void mq_cmd_auth(struct mq_sess *s, const struct mq2_cmd *c)
 	if (ok) {
 		s->authed = 1;
 		s->rights = e->rights;
+		ev_add(s->idle, MQ_IDLE_MS);
 		mq_fail_slot(&s->addr)->count = 0;
 		log_info("event=mailq_login user=%s rights=0x%x", s->user, s->rights);
 		mq_say(s, "+OK\n");
@@ -461,7 +463,8 @@ static void mq_on_read(int fd, short what, void *arg)
 		return;
 	}
 	buf_add(&s->in, tmp, (size_t)n);
-	ev_add(s->idle, MQ_IDLE_MS);
+	if (s->authed)                   /* before AUTH the clock runs from the connect */
+		ev_add(s->idle, MQ_IDLE_MS);
 	mq_pump(s);
 }
 
@@ -502,7 +505,7 @@ void mailq2d_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	s->wev = ev_new(fd, EV_W | EV_PERSIST, mq_on_write, s);
 	s->idle = ev_new(-1, 0, mq_on_idle, s);
 	s->delay = ev_new(-1, 0, mq_on_delay, s);
-	ev_add(s->idle, MQ_IDLE_MS);
+	ev_add(s->idle, MQ_PREAUTH_MS);
 	if (mailq2_addr_from_sockaddr(peer, len, &s->addr) < 0 || !mailq2_auth_any(mq_auth(), &s->addr)) {
 		log_info("event=mailq_no_access");
 		mq_say(s, "550 NO ACCESS FOR YOU\n");

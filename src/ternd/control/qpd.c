@@ -33,6 +33,7 @@
 #define QP_OUT_HIGH   (256 * 1024)   /* stop reading commands while this much output waits */
 #define QP_FAILSLOTS  128            /* client addresses remembered for failed logins */
 #define QP_FAIL_FORGET 600000        /* ms without a failure: the address starts afresh */
+#define QP_PREAUTH_MS 30000           /* idle timeout before a login (at most timeoutqp) */
 
 const struct config *qpd_cfg;
 long qpd_timeout_ms = 600000;
@@ -458,6 +459,8 @@ static void qp_arm(struct qpd_sess *s)
 	s->writing = wantw;
 	int wantr = qp_can_work(s);
 	long tmo = s->watching || s->job ? -1 : qpd_timeout_ms;
+	if (s->auth == QA_NONE && tmo > QP_PREAUTH_MS)
+		tmo = QP_PREAUTH_MS;
 	if (wantr && (!s->reading || s->in.len == 0))
 		ev_add(s->rev, tmo);               /* (re)start the idle clock */
 	else if (!wantr && s->reading)

@@ -12,7 +12,6 @@
 #include "mail/retry.h"
 #include "lib/ev.h"
 #include "lib/log.h"
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -28,11 +27,13 @@ static struct chan *ch_smtp, *ch_parent;
 struct chan *queue_ch_lookup, *queue_ch_sched, *queue_ch_mda, *queue_ch_mta, *queue_ch_control;
 static struct hmap msgs;          /* id -> struct qmsg */
 static struct hmap opens;         /* id -> struct qopen: data files handed to smtp */
-static struct ev *pass_ev, *tick_ev;
+static struct ev *pass_ev, *tick_ev, *stall_ev;
+static long stall_ms;             /* back-off of stalled journal writes; 0 = none stalled */
+static int pass_stalled;          /* a journal write or sync failed in this pass */
 static struct qmsg *dirty_head;
 static int use_syncfs = 1;
 
-struct qopen { struct hnode h; int fd; };
+struct qopen { struct hnode h; int fd; struct chan *c; };   /* c: the peer it was handed to */
 
 struct pcommit {
 	struct pcommit *next;
@@ -71,6 +72,12 @@ void queue_free_msg(struct qmsg *m)
 }
 
 struct qmsg *queue_msg_get(uint64_t id) { return (struct qmsg *)hmap_get(&msgs, id); }
+
+void queue_msg_put(struct qmsg *m)
+{
+	m->h.key = m->env.id;
+	hmap_put(&msgs, &m->h);
+}
 
 void queue_sf_fit(struct qmsg *m)
 {
@@ -175,6 +182,54 @@ static void msg_after_sync(struct qmsg *m)
 	queue_check_done(m);
 }
 
+/* ---- a journal that cannot be written (disk full, EIO) -------------------------------------- */
+
+/* A write or sync failed: the records stay in memory (journal.len / journal_sync) and the
+ * message leaves the dirty list — retrying in the very next pass spun on ENOSPC. It is tried
+ * again when a new record arrives, at the tick, or when this back-off timer fires (1 s,
+ * doubling to 30 s while writes keep failing; back to 1 s once nothing is stalled). */
+static void journal_stall(void) { pass_stalled = 1; }
+
+static void journal_stall_arm(void)
+{
+	pass_stalled = 0;
+	if (ev_pending(stall_ev))
+		return;
+	stall_ms = stall_ms ? (stall_ms * 2 > 30000 ? 30000 : stall_ms * 2) : 1000;
+	ev_add(stall_ev, stall_ms);
+}
+
+static void stall_cb(int fd, short what, void *arg)
+{
+	size_t b = 0;
+	int any = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
+		struct qmsg *m = (struct qmsg *)h;
+		if ((m->journal.len || m->journal_sync) && !m->dirty) {
+			queue_mark_dirty(m);
+			any = 1;
+		}
+	}
+	if (!any)
+		stall_ms = 0;                /* everything got written: the next failure starts at 1 s */
+}
+
+/* A message whose every slot is final and that needs no bounce does not need its last
+ * records: removing its envelope (durably) says the same, and needs no space — this is how
+ * delivery frees a full disk. 1 if m was finished (and freed). */
+static int journal_finish_by_removal(struct qmsg *m)
+{
+	if (m->routing || m->inflight || m->bouncing || !env_all_final(&m->env) ||
+	    (int64_t)m->env.nperm > m->env.bounced_upto || queue_fs_unlink_env(m->env.id) < 0)
+		return 0;
+	queue_fs_sync_dir(QD_ENV);       /* if this fails, a crash may deliver again: the window
+	                                    of a D record that was not yet durable */
+	buf_reset(&m->journal);
+	m->journal_sync = 0;
+	msg_after_sync(m);               /* tells the scheduler, then queue_remove() */
+	return 1;
+}
+
 /* Phase 1 of a pass: append every message's pending records. With syncfs the one sync of
  * the pass (batch_run or pass_cb) makes them durable; otherwise each file is fdatasync'ed
  * here. Returns the messages written (their records are not yet known to be durable). */
@@ -188,8 +243,15 @@ static struct qmsg *journal_write(int *need_sync)
 		if (m->journal.len) {
 			if (queue_fs_append(m->env.id, m->journal.p, m->journal.len,
 			               m->journal_sync && !use_syncfs) < 0) {
-				queue_mark_dirty(m);     /* the records stay in memory: tried again next pass */
-				continue;
+				if (journal_finish_by_removal(m))
+					continue;
+				if (m->journal_sync) {
+					journal_stall();    /* the records stay in memory */
+					continue;
+				}
+				/* only records that may be lost (a deferral, Z, is never synced: losing it
+				 * makes a retry come sooner): the scheduler must hear of it all the same,
+				 * or the recipient would wait for a result forever */
 			}
 			m->routed_rec |= m->journal.p[0] == 'E';
 			buf_reset(&m->journal);
@@ -207,7 +269,7 @@ static void journal_done(struct qmsg *list, int sync_ok)
 	for (struct qmsg *m = list, *next; m; m = next) {
 		next = m->dnext;
 		if (!sync_ok) {
-			queue_mark_dirty(m);         /* journal_sync stays set: the next pass syncs again */
+			journal_stall();             /* journal_sync stays set: synced again later */
 			continue;
 		}
 		if (m->journal_sync)
@@ -335,7 +397,11 @@ static void commit_one_done(struct pcommit *pc, int ok)
 	char id[17];
 	env_idstr(m->env.id, id);
 	if (!ok) {
-		log_warn("event=commit_failed id=%s error=\"%s\"", id, strerror(pc->err ? pc->err : EIO));
+		static struct log_limit lim;
+		unsigned long long rep;
+		if (log_limit(&lim, 10, &rep))
+			log_warn("event=commit_failed id=%s error=\"%s\" repeated=%llu", id,
+			         strerror(pc->err ? pc->err : EIO), rep);
 		queue_fs_discard_uncommitted(m->env.id);
 		commit_reply(pc, 0);
 		queue_free_msg(m);
@@ -413,6 +479,8 @@ static void pass_cb(int fd, short what, void *arg)
 	else if (need_sync)
 		ok = queue_fs_sync_batch(NULL, 0, 1) == 0;
 	journal_done(written, ok);
+	if (pass_stalled)
+		journal_stall_arm();
 }
 
 void queue_kick(void)
@@ -434,14 +502,24 @@ static void reply_opened(struct chan *c, uint32_t reqid, int status, uint64_t id
 	chan_send(c, &out);
 }
 
-static void on_msg_open(struct chan *c, uint32_t reqid)
+uint64_t queue_free_need(void)
 {
 	uint64_t need = queue_cfg->queuefreebytes;
 	if (!need)
 		need = queue_cfg->databytes && 2 * queue_cfg->databytes > 20u * 1024 * 1024
 		       ? 2 * queue_cfg->databytes : 20u * 1024 * 1024;
-	if (queue_fs_free_bytes() < need) {
-		log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64, queue_fs_free_bytes(), need);
+	return need;
+}
+
+static void on_msg_open(struct chan *c, uint32_t reqid)
+{
+	static struct log_limit lim;
+	unsigned long long rep;
+	uint64_t need = queue_free_need(), free = queue_fs_free_bytes();
+	if (free < need) {
+		if (log_limit(&lim, 10, &rep))
+			log_warn("event=spool_full free=%" PRIu64 " need=%" PRIu64 " repeated=%llu", free,
+			         need, rep);
 		reply_opened(c, reqid, 452, 0, -1);
 		return;
 	}
@@ -462,6 +540,7 @@ static void on_msg_open(struct chan *c, uint32_t reqid)
 	struct qopen *o = xcalloc(1, sizeof *o);
 	o->h.key = id;
 	o->fd = fd;
+	o->c = c;
 	hmap_put(&opens, &o->h);
 	reply_opened(c, reqid, 0, id, dupfd);
 }
@@ -483,6 +562,8 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	const char *sender = msg_get_str(r);
 	uint64_t n = msg_get_u64(r);
 	struct qopen *o = (struct qopen *)hmap_get(&opens, id);
+	if (o && o->c != c)
+		o = NULL;                        /* another peer's file: not this one's to commit */
 	struct qmsg *m = queue_new_msg();
 	int ok = o && !r->err && n > 0 && n <= 100000 && addr_sane(sender);
 	for (uint64_t i = 0; !r->err && i < n; i++) {  /* read all: bad address (554) or bad payload? */
@@ -524,15 +605,39 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	free(o);
 }
 
-static void on_msg_abort(struct msg_reader *r)
+static void on_msg_abort(struct chan *c, struct msg_reader *r)
 {
 	uint64_t id = msg_get_u64(r);
-	struct qopen *o = msg_done(r) == 0 ? (struct qopen *)hmap_del(&opens, id) : NULL;
-	if (!o)
+	struct qopen *o = msg_done(r) == 0 ? (struct qopen *)hmap_get(&opens, id) : NULL;
+	if (!o || o->c != c)
 		return;
+	hmap_del(&opens, id);
 	close(o->fd);
 	queue_fs_discard_uncommitted(id);
 	free(o);
+}
+
+/* A peer's channel closed: the data files handed to it will never be committed or aborted;
+ * drop them (their descriptors and files), or they would stay for the queue's lifetime. */
+static void opens_drop(struct chan *c)
+{
+	size_t n = 0, cap = 0, b = 0;
+	uint64_t *ids = NULL;
+	for (struct hnode *h = NULL; (h = hmap_next(&opens, &b, h));)
+		if (((struct qopen *)h)->c == c) {
+			if (n == cap)
+				ids = xrealloc(ids, (cap = cap ? 2 * cap : 16) * sizeof *ids);
+			ids[n++] = h->key;
+		}
+	for (size_t i = 0; i < n; i++) {
+		struct qopen *o = (struct qopen *)hmap_del(&opens, ids[i]);
+		close(o->fd);
+		queue_fs_discard_uncommitted(ids[i]);
+		free(o);
+	}
+	free(ids);
+	if (n)
+		log_info("event=open_files_dropped peer=%s count=%zu", chan_peer(c), n);
 }
 
 /* ---- channels ------------------------------------------------------------------------------ */
@@ -549,7 +654,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 			on_msg_open(c, id);
 		break;
 	case M_MSG_COMMIT: on_msg_commit(c, id, r); break;
-	case M_MSG_ABORT: on_msg_abort(r); break;
+	case M_MSG_ABORT: on_msg_abort(c, r); break;
 	case M_ROUTE_RESULT: queue_on_route_result(id, r); break;
 	case M_SCHED_RUN: queue_on_sched_run(r); break;
 	case M_DELIVERED: queue_on_delivered(r); break;
@@ -586,88 +691,10 @@ static void flush_and_exit(const char *why)
 
 static void on_close(struct chan *c, void *arg)
 {
+	opens_drop(c);
 	char why[64];
 	snprintf(why, sizeof why, "peer_closed:%s", chan_peer(c));
 	flush_and_exit(why);
-}
-
-/* ---- recovery ------------------------------------------------------------------------------- */
-
-static int recover_one(const char *name)
-{
-	uint64_t id;
-	char *text = NULL, err[128];
-	size_t len, valid;
-	if (env_idparse(name, &id) < 0) {
-		queue_fs_quarantine(QD_ENV, name, "not a queue id");
-		return 0;
-	}
-	struct qmsg *m = queue_new_msg();
-	if (queue_fs_read_env(id, &text, &len) < 0 || env_parse(text, len, &m->env, &valid, err, sizeof err) < 0) {
-		if (text)
-			free(text);
-		queue_fs_quarantine(QD_ENV, name, "damaged envelope");
-		queue_fs_quarantine(QD_DATA, name, "its envelope is damaged");   /* never dropped */
-		queue_free_msg(m);
-		return 0;
-	}
-	free(text);
-	int dfd = queue_fs_open_data(id);
-	if (dfd < 0 || m->env.id != id) {
-		if (dfd >= 0)
-			close(dfd);
-		queue_fs_quarantine(QD_ENV, name, dfd < 0 ? "message data missing" : "id mismatch");
-		if (dfd >= 0 || errno != ENOENT)
-			queue_fs_quarantine(QD_DATA, name, "its envelope is damaged");
-		queue_free_msg(m);
-		return 0;
-	}
-	close(dfd);
-	if (valid < len)
-		queue_fs_truncate_env(id, valid);
-	m->h.key = id;
-	queue_sf_fit(m);
-	hmap_put(&msgs, &m->h);
-	return 1;
-}
-
-static void recover(void)
-{
-	int n = 0, gone = 0;
-	DIR *d = fdopendir(dup(queue_fs_dirfd(QD_TMP)));
-	for (struct dirent *de; d && (de = readdir(d));)
-		if (de->d_name[0] != '.')
-			unlinkat(queue_fs_dirfd(QD_TMP), de->d_name, 0);
-	if (d)
-		closedir(d);
-	d = fdopendir(dup(queue_fs_dirfd(QD_ENV)));
-	for (struct dirent *de; d && (de = readdir(d));)
-		if (de->d_name[0] != '.')
-			n += recover_one(de->d_name);
-	if (d)
-		closedir(d);
-	d = fdopendir(dup(queue_fs_dirfd(QD_DATA)));
-	for (struct dirent *de; d && (de = readdir(d));) {
-		uint64_t id;
-		if (de->d_name[0] == '.' || (env_idparse(de->d_name, &id) == 0 && queue_msg_get(id)))
-			continue;
-		unlinkat(queue_fs_dirfd(QD_DATA), de->d_name, 0);   /* never acknowledged */
-		gone++;
-	}
-	if (d)
-		closedir(d);
-	log_info("event=recovered messages=%d removed_unacknowledged=%d", n, gone);
-}
-
-static void recover_schedule(void)
-{
-	size_t b = 0;
-	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
-		struct qmsg *m = (struct qmsg *)h;
-		queue_ctl_committed(m);          /* no agent has registered yet: straight through */
-		if (env_all_final(&m->env))
-			queue_mark_dirty(m);        /* msg_after_sync -> msg_check_done */
-	}
 }
 
 /* ---- ticks: route retries, stalled finishes -------------------------------------------------- */
@@ -709,9 +736,10 @@ int queue_main(struct role_ctx *ctx)
 	if (queue_fs_open(queue_cfg->spool, 1) < 0)
 		return 111;
 	queue_pid_write(queue_fs_dirfd(QD_SPOOL));
-	recover();
+	queue_recover();
 	pass_ev = ev_new(-1, 0, pass_cb, NULL);
 	tick_ev = ev_new(-1, 0, tick_cb, NULL);
+	stall_ev = ev_new(-1, 0, stall_cb, NULL);
 	ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
 	ch_smtp = chan_new(ctx->peer[R_SMTP], "smtp", on_recv, on_close, NULL);
 	queue_ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", on_recv, on_close, NULL);
@@ -725,7 +753,7 @@ int queue_main(struct role_ctx *ctx)
 	ev_add(sig, -1);
 	signal(SIGPIPE, SIG_IGN);
 	queue_drop_init();
-	recover_schedule();
+	queue_recover_schedule();
 	ev_add(tick_ev, 10000);
 	ev_run();
 	return 0;

@@ -1,6 +1,7 @@
 /* queue — internal interface between the parts of the queue role: queue.c (IPC, commit,
  * routing, results), queue_drop.c (maildrop pickup), queue_bounce.c (bounces), queue_fs.c
- * (files). Owns: struct qmsg, the in-memory image of one committed message. */
+ * (files), queue_recover.c (recovery at start). Owns: struct qmsg, the in-memory image of
+ * one committed message. */
 #ifndef TERN_QUEUE_H
 #define TERN_QUEUE_H
 #include "lib/hmap.h"
@@ -36,6 +37,7 @@ enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE, PC_CTL };
 extern struct config *queue_cfg;
 extern struct chan *queue_ch_lookup, *queue_ch_sched, *queue_ch_mda, *queue_ch_mta, *queue_ch_control;
 struct qmsg *queue_msg_get(uint64_t id);
+void queue_msg_put(struct qmsg *m);             /* known from now on, under m->env.id */
 void queue_sf_fit(struct qmsg *m);
 void queue_mark_dirty(struct qmsg *m);
 /* apply a formatted record (one line, LF) to m and queue it for the next pass's journal
@@ -63,6 +65,13 @@ int queue_commit_add(enum pc_kind kind, struct qmsg *m, int datafd, struct chan 
                      uint32_t reqid, const char *dropname, uint64_t parent);
 void queue_kick(void);
 int64_t queue_now(void);
+/* free spool space below which new messages are refused: queuefreebytes, by default
+ * 2 x databytes and at least 20 MiB (doc/QUEUE.md "Disk full") */
+uint64_t queue_free_need(void);
+
+/* queue_recover.c: at start, before anything is accepted */
+void queue_recover(void);                       /* clean tmp/ and data/, load env/ */
+void queue_recover_schedule(void);              /* route, schedule or finish what was loaded */
 
 /* queue_drop.c */
 void queue_drop_init(void);

@@ -111,7 +111,11 @@ int queue_bounce_start(struct qmsg *m)
 	uint64_t bid;
 	int fd = queue_fs_create_data(&bid);
 	if (fd < 0 || fs_write_all(fd, text.p, text.len) < 0) {
-		log_err("event=bounce_write_failed id=%s error=\"%s\"", id, strerror(errno));
+		static struct log_limit lim;      /* a full disk fails this at every tick */
+		unsigned long long rep;
+		if (log_limit(&lim, 60, &rep))
+			log_err("event=bounce_write_failed id=%s error=\"%s\" repeated=%llu", id,
+			        strerror(errno), rep);
 		if (fd >= 0) {
 			close(fd);
 			queue_fs_discard_uncommitted(bid);

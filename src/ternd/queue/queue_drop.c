@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define DROP_PER_PASS 256
+#define DROP_STALE_TMP 86400       /* a writer's tmp.* file untouched this long is garbage */
 
 struct inprog { struct inprog *next; char name[64]; };
 static struct inprog *inprog;      /* files whose commit is in the batch */
@@ -57,10 +58,12 @@ void queue_drop_failed(const char *name)
 	drop_forget(name);    /* stays in maildrop/: picked up again at the next scan */
 }
 
-/* data file = our Received: line + the message from the maildrop file; 0, -1 (I/O error),
- * -2 the message holds a NUL octet (refused at every intake: doc/MAILDROP.md) */
-static int drop_copy(int in, off_t off, int out, uint64_t id, uid_t uid)
+/* data file = our Received: line + the message from the maildrop file, at most max bytes
+ * of it (the owner may still be writing to the file): 0 ok, -1 error, -2 over max, -3 the
+ * message holds a NUL octet (refused at every intake: doc/MAILDROP.md) */
+static int drop_copy(int in, off_t off, int out, uint64_t id, uid_t uid, uint64_t max)
 {
+	uint64_t copied = 0;
 	char line[512], date[64], ids[17];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -80,12 +83,46 @@ static int drop_copy(int in, off_t off, int out, uint64_t id, uid_t uid)
 			return -1;
 		if (r == 0)
 			return 0;
-		if (memchr(buf, '\0', (size_t)r))
+		if ((copied += (uint64_t)r) > max)
 			return -2;
+		if (memchr(buf, '\0', (size_t)r))
+			return -3;
 		if (fs_write_all(out, buf, (size_t)r) < 0)
 			return -1;
 		off += r;
 	}
+}
+
+/* over databytes: quarantined, never copied (a sparse file would become real blocks) */
+static void drop_too_big(const char *name, uid_t uid, uint64_t size)
+{
+	log_warn("event=maildrop_too_big file=%s uid=%lu size=%" PRIu64 " databytes=%" PRIu64, name,
+	         (unsigned long)uid, size, queue_cfg->databytes);
+	queue_fs_quarantine(QD_DROP, name, "message over databytes");
+}
+
+/* below queuefreebytes (plus the message): the file waits in maildrop/ for space, as SMTP
+ * clients get 452 — it is good mail, quarantine would lose it */
+static int drop_no_room(const char *name, uint64_t size)
+{
+	static struct log_limit lim;
+	unsigned long long rep;
+	uint64_t need = queue_free_need(), free = queue_fs_free_bytes();
+	if (free >= need && free - need >= size)
+		return 0;
+	if (log_limit(&lim, 60, &rep))
+		log_warn("event=spool_full op=maildrop file=%s size=%" PRIu64 " free=%" PRIu64
+		         " need=%" PRIu64 " repeated=%llu", name, size, free, need, rep);
+	return 1;
+}
+
+static void drop_copy_failed(const char *name, int err)
+{
+	static struct log_limit lim;
+	unsigned long long rep;
+	if (log_limit(&lim, 60, &rep))
+		log_err("event=maildrop_copy_failed file=%s error=\"%s\" repeated=%llu", name,
+		        strerror(err), rep);
 }
 
 static void drop_one(const char *name)
@@ -108,25 +145,30 @@ static void drop_one(const char *name)
 		maildrop_env_free(&me);
 		return;
 	}
-	uint64_t id;
-	int dfd = queue_fs_create_data(&id), copied = -1;
-	if (dfd >= 0 && (copied = drop_copy(fd, body, dfd, id, st.st_uid)) == -2) {
-		close(dfd);
-		queue_fs_discard_uncommitted(id);
+	uint64_t id, max = queue_cfg->databytes ? queue_cfg->databytes : UINT64_MAX;
+	uint64_t size = st.st_size > body ? (uint64_t)(st.st_size - body) : 0;
+	if (size > max || drop_no_room(name, size)) {
 		close(fd);
 		maildrop_env_free(&me);
-		queue_fs_quarantine(QD_DROP, name, "message contains NUL characters");
+		if (size > max)
+			drop_too_big(name, st.st_uid, size);
 		return;
 	}
-	if (copied < 0) {
-		log_err("event=maildrop_copy_failed file=%s error=\"%s\"", name, strerror(errno));
+	int dfd = queue_fs_create_data(&id), r = dfd < 0 ? -1 : drop_copy(fd, body, dfd, id, st.st_uid, max);
+	if (r < 0) {
+		if (r == -1)
+			drop_copy_failed(name, errno);
 		if (dfd >= 0) {
 			close(dfd);
 			queue_fs_discard_uncommitted(id);
 		}
 		close(fd);
 		maildrop_env_free(&me);
-		return;                      /* retried at the next scan */
+		if (r == -2)                 /* it grew while we copied */
+			drop_too_big(name, st.st_uid, max + 1);
+		else if (r == -3)
+			queue_fs_quarantine(QD_DROP, name, "message contains NUL characters");
+		return;                      /* an I/O error: retried at the next scan */
 	}
 	close(fd);
 	struct qmsg *m = queue_new_msg();
@@ -149,6 +191,21 @@ static void drop_one(const char *name)
 	queue_commit_add(PC_DROP, m, dfd, NULL, 0, name, 0);
 }
 
+/* a writer that crashed leaves its tmp.* file (doc/MAILDROP.md): gone after a day untouched */
+static void drop_stale_tmp(const char *name)
+{
+	struct stat st;
+	time_t now = time(NULL);
+	if (fstatat(queue_fs_dirfd(QD_DROP), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    st.st_mtime > now - DROP_STALE_TMP)
+		return;
+	if (unlinkat(queue_fs_dirfd(QD_DROP), name, 0) < 0)
+		log_err("event=maildrop_unlink_failed file=%s error=\"%s\"", name, strerror(errno));
+	else
+		log_info("event=maildrop_stale_tmp file=%s uid=%lu age=%lld", name,
+		         (unsigned long)st.st_uid, (long long)(now - st.st_mtime));
+}
+
 void queue_drop_scan(void)
 {
 	int dup_fd = dup(queue_fs_dirfd(QD_DROP));
@@ -162,6 +219,8 @@ void queue_drop_scan(void)
 	rewinddir(d);
 	for (struct dirent *de; (de = readdir(d));) {
 		const char *nm = de->d_name;
+		if (strncmp(nm, "tmp.", 4) == 0)
+			drop_stale_tmp(nm);
 		if (nm[0] == '.' || strncmp(nm, "tmp.", 4) == 0 || strlen(nm) >= 64 || drop_busy(nm))
 			continue;
 		if (n++ == DROP_PER_PASS) {

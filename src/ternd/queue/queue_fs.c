@@ -17,6 +17,17 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Failures that repeat while the disk is full (every write fails) are logged at most once
+ * per QFS_LOG_EVERY seconds per kind, with the number suppressed in between (repeated=N). */
+#define QFS_LOG_EVERY 10
+enum qfs_err { QE_CREATE, QE_OPEN, QE_ENV, QE_SYNC, QE_RENAME, QE_DIR, QE_APPEND, QE_TRUNC, QE_N };
+static struct log_limit queue_fs_lim[QE_N];
+
+static int queue_fs_may_log(enum qfs_err k, unsigned long long *rep)
+{
+	return log_limit(&queue_fs_lim[k], QFS_LOG_EVERY, rep);
+}
+
 static int queue_fs_fd[QD_N] = { -1, -1, -1, -1, -1, -1 };
 static const char *queue_fs_names[QD_N] = { ".", "data", "env", "tmp", "maildrop", "quarantine" };
 static uint32_t queue_fs_counter;
@@ -81,7 +92,12 @@ int queue_fs_create_data(uint64_t *id)
 			return fd;
 		}
 		if (errno != EEXIST) {
-			log_err("event=spool_error op=create_data error=\"%s\"", strerror(errno));
+			int e = errno;
+			unsigned long long rep;
+			if (queue_fs_may_log(QE_CREATE, &rep))
+				log_err("event=spool_error op=create_data error=\"%s\" repeated=%llu",
+				        strerror(e), rep);
+			errno = e;
 			return -1;
 		}
 	}
@@ -93,8 +109,10 @@ int queue_fs_open_data(uint64_t id)
 	char name[17];
 	idname(id, name);
 	int fd = openat(queue_fs_fd[QD_DATA], name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		log_err("event=spool_error op=open_data id=%s error=\"%s\"", name, strerror(errno));
+	unsigned long long rep;
+	if (fd < 0 && queue_fs_may_log(QE_OPEN, &rep))
+		log_err("event=spool_error op=open_data id=%s error=\"%s\" repeated=%llu", name,
+		        strerror(errno), rep);
 	return fd;
 }
 
@@ -105,7 +123,10 @@ int queue_fs_write_tmp_env(uint64_t id, const char *p, size_t n)
 	int fd = openat(queue_fs_fd[QD_TMP], name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || fs_write_all(fd, p, n) < 0) {
 		int e = errno;
-		log_err("event=spool_error op=write_env id=%s error=\"%s\"", name, strerror(e));
+		unsigned long long rep;
+		if (queue_fs_may_log(QE_ENV, &rep))
+			log_err("event=spool_error op=write_env id=%s error=\"%s\" repeated=%llu", name,
+			        strerror(e), rep);
 		if (fd >= 0)
 			close(fd);
 		unlinkat(queue_fs_fd[QD_TMP], name, 0);
@@ -117,16 +138,24 @@ int queue_fs_write_tmp_env(uint64_t id, const char *p, size_t n)
 
 int queue_fs_sync_batch(int *fds, size_t nfds, int use_syncfs)
 {
+	unsigned long long rep;
 	if (use_syncfs) {
 		if (syncfs(queue_fs_fd[QD_SPOOL]) < 0) {
-			log_err("event=spool_error op=syncfs error=\"%s\"", strerror(errno));
+			int e = errno;
+			if (queue_fs_may_log(QE_SYNC, &rep))
+				log_err("event=spool_error op=syncfs error=\"%s\" repeated=%llu", strerror(e), rep);
+			errno = e;
 			return -1;
 		}
 		return 0;
 	}
 	for (size_t i = 0; i < nfds; i++)
 		if (fds[i] >= 0 && fdatasync(fds[i]) < 0) {
-			log_err("event=spool_error op=fdatasync error=\"%s\"", strerror(errno));
+			int e = errno;
+			if (queue_fs_may_log(QE_SYNC, &rep))
+				log_err("event=spool_error op=fdatasync error=\"%s\" repeated=%llu", strerror(e),
+				        rep);
+			errno = e;
 			return -1;
 		}
 	return queue_fs_sync_dir(QD_DATA);
@@ -137,7 +166,12 @@ int queue_fs_commit_rename(uint64_t id)
 	char name[17];
 	idname(id, name);
 	if (renameat(queue_fs_fd[QD_TMP], name, queue_fs_fd[QD_ENV], name) < 0) {
-		log_err("event=spool_error op=rename id=%s error=\"%s\"", name, strerror(errno));
+		int e = errno;
+		unsigned long long rep;
+		if (queue_fs_may_log(QE_RENAME, &rep))
+			log_err("event=spool_error op=rename id=%s error=\"%s\" repeated=%llu", name,
+			        strerror(e), rep);
+		errno = e;
 		return -1;
 	}
 	return 0;
@@ -146,7 +180,12 @@ int queue_fs_commit_rename(uint64_t id)
 int queue_fs_sync_dir(enum qdir d)
 {
 	if (fsync(queue_fs_fd[d]) < 0) {
-		log_err("event=spool_error op=fsync_dir dir=%s error=\"%s\"", queue_fs_names[d], strerror(errno));
+		int e = errno;
+		unsigned long long rep;
+		if (queue_fs_may_log(QE_DIR, &rep))
+			log_err("event=spool_error op=fsync_dir dir=%s error=\"%s\" repeated=%llu",
+			        queue_fs_names[d], strerror(e), rep);
+		errno = e;
 		return -1;
 	}
 	return 0;
@@ -166,9 +205,14 @@ int queue_fs_append(uint64_t id, const char *p, size_t n, int sync)
 	off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
 	if (fd < 0 || end < 0 || fs_write_all(fd, p, n) < 0 || (sync && fdatasync(fd) < 0)) {
 		int e = errno;
-		log_err("event=spool_error op=append id=%s error=\"%s\"", name, strerror(e));
-		if (fd >= 0 && end >= 0 && ftruncate(fd, end) < 0)   /* no torn or doubled records */
-			log_err("event=spool_error op=truncate id=%s error=\"%s\"", name, strerror(errno));
+		unsigned long long rep;
+		if (queue_fs_may_log(QE_APPEND, &rep))
+			log_err("event=journal_append_failed id=%s error=\"%s\" repeated=%llu", name,
+			        strerror(e), rep);
+		if (fd >= 0 && end >= 0 && ftruncate(fd, end) < 0 &&   /* no torn or doubled records */
+		    queue_fs_may_log(QE_TRUNC, &rep))
+			log_err("event=spool_error op=truncate id=%s error=\"%s\" repeated=%llu", name,
+			        strerror(errno), rep);
 		if (fd >= 0)
 			close(fd);
 		errno = e;
@@ -187,6 +231,17 @@ void queue_fs_remove(uint64_t id)
 	role_crashpoint("queue:after_unlink_env");
 	if (unlinkat(queue_fs_fd[QD_DATA], name, 0) < 0 && errno != ENOENT)
 		log_err("event=spool_error op=unlink_data id=%s error=\"%s\"", name, strerror(errno));
+}
+
+int queue_fs_unlink_env(uint64_t id)
+{
+	char name[17];
+	idname(id, name);
+	if (unlinkat(queue_fs_fd[QD_ENV], name, 0) < 0 && errno != ENOENT) {
+		log_err("event=spool_error op=unlink_env id=%s error=\"%s\"", name, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 void queue_fs_discard_uncommitted(uint64_t id)

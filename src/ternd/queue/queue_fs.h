@@ -19,6 +19,7 @@ int  queue_fs_commit_rename(uint64_t id);                   /* tmp/ID -> env/ID 
 int  queue_fs_sync_dir(enum qdir d);
 int  queue_fs_append(uint64_t id, const char *p, size_t n, int sync);
 void queue_fs_remove(uint64_t id);                          /* env first, then data */
+int  queue_fs_unlink_env(uint64_t id);                      /* env only (ENOENT is fine) */
 void queue_fs_discard_uncommitted(uint64_t id);             /* data + tmp */
 void queue_fs_uncommit(uint64_t id);                         /* undo a rename that was not synced */
 void queue_fs_quarantine(enum qdir d, const char *name, const char *why);

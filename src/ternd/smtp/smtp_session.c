@@ -873,6 +873,21 @@ static void session_committed(struct smtp_session *s, uint64_t status, const cha
 	session_txn_reset(s);
 }
 
+/* The commit was sent and its outcome cannot be known (the queue's channel closed, or its
+ * answer does not decode): the message may be queued (doc/QUEUE.md, the SMTP duplicate
+ * window), so no reply may claim either outcome. A 4xx would make the client send it again
+ * (a duplicate), a 250 could be a lie: hang up without a word, as a crash would. */
+static void session_commit_unknown(struct smtp_session *s, const char *why)
+{
+	log_warn("event=commit_unknown sid=%u ip=%s msgid=%016llx reason=%s; closing without a reply",
+	    s->id, s->ip, (unsigned long long)s->msgid, why);
+	s->msgid = 0;                        /* the queue decides that one: never abort it */
+	s->wait = W_NONE;
+	session_txn_reset(s);
+	session_flush(s);                    /* replies to earlier commands, if any wait */
+	session_close(s, "commit_unknown");
+}
+
 static int session_expects(int wait, uint32_t type)
 {
 	switch (type) {
@@ -911,8 +926,10 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 		session_etrn_result(s, a, ok);
 	else if (type == M_MSG_OPENED)
 		session_opened(s, ok ? a : 451, b, fd);
+	else if (!ok)
+		session_commit_unknown(s, "bad_answer");
 	else
-		session_committed(s, ok ? a : 451, text);
+		session_committed(s, a, text);
 	session_run(s);
 	session_finish(s);
 }
@@ -924,7 +941,7 @@ void smtp_session_peer_lost(struct smtp_session *s)
 	else if (s->wait == W_OPEN && !s->srv->queue_up)
 		session_opened(s, 451, 0, -1);
 	else if (s->wait == W_COMMIT && !s->srv->queue_up)
-		session_committed(s, 451, "");
+		session_commit_unknown(s, "queue_lost");
 	else if (s->wait == W_ETRN && !s->srv->queue_up)
 		session_etrn_result(s, 0, 0);
 	else
@@ -974,6 +991,8 @@ void smtp_session_drain(struct smtp_session *s)
 
 void smtp_session_kill(struct smtp_session *s)
 {
+	if (!s->dead && s->wait == W_COMMIT)
+		session_commit_unknown(s, "shutdown");
 	if (!s->dead) {
 		s->cmd = SMTP_CMD_NONE;
 		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
