@@ -12,6 +12,7 @@ Two hooks of the test build keep this fast and the race wide open: TERN_RESTART_
 (the first restart delay, instead of 1 s) and TERN_SPAWN_DELAY_MS (a child waits this long
 between fork and exec, where the race with the parent's signal handlers lives).
 Owns: its ternd instances and aiosmtpd servers. Trusts: tests/e2e/conftest.py."""
+import asyncio
 import os
 import random
 import re
@@ -21,7 +22,7 @@ import time
 import uuid
 
 import pytest
-from tern_e2e_conftest import RawSMTP, descendants, free_port, wait_for
+from tern_e2e_conftest import RawSMTP, cmdline, descendants, free_port, wait_for
 
 try:
     from aiosmtpd.controller import Controller
@@ -37,9 +38,10 @@ ERR_LINE = re.compile(r"^\S+ \S+\[\d+\] err: ", re.M)
 class Sink:
     """aiosmtpd handler: records transactions and which connection carried each."""
 
-    def __init__(self):
+    def __init__(self, stall_first=0):
         self.conns = set()
         self.txns = []
+        self.stall_first = stall_first
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.conns.add(id(session))
@@ -48,6 +50,8 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         self.txns.append((id(session), list(envelope.rcpt_tos), bytes(envelope.original_content)))
+        if len(self.txns) == 1 and self.stall_first:
+            await asyncio.sleep(self.stall_first)
         return "250 2.0.0 Ok: queued"
 
 
@@ -57,8 +61,8 @@ def sink():
         pytest.skip("python3-aiosmtpd is not installed")
     started = []
 
-    def start():
-        handler, port = Sink(), free_port()
+    def start(stall_first=0):
+        handler, port = Sink(stall_first), free_port()
         c = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=5.0)
         c.start()
         started.append(c)
@@ -185,6 +189,46 @@ def test_only_the_dead_role_restarts(make_tern, sink, role):
     assert tern.role_pids()[role] != before[role]
     assert wait_for(lambda: not list((tern.spool / "env").iterdir()), 20), tern.log_tail()
     assert not ERR_LINE.search(tern.log()), tern.log_tail()
+
+
+def test_remote_delivery_in_flight_when_mta_dies(make_tern, sink):
+    """The mta dies in the middle of a transaction: the queue defers the recipient without
+    counting an attempt and runs it again as soon as the new mta is there (not after the
+    retry schedule: retryremote 20 would wait minutes)."""
+    rec, port = sink(stall_first=30)
+    cfg = relay_config(port)
+    cfg["retryremote"] = "20"
+    tern = make_tern(config=cfg)
+    tag = send(tern, ["far@remote.test"])
+    assert wait_for(lambda: len(rec.txns) == 1), tern.log_tail()
+    kill(tern.role_pids()["mta"])
+    assert wait_for(lambda: len(rec.txns) >= 2, 15), tern.log_tail()
+    assert tags_in([rec.txns[1][2]]) == [tag]
+    assert "event=deliveries_deferred peer=mta n=1" in tern.log()
+    assert wait_for(lambda: not list((tern.spool / "env").iterdir()), 10), tern.log_tail()
+
+
+def test_local_delivery_in_flight_when_mda_dies(make_tern):
+    """The mda dies while tern-local runs: the recipient is delivered at least once, and its
+    delivery is started again by the new mda at once."""
+    tern = make_tern(config={"retrylocal": "20"}, start=False)
+    home = tern.mail / "slow"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / ".qmail").write_text("|sleep 2\n./Maildir/\n")
+    os.chmod(home / ".qmail", 0o644)
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam(tern.config.get("user", "_tern"))
+        for p in (home, home / ".qmail"):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    tern.start()
+    tag = send(tern, ["slow@localhost"])
+    assert wait_for(lambda: any("sleep" in " ".join(cmdline(p)) for p, _ in
+                                descendants(tern.proc.pid)), 10), tern.log_tail()
+    kill(tern.role_pids()["mda"])
+    assert wait_for(lambda: "event=deliveries_deferred peer=mda n=1" in tern.log(), 10), tern.log_tail()
+    assert wait_for(lambda: tag in tags_in(tern.maildir("slow")), 15), tern.log_tail()
+    assert wait_for(lambda: not list((tern.spool / "env").iterdir()), 15), tern.log_tail()
 
 
 def test_queue_death_restarts_everything(make_tern):
