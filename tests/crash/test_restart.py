@@ -267,7 +267,7 @@ def test_kill_whole_tree_repeatedly(make_tern):
     """Kill -9 every role at once, then one of the children the parent starts next while it
     is still starting them, 20 times: the parent keeps running and delivers all the mail
     acknowledged before each cycle."""
-    tern = make_tern(env={"TERN_RESTART_BACKOFF_MS": "20", "TERN_SPAWN_DELAY_MS": "150"})
+    tern = make_tern(env={"TERN_RESTART_BACKOFF_MS": "10", "TERN_SPAWN_DELAY_MS": "100"})
     rnd = random.Random(7)
     acked = []
     t_end = time.monotonic() + 150

@@ -1,6 +1,8 @@
 /* parent — the first ternd process. Owns: the listening sockets (bound before any privilege
  * is dropped), the socketpairs between roles, starting the roles (re-exec of ternd -R ROLE),
- * restarting them, and forking tern-local under a recipient's uid for the mda.
+ * restarting a role that died alone (fresh socketpairs, handed to its running peers with
+ * M_PEER_NEW; all of them when the queue died), and forking tern-local under a recipient's
+ * uid for the mda.
  * Trusts: nothing from the roles beyond the fork request, whose uid it re-checks (never 0);
  * it never parses mail or network input. */
 #include "ternd/parent/parent.h"
@@ -63,7 +65,9 @@ static struct kid *kids;
 static int generation, stopping, restarting, exit_code;
 static struct ev *restart_ev;
 static long backoff_base_ms = 1000;
-static long spawn_delay_ms;        /* test build: a pause between fork and exec */
+#ifdef TERN_TEST
+static long spawn_delay_ms;        /* a pause between fork and exec (TERN_SPAWN_DELAY_MS) */
+#endif
 
 static void restart_all(const char *why);
 
@@ -210,8 +214,10 @@ static void spawn_reset_signals(void)
 			sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+#ifdef TERN_TEST
 	if (spawn_delay_ms > 0)
 		usleep((useconds_t)spawn_delay_ms * 1000);
+#endif
 }
 
 /* ROLE_FDS: parent=N, then peer=N for every peer fd given (peerfd[r] >= 0) */
