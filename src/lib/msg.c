@@ -388,3 +388,13 @@ void chan_free(struct chan *c)
 
 const char *chan_peer(struct chan *c) { return c->peer; }
 size_t chan_pending(struct chan *c) { return c->pending; }
+
+/* A closed channel: did the peer close its end (end of file, or a socket error), or was it
+ * closed on this side for a malformed frame while the peer lives on? Roles restart peers that
+ * died and must not wait for one that did not. Peeks; reads nothing. */
+int chan_peer_closed(struct chan *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}

@@ -37,6 +37,17 @@ int role_peer_new(enum role self, struct msg_reader *r, int fd)
 	return -1;
 }
 
+int role_peer_lost(struct chan *c)
+{
+	if (chan_peer_closed(c)) {
+		log_warn("event=peer_lost peer=%s", chan_peer(c));
+		return 0;
+	}
+	log_err("event=peer_channel_broken peer=%s reason=\"malformed frame\"; exiting",
+	        chan_peer(c));
+	return -1;
+}
+
 /* Crash points exist only in the test build (-DTERN_TEST): production never reads
  * TERN_CRASHPOINT. */
 #ifndef TERN_TEST

@@ -201,7 +201,8 @@ static void ctl_closed(struct chan *c, void *arg)
 		log_info("event=parent_gone; exiting");
 		exit(0);
 	}
-	log_warn("event=peer_lost peer=%s", chan_peer(c));
+	if (role_peer_lost(c) < 0)
+		exit(1);
 	ctl.up[peer] = 0;
 	ev_add(ctl.lost, 0);
 }

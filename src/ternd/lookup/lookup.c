@@ -276,7 +276,8 @@ static void lookup_closed(struct chan *c, void *arg)
 		log_info("event=parent_gone; exiting");
 		exit(0);
 	}
-	log_warn("event=peer_lost peer=%s", chan_peer(c));
+	if (role_peer_lost(c) < 0)
+		exit(1);
 }
 
 static void lookup_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,

@@ -210,7 +210,8 @@ static void on_close(struct chan *c, void *arg)
 		log_info("event=parent_gone; exiting");
 		exit(0);
 	}
-	log_warn("event=peer_lost peer=%s", chan_peer(c));
+	if (role_peer_lost(c) < 0)
+		exit(1);
 	size_t b = 0;
 	for (struct hnode *h = NULL; (h = hmap_next(&jobs, &b, h));)
 		((struct job *)h)->orphan = 1;

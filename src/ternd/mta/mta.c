@@ -674,7 +674,8 @@ static void mta_on_close(struct chan *c, void *arg)
 		log_info("event=parent_gone; exiting");
 		exit(0);
 	}
-	log_warn("event=peer_lost peer=%s", chan_peer(c));
+	if (role_peer_lost(c) < 0)
+		exit(1);
 	if (c == ch_lookup) {
 		lookup_up = 0;
 		ev_add(lost_ev, 0);          /* not from here: we may be inside a send */

@@ -181,13 +181,19 @@ void parent_prepare_spool(struct config *c)
 static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg);
 
 /* A role closed its end (it is dying): the restart waits for its exit status (reap), and
- * until then no new peer channel is handed to it. Nothing may be freed here: the channel is
- * inside its own callback. */
+ * until then no new peer channel is handed to it. Closed here for a malformed frame: the
+ * role could never be reached again, so it is killed (and restarted). Nothing may be freed
+ * here: the channel is inside its own callback. */
 static void on_role_close(struct chan *c, void *arg)
 {
 	int r = (int)(intptr_t)arg;
 	life[r].chup = 0;
 	log_debug("event=role_channel_closed role=%s", role_name(r));
+	if (!chan_peer_closed(c) && pids[r] > 0 && !stopping) {
+		log_err("event=role_channel_broken role=%s reason=\"malformed frame\"; killing it",
+		        role_name(r));
+		kill(pids[r], SIGKILL);
+	}
 }
 
 static void keep_fd(int fd) { fcntl(fd, F_SETFD, 0); }

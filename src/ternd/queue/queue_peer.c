@@ -61,7 +61,10 @@ static void peer_closed(struct chan *c, void *arg)
 		queue_exit("parent_gone");
 		return;
 	}
-	log_warn("event=peer_lost peer=%s", role_name(r));
+	if (role_peer_lost(c) < 0) {
+		queue_exit("peer_channel_broken");
+		return;
+	}
 	up[r] = 0;
 	lost_pending[r] = 1;
 	ev_add(lost_ev, 0);

@@ -643,7 +643,8 @@ static void on_close(struct chan *c, void *arg)
 		log_info("event=parent_gone; exiting");
 		exit(0);
 	}
-	log_warn("event=peer_lost peer=%s", chan_peer(c));
+	if (role_peer_lost(c) < 0)
+		exit(1);
 }
 
 /* a restarted control (or queue: in practice every role restarts with the queue) */

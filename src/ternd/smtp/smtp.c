@@ -273,12 +273,14 @@ static void smtp_chan_closed(struct chan *c, void *arg)
 		smtp_drain("parent_gone");
 		return;
 	}
-	log_warn("event=peer_lost peer=%s", chan_peer(c));
+	int broken = role_peer_lost(c) < 0;
 	if (c == smtp.srv.lookup)
 		smtp.srv.lookup_up = 0;
 	if (c == smtp.srv.queue)
 		smtp.srv.queue_up = 0;
 	ev_add(smtp.lost, 0);
+	if (broken)
+		smtp_drain("peer_channel_broken");   /* then exit: restarted with fresh channels */
 }
 
 static struct chan *smtp_chan(int fd, const char *name);
