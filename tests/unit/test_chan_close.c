@@ -5,6 +5,7 @@
 #include "t.h"
 #include "lib/ev.h"
 #include "lib/msg.h"
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,9 +72,29 @@ static int peer_sends_then_exits(int fd)
 	return close(fd) == 0;
 }
 
+/* the peer sends, we fail on a write (its end is gone) before reading what it sent */
+static int write_case(void)
+{
+	int sp[2];
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	struct chan *c = chan_new(sp[0], "peer", on_recv, on_close, NULL);
+	closed = 0;
+	peer_closed = -1;
+	T_EQ_INT(write(sp[1], "unread", 6), 6);
+	close(sp[1]);
+	struct msg m;
+	msg_init(&m, 7, 1);
+	chan_send(c, &m);               /* EPIPE: the close callback runs inside the send */
+	T_CHECK(closed);
+	chan_free(c);
+	return peer_closed;
+}
+
 static void run(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	ev_init();
+	T_EQ_INT(write_case(), 1);
 	T_EQ_INT(run_case(peer_exits), 1);
 	T_EQ_INT(run_case(peer_sends_then_exits), 1);   /* its last words are read, then EOF */
 	T_EQ_INT(run_case(peer_sends_garbage), 0);      /* closed here; the peer still holds on */
