@@ -261,6 +261,20 @@ def test_role_that_keeps_dying_backs_off(make_tern):
     tern.wait_delivered("joe", 1)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the role accounts exist only for root")
+def test_restarted_role_with_a_config_error_stops_ternd(make_tern):
+    """Exit code 78 (a configuration error a restart will not fix) still stops ternd when
+    it comes from a role restarted alone: here the config names an account that does not
+    exist by the time lookup starts again."""
+    tern = make_tern(env={"TERN_RESTART_BACKOFF_MS": "50"})
+    tern.config["user"] = "no-such-user-h3"
+    tern.write_config()
+    kill(tern.role_pids()["lookup"])
+    assert wait_for(lambda: not tern.running(), 15), tern.log_tail()
+    assert tern.proc.returncode == 78, tern.log_tail()
+    assert "event=fatal role=lookup" in tern.log()
+
+
 # --------------------------------------------------------------------------- the whole tree
 
 def test_kill_whole_tree_repeatedly(make_tern):
