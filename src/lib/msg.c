@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -407,3 +408,13 @@ void chan_free(struct chan *c)
 
 const char *chan_peer(struct chan *c) { return c->peer; }
 size_t chan_pending(struct chan *c) { return c->pending; }
+
+/* A closed channel: did the peer close its end, or was it closed on this side for a
+ * malformed frame while the peer lives on? Roles wait for a dead peer's successor and must
+ * not wait for one that did not die. The socket says so even with unread data left in it
+ * (the channel may have failed on a write): a hang-up. */
+int chan_peer_closed(struct chan *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}

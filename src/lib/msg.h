@@ -68,4 +68,7 @@ int  chan_flush_blocking(struct chan *c);            /* write everything now (sh
 void chan_free(struct chan *c);
 const char *chan_peer(struct chan *c);
 size_t chan_pending(struct chan *c);                 /* bytes waiting to be written */
+/* after the close callback: 1 if the peer closed its end, 0 if this side closed the channel
+ * (a malformed frame) and the peer still holds its end */
+int  chan_peer_closed(struct chan *c);
 #endif

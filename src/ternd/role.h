@@ -34,6 +34,18 @@ int mta_main(struct role_ctx *ctx);
 /* weak until every build has the control role: the parent starts it only if it is linked */
 int control_main(struct role_ctx *ctx) __attribute__((weak));
 
+/* M_PEER_NEW from the parent (a restarted peer's fresh channel, doc/ARCHITECTURE.md,
+ * "Restarts"): the peer's role if the message is well formed and names a peer of self, else
+ * -1 (logged; fd closed). */
+struct msg_reader;
+int role_peer_new(enum role self, struct msg_reader *r, int fd);
+/* A peer channel closed (call from its close callback). 0: the peer died (logged at warn;
+ * mark it down and wait for M_PEER_NEW). -1: this side closed it for a malformed frame and
+ * the peer lives on, so nobody would ever reconnect us (logged at err): the caller exits and
+ * the parent restarts this role with fresh channels. */
+struct chan;
+int role_peer_lost(struct chan *c);
+
 /* crash points for the crash tests: if TERN_CRASHPOINT names this point ("role:name"),
  * the process dies here by SIGKILL. The parent clears the variable for restarted roles. */
 void role_crashpoint(const char *name);

@@ -9,7 +9,8 @@
  *   wait                         until every job sent so far has its result
  *   sleep MS
  *   term                         SIGTERM to the role; wait for it to exit
- * At the end of the script: wait for the results, close the queue channel, reap the role.
+ * At the end of the script: wait for the results, close the queue channel and the parent's
+ * (the role exits when its parent goes away), reap the role.
  * Output, one line each: "resolve NAME MODE", "result job=J rcpt=R status=ok|temp|perm
  * remote=R diag=D", "exit N". The role logs to stderr. Trusts: its caller, the test. */
 #include "ternd/mta/mta.h"
@@ -43,6 +44,7 @@ static char **lines;
 static size_t nlines, cur;
 static int waiting, ending, nclosed;
 static pid_t child;
+static int parentfd = -1;          /* our end of the role's parent channel */
 static struct chan *chq, *chl;
 static struct ev *sleep_ev, *close_ev;
 
@@ -232,9 +234,11 @@ static void script_run(void)
 
 static void on_close_queue(int fd, short what, void *arg)
 {
-	chan_free(chq);                            /* the role exits when the queue goes away */
+	chan_free(chq);
 	chq = NULL;
 	nclosed++;
+	close(parentfd);                           /* the role exits when its parent goes away */
+	parentfd = -1;
 }
 
 static void read_script(void)
@@ -247,7 +251,7 @@ static void read_script(void)
 		lines[nlines++] = l;
 }
 
-static int run_child(const char *conf, int q, int l)
+static int run_child(const char *conf, int q, int l, int p)
 {
 	struct config cfg;
 	struct cfg_errors errs = { .n = 0 };
@@ -262,6 +266,7 @@ static int run_child(const char *conf, int q, int l)
 		ctx.peer[i] = -1;
 	ctx.peer[R_QUEUE] = q;
 	ctx.peer[R_LOOKUP] = l;
+	ctx.peer[R_PARENT] = p;
 	int rc = mta_main(&ctx);
 	config_free(&cfg);
 	return rc;
@@ -269,22 +274,26 @@ static int run_child(const char *conf, int q, int l)
 
 int main(int argc, char **argv)
 {
-	int q[2], l[2];
+	int q[2], l[2], p[2];
 	if (argc != 2)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	read_script();
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, q) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, l) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, q) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, l) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0)
 		return 2;
 	const char *tmo = getenv("MTA_DRIVER_TIMEOUT");
 	child = fork();
 	if (child == 0) {
 		close(q[0]);
 		close(l[0]);
-		exit(run_child(argv[1], q[1], l[1]));
+		close(p[0]);
+		exit(run_child(argv[1], q[1], l[1], p[1]));
 	}
 	close(q[1]);
 	close(l[1]);
+	close(p[1]);
+	parentfd = p[0];
 	alarm(tmo ? (unsigned)atoi(tmo) : 60);     /* SIGALRM kills the driver; the role sees EOF */
 	signal(SIGPIPE, SIG_IGN);
 	log_init("driver", LOG_INFO);

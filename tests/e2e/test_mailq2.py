@@ -33,7 +33,7 @@ from conftest import peer_closed
 from conftest import REPO, TMPROOT, free_port
 
 DRIVER_SRC = ["tests/e2e/control_driver.c", "src/ternd/control/control.c", "src/ternd/control/admin.c",
-              "src/ternd/control/mailq2d.c", "src/ternd/control/metrics.c"]
+              "src/ternd/control/mailq2d.c", "src/ternd/control/metrics.c", "src/ternd/role.c"]
 
 AUTH = """# user:password:RIGHTS:ACL
 alice:secret:ALL:

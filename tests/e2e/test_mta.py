@@ -45,7 +45,7 @@ def driver():
     d = pathlib.Path(tempfile.mkdtemp(prefix="tern-mta-driver-", dir=TMPROOT))
     exe = d / "mta_driver"
     src = [REPO / p for p in ("tests/e2e/mta_driver.c", "src/ternd/mta/mta.c",
-                              "src/ternd/mta/mta_session.c")]
+                              "src/ternd/mta/mta_session.c", "src/ternd/role.c")]
     # the same system libraries as ternd (the Makefile's LIBS line)
     m = re.search(r"^LIBS\s*:=\s*(.*)$", (REPO / "Makefile").read_text(), re.M)
     syslibs = m[1].split() if m else ["-levent_core", "-lcrypto", "-lcdb", "-lcrypt", "-lm"]

@@ -2,12 +2,14 @@
  * badrcptto, locals, rcpthosts, relayclients, postmaster, percent hack), M_ROUTE results
  * in proto.h's field order, and M_MX_RESOLVE from the mta peer answered without any DNS
  * server (address literals, bad input) or with a resolver nobody listens on (127.0.0.1, a
- * closed port: MX_TEMP within the timeout; nothing leaves the machine); the role exits 0
- * when a peer closes. The role's sources are compiled into this test so that it runs
- * without the rest of ternd. */
+ * closed port: MX_TEMP within the timeout; nothing leaves the machine); a peer that closes
+ * is replaced by the channel the parent hands over (M_PEER_NEW), and the role exits 0 when
+ * its parent's channel closes. The role's sources are compiled into this test so that it
+ * runs without the rest of ternd. */
 #include "t.h"
 #include "ternd/lookup/lookup.c"
 #include "ternd/lookup/dns.c"
+#include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -15,7 +17,7 @@
 #include <sys/wait.h>
 
 static char dir[64];
-static int smtp_fd, queue_fd, mta_fd;
+static int smtp_fd, queue_fd, mta_fd, parent_fd;
 static int dead_port;
 
 #define TEST_DNS_TIMEOUT_MS 1500
@@ -291,7 +293,8 @@ static pid_t start_role(void)
 	static struct config cfg;
 	struct cfg_errors errs;
 	T_EQ_INT(config_parse(&cfg, "t.conf", text, strlen(text), &errs), 0);
-	int sp[2], qp[2], mp[2];
+	int sp[2], qp[2], mp[2], pp[2];
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, pp), 0);
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, qp), 0);
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, mp), 0);
@@ -300,6 +303,7 @@ static pid_t start_role(void)
 		close(sp[0]);
 		close(qp[0]);
 		close(mp[0]);
+		close(pp[0]);
 		dns_set_timeout(TEST_DNS_TIMEOUT_MS);
 		struct role_ctx ctx;
 		memset(&ctx, 0, sizeof ctx);
@@ -310,11 +314,14 @@ static pid_t start_role(void)
 		ctx.peer[R_SMTP] = sp[1];
 		ctx.peer[R_QUEUE] = qp[1];
 		ctx.peer[R_MTA] = mp[1];
+		ctx.peer[R_PARENT] = pp[1];
 		_exit(lookup_main(&ctx) == 0 ? 3 : 4);
 	}
 	close(sp[1]);
 	close(qp[1]);
 	close(mp[1]);
+	close(pp[1]);
+	parent_fd = pp[0];
 	smtp_fd = sp[0];
 	queue_fd = qp[0];
 	mta_fd = mp[0];
@@ -337,6 +344,38 @@ static int closed_port(void)
 	return ntohs(sin.sin_port);
 }
 
+/* smtp restarts: its old channel closes, the parent hands over the new one (M_PEER_NEW,
+ * the fd by SCM_RIGHTS), and checks are answered on it */
+static void test_peer_new(void)
+{
+	int np[2];
+	char text[256];
+	close(smtp_fd);
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, np), 0);
+	struct msg m;
+	msg_init(&m, M_PEER_NEW, 0);
+	msg_u64(&m, R_SMTP);
+	unsigned char *h = (unsigned char *)m.b.p;
+	put32(h, (uint32_t)(m.b.len - MSG_HDRLEN));
+	put32(h + 4, M_PEER_NEW | MSG_FDFLAG);
+	put32(h + 8, 0);
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { m.b.p, m.b.len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	                     .msg_controllen = sizeof cbuf };
+	memset(cbuf, 0, sizeof cbuf);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &np[1], sizeof(int));
+	T_EQ_INT(sendmsg(parent_fd, &mh, 0), (long long)m.b.len);
+	msg_discard(&m);
+	close(np[1]);
+	smtp_fd = np[0];
+	T_EQ_INT(check(M_MAIL_CHECK, "someone@example.org", NULL, 77, text), V_OK);
+}
+
 static void run(void)
 {
 	dead_port = closed_port();
@@ -347,10 +386,12 @@ static void run(void)
 	test_checks();
 	test_route_msg();
 	test_mx();
-	close(smtp_fd);
+	test_peer_new();
+	close(parent_fd);
 	int st = -1;
 	T_EQ_INT(waitpid(pid, &st, 0), pid);
-	T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);   /* a closed peer: exit(0) */
+	T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);   /* the parent gone: exit(0) */
+	close(smtp_fd);
 	close(queue_fd);
 	close(mta_fd);
 	char p[256];

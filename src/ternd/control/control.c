@@ -9,8 +9,9 @@
  * nothing a client sends (the modules parse that).
  *
  * A peer channel that closes answers every request pending on it with type 0 (the sessions
- * then give their clients a temporary error); the role exits when the parent's channel
- * closes or on SIGTERM. */
+ * then give their clients a temporary error) and the peer is down until the parent hands
+ * over its restarted successor's channel (M_PEER_NEW); the role exits when the parent's
+ * channel closes or on SIGTERM. */
 #include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "lib/ev.h"
@@ -176,10 +177,16 @@ static void ctl_lost(int fd, short what, void *arg)
 	}
 }
 
+static void ctl_peer_new(struct msg_reader *r, int fd);
+
 static void ctl_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd,
                      void *arg)
 {
 	enum role peer = (enum role)(intptr_t)arg;
+	if (peer == R_PARENT && type == M_PEER_NEW) {
+		ctl_peer_new(r, fd);
+		return;
+	}
 	for (size_t i = 0; i < ctl.non; i++)
 		if (ctl.on[i].type == type) {
 			ctl.on[i].fn(r, fd);
@@ -204,9 +211,33 @@ static void ctl_closed(struct chan *c, void *arg)
 		log_info("event=parent_gone; exiting");
 		exit(0);
 	}
-	log_err("event=peer_lost peer=%s", chan_peer(c));
+	if (role_peer_lost(c) < 0)
+		exit(1);
 	ctl.up[peer] = 0;
 	ev_add(ctl.lost, 0);
+}
+
+/* A restarted queue, scheduler or mta: what was asked of the old one is answered "peer
+ * gone" first, then requests go to the new channel. */
+static void ctl_peer_new(struct msg_reader *r, int fd)
+{
+	int peer = role_peer_new(R_CONTROL, r, fd);
+	if (peer < 0)
+		return;
+	if (peer != R_QUEUE && peer != R_SCHED && peer != R_MTA) {
+		log_warn("event=unexpected_peer peer=%s", role_name(peer));
+		close(fd);
+		return;
+	}
+	if (ctl.up[peer])
+		log_warn("event=peer_lost peer=%s reason=replaced", role_name(peer));
+	ctl.up[peer] = 0;
+	ev_del(ctl.lost);
+	ctl_lost(-1, 0, NULL);
+	chan_free(ctl.peer[peer]);
+	ctl.peer[peer] = chan_new(fd, role_name(peer), ctl_recv, ctl_closed, (void *)(intptr_t)peer);
+	ctl.up[peer] = 1;
+	log_info("event=peer_new peer=%s", role_name(peer));
 }
 
 /* ---- listeners ---------------------------------------------------------------------------- */

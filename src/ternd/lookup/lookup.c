@@ -3,12 +3,13 @@
  * decides; this file only speaks the protocol of proto.h), and the mta role's DNS requests
  * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
- * checked at most once a second, on lookup). Trusts: no peer — the codec lets through only
- * the types doc/IPC.md lists for each peer, and a request that fails msg_done() is dropped
- * (the codec logs it; doc/IPC.md, "Malformed messages"); a table that cannot answer gives
- * V_TEMP, never V_NOUSER. RCPT of a local address is answered by
- * the routing decision itself, so only deliverable addresses get 250 (an extension needs its
- * .qmail file; postmaster always has a target or tempfails): no backscatter. */
+ * checked at most once a second, on lookup), the channels to its peers (a restarted peer's
+ * fresh one arrives from the parent: M_PEER_NEW). Trusts: no peer — the codec lets through
+ * only the types doc/IPC.md lists for each peer, and a request that fails msg_done() is
+ * dropped (the codec logs it; doc/IPC.md, "Malformed messages"); a table that cannot answer
+ * gives V_TEMP, never V_NOUSER. RCPT of a local address is answered by the routing decision
+ * itself, so only deliverable addresses get 250 (an extension needs its .qmail file;
+ * postmaster always has a target or tempfails): no backscatter. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "ternd/lookup/dns.h"
@@ -19,6 +20,8 @@
 #include "lib/log.h"
 #include "lib/msg.h"
 #include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +29,8 @@
 
 struct lookup {
 	struct config *cfg;
+	struct chan *peer[R_NROLES];    /* channels by role; replaced when a peer restarts */
+	uint32_t gen[R_NROLES];         /* bumped at each replacement: stale DNS answers drop */
 	struct users *users;
 	struct aliases *aliases;
 	struct route_ctx rc;
@@ -182,14 +187,19 @@ static void lookup_route(struct chan *c, uint32_t id, const char *rcpt)
 }
 
 struct lookup_mx {               /* an M_MX_RESOLVE waiting for its answer */
-	struct chan *c;
-	uint32_t id;
+	int peer;
+	uint32_t gen, id;
 };
 
 static void lookup_mx_done(const struct dns_result *res, void *arg)
 {
 	struct lookup_mx *q = arg;
 	struct msg m;
+	if (q->gen != lk.gen[q->peer]) {  /* asked by a peer that has restarted since */
+		log_debug("event=mx_result_dropped id=%u peer=%s", q->id, role_name(q->peer));
+		free(q);
+		return;
+	}
 	msg_init(&m, M_MX_RESULT, q->id);
 	msg_u64(&m, (uint64_t)res->status);
 	msg_str(&m, res->diag);
@@ -199,17 +209,18 @@ static void lookup_mx_done(const struct dns_result *res, void *arg)
 		msg_str(&m, res->a[i].host);
 		msg_str(&m, res->a[i].addr);
 	}
-	chan_send(q->c, &m);
+	chan_send(lk.peer[q->peer], &m);
 	log_debug("event=mx_result id=%u status=%d n=%zu diag=\"%s\"", q->id, res->status, res->n,
 	          res->diag);
 	free(q);
 }
 
-/* the channel stays valid until the answer: a closed peer ends this process */
-static void lookup_mx(struct chan *c, uint32_t id, const char *name, uint64_t mode)
+/* the answer goes to the asking peer's channel of the moment, if it is still the same */
+static void lookup_mx(int peer, uint32_t id, const char *name, uint64_t mode)
 {
 	struct lookup_mx *q = xmalloc(sizeof *q);
-	q->c = c;
+	q->peer = peer;
+	q->gen = lk.gen[peer];
 	q->id = id;
 	dns_resolve(name, mode <= DNS_MODE_HOST ? (int)mode : -1, lookup_mx_done, q);
 }
@@ -241,7 +252,7 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 	if (msg_done(r) < 0)
 		return;                  /* dropped; the codec logs it (event=ipc_malformed) */
 	if (type == M_MX_RESOLVE) {
-		lookup_mx(c, id, a, mode);
+		lookup_mx((int)(intptr_t)arg, id, a, mode);
 		return;
 	}
 	lookup_refresh();
@@ -253,9 +264,50 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_route(c, id, a);
 }
 
+/* A peer went away: lookup keeps no state for it but its DNS questions, whose answers drop.
+ * The parent gone: nobody will restart anything, leave. */
 static void lookup_closed(struct chan *c, void *arg)
 {
-	exit(0);
+	int peer = (int)(intptr_t)arg;
+	if (peer == R_PARENT) {
+		log_info("event=parent_gone; exiting");
+		exit(0);
+	}
+	if (role_peer_lost(c) < 0)
+		exit(1);
+}
+
+static void lookup_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
+                               int fd, void *arg);
+
+static void lookup_open(int peer, int fd)
+{
+	chan_recv_cb cb = peer == R_PARENT ? lookup_parent_recv : lookup_recv;
+	lk.peer[peer] = chan_new(fd, role_name(peer), cb, lookup_closed, (void *)(intptr_t)peer);
+}
+
+/* M_PEER_NEW: a restarted smtp, queue or mta; the old channel (closed, or about to be) goes */
+static void lookup_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
+                               int fd, void *arg)
+{
+	int peer;
+	if (type != M_PEER_NEW) {
+		log_warn("event=unexpected_message peer=parent type=%u", type);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if ((peer = role_peer_new(R_LOOKUP, r, fd)) < 0)
+		return;
+	if (peer != R_SMTP && peer != R_QUEUE && peer != R_MTA) {
+		log_warn("event=unexpected_peer peer=%s", role_name(peer));
+		close(fd);
+		return;
+	}
+	chan_free(lk.peer[peer]);
+	lk.gen[peer]++;
+	lookup_open(peer, fd);
+	log_info("event=peer_new peer=%s", role_name(peer));
 }
 
 /* a missing defaultprivs account defers the aliases file's programs and files: say so at
@@ -296,9 +348,7 @@ static void lookup_check_postmaster(void)
 
 int lookup_main(struct role_ctx *ctx)
 {
-	static const struct { enum role r; const char *name; } peers[] = {
-		{ R_SMTP, "smtp" }, { R_QUEUE, "queue" }, { R_PARENT, "parent" }, { R_MTA, "mta" },
-	};
+	static const enum role peers[] = { R_SMTP, R_QUEUE, R_PARENT, R_MTA };
 	struct cfg_errors errs;
 	errs.n = 0;
 	ev_init();
@@ -319,9 +369,10 @@ int lookup_main(struct role_ctx *ctx)
 	lookup_check_postmaster();
 	dns_init(lk.cfg);               /* on failure every M_MX_RESOLVE answers MX_TEMP */
 	lk.checked = time(NULL);
+	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
-		if (ctx->peer[peers[i].r] >= 0)
-			chan_new(ctx->peer[peers[i].r], peers[i].name, lookup_recv, lookup_closed, NULL);
+		if (ctx->peer[peers[i]] >= 0)
+			lookup_open(peers[i], ctx->peer[peers[i]]);
 	log_info("event=lookup_ready users=%s aliases=%s", lk.cfg->users,
 	         *lk.cfg->aliases ? lk.cfg->aliases : "(none)");
 	ev_run();

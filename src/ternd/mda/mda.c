@@ -4,7 +4,9 @@
  * a per-recipient result to the queue (M_DELIVERED), mapping qmail-local's exit codes:
  * 0 delivered, 100 permanent, anything else (111, a signal, a crash) temporary.
  * Owns: the jobs in progress. Trusts: the queue for what to deliver, the parent for the
- * fork; the child's output only as bounded, sanitised text. Never runs user programs. */
+ * fork and for a restarted queue's channel (M_PEER_NEW); the child's output only as bounded,
+ * sanitised text. Never runs user programs. When the queue dies the jobs it gave finish
+ * unreported (the queue redoes them); the parent's channel closing ends the role. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "lib/ev.h"
@@ -28,6 +30,7 @@ struct job {
 	int pipefd;
 	struct ev *rev;
 	int have_exit, eof;
+	int orphan;                   /* asked by a queue that has died since: no report */
 	int status;
 	char addr[256];
 };
@@ -76,7 +79,8 @@ static void job_finish(struct job *j)
 		snprintf(diag, sizeof diag, "tern-local crashed (signal %d)%s%s",
 		         WIFSIGNALED(j->status) ? WTERMSIG(j->status) : 0, *j->out ? ": " : "", j->out);
 	}
-	report(j->msgid, j->idx, st, diag);
+	if (!j->orphan)
+		report(j->msgid, j->idx, st, diag);
 	hmap_del(&jobs, j->h.key);
 	if (j->rev)
 		ev_free(j->rev);
@@ -195,8 +199,15 @@ static void on_exit_status(struct msg_reader *r)
 	job_finish(j);
 }
 
+static void on_close(struct chan *c, void *arg);
+static void peer_new(struct msg_reader *r, int fd);
+
 static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
 {
+	if (type == M_PEER_NEW && c == ch_parent) {
+		peer_new(r, fd);
+		return;
+	}
 	switch (type) {
 	case M_DELIVER: on_deliver(r, fd); return;
 	case M_FORKED: on_forked(r, fd); return;
@@ -209,8 +220,34 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 
 static void on_close(struct chan *c, void *arg)
 {
-	log_info("event=peer_closed peer=%s; exiting", chan_peer(c));
-	exit(0);
+	if (c == ch_parent) {
+		log_info("event=parent_gone; exiting");
+		exit(0);
+	}
+	if (role_peer_lost(c) < 0)
+		exit(1);
+	size_t b = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&jobs, &b, h));)
+		((struct job *)h)->orphan = 1;
+}
+
+/* a restarted queue: its channel replaces the old one */
+static void peer_new(struct msg_reader *r, int fd)
+{
+	int peer = role_peer_new(R_MDA, r, fd);
+	if (peer < 0)
+		return;
+	if (peer != R_QUEUE) {
+		log_warn("event=unexpected_peer peer=%s", role_name(peer));
+		close(fd);
+		return;
+	}
+	size_t b = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&jobs, &b, h));)
+		((struct job *)h)->orphan = 1;
+	chan_free(ch_queue);
+	ch_queue = chan_new(fd, "queue", on_recv, on_close, NULL);
+	log_info("event=peer_new peer=queue");
 }
 
 static void on_term(int sig, short what, void *arg) { ev_exit(); }

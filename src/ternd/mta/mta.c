@@ -7,7 +7,10 @@
  * Owns: destinations (per-destination connection limit, idle connections and the jobs
  * waiting for one), DNS requests in flight, qmail-tcpto's table. Never touches the spool:
  * the message arrives as a read-only fd. Trusts: the queue's jobs after validation; lookup's
- * answers after validation; nothing from the network (mta_session and the engine check it).
+ * answers after validation; nothing from the network (mta_session and the engine check it);
+ * the parent for a restarted peer's channel (M_PEER_NEW). When lookup dies, the MX lookups
+ * waiting on it fail as temporary (their jobs are deferred) and connections stay open; the
+ * parent's channel closing ends the role.
  *
  * Destination ("host" of the job):  "[1.2.3.4]", "[IPv6:::1]:2525"  literal, no DNS;
  * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0). */
@@ -55,7 +58,9 @@ struct mta_dest {
 struct mta_dnsreq { struct hnode h; struct mta_job *j; };
 
 static struct config *cfg;
-static struct chan *ch_queue, *ch_lookup, *ch_parent;
+static struct chan *ch_queue, *ch_lookup, *ch_parent, *ch_control;
+static int lookup_up;               /* 0 from lookup's death until its replacement arrives */
+static struct ev *lost_ev;
 static struct mta_dest *dests[MTA_DEST_BUCKETS];
 static struct hmap dnsreqs;
 static uint32_t dns_seq;
@@ -330,6 +335,8 @@ static void mta_start(struct mta_job *j, const struct mta_addr *addrs, size_t n)
 	mta_session_start(&conf, d->host, addrs, n, j, d);
 }
 
+static void mta_dns_failed(struct mta_job *j, uint64_t st, const char *diag);
+
 static void mta_resolve(struct mta_job *j)
 {
 	struct mta_dest *d = j->dest;
@@ -339,6 +346,10 @@ static void mta_resolve(struct mta_job *j)
 		snprintf(a.addr, sizeof a.addr, "%.45s", d->name);
 		a.port = d->port;
 		mta_start(j, &a, 1);
+		return;
+	}
+	if (!lookup_up) {
+		mta_dns_failed(j, MX_TEMP, "lookup is restarting");
 		return;
 	}
 	struct mta_dnsreq *q = xcalloc(1, sizeof *q);
@@ -589,9 +600,64 @@ static void mta_on_tcpto(struct chan *c, uint32_t id, struct msg_reader *r)
 	chan_send(c, &out);
 }
 
+/* every MX lookup in flight: a temporary failure (lookup died, or stopping) */
+static void mta_dns_fail_all(const char *why)
+{
+	size_t i = 0;
+	struct hnode *n;
+	while ((n = hmap_next(&dnsreqs, &i, NULL)) != NULL) {
+		struct mta_dnsreq *q = (struct mta_dnsreq *)hmap_del(&dnsreqs, n->key);
+		struct mta_job *j = q->j;
+		free(q);
+		j->dnsid = 0;
+		if (stopping) {
+			((struct mta_dest *)j->dest)->nconn--;
+			mta_finish_all(j, D_TEMP, why);
+		} else
+			mta_dns_failed(j, MX_TEMP, why);
+	}
+}
+
+static void mta_lost_cb(int fd, short what, void *arg)
+{
+	if (!lookup_up)
+		mta_dns_fail_all("lookup died");
+}
+
+static void mta_on_close(struct chan *c, void *arg);
+static void mta_on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd,
+                        void *arg);
+
+static void mta_peer_new(struct msg_reader *r, int fd)
+{
+	int peer = role_peer_new(R_MTA, r, fd);
+	struct chan **cp = peer == R_QUEUE ? &ch_queue : peer == R_LOOKUP ? &ch_lookup
+	                 : peer == R_CONTROL ? &ch_control : NULL;
+	if (peer < 0)
+		return;
+	if (!cp) {
+		log_warn("event=unexpected_peer peer=%s", role_name(peer));
+		close(fd);
+		return;
+	}
+	if (peer == R_LOOKUP) {              /* whatever the old lookup was asked is lost */
+		lookup_up = 0;
+		ev_del(lost_ev);
+		mta_dns_fail_all("lookup died");
+	}
+	chan_free(*cp);
+	*cp = chan_new(fd, role_name(peer), mta_on_recv, mta_on_close, NULL);
+	lookup_up |= peer == R_LOOKUP;
+	log_info("event=peer_new peer=%s", role_name(peer));
+}
+
 static void mta_on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd,
                         void *arg)
 {
+	if (type == M_PEER_NEW && c == ch_parent) {
+		mta_peer_new(r, fd);
+		return;
+	}
 	switch (type) {
 	case M_MTA_DELIVER: mta_on_deliver(r, fd); return;
 	case M_MX_RESULT: mta_on_mx_result(id, r); break;
@@ -604,8 +670,16 @@ static void mta_on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 
 static void mta_on_close(struct chan *c, void *arg)
 {
-	log_info("event=peer_closed peer=%s; exiting", chan_peer(c));
-	exit(0);
+	if (c == ch_parent) {
+		log_info("event=parent_gone; exiting");
+		exit(0);
+	}
+	if (role_peer_lost(c) < 0)
+		exit(1);
+	if (c == ch_lookup) {
+		lookup_up = 0;
+		ev_add(lost_ev, 0);          /* not from here: we may be inside a send */
+	}
 }
 
 static void mta_exit(void)
@@ -624,16 +698,9 @@ static void mta_exit_cb(int fd, short what, void *arg)
  * MTA_STOP_MS for the replies), then exit */
 static void mta_on_term(int sig, short what, void *arg)
 {
-	size_t i = 0;
-	struct hnode *n;
 	stopping = 1;
 	log_info("event=stopping");
-	while ((n = hmap_next(&dnsreqs, &i, NULL)) != NULL) {
-		struct mta_dnsreq *q = (struct mta_dnsreq *)hmap_del(&dnsreqs, n->key);
-		mta_finish_all(q->j, D_TEMP, "mta shutting down");
-		free(q);
-		i = 0;
-	}
+	mta_dns_fail_all("mta shutting down");
 	for (size_t b = 0; b < MTA_DEST_BUCKETS; b++)
 		for (struct mta_dest *d = dests[b]; d; d = d->hnext)
 			while (d->whead) {
@@ -653,12 +720,15 @@ int mta_main(struct role_ctx *ctx)
 	cfg = ctx->cfg;
 	ev_init();
 	hmap_init(&dnsreqs);
+	lost_ev = ev_new(-1, 0, mta_lost_cb, NULL);
 	ch_queue = chan_new(ctx->peer[R_QUEUE], "queue", mta_on_recv, mta_on_close, NULL);
-	ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", mta_on_recv, mta_on_close, NULL);
+	if (ctx->peer[R_LOOKUP] >= 0)        /* else it is restarting: M_PEER_NEW brings it */
+		ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", mta_on_recv, mta_on_close, NULL);
+	lookup_up = ch_lookup != NULL;
 	if (ctx->peer[R_PARENT] >= 0)
 		ch_parent = chan_new(ctx->peer[R_PARENT], "parent", mta_on_recv, mta_on_close, NULL);
 	if (ctx->peer[R_CONTROL] >= 0)
-		chan_new(ctx->peer[R_CONTROL], "control", mta_on_recv, mta_on_close, NULL);
+		ch_control = chan_new(ctx->peer[R_CONTROL], "control", mta_on_recv, mta_on_close, NULL);
 	exit_ev = ev_new(-1, 0, mta_exit_cb, NULL);
 	struct ev *s = ev_signal(SIGTERM, mta_on_term, NULL);
 	ev_add(s, -1);

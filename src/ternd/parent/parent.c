@@ -1,6 +1,8 @@
 /* parent — the first ternd process. Owns: the listening sockets (bound before any privilege
  * is dropped), the socketpairs between roles, starting the roles (re-exec of ternd -R ROLE),
- * restarting them, and forking tern-local under a recipient's uid for the mda.
+ * restarting a role that died alone (fresh socketpairs, handed to its running peers with
+ * M_PEER_NEW; all of them when the queue died), and forking tern-local under a recipient's
+ * uid for the mda.
  * Trusts: nothing from the roles beyond the fork request, whose (uid, gid) it checks against
  * the users table itself (parent_fork.c); nothing inside the spool (parent_spool.c); it hands
  * on no descriptor and no variable of its own environment by accident (parent_env.c); it
@@ -44,6 +46,17 @@ static const int started[] = { R_LOOKUP, R_QUEUE, R_SCHED, R_MDA, R_MTA, R_CONTR
 
 struct kid { pid_t pid; uint64_t job; struct kid *next; };
 
+/* a role's life besides its pid and the parent's channel to it: its own restart timer and
+ * back-off (1 s doubling to 30 s while it keeps dying; reset once it ran for a minute) */
+struct life {
+	int chup;                  /* ch[] is open (the role did not close its end) */
+	struct ev *timer;          /* a restart of this role alone is pending */
+	long backoff_ms;
+	long long started_ms;
+};
+
+#define BACKOFF_MAX_FACTOR 30
+
 static struct config *cfg;
 static const char *cfgpath;
 static char self_exe[PATH_MAX], queue_exe[PATH_MAX];
@@ -51,12 +64,15 @@ static int debug_flag;
 static int lfd[CFG_MAXLISTEN], lkind[CFG_MAXLISTEN], nl;
 static pid_t pids[R_NROLES];
 static struct chan *ch[R_NROLES];
+static struct life life[R_NROLES];
 static struct kid *kids;
 static char **delivery_env;       /* built once: see parent_env.c */
 static int generation, stopping, restarting, exit_code;
 static struct ev *restart_ev;
-static long long last_start_ms;
-static int backoff_s = 1;
+static long backoff_base_ms = 1000;
+#ifdef TERN_TEST
+static long spawn_delay_ms;        /* a pause between fork and exec (TERN_SPAWN_DELAY_MS) */
+#endif
 
 static void restart_all(const char *why);
 
@@ -174,10 +190,20 @@ static int listener_for(int role, int i)
 
 static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg);
 
+/* A role closed its end (it is dying): the restart waits for its exit status (reap), and
+ * until then no new peer channel is handed to it. Closed here for a malformed frame: the
+ * role could never be reached again, so it is killed (and restarted). Nothing may be freed
+ * here: the channel is inside its own callback. */
 static void on_role_close(struct chan *c, void *arg)
 {
-	if (!stopping && !restarting)
-		restart_all("role channel closed");
+	int r = (int)(intptr_t)arg;
+	life[r].chup = 0;
+	log_debug("event=role_channel_closed role=%s", role_name(r));
+	if (!chan_peer_closed(c) && pids[r] > 0 && !stopping) {
+		log_err("event=role_channel_broken role=%s reason=\"malformed frame\"; killing it",
+		        role_name(r));
+		kill(pids[r], SIGKILL);
+	}
 }
 
 static void keep_fd(int fd) { fcntl(fd, F_SETFD, 0); }
@@ -185,34 +211,70 @@ static void keep_fd(int fd) { fcntl(fd, F_SETFD, 0); }
 /* the control role is linked only once its module exists (see role.h) */
 static int role_runs(int r) { return r != R_CONTROL || control_main != NULL; }
 
-static pid_t spawn_role(int role, int sp[][2][2], size_t nedges, int parentfd)
+/* a role that can be handed a new peer channel now */
+static int role_alive(int r) { return pids[r] > 0 && ch[r] && life[r].chup; }
+
+/* In the child between fork and exec: libevent's handlers of the parent are still installed
+ * and would write a signal meant for this child (a SIGTERM of stop_all) into the parent's
+ * signal pipe. Every disposition back to the default, then the mask (blocked across fork by
+ * spawn_role) emptied: a signal that arrived meanwhile now acts on this child alone. */
+static void spawn_reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+#ifdef TERN_TEST
+	if (spawn_delay_ms > 0)
+		usleep((useconds_t)spawn_delay_ms * 1000);
+#endif
+}
+
+/* the role's whole environment (parent_env.c): ROLE_FDS (parent=N, then peer=N for every
+ * peer fd given, peerfd[r] >= 0), ROLE_LISTEN, TZ */
+static char **spawn_env(int rl, const int *peerfd, int parentfd)
 {
 	char fds[512] = "", lst[256] = "", tmp[64];
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
 	snprintf(fds, sizeof fds, "parent=%d", parentfd);
 	keep_fd(parentfd);
-	for (size_t e = 0; e < nedges; e++)
-		for (int side = 0; side < 2; side++)
-			if (edges[e][side] == role && role_runs(edges[e][!side])) {
-				int fd = sp[e][side][0];
-				keep_fd(fd);
-				snprintf(tmp, sizeof tmp, ",%s=%d", role_name(edges[e][!side]), fd);
-				strncat(fds, tmp, sizeof fds - strlen(fds) - 1);
-			}
+	for (int r = 1; r < R_NROLES; r++)
+		if (peerfd[r] >= 0) {
+			keep_fd(peerfd[r]);
+			snprintf(tmp, sizeof tmp, ",%s=%d", role_name(r), peerfd[r]);
+			strncat(fds, tmp, sizeof fds - strlen(fds) - 1);
+		}
 	for (int i = 0; i < nl; i++)
-		if (listener_for(role, i)) {
+		if (listener_for(rl, i)) {
 			keep_fd(lfd[i]);
 			snprintf(tmp, sizeof tmp, "%s%d:%d", *lst ? "," : "", lfd[i], lkind[i]);
 			strncat(lst, tmp, sizeof lst - strlen(lst) - 1);
 		}
-	char **envp = parent_env_role(fds, lst, generation > 1);
+	return parent_env_role(fds, lst, generation > 1);
+}
+
+static pid_t spawn_role(int rl, const int *peerfd, int parentfd)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid != 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return pid;
+	}
+	spawn_reset_signals();
+	char **envp = spawn_env(rl, peerfd, parentfd);
 	const char *argv[8];
 	int a = 0;
 	argv[a++] = self_exe;
 	argv[a++] = "-R";
-	argv[a++] = role_name(role);
+	argv[a++] = role_name(rl);
 	if (cfgpath) {
 		argv[a++] = "-f";
 		argv[a++] = cfgpath;
@@ -225,36 +287,120 @@ static pid_t spawn_role(int role, int sp[][2][2], size_t nedges, int parentfd)
 	_exit(111);
 }
 
+static void make_pair(int p[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+		log_fatal("event=socketpair_failed error=\"%s\"", strerror(errno));
+}
+
+/* start role r with the peer channels in peerfd (closed here once the child has them) */
+static void start_role(int r, int *peerfd)
+{
+	int p[2];
+	make_pair(p);
+	pids[r] = spawn_role(r, peerfd, p[1]);
+	close(p[1]);
+	for (int k = 0; k < R_NROLES; k++)
+		if (peerfd[k] >= 0) {
+			close(peerfd[k]);
+			peerfd[k] = -1;
+		}
+	if (pids[r] < 0)
+		log_fatal("event=fork_failed error=\"%s\"", strerror(errno));
+	ch[r] = chan_new(p[0], role_name(r), on_role_msg, on_role_close, (void *)(intptr_t)r);
+	life[r].chup = 1;
+	life[r].started_ms = ev_now_ms();
+}
+
 static void start_all(void)
 {
 	size_t ne = sizeof edges / sizeof edges[0];
-	int sp[sizeof edges / sizeof edges[0]][2][2];
+	int fds[R_NROLES][R_NROLES];         /* fds[a][b]: a's end of the channel to b */
+	for (int a = 0; a < R_NROLES; a++)
+		for (int b = 0; b < R_NROLES; b++)
+			fds[a][b] = -1;
 	generation++;
-	last_start_ms = ev_now_ms();
 	for (size_t e = 0; e < ne; e++) {
-		int p[2];
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
-			log_fatal("event=socketpair_failed error=\"%s\"", strerror(errno));
-		sp[e][0][0] = p[0];
-		sp[e][1][0] = p[1];
-	}
-	for (size_t k = 0; k < NSTARTED; k++) {
-		int r = started[k], p[2];
-		if (!role_runs(r))
+		int a = edges[e][0], b = edges[e][1], p[2];
+		if (!role_runs(a) || !role_runs(b))
 			continue;
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
-			log_fatal("event=socketpair_failed error=\"%s\"", strerror(errno));
-		pids[r] = spawn_role(r, sp, ne, p[1]);
-		close(p[1]);
-		if (pids[r] < 0)
-			log_fatal("event=fork_failed error=\"%s\"", strerror(errno));
-		ch[r] = chan_new(p[0], role_name(r), on_role_msg, on_role_close, NULL);
+		make_pair(p);
+		fds[a][b] = p[0];
+		fds[b][a] = p[1];
 	}
-	for (size_t e = 0; e < ne; e++) {
-		close(sp[e][0][0]);
-		close(sp[e][1][0]);
-	}
+	for (size_t k = 0; k < NSTARTED; k++)
+		if (role_runs(started[k]))
+			start_role(started[k], fds[started[k]]);
 	log_info("event=started generation=%d", generation);
+	unsetenv("TERN_CRASHPOINT");         /* crash points fire in the first roles only */
+}
+
+/* Restart role r alone: a fresh socketpair for each edge to a peer that runs; the peer gets
+ * its end over its parent channel (M_PEER_NEW), r the other at exec. A peer that is down
+ * itself gets its channel to r when it starts. */
+static void restart_one(int fd, short what, void *arg)
+{
+	int r = (int)(intptr_t)arg, peerfd[R_NROLES];
+	size_t ne = sizeof edges / sizeof edges[0];
+	if (stopping || restarting || pids[r] > 0)
+		return;
+	if (!role_alive(R_QUEUE)) {          /* dying: restart_all follows, or try again */
+		ev_add(life[r].timer, backoff_base_ms);
+		return;
+	}
+	for (int k = 0; k < R_NROLES; k++)
+		peerfd[k] = -1;
+	for (size_t e = 0; e < ne; e++)
+		for (int side = 0; side < 2; side++) {
+			int peer = edges[e][!side], p[2];
+			if (edges[e][side] != r || !role_runs(peer) || !role_alive(peer))
+				continue;
+			make_pair(p);
+			struct msg m;
+			msg_init(&m, M_PEER_NEW, 0);
+			msg_u64(&m, (uint64_t)r);
+			msg_fd(&m, p[0]);
+			chan_send(ch[peer], &m);
+			peerfd[peer] = p[1];
+		}
+	start_role(r, peerfd);
+	log_info("event=started role=%s pid=%ld", role_name(r), (long)pids[r]);
+}
+
+/* the delay before role r starts again: 1 s doubling to 30 s while it keeps dying */
+static long next_backoff(int r)
+{
+	struct life *l = &life[r];
+	if (l->backoff_ms == 0 || ev_now_ms() - l->started_ms > 60000)
+		l->backoff_ms = backoff_base_ms;
+	long d = l->backoff_ms, max = BACKOFF_MAX_FACTOR * backoff_base_ms;
+	l->backoff_ms = d < max / 2 ? d * 2 : max;
+	return d;
+}
+
+static void forget_role(int r)
+{
+	pids[r] = 0;
+	life[r].chup = 0;
+	if (ch[r]) {
+		chan_free(ch[r]);
+		ch[r] = NULL;
+	}
+	if (r == R_MDA)
+		while (kids) {
+			/* its delivery children report to nobody: a new mda numbers its jobs afresh,
+			 * and the queue redoes their recipients (at least once, doc/QUEUE.md) */
+			struct kid *k = kids;
+			kids = k->next;
+			free(k);
+		}
+}
+
+static void schedule_restart(int r, const char *why)
+{
+	long d = next_backoff(r);
+	log_warn("event=restarting role=%s reason=\"%s\" backoff_ms=%ld", role_name(r), why, d);
+	ev_add(life[r].timer, d);
 }
 
 /* Orderly: first the roles that take or hand out work (smtp stops accepting, mta and mda
@@ -262,6 +408,8 @@ static void start_all(void)
 static void stop_all(void)
 {
 	static const int first[] = { R_SMTP, R_CONTROL, R_MTA, R_MDA };
+	for (int r = 1; r < R_NROLES; r++)
+		ev_del(life[r].timer);
 	for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
 		if (pids[first[i]] > 0)
 			kill(pids[first[i]], SIGTERM);
@@ -290,38 +438,27 @@ static void stop_all(void)
 				kill(pids[r], SIGKILL);
 			usleep(10000);
 		}
-		pids[r] = 0;
-		if (ch[r]) {
-			chan_free(ch[r]);
-			ch[r] = NULL;
-		}
+		forget_role(r);
 	}
 }
 
 static void restart_cb(int fd, short what, void *arg)
 {
 	restarting = 0;
-	/* delivery children of the old generation report to nobody: the new mda numbers its
-	 * jobs afresh, and their results are redone from the spool (at least once) */
-	while (kids) {
-		struct kid *k = kids;
-		kids = k->next;
-		free(k);
-	}
 	start_all();
 }
 
+/* The queue died (or SIGHUP): every role starts over after the queue's back-off; the new
+ * queue recovers from the spool exactly as after a crash of the machine (doc/QUEUE.md). */
 static void restart_all(const char *why)
 {
 	if (restarting || stopping)
 		return;
 	restarting = 1;
-	log_warn("event=restarting reason=\"%s\" backoff=%ds", why, backoff_s);
+	long d = next_backoff(R_QUEUE);
+	log_warn("event=restarting role=all reason=\"%s\" backoff_ms=%ld", why, d);
 	stop_all();
-	if (ev_now_ms() - last_start_ms > 60000)
-		backoff_s = 1;
-	ev_add(restart_ev, backoff_s * 1000L);
-	backoff_s = backoff_s < 30 ? backoff_s * 2 : 30;
+	ev_add(restart_ev, d);
 }
 
 /* ---- forking tern-local --------------------------------------------------------------------- */
@@ -351,11 +488,9 @@ static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv
 	/* No exec: the delivery code is linked in (src/helpers/local.h), because an exec costs
 	 * about a millisecond of CPU per delivery in the dynamic loader alone (measured; see
 	 * doc/ARCHITECTURE.md). Leave nothing of the parent behind: no descriptor but 0-2, no
-	 * signal handler (libevent's would write into the parent's signal pipe). */
+	 * signal handler (reset by the caller before anything else: libevent's would write into
+	 * the parent's signal pipe). */
 	close_range(3, ~0U, 0);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
 	environ = delivery_env;            /* TERN_CONF, TERN_QUEUE for forwards; no secrets */
 	int argc = 0;
 	while (argv[argc])
@@ -389,9 +524,15 @@ static void on_fork_local(struct msg_reader *r, int fd)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		goto fail;
+	sigset_t all, old;                 /* no parent handler may run in the child */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	pid_t pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		spawn_reset_signals();
 		child_exec(uid, gid, home, argv, fd, p[1]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[1]);
 	close(fd);
 	if (pid < 0) {
@@ -425,6 +566,30 @@ static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 
 /* ---- signals ---------------------------------------------------------------------------------- */
 
+/* Role r exited with wait status st: exit 78 (configuration) stops ternd; the queue takes
+ * every role with it (restart_all); any other role starts again alone after its back-off. */
+static void role_exited(int r, int st)
+{
+	char why[96];
+	snprintf(why, sizeof why, "role %s exited (%s %d)", role_name(r),
+	         WIFSIGNALED(st) ? "signal" : "status",
+	         WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	forget_role(r);
+	if (stopping)
+		return;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 78) {
+		log_err("event=fatal role=%s reason=\"configuration or setup error, see above\"; "
+		        "stopping", role_name(r));
+		stopping = 1;
+		exit_code = 78;
+		stop_all();
+		ev_exit();
+	} else if (r == R_QUEUE)
+		restart_all(why);
+	else if (!restarting)
+		schedule_restart(r, why);
+}
+
 static void reap(void)
 {
 	int st;
@@ -445,22 +610,8 @@ static void reap(void)
 				goto next;
 			}
 		for (int r = 1; r < R_NROLES; r++)
-			if (pids[r] == pid) {
-				pids[r] = 0;
-				char why[96];
-				snprintf(why, sizeof why, "role %s exited (%s %d)", role_name(r),
-				         WIFSIGNALED(st) ? "signal" : "status",
-				         WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-				if (!stopping && WIFEXITED(st) && WEXITSTATUS(st) == 78) {
-					log_err("event=fatal role=%s reason=\"configuration or setup error, see above\"; "
-					        "stopping", role_name(r));
-					stopping = 1;
-					exit_code = 78;
-					stop_all();
-					ev_exit();
-				} else if (!stopping)
-					restart_all(why);
-			}
+			if (pids[r] == pid)
+				role_exited(r, st);
 next:;
 	}
 }
@@ -486,6 +637,20 @@ static void on_signal(int sig, short what, void *arg)
 	stop_all();
 	ev_exit();
 }
+
+/* the test build's hooks: a shorter back-off (tests restart roles many times) and a pause
+ * between fork and exec (where the race with the parent's signal handlers was) */
+static void test_hooks(void)
+{
+#ifdef TERN_TEST
+	const char *v;
+	if ((v = getenv("TERN_RESTART_BACKOFF_MS")) != NULL && atol(v) > 0)
+		backoff_base_ms = atol(v);
+	if ((v = getenv("TERN_SPAWN_DELAY_MS")) != NULL && atol(v) > 0)
+		spawn_delay_ms = atol(v);
+#endif
+}
+
 
 /* `users any:DIR` (the development default): DIR holds every user's home, created on
  * demand by the delivery child, which runs as `user` when we are root: let it write there. */
@@ -547,6 +712,9 @@ int parent_main(struct config *c, const char *path, const char *argv0, int debug
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		ev_add(ev_signal(sigs[i], on_signal, NULL), -1);
 	restart_ev = ev_new(-1, 0, restart_cb, NULL);
+	for (int r = 1; r < R_NROLES; r++)
+		life[r].timer = ev_new(-1, 0, restart_one, (void *)(intptr_t)r);
+	test_hooks();
 	log_info("event=start config=\"%s\" uid=%d spool=%s", cfg->path, (int)geteuid(), cfg->spool);
 	prepare_any_users();
 	start_all();

@@ -3,7 +3,8 @@
  * lookup, delivery hand-off to mda, results, and recovery at start.
  * Trusts: its peers only as far as proto.h's checks go — the codec passes only the types
  * doc/IPC.md lets each peer send, every message is validated and a malformed one is dropped
- * without effect (doc/IPC.md, "Malformed messages"). */
+ * without effect (doc/IPC.md, "Malformed messages"). A peer's death and return are
+ * queue_peer.c's. */
 #include "ternd/queue/queue.h"
 #include "ternd/queue/queue_fs.h"
 #include "ternd/queue/queue_pid.h"
@@ -23,7 +24,6 @@
 #include <unistd.h>
 
 struct config *queue_cfg;
-static struct chan *ch_smtp, *ch_parent;
 struct chan *queue_ch_lookup, *queue_ch_sched, *queue_ch_mda, *queue_ch_mta, *queue_ch_control;
 static struct hmap msgs;          /* id -> struct qmsg */
 static struct hmap opens;         /* id -> struct qopen: data files handed to smtp */
@@ -373,6 +373,8 @@ static void commit_reply(struct pcommit *pc, int ok)
 {
 	char id[17];
 	env_idstr(pc->m->env.id, id);
+	if ((pc->kind == PC_SMTP || pc->kind == PC_CTL) && !pc->c)
+		return;                      /* the requester died meanwhile (queue_forget_chan) */
 	if (pc->kind == PC_SMTP) {
 		struct msg out;
 		int full = pc->err == ENOSPC || pc->err == EDQUOT;
@@ -644,6 +646,10 @@ static void opens_drop(struct chan *c)
 
 static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
 {
+	if (type == M_PEER_NEW && c == queue_ch_parent) {
+		queue_peer_new(r, fd);
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	if (queue_ctl_recv(c, type, id, r))
@@ -671,7 +677,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 			msg_str(&out, dom);
 		else
 			msg_u64(&out, n);
-		chan_send(type == M_SCHED_ETRN ? queue_ch_sched : ch_smtp, &out);
+		chan_send(type == M_SCHED_ETRN ? queue_ch_sched : queue_ch_smtp, &out);
 		break;
 	}
 	default:
@@ -681,7 +687,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 
 /* Leaving: make what we already know durable first (results that arrived in this very
  * pass), so that a restart does not deliver again what was delivered. */
-static void flush_and_exit(const char *why)
+void queue_exit(const char *why)
 {
 	log_info("event=shutdown reason=%s", why);
 	pass_cb(-1, 0, NULL);
@@ -689,12 +695,35 @@ static void flush_and_exit(const char *why)
 	exit(0);
 }
 
-static void on_close(struct chan *c, void *arg)
+/* A requester of data files and commits died (smtp, control): the data files it had opened
+ * go (never acknowledged), and replies to its commits in the batch go nowhere. */
+void queue_forget_chan(struct chan *c)
 {
 	opens_drop(c);
-	char why[64];
-	snprintf(why, sizeof why, "peer_closed:%s", chan_peer(c));
-	flush_and_exit(why);
+	for (struct pcommit *pc = batch_head; pc; pc = pc->next)
+		if (pc->c == c)
+			pc->c = NULL;
+}
+
+/* A new scheduler knows nothing: tell it every routed recipient of every live message, as
+ * at start (those in flight too: their results will come). */
+void queue_sched_announce_all(void)
+{
+	size_t b = 0, nmsg = 0;
+	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
+		struct qmsg *m = (struct qmsg *)h;
+		uint32_t *idx = xcalloc(m->env.nslots ? m->env.nslots : 1, sizeof *idx);
+		size_t n = 0;
+		for (uint32_t i = 0; i < m->env.nslots; i++)
+			if (m->env.slots[i].state == SL_ROUTED && !(m->sf[i] & SF_ADD))
+				idx[n++] = i;
+		if (n && !m->env.held && m->env.staged) {
+			sched_add(m, idx, n);
+			nmsg++;
+		}
+		free(idx);
+	}
+	log_info("event=scheduler_fed messages=%zu", nmsg);
 }
 
 /* ---- ticks: route retries, stalled finishes -------------------------------------------------- */
@@ -705,17 +734,8 @@ static void tick_cb(int fd, short what, void *arg)
 	size_t b = 0;
 	for (struct hnode *h = NULL; (h = hmap_next(&msgs, &b, h));) {
 		struct qmsg *m = (struct qmsg *)h;
-		if (m->reroute_at && m->reroute_at <= now) {
-			m->reroute_at = 0;
-			for (uint32_t i = 0; i < m->env.nslots; i++)
-				if (m->env.slots[i].state == SL_UNROUTED) {
-					if (retry_expired(m->env.arrival, now, queue_cfg->queuelifetime))
-						queue_fail_slot(m, i, "4.3.0", "I'm not going to try again; this message has "
-						          "been in the queue too long. Last error: address lookup failed");
-					else
-						queue_route_slot(m, i);
-				}
-		}
+		if (m->reroute_at && m->reroute_at <= now)
+			queue_reroute(m, now);
 		if (env_all_final(&m->env) && !m->bouncing && !m->dirty)
 			queue_mark_dirty(m);
 	}
@@ -723,7 +743,7 @@ static void tick_cb(int fd, short what, void *arg)
 	ev_add(tick_ev, 10000);
 }
 
-static void on_term(int sig, short what, void *arg) { flush_and_exit("sigterm"); }
+static void on_term(int sig, short what, void *arg) { queue_exit("sigterm"); }
 
 int queue_main(struct role_ctx *ctx)
 {
@@ -740,15 +760,7 @@ int queue_main(struct role_ctx *ctx)
 	pass_ev = ev_new(-1, 0, pass_cb, NULL);
 	tick_ev = ev_new(-1, 0, tick_cb, NULL);
 	stall_ev = ev_new(-1, 0, stall_cb, NULL);
-	ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
-	ch_smtp = chan_new(ctx->peer[R_SMTP], "smtp", on_recv, on_close, NULL);
-	queue_ch_lookup = chan_new(ctx->peer[R_LOOKUP], "lookup", on_recv, on_close, NULL);
-	queue_ch_sched = chan_new(ctx->peer[R_SCHED], "scheduler", on_recv, on_close, NULL);
-	queue_ch_mda = chan_new(ctx->peer[R_MDA], "mda", on_recv, on_close, NULL);
-	if (ctx->peer[R_MTA] >= 0)
-		queue_ch_mta = chan_new(ctx->peer[R_MTA], "mta", on_recv, on_close, NULL);
-	if (ctx->peer[R_CONTROL] >= 0)
-		queue_ch_control = chan_new(ctx->peer[R_CONTROL], "control", on_recv, on_close, NULL);
+	queue_peers_open(ctx, on_recv);
 	struct ev *sig = ev_signal(SIGTERM, on_term, NULL);
 	ev_add(sig, -1);
 	signal(SIGPIPE, SIG_IGN);

@@ -1,7 +1,7 @@
 /* queue — internal interface between the parts of the queue role: queue.c (IPC, commit,
  * routing, results), queue_drop.c (maildrop pickup), queue_bounce.c (bounces), queue_fs.c
- * (files), queue_recover.c (recovery at start). Owns: struct qmsg, the in-memory image of
- * one committed message. */
+ * (files), queue_recover.c (recovery at start), queue_peer.c (peers dying and coming back).
+ * Owns: struct qmsg, the in-memory image of one committed message. */
 #ifndef TERN_QUEUE_H
 #define TERN_QUEUE_H
 #include "lib/hmap.h"
@@ -14,6 +14,7 @@
 #define SF_ROUTING  0x02   /* a route request is outstanding */
 #define SF_ADD      0x04   /* tell the scheduler about it after the journal sync */
 #define SF_RESULT   0x08   /* report its result to the scheduler after the sync */
+#define SF_REDO     0x10   /* deferred because its delivery agent died: run it when it is back */
 
 struct qmsg {
 	struct hnode h;            /* key = id; must be first */
@@ -36,6 +37,7 @@ enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE, PC_CTL };
 /* queue.c */
 extern struct config *queue_cfg;
 extern struct chan *queue_ch_lookup, *queue_ch_sched, *queue_ch_mda, *queue_ch_mta, *queue_ch_control;
+extern struct chan *queue_ch_smtp, *queue_ch_parent;         /* queue_peer.c */
 struct qmsg *queue_msg_get(uint64_t id);
 void queue_msg_put(struct qmsg *m);             /* known from now on, under m->env.id */
 void queue_sf_fit(struct qmsg *m);
@@ -47,6 +49,9 @@ void queue_check_done(struct qmsg *m);          /* finished? bounce, then remove
 void queue_remove(struct qmsg *m);              /* unlink and forget (no bounce) */
 /* iterate over every message; fn may not remove messages */
 void queue_foreach(void (*fn)(struct qmsg *m, void *arg), void *arg);
+void queue_exit(const char *why);               /* make results durable, then exit(0) */
+void queue_forget_chan(struct chan *c);         /* its opened data files go, its replies drop */
+void queue_sched_announce_all(void);            /* feed a new scheduler */
 
 /* queue_deliver.c */
 void queue_route_slot(struct qmsg *m, uint32_t slot);  /* ask lookup (or tell the scheduler) */
@@ -57,6 +62,15 @@ void queue_on_sched_run(struct msg_reader *r);
 void queue_on_mta_result(struct msg_reader *r);
 void queue_on_delivered(struct msg_reader *r);
 void queue_deliver_init(void);
+void queue_reroute(struct qmsg *m, int64_t now);       /* route its unrouted slots again */
+void queue_deliver_peer_lost(int role);         /* lookup, mda or mta died: fail over */
+void queue_deliver_peer_back(int role);         /* ...and is back: go on at once */
+
+/* queue_peer.c: the channels to the peers (restarted peers arrive by M_PEER_NEW) */
+struct role_ctx;
+void queue_peers_open(struct role_ctx *ctx, chan_recv_cb cb);
+void queue_peer_new(struct msg_reader *r, int fd);     /* M_PEER_NEW from the parent */
+int queue_peer_up(int role);
 struct qmsg *queue_new_msg(void);
 void queue_free_msg(struct qmsg *m);
 /* Enqueue an uncommitted message (data file written, m->env filled) for the next group

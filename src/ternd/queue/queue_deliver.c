@@ -1,7 +1,8 @@
 /* queue_deliver — the queue role's routing and delivery hand-off (doc/QUEUE.md steps 9-12):
  * asking lookup to route each slot, handing routed slots to mda (local) or mta (remote, one
  * transaction per message and destination), and turning results into journal records.
- * Owns: the outstanding route requests, and the duplicate filter of one message (a routed
+ * Owns: the outstanding route requests; what becomes of them and of deliveries in flight
+ * when lookup, mda or mta dies and comes back; the duplicate filter of one message (a routed
  * target that another slot of the message already delivers is not added again; a slot whose
  * targets are all duplicates is withdrawn with an X record). Trusts: results only after
  * validation. */
@@ -24,6 +25,9 @@ static struct hmap rreqs;         /* route request id -> struct rreq */
 static uint32_t rreq_seq;
 static uint64_t mta_job_seq;
 
+#define REROUTE_S 30          /* a tempfailed route is tried again after this */
+#define REDO_S    60          /* ...a delivery whose agent died, unless the agent is back first */
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
 void queue_route_slot(struct qmsg *m, uint32_t i)
@@ -37,6 +41,10 @@ void queue_route_slot(struct qmsg *m, uint32_t i)
 	}
 	if (m->env.slots[i].state != SL_UNROUTED || (m->sf[i] & SF_ROUTING))
 		return;
+	if (!queue_peer_up(R_LOOKUP)) {
+		m->reroute_at = queue_now() + REROUTE_S;     /* or as soon as lookup is back */
+		return;
+	}
 	struct rreq *q = xcalloc(1, sizeof *q);
 	q->h.key = ++rreq_seq;
 	q->msgid = m->env.id;
@@ -204,7 +212,7 @@ void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 		log_info("event=routed id=%s rcpt=<%s> targets=%" PRIu64, id, m->env.slots[i].rcpt, n);
 	} else if (verdict == V_TEMP) {
 		log_warn("event=route_deferred id=%s rcpt=<%s> reason=\"%s\"", id, m->env.slots[i].rcpt, diag);
-		m->reroute_at = queue_now() + 30;
+		m->reroute_at = queue_now() + REROUTE_S;
 		queue_mark_dirty(m);             /* the recipients that did route go on meanwhile */
 	} else
 		queue_fail_slot(m, i, "5.1.1", *diag ? diag : "Sorry, no mailbox here by that name.");
@@ -292,11 +300,35 @@ void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, c
 	         s->diag ? s->diag : "");
 }
 
+/* A delivery whose agent died in flight, or that cannot start while the agent restarts:
+ * deferred in memory only (no attempt counted, nothing journaled; at least once, as after a
+ * crash), and run again as soon as the agent is back (queue_deliver_peer_back). */
+static void defer_redo(struct qmsg *m, uint32_t i, const char *why)
+{
+	if (m->sf[i] & SF_INFLIGHT) {
+		m->sf[i] &= (unsigned char)~SF_INFLIGHT;
+		m->inflight--;
+	}
+	m->sf[i] |= SF_REDO;
+	struct msg out;
+	msg_init(&out, M_SCHED_RESULT, 0);
+	msg_u64(&out, m->env.id); msg_u64(&out, i); msg_u64(&out, D_TEMP);
+	msg_u64(&out, (uint64_t)(queue_now() + REDO_S));
+	msg_str(&out, why);
+	chan_send(queue_ch_sched, &out);
+}
+
+static int is_local(const struct slot *s) { return strcmp(s->t.channel, "local") == 0; }
+
 static void deliver_slot(struct qmsg *m, uint32_t i)
 {
 	struct slot *s = &m->env.slots[i];
 	if (s->state != SL_ROUTED || (m->sf[i] & SF_INFLIGHT))
 		return;
+	if (!queue_peer_up(R_MDA)) {
+		defer_redo(m, i, "local delivery agent restarting");
+		return;
+	}
 	int fd = queue_fs_open_data(m->env.id);
 	if (fd < 0) {
 		queue_record_result(m, i, D_TEMP, "cannot open the queued message", NULL);
@@ -319,6 +351,11 @@ static void deliver_slot(struct qmsg *m, uint32_t i)
 static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
 {
 	struct stat st;
+	if (queue_ch_mta && !queue_peer_up(R_MTA)) {
+		for (size_t k = 0; k < n; k++)
+			defer_redo(m, idx[k], "remote delivery agent restarting");
+		return;
+	}
 	int fd = queue_ch_mta ? queue_fs_open_data(m->env.id) : -1;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
@@ -459,5 +496,95 @@ void queue_on_delivered(struct msg_reader *r)
 	queue_record_result(m, (uint32_t)i, (int)st, diag, NULL);
 }
 
-
 void queue_deliver_init(void) { hmap_init(&rreqs); }
+
+void queue_reroute(struct qmsg *m, int64_t now)
+{
+	m->reroute_at = 0;
+	for (uint32_t i = 0; i < m->env.nslots; i++)
+		if (m->env.slots[i].state == SL_UNROUTED) {
+			if (retry_expired(m->env.arrival, now, queue_cfg->queuelifetime))
+				queue_fail_slot(m, i, "4.3.0", "I'm not going to try again; this message has "
+				          "been in the queue too long. Last error: address lookup failed");
+			else
+				queue_route_slot(m, i);
+		}
+}
+
+/* ---- a peer dies, a peer comes back (queue_peer.c) --------------------------------------- */
+
+/* lookup died: its answers will not come; the slots are routed again when it is back */
+static void routes_lost(void)
+{
+	size_t b = 0, n = 0;
+	struct hnode *h;
+	while ((h = hmap_next(&rreqs, &b, NULL))) {
+		struct rreq *q = (struct rreq *)hmap_del(&rreqs, h->key);
+		struct qmsg *m = queue_msg_get(q->msgid);
+		if (m && (m->sf[q->slot] & SF_ROUTING)) {
+			m->sf[q->slot] &= (unsigned char)~SF_ROUTING;
+			m->routing--;
+			m->reroute_at = queue_now() + REROUTE_S;
+			n++;
+		}
+		free(q);
+	}
+	if (n)
+		log_info("event=route_requests_lost n=%zu", n);
+}
+
+struct peerwalk { int role; size_t n; };
+
+static void inflight_lost(struct qmsg *m, void *arg)
+{
+	struct peerwalk *w = arg;
+	for (uint32_t i = 0; i < m->env.nslots; i++)
+		if ((m->sf[i] & SF_INFLIGHT) && is_local(&m->env.slots[i]) == (w->role == R_MDA)) {
+			defer_redo(m, i, w->role == R_MDA ? "local delivery agent died"
+			                                  : "remote delivery agent died");
+			w->n++;
+		}
+}
+
+static void redo_now(struct qmsg *m, void *arg)
+{
+	struct peerwalk *w = arg;
+	int any = 0;
+	for (uint32_t i = 0; i < m->env.nslots; i++)
+		if ((m->sf[i] & SF_REDO) && is_local(&m->env.slots[i]) == (w->role == R_MDA)) {
+			m->sf[i] &= (unsigned char)~SF_REDO;
+			any = 1;
+		}
+	if (any) {                           /* M_SCHED_CTL op 1: ready now */
+		struct msg out;
+		msg_init(&out, M_SCHED_CTL, 0);
+		msg_u64(&out, 1);
+		msg_u64(&out, m->env.id);
+		chan_send(queue_ch_sched, &out);
+		w->n++;
+	}
+}
+
+static void reroute_now(struct qmsg *m, void *arg)
+{
+	if (m->reroute_at)
+		queue_reroute(m, queue_now());
+}
+
+void queue_deliver_peer_lost(int role)
+{
+	struct peerwalk w = { role, 0 };
+	if (role == R_LOOKUP) {
+		routes_lost();
+		return;
+	}
+	queue_foreach(inflight_lost, &w);
+	if (w.n)
+		log_info("event=deliveries_deferred peer=%s n=%zu", role_name(role), w.n);
+}
+
+void queue_deliver_peer_back(int role)
+{
+	struct peerwalk w = { role, 0 };
+	queue_foreach(role == R_LOOKUP ? reroute_now : redo_now, &w);
+}

@@ -4,7 +4,9 @@
  * shrinks on temporary failure, and the wake-up heap of retry times. It touches no files and
  * no network: the queue tells it what exists (M_SCHED_ADD) and what happened
  * (M_SCHED_RESULT); it tells the queue what to run now (M_SCHED_RUN).
- * Trusts: the queue's messages after validation; it never decides a recipient's fate. */
+ * Trusts: the queue's messages after validation; it never decides a recipient's fate; the
+ * parent for a restarted peer's channel (M_PEER_NEW). A peer that dies is waited for (its
+ * replacement arrives from the parent); the parent's channel closing ends the role. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "lib/ev.h"
@@ -53,7 +55,7 @@ struct channel { const char *name; size_t limit, inflight; struct thread *rhead,
 struct smsg { struct hnode h; struct item **items; size_t n; int64_t birth; char *sender; };
 
 static struct config *cfg;
-static struct chan *ch_queue;
+static struct chan *ch_queue, *ch_control, *ch_parent;
 static struct hmap smsgs;
 static struct thread *threads[1024];
 static struct channel chans[2];  /* 0 local, 1 everything else (smtp) */
@@ -633,8 +635,14 @@ static void on_snapshot(struct chan *c, uint32_t id, struct msg_reader *r)
 	chan_send(c, &out);
 }
 
+static void peer_new(struct msg_reader *r, int fd);
+
 static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
 {
+	if (type == M_PEER_NEW && c == ch_parent) {
+		peer_new(r, fd);
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	switch (type) {
@@ -653,8 +661,29 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 
 static void on_close(struct chan *c, void *arg)
 {
-	log_info("event=peer_closed peer=%s; exiting", chan_peer(c));
-	exit(0);
+	if (c == ch_parent) {
+		log_info("event=parent_gone; exiting");
+		exit(0);
+	}
+	if (role_peer_lost(c) < 0)
+		exit(1);
+}
+
+/* a restarted control (or queue: in practice every role restarts with the queue) */
+static void peer_new(struct msg_reader *r, int fd)
+{
+	int peer = role_peer_new(R_SCHED, r, fd);
+	struct chan **cp = peer == R_QUEUE ? &ch_queue : peer == R_CONTROL ? &ch_control : NULL;
+	if (peer < 0)
+		return;
+	if (!cp) {
+		log_warn("event=unexpected_peer peer=%s", role_name(peer));
+		close(fd);
+		return;
+	}
+	chan_free(*cp);
+	*cp = chan_new(fd, role_name(peer), on_recv, on_close, NULL);
+	log_info("event=peer_new peer=%s", role_name(peer));
 }
 
 static void on_term(int sig, short what, void *arg) { ev_exit(); }
@@ -669,11 +698,13 @@ int sched_main(struct role_ctx *ctx)
 	chans[1] = (struct channel){ "smtp", cfg->concurrencyremote ? cfg->concurrencyremote : 1, 0, NULL, NULL };
 	wake_ev = ev_new(-1, 0, wake_cb, NULL);
 	started = now_s();
+	signal(SIGPIPE, SIG_IGN);
 	if (ctx->peer[R_CONTROL] >= 0)
-		chan_new(ctx->peer[R_CONTROL], "control", on_recv, on_close, NULL);
-	ch_queue = chan_new(ctx->peer[R_QUEUE], "queue", on_recv, on_close, NULL);
+		ch_control = chan_new(ctx->peer[R_CONTROL], "control", on_recv, on_close, NULL);
+	if (ctx->peer[R_QUEUE] >= 0)
+		ch_queue = chan_new(ctx->peer[R_QUEUE], "queue", on_recv, on_close, NULL);
 	if (ctx->peer[R_PARENT] >= 0)
-		chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
+		ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
 	struct ev *s1 = ev_signal(SIGTERM, on_term, NULL), *s2 = ev_signal(SIGALRM, on_alrm, NULL);
 	ev_add(s1, -1);
 	ev_add(s2, -1);

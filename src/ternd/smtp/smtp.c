@@ -273,17 +273,48 @@ static void smtp_chan_closed(struct chan *c, void *arg)
 		smtp_drain("parent_gone");
 		return;
 	}
-	log_err("event=peer_lost peer=%s", chan_peer(c));
+	int broken = role_peer_lost(c) < 0;
 	if (c == smtp.srv.lookup)
 		smtp.srv.lookup_up = 0;
 	if (c == smtp.srv.queue)
 		smtp.srv.queue_up = 0;
 	ev_add(smtp.lost, 0);
+	if (broken)
+		smtp_drain("peer_channel_broken");   /* then exit: restarted with fresh channels */
+}
+
+static struct chan *smtp_chan(int fd, const char *name);
+
+/* A restarted lookup or queue (M_PEER_NEW): whatever waited on the old one is answered
+ * first (a tempfail), then requests go to the new channel. */
+static void smtp_peer_new(int peer, int fd)
+{
+	struct chan **cp = peer == R_LOOKUP ? &smtp.srv.lookup : &smtp.srv.queue;
+	int *up = peer == R_LOOKUP ? &smtp.srv.lookup_up : &smtp.srv.queue_up;
+	if (*up)
+		log_warn("event=peer_lost peer=%s reason=replaced", role_name(peer));
+	*up = 0;
+	ev_del(smtp.lost);
+	smtp_lost(-1, 0, NULL);
+	chan_free(*cp);
+	*cp = smtp_chan(fd, role_name(peer));
+	*up = 1;
+	log_info("event=peer_new peer=%s", role_name(peer));
 }
 
 static void smtp_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
                              int fd, void *arg)
 {
+	if (type == M_PEER_NEW) {
+		int peer = role_peer_new(R_SMTP, r, fd);
+		if (peer == R_LOOKUP || peer == R_QUEUE)
+			smtp_peer_new(peer, fd);
+		else if (peer >= 0) {
+			log_warn("event=unexpected_peer peer=%s", role_name(peer));
+			close(fd);
+		}
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	log_debug("event=parent_message type=%u", type);
