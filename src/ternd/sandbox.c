@@ -12,6 +12,7 @@
 #include "ternd/sandbox.h"
 #include "lib/log.h"
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <grp.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -28,45 +30,54 @@
 #include <unistd.h>
 
 /* what every role does: its event loop (epoll, a pipe for signals), the codec (sendmsg and
- * recvmsg with SCM_RIGHTS, send on its sockets), memory, clocks, signal handlers, the log
- * (write on fd 2), and exit. kill and tgkill are added for the role's own pid only. */
+ * recvmsg with SCM_RIGHTS), memory, clocks (normally the vDSO's), signal handlers (and the
+ * SIGSYS report), the log (write on fd 2), and exit. Added with argument checks: kill and
+ * tgkill of the role's own pid only (crash points, abort), mmap and mprotect never with
+ * PROT_EXEC (no role maps new code once it runs: the NSS modules and OpenSSL's configuration
+ * are loaded before the filter). */
 static const char *const sb_base[] = {
-	"read", "write", "readv", "writev", "close", "fcntl", "pipe2",
-	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
-	"sendmsg", "recvmsg", "sendto", "recvfrom",
-	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
+	"read", "write", "close", "fcntl", "pipe2",
+	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "sendmsg", "recvmsg",
+	"brk", "munmap", "mremap", "futex", "getrandom",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall",
-	"clock_gettime", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
-	"getpid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getrandom", "futex",
-	"exit", "exit_group", NULL
+	"clock_gettime", "gettimeofday", "time",
+	"getpid", "getuid", "geteuid", "getgid", "getegid", "exit_group", NULL
 };
 
-/* reading files by name (tables, users, aliases, NSS, OpenSSL's configuration): openat is
- * added read-only (no write access mode, no O_CREAT, O_TRUNC or O_APPEND) */
-#define SB_READ_FILES "newfstatat", "fstat", "lseek", "pread64", "readlinkat", "getdents64"
-/* sockets of their own (socket() is added for the domains of the role only) */
-#define SB_CLIENT "connect", "bind", "getsockopt", "setsockopt", "getsockname", "poll", "ppoll"
+/* looking names up through NSS (users, groups: files, nscd, systemd's userdb over AF_UNIX)
+ * and reading files by name: openat is added read-only (no write access mode, no O_CREAT,
+ * O_TRUNC or O_APPEND) */
+#define SB_NSS_CALLS "newfstatat", "fstat", "lseek", "readlinkat", "connect", "poll", "ppoll"
 
-static const char *const sb_smtp[] = { "accept4", NULL };
-static const char *const sb_mta[] = { SB_CLIENT, NULL };
+/* smtp: sessions on accepted sockets, nothing else (chrooted into an empty directory) */
+static const char *const sb_smtp[] = { "accept4", "sendto", NULL };
+/* mta: its own outbound connections (socket() for AF_INET and AF_INET6 only), the message on
+ * a descriptor the queue passed */
+static const char *const sb_mta[] = {
+	"connect", "bind", "getsockopt", "sendto", "pread64", NULL
+};
+/* lookup: tables and NSS by name, read-only; libunbound's sockets and its resolver thread
+ * (clone only with CLONE_THREAD: a thread, never a process) */
 static const char *const sb_lookup[] = {
-	SB_READ_FILES, SB_CLIENT, "socketpair",
-	"set_robust_list", "rseq", "sched_getaffinity", NULL   /* libunbound's resolver thread */
+	SB_NSS_CALLS, "socketpair", "bind", "getsockopt", "setsockopt", "sendto", "recvfrom",
+	"madvise", "set_robust_list", "rseq", "exit", NULL
 };
+/* queue: the spool (doc/QUEUE.md) and the maildrop directory; no socket() at all */
 static const char *const sb_queue[] = {
-	"openat", SB_READ_FILES, "pwrite64", "fsync", "fdatasync", "syncfs", "ftruncate",
-	"fallocate", "flock", "fstatfs", "statfs", "mkdir", "mkdirat", "chmod", "fchmod",
-	"unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
-	"copy_file_range", "dup", "inotify_init1", "inotify_add_watch", "inotify_rm_watch", NULL
+	"openat", "newfstatat", "fstat", "lseek", "pread64", "getdents64", "dup",
+	"fsync", "fdatasync", "syncfs", "ftruncate", "flock", "fstatfs", "copy_file_range",
+	"mkdir", "chmod", "renameat", "unlinkat", "inotify_init1", "inotify_add_watch", NULL
 };
+/* control: its listeners, the queue-protocol agents it connects to, NSS (peer credentials
+ * to names), configured files read-only, messages on descriptors the queue passed */
 static const char *const sb_control[] = {
-	"accept", "accept4", SB_READ_FILES, SB_CLIENT, "fsync", "fdatasync", "statfs", "fstatfs",
-	NULL
+	SB_NSS_CALLS, "accept4", "getsockopt", "setsockopt", "sendto", "pread64", "fsync",
+	"statfs", NULL
 };
 static const char *const sb_none[] = { NULL };
 
 enum { SB_INET = 1, SB_UNIX = 2 };
-enum { SB_OPEN_RO = 1, SB_THREADS = 2, SB_NSS = 4 };
+enum { SB_OPEN_RO = 1, SB_THREADS = 2, SB_NSS = 4, SB_CRYPTO = 8 };
 
 static const struct sb_role {
 	const char *const *calls;
@@ -80,7 +91,7 @@ static const struct sb_role {
 	[R_SCHED]   = { sb_none, 0, 0 },
 	[R_MDA]     = { sb_none, 0, 0 },
 	[R_MTA]     = { sb_mta, SB_INET, 0 },
-	[R_CONTROL] = { sb_control, SB_INET | SB_UNIX, SB_OPEN_RO | SB_NSS },
+	[R_CONTROL] = { sb_control, SB_INET | SB_UNIX, SB_OPEN_RO | SB_NSS | SB_CRYPTO },
 };
 
 /* ---- the report of a forbidden call (async-signal-safe: write(2) and integer formatting) ---- */
@@ -220,6 +231,10 @@ static int sb_allow_args(scmp_filter_ctx ctx, const struct sb_role *sr)
 		if (sr->sockets & doms[i].want)
 			rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 			                       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)doms[i].domain));
+	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+	                       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+	                       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (sr->flags & SB_OPEN_RO)
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 		                       SCMP_A2(SCMP_CMP_MASKED_EQ,
@@ -269,6 +284,13 @@ static void sb_load_nss(void)
 	(void)getgrnam("_tern-sandbox-nss-probe");
 }
 
+/* OpenSSL reads its configuration file (and would load what it names) on first use */
+static void sb_load_crypto(void)
+{
+	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
+		log_warn("event=sandbox_openssl_init_failed");
+}
+
 static int sb_load(enum role r, const char *mode)
 {
 	const struct sb_role *sr = &sb_roles[r];
@@ -277,6 +299,8 @@ static int sb_load(enum role r, const char *mode)
 		return -1;
 	if (sr->flags & SB_NSS)
 		sb_load_nss();
+	if (sr->flags & SB_CRYPTO)
+		sb_load_crypto();
 	scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
 	if (!ctx) {
 		log_err("event=sandbox_failed step=seccomp_init");
@@ -326,10 +350,10 @@ int sandbox_apply(enum role r, const char *mode)
 		log_err("event=sandbox_failed step=no_new_privs error=\"%s\"", strerror(errno));
 		return -1;
 	}
+	if (mode && strcmp(mode, "no") != 0 && r > R_PARENT && r < R_NROLES && sb_load(r, mode) < 0)
+		return -1;
 #ifdef TERN_TEST
-	sb_test_hook(r);
+	sb_test_hook(r);   /* armed (and logged) once the filter is in place */
 #endif
-	if (!mode || strcmp(mode, "no") == 0 || r <= R_PARENT || r >= R_NROLES)
-		return 0;
-	return sb_load(r, mode);
+	return 0;
 }
