@@ -113,13 +113,14 @@ static int run_role(enum role r, struct config *cfg)
 	struct role_ctx ctx = { .self = r, .cfg = cfg };
 	ctx_from_env(&ctx);
 	tzset();
-	/* capabilities go while we are still root; the filter comes after chroot and setuid */
+	/* capabilities go while we are still root; the filter comes after chroot and setuid.
+	 * A sandbox that cannot be set up (logged) will not be fixed by a restart: exit 78. */
 	if (sandbox_drop_caps() < 0)
-		exit(111);
+		exit(78);
 	if (geteuid() == 0)
 		drop_to(role_user(r, cfg), r == R_SMTP ? cfg->rootdir : NULL);
 	if (sandbox_apply(r, cfg->sandbox) < 0)
-		exit(111);
+		exit(78);
 	switch (r) {
 	case R_SMTP: return smtp_main(&ctx);
 	case R_LOOKUP: return lookup_main(&ctx);
