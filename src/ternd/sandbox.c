@@ -57,10 +57,11 @@ static const char *const sb_smtp[] = { "accept4", "sendto", NULL };
 static const char *const sb_mta[] = {
 	"connect", "bind", "getsockopt", "sendto", "pread64", NULL
 };
-/* lookup: tables and NSS by name, read-only; libunbound's sockets and its resolver thread
+/* lookup: tables and NSS by name, read-only, and the existence and permission checks of the
+ * files it routes to (.qmail, aliases: access); libunbound's sockets and its resolver thread
  * (clone only with CLONE_THREAD: a thread, never a process) */
 static const char *const sb_lookup[] = {
-	SB_NSS_CALLS, "socketpair", "bind", "getsockopt", "setsockopt", "sendto", "recvfrom",
+	SB_NSS_CALLS, "access", "faccessat", "faccessat2", "socketpair", "bind", "getsockopt", "setsockopt", "sendto", "recvfrom",
 	"madvise", "set_robust_list", "rseq", "exit", NULL
 };
 /* queue: the spool (doc/QUEUE.md) and the maildrop directory; no socket() at all */
