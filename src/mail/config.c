@@ -57,8 +57,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ "me", CT_WORD, O(me), NULL, 0, 0, "this host's name; default for the names below (default: gethostname())" },
 	{ "smtpgreeting", CT_STR, O(smtpgreeting), NULL, 0, 0, "text after 220 in the SMTP greeting (default: me)" },
 	{ "helohost", CT_WORD, O(helohost), NULL, 0, 0, "name sent in EHLO/HELO by outbound SMTP (default: me)" },
-	{ "user", CT_WORD, O(user), "_tern", 0, 0, "unprivileged user of the smtp, lookup, mta, mda and control roles" },
+	{ "user", CT_WORD, O(user), "_tern", 0, 0, "unprivileged user of the lookup, mda and control roles" },
 	{ "queueuser", CT_WORD, O(queueuser), "_ternq", 0, 0, "user of the queue and scheduler roles (owns the spool)" },
+	{ "smtpuser", CT_WORD, O(smtpuser), "_ternsmtp", 0, 0, "user of the smtp role (network-facing: an account of its own)" },
+	{ "mtauser", CT_WORD, O(mtauser), "_ternmta", 0, 0, "user of the mta role (network-facing: an account of its own)" },
+	{ "sandbox", CT_CHOICE, O(sandbox), "yes", 0, 0, "seccomp filter of each role: yes (a forbidden system call kills the role, logged), log (the kernel logs it and lets it pass), no" },
 	{ "rootdir", CT_WORD, O(rootdir), "/var/empty/tern", 0, 0, "empty directory the smtp role chroots into when started as root" },
 	{ "defaultprivs", CT_WORD, O(defaultprivs), "nobody", 0, 0, "unprivileged account that runs alias |program and /file deliveries (Postfix's default_privs); never a role account" },
 	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 metrics" },
@@ -120,10 +123,12 @@ static const struct cfg_key cfg_keys[] = {
 static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };
 static const char *const cfg_policy_values[] = { "skip", "hold", NULL };
 static const char *const cfg_dotqmail_values[] = { "strict", "qmail", NULL };
+static const char *const cfg_sandbox_values[] = { "yes", "log", "no", NULL };
 static const struct { const char *key; const char *const *values; } cfg_choices[] = {
 	{ "spoolsync", cfg_spoolsync_values },
 	{ "qp_agentpolicy", cfg_policy_values },
 	{ "dotqmailcheck", cfg_dotqmail_values },
+	{ "sandbox", cfg_sandbox_values },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -738,7 +743,7 @@ static void cfg_blame(struct cfg_parse *ps, const struct cfg_key *dp, const stru
  * defaultprivs kept its default. ternd then exits 78 before starting anything. */
 static void cfg_check_defaultprivs(struct cfg_parse *ps)
 {
-	static const char *const roles[] = { "user", "queueuser" };
+	static const char *const roles[] = { "user", "queueuser", "smtpuser", "mtauser" };
 	const struct cfg_key *dp = cfg_find("defaultprivs");
 	const char *privs = ps->c->defaultprivs;
 	long long uid = cfg_uid(privs);

@@ -37,8 +37,11 @@ struct config {
 	char *smtpgreeting;         /* default: me */
 	char *helohost;             /* default: me */
 	/* processes */
-	char *user;                 /* role user for smtp/lookup/mta/mda/control: _tern */
+	char *user;                 /* role user for lookup/mda/control: _tern */
 	char *queueuser;            /* role user for queue/scheduler: _ternq */
+	char *smtpuser;             /* role user for smtp: _ternsmtp */
+	char *mtauser;              /* role user for mta: _ternmta */
+	char *sandbox;              /* "yes" (default), "log" or "no": the roles' seccomp filters */
 	char *rootdir;              /* chroot for the smtp role when root: /var/empty/tern */
 	char *defaultprivs;         /* account of alias |program and /file deliveries: nobody */
 	struct cfg_listen listen[CFG_MAXLISTEN];

@@ -1,12 +1,14 @@
 /* ternd — main(): command line, config check (-n), and the entry of every re-executed role
  * (`ternd -R ROLE`): rebuild the role context from the inherited fds, drop privileges, run.
- * Owns: the command line, role names, the privilege drop of roles, and closing every
- * descriptor a process of ternd inherits but was not handed on purpose.
+ * Owns: the command line, role names, the account of each role and its privilege drop
+ * (the sandbox that follows the drop is sandbox.c's), and closing every descriptor a process
+ * of ternd inherits but was not handed on purpose.
  * Trusts: the parent for the inherited fds (ROLE_FDS / ROLE_LISTEN in the environment). */
 #include "ternd/role.h"
 #include "ternd/ipc_acl.h"
 #include "ternd/parent/parent.h"
 #include "ternd/parent/parent_env.h"
+#include "ternd/sandbox.h"
 #include "lib/log.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
@@ -105,7 +107,7 @@ static void drop_to(const char *user, const char *chrootdir)
 	snprintf(what, sizeof what, "user=%s", user);
 	if (!pw)
 		config_fatal("no_such_user", what, "create the account (make install does: scripts/users) "
-		             "or name another one with the user/queueuser keys");
+		             "or name another one with the user, queueuser, smtpuser or mtauser keys");
 	if (chrootdir && *chrootdir) {
 		snprintf(what, sizeof what, "dir=%s error=\"%s\"", chrootdir, strerror(errno));
 		if (fs_mkdirs(chrootdir, 0755) < 0 || chroot(chrootdir) < 0 || chdir("/") < 0) {
@@ -119,6 +121,18 @@ static void drop_to(const char *user, const char *chrootdir)
 		log_fatal("event=privilege_drop_failed user=%s", user);
 }
 
+/* the account of each role: the network-facing ones (smtp, mta) have one each, so that a
+ * compromised one cannot signal, ptrace or read the memory of another role */
+static const char *role_user(enum role r, const struct config *cfg)
+{
+	switch (r) {
+	case R_SMTP: return cfg->smtpuser;
+	case R_MTA: return cfg->mtauser;
+	case R_QUEUE: case R_SCHED: return cfg->queueuser;
+	default: return cfg->user;
+	}
+}
+
 static int run_role(enum role r, struct config *cfg)
 {
 	struct role_ctx ctx = { .self = r, .cfg = cfg };
@@ -127,10 +141,14 @@ static int run_role(enum role r, struct config *cfg)
 	ipc_acl_attack(&ctx);          /* TERN_TEST_EVIL names this role: forbidden frames first */
 #endif
 	tzset();
-	if (geteuid() == 0) {
-		const char *user = (r == R_QUEUE || r == R_SCHED) ? cfg->queueuser : cfg->user;
-		drop_to(user, r == R_SMTP ? cfg->rootdir : NULL);
-	}
+	/* capabilities go while we are still root; the filter comes after chroot and setuid.
+	 * A sandbox that cannot be set up (logged) will not be fixed by a restart: exit 78. */
+	if (sandbox_drop_caps() < 0)
+		exit(78);
+	if (geteuid() == 0)
+		drop_to(role_user(r, cfg), r == R_SMTP ? cfg->rootdir : NULL);
+	if (sandbox_apply(r, cfg->sandbox) < 0)
+		exit(78);
 	switch (r) {
 	case R_SMTP: return smtp_main(&ctx);
 	case R_LOOKUP: return lookup_main(&ctx);

@@ -139,7 +139,8 @@ class Tern:
         if os.geteuid() == 0:
             # the role accounts come from scripts/users (make install); without them the
             # roles drop to nobody instead — same privilege separation, no system change
-            for key, name in (("user", "_tern"), ("queueuser", "_ternq")):
+            for key, name in (("user", "_tern"), ("queueuser", "_ternq"),
+                              ("smtpuser", "_ternsmtp"), ("mtauser", "_ternmta")):
                 try:
                     pwd.getpwnam(name)
                 except KeyError:

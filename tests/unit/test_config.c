@@ -44,6 +44,9 @@ static void test_defaults(void)
 	T_EQ_STR(c.queueuser, "_ternq");
 	T_EQ_STR(c.defaultprivs, "nobody");
 	T_EQ_STR(c.dotqmailcheck, "strict");
+	T_EQ_STR(c.smtpuser, "_ternsmtp");
+	T_EQ_STR(c.mtauser, "_ternmta");
+	T_EQ_STR(c.sandbox, "yes");
 	T_EQ_STR(c.rootdir, "/var/empty/tern");
 	T_EQ_STR(c.spool, "/var/spool/tern");
 	T_EQ_STR(c.libexec, "");

@@ -56,7 +56,7 @@ const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, u
 
 size_t parent_fork_role_accounts(const struct config *c, const char **out, size_t max)
 {
-	const char *names[] = { c->user, c->queueuser };
+	const char *names[] = { c->user, c->queueuser, c->smtpuser, c->mtauser };
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof names / sizeof names[0] && n < max; i++)
 		if (names[i] && *names[i])
