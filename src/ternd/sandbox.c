@@ -42,7 +42,8 @@ static const char *const sb_base[] = {
 	"brk", "munmap", "mremap", "futex", "getrandom",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall",
 	"clock_gettime", "gettimeofday", "time",
-	"getpid", "getuid", "geteuid", "getgid", "getegid", "exit_group", NULL
+	"getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "exit_group",
+	"poll", "ppoll", NULL   /* poll: telling a dead peer's channel by its hang-up (msg.c) */
 };
 
 /* looking names up through NSS (users, groups: files, nscd, systemd's userdb over AF_UNIX)
