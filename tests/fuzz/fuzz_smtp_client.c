@@ -68,7 +68,7 @@ static void check_crlf(const char *p, size_t n)
 	}
 	if (n && (n < 2 || p[n - 1] != '\n'))
 		__builtin_trap();
-	if (memchr(p, '\0', n))                      /* no NUL is ever sent */
+	if (n && memchr(p, '\0', n))                 /* no NUL is ever sent */
 		__builtin_trap();
 	for (size_t i = 0, col = 1; i < n; i++) {      /* no line over 998 octets + CRLF */
 		col = p[i] == '\r' ? 0 : col + 1;
