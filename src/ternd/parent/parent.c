@@ -512,7 +512,11 @@ static void on_fork_local(struct msg_reader *r, int fd)
 		log_err("event=bad_fork_request");
 		goto fail;
 	}
-	const char *user = strcmp(argv[1], "-c") == 0 ? argv[2] : argv[1];
+	/* the user is tern-local's first operand, after its options (-c, -q: parse_args) */
+	size_t ua = 1;
+	while (ua < n && ua <= 2 && (strcmp(argv[ua], "-c") == 0 || strcmp(argv[ua], "-q") == 0))
+		ua++;
+	const char *user = ua < n ? argv[ua] : "";
 	const char *why = geteuid() == 0 ? parent_fork_allowed(uid, gid, user) : NULL;
 	if (why) {
 		char q[128];
