@@ -37,7 +37,7 @@
  * PROT_EXEC (no role maps new code once it runs: the NSS modules and OpenSSL's configuration
  * are loaded before the filter). */
 static const char *const sb_base[] = {
-	"read", "write", "close", "fcntl", "pipe2",
+	"read", "write", "close", "pipe2",
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "sendmsg", "recvmsg",
 	"brk", "munmap", "mremap", "futex", "getrandom",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall",
@@ -241,6 +241,12 @@ static int sb_allow_args(scmp_filter_ctx ctx, const struct sb_role *sr)
 		if (sr->sockets & doms[i].want)
 			rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 			                       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)doms[i].domain));
+	/* fcntl: descriptor and status flags and duplication only; F_SETOWN/F_SETSIG with
+	 * O_ASYNC would make the kernel signal another process of the same account for us */
+	static const int fcntl_ok[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD, F_DUPFD_CLOEXEC };
+	for (size_t i = 0; i < sizeof fcntl_ok / sizeof fcntl_ok[0]; i++)
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+		                       SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_ok[i]));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
 	                       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,

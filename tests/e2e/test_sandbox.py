@@ -76,7 +76,10 @@ def test_sandbox_no_keeps_no_new_privs_only(make_tern):
 
 # a call each role never makes; smtp:kill is kill(-1, -1): a role may signal only itself
 FORBIDDEN = [("smtp", "execve"), ("smtp", "kill"), ("lookup", "ptrace"), ("queue", "socket"),
-             ("scheduler", "openat"), ("mda", "openat"), ("mta", "mount"), ("control", "execve")]
+             ("scheduler", "openat"), ("mda", "openat"), ("mta", "mount"), ("control", "execve"),
+             # fcntl with a command other than the flag and dup ones (F_SETOWN + O_ASYNC would
+             # let the kernel signal another process of the same account)
+             ("lookup", "fcntl"), ("mda", "fcntl")]
 
 
 @pytest.mark.parametrize("role,call", FORBIDDEN, ids=[f"{r}-{c}" for r, c in FORBIDDEN])
