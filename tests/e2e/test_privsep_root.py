@@ -48,7 +48,7 @@ def role_account(tern):
     return pwd.getpwnam(tern.config.get("user", "_tern"))
 
 
-def launch(tern, pass_fds=()):
+def launch(tern, pass_fds=(), stdin=subprocess.DEVNULL):
     """Start ternd like Tern.start, but return ("ready", None) or ("exited", status) instead
     of raising when it refuses to start."""
     tern.write_config()
@@ -56,7 +56,7 @@ def launch(tern, pass_fds=()):
     log.write(f"---- start {time.strftime('%H:%M:%S')}: {TERND} -f {tern.conf}\n".encode())
     log.flush()
     tern.proc = subprocess.Popen([str(TERND), "-f", str(tern.conf)], cwd=tern.dir,
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 stdin=stdin, stdout=log, stderr=log,
                                  env=tern.env, pass_fds=pass_fds)
     log.close()
 
@@ -254,6 +254,23 @@ def test_inherited_descriptor_reaches_no_process(make_tern, workdir):
     pids = [tern.proc.pid] + [p for p, _ in descendants(tern.proc.pid)]
     for pid in pids:
         assert str(secret) not in fd_targets(pid), (pid, open(f"/proc/{pid}/cmdline").read())
+
+
+def test_roles_get_dev_null_as_stdin_and_stdout(make_tern, workdir):
+    """ternd started from root's terminal or with root's files on 0 and 1: no role keeps
+    them (descriptor 2 is the log and stays)."""
+    rootfile = workdir / "roots-stdin"
+    rootfile.write_text("root's\n")
+    os.chmod(rootfile, 0o600)
+    with open(rootfile, "rb") as stdin:
+        tern = make_tern(start=False)
+        assert launch(tern, stdin=stdin)[0] == "ready", tern.log_tail()
+    roles = tern.role_pids()
+    assert len(roles) >= 7, roles
+    for role, pid in roles.items():
+        for fd in (0, 1):
+            assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null", (role, fd)
+        assert os.readlink(f"/proc/{pid}/fd/2") == str(tern.logfile), role
 
 
 # ----------------------------------------------------------------------------- environment

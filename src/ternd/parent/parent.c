@@ -258,6 +258,19 @@ static char **spawn_env(int rl, const int *peerfd, int parentfd)
 	return parent_env_role(fds, lst, generation > 1);
 }
 
+/* In the child: 0 and 1 of the parent (a terminal, root's files) are no role's; 2 stays, it
+ * is the log. */
+static void spawn_null_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0) {
+		log_err("event=exec_failed path=/dev/null error=\"%s\"", strerror(errno));
+		_exit(111);
+	}
+	if (fd > 1)
+		close(fd);
+}
+
 static pid_t spawn_role(int rl, const int *peerfd, int parentfd)
 {
 	sigset_t all, old;
@@ -269,6 +282,7 @@ static pid_t spawn_role(int rl, const int *peerfd, int parentfd)
 		return pid;
 	}
 	spawn_reset_signals();
+	spawn_null_stdio();
 	char **envp = spawn_env(rl, peerfd, parentfd);
 	const char *argv[8];
 	int a = 0;
