@@ -512,6 +512,26 @@ static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv
 	_exit(local_main(argc, argv));
 }
 
+/* At most 2 x concurrencylocal + 8 live delivery children (doc/ARCHITECTURE.md,
+ * "Privileges"): a compromised mda cannot make the parent fork without end. The first
+ * refusal of a run is logged; the next successful fork re-arms the log. */
+static int kids_at_cap(void)
+{
+	static int logged;
+	uint64_t live = 0, max = 2 * cfg->concurrencylocal + 8;
+	for (struct kid *k = kids; k; k = k->next)
+		live++;
+	if (live < max) {
+		logged = 0;
+		return 0;
+	}
+	if (!logged)
+		log_err("event=fork_refused reason=\"too many delivery children\" live=%llu max=%llu",
+		        (unsigned long long)live, (unsigned long long)max);
+	logged = 1;
+	return 1;
+}
+
 static void on_fork_local(struct msg_reader *r, int fd)
 {
 	uint64_t job = msg_get_u64(r), uid = msg_get_u64(r), gid = msg_get_u64(r);
@@ -540,7 +560,7 @@ static void on_fork_local(struct msg_reader *r, int fd)
 		goto fail;
 	}
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (kids_at_cap() || pipe2(p, O_CLOEXEC) < 0)
 		goto fail;
 	sigset_t all, old;                 /* no parent handler may run in the child */
 	sigfillset(&all);
