@@ -192,6 +192,50 @@ def test_clean_spool_still_starts_and_ternctl_finds_ternd(make_tern):
     r = subprocess.run([str(TERND.parent / "ternctl"), "flush"], env=env, capture_output=True,
                        timeout=20)
     assert r.returncode == 0 and b"flush requested" in r.stdout, r
+    # the fallback (no socket answers): the pid file names ternd itself, which is signalled
+    os.rename(tern.spool / "ternctl.sock", tern.spool / "moved-away.sock")
+    r = subprocess.run([str(TERND.parent / "ternctl"), "flush"], env=env, capture_output=True,
+                       timeout=20)
+    assert r.returncode == 0 and b"flush requested" in r.stdout, r
+    assert tern.proc.poll() is None
+
+
+@pytest.mark.parametrize("how", ["ternctl", "sendmail"])
+@pytest.mark.parametrize("plant", ["pid", "link"])
+def test_flush_fallback_signals_no_foreign_process(make_tern, how, plant):
+    """The queue account (owner of the spool) moves the control socket away and writes the
+    pid of another root process into ternd.pid (or links ternd.pid to a file holding it):
+    `ternctl flush` / `sendmail -q` as root must not signal it, and must say why."""
+    tern = prepared_tern(make_tern)
+    sock = tern.spool / "ternctl.sock"
+    if os.path.lexists(sock):
+        os.rename(sock, tern.spool / "moved-away.sock")
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        pidfile = tern.spool / "ternd.pid"
+        if plant == "pid":
+            pidfile.write_text(f"{victim.pid}\n")
+            q = queue_account(tern)
+            os.chown(pidfile, q.pw_uid, q.pw_gid)
+        else:
+            held = tern.dir / "held-pid"
+            held.write_text(f"{victim.pid}\n")
+            plant_link(tern, "ternd.pid", held)
+        env = dict(os.environ, TERN_CONF=str(tern.conf))
+        cmd = ["ternctl", "flush"] if how == "ternctl" else ["sendmail", "-q"]
+        r = subprocess.run([str(TERND.parent / cmd[0])] + cmd[1:], env=env,
+                           capture_output=True, timeout=20)
+        # synchronisation: a SIGUSR1 sent by the command is pending by now, and Linux
+        # delivers the lower-numbered SIGUSR1 before this SIGTERM
+        victim.terminate()
+        assert victim.wait(10) == -signal.SIGTERM, "the foreign process got SIGUSR1"
+        assert r.returncode == 75, r
+        why = b"symbolic link" if plant == "link" else b"not ternd"
+        assert why in r.stderr, r
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
 
 
 # ----------------------------------------------------------------------------- delivery uid/gid
