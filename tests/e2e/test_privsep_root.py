@@ -267,6 +267,31 @@ def test_mda_cannot_get_a_privileged_group(make_tern):
                 assert os.lstat(os.path.join(dirpath, n)).st_gid != gid
 
 
+@pytest.mark.parametrize("check", ["strict", "qmail"])
+def test_users_table_user_is_delivered_as_root(make_tern, check):
+    """The ordinary case the parent's check must let through: a users-table user (not the
+    defaultprivs account, whose pair the parent grants anyway) gets mail into its Maildir,
+    with either dotqmailcheck (qmail's makes the mda send `tern-local -c -q USER`: the
+    parent once took -q for the user and refused every such delivery)."""
+    uid = gid = 4321
+    tern = make_tern(start=False, config={"dotqmailcheck": check})
+    home = tern.mail / "joe"
+    home.mkdir()
+    os.chown(home, uid, gid)
+    os.chmod(home, 0o755)
+    users = tern.dir / "users-joe"
+    users.write_text(f"joe:{uid}:{gid}:{home}\n")
+    os.chmod(users, 0o644)
+    tern.config["users"] = f"file:{users}"
+    tern.start()
+    send(tern, "joe@localhost")
+    msgs = tern.wait_delivered("joe", 1, timeout=15)
+    assert b"Subject: env" in msgs[0]
+    for f in tern.maildir_files("joe"):
+        assert os.stat(f).st_uid == uid
+    assert "event=fork_refused" not in tern.log()
+
+
 # ----------------------------------------------------------------------------- descriptors
 
 def fd_targets(pid):
