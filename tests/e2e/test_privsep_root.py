@@ -171,6 +171,43 @@ def test_spool_directory_of_another_account_is_refused(make_tern):
     refused(tern, outcome, env, "owned by uid 4242")
 
 
+def test_spool_path_through_a_users_link_is_refused(make_tern):
+    """spool <sticky>/link/spool, where anyone may create `link` (here nobody's, pointing at
+    a directory of root's that holds `spool`): root must not hand that `spool` to the queue
+    account, and must name the link."""
+    tern = make_tern(start=False)
+    sticky = tern.dir / "sticky"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    victim = tern.dir / "victim"
+    (victim / "spool").mkdir(parents=True)
+    os.chmod(victim, 0o755)
+    os.chmod(victim / "spool", 0o755)
+    link = sticky / "link"
+    os.symlink(victim, link)
+    nobody = pwd.getpwnam("nobody")
+    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
+    tern.config["spool"] = str(link / "spool")
+    before = snapshot(victim / "spool")
+    outcome = launch(tern)
+    assert snapshot(victim / "spool") == before
+    assert os.lstat(victim).st_uid == 0
+    refused(tern, outcome, link, "symbolic link")
+
+
+def test_spool_under_a_writable_ancestor_is_refused(make_tern):
+    """An ancestor above the spool's parent that others may write (not sticky): refused."""
+    tern = make_tern(start=False)
+    open_dir = tern.dir / "open"
+    (open_dir / "parent").mkdir(parents=True)
+    os.chmod(open_dir, 0o777)
+    os.chmod(open_dir / "parent", 0o755)
+    tern.config["spool"] = str(open_dir / "parent" / "spool")
+    outcome = launch(tern)
+    assert not (open_dir / "parent" / "spool").exists()
+    refused(tern, outcome, open_dir, "writable")
+
+
 def test_clean_spool_still_starts_and_ternctl_finds_ternd(make_tern):
     """The safe way of preparing the spool keeps what worked: modes, owners, the control
     socket where ternctl looks for it (mode 0666, root's), the pid file for flush."""
