@@ -83,6 +83,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "expn", CT_BOOL, O(expn), "0", 0, 0, "answer EXPN (otherwise 502)" },
 	{ "vrfy", CT_BOOL, O(vrfy), "0", 0, 0, "answer VRFY from the users table (otherwise 252)" },
 	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, or any:DIR" },
+	{ "minuid", CT_UINT, O(minuid), "1000", 0, 4294967294ull, "with users passwd:, accounts with a lower uid get no deliveries (system accounts); defaultprivs excepted" },
 	{ "aliases", CT_ALIASES, O(aliases), "", 0, 0, "aliases file in /etc/aliases syntax (file:PATH), or none" },
 	{ "dotqmailcheck", CT_CHOICE, O(dotqmailcheck), "strict", 0, 0, "which .qmail files tern-local trusts: strict (owned by the user, the home's owner or root; not writable by a shared group or others) or qmail (only world-writable refused)" },
 	{ "aliasempty", CT_STR, O(aliasempty), "./Maildir/", 0, 0, "default delivery when a user has no .qmail file" },

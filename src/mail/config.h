@@ -74,6 +74,7 @@ struct config {
 	int percenthack;
 	/* scheduling (qmail-send) */
 	uint64_t concurrencylocal;  /* 10 */
+	uint64_t minuid;            /* 1000: users passwd: never delivers as a lower uid */
 	uint64_t concurrencyremote; /* 20 */
 	uint64_t queuelifetime;     /* 604800 */
 	uint64_t retrylocal;        /* c in (sqrt(age)+c)^2 for local: 10 */

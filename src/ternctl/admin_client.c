@@ -1,12 +1,19 @@
 /* admin_client — see admin_client.h: ternctl's client of ternd's control socket.
- * Owns: connecting, the request line, reading the dot-stuffed reply and its status line.
- * Trusts: the socket under the configured spool; prints what it reads, never executes it. */
+ * Owns: connecting, the request line, reading the dot-stuffed reply and its status line;
+ * the pid-file fallback (admin_client_signal_ternd).
+ * Trusts: the socket under the configured spool; prints what it reads, never executes it.
+ * Not the pid file: the queue account writes it, so as root its process is checked first. */
 #include "ternctl/admin_client.h"
 #include "lib/buf.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -182,4 +189,92 @@ int admin_client_cmd(struct config *cfg, int argc, char **argv)
 		return ADMIN_EX_UNREACHABLE;
 	}
 	return code;
+}
+
+/* ---- the pid-file fallback ----------------------------------------------------------------- */
+
+/* the pid in <spool>/ternd.pid, never through a link: > 0, 0 when there is none, -1 refused */
+static long admin_client_read_pid(const struct config *cfg)
+{
+	char path[PATH_MAX], buf[32];
+	snprintf(path, sizeof path, "%s/ternd.pid", cfg->spool);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP) {
+		fprintf(stderr, "ternctl: %s is a symbolic link: not signalling anything (the spool "
+		        "belongs to the queue account; check it as root)\n", path);
+		return -1;
+	}
+	if (fd < 0)
+		return 0;
+	struct stat st;
+	ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf - 1) : -1;
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	char *end;
+	long pid = strtol(buf, &end, 10);
+	if (n <= 0 || end == buf || (*end && *end != '\n') || pid <= 0 || pid > INT_MAX) {
+		fprintf(stderr, "ternctl: %s holds no pid: not signalling anything\n", path);
+		return -1;
+	}
+	return pid;
+}
+
+/* as root: is process pid root's, running a binary named ternd? NULL if so, else why not */
+static const char *admin_client_not_ternd(long pid, char *why, size_t len)
+{
+	char proc[64], exe[PATH_MAX];
+	struct stat st;
+	snprintf(proc, sizeof proc, "/proc/%ld", pid);
+	if (stat(proc, &st) < 0)
+		return snprintf(why, len, "%s", strerror(errno)), why;
+	if (st.st_uid != 0)
+		return snprintf(why, len, "it runs as uid %lu, ternd as root",
+		                (unsigned long)st.st_uid), why;
+	snprintf(proc, sizeof proc, "/proc/%ld/exe", pid);
+	ssize_t n = readlink(proc, exe, sizeof exe - 1);
+	if (n < 0)
+		return snprintf(why, len, "its binary is unknown: %s", strerror(errno)), why;
+	exe[n] = '\0';
+	size_t k = strlen("/ternd");
+	if ((size_t)n < k || strcmp(exe + n - k, "/ternd") != 0)
+		return snprintf(why, len, "it runs %s", exe), why;
+	return NULL;
+}
+
+int admin_client_signal_ternd(const struct config *cfg, int sig)
+{
+	long pid = admin_client_read_pid(cfg);
+	if (pid < 0)
+		return ADMIN_EX_UNREACHABLE;
+	if (pid == 0) {
+		fprintf(stderr, "ternctl: ternd does not seem to run (%s/ternd.pid): no pid file\n",
+		        cfg->spool);
+		return 1;
+	}
+	/* a pidfd first: if pid is reused after the check, the signal goes nowhere (ESRCH) */
+	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pfd < 0 && errno != ENOSYS) {
+		fprintf(stderr, "ternctl: ternd does not seem to run (%s/ternd.pid: process %ld): "
+		        "%s\n", cfg->spool, pid, strerror(errno));
+		return 1;
+	}
+	char why[PATH_MAX + 64];
+	if (geteuid() == 0 && admin_client_not_ternd(pid, why, sizeof why)) {
+		fprintf(stderr, "ternctl: %s/ternd.pid names process %ld, which is not ternd (%s): "
+		        "not signalling it\n", cfg->spool, pid, why);
+		if (pfd >= 0)
+			close(pfd);
+		return ADMIN_EX_UNREACHABLE;
+	}
+	int r = pfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) :
+	        kill((pid_t)pid, sig);
+	int e = errno;
+	if (pfd >= 0)
+		close(pfd);
+	if (r < 0) {
+		fprintf(stderr, "ternctl: ternd does not seem to run (%s/ternd.pid: process %ld): "
+		        "%s\n", cfg->spool, pid, strerror(e));
+		return 1;
+	}
+	return 0;
 }

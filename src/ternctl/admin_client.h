@@ -22,4 +22,12 @@ int admin_client_call(const struct config *cfg, const char *request, FILE *out);
  * command name. show queue [--json] | show message ID; remove ID|all; hold ID; release ID;
  * schedule ID|all; tcpto; tcpok; stats. */
 int admin_client_cmd(struct config *cfg, int argc, char **argv);
+
+/* The fallback when nothing answers on the socket (`ternctl flush`, and `sendmail -q`, which
+ * runs it): send sig to the pid in <spool>/ternd.pid. The spool is the queue account's, so
+ * the file is opened without following a link and, when we are root, the process must be
+ * root's and run a binary named ternd; otherwise nothing is signalled. Returns 0 when sent;
+ * else, having printed why: 1 when ternd does not run (no pid file, no such process),
+ * ADMIN_EX_UNREACHABLE when the pid file or its process is refused. */
+int admin_client_signal_ternd(const struct config *cfg, int sig);
 #endif

@@ -210,30 +210,14 @@ static int cmd_qstat(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
-static pid_t read_pid(struct config *cfg)
-{
-	char path[4096], buf[32] = "";
-	snprintf(path, sizeof path, "%s/ternd.pid", cfg->spool);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof buf, f))
-		buf[0] = '\0';
-	fclose(f);
-	return (pid_t)atol(buf);
-}
-
 static int cmd_flush(struct config *cfg, int argc, char **argv)
 {
 	int code = admin_client_call(cfg, "flush", stdout);
 	if (code != ADMIN_UNREACHABLE)
 		return code;
-	pid_t pid = read_pid(cfg);
-	if (pid <= 0 || kill(pid, SIGUSR1) < 0) {
-		fprintf(stderr, "ternctl: ternd does not seem to run (%s/ternd.pid): %s\n", cfg->spool,
-		        pid <= 0 ? "no pid file" : strerror(errno));
-		return 1;
-	}
+	code = admin_client_signal_ternd(cfg, SIGUSR1);
+	if (code != 0)
+		return code;
 	printf("flush requested: every deferred recipient is tried now\n");
 	return 0;
 }

@@ -48,7 +48,7 @@ def role_account(tern):
     return pwd.getpwnam(tern.config.get("user", "_tern"))
 
 
-def launch(tern, pass_fds=()):
+def launch(tern, pass_fds=(), stdin=subprocess.DEVNULL):
     """Start ternd like Tern.start, but return ("ready", None) or ("exited", status) instead
     of raising when it refuses to start."""
     tern.write_config()
@@ -56,7 +56,7 @@ def launch(tern, pass_fds=()):
     log.write(f"---- start {time.strftime('%H:%M:%S')}: {TERND} -f {tern.conf}\n".encode())
     log.flush()
     tern.proc = subprocess.Popen([str(TERND), "-f", str(tern.conf)], cwd=tern.dir,
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 stdin=stdin, stdout=log, stderr=log,
                                  env=tern.env, pass_fds=pass_fds)
     log.close()
 
@@ -171,6 +171,43 @@ def test_spool_directory_of_another_account_is_refused(make_tern):
     refused(tern, outcome, env, "owned by uid 4242")
 
 
+def test_spool_path_through_a_users_link_is_refused(make_tern):
+    """spool <sticky>/link/spool, where anyone may create `link` (here nobody's, pointing at
+    a directory of root's that holds `spool`): root must not hand that `spool` to the queue
+    account, and must name the link."""
+    tern = make_tern(start=False)
+    sticky = tern.dir / "sticky"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    victim = tern.dir / "victim"
+    (victim / "spool").mkdir(parents=True)
+    os.chmod(victim, 0o755)
+    os.chmod(victim / "spool", 0o755)
+    link = sticky / "link"
+    os.symlink(victim, link)
+    nobody = pwd.getpwnam("nobody")
+    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
+    tern.config["spool"] = str(link / "spool")
+    before = snapshot(victim / "spool")
+    outcome = launch(tern)
+    assert snapshot(victim / "spool") == before
+    assert os.lstat(victim).st_uid == 0
+    refused(tern, outcome, link, "symbolic link")
+
+
+def test_spool_under_a_writable_ancestor_is_refused(make_tern):
+    """An ancestor above the spool's parent that others may write (not sticky): refused."""
+    tern = make_tern(start=False)
+    open_dir = tern.dir / "open"
+    (open_dir / "parent").mkdir(parents=True)
+    os.chmod(open_dir, 0o777)
+    os.chmod(open_dir / "parent", 0o755)
+    tern.config["spool"] = str(open_dir / "parent" / "spool")
+    outcome = launch(tern)
+    assert not (open_dir / "parent" / "spool").exists()
+    refused(tern, outcome, open_dir, "writable")
+
+
 def test_clean_spool_still_starts_and_ternctl_finds_ternd(make_tern):
     """The safe way of preparing the spool keeps what worked: modes, owners, the control
     socket where ternctl looks for it (mode 0666, root's), the pid file for flush."""
@@ -192,6 +229,50 @@ def test_clean_spool_still_starts_and_ternctl_finds_ternd(make_tern):
     r = subprocess.run([str(TERND.parent / "ternctl"), "flush"], env=env, capture_output=True,
                        timeout=20)
     assert r.returncode == 0 and b"flush requested" in r.stdout, r
+    # the fallback (no socket answers): the pid file names ternd itself, which is signalled
+    os.rename(tern.spool / "ternctl.sock", tern.spool / "moved-away.sock")
+    r = subprocess.run([str(TERND.parent / "ternctl"), "flush"], env=env, capture_output=True,
+                       timeout=20)
+    assert r.returncode == 0 and b"flush requested" in r.stdout, r
+    assert tern.proc.poll() is None
+
+
+@pytest.mark.parametrize("how", ["ternctl", "sendmail"])
+@pytest.mark.parametrize("plant", ["pid", "link"])
+def test_flush_fallback_signals_no_foreign_process(make_tern, how, plant):
+    """The queue account (owner of the spool) moves the control socket away and writes the
+    pid of another root process into ternd.pid (or links ternd.pid to a file holding it):
+    `ternctl flush` / `sendmail -q` as root must not signal it, and must say why."""
+    tern = prepared_tern(make_tern)
+    sock = tern.spool / "ternctl.sock"
+    if os.path.lexists(sock):
+        os.rename(sock, tern.spool / "moved-away.sock")
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        pidfile = tern.spool / "ternd.pid"
+        if plant == "pid":
+            pidfile.write_text(f"{victim.pid}\n")
+            q = queue_account(tern)
+            os.chown(pidfile, q.pw_uid, q.pw_gid)
+        else:
+            held = tern.dir / "held-pid"
+            held.write_text(f"{victim.pid}\n")
+            plant_link(tern, "ternd.pid", held)
+        env = dict(os.environ, TERN_CONF=str(tern.conf))
+        cmd = ["ternctl", "flush"] if how == "ternctl" else ["sendmail", "-q"]
+        r = subprocess.run([str(TERND.parent / cmd[0])] + cmd[1:], env=env,
+                           capture_output=True, timeout=20)
+        # synchronisation: a SIGUSR1 sent by the command is pending by now, and Linux
+        # delivers the lower-numbered SIGUSR1 before this SIGTERM
+        victim.terminate()
+        assert victim.wait(10) == -signal.SIGTERM, "the foreign process got SIGUSR1"
+        assert r.returncode == 75, r
+        why = b"symbolic link" if plant == "link" else b"not ternd"
+        assert why in r.stderr, r
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
 
 
 # ----------------------------------------------------------------------------- delivery uid/gid
@@ -221,6 +302,31 @@ def test_mda_cannot_get_a_privileged_group(make_tern):
         for dirpath, dirs, files in os.walk(home):
             for n in dirs + files:
                 assert os.lstat(os.path.join(dirpath, n)).st_gid != gid
+
+
+@pytest.mark.parametrize("check", ["strict", "qmail"])
+def test_users_table_user_is_delivered_as_root(make_tern, check):
+    """The ordinary case the parent's check must let through: a users-table user (not the
+    defaultprivs account, whose pair the parent grants anyway) gets mail into its Maildir,
+    with either dotqmailcheck (qmail's makes the mda send `tern-local -c -q USER`: the
+    parent once took -q for the user and refused every such delivery)."""
+    uid = gid = 4321
+    tern = make_tern(start=False, config={"dotqmailcheck": check})
+    home = tern.mail / "joe"
+    home.mkdir()
+    os.chown(home, uid, gid)
+    os.chmod(home, 0o755)
+    users = tern.dir / "users-joe"
+    users.write_text(f"joe:{uid}:{gid}:{home}\n")
+    os.chmod(users, 0o644)
+    tern.config["users"] = f"file:{users}"
+    tern.start()
+    send(tern, "joe@localhost")
+    msgs = tern.wait_delivered("joe", 1, timeout=15)
+    assert b"Subject: env" in msgs[0]
+    for f in tern.maildir_files("joe"):
+        assert os.stat(f).st_uid == uid
+    assert "event=fork_refused" not in tern.log()
 
 
 # ----------------------------------------------------------------------------- descriptors
@@ -254,6 +360,23 @@ def test_inherited_descriptor_reaches_no_process(make_tern, workdir):
     pids = [tern.proc.pid] + [p for p, _ in descendants(tern.proc.pid)]
     for pid in pids:
         assert str(secret) not in fd_targets(pid), (pid, open(f"/proc/{pid}/cmdline").read())
+
+
+def test_roles_get_dev_null_as_stdin_and_stdout(make_tern, workdir):
+    """ternd started from root's terminal or with root's files on 0 and 1: no role keeps
+    them (descriptor 2 is the log and stays)."""
+    rootfile = workdir / "roots-stdin"
+    rootfile.write_text("root's\n")
+    os.chmod(rootfile, 0o600)
+    with open(rootfile, "rb") as stdin:
+        tern = make_tern(start=False)
+        assert launch(tern, stdin=stdin)[0] == "ready", tern.log_tail()
+    roles = tern.role_pids()
+    assert len(roles) >= 7, roles
+    for role, pid in roles.items():
+        for fd in (0, 1):
+            assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null", (role, fd)
+        assert os.readlink(f"/proc/{pid}/fd/2") == str(tern.logfile), role
 
 
 # ----------------------------------------------------------------------------- environment

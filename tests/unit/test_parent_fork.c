@@ -83,6 +83,31 @@ static void test_no_defaultprivs(void)
 	T_CHECK(parent_fork_check(&f, 65534, 65534, PARENT_FORK_IN_TABLE) == NULL);
 }
 
+/* users passwd:: a system account (uid below minuid: mail 8, www-data 33, postgres) is
+ * never a delivery target, even though passwd has it; defaultprivs is excepted, and an
+ * explicit users file: table is not subject to minuid */
+static void test_minuid(void)
+{
+	struct parent_fork_facts f = facts(0);
+	f.passwd = 1;
+	f.minuid = 1000;
+	T_CHECK(parent_fork_check(&f, 1001, 100, PARENT_FORK_IN_TABLE) == NULL);
+	T_CHECK(parent_fork_check(&f, 1000, 100, PARENT_FORK_IN_TABLE) == NULL);
+	const char *why = parent_fork_check(&f, 33, 33, PARENT_FORK_IN_TABLE);
+	T_CHECK(why != NULL && strstr(why, "minuid") != NULL);
+	why = parent_fork_check(&f, 999 - 1, 100, PARENT_FORK_IN_TABLE);
+	T_CHECK(why != NULL && strstr(why, "minuid") != NULL);
+	T_CHECK(parent_fork_check(&f, 8, 12, PARENT_FORK_NOT_IN_TABLE) != NULL);
+	f.minuid = 70000;             /* defaultprivs (65534) below minuid: still its own pair */
+	T_CHECK(parent_fork_check(&f, 65534, 65534, PARENT_FORK_NOT_IN_TABLE) == NULL);
+	T_CHECK(parent_fork_check(&f, 65534, 100, PARENT_FORK_IN_TABLE) != NULL);
+	f.minuid = 0;                 /* minuid 0: every non-root passwd account, as before */
+	T_CHECK(parent_fork_check(&f, 33, 33, PARENT_FORK_IN_TABLE) == NULL);
+	f = facts(0);                 /* users file: the administrator's table */
+	f.minuid = 1000;
+	T_CHECK(parent_fork_check(&f, 33, 33, PARENT_FORK_IN_TABLE) == NULL);
+}
+
 static void test_users_table(void)
 {
 	struct cfg_errors errs = { .n = 0 };
@@ -136,12 +161,23 @@ static void test_facts(void)
 	T_EQ_INT(f.nrole, 1);
 	T_CHECK(parent_fork_in(f.bad_gids, f.nbad, 0));
 	T_CHECK(parent_fork_check(&f, 0, 0, PARENT_FORK_IN_TABLE) != NULL);
+	T_EQ_INT(f.passwd, 0);
+	/* users passwd: takes minuid; group mail (it owns the mail spool) is privileged */
+	c.users = "passwd:";
+	c.minuid = 1000;
+	parent_fork_facts_init(&f, &c);
+	T_EQ_INT(f.passwd, 1);
+	T_EQ_INT(f.minuid, 1000);
+	struct group *mail = getgrnam("mail");
+	if (mail)
+		T_CHECK(parent_fork_in(f.bad_gids, f.nbad, mail->gr_gid));
 }
 
 static void run(void)
 {
 	test_table();
 	test_no_defaultprivs();
+	test_minuid();
 	test_users_table();
 	test_role_accounts();
 	test_facts();

@@ -258,6 +258,19 @@ static char **spawn_env(int rl, const int *peerfd, int parentfd)
 	return parent_env_role(fds, lst, generation > 1);
 }
 
+/* In the child: 0 and 1 of the parent (a terminal, root's files) are no role's; 2 stays, it
+ * is the log. */
+static void spawn_null_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0) {
+		log_err("event=exec_failed path=/dev/null error=\"%s\"", strerror(errno));
+		_exit(111);
+	}
+	if (fd > 1)
+		close(fd);
+}
+
 static pid_t spawn_role(int rl, const int *peerfd, int parentfd)
 {
 	sigset_t all, old;
@@ -269,6 +282,7 @@ static pid_t spawn_role(int rl, const int *peerfd, int parentfd)
 		return pid;
 	}
 	spawn_reset_signals();
+	spawn_null_stdio();
 	char **envp = spawn_env(rl, peerfd, parentfd);
 	const char *argv[8];
 	int a = 0;
@@ -498,6 +512,26 @@ static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv
 	_exit(local_main(argc, argv));
 }
 
+/* At most 2 x concurrencylocal + 8 live delivery children (doc/ARCHITECTURE.md,
+ * "Privileges"): a compromised mda cannot make the parent fork without end. The first
+ * refusal of a run is logged; the next successful fork re-arms the log. */
+static int kids_at_cap(void)
+{
+	static int logged;
+	uint64_t live = 0, max = 2 * cfg->concurrencylocal + 8;
+	for (struct kid *k = kids; k; k = k->next)
+		live++;
+	if (live < max) {
+		logged = 0;
+		return 0;
+	}
+	if (!logged)
+		log_err("event=fork_refused reason=\"too many delivery children\" live=%llu max=%llu",
+		        (unsigned long long)live, (unsigned long long)max);
+	logged = 1;
+	return 1;
+}
+
 static void on_fork_local(struct msg_reader *r, int fd)
 {
 	uint64_t job = msg_get_u64(r), uid = msg_get_u64(r), gid = msg_get_u64(r);
@@ -526,7 +560,7 @@ static void on_fork_local(struct msg_reader *r, int fd)
 		goto fail;
 	}
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (kids_at_cap() || pipe2(p, O_CLOEXEC) < 0)
 		goto fail;
 	sigset_t all, old;                 /* no parent handler may run in the child */
 	sigfillset(&all);

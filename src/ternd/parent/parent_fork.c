@@ -1,6 +1,7 @@
 /* parent_fork — which (uid, gid) the parent gives a delivery child that the mda asks for.
  * Owns: that decision (parent_fork_check, pure and table-tested) and the facts it rests on,
- * gathered as root: the role accounts, the privileged groups, the defaultprivs account, and
+ * gathered as root: the role accounts, the privileged groups, the defaultprivs account,
+ * minuid (users passwd: only: a file: table is the administrator's own list), and
  * the users table (read with the lookup role's own parser, src/mail/users.c).
  * Trusts: nothing in the mda's request — a compromised mda may ask for any pair; the users
  * table, the passwd and the group databases. */
@@ -16,7 +17,7 @@
 /* groups that give more than a mailbox: never a delivery child's */
 static const char *const parent_fork_bad_groups[] = {
 	"root", "adm", "disk", "kmem", "mem", "shadow", "sudo", "wheel", "staff", "docker", "lxd",
-	"systemd-journal", "tty",
+	"systemd-journal", "tty", "mail",
 };
 
 static int parent_fork_in(const uint64_t *v, size_t n, uint64_t x)
@@ -47,6 +48,8 @@ const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, u
 		return "a privileged group";
 	if (f->have_dflt && parent_fork_is(&f->dflt, uid, gid))
 		return NULL;
+	if (table == PARENT_FORK_IN_TABLE && !f->dev && f->passwd && uid < f->minuid)
+		return "a system account (uid below minuid) found through passwd";
 	if (table == PARENT_FORK_IN_TABLE && !f->dev)
 		return NULL;
 	if (table == PARENT_FORK_TABLE_TEMP)
@@ -102,6 +105,8 @@ void parent_fork_facts_init(struct parent_fork_facts *f, const struct config *c)
 		f->dflt.gid = dp->pw_gid;
 	}
 	f->dev = c->users && strncmp(c->users, "any:", 4) == 0;
+	f->passwd = c->users && strcmp(c->users, "passwd:") == 0;
+	f->minuid = c->minuid;
 }
 
 enum parent_fork_table parent_fork_table(struct users *u, const char *user, uint64_t uid,

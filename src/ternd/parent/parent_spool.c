@@ -2,7 +2,9 @@
  * the spool and its directories, check what is already there, hand the directories to the
  * queue user (doc/QUEUE.md, "Owners and modes").
  * Owns: those checks, and the refusal to start (exit 78) when they fail.
- * Trusts: the path of the spool's parent directory (the configuration's), and nothing inside
+ * Trusts: as root, no path by itself: every symbolic link on the way to the spool must be
+ * root's, and every directory from "/" to the spool's parent root's and writable by nobody
+ * else (or sticky), walked with O_NOFOLLOW from "/". Nothing inside
  * the spool, which the queue account writes: every name there is reached from a verified
  * directory descriptor with O_NOFOLLOW, and ownership and modes are changed with
  * fchown/fchmod on what was opened, never by path. The queue's lock file and the pid file are
@@ -36,6 +38,91 @@ void parent_spool_refuse(const char *dir, const char *name, const char *problem)
 	exit(78);
 }
 
+#define PARENT_SPOOL_MAXLINKS 8
+
+/* as root: every symbolic link on path (and on the paths they point to) is root's, since a
+ * link that another account made (in a sticky directory, say) could send the spool anywhere */
+static void parent_spool_links(const char *path, int depth)
+{
+	char p[PATH_MAX], target[PATH_MAX], next[PATH_MAX], problem[96];
+	snprintf(p, sizeof p, "%s", path);
+	for (char *s = p + 1; ; s++) {
+		if (*s && *s != '/')
+			continue;
+		char c = *s;
+		*s = '\0';
+		struct stat st;
+		if (lstat(p, &st) < 0)
+			return;                    /* missing from here on: created below, as root */
+		if (S_ISLNK(st.st_mode)) {
+			if (st.st_uid != 0) {
+				snprintf(problem, sizeof problem, "is a symbolic link owned by uid %lu, not "
+				         "root", (unsigned long)st.st_uid);
+				parent_spool_refuse(p, NULL, problem);
+			}
+			ssize_t n = readlink(p, target, sizeof target - 1);
+			if (n < 0 || depth >= PARENT_SPOOL_MAXLINKS)
+				parent_spool_refuse(p, NULL, n < 0 ? strerror(errno) : "too many links");
+			target[n] = '\0';
+			char *slash = strrchr(p, '/');
+			int len = target[0] == '/' || !slash ? (int)strlen(target) :
+			          (int)(slash - p) + 1 + (int)strlen(target);
+			if (len >= (int)sizeof next)
+				parent_spool_refuse(p, NULL, "link target too long");
+			if (target[0] == '/' || !slash)
+				memcpy(next, target, strlen(target) + 1);
+			else {
+				memcpy(next, p, (size_t)(slash - p) + 1);
+				memcpy(next + (slash - p) + 1, target, strlen(target) + 1);
+			}
+			parent_spool_links(next, depth + 1);
+		}
+		*s = c;
+		if (!c)
+			return;
+	}
+}
+
+/* may root trust directory st (named shown)? owned by root; others may not write it unless
+ * it is sticky; group write only for group 0 when lax (the spool's parent, as before) */
+static void parent_spool_trusted(const char *shown, const struct stat *st, int lax)
+{
+	int sticky = (st->st_mode & S_ISVTX) != 0;
+	if (st->st_uid != 0 || (!sticky && (st->st_mode & S_IWOTH)) ||
+	    (!sticky && (st->st_mode & S_IWGRP) && !(lax && st->st_gid == 0)))
+		parent_spool_refuse(shown, NULL, lax ? "the spool's parent directory must belong to "
+		                    "root and be writable by root only (or sticky)" : "a directory above "
+		                    "the spool must belong to root and be writable by root only (or "
+		                    "sticky)");
+}
+
+/* as root: the spool's parent dir, resolved, reached from "/" one directory at a time with
+ * O_NOFOLLOW, each checked; returns its descriptor */
+static int parent_spool_walk(const char *dir)
+{
+	char real[PATH_MAX], shown[PATH_MAX];
+	if (!realpath(dir, real))
+		parent_spool_refuse(dir, NULL, strerror(errno));
+	struct stat st;
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		parent_spool_refuse("/", NULL, strerror(errno));
+	parent_spool_trusted("/", &st, strcmp(real, "/") == 0);
+	size_t at = 0;
+	shown[0] = '\0';
+	for (char *c = strtok(real, "/"); c; c = strtok(NULL, "/")) {
+		at += (size_t)snprintf(shown + at, sizeof shown - at, "/%s", c);
+		int nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0 || fstat(nfd, &st) < 0)
+			parent_spool_refuse(shown, NULL, errno == ELOOP ? "is a symbolic link" :
+			                    strerror(errno));
+		close(fd);
+		fd = nfd;
+		parent_spool_trusted(shown, &st, 0);
+	}
+	return fd;
+}
+
 /* the spool's parent: created if missing; as root, nobody but root may rename its entries */
 static int parent_spool_parent(const char *spool, char dir[PATH_MAX], char base[NAME_MAX + 1],
                                const struct parent_spool_owner *o)
@@ -61,14 +148,19 @@ static int parent_spool_parent(const char *spool, char dir[PATH_MAX], char base[
 		*slash = '\0';
 	struct stat st;
 	int fd = -1;
-	if (fs_mkdirs(dir, 0755) < 0 || (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    fstat(fd, &st) < 0)
+	if (o->root)
+		parent_spool_links(spool, 0);
+	if (fs_mkdirs(dir, 0755) < 0)
 		parent_spool_refuse(dir, NULL, strerror(errno));
-	int sticky = (st.st_mode & S_ISVTX) != 0;
-	if (o->root && (st.st_uid != 0 || (!sticky && (st.st_mode & S_IWOTH)) ||
-	                (!sticky && (st.st_mode & S_IWGRP) && st.st_gid != 0)))
-		parent_spool_refuse(dir, NULL, "the spool's parent directory must belong to root and "
-		                    "be writable by root only (or sticky)");
+	if (!o->root) {
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			parent_spool_refuse(dir, NULL, strerror(errno));
+		return fd;
+	}
+	fd = parent_spool_walk(dir);
+	if (fstat(fd, &st) < 0)
+		parent_spool_refuse(dir, NULL, strerror(errno));
+	parent_spool_trusted(dir, &st, 1);
 	return fd;
 }
 
