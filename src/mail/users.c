@@ -33,6 +33,7 @@ struct users {
 	int broken;                 /* file: could not be read (errno) */
 	struct stat st;
 	time_t checked;
+	uint64_t minuid;            /* passwd: accounts below it are not mail users (0: all) */
 };
 
 static void users_rec_free(void *p)
@@ -262,7 +263,7 @@ static int users_set(struct users_result *r, const char *name, uint64_t uid, uin
 	return TABLE_FOUND;
 }
 
-static int users_passwd(struct users_result *r, const char *name)
+static int users_passwd(struct users_result *r, const char *name, uint64_t minuid)
 {
 	struct passwd pw, *res = NULL;
 	size_t sz = 1024;
@@ -275,7 +276,11 @@ static int users_passwd(struct users_result *r, const char *name)
 			continue;
 		}
 		int rc;
-		if (res)
+		if (res && pw.pw_uid < minuid) {
+			snprintf(r->diag, sizeof r->diag, "system account (uid %lu below minuid)",
+			         (unsigned long)pw.pw_uid);
+			rc = TABLE_NOTFOUND;
+		} else if (res)
 			rc = users_set(r, name, pw.pw_uid, pw.pw_gid, pw.pw_dir);
 		else if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
 			rc = TABLE_NOTFOUND;
@@ -305,7 +310,7 @@ static int users_one(struct users *u, struct users_result *r, const char *name)
 		return users_set(r, name, rec->uid, rec->gid, rec->home);
 	}
 	case UK_PASSWD:
-		return users_passwd(r, name);
+		return users_passwd(r, name, u->minuid);
 	case UK_ANY: {
 		char home[USERS_MAXHOME];
 		if ((size_t)snprintf(home, sizeof home, "%s/%s", u->path, name) >= sizeof home)
@@ -351,4 +356,10 @@ int users_lookup(struct users *u, const char *local, struct users_result *r)
 	}
 	snprintf(r->diag, sizeof r->diag, "no such user");
 	return r->status;
+}
+
+void users_set_minuid(struct users *u, uint64_t minuid)
+{
+	if (u)
+		u->minuid = minuid;
 }

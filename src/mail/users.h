@@ -44,4 +44,7 @@ int users_lookup(struct users *u, const char *local, struct users_result *r);
  * at most 64 octets)? */
 int users_valid_local(const char *local);
 void users_free(struct users *u);
+/* passwd: tables only: an account with a uid below minuid (the `minuid` key) is no mail user:
+ * TABLE_NOTFOUND, as for an unknown name, so that RCPT refuses it (0, the default: any uid) */
+void users_set_minuid(struct users *u, uint64_t minuid);
 #endif

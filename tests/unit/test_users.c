@@ -190,6 +190,12 @@ static void test_passwd(void)
 		T_EQ_INT(users_lookup(u, ext, &r), TABLE_FOUND);
 		T_EQ_STR(r.user, name);
 		T_EQ_STR(r.ext, "some-ext");
+		/* minuid: an account below it is no mail user (refused at RCPT, never forked) */
+		users_set_minuid(u, (uint64_t)uid + 1);
+		T_EQ_INT(users_lookup(u, name, &r), TABLE_NOTFOUND);
+		T_CHECK(strstr(r.diag, "below minuid") != NULL);
+		users_set_minuid(u, (uint64_t)uid);
+		T_EQ_INT(users_lookup(u, name, &r), TABLE_FOUND);
 	}
 	users_free(u);
 }

@@ -684,6 +684,7 @@ void qpd_entry_init(void)
 	struct cfg_errors errs;
 	errs.n = 0;
 	qp_users = users_open(qpd_cfg->users, &errs);
+	users_set_minuid(qp_users, qpd_cfg->minuid);
 	qp_aliases = aliases_open(qpd_cfg->aliases, route_aliases_owner(qpd_cfg), &errs);
 	for (int i = 0; i < errs.n; i++)
 		log_warn("event=qp_table_error file=%s line=%d error=\"%s\"", errs.e[i].file,

@@ -355,6 +355,7 @@ int lookup_main(struct role_ctx *ctx)
 	memset(&lk, 0, sizeof lk);
 	lk.cfg = ctx->cfg;
 	lk.users = users_open(lk.cfg->users, &errs);
+	users_set_minuid(lk.users, lk.cfg->minuid);
 	lookup_log_errors("users", &errs);
 	if (!lk.users)
 		log_fatal("event=bad_users_spec users=%s", lk.cfg->users);
