@@ -3,9 +3,10 @@
  * peer down and fails what waits on it, from the loop (a close can be noticed inside a send):
  * smtp or control gone — the data files they opened go, replies to their commits drop;
  * lookup gone — its route requests are asked again later; mda or mta gone — deliveries in
- * flight on it are deferred (at least once); scheduler gone — nothing until the new one,
- * which is told about every live message. The restarted peer's channel arrives from the
- * parent (M_PEER_NEW); the parent's channel closing ends the role.
+ * flight on it are deferred (at least once); scheduler gone — the ETRNs it did not answer
+ * are answered "try later", and the new one is told about every live message. The
+ * restarted peer's channel arrives from the parent (M_PEER_NEW); the parent's channel
+ * closing ends the role.
  * Owns: the peer channels' lifetime and which peers are up. Trusts: the parent for
  * M_PEER_NEW (queue.c reads it from the parent's channel only). */
 #include "ternd/queue/queue.h"
@@ -43,6 +44,8 @@ static void peer_lost(int r)
 	lost_pending[r] = 0;
 	if (r == R_SMTP || r == R_CONTROL)
 		queue_forget_chan(*peer_slot(r));
+	if (r == R_SMTP || r == R_SCHED)
+		queue_etrn_peer_lost(r);
 	else if (r == R_LOOKUP || r == R_MDA || r == R_MTA)
 		queue_deliver_peer_lost(r);
 }
