@@ -418,3 +418,18 @@ int chan_peer_closed(struct chan *c)
 	struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
 }
+
+/* Read what the peer wrote, to its end, now (not from the loop), dispatching every frame as
+ * the loop would (descriptors included); the close callback runs at the end of the stream.
+ * For a peer known to be dead whose successor's channel has arrived: what it said before it
+ * died still counts. Never blocks: a peer that still holds its end leaves it at what is
+ * there. 0: the channel is closed now; -1: it is not (or it is in its own dispatch). */
+int chan_read_to_eof(struct chan *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	if (c->dispatching)
+		return -1;
+	while (!c->closing && poll(&p, 1, 0) == 1)
+		chan_read(c->fd, EV_R, c);
+	return c->closing ? 0 : -1;
+}

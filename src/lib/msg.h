@@ -71,4 +71,7 @@ size_t chan_pending(struct chan *c);                 /* bytes waiting to be writ
 /* after the close callback: 1 if the peer closed its end, 0 if this side closed the channel
  * (a malformed frame) and the peer still holds its end */
 int  chan_peer_closed(struct chan *c);
+/* a dead peer: read and dispatch the rest of what it wrote now, then close (the close
+ * callback runs); 0 if the channel is closed after it, -1 if the peer's end is still open */
+int  chan_read_to_eof(struct chan *c);
 #endif

@@ -94,7 +94,8 @@ enum msgtype {
 
 	/* smtp (ETRN) / ternctl -> scheduler, via queue */
 	M_SCHED_ETRN = 90,  /* S domain -> M_SCHED_ETRN_RESULT */
-	M_SCHED_ETRN_RESULT,/* Q recipients made ready now (0 = nothing queued for it) */
+	M_SCHED_ETRN_RESULT,/* Q recipients made ready now (0 = nothing queued for it;
+	                       SCHED_ETRN_DOWN from the queue: no scheduler now, try later) */
 
 	/* ---- management (the control role asks the owners; it keeps no state) ---- */
 
@@ -167,6 +168,8 @@ enum stageverdict {
 	SV_HOLD = 1,        /* keep the entry at this stage; pushed again when the agent returns */
 	SV_GONE = 2,        /* the agent deleted the entry (QDELE) */
 };
+
+#define SCHED_ETRN_DOWN UINT64_MAX   /* M_SCHED_ETRN_RESULT: smtp answers 458 */
 
 enum mxstatus {
 	MX_OK = 0,          /* addresses found */

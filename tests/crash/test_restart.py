@@ -231,6 +231,37 @@ def test_local_delivery_in_flight_when_mda_dies(make_tern):
     assert wait_for(lambda: not list((tern.spool / "env").iterdir()), 15), tern.log_tail()
 
 
+def test_etrn_while_the_scheduler_is_down(make_tern):
+    """ETRN relayed by the queue to a scheduler that is dead (or dies before answering) is
+    answered 458 (RFC 1985: try again later) at once, not left waiting for ever: one ETRN
+    sent right after the kill (the queue may still relay it to the dead channel), one after
+    the queue has noticed. Both sessions then go on; the new scheduler answers ETRN."""
+    tern = make_tern(env={"TERN_RESTART_BACKOFF_MS": "3000"})
+    early, late = tern.smtp(), tern.smtp()
+    for s in (early, late):
+        assert s.cmd("EHLO client.test")[0] == 250
+    before = tern.role_pids()
+    kill(before["scheduler"])
+    early.sock.settimeout(2.0)
+    assert early.cmd("ETRN example.net")[0] == 458, tern.log_tail()
+    assert wait_for(lambda: re.search(r"queue\[\d+\] warn: event=peer_lost peer=scheduler",
+                                      tern.log()), 5), tern.log_tail()
+    assert "scheduler" not in tern.role_pids(), "the scheduler came back too early"
+    late.sock.settimeout(2.0)
+    assert late.cmd("ETRN example.net")[0] == 458, tern.log_tail()
+    for s in (early, late):
+        assert s.cmd("NOOP")[0] == 250
+        assert s.cmd("QUIT")[0] == 221
+        s.close()
+    assert wait_for(lambda: tern.role_pids().get("scheduler", before["scheduler"])
+                    != before["scheduler"], 15), tern.log_tail()
+    assert wait_for(lambda: "event=peer_new peer=scheduler" in tern.log(), 10), tern.log_tail()
+    with tern.smtp() as s:
+        assert s.cmd("EHLO client.test")[0] == 250
+        assert s.cmd("ETRN example.net")[0] in (251, 253), tern.log_tail()
+    assert not ERR_LINE.search(tern.log()), tern.log_tail()
+
+
 def test_queue_death_restarts_everything(make_tern):
     """The exception: the queue's peers start over with it (a fresh recovery)."""
     tern = make_tern(env={"TERN_RESTART_BACKOFF_MS": "50"})

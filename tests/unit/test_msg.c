@@ -119,5 +119,65 @@ static void channel(void)
 	chan_free(b);
 }
 
-static void run(void) { fields(); malformed(); channel(); }
+/* chan_read_to_eof: what a dead peer wrote before it died is read and dispatched at once,
+ * outside the event loop, frames with descriptors included, then the end is seen. */
+static int drained, drained_fd_ok, drain_closed;
+static void on_drain(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd, void *arg)
+{
+	if (type == 2) {
+		char b[8] = "";
+		drained_fd_ok = fd >= 0 && pread(fd, b, 5, 0) == 5 && memcmp(b, "tern!", 5) == 0;
+		close(fd);
+		return;
+	}
+	size_t n = 0;
+	uint64_t v = msg_get_u64(r);
+	if (v == 1000 + id && msg_get_bytes(r, &n) && n == 64 && msg_done(r) == 0 &&
+	    id == (uint32_t)drained)
+		drained++;
+}
+static void on_drain_closed(struct chan *c, void *arg) { drain_closed++; }
+
+static void drain_send(struct chan *a, uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i < to; i++) {
+		struct msg m;
+		msg_init(&m, 1, i);
+		msg_u64(&m, 1000 + i);
+		msg_bytes(&m, "................................................................", 64);
+		chan_send(a, &m);
+	}
+	T_EQ_INT(chan_flush_blocking(a), 0);
+}
+
+static void drain(void)
+{
+	int sp[2];
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	struct chan *a = chan_new(sp[0], "a", on_recv, NULL, NULL);   /* channel()'s loop, */
+	struct chan *b = chan_new(sp[1], "b", on_drain, on_drain_closed, NULL);   /* not run */
+	drain_send(a, 0, 10);                        /* the peer lives: what is there, no wait */
+	T_EQ_INT(chan_read_to_eof(b), -1);
+	T_EQ_INT(drained, 10);
+	T_EQ_INT(drain_closed, 0);
+	drain_send(a, 10, 100);                      /* then a descriptor: two reads at least */
+	char path[] = "/tmp/test_msg_XXXXXX";
+	int fd = mkstemp(path);
+	T_CHECK(fd >= 0 && write(fd, "tern!", 5) == 5);
+	unlink(path);
+	struct msg m;
+	msg_init(&m, 2, 0);
+	msg_fd(&m, fd);
+	chan_send(a, &m);
+	drain_send(a, 100, 101);
+	chan_free(a);                                /* the peer dies */
+	T_EQ_INT(chan_read_to_eof(b), 0);
+	T_EQ_INT(drained, 101);
+	T_CHECK(drained_fd_ok);
+	T_EQ_INT(drain_closed, 1);
+	T_EQ_INT(chan_peer_closed(b), 1);
+	chan_free(b);
+}
+
+static void run(void) { fields(); malformed(); channel(); drain(); }
 T_MAIN(run)

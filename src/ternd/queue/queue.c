@@ -666,20 +666,9 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	case M_DELIVERED: queue_on_delivered(r); break;
 	case M_MTA_RESULT: queue_on_mta_result(r); break;
 	case M_SCHED_ETRN:            /* smtp -> scheduler, through us (same id, same payload) */
-	case M_SCHED_ETRN_RESULT: {   /* scheduler -> smtp */
-		const char *dom = type == M_SCHED_ETRN ? msg_get_str(r) : NULL;
-		uint64_t n = type == M_SCHED_ETRN ? 0 : msg_get_u64(r);
-		if (msg_done(r) < 0)
-			break;
-		struct msg out;
-		msg_init(&out, type, id);
-		if (dom)
-			msg_str(&out, dom);
-		else
-			msg_u64(&out, n);
-		chan_send(type == M_SCHED_ETRN ? queue_ch_sched : queue_ch_smtp, &out);
+	case M_SCHED_ETRN_RESULT:     /* scheduler -> smtp */
+		queue_etrn_recv(type, id, r);
 		break;
-	}
 	default:
 		log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
 	}

@@ -71,6 +71,9 @@ struct role_ctx;
 void queue_peers_open(struct role_ctx *ctx, chan_recv_cb cb);
 void queue_peer_new(struct msg_reader *r, int fd);     /* M_PEER_NEW from the parent */
 int queue_peer_up(int role);
+/* queue_etrn.c: ETRN relayed between smtp and the scheduler, answered if the scheduler is not */
+void queue_etrn_recv(uint32_t type, uint32_t id, struct msg_reader *r);
+void queue_etrn_peer_lost(int role);               /* R_SCHED or R_SMTP died */
 struct qmsg *queue_new_msg(void);
 void queue_free_msg(struct qmsg *m);
 /* Enqueue an uncommitted message (data file written, m->env filled) for the next group

@@ -3,9 +3,12 @@
  * peer down and fails what waits on it, from the loop (a close can be noticed inside a send):
  * smtp or control gone — the data files they opened go, replies to their commits drop;
  * lookup gone — its route requests are asked again later; mda or mta gone — deliveries in
- * flight on it are deferred (at least once); scheduler gone — nothing until the new one,
- * which is told about every live message. The restarted peer's channel arrives from the
- * parent (M_PEER_NEW); the parent's channel closing ends the role.
+ * flight on it are deferred (at least once); scheduler gone — the ETRNs it did not answer
+ * are answered "try later", and the new one is told about every live message. The
+ * restarted peer's channel arrives from the parent (M_PEER_NEW); the parent's channel
+ * closing ends the role. The dead peer's last words count: what it wrote before it died
+ * (results of deliveries) is read and acted on before its deliveries in flight are
+ * deferred, even when its successor's channel is read first.
  * Owns: the peer channels' lifetime and which peers are up. Trusts: the parent for
  * M_PEER_NEW (queue.c reads it from the parent's channel only). */
 #include "ternd/queue/queue.h"
@@ -43,6 +46,8 @@ static void peer_lost(int r)
 	lost_pending[r] = 0;
 	if (r == R_SMTP || r == R_CONTROL)
 		queue_forget_chan(*peer_slot(r));
+	if (r == R_SMTP || r == R_SCHED)
+		queue_etrn_peer_lost(r);
 	else if (r == R_LOOKUP || r == R_MDA || r == R_MTA)
 		queue_deliver_peer_lost(r);
 }
@@ -90,10 +95,12 @@ void queue_peer_new(struct msg_reader *rd, int fd)
 	int r = role_peer_new(R_QUEUE, rd, fd);
 	if (r < 0)
 		return;
-	if (up[r]) {                         /* its end of the old channel is not closed yet */
-		log_warn("event=peer_lost peer=%s reason=replaced", role_name(r));
-		up[r] = 0;
-		lost_pending[r] = 1;
+	if (up[r]) {                         /* the old channel is not read to its end yet */
+		up[r] = 0;                       /* (nothing new goes to the dead peer meanwhile) */
+		if (chan_read_to_eof(*peer_slot(r)) < 0 || !lost_pending[r]) {
+			log_warn("event=peer_lost peer=%s reason=replaced", role_name(r));
+			lost_pending[r] = 1;
+		}
 	}
 	if (lost_pending[r])
 		peer_lost(r);

@@ -447,7 +447,7 @@ static void session_etrn(struct smtp_session *s, const char *arg)
 static void session_etrn_result(struct smtp_session *s, uint64_t n, int ok)
 {
 	s->wait = W_NONE;
-	if (!ok)
+	if (!ok || n == SCHED_ETRN_DOWN)
 		session_reply(s, 458, "4.3.0", "Unable to queue messages for node %s", s->pend);
 	else if (n == 0)
 		session_reply(s, 251, "2.0.0", "OK, no messages waiting for node %s", s->pend);
