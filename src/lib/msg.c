@@ -277,12 +277,13 @@ static void chan_read(int fd, short what, void *arg)
 	chan_dispatch(c);
 }
 
-static int chan_write_one(struct chan *c, struct outq *q)
+/* one sendmsg of n bytes at p, with passfd attached (SCM_RIGHTS) when >= 0 */
+static ssize_t msg_sendmsg(int fd, const void *p, size_t n, int passfd)
 {
-	struct iovec iov = { q->b.p + q->off, q->b.len - q->off };
+	struct iovec iov = { (void *)p, n };
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (q->fd >= 0) {
+	if (passfd >= 0) {
 		memset(cbuf, 0, sizeof cbuf);
 		mh.msg_control = cbuf;
 		mh.msg_controllen = sizeof cbuf;
@@ -290,9 +291,31 @@ static int chan_write_one(struct chan *c, struct outq *q)
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &q->fd, sizeof(int));
+		memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
 	}
-	ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
+/* the frame header of a finished message */
+static void msg_seal(struct msg *m)
+{
+	unsigned char *h = (unsigned char *)m->b.p;
+	put32(h, (uint32_t)(m->b.len - MSG_HDRLEN));
+	put32(h + 4, m->type | (m->fd >= 0 ? MSG_FDFLAG : 0));
+	put32(h + 8, m->id);
+}
+
+int msg_write_blocking(int fd, struct msg *m)
+{
+	msg_seal(m);
+	int ok = msg_sendmsg(fd, m->b.p, m->b.len, m->fd) == (ssize_t)m->b.len;
+	msg_discard(m);
+	return ok ? 0 : -1;
+}
+
+static int chan_write_one(struct chan *c, struct outq *q)
+{
+	ssize_t n = msg_sendmsg(c->fd, q->b.p + q->off, q->b.len - q->off, q->fd);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
 	if (q->fd >= 0) {
@@ -351,10 +374,7 @@ struct chan *chan_new(int fd, const char *peer, chan_recv_cb cb, chan_close_cb c
 
 void chan_send(struct chan *c, struct msg *m)
 {
-	unsigned char *h = (unsigned char *)m->b.p;
-	put32(h, (uint32_t)(m->b.len - MSG_HDRLEN));
-	put32(h + 4, m->type | (m->fd >= 0 ? MSG_FDFLAG : 0));
-	put32(h + 8, m->id);
+	msg_seal(m);
 	if (c->closing) {
 		msg_discard(m);
 		return;

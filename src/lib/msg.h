@@ -51,6 +51,10 @@ int msg_done(struct msg_reader *r);
  * complete frame, 0 if more bytes are needed, -1 if the header is invalid. */
 long msg_frame(const void *buf, size_t len, uint32_t *type, uint32_t *id, int *hasfd);
 
+/* Write m as one frame on a blocking socket outside any channel (tests' and the test build's
+ * raw senders); consumes m (and its fd). 0 ok, -1 short or failed write. */
+int msg_write_blocking(int fd, struct msg *m);
+
 /* A channel: one end of a socketpair inside the event loop. */
 struct chan;
 typedef void (*chan_recv_cb)(struct chan *c, uint32_t type, uint32_t id,

@@ -169,35 +169,12 @@ void ipc_acl_markdown(struct buf *out)
 
 #define ATK_ID 0xE71u           /* the frame id of the attack's own request */
 
-static void atk_put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
-}
-
 /* m on the still blocking socket fd, before the role makes it a channel; consumes m */
 static void atk_send(int fd, struct msg *m)
 {
-	unsigned char *h = (unsigned char *)m->b.p;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { m->b.p, m->b.len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	atk_put32(h, (uint32_t)(m->b.len - MSG_HDRLEN));
-	atk_put32(h + 4, m->type | (m->fd >= 0 ? MSG_FDFLAG : 0));
-	atk_put32(h + 8, m->id);
-	if (m->fd >= 0) {
-		memset(cbuf, 0, sizeof cbuf);
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof cbuf;
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &m->fd, sizeof(int));
-	}
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)m->b.len)
-		log_warn("event=evil_send_failed type=%u", m->type);
-	msg_discard(m);
+	uint32_t type = m->type;
+	if (msg_write_blocking(fd, m) < 0)
+		log_warn("event=evil_send_failed type=%u", type);
 }
 
 /* the next frame on fd into in (consumed by the caller); its descriptor into *fd */
