@@ -1,0 +1,41 @@
+/* lookup_auth — logins checked by the lookup role: SMTP AUTH and POP3 passwords against the
+ * users table's pwhash (every format `ternctl digest` makes), CRAM-MD5 and APOP where a
+ * cleartext secret is stored, the failure throttle per client address and per login, and the
+ * pop-before-smtp table (client addresses that logged in to POP3 lately may relay).
+ * Owns: the throttle and pbs state (memory of the lookup process). Trusts: nothing in the
+ * request (it comes from the network-facing smtp role); the users table for the secrets.
+ *
+ * The smtp role never sees a hash: it sends what the client sent (M_AUTH_CHECK) and gets a
+ * verdict (M_AUTH_RESULT), see doc/IPC.md. */
+#ifndef TERN_LOOKUP_AUTH_H
+#define TERN_LOOKUP_AUTH_H
+#include <stdint.h>
+#include "mail/users.h"
+
+enum auth_verdict { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMP = 2 };
+
+struct auth_req {
+	const char *service;     /* "smtp" or "pop3" */
+	const char *ip;          /* the client's address */
+	const char *mech;        /* "PLAIN" "LOGIN" "CRAM-MD5" "APOP" "USER" */
+	const char *login;       /* the authentication identity */
+	const char *authzid;     /* PLAIN's authorisation identity, "" if none */
+	const char *secret;      /* the password; for CRAM-MD5 and APOP the challenge sent */
+	const char *response;    /* CRAM-MD5/APOP: the client's hex digest; else "" */
+};
+
+struct auth_res {
+	int verdict;             /* enum auth_verdict */
+	uint64_t delay_ms;       /* throttle: the asking session waits this long before replying */
+	int close;               /* 1: too many failures from this address or for this login */
+	char login[USERS_MAXLOCAL];      /* the canonical login on success */
+	struct users_result user;        /* the account on success (uid, gid, home) */
+};
+
+/* Check one login; updates the throttle. Synchronous today (file, passwd, any: tables). */
+void lookup_auth_check(const struct config *cfg, struct users *users, const struct auth_req *q,
+                       struct auth_res *r);
+/* pop-before-smtp: remember ip for `pbstimeout` seconds; is ip remembered now? */
+void lookup_pbs_add(const struct config *cfg, const char *ip);
+int  lookup_pbs_ok(const char *ip);
+#endif
