@@ -5,6 +5,11 @@
  * random part of a CRAM-MD5 challenge comes from getentropy.
  * It does not check a password: the session sends the credentials to the lookup role
  * (M_AUTH_CHECK, doc/IPC.md), which answers with a verdict.
+ * Use: rc = sasl_start(&s, arg, allowed, me); while rc == SASL_NEXT: send s.reply, read a
+ * line, rc = sasl_step(&s, line, len); on SASL_DONE send M_AUTH_CHECK with service, ip,
+ * s.cred.mech, .login, .authzid, .secret, .response, then sasl_clear(&s); on an error send
+ * s.reply. POP3's AUTH (RFC 5034) uses the same machine: a prompt "334 X" goes out as "+ X",
+ * an error as -ERR.
  * Owns: the exchange's syntax and its error replies. Trusts: nothing the client sends —
  * every line is length-checked, strictly base64-decoded, and every field is checked
  * (no NUL inside, not empty where it must not be, at most SASL_MAXFIELD bytes). */
