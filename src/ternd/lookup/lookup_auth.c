@@ -307,11 +307,15 @@ static int la_verify(struct la_ctx *c, const char *pwhash)
 	return ok;
 }
 
-/* authzid: empty, or the login itself (as sent, or as the local part found) */
+/* authzid: empty, or the login itself (as sent, or as its local part: "joe", "joe@local") */
 static int la_authzid_ok(const struct la_ctx *c, const char *user)
 {
 	const char *z = c->q->authzid;
-	return !*z || strcasecmp(z, c->q->login) == 0 || strcasecmp(z, user) == 0;
+	char local[USERS_MAXLOCAL];
+	if (!*z || strcasecmp(z, c->q->login) == 0)
+		return 1;
+	return la_login_ok(z) && la_local(c->cfg, z, local, sizeof local) == ROUTE_LOCAL &&
+	       strcasecmp(local, user) == 0;
 }
 
 static void la_ok(struct la_ctx *c, const struct users_result *ur)
