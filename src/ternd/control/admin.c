@@ -53,7 +53,7 @@ struct ad_sess {
 	int datafd, bol, rights, done;
 	int more, asking;            /* listing: pages left / a page requested */
 	uid_t uid;
-	struct ev *deadline;         /* for the request line, from the connect */
+	struct ev *deadline;         /* no progress while io does not wait for the peer */
 	enum ad_view view;
 	uint64_t off, listed, rcpts;  /* listing progress */
 	int op;                      /* enum qop in flight */
@@ -590,7 +590,6 @@ static void ad_on_data(struct ad_sess *s)
 	if (!nl && n <= AD_MAXLINE)
 		return;
 	io_set_read(s->io, 0);
-	ev_del(s->deadline);
 	if (!nl || (size_t)(nl - p) > AD_MAXLINE || memchr(p, '\0', (size_t)(nl - p))) {
 		io_drop(s->io, n);
 		ad_end(s, AD_USAGE, "request line too long or malformed");
@@ -611,17 +610,29 @@ static void ad_io(struct io *io, int evt, void *arg)
 			ad_on_data(s);
 		break;
 	case IO_LOWAT:
-		if (s->done && io_queued(io) == 0)
+		if (s->done && io_queued(io) == 0) {
 			ad_free(s);                  /* the reply is out: close */
-		else
-			ad_produce(s);
+			break;
+		}
+		ev_add(s->deadline, ad_idle_ms(s));
+		ad_produce(s);
 		break;
 	default:                             /* EOF, error, no progress for ad_idle_ms */
 		ad_free(s);
 	}
 }
 
-static void ad_on_deadline(int fd, short what, void *arg) { ad_free(arg); }
+/* The request line within ad_idle_ms of the connect, and no owner's answer awaited longer
+ * than that since the output last drained; while output waits, io's timeout (the same
+ * length, from the last octet sent) decides. */
+static void ad_on_deadline(int fd, short what, void *arg)
+{
+	struct ad_sess *s = arg;
+	if (io_queued(s->io) > 0)
+		ev_add(s->deadline, ad_idle_ms(s));
+	else
+		ad_free(s);
+}
 
 void admin_accept(int fd, int rights, uid_t uid)
 {
