@@ -70,11 +70,11 @@ def big_entry(t):
     """A 20 MB entry held at stage 900: its name (900-<id>) and its wire octets."""
     q = QP(t.qport)
     msg = b"Subject: big\r\n\r\n" + LINE * BIG_LINES
-    assert q.cmd("QCREA 900") == "1000 OK"
-    assert q.cmd("QSTOR FROM sender@localhost -") == "1000 OK"
-    assert q.cmd("QSTOR TO joe@localhost joe@localhost 0") == "1000 OK"
+    assert q.cmd("QCREA 900").startswith("1000 ")
+    assert q.cmd("QSTOR FROM sender@localhost -").startswith("1000 ")
+    assert q.cmd("QSTOR TO joe@localhost joe@localhost 0").startswith("1000 ")
     q.sock.sendall(b"QSTOR MESSAGE %d\r\n" % len(msg) + msg)
-    assert q.line() == "1000 OK"
+    assert q.line().startswith("1000 ")
     m = re.match(r"^1000 (900-[0-9a-f]{16}) OK$", q.cmd("QRUN"))
     assert m
     q.close()
