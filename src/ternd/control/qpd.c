@@ -46,6 +46,12 @@ static struct qp_fail { char ip[INET6_ADDRSTRLEN]; unsigned n; long long last; }
 typedef void (*qp_cmd_fn)(struct qpd_sess *s);
 static struct buf qp_scratch;        /* replies formatted by qp_reply, on their way out */
 
+static void qp_put(struct qpd_sess *s)
+{
+	qpd_write(s, qp_scratch.p, qp_scratch.len);
+	buf_reset(&qp_scratch);
+}
+
 /* ---- replies and asks ----------------------------------------------------------------- */
 
 void qpd_say(struct qpd_sess *s, int code, const char *fmt, ...)
@@ -56,8 +62,7 @@ void qpd_say(struct qpd_sess *s, int code, const char *fmt, ...)
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
 	qp_reply(&qp_scratch, code, "%s", text);
-	qpd_write(s, qp_scratch.p, qp_scratch.len);
-	buf_reset(&qp_scratch);
+	qp_put(s);
 	if (code >= 3000)
 		log_info("event=qp_reject sid=%u ip=%s cmd=\"%s\" code=%d text=\"%s\"", s->id, s->ip,
 		         qp_cmd_name(s->cmd.verb), code, text);
@@ -253,8 +258,7 @@ static void qp_help(struct qpd_sess *s)
 	buf_init(&b);
 	qp_cmd_help(&b);
 	qp_reply_more(&qp_scratch, 2001, "Commands: %s", b.p);
-	qpd_write(s, qp_scratch.p, qp_scratch.len);
-	buf_reset(&qp_scratch);
+	qp_put(s);
 	qpd_say(s, 1000, "OK");
 	buf_free(&b);
 }
@@ -584,8 +588,7 @@ void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len)
 		qp_challenge(s->challenge);
 		qp_reply(&qp_scratch, 4242, "bongoqueue %s", s->challenge);
 	}
-	qpd_write(s, qp_scratch.p, qp_scratch.len);
-	buf_reset(&qp_scratch);
+	qp_put(s);
 	log_info("event=qp_connect sid=%u ip=%s trusted=%d", s->id, ip, s->auth == QA_SYS);
 	qpd_sess_finish(s);
 }
