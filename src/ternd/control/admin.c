@@ -9,7 +9,9 @@
  * queueuser account's primary group may read (until a `controlgroup` key exists); anyone
  * else is refused with a message that says so. control.c checks the rights at accept (via
  * admin_rights) and counts the connection under them; a peer without rights has
- * AD_NORIGHTS_MS to send its line.
+ * AD_NORIGHTS_MS to send its line. The connection is an io (src/lib/io.h): the line waits in
+ * its input until complete; long answers (a message, a listing) are produced as the output
+ * drains (IO_LOWAT) and the session closes once the status line is sent.
  * Owns: the admin sessions. Trusts: the kernel's peer credentials; nothing the client
  * sends (the line is bounded and parsed by a table); the owners' answers after decoding. */
 #include "ternd/control/control.h"
@@ -17,6 +19,7 @@
 #include "mail/envelope.h"
 #include "mail/mailq2.h"
 #include "lib/ev.h"
+#include "lib/io.h"
 #include "lib/log.h"
 #include <errno.h>
 #include <grp.h>
@@ -35,7 +38,7 @@
 #endif
 
 #define AD_MAXLINE   4096
-#define AD_IDLE_MS   60000
+#define AD_IDLE_MS   60000        /* the request line from the connect; then between writes */
 #define AD_NORIGHTS_MS 2000       /* a peer without rights: send the line now, or go */
 #define AD_LOW       (64 * 1024)  /* refill the output below this */
 #define AD_PAGE      200          /* messages per M_Q_LIST */
@@ -46,11 +49,11 @@ enum { AR_NONE = 0, AR_READ = 1, AR_WRITE = 2 };
 enum ad_view { AV_TEXT, AV_JSON, AV_QSTAT };
 
 struct ad_sess {
-	int fd, datafd, bol, rights, done;
+	struct io *io;               /* the connection (src/lib/io.h) */
+	int datafd, bol, rights, done;
 	int more, asking;            /* listing: pages left / a page requested */
 	uid_t uid;
-	struct ev *rev, *wev, *idle;
-	struct buf in, out;
+	struct ev *deadline;         /* no progress while io does not wait for the peer */
 	enum ad_view view;
 	uint64_t off, listed, rcpts;  /* listing progress */
 	int op;                      /* enum qop in flight */
@@ -65,6 +68,8 @@ static struct {
 	int have_group;
 	char groupname[64];
 } ad;
+
+static struct buf ad_scratch;    /* dot-stuffed output on its way into an io */
 
 /* ---- rights ---------------------------------------------------------------------------------- */
 
@@ -137,20 +142,18 @@ static long ad_idle_ms(const struct ad_sess *s)
 static void ad_free(struct ad_sess *s)
 {
 	control_cancel(s);
-	ev_free(s->rev);
-	ev_free(s->wev);
-	ev_free(s->idle);
+	ev_free(s->deadline);
 	if (s->datafd >= 0)
 		close(s->datafd);
-	close(s->fd);
-	buf_free(&s->in);
-	buf_free(&s->out);
+	io_free(s->io);
 	free(s);
 }
 
 static void ad_body(struct ad_sess *s, const char *p, size_t n)
 {
-	mailq2_dotstuff(&s->out, p, n, &s->bol);
+	mailq2_dotstuff(&ad_scratch, p, n, &s->bol);
+	io_write(s->io, ad_scratch.p, ad_scratch.len);
+	buf_reset(&ad_scratch);
 }
 
 static void ad_bodyf(struct ad_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -164,7 +167,7 @@ static void ad_bodyf(struct ad_sess *s, const char *fmt, ...)
 	ad_body(s, tmp, n < 0 ? 0 : (size_t)n >= sizeof tmp ? sizeof tmp - 1 : (size_t)n);
 }
 
-static void ad_flush(struct ad_sess *s);
+static void ad_produce(struct ad_sess *s);
 static void ad_list_next(struct ad_sess *s);
 
 /* the end of the reply: ".", then "CODE text" (the session closes once it is written) */
@@ -175,12 +178,10 @@ static void ad_trailer(struct ad_sess *s, int code, const char *fmt, va_list ap)
 	for (char *p = text; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
-	if (!s->bol)
-		buf_addc(&s->out, '\n');
-	buf_printf(&s->out, ".\n%d %s\n", code, text);
-	s->done = 1;
+	io_printf(s->io, "%s.\n%d %s\n", s->bol ? "" : "\n", code, text);
+	s->done = 1;                          /* closed once it is sent (IO_LOWAT) */
 	s->more = 0;
-	ev_del(s->rev);
+	io_set_read(s->io, 0);
 }
 
 static void ad_end(struct ad_sess *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -190,7 +191,6 @@ static void ad_end(struct ad_sess *s, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	ad_trailer(s, code, fmt, ap);
 	va_end(ap);
-	ad_flush(s);
 }
 
 static void ad_last(struct ad_sess *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -222,40 +222,17 @@ static void ad_refill(struct ad_sess *s)
 		ad_last(s, AD_OK, "ok");
 }
 
-/* write what the socket takes; produce more (message data, listing pages) as it drains */
-static void ad_flush(struct ad_sess *s)
+/* produce more (message data, listing pages) while little output waits: called as the
+ * socket drains (IO_LOWAT) and when an answer adds to the output */
+static void ad_produce(struct ad_sess *s)
 {
-	for (;;) {
-		if (s->out.len < AD_LOW && s->datafd >= 0)
-			ad_refill(s);
-		if (s->out.len < AD_LOW && s->more && !s->asking) {
-			s->asking = 1;
-			ad_list_next(s);
-		}
-		if (!s->out.len)
-			break;
-		ssize_t n = write(s->fd, s->out.p, s->out.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (!ev_pending(s->wev))
-				ev_add(s->wev, -1);
-			ev_add(s->idle, ad_idle_ms(s));
-			return;
-		}
-		if (n <= 0) {
-			ad_free(s);
-			return;
-		}
-		buf_consume(&s->out, (size_t)n);
-		ev_add(s->idle, ad_idle_ms(s));         /* idle means no progress, not a long answer */
+	while (io_queued(s->io) < AD_LOW && s->datafd >= 0)
+		ad_refill(s);
+	if (io_queued(s->io) < AD_LOW && s->more && !s->asking) {
+		s->asking = 1;
+		ad_list_next(s);
 	}
-	ev_del(s->wev);
-	if (s->done)
-		ad_free(s);
 }
-
-static void ad_on_write(int fd, short what, void *arg) { ad_flush(arg); }
 
 static const char ad_down[] = "%s is not reachable (ternd restarting?); try again";
 
@@ -313,7 +290,7 @@ static void ad_on_list(void *arg, uint32_t type, struct msg_reader *r, int fd)
 	mailq2_qlist_free(&l);
 	if (!s->more)
 		ad_list_end(s);
-	ad_flush(s);                         /* asks for the next page once the socket drains */
+	ad_produce(s);                       /* asks for the next page once the socket drains */
 }
 
 static void ad_list_next(struct ad_sess *s)
@@ -382,7 +359,7 @@ static void ad_on_read(void *arg, uint32_t type, struct msg_reader *r, int fd)
 		ad_body(s, "\n", 1);
 	ad_bodyf(s, "--- message\n");
 	s->datafd = fd;
-	ad_flush(s);
+	ad_produce(s);
 }
 
 static void ad_show_message(struct ad_sess *s, char **argv, int argc)
@@ -603,47 +580,69 @@ static void ad_request(struct ad_sess *s, char *line)
 		ad_end(s, AD_USAGE, "unknown command (see doc/ADMIN.md)");
 }
 
-static void ad_on_readable(int fd, short what, void *arg)
+/* the request line, once it is complete (it waits in io's input until then) */
+static void ad_on_data(struct ad_sess *s)
 {
-	struct ad_sess *s = arg;
-	char tmp[1024];
-	ssize_t n = read(fd, tmp, sizeof tmp);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	char line[AD_MAXLINE + 1];
+	size_t n, len;
+	const char *p = io_data(s->io, &n);
+	const char *nl = memchr(p, '\n', n);
+	if (!nl && n <= AD_MAXLINE)
 		return;
-	if (n <= 0) {
-		ad_free(s);
-		return;
-	}
-	buf_add(&s->in, tmp, (size_t)n);
-	char *nl = memchr(s->in.p, '\n', s->in.len);
-	if (!nl && s->in.len <= AD_MAXLINE)
-		return;
-	ev_del(s->rev);
-	if (!nl || (size_t)(nl - s->in.p) > AD_MAXLINE || memchr(s->in.p, '\0', (size_t)(nl - s->in.p))) {
+	io_set_read(s->io, 0);
+	if (!nl || (size_t)(nl - p) > AD_MAXLINE || memchr(p, '\0', (size_t)(nl - p))) {
+		io_drop(s->io, n);
 		ad_end(s, AD_USAGE, "request line too long or malformed");
 		return;
 	}
-	*nl = '\0';
-	if (nl > s->in.p && nl[-1] == '\r')
-		nl[-1] = '\0';
-	ad_request(s, s->in.p);
+	char *l = io_getline(s->io, &len);
+	memcpy(line, l, len + 1);
+	io_drop(s->io, io_datalen(s->io));     /* one request per connection */
+	ad_request(s, line);
 }
 
-static void ad_on_idle(int fd, short what, void *arg) { ad_free(arg); }
+static void ad_io(struct io *io, int evt, void *arg)
+{
+	struct ad_sess *s = arg;
+	switch (evt) {
+	case IO_DATAIN:
+		if (!s->done)
+			ad_on_data(s);
+		break;
+	case IO_LOWAT:
+		if (s->done && io_queued(io) == 0) {
+			ad_free(s);                  /* the reply is out: close */
+			break;
+		}
+		ev_add(s->deadline, ad_idle_ms(s));
+		ad_produce(s);
+		break;
+	default:                             /* EOF, error, no progress for ad_idle_ms */
+		ad_free(s);
+	}
+}
+
+/* The request line within ad_idle_ms of the connect, and no owner's answer awaited longer
+ * than that since the output last drained; while output waits, io's timeout (the same
+ * length, from the last octet sent) decides. */
+static void ad_on_deadline(int fd, short what, void *arg)
+{
+	struct ad_sess *s = arg;
+	if (io_queued(s->io) > 0)
+		ev_add(s->deadline, ad_idle_ms(s));
+	else
+		ad_free(s);
+}
 
 void admin_accept(int fd, int rights, uid_t uid)
 {
 	struct ad_sess *s = xcalloc(1, sizeof *s);
-	s->fd = fd;
 	s->datafd = -1;
 	s->bol = 1;
-	buf_init(&s->in);
-	buf_init(&s->out);
 	s->rights = rights;
 	s->uid = uid;
-	s->rev = ev_new(fd, EV_R | EV_PERSIST, ad_on_readable, s);
-	s->wev = ev_new(fd, EV_W | EV_PERSIST, ad_on_write, s);
-	s->idle = ev_new(-1, 0, ad_on_idle, s);
-	ev_add(s->rev, -1);
-	ev_add(s->idle, ad_idle_ms(s));
+	s->io = io_new(fd, ad_io, s);
+	io_set_timeout(s->io, ad_idle_ms(s));
+	s->deadline = ev_new(-1, 0, ad_on_deadline, s);
+	ev_add(s->deadline, ad_idle_ms(s));
 }

@@ -2,7 +2,10 @@
  * challenge, AUTH against the auth file (rights and address ACLs), and the commands, each
  * answered from its owner: SHOW … from the scheduler's snapshot (M_SCHED_SNAPSHOT), ETRN from
  * the scheduler (M_SCHED_ETRN), KILL MSG / KILL THREAD / REQUEUE ROUTER from the queue
- * (M_Q_OP). Parsing and every reply format are in src/mail/mailq2.c.
+ * (M_Q_OP). Parsing and every reply format are in src/mail/mailq2.c. Each connection is an
+ * io (src/lib/io.h): lines are taken from its input one request at a time, reading pauses
+ * while a request is in flight or much output waits, and a session that says goodbye
+ * closes once its output is sent.
  * Owns: the sessions, the cached auth file, the per-address count of failed logins (each
  * failed AUTH is answered after a growing delay — a timer, never a sleep).
  * Trusts: nothing a client sends; the auth file only after parsing (a bad line grants
@@ -16,6 +19,7 @@
 #include "mail/mailq2.h"
 #include "mail/table.h"
 #include "lib/ev.h"
+#include "lib/io.h"
 #include "lib/log.h"
 #include <errno.h>
 #include <stdio.h>
@@ -26,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MQ_IDLE_MS     300000      /* idle timeout */
+#define MQ_IDLE_MS     300000      /* idle timeout after AUTH (io's: no progress either way) */
 #define MQ_PREAUTH_MS  30000       /* from connect to a successful AUTH, however busy */
 #define MQ_OUT_HIGH    (256 * 1024)/* stop reading while this much output waits */
 #define MQ_DELAY_MS    250         /* first failed AUTH; doubles up to MQ_DELAY_MAX */
@@ -36,10 +40,9 @@
 #define MQ_AUTH_MAX    (1024 * 1024)
 
 struct mq_sess {
-	int fd;
+	struct io *io;               /* the connection (src/lib/io.h) */
 	struct mq2_addr addr;
-	struct ev *rev, *wev, *idle, *delay;
-	struct buf in, out;
+	struct ev *preauth, *delay;  /* the deadline for AUTH; a failed AUTH's reply */
 	char challenge[96];
 	int authed, busy, closing;
 	unsigned rights;
@@ -54,6 +57,7 @@ static struct {
 	char path[1024];
 	struct stat st;              /* of the loaded file */
 	struct mq_fail fails[MQ_FAILSLOTS];
+	struct buf scratch;          /* replies formatted by src/mail/mailq2.c, on their way out */
 } mq;
 
 static void mq_pump(struct mq_sess *s);
@@ -134,52 +138,26 @@ static long mq_fail_delay(const struct mq2_addr *a)
 static void mq_free(struct mq_sess *s)
 {
 	control_cancel(s);
-	ev_free(s->rev);
-	ev_free(s->wev);
-	ev_free(s->idle);
+	ev_free(s->preauth);
 	ev_free(s->delay);
-	close(s->fd);
-	buf_free(&s->in);
-	buf_free(&s->out);
+	io_free(s->io);
 	free(s);
 }
 
-/* write what we can; 0 = session alive, -1 = freed */
-static int mq_flush(struct mq_sess *s)
+static void mq_say(struct mq_sess *s, const char *text) { io_print(s->io, text); }
+
+/* what was formatted into mq.scratch goes out */
+static void mq_put(struct mq_sess *s)
 {
-	int r = buf_send(&s->out, s->fd);
-	if (r > 0) {
-		if (!ev_pending(s->wev))
-			ev_add(s->wev, -1);
-		return 0;
-	}
-	if (r < 0) {
-		mq_free(s);
-		return -1;
-	}
-	ev_del(s->wev);
-	if (s->closing) {
-		mq_free(s);
-		return -1;
-	}
-	return 0;
+	io_write(s->io, mq.scratch.p, mq.scratch.len);
+	buf_reset(&mq.scratch);
 }
 
-static void mq_say(struct mq_sess *s, const char *text) { buf_adds(&s->out, text); }
-
-static void mq_on_write(int fd, short what, void *arg)
-{
-	struct mq_sess *s = arg;
-	if (mq_flush(s) == 0)
-		mq_pump(s);
-}
-
-/* a request finished: send what was said and go on with the next line */
+/* a request finished: go on with the next line */
 static void mq_done(struct mq_sess *s)
 {
 	s->busy = 0;
-	if (mq_flush(s) == 0)
-		mq_pump(s);
+	mq_pump(s);
 }
 
 /* ---- answers from the owners ----------------------------------------------------------- */
@@ -209,7 +187,8 @@ static void mq_on_snapshot(void *arg, uint32_t type, struct msg_reader *r, int f
 	case MQ2_SHOW_THREADS2: mailq2_fmt_threads2(&body, &snap); break;
 	default: mailq2_fmt_thread(&body, &snap); break;
 	}
-	mailq2_multiline(&s->out, body.p ? body.p : "", body.len);
+	mailq2_multiline(&mq.scratch, body.p ? body.p : "", body.len);
+	mq_put(s);
 	buf_free(&body);
 	mailq2_snap_free(&snap);
 	mq_done(s);
@@ -274,8 +253,8 @@ static void mq_on_op(void *arg, uint32_t type, struct msg_reader *r, int fd)
 	else if (st == QS_NOENT)
 		mq_say(s, d->noent);
 	else
-		buf_printf(&s->out, "-%s: %.200s\n", st == QS_BADARG ? "Bad arguments" :
-		           "Temporary failure", text);
+		io_printf(s->io, "-%s: %.200s\n", st == QS_BADARG ? "Bad arguments" :
+		          "Temporary failure", text);
 	mq_done(s);
 }
 
@@ -308,7 +287,8 @@ static void mq_cmd_auth(struct mq_sess *s, const struct mq2_cmd *c)
 	if (ok) {
 		s->authed = 1;
 		s->rights = e->rights;
-		ev_add(s->idle, MQ_IDLE_MS);
+		ev_del(s->preauth);
+		io_set_timeout(s->io, MQ_IDLE_MS);
 		mq_fail_slot(&s->addr)->count = 0;
 		log_info("event=mailq_login user=%s rights=0x%x", s->user, s->rights);
 		mq_say(s, "+OK\n");
@@ -412,7 +392,8 @@ static void mq_line(struct mq_sess *s, const char *line, size_t len)
 	}
 	if (c.verb == MQ2_BAD || (c.verb == MQ2_AUTH && s->authed) || (c.right && !(c.right & s->rights)) ||
 	    (c.verb == MQ2_ETRN_CMD && c.nargs != 1)) {
-		mailq2_refusal(&s->out, &c);
+		mailq2_refusal(&mq.scratch, &c);
+		mq_put(s);
 		return;
 	}
 	s->want = c.verb;
@@ -423,52 +404,57 @@ static void mq_line(struct mq_sess *s, const char *line, size_t len)
 		}
 }
 
-/* run complete lines while nothing is in flight; read more only when it may be used.
- * The last thing its callers do: it may free s. */
+static int mq_may_read(const struct mq_sess *s)
+{
+	return !s->busy && !s->closing && io_queued(s->io) < MQ_OUT_HIGH;
+}
+
+/* run complete lines while nothing is in flight and little output waits; read more only
+ * when it may be used; close once a closing session's output is sent. The last thing its
+ * callers do: it may free s. */
 static void mq_pump(struct mq_sess *s)
 {
-	while (!s->busy && !s->closing && s->out.len < MQ_OUT_HIGH) {
-		char *nl = s->in.len ? memchr(s->in.p, '\n', s->in.len) : NULL;
-		size_t len = nl ? (size_t)(nl - s->in.p) : s->in.len, used = len + 1;
-		if (len > MQ2_LINEMAX) {
+	char line[MQ2_LINEMAX + 1];
+	while (mq_may_read(s)) {
+		size_t n, len;
+		const char *p = io_data(s->io, &n), *nl = memchr(p, '\n', n);
+		if ((nl ? (size_t)(nl - p) : n) > MQ2_LINEMAX) {
 			log_warn("event=mailq_line_too_long user=%s", s->user);
 			mq_free(s);
 			return;
 		}
 		if (!nl)
 			break;
-		if (len && s->in.p[len - 1] == '\r')
-			len--;
-		mq_line(s, s->in.p, len);
-		buf_consume(&s->in, used);
+		char *l = io_getline(s->io, &len);
+		memcpy(line, l, len + 1);
+		mq_line(s, line, len);
 	}
-	int reading = !s->busy && !s->closing && s->out.len < MQ_OUT_HIGH;
-	if (reading && !ev_pending(s->rev))
-		ev_add(s->rev, -1);
-	else if (!reading)
-		ev_del(s->rev);
-	if (s->out.len || s->closing)
-		mq_flush(s);
-}
-
-static void mq_on_read(int fd, short what, void *arg)
-{
-	struct mq_sess *s = arg;
-	char tmp[8192];
-	ssize_t n = read(fd, tmp, sizeof tmp);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
+	if (s->closing && io_queued(s->io) == 0) {
 		mq_free(s);
 		return;
 	}
-	buf_add(&s->in, tmp, (size_t)n);
-	if (s->authed)                   /* before AUTH the clock runs from the connect */
-		ev_add(s->idle, MQ_IDLE_MS);
-	mq_pump(s);
+	io_set_read(s->io, mq_may_read(s));
 }
 
-static void mq_on_idle(int fd, short what, void *arg)
+static void mq_io(struct io *io, int evt, void *arg)
+{
+	struct mq_sess *s = arg;
+	switch (evt) {
+	case IO_DATAIN:
+	case IO_LOWAT:
+		mq_pump(s);
+		break;
+	case IO_TIMEOUT:
+		log_info("event=mailq_timeout user=%s", s->user);
+		mq_free(s);
+		break;
+	default:                             /* EOF or a broken connection */
+		mq_free(s);
+	}
+}
+
+/* no successful AUTH within MQ_PREAUTH_MS of the connect, however busy the client is */
+static void mq_on_preauth(int fd, short what, void *arg)
 {
 	struct mq_sess *s = arg;
 	log_info("event=mailq_timeout user=%s", s->user);
@@ -498,14 +484,10 @@ static int mq_challenge(struct mq_sess *s)
 void mailq2d_accept(int fd, const struct sockaddr *peer, socklen_t len)
 {
 	struct mq_sess *s = xcalloc(1, sizeof *s);
-	s->fd = fd;
-	buf_init(&s->in);
-	buf_init(&s->out);
-	s->rev = ev_new(fd, EV_R | EV_PERSIST, mq_on_read, s);
-	s->wev = ev_new(fd, EV_W | EV_PERSIST, mq_on_write, s);
-	s->idle = ev_new(-1, 0, mq_on_idle, s);
+	s->io = io_new(fd, mq_io, s);
+	s->preauth = ev_new(-1, 0, mq_on_preauth, s);
 	s->delay = ev_new(-1, 0, mq_on_delay, s);
-	ev_add(s->idle, MQ_PREAUTH_MS);
+	ev_add(s->preauth, MQ_PREAUTH_MS);
 	if (mailq2_addr_from_sockaddr(peer, len, &s->addr) < 0 || !mailq2_auth_any(mq_auth(), &s->addr)) {
 		log_info("event=mailq_no_access");
 		mq_say(s, "550 NO ACCESS FOR YOU\n");
@@ -514,7 +496,7 @@ void mailq2d_accept(int fd, const struct sockaddr *peer, socklen_t len)
 		log_err("event=getentropy_failed error=\"%s\"", strerror(errno));
 		s->closing = 1;
 	} else
-		buf_printf(&s->out, "version zmailer 2.0\n%s\n", s->challenge);
+		io_printf(s->io, "version zmailer 2.0\n%s\n", s->challenge);
 	mq_pump(s);
 }
 

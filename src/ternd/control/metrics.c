@@ -3,62 +3,50 @@
  * scheduler's counters and gauges (M_SCHED_SNAPSHOT, formatted by mailq2_fmt_metrics, the
  * numbers behind MAILQ's SHOW SNMP plus per-channel gauges). Any other path is 404, another
  * method 405, a malformed request 400, a scheduler that does not answer 503.
+ * Each connection is an io (src/lib/io.h); the request waits in its input until complete.
  * Owns: the HTTP connections. Trusts: nothing a client sends — the request is bounded in
  * size (8 KiB) and time (10 s) and only its request line is looked at. */
 #include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "mail/mailq2.h"
 #include "lib/ev.h"
+#include "lib/io.h"
 #include "lib/log.h"
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MT_MAXREQ   8192
-#define MT_TIMEOUT  10000
+#define MT_TIMEOUT  10000            /* from the connect to the last octet of the answer */
 
 struct mt_conn {
-	int fd, head;                /* head: HEAD request (no body) */
-	struct ev *rev, *wev, *timer;
-	struct buf in, out;
-	int answered;
+	struct io *io;               /* the connection (src/lib/io.h) */
+	struct ev *timer;            /* the whole exchange's deadline, however busy */
+	int head;                    /* HEAD request (no body) */
+	int answered;                /* the answer is queued: close once it is sent */
 };
 
 static void mt_free(struct mt_conn *c)
 {
 	control_cancel(c);
-	ev_free(c->rev);
-	ev_free(c->wev);
 	ev_free(c->timer);
-	close(c->fd);
-	buf_free(&c->in);
-	buf_free(&c->out);
+	io_free(c->io);
 	free(c);
 }
-
-static void mt_flush(struct mt_conn *c)
-{
-	if (buf_send(&c->out, c->fd) > 0) {
-		if (!ev_pending(c->wev))
-			ev_add(c->wev, -1);
-		return;
-	}
-	mt_free(c);                              /* all said (or the client is gone) */
-}
-
-static void mt_on_write(int fd, short what, void *arg) { mt_flush(arg); }
 
 static void mt_respond(struct mt_conn *c, const char *status, const char *type,
                        const char *body, size_t len)
 {
 	c->answered = 1;
-	ev_del(c->rev);
-	buf_printf(&c->out, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	           "Connection: close\r\n\r\n", status, type, len);
+	io_set_read(c->io, 0);
+	io_drop(c->io, io_datalen(c->io));      /* the request is not looked at again */
+	io_printf(c->io, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	          "Connection: close\r\n\r\n", status, type, len);
 	if (!c->head)
-		buf_add(&c->out, body, len);
-	mt_flush(c);
+		io_write(c->io, body, len);
+	if (io_flush(c->io) < 0)
+		mt_free(c);                          /* the client is gone */
 }
 
 static void mt_text(struct mt_conn *c, const char *status)
@@ -115,44 +103,48 @@ static void mt_request(struct mt_conn *c, const char *line, size_t n)
 		msg_u64(&q, 0);
 		msg_str(&q, "");
 		msg_str(&q, "");
-		ev_del(c->rev);
+		io_set_read(c->io, 0);
 		control_ask(R_SCHED, &q, mt_on_snapshot, c);
 	}
 }
 
 /* the end of the header block: an empty line (CRLF or LF) */
-static const char *mt_head_end(const struct buf *b)
+static const char *mt_head_end(const char *p, size_t n)
 {
-	for (size_t i = 0; i + 1 < b->len; i++)
-		if (b->p[i] == '\n' && (b->p[i + 1] == '\n' ||
-		    (b->p[i + 1] == '\r' && i + 2 < b->len && b->p[i + 2] == '\n')))
-			return b->p + i;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (p[i] == '\n' && (p[i + 1] == '\n' ||
+		    (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')))
+			return p + i;
 	return NULL;
 }
 
-static void mt_on_read(int fd, short what, void *arg)
+/* the request so far (left buffered in io until it is complete) */
+static void mt_on_data(struct mt_conn *c)
 {
-	struct mt_conn *c = arg;
-	char tmp[4096];
-	ssize_t n = read(fd, tmp, sizeof tmp);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		mt_free(c);
-		return;
-	}
-	buf_add(&c->in, tmp, (size_t)n);
-	const char *end = mt_head_end(&c->in);
-	if ((end ? (size_t)(end - c->in.p) : c->in.len) > MT_MAXREQ) {
+	size_t n;
+	const char *p = io_data(c->io, &n);
+	const char *end = mt_head_end(p, n);
+	if ((end ? (size_t)(end - p) : n) > MT_MAXREQ) {
 		mt_text(c, "431 Request Header Fields Too Large");
 		return;
 	}
 	if (!end)
 		return;
 	size_t ll = 0;
-	while (ll < c->in.len && c->in.p[ll] != '\r' && c->in.p[ll] != '\n')
+	while (ll < n && p[ll] != '\r' && p[ll] != '\n')
 		ll++;
-	mt_request(c, c->in.p, ll);
+	mt_request(c, p, ll);
+}
+
+static void mt_io(struct io *io, int evt, void *arg)
+{
+	struct mt_conn *c = arg;
+	if (evt == IO_DATAIN && !c->answered)
+		mt_on_data(c);
+	else if (evt == IO_LOWAT && c->answered)
+		mt_free(c);                          /* all said */
+	else if (evt == IO_DISCONNECTED || evt == IO_ERROR)
+		mt_free(c);
 }
 
 static void mt_on_timeout(int fd, short what, void *arg)
@@ -167,12 +159,7 @@ static void mt_on_timeout(int fd, short what, void *arg)
 void metrics_accept(int fd, const struct sockaddr *peer, socklen_t len)
 {
 	struct mt_conn *c = xcalloc(1, sizeof *c);
-	c->fd = fd;
-	buf_init(&c->in);
-	buf_init(&c->out);
-	c->rev = ev_new(fd, EV_R | EV_PERSIST, mt_on_read, c);
-	c->wev = ev_new(fd, EV_W | EV_PERSIST, mt_on_write, c);
+	c->io = io_new(fd, mt_io, c);
 	c->timer = ev_new(-1, 0, mt_on_timeout, c);
-	ev_add(c->rev, -1);
 	ev_add(c->timer, MT_TIMEOUT);
 }

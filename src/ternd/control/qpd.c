@@ -16,6 +16,7 @@
 #include "ternd/control/qpd.h"
 #include "ternd/control/control.h"
 #include "ternd/proto.h"
+#include "lib/io.h"
 #include "lib/log.h"
 #include "mail/table.h"
 #include <errno.h>
@@ -43,7 +44,13 @@ static const char *qp_secret = "";
 static struct qp_fail { char ip[INET6_ADDRSTRLEN]; unsigned n; long long last; } qp_fails[QP_FAILSLOTS];
 
 typedef void (*qp_cmd_fn)(struct qpd_sess *s);
-static void qp_read_cb(int fd, short what, void *arg);
+static struct buf qp_scratch;        /* replies formatted by qp_reply, on their way out */
+
+static void qp_put(struct qpd_sess *s)
+{
+	qpd_write(s, qp_scratch.p, qp_scratch.len);
+	buf_reset(&qp_scratch);
+}
 
 /* ---- replies and asks ----------------------------------------------------------------- */
 
@@ -54,7 +61,8 @@ void qpd_say(struct qpd_sess *s, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	qp_reply(&s->out, code, "%s", text);
+	qp_reply(&qp_scratch, code, "%s", text);
+	qp_put(s);
 	if (code >= 3000)
 		log_info("event=qp_reject sid=%u ip=%s cmd=\"%s\" code=%d text=\"%s\"", s->id, s->ip,
 		         qp_cmd_name(s->cmd.verb), code, text);
@@ -249,7 +257,8 @@ static void qp_help(struct qpd_sess *s)
 	struct buf b;
 	buf_init(&b);
 	qp_cmd_help(&b);
-	qp_reply_more(&s->out, 2001, "Commands: %s", b.p);
+	qp_reply_more(&qp_scratch, 2001, "Commands: %s", b.p);
+	qp_put(s);
 	qpd_say(s, 1000, "OK");
 	buf_free(&b);
 }
@@ -363,40 +372,37 @@ static size_t qp_msg_input(struct qpd_sess *s, const char *p, size_t n)
 
 static int qp_can_work(const struct qpd_sess *s)
 {
-	return !s->dead && !s->quit && s->wait == QW_NONE && s->out.len < QP_OUT_HIGH;
+	return !s->dead && !s->quit && s->wait == QW_NONE && qpd_queued(s) < QP_OUT_HIGH;
 }
 
+/* complete commands and message data from io's input, while the session may work */
 static void qp_run(struct qpd_sess *s)
 {
-	size_t off = 0;
 	while (qp_can_work(s)) {
 		if (s->mode == QM_MSGN && s->msgleft == 0) {
 			qpd_msg_end(s);                   /* QSTOR MESSAGE 0 */
 			continue;
 		}
-		if (off >= s->in.len)
+		size_t n;
+		const char *p = io_data(s->io, &n);
+		if (n == 0)
 			break;
-		size_t k = s->mode == QM_CMD ? qp_line_input(s, s->in.p + off, s->in.len - off)
-		                             : qp_msg_input(s, s->in.p + off, s->in.len - off);
+		size_t k = s->mode == QM_CMD ? qp_line_input(s, p, n) : qp_msg_input(s, p, n);
 		if (k == 0)
 			break;
-		off += k;
+		io_drop(s->io, k);
 	}
-	buf_consume(&s->in, off);
-	if (s->in.len == 0)
-		buf_free(&s->in);
 }
 
 /* ---- output and life cycle ------------------------------------------------------------------ */
 
-static void qp_flush(struct qpd_sess *s)
+void qpd_write(struct qpd_sess *s, const void *p, size_t n)
 {
-	int r = buf_send(&s->out, s->fd);
-	if (r < 0)
-		qpd_sess_close(s, "write_error");
-	else if (r == 0)
-		buf_free(&s->out);
+	if (s->io)
+		io_write(s->io, p, n);
 }
+
+size_t qpd_queued(const struct qpd_sess *s) { return s->io ? io_queued(s->io) : 0; }
 
 void qpd_sess_close(struct qpd_sess *s, const char *why)
 {
@@ -412,75 +418,60 @@ static void qp_sess_free(struct qpd_sess *s)
 	qpd_new_free(s->nw, 1);
 	if (s->src.fd >= 0)
 		close(s->src.fd);
-	ev_free(s->rev);
-	ev_free(s->wev);
 	ev_free(s->tev);
-	close(s->fd);
-	buf_free(&s->in);
-	buf_free(&s->out);
+	io_free(s->io);
 	free(s->line);
 	free(s);
 }
 
+/* stream and run commands until neither adds output or uses input (the output leaves at
+ * the end of io's callback, or when the socket takes it) */
 static void qp_pump(struct qpd_sess *s)
 {
 	for (int progress = 1; progress && !s->dead;) {
-		size_t in = s->in.len, out = s->out.len;
+		size_t in = io_datalen(s->io), out = qpd_queued(s);
 		progress = 0;
 		if (s->wait == QW_STREAM)
 			progress |= qpd_stream_pump(s);
-		if ((s->in.len || s->mode == QM_MSGN) && qp_can_work(s))
+		if ((io_datalen(s->io) || s->mode == QM_MSGN) && qp_can_work(s))
 			qp_run(s);
-		if (s->wait != QW_CONNECT)
-			qp_flush(s);
-		progress |= s->in.len != in || s->out.len != out;
+		progress |= !s->dead && (io_datalen(s->io) != in || qpd_queued(s) != out);
 	}
 }
 
-static void qp_write_cb(int fd, short what, void *arg)
-{
-	struct qpd_sess *s = arg;
-	if (s->wait == QW_CONNECT)
-		qpd_agent_connected(s, what & EV_TIMEOUT_FIRED);
-	else if (what & EV_TIMEOUT_FIRED)
-		qpd_sess_close(s, "write_timeout");
-	qpd_sess_finish(s);
-}
-
+/* io's timeout and reading for what the session does now: while output waits (or a
+ * connect), timeoutqp without a reply from the peer; otherwise the idle timeout of a
+ * client (none for registered agents and the queue's own connections, 30 s before a
+ * login). The timeout is only set when it changes: setting it restarts the clock. */
 static void qp_arm(struct qpd_sess *s)
 {
-	int wantw = s->out.len > 0 || s->wait == QW_CONNECT;
-	if (wantw && !s->writing) {
-		if (!s->wev)
-			s->wev = ev_new(s->fd, EV_W | EV_PERSIST, qp_write_cb, s);
-		ev_add(s->wev, qpd_timeout_ms);
-	} else if (!wantw && s->writing)
-		ev_del(s->wev);
-	s->writing = wantw;
-	int wantr = qp_can_work(s);
 	long tmo = s->watching || s->job ? -1 : qpd_timeout_ms;
 	if (s->auth == QA_NONE && tmo > QP_PREAUTH_MS)
 		tmo = QP_PREAUTH_MS;
-	if (wantr && (!s->reading || s->in.len == 0))
-		ev_add(s->rev, tmo);               /* (re)start the idle clock */
-	else if (!wantr && s->reading)
-		ev_del(s->rev);
-	s->reading = wantr;
+	if (s->wait == QW_CONNECT || s->wait == QW_STREAM || qpd_queued(s) > 0)
+		tmo = qpd_timeout_ms;
+	if (tmo != s->tmo) {
+		s->tmo = tmo;
+		io_set_timeout(s->io, tmo);
+	}
+	io_set_read(s->io, qp_can_work(s));
 }
 
 void qpd_sess_finish(struct qpd_sess *s)
 {
-	qp_pump(s);
-	if (!s->dead && s->quit && s->out.len == 0 && s->wait != QW_STREAM && !s->pending)
+	if (!s->dead)
+		qp_pump(s);
+	if (!s->dead && s->quit && qpd_queued(s) == 0 && s->wait != QW_STREAM && !s->pending)
 		qpd_sess_close(s, s->endwhy ? s->endwhy : "quit");
 	if (!s->dead) {
 		qp_arm(s);
 		return;
 	}
-	if (s->pending) {                       /* freed when the answer arrives; until then, */
-		ev_del(s->rev);                     /* no events (an EOF would fire again and again) */
-		if (s->wev)
-			ev_del(s->wev);
+	if (s->io) {                            /* the connection goes now; the session waits */
+		io_free(s->io);                     /* for the answer in flight, if any */
+		s->io = NULL;
+	}
+	if (s->pending) {
 		if (s->tev)
 			ev_del(s->tev);
 		return;
@@ -488,39 +479,67 @@ void qpd_sess_finish(struct qpd_sess *s)
 	qp_sess_free(s);
 }
 
-static void qp_read_cb(int fd, short what, void *arg)
+static void qp_timeout(struct qpd_sess *s)
 {
-	struct qpd_sess *s = arg;
-	char buf[65536];
-	if (what & EV_TIMEOUT_FIRED) {
+	if (s->wait == QW_CONNECT)
+		qpd_agent_connected(s, "connect_timeout");
+	else if (qpd_queued(s))
+		qpd_sess_close(s, "write_timeout");
+	else {
 		s->cmd.verb = QP_NONE;
 		qpd_say(s, 5002, "Idle timeout, closing connection");
-		qp_flush(s);
+		(void)io_flush(s->io);             /* what the socket takes now; then it closes */
 		qpd_sess_close(s, "timeout");
-	} else {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return;
-		if (n <= 0)
-			qpd_sess_close(s, n == 0 ? "eof" : "read_error");
+	}
+}
+
+static void qp_io(struct io *io, int evt, void *arg)
+{
+	struct qpd_sess *s = arg;
+	switch (evt) {
+	case IO_CONNECTED:
+		qpd_agent_connected(s, NULL);
+		break;
+	case IO_TIMEOUT:
+		qp_timeout(s);
+		break;
+	case IO_DISCONNECTED:
+		qpd_sess_close(s, "eof");
+		break;
+	case IO_ERROR:
+		log_debug("event=qp_io_error sid=%u error=\"%s\"", s->id, io_error(io));
+		if (s->wait == QW_CONNECT)
+			qpd_agent_connected(s, "connect_failed");
 		else
-			buf_add(&s->in, buf, (size_t)n);
+			qpd_sess_close(s, strncmp(io_error(io), "read", 4) == 0 ? "read_error" : "write_error");
+		break;
+	default:                                /* IO_DATAIN, IO_LOWAT: the pump below */
+		break;
 	}
 	qpd_sess_finish(s);
 }
 
-struct qpd_sess *qpd_sess_new(int fd, const char *ip, int agent)
+struct qpd_sess *qpd_sess_new(struct io *io, const char *ip, int agent)
 {
 	struct qpd_sess *s = xcalloc(1, sizeof *s);
 	s->id = ++qp_lastid;
-	s->fd = fd;
+	s->io = io;
+	s->tmo = -1;
 	s->src.fd = -1;
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
-	buf_init(&s->in);
-	buf_init(&s->out);
-	s->rev = ev_new(fd, EV_R | EV_PERSIST, qp_read_cb, s);
+	io_set_cb(io, qp_io, s);
 	if (agent)
 		s->auth = QA_SYS;                   /* the queue called the agent: no login */
+	return s;
+}
+
+struct qpd_sess *qpd_sess_dial(const struct sockaddr *sa, socklen_t len, const char *ip)
+{
+	struct io *io = io_connect(sa, len, NULL, 0, qp_io, NULL);
+	if (!io)
+		return NULL;
+	struct qpd_sess *s = qpd_sess_new(io, ip, 1);
+	s->wait = QW_CONNECT;
 	return s;
 }
 
@@ -561,14 +580,15 @@ void qpd_accept(int fd, const struct sockaddr *peer, socklen_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 	qp_peer_ip(peer, ip, sizeof ip);
-	struct qpd_sess *s = qpd_sess_new(fd, ip, 0);
+	struct qpd_sess *s = qpd_sess_new(io_new(fd, qp_io, NULL), ip, 0);
 	if (qp_is_trusted(ip)) {
 		s->auth = QA_SYS;
-		qp_reply(&s->out, 1000, "%s bongoqueue server ready", qpd_cfg->me);
+		qp_reply(&qp_scratch, 1000, "%s bongoqueue server ready", qpd_cfg->me);
 	} else {
 		qp_challenge(s->challenge);
-		qp_reply(&s->out, 4242, "bongoqueue %s", s->challenge);
+		qp_reply(&qp_scratch, 4242, "bongoqueue %s", s->challenge);
 	}
+	qp_put(s);
 	log_info("event=qp_connect sid=%u ip=%s trusted=%d", s->id, ip, s->auth == QA_SYS);
 	qpd_sess_finish(s);
 }

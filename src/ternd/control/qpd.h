@@ -1,6 +1,6 @@
 /* qp — the Bongo queue protocol inside the control role (PROTOCOLS.md §2, doc/QP.md).
  * Internal interface between its three files:
- *   qp.c        sessions: network I/O, login, the command table;
+ *   qp.c        sessions: their connection (an io, src/lib/io.h), login, the command table;
  *   qp_entry.c  creating entries (QCREA … QRUN), moving entries (QDELE QMOVE QCOPY QFLUSH),
  *               QDSPC, ADDRESS RESOLVE / DOMAIN LOCATION;
  *   qp_read.c   reading entries (QINFO, QHEAD, QBODY, QBRAW, QRETR, QGREP, QSRCH, QADDQ):
@@ -51,20 +51,21 @@ struct qpd_src {                  /* data streamed to the client: file [foff, fe
 	char trailer[64];            /* sent when the stream ends ("1000 OK\r\n") */
 };
 
+struct io;
 struct qpd_job;
 struct qpd_sess;
 typedef void (*qpd_cont_fn)(struct qpd_sess *s, uint32_t type, struct msg_reader *r, int fd);
 
 struct qpd_sess {
 	uint32_t id;
-	int fd;
-	struct ev *rev, *wev, *tev;
+	struct io *io;               /* the connection; NULL once closed (an answer still due) */
+	struct ev *tev;              /* a failed login's delayed reply */
+	long tmo;                    /* the timeout io has now (ms, -1 none) */
 	char ip[INET6_ADDRSTRLEN];
-	struct buf in, out;
 	struct qpd_src src;
 	char challenge[40];
 	uint8_t auth, mode, wait;
-	unsigned quit:1, dead:1, reading:1, writing:1, pending:1, watching:1, cleanquit:1;
+	unsigned quit:1, dead:1, pending:1, watching:1, cleanquit:1;
 	uint64_t msgleft;            /* QM_MSGN: octets still to come */
 	uint64_t listoff;            /* QSRCH DOMAIN: the next page of the queue's listing */
 	struct qp_dot dot;
@@ -82,6 +83,9 @@ extern const struct config *qpd_cfg;
 extern long qpd_timeout_ms;       /* idle clients (TERN_QP_TIMEOUT, s; default 600) */
 __attribute__((format(printf, 3, 4)))
 void qpd_say(struct qpd_sess *s, int code, const char *fmt, ...);
+/* raw output to the client (nothing once the connection is closed), and how much waits */
+void qpd_write(struct qpd_sess *s, const void *p, size_t n);
+size_t qpd_queued(const struct qpd_sess *s);
 /* ask peer (R_QUEUE …); cont runs with the answer, then the session goes on */
 void qpd_ask(struct qpd_sess *s, enum role peer, struct msg *m, qpd_cont_fn cont);
 /* M_Q_OP on an entry; cont reads the M_Q_OP_RESULT */
@@ -90,7 +94,10 @@ void qpd_op(struct qpd_sess *s, uint64_t op, uint64_t msgid, const char *a1, con
 /* read M_Q_OP_RESULT: status, count, newid; -1 when malformed or the queue went away */
 int qpd_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_t *count,
                  uint64_t *newid);
-struct qpd_sess *qpd_sess_new(int fd, const char *ip, int agent);
+/* a session on an accepted connection; one that connects to an agent (QW_CONNECT until
+ * qpd_agent_connected), or NULL with errno set */
+struct qpd_sess *qpd_sess_new(struct io *io, const char *ip, int agent);
+struct qpd_sess *qpd_sess_dial(const struct sockaddr *sa, socklen_t len, const char *ip);
 void qpd_sess_finish(struct qpd_sess *s);   /* after every event: write, read, free when done */
 void qpd_sess_close(struct qpd_sess *s, const char *why);
 
@@ -123,5 +130,6 @@ void qpd_agent_cmd(struct qpd_sess *s);             /* QWAIT QADDM QMOD* QRTS QD
 void qpd_agent_sess_end(struct qpd_sess *s);        /* a session ends (job or registration) */
 int qpd_agent_current(const struct qpd_sess *s, uint64_t msgid); /* the callback's own entry */
 void qpd_agent_entry_gone(struct qpd_sess *s);      /* QDELE of the callback's own entry */
-void qpd_agent_connected(struct qpd_sess *s, int timedout);  /* QW_CONNECT: writable or not */
+/* QW_CONNECT ends: connected (fail NULL), or "connect_failed" / "connect_timeout" */
+void qpd_agent_connected(struct qpd_sess *s, const char *fail);
 #endif

@@ -15,6 +15,7 @@
 #include "ternd/control/qpd.h"
 #include "ternd/control/control.h"
 #include "ternd/proto.h"
+#include "lib/io.h"
 #include "lib/log.h"
 #include "mail/addr.h"
 #include <errno.h>
@@ -200,7 +201,7 @@ static void qp_qwait(struct qpd_sess *s)
 	}
 	e->owner = s;
 	s->watching = 1;
-	setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	setsockopt(io_fd(s->io), SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 	if (qp_hold)
 		qp_sticky[stage] = 1;               /* mail waits here even while the agent is away */
 	log_info("event=qp_agent_registered sid=%u stage=%u agent=\"%s\" ip=%s port=%d", s->id, stage,
@@ -422,8 +423,8 @@ static void qp_job_timeout(int fd, short what, void *arg)
 	qpd_sess_finish(s);                  /* -> qpd_agent_sess_end -> the policy */
 }
 
-/* a non-blocking connection to ip:port; -1 if it failed at once */
-static int qp_dial(const char *ip, int port)
+/* a session connecting to ip:port (io_connect); NULL if it failed at once */
+static struct qpd_sess *qp_dial(const char *ip, int port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -438,16 +439,11 @@ static int qp_dial(const char *ip, int port)
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons((uint16_t)port);
 		len = sizeof *a6;
-	} else
-		return -1;
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
+	} else {
+		errno = EINVAL;
+		return NULL;
 	}
-	return fd;
+	return qpd_sess_dial((struct sockaddr *)&ss, len, ip);
 }
 
 /* the next endpoint of the pool with room, from its round-robin position */
@@ -478,8 +474,8 @@ static void qp_job_connect(struct qpd_job *j)
 	j->attempts++;
 	snprintf(j->epip, sizeof j->epip, "%s", e->ip);
 	j->epport = e->port;
-	int fd = qp_dial(e->ip, e->port);
-	if (fd < 0) {
+	struct qpd_sess *cb = qp_dial(e->ip, e->port);
+	if (!cb) {
 		log_warn("event=qp_agent_connect_failed agent=\"%s\" ip=%s port=%d error=\"%s\"", j->ident,
 		         e->ip, e->port, strerror(errno));
 		qp_ep_forget(j, "connect_failed");
@@ -488,23 +484,20 @@ static void qp_job_connect(struct qpd_job *j)
 	}
 	e->busy++;
 	j->state = JS_CONNECT;
-	j->cb = qpd_sess_new(fd, e->ip, 1);
-	j->cb->job = j;
-	j->cb->wait = QW_CONNECT;
+	j->cb = cb;
+	cb->job = j;
 	if (!j->timer)
 		j->timer = ev_new(-1, 0, qp_job_timeout, j);
 	ev_add(j->timer, qp_agent_ms);
 	qpd_sess_finish(j->cb);
 }
 
-void qpd_agent_connected(struct qpd_sess *s, int timedout)
+void qpd_agent_connected(struct qpd_sess *s, const char *fail)
 {
 	struct qpd_job *j = s->job;
-	int err = 0;
-	socklen_t len = sizeof err;
-	if (timedout || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+	if (fail) {
 		s->endwhy = "connect_failed";
-		qpd_sess_close(s, timedout ? "connect_timeout" : "connect_failed");
+		qpd_sess_close(s, fail);
 		return;
 	}
 	char name[24];
@@ -513,9 +506,9 @@ void qpd_agent_connected(struct qpd_sess *s, int timedout)
 	qp_entry_format(name, j->stage, j->msgid);
 	log_info("event=qp_agent_push id=%016" PRIx64 " stage=%u agent=\"%s\" ip=%s port=%d", j->msgid,
 	         j->stage, j->ident, j->epip, j->epport);
-	buf_printf(&s->out, "6020 %s %zu %" PRIu64 " %zu\r\n", name, j->ctrl.len, j->dwire, j->nrcpt);
-	buf_add(&s->out, j->ctrl.p, j->ctrl.len);
-	buf_adds(&s->out, "6021 Get busy!\r\n");
+	io_printf(s->io, "6020 %s %zu %" PRIu64 " %zu\r\n", name, j->ctrl.len, j->dwire, j->nrcpt);
+	io_write(s->io, j->ctrl.p, j->ctrl.len);
+	io_print(s->io, "6021 Get busy!\r\n");
 }
 
 static void qp_ep_release(struct qpd_job *j)

@@ -22,6 +22,7 @@
 
 #define QP_CHUNK   32768               /* file octets read at a time */
 #define QP_HDRMAX  (1024 * 1024)       /* QGREP / QSRCH HEADER read at most this much header */
+#define QP_STREAM_HIGH (128 * 1024)    /* read the file on while less output than this waits */
 
 struct qp_view {                       /* one entry, as M_Q_READ gave it */
 	uint64_t id;
@@ -94,11 +95,11 @@ void qpd_stream(struct qpd_sess *s, int fd, uint64_t foff, uint64_t fend, uint64
 int qpd_stream_pump(struct qpd_sess *s)
 {
 	char out[2 * QP_CHUNK];
-	if (s->out.len >= 128 * 1024)
-		return 0;
+	if (qpd_queued(s) >= QP_STREAM_HIGH)
+		return 0;                     /* more once the socket drains (IO_LOWAT) */
 	ssize_t n = s->src.left ? qp_wire_chunk(&s->src, out) : 0;
 	if (n > 0) {
-		buf_add(&s->out, out, (size_t)n);
+		qpd_write(s, out, (size_t)n);
 		return 1;
 	}
 	close(s->src.fd);
@@ -109,7 +110,7 @@ int qpd_stream_pump(struct qpd_sess *s)
 		qpd_sess_close(s, "read_error");
 		return 1;
 	}
-	buf_adds(&s->out, s->src.trailer);
+	qpd_write(s, s->src.trailer, strlen(s->src.trailer));
 	return 1;
 }
 
@@ -187,7 +188,7 @@ static void qp_view_ctrl(struct qpd_sess *s, struct qp_view *v)
 	else {
 		qp_ctrl_build(&b, &e, qpd_islocal, NULL);
 		qpd_say(s, 2022, "%zu INFO follows", b.len);
-		buf_add(&s->out, b.p, b.len);
+		qpd_write(s, b.p, b.len);
 		qpd_say(s, 1000, "OK");
 	}
 	buf_free(&b);
@@ -249,9 +250,9 @@ static int qp_header_each(const char *h, size_t len, const char *field,
 static void qp_grep_line(void *arg, const char *line, size_t n)
 {
 	struct qpd_sess *s = arg;
-	buf_adds(&s->out, "2002-");
-	buf_add(&s->out, line, n);
-	buf_adds(&s->out, "\r\n");
+	qpd_write(s, "2002-", 5);
+	qpd_write(s, line, n);
+	qpd_write(s, "\r\n", 2);
 }
 
 static void qp_view_grep(struct qpd_sess *s, struct qp_view *v)
