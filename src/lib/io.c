@@ -510,6 +510,8 @@ void io_set_cb(struct io *io, io_cb cb, void *arg)
 
 void io_set_timeout(struct io *io, long ms)
 {
+	if (ms == io->tmo)
+		return;                        /* the same value: the clock keeps running */
 	io->tmo = ms;
 	if (io->tarmed) {
 		if (ms >= 0)

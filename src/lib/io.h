@@ -59,7 +59,8 @@ void io_free(struct io *io);
 int  io_fd(const struct io *io);
 void io_set_cb(struct io *io, io_cb cb, void *arg);
 
-/* inactivity timeout in milliseconds; < 0 none (the default) */
+/* inactivity timeout in milliseconds; < 0 none (the default). Setting a new value restarts
+ * the clock; setting the same value again leaves it running. */
 void io_set_timeout(struct io *io, long ms);
 /* reading on (1) or paused (0); turning it on with input buffered gives an IO_DATAIN soon */
 void io_set_read(struct io *io, int on);
