@@ -10,6 +10,7 @@
 #include "mail/config.h"
 #include "mail/table.h"
 #include "mail/tlspolicy.h"
+#include "lib/tls.h"
 #include "lib/buf.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -777,8 +778,8 @@ static void cfg_check_defaultprivs(struct cfg_parse *ps)
 	}
 }
 
-/* the files of the TLS client: tlscafile readable, clientcert present (tls.c checks its key
- * when the mta loads it), smtpauth a file:PATH nobody else may read, and the lines of the
+/* the files of the TLS client: tlscafile readable, clientcert present with a key matching
+ * its certificate (when this process may read it; the mta checks again as it loads it), smtpauth a file:PATH nobody else may read, and the lines of the
  * tlsdestinations and smtpauth tables (smtpauth's only when this process may read it). */
 static void cfg_check_tls_client(struct cfg_parse *ps)
 {
@@ -791,10 +792,16 @@ static void cfg_check_tls_client(struct cfg_parse *ps)
 		cfg_blame(ps, k, k);
 		cfg_err(ps, "tlscafile: cannot read %s: %s", c->tlscafile, strerror(errno));
 	}
-	if (c->clientcert && *c->clientcert && access(c->clientcert, F_OK) < 0) {
+	time_t expires;
+	if (c->clientcert && *c->clientcert && (access(c->clientcert, F_OK) < 0 ||
+	    (access(c->clientcert, R_OK) == 0 &&
+	     tls_cert_check(c->clientcert, &expires, err, sizeof err) < 0))) {
 		k = cfg_find("clientcert");
 		cfg_blame(ps, k, k);
-		cfg_err(ps, "clientcert: %s: %s", c->clientcert, strerror(errno));
+		if (access(c->clientcert, F_OK) < 0)
+			cfg_err(ps, "clientcert: %s: %s", c->clientcert, strerror(errno));
+		else
+			cfg_err(ps, "clientcert: %s", err);
 	}
 	if (auth && *auth) {
 		k = cfg_find("smtpauth");

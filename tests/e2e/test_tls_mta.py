@@ -277,7 +277,7 @@ def test_handshake_failure_encrypt_defers(make_tern, dns, broken_peer):
 
 # ----------------------------------------------------------------------------- AUTH client
 
-def aiosmtpd_auth_server(ca, users):
+def aiosmtpd_auth_server(ca, users, client_ca=None):
     try:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult
@@ -286,6 +286,9 @@ def aiosmtpd_auth_server(ca, users):
     leaf = ca.leaf("smarthost.test")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(leaf.chain), str(leaf.key))
+    if client_ca:                              # a peer that wants a client certificate
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(str(client_ca))
     seen = {"auth": [], "messages": []}
 
     def authenticator(server, session, envelope, mechanism, auth_data):
@@ -345,6 +348,45 @@ def test_auth_client_wrong_password_defers(make_tern, dns, ca, workdir):
         assert seen["messages"] == []
     finally:
         c.stop()
+
+
+def test_client_certificate_for_a_peer_that_requires_one(make_tern, dns, ca, workdir):
+    """clientcert: the handshake with a server that requires a client certificate succeeds
+    only because tern shows one (without it the server ends the connection: deferred)."""
+    c, port, seen = aiosmtpd_auth_server(ca, {"joe": "pw"}, client_ca=ca.cert)
+    try:
+        creds = workdir / "smtpauth"
+        creds.write_text("smarthost.test joe:pw\n")
+        os.chmod(creds, 0o600)
+        mine = ca.leaf("client.tern.test")
+        os.chmod(mine.pem, 0o600)
+        t1 = tern_to(make_tern, dns, f":smarthost.test:{port}", smtptls="verify",
+                     tlscafile=str(ca.cert), smtpauth=f"file:{creds}",
+                     clientcert=str(mine.pem))
+        send(t1, ["far@away.test"])
+        assert wait_for(lambda: len(seen["messages"]) == 1), t1.log_tail(80)
+        assert "clientcert=yes" in t1.log()
+        t2 = tern_to(make_tern, dns, f":smarthost.test:{port}", smtptls="verify",
+                     tlscafile=str(ca.cert), smtpauth=f"file:{creds}")
+        send(t2, ["far@away.test"])
+        wait_log(t2, "event=deferred")       # TLS 1.3: the refusal comes after the handshake
+        assert "tls read" in event_lines(t2, "deferred")[0]
+        assert len(seen["messages"]) == 1
+    finally:
+        c.stop()
+
+
+def test_bad_client_certificate_is_a_config_error(make_tern, ca, workdir):
+    import subprocess
+    from conftest import TERND
+    a, b = ca.leaf("a.test"), ca.leaf("b.test")
+    bad = workdir / "mismatch.pem"
+    bad.write_text(a.key.read_text() + b.cert.read_text())
+    t = make_tern(config={"clientcert": str(bad)}, start=False)
+    p = subprocess.run([str(TERND), "-n", "-f", str(t.conf)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0
+    assert "clientcert" in p.stderr + p.stdout
 
 
 def test_world_readable_credentials_refused(make_tern, workdir):

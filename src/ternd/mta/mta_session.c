@@ -61,6 +61,7 @@ struct mta_session {
 	int plain;                           /* this connection: no STARTTLS (fallback) */
 	char remote[MTA_REMOTE_MAX];
 	char tlsdesc[200];                   /* what protects the conversation, for diagnostics */
+	char tlslog[200];                    /* the same for the delivery logs */
 	char lasterr[600];
 };
 
@@ -200,13 +201,7 @@ static void session_report(struct mta_session *s)
 	snprintf(j->remote, sizeof j->remote, "%s", s->remote);
 	if (s->c) {
 		session_diag_tls(s, j);
-		struct io_tls_info ti;
-		io_tls_info(s->io, &ti);
-		if (ti.version)
-			snprintf(j->tls, sizeof j->tls, "tls=%s cipher=%s verified=%s", ti.version,
-			         ti.cipher, ti.verified ? "yes" : "no");
-		else
-			snprintf(j->tls, sizeof j->tls, "tls=no");
+		snprintf(j->tls, sizeof j->tls, "%s", s->tlslog);
 	}
 	s->job = NULL;
 	s->conf.cb->done(s, j);
@@ -247,6 +242,7 @@ static void session_connected(struct mta_session *s)
 	if (s->conf.user)
 		smtpc_set_auth(s->c, s->conf.user, s->conf.pass, s->conf.cfg->smtpauthplaintext);
 	s->tlsdesc[0] = '\0';                    /* no TLS: the diagnostics say nothing */
+	snprintf(s->tlslog, sizeof s->tlslog, "tls=no");
 	smtpc_begin(s->c, &s->job->txn);
 	s->state = SS_SMTP;
 	io_set_timeout(s->io, session_remote_ms(s));
@@ -379,6 +375,8 @@ static void session_tls_ready(struct mta_session *s)
 	         ti.verified ? "" : "\"");
 	snprintf(s->tlsdesc, sizeof s->tlsdesc, "TLS %s %s, %s%s", ti.version, ti.cipher,
 	         ti.verified ? "verified" : "not verified: ", why);
+	snprintf(s->tlslog, sizeof s->tlslog, "tls=%s cipher=%s verified=%s", ti.version,
+	         ti.cipher, ti.verified ? "yes" : "no");
 	if (s->conf.pol.level == TLSP_VERIFY && !ti.verified) {
 		char d[700];
 		snprintf(d, sizeof d, "the certificate of %s does not verify for %s: %s (#4.7.5)",
