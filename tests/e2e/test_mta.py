@@ -697,3 +697,26 @@ def test_starttls_handshake_failure_falls_back(driver, workdir):
         assert "action=retry_plaintext" in run.log and "fallback=plaintext" in run.log
     finally:
         peer.close()
+
+
+def test_starttls_verify_an_address_literal(driver, workdir, tls_server):
+    """A destination written as an address literal is verified against the certificate's
+    IP address (iPAddress SAN), there being no host name."""
+    ca, start = tls_server
+    leaf = ca.leaf("literal", ips=["127.0.0.1"])
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(leaf.chain), str(leaf.key))
+    h = Recorder()
+    port = free_port()
+    c = Controller(h, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+                   ready_timeout=5.0)
+    c.start()
+    try:
+        msg = message(workdir, b"x\n")
+        run = run_mta(driver, workdir, f"job [127.0.0.1]:{port} s@a {msg} a@b\n",
+                      extra=["smtptls verify", f"tlscafile {ca.cert}"])
+        assert run.status() == {"a@b": "ok"}, run
+        assert "verified=yes name=127.0.0.1" in run.log
+    finally:
+        c.stop()
