@@ -430,3 +430,14 @@ def test_postfix_smtp_client_into_tern_verify(make_tern, ca, postfix):
     assert "with ESMTPS" in text, text
     assert wait_for(lambda: "Verified TLS connection established to 127.0.0.1" in pf.log()
                     or "Trusted TLS connection established" in pf.log(), 10), pf.log()
+
+
+def test_postfix_smtp_client_into_tern_relay_wiring(make_tern, postfix):
+    """The fixture's relay mode itself (relayhost = tern, smtp_tls_security_level=may):
+    Postfix's smtp client delivers into tern, in plaintext while tern offers no STARTTLS."""
+    tern = make_tern()
+    pf = postfix(None, smtpd_tls="none", relayhost=("127.0.0.1", tern.port), relay_tls="may")
+    pf.send("someone@pf.test", ["rcpt@localhost"], b"Subject: from postfix\r\n\r\nhi\r\n")
+    got = tern.wait_delivered("rcpt", 1, timeout=30)
+    assert b"from postfix" in got[0]
+    assert wait_for(lambda: "status=sent" in pf.log(), 10), pf.log()
