@@ -119,6 +119,10 @@ def test_wrong_name_verify_defers_may_delivers(make_tern, dns, ca, postfix):
     assert "4.7.5" in line and "mx.pf.test" in line, line
     assert "verify_error=" in log
     assert pf.messages("user") == []
+    from test_ternctl import ternctl
+    code, out, err = ternctl(t1.conf, "show", "queue")   # what the operator sees
+    assert code == 0, err
+    assert "does not verify for mx.pf.test" in out and "4.7.5" in out, out
     t2 = tern_to(make_tern, dns, f"pf.test:mx.pf.test:{pf.port}", smtptls="may",
                  tlscafile=str(ca.cert))
     send(t2, ["user@pf.test"])
