@@ -9,6 +9,8 @@
  * Defaults go through the same setters as file values, so a default is checked like one. */
 #include "mail/config.h"
 #include "mail/table.h"
+#include "mail/tlspolicy.h"
+#include "lib/tls.h"
 #include "lib/buf.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,6 +114,13 @@ static const struct cfg_key cfg_keys[] = {
 	{ "smtpconnperhost", CT_UINT, O(smtpconnperhost), "10", 1, 1000, "outbound SMTP connections open at once to one destination" },
 	{ "smtpreusecount", CT_UINT, O(smtpreusecount), "100", 1, 100000, "messages sent over one outbound connection before it is closed (1 = no reuse)" },
 	{ "smtpreusetime", CT_UINT, O(smtpreusetime), "10", 0, 3600, "seconds an idle outbound connection is kept for the next message to its destination" },
+	{ "smtptls", CT_CHOICE, O(smtptls), "may", 0, 0, "TLS of outbound SMTP: none (never STARTTLS), may (STARTTLS when offered, plaintext if the handshake fails), encrypt (required, else defer 4.7.x), verify (required, certificate chain and MX host name verified)" },
+	{ "tlsdestinations", CT_LIST, O(tlsdestinations), NULL, 0, 0, "per-destination smtptls: KEY=LEVEL items or file:PATH of `KEY LEVEL [match=NAME]` lines (KEY: domain, .suffix, relay, [addr]:port)" },
+	{ "tlscafile", CT_OPTWORD, O(tlscafile), "", 0, 0, "PEM bundle of the CAs outbound TLS trusts (default: the system store)" },
+	{ "clientcert", CT_OPTWORD, O(clientcert), "", 0, 0, "PEM private key and chain the mta shows to servers that ask for a client certificate (default: none)" },
+	{ "tlsclientciphers", CT_OPTWORD, O(tlsclientciphers), "", 0, 0, "OpenSSL cipher list of outbound TLS 1.2 (default: OpenSSL's)" },
+	{ "smtpauth", CT_OPTWORD, O(smtpauth), "", 0, 0, "file:PATH of `KEY USER:PASSWORD` lines: AUTH PLAIN/LOGIN credentials per smarthost (root-only file, read before the mta drops privileges)" },
+	{ "smtpauthplaintext", CT_BOOL, O(smtpauthplaintext), "0", 0, 0, "send AUTH credentials over an unencrypted connection too (default: only over TLS)" },
 	{ "spoolsync", CT_CHOICE, O(spoolsync), "syncfs", 0, 0, "group commit: syncfs (one sync of the spool's file system per batch) or fsync (each file)" },
 	{ "queuefreebytes", CT_UINT, O(queuefreebytes), "0", 0, U64MAX, "refuse new mail (452 4.3.1) below this much free spool space (0 = 2 x databytes, at least 20 MiB)" },
 	{ "mailq_auth", CT_OPTWORD, O(mailq_auth), "", 0, 0, "MAILQ v2 users: file:PATH with user:password:RIGHTS:ACL lines (empty = nobody)" },
@@ -129,11 +138,13 @@ static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };
 static const char *const cfg_policy_values[] = { "skip", "hold", NULL };
 static const char *const cfg_dotqmail_values[] = { "strict", "qmail", NULL };
 static const char *const cfg_sandbox_values[] = { "yes", "log", "no", NULL };
+static const char *const cfg_smtptls_values[] = { "none", "may", "encrypt", "verify", NULL };
 static const struct { const char *key; const char *const *values; } cfg_choices[] = {
 	{ "spoolsync", cfg_spoolsync_values },
 	{ "qp_agentpolicy", cfg_policy_values },
 	{ "dotqmailcheck", cfg_dotqmail_values },
 	{ "sandbox", cfg_sandbox_values },
+	{ "smtptls", cfg_smtptls_values },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -771,6 +782,48 @@ static void cfg_check_defaultprivs(struct cfg_parse *ps)
 	}
 }
 
+/* the files of the TLS client: tlscafile readable, clientcert present with a key matching
+ * its certificate (when this process may read it; the mta checks again as it loads it), smtpauth a file:PATH nobody else may read, and the lines of the
+ * tlsdestinations and smtpauth tables (smtpauth's only when this process may read it). */
+static void cfg_check_tls_client(struct cfg_parse *ps)
+{
+	static char none[1];
+	struct config *c = ps->c;
+	char err[300], *auth = c->smtpauth;
+	const struct cfg_key *k;
+	if (c->tlscafile && *c->tlscafile && access(c->tlscafile, R_OK) < 0) {
+		k = cfg_find("tlscafile");
+		cfg_blame(ps, k, k);
+		cfg_err(ps, "tlscafile: cannot read %s: %s", c->tlscafile, strerror(errno));
+	}
+	time_t expires;
+	if (c->clientcert && *c->clientcert && (access(c->clientcert, F_OK) < 0 ||
+	    (access(c->clientcert, R_OK) == 0 &&
+	     tls_cert_check(c->clientcert, &expires, err, sizeof err) < 0))) {
+		k = cfg_find("clientcert");
+		cfg_blame(ps, k, k);
+		if (access(c->clientcert, F_OK) < 0)
+			cfg_err(ps, "clientcert: %s: %s", c->clientcert, strerror(errno));
+		else
+			cfg_err(ps, "clientcert: %s", err);
+	}
+	if (auth && *auth) {
+		k = cfg_find("smtpauth");
+		cfg_blame(ps, k, k);
+		if (strncmp(auth, "file:", 5) != 0 || !auth[5])
+			cfg_err(ps, "smtpauth: expected file:PATH, got '%s'", auth);
+		else if (tlspolicy_auth_file_ok(auth + 5, err, sizeof err) < 0)
+			cfg_err(ps, "smtpauth: %s", err);
+		else if (access(auth + 5, R_OK) < 0)
+			c->smtpauth = none;            /* ternctl as a user: the mta checks it */
+	}
+	struct tlspolicy_tables *t = ps->nerr ? NULL : tlspolicy_load(c, ps->errs);
+	if (!ps->nerr && !t)
+		ps->nerr++;
+	tlspolicy_free(t);
+	c->smtpauth = auth;
+}
+
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs)
 {
@@ -787,6 +840,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
 	cfg_check_defaultprivs(&ps);
+	cfg_check_tls_client(&ps);
 	for (size_t i = 0; i < CFG_NKEYS; i++)
 		free(ps.setfile[i]);
 	return ps.nerr ? -1 : 0;

@@ -100,6 +100,13 @@ struct config {
 	uint64_t smtpconnperhost;   /* outbound connections per destination: 10 */
 	uint64_t smtpreusecount;    /* transactions per outbound connection (1 = no reuse): 100 */
 	uint64_t smtpreusetime;     /* seconds an idle outbound connection waits for more: 10 */
+	char *smtptls;              /* none | may (default) | encrypt | verify */
+	struct cfg_list tlsdestinations; /* per-destination TLS policy (mail/tlspolicy.h) */
+	char *tlscafile;            /* trusted CAs of the TLS client ("" = the system store) */
+	char *clientcert;           /* PEM key + chain shown to servers that ask ("" = none) */
+	char *tlsclientciphers;     /* TLS <= 1.2 cipher list of the client ("" = OpenSSL's) */
+	char *smtpauth;             /* "file:PATH" of smarthost credentials, or "" */
+	int smtpauthplaintext;      /* AUTH allowed over an unencrypted connection */
 	/* spool */
 	char *spoolsync;            /* "syncfs" (default) or "fsync" */
 	uint64_t queuefreebytes;    /* refuse new mail below this free space; 0 = derived */

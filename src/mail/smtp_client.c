@@ -1,14 +1,15 @@
 /* smtp_client — see smtp_client.h. The engine is a table of states; each state that expects
  * a reply names the command it answers (for diagnostics) and the handler that moves on:
  *
- *   GREET ─2xx─► EHLO ─2xx─► READY ◄──────────────────────────────┐
- *                 └─5xx─► HELO ─2xx─┘   │ begin: (RSET ─2xx─►) MAIL │
+ *   GREET ─2xx─► EHLO ─2xx─► (STARTTLS ─220─► TLS ─done─► EHLO) ─► (AUTH) ─► READY ◄─┐
+ *                 └─5xx─► HELO ─2xx─┘   │ begin: (RSET ─2xx─►) MAIL ──────────────────┤
  *   MAIL ─► RCPT×n ─► DATA ─354─► BODY (caller feeds the text) ─► DOT ─┘
  *   QUIT ─► CLOSED;  421 anywhere, a malformed reply or a lost connection ─► CLOSED
  *
  * Pipelined (RFC 2920): MAIL, the RCPTs and DATA are written at once and their replies are
  * taken in order; after a failed MAIL the rest are read and ignored. */
 #include "mail/smtp_client.h"
+#include "mail/digest.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,23 @@ static void kw_8bitmime(struct smtpc_caps *c, const char *a) { c->eightbitmime =
 static void kw_enhanced(struct smtpc_caps *c, const char *a) { c->enhanced = 1; }
 static void kw_starttls(struct smtpc_caps *c, const char *a) { c->starttls = 1; }
 
+/* "AUTH PLAIN LOGIN" or the old "AUTH=LOGIN PLAIN": the mechanisms are the rest of the line */
+static void ehlo_auth(struct smtpc_caps *caps, const char *l, size_t n)
+{
+	caps->auth = 1;
+	for (size_t i = 5; i < n;) {
+		while (i < n && l[i] == ' ')
+			i++;
+		size_t b = i;
+		while (i < n && l[i] != ' ')
+			i++;
+		if (i - b == 5 && str_ncasecmp(l + b, "PLAIN", 5) == 0)
+			caps->auth_plain = 1;
+		if (i - b == 5 && str_ncasecmp(l + b, "LOGIN", 5) == 0)
+			caps->auth_login = 1;
+	}
+}
+
 static void kw_size(struct smtpc_caps *c, const char *a)
 {
 	uint64_t v = 0;
@@ -175,6 +193,10 @@ static void ehlo_line(struct smtpc_caps *caps, const char *l, size_t n)
 {
 	char kw[32], arg[32];
 	size_t k = 0, a = 0, i = 0;
+	if (n > 5 && str_ncasecmp(l, "AUTH", 4) == 0 && (l[4] == ' ' || l[4] == '=')) {
+		ehlo_auth(caps, l, n);
+		return;
+	}
 	while (i < n && l[i] != ' ' && k < sizeof kw - 1)
 		kw[k++] = l[i++];
 	kw[k] = '\0';
@@ -272,11 +294,15 @@ void smtpc_body_end(struct smtpc_body *b, struct buf *out)
 
 /* ---- the engine ---------------------------------------------------------------------------- */
 
-enum st { ST_GREET, ST_EHLO, ST_HELO, ST_READY, ST_RSET, ST_MAIL, ST_RCPT, ST_DATA, ST_BODY,
-          ST_DOT, ST_QUIT, ST_CLOSED, ST_N };
+enum st { ST_GREET, ST_EHLO, ST_HELO, ST_STARTTLS, ST_TLS, ST_AUTH, ST_AUTH_USER, ST_AUTH_PASS,
+          ST_READY, ST_RSET, ST_MAIL, ST_RCPT, ST_DATA, ST_BODY, ST_DOT, ST_QUIT, ST_CLOSED,
+          ST_N };
 
 struct smtpc {
 	char *helo;
+	char *user, *pass;             /* AUTH credentials, or NULL */
+	enum smtpc_tls tlsmode;
+	unsigned tls:1, authed:1, auth_plaintext:1;
 	enum st state;
 	struct smtpc_caps caps;
 	struct smtpc_rparse rp;
@@ -291,6 +317,10 @@ typedef void (*smtpc_handler)(struct smtpc *c, const struct smtpc_reply *r);
 static void on_greet(struct smtpc *c, const struct smtpc_reply *r);
 static void on_ehlo(struct smtpc *c, const struct smtpc_reply *r);
 static void on_helo(struct smtpc *c, const struct smtpc_reply *r);
+static void on_starttls(struct smtpc *c, const struct smtpc_reply *r);
+static void on_auth(struct smtpc *c, const struct smtpc_reply *r);
+static void on_auth_user(struct smtpc *c, const struct smtpc_reply *r);
+static void on_auth_pass(struct smtpc *c, const struct smtpc_reply *r);
 static void on_idle(struct smtpc *c, const struct smtpc_reply *r);
 static void on_rset(struct smtpc *c, const struct smtpc_reply *r);
 static void on_mail(struct smtpc *c, const struct smtpc_reply *r);
@@ -308,6 +338,11 @@ static const struct {
 	[ST_GREET]  = { "greeting", "initial greeting", on_greet },
 	[ST_EHLO]   = { "ehlo", "EHLO command", on_ehlo },
 	[ST_HELO]   = { "helo", "HELO command", on_helo },
+	[ST_STARTTLS] = { "starttls", "STARTTLS command", on_starttls },
+	[ST_TLS]    = { "tls", "TLS handshake", NULL },
+	[ST_AUTH]   = { "auth", "AUTH command", on_auth },
+	[ST_AUTH_USER] = { "auth", "AUTH command", on_auth_user },
+	[ST_AUTH_PASS] = { "auth", "AUTH command", on_auth_pass },
 	[ST_READY]  = { "ready", "no command", on_idle },
 	[ST_RSET]   = { "rset", "RSET command", on_rset },
 	[ST_MAIL]   = { "mail", "MAIL FROM command", on_mail },
@@ -434,15 +469,128 @@ static void on_greet(struct smtpc *c, const struct smtpc_reply *r)
 	c->state = ST_EHLO;
 }
 
+/* a failure of the TLS or AUTH steps: D_TEMP before MAIL (another server may do), QUIT */
+static void fail_setup(struct smtpc *c, const char *diag)
+{
+	fail_open(c, SMTPC_TEMP, diag);
+	send_quit(c);
+}
+
+static void b64_line(struct smtpc *c, const char *pre, const char *s, size_t n)
+{
+	buf_adds(&c->out, pre);
+	digest_b64_encode(&c->out, (const unsigned char *)s, n);
+	buf_adds(&c->out, "\r\n");
+}
+
+/* after EHLO (and after TLS): AUTH if there are credentials and the server offers it */
+static void authenticate(struct smtpc *c)
+{
+	if (!c->user || !c->caps.auth || (!c->caps.auth_plain && !c->caps.auth_login)) {
+		ready(c);                          /* no AUTH offered (or no usable mechanism) */
+		return;
+	}
+	if (!c->tls && !c->auth_plaintext) {
+		fail_setup(c, "not sending the AUTH password over an unencrypted connection "
+		           "(#4.7.0)");
+		return;
+	}
+	if (c->caps.auth_plain) {
+		size_t u = strlen(c->user), p = strlen(c->pass);
+		char *ir = xmalloc(u + p + 2);
+		ir[0] = '\0';
+		memcpy(ir + 1, c->user, u + 1);
+		memcpy(ir + 2 + u, c->pass, p);
+		b64_line(c, "AUTH PLAIN ", ir, u + p + 2);
+		explicit_bzero(ir, u + p + 2);
+		free(ir);
+		c->state = ST_AUTH;
+	} else {
+		buf_adds(&c->out, "AUTH LOGIN\r\n");
+		c->state = ST_AUTH_USER;
+	}
+}
+
+/* after EHLO: STARTTLS when the policy wants it, else on to AUTH */
+static void secure(struct smtpc *c)
+{
+	if (c->tls || c->tlsmode == SMTPC_TLS_NONE ||
+	    (!c->caps.starttls && c->tlsmode == SMTPC_TLS_MAY)) {
+		authenticate(c);
+		return;
+	}
+	if (!c->caps.starttls) {
+		fail_setup(c, "TLS is required, but the server did not offer STARTTLS (#4.7.4)");
+		return;
+	}
+	buf_adds(&c->out, "STARTTLS\r\n");
+	c->state = ST_STARTTLS;
+}
+
+static void on_starttls(struct smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code == 220) {
+		c->state = ST_TLS;                 /* the caller runs the handshake */
+		return;
+	}
+	if (c->tlsmode == SMTPC_TLS_MAY) {
+		authenticate(c);                   /* refused: go on in plaintext */
+		return;
+	}
+	char diag[SMTPC_DIAG_MAX + 100], full[SMTPC_DIAG_MAX + 200];
+	smtpc_reply_diag(r, states[c->state].cmd, diag, sizeof diag);
+	snprintf(full, sizeof full, "TLS is required, but STARTTLS was refused (#4.7.4): %s", diag);
+	fail_setup(c, full);
+}
+
+static void auth_failed(struct smtpc *c, const struct smtpc_reply *r)
+{
+	char diag[SMTPC_DIAG_MAX + 100];
+	smtpc_reply_diag(r, states[c->state].cmd, diag, sizeof diag);
+	fail_setup(c, diag);
+}
+
+static void on_auth(struct smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code / 100 != 2) {
+		auth_failed(c, r);
+		return;
+	}
+	c->authed = 1;
+	ready(c);
+}
+
+static void on_auth_user(struct smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code != 334) {
+		auth_failed(c, r);
+		return;
+	}
+	b64_line(c, "", c->user, strlen(c->user));
+	c->state = ST_AUTH_PASS;
+}
+
+static void on_auth_pass(struct smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code != 334) {
+		auth_failed(c, r);
+		return;
+	}
+	b64_line(c, "", c->pass, strlen(c->pass));
+	c->state = ST_AUTH;
+}
+
 static void on_ehlo(struct smtpc *c, const struct smtpc_reply *r)
 {
 	if (r->code / 100 == 2) {
 		smtpc_ehlo_parse(&c->caps, r);
-		ready(c);
-	} else if (r->code / 100 == 5) {
+		secure(c);
+	} else if (r->code / 100 == 5 && !c->tls) {
 		memset(&c->caps, 0, sizeof c->caps);
 		buf_printf(&c->out, "HELO %s\r\n", c->helo);
 		c->state = ST_HELO;
+	} else if (c->tls) {
+		auth_failed(c, r);                 /* EHLO refused after TLS: D_TEMP */
 	} else {
 		fail_reply(c, r);
 		send_quit(c);
@@ -452,7 +600,7 @@ static void on_ehlo(struct smtpc *c, const struct smtpc_reply *r)
 static void on_helo(struct smtpc *c, const struct smtpc_reply *r)
 {
 	if (r->code / 100 == 2) {
-		ready(c);
+		secure(c);                         /* no STARTTLS without EHLO: MAY goes on */
 		return;
 	}
 	fail_reply(c, r);
@@ -598,6 +746,11 @@ void smtpc_free(struct smtpc *c)
 	if (!c)
 		return;
 	free(c->helo);
+	free(c->user);
+	if (c->pass) {
+		explicit_bzero(c->pass, strlen(c->pass));
+		free(c->pass);
+	}
 	smtpc_rparse_free(&c->rp);
 	buf_free(&c->out);
 	free(c);
@@ -617,7 +770,7 @@ void smtpc_txn_reset(struct smtpc_txn *t)
 
 int smtpc_begin(struct smtpc *c, struct smtpc_txn *t)
 {
-	int setup = c->state == ST_GREET || c->state == ST_EHLO || c->state == ST_HELO;
+	int setup = c->state < ST_READY;
 	if (c->txn || (!setup && c->state != ST_READY))
 		return -1;
 	smtpc_txn_reset(t);
@@ -655,6 +808,8 @@ int smtpc_feed(struct smtpc *c, const char *in, size_t n)
 		n -= used;
 		if (r == 1)
 			handle_reply(c, &c->rp.r);
+		if (c->state == ST_TLS)
+			break;                         /* the rest came before TLS: dropped */
 	}
 	return c->state == ST_CLOSED ? -1 : 0;
 }
@@ -664,6 +819,7 @@ enum smtpc_want smtpc_want(const struct smtpc *c)
 	switch (c->state) {
 	case ST_CLOSED: return SMTPC_W_CLOSE;
 	case ST_BODY: return SMTPC_W_BODY;
+	case ST_TLS: return SMTPC_W_TLS;
 	case ST_READY: return c->txn ? SMTPC_W_REPLY : SMTPC_W_TXN;
 	default: return SMTPC_W_REPLY;
 	}
@@ -706,3 +862,30 @@ void smtpc_lost(struct smtpc *c, const char *why)
 const struct smtpc_caps *smtpc_caps(const struct smtpc *c) { return &c->caps; }
 int smtpc_usable(const struct smtpc *c) { return c->state == ST_READY && !c->txn; }
 const char *smtpc_state_name(const struct smtpc *c) { return states[c->state].name; }
+
+void smtpc_set_tls(struct smtpc *c, enum smtpc_tls mode) { c->tlsmode = mode; }
+
+void smtpc_set_auth(struct smtpc *c, const char *user, const char *pass, int plaintext_ok)
+{
+	free(c->user);
+	if (c->pass) {
+		explicit_bzero(c->pass, strlen(c->pass));
+		free(c->pass);
+	}
+	c->user = user ? xstrdup(user) : NULL;
+	c->pass = user ? xstrdup(pass ? pass : "") : NULL;
+	c->auth_plaintext = plaintext_ok != 0;
+}
+
+void smtpc_tls_done(struct smtpc *c)
+{
+	if (c->state != ST_TLS)
+		return;
+	c->tls = 1;
+	memset(&c->caps, 0, sizeof c->caps);     /* RFC 3207 4.2: forget what was said before */
+	buf_printf(&c->out, "EHLO %s\r\n", c->helo);
+	c->state = ST_EHLO;
+}
+
+int smtpc_tls_active(const struct smtpc *c) { return c->tls; }
+int smtpc_authed(const struct smtpc *c) { return c->authed; }

@@ -13,7 +13,17 @@
  * 2xx go on, 4xx defer (D_TEMP) and 5xx fail (D_PERM) every recipient still open; 5xx to
  * EHLO falls back to HELO. RCPT: per recipient. 421 anywhere ends the session. With
  * PIPELINING, MAIL, every RCPT and DATA go in one write; without it one command a reply.
- * A recipient is "open" until it has its final result; only open recipients change. */
+ * A recipient is "open" until it has its final result; only open recipients change.
+ *
+ * STARTTLS (RFC 3207) and AUTH (RFC 4954), set per connection before the greeting with
+ * smtpc_set_tls()/smtpc_set_auth(): after EHLO, STARTTLS when offered (tls MAY) or required
+ * (ENCRYPT, VERIFY: not offered or refused = D_TEMP 4.7.4, another server may do); on 220 the
+ * engine wants the handshake (SMTPC_W_TLS), drops whatever the server sent after the 220
+ * (the injection class of CVE-2011-0411) and, once the caller says smtpc_tls_done(), says EHLO
+ * again. Then AUTH PLAIN (or LOGIN) with the credentials, only over TLS unless plaintext is
+ * allowed; a refused AUTH, or credentials that would go in clear, are D_TEMP before MAIL (the
+ * caller may try another server; Postfix's smtp_sasl_auth_soft_bounce). A server that offers
+ * no AUTH gets the mail without it. */
 #ifndef TERN_SMTP_CLIENT_H
 #define TERN_SMTP_CLIENT_H
 #include <stddef.h>
@@ -55,6 +65,7 @@ void smtpc_reply_diag(const struct smtpc_reply *r, const char *cmd, char *out, s
 
 struct smtpc_caps {
 	unsigned esmtp:1, pipelining:1, eightbitmime:1, enhanced:1, starttls:1, size:1;
+	unsigned auth:1, auth_plain:1, auth_login:1;    /* AUTH and two of its mechanisms */
 	uint64_t sizemax;           /* SIZE n; 0 = no fixed limit */
 };
 /* the keywords of an EHLO reply (every line after the first) */
@@ -113,7 +124,12 @@ enum smtpc_want {
 	                               smtpc_text_done() */
 	SMTPC_W_TXN,                /* idle: ready for smtpc_begin() or smtpc_quit() */
 	SMTPC_W_CLOSE,              /* finished: flush smtpc_out() and close */
+	SMTPC_W_TLS,                /* the server said 220 to STARTTLS: flush smtpc_out(), run
+	                               the handshake, then smtpc_tls_done() (or smtpc_lost()) */
 };
+
+/* TLS policy of one connection (the smtptls key's words, in order) */
+enum smtpc_tls { SMTPC_TLS_NONE = 0, SMTPC_TLS_MAY, SMTPC_TLS_ENCRYPT, SMTPC_TLS_VERIFY };
 
 struct smtpc;
 struct smtpc *smtpc_new(const char *helohost);
@@ -135,5 +151,13 @@ void smtpc_quit(struct smtpc *c);           /* QUIT if idle; else close at once 
 void smtpc_lost(struct smtpc *c, const char *why);
 const struct smtpc_caps *smtpc_caps(const struct smtpc *c);
 int smtpc_usable(const struct smtpc *c);    /* 1 if another transaction may follow */
+/* Before the greeting: the TLS policy (default SMTPC_TLS_NONE: STARTTLS never sent) and the
+ * AUTH credentials (copied; the password is wiped when the engine is freed). */
+void smtpc_set_tls(struct smtpc *c, enum smtpc_tls mode);
+void smtpc_set_auth(struct smtpc *c, const char *user, const char *pass, int plaintext_ok);
+/* The handshake that SMTPC_W_TLS asked for succeeded: EHLO again, on the encrypted stream. */
+void smtpc_tls_done(struct smtpc *c);
+int smtpc_tls_active(const struct smtpc *c);   /* 1 once smtpc_tls_done() was called */
+int smtpc_authed(const struct smtpc *c);       /* 1 once the server accepted AUTH */
 const char *smtpc_state_name(const struct smtpc *c);
 #endif

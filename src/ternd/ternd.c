@@ -9,6 +9,7 @@
 #include "ternd/parent/parent.h"
 #include "ternd/parent/parent_env.h"
 #include "ternd/sandbox.h"
+#include "ternd/mta/mta.h"
 #include "lib/log.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
@@ -143,6 +144,8 @@ static int run_role(enum role r, struct config *cfg)
 	tzset();
 	/* capabilities go while we are still root; the filter comes after chroot and setuid.
 	 * A sandbox that cannot be set up (logged) will not be fixed by a restart: exit 78. */
+	if (r == R_MTA && mta_preinit(cfg) < 0)
+		exit(78);                  /* TLS client files and tables, read while root */
 	if (sandbox_drop_caps() < 0)
 		exit(78);
 	if (geteuid() == 0)

@@ -267,6 +267,8 @@ static int run_child(const char *conf, int q, int l, int p)
 	ctx.peer[R_QUEUE] = q;
 	ctx.peer[R_LOOKUP] = l;
 	ctx.peer[R_PARENT] = p;
+	if (mta_preinit(&cfg) < 0)              /* the TLS client context, as run_role does */
+		return 78;
 	int rc = mta_main(&ctx);
 	config_free(&cfg);
 	return rc;

@@ -616,3 +616,107 @@ def test_malformed_address_never_reaches_the_wire(driver, workdir, aiosmtp):
     assert st["c@d"]["status"] == "perm"
     assert st["c@d"]["diag"] == "malformed sender address (#5.1.7)"
     assert [t["rcpts"] for t in h.txns] == [["ok@b"]]
+
+
+# --------------------------------------------------------------------------- TLS (STARTTLS)
+# The same role under the driver, against aiosmtpd with STARTTLS: the TLS paths of
+# mta_session.c (handshake, reuse of an encrypted connection, the fallback to plaintext)
+# where MTA_DRIVER_CFLAGS can put them under the sanitizers. test_tls_mta.py has the rest.
+
+@pytest.fixture
+def tls_server(workdir):
+    if Controller is None:
+        pytest.skip("python3-aiosmtpd is not installed")
+    import ssl
+    from tlsca import TestCA
+    ca = TestCA(workdir / "ca")
+    leaf = ca.leaf("mx.test")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(leaf.chain), str(leaf.key))
+    started = []
+
+    def start(handler):
+        port = free_port()
+        c = Controller(handler, hostname="127.0.0.1", port=port, tls_context=ctx,
+                       require_starttls=True, server_hostname="mx.test", ready_timeout=5.0)
+        c.start()
+        started.append(c)
+        return port
+
+    yield ca, start
+    for c in started:
+        c.stop()
+
+
+def test_starttls_verified_and_reused(driver, workdir, tls_server):
+    ca, start = tls_server
+    h = Recorder()
+    port = start(h)
+    m1 = message(workdir, b"Subject: one\n\n1\n", "m1")
+    m2 = message(workdir, b"Subject: two\n\n2\n", "m2")
+    run = run_mta(driver, workdir, f"job mx.test:{port} s@a {m1} a@b\nwait\n"
+                                   f"job mx.test:{port} s@a {m2} c@d\nwait\nterm\n",
+                  extra=["smtptls verify", f"tlscafile {ca.cert}"])
+    assert run.status() == {"a@b": "ok", "c@d": "ok"}, run
+    # aiosmtpd starts a new session object after STARTTLS: one client port, one connection
+    assert len(set(h.peers.values())) == 1, h.peers     # the encrypted connection, reused
+    before, after = list(h.sessions.values())
+    assert before == ["EHLO client.tern.test"], before
+    assert after[0] == "EHLO client.tern.test" and "RSET" in after, after   # 3207: EHLO again
+    assert run.log.count("event=connect ") == 1
+    for r in run.results:
+        assert r["diag"].endswith(", verified)") and "(TLS TLSv1." in r["diag"], r
+    assert run.log.count("event=tls ") == 1
+    assert "verified=yes name=mx.test" in run.log
+
+
+def test_starttls_verify_fails_for_an_untrusted_ca(driver, workdir, tls_server):
+    ca, start = tls_server
+    h = Recorder()
+    port = start(h)
+    msg = message(workdir, b"x\n")
+    run = run_mta(driver, workdir, f"job mx.test:{port} s@a {msg} a@b\n",
+                  extra=["smtptls verify"])             # the system store: not our test CA
+    assert run.status() == {"a@b": "temp"}, run
+    d = run.by_rcpt()["a@b"]["diag"]
+    assert "does not verify for mx.test" in d and "(#4.7.5)" in d, d
+    assert h.txns == []
+
+
+def test_starttls_handshake_failure_falls_back(driver, workdir):
+    from test_tls_mta import BrokenTLSPeer
+    peer = BrokenTLSPeer("garbage")
+    try:
+        msg = message(workdir, b"x\n")
+        run = run_mta(driver, workdir, f"job mx.test:{peer.port} s@a {msg} a@b\nwait\n"
+                                       f"job mx.test:{peer.port} s@a {msg} c@d\n",
+                      extra=["smtpreusecount 1"])
+        assert run.status() == {"a@b": "ok", "c@d": "ok"}, run
+        assert peer.starttls == 1                         # remembered: no second attempt
+        assert len(peer.messages) == 2
+        assert "action=retry_plaintext" in run.log and "fallback=plaintext" in run.log
+    finally:
+        peer.close()
+
+
+def test_starttls_verify_an_address_literal(driver, workdir, tls_server):
+    """A destination written as an address literal is verified against the certificate's
+    IP address (iPAddress SAN), there being no host name."""
+    ca, start = tls_server
+    leaf = ca.leaf("literal", ips=["127.0.0.1"])
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(leaf.chain), str(leaf.key))
+    h = Recorder()
+    port = free_port()
+    c = Controller(h, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+                   ready_timeout=5.0)
+    c.start()
+    try:
+        msg = message(workdir, b"x\n")
+        run = run_mta(driver, workdir, f"job [127.0.0.1]:{port} s@a {msg} a@b\n",
+                      extra=["smtptls verify", f"tlscafile {ca.cert}"])
+        assert run.status() == {"a@b": "ok"}, run
+        assert "verified=yes name=127.0.0.1" in run.log
+    finally:
+        c.stop()

@@ -128,17 +128,22 @@ static const struct {
 	const char *in;
 	int pipelining, eightbit, enhanced, starttls, size;
 	uint64_t sizemax;
+	int auth, plain, login;
 } ehlo_cases[] = {
 	{ "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
-	  "250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n", 1, 1, 1, 1, 1, 10240000 },
-	{ "250 mx.example\r\n", 0, 0, 0, 0, 0, 0 },
-	{ "250-mx\r\n250-pipelining\r\n250 size\r\n", 1, 0, 0, 0, 1, 0 },
-	{ "250-mx\r\n250-SIZE junk\r\n250 8bitmime\r\n", 0, 1, 0, 0, 1, 0 },
-	{ "250-mx\r\n250-PIPELININGX\r\n250-XSIZE 5\r\n250 AUTH PLAIN\r\n", 0, 0, 0, 0, 0, 0 },
-	{ "250-mx\r\n250-SIZE 99999999999999999999999\r\n250 x\r\n", 0, 0, 0, 0, 1, 0 },
-	{ "250-PIPELINING\r\n250 mx\r\n", 0, 0, 0, 0, 0, 0 },           /* first line = name */
+	  "250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n", 1, 1, 1, 1, 1, 10240000, 0, 0, 0 },
+	{ "250 mx.example\r\n", 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "250-mx\r\n250-pipelining\r\n250 size\r\n", 1, 0, 0, 0, 1, 0, 0, 0, 0 },
+	{ "250-mx\r\n250-SIZE junk\r\n250 8bitmime\r\n", 0, 1, 0, 0, 1, 0, 0, 0, 0 },
+	{ "250-mx\r\n250-PIPELININGX\r\n250-XSIZE 5\r\n250 AUTH PLAIN\r\n", 0, 0, 0, 0, 0, 0,
+	  1, 1, 0 },
+	{ "250-mx\r\n250-SIZE 99999999999999999999999\r\n250 x\r\n", 0, 0, 0, 0, 1, 0, 0, 0, 0 },
+	{ "250-PIPELINING\r\n250 mx\r\n", 0, 0, 0, 0, 0, 0, 0, 0, 0 },           /* first line = name */
 	{ "250-mx\r\n250-VERYLONGKEYWORDTHATISNOTKNOWNATALLBYUS\r\n250 SIZE 7\r\n",
-	  0, 0, 0, 0, 1, 7 },
+	  0, 0, 0, 0, 1, 7, 0, 0, 0 },
+	{ "250-mx\r\n250 AUTH CRAM-MD5 login PLAIN\r\n", 0, 0, 0, 0, 0, 0, 1, 1, 1 },
+	{ "250-mx\r\n250-AUTH=LOGIN\r\n250 AUTH CRAM-MD5\r\n", 0, 0, 0, 0, 0, 0, 1, 0, 1 },
+	{ "250-mx\r\n250-AUTHX PLAIN\r\n250 AUTH PLAINX LOGINS\r\n", 0, 0, 0, 0, 0, 0, 1, 0, 0 },
 };
 
 static void test_ehlo(void)
@@ -157,6 +162,9 @@ static void test_ehlo(void)
 		T_EQ_INT(c.starttls, ehlo_cases[i].starttls);
 		T_EQ_INT(c.size, ehlo_cases[i].size);
 		T_EQ_INT(c.sizemax, ehlo_cases[i].sizemax);
+		T_EQ_INT(c.auth, ehlo_cases[i].auth);
+		T_EQ_INT(c.auth_plain, ehlo_cases[i].plain);
+		T_EQ_INT(c.auth_login, ehlo_cases[i].login);
 		smtpc_rparse_free(&p);
 	}
 }
@@ -532,8 +540,132 @@ static void test_rset_fails(void)
 	smtpc_free(c);
 }
 
+/* ---- STARTTLS and AUTH ------------------------------------------------------------------ */
+
+struct tconv {
+	const char *name;
+	int tls;                     /* enum smtpc_tls */
+	const char *user, *pass;
+	int plaintext;
+	struct step steps[10];       /* server "TLS": the handshake succeeded (smtpc_tls_done) */
+	const char *result;
+	int retry, end, tls_active, authed;
+};
+
+#define CAPS_TLS "250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"
+#define CAPS_AUTH "250-mx\r\n250-PIPELINING\r\n250 AUTH LOGIN PLAIN\r\n"
+#define TXN "MAIL FROM:<s@a>\r\nRCPT TO:<r@b>\r\nDATA\r\n"
+#define TXN_OK "250 ok\r\n250 ok\r\n354 go\r\n"
+#define DOT_OK "1 smtp; 250 ok (in reply to end of DATA command)"
+
+static const struct tconv tconvs[] = {
+	{ "may: STARTTLS offered, taken, EHLO again", SMTPC_TLS_MAY, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { CAPS_TLS, "STARTTLS\r\n" }, { "220 go ahead\r\n", "" },
+		{ "TLS", EHLO }, { "250-mx\r\n250 PIPELINING\r\n", TXN },
+		{ TXN_OK, "x\r\n.\r\n" }, { "250 ok\r\n", "" } },
+	  DOT_OK, 0, SMTPC_W_TXN, 1, 0 },
+	{ "may: not offered, plaintext", SMTPC_TLS_MAY, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { "250-mx\r\n250 PIPELINING\r\n", TXN },
+		{ TXN_OK, "x\r\n.\r\n" }, { "250 ok\r\n", "" } },
+	  DOT_OK, 0, SMTPC_W_TXN, 0, 0 },
+	{ "none: offered but not used", SMTPC_TLS_NONE, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { CAPS_TLS, TXN }, { TXN_OK, "x\r\n.\r\n" }, { "250 ok\r\n", "" } },
+	  DOT_OK, 0, SMTPC_W_TXN, 0, 0 },
+	{ "may: STARTTLS refused, plaintext", SMTPC_TLS_MAY, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { CAPS_TLS, "STARTTLS\r\n" }, { "454 4.7.0 not now\r\n", TXN },
+		{ TXN_OK, "x\r\n.\r\n" }, { "250 ok\r\n", "" } },
+	  DOT_OK, 0, SMTPC_W_TXN, 0, 0 },
+	{ "encrypt: not offered, 4.7.4, another server may do", SMTPC_TLS_ENCRYPT, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { "250-mx\r\n250 PIPELINING\r\n", "QUIT\r\n" } },
+	  "2 TLS is required, but the server did not offer STARTTLS (#4.7.4)", 1, SMTPC_W_REPLY,
+	  0, 0 },
+	{ "verify: refused", SMTPC_TLS_VERIFY, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { CAPS_TLS, "STARTTLS\r\n" }, { "554 5.7.0 no\r\n", "QUIT\r\n" } },
+	  "2 TLS is required, but STARTTLS was refused (#4.7.4): smtp; 554 5.7.0 no (in reply to "
+	  "STARTTLS command)", 1, SMTPC_W_REPLY, 0, 0 },
+	{ "encrypt: HELO-only server", SMTPC_TLS_ENCRYPT, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { "500 what\r\n", "HELO client.test\r\n" },
+		{ "250 hi\r\n", "QUIT\r\n" } },
+	  "2 TLS is required, but the server did not offer STARTTLS (#4.7.4)", 1, SMTPC_W_REPLY,
+	  0, 0 },
+	{ "plaintext after 220 is dropped (injection)", SMTPC_TLS_MAY, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { CAPS_TLS, "STARTTLS\r\n" },
+		{ "220 go\r\n250-fake\r\n250 AUTH PLAIN\r\n", "" },
+		{ "TLS", EHLO }, { "250 mx\r\n", "MAIL FROM:<s@a>\r\n" } },
+	  NULL, 0, SMTPC_W_REPLY, 1, 0 },
+	{ "AUTH PLAIN over TLS", SMTPC_TLS_MAY, "joe", "s3cret", 0, {
+		{ ESMTP, EHLO }, { CAPS_TLS, "STARTTLS\r\n" }, { "220 go\r\n", "" },
+		{ "TLS", EHLO }, { CAPS_AUTH, "AUTH PLAIN AGpvZQBzM2NyZXQ=\r\n" },
+		{ "235 2.7.0 ok\r\n", TXN }, { TXN_OK, "x\r\n.\r\n" }, { "250 ok\r\n", "" } },
+	  DOT_OK, 0, SMTPC_W_TXN, 1, 1 },
+	{ "AUTH LOGIN when PLAIN is not offered", SMTPC_TLS_NONE, "joe", "s3cret", 1, {
+		{ ESMTP, EHLO }, { "250-mx\r\n250 AUTH=LOGIN\r\n", "AUTH LOGIN\r\n" },
+		{ "334 VXNlcm5hbWU6\r\n", "am9l\r\n" }, { "334 UGFzc3dvcmQ6\r\n", "czNjcmV0\r\n" },
+		{ "235 ok\r\n", "MAIL FROM:<s@a>\r\n" } },
+	  NULL, 0, SMTPC_W_REPLY, 0, 1 },
+	{ "AUTH refused: 4.x defer, another server may do", SMTPC_TLS_NONE, "joe", "bad", 1, {
+		{ ESMTP, EHLO }, { CAPS_AUTH, "AUTH PLAIN AGpvZQBiYWQ=\r\n" },
+		{ "535 5.7.8 bad credentials\r\n", "QUIT\r\n" } },
+	  "2 smtp; 535 5.7.8 bad credentials (in reply to AUTH command)", 1, SMTPC_W_REPLY, 0, 0 },
+	{ "AUTH never in clear unless allowed", SMTPC_TLS_MAY, "joe", "s3cret", 0, {
+		{ ESMTP, EHLO }, { CAPS_AUTH, "QUIT\r\n" } },
+	  "2 not sending the AUTH password over an unencrypted connection (#4.7.0)", 1,
+	  SMTPC_W_REPLY, 0, 0 },
+	{ "credentials, server without AUTH: mail without it", SMTPC_TLS_NONE, "joe", "x", 1, {
+		{ ESMTP, EHLO }, { "250 mx\r\n", "MAIL FROM:<s@a>\r\n" } },
+	  NULL, 0, SMTPC_W_REPLY, 0, 0 },
+	{ "EHLO refused after TLS: defer", SMTPC_TLS_ENCRYPT, NULL, NULL, 0, {
+		{ ESMTP, EHLO }, { CAPS_TLS, "STARTTLS\r\n" }, { "220 go\r\n", "" },
+		{ "TLS", EHLO }, { "554 5.7.1 no\r\n", "QUIT\r\n" } },
+	  "2 smtp; 554 5.7.1 no (in reply to EHLO command)", 1, SMTPC_W_REPLY, 1, 0 },
+};
+
+static void test_tls_auth(void)
+{
+	for (size_t k = 0; k < sizeof tconvs / sizeof tconvs[0]; k++) {
+		const struct tconv *cv = &tconvs[k];
+		struct smtpc_rcpt r[1] = { { "r@b", 0, 0, NULL } };
+		struct smtpc_txn t = { "s@a", 1, 0, r, 1, 0, 0, 0 };
+		fprintf(stderr, "tls/auth conversation: %s\n", cv->name);
+		struct smtpc *c = smtpc_new("client.test");
+		smtpc_set_tls(c, cv->tls);
+		if (cv->user)
+			smtpc_set_auth(c, cv->user, cv->pass, cv->plaintext);
+		T_EQ_INT(smtpc_begin(c, &t), 0);
+		for (size_t i = 0; i < 10 && cv->steps[i].server; i++) {
+			const struct step *st = &cv->steps[i];
+			if (strcmp(st->server, "TLS") == 0) {
+				T_EQ_INT(smtpc_want(c), SMTPC_W_TLS);
+				smtpc_tls_done(c);
+			} else {
+				smtpc_feed(c, st->server, strlen(st->server));
+			}
+			if (smtpc_want(c) == SMTPC_W_BODY) {
+				smtpc_body_feed(smtpc_body(c), "x", 1, smtpc_out(c));
+				smtpc_text_done(c);
+			}
+			struct buf *out = smtpc_out(c);
+			T_EQ_STR(out->len ? out->p : "", st->client);
+			buf_reset(out);
+		}
+		if (cv->result) {
+			char got[1200];
+			T_CHECK(smtpc_finished(c) == &t);
+			snprintf(got, sizeof got, "%d %s", r[0].status, r[0].diag ? r[0].diag : "");
+			T_EQ_STR(got, cv->result);
+			T_EQ_INT(t.retry, cv->retry);
+		}
+		T_EQ_INT(smtpc_want(c), cv->end);
+		T_EQ_INT(smtpc_tls_active(c), cv->tls_active);
+		T_EQ_INT(smtpc_authed(c), cv->authed);
+		smtpc_txn_reset(&t);
+		smtpc_free(c);
+	}
+}
+
 static void run(void)
 {
+	test_tls_auth();
 	test_replies();
 	test_reply_limits();
 	test_diag();

@@ -22,6 +22,8 @@
 #include "lib/hmap.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/tls.h"
+#include "mail/tlspolicy.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,6 +68,8 @@ static struct hmap dnsreqs;
 static uint32_t dns_seq;
 static int stopping;
 static struct ev *exit_ev;
+static struct tls_ctx *tls_client;             /* made before the privilege drop */
+static struct tlspolicy_tables *tlsp;          /* tlsdestinations, smtpauth: the same */
 
 static void mta_dispatch(struct mta_job *j);
 static void mta_exit(void);
@@ -147,10 +151,10 @@ static void mta_log_rcpt(const struct mta_job *j, const char *rcpt, int st, cons
                          const char *remote)
 {
 	char qr[300], qd[SMTPC_DIAG_MAX + 200];
-	log_info("event=%s id=%016llx job=%llu rcpt=<%s> remote=%s reply=\"%s\"", mta_event(st),
+	log_info("event=%s id=%016llx job=%llu rcpt=<%s> remote=%s reply=\"%s\" %s", mta_event(st),
 	         (unsigned long long)j->msgid, (unsigned long long)j->job,
 	         log_quote(qr, sizeof qr, rcpt, strlen(rcpt)), *remote ? remote : "-",
-	         log_quote(qd, sizeof qd, diag, strlen(diag)));
+	         log_quote(qd, sizeof qd, diag, strlen(diag)), j->tls[0] ? j->tls : "tls=-");
 }
 
 static void mta_job_free(struct mta_job *j)
@@ -328,10 +332,25 @@ static struct mta_session *mta_dest_take_idle(struct mta_dest *d)
 
 static const struct mta_session_cb mta_cb;
 
+/* the TLS policy and the credentials of the destination go with its session */
 static void mta_start(struct mta_job *j, const struct mta_addr *addrs, size_t n)
 {
 	struct mta_dest *d = j->dest;
-	struct mta_session_conf conf = { cfg, &mta_cb };
+	struct mta_session_conf conf;
+	char err[200];
+	memset(&conf, 0, sizeof conf);
+	conf.cfg = cfg;
+	conf.cb = &mta_cb;
+	conf.tls = tls_client;
+	conf.pol.level = TLSP_NONE;
+	if (tlsp && tlspolicy_lookup(tlsp, d->host, &conf.pol, err, sizeof err) < 0) {
+		d->nconn--;
+		mta_finish_all(j, D_TEMP, "bad TLS policy for this destination (#4.3.5)");
+		mta_dest_kick(d);
+		return;
+	}
+	if (tlsp && tlspolicy_auth(tlsp, d->host, &conf.user, &conf.pass))
+		log_debug("event=auth_credentials host=%s user=%s", d->host, conf.user);
 	mta_session_start(&conf, d->host, addrs, n, j, d);
 }
 
@@ -715,6 +734,48 @@ static void mta_on_term(int sig, short what, void *arg)
 		ev_add(exit_ev, MTA_STOP_MS);        /* then whatever still waits for a 221 */
 }
 
+/* a CA bundle file for "the system store": a file is read whole now, where OpenSSL's
+ * hashed directory would be opened at verification time, inside the sandbox */
+static const char *mta_system_cafile(void)
+{
+	static const char *const bundles[] = {
+		"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+		"/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem",
+	};
+	for (size_t i = 0; i < sizeof bundles / sizeof bundles[0]; i++)
+		if (access(bundles[i], R_OK) == 0)
+			return bundles[i];
+	return NULL;
+}
+
+int mta_preinit(struct config *c)
+{
+	struct cfg_errors errs;
+	char err[300];
+	memset(&errs, 0, sizeof errs);
+	if (tls_init() < 0) {
+		log_err("event=tls_init_failed");
+		return -1;
+	}
+	tlsp = tlspolicy_load(c, &errs);
+	for (int i = 0; i < errs.n; i++)
+		log_err("event=config_error file=%s line=%d error=\"%s\"", errs.e[i].file,
+		        errs.e[i].line, errs.e[i].msg);
+	if (!tlsp)
+		return -1;
+	struct tls_conf tc;
+	memset(&tc, 0, sizeof tc);
+	tc.certfile = *c->clientcert ? c->clientcert : NULL;
+	tc.cafile = *c->tlscafile ? c->tlscafile : mta_system_cafile();
+	tc.ciphers = *c->tlsclientciphers ? c->tlsclientciphers : NULL;
+	tls_client = tls_client_new(&tc, err, sizeof err);
+	if (!tls_client) {
+		log_err("event=tls_client_failed error=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}
+
 int mta_main(struct role_ctx *ctx)
 {
 	cfg = ctx->cfg;
@@ -733,8 +794,10 @@ int mta_main(struct role_ctx *ctx)
 	struct ev *s = ev_signal(SIGTERM, mta_on_term, NULL);
 	ev_add(s, -1);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("event=started helohost=%s timeoutconnect=%llu timeoutremote=%llu", cfg->helohost,
-	         (unsigned long long)cfg->timeoutconnect, (unsigned long long)cfg->timeoutremote);
+	log_info("event=started helohost=%s timeoutconnect=%llu timeoutremote=%llu smtptls=%s "
+	         "clientcert=%s", cfg->helohost, (unsigned long long)cfg->timeoutconnect,
+	         (unsigned long long)cfg->timeoutremote, cfg->smtptls,
+	         *cfg->clientcert ? "yes" : "no");
 	ev_run();
 	return 0;
 }

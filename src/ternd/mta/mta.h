@@ -21,4 +21,8 @@ void mta_tcpto_note(const char *addr, int timedout, time_t now);
  * "ADDR timed out N seconds ago; # recent timeouts: K[; skipped]\n" */
 void mta_tcpto_dump(struct buf *out, time_t now);
 void mta_tcpto_clear(void);                           /* `ternctl tcpok` */
+struct config;
+/* before the privilege drop: OpenSSL, the client context (clientcert, tlscafile) and the
+ * tlsdestinations/smtpauth tables. 0, or -1 (logged: the role exits 78). */
+int mta_preinit(struct config *cfg);
 #endif

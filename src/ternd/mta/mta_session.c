@@ -1,19 +1,30 @@
-/* mta_session — one outbound SMTP connection: non-blocking connect to each address in turn
- * (tcpto, timeoutconnect, outgoingip), then the engine of mail/smtp_client fed from the
- * socket, the message text read with pread in chunks as the socket drains (never the whole
- * message in memory), every wait for the server bounded by timeoutremote.
- * Owns: the socket, its events and timers, the engine. Trusts: mta.c for the job and the
- * address list; nothing the server sends (the engine checks every reply).
+/* mta_session — one outbound SMTP connection on lib/io: a non-blocking connect to each
+ * address in turn (tcpto, timeoutconnect, outgoingip), then the engine of mail/smtp_client
+ * fed from the connection, STARTTLS and AUTH as the destination's policy says, the message
+ * text read with pread in chunks as the output drains (never the whole message in memory),
+ * every wait for the server bounded by timeoutremote (io's inactivity timeout).
+ * Owns: the io, its park/quit timer, the engine, the table of addresses whose handshake
+ * failed under `may`. Trusts: mta.c for the job, the address list and the policy; nothing
+ * the server sends (the engine checks every reply; io checks the TLS stream).
  *
  *   start ─► CONNECT (addr i) ─fail/timeout─► addr i+1 … none left: every recipient D_TEMP
  *               │ connected
  *               ▼
  *            SMTP ─ txn over ─► done(job) ─► IDLE ─ idle() ─► send(job) ─► SMTP …
  *               │ temp failure before MAIL on a fresh connection: next address
- *            IDLE ─ park ms ─► QUIT ─ 221 / QUIT_MS ─► closed()                        */
+ *               │ handshake failed under `may`: the same address again, in plaintext
+ *            IDLE ─ park ms ─► QUIT ─ 221 / QUIT_MS ─► closed()
+ *
+ * TLS: the engine asks for the handshake after the server's 220 to STARTTLS; the server name
+ * given to io (SNI, and the name the certificate must carry) is the policy's match= name,
+ * else the MX host name (or the relay's name, or the address literal). verify: a chain or a
+ * name that does not verify defers (4.7.5), and another address may be tried. Every
+ * diagnostic from an encrypted conversation ends with what protected it ("(TLS TLSv1.3
+ * CIPHER, verified)" or "not verified: why"); one without that came in plaintext. */
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta.h"
 #include "lib/ev.h"
+#include "lib/io.h"
 #include "lib/log.h"
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,10 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SESS_READ_CHUNK 4096
 #define SESS_TEXT_CHUNK 32768
 #define SESS_OUT_HIGH   65536     /* stop reading the message while this much waits */
 #define SESS_QUIT_MS    10000     /* how long a polite QUIT waits for its reply */
+#define NOTLS_MAX       256       /* addresses remembered for a failed handshake */
+#define NOTLS_SECS      3600      /* ... for this long */
 
 enum { SS_CONNECT, SS_SMTP, SS_IDLE, SS_QUIT };
 enum { T_NONE, T_PARK, T_QUIT };
@@ -39,15 +51,17 @@ struct mta_session {
 	struct mta_addr *addrs;
 	size_t naddrs, cur;
 	void *arg;
-	int fd;
-	struct ev *rev, *wev, *tev;
+	struct io *io;
+	struct ev *tev;
 	struct smtpc *c;
 	struct mta_job *job;
 	uint64_t off;                        /* next byte of the message to read */
-	size_t outoff;                       /* bytes of the engine's output already sent */
 	unsigned nmsgs;
 	int state, tmode, stopping;
+	int plain;                           /* this connection: no STARTTLS (fallback) */
 	char remote[MTA_REMOTE_MAX];
+	char tlsdesc[200];                   /* what protects the conversation, for diagnostics */
+	char tlslog[200];                    /* the same for the delivery logs */
 	char lasterr[600];
 };
 
@@ -55,10 +69,41 @@ static struct mta_session *sessions;
 
 static void session_step(struct mta_session *s);
 static void session_try(struct mta_session *s);
+static void session_io_cb(struct io *io, int evt, void *arg);
+static void session_on_timer_cb(int fd, short what, void *arg);
 
 static long session_remote_ms(const struct mta_session *s)
 {
 	return (long)s->conf.cfg->timeoutremote * 1000;
+}
+
+/* ---- addresses whose handshake failed (`may` falls back to plaintext) ---------------------- */
+
+struct notls { char addr[INET6_ADDRSTRLEN]; time_t until; };
+static struct notls notls[NOTLS_MAX];
+static size_t nnotls;
+
+int mta_notls_skip(const char *addr, time_t now)
+{
+	for (size_t i = 0; i < nnotls; i++)
+		if (strcmp(notls[i].addr, addr) == 0)
+			return now < notls[i].until;
+	return 0;
+}
+
+void mta_notls_note(const char *addr, time_t now)
+{
+	size_t k = 0;
+	for (; k < nnotls && strcmp(notls[k].addr, addr) != 0; k++)
+		;
+	if (k == nnotls && nnotls < NOTLS_MAX)
+		nnotls++;
+	else if (k == nnotls)                    /* full: replace the oldest */
+		for (size_t i = k = 0; i < nnotls; i++)
+			if (notls[i].until < notls[k].until)
+				k = i;
+	snprintf(notls[k].addr, sizeof notls[k].addr, "%s", addr);
+	notls[k].until = now + NOTLS_SECS;
 }
 
 /* ---- sockets ---------------------------------------------------------------------------- */
@@ -83,59 +128,35 @@ static int session_sockaddr(struct sockaddr_storage *ss, socklen_t *sl, const ch
 	return -1;
 }
 
-/* bind to outgoingip when it is set and of the same family as the destination */
-static int session_bind(struct mta_session *s, int fd, int family)
+/* a non-blocking connect to a, from outgoingip when it is set and of the same family */
+static struct io *session_connect(struct mta_session *s, const struct mta_addr *a)
 {
+	struct sockaddr_storage ss, src;
+	socklen_t sl, srcl = 0;
 	const char *ip = s->conf.cfg->outgoingip;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	if (!ip || !*ip || session_sockaddr(&ss, &sl, ip, 0) < 0 || ss.ss_family != family)
-		return 0;
-	if (bind(fd, (struct sockaddr *)&ss, sl) == 0)
-		return 0;
-	snprintf(s->lasterr, sizeof s->lasterr, "cannot bind to outgoingip %s: %s", ip,
-	         strerror(errno));
-	return -1;
-}
-
-static int session_socket(struct mta_session *s, const struct mta_addr *a)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
 	if (session_sockaddr(&ss, &sl, a->addr, a->port) < 0) {
 		snprintf(s->lasterr, sizeof s->lasterr, "bad address %s", a->addr);
-		return -1;
+		return NULL;
 	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(s->lasterr, sizeof s->lasterr, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (session_bind(s, fd, ss.ss_family) < 0) {
-		close(fd);
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-		snprintf(s->lasterr, sizeof s->lasterr, "connect to %s port %d: %s", s->remote,
-		         a->port, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	int bind_src = ip && *ip && session_sockaddr(&src, &srcl, ip, 0) == 0 &&
+	               src.ss_family == ss.ss_family;
+	struct io *io = io_connect((struct sockaddr *)&ss, sl, bind_src ? (struct sockaddr *)&src
+	                           : NULL, bind_src ? srcl : 0, session_io_cb, s);
+	if (!io)
+		snprintf(s->lasterr, sizeof s->lasterr, "connect to %s port %d%s%s: %s", s->remote,
+		         a->port, bind_src ? " from outgoingip " : "", bind_src ? ip : "",
+		         strerror(errno));
+	return io;
 }
 
 static void session_drop_conn(struct mta_session *s)
 {
-	ev_free(s->rev);
-	ev_free(s->wev);
-	s->rev = s->wev = NULL;
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
+	io_free(s->io);
+	s->io = NULL;
 	smtpc_free(s->c);
 	s->c = NULL;
-	s->outoff = 0;
 	s->off = 0;
+	s->tlsdesc[0] = '\0';
 }
 
 /* ---- end of a session ------------------------------------------------------------------- */
@@ -159,10 +180,29 @@ static void session_close(struct mta_session *s, const char *reason)
 	free(s);
 }
 
+/* every diagnostic of the conversation says what protected it (MAILQ, ternctl show queue) */
+static void session_diag_tls(struct mta_session *s, struct mta_job *j)
+{
+	for (size_t i = 0; i < j->txn.n && s->tlsdesc[0]; i++) {
+		char *d = j->txn.rcpt[i].diag;
+		if (!d)
+			continue;
+		size_t n = strlen(d) + strlen(s->tlsdesc) + 4;
+		char *nd = xmalloc(n);
+		snprintf(nd, n, "%s (%s)", d, s->tlsdesc);
+		free(d);
+		j->txn.rcpt[i].diag = nd;
+	}
+}
+
 static void session_report(struct mta_session *s)
 {
 	struct mta_job *j = s->job;
 	snprintf(j->remote, sizeof j->remote, "%s", s->remote);
+	if (s->c) {
+		session_diag_tls(s, j);
+		snprintf(j->tls, sizeof j->tls, "%s", s->tlslog);
+	}
 	s->job = NULL;
 	s->conf.cb->done(s, j);
 }
@@ -190,52 +230,37 @@ static void session_fail_all(struct mta_session *s)
 static void session_connected(struct mta_session *s)
 {
 	const struct mta_addr *a = &s->addrs[s->cur];
+	int level = s->conf.tls ? s->conf.pol.level : TLSP_NONE;
 	mta_tcpto_note(a->addr, 0, time(NULL));
-	log_info("event=connect host=%s mx=%s addr=%s port=%d", s->dest, a->name, a->addr, a->port);
+	if (level == TLSP_MAY && (s->plain || mta_notls_skip(a->addr, time(NULL))))
+		level = TLSP_NONE;
+	log_info("event=connect host=%s mx=%s addr=%s port=%d smtptls=%s%s", s->dest, a->name,
+	         a->addr, a->port, tlspolicy_level_name(level), s->plain ? " fallback=plaintext"
+	         : "");
 	s->c = smtpc_new(s->conf.cfg->helohost);
+	smtpc_set_tls(s->c, (enum smtpc_tls)level);
+	if (s->conf.user)
+		smtpc_set_auth(s->c, s->conf.user, s->conf.pass, s->conf.cfg->smtpauthplaintext);
+	s->tlsdesc[0] = '\0';                    /* no TLS: the diagnostics say nothing */
+	snprintf(s->tlslog, sizeof s->tlslog, "tls=no");
 	smtpc_begin(s->c, &s->job->txn);
 	s->state = SS_SMTP;
-	ev_add(s->rev, session_remote_ms(s));
+	io_set_timeout(s->io, session_remote_ms(s));
 }
 
-static void session_connect_failed(struct mta_session *s, int timedout, int err)
+static void session_connect_failed(struct mta_session *s, int timedout, const char *err)
 {
 	const struct mta_addr *a = &s->addrs[s->cur];
 	mta_tcpto_note(a->addr, timedout, time(NULL));
 	snprintf(s->lasterr, sizeof s->lasterr, "connect to %s port %d: %s", s->remote, a->port,
-	         timedout ? "timed out" : strerror(err));
+	         timedout ? "timed out" : err);
 	log_info("event=connect_failed host=%s addr=%s port=%d error=\"%s\"", s->dest, a->addr,
-	         a->port, timedout ? "timed out" : strerror(err));
+	         a->port, timedout ? "timed out" : err);
 	session_drop_conn(s);
 	s->cur++;
+	s->plain = 0;
 	session_try(s);
 }
-
-static void session_on_write(int fd, short what, void *arg)
-{
-	struct mta_session *s = arg;
-	if (s->state == SS_CONNECT) {
-		int err = 0;
-		socklen_t len = sizeof err;
-		if (what & EV_TIMEOUT_FIRED)
-			session_connect_failed(s, 1, ETIMEDOUT);
-		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
-			session_connect_failed(s, 0, err ? err : errno);
-		else
-			session_connected(s);
-		return;
-	}
-	if (what & EV_TIMEOUT_FIRED) {
-		char why[700];
-		snprintf(why, sizeof why, "conversation with %s timed out while sending (%s)",
-		         s->remote, smtpc_state_name(s->c));
-		smtpc_lost(s->c, why);
-	}
-	session_step(s);
-}
-
-static void session_on_read(int fd, short what, void *arg);
-static void session_on_timer(int fd, short what, void *arg);
 
 static void session_set_remote(struct mta_session *s, const struct mta_addr *a)
 {
@@ -245,7 +270,7 @@ static void session_set_remote(struct mta_session *s, const struct mta_addr *a)
 static void session_try(struct mta_session *s)
 {
 	time_t now = time(NULL);
-	for (; !s->stopping && s->cur < s->naddrs; s->cur++) {
+	for (; !s->stopping && s->cur < s->naddrs; s->cur++, s->plain = 0) {
 		const struct mta_addr *a = &s->addrs[s->cur];
 		session_set_remote(s, a);
 		if (s->cur + 1 < s->naddrs && mta_tcpto_skip(a->addr, now)) {
@@ -254,16 +279,14 @@ static void session_try(struct mta_session *s)
 			         "timed out recently", s->remote, a->port);
 			continue;
 		}
-		s->fd = session_socket(s, a);
-		if (s->fd < 0) {
+		s->io = session_connect(s, a);
+		if (!s->io) {
 			log_info("event=connect_failed host=%s addr=%s port=%d error=\"%s\"", s->dest,
 			         a->addr, a->port, s->lasterr);
 			continue;
 		}
 		s->state = SS_CONNECT;
-		s->rev = ev_new(s->fd, EV_R | EV_PERSIST, session_on_read, s);
-		s->wev = ev_new(s->fd, EV_W, session_on_write, s);
-		ev_add(s->wev, (long)s->conf.cfg->timeoutconnect * 1000);
+		io_set_timeout(s->io, (long)s->conf.cfg->timeoutconnect * 1000);
 		return;
 	}
 	if (s->stopping)
@@ -281,15 +304,88 @@ void mta_session_start(const struct mta_session_conf *conf, const char *dest,
 	memcpy(s->addrs, addrs, n * sizeof *addrs);
 	s->naddrs = n;
 	s->arg = arg;
-	s->fd = -1;
 	s->job = j;
-	s->tev = ev_new(-1, 0, session_on_timer, s);
+	s->tev = ev_new(-1, 0, session_on_timer_cb, s);
 	snprintf(s->lasterr, sizeof s->lasterr, "no address to connect to");
 	s->next = sessions;
 	if (sessions)
 		sessions->prev = s;
 	sessions = s;
 	session_try(s);                          /* may report and free s at once */
+}
+
+/* ---- TLS ---------------------------------------------------------------------------------- */
+
+/* the server said 220 to STARTTLS: start the handshake (the name: match=, else the MX's) */
+static void session_start_tls(struct mta_session *s)
+{
+	const struct mta_addr *a = &s->addrs[s->cur];
+	const char *name = s->conf.pol.match[0] ? s->conf.pol.match : a->name;
+	long dropped = io_start_tls_client(s->io, s->conf.tls, name);
+	if (dropped < 0) {
+		char why[700];
+		snprintf(why, sizeof why, "cannot start TLS with %s: %s (#4.7.5)", s->remote,
+		         io_error(s->io));
+		smtpc_lost(s->c, why);
+	} else if (dropped > 0)
+		log_warn("event=tls_injection host=%s remote=%s dropped=%ld", s->dest, s->remote,
+		         dropped);
+}
+
+/* the handshake failed: under `may` the same address again in plaintext (remembered for a
+ * while); under encrypt/verify the job defers with 4.7.5 (another address may be tried) */
+static void session_tls_failed(struct mta_session *s, const char *err)
+{
+	char why[700];
+	log_info("event=tls_failed host=%s remote=%s smtptls=%s error=\"%s\"%s", s->dest,
+	         s->remote, tlspolicy_level_name(s->conf.pol.level), err,
+	         s->conf.pol.level == TLSP_MAY ? " action=retry_plaintext" : "");
+	if (s->conf.pol.level == TLSP_MAY && !s->stopping) {
+		mta_notls_note(s->addrs[s->cur].addr, time(NULL));
+		session_drop_conn(s);
+		s->plain = 1;
+		s->io = session_connect(s, &s->addrs[s->cur]);
+		if (!s->io) {
+			s->cur++;
+			s->plain = 0;
+			session_try(s);
+			return;
+		}
+		s->state = SS_CONNECT;
+		io_set_timeout(s->io, (long)s->conf.cfg->timeoutconnect * 1000);
+		return;
+	}
+	snprintf(why, sizeof why, "TLS handshake with %s failed: %s (#4.7.5)", s->remote, err);
+	smtpc_lost(s->c, why);
+	s->tlsdesc[0] = '\0';
+	session_step(s);
+}
+
+static void session_tls_ready(struct mta_session *s)
+{
+	struct io_tls_info ti;
+	io_tls_info(s->io, &ti);
+	const char *name = s->conf.pol.match[0] ? s->conf.pol.match : s->addrs[s->cur].name;
+	const char *why = ti.verified ? "" : ti.peer_cert ? ti.verify_error : "no certificate";
+	char qcn[300];
+	log_info("event=tls host=%s remote=%s version=%s cipher=%s bits=%d verified=%s name=%s "
+	         "peer_cn=\"%s\"%s%s%s", s->dest, s->remote, ti.version, ti.cipher, ti.bits,
+	         ti.verified ? "yes" : "no", name, log_quote(qcn, sizeof qcn, ti.peer_cn,
+	         strlen(ti.peer_cn)), ti.verified ? "" : " verify_error=\"", why,
+	         ti.verified ? "" : "\"");
+	snprintf(s->tlsdesc, sizeof s->tlsdesc, "TLS %s %s, %s%s", ti.version, ti.cipher,
+	         ti.verified ? "verified" : "not verified: ", why);
+	snprintf(s->tlslog, sizeof s->tlslog, "tls=%s cipher=%s verified=%s", ti.version,
+	         ti.cipher, ti.verified ? "yes" : "no");
+	if (s->conf.pol.level == TLSP_VERIFY && !ti.verified) {
+		char d[700];
+		snprintf(d, sizeof d, "the certificate of %s does not verify for %s: %s (#4.7.5)",
+		         s->remote, name, why);
+		smtpc_lost(s->c, d);
+		s->tlsdesc[0] = '\0';
+		return;
+	}
+	smtpc_tls_done(s->c);
 }
 
 /* ---- the conversation --------------------------------------------------------------------- */
@@ -304,16 +400,21 @@ static void session_text_log(struct mta_session *s)
 		         (unsigned long long)b->folds);
 }
 
-/* read more of the message into the engine's output while it wants text and little waits */
-static void session_pump(struct mta_session *s)
+/* the engine's output to io */
+static void session_move_out(struct mta_session *s)
 {
 	struct buf *out = smtpc_out(s->c);
+	if (out->len)
+		io_write(s->io, out->p, out->len);
+	buf_reset(out);
+}
+
+/* read more of the message into io's output while the engine wants text and little waits */
+static void session_pump(struct mta_session *s)
+{
 	char chunk[SESS_TEXT_CHUNK];
-	if (smtpc_want(s->c) == SMTPC_W_BODY && s->outoff) {
-		buf_consume(out, s->outoff);         /* keep only what is still to be sent */
-		s->outoff = 0;
-	}
-	while (smtpc_want(s->c) == SMTPC_W_BODY && out->len - s->outoff < SESS_OUT_HIGH) {
+	session_move_out(s);
+	while (smtpc_want(s->c) == SMTPC_W_BODY && io_queued(s->io) < SESS_OUT_HIGH) {
 		ssize_t n = pread(s->job->fd, chunk, sizeof chunk, (off_t)s->off);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -328,46 +429,30 @@ static void session_pump(struct mta_session *s)
 			session_text_log(s);
 			smtpc_text_done(s->c);
 		} else
-			smtpc_body_feed(smtpc_body(s->c), chunk, (size_t)n, out);
+			smtpc_body_feed(smtpc_body(s->c), chunk, (size_t)n, smtpc_out(s->c));
 		s->off += (uint64_t)n;
+		session_move_out(s);
 	}
 }
 
-/* 1 everything sent, 0 the socket is full (write event armed), -1 the connection failed */
-static int session_flush(struct mta_session *s)
-{
-	struct buf *out = smtpc_out(s->c);
-	while (s->outoff < out->len) {
-		ssize_t n = send(s->fd, out->p + s->outoff, out->len - s->outoff, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev_add(s->wev, session_remote_ms(s));
-			return 0;
-		}
-		if (n < 0) {
-			char why[700];
-			snprintf(why, sizeof why, "lost connection with %s while sending (%s): %s",
-			         s->remote, smtpc_state_name(s->c), strerror(errno));
-			smtpc_lost(s->c, why);
-			return -1;
-		}
-		s->outoff += (size_t)n;
-		if (s->state != SS_IDLE)
-			ev_add(s->rev, session_remote_ms(s));   /* progress: the wait starts again */
-	}
-	buf_reset(out);
-	s->outoff = 0;
-	return 1;
-}
-
+/* the engine's output leaves now (io_flush: also outside io's callbacks) */
 static void session_io(struct mta_session *s)
 {
-	if (smtpc_want(s->c) == SMTPC_W_CLOSE)
-		return;                              /* nothing more goes out on a dead session */
-	do
-		session_pump(s);
-	while (session_flush(s) > 0 && smtpc_want(s->c) == SMTPC_W_BODY);
+	if (smtpc_want(s->c) == SMTPC_W_CLOSE) {
+		session_move_out(s);                 /* a last QUIT, if any */
+		(void)io_flush(s->io);
+		return;
+	}
+	do {                                     /* until the socket is full or the text ends: */
+		session_pump(s);                     /* IO_LOWAT brings the next round */
+		if (io_flush(s->io) < 0) {
+			char why[700];
+			snprintf(why, sizeof why, "lost connection with %s while sending (%s): %s",
+			         s->remote, smtpc_state_name(s->c), io_error(s->io));
+			smtpc_lost(s->c, why);
+			return;
+		}
+	} while (smtpc_want(s->c) == SMTPC_W_BODY && io_queued(s->io) == 0);
 }
 
 /* the job's transaction is over: try the next address, or report it. 1 if s is gone or
@@ -382,6 +467,7 @@ static int session_finished(struct mta_session *s)
 		         j->txn.rcpt[0].diag ? j->txn.rcpt[0].diag : "");
 		session_drop_conn(s);
 		s->cur++;
+		s->plain = 0;
 		session_try(s);
 		return 1;
 	}
@@ -398,44 +484,77 @@ static void session_step(struct mta_session *s)
 	enum smtpc_want w = smtpc_want(s->c);
 	if (w == SMTPC_W_CLOSE) {
 		session_close(s, s->state == SS_QUIT ? "quit" : "closed");
+	} else if (w == SMTPC_W_TLS) {
+		session_start_tls(s);
+		if (smtpc_want(s->c) == SMTPC_W_CLOSE)
+			session_step(s);
 	} else if (w == SMTPC_W_TXN && !s->job && s->state == SS_SMTP) {
 		s->state = SS_IDLE;
-		if (smtpc_out(s->c)->len == 0)
-			buf_free(smtpc_out(s->c));       /* an idle connection keeps no text buffer */
-		ev_del(s->rev);                      /* idle: no reply is due, drop the timeout */
-		ev_add(s->rev, -1);
+		buf_free(smtpc_out(s->c));           /* an idle connection keeps no text buffer */
+		io_set_timeout(s->io, -1);           /* idle: no reply is due */
 		s->conf.cb->idle(s);                 /* last: it may send a job, park or close s */
 	}
 }
 
-static void session_on_read(int fd, short what, void *arg)
+static void session_lost(struct mta_session *s, int evt)
 {
-	struct mta_session *s = arg;
-	char buf[SESS_READ_CHUNK], why[700];
-	if (what & EV_TIMEOUT_FIRED) {
+	char why[700];
+	if (evt == IO_TIMEOUT)
 		snprintf(why, sizeof why, "conversation with %s timed out (no reply in %llu s, %s)",
 		         s->remote, (unsigned long long)s->conf.cfg->timeoutremote,
 		         smtpc_state_name(s->c));
-		smtpc_lost(s->c, why);
-	}
-	for (int i = 0; i < 16 && smtpc_want(s->c) != SMTPC_W_CLOSE; i++) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {
-			snprintf(why, sizeof why, "lost connection with %s (%s)%s%s", s->remote,
-			         smtpc_state_name(s->c), n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-			smtpc_lost(s->c, why);
-			break;
+	else
+		snprintf(why, sizeof why, "lost connection with %s (%s)%s%s", s->remote,
+		         smtpc_state_name(s->c), evt == IO_ERROR ? ": " : "",
+		         evt == IO_ERROR ? io_error(s->io) : "");
+	smtpc_lost(s->c, why);
+}
+
+static void session_event(struct mta_session *s, int evt)
+{
+	if (s->state == SS_CONNECT) {
+		if (evt == IO_CONNECTED)
+			session_connected(s);
+		else if (evt == IO_TIMEOUT || evt == IO_ERROR || evt == IO_DISCONNECTED) {
+			session_connect_failed(s, evt == IO_TIMEOUT, evt == IO_ERROR ?
+			                       io_error(s->io) : "connection closed");
+			return;
 		}
-		smtpc_feed(s->c, buf, (size_t)n);
+		session_step(s);
+		return;
+	}
+	if (smtpc_want(s->c) == SMTPC_W_TLS && evt != IO_TLSREADY && evt != IO_LOWAT &&
+	    evt != IO_DATAIN) {
+		session_tls_failed(s, evt == IO_TIMEOUT ? "timed out" : evt == IO_DISCONNECTED ?
+		                   "connection closed" : io_error(s->io));
+		return;
+	}
+	switch (evt) {
+	case IO_TLSREADY:
+		session_tls_ready(s);
+		break;
+	case IO_DATAIN: {
+		size_t n;
+		const char *d = io_data(s->io, &n);
+		if (smtpc_want(s->c) != SMTPC_W_TLS)
+			smtpc_feed(s->c, d, n);
+		io_drop(s->io, n);
+		break;
+	}
+	case IO_TIMEOUT:
+	case IO_DISCONNECTED:
+	case IO_ERROR:
+		session_lost(s, evt);
+		break;
+	default:
+		break;                               /* IO_LOWAT: pump more text below */
 	}
 	session_step(s);
 }
 
-static void session_on_timer(int fd, short what, void *arg)
+static void session_io_cb(struct io *io, int evt, void *arg) { session_event(arg, evt); }
+
+static void session_on_timer_cb(int fd, short what, void *arg)
 {
 	struct mta_session *s = arg;
 	int mode = s->tmode;
@@ -458,7 +577,7 @@ void mta_session_send(struct mta_session *s, struct mta_job *j)
 	s->state = SS_SMTP;
 	if (smtpc_begin(s->c, &j->txn) < 0)
 		smtpc_lost(s->c, "internal error: the connection was not idle");
-	ev_add(s->rev, session_remote_ms(s));
+	io_set_timeout(s->io, session_remote_ms(s));
 	session_step(s);
 }
 

@@ -1,12 +1,15 @@
 /* mta_session — one outbound SMTP connection of the mta role (see mta_session.c), and the
- * job it carries. Owns: the socket, its timers and the engine (mail/smtp_client) of one
- * connection. Trusts: mta.c for jobs and addresses; nothing from the network. */
+ * job it carries. Owns: the connection (lib/io), its park/quit timer and the engine
+ * (mail/smtp_client) of one connection. Trusts: mta.c for jobs, addresses and the TLS/AUTH
+ * policy of the destination; nothing from the network. */
 #ifndef TERN_MTA_SESSION_H
 #define TERN_MTA_SESSION_H
 #include <arpa/inet.h>
 #include <stdint.h>
+#include <time.h>
 #include "mail/config.h"
 #include "mail/smtp_client.h"
+#include "mail/tlspolicy.h"
 
 #define MTA_REMOTE_MAX 320
 
@@ -29,6 +32,7 @@ struct mta_job {                 /* one M_MTA_DELIVER: one message, n recipients
 	void *dest;                  /* mta.c's destination */
 	uint32_t dnsid;              /* pending M_MX_RESOLVE, 0 = none */
 	int reused, reuse_fail;      /* sent on a reused connection; how often that failed */
+	char tls[200];               /* "tls=TLSv1.3 cipher=... verified=yes" or "tls=no" (logs) */
 	int list;                    /* which mta.c list holds it */
 };
 
@@ -41,9 +45,13 @@ struct mta_session_cb {
 	void (*closed)(struct mta_session *s);   /* gone: s is freed when this returns */
 };
 
+struct tls_ctx;
 struct mta_session_conf {
 	const struct config *cfg;                /* helohost, outgoingip, timeouts */
 	const struct mta_session_cb *cb;
+	struct tls_ctx *tls;                     /* the client context (NULL: no TLS at all) */
+	struct tlspolicy pol;                    /* of this destination */
+	const char *user, *pass;                 /* AUTH credentials (NULL: none) */
 };
 
 /* Connect to the first usable address (tcpto, timeoutconnect; next address on failure,
@@ -63,4 +71,7 @@ unsigned mta_session_msgs(const struct mta_session *s);  /* transactions finishe
 /* every live session, for shutdown: quit(now) on each */
 void mta_session_quit_all(int now);
 size_t mta_session_count(void);                          /* live sessions */
+/* addresses whose TLS handshake failed under `may` lately: tried in plaintext at once */
+int mta_notls_skip(const char *addr, time_t now);
+void mta_notls_note(const char *addr, time_t now);
 #endif
