@@ -85,6 +85,7 @@ static void io_emit(struct io *io, int evt)
 
 static int io_do_write(struct io *io);
 static void io_handshake(struct io *io);
+static void io_kick(struct io *io);
 
 /* the outermost frame ends: send, deliver what is due, free or re-arm. 1 if io was freed */
 static int io_leave(struct io *io)
@@ -114,6 +115,8 @@ static int io_leave(struct io *io)
 		io_really_free(io);
 		return 1;
 	}
+	if ((io->lowat_due && io->out.len == 0) || io->error_due)
+		io_kick(io);                   /* the loop's bound was reached: deliver it next turn */
 	io_reload(io);
 	return 0;
 }

@@ -177,8 +177,16 @@ struct tls_ctx *tls_client_new(const struct tls_conf *c, char *err, size_t errle
 	SSL_CTX *ctx = tls_ctx_common(TLS_client_method(), c, err, errlen);
 	if (!ctx)
 		return NULL;
-	int ok = c->cafile && *c->cafile ? SSL_CTX_load_verify_locations(ctx, c->cafile, NULL)
-	                                 : SSL_CTX_set_default_verify_paths(ctx);
+	/* the system store as one bundle file, read now: a hashed directory would be opened at
+	 * verification time, inside the chroot and the seccomp filter */
+	const char *bundle = c->cafile && *c->cafile ? c->cafile : getenv(X509_get_default_cert_file_env());
+	if (!bundle || !*bundle)
+		bundle = X509_get_default_cert_file();
+	int ok = SSL_CTX_load_verify_locations(ctx, bundle, NULL);
+	if (ok != 1 && !(c->cafile && *c->cafile)) {
+		ERR_clear_error();
+		ok = SSL_CTX_set_default_verify_paths(ctx);
+	}
 	if (ok != 1) {
 		tls_err(err, errlen, "cannot load trusted certificates from",
 		    c->cafile && *c->cafile ? c->cafile : "the system store");

@@ -160,6 +160,29 @@ static void test_quit_lowat(void)
 	unpair(&a, &b);
 }
 
+/* an owner that refills its output on every IO_LOWAT, more often than one frame loops */
+static int refills;
+static void refill_cb(struct io *io, int evt, void *arg)
+{
+	if (evt == IO_LOWAT && refills < 300) {
+		refills++;
+		io_print(io, refills == 300 ? "END\r\n" : "x\r\n");
+		io_flush(io);                    /* drained at once: the next IO_LOWAT is due */
+	}
+}
+
+static void test_lowat_refill(void)
+{
+	struct side a, b;
+	pair(&a, &b);
+	io_set_cb(a.io, refill_cb, NULL);
+	io_print(a.io, "x\r\n");
+	t_loop(5000);                        /* b exits the loop on END */
+	T_EQ_INT(refills, 300);
+	T_CHECK(strstr(b.lines.p, "END|") != NULL);
+	unpair(&a, &b);
+}
+
 static void test_timeout(void)
 {
 	struct side a, b;
@@ -319,6 +342,7 @@ static void run(void)
 	test_lines();
 	test_pause();
 	test_quit_lowat();
+	test_lowat_refill();
 	test_timeout();
 	test_connect_refused();
 	make_cert();
