@@ -34,10 +34,21 @@ static void usage(void)
 	exit(64);
 }
 
-static int load_config(struct config *cfg, const char *path)
+/* errors go to stderr as file:line; warnings (an expired certificate) too with -n, and to
+ * the log when the parent starts (the roles parse the same file: they keep quiet) */
+static int load_config(struct config *cfg, const char *path, int check, int parent)
 {
 	struct cfg_errors errs = { .n = 0 };
-	if (config_load(cfg, path, &errs) == 0)
+	int r = config_load(cfg, path, &errs);
+	for (int i = 0; i < errs.nw && (check || parent); i++) {
+		const struct cfg_error *w = &errs.w[i];
+		if (check)
+			fprintf(stderr, "%s:%d: warning: %s\n", w->file, w->line, w->msg);
+		else
+			log_warn("event=config_warning file=%s line=%d text=\"%s\"", w->file, w->line,
+			         w->msg);
+	}
+	if (r == 0)
 		return 0;
 	for (int i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s:%d: %s\n", errs.e[i].file, errs.e[i].line, errs.e[i].msg);
@@ -186,7 +197,7 @@ int main(int argc, char **argv)
 		usage();
 	log_init(role_name(r), debug ? LOG_DEBUG : LOG_INFO);
 	struct config cfg;
-	if (load_config(&cfg, path) < 0) {
+	if (load_config(&cfg, path, check, r == R_PARENT) < 0) {
 		fprintf(stderr, "ternd: configuration %s has errors\n", path ? path : "(default)");
 		return 78;
 	}

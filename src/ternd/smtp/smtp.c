@@ -43,11 +43,17 @@ struct smtp_slot {
 	uint32_t nextfree;
 };
 
+/* one listening socket: what it serves is decided by its kind, how by its policy */
+struct smtp_listener {
+	struct ev *ev;
+	int fd;
+	const struct cfg_listen *conf;  /* kind, address, policy (cfg->listen[]) */
+};
+
 static struct smtp_role {
 	struct smtp_srv srv;
 	struct chan *parent;
-	struct ev *lev[CFG_MAXLISTEN];
-	int lfd[CFG_MAXLISTEN];
+	struct smtp_listener l[CFG_MAXLISTEN];
 	int nlisten;
 	struct ev *resume, *grace, *lost, *sigterm, *sigint;
 	struct smtp_slot *slot;
@@ -162,7 +168,7 @@ static void smtp_refuse(int fd, const char *ip, const char *why)
 	log_info("event=refused ip=%s reason=%s", ip, why);
 }
 
-static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
+static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct sockaddr_storage *ss)
 {
 	const struct config *cfg = smtp.srv.cfg;
 	char ip[INET6_ADDRSTRLEN];
@@ -183,7 +189,8 @@ static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	smtp.nsessions++;
-	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
+	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e,
+	                                          &l->conf->policy);
 	smtp.slot[i].s = s;
 	smtp_session_start(s);
 }
@@ -191,11 +198,11 @@ static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
 static void smtp_listen_set(int on)
 {
 	for (int i = 0; i < smtp.nlisten; i++)
-		if (smtp.lev[i]) {
+		if (smtp.l[i].ev) {
 			if (on)
-				ev_add(smtp.lev[i], -1);
+				ev_add(smtp.l[i].ev, -1);
 			else
-				ev_del(smtp.lev[i]);
+				ev_del(smtp.l[i].ev);
 		}
 }
 
@@ -207,12 +214,13 @@ static void smtp_resume(int fd, short what, void *arg)
 
 static void smtp_accept(int lfd, short what, void *arg)
 {
+	const struct smtp_listener *l = arg;
 	for (int k = 0; k < SMTP_ACCEPT_BURST; k++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			smtp_new_conn(fd, &ss);
+			smtp_new_conn(l, fd, &ss);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -337,9 +345,9 @@ static void smtp_drain(const char *why)
 	smtp.srv.draining = 1;
 	log_info("event=shutdown reason=%s sessions=%u", why, smtp.nsessions);
 	for (int i = 0; i < smtp.nlisten; i++) {
-		ev_free(smtp.lev[i]);
-		smtp.lev[i] = NULL;
-		close(smtp.lfd[i]);
+		ev_free(smtp.l[i].ev);
+		smtp.l[i].ev = NULL;
+		close(smtp.l[i].fd);
 	}
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
@@ -384,13 +392,19 @@ static void smtp_setup(struct role_ctx *ctx)
 	ev_add(smtp.sigterm, -1);
 	ev_add(smtp.sigint, -1);
 	for (int i = 0; i < ctx->nlisten && i < CFG_MAXLISTEN; i++) {
-		int fd = ctx->listen[i];
+		int fd = ctx->listen[i], k = ctx->listen_kind[i];
+		if (k < 0 || k >= ctx->cfg->nlisten) {
+			log_warn("event=listen_ignored fd=%d reason=\"no such listen line\"", fd);
+			close(fd);
+			continue;
+		}
+		struct smtp_listener *l = &smtp.l[smtp.nlisten++];
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		smtp.lfd[smtp.nlisten] = fd;
-		smtp.lev[smtp.nlisten] = ev_new(fd, EV_R | EV_PERSIST, smtp_accept, NULL);
-		ev_add(smtp.lev[smtp.nlisten], -1);
-		smtp.nlisten++;
+		l->fd = fd;
+		l->conf = &ctx->cfg->listen[k];
+		l->ev = ev_new(fd, EV_R | EV_PERSIST, smtp_accept, l);
+		ev_add(l->ev, -1);
 	}
 }
 
@@ -405,9 +419,9 @@ static void smtp_teardown(void)
 	chan_free(smtp.srv.queue);
 	chan_free(smtp.parent);
 	for (int i = 0; i < smtp.nlisten; i++)
-		if (smtp.lev[i]) {
-			ev_free(smtp.lev[i]);
-			close(smtp.lfd[i]);
+		if (smtp.l[i].ev) {
+			ev_free(smtp.l[i].ev);
+			close(smtp.l[i].fd);
 		}
 	ev_free(smtp.resume);
 	ev_free(smtp.grace);

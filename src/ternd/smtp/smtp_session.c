@@ -46,6 +46,7 @@ struct smtp_sink {                 /* the message being received */
 
 struct smtp_session {
 	struct smtp_srv *srv;
+	const struct cfg_policy *policy;  /* the listener's: TLS, AUTH, relay */
 	uint32_t id;
 	int fd;
 	struct ev *rev, *wev, *tev;    /* read (+ idle timeout); write and tarpit: lazily */
@@ -953,9 +954,11 @@ void smtp_session_peer_lost(struct smtp_session *s)
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
 struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
-                                      const char *ip, void *ipslot)
+                                      const char *ip, void *ipslot,
+                                      const struct cfg_policy *policy)
 {
 	struct smtp_session *s = xcalloc(1, sizeof *s);
+	s->policy = policy;
 	s->srv = srv;
 	s->id = id;
 	s->fd = fd;

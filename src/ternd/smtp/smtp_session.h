@@ -31,9 +31,11 @@ struct smtp_srv {
 };
 
 /* A session on an accepted non-blocking socket. ip is the numeric client address; ipslot is
- * smtp.c's per-IP record, handed back through srv->closed. Nothing is sent yet. */
+ * smtp.c's per-IP record, handed back through srv->closed; policy is the accepting
+ * listener's (TLS, AUTH, relay), valid for the session's life. Nothing is sent yet. */
 struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
-                                      const char *ip, void *ipslot);
+                                      const char *ip, void *ipslot,
+                                      const struct cfg_policy *policy);
 /* Send the greeting and start reading. May end the session (srv->closed is called). */
 void smtp_session_start(struct smtp_session *s);
 /* An answer from lookup or queue for this session (fd: a passed descriptor or -1; it is
