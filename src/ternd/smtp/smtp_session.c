@@ -523,8 +523,9 @@ static void session_data_start(struct smtp_session *s, int fd)
 {
 	const struct config *cfg = s->srv->cfg;
 	struct buf h;
-	struct smtp_received r = { s->helo, NULL, s->ip, cfg->me, s->esmtp, s->msgid,
-	                           s->nrcpt == 1 ? s->rcpt[0] : NULL, time(NULL) };
+	struct smtp_received r = { .helo = s->helo, .ip = s->ip, .me = cfg->me, .esmtp = s->esmtp,
+	                           .msgid = s->msgid, .rcpt = s->nrcpt == 1 ? s->rcpt[0] : NULL,
+	                           .when = time(NULL) };
 	struct smtp_sink *k = xmalloc(sizeof *k);
 	k->fd = fd;
 	k->werr = 0;
