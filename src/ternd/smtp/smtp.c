@@ -13,6 +13,7 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/tls.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SMTP_RBUF      65536
 #define SMTP_SLOTBITS  20
 #define SMTP_IPBUCKETS 4096
 #define SMTP_GRACE_MS  60000        /* shutdown: how long sessions may finish a message */
@@ -373,8 +373,6 @@ static struct chan *smtp_chan(int fd, const char *name)
 static void smtp_setup(struct role_ctx *ctx)
 {
 	smtp.srv.cfg = ctx->cfg;
-	smtp.srv.rbufsz = SMTP_RBUF;
-	smtp.srv.rbuf = xmalloc(SMTP_RBUF);
 	smtp.srv.closed = smtp_closed;
 	smtp.srv.lookup = smtp_chan(ctx->peer[R_LOOKUP], "lookup");
 	smtp.srv.queue = smtp_chan(ctx->peer[R_QUEUE], "queue");
@@ -429,7 +427,36 @@ static void smtp_teardown(void)
 	ev_free(smtp.sigterm);
 	ev_free(smtp.sigint);
 	free(smtp.slot);
-	free(smtp.srv.rbuf);
+	tls_ctx_free(smtp.srv.tls);
+}
+
+/* Before the chroot, the privilege drop and the sandbox: OpenSSL's own files and random
+ * seed, and the server certificate with its private key, which stays in this process
+ * (doc/ARCHITECTURE.md, "TLS keys"). A SIGHUP restarts the role: a renewed certificate is
+ * loaded then. -1 (logged): the role cannot serve as configured. */
+int smtp_prepare(struct role_ctx *ctx)
+{
+	const struct config *cfg = ctx->cfg;
+	char err[256];
+	if (!cfg->servercert || !*cfg->servercert)
+		return 0;
+	if (tls_init() < 0) {
+		log_err("event=tls_init_failed");
+		return -1;
+	}
+	struct tls_conf tc = { cfg->servercert, NULL,
+	                       *cfg->tlsserverciphers ? cfg->tlsserverciphers : NULL,
+	                       cfg->tlsprotocols, *cfg->dhfile ? cfg->dhfile : NULL };
+	time_t expires = 0;
+	smtp.srv.tls = tls_server_new(&tc, err, sizeof err);
+	if (!smtp.srv.tls) {
+		log_err("event=tls_cert_failed file=%s error=\"%s\"", cfg->servercert, err);
+		return -1;
+	}
+	if (tls_cert_check(cfg->servercert, &expires, err, sizeof err) == 0)
+		log_info("event=tls_cert_loaded file=%s expires=%lld%s", cfg->servercert,
+		    (long long)expires, expires < time(NULL) ? " expired=yes" : "");
+	return 0;
 }
 
 int smtp_main(struct role_ctx *ctx)
