@@ -1,0 +1,304 @@
+"""test_tls_smtpd — the SMTP server's TLS and AUTH against real peers on loopback: STARTTLS
+(RFC 3207) and its command-injection class (CVE-2011-0411), smtps (RFC 8314), submission
+(RFC 6409), SMTP AUTH (RFC 4954) PLAIN/LOGIN/CRAM-MD5 with the throttle, relay after AUTH,
+Received (RFC 3848), the certificate checks of ternd -n, and a certificate reload on SIGHUP.
+
+Peers: openssl s_client, swaks, Python's smtplib and ssl. Certificates: tests/e2e/tlsca.py
+(made here, never committed). Every wait polls a condition with a deadline.
+"""
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from conftest import TERND, RawSMTP, free_port, parse_message, wait_for
+from tlsca import TestCA
+
+HOST = "tern.test"                          # conftest's `me`; the leaf certificate's name
+
+
+# ----------------------------------------------------------------------------- helpers
+
+@pytest.fixture
+def ca(workdir):
+    return TestCA(workdir / "ca")
+
+
+@pytest.fixture
+def leaf(ca):
+    return ca.leaf(HOST, ips=["127.0.0.1"])
+
+
+def client_ctx(ca, **kw):
+    ctx = ssl.create_default_context(cafile=str(ca.cert))
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+def tls_tern(make_tern, leaf, extra=None, users=None, start=True, **listeners):
+    """A ternd with servercert and, besides its plain smtp port (STARTTLS), the listeners
+    named in `listeners` (kind=options, e.g. smtps="", submission="auth=required") on
+    ports of their own: returns (tern, {kind: port})."""
+    ports = {k: free_port() for k in listeners}
+    cfg = {"servercert": str(leaf.pem)}
+    lines = None
+    if listeners:
+        lines = [f"{k} 127.0.0.1:{ports[k]} {opts}".rstrip() for k, opts in listeners.items()]
+    cfg.update(extra or {})
+    t = make_tern(config=cfg, users=users, start=False)
+    if lines:
+        t.config["listen"] = t.config["listen"] + lines
+    if start:
+        t.start()
+    return t, ports
+
+
+class Client(RawSMTP):
+    """RawSMTP that can turn on TLS in the middle of the conversation."""
+
+    def __init__(self, port, timeout=10.0, read_greeting=True):
+        super().__init__("127.0.0.1", port, timeout, read_greeting)
+
+    def starttls(self, ctx):
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=HOST)
+        self.f = self.sock.makefile("rb")
+
+    def ehlo(self, name="client.test"):
+        code, lines = self.cmd(f"EHLO {name}")
+        assert code == 250, lines
+        return {ln[4:].split()[0].upper(): ln[4:] for ln in lines[1:]}
+
+
+def smtps_client(port, ctx):
+    c = Client(port, read_greeting=False)
+    c.starttls(ctx)
+    c.greeting = c.reply()
+    return c
+
+
+def served_serial(port, ca, implicit=False):
+    """The serial number of the certificate the server shows now."""
+    ctx = client_ctx(ca)
+    if implicit:
+        c = smtps_client(port, ctx)
+    else:
+        c = Client(port)
+        c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 220
+        c.starttls(ctx)
+    with c:
+        return c.sock.getpeercert()["serialNumber"]
+
+
+def s_client(args, data, timeout=20):
+    if not shutil.which("openssl"):
+        pytest.fail("openssl is not installed (scripts/deps test)")
+    return subprocess.run(["openssl", "s_client", *args], input=data, capture_output=True,
+                          timeout=timeout)
+
+
+def ternd_check(conf):
+    return subprocess.run([str(TERND), "-n", "-f", str(conf)], capture_output=True, text=True,
+                          timeout=30)
+
+
+def message(subject="tls test", body="hello over TLS\n"):
+    return (f"From: <sender@client.test>\r\nTo: <user@localhost>\r\nSubject: {subject}\r\n"
+            f"\r\n{body}").replace("\n", "\r\n").replace("\r\r\n", "\r\n")
+
+
+# ----------------------------------------------------------------------------- STARTTLS
+
+def test_no_starttls_without_certificate(tern):
+    with Client(tern.port) as c:
+        assert "STARTTLS" not in c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 502
+
+
+def test_openssl_s_client_starttls(make_tern, leaf, ca):
+    t, _ = tls_tern(make_tern, leaf)
+    r = s_client(["-starttls", "smtp", "-connect", f"127.0.0.1:{t.port}", "-CAfile",
+                  str(ca.cert), "-verify_return_error", "-verify_hostname", HOST, "-crlf",
+                  "-ign_eof"], b"EHLO client.test\nQUIT\n")
+    out = r.stdout.decode(errors="replace")
+    assert "Verify return code: 0 (ok)" in out, out + r.stderr.decode(errors="replace")
+    assert re.search(r"Protocol\s*:\s*TLSv1\.3", out) or "TLSv1.3" in out, out
+    assert "250-tern.test" in out and "221 2.0.0 Bye" in out, out
+    assert "250-STARTTLS" not in out.split("250-tern.test", 1)[1], "STARTTLS offered again"
+    assert wait_for(lambda: re.search(r"event=tls sid=\d+ ip=127\.0\.0\.1 version=TLSv1\.3",
+                                      t.log()), 5), t.log_tail()
+
+
+def test_openssl_s_client_smtps(make_tern, leaf, ca):
+    t, ports = tls_tern(make_tern, leaf, smtps="")
+    r = s_client(["-connect", f"127.0.0.1:{ports['smtps']}", "-CAfile", str(ca.cert),
+                  "-verify_return_error", "-crlf", "-ign_eof"], b"EHLO client.test\nQUIT\n")
+    out = r.stdout.decode(errors="replace")
+    assert "Verify return code: 0 (ok)" in out, out
+    assert "220 tern.test ESMTP tern" in out and "221 2.0.0 Bye" in out, out
+    ehlo = out.split("250-tern.test", 1)[1]
+    assert "STARTTLS" not in ehlo and "AUTH PLAIN LOGIN CRAM-MD5" in ehlo, out
+
+
+def test_smtps_speaks_no_plaintext(make_tern, leaf):
+    """A plaintext client on the smtps port gets no greeting; the handshake fails."""
+    t, ports = tls_tern(make_tern, leaf, smtps="")
+    with socket.create_connection(("127.0.0.1", ports["smtps"]), timeout=10) as s:
+        s.sendall(b"EHLO plain.test\r\n")
+        data = b""
+        s.settimeout(10)
+        while True:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    assert b"220" not in data and b"250" not in data
+    assert wait_for(lambda: "reason=tls_failed" in t.log(), 5), t.log_tail()
+
+
+def test_starttls_command_injection_is_discarded(make_tern, leaf, ca):
+    """CVE-2011-0411: commands pipelined behind STARTTLS in the same segment must never be
+    executed inside the TLS session."""
+    t, _ = tls_tern(make_tern, leaf)
+    with Client(t.port) as c:
+        c.ehlo()
+        c.send(b"STARTTLS\r\nMAIL FROM:<evil@attacker.test>\r\n")
+        code, lines = c.reply()
+        assert code == 220, lines
+        c.starttls(client_ctx(ca))
+        # the first reply inside TLS answers our EHLO, not the injected MAIL
+        code, lines = c.cmd("EHLO client.test")
+        assert code == 250 and lines[0].startswith("250-tern.test"), lines
+        # and no transaction exists: RCPT is out of sequence
+        code, lines = c.cmd("RCPT TO:<user@localhost>")
+        assert code == 503, lines
+        assert c.cmd("QUIT")[0] == 221
+    log = t.log()
+    assert "evil@attacker.test" not in log, "the injected command was parsed"
+    assert re.search(r"event=starttls_pipelined sid=\d+ ip=127\.0\.0\.1 dropped=%d"
+                     % len(b"MAIL FROM:<evil@attacker.test>\r\n"), log), t.log_tail()
+
+
+def test_starttls_resets_the_session(make_tern, leaf, ca):
+    t, _ = tls_tern(make_tern, leaf)
+    with Client(t.port) as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<before@client.test>")[0] == 250
+        assert c.cmd("STARTTLS")[0] == 220
+        c.starttls(client_ctx(ca))
+        assert c.cmd("MAIL FROM:<after@client.test>")[0] == 503    # EHLO first
+        kw = c.ehlo()
+        assert "STARTTLS" not in kw
+        assert c.cmd("RCPT TO:<user@localhost>")[0] == 503          # the MAIL is gone
+        assert c.cmd("STARTTLS")[0] == 503                          # twice: 503
+        assert c.cmd("MAIL FROM:<after@client.test>")[0] == 250
+        assert c.cmd("RCPT TO:<user@localhost>")[0] == 250
+        assert c.cmd("QUIT")[0] == 221
+
+
+def test_smtplib_starttls_delivers_with_esmtps_received(make_tern, leaf, ca):
+    t, _ = tls_tern(make_tern, leaf)
+    with smtplib.SMTP("127.0.0.1", t.port, timeout=10) as s:
+        s.ehlo("client.test")
+        assert s.has_extn("starttls")
+        s.starttls(context=client_ctx(ca))
+        s.ehlo("client.test")
+        s.sendmail("sender@client.test", ["user@localhost"], message())
+    m = parse_message(t.wait_delivered("user", 1)[0])
+    rcvd = m["Received"]
+    assert "with ESMTPS id" in rcvd, rcvd
+    assert re.search(r"\(using TLSv1\.3 with cipher TLS_\w+ \(\d+ bits\)\)", rcvd), rcvd
+
+
+def test_old_tls_versions_refused_by_default(make_tern, leaf, ca):
+    """TLS 1.0 and 1.1 are refused with the default tlsprotocols; the same client gets in
+    when the operator allows TLS 1.1 (so the refusal is the server's)."""
+    args = ["-connect", None, "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-crlf", "-ign_eof"]
+    t, ports = tls_tern(make_tern, leaf, smtps="")
+    args[1] = f"127.0.0.1:{ports['smtps']}"
+    r = s_client(args, b"QUIT\n")
+    assert b"220 tern.test" not in r.stdout, r.stdout
+    r = s_client([a if a != "-tls1_1" else "-tls1" for a in args], b"QUIT\n")
+    assert b"220 tern.test" not in r.stdout, r.stdout
+    t.stop()
+    t2, ports2 = tls_tern(make_tern, leaf, smtps="",
+                          extra={"tlsprotocols": "TLSv1.1 TLSv1.2 TLSv1.3",
+                                 "tlsserverciphers": "DEFAULT:@SECLEVEL=0"})
+    args[1] = f"127.0.0.1:{ports2['smtps']}"
+    r = s_client(args, b"QUIT\n")
+    assert b"220 tern.test" in r.stdout, r.stdout + r.stderr
+
+
+# ----------------------------------------------------------------------------- certificates
+
+def test_ternd_n_reports_certificate_errors_with_file_and_line(make_tern, ca, workdir):
+    other = ca.leaf("other.test")
+    good = ca.leaf(HOST)
+    mismatched = workdir / "mismatch.pem"            # a key that is not the certificate's
+    mismatched.write_text(other.key.read_text() + good.chain.read_text())
+    t = make_tern(start=False)
+    for path, want in ((workdir / "missing.pem", "cannot read"),
+                       (mismatched, "servercert: " + str(mismatched)),
+                       (good.cert, "servercert: " + str(good.cert))):   # no key at all
+        t.config["servercert"] = str(path)
+        t.write_config()
+        lines = t.conf.read_text().splitlines()
+        lineno = next(i + 1 for i, ln in enumerate(lines) if ln.startswith("servercert "))
+        r = ternd_check(t.conf)
+        assert r.returncode == 78, (path, r.stdout, r.stderr)
+        assert f"{t.conf}:{lineno}: " in r.stderr and want in r.stderr, r.stderr
+    # a listener that needs a certificate, without one: its own line
+    t.config.pop("servercert")
+    t.config["listen"] = t.config["listen"] + ["smtps 127.0.0.1:4650"]
+    t.write_config()
+    r = ternd_check(t.conf)
+    lineno = next(i + 1 for i, ln in enumerate(t.conf.read_text().splitlines())
+                  if ln.startswith("listen smtps"))
+    assert r.returncode == 78 and f"{t.conf}:{lineno}: listen smtps: tls=implicit needs a " \
+        "servercert" in r.stderr, r.stderr
+
+
+def test_expired_certificate_is_a_warning(make_tern, ca):
+    old = ca.leaf(HOST, days=-1, filename="expired")
+    t, _ = tls_tern(make_tern, old, start=False)
+    r = ternd_check(t.conf)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"tern\.conf:\d+: warning: servercert: the certificate in .* expired on",
+                     r.stderr), r.stderr
+    t.start()
+    assert wait_for(lambda: "event=config_warning" in t.log(), 5), t.log_tail()
+    assert "expired on" in t.log()
+
+
+def test_sighup_reloads_the_certificate(make_tern, ca, workdir):
+    first = ca.leaf(HOST, ips=["127.0.0.1"], filename="first")
+    second = ca.leaf(HOST, ips=["127.0.0.1"], filename="second")
+    live = workdir / "live.pem"
+    shutil.copy(first.pem, live)
+
+    class L:
+        pem = live
+    t, ports = tls_tern(make_tern, L, smtps="")
+    before = served_serial(ports["smtps"], ca, implicit=True)
+    assert before == served_serial(t.port, ca)
+    shutil.copy(second.pem, live)
+    t.proc.send_signal(signal.SIGHUP)
+
+    def changed():
+        try:
+            return served_serial(ports["smtps"], ca, implicit=True) != before
+        except (OSError, ssl.SSLError, AssertionError, EOFError):
+            return False                             # the role is restarting
+    assert wait_for(changed, 15), t.log_tail()
+    assert served_serial(t.port, ca) != before
