@@ -84,6 +84,11 @@ struct config {
 	char *dhfile;               /* PEM DH parameters; "" built-in groups */
 	int authplaintext;          /* offer AUTH without TLS */
 	int authprepend;            /* write the authenticated login into Received: */
+	/* logins (SMTP AUTH, POP3): the lookup role's throttle and pop-before-smtp */
+	uint64_t authfailclose;     /* failures per client address before 421 / close: 5 (0 = never) */
+	uint64_t authfailwindow;    /* seconds failures are remembered: 600 */
+	uint64_t authfaildelaymax;  /* cap of the doubling failure delay, seconds: 16 (0 = none) */
+	uint64_t pbstimeout;        /* pop-before-smtp: seconds a POP3 login lets relay: 600 (0 = off) */
 	/* users, aliases, routing */
 	char *users;                /* "file:PATH" | "passwd:" | "any:DIR" (dev) — localpart:uid:gid:home */
 	char *aliases;              /* "file:PATH" in /etc/aliases syntax, or "" */

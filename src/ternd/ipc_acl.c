@@ -33,6 +33,7 @@ static const struct ipc_acl_type ipc_acl_types[] = {
 	T(M_Q_AGENTS, 0), T(M_Q_STAGE_PUSH, 0), T(M_Q_STAGE_DONE, 0),
 	T(M_MTA_TCPTO, 0), T(M_MTA_TCPTO_RESULT, 0),
 	T(M_PEER_NEW, 1),
+	T(M_AUTH_CHECK, 0), T(M_AUTH_RESULT, 0),
 };
 #undef T
 
@@ -42,12 +43,13 @@ static const struct ipc_acl_rule ipc_acl_rules[] = {
 	{ R_PARENT, R_MDA, M_FORK_LOCAL },
 
 	{ R_SMTP, R_PARENT, M_PEER_NEW },
-	{ R_SMTP, R_LOOKUP, M_CHECK_RESULT },
+	{ R_SMTP, R_LOOKUP, M_CHECK_RESULT }, { R_SMTP, R_LOOKUP, M_AUTH_RESULT },
 	{ R_SMTP, R_QUEUE, M_MSG_OPENED }, { R_SMTP, R_QUEUE, M_MSG_COMMITTED },
 	{ R_SMTP, R_QUEUE, M_SCHED_ETRN_RESULT },
 
 	{ R_LOOKUP, R_PARENT, M_PEER_NEW },
 	{ R_LOOKUP, R_SMTP, M_MAIL_CHECK }, { R_LOOKUP, R_SMTP, M_RCPT_CHECK },
+	{ R_LOOKUP, R_SMTP, M_AUTH_CHECK },
 	{ R_LOOKUP, R_QUEUE, M_ROUTE },
 	{ R_LOOKUP, R_MTA, M_MX_RESOLVE },
 

@@ -20,10 +20,10 @@
 static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	{ R_PARENT, R_MDA, { M_FORK_LOCAL } },
 	{ R_SMTP, R_PARENT, { M_PEER_NEW } },
-	{ R_SMTP, R_LOOKUP, { M_CHECK_RESULT } },
+	{ R_SMTP, R_LOOKUP, { M_CHECK_RESULT, M_AUTH_RESULT } },
 	{ R_SMTP, R_QUEUE, { M_MSG_OPENED, M_MSG_COMMITTED, M_SCHED_ETRN_RESULT } },
 	{ R_LOOKUP, R_PARENT, { M_PEER_NEW } },
-	{ R_LOOKUP, R_SMTP, { M_MAIL_CHECK, M_RCPT_CHECK } },
+	{ R_LOOKUP, R_SMTP, { M_MAIL_CHECK, M_RCPT_CHECK, M_AUTH_CHECK } },
 	{ R_LOOKUP, R_QUEUE, { M_ROUTE } },
 	{ R_LOOKUP, R_MTA, { M_MX_RESOLVE } },
 	{ R_QUEUE, R_PARENT, { M_PEER_NEW } },
