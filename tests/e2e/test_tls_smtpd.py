@@ -302,3 +302,168 @@ def test_sighup_reloads_the_certificate(make_tern, ca, workdir):
             return False                             # the role is restarting
     assert wait_for(changed, 15), t.log_tail()
     assert served_serial(t.port, ca) != before
+
+
+# ----------------------------------------------------------------------------- AUTH
+
+PASSWORD = "s3cret-Pa55"
+TERNCTL = TERND.parent / "ternctl"
+
+
+def auth_tern(make_tern, leaf, extra=None, **listeners):
+    """tls_tern with users joe (an SSHA hash, from `ternctl digest`) and ann (a {PLAIN}
+    secret, for CRAM-MD5), and a fast throttle unless `extra` says otherwise."""
+    cfg = {"authfaildelaymax": "1", "authfailclose": "3"}
+    cfg.update(extra or {})
+    t, ports = tls_tern(make_tern, leaf, extra=cfg, users={"joe": None, "ann": None},
+                        start=False, **listeners)
+    r = subprocess.run([str(TERNCTL), "digest", "SSHA", PASSWORD], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    hashes = {"joe": r.stdout.strip(), "ann": "{PLAIN}" + PASSWORD}
+    path = t.dir / "users"
+    lines = [ln + ":" + hashes[ln.split(":")[0]] for ln in path.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+    t.start()
+    return t, ports
+
+
+def swaks(port, *args, timeout=30):
+    if not shutil.which("swaks"):
+        pytest.fail("swaks is not installed (scripts/deps test)")
+    cmd = ["swaks", "--server", "127.0.0.1", "--port", str(port), "--helo", "client.test",
+           "--from", "joe@localhost", "--timeout", "10", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("mech,user", [("PLAIN", "joe"), ("LOGIN", "joe"), ("CRAM-MD5", "ann")])
+def test_swaks_starttls_auth_relays(make_tern, leaf, mech, user):
+    t, _ = auth_tern(make_tern, leaf)
+    r = swaks(t.port, "--tls", "--auth", mech, "--auth-user", user, "--auth-password",
+              PASSWORD, "--to", "someone@remote.example", "--quit-after", "RCPT")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "235 2.7.0 Authentication successful" in out, out
+    assert re.search(r"<~ +250 2\.1\.5", out), out               # relayed: RCPT accepted
+    assert wait_for(lambda: re.search(r"event=auth sid=\d+ ip=127\.0\.0\.1 mech=%s "
+                                      r'login="%s" result=ok' % (mech, user), t.log()), 5), \
+        t.log_tail()
+    assert PASSWORD not in t.log()
+
+
+def test_swaks_smtps_auth_delivers(make_tern, leaf):
+    t, ports = auth_tern(make_tern, leaf, smtps="")
+    r = swaks(ports["smtps"], "--tlsc", "--auth", "PLAIN", "--auth-user", "joe",
+              "--auth-password", PASSWORD, "--to", "ann@localhost",
+              "--header", "Subject: over smtps")
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = parse_message(t.wait_delivered("ann", 1)[0])
+    assert "with ESMTPSA id" in m["Received"], m["Received"]
+    assert "joe" not in m["Received"], "the login leaked into Received without authprepend"
+    assert wait_for(lambda: re.search(r'event=committed .*origin="smtp ip=127\.0\.0\.1 '
+                                      r'helo=client\.test tls=yes login=joe"', t.log()), 5), \
+        t.log_tail()
+
+
+def test_authprepend_reveals_the_login(make_tern, leaf, ca):
+    t, _ = auth_tern(make_tern, leaf, extra={"authprepend": "yes"})
+    with smtplib.SMTP("127.0.0.1", t.port, timeout=10) as s:
+        s.starttls(context=client_ctx(ca))
+        s.login("joe", PASSWORD)
+        s.sendmail("joe@localhost", ["ann@localhost"], message())
+    m = parse_message(t.wait_delivered("ann", 1)[0])
+    assert "(authenticated as joe)" in m["Received"], m["Received"]
+
+
+def test_smtplib_login_and_mail_auth_parameter(make_tern, leaf, ca):
+    t, _ = auth_tern(make_tern, leaf)
+    with smtplib.SMTP("127.0.0.1", t.port, timeout=10) as s:
+        s.ehlo("client.test")
+        assert not s.has_extn("auth"), "AUTH offered before TLS"
+        s.starttls(context=client_ctx(ca))
+        s.ehlo("client.test")
+        assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN", "CRAM-MD5"]
+        s.login("joe", PASSWORD)
+        code, text = s.docmd("AUTH", "PLAIN")
+        assert code == 503, text                                 # already authenticated
+        code, text = s.docmd("MAIL", "FROM:<joe@localhost> AUTH=joe+40localhost")
+        assert code == 250, text
+        assert s.docmd("RCPT", "TO:<ann@localhost>")[0] == 250
+        assert s.docmd("RSET")[0] == 250
+        s.sendmail("joe@localhost", ["ann@localhost"], message())
+    t.wait_delivered("ann", 1)
+
+
+def test_auth_needs_tls_unless_authplaintext(make_tern, leaf):
+    t, _ = auth_tern(make_tern, leaf)
+    with Client(t.port) as c:
+        assert "AUTH" not in c.ehlo()
+        code, lines = c.cmd("AUTH PLAIN " + "AGpvZQBz")
+        assert code == 538 and "5.7.11" in lines[0], lines
+    t.stop()
+    t2, _ = auth_tern(make_tern, leaf, extra={"authplaintext": "yes"})
+    with smtplib.SMTP("127.0.0.1", t2.port, timeout=10) as s:
+        s.ehlo("client.test")
+        assert s.has_extn("auth")
+        s.login("joe", PASSWORD)
+
+
+def test_relay_refused_without_auth(make_tern, leaf, ca):
+    t, _ = auth_tern(make_tern, leaf)
+    with Client(t.port) as c:
+        c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 220
+        c.starttls(client_ctx(ca))
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<joe@localhost>")[0] == 250
+        code, lines = c.cmd("RCPT TO:<someone@remote.example>")
+        assert code == 553 and "Relaying denied" in lines[0], lines
+
+
+def test_submission_requires_auth(make_tern, leaf, ca):
+    t, ports = auth_tern(make_tern, leaf, submission="")
+    with Client(ports["submission"]) as c:
+        kw = c.ehlo()
+        assert "STARTTLS" in kw and "AUTH" not in kw
+        code, lines = c.cmd("MAIL FROM:<joe@localhost>")
+        assert code == 530 and lines[0] == "530 5.7.0 Authentication required", lines
+        assert c.cmd("STARTTLS")[0] == 220
+        c.starttls(client_ctx(ca))
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<joe@localhost>")[0] == 530
+        code, lines = c.cmd("AUTH PLAIN " + __import__("base64").b64encode(
+            b"\0joe\0" + PASSWORD.encode()).decode())
+        assert code == 235, lines
+        assert c.cmd("MAIL FROM:<joe@localhost>")[0] == 250
+        assert c.cmd("RCPT TO:<someone@remote.example>")[0] == 250   # relay after AUTH
+
+
+def test_wrong_password_535_then_throttle_and_421(make_tern, leaf, ca):
+    """Failures are answered 535, later ones after a delay (the session waits on a timer),
+    and authfailclose failures close the connection with 421."""
+    import base64
+    bad = base64.b64encode(b"\0joe\0wrong-password").decode()
+    t, _ = auth_tern(make_tern, leaf)
+    with Client(t.port) as c:
+        c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 220
+        c.starttls(client_ctx(ca))
+        c.ehlo()
+        code, lines = c.cmd("AUTH PLAIN " + bad)
+        assert lines == ["535 5.7.8 Authentication credentials invalid"], lines
+        start = time.monotonic()
+        code, lines = c.cmd("AUTH PLAIN " + bad)
+        assert code == 535, lines
+        assert time.monotonic() - start >= 0.9, "the second failure was not delayed"
+        replies = []
+        for _ in range(3):
+            code, lines = c.cmd("AUTH PLAIN " + bad)
+            replies.append(code)
+            if code == 421:
+                break
+        assert replies[-1] == 421, replies
+        assert c.closed(), "the connection stayed open after 421"
+    log = t.log()
+    assert re.search(r'event=auth sid=\d+ ip=127\.0\.0\.1 mech=PLAIN login="joe" '
+                     r'result=fail', log), t.log_tail()
+    assert "wrong-password" not in log

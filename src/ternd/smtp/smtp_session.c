@@ -12,11 +12,13 @@
  * only during DATA. */
 #include "ternd/smtp/smtp_session.h"
 #include "ternd/proto.h"
+#include "ternd/lookup/lookup_auth.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "mail/addr.h"
+#include "mail/sasl.h"
 #include "mail/smtp_cmd.h"
 #include "mail/smtp_data.h"
 #include "mail/smtp_reply.h"
@@ -41,7 +43,8 @@ enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT, W_ETRN,
        W_TLS,          /* a TLS handshake runs (STARTTLS, or smtps before the greeting) */
        W_AUTH,         /* M_AUTH_CHECK sent */
        W_AUTHDELAY };  /* the AUTH answer is held back for the throttle's delay */
-enum { MODE_CMD, MODE_SKIP, MODE_DATA };
+enum { MODE_CMD, MODE_SKIP, MODE_DATA, MODE_AUTH /* lines answer AUTH's 334 prompts */ };
+#define SESSION_AUTH_DELAY_MAX 60000   /* ms: the longest throttle delay honoured */
 
 struct smtp_sink {                 /* the message being received */
 	int fd;
@@ -64,7 +67,12 @@ struct smtp_session {
 	char **rcpt;
 	uint32_t nrcpt, rcptcap, rcpt_tries;
 	struct table_map *rcptset;     /* the recipients recorded (canonical): duplicates */
-	char *pend;                    /* the address being checked */
+	char *pend;                    /* the address (or AUTH login) being checked */
+	char *mailauth;                /* AUTH= of MAIL FROM (RFC 4954 5), authenticated only */
+	char *authlogin;               /* the canonical login after a successful AUTH, or NULL */
+	struct sasl *sasl;             /* an AUTH exchange in progress (wiped when it ends) */
+	const char *authmech;          /* the mechanism being checked, for the log */
+	uint8_t authverdict, authclose;/* lookup's answer, held during the throttle's delay */
 	const char *endwhy;            /* why we hang up once the replies are out (quit set) */
 	struct buf out;                /* replies staged until the batch goes to io */
 	struct smtp_sink *sink;
@@ -82,6 +90,7 @@ static void session_run(struct smtp_session *s);
 static void session_finish(struct smtp_session *s);
 static void session_greet(struct smtp_session *s);
 static void session_auth_clear(struct smtp_session *s);
+static void session_auth(struct smtp_session *s, const char *arg);
 
 /* ---- replies ----------------------------------------------------------------------- */
 
@@ -108,6 +117,13 @@ static void session_reply(struct smtp_session *s, int code, const char *esc, con
 		s->quit = 1;
 		s->endwhy = "too_many_errors";
 	}
+}
+
+/* a complete reply line "NNN text" (src/mail/sasl.h's replies and prompts) */
+static void session_reply_line(struct smtp_session *s, const char *line)
+{
+	int code = atoi(line);
+	session_reply(s, code, NULL, "%s", line[0] && line[1] && line[2] && line[3] ? line + 4 : "");
 }
 
 static void session_close(struct smtp_session *s, const char *reason)
@@ -151,6 +167,8 @@ static void session_txn_reset(struct smtp_session *s)
 	s->rcptset = NULL;
 	free(s->pend);
 	s->pend = NULL;
+	free(s->mailauth);
+	s->mailauth = NULL;
 }
 
 static void session_add_rcpt(struct smtp_session *s, char *addr)
@@ -263,7 +281,25 @@ static void session_helo(struct smtp_session *s, const char *arg)
 	session_reply(s, 250, NULL, "%s", s->srv->cfg->me);
 }
 
-/* ESMTP parameters of MAIL FROM: SIZE and BODY; 0 ok, -1 replied */
+/* xtext (RFC 3461 4): printable ASCII but "+" and "=", or "+" and two uppercase hex digits;
+ * at most 500 octets (the value is a mailbox or <>) */
+static int session_xtext_ok(const char *v)
+{
+	size_t n = 0;
+	for (; *v; v++, n++) {
+		unsigned char c = (unsigned char)*v;
+		if (c == '+') {
+			if (!strchr("0123456789ABCDEF", v[1]) || !v[1] ||
+			    !strchr("0123456789ABCDEF", v[2]) || !v[2])
+				return 0;
+			v += 2;
+		} else if (c < 33 || c > 126 || c == '=')
+			return 0;
+	}
+	return n > 0 && n <= 500;
+}
+
+/* ESMTP parameters of MAIL FROM: SIZE, BODY, AUTH; 0 ok, -1 replied */
 static int session_mail_params(struct smtp_session *s, const char *params)
 {
 	struct addr_param p;
@@ -285,6 +321,14 @@ static int session_mail_params(struct smtp_session *s, const char *params)
 				session_reply(s, 501, "5.5.4", "Unsupported BODY type");
 				return -1;
 			}
+		} else if (strcmp(p.key, "AUTH") == 0 && (s->authlogin || session_auth_offered(s))) {
+			if (!session_xtext_ok(p.val)) {
+				session_reply(s, 501, "5.5.4", "Bad AUTH parameter");
+				return -1;
+			}
+			/* kept only from an authenticated session; otherwise it is <> (RFC 4954 5) */
+			free(s->mailauth);
+			s->mailauth = s->authlogin ? xstrdup(p.val) : NULL;
 		} else {
 			session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
 			return -1;
@@ -303,6 +347,8 @@ static void session_mail(struct smtp_session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
 	else if (s->sender)
 		session_reply(s, 503, "5.5.1", "Nested MAIL command");
+	else if (s->policy->auth == CFG_AUTH_REQUIRED && !s->authlogin)
+		session_reply_line(s, SASL_REPLY_NEEDED);
 	else if (addr_parse(arg, ADDR_SENDER, &a) < 0)
 		session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.7",
 		    "Bad sender address syntax: %s", a.why);
@@ -320,6 +366,8 @@ static void session_rcpt_ask(struct smtp_session *s, int wait)
 	msg_init(&m, M_RCPT_CHECK, s->id);
 	msg_str(&m, s->ip);
 	msg_str(&m, s->pend);
+	if (s->authlogin && s->policy->relayauth)
+		msg_str(&m, s->authlogin);       /* authenticated: lookup grants relay */
 	session_ask(s, 0, &m, wait);
 }
 
@@ -571,7 +619,7 @@ static const session_cmd_fn session_cmds[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_HELP] = session_help,   [SMTP_CMD_SEND] = session_notimpl,
 	[SMTP_CMD_SOML] = session_notimpl, [SMTP_CMD_SAML] = session_notimpl,
 	[SMTP_CMD_TURN] = session_notimpl, [SMTP_CMD_ETRN] = session_etrn,
-	[SMTP_CMD_AUTH] = session_notimpl, [SMTP_CMD_STARTTLS] = session_starttls,
+	[SMTP_CMD_AUTH] = session_auth, [SMTP_CMD_STARTTLS] = session_starttls,
 	[SMTP_CMD_BDAT] = session_notimpl,
 };
 
@@ -597,13 +645,146 @@ static void session_command(struct smtp_session *s, char *line, size_t len)
 
 /* ---- AUTH ---------------------------------------------------------------------------------- */
 
-static void session_auth_clear(struct smtp_session *s)
+/* the exchange is over, whatever its outcome: the password goes with it */
+static void session_sasl_end(struct smtp_session *s)
 {
+	if (!s->sasl)
+		return;
+	sasl_clear(s->sasl);
+	free(s->sasl);
+	s->sasl = NULL;
 }
 
+/* forget the exchange and the authenticated login (STARTTLS, end of session) */
+static void session_auth_clear(struct smtp_session *s)
+{
+	session_sasl_end(s);
+	free(s->authlogin);
+	s->authlogin = NULL;
+}
+
+/* the credentials are complete: lookup checks them (the smtp role never sees a hash) */
+static void session_auth_check(struct smtp_session *s)
+{
+	const struct sasl_cred *c = &s->sasl->cred;
+	struct msg m;
+	s->authmech = c->mech;
+	session_set_pend(s, xstrdup(c->login));
+	if (!s->srv->lookup_up) {
+		session_sasl_end(s);
+		session_reply_line(s, SASL_REPLY_TEMP);
+		session_set_pend(s, NULL);
+		return;
+	}
+	msg_init(&m, M_AUTH_CHECK, s->id);
+	msg_str(&m, "smtp");
+	msg_str(&m, s->ip);
+	msg_str(&m, c->mech);
+	msg_str(&m, c->login);
+	msg_str(&m, c->authzid);
+	msg_str(&m, c->secret);
+	msg_str(&m, c->response);
+	session_sasl_end(s);
+	s->wait = W_AUTH;
+	chan_send(s->srv->lookup, &m);
+}
+
+/* what sasl_start/sasl_step said: a 334 prompt, the check, or an error (exchange over) */
+static void session_auth_rc(struct smtp_session *s, int rc)
+{
+	if (rc == SASL_NEXT) {
+		session_reply_line(s, s->sasl->reply);
+		s->mode = MODE_AUTH;
+		return;
+	}
+	s->mode = MODE_CMD;
+	if (rc == SASL_DONE) {
+		session_auth_check(s);
+		return;
+	}
+	session_reply_line(s, s->sasl->reply[0] ? s->sasl->reply : sasl_reply(rc));
+	session_sasl_end(s);
+}
+
+static void session_auth(struct smtp_session *s, const char *arg)
+{
+	if (s->policy->auth == CFG_AUTH_NONE)
+		session_reply(s, 502, "5.5.1", "Command not implemented");
+	else if (!session_auth_offered(s))
+		session_reply_line(s, SASL_REPLY_NOTLS);
+	else if (!s->greeted || !s->esmtp)
+		session_reply(s, 503, "5.5.1", "Send EHLO first");
+	else if (s->authlogin)
+		session_reply_line(s, SASL_REPLY_DONE);
+	else if (s->sender)
+		session_reply(s, 503, "5.5.1", "AUTH not permitted during a mail transaction");
+	else {
+		s->sasl = xcalloc(1, sizeof *s->sasl);
+		session_auth_rc(s, sasl_start(s->sasl, arg, SASL_MECH_ALL, s->srv->cfg->me));
+	}
+}
+
+/* MODE_AUTH: one line answers the prompt; 0 until it is complete */
+static size_t session_auth_input(struct smtp_session *s, const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	if (!nl) {
+		if (n <= SASL_MAXLINE + 2)
+			return 0;
+		session_sasl_end(s);          /* far too long: 500 once the line ends, no exchange */
+		s->mode = MODE_SKIP;
+		return n;
+	}
+	size_t len = (size_t)(nl - p);
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	session_auth_rc(s, sasl_step(s->sasl, p, len));
+	return (size_t)(nl - p) + 1;
+}
+
+/* the answer goes out now (or after the throttle's delay): 235, 535, 454 or 421 */
 static void session_auth_delayed(struct smtp_session *s)
 {
+	static const char *const what[] = { "ok", "fail", "temp" };
+	char q[300];
+	int v = s->authverdict <= AUTH_TEMP ? s->authverdict : AUTH_TEMP;
+	const char *login = s->pend ? s->pend : "";
 	s->wait = W_NONE;
+	s->cmd = SMTP_CMD_AUTH;
+	log_info("event=auth sid=%u ip=%s mech=%s login=\"%s\" result=%s%s", s->id, s->ip,
+	    s->authmech ? s->authmech : "?", log_quote(q, sizeof q, login, strlen(login)),
+	    what[v], s->authclose && v != AUTH_OK ? " close=yes" : "");
+	if (v == AUTH_OK) {
+		s->authlogin = s->pend;
+		s->pend = NULL;
+		session_reply_line(s, SASL_REPLY_OK);
+	} else if (s->authclose) {
+		session_reply_line(s, SASL_REPLY_CLOSE);
+		s->quit = 1;
+		s->endwhy = "auth_failures";
+	} else
+		session_reply_line(s, v == AUTH_FAIL ? SASL_REPLY_FAIL : SASL_REPLY_TEMP);
+	session_set_pend(s, NULL);
+}
+
+/* M_AUTH_RESULT: hold it for the delay lookup asks for (the session reads nothing meanwhile) */
+static void session_auth_result(struct smtp_session *s, uint64_t verdict, uint64_t delay,
+                                uint64_t close, const char *login)
+{
+	s->authverdict = (uint8_t)(verdict <= AUTH_TEMP ? verdict : AUTH_TEMP);
+	s->authclose = close != 0;
+	if (s->authverdict == AUTH_OK) {
+		if (!*login || strlen(login) > SASL_MAXFIELD) {
+			log_warn("event=auth_bad_answer sid=%u reason=\"no canonical login\"", s->id);
+			s->authverdict = AUTH_TEMP;
+		} else
+			session_set_pend(s, xstrdup(login));
+	}
+	if (delay > 0)
+		session_timer_start(s, W_AUTHDELAY,
+		    (long)(delay < SESSION_AUTH_DELAY_MAX ? delay : SESSION_AUTH_DELAY_MAX));
+	else
+		session_auth_delayed(s);
 }
 
 /* ---- DATA --------------------------------------------------------------------------------- */
@@ -638,7 +819,9 @@ static void session_data_start(struct smtp_session *s, int fd)
 	struct smtp_received r = { .helo = s->helo, .ip = s->ip, .me = cfg->me, .esmtp = s->esmtp,
 	                           .msgid = s->msgid, .rcpt = s->nrcpt == 1 ? s->rcpt[0] : NULL,
 	                           .when = time(NULL), .tls_version = t.version,
-	                           .tls_cipher = t.cipher, .tls_bits = t.bits };
+	                           .tls_cipher = t.cipher, .tls_bits = t.bits,
+	                           .auth = s->authlogin != NULL,
+	                           .authlogin = cfg->authprepend ? s->authlogin : NULL };
 	struct smtp_sink *k = xmalloc(sizeof *k);
 	k->fd = fd;
 	k->werr = 0;
@@ -654,11 +837,33 @@ static void session_data_start(struct smtp_session *s, int fd)
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
+/* one word of client text in the origin: printable, no blanks */
+static void session_origin_word(struct buf *b, const char *key, const char *v)
+{
+	buf_printf(b, " %s=", key);
+	for (size_t i = 0; v[i] && i < 255; i++)
+		buf_addc(b, (unsigned char)v[i] > 32 && (unsigned char)v[i] < 127 ? v[i] : '?');
+}
+
+/* the envelope's origin (doc/QUEUE.md): where the message came from, and as whom */
+static void session_origin(struct smtp_session *s, struct buf *b)
+{
+	buf_init(b);
+	buf_printf(b, "smtp ip=%s", s->ip);
+	session_origin_word(b, "helo", s->helo ? s->helo : "");
+	if (io_tls(s->io))
+		buf_adds(b, " tls=yes");
+	if (s->authlogin)
+		session_origin_word(b, "login", s->authlogin);
+	if (s->mailauth)
+		session_origin_word(b, "mailauth", s->mailauth);
+}
+
 static void session_data_end(struct smtp_session *s)
 {
 	struct smtp_sink *k = s->sink;
 	struct msg m;
-	char origin[400];
+	struct buf origin;
 	session_sink_write(k);
 	s->mode = MODE_CMD;
 	int werr = k->werr, toolong = k->dec.toolong, toobig = k->dec.toobig, nul = k->dec.nul > 0;
@@ -690,8 +895,9 @@ static void session_data_end(struct smtp_session *s)
 	msg_u64(&m, s->nrcpt);
 	for (uint32_t i = 0; i < s->nrcpt; i++)
 		msg_str(&m, s->rcpt[i]);
-	snprintf(origin, sizeof origin, "smtp ip=%s helo=%s", s->ip, s->helo ? s->helo : "");
-	msg_str(&m, origin);
+	session_origin(s, &origin);
+	msg_str(&m, origin.p);
+	buf_free(&origin);
 	msg_u64(&m, s->msgbytes);
 	if (session_ask(s, 1, &m, W_COMMIT) < 0) {
 		s->msgid = 0;                      /* the queue is gone: nothing to abort */
@@ -776,6 +982,8 @@ static void session_run(struct smtp_session *s)
 			k = session_data_input(s, p, n);
 		else if (s->mode == MODE_SKIP)
 			k = session_skip_input(s, p, n);
+		else if (s->mode == MODE_AUTH)
+			k = session_auth_input(s, p, n);
 		else
 			k = session_line_input(s, p, n);
 		io_drop(s->io, k);
@@ -971,17 +1179,22 @@ static int session_expects(int wait, uint32_t type)
 	case M_MSG_OPENED:    return wait == W_OPEN;
 	case M_MSG_COMMITTED: return wait == W_COMMIT;
 	case M_SCHED_ETRN_RESULT: return wait == W_ETRN;
+	case M_AUTH_RESULT:   return wait == W_AUTH;
 	default:              return 0;
 	}
 }
 
 void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *r, int fd)
 {
-	uint64_t a = msg_get_u64(r), b = 0;
+	uint64_t a = msg_get_u64(r), b = 0, c = 0;
 	const char *text = "";
 	if (type == M_MSG_OPENED)
 		b = msg_get_u64(r);
-	else if (type != M_SCHED_ETRN_RESULT)
+	else if (type == M_AUTH_RESULT) {
+		b = msg_get_u64(r);
+		c = msg_get_u64(r);
+		text = msg_get_str(r);
+	} else if (type != M_SCHED_ETRN_RESULT)
 		text = msg_get_str(r);
 	int ok = msg_done(r) == 0;
 	if (!session_expects(s->wait, type)) {
@@ -1000,6 +1213,8 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 		session_check_result(s, ok ? a : V_TEMP);
 	} else if (type == M_SCHED_ETRN_RESULT)
 		session_etrn_result(s, a, ok);
+	else if (type == M_AUTH_RESULT)
+		session_auth_result(s, ok ? a : AUTH_TEMP, ok ? b : 0, ok ? c : 0, ok ? text : "");
 	else if (type == M_MSG_OPENED)
 		session_opened(s, ok ? a : 451, b, fd);
 	else if (!ok)
@@ -1020,6 +1235,8 @@ void smtp_session_peer_lost(struct smtp_session *s)
 		session_commit_unknown(s, "queue_lost");
 	else if (s->wait == W_ETRN && !s->srv->queue_up)
 		session_etrn_result(s, 0, 0);
+	else if (s->wait == W_AUTH && !s->srv->lookup_up)
+		session_auth_result(s, AUTH_TEMP, 0, 0, "");
 	else
 		return;
 	session_run(s);
