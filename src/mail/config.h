@@ -156,6 +156,10 @@ int config_load(struct config *c, const char *path, struct cfg_errors *errs);
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs);
 void config_free(struct config *c);
+/* Whether config_parse reads the TLS server files (servercert's key and chain, dhfile) to
+ * check them: on only in ternd's parent (start, -n). Off (the default) everywhere else:
+ * sendmail, ternctl and the roles run as users that must not, or need not, read the key. */
+void config_tls_checks(int on);
 /* showctl: print the effective settings, one key a line with its value and its meaning. */
 void config_show(const struct config *c, FILE *out);
 /* membership in a domain list, case-insensitive (inline items and file: tables) */

@@ -199,6 +199,7 @@ int main(int argc, char **argv)
 		usage();
 	log_init(role_name(r), debug ? LOG_DEBUG : LOG_INFO);
 	struct config cfg;
+	config_tls_checks(r == R_PARENT);   /* the roles need not read the key to parse */
 	if (load_config(&cfg, path, check, r == R_PARENT) < 0) {
 		fprintf(stderr, "ternd: configuration %s has errors\n", path ? path : "(default)");
 		return 78;

@@ -467,3 +467,21 @@ def test_wrong_password_535_then_throttle_and_421(make_tern, leaf, ca):
     assert re.search(r'event=auth sid=\d+ ip=127\.0\.0\.1 mech=PLAIN login="joe" '
                      r'result=fail', log), t.log_tail()
     assert "wrong-password" not in log
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody")
+def test_key_is_read_only_by_ternd(make_tern, leaf):
+    """The key file is root's (0600): sendmail and ternctl, run by anyone, parse the same
+    configuration without reading it."""
+    t, _ = tls_tern(make_tern, leaf, start=False)
+    assert (leaf.pem.stat().st_mode & 0o777) == 0o600
+    for p in (leaf.pem.parent, leaf.pem.parent.parent):
+        os.chmod(p, 0o755)
+
+    def nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+    r = subprocess.run([str(TERNCTL), "showctl"], capture_output=True, text=True, timeout=20,
+                       env=dict(os.environ, TERN_CONF=str(t.conf)), preexec_fn=nobody)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^servercert +%s " % re.escape(str(leaf.pem)), r.stdout, re.M), r.stdout

@@ -328,6 +328,12 @@ static void test_listen_options(void)
 	T_EQ_INT(c.authprepend, 0);
 	T_EQ_INT(errs.nw, 0);
 	config_free(&c);
+	/* sendmail, ternctl and the roles do not read the key (they may not be able to) */
+	config_tls_checks(0);
+	T_EQ_INT(parse(&c, "servercert /nonexistent/cert.pem\n", &errs), 0);
+	T_EQ_STR(c.servercert, "/nonexistent/cert.pem");
+	config_free(&c);
+	config_tls_checks(1);
 }
 
 static void test_many_errors(void)
@@ -466,6 +472,7 @@ static void run(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/tern-config-XXXXXX");
 	T_CHECK(mkdtemp(dir) != NULL);
+	config_tls_checks(1);                /* as ternd's parent parses */
 	test_defaults();
 	test_dev();
 	test_doublebouncehost();
