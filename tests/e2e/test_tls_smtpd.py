@@ -386,12 +386,18 @@ def test_smtplib_login_and_mail_auth_parameter(make_tern, leaf, ca):
         s.login("joe", PASSWORD)
         code, text = s.docmd("AUTH", "PLAIN")
         assert code == 503, text                                 # already authenticated
+        code, text = s.docmd("MAIL", "FROM:<joe@localhost> AUTH=joe=x")  # not xtext
+        assert code == 501, text
         code, text = s.docmd("MAIL", "FROM:<joe@localhost> AUTH=joe+40localhost")
         assert code == 250, text
         assert s.docmd("RCPT", "TO:<ann@localhost>")[0] == 250
         assert s.docmd("RSET")[0] == 250
         s.sendmail("joe@localhost", ["ann@localhost"], message())
-    t.wait_delivered("ann", 1)
+        s.mail("joe@localhost", ["AUTH=joe+40localhost"])
+        s.rcpt("ann@localhost")
+        s.data(message(subject="second"))
+    t.wait_delivered("ann", 2)
+    assert wait_for(lambda: "login=joe mailauth=joe+40localhost\"" in t.log(), 5), t.log_tail()
 
 
 def test_auth_needs_tls_unless_authplaintext(make_tern, leaf):
@@ -415,7 +421,8 @@ def test_relay_refused_without_auth(make_tern, leaf, ca):
         assert c.cmd("STARTTLS")[0] == 220
         c.starttls(client_ctx(ca))
         c.ehlo()
-        assert c.cmd("MAIL FROM:<joe@localhost>")[0] == 250
+        # AUTH= from an unauthenticated session is accepted and ignored (RFC 4954 5)
+        assert c.cmd("MAIL FROM:<joe@localhost> AUTH=joe+40localhost")[0] == 250
         code, lines = c.cmd("RCPT TO:<someone@remote.example>")
         assert code == 553 and "Relaying denied" in lines[0], lines
 
