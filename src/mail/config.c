@@ -9,6 +9,7 @@
  * Defaults go through the same setters as file values, so a default is checked like one. */
 #include "mail/config.h"
 #include "mail/table.h"
+#include "mail/sasl.h"
 #include "lib/buf.h"
 #include "lib/tls.h"
 #include <arpa/inet.h>
@@ -45,6 +46,7 @@ enum cfg_type {
 	CT_FILE,       /* "" or a readable file */
 	CT_CERT,       /* "" or a PEM file with a private key and its certificate chain */
 	CT_PROTOCOLS,  /* TLS protocol versions (tls_protocols_parse) */
+	CT_MECHS,      /* SASL mechanisms (sasl_mech_parse) */
 };
 
 struct cfg_key {
@@ -93,6 +95,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "dhfile", CT_FILE, O(dhfile), "", 0, 0, "PEM DH parameters for DHE ciphers (default: built-in groups)" },
 	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer SMTP AUTH on connections without TLS (passwords in the clear)" },
 	{ "authprepend", CT_BOOL, O(authprepend), "0", 0, 0, "name the authenticated login in the Received: header (otherwise only the log has it)" },
+	{ "authmechs", CT_MECHS, O(authmechs), "PLAIN LOGIN CRAM-MD5", 0, 0, "SMTP AUTH mechanisms offered, in this order: PLAIN LOGIN CRAM-MD5 (CRAM-MD5 works only for users whose pwhash is {PLAIN})" },
 	{ "authfailclose", CT_UINT, O(authfailclose), "5", 0, 1000000, "failed logins (SMTP AUTH, POP3) from one client address within authfailwindow after which it is refused and disconnected until the window passes (0 = never)" },
 	{ "authfailwindow", CT_UINT, O(authfailwindow), "600", 1, 86400, "seconds a failed login is remembered for the throttle (per client address and per login)" },
 	{ "authfaildelaymax", CT_UINT, O(authfaildelaymax), "16", 0, 3600, "most seconds a login answer is delayed: 1 s after one failure, doubling with each consecutive one (0 = no delay)" },
@@ -383,6 +386,39 @@ static int cfg_set_protocols(struct cfg_parse *ps, const struct cfg_key *k, char
 		return -1;
 	}
 	cfg_set_string(ps->c, k, v);
+	return 0;
+}
+
+/* the mechanisms offered by SMTP AUTH, checked and kept in the order written */
+static int cfg_set_mechs(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	unsigned mask = 0;
+	struct buf b;
+	cfg_unquote(v);
+	buf_init(&b);
+	for (const char *p = v; *p;) {
+		size_t n = strcspn(p, " ,\t");
+		int m = n ? sasl_mech_parse(p, n) : -2;
+		if (m == -1) {
+			cfg_err(ps, "%s: unknown mechanism '%.*s' (PLAIN, LOGIN, CRAM-MD5)", k->name,
+			        (int)(n > 64 ? 64 : n), p);
+			buf_free(&b);
+			return -1;
+		}
+		if (m >= 0 && !(mask & SASL_MECH_BIT(m)))
+			buf_printf(&b, "%s%s", mask ? " " : "", sasl_mech_name(m));
+		if (m >= 0)
+			mask |= SASL_MECH_BIT(m);
+		p += n ? n : 1;
+	}
+	if (!mask) {
+		cfg_err(ps, "%s: no mechanism", k->name);
+		buf_free(&b);
+		return -1;
+	}
+	cfg_set_string(ps->c, k, b.p);
+	ps->c->authmechmask = mask;
+	buf_free(&b);
 	return 0;
 }
 
@@ -680,6 +716,7 @@ static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 	case CT_FILE:     return cfg_set_file(ps, k, v);
 	case CT_CERT:     return cfg_set_cert(ps, k, v);
 	case CT_PROTOCOLS: return cfg_set_protocols(ps, k, v);
+	case CT_MECHS:    return cfg_set_mechs(ps, k, v);
 	}
 	return -1;
 }

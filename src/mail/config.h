@@ -84,6 +84,8 @@ struct config {
 	char *dhfile;               /* PEM DH parameters; "" built-in groups */
 	int authplaintext;          /* offer AUTH without TLS */
 	int authprepend;            /* write the authenticated login into Received: */
+	char *authmechs;            /* SASL mechanisms offered: "PLAIN LOGIN CRAM-MD5" */
+	unsigned authmechmask;      /* the same as SASL_MECH_BIT()s (src/mail/sasl.h) */
 	/* logins (SMTP AUTH, POP3): the lookup role's throttle and pop-before-smtp */
 	uint64_t authfailclose;     /* failures per client address before 421 / close: 5 (0 = never) */
 	uint64_t authfailwindow;    /* seconds failures are remembered: 600 */

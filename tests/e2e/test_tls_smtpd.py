@@ -407,10 +407,13 @@ def test_auth_needs_tls_unless_authplaintext(make_tern, leaf):
         code, lines = c.cmd("AUTH PLAIN " + "AGpvZQBz")
         assert code == 538 and "5.7.11" in lines[0], lines
     t.stop()
-    t2, _ = auth_tern(make_tern, leaf, extra={"authplaintext": "yes"})
+    t2, _ = auth_tern(make_tern, leaf, extra={"authplaintext": "yes",
+                                              "authmechs": "LOGIN PLAIN"})
     with smtplib.SMTP("127.0.0.1", t2.port, timeout=10) as s:
         s.ehlo("client.test")
-        assert s.has_extn("auth")
+        assert s.esmtp_features["auth"].strip() == "LOGIN PLAIN"
+        code, text = s.docmd("AUTH", "CRAM-MD5")           # not offered: 504
+        assert code == 504, text
         s.login("joe", PASSWORD)
 
 

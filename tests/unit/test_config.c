@@ -240,6 +240,8 @@ static void test_errors(void)
 		{ "listen submission 1.2.3.4:587\nme x\n", 1, "listen submission: auth=required but AUTH is offered only after TLS" },
 		{ "servercert /nonexistent/cert.pem\n", 1, "servercert: cannot read /nonexistent/cert.pem" },
 		{ "dhfile /nonexistent/dh.pem\n", 1, "dhfile: cannot read /nonexistent/dh.pem" },
+		{ "authmechs PLAIN DIGEST-MD5\n", 1, "authmechs: unknown mechanism 'DIGEST-MD5' (PLAIN, LOGIN, CRAM-MD5)" },
+		{ "authmechs ,\n", 1, "authmechs: no mechanism" },
 		{ "locals file:/nonexistent/tern/x\n", 1, "locals: cannot read table file /nonexistent/tern/x" },
 		{ "rcpthosts cdb:/nonexistent/x.cdb\n", 1, "cannot read table file" },
 		{ "locals ldap:profile\n", 1, "ldap: tables are not supported" },
@@ -326,7 +328,13 @@ static void test_listen_options(void)
 	T_EQ_STR(c.dhfile, "");
 	T_EQ_INT(c.authplaintext, 0);
 	T_EQ_INT(c.authprepend, 0);
+	T_EQ_STR(c.authmechs, "PLAIN LOGIN CRAM-MD5");
+	T_EQ_INT(c.authmechmask, 7);
 	T_EQ_INT(errs.nw, 0);
+	config_free(&c);
+	T_EQ_INT(parse(&c, "authmechs login,plain login\n", &errs), 0);
+	T_EQ_STR(c.authmechs, "LOGIN PLAIN");
+	T_EQ_INT(c.authmechmask, 3);
 	config_free(&c);
 	/* sendmail, ternctl and the roles do not read the key (they may not be able to) */
 	config_tls_checks(0);

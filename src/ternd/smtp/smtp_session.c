@@ -37,7 +37,6 @@
 #define SMTP_OUT_HIGH   32768      /* stop reading commands while this much output waits */
 #define SMTP_MAX_ERRORS 20         /* syntax/sequence errors before we hang up */
 #define SMTP_HELO_MAX   255
-#define SESSION_AUTH_MECHS "PLAIN LOGIN CRAM-MD5"
 
 enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT, W_ETRN,
        W_TLS,          /* a TLS handshake runs (STARTTLS, or smtps before the greeting) */
@@ -271,7 +270,7 @@ static void session_ehlo(struct smtp_session *s, const char *arg)
 	if (session_tls_offered(s))
 		buf_adds(&s->out, "250-STARTTLS\r\n");
 	if (session_auth_offered(s))
-		buf_adds(&s->out, "250-AUTH " SESSION_AUTH_MECHS "\r\n");
+		buf_printf(&s->out, "250-AUTH %s\r\n", cfg->authmechs);
 	buf_adds(&s->out, "250-8BITMIME\r\n250-ETRN\r\n250 ENHANCEDSTATUSCODES\r\n");
 }
 
@@ -720,7 +719,8 @@ static void session_auth(struct smtp_session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "AUTH not permitted during a mail transaction");
 	else {
 		s->sasl = xcalloc(1, sizeof *s->sasl);
-		session_auth_rc(s, sasl_start(s->sasl, arg, SASL_MECH_ALL, s->srv->cfg->me));
+		session_auth_rc(s, sasl_start(s->sasl, arg, s->srv->cfg->authmechmask,
+		    s->srv->cfg->me));
 	}
 }
 
