@@ -495,3 +495,15 @@ def test_key_is_read_only_by_ternd(make_tern, leaf):
                        env=dict(os.environ, TERN_CONF=str(t.conf)), preexec_fn=nobody)
     assert r.returncode == 0, r.stderr
     assert re.search(r"^servercert +%s " % re.escape(str(leaf.pem)), r.stdout, re.M), r.stdout
+
+
+def test_shutdown_does_not_wait_for_a_stalled_handshake(make_tern, leaf):
+    """A client that connected to smtps and never starts its handshake does not hold up a
+    SIGTERM: the session closes at once instead of waiting out the shutdown grace."""
+    t, ports = tls_tern(make_tern, leaf, smtps="")
+    with socket.create_connection(("127.0.0.1", ports["smtps"]), timeout=10):
+        assert wait_for(lambda: len(re.findall(r"event=connect ", t.log())) >= 2, 5)
+        start = time.monotonic()
+        assert t.stop() == 0, t.log_tail()
+        assert time.monotonic() - start < 5, t.log_tail()
+    assert "reason=shutdown" in t.log()

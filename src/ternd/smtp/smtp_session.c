@@ -1285,6 +1285,11 @@ void smtp_session_drain(struct smtp_session *s)
 {
 	if (s->dead || s->quit || s->mode == MODE_DATA || s->wait == W_OPEN || s->wait == W_COMMIT)
 		return;                     /* a message is in flight: 421 after its reply */
+	if (s->wait == W_TLS) {         /* mid-handshake: a 421 could not be sent anyway */
+		session_close(s, "shutdown");
+		session_finish(s);
+		return;
+	}
 	if (s->tev)
 		ev_del(s->tev);
 	s->wait = W_NONE;
