@@ -10,8 +10,9 @@
 #include "mail/config.h"
 #include "mail/table.h"
 #include "mail/tlspolicy.h"
-#include "lib/tls.h"
+#include "mail/sasl.h"
 #include "lib/buf.h"
+#include "lib/tls.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pwd.h>
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CFG_DEVNAME    "(embedded development default)"
@@ -42,6 +44,10 @@ enum cfg_type {
 	CT_IP,         /* "" or a numeric address */
 	CT_HOSTPORT,   /* "" or ADDR[:PORT] / [IPv6]:PORT */
 	CT_CHOICE,     /* one word out of cfg_choices[] */
+	CT_FILE,       /* "" or a readable file */
+	CT_CERT,       /* "" or a PEM file with a private key and its certificate chain */
+	CT_PROTOCOLS,  /* TLS protocol versions (tls_protocols_parse) */
+	CT_MECHS,      /* SASL mechanisms (sasl_mech_parse) */
 };
 
 struct cfg_key {
@@ -66,7 +72,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sandbox", CT_CHOICE, O(sandbox), "yes", 0, 0, "seccomp filter of each role: yes (a forbidden system call kills the role, logged), log (the kernel logs it and lets it pass), no" },
 	{ "rootdir", CT_WORD, O(rootdir), "/var/empty/tern", 0, 0, "empty directory the smtp role chroots into when started as root" },
 	{ "defaultprivs", CT_WORD, O(defaultprivs), "nobody", 0, 0, "unprivileged account that runs alias |program and /file deliveries (Postfix's default_privs); never a role account" },
-	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 metrics" },
+	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT [OPTION=VALUE...] | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 metrics; options tls=none|starttls|implicit auth=none|optional|required relayauth=yes|no" },
 	{ "loglevel", CT_INT, O(loglevel), "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug" },
 	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },
 	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local (default: the directory of the ternd binary)" },
@@ -84,6 +90,13 @@ static const struct cfg_key cfg_keys[] = {
 	{ "tarpitdelay", CT_UINT, O(tarpitdelay), "5", 0, 3600, "seconds of delay per RCPT once tarpitting" },
 	{ "expn", CT_BOOL, O(expn), "0", 0, 0, "answer EXPN (otherwise 502)" },
 	{ "vrfy", CT_BOOL, O(vrfy), "0", 0, 0, "answer VRFY from the users table (otherwise 252)" },
+	{ "servercert", CT_CERT, O(servercert), "", 0, 0, "PEM file with the SMTP server's private key and certificate chain (qmail's servercert.pem); enables STARTTLS and smtps" },
+	{ "tlsserverciphers", CT_OPTWORD, O(tlsserverciphers), "", 0, 0, "OpenSSL cipher list of the TLS server for TLS 1.2 and older (default: OpenSSL's)" },
+	{ "tlsprotocols", CT_PROTOCOLS, O(tlsprotocols), "TLSv1.2 TLSv1.3", 0, 0, "TLS versions the server accepts: TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" },
+	{ "dhfile", CT_FILE, O(dhfile), "", 0, 0, "PEM DH parameters for DHE ciphers (default: built-in groups)" },
+	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer SMTP AUTH on connections without TLS (passwords in the clear)" },
+	{ "authprepend", CT_BOOL, O(authprepend), "0", 0, 0, "name the authenticated login in the Received: header (otherwise only the log has it)" },
+	{ "authmechs", CT_MECHS, O(authmechs), "PLAIN LOGIN CRAM-MD5", 0, 0, "SMTP AUTH mechanisms offered, in this order: PLAIN LOGIN CRAM-MD5 (CRAM-MD5 works only for users whose pwhash is {PLAIN})" },
 	{ "authfailclose", CT_UINT, O(authfailclose), "5", 0, 1000000, "failed logins (SMTP AUTH, POP3) from one client address within authfailwindow after which it is refused and disconnected until the window passes (0 = never)" },
 	{ "authfailwindow", CT_UINT, O(authfailwindow), "600", 1, 86400, "seconds a failed login is remembered for the throttle (per client address and per login)" },
 	{ "authfaildelaymax", CT_UINT, O(authfaildelaymax), "16", 0, 3600, "most seconds a login answer is delayed: 1 s after one failure, doubling with each consecutive one (0 = no delay)" },
@@ -168,6 +181,8 @@ struct cfg_parse {
 	int depth;
 	int setline[CFG_NKEYS];    /* where each scalar key was set (0 = default) */
 	char *setfile[CFG_NKEYS];
+	int listenline[CFG_MAXLISTEN];   /* where each listen line is */
+	char *listenfile[CFG_MAXLISTEN];
 };
 
 static void cfg_err(struct cfg_parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -180,6 +195,21 @@ static void cfg_err(struct cfg_parse *ps, const char *fmt, ...)
 	va_end(ap);
 	ps->nerr++;
 	table_error(ps->errs, ps->name, ps->line, "%s", msg);
+}
+
+/* a warning: ternd -n and the parent's start print it; nothing is refused */
+static void cfg_warn(struct cfg_parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cfg_warn(struct cfg_parse *ps, const char *fmt, ...)
+{
+	va_list ap;
+	if (!ps->errs || ps->errs->nw >= CFG_MAXWARNS)
+		return;
+	struct cfg_error *w = &ps->errs->w[ps->errs->nw++];
+	snprintf(w->file, sizeof w->file, "%s", ps->name);
+	w->line = ps->line;
+	va_start(ap, fmt);
+	vsnprintf(w->msg, sizeof w->msg, fmt, ap);
+	va_end(ap);
 }
 
 static void *cfg_field(struct config *c, const struct cfg_key *k)
@@ -315,6 +345,93 @@ static int cfg_set_list(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 	return rc;
 }
 
+/* ---------------------------------------------------------------- TLS files */
+
+static int cfg_tls_checks;              /* config_tls_checks() */
+
+void config_tls_checks(int on)
+{
+	cfg_tls_checks = on;
+}
+
+static int cfg_set_file(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	cfg_unquote(v);
+	if (*v && cfg_tls_checks && access(v, R_OK) < 0) {
+		cfg_err(ps, "%s: cannot read %s: %s", k->name, v, strerror(errno));
+		return -1;
+	}
+	cfg_set_string(ps->c, k, v);
+	return 0;
+}
+
+/* readable, a private key that matches the first certificate; expired is only a warning */
+static int cfg_set_cert(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	char err[256], date[64];
+	time_t expires = 0;
+	if (cfg_set_file(ps, k, v) < 0)
+		return -1;
+	if (!*v || !cfg_tls_checks)
+		return 0;
+	if (tls_cert_check(v, &expires, err, sizeof err) < 0) {
+		cfg_err(ps, "%s: %s: %s", k->name, v, err);
+		return -1;
+	}
+	if (expires && expires < time(NULL)) {
+		struct tm tm;
+		gmtime_r(&expires, &tm);
+		strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", &tm);
+		cfg_warn(ps, "%s: the certificate in %s expired on %s", k->name, v, date);
+	}
+	return 0;
+}
+
+static int cfg_set_protocols(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	int minv, maxv;
+	cfg_unquote(v);
+	if (tls_protocols_parse(v, &minv, &maxv) < 0) {
+		cfg_err(ps, "%s: '%s' is not a list of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3", k->name, v);
+		return -1;
+	}
+	cfg_set_string(ps->c, k, v);
+	return 0;
+}
+
+/* the mechanisms offered by SMTP AUTH, checked and kept in the order written */
+static int cfg_set_mechs(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	unsigned mask = 0;
+	struct buf b;
+	cfg_unquote(v);
+	buf_init(&b);
+	for (const char *p = v; *p;) {
+		size_t n = strcspn(p, " ,\t");
+		int m = n ? sasl_mech_parse(p, n) : -2;
+		if (m == -1) {
+			cfg_err(ps, "%s: unknown mechanism '%.*s' (PLAIN, LOGIN, CRAM-MD5)", k->name,
+			        (int)(n > 64 ? 64 : n), p);
+			buf_free(&b);
+			return -1;
+		}
+		if (m >= 0 && !(mask & SASL_MECH_BIT(m)))
+			buf_printf(&b, "%s%s", mask ? " " : "", sasl_mech_name(m));
+		if (m >= 0)
+			mask |= SASL_MECH_BIT(m);
+		p += n ? n : 1;
+	}
+	if (!mask) {
+		cfg_err(ps, "%s: no mechanism", k->name);
+		buf_free(&b);
+		return -1;
+	}
+	cfg_set_string(ps->c, k, b.p);
+	ps->c->authmechmask = mask;
+	buf_free(&b);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- listen */
 
 static const char *const cfg_kinds[] = {
@@ -359,12 +476,64 @@ static int cfg_listen_addr(char *a, struct cfg_listen *l)
 	return 0;
 }
 
+/* one word of a listen option's value out of words[]: its index + 1, or 0 */
+static int cfg_option_word(const char *v, const char *const *words)
+{
+	for (int i = 0; words[i]; i++)
+		if (str_casecmp(v, words[i]) == 0)
+			return i + 1;
+	return 0;
+}
+
+static int cfg_is_smtp_kind(const char *kind)
+{
+	return strcmp(kind, "smtp") == 0 || strcmp(kind, "submission") == 0 ||
+	       strcmp(kind, "smtps") == 0;
+}
+
+/* OPTION=VALUE after the address (doc/CONFIG.md, "Listener options") */
+static int cfg_listen_option(struct cfg_parse *ps, struct cfg_listen *l, char *opt)
+{
+	static const char *const tls[] = { "none", "starttls", "implicit", NULL };
+	static const char *const auth[] = { "none", "optional", "required", NULL };
+	static const char *const yesno[] = { "yes", "no", NULL };
+	char *eq = strchr(opt, '=');
+	int w = 0;
+	if (!eq) {
+		cfg_err(ps, "listen: expected OPTION=VALUE, got '%s'", opt);
+		return -1;
+	}
+	*eq = '\0';
+	if (!cfg_is_smtp_kind(l->kind)) {
+		cfg_err(ps, "listen: %s listeners take no options", l->kind);
+		return -1;
+	}
+	if (strcmp(opt, "tls") == 0 && (w = cfg_option_word(eq + 1, tls)) > 0)
+		l->policy.tls = (uint8_t)w;          /* CFG_TLS_NONE.. in this order */
+	else if (strcmp(opt, "auth") == 0 && (w = cfg_option_word(eq + 1, auth)) > 0)
+		l->policy.auth = (uint8_t)w;
+	else if (strcmp(opt, "relayauth") == 0 && (w = cfg_option_word(eq + 1, yesno)) > 0) {
+		l->policy.relayauth = w == 1;
+		l->policy.relayauth_set = 1;
+	} else if (strcmp(opt, "tls") == 0 || strcmp(opt, "auth") == 0 ||
+	           strcmp(opt, "relayauth") == 0) {
+		cfg_err(ps, "listen: bad value '%s' for %s (%s)", eq + 1, opt,
+		        opt[0] == 't' ? "none, starttls, implicit" :
+		        opt[0] == 'a' ? "none, optional, required" : "yes, no");
+		return -1;
+	} else {
+		cfg_err(ps, "listen: unknown option '%s' (tls, auth, relayauth)", opt);
+		return -1;
+	}
+	return 0;
+}
+
 static int cfg_set_listen(struct cfg_parse *ps, char *v)
 {
 	struct config *c = ps->c;
 	char *save = NULL, *kind = strtok_r(v, " \t", &save);
-	char *addr = strtok_r(NULL, " \t", &save), *extra = strtok_r(NULL, " \t", &save);
-	if (!kind || !addr || extra) {
+	char *addr = strtok_r(NULL, " \t", &save);
+	if (!kind || !addr) {
 		cfg_err(ps, "listen: expected KIND ADDR:PORT");
 		return -1;
 	}
@@ -387,8 +556,44 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 		cfg_err(ps, "listen: bad address (want ADDR:PORT, [IPv6]:PORT or unix:PATH)");
 		return -1;
 	}
+	for (char *o = strtok_r(NULL, " \t", &save); o; o = strtok_r(NULL, " \t", &save))
+		if (cfg_listen_option(ps, &l, o) < 0)
+			return -1;
+	ps->listenline[c->nlisten] = ps->line;
+	ps->listenfile[c->nlisten] = xstrdup(ps->name);
 	c->listen[c->nlisten++] = l;
 	return 0;
+}
+
+/* After the file: each smtp listener's policy from its options and its kind's defaults
+ * (smtp: STARTTLS when a certificate is configured, AUTH optional; submission: STARTTLS,
+ * AUTH required; smtps: TLS from the first octet, AUTH required). A listener that cannot
+ * work as written is an error on its line. */
+static void cfg_resolve_listen(struct cfg_parse *ps)
+{
+	struct config *c = ps->c;
+	int cert = c->servercert && *c->servercert;
+	for (int i = 0; i < c->nlisten; i++) {
+		struct cfg_listen *l = &c->listen[i];
+		struct cfg_policy *p = &l->policy;
+		if (!cfg_is_smtp_kind(l->kind))
+			continue;
+		int smtps = strcmp(l->kind, "smtps") == 0, plain = strcmp(l->kind, "smtp") == 0;
+		ps->name = ps->listenfile[i];
+		ps->line = ps->listenline[i];
+		if (p->tls == CFG_TLS_DEFAULT)
+			p->tls = smtps ? CFG_TLS_IMPLICIT : cert ? CFG_TLS_STARTTLS : CFG_TLS_NONE;
+		if (p->auth == CFG_AUTH_DEFAULT)
+			p->auth = plain ? CFG_AUTH_OPTIONAL : CFG_AUTH_REQUIRED;
+		if (!p->relayauth_set)
+			p->relayauth = 1;
+		if (p->tls != CFG_TLS_NONE && !cert)
+			cfg_err(ps, "listen %s: tls=%s needs a servercert", l->kind,
+			        p->tls == CFG_TLS_IMPLICIT ? "implicit" : "starttls");
+		else if (p->auth == CFG_AUTH_REQUIRED && p->tls == CFG_TLS_NONE && !c->authplaintext)
+			cfg_err(ps, "listen %s: auth=required but AUTH is offered only after TLS: "
+			        "set servercert (or authplaintext yes)", l->kind);
+	}
 }
 
 /* ---------------------------------------------------------------- tables and addresses */
@@ -518,6 +723,10 @@ static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 	case CT_IP:       return cfg_set_ip(ps, k, v);
 	case CT_HOSTPORT: return cfg_set_hostport(ps, k, v);
 	case CT_CHOICE:   return cfg_set_choice(ps, k, v);
+	case CT_FILE:     return cfg_set_file(ps, k, v);
+	case CT_CERT:     return cfg_set_cert(ps, k, v);
+	case CT_PROTOCOLS: return cfg_set_protocols(ps, k, v);
+	case CT_MECHS:    return cfg_set_mechs(ps, k, v);
 	}
 	return -1;
 }
@@ -824,6 +1033,27 @@ static void cfg_check_tls_client(struct cfg_parse *ps)
 	c->smtpauth = auth;
 }
 
+/* The server context is built once as the smtp role will build it, so that a cipher list
+ * or DH file OpenSSL refuses is a `ternd -n` error, blamed on the key that set it. */
+static void cfg_check_tls(struct cfg_parse *ps)
+{
+	const struct config *c = ps->c;
+	char err[256];
+	if (!cfg_tls_checks || !c->servercert || !*c->servercert)
+		return;
+	struct tls_conf tc = { c->servercert, NULL, *c->tlsserverciphers ? c->tlsserverciphers : NULL,
+	                       c->tlsprotocols, *c->dhfile ? c->dhfile : NULL };
+	struct tls_ctx *ctx = tls_server_new(&tc, err, sizeof err);
+	if (ctx) {
+		tls_ctx_free(ctx);
+		return;
+	}
+	const struct cfg_key *sc = cfg_find("servercert"), *ci = cfg_find("tlsserverciphers");
+	const struct cfg_key *dh = cfg_find("dhfile");
+	cfg_blame(ps, ps->setline[ci - cfg_keys] ? ci : ps->setline[dh - cfg_keys] ? dh : sc, sc);
+	cfg_err(ps, "TLS server settings refused: %s", err);
+}
+
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs)
 {
@@ -834,15 +1064,20 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	ps.errs = errs;
 	ps.name = name ? name : "(config)";
 	if (errs)
-		errs->n = 0;
+		errs->n = errs->nw = 0;
 	c->path = xstrdup(ps.name);
 	cfg_defaults(&ps);
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
 	cfg_check_defaultprivs(&ps);
 	cfg_check_tls_client(&ps);
+	if (ps.nerr == 0)
+		cfg_check_tls(&ps);
+	cfg_resolve_listen(&ps);
 	for (size_t i = 0; i < CFG_NKEYS; i++)
 		free(ps.setfile[i]);
+	for (int i = 0; i < CFG_MAXLISTEN; i++)
+		free(ps.listenfile[i]);
 	return ps.nerr ? -1 : 0;
 }
 
@@ -947,6 +1182,14 @@ static void cfg_show_listen(const struct config *c, const struct cfg_key *k, FIL
 			snprintf(v, sizeof v, "%s [%s]:%d", l->kind, l->addr, l->port);
 		else
 			snprintf(v, sizeof v, "%s %s:%d", l->kind, l->addr, l->port);
+		if (cfg_is_smtp_kind(l->kind)) {
+			static const char *const tls[] = { "?", "none", "starttls", "implicit" };
+			static const char *const auth[] = { "?", "none", "optional", "required" };
+			size_t n = strlen(v);
+			snprintf(v + n, sizeof v - n, " tls=%s auth=%s relayauth=%s",
+			         tls[l->policy.tls & 3], auth[l->policy.auth & 3],
+			         l->policy.relayauth ? "yes" : "no");
+		}
 		fprintf(out, "%-18s %-10s %s\n", k->name, v, i ? "" : k->doc);
 	}
 }

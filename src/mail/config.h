@@ -22,11 +22,23 @@ struct cfg_list {
 };
 
 #define CFG_MAXLISTEN 16
+/* What a listener offers and demands (doc/CONFIG.md, "Listener options"): options written
+ * after the address of a listen line, the rest from the kind's defaults, resolved once the
+ * whole file is read. Sessions read this, never the kind's name. */
+enum cfg_tls { CFG_TLS_DEFAULT = 0, CFG_TLS_NONE, CFG_TLS_STARTTLS, CFG_TLS_IMPLICIT };
+enum cfg_auth { CFG_AUTH_DEFAULT = 0, CFG_AUTH_NONE, CFG_AUTH_OPTIONAL, CFG_AUTH_REQUIRED };
+struct cfg_policy {
+	uint8_t tls;       /* enum cfg_tls: none, STARTTLS offered, or TLS from the first octet */
+	uint8_t auth;      /* enum cfg_auth: AUTH not offered, offered, or required before MAIL */
+	uint8_t relayauth; /* authenticated sessions may relay (1), or are treated like others */
+	uint8_t relayauth_set; /* parse state: relayauth= was written */
+};
 struct cfg_listen {
 	char kind[16];     /* smtp submission smtps mailq qp pop3 metrics */
 	char addr[64];     /* numeric IPv4/IPv6 (no brackets) or "unix" */
 	char path[256];    /* unix socket path when addr == "unix" */
 	int port;
+	struct cfg_policy policy;
 };
 
 struct config {
@@ -65,6 +77,15 @@ struct config {
 	uint64_t tarpitdelay;       /* seconds */
 	int expn;                   /* allow EXPN */
 	int vrfy;                   /* answer VRFY from the users table (else 252) */
+	/* TLS and AUTH of the SMTP server (issue 8) */
+	char *servercert;           /* PEM: private key and chain (qmail's servercert.pem); "" none */
+	char *tlsserverciphers;     /* OpenSSL cipher list for TLS <= 1.2; "" the library's */
+	char *tlsprotocols;         /* "TLSv1.2 TLSv1.3" */
+	char *dhfile;               /* PEM DH parameters; "" built-in groups */
+	int authplaintext;          /* offer AUTH without TLS */
+	int authprepend;            /* write the authenticated login into Received: */
+	char *authmechs;            /* SASL mechanisms offered: "PLAIN LOGIN CRAM-MD5" */
+	unsigned authmechmask;      /* the same as SASL_MECH_BIT()s (src/mail/sasl.h) */
 	/* logins (SMTP AUTH, POP3): the lookup role's throttle and pop-before-smtp */
 	uint64_t authfailclose;     /* failures per client address before 421 / close: 5 (0 = never) */
 	uint64_t authfailwindow;    /* seconds failures are remembered: 600 */
@@ -129,9 +150,12 @@ struct cfg_error {
 };
 
 #define CFG_MAXERRS 64
+#define CFG_MAXWARNS 8
 struct cfg_errors {
 	struct cfg_error e[CFG_MAXERRS];
 	int n;
+	struct cfg_error w[CFG_MAXWARNS];  /* warnings (config_parse only): not errors */
+	int nw;
 };
 
 /* Load path (NULL = embedded development default) into c, after setting every default.
@@ -141,6 +165,10 @@ int config_load(struct config *c, const char *path, struct cfg_errors *errs);
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs);
 void config_free(struct config *c);
+/* Whether config_parse reads the TLS server files (servercert's key and chain, dhfile) to
+ * check them: on only in ternd's parent (start, -n). Off (the default) everywhere else:
+ * sendmail, ternctl and the roles run as users that must not, or need not, read the key. */
+void config_tls_checks(int on);
 /* showctl: print the effective settings, one key a line with its value and its meaning. */
 void config_show(const struct config *c, FILE *out);
 /* membership in a domain list, case-insensitive (inline items and file: tables) */

@@ -150,8 +150,21 @@ void smtp_data_received(struct buf *b, const struct smtp_received *r)
 		buf_printf(b, " (%s [%s])", r->rdns, r->ip);
 	else
 		buf_printf(b, " ([%s] [%s])", r->ip, r->ip);
-	buf_printf(b, "\n\tby %s (tern) with %s id %016llx", r->me, r->esmtp ? "ESMTP" : "SMTP",
-	    (unsigned long long)r->msgid);
+	if (r->tls_version) {
+		buf_adds(b, "\n\t(using ");
+		smtp_data_add_clean(b, r->tls_version);
+		buf_adds(b, " with cipher ");
+		smtp_data_add_clean(b, r->tls_cipher ? r->tls_cipher : "");
+		buf_printf(b, " (%d bits))", r->tls_bits);
+	}
+	if (r->auth && r->authlogin) {
+		buf_adds(b, "\n\t(authenticated as ");
+		smtp_data_add_clean(b, r->authlogin);
+		buf_adds(b, ")");
+	}
+	buf_printf(b, "\n\tby %s (tern) with %s%s%s id %016llx", r->me,
+	    r->esmtp || r->tls_version || r->auth ? "ESMTP" : "SMTP", r->tls_version ? "S" : "",
+	    r->auth ? "A" : "", (unsigned long long)r->msgid);
 	if (r->rcpt)
 		buf_printf(b, "\n\tfor <%s>; %s\n", r->rcpt, date);
 	else

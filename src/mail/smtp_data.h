@@ -44,6 +44,12 @@ struct smtp_received {
 	uint64_t msgid;      /* written as the queue id, %016llx */
 	const char *rcpt;    /* the one recipient, or NULL when there are several */
 	time_t when;
+	/* RFC 3848: "ESMTPS" with TLS, "ESMTPA" after AUTH, "ESMTPSA" both */
+	const char *tls_version;  /* "TLSv1.3", or NULL without TLS */
+	const char *tls_cipher;   /* written in a comment with the version */
+	int tls_bits;
+	int auth;                 /* the client authenticated */
+	const char *authlogin;    /* written in a comment (authprepend), or NULL: never */
 };
 /* Append the Received: header (LF line ends, folded with a tab) to b. */
 void smtp_data_received(struct buf *b, const struct smtp_received *r);

@@ -16,8 +16,10 @@ static const struct smtp_reply_row {
 	/* EHLO is not in seed 001: RFC 5321 gives it HELO's codes plus 502 550 */
 	{ SMTP_CMD_EHLO,    { 0 }, { 250, 500, 501, 504, 421, 502, 550 } },
 	{ SMTP_CMD_HELO,    { 250, 500, 501, 504, 421 }, { 502, 550 } },
-	/* MAIL: RFC 5321 adds 503 (sequence), 550/553 (policy), 455/555 (parameters) */
-	{ SMTP_CMD_MAIL,    { 250, 552, 451, 452, 500, 501, 421 }, { 503, 550, 553, 455, 555 } },
+	/* MAIL: RFC 5321 adds 503 (sequence), 550/553 (policy), 455/555 (parameters);
+	 * RFC 4954 6 530 (authentication required) */
+	{ SMTP_CMD_MAIL,    { 250, 552, 451, 452, 500, 501, 421 }, { 503, 550, 553, 455, 555,
+	                                                           530 } },
 	{ SMTP_CMD_RCPT,    { 250, 251, 550, 551, 552, 553, 450, 451, 452, 500, 501, 503, 421 },
 	                    { 455, 555 } },
 	/* DATA: 354, then after the data 250 / 552 554 451 452; errors 500 501 503 421 */

@@ -35,10 +35,21 @@ static void usage(void)
 	exit(64);
 }
 
-static int load_config(struct config *cfg, const char *path)
+/* errors go to stderr as file:line; warnings (an expired certificate) too with -n, and to
+ * the log when the parent starts (the roles parse the same file: they keep quiet) */
+static int load_config(struct config *cfg, const char *path, int check, int parent)
 {
 	struct cfg_errors errs = { .n = 0 };
-	if (config_load(cfg, path, &errs) == 0)
+	int r = config_load(cfg, path, &errs);
+	for (int i = 0; i < errs.nw && (check || parent); i++) {
+		const struct cfg_error *w = &errs.w[i];
+		if (check)
+			fprintf(stderr, "%s:%d: warning: %s\n", w->file, w->line, w->msg);
+		else
+			log_warn("event=config_warning file=%s line=%d text=\"%s\"", w->file, w->line,
+			         w->msg);
+	}
+	if (r == 0)
 		return 0;
 	for (int i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s:%d: %s\n", errs.e[i].file, errs.e[i].line, errs.e[i].msg);
@@ -148,6 +159,8 @@ static int run_role(enum role r, struct config *cfg)
 		exit(78);                  /* TLS client files and tables, read while root */
 	if (sandbox_drop_caps() < 0)
 		exit(78);
+	if (r == R_SMTP && smtp_prepare(&ctx) < 0)
+		exit(78);                  /* a certificate that will not load: fix the config */
 	if (geteuid() == 0)
 		drop_to(role_user(r, cfg), r == R_SMTP ? cfg->rootdir : NULL);
 	if (sandbox_apply(r, cfg->sandbox) < 0)
@@ -189,7 +202,8 @@ int main(int argc, char **argv)
 		usage();
 	log_init(role_name(r), debug ? LOG_DEBUG : LOG_INFO);
 	struct config cfg;
-	if (load_config(&cfg, path) < 0) {
+	config_tls_checks(r == R_PARENT);   /* the roles need not read the key to parse */
+	if (load_config(&cfg, path, check, r == R_PARENT) < 0) {
 		fprintf(stderr, "ternd: configuration %s has errors\n", path ? path : "(default)");
 		return 78;
 	}

@@ -147,7 +147,7 @@ static void test_good(void)
 		"relayclients 127.0.0.1 10.0.0.0/8 ::1 2001:db8::/32 192.168.\n"
 		"badmailfrom spam@x.com @Evil.com\n"
 		"listen smtp 0.0.0.0:25\n"
-		"listen submission [::1]:587\n"
+		"listen submission [::1]:587 auth=optional relayauth=no\n"
 		"listen mailq unix:/run/tern/mailq\n"
 		"listen qp 127.0.0.1:8670\n"
 		"aliases \"\"\n"
@@ -181,6 +181,12 @@ static void test_good(void)
 	T_EQ_STR(c.listen[1].kind, "submission");
 	T_EQ_STR(c.listen[1].addr, "::1");
 	T_EQ_INT(c.listen[1].port, 587);
+	T_EQ_INT(c.listen[1].policy.tls, CFG_TLS_NONE);      /* no servercert */
+	T_EQ_INT(c.listen[1].policy.auth, CFG_AUTH_OPTIONAL);
+	T_EQ_INT(c.listen[1].policy.relayauth, 0);
+	T_EQ_INT(c.listen[0].policy.tls, CFG_TLS_NONE);
+	T_EQ_INT(c.listen[0].policy.auth, CFG_AUTH_OPTIONAL);
+	T_EQ_INT(c.listen[0].policy.relayauth, 1);
 	T_EQ_STR(c.listen[2].addr, "unix");
 	T_EQ_STR(c.listen[2].path, "/run/tern/mailq");
 	T_EQ_STR(c.aliases, "");
@@ -223,7 +229,19 @@ static void test_errors(void)
 		{ "listen smtp unix:\n", 1, "listen: bad address" },
 		{ "listen bogus 1.2.3.4:25\n", 1, "listen: unknown kind 'bogus'" },
 		{ "listen smtp\n", 1, "listen: expected KIND ADDR:PORT" },
-		{ "listen smtp 1.2.3.4:25 extra\n", 1, "listen: expected KIND ADDR:PORT" },
+		{ "listen smtp 1.2.3.4:25 extra\n", 1, "listen: expected OPTION=VALUE, got 'extra'" },
+		{ "listen smtp 1.2.3.4:25 tls=maybe\n", 1, "listen: bad value 'maybe' for tls (none, starttls, implicit)" },
+		{ "listen smtp 1.2.3.4:25 auth=yes\n", 1, "listen: bad value 'yes' for auth" },
+		{ "listen smtp 1.2.3.4:25 relayauth=1\n", 1, "listen: bad value '1' for relayauth (yes, no)" },
+		{ "listen smtp 1.2.3.4:25 color=red\n", 1, "listen: unknown option 'color' (tls, auth, relayauth)" },
+		{ "listen qp 1.2.3.4:25 tls=none\n", 1, "listen: qp listeners take no options" },
+		{ "\nlisten smtp 1.2.3.4:25 tls=starttls\n", 2, "listen smtp: tls=starttls needs a servercert" },
+		{ "listen smtps 1.2.3.4:465\n", 1, "listen smtps: tls=implicit needs a servercert" },
+		{ "listen submission 1.2.3.4:587\nme x\n", 1, "listen submission: auth=required but AUTH is offered only after TLS" },
+		{ "servercert /nonexistent/cert.pem\n", 1, "servercert: cannot read /nonexistent/cert.pem" },
+		{ "dhfile /nonexistent/dh.pem\n", 1, "dhfile: cannot read /nonexistent/dh.pem" },
+		{ "authmechs PLAIN DIGEST-MD5\n", 1, "authmechs: unknown mechanism 'DIGEST-MD5' (PLAIN, LOGIN, CRAM-MD5)" },
+		{ "authmechs ,\n", 1, "authmechs: no mechanism" },
 		{ "locals file:/nonexistent/tern/x\n", 1, "locals: cannot read table file /nonexistent/tern/x" },
 		{ "rcpthosts cdb:/nonexistent/x.cdb\n", 1, "cannot read table file" },
 		{ "locals ldap:profile\n", 1, "ldap: tables are not supported" },
@@ -268,6 +286,62 @@ static void test_errors(void)
 		}
 		config_free(&c);
 	}
+}
+
+/* listener options: kind defaults, options written, authplaintext, how showctl prints them */
+static void test_listen_options(void)
+{
+	struct config c;
+	struct cfg_errors errs;
+	const char *text =
+		"listen smtp 127.0.0.1:25 tls=none auth=none\n"
+		"listen submission 127.0.0.1:587\n"
+		"listen smtp 127.0.0.1:26 auth=required relayauth=no\n"
+		"authplaintext yes\n";
+	T_EQ_INT(parse(&c, text, &errs), 0);
+	for (int i = 0; i < errs.n; i++)
+		fprintf(stderr, "unexpected %s:%d: %s\n", errs.e[i].file, errs.e[i].line, errs.e[i].msg);
+	T_EQ_INT(c.authplaintext, 1);
+	T_EQ_INT(c.listen[0].policy.tls, CFG_TLS_NONE);
+	T_EQ_INT(c.listen[0].policy.auth, CFG_AUTH_NONE);
+	T_EQ_INT(c.listen[1].policy.tls, CFG_TLS_NONE);
+	T_EQ_INT(c.listen[1].policy.auth, CFG_AUTH_REQUIRED);
+	T_EQ_INT(c.listen[1].policy.relayauth, 1);
+	T_EQ_INT(c.listen[2].policy.auth, CFG_AUTH_REQUIRED);
+	T_EQ_INT(c.listen[2].policy.relayauth, 0);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	config_show(&c, f);
+	fclose(f);
+	T_CHECK(strstr(out, "listen             smtp 127.0.0.1:25 tls=none auth=none relayauth=yes ") != NULL);
+	T_CHECK(strstr(out, "\nlisten             submission 127.0.0.1:587 tls=none auth=required relayauth=yes \n") != NULL);
+	T_CHECK(strstr(out, "\nauthplaintext      yes ") != NULL);
+	T_CHECK(strstr(out, "\ntlsprotocols       TLSv1.2 TLSv1.3 ") != NULL);
+	free(out);
+	config_free(&c);
+	/* the TLS keys' defaults */
+	T_EQ_INT(parse(&c, "", &errs), 0);
+	T_EQ_STR(c.servercert, "");
+	T_EQ_STR(c.tlsserverciphers, "");
+	T_EQ_STR(c.tlsprotocols, "TLSv1.2 TLSv1.3");
+	T_EQ_STR(c.dhfile, "");
+	T_EQ_INT(c.authplaintext, 0);
+	T_EQ_INT(c.authprepend, 0);
+	T_EQ_STR(c.authmechs, "PLAIN LOGIN CRAM-MD5");
+	T_EQ_INT(c.authmechmask, 7);
+	T_EQ_INT(errs.nw, 0);
+	config_free(&c);
+	T_EQ_INT(parse(&c, "authmechs login,plain login\n", &errs), 0);
+	T_EQ_STR(c.authmechs, "LOGIN PLAIN");
+	T_EQ_INT(c.authmechmask, 3);
+	config_free(&c);
+	/* sendmail, ternctl and the roles do not read the key (they may not be able to) */
+	config_tls_checks(0);
+	T_EQ_INT(parse(&c, "servercert /nonexistent/cert.pem\n", &errs), 0);
+	T_EQ_STR(c.servercert, "/nonexistent/cert.pem");
+	config_free(&c);
+	config_tls_checks(1);
 }
 
 static void test_many_errors(void)
@@ -406,11 +480,13 @@ static void run(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/tern-config-XXXXXX");
 	T_CHECK(mkdtemp(dir) != NULL);
+	config_tls_checks(1);                /* as ternd's parent parses */
 	test_defaults();
 	test_dev();
 	test_doublebouncehost();
 	test_good();
 	test_errors();
+	test_listen_options();
 	test_many_errors();
 	test_tables();
 	test_show();

@@ -211,8 +211,9 @@ static void run_received(void)
 	setenv("TZ", "UTC0", 1);
 	tzset();
 
-	struct smtp_received r = { "client.example", NULL, "127.0.0.1", "mx.example", 1,
-	                           0x1234abcdULL, "u@example.org", 1700000000 };
+	struct smtp_received r = { .helo = "client.example", .ip = "127.0.0.1", .me = "mx.example",
+	                           .esmtp = 1, .msgid = 0x1234abcdULL, .rcpt = "u@example.org",
+	                           .when = 1700000000 };
 	buf_init(&b);
 	smtp_data_received(&b, &r);
 	T_EQ_STR(b.p, "Received: from client.example ([127.0.0.1] [127.0.0.1])\n"
@@ -231,6 +232,35 @@ static void run_received(void)
 	r.helo = "";
 	smtp_data_received(&b, &r);
 	T_CHECK(strncmp(b.p, "Received: from unknown (", 24) == 0);
+	buf_free(&b);
+
+	/* RFC 3848: ESMTPS after STARTTLS (TLS version and cipher in a comment), ESMTPA after
+	 * AUTH, ESMTPSA both; the login only when the operator reveals it (authprepend) */
+	r = (struct smtp_received){ .helo = "c.example", .ip = "127.0.0.1", .me = "mx.example",
+	                            .esmtp = 1, .msgid = 1, .when = 1700000000 };
+	r.tls_version = "TLSv1.3";
+	r.tls_cipher = "TLS_AES_256_GCM_SHA384";
+	r.tls_bits = 256;
+	smtp_data_received(&b, &r);
+	T_EQ_STR(b.p, "Received: from c.example ([127.0.0.1] [127.0.0.1])\n"
+	    "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256 bits))\n"
+	    "\tby mx.example (tern) with ESMTPS id 0000000000000001;\n"
+	    "\tTue, 14 Nov 2023 22:13:20 +0000\n");
+	buf_free(&b);
+	r.auth = 1;
+	smtp_data_received(&b, &r);
+	T_CHECK(strstr(b.p, " with ESMTPSA id ") != NULL);
+	T_CHECK(strstr(b.p, "authenticated") == NULL);
+	buf_free(&b);
+	r.authlogin = "jo (x)";
+	smtp_data_received(&b, &r);
+	T_CHECK(strstr(b.p, "\t(authenticated as jo??x?)\n\tby mx.example") != NULL);
+	buf_free(&b);
+	r.tls_version = NULL;
+	r.authlogin = NULL;
+	smtp_data_received(&b, &r);
+	T_CHECK(strstr(b.p, " with ESMTPA id ") != NULL);
+	T_CHECK(strstr(b.p, "using") == NULL);
 	buf_free(&b);
 }
 

@@ -13,6 +13,7 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/tls.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SMTP_RBUF      65536
 #define SMTP_SLOTBITS  20
 #define SMTP_IPBUCKETS 4096
 #define SMTP_GRACE_MS  60000        /* shutdown: how long sessions may finish a message */
@@ -43,11 +43,17 @@ struct smtp_slot {
 	uint32_t nextfree;
 };
 
+/* one listening socket: what it serves is decided by its kind, how by its policy */
+struct smtp_listener {
+	struct ev *ev;
+	int fd;
+	const struct cfg_listen *conf;  /* kind, address, policy (cfg->listen[]) */
+};
+
 static struct smtp_role {
 	struct smtp_srv srv;
 	struct chan *parent;
-	struct ev *lev[CFG_MAXLISTEN];
-	int lfd[CFG_MAXLISTEN];
+	struct smtp_listener l[CFG_MAXLISTEN];
 	int nlisten;
 	struct ev *resume, *grace, *lost, *sigterm, *sigint;
 	struct smtp_slot *slot;
@@ -162,7 +168,7 @@ static void smtp_refuse(int fd, const char *ip, const char *why)
 	log_info("event=refused ip=%s reason=%s", ip, why);
 }
 
-static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
+static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct sockaddr_storage *ss)
 {
 	const struct config *cfg = smtp.srv.cfg;
 	char ip[INET6_ADDRSTRLEN];
@@ -183,7 +189,8 @@ static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	smtp.nsessions++;
-	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
+	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e,
+	                                          &l->conf->policy);
 	smtp.slot[i].s = s;
 	smtp_session_start(s);
 }
@@ -191,11 +198,11 @@ static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
 static void smtp_listen_set(int on)
 {
 	for (int i = 0; i < smtp.nlisten; i++)
-		if (smtp.lev[i]) {
+		if (smtp.l[i].ev) {
 			if (on)
-				ev_add(smtp.lev[i], -1);
+				ev_add(smtp.l[i].ev, -1);
 			else
-				ev_del(smtp.lev[i]);
+				ev_del(smtp.l[i].ev);
 		}
 }
 
@@ -207,12 +214,13 @@ static void smtp_resume(int fd, short what, void *arg)
 
 static void smtp_accept(int lfd, short what, void *arg)
 {
+	const struct smtp_listener *l = arg;
 	for (int k = 0; k < SMTP_ACCEPT_BURST; k++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			smtp_new_conn(fd, &ss);
+			smtp_new_conn(l, fd, &ss);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -337,9 +345,9 @@ static void smtp_drain(const char *why)
 	smtp.srv.draining = 1;
 	log_info("event=shutdown reason=%s sessions=%u", why, smtp.nsessions);
 	for (int i = 0; i < smtp.nlisten; i++) {
-		ev_free(smtp.lev[i]);
-		smtp.lev[i] = NULL;
-		close(smtp.lfd[i]);
+		ev_free(smtp.l[i].ev);
+		smtp.l[i].ev = NULL;
+		close(smtp.l[i].fd);
 	}
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
@@ -365,8 +373,6 @@ static struct chan *smtp_chan(int fd, const char *name)
 static void smtp_setup(struct role_ctx *ctx)
 {
 	smtp.srv.cfg = ctx->cfg;
-	smtp.srv.rbufsz = SMTP_RBUF;
-	smtp.srv.rbuf = xmalloc(SMTP_RBUF);
 	smtp.srv.closed = smtp_closed;
 	smtp.srv.lookup = smtp_chan(ctx->peer[R_LOOKUP], "lookup");
 	smtp.srv.queue = smtp_chan(ctx->peer[R_QUEUE], "queue");
@@ -384,13 +390,19 @@ static void smtp_setup(struct role_ctx *ctx)
 	ev_add(smtp.sigterm, -1);
 	ev_add(smtp.sigint, -1);
 	for (int i = 0; i < ctx->nlisten && i < CFG_MAXLISTEN; i++) {
-		int fd = ctx->listen[i];
+		int fd = ctx->listen[i], k = ctx->listen_kind[i];
+		if (k < 0 || k >= ctx->cfg->nlisten) {
+			log_warn("event=listen_ignored fd=%d reason=\"no such listen line\"", fd);
+			close(fd);
+			continue;
+		}
+		struct smtp_listener *l = &smtp.l[smtp.nlisten++];
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		smtp.lfd[smtp.nlisten] = fd;
-		smtp.lev[smtp.nlisten] = ev_new(fd, EV_R | EV_PERSIST, smtp_accept, NULL);
-		ev_add(smtp.lev[smtp.nlisten], -1);
-		smtp.nlisten++;
+		l->fd = fd;
+		l->conf = &ctx->cfg->listen[k];
+		l->ev = ev_new(fd, EV_R | EV_PERSIST, smtp_accept, l);
+		ev_add(l->ev, -1);
 	}
 }
 
@@ -405,9 +417,9 @@ static void smtp_teardown(void)
 	chan_free(smtp.srv.queue);
 	chan_free(smtp.parent);
 	for (int i = 0; i < smtp.nlisten; i++)
-		if (smtp.lev[i]) {
-			ev_free(smtp.lev[i]);
-			close(smtp.lfd[i]);
+		if (smtp.l[i].ev) {
+			ev_free(smtp.l[i].ev);
+			close(smtp.l[i].fd);
 		}
 	ev_free(smtp.resume);
 	ev_free(smtp.grace);
@@ -415,7 +427,36 @@ static void smtp_teardown(void)
 	ev_free(smtp.sigterm);
 	ev_free(smtp.sigint);
 	free(smtp.slot);
-	free(smtp.srv.rbuf);
+	tls_ctx_free(smtp.srv.tls);
+}
+
+/* Before the chroot, the privilege drop and the sandbox: OpenSSL's own files and random
+ * seed, and the server certificate with its private key, which stays in this process
+ * (doc/ARCHITECTURE.md, "TLS keys"). A SIGHUP restarts the role: a renewed certificate is
+ * loaded then. -1 (logged): the role cannot serve as configured. */
+int smtp_prepare(struct role_ctx *ctx)
+{
+	const struct config *cfg = ctx->cfg;
+	char err[256];
+	if (!cfg->servercert || !*cfg->servercert)
+		return 0;
+	if (tls_init() < 0) {
+		log_err("event=tls_init_failed");
+		return -1;
+	}
+	struct tls_conf tc = { cfg->servercert, NULL,
+	                       *cfg->tlsserverciphers ? cfg->tlsserverciphers : NULL,
+	                       cfg->tlsprotocols, *cfg->dhfile ? cfg->dhfile : NULL };
+	time_t expires = 0;
+	smtp.srv.tls = tls_server_new(&tc, err, sizeof err);
+	if (!smtp.srv.tls) {
+		log_err("event=tls_cert_failed file=%s error=\"%s\"", cfg->servercert, err);
+		return -1;
+	}
+	if (tls_cert_check(cfg->servercert, &expires, err, sizeof err) == 0)
+		log_info("event=tls_cert_loaded file=%s expires=%lld%s", cfg->servercert,
+		    (long long)expires, expires < time(NULL) ? " expired=yes" : "");
+	return 0;
 }
 
 int smtp_main(struct role_ctx *ctx)

@@ -1,18 +1,24 @@
 /* smtp_session — see smtp_session.h. One state machine per client:
  *
- *   input ──► line splitter ──► smtp_cmd_parse ──► handler table ──► reply (buffered)
- *         └─► (DATA mode) smtp_data decoder ──► 64 KiB sink ──► data file fd
+ *   io (src/lib/io.h: socket, TLS, input, timeout)
+ *      ──► line splitter ──► smtp_cmd_parse ──► handler table ──► reply (staged)
+ *      └─► (DATA mode) smtp_data decoder ──► 64 KiB sink ──► data file fd
  *
  * PIPELINING: all complete commands in the input are handled in order; a handler that needs
- * lookup or queue sets s->wait and processing stops (the socket is not read) until the answer
- * comes; replies are written in one batch when the input is used up. Idle sessions hold no
- * buffers: input and output buffers are freed when empty, the sink exists only during DATA. */
+ * lookup or queue sets s->wait and processing stops (io stops reading) until the answer
+ * comes; replies are staged and handed to io in one batch when the input is used up or the
+ * session waits no more. Idle sessions hold no buffers: io lends its shared read buffer and
+ * frees its own when empty, the staging buffer is freed when handed over, the sink exists
+ * only during DATA. */
 #include "ternd/smtp/smtp_session.h"
 #include "ternd/proto.h"
+#include "ternd/lookup/lookup_auth.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
+#include "lib/io.h"
 #include "lib/log.h"
 #include "mail/addr.h"
+#include "mail/sasl.h"
 #include "mail/smtp_cmd.h"
 #include "mail/smtp_data.h"
 #include "mail/smtp_reply.h"
@@ -32,8 +38,12 @@
 #define SMTP_MAX_ERRORS 20         /* syntax/sequence errors before we hang up */
 #define SMTP_HELO_MAX   255
 
-enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT, W_ETRN };
-enum { MODE_CMD, MODE_SKIP, MODE_DATA };
+enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT, W_ETRN,
+       W_TLS,          /* a TLS handshake runs (STARTTLS, or smtps before the greeting) */
+       W_AUTH,         /* M_AUTH_CHECK sent */
+       W_AUTHDELAY };  /* the AUTH answer is held back for the throttle's delay */
+enum { MODE_CMD, MODE_SKIP, MODE_DATA, MODE_AUTH /* lines answer AUTH's 334 prompts */ };
+#define SESSION_AUTH_DELAY_MAX 60000   /* ms: the longest throttle delay honoured */
 
 struct smtp_sink {                 /* the message being received */
 	int fd;
@@ -46,23 +56,30 @@ struct smtp_sink {                 /* the message being received */
 
 struct smtp_session {
 	struct smtp_srv *srv;
+	const struct cfg_policy *policy;  /* the listener's: TLS, AUTH, relay */
 	uint32_t id;
-	int fd;
-	struct ev *rev, *wev, *tev;    /* read (+ idle timeout); write and tarpit: lazily */
+	struct io *io;                 /* the connection: input, output, timeout, TLS */
+	struct ev *tev;                /* tarpit / AUTH delay timer, made when first needed */
 	void *ipslot;
 	char *helo;
 	char *sender;                  /* NULL: no transaction; "" for <> */
 	char **rcpt;
 	uint32_t nrcpt, rcptcap, rcpt_tries;
 	struct table_map *rcptset;     /* the recipients recorded (canonical): duplicates */
-	char *pend;                    /* the address being checked */
+	char *pend;                    /* the address (or AUTH login) being checked */
+	char *mailauth;                /* AUTH= of MAIL FROM (RFC 4954 5), authenticated only */
+	char *authlogin;               /* the canonical login after a successful AUTH, or NULL */
+	struct sasl *sasl;             /* an AUTH exchange in progress (wiped when it ends) */
+	const char *authmech;          /* the mechanism being checked, for the log */
+	uint8_t authverdict, authclose;/* lookup's answer, held during the throttle's delay */
 	const char *endwhy;            /* why we hang up once the replies are out (quit set) */
-	struct buf in, out;
+	struct buf out;                /* replies staged until the batch goes to io */
 	struct smtp_sink *sink;
 	uint64_t msgid, msgbytes;
 	enum smtp_cmd_id cmd;          /* the command being answered */
 	uint8_t wait, mode;
-	unsigned esmtp:1, greeted:1, quit:1, dead:1, reading:1, writing:1;
+	unsigned esmtp:1, greeted:1, quit:1, dead:1;
+	unsigned tls_go:1;             /* STARTTLS answered 220: the handshake starts next */
 	uint32_t nmsg, nrcpt_total, ncmd, nerr;
 	char ip[INET6_ADDRSTRLEN];
 };
@@ -70,6 +87,9 @@ struct smtp_session {
 typedef void (*session_cmd_fn)(struct smtp_session *s, const char *arg);
 static void session_run(struct smtp_session *s);
 static void session_finish(struct smtp_session *s);
+static void session_greet(struct smtp_session *s);
+static void session_auth_clear(struct smtp_session *s);
+static void session_auth(struct smtp_session *s, const char *arg);
 
 /* ---- replies ----------------------------------------------------------------------- */
 
@@ -98,6 +118,13 @@ static void session_reply(struct smtp_session *s, int code, const char *esc, con
 	}
 }
 
+/* a complete reply line "NNN text" (src/mail/sasl.h's replies and prompts) */
+static void session_reply_line(struct smtp_session *s, const char *line)
+{
+	int code = atoi(line);
+	session_reply(s, code, NULL, "%s", line[0] && line[1] && line[2] && line[3] ? line + 4 : "");
+}
+
 static void session_close(struct smtp_session *s, const char *reason)
 {
 	if (s->dead)
@@ -107,16 +134,21 @@ static void session_close(struct smtp_session *s, const char *reason)
 	    s->id, s->ip, reason, s->ncmd, s->nmsg, s->nrcpt_total, s->nerr);
 }
 
-/* write what we can; 0 ok (maybe partial), -1 the connection is gone */
-static int session_flush(struct smtp_session *s)
+/* hand the staged replies to io, which sends them at the end of its callback or when the
+ * socket is writable */
+static void session_flush(struct smtp_session *s)
 {
-	if (buf_send(&s->out, s->fd) < 0) {
-		session_close(s, "write_error");
-		return -1;
-	}
 	if (s->out.len == 0)
-		buf_free(&s->out);
-	return 0;
+		return;
+	io_write(s->io, s->out.p, s->out.len);
+	buf_free(&s->out);
+}
+
+/* the last words before hanging up: staged replies out now, as far as the socket takes them */
+static void session_flush_now(struct smtp_session *s)
+{
+	session_flush(s);
+	(void)io_flush(s->io);
 }
 
 /* ---- the transaction ------------------------------------------------------------------ */
@@ -134,6 +166,8 @@ static void session_txn_reset(struct smtp_session *s)
 	s->rcptset = NULL;
 	free(s->pend);
 	s->pend = NULL;
+	free(s->mailauth);
+	s->mailauth = NULL;
 }
 
 static void session_add_rcpt(struct smtp_session *s, char *addr)
@@ -209,6 +243,20 @@ static void session_helo_common(struct smtp_session *s, const char *arg, int esm
 	s->esmtp = esmtp ? 1 : 0;
 }
 
+/* STARTTLS (RFC 3207) is offered on a listener with tls=starttls and a certificate,
+ * until the session is encrypted */
+static int session_tls_offered(const struct smtp_session *s)
+{
+	return s->policy->tls == CFG_TLS_STARTTLS && s->srv->tls && !io_tls(s->io);
+}
+
+/* AUTH (RFC 4954) is offered where the listener allows it, and only on an encrypted
+ * session unless authplaintext says otherwise */
+static int session_auth_offered(const struct smtp_session *s)
+{
+	return s->policy->auth != CFG_AUTH_NONE && (io_tls(s->io) || s->srv->cfg->authplaintext);
+}
+
 static void session_ehlo(struct smtp_session *s, const char *arg)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -219,6 +267,10 @@ static void session_ehlo(struct smtp_session *s, const char *arg)
 		buf_printf(&s->out, "250-SIZE %llu\r\n", (unsigned long long)cfg->databytes);
 	else
 		buf_adds(&s->out, "250-SIZE\r\n");
+	if (session_tls_offered(s))
+		buf_adds(&s->out, "250-STARTTLS\r\n");
+	if (session_auth_offered(s))
+		buf_printf(&s->out, "250-AUTH %s\r\n", cfg->authmechs);
 	buf_adds(&s->out, "250-8BITMIME\r\n250-ETRN\r\n250 ENHANCEDSTATUSCODES\r\n");
 }
 
@@ -228,7 +280,25 @@ static void session_helo(struct smtp_session *s, const char *arg)
 	session_reply(s, 250, NULL, "%s", s->srv->cfg->me);
 }
 
-/* ESMTP parameters of MAIL FROM: SIZE and BODY; 0 ok, -1 replied */
+/* xtext (RFC 3461 4): printable ASCII but "+" and "=", or "+" and two uppercase hex digits;
+ * at most 500 octets (the value is a mailbox or <>) */
+static int session_xtext_ok(const char *v)
+{
+	size_t n = 0;
+	for (; *v; v++, n++) {
+		unsigned char c = (unsigned char)*v;
+		if (c == '+') {
+			if (!strchr("0123456789ABCDEF", v[1]) || !v[1] ||
+			    !strchr("0123456789ABCDEF", v[2]) || !v[2])
+				return 0;
+			v += 2;
+		} else if (c < 33 || c > 126 || c == '=')
+			return 0;
+	}
+	return n > 0 && n <= 500;
+}
+
+/* ESMTP parameters of MAIL FROM: SIZE, BODY, AUTH; 0 ok, -1 replied */
 static int session_mail_params(struct smtp_session *s, const char *params)
 {
 	struct addr_param p;
@@ -250,6 +320,14 @@ static int session_mail_params(struct smtp_session *s, const char *params)
 				session_reply(s, 501, "5.5.4", "Unsupported BODY type");
 				return -1;
 			}
+		} else if (strcmp(p.key, "AUTH") == 0 && (s->authlogin || session_auth_offered(s))) {
+			if (!session_xtext_ok(p.val)) {
+				session_reply(s, 501, "5.5.4", "Bad AUTH parameter");
+				return -1;
+			}
+			/* kept only from an authenticated session; otherwise it is <> (RFC 4954 5) */
+			free(s->mailauth);
+			s->mailauth = s->authlogin ? xstrdup(p.val) : NULL;
 		} else {
 			session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
 			return -1;
@@ -268,6 +346,8 @@ static void session_mail(struct smtp_session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
 	else if (s->sender)
 		session_reply(s, 503, "5.5.1", "Nested MAIL command");
+	else if (s->policy->auth == CFG_AUTH_REQUIRED && !s->authlogin)
+		session_reply_line(s, SASL_REPLY_NEEDED);
 	else if (addr_parse(arg, ADDR_SENDER, &a) < 0)
 		session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.7",
 		    "Bad sender address syntax: %s", a.why);
@@ -285,15 +365,31 @@ static void session_rcpt_ask(struct smtp_session *s, int wait)
 	msg_init(&m, M_RCPT_CHECK, s->id);
 	msg_str(&m, s->ip);
 	msg_str(&m, s->pend);
+	if (s->authlogin && s->policy->relayauth)
+		msg_str(&m, s->authlogin);       /* authenticated: lookup grants relay */
 	session_ask(s, 0, &m, wait);
 }
 
-static void session_tarpit_done(int fd, short what, void *arg)
+static void session_auth_delayed(struct smtp_session *s);
+
+/* the session's one timer: a tarpitted RCPT goes on, or a held AUTH answer goes out */
+static void session_timer(int fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
-	s->wait = W_NONE;
-	session_rcpt_ask(s, W_RCPT);
+	if (s->wait == W_TARPIT) {
+		s->wait = W_NONE;
+		session_rcpt_ask(s, W_RCPT);
+	} else if (s->wait == W_AUTHDELAY)
+		session_auth_delayed(s);
 	session_finish(s);
+}
+
+static void session_timer_start(struct smtp_session *s, int wait, long ms)
+{
+	if (!s->tev)
+		s->tev = ev_new(-1, 0, session_timer, s);
+	s->wait = (uint8_t)wait;
+	ev_add(s->tev, ms);
 }
 
 /* RCPT TO: ESMTP parameters (none are advertised); 0 none, -1 replied */
@@ -349,10 +445,7 @@ static void session_rcpt(struct smtp_session *s, const char *arg)
 	}
 	session_set_pend(s, canon);
 	if (cfg->tarpitcount && cfg->tarpitdelay && ++s->rcpt_tries > cfg->tarpitcount) {
-		if (!s->tev)
-			s->tev = ev_new(-1, 0, session_tarpit_done, s);
-		s->wait = W_TARPIT;
-		ev_add(s->tev, (long)(cfg->tarpitdelay * 1000));
+		session_timer_start(s, W_TARPIT, (long)(cfg->tarpitdelay * 1000));
 		return;
 	}
 	session_rcpt_ask(s, W_RCPT);
@@ -462,6 +555,60 @@ static void session_notimpl(struct smtp_session *s, const char *arg)
 	session_reply(s, 502, "5.5.1", "Command not implemented");
 }
 
+/* STARTTLS: 220, then the handshake starts once this line is consumed (session_run), and
+ * whatever the client pipelined behind it is discarded unread (CVE-2011-0411) */
+static void session_starttls(struct smtp_session *s, const char *arg)
+{
+	if (io_tls(s->io))
+		session_reply(s, 503, "5.5.1", "TLS already active");
+	else if (!session_tls_offered(s))
+		session_reply(s, 502, "5.5.1", "Command not implemented");
+	else {
+		session_reply(s, 220, "2.0.0", "Ready to start TLS");
+		s->tls_go = 1;
+	}
+}
+
+/* after each consumed command line: begin a handshake STARTTLS asked for */
+static void session_after_command(struct smtp_session *s)
+{
+	if (!s->tls_go)
+		return;
+	s->tls_go = 0;
+	session_flush(s);                  /* the 220 goes out in the clear, then the handshake */
+	long dropped = io_start_tls_server(s->io, s->srv->tls);
+	if (dropped < 0) {
+		log_warn("event=tls_failed sid=%u ip=%s error=\"%s\"", s->id, s->ip,
+		    io_error(s->io));
+		session_close(s, "tls_failed");
+		return;
+	}
+	if (dropped > 0)
+		log_warn("event=starttls_pipelined sid=%u ip=%s dropped=%ld; commands sent after "
+		    "STARTTLS discarded", s->id, s->ip, dropped);
+	s->wait = W_TLS;
+}
+
+/* IO_TLSREADY: smtps greets now; after STARTTLS everything learnt before is forgotten
+ * (RFC 3207 4.2): the client must say EHLO again */
+static void session_tls_ready(struct smtp_session *s)
+{
+	struct io_tls_info t;
+	io_tls_info(s->io, &t);
+	log_info("event=tls sid=%u ip=%s version=%s cipher=%s bits=%d", s->id, s->ip,
+	    t.version ? t.version : "?", t.cipher ? t.cipher : "?", t.bits);
+	s->wait = W_NONE;
+	if (s->policy->tls == CFG_TLS_IMPLICIT) {
+		session_greet(s);                /* smtps: nothing was said yet */
+		return;
+	}
+	session_txn_reset(s);
+	session_auth_clear(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->greeted = s->esmtp = 0;
+}
+
 static const session_cmd_fn session_cmds[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_EHLO] = session_ehlo,   [SMTP_CMD_HELO] = session_helo,
 	[SMTP_CMD_MAIL] = session_mail,   [SMTP_CMD_RCPT] = session_rcpt,
@@ -471,7 +618,7 @@ static const session_cmd_fn session_cmds[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_HELP] = session_help,   [SMTP_CMD_SEND] = session_notimpl,
 	[SMTP_CMD_SOML] = session_notimpl, [SMTP_CMD_SAML] = session_notimpl,
 	[SMTP_CMD_TURN] = session_notimpl, [SMTP_CMD_ETRN] = session_etrn,
-	[SMTP_CMD_AUTH] = session_notimpl, [SMTP_CMD_STARTTLS] = session_notimpl,
+	[SMTP_CMD_AUTH] = session_auth, [SMTP_CMD_STARTTLS] = session_starttls,
 	[SMTP_CMD_BDAT] = session_notimpl,
 };
 
@@ -493,6 +640,151 @@ static void session_command(struct smtp_session *s, char *line, size_t len)
 	else
 		session_reply(s, r < 0 ? c.code : 500, r < 0 ? c.esc : "5.5.1", "%s",
 		    r < 0 ? c.text : "Command unrecognized");
+}
+
+/* ---- AUTH ---------------------------------------------------------------------------------- */
+
+/* the exchange is over, whatever its outcome: the password goes with it */
+static void session_sasl_end(struct smtp_session *s)
+{
+	if (!s->sasl)
+		return;
+	sasl_clear(s->sasl);
+	free(s->sasl);
+	s->sasl = NULL;
+}
+
+/* forget the exchange and the authenticated login (STARTTLS, end of session) */
+static void session_auth_clear(struct smtp_session *s)
+{
+	session_sasl_end(s);
+	free(s->authlogin);
+	s->authlogin = NULL;
+}
+
+/* the credentials are complete: lookup checks them (the smtp role never sees a hash) */
+static void session_auth_check(struct smtp_session *s)
+{
+	const struct sasl_cred *c = &s->sasl->cred;
+	struct msg m;
+	s->authmech = c->mech;
+	session_set_pend(s, xstrdup(c->login));
+	if (!s->srv->lookup_up) {
+		session_sasl_end(s);
+		session_reply_line(s, SASL_REPLY_TEMP);
+		session_set_pend(s, NULL);
+		return;
+	}
+	msg_init(&m, M_AUTH_CHECK, s->id);
+	msg_str(&m, "smtp");
+	msg_str(&m, s->ip);
+	msg_str(&m, c->mech);
+	msg_str(&m, c->login);
+	msg_str(&m, c->authzid);
+	msg_str(&m, c->secret);
+	msg_str(&m, c->response);
+	session_sasl_end(s);
+	s->wait = W_AUTH;
+	chan_send(s->srv->lookup, &m);
+}
+
+/* what sasl_start/sasl_step said: a 334 prompt, the check, or an error (exchange over) */
+static void session_auth_rc(struct smtp_session *s, int rc)
+{
+	if (rc == SASL_NEXT) {
+		session_reply_line(s, s->sasl->reply);
+		s->mode = MODE_AUTH;
+		return;
+	}
+	s->mode = MODE_CMD;
+	if (rc == SASL_DONE) {
+		session_auth_check(s);
+		return;
+	}
+	session_reply_line(s, s->sasl->reply[0] ? s->sasl->reply : sasl_reply(rc));
+	session_sasl_end(s);
+}
+
+static void session_auth(struct smtp_session *s, const char *arg)
+{
+	if (s->policy->auth == CFG_AUTH_NONE)
+		session_reply(s, 502, "5.5.1", "Command not implemented");
+	else if (!session_auth_offered(s))
+		session_reply_line(s, SASL_REPLY_NOTLS);
+	else if (!s->greeted || !s->esmtp)
+		session_reply(s, 503, "5.5.1", "Send EHLO first");
+	else if (s->authlogin)
+		session_reply_line(s, SASL_REPLY_DONE);
+	else if (s->sender)
+		session_reply(s, 503, "5.5.1", "AUTH not permitted during a mail transaction");
+	else {
+		s->sasl = xcalloc(1, sizeof *s->sasl);
+		session_auth_rc(s, sasl_start(s->sasl, arg, s->srv->cfg->authmechmask,
+		    s->srv->cfg->me));
+	}
+}
+
+/* MODE_AUTH: one line answers the prompt; 0 until it is complete */
+static size_t session_auth_input(struct smtp_session *s, const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	if (!nl) {
+		if (n <= SASL_MAXLINE + 2)
+			return 0;
+		session_sasl_end(s);          /* far too long: 500 once the line ends, no exchange */
+		s->mode = MODE_SKIP;
+		return n;
+	}
+	size_t len = (size_t)(nl - p);
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	session_auth_rc(s, sasl_step(s->sasl, p, len));
+	return (size_t)(nl - p) + 1;
+}
+
+/* the answer goes out now (or after the throttle's delay): 235, 535, 454 or 421 */
+static void session_auth_delayed(struct smtp_session *s)
+{
+	static const char *const what[] = { "ok", "fail", "temp" };
+	char q[300];
+	int v = s->authverdict <= AUTH_TEMP ? s->authverdict : AUTH_TEMP;
+	const char *login = s->pend ? s->pend : "";
+	s->wait = W_NONE;
+	s->cmd = SMTP_CMD_AUTH;
+	log_info("event=auth sid=%u ip=%s mech=%s login=\"%s\" result=%s%s", s->id, s->ip,
+	    s->authmech ? s->authmech : "?", log_quote(q, sizeof q, login, strlen(login)),
+	    what[v], s->authclose && v != AUTH_OK ? " close=yes" : "");
+	if (v == AUTH_OK) {
+		s->authlogin = s->pend;
+		s->pend = NULL;
+		session_reply_line(s, SASL_REPLY_OK);
+	} else if (s->authclose) {
+		session_reply_line(s, SASL_REPLY_CLOSE);
+		s->quit = 1;
+		s->endwhy = "auth_failures";
+	} else
+		session_reply_line(s, v == AUTH_FAIL ? SASL_REPLY_FAIL : SASL_REPLY_TEMP);
+	session_set_pend(s, NULL);
+}
+
+/* M_AUTH_RESULT: hold it for the delay lookup asks for (the session reads nothing meanwhile) */
+static void session_auth_result(struct smtp_session *s, uint64_t verdict, uint64_t delay,
+                                uint64_t close, const char *login)
+{
+	s->authverdict = (uint8_t)(verdict <= AUTH_TEMP ? verdict : AUTH_TEMP);
+	s->authclose = close != 0;
+	if (s->authverdict == AUTH_OK) {
+		if (!*login || strlen(login) > SASL_MAXFIELD) {
+			log_warn("event=auth_bad_answer sid=%u reason=\"no canonical login\"", s->id);
+			s->authverdict = AUTH_TEMP;
+		} else
+			session_set_pend(s, xstrdup(login));
+	}
+	if (delay > 0)
+		session_timer_start(s, W_AUTHDELAY,
+		    (long)(delay < SESSION_AUTH_DELAY_MAX ? delay : SESSION_AUTH_DELAY_MAX));
+	else
+		session_auth_delayed(s);
 }
 
 /* ---- DATA --------------------------------------------------------------------------------- */
@@ -522,8 +814,14 @@ static void session_data_start(struct smtp_session *s, int fd)
 {
 	const struct config *cfg = s->srv->cfg;
 	struct buf h;
-	struct smtp_received r = { s->helo, NULL, s->ip, cfg->me, s->esmtp, s->msgid,
-	                           s->nrcpt == 1 ? s->rcpt[0] : NULL, time(NULL) };
+	struct io_tls_info t;
+	io_tls_info(s->io, &t);
+	struct smtp_received r = { .helo = s->helo, .ip = s->ip, .me = cfg->me, .esmtp = s->esmtp,
+	                           .msgid = s->msgid, .rcpt = s->nrcpt == 1 ? s->rcpt[0] : NULL,
+	                           .when = time(NULL), .tls_version = t.version,
+	                           .tls_cipher = t.cipher, .tls_bits = t.bits,
+	                           .auth = s->authlogin != NULL,
+	                           .authlogin = cfg->authprepend ? s->authlogin : NULL };
 	struct smtp_sink *k = xmalloc(sizeof *k);
 	k->fd = fd;
 	k->werr = 0;
@@ -539,11 +837,33 @@ static void session_data_start(struct smtp_session *s, int fd)
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
+/* one word of client text in the origin: printable, no blanks */
+static void session_origin_word(struct buf *b, const char *key, const char *v)
+{
+	buf_printf(b, " %s=", key);
+	for (size_t i = 0; v[i] && i < 255; i++)
+		buf_addc(b, (unsigned char)v[i] > 32 && (unsigned char)v[i] < 127 ? v[i] : '?');
+}
+
+/* the envelope's origin (doc/QUEUE.md): where the message came from, and as whom */
+static void session_origin(struct smtp_session *s, struct buf *b)
+{
+	buf_init(b);
+	buf_printf(b, "smtp ip=%s", s->ip);
+	session_origin_word(b, "helo", s->helo ? s->helo : "");
+	if (io_tls(s->io))
+		buf_adds(b, " tls=yes");
+	if (s->authlogin)
+		session_origin_word(b, "login", s->authlogin);
+	if (s->mailauth)
+		session_origin_word(b, "mailauth", s->mailauth);
+}
+
 static void session_data_end(struct smtp_session *s)
 {
 	struct smtp_sink *k = s->sink;
 	struct msg m;
-	char origin[400];
+	struct buf origin;
 	session_sink_write(k);
 	s->mode = MODE_CMD;
 	int werr = k->werr, toolong = k->dec.toolong, toobig = k->dec.toobig, nul = k->dec.nul > 0;
@@ -575,8 +895,9 @@ static void session_data_end(struct smtp_session *s)
 	msg_u64(&m, s->nrcpt);
 	for (uint32_t i = 0; i < s->nrcpt; i++)
 		msg_str(&m, s->rcpt[i]);
-	snprintf(origin, sizeof origin, "smtp ip=%s helo=%s", s->ip, s->helo ? s->helo : "");
-	msg_str(&m, origin);
+	session_origin(s, &origin);
+	msg_str(&m, origin.p);
+	buf_free(&origin);
 	msg_u64(&m, s->msgbytes);
 	if (session_ask(s, 1, &m, W_COMMIT) < 0) {
 		s->msgid = 0;                      /* the queue is gone: nothing to abort */
@@ -643,94 +964,69 @@ static size_t session_skip_input(struct smtp_session *s, const char *p, size_t n
 
 static int session_can_work(struct smtp_session *s)
 {
-	return !s->dead && !s->quit && s->wait == W_NONE && s->out.len < SMTP_OUT_HIGH;
+	return !s->dead && !s->quit && s->wait == W_NONE &&
+	       s->out.len + io_queued(s->io) < SMTP_OUT_HIGH;
 }
 
-/* handle as much of p[0..n) as possible now; returns octets consumed */
-static size_t session_feed(struct smtp_session *s, const char *p, size_t n)
-{
-	size_t off = 0;
-	while (off < n && session_can_work(s)) {
-		size_t k;
-		if (s->mode == MODE_DATA)
-			k = session_data_input(s, p + off, n - off);
-		else if (s->mode == MODE_SKIP)
-			k = session_skip_input(s, p + off, n - off);
-		else
-			k = session_line_input(s, p + off, n - off);
-		if (k == 0)
-			break;
-		off += k;
-	}
-	return off;
-}
-
-/* process buffered input (after an answer arrived or output drained) */
+/* handle what io holds, one command line or DATA chunk at a time, each consumed (io_drop)
+ * before the next: a command that changes the connection (STARTTLS) finds only what came
+ * after it still buffered */
 static void session_run(struct smtp_session *s)
 {
-	if (s->in.len == 0)
-		return;
-	size_t k = session_feed(s, s->in.p, s->in.len);
-	buf_consume(&s->in, k);
-	if (s->in.len == 0)
-		buf_free(&s->in);
+	while (session_can_work(s)) {
+		size_t n, k;
+		const char *p = io_data(s->io, &n);
+		if (n == 0)
+			return;
+		if (s->mode == MODE_DATA)
+			k = session_data_input(s, p, n);
+		else if (s->mode == MODE_SKIP)
+			k = session_skip_input(s, p, n);
+		else if (s->mode == MODE_AUTH)
+			k = session_auth_input(s, p, n);
+		else
+			k = session_line_input(s, p, n);
+		io_drop(s->io, k);
+		if (k == 0)
+			return;                     /* a partial line: io keeps it */
+		session_after_command(s);
+	}
 }
 
-static void session_write_cb(int fd, short what, void *arg);
-
-/* handle buffered input and write replies until neither makes progress: a flush that
- * empties the output may let held-back pipelined commands run (the socket will not tell) */
+/* handle buffered input, then stage the batch of replies out unless a reply is still owed */
 static void session_pump(struct smtp_session *s)
 {
-	for (;;) {
-		size_t before = s->in.len;
-		int ran = s->in.len > 0 && session_can_work(s);
-		if (ran)
-			session_run(s);
-		if (s->srv->draining && !s->dead && !s->quit && s->mode == MODE_CMD &&
-		    s->wait == W_NONE) {
-			s->cmd = SMTP_CMD_NONE;
-			session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
-			s->quit = 1;
-			s->endwhy = "shutdown";
-		}
-		if (!s->dead && (s->wait == W_NONE || s->wait == W_TARPIT || s->quit))
-			session_flush(s);
-		if (s->in.len == 0 || !session_can_work(s) || (ran && s->in.len == before))
-			return;                     /* done, blocked, or a partial line */
+	session_run(s);
+	if (s->srv->draining && !s->dead && !s->quit && s->mode == MODE_CMD &&
+	    s->wait == W_NONE) {
+		s->cmd = SMTP_CMD_NONE;
+		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+		s->quit = 1;
+		s->endwhy = "shutdown";
 	}
+	if (!s->dead && (s->wait == W_NONE || s->wait == W_TARPIT || s->wait == W_TLS ||
+	                 s->wait == W_AUTHDELAY || s->quit))
+		session_flush(s);
 }
 
-/* after every event: write replies, (un)arm reading, free the session when done */
+/* after every event: hand replies to io, read on or pause, free the session when done */
 static void session_finish(struct smtp_session *s)
 {
-	long tmo = (long)(s->srv->cfg->timeoutsmtpd * 1000);
 	session_pump(s);
-	if (!s->dead && s->quit && s->out.len == 0)
+	if (!s->dead && s->quit && s->out.len == 0 && io_queued(s->io) == 0)
 		session_close(s, s->endwhy ? s->endwhy : "quit");
-	if (!s->dead && s->out.len > 0 && !s->writing) {
-		if (!s->wev)
-			s->wev = ev_new(s->fd, EV_W | EV_PERSIST, session_write_cb, s);
-		ev_add(s->wev, tmo > 0 ? tmo : -1);
-		s->writing = 1;
-	}
-	int want = session_can_work(s);
-	if (want && !s->reading)
-		ev_add(s->rev, tmo > 0 ? tmo : -1);
-	else if (!want && s->reading)
-		ev_del(s->rev);
-	s->reading = want ? 1 : 0;
-	if (!s->dead)
+	if (!s->dead) {
+		/* reading stays on during a handshake: io reads the peer's flight itself */
+		io_set_read(s->io, session_can_work(s) || s->wait == W_TLS);
 		return;
+	}
 	if (s->wait == W_COMMIT)
 		s->msgid = 0;                  /* the queue decides that one: never abort it */
 	session_sink_abort(s);
 	session_txn_reset(s);
-	ev_free(s->rev);
-	ev_free(s->wev);
+	session_auth_clear(s);
 	ev_free(s->tev);
-	close(s->fd);
-	buf_free(&s->in);
+	io_free(s->io);
 	buf_free(&s->out);
 	free(s->helo);
 	s->srv->closed(s->srv, s, s->id, s->ipslot);
@@ -741,42 +1037,30 @@ static void session_timeout(struct smtp_session *s)
 {
 	s->cmd = SMTP_CMD_NONE;
 	session_reply(s, 421, "4.4.2", "%s Timeout; closing connection", s->srv->cfg->me);
-	session_flush(s);
+	session_flush_now(s);
 	session_close(s, "timeout");
 }
 
-static void session_write_cb(int fd, short what, void *arg)
+static void session_io(struct io *io, int evt, void *arg)
 {
 	struct smtp_session *s = arg;
-	if (what & EV_TIMEOUT_FIRED) {
-		session_close(s, "write_timeout");
-	} else if (session_flush(s) == 0 && s->out.len == 0) {
-		ev_del(s->wev);
-		s->writing = 0;
-		session_run(s);
-	}
-	session_finish(s);
-}
-
-static void session_read_cb(int fd, short what, void *arg)
-{
-	struct smtp_session *s = arg;
-	struct smtp_srv *srv = s->srv;
-	ssize_t n = 0;
-	if (what & EV_TIMEOUT_FIRED)
+	switch (evt) {
+	case IO_TLSREADY:
+		session_tls_ready(s);
+		break;
+	case IO_TIMEOUT:
 		session_timeout(s);
-	else if ((n = read(fd, srv->rbuf, srv->rbufsz)) < 0 &&
-	         (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	else if (n <= 0)
-		session_close(s, n == 0 ? "eof" : "read_error");
-	else if (s->in.len == 0) {               /* common case: straight from the shared buffer */
-		size_t k = session_feed(s, srv->rbuf, (size_t)n);
-		if (k < (size_t)n)
-			buf_add(&s->in, srv->rbuf + k, (size_t)n - k);
-	} else {                            /* behind a partial line or pipelined commands */
-		buf_add(&s->in, srv->rbuf, (size_t)n);
-		session_run(s);
+		break;
+	case IO_DISCONNECTED:
+		session_close(s, "eof");
+		break;
+	case IO_ERROR:
+		log_info("event=io_error sid=%u ip=%s tls=%s error=\"%s\"", s->id, s->ip,
+		    s->wait == W_TLS ? "handshake" : io_tls(io) ? "yes" : "no", io_error(io));
+		session_close(s, s->wait == W_TLS ? "tls_failed" : "io_error");
+		break;
+	default:                            /* IO_DATAIN, IO_LOWAT: run what can run now */
+		break;
 	}
 	session_finish(s);
 }
@@ -884,7 +1168,7 @@ static void session_commit_unknown(struct smtp_session *s, const char *why)
 	s->msgid = 0;                        /* the queue decides that one: never abort it */
 	s->wait = W_NONE;
 	session_txn_reset(s);
-	session_flush(s);                    /* replies to earlier commands, if any wait */
+	session_flush_now(s);                /* replies to earlier commands, if any wait */
 	session_close(s, "commit_unknown");
 }
 
@@ -895,17 +1179,22 @@ static int session_expects(int wait, uint32_t type)
 	case M_MSG_OPENED:    return wait == W_OPEN;
 	case M_MSG_COMMITTED: return wait == W_COMMIT;
 	case M_SCHED_ETRN_RESULT: return wait == W_ETRN;
+	case M_AUTH_RESULT:   return wait == W_AUTH;
 	default:              return 0;
 	}
 }
 
 void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *r, int fd)
 {
-	uint64_t a = msg_get_u64(r), b = 0;
+	uint64_t a = msg_get_u64(r), b = 0, c = 0;
 	const char *text = "";
 	if (type == M_MSG_OPENED)
 		b = msg_get_u64(r);
-	else if (type != M_SCHED_ETRN_RESULT)
+	else if (type == M_AUTH_RESULT) {
+		b = msg_get_u64(r);
+		c = msg_get_u64(r);
+		text = msg_get_str(r);
+	} else if (type != M_SCHED_ETRN_RESULT)
 		text = msg_get_str(r);
 	int ok = msg_done(r) == 0;
 	if (!session_expects(s->wait, type)) {
@@ -924,6 +1213,8 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 		session_check_result(s, ok ? a : V_TEMP);
 	} else if (type == M_SCHED_ETRN_RESULT)
 		session_etrn_result(s, a, ok);
+	else if (type == M_AUTH_RESULT)
+		session_auth_result(s, ok ? a : AUTH_TEMP, ok ? b : 0, ok ? c : 0, ok ? text : "");
 	else if (type == M_MSG_OPENED)
 		session_opened(s, ok ? a : 451, b, fd);
 	else if (!ok)
@@ -944,6 +1235,8 @@ void smtp_session_peer_lost(struct smtp_session *s)
 		session_commit_unknown(s, "queue_lost");
 	else if (s->wait == W_ETRN && !s->srv->queue_up)
 		session_etrn_result(s, 0, 0);
+	else if (s->wait == W_AUTH && !s->srv->lookup_up)
+		session_auth_result(s, AUTH_TEMP, 0, 0, "");
 	else
 		return;
 	session_run(s);
@@ -953,25 +1246,38 @@ void smtp_session_peer_lost(struct smtp_session *s)
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
 struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
-                                      const char *ip, void *ipslot)
+                                      const char *ip, void *ipslot,
+                                      const struct cfg_policy *policy)
 {
 	struct smtp_session *s = xcalloc(1, sizeof *s);
+	s->policy = policy;
 	s->srv = srv;
 	s->id = id;
-	s->fd = fd;
 	s->ipslot = ipslot;
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
-	buf_init(&s->in);
 	buf_init(&s->out);
-	s->rev = ev_new(fd, EV_R | EV_PERSIST, session_read_cb, s);
+	s->io = io_new(fd, session_io, s);
+	io_set_timeout(s->io, (long)(srv->cfg->timeoutsmtpd * 1000));
 	log_info("event=connect sid=%u ip=%s", id, ip);
 	return s;
 }
 
-void smtp_session_start(struct smtp_session *s)
+static void session_greet(struct smtp_session *s)
 {
 	s->cmd = SMTP_CMD_NONE;
 	session_reply(s, 220, NULL, "%s ESMTP tern", s->srv->cfg->smtpgreeting);
+}
+
+void smtp_session_start(struct smtp_session *s)
+{
+	if (s->policy->tls != CFG_TLS_IMPLICIT)
+		session_greet(s);
+	else if (!s->srv->tls || io_start_tls_server(s->io, s->srv->tls) < 0) {
+		log_warn("event=tls_failed sid=%u ip=%s error=\"%s\"", s->id, s->ip,
+		    s->srv->tls ? io_error(s->io) : "no server certificate");
+		session_close(s, "tls_failed");
+	} else
+		s->wait = W_TLS;                  /* the greeting follows the handshake */
 	session_finish(s);
 }
 
@@ -979,6 +1285,11 @@ void smtp_session_drain(struct smtp_session *s)
 {
 	if (s->dead || s->quit || s->mode == MODE_DATA || s->wait == W_OPEN || s->wait == W_COMMIT)
 		return;                     /* a message is in flight: 421 after its reply */
+	if (s->wait == W_TLS) {         /* mid-handshake: a 421 could not be sent anyway */
+		session_close(s, "shutdown");
+		session_finish(s);
+		return;
+	}
 	if (s->tev)
 		ev_del(s->tev);
 	s->wait = W_NONE;
@@ -996,7 +1307,7 @@ void smtp_session_kill(struct smtp_session *s)
 	if (!s->dead) {
 		s->cmd = SMTP_CMD_NONE;
 		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
-		session_flush(s);
+		session_flush_now(s);
 		session_close(s, "shutdown");
 	}
 	session_finish(s);

@@ -1,6 +1,7 @@
 /* smtp_session — one inbound SMTP conversation inside the smtp role's event loop: command
  * dispatch, the transaction (sender, recipients), asking lookup about addresses and queue for
- * a data file, streaming DATA into it, and the replies (batched for PIPELINING).
+ * a data file, streaming DATA into it, and the replies (batched for PIPELINING); STARTTLS
+ * and implicit TLS (RFC 3207, 8314) and AUTH (RFC 4954) as the listener's policy says.
  * A recipient repeated in the transaction is answered 250 and recorded once; DATA holding a
  * NUL octet is refused (554 5.6.0) and nothing of it is kept.
  * Owns: the session's socket, buffers, timers and its open data file. Trusts: nothing the
@@ -18,22 +19,24 @@
 #include "mail/config.h"
 
 struct smtp_session;
+struct tls_ctx;
 
 struct smtp_srv {
 	const struct config *cfg;
 	struct chan *lookup, *queue;
 	int lookup_up, queue_up;     /* 0 once the channel closed: requests tempfail */
 	int draining;                /* shutting down: finish transactions, then 421 */
-	char *rbuf;                  /* the read buffer all sessions share */
-	size_t rbufsz;
+	struct tls_ctx *tls;         /* the server certificate's context, or NULL (no servercert) */
 	/* called once when a session ends (from inside a session callback) */
 	void (*closed)(struct smtp_srv *srv, struct smtp_session *s, uint32_t id, void *ipslot);
 };
 
 /* A session on an accepted non-blocking socket. ip is the numeric client address; ipslot is
- * smtp.c's per-IP record, handed back through srv->closed. Nothing is sent yet. */
+ * smtp.c's per-IP record, handed back through srv->closed; policy is the accepting
+ * listener's (TLS, AUTH, relay), valid for the session's life. Nothing is sent yet. */
 struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
-                                      const char *ip, void *ipslot);
+                                      const char *ip, void *ipslot,
+                                      const struct cfg_policy *policy);
 /* Send the greeting and start reading. May end the session (srv->closed is called). */
 void smtp_session_start(struct smtp_session *s);
 /* An answer from lookup or queue for this session (fd: a passed descriptor or -1; it is
