@@ -64,7 +64,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sandbox", CT_CHOICE, O(sandbox), "yes", 0, 0, "seccomp filter of each role: yes (a forbidden system call kills the role, logged), log (the kernel logs it and lets it pass), no" },
 	{ "rootdir", CT_WORD, O(rootdir), "/var/empty/tern", 0, 0, "empty directory the smtp role chroots into when started as root" },
 	{ "defaultprivs", CT_WORD, O(defaultprivs), "nobody", 0, 0, "unprivileged account that runs alias |program and /file deliveries (Postfix's default_privs); never a role account" },
-	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 metrics" },
+	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 pop3s metrics" },
 	{ "loglevel", CT_INT, O(loglevel), "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug" },
 	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },
 	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local (default: the directory of the ternd binary)" },
@@ -76,6 +76,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "databytes", CT_UINT, O(databytes), "10485760", 0, 4294967295ull, "maximum message size accepted over SMTP (0 = unlimited); SIZE advertises it" },
 	{ "maxrcptcount", CT_UINT, O(maxrcptcount), "1000", 0, 1000000, "maximum recipients per message (0 = unlimited)" },
 	{ "timeoutsmtpd", CT_UINT, O(timeoutsmtpd), "1200", 1, 86400, "seconds an SMTP client may stay silent" },
+	{ "timeoutpop3d", CT_UINT, O(timeoutpop3d), "1200", 1, 86400, "seconds a POP3 client may stay silent (qmail-popup's and qmail-pop3d's timeout)" },
 	{ "maxsmtpd", CT_UINT, O(maxsmtpd), "20000", 1, 1000000, "concurrent inbound SMTP sessions in total" },
 	{ "maxsmtpdperip", CT_UINT, O(maxsmtpdperip), "100", 0, 1000000, "concurrent inbound SMTP sessions per client address (0 = unlimited)" },
 	{ "tarpitcount", CT_UINT, O(tarpitcount), "0", 0, 1000000, "recipients after which each RCPT is delayed (0 = never)" },
@@ -303,7 +304,7 @@ static int cfg_set_list(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 /* ---------------------------------------------------------------- listen */
 
 static const char *const cfg_kinds[] = {
-	"smtp", "submission", "smtps", "mailq", "qp", "pop3", "metrics"
+	"smtp", "submission", "smtps", "mailq", "qp", "pop3", "pop3s", "metrics"
 };
 
 static int cfg_port(const char *s, int *port)
@@ -358,7 +359,7 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 		if (strcmp(kind, cfg_kinds[i]) == 0)
 			break;
 	if (i == sizeof cfg_kinds / sizeof cfg_kinds[0]) {
-		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 metrics)", kind);
+		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 pop3s metrics)", kind);
 		return -1;
 	}
 	if (c->nlisten >= CFG_MAXLISTEN) {

@@ -23,7 +23,7 @@ struct cfg_list {
 
 #define CFG_MAXLISTEN 16
 struct cfg_listen {
-	char kind[16];     /* smtp submission smtps mailq qp pop3 metrics */
+	char kind[16];     /* smtp submission smtps mailq qp pop3 pop3s metrics */
 	char addr[64];     /* numeric IPv4/IPv6 (no brackets) or "unix" */
 	char path[256];    /* unix socket path when addr == "unix" */
 	int port;
@@ -59,6 +59,7 @@ struct config {
 	uint64_t databytes;         /* 0 = unlimited */
 	uint64_t maxrcptcount;      /* 0 = unlimited */
 	uint64_t timeoutsmtpd;      /* seconds */
+	uint64_t timeoutpop3d;      /* seconds a POP3 client may stay silent: 1200 */
 	uint64_t maxsmtpd;          /* concurrent sessions in total */
 	uint64_t maxsmtpdperip;     /* concurrent sessions per client IP (0 = unlimited) */
 	uint64_t tarpitcount;       /* 0 = off */

@@ -9,6 +9,7 @@
 #include "t.h"
 #include "ternd/lookup/lookup.c"
 #include "ternd/lookup/dns.c"
+#include "ternd/lookup/lookup_pop.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>

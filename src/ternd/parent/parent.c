@@ -597,6 +597,10 @@ static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		on_fork_local(r, fd);
 		return;
 	}
+	if (type == M_POP_SPAWN && c == ch[R_LOOKUP] && fd < 0) {
+		parent_pop_spawn(cfg, ch[R_SMTP], id, r, spawn_reset_signals);
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
@@ -633,6 +637,8 @@ static void reap(void)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (parent_pop_reaped(pid))
+			continue;
 		for (struct kid **kp = &kids; *kp; kp = &(*kp)->next)
 			if ((*kp)->pid == pid) {
 				struct kid *k = *kp;
