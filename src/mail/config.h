@@ -60,6 +60,8 @@ struct config {
 	uint64_t maxrcptcount;      /* 0 = unlimited */
 	uint64_t timeoutsmtpd;      /* seconds */
 	uint64_t timeoutpop3d;      /* seconds a POP3 client may stay silent: 1200 */
+	char *servercert;           /* PEM: private key and chain (qmail's servercert.pem); "" none */
+	int authplaintext;          /* offer plaintext logins without TLS */
 	uint64_t maxsmtpd;          /* concurrent sessions in total */
 	uint64_t maxsmtpdperip;     /* concurrent sessions per client IP (0 = unlimited) */
 	uint64_t tarpitcount;       /* 0 = off */

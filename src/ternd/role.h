@@ -26,6 +26,8 @@ int role_by_name(const char *name);  /* -1 if unknown */
 
 /* role entry points; each runs its event loop and returns the process exit code */
 int smtp_main(struct role_ctx *ctx);
+/* the smtp role's start while still root, before chroot and sandbox: TLS keys; 0 / -1 */
+int smtp_prepare(struct role_ctx *ctx);
 int lookup_main(struct role_ctx *ctx);
 int queue_main(struct role_ctx *ctx);
 int sched_main(struct role_ctx *ctx);

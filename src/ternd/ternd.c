@@ -145,6 +145,8 @@ static int run_role(enum role r, struct config *cfg)
 	 * A sandbox that cannot be set up (logged) will not be fixed by a restart: exit 78. */
 	if (sandbox_drop_caps() < 0)
 		exit(78);
+	if (r == R_SMTP && smtp_prepare(&ctx) < 0)
+		exit(78);                  /* a certificate that will not load: fix the config */
 	if (geteuid() == 0)
 		drop_to(role_user(r, cfg), r == R_SMTP ? cfg->rootdir : NULL);
 	if (sandbox_apply(r, cfg->sandbox) < 0)

@@ -159,10 +159,11 @@ static int bind_unix_path(const char *path, mode_t mode)
 
 static int is_smtp_kind(const char *k)
 {
-	return strcmp(k, "smtp") == 0 || strcmp(k, "submission") == 0;
+	return strcmp(k, "smtp") == 0 || strcmp(k, "submission") == 0 ||
+	       strcmp(k, "pop3") == 0 || strcmp(k, "pop3s") == 0;
 }
 
-/* smtp/submission listeners go to the smtp role; mailq, qp and metrics ones, and the admin
+/* smtp/submission/pop3/pop3s listeners go to the smtp role; mailq, qp and metrics ones, and the admin
  * socket <spool>/ternctl.sock (kind -1), to the control role */
 static void bind_all(int spoolfd)
 {

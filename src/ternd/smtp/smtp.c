@@ -9,10 +9,12 @@
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "ternd/smtp/smtp_session.h"
+#include "ternd/smtp/pop3_session.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/tls.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,14 +43,19 @@ struct smtp_slot {
 	uint32_t id;                    /* 0 when free */
 	uint32_t gen;
 	uint32_t nextfree;
+	struct pop3_session *p;         /* or a POP3 session (pop3 / pop3s listeners) */
 };
+
+enum smtp_lkind { LK_SMTP = 0, LK_POP3, LK_POP3S };
 
 static struct smtp_role {
 	struct smtp_srv srv;
 	struct chan *parent;
 	struct ev *lev[CFG_MAXLISTEN];
 	int lfd[CFG_MAXLISTEN];
+	int lkind[CFG_MAXLISTEN];       /* enum smtp_lkind */
 	int nlisten;
+	struct tls_ctx *tls;            /* servercert's context (STLS, pop3s), or NULL */
 	struct ev *resume, *grace, *lost, *sigterm, *sigint;
 	struct smtp_slot *slot;
 	uint32_t nslot, freehead, nsessions;
@@ -102,7 +109,7 @@ static uint32_t smtp_slot_take(void)
 			return UINT32_MAX;
 		smtp.slot = xrealloc(smtp.slot, n * sizeof *smtp.slot);
 		for (uint32_t i = smtp.nslot; i < n; i++)
-			smtp.slot[i] = (struct smtp_slot){ NULL, 0, 1, i + 1 < n ? i + 1 : UINT32_MAX };
+			smtp.slot[i] = (struct smtp_slot){ NULL, 0, 1, i + 1 < n ? i + 1 : UINT32_MAX, NULL };
 		smtp.freehead = smtp.nslot;
 		smtp.nslot = n;
 	}
@@ -123,11 +130,20 @@ static struct smtp_session *smtp_find(uint32_t id)
 	return smtp.slot[i].s;
 }
 
+static struct pop3_session *smtp_find_pop(uint32_t id)
+{
+	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
+	if (i >= smtp.nslot || smtp.slot[i].id != id || id == 0)
+		return NULL;
+	return smtp.slot[i].p;
+}
+
 static void smtp_closed(struct smtp_srv *srv, struct smtp_session *s, uint32_t id, void *ipslot)
 {
 	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
 	if (i < smtp.nslot && smtp.slot[i].id == id) {
 		smtp.slot[i].s = NULL;
+		smtp.slot[i].p = NULL;
 		smtp.slot[i].id = 0;
 		smtp.slot[i].nextfree = smtp.freehead;
 		smtp.freehead = i;
@@ -162,7 +178,7 @@ static void smtp_refuse(int fd, const char *ip, const char *why)
 	log_info("event=refused ip=%s reason=%s", ip, why);
 }
 
-static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
+static void smtp_new_conn(int fd, const struct sockaddr_storage *ss, int lkind)
 {
 	const struct config *cfg = smtp.srv.cfg;
 	char ip[INET6_ADDRSTRLEN];
@@ -183,6 +199,11 @@ static void smtp_new_conn(int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	smtp.nsessions++;
+	if (lkind != LK_SMTP) {
+		smtp.slot[i].p = pop3_session_new(&smtp.srv, smtp.tls, lkind == LK_POP3S, fd,
+		                                  smtp.slot[i].id, ip, e);
+		return;
+	}
 	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
 	smtp.slot[i].s = s;
 	smtp_session_start(s);
@@ -212,7 +233,7 @@ static void smtp_accept(int lfd, short what, void *arg)
 		socklen_t sl = sizeof ss;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			smtp_new_conn(fd, &ss);
+			smtp_new_conn(fd, &ss, (int)(intptr_t)arg);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -249,8 +270,11 @@ static void smtp_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_rea
                       int fd, void *arg)
 {
 	struct smtp_session *s = smtp_find(id);
+	struct pop3_session *p = smtp_find_pop(id);
 	if (s)
 		smtp_session_ipc(s, type, r, fd);
+	else if (p)
+		pop3_session_ipc(p, type, r, fd);
 	else {
 		log_debug("event=stale_answer id=%u type=%u", id, type);
 		smtp_stale(c, type, id, r, fd);
@@ -263,6 +287,8 @@ static void smtp_lost(int fd, short what, void *arg)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_peer_lost(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_peer_lost(smtp.slot[i].p);
 }
 
 static void smtp_drain(const char *why);
@@ -315,6 +341,10 @@ static void smtp_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct 
 		}
 		return;
 	}
+	if (type == M_POP_READY && smtp_find_pop(id)) {      /* the user's POP3 worker */
+		pop3_session_ipc(smtp_find_pop(id), type, r, fd);
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	log_debug("event=parent_message type=%u", type);
@@ -327,6 +357,8 @@ static void smtp_grace_over(int fd, short what, void *arg)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_kill(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_kill(smtp.slot[i].p);
 	ev_exit();
 }
 
@@ -344,6 +376,8 @@ static void smtp_drain(const char *why)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_drain(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_drain(smtp.slot[i].p);
 	if (smtp.nsessions == 0)
 		ev_exit();
 	else
@@ -360,6 +394,14 @@ static void smtp_signal(int sig, short what, void *arg)
 static struct chan *smtp_chan(int fd, const char *name)
 {
 	return fd >= 0 ? chan_new(fd, name, smtp_recv, smtp_chan_closed, NULL) : NULL;
+}
+
+/* what listener i of the role serves: SMTP (smtp, submission, smtps) or POP3 */
+static int smtp_listen_kind(const struct role_ctx *ctx, int i)
+{
+	int k = ctx->listen_kind[i];
+	const char *kind = k >= 0 && k < ctx->cfg->nlisten ? ctx->cfg->listen[k].kind : "";
+	return strcmp(kind, "pop3") == 0 ? LK_POP3 : strcmp(kind, "pop3s") == 0 ? LK_POP3S : LK_SMTP;
 }
 
 static void smtp_setup(struct role_ctx *ctx)
@@ -388,7 +430,9 @@ static void smtp_setup(struct role_ctx *ctx)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		smtp.lfd[smtp.nlisten] = fd;
-		smtp.lev[smtp.nlisten] = ev_new(fd, EV_R | EV_PERSIST, smtp_accept, NULL);
+		smtp.lkind[smtp.nlisten] = smtp_listen_kind(ctx, i);
+		smtp.lev[smtp.nlisten] = ev_new(fd, EV_R | EV_PERSIST, smtp_accept,
+		                                (void *)(intptr_t)smtp.lkind[smtp.nlisten]);
 		ev_add(smtp.lev[smtp.nlisten], -1);
 		smtp.nlisten++;
 	}
@@ -399,6 +443,8 @@ static void smtp_teardown(void)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_kill(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_kill(smtp.slot[i].p);
 	if (smtp.srv.queue && smtp.srv.queue_up)
 		chan_flush_blocking(smtp.srv.queue);
 	chan_free(smtp.srv.lookup);
@@ -416,6 +462,30 @@ static void smtp_teardown(void)
 	ev_free(smtp.sigint);
 	free(smtp.slot);
 	free(smtp.srv.rbuf);
+	tls_ctx_free(smtp.tls);
+}
+
+/* Before the chroot, the privilege drop and the sandbox: OpenSSL's own files and random
+ * seed, and the server certificate with its private key (used by POP3's STLS and pop3s
+ * here; the smtpd branch has the same function for STARTTLS, with every TLS key). -1
+ * (logged): the role cannot serve as configured. */
+int smtp_prepare(struct role_ctx *ctx)
+{
+	const struct config *cfg = ctx->cfg;
+	char err[256];
+	if (!cfg->servercert || !*cfg->servercert)
+		return 0;
+	if (tls_init() < 0) {
+		log_err("event=tls_init_failed");
+		return -1;
+	}
+	struct tls_conf tc = { cfg->servercert, NULL, NULL, NULL, NULL };
+	smtp.tls = tls_server_new(&tc, err, sizeof err);
+	if (!smtp.tls) {
+		log_err("event=tls_cert_failed file=%s error=\"%s\"", cfg->servercert, err);
+		return -1;
+	}
+	return 0;
 }
 
 int smtp_main(struct role_ctx *ctx)
