@@ -115,7 +115,8 @@ static void pop3_capa(struct pop3_session *s)
 static void pop3_login(struct pop3_session *s, const char *mech, const char *login,
                        const char *secret, const char *response)
 {
-	snprintf(s->user, sizeof s->user, "%s", login);
+	if (login != s->user)
+		snprintf(s->user, sizeof s->user, "%s", login);
 	s->mech = mech;
 	if (!s->srv->lookup_up) {
 		io_print(s->io, "-ERR [SYS/TEMP] try again later\r\n");
