@@ -325,3 +325,39 @@ def test_pop_before_smtp(make_tern, workdir):
     c.quit()
     assert relay_rcpt(b.t) == 250
     assert wait_for(lambda: relay_rcpt(b.t) >= 500, timeout=10, step=0.2)   # expired
+
+
+def raw(box):
+    s = socket.create_connection(("127.0.0.1", box.pop), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    return s, f
+
+
+def test_limits_line_length_and_bad_commands(box):
+    s, f = raw(box)
+    s.sendall(b"USER " + b"x" * 2000 + b"\r\n")
+    assert f.readline().startswith(b"-ERR")
+    assert f.readline() == b""                     # closed
+    s.close()
+    s, f = raw(box)
+    for _ in range(10):
+        s.sendall(b"BOGUS\r\n")
+    lines = [f.readline() for _ in range(12)]
+    assert all(l.startswith(b"-ERR") for l in lines[:10]), lines
+    assert lines[10:] == [b"-ERR too many errors\r\n", b""]
+    s.close()
+    s, f = raw(box)
+    s.sendall(b"STAT\r\nPASS x\r\n")               # TRANSACTION before login; PASS before USER
+    assert f.readline().startswith(b"-ERR")
+    assert f.readline().startswith(b"-ERR")
+    s.close()
+
+
+def test_timeout(make_tern, workdir):
+    b = Box(make_tern, workdir, {"authplaintext": "yes", "timeoutpop3d": "1"})
+    s, f = raw(b)
+    s.settimeout(10)
+    assert f.readline() == b"-ERR timeout\r\n"
+    assert f.readline() == b""
+    s.close()

@@ -233,6 +233,10 @@ static void pop3_lines(struct pop3_session *s)
 	char *line;
 	size_t len;
 	while ((s->st == PS_AUTHZ || s->st == PS_SASL) && (line = io_getline(s->io, &len))) {
+		if (len > POP3_MAXLINE) {
+			pop3_close(s, "-ERR line too long");
+			return;
+		}
 		if (s->st == PS_SASL) {
 			pop3_sasl_response(s, line);
 			explicit_bzero(line, len);
