@@ -68,6 +68,11 @@ struct config {
 	uint64_t tarpitdelay;       /* seconds */
 	int expn;                   /* allow EXPN */
 	int vrfy;                   /* answer VRFY from the users table (else 252) */
+	/* logins (SMTP AUTH, POP3): the lookup role's throttle and pop-before-smtp */
+	uint64_t authfailclose;     /* failures per client address before 421 / close: 5 (0 = never) */
+	uint64_t authfailwindow;    /* seconds failures are remembered: 600 */
+	uint64_t authfaildelaymax;  /* cap of the doubling failure delay, seconds: 16 (0 = none) */
+	uint64_t pbstimeout;        /* pop-before-smtp: seconds a POP3 login lets relay: 600 (0 = off) */
 	/* users, aliases, routing */
 	char *users;                /* "file:PATH" | "passwd:" | "any:DIR" (dev) — localpart:uid:gid:home */
 	char *aliases;              /* "file:PATH" in /etc/aliases syntax, or "" */

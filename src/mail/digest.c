@@ -19,6 +19,7 @@ static const struct {
 	[DG_SMD5] = { "SMD5", 1, 16 },
 	[DG_MD5] = { "MD5", 0, 16 },
 	[DG_CRYPT] = { "crypt", 0, 0 },
+	[DG_PLAIN] = { "PLAIN", 0, 0 },
 };
 #define DIGEST_NFMT ((int)(sizeof digest_fmts / sizeof digest_fmts[0]))
 
@@ -30,6 +31,8 @@ int digest_fmt_parse(const char *name)
 	for (int i = 0; i < DIGEST_NFMT; i++)
 		if (strlen(digest_fmts[i].name) == n && str_ncasecmp(name, digest_fmts[i].name, n) == 0)
 			return i;
+	if (n == 9 && str_ncasecmp(name, "CLEARTEXT", n) == 0)
+		return DG_PLAIN;
 	return -1;
 }
 
@@ -148,6 +151,10 @@ int digest_make(int fmt, const char *pw, const unsigned char *salt, size_t saltl
 		return -1;
 	if (fmt == DG_CRYPT)
 		return digest_make_crypt(pw, salt, saltlen, out);
+	if (fmt == DG_PLAIN) {
+		buf_printf(out, "{%s}%s", digest_fmts[fmt].name, pw);
+		return *pw ? 0 : -1;
+	}
 	size_t dl = digest_fmts[fmt].dlen;
 	if (!digest_fmts[fmt].salted)
 		saltlen = 0;
@@ -203,6 +210,10 @@ int digest_verify(const char *hash, const char *pw)
 	int fmt = digest_scheme(hash, &rest);
 	if (fmt < 0 || !*rest)
 		return -1;
+	if (fmt == DG_PLAIN) {
+		size_t n = strlen(rest);
+		return n == strlen(pw) && CRYPTO_memcmp(rest, pw, n) == 0;
+	}
 	if (fmt != DG_CRYPT)
 		return digest_verify_md(fmt, rest, pw);
 	struct buf b;
@@ -214,4 +225,49 @@ int digest_verify(const char *hash, const char *pw)
 		r = -1;
 	buf_free(&b);
 	return r;
+}
+
+const char *digest_cleartext(const char *hash)
+{
+	const char *rest;
+	return digest_scheme(hash, &rest) == DG_PLAIN && *rest ? rest : NULL;
+}
+
+/* ---- challenge-response digests --------------------------------------------------------- */
+
+static void digest_hex(const unsigned char *d, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int digest_cram_md5(const char *key, const char *msg, char out[33])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	size_t dl = 0;
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, key, strlen(key),
+	               (const unsigned char *)msg, strlen(msg), d, sizeof d, &dl) || dl != 16)
+		return -1;
+	digest_hex(d, 16, out);
+	explicit_bzero(d, sizeof d);
+	return 0;
+}
+
+int digest_apop(const char *key, const char *msg, char out[33])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
+	         EVP_DigestUpdate(ctx, msg, strlen(msg)) == 1 &&
+	         EVP_DigestUpdate(ctx, key, strlen(key)) == 1 &&
+	         EVP_DigestFinal_ex(ctx, d, &dl) == 1 && dl == 16;
+	EVP_MD_CTX_free(ctx);
+	if (ok)
+		digest_hex(d, 16, out);
+	return ok ? 0 : -1;
 }

@@ -300,7 +300,7 @@ static int cmd_digest(struct config *cfg, int argc, char **argv)
 		return digest_usage();
 	int fmt = left == 2 ? digest_fmt_parse(argv[optind]) : -1;
 	if (left == 2 && fmt < 0) {
-		fprintf(stderr, "ternctl: unknown format %s (SSHA SHA SMD5 MD5 crypt)\n", argv[optind]);
+		fprintf(stderr, "ternctl: unknown format %s (SSHA SHA SMD5 MD5 crypt PLAIN)\n", argv[optind]);
 		return 64;
 	}
 	const char *pw = argv[argc - 1];

@@ -32,7 +32,9 @@ enum dstatus {
 enum msgtype {
 	/* smtp -> lookup */
 	M_MAIL_CHECK = 1,   /* S sender (may be "") -> M_CHECK_RESULT */
-	M_RCPT_CHECK,       /* S client ip, S rcpt (localpart@domain, no <>) -> M_CHECK_RESULT */
+	M_RCPT_CHECK,       /* S client ip, S rcpt (localpart@domain, no <>)
+	                       [, S authenticated login ("" = none): optional; non-empty = the
+	                       session authenticated (SMTP AUTH) and may relay] -> M_CHECK_RESULT */
 	M_CHECK_RESULT,     /* Q verdict, S text (for the log) */
 
 	/* smtp -> queue */
@@ -141,6 +143,16 @@ enum msgtype {
 	/* parent -> every role: a restarted peer's fresh channel (doc/ARCHITECTURE.md, Restarts) */
 	M_PEER_NEW = 140,   /* Q role (enum role of the peer), + fd: this role's end of the new
 	                       socketpair to that peer */
+
+	/* smtp (SMTP AUTH, POP3 logins) -> lookup; frame id = the asking session's id */
+	M_AUTH_CHECK = 150, /* S service ("smtp" | "pop3"), S client ip, S mechanism ("PLAIN"
+	                       "LOGIN" "CRAM-MD5" "APOP" "USER"), S login, S authzid, S secret
+	                       (the password; for CRAM-MD5 / APOP the challenge sent), S response
+	                       (CRAM-MD5 / APOP: the client's hex digest, else "") -> M_AUTH_RESULT */
+	M_AUTH_RESULT,      /* lookup -> smtp: Q verdict (enum auth_verdict, lookup_auth.h),
+	                       Q delay ms (wait this long before answering the client),
+	                       Q close (1 = too many failures: 421 / -ERR and hang up),
+	                       S canonical login ("" unless the verdict is AUTH_OK) */
 
 	/* POP3 logins (doc/IPC.md, "POP3"); frame id = the smtp role's POP3 session id, kept by
 	   lookup and the parent so that M_POP_READY reaches the session that asked */

@@ -121,8 +121,40 @@ static void codecs(void)
 	T_EQ_INT(digest_hex_decode("0102030405", out, sizeof out), -1);
 }
 
+/* {PLAIN}/{CLEARTEXT}: the stored password, for CRAM-MD5 and APOP; the challenge-response
+ * digests against RFC 2195's and RFC 1939's examples */
+static void cleartext(void)
+{
+	struct buf b;
+	buf_init(&b);
+	T_EQ_INT(digest_fmt_parse("plain"), DG_PLAIN);
+	T_EQ_INT(digest_fmt_parse("{CLEARTEXT}"), DG_PLAIN);
+	T_EQ_STR(digest_fmt_name(DG_PLAIN), "PLAIN");
+	T_EQ_INT(digest_make(DG_PLAIN, "tanstaaf:x", NULL, 0, &b), 0);
+	T_EQ_STR(b.p, "{PLAIN}tanstaaf:x");
+	T_EQ_INT(digest_make(DG_PLAIN, "", NULL, 0, &b), -1);
+	T_EQ_INT(digest_verify("{PLAIN}tanstaaf", "tanstaaf"), 1);
+	T_EQ_INT(digest_verify("{cleartext}tanstaaf", "tanstaaf"), 1);
+	T_EQ_INT(digest_verify("{PLAIN}tanstaaf", "tanstaa"), 0);
+	T_EQ_INT(digest_verify("{PLAIN}tanstaaf", "tanstaaff"), 0);
+	T_EQ_INT(digest_verify("{PLAIN}", ""), -1);
+	T_EQ_STR(digest_cleartext("{PLAIN}tanstaaf"), "tanstaaf");
+	T_EQ_STR(digest_cleartext("{CLEARTEXT}a}b"), "a}b");
+	T_CHECK(digest_cleartext("{PLAIN}") == NULL);
+	T_CHECK(digest_cleartext("{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=") == NULL);
+	T_CHECK(digest_cleartext("abNANd1rDfiNc") == NULL);
+	char hex[33];
+	T_EQ_INT(digest_cram_md5("tanstaaftanstaaf", "<1896.697170952@postoffice.reston.mci.net>",
+	                         hex), 0);
+	T_EQ_STR(hex, "b913a602c7eda7a495b4e6e7334d3890");
+	T_EQ_INT(digest_apop("tanstaaf", "<1896.697170952@dbc.mtview.ca.us>", hex), 0);
+	T_EQ_STR(hex, "c4c9334bac560ecc979e58001b3e22fb");
+	buf_free(&b);
+}
+
 static void run(void)
 {
+	cleartext();
 	make_known();
 	random_salts();
 	verify_forms();

@@ -5,9 +5,12 @@
  * closed port: MX_TEMP within the timeout; nothing leaves the machine); a peer that closes
  * is replaced by the channel the parent hands over (M_PEER_NEW), and the role exits 0 when
  * its parent's channel closes. The role's sources are compiled into this test so that it
- * runs without the rest of ternd. */
+ * runs without the rest of ternd. Relay for authenticated sessions (M_RCPT_CHECK's optional
+ * login) and for pop-before-smtp clients (a pop3 M_AUTH_CHECK that succeeded), and the
+ * M_AUTH_RESULT fields. */
 #include "t.h"
 #include "ternd/lookup/lookup.c"
+#include "ternd/lookup/lookup_auth.c"
 #include "ternd/lookup/dns.c"
 #include "ternd/lookup/lookup_pop.c"
 #include "ternd/role.c"
@@ -132,6 +135,100 @@ static void test_checks(void)
 			        c[i].b ? c[i].b : "", v, text);
 		T_EQ_INT(v, c[i].v);
 	}
+}
+
+/* M_RCPT_CHECK with the optional authenticated login (auth: NULL = left out) */
+static int check3(const char *ip, const char *rcpt, const char *auth, uint32_t id, char *text)
+{
+	struct msg m;
+	msg_init(&m, M_RCPT_CHECK, id);
+	msg_str(&m, ip);
+	msg_str(&m, rcpt);
+	if (auth)
+		msg_str(&m, auth);
+	send_msg(smtp_fd, &m);
+	struct buf in;
+	buf_init(&in);
+	uint32_t type = 0, rid = 0;
+	struct msg_reader r;
+	int v = -1;
+	if (recv_msg(smtp_fd, &in, &type, &rid, &r) == 0) {
+		T_EQ_INT(type, M_CHECK_RESULT);
+		T_EQ_INT(rid, id);
+		v = (int)msg_get_u64(&r);
+		snprintf(text, 256, "%s", msg_get_str(&r));
+		T_EQ_INT(msg_done(&r), 0);
+	}
+	buf_free(&in);
+	return v;
+}
+
+/* M_AUTH_CHECK -> M_AUTH_RESULT: verdict, delay, close, login */
+static int auth(const char *svc, const char *ip, const char *mech, const char *login,
+                const char *secret, uint32_t id, uint64_t *delay, char *canon)
+{
+	struct msg m;
+	msg_init(&m, M_AUTH_CHECK, id);
+	msg_str(&m, svc);
+	msg_str(&m, ip);
+	msg_str(&m, mech);
+	msg_str(&m, login);
+	msg_str(&m, "");
+	msg_str(&m, secret);
+	msg_str(&m, "");
+	send_msg(smtp_fd, &m);
+	struct buf in;
+	buf_init(&in);
+	uint32_t type = 0, rid = 0;
+	struct msg_reader r;
+	int v = -1;
+	if (recv_msg(smtp_fd, &in, &type, &rid, &r) == 0) {
+		T_EQ_INT(type, M_AUTH_RESULT);
+		T_EQ_INT(rid, id);
+		v = (int)msg_get_u64(&r);
+		*delay = msg_get_u64(&r);
+		T_EQ_INT(msg_get_u64(&r), 0);                 /* close */
+		snprintf(canon, 256, "%s", msg_get_str(&r));
+		T_EQ_INT(msg_done(&r), 0);
+	}
+	buf_free(&in);
+	return v;
+}
+
+static void test_auth_relay(void)
+{
+	char text[256], canon[256];
+	uint64_t delay = 99;
+	/* authenticated sessions relay; an empty login or none is no authentication */
+	T_EQ_INT(check3("192.0.2.9", "x@other.example", NULL, 200, text), V_NORELAY);
+	T_EQ_INT(check3("192.0.2.9", "x@other.example", "", 201, text), V_NORELAY);
+	T_EQ_INT(check3("192.0.2.9", "x@other.example", "joe", 202, text), V_OK);
+	T_EQ_STR(text, "authenticated");
+	T_EQ_INT(check3("192.0.2.9", "nobody@example.com", "joe", 203, text), V_NOUSER);
+	/* a malformed one (a 4th field) is dropped: the next answer is the next request's */
+	struct msg m;
+	msg_init(&m, M_RCPT_CHECK, 204);
+	msg_str(&m, "192.0.2.9");
+	msg_str(&m, "x@other.example");
+	msg_str(&m, "joe");
+	msg_str(&m, "extra");
+	send_msg(smtp_fd, &m);
+	T_EQ_INT(check3("192.0.2.9", "x@other.example", "", 205, text), V_NORELAY);
+	/* pop-before-smtp: a pop3 login lets its address relay; an smtp login does not */
+	T_EQ_INT(auth("pop3", "192.0.2.9", "USER", "ann", "wrong", 206, &delay, canon), AUTH_FAIL);
+	T_EQ_INT(delay, 1000);
+	T_EQ_STR(canon, "");
+	T_EQ_INT(check3("192.0.2.9", "x@other.example", NULL, 207, text), V_NORELAY);
+	T_EQ_INT(auth("smtp", "192.0.2.8", "PLAIN", "ann", "annpw", 208, &delay, canon), AUTH_OK);
+	T_EQ_STR(canon, "ann");
+	T_EQ_INT(check3("192.0.2.8", "x@other.example", NULL, 209, text), V_NORELAY);
+	T_EQ_INT(auth("pop3", "192.0.2.9", "USER", "Ann@Example.COM", "annpw", 210, &delay, canon),
+	         AUTH_OK);
+	T_EQ_STR(canon, "ann");
+	T_EQ_INT(check3("192.0.2.9", "x@other.example", NULL, 211, text), V_OK);
+	T_EQ_STR(text, "pop-before-smtp");
+	T_EQ_INT(check3("192.0.2.9", "x@other.example", "", 212, text), V_OK);
+	T_EQ_INT(check3("192.0.2.10", "x@other.example", NULL, 213, text), V_NORELAY);
 }
 
 static void test_route_msg(void)
@@ -277,7 +374,7 @@ static pid_t start_role(void)
 	snprintf(kim, sizeof kim, "%s/kim", dir);
 	T_EQ_INT(mkdir(kim, 0755), 0);
 	write_file("kim/.qmail-foo", "./Maildir/\n", dq, sizeof dq);
-	snprintf(utext, sizeof utext, "joe:1001:100:/home/joe\nann:1002:100:/home/ann\n"
+	snprintf(utext, sizeof utext, "joe:1001:100:/home/joe\nann:1002:100:/home/ann:{PLAIN}annpw\n"
 	         "kim:1003:100:%s\n", kim);
 	write_file("users", utext, users, sizeof users);
 	/* postmaster has no alias of its own: the postmaster key (root) finds it */
@@ -384,7 +481,10 @@ static void run(void)
 	T_CHECK(mkdtemp(dir) != NULL);
 	log_init("test_lookup", getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);
 	pid_t pid = start_role();
+	struct timeval tv = { 10, 0 };             /* a request left unanswered fails, not hangs */
+	setsockopt(smtp_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	test_checks();
+	test_auth_relay();
 	test_route_msg();
 	test_mx();
 	test_peer_new();

@@ -1,7 +1,9 @@
 /* lookup — the lookup role: answers the smtp role's MAIL/RCPT checks and the queue's routing
  * requests from the config's tables, the users table and the aliases file (src/mail/route.c
  * decides; this file only speaks the protocol of proto.h), and the mta role's DNS requests
- * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c).
+ * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c), and the smtp role's logins
+ * (M_AUTH_CHECK, checked by lookup_auth.c, which also keeps the pop-before-smtp table that
+ * the relay decision consults).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
  * checked at most once a second, on lookup), the channels to its peers (a restarted peer's
  * fresh one arrives from the parent: M_PEER_NEW). Trusts: no peer — the codec lets through
@@ -13,6 +15,7 @@
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "ternd/lookup/dns.h"
+#include "ternd/lookup/lookup_auth.h"
 #include "ternd/lookup/lookup_pop.h"
 #include "mail/route.h"
 #include "mail/table.h"
@@ -115,24 +118,34 @@ static void lookup_mail_check(struct chan *c, uint32_t id, const char *sender)
 		lookup_reply(c, id, V_OK, "ok");
 }
 
-/* a recipient in a domain that is not ours: rcpthosts, else a relay client */
-static void lookup_relay(struct chan *c, uint32_t id, const char *ip, const char *domain)
+/* a recipient in a domain that is not ours: rcpthosts, else a client that may relay: an
+ * authenticated session (auth: its login, "" if none), a relayclients address, or one that
+ * logged in over POP3 lately (pop-before-smtp) */
+static void lookup_relay(struct chan *c, uint32_t id, const char *ip, const char *domain,
+                         const char *auth)
 {
 	int rc = table_list_lookup(&lk.cfg->rcpthosts, domain);
 	if (rc == TABLE_FOUND) {
 		lookup_reply(c, id, V_OK, "rcpthosts");
 		return;
 	}
+	if (*auth) {
+		lookup_reply(c, id, V_OK, "authenticated");
+		return;
+	}
 	int rr = table_ip_lookup(&lk.cfg->relayclients, ip);
 	if (rr == TABLE_FOUND)
 		lookup_reply(c, id, V_OK, "relayclient");
+	else if (lookup_pbs_ok(ip))
+		lookup_reply(c, id, V_OK, "pop-before-smtp");
 	else if (rc == TABLE_TEMP || rr == TABLE_TEMP)
 		lookup_reply(c, id, V_TEMP, "rcpthosts/relayclients table unreadable");
 	else
 		lookup_reply(c, id, V_NORELAY, "relaying denied");
 }
 
-static void lookup_rcpt_check(struct chan *c, uint32_t id, const char *ip, const char *rcpt)
+static void lookup_rcpt_check(struct chan *c, uint32_t id, const char *ip, const char *rcpt,
+                              const char *auth)
 {
 	int rc = lookup_listed(&lk.cfg->badrcptto, rcpt);
 	if (rc != TABLE_NOTFOUND) {
@@ -147,7 +160,7 @@ static void lookup_rcpt_check(struct chan *c, uint32_t id, const char *ip, const
 	} else if (where == ROUTE_WTEMP) {
 		lookup_reply(c, id, V_TEMP, "locals table unreadable");
 	} else if (where == ROUTE_REMOTE) {
-		lookup_relay(c, id, ip, domain);
+		lookup_relay(c, id, ip, domain, auth);
 	} else {                     /* local: only what can be delivered (postmaster included) */
 		struct route_result res;
 		route_address(&lk.rc, rcpt, &res);
@@ -226,6 +239,22 @@ static void lookup_mx(int peer, uint32_t id, const char *name, uint64_t mode)
 	dns_resolve(name, mode <= DNS_MODE_HOST ? (int)mode : -1, lookup_mx_done, q);
 }
 
+/* M_AUTH_CHECK: the verdict, its delay and whether to hang up (doc/IPC.md) */
+static void lookup_auth(struct chan *c, uint32_t id, const struct auth_req *q)
+{
+	struct auth_res *res = xmalloc(sizeof *res);
+	lookup_auth_check(lk.cfg, lk.users, q, res);
+	struct msg m;
+	msg_init(&m, M_AUTH_RESULT, id);
+	msg_u64(&m, (uint64_t)res->verdict);
+	msg_u64(&m, res->delay_ms);
+	msg_u64(&m, (uint64_t)res->close);
+	msg_str(&m, res->verdict == AUTH_OK ? res->login : "");
+	chan_send(c, &m);
+	explicit_bzero((char *)q->secret, strlen(q->secret));   /* in the channel's buffer */
+	free(res);
+}
+
 static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
                         int fd, void *arg)
 {
@@ -236,16 +265,31 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_pop_login(lk.cfg, lk.users, c, lk.peer[R_PARENT], id, r);
 		return;
 	}
-	const char *a = "", *b = "";
+	const char *a = "", *b = "", *auth = "";
 	uint64_t mode = 0;
+	struct auth_req q;
 	switch (type) {
 	case M_MAIL_CHECK:
 		a = msg_get_str(r);
 		break;
-	case M_RCPT_CHECK:
+	case M_RCPT_CHECK:             /* the authenticated login is optional (older senders) */
+		a = msg_get_str(r);
+		b = msg_get_str(r);
+		if (r->off < r->len)
+			auth = msg_get_str(r);
+		break;
 	case M_ROUTE:
 		a = msg_get_str(r);
 		b = msg_get_str(r);
+		break;
+	case M_AUTH_CHECK:
+		q.service = msg_get_str(r);
+		q.ip = msg_get_str(r);
+		q.mech = msg_get_str(r);
+		q.login = msg_get_str(r);
+		q.authzid = msg_get_str(r);
+		q.secret = msg_get_str(r);
+		q.response = msg_get_str(r);
 		break;
 	case M_MX_RESOLVE:
 		a = msg_get_str(r);
@@ -265,7 +309,9 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 	if (type == M_MAIL_CHECK)
 		lookup_mail_check(c, id, a);
 	else if (type == M_RCPT_CHECK)
-		lookup_rcpt_check(c, id, a, b);
+		lookup_rcpt_check(c, id, a, b, auth);
+	else if (type == M_AUTH_CHECK)
+		lookup_auth(c, id, &q);
 	else
 		lookup_route(c, id, a);
 }

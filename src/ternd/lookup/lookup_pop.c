@@ -9,10 +9,6 @@
 #include "lib/log.h"
 #include <string.h>
 
-/* weak until lookup_auth.c (branch auth) is merged: without it every login tempfails */
-void lookup_auth_check(const struct config *cfg, struct users *users, const struct auth_req *q,
-                       struct auth_res *r) __attribute__((weak));
-
 const char *lookup_pop_maildir(const struct config *cfg)
 {
 	const char *a = cfg->aliasempty;
@@ -46,10 +42,7 @@ void lookup_pop_login(const struct config *cfg, struct users *users, struct chan
 		return;                      /* dropped; the codec logs it */
 	static struct auth_res res;          /* holds a users_result: not on the stack */
 	memset(&res, 0, sizeof res);
-	if (lookup_auth_check)
-		lookup_auth_check(cfg, users, &q, &res);
-	else
-		res.verdict = AUTH_TEMP;
+	lookup_auth_check(cfg, users, &q, &res);
 	if (res.verdict == AUTH_OK && !parent) {
 		res.verdict = AUTH_TEMP;
 		log_warn("event=pop3_no_parent ip=%s login=%s", q.ip, res.login);
