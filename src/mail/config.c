@@ -160,6 +160,8 @@ struct cfg_parse {
 	int depth;
 	int setline[CFG_NKEYS];    /* where each scalar key was set (0 = default) */
 	char *setfile[CFG_NKEYS];
+	int pop3s_line;            /* where the first `listen pop3s` is (0 = none) */
+	char *pop3s_file;
 };
 
 static void cfg_err(struct cfg_parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -380,6 +382,10 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 		return -1;
 	}
 	c->listen[c->nlisten++] = l;
+	if (strcmp(kind, "pop3s") == 0 && !ps->pop3s_line) {
+		ps->pop3s_line = ps->line;
+		ps->pop3s_file = xstrdup(ps->name);
+	}
 	return 0;
 }
 
@@ -774,6 +780,16 @@ static void cfg_check_defaultprivs(struct cfg_parse *ps)
 	}
 }
 
+/* pop3s is TLS from the first octet: without a certificate it could serve nobody */
+static void cfg_check_pop3s(struct cfg_parse *ps)
+{
+	if (!ps->pop3s_line || (ps->c->servercert && *ps->c->servercert))
+		return;
+	ps->line = ps->pop3s_line;
+	ps->name = ps->pop3s_file;
+	cfg_err(ps, "listen pop3s: needs servercert (implicit TLS)");
+}
+
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs)
 {
@@ -790,8 +806,10 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
 	cfg_check_defaultprivs(&ps);
+	cfg_check_pop3s(&ps);
 	for (size_t i = 0; i < CFG_NKEYS; i++)
 		free(ps.setfile[i]);
+	free(ps.pop3s_file);
 	return ps.nerr ? -1 : 0;
 }
 
