@@ -361,3 +361,16 @@ def test_timeout(make_tern, workdir):
     assert f.readline() == b"-ERR timeout\r\n"
     assert f.readline() == b""
     s.close()
+
+
+def test_shutdown_cuts_sessions_and_keeps_mail(box):
+    fill(box)
+    c = box.login()
+    c.dele(1)
+    c.dele(2)
+    started = time.monotonic()
+    assert box.t.stop() == 0
+    assert time.monotonic() - started < 5
+    assert len(box.names("joe", "cur")) == 2         # no QUIT: nothing removed
+    with pytest.raises((poplib.error_proto, OSError, EOFError)):
+        c.stat()

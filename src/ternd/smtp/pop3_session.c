@@ -429,11 +429,14 @@ void pop3_session_peer_lost(struct pop3_session *s)
 	pop3_refused(s, AUTH_TEMP);
 }
 
+/* Shutdown: a session that takes commands is told; one with a worker is cut (the worker
+ * sees EOF before QUIT and removes nothing, so the client loses nothing but the session). */
 void pop3_session_drain(struct pop3_session *s)
 {
-	if (s->st == PS_AUTHZ || s->st == PS_SASL) {
+	if (s->st == PS_AUTHZ || s->st == PS_SASL)
 		pop3_close(s, "-ERR [SYS/TEMP] server shutting down");
-	}
+	else if (s->st != PS_CLOSING)
+		pop3_close(s, NULL);
 }
 
 void pop3_session_kill(struct pop3_session *s)
