@@ -1,8 +1,8 @@
 /* pop3_cmd — the POP3 command line parser (RFC 1939, CAPA RFC 2449, STLS RFC 2595, AUTH
- * RFC 5034) of both halves of tern's POP3 server: the AUTHORIZATION state that the smtp
- * role's session speaks (USER PASS APOP AUTH CAPA STLS QUIT) and the TRANSACTION state that
- * the per-user worker tern-pop3 speaks (STAT LIST UIDL TOP RETR DELE NOOP RSET LAST QUIT).
- * Also the SASL PLAIN message split (base64, authzid NUL authcid NUL password).
+ * RFC 5034: the command only; its exchange is src/mail/sasl.c's) of both halves of tern's
+ * POP3 server: the AUTHORIZATION state that the smtp role's session speaks (USER PASS APOP
+ * AUTH CAPA STLS QUIT) and the TRANSACTION state that the per-user worker tern-pop3 speaks
+ * (STAT LIST UIDL TOP RETR DELE NOOP RSET LAST QUIT).
  * Owns: the command table (verb, states, argument shape). Trusts: nothing in the line. */
 #ifndef TERN_POP3_CMD_H
 #define TERN_POP3_CMD_H
@@ -46,11 +46,4 @@ int pop3_cmd_parse(char *line, size_t len, enum pop3_state state, struct pop3_cm
 const char *pop3_cmd_name(enum pop3_verb v);
 const char *pop3_cmd_error(int perr);     /* the text after "-ERR " */
 
-/* SASL PLAIN (RFC 4616) from its base64 form: 0 and the three parts (NUL-terminated, in
- * out, which must hold POP3_MAXLINE octets), or -1 (bad base64, wrong shape, empty authcid
- * or password, a part over POP3_MAXARG). */
-int pop3_sasl_plain(const char *b64, char *out, const char **authzid, const char **authcid,
-                    const char **passwd);
-/* base64 decode (RFC 4648, padding required, no blanks): the length, or -1. */
-long pop3_b64_decode(const char *in, size_t len, unsigned char *out, size_t outsz);
 #endif

@@ -228,20 +228,48 @@ def test_apop_with_a_cleartext_secret(box):
         c.apop("ann", "wrong")
 
 
-def test_sasl_plain(box):
+def test_sasl_plain_login_cram(box):
     fill(box)
+    box.put("ann", "1700000003.M3P3.tern.test", MSG1)
+    b64 = lambda b: base64.b64encode(b).decode()
     with socket.create_connection(("127.0.0.1", box.pop), timeout=10) as s:
         f = s.makefile("rb")
         f.readline()
-        resp = base64.b64encode(f"\0joe\0{PASSWORD}".encode()).decode()
+        resp = b64(f"\0joe\0{PASSWORD}".encode())
         s.sendall(b"AUTH PLAIN\r\n")
         assert f.readline().startswith(b"+ ")
         s.sendall(resp.encode() + b"\r\n")
         assert f.readline().startswith(b"+OK")
         s.sendall(b"STAT\r\n")
         assert f.readline().startswith(b"+OK 2 ")
-        s.sendall(f"AUTH PLAIN {resp}\r\n".encode())       # already logged in: the worker's -ERR
+        s.sendall(f"AUTH PLAIN {resp}\r\n".encode())       # logged in: the worker's -ERR
         assert f.readline().startswith(b"-ERR")
+        s.sendall(b"QUIT\r\n")
+        assert f.readline().startswith(b"+OK")
+    with socket.create_connection(("127.0.0.1", box.pop), timeout=10) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"AUTH PLAIN *bad*\r\n")                # bad base64: -ERR, still usable
+        assert f.readline().startswith(b"-ERR")
+        s.sendall(b"AUTH LOGIN\r\n")
+        assert f.readline() == b"+ VXNlcm5hbWU6\r\n"
+        s.sendall(b64(b"joe").encode() + b"\r\n")
+        assert f.readline() == b"+ UGFzc3dvcmQ6\r\n"
+        s.sendall(b64(PASSWORD.encode()).encode() + b"\r\n")
+        assert f.readline().startswith(b"+OK")
+        s.sendall(b"QUIT\r\n")
+        assert f.readline().startswith(b"+OK")
+    import hmac
+    with socket.create_connection(("127.0.0.1", box.pop), timeout=10) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"AUTH CRAM-MD5\r\n")
+        line = f.readline()
+        assert line.startswith(b"+ ")
+        challenge = base64.b64decode(line[2:].strip())
+        digest = hmac.new(APOPSECRET.encode(), challenge, "md5").hexdigest()
+        s.sendall(b64(f"ann {digest}".encode()).encode() + b"\r\n")
+        assert f.readline().startswith(b"+OK 1 messages")
         s.sendall(b"QUIT\r\n")
         assert f.readline().startswith(b"+OK")
 
@@ -257,6 +285,7 @@ def test_plaintext_needs_tls_then_stls(make_tern, workdir):
     c.stls(b.tls_context())
     caps = c.capa()
     assert "USER" in caps and "STLS" not in caps
+    assert caps["SASL"] == ["PLAIN", "LOGIN"]         # CRAM-MD5: taken, not advertised
     c.user("joe")
     c.pass_(PASSWORD)
     assert c.stat()[0] == 2

@@ -1,4 +1,4 @@
-/* test_pop3_cmd — the POP3 command parser (both states), SASL PLAIN and base64, table-driven. */
+/* test_pop3_cmd — the POP3 command parser (both states), table-driven. */
 #include "t.h"
 #include "mail/pop3_cmd.h"
 
@@ -111,39 +111,10 @@ static void test_limits(void)
 	T_EQ_STR(pop3_cmd_error(P3E_UNKNOWN), "unknown command");
 }
 
-static void test_sasl(void)
-{
-	char out[POP3_MAXLINE];
-	const char *z, *c, *p;
-	T_EQ_INT(pop3_sasl_plain("AGpvZQBzZWNyZXQ=", out, &z, &c, &p), 0);    /* \0joe\0secret */
-	T_EQ_STR(z, "");
-	T_EQ_STR(c, "joe");
-	T_EQ_STR(p, "secret");
-	T_EQ_INT(pop3_sasl_plain("YWRtaW4Aam9lAHNlY3JldA==", out, &z, &c, &p), 0);  /* admin\0joe\0secret */
-	T_EQ_STR(z, "admin");
-	T_EQ_STR(c, "joe");
-	T_EQ_INT(pop3_sasl_plain("AGpvZQA=", out, &z, &c, &p), -1);        /* empty password */
-	T_EQ_INT(pop3_sasl_plain("AABzZWNyZXQ=", out, &z, &c, &p), -1);    /* empty authcid */
-	T_EQ_INT(pop3_sasl_plain("am9lc2VjcmV0", out, &z, &c, &p), -1);    /* no NUL */
-	T_EQ_INT(pop3_sasl_plain("AGpvZQBzZWNyZXQAeA==", out, &z, &c, &p), -1);  /* 4 parts */
-	T_EQ_INT(pop3_sasl_plain("AGpvZQBzZWNyZXQ", out, &z, &c, &p), -1);  /* no padding */
-	T_EQ_INT(pop3_sasl_plain("*", out, &z, &c, &p), -1);
-	T_EQ_INT(pop3_sasl_plain("", out, &z, &c, &p), -1);
-	unsigned char b[8];
-	T_EQ_INT(pop3_b64_decode("Zm9v", 4, b, sizeof b), 3);
-	T_EQ_INT(pop3_b64_decode("Zm8=", 4, b, sizeof b), 2);
-	T_EQ_INT(pop3_b64_decode("Zg==", 4, b, sizeof b), 1);
-	T_EQ_INT(pop3_b64_decode("Z===", 4, b, sizeof b), -1);
-	T_EQ_INT(pop3_b64_decode("Zg=a", 4, b, sizeof b), -1);
-	T_EQ_INT(pop3_b64_decode("Zg==Zm9v", 8, b, sizeof b), -1);
-	T_EQ_INT(pop3_b64_decode("Zm9vZm9vZm9v", 12, b, 8), -1);         /* too long for out */
-}
-
 static void run(void)
 {
 	test_parse();
 	test_limits();
-	test_sasl();
 }
 
 T_MAIN(run)

@@ -9,6 +9,7 @@
 #include "ternd/lookup/lookup_auth.h"
 #include "ternd/proto.h"
 #include "mail/pop3_cmd.h"
+#include "mail/sasl.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/io.h"
@@ -30,6 +31,7 @@ struct pop3_session {
 	struct tls_ctx *tls;
 	struct io *io, *w;
 	struct ev *timer;                /* the throttle's delay; the deferred end */
+	struct sasl *sasl;               /* an AUTH exchange in progress (src/mail/sasl.c) */
 	uint32_t id;
 	void *ipslot;
 	enum pop3_st st;
@@ -55,6 +57,10 @@ static void pop3_end(struct pop3_session *s, const char *why)
 	io_free(s->io);
 	io_free(s->w);                   /* the worker sees EOF: nothing is removed before QUIT */
 	ev_free(s->timer);
+	if (s->sasl) {
+		sasl_clear(s->sasl);
+		free(s->sasl);
+	}
 	s->srv->closed(s->srv, NULL, s->id, s->ipslot);
 	free(s);
 }
@@ -104,7 +110,7 @@ static void pop3_capa(struct pop3_session *s)
 	io_print(s->io, "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
 	                "AUTH-RESP-CODE\r\nPIPELINING\r\n");
 	if (pop3_plain_ok(s))
-		io_print(s->io, "USER\r\nSASL PLAIN\r\n");
+		io_print(s->io, "USER\r\nSASL PLAIN LOGIN\r\n");
 	if (s->tls && !io_tls(s->io))
 		io_print(s->io, "STLS\r\n");
 	io_print(s->io, "IMPLEMENTATION tern\r\n.\r\n");
@@ -134,43 +140,79 @@ static void pop3_login(struct pop3_session *s, const char *mech, const char *log
 	io_set_read(s->io, 0);           /* what the client pipelined is kept for the worker */
 }
 
-static void pop3_sasl_response(struct pop3_session *s, const char *b64)
+/* the mechanisms taken now: PLAIN and LOGIN carry the password, so only over TLS unless
+ * authplaintext; CRAM-MD5 always. CRAM-MD5 (like APOP) works only for users with a stored
+ * cleartext secret, so it is taken but never advertised: clients pick the strongest
+ * mechanism listed (curl does) and would fail for every user with a hashed password. */
+static unsigned pop3_mechs(const struct pop3_session *s)
 {
-	char out[POP3_MAXLINE];
-	const char *authzid, *authcid, *pw;
+	unsigned m = SASL_MECH_BIT(SASL_CRAM_MD5);
+	if (pop3_plain_ok(s))
+		m |= SASL_MECH_BIT(SASL_PLAIN) | SASL_MECH_BIT(SASL_LOGIN);
+	return m;
+}
+
+/* sasl.c speaks SMTP's replies: "334 X" goes out as "+ X", an error as -ERR and its text */
+static void pop3_sasl_reply(struct pop3_session *s, const char *r)
+{
+	if (strncmp(r, "334", 3) == 0) {
+		io_printf(s->io, "+ %s\r\n", r[3] ? r + 4 : "");
+		return;
+	}
+	const char *t = r + strcspn(r, " ");
+	t += strspn(t, " ");
+	if (*t >= '2' && *t <= '5' && t[1] == '.')
+		t += strcspn(t, " "), t += strspn(t, " ");      /* the enhanced status code */
+	io_printf(s->io, "-ERR [AUTH] %s\r\n", t);
+}
+
+static void pop3_sasl_end(struct pop3_session *s)
+{
+	sasl_clear(s->sasl);
+	free(s->sasl);
+	s->sasl = NULL;
+	if (s->st == PS_SASL)
+		s->st = PS_AUTHZ;
+}
+
+/* what sasl_start/sasl_step said: prompt again, log in, or refuse */
+static void pop3_sasl_rc(struct pop3_session *s, int rc)
+{
+	const struct sasl_cred *c = &s->sasl->cred;
+	if (rc == SASL_NEXT) {
+		s->st = PS_SASL;
+		pop3_sasl_reply(s, s->sasl->reply);
+		return;
+	}
 	s->st = PS_AUTHZ;
-	if (strcmp(b64, "*") == 0) {
-		io_print(s->io, "-ERR authentication cancelled\r\n");
-		return;
-	}
-	if (pop3_sasl_plain(b64, out, &authzid, &authcid, &pw) < 0 ||
-	    (*authzid && strcmp(authzid, authcid) != 0)) {
+	if (rc != SASL_DONE) {
+		if (rc != SASL_E_CANCEL)
+			s->bad++;
+		pop3_sasl_reply(s, s->sasl->reply);
+	} else if (*c->authzid && strcmp(c->authzid, c->login) != 0) {
 		s->bad++;
-		io_print(s->io, "-ERR [AUTH] malformed PLAIN response, or an authorization "
-		                "identity other than the login\r\n");
-		return;
-	}
-	pop3_login(s, "PLAIN", authcid, pw, "");
-	explicit_bzero(out, sizeof out);
+		io_print(s->io, "-ERR [AUTH] no authorization identity other than the login\r\n");
+	} else
+		pop3_login(s, c->mech, c->login, c->secret, c->response);
+	pop3_sasl_end(s);
 }
 
 static void pop3_auth(struct pop3_session *s, const struct pop3_cmd *c)
 {
+	char arg[POP3_MAXLINE + 2];
 	if (!*c->arg) {
-		io_print(s->io, pop3_plain_ok(s) ? "+OK\r\nPLAIN\r\n.\r\n" : "+OK\r\n.\r\n");
+		io_print(s->io, pop3_plain_ok(s) ? "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n" : "+OK\r\n.\r\n");
 		return;
 	}
-	if (str_casecmp(c->arg, "PLAIN") != 0 || !pop3_plain_ok(s)) {
-		io_print(s->io, pop3_plain_ok(s) ? "-ERR unsupported mechanism\r\n" :
-		                "-ERR [AUTH] use STLS first\r\n");
+	int m = sasl_mech_parse(c->arg, strlen(c->arg));
+	if ((m == SASL_PLAIN || m == SASL_LOGIN) && !pop3_plain_ok(s)) {
+		io_print(s->io, "-ERR [AUTH] use STLS first\r\n");
 		return;
 	}
-	if (*c->arg2) {
-		pop3_sasl_response(s, c->arg2);
-		return;
-	}
-	s->st = PS_SASL;
-	io_print(s->io, "+ \r\n");
+	snprintf(arg, sizeof arg, "%s%s%s", c->arg, *c->arg2 ? " " : "", c->arg2);
+	s->sasl = xcalloc(1, sizeof *s->sasl);
+	pop3_sasl_rc(s, sasl_start(s->sasl, arg, pop3_mechs(s), s->srv->cfg->me));
+	explicit_bzero(arg, sizeof arg);
 }
 
 static void pop3_stls(struct pop3_session *s)
@@ -238,7 +280,7 @@ static void pop3_lines(struct pop3_session *s)
 			return;
 		}
 		if (s->st == PS_SASL) {
-			pop3_sasl_response(s, line);
+			pop3_sasl_rc(s, sasl_step(s->sasl, line, len));
 			explicit_bzero(line, len);
 		} else
 			pop3_command(s, line, len);
