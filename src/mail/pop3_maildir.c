@@ -1,7 +1,7 @@
 /* pop3_maildir — see pop3_maildir.h. The scan renames new/X to cur/X:2, (a message another
  * session moved first is simply found in cur/), reads each message once to count its size as
  * sent, and sorts; the encoder works on runs between line feeds, so a message is copied in
- * large pieces rather than octet by octet.
+ * large pieces rather than octet by octet. A name carrying Dovecot's ",W=<size>" is not read.
  * Owns: the session's listing (names, sizes, marks). Trusts: nothing in names or contents. */
 #include "mail/pop3_maildir.h"
 #include <dirent.h>
@@ -146,6 +146,24 @@ static int pop3_move_new(int dfd)
 	return 0;
 }
 
+/* Dovecot's ",W=<n>" in the unique name: the size with CRLF line ends, exactly what POP3
+ * reports, so the message need not be read. 0 and *w, or -1 if absent. */
+static int pop3_wsize(const char *name, uint64_t *w)
+{
+	size_t end = strcspn(name, ":");
+	for (const char *p = strstr(name, ",W="); p && (size_t)(p - name) < end;
+	     p = strstr(p + 1, ",W=")) {
+		char digits[21];
+		size_t n = strspn(p + 3, "0123456789");
+		if (n == 0 || n >= sizeof digits || (p[3 + n] != ',' && p[3 + n] != ':' && p[3 + n]))
+			continue;
+		memcpy(digits, p + 3, n);
+		digits[n] = '\0';
+		return str_to_u64(digits, 0, UINT64_MAX, w);
+	}
+	return -1;
+}
+
 /* the size as sent of the file name in cur/ (cfd); -1 if it vanished or cannot be read */
 static int pop3_measure(int cfd, const char *name, struct pop3_msg *m)
 {
@@ -156,6 +174,11 @@ static int pop3_measure(int cfd, const char *name, struct pop3_msg *m)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -1;
+	}
+	m->mtime = st.st_mtime;
+	if (pop3_wsize(name, &m->size) == 0) {
+		close(fd);
+		return 0;
 	}
 	struct pop3_enc e;
 	static char rb[POP3_READSZ];
@@ -168,7 +191,6 @@ static int pop3_measure(int cfd, const char *name, struct pop3_msg *m)
 		return -1;
 	pop3_enc_end(&e, NULL);
 	m->size = e.octets;
-	m->mtime = st.st_mtime;
 	return 0;
 }
 

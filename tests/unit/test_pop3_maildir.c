@@ -113,11 +113,14 @@ static void test_box(void)
 	put(dir, "new/300.a.h", "S: 3\n\nthree\n", 3000);
 	put(dir, "new/100.a.h", "S: 1\n\none\n", 1000);
 	put(dir, "cur/200.a.h:2,S", "S: 2\r\n\r\ntwo\r\n", 2000);
+	put(dir, "new/400.a.h,S=9,W=99", "S: 4\n\nfour\n", 4000);   /* W= is believed */
 	put(dir, "new/.hidden", "x\n", 10);
 	put(dir, "tmp/50.a.h", "x\n", 10);
 	struct pop3_box b;
 	T_EQ_INT(pop3_box_open(&b, open(dir, O_RDONLY | O_DIRECTORY)), 0);
-	T_EQ_INT(b.n, 3);
+	T_EQ_INT(b.n, 4);
+	T_EQ_STR(b.m[3].uidl, "400.a.h,S=9,W=99");
+	T_EQ_INT(b.m[3].size, 99);
 	T_EQ_STR(b.m[0].uidl, "100.a.h");
 	T_EQ_STR(b.m[0].name, "100.a.h:2,");
 	T_EQ_STR(b.m[1].uidl, "200.a.h");
@@ -131,16 +134,16 @@ static void test_box(void)
 	uint64_t oct;
 	b.m[1].deleted = 1;
 	pop3_box_stat(&b, &n, &oct);
-	T_EQ_INT(n, 2);
-	T_EQ_INT(oct, 13 + 15);
+	T_EQ_INT(n, 3);
+	T_EQ_INT(oct, 13 + 15 + 99);
 	int fd = pop3_box_openmsg(&b, 2);
 	T_CHECK(fd >= 0);
 	close(fd);
-	T_CHECK(pop3_box_openmsg(&b, 3) < 0);
+	T_CHECK(pop3_box_openmsg(&b, 4) < 0);
 	pop3_box_free(&b);                      /* no commit: nothing removed */
 	T_CHECK(exists(dir, "cur/200.a.h:2,S"));
 	T_EQ_INT(pop3_box_open(&b, open(dir, O_RDONLY | O_DIRECTORY)), 0);
-	T_EQ_INT(b.n, 3);
+	T_EQ_INT(b.n, 4);
 	T_EQ_STR(b.m[1].uidl, "200.a.h");       /* the same UIDL in the next session */
 	b.m[1].deleted = 1;
 	T_EQ_INT(pop3_box_commit(&b, &failed), 1);
