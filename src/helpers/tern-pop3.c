@@ -284,7 +284,10 @@ int pop3w_main(int argc, char **argv)
 		return 1;
 	}
 	int dfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || pop3_box_open(&W.box, dfd) < 0) {
+	if (dfd < 0 && errno == ENOENT) {        /* no mail delivered yet: an empty maildrop */
+		memset(&W.box, 0, sizeof W.box);
+		W.box.dfd = -1;
+	} else if (dfd < 0 || pop3_box_open(&W.box, dfd) < 0) {
 		log_warn("event=pop3_maildir_error user=%s maildir=%s error=\"%s\"", W.user, maildir,
 		         strerror(errno));
 		pop3w_reply("-ERR [SYS/TEMP] unable to open the mailbox");

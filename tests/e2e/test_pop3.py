@@ -65,11 +65,15 @@ class Box:
         for user, uid, gid, pw in (("joe", UID, GID, digest(PASSWORD)),
                                    ("ann", UID + 1, GID, "{PLAIN}" + APOPSECRET),
                                    ("grp0", UID + 2, 0, digest(PASSWORD)),
-                                   ("roleuid", role_uid(self.t), GID, digest(PASSWORD))):
+                                   ("roleuid", role_uid(self.t), GID, digest(PASSWORD)),
+                                   ("empty", UID + 3, GID, digest(PASSWORD))):
             home = self.home(user)
-            for sub in ("new", "cur", "tmp"):
-                (home / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
-            for d in (home, home / "Maildir", *[home / "Maildir" / s for s in ("new", "cur", "tmp")]):
+            home.mkdir(parents=True, exist_ok=True)
+            dirs = [home]
+            if user != "empty":                       # no mail delivered yet: no Maildir
+                dirs += [home / "Maildir"] + [home / "Maildir" / s for s in ("new", "cur", "tmp")]
+            for d in dirs:
+                d.mkdir(exist_ok=True)
                 os.chown(d, uid, gid)
                 os.chmod(d, 0o700)
             lines.append(f"{user}:{uid}:{gid}:{home}:{pw}\n")
@@ -172,6 +176,14 @@ def test_dele_quit_removes_and_drop_keeps(box):
     c.dele(2)
     c.quit()
     assert box.names("joe", "cur") == ["1700000001.M1P1.tern.test:2,"]
+
+
+def test_no_maildir_yet_is_an_empty_maildrop(box):
+    c = box.login("empty")
+    assert c.stat() == (0, 0)
+    assert c.list()[1] == []
+    c.quit()
+    assert not (box.home("empty") / "Maildir").exists()
 
 
 def test_wrong_password(box):
