@@ -45,14 +45,14 @@ $(B)/libtern.a: $(LIB_OBJ)
 $(B)/libmail.a: $(MAIL_OBJ)
 	ar rcs $@ $^
 
-LOCAL_OBJ := $(B)/src/helpers/tern-local.o $(B)/src/helpers/tern-pop3.o
+LOCAL_OBJ := $(B)/src/helpers/tern-local.o
 bin/ternd: $(TERND_OBJ) $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(TERND_OBJ) $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
 bin/ternctl: $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
-bin/tern-local: $(B)/src/helpers/local_main.o $(B)/src/helpers/tern-local.o $(B)/libmail.a $(B)/libtern.a
+bin/tern-local: $(B)/src/helpers/local_main.o $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 bin/tern-pop3: $(B)/src/helpers/pop3_main.o $(B)/src/helpers/tern-pop3.o $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -80,7 +80,7 @@ $(TB)/libtern.a: $(T_LIB)
 	ar rcs $@ $^
 $(TB)/libmail.a: $(T_MAIL)
 	ar rcs $@ $^
-$(TBIN)/ternd: $(T_TERND) $(TB)/src/helpers/tern-local.o $(TB)/src/helpers/tern-pop3.o $(TB)/libmail.a $(TB)/libtern.a
+$(TBIN)/ternd: $(T_TERND) $(TB)/src/helpers/tern-local.o $(TB)/libmail.a $(TB)/libtern.a
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(TBIN)/ternctl: $(T_CTL) $(TB)/libmail.a $(TB)/libtern.a

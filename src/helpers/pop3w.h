@@ -1,6 +1,6 @@
 /* pop3w — tern-pop3's POP3 TRANSACTION/UPDATE code as a function (src/helpers/tern-pop3.c),
- * so that the ternd parent can run it in a forked child without an exec, as it does for
- * tern-local. Contract: argv `tern-pop3 [-t SECONDS] [-u USER] MAILDIR`, the client on fds 0
+ * main() of the tern-pop3 program (src/helpers/pop3_main.c), which ternd's parent execs for
+ * each POP3 login (src/ternd/parent/parent_pop.c). Contract: argv `tern-pop3 [-t SECONDS] [-u USER] MAILDIR`, the client on fds 0
  * and 1 (a socket), running as the user in the user's home; returns the exit code (0 after
  * a clean QUIT). */
 #ifndef TERN_POP3W_H

@@ -1,5 +1,5 @@
 /* tern-pop3 — the user side of tern's POP3 server (qmail-pop3d's place): the TRANSACTION and
- * UPDATE states over one Maildir, on a socket given as fds 0 and 1. ternd's parent forks it
+ * UPDATE states over one Maildir, on a socket given as fds 0 and 1. ternd's parent forks and execs it
  * with the user's uid, gid and home (checked as for deliveries) once the lookup role accepted
  * the login; the smtp role's POP3 session then pumps the client's octets to it. It refuses
  * uid 0. It first sends "+OK …" (the session passes that line to the client as the answer to

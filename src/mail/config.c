@@ -67,7 +67,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 pop3s metrics" },
 	{ "loglevel", CT_INT, O(loglevel), "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug" },
 	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },
-	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local (default: the directory of the ternd binary)" },
+	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local, tern-pop3 and tern-queue (default: the directory of the ternd binary)" },
 	{ "locals", CT_LIST, O(locals), NULL, 0, 0, "domains delivered on this host (default: me)" },
 	{ "rcpthosts", CT_LIST, O(rcpthosts), NULL, 0, 0, "domains accepted from any client besides locals; `.example.com` covers subdomains" },
 	{ "relayclients", CT_IPLIST, O(relayclients), NULL, 0, 0, "client addresses/networks allowed to relay anywhere (RELAYCLIENT)" },

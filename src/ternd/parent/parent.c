@@ -59,7 +59,7 @@ struct life {
 
 static struct config *cfg;
 static const char *cfgpath;
-static char self_exe[PATH_MAX], queue_exe[PATH_MAX];
+static char self_exe[PATH_MAX], queue_exe[PATH_MAX], pop3_exe[PATH_MAX];
 static int debug_flag;
 static int lfd[CFG_MAXLISTEN], lkind[CFG_MAXLISTEN], nl;
 static pid_t pids[R_NROLES];
@@ -599,7 +599,7 @@ static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		return;
 	}
 	if (type == M_POP_SPAWN && c == ch[R_LOOKUP] && fd < 0) {
-		parent_pop_spawn(cfg, ch[R_SMTP], id, r, spawn_reset_signals);
+		parent_pop_spawn(cfg, pop3_exe, ch[R_SMTP], id, r, spawn_reset_signals);
 		return;
 	}
 	if (fd >= 0)
@@ -734,6 +734,7 @@ static void find_exes(const char *argv0)
 			*slash = '\0';
 	}
 	snprintf(queue_exe, sizeof queue_exe, "%s/tern-queue", dir);
+	snprintf(pop3_exe, sizeof pop3_exe, "%s/tern-pop3", dir);
 }
 
 int parent_main(struct config *c, const char *path, const char *argv0, int debug)

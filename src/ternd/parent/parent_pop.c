@@ -1,14 +1,17 @@
-/* parent_pop — forking the POP3 worker (tern-pop3, src/helpers/pop3w.h) for a login the
+/* parent_pop — starting the POP3 worker (tern-pop3, src/helpers/pop3w.h) for a login the
  * lookup role accepted (M_POP_SPAWN), with the same (uid, gid) check as a delivery child
  * (parent_fork_allowed: never root, a role account or a privileged group; with users passwd:
  * nothing below minuid), in the user's home, over a fresh socketpair whose other end goes to
  * the smtp role (M_POP_READY). At most maxsmtpd workers live at once.
+ * Unlike a delivery child, the worker is exec'd (the tern-pop3 program next to ternd): it
+ * talks to the network for as long as the client likes, and a fresh address space holds
+ * nothing of the parent's (the users table with every user's password hash). An exec costs
+ * about a millisecond, once per login.
  * Owns: the list of live workers. Trusts: nothing in the request beyond what the users table
  * confirms; the smtp role never names a uid (it cannot send M_POP_SPAWN: ipc_acl.c). */
 #include "ternd/parent/parent.h"
 #include "ternd/parent/parent_fork.h"
 #include "ternd/proto.h"
-#include "helpers/pop3w.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -42,8 +45,9 @@ static void parent_pop_ready(struct chan *smtp, uint32_t id, int fd)
 }
 
 /* in the child: become the user, go home, run the worker on sock */
-static void parent_pop_child(const struct config *cfg, uint64_t uid, uint64_t gid,
-                             const char *user, const char *home, const char *maildir, int sock)
+static void parent_pop_child(const struct config *cfg, const char *exe, uint64_t uid,
+                             uint64_t gid, const char *user, const char *home,
+                             const char *maildir, int sock)
 {
 	static char *noenv[] = { NULL };
 	char tmo[24];
@@ -62,15 +66,19 @@ static void parent_pop_child(const struct config *cfg, uint64_t uid, uint64_t gi
 			_exit(111);
 		_exit(111);
 	}
-	environ = noenv;
 	snprintf(tmo, sizeof tmo, "%llu", (unsigned long long)cfg->timeoutpop3d);
 	char *argv[] = { "tern-pop3", "-t", tmo, "-u", (char *)user, (char *)maildir, NULL };
-	_exit(pop3w_main(6, argv));
+	execve(exe, argv, noenv);
+	static const char err[] = "-ERR [SYS/TEMP] unable to start the mailbox reader\r\n";
+	log_err("event=exec_failed path=%s error=\"%s\"", exe, strerror(errno));
+	if (fs_write_all(1, err, sizeof err - 1) < 0)
+		_exit(111);
+	_exit(111);
 }
 
-static int parent_pop_fork(const struct config *cfg, uint64_t uid, uint64_t gid,
-                           const char *user, const char *home, const char *maildir,
-                           void (*reset_signals)(void))
+static int parent_pop_fork(const struct config *cfg, const char *exe, uint64_t uid,
+                           uint64_t gid, const char *user, const char *home,
+                           const char *maildir, void (*reset_signals)(void))
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -83,7 +91,7 @@ static int parent_pop_fork(const struct config *cfg, uint64_t uid, uint64_t gid,
 	pid_t pid = fork();
 	if (pid == 0) {
 		reset_signals();
-		parent_pop_child(cfg, uid, gid, user, home, maildir, sv[1]);
+		parent_pop_child(cfg, exe, uid, gid, user, home, maildir, sv[1]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
@@ -102,8 +110,8 @@ static int parent_pop_fork(const struct config *cfg, uint64_t uid, uint64_t gid,
 	return sv[0];
 }
 
-void parent_pop_spawn(const struct config *cfg, struct chan *smtp, uint32_t id,
-                      struct msg_reader *r, void (*reset_signals)(void))
+void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *smtp,
+                      uint32_t id, struct msg_reader *r, void (*reset_signals)(void))
 {
 	const char *user = msg_get_str(r);
 	uint64_t uid = msg_get_u64(r), gid = msg_get_u64(r);
@@ -123,7 +131,7 @@ void parent_pop_spawn(const struct config *cfg, struct chan *smtp, uint32_t id,
 		parent_pop_ready(smtp, id, -1);
 		return;
 	}
-	parent_pop_ready(smtp, id, parent_pop_fork(cfg, uid, gid, user, home, maildir,
+	parent_pop_ready(smtp, id, parent_pop_fork(cfg, exe, uid, gid, user, home, maildir,
 	                                           reset_signals));
 }
 
