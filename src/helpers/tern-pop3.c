@@ -1,9 +1,9 @@
 /* tern-pop3 — the user side of tern's POP3 server (qmail-pop3d's place): the TRANSACTION and
- * UPDATE states over one Maildir, on a socket given as fds 0 and 1. ternd's parent forks and execs it
- * with the user's uid, gid and home (checked as for deliveries) once the lookup role accepted
- * the login; the smtp role's POP3 session then pumps the client's octets to it. It refuses
- * uid 0. It first sends "+OK …" (the session passes that line to the client as the answer to
- * PASS/APOP/AUTH), or "-ERR …" and exits if the Maildir cannot be read.
+ * UPDATE states over one Maildir, on a socket given as fds 0 and 1. ternd's parent forks and
+ * execs it with the user's uid, gid and home (checked as for deliveries) once the lookup role
+ * accepted the login; the smtp role's POP3 session then pumps the client's octets to it. It
+ * refuses uid 0. It first sends "+OK …" (the session passes that line to the client as the
+ * answer to PASS/APOP/AUTH), or "-ERR …" and exits if the Maildir cannot be read.
  * Owns: the listing of this session and the deletions at QUIT (src/mail/pop3_maildir.c).
  * Trusts: its argv (set by the parent); nothing the client sends, nor the Maildir contents.
  * A connection that drops before QUIT removes nothing. */
