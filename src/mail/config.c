@@ -77,7 +77,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "maxrcptcount", CT_UINT, O(maxrcptcount), "1000", 0, 1000000, "maximum recipients per message (0 = unlimited)" },
 	{ "timeoutsmtpd", CT_UINT, O(timeoutsmtpd), "1200", 1, 86400, "seconds an SMTP client may stay silent" },
 	{ "servercert", CT_OPTWORD, O(servercert), "", 0, 0, "PEM file with the server's private key and certificate chain (qmail's servercert.pem); enables STLS and pop3s" },
-	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer plaintext logins (POP3 USER/PASS, SASL PLAIN) on connections without TLS" },
+	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer plaintext logins (POP3 USER/PASS, AUTH PLAIN and LOGIN) on connections without TLS" },
 	{ "timeoutpop3d", CT_UINT, O(timeoutpop3d), "1200", 1, 86400, "seconds a POP3 client may stay silent (qmail-popup's and qmail-pop3d's timeout)" },
 	{ "maxsmtpd", CT_UINT, O(maxsmtpd), "20000", 1, 1000000, "concurrent inbound SMTP sessions in total" },
 	{ "maxsmtpdperip", CT_UINT, O(maxsmtpdperip), "100", 0, 1000000, "concurrent inbound SMTP sessions per client address (0 = unlimited)" },
