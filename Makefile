@@ -26,7 +26,7 @@ UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit-san/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-PROGS := bin/ternd bin/ternctl bin/tern-local bin/tern-queue bin/sendmail bin/mailq bin/newaliases
+PROGS := bin/ternd bin/ternctl bin/tern-local bin/tern-pop3 bin/tern-queue bin/sendmail bin/mailq bin/newaliases
 
 .PHONY: all run test test-build unit unit-san fuzz fuzz-build e2e crash deps clean install layering bench
 all: deps-build $(PROGS)
@@ -53,6 +53,8 @@ bin/ternctl: $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
 bin/tern-local: $(B)/src/helpers/local_main.o $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+bin/tern-pop3: $(B)/src/helpers/pop3_main.o $(B)/src/helpers/tern-pop3.o $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 bin/tern-queue: $(B)/src/helpers/tern-queue.o $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -85,6 +87,9 @@ $(TBIN)/ternctl: $(T_CTL) $(TB)/libmail.a $(TB)/libtern.a
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(TBIN)/tern-local: $(TB)/src/helpers/local_main.o $(TB)/src/helpers/tern-local.o $(TB)/libmail.a $(TB)/libtern.a
+	@mkdir -p $(TBIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN)/tern-pop3: $(TB)/src/helpers/pop3_main.o $(TB)/src/helpers/tern-pop3.o $(TB)/libmail.a $(TB)/libtern.a
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(TBIN)/tern-queue: $(TB)/src/helpers/tern-queue.o $(TB)/libmail.a $(TB)/libtern.a

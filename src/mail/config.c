@@ -72,10 +72,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sandbox", CT_CHOICE, O(sandbox), "yes", 0, 0, "seccomp filter of each role: yes (a forbidden system call kills the role, logged), log (the kernel logs it and lets it pass), no" },
 	{ "rootdir", CT_WORD, O(rootdir), "/var/empty/tern", 0, 0, "empty directory the smtp role chroots into when started as root" },
 	{ "defaultprivs", CT_WORD, O(defaultprivs), "nobody", 0, 0, "unprivileged account that runs alias |program and /file deliveries (Postfix's default_privs); never a role account" },
-	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT [OPTION=VALUE...] | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 metrics; options tls=none|starttls|implicit auth=none|optional|required relayauth=yes|no" },
+	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT [OPTION=VALUE...] | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 pop3s metrics; options tls=none|starttls|implicit auth=none|optional|required relayauth=yes|no" },
 	{ "loglevel", CT_INT, O(loglevel), "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug" },
 	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },
-	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local (default: the directory of the ternd binary)" },
+	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local, tern-pop3 and tern-queue (default: the directory of the ternd binary)" },
 	{ "locals", CT_LIST, O(locals), NULL, 0, 0, "domains delivered on this host (default: me)" },
 	{ "rcpthosts", CT_LIST, O(rcpthosts), NULL, 0, 0, "domains accepted from any client besides locals; `.example.com` covers subdomains" },
 	{ "relayclients", CT_IPLIST, O(relayclients), NULL, 0, 0, "client addresses/networks allowed to relay anywhere (RELAYCLIENT)" },
@@ -84,17 +84,18 @@ static const struct cfg_key cfg_keys[] = {
 	{ "databytes", CT_UINT, O(databytes), "10485760", 0, 4294967295ull, "maximum message size accepted over SMTP (0 = unlimited); SIZE advertises it" },
 	{ "maxrcptcount", CT_UINT, O(maxrcptcount), "1000", 0, 1000000, "maximum recipients per message (0 = unlimited)" },
 	{ "timeoutsmtpd", CT_UINT, O(timeoutsmtpd), "1200", 1, 86400, "seconds an SMTP client may stay silent" },
+	{ "timeoutpop3d", CT_UINT, O(timeoutpop3d), "1200", 1, 86400, "seconds a POP3 client may stay silent (qmail-popup's and qmail-pop3d's timeout)" },
 	{ "maxsmtpd", CT_UINT, O(maxsmtpd), "20000", 1, 1000000, "concurrent inbound SMTP sessions in total" },
 	{ "maxsmtpdperip", CT_UINT, O(maxsmtpdperip), "100", 0, 1000000, "concurrent inbound SMTP sessions per client address (0 = unlimited)" },
 	{ "tarpitcount", CT_UINT, O(tarpitcount), "0", 0, 1000000, "recipients after which each RCPT is delayed (0 = never)" },
 	{ "tarpitdelay", CT_UINT, O(tarpitdelay), "5", 0, 3600, "seconds of delay per RCPT once tarpitting" },
 	{ "expn", CT_BOOL, O(expn), "0", 0, 0, "answer EXPN (otherwise 502)" },
 	{ "vrfy", CT_BOOL, O(vrfy), "0", 0, 0, "answer VRFY from the users table (otherwise 252)" },
-	{ "servercert", CT_CERT, O(servercert), "", 0, 0, "PEM file with the SMTP server's private key and certificate chain (qmail's servercert.pem); enables STARTTLS and smtps" },
+	{ "servercert", CT_CERT, O(servercert), "", 0, 0, "PEM file with the server's private key and certificate chain (qmail's servercert.pem); enables STARTTLS, smtps, POP3's STLS and pop3s" },
 	{ "tlsserverciphers", CT_OPTWORD, O(tlsserverciphers), "", 0, 0, "OpenSSL cipher list of the TLS server for TLS 1.2 and older (default: OpenSSL's)" },
 	{ "tlsprotocols", CT_PROTOCOLS, O(tlsprotocols), "TLSv1.2 TLSv1.3", 0, 0, "TLS versions the server accepts: TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" },
 	{ "dhfile", CT_FILE, O(dhfile), "", 0, 0, "PEM DH parameters for DHE ciphers (default: built-in groups)" },
-	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer SMTP AUTH on connections without TLS (passwords in the clear)" },
+	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer SMTP AUTH and POP3's plaintext logins (USER/PASS, AUTH PLAIN/LOGIN) on connections without TLS (passwords in the clear)" },
 	{ "authprepend", CT_BOOL, O(authprepend), "0", 0, 0, "name the authenticated login in the Received: header (otherwise only the log has it)" },
 	{ "authmechs", CT_MECHS, O(authmechs), "PLAIN LOGIN CRAM-MD5", 0, 0, "SMTP AUTH mechanisms offered, in this order: PLAIN LOGIN CRAM-MD5 (CRAM-MD5 works only for users whose pwhash is {PLAIN})" },
 	{ "authfailclose", CT_UINT, O(authfailclose), "5", 0, 1000000, "failed logins (SMTP AUTH, POP3) from one client address within authfailwindow after which it is refused and disconnected until the window passes (0 = never)" },
@@ -435,7 +436,7 @@ static int cfg_set_mechs(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 /* ---------------------------------------------------------------- listen */
 
 static const char *const cfg_kinds[] = {
-	"smtp", "submission", "smtps", "mailq", "qp", "pop3", "metrics"
+	"smtp", "submission", "smtps", "mailq", "qp", "pop3", "pop3s", "metrics"
 };
 
 static int cfg_port(const char *s, int *port)
@@ -542,7 +543,7 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 		if (strcmp(kind, cfg_kinds[i]) == 0)
 			break;
 	if (i == sizeof cfg_kinds / sizeof cfg_kinds[0]) {
-		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 metrics)", kind);
+		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 pop3s metrics)", kind);
 		return -1;
 	}
 	if (c->nlisten >= CFG_MAXLISTEN) {
@@ -1054,6 +1055,21 @@ static void cfg_check_tls(struct cfg_parse *ps)
 	cfg_err(ps, "TLS server settings refused: %s", err);
 }
 
+/* pop3s is TLS from the first octet: without a certificate it could serve nobody */
+static void cfg_check_pop3s(struct cfg_parse *ps)
+{
+	const struct config *c = ps->c;
+	if (c->servercert && *c->servercert)
+		return;
+	for (int i = 0; i < c->nlisten; i++)
+		if (strcmp(c->listen[i].kind, "pop3s") == 0) {
+			ps->name = ps->listenfile[i];
+			ps->line = ps->listenline[i];
+			cfg_err(ps, "listen pop3s: needs servercert (implicit TLS)");
+			return;
+		}
+}
+
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs)
 {
@@ -1074,6 +1090,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	if (ps.nerr == 0)
 		cfg_check_tls(&ps);
 	cfg_resolve_listen(&ps);
+	cfg_check_pop3s(&ps);
 	for (size_t i = 0; i < CFG_NKEYS; i++)
 		free(ps.setfile[i]);
 	for (int i = 0; i < CFG_MAXLISTEN; i++)

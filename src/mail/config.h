@@ -34,7 +34,7 @@ struct cfg_policy {
 	uint8_t relayauth_set; /* parse state: relayauth= was written */
 };
 struct cfg_listen {
-	char kind[16];     /* smtp submission smtps mailq qp pop3 metrics */
+	char kind[16];     /* smtp submission smtps mailq qp pop3 pop3s metrics */
 	char addr[64];     /* numeric IPv4/IPv6 (no brackets) or "unix" */
 	char path[256];    /* unix socket path when addr == "unix" */
 	int port;
@@ -71,6 +71,7 @@ struct config {
 	uint64_t databytes;         /* 0 = unlimited */
 	uint64_t maxrcptcount;      /* 0 = unlimited */
 	uint64_t timeoutsmtpd;      /* seconds */
+	uint64_t timeoutpop3d;      /* seconds a POP3 client may stay silent: 1200 */
 	uint64_t maxsmtpd;          /* concurrent sessions in total */
 	uint64_t maxsmtpdperip;     /* concurrent sessions per client IP (0 = unlimited) */
 	uint64_t tarpitcount;       /* 0 = off */
@@ -82,7 +83,7 @@ struct config {
 	char *tlsserverciphers;     /* OpenSSL cipher list for TLS <= 1.2; "" the library's */
 	char *tlsprotocols;         /* "TLSv1.2 TLSv1.3" */
 	char *dhfile;               /* PEM DH parameters; "" built-in groups */
-	int authplaintext;          /* offer AUTH without TLS */
+	int authplaintext;          /* offer AUTH (SMTP) and plaintext logins (POP3) without TLS */
 	int authprepend;            /* write the authenticated login into Received: */
 	char *authmechs;            /* SASL mechanisms offered: "PLAIN LOGIN CRAM-MD5" */
 	unsigned authmechmask;      /* the same as SASL_MECH_BIT()s (src/mail/sasl.h) */

@@ -34,22 +34,25 @@ static const struct ipc_acl_type ipc_acl_types[] = {
 	T(M_MTA_TCPTO, 0), T(M_MTA_TCPTO_RESULT, 0),
 	T(M_PEER_NEW, 1),
 	T(M_AUTH_CHECK, 0), T(M_AUTH_RESULT, 0),
+	T(M_POP_LOGIN, 0), T(M_POP_RESULT, 0), T(M_POP_SPAWN, 0), T(M_POP_READY, 1),
 };
 #undef T
 
 /* (receiver, sender, type): everything a receiver accepts; anything else is refused.
  * M_LOG_REOPEN is declared but nobody sends or handles it: no row. */
 static const struct ipc_acl_rule ipc_acl_rules[] = {
+	{ R_PARENT, R_LOOKUP, M_POP_SPAWN },
 	{ R_PARENT, R_MDA, M_FORK_LOCAL },
 
-	{ R_SMTP, R_PARENT, M_PEER_NEW },
+	{ R_SMTP, R_PARENT, M_PEER_NEW }, { R_SMTP, R_PARENT, M_POP_READY },
 	{ R_SMTP, R_LOOKUP, M_CHECK_RESULT }, { R_SMTP, R_LOOKUP, M_AUTH_RESULT },
+	{ R_SMTP, R_LOOKUP, M_POP_RESULT },
 	{ R_SMTP, R_QUEUE, M_MSG_OPENED }, { R_SMTP, R_QUEUE, M_MSG_COMMITTED },
 	{ R_SMTP, R_QUEUE, M_SCHED_ETRN_RESULT },
 
 	{ R_LOOKUP, R_PARENT, M_PEER_NEW },
 	{ R_LOOKUP, R_SMTP, M_MAIL_CHECK }, { R_LOOKUP, R_SMTP, M_RCPT_CHECK },
-	{ R_LOOKUP, R_SMTP, M_AUTH_CHECK },
+	{ R_LOOKUP, R_SMTP, M_AUTH_CHECK }, { R_LOOKUP, R_SMTP, M_POP_LOGIN },
 	{ R_LOOKUP, R_QUEUE, M_ROUTE },
 	{ R_LOOKUP, R_MTA, M_MX_RESOLVE },
 
@@ -272,6 +275,9 @@ static void atk_payload(struct msg *m, uint32_t type, uint64_t victim)
 	case M_FORK_LOCAL:        /* a delivery child as anyone the attacker likes */
 		msg_u64(m, 1); msg_u64(m, 65534); msg_u64(m, 65534); msg_str(m, "/");
 		msg_u64(m, 2); msg_str(m, "tern-local"); msg_str(m, "-c");
+		break;
+	case M_POP_SPAWN:         /* a POP3 worker as anyone the attacker likes */
+		msg_str(m, "root"); msg_u64(m, 0); msg_u64(m, 0); msg_str(m, "/"); msg_str(m, "/");
 		break;
 	default: break;
 	}

@@ -153,6 +153,19 @@ enum msgtype {
 	                       Q delay ms (wait this long before answering the client),
 	                       Q close (1 = too many failures: 421 / -ERR and hang up),
 	                       S canonical login ("" unless the verdict is AUTH_OK) */
+
+	/* POP3 logins (doc/IPC.md, "POP3"); frame id = the smtp role's POP3 session id, kept by
+	   lookup and the parent so that M_POP_READY reaches the session that asked */
+	M_POP_LOGIN = 160,  /* smtp -> lookup: S client ip, S mechanism ("USER" "APOP" "PLAIN"),
+	                       S login, S secret (the password; APOP: the greeting's timestamp),
+	                       S response (APOP: the client's hex digest, else "")
+	                       -> M_POP_RESULT (refused), or M_POP_SPAWN to the parent (accepted) */
+	M_POP_RESULT,       /* lookup -> smtp: Q verdict (enum auth_verdict, lookup_auth.h),
+	                       Q delay ms (wait before answering), Q close (1 = hang up) */
+	M_POP_SPAWN,        /* lookup -> parent: S user, Q uid, Q gid, S home, S maildir (relative
+	                       to home, or absolute) -> M_POP_READY to the smtp role */
+	M_POP_READY,        /* parent -> smtp: Q status (0 = the worker runs: + fd, the smtp role's
+	                       end of a socketpair to tern-pop3; else refused or failed, no fd) */
 };
 
 enum qop {

@@ -228,6 +228,7 @@ static void test_errors(void)
 		{ "listen smtp host.example:25\n", 1, "listen: bad address" },
 		{ "listen smtp unix:\n", 1, "listen: bad address" },
 		{ "listen bogus 1.2.3.4:25\n", 1, "listen: unknown kind 'bogus'" },
+		{ "\nlisten pop3s 127.0.0.1:995\n", 2, "listen pop3s: needs servercert" },
 		{ "listen smtp\n", 1, "listen: expected KIND ADDR:PORT" },
 		{ "listen smtp 1.2.3.4:25 extra\n", 1, "listen: expected OPTION=VALUE, got 'extra'" },
 		{ "listen smtp 1.2.3.4:25 tls=maybe\n", 1, "listen: bad value 'maybe' for tls (none, starttls, implicit)" },

@@ -18,12 +18,13 @@
 
 /* the policy, written out independently of ipc_acl.c: changing one means changing both */
 static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
+	{ R_PARENT, R_LOOKUP, { M_POP_SPAWN } },
 	{ R_PARENT, R_MDA, { M_FORK_LOCAL } },
-	{ R_SMTP, R_PARENT, { M_PEER_NEW } },
-	{ R_SMTP, R_LOOKUP, { M_CHECK_RESULT, M_AUTH_RESULT } },
+	{ R_SMTP, R_PARENT, { M_PEER_NEW, M_POP_READY } },
+	{ R_SMTP, R_LOOKUP, { M_CHECK_RESULT, M_AUTH_RESULT, M_POP_RESULT } },
 	{ R_SMTP, R_QUEUE, { M_MSG_OPENED, M_MSG_COMMITTED, M_SCHED_ETRN_RESULT } },
 	{ R_LOOKUP, R_PARENT, { M_PEER_NEW } },
-	{ R_LOOKUP, R_SMTP, { M_MAIL_CHECK, M_RCPT_CHECK, M_AUTH_CHECK } },
+	{ R_LOOKUP, R_SMTP, { M_MAIL_CHECK, M_RCPT_CHECK, M_AUTH_CHECK, M_POP_LOGIN } },
 	{ R_LOOKUP, R_QUEUE, { M_ROUTE } },
 	{ R_LOOKUP, R_MTA, { M_MX_RESOLVE } },
 	{ R_QUEUE, R_PARENT, { M_PEER_NEW } },
@@ -52,7 +53,8 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 };
 /* the types that may carry a descriptor */
 static const uint32_t with_fd[] = { M_MSG_OPENED, M_DELIVER, M_FORK_LOCAL, M_FORKED,
-                                    M_MTA_DELIVER, M_Q_READ_RESULT, M_PEER_NEW };
+                                    M_MTA_DELIVER, M_Q_READ_RESULT, M_PEER_NEW,
+                                    M_POP_READY };
 
 static int in_spec(enum role to, enum role from, uint32_t type)
 {

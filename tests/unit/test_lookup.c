@@ -12,6 +12,7 @@
 #include "ternd/lookup/lookup.c"
 #include "ternd/lookup/lookup_auth.c"
 #include "ternd/lookup/dns.c"
+#include "ternd/lookup/lookup_pop.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -228,6 +229,53 @@ static void test_auth_relay(void)
 	T_EQ_STR(text, "pop-before-smtp");
 	T_EQ_INT(check3("192.0.2.9", "x@other.example", "", 212, text), V_OK);
 	T_EQ_INT(check3("192.0.2.10", "x@other.example", NULL, 213, text), V_NORELAY);
+}
+
+static void pop_login(uint32_t id, const char *login, const char *pw, int extra)
+{
+	struct msg m;
+	msg_init(&m, M_POP_LOGIN, id);
+	msg_str(&m, "192.0.2.20");
+	msg_str(&m, "USER");
+	msg_str(&m, login);
+	msg_str(&m, pw);
+	msg_str(&m, "");
+	if (extra)
+		msg_str(&m, "extra");
+	send_msg(smtp_fd, &m);
+}
+
+/* POP3: a refusal goes back to smtp (M_POP_RESULT), a success on to the parent, with the
+ * users table's account (M_POP_SPAWN), both under the session's frame id */
+static void test_pop_login(void)
+{
+	struct buf in;
+	struct msg_reader r;
+	uint32_t type = 0, rid = 0;
+	char text[256];
+	buf_init(&in);
+	pop_login(300, "ann", "wrong", 0);
+	T_EQ_INT(recv_msg(smtp_fd, &in, &type, &rid, &r), 0);
+	T_EQ_INT(type, M_POP_RESULT);
+	T_EQ_INT(rid, 300);
+	T_EQ_INT(msg_get_u64(&r), AUTH_FAIL);
+	T_CHECK(msg_get_u64(&r) > 0);               /* the throttle's delay */
+	T_EQ_INT(msg_get_u64(&r), 0);
+	T_EQ_INT(msg_done(&r), 0);
+	pop_login(301, "ann", "annpw", 1);          /* malformed: dropped, nothing sent */
+	pop_login(302, "ann", "annpw", 0);
+	T_EQ_INT(recv_msg(parent_fd, &in, &type, &rid, &r), 0);
+	T_EQ_INT(type, M_POP_SPAWN);
+	T_EQ_INT(rid, 302);
+	T_EQ_STR(msg_get_str(&r), "ann");
+	T_EQ_INT(msg_get_u64(&r), 1002);
+	T_EQ_INT(msg_get_u64(&r), 100);
+	T_EQ_STR(msg_get_str(&r), "/home/ann");
+	T_EQ_STR(msg_get_str(&r), "./Maildir/");
+	T_EQ_INT(msg_done(&r), 0);
+	/* the smtp channel got nothing for 301 or 302: the next answer is the next request's */
+	T_EQ_INT(check(M_MAIL_CHECK, "someone@example.org", NULL, 303, text), V_OK);
+	buf_free(&in);
 }
 
 static void test_route_msg(void)
@@ -482,8 +530,10 @@ static void run(void)
 	pid_t pid = start_role();
 	struct timeval tv = { 10, 0 };             /* a request left unanswered fails, not hangs */
 	setsockopt(smtp_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(parent_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	test_checks();
 	test_auth_relay();
+	test_pop_login();
 	test_route_msg();
 	test_mx();
 	test_peer_new();

@@ -16,6 +16,7 @@
 #include "ternd/proto.h"
 #include "ternd/lookup/dns.h"
 #include "ternd/lookup/lookup_auth.h"
+#include "ternd/lookup/lookup_pop.h"
 #include "mail/route.h"
 #include "mail/table.h"
 #include "lib/buf.h"
@@ -259,6 +260,11 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 {
 	if (fd >= 0)
 		close(fd);
+	if (type == M_POP_LOGIN) {
+		lookup_refresh();
+		lookup_pop_login(lk.cfg, lk.users, c, lk.peer[R_PARENT], id, r);
+		return;
+	}
 	const char *a = "", *b = "", *auth = "";
 	uint64_t mode = 0;
 	struct auth_req q;

@@ -59,7 +59,7 @@ struct life {
 
 static struct config *cfg;
 static const char *cfgpath;
-static char self_exe[PATH_MAX], queue_exe[PATH_MAX];
+static char self_exe[PATH_MAX], queue_exe[PATH_MAX], pop3_exe[PATH_MAX];
 static int debug_flag;
 static int lfd[CFG_MAXLISTEN], lkind[CFG_MAXLISTEN], nl;
 static pid_t pids[R_NROLES];
@@ -159,10 +159,11 @@ static int bind_unix_path(const char *path, mode_t mode)
 
 static int is_smtp_kind(const char *k)
 {
-	return strcmp(k, "smtp") == 0 || strcmp(k, "submission") == 0 || strcmp(k, "smtps") == 0;
+	return strcmp(k, "smtp") == 0 || strcmp(k, "submission") == 0 || strcmp(k, "smtps") == 0 ||
+	       strcmp(k, "pop3") == 0 || strcmp(k, "pop3s") == 0;
 }
 
-/* smtp/submission/smtps listeners go to the smtp role; mailq, qp and metrics ones, and the admin
+/* smtp/submission/smtps/pop3/pop3s listeners go to the smtp role; mailq, qp and metrics ones, and the admin
  * socket <spool>/ternctl.sock (kind -1), to the control role */
 static void bind_all(int spoolfd)
 {
@@ -597,6 +598,10 @@ static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		on_fork_local(r, fd);
 		return;
 	}
+	if (type == M_POP_SPAWN && c == ch[R_LOOKUP] && fd < 0) {
+		parent_pop_spawn(cfg, pop3_exe, ch[R_SMTP], id, r, spawn_reset_signals);
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
@@ -633,6 +638,8 @@ static void reap(void)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (parent_pop_reaped(pid))
+			continue;
 		for (struct kid **kp = &kids; *kp; kp = &(*kp)->next)
 			if ((*kp)->pid == pid) {
 				struct kid *k = *kp;
@@ -727,6 +734,7 @@ static void find_exes(const char *argv0)
 			*slash = '\0';
 	}
 	snprintf(queue_exe, sizeof queue_exe, "%s/tern-queue", dir);
+	snprintf(pop3_exe, sizeof pop3_exe, "%s/tern-pop3", dir);
 }
 
 int parent_main(struct config *c, const char *path, const char *argv0, int debug)

@@ -3,6 +3,8 @@
 #ifndef TERN_PARENT_H
 #define TERN_PARENT_H
 #include "mail/config.h"
+#include <stdint.h>
+#include <sys/types.h>
 int parent_main(struct config *cfg, const char *path, const char *argv0, int debug);
 
 /* parent_spool.c: create and check the spool as root (exits 78 when it is unsafe); returns
@@ -11,4 +13,14 @@ int parent_spool_prepare(const struct config *c);
 /* log event=spool_unsafe path=DIR/NAME problem=... and exit 78; name may be NULL */
 void parent_spool_refuse(const char *dir, const char *name, const char *problem)
 	__attribute__((noreturn));
+
+/* parent_pop.c: M_POP_SPAWN from lookup: check the pair, fork and exec tern-pop3 (the program
+ * exe), answer the smtp role (M_POP_READY, frame id = id); reset_signals runs first in the
+ * child */
+struct chan;
+struct msg_reader;
+void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *smtp,
+                      uint32_t id, struct msg_reader *r, void (*reset_signals)(void));
+/* a reaped pid: 1 if it was a POP3 worker (forgotten now) */
+int parent_pop_reaped(pid_t pid);
 #endif

@@ -9,6 +9,7 @@
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "ternd/smtp/smtp_session.h"
+#include "ternd/smtp/pop3_session.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -41,6 +42,7 @@ struct smtp_slot {
 	uint32_t id;                    /* 0 when free */
 	uint32_t gen;
 	uint32_t nextfree;
+	struct pop3_session *p;         /* or a POP3 session (pop3 / pop3s listeners) */
 };
 
 /* one listening socket: what it serves is decided by its kind, how by its policy */
@@ -108,7 +110,7 @@ static uint32_t smtp_slot_take(void)
 			return UINT32_MAX;
 		smtp.slot = xrealloc(smtp.slot, n * sizeof *smtp.slot);
 		for (uint32_t i = smtp.nslot; i < n; i++)
-			smtp.slot[i] = (struct smtp_slot){ NULL, 0, 1, i + 1 < n ? i + 1 : UINT32_MAX };
+			smtp.slot[i] = (struct smtp_slot){ NULL, 0, 1, i + 1 < n ? i + 1 : UINT32_MAX, NULL };
 		smtp.freehead = smtp.nslot;
 		smtp.nslot = n;
 	}
@@ -129,11 +131,20 @@ static struct smtp_session *smtp_find(uint32_t id)
 	return smtp.slot[i].s;
 }
 
+static struct pop3_session *smtp_find_pop(uint32_t id)
+{
+	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
+	if (i >= smtp.nslot || smtp.slot[i].id != id || id == 0)
+		return NULL;
+	return smtp.slot[i].p;
+}
+
 static void smtp_closed(struct smtp_srv *srv, struct smtp_session *s, uint32_t id, void *ipslot)
 {
 	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
 	if (i < smtp.nslot && smtp.slot[i].id == id) {
 		smtp.slot[i].s = NULL;
+		smtp.slot[i].p = NULL;
 		smtp.slot[i].id = 0;
 		smtp.slot[i].nextfree = smtp.freehead;
 		smtp.freehead = i;
@@ -189,6 +200,12 @@ static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct so
 		return;
 	}
 	smtp.nsessions++;
+	if (strncmp(l->conf->kind, "pop3", 4) == 0) {
+		smtp.slot[i].p = pop3_session_new(&smtp.srv, smtp.srv.tls,
+		                                  strcmp(l->conf->kind, "pop3s") == 0, fd,
+		                                  smtp.slot[i].id, ip, e);
+		return;
+	}
 	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e,
 	                                          &l->conf->policy);
 	smtp.slot[i].s = s;
@@ -257,8 +274,11 @@ static void smtp_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_rea
                       int fd, void *arg)
 {
 	struct smtp_session *s = smtp_find(id);
+	struct pop3_session *p = smtp_find_pop(id);
 	if (s)
 		smtp_session_ipc(s, type, r, fd);
+	else if (p)
+		pop3_session_ipc(p, type, r, fd);
 	else {
 		log_debug("event=stale_answer id=%u type=%u", id, type);
 		smtp_stale(c, type, id, r, fd);
@@ -271,6 +291,8 @@ static void smtp_lost(int fd, short what, void *arg)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_peer_lost(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_peer_lost(smtp.slot[i].p);
 }
 
 static void smtp_drain(const char *why);
@@ -323,6 +345,10 @@ static void smtp_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct 
 		}
 		return;
 	}
+	if (type == M_POP_READY && smtp_find_pop(id)) {      /* the user's POP3 worker */
+		pop3_session_ipc(smtp_find_pop(id), type, r, fd);
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	log_debug("event=parent_message type=%u", type);
@@ -335,6 +361,8 @@ static void smtp_grace_over(int fd, short what, void *arg)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_kill(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_kill(smtp.slot[i].p);
 	ev_exit();
 }
 
@@ -352,6 +380,8 @@ static void smtp_drain(const char *why)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_drain(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_drain(smtp.slot[i].p);
 	if (smtp.nsessions == 0)
 		ev_exit();
 	else
@@ -411,6 +441,8 @@ static void smtp_teardown(void)
 	for (uint32_t i = 0; i < smtp.nslot; i++)
 		if (smtp.slot[i].s)
 			smtp_session_kill(smtp.slot[i].s);
+		else if (smtp.slot[i].p)
+			pop3_session_kill(smtp.slot[i].p);
 	if (smtp.srv.queue && smtp.srv.queue_up)
 		chan_flush_blocking(smtp.srv.queue);
 	chan_free(smtp.srv.lookup);
