@@ -93,7 +93,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "vrfy", CT_BOOL, O(vrfy), "0", 0, 0, "answer VRFY from the users table (otherwise 252)" },
 	{ "servercert", CT_CERT, O(servercert), "", 0, 0, "PEM file with the server's private key and certificate chain (qmail's servercert.pem); enables STARTTLS, smtps, POP3's STLS and pop3s" },
 	{ "tlsserverciphers", CT_OPTWORD, O(tlsserverciphers), "", 0, 0, "OpenSSL cipher list of the TLS server for TLS 1.2 and older (default: OpenSSL's)" },
-	{ "tlsprotocols", CT_PROTOCOLS, O(tlsprotocols), "TLSv1.2 TLSv1.3", 0, 0, "TLS versions the server accepts: TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" },
+	{ "tlsprotocols", CT_PROTOCOLS, O(tlsprotocols), "TLSv1.2 TLSv1.3", 0, 0, "TLS versions the server accepts and the SMTP client offers: TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" },
 	{ "dhfile", CT_FILE, O(dhfile), "", 0, 0, "PEM DH parameters for DHE ciphers (default: built-in groups)" },
 	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer SMTP AUTH and POP3's plaintext logins (USER/PASS, AUTH PLAIN/LOGIN) on connections without TLS (passwords in the clear)" },
 	{ "authprepend", CT_BOOL, O(authprepend), "0", 0, 0, "name the authenticated login in the Received: header (otherwise only the log has it)" },

@@ -107,6 +107,18 @@ def test_into_postfix_default_may_is_opportunistic(make_tern, dns, ca, postfix):
     assert "not verified" in line, line
 
 
+def test_tlsprotocols_limits_the_client_too(make_tern, dns, ca, postfix):
+    """`tlsprotocols` is shared: a tern limited to TLS 1.2 offers only TLS 1.2 to a Postfix
+    that would take 1.3."""
+    pf = postfix(ca.leaf("mx.pf.test"), smtpd_tls="encrypt")
+    tern = tern_to(make_tern, dns, f"pf.test:mx.pf.test:{pf.port}", smtptls="verify",
+                   tlscafile=str(ca.cert), tlsprotocols="TLSv1.2")
+    send(tern, ["user@pf.test"])
+    pf.wait_mail("user")
+    line = event_lines(tern, "delivered")[0]
+    assert "tls=TLSv1.2 " in line, line
+
+
 def test_wrong_name_verify_defers_may_delivers(make_tern, dns, ca, postfix):
     """A certificate for another name: verify defers with 4.7.5 and the reason; may
     delivers, logged as not verified."""

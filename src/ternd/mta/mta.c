@@ -734,20 +734,6 @@ static void mta_on_term(int sig, short what, void *arg)
 		ev_add(exit_ev, MTA_STOP_MS);        /* then whatever still waits for a 221 */
 }
 
-/* a CA bundle file for "the system store": a file is read whole now, where OpenSSL's
- * hashed directory would be opened at verification time, inside the sandbox */
-static const char *mta_system_cafile(void)
-{
-	static const char *const bundles[] = {
-		"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
-		"/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem",
-	};
-	for (size_t i = 0; i < sizeof bundles / sizeof bundles[0]; i++)
-		if (access(bundles[i], R_OK) == 0)
-			return bundles[i];
-	return NULL;
-}
-
 int mta_preinit(struct config *c)
 {
 	struct cfg_errors errs;
@@ -766,8 +752,9 @@ int mta_preinit(struct config *c)
 	struct tls_conf tc;
 	memset(&tc, 0, sizeof tc);
 	tc.certfile = *c->clientcert ? c->clientcert : NULL;
-	tc.cafile = *c->tlscafile ? c->tlscafile : mta_system_cafile();
+	tc.cafile = *c->tlscafile ? c->tlscafile : NULL;   /* tls.c reads the system bundle */
 	tc.ciphers = *c->tlsclientciphers ? c->tlsclientciphers : NULL;
+	tc.protocols = c->tlsprotocols;
 	tls_client = tls_client_new(&tc, err, sizeof err);
 	if (!tls_client) {
 		log_err("event=tls_client_failed error=\"%s\"", err);
