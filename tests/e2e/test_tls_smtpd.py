@@ -304,6 +304,38 @@ def test_sighup_reloads_the_certificate(make_tern, ca, workdir):
     assert served_serial(t.port, ca) != before
 
 
+def test_sighup_with_a_broken_certificate_keeps_serving(make_tern, ca, workdir):
+    """A renewed certificate that does not load (here: a truncated file) is refused at
+    SIGHUP with file:line; the running roles keep serving the old one, and a good file at
+    the next SIGHUP is taken."""
+    first = ca.leaf(HOST, ips=["127.0.0.1"], filename="first")
+    second = ca.leaf(HOST, ips=["127.0.0.1"], filename="second")
+    live = workdir / "live.pem"
+    shutil.copy(first.pem, live)
+
+    class L:
+        pem = live
+    t, ports = tls_tern(make_tern, L, smtps="")
+    before = served_serial(ports["smtps"], ca, implicit=True)
+    pids = t.role_pids()
+    live.write_text(first.pem.read_text()[:200])
+    t.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "event=reload_refused" in t.log(), 10), t.log_tail()
+    assert re.search(r"event=reload_refused file=\S*tern\.conf line=\d+ error=\"servercert", t.log()), t.log_tail()
+    assert t.running() and t.role_pids() == pids
+    assert served_serial(ports["smtps"], ca, implicit=True) == before
+    assert served_serial(t.port, ca) == before
+    shutil.copy(second.pem, live)
+    t.proc.send_signal(signal.SIGHUP)
+
+    def changed():
+        try:
+            return served_serial(ports["smtps"], ca, implicit=True) != before
+        except (OSError, ssl.SSLError, AssertionError, EOFError):
+            return False                             # the role is restarting
+    assert wait_for(changed, 15), t.log_tail()
+
+
 # ----------------------------------------------------------------------------- AUTH
 
 PASSWORD = "s3cret-Pa55"

@@ -661,6 +661,29 @@ next:;
 	}
 }
 
+/* SIGHUP: the roles will parse the file again as they start, so it is checked here first,
+ * as `ternd -n` would (certificates and keys included: the parent may read them). A file
+ * with errors is refused and the running roles keep serving on the old one: a broken edit
+ * or a renewed certificate that does not load must not stop the mail. 1 = go ahead. */
+static int reload_checked(void)
+{
+	struct config nc;
+	struct cfg_errors errs = { .n = 0 };
+	if (!cfgpath)
+		return 1;                      /* the embedded default cannot have changed */
+	int r = config_load(&nc, cfgpath, &errs);
+	for (int i = 0; i < errs.n; i++)
+		log_err("event=reload_refused file=%s line=%d error=\"%s\"", errs.e[i].file,
+		        errs.e[i].line, errs.e[i].msg);
+	for (int i = 0; i < errs.nw; i++)
+		log_warn("event=config_warning file=%s line=%d text=\"%s\"", errs.w[i].file,
+		         errs.w[i].line, errs.w[i].msg);
+	config_free(&nc);
+	if (r < 0)
+		log_warn("event=reload_refused errors=%d; the running configuration stays", errs.n);
+	return r == 0;
+}
+
 static void on_signal(int sig, short what, void *arg)
 {
 	if (sig == SIGCHLD) {
@@ -674,7 +697,8 @@ static void on_signal(int sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		restart_all("SIGHUP: reloading configuration");
+		if (reload_checked())
+			restart_all("SIGHUP: reloading configuration");
 		return;
 	}
 	log_info("event=stopping signal=%d", sig);
