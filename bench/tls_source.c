@@ -5,7 +5,8 @@
  * Owns: its sockets. Trusts: nothing the server says beyond reply codes; the server is on
  * loopback (certificates are not verified: the bench measures cost, not trust).
  *
- *   tls_source -s C -m M -l L -r R -f FROM -t RCPT HOST:PORT
+ *   tls_source [-P] -s C -m M -l L -r R -f FROM -t RCPT HOST:PORT
+ * -P: plaintext, no STARTTLS (the same client as a baseline).
  * Exit 0 when every message got its 250 after DATA, 1 otherwise. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -81,6 +82,8 @@ static int src_cmd(struct conn *c, const char *line, int want)
 	return src_reply(c) == want ? 0 : -1;
 }
 
+static int src_plain;
+
 static int src_session(SSL_CTX *ctx, const struct sockaddr_in *sa, int r, const char *from,
                        const char *rcpt, const char *body, size_t blen)
 {
@@ -90,13 +93,16 @@ static int src_session(SSL_CTX *ctx, const struct sockaddr_in *sa, int r, const 
 	if (c.fd < 0 || connect(c.fd, (const struct sockaddr *)sa, sizeof *sa) < 0)
 		goto out;
 	setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (src_reply(&c) != 220 || src_cmd(&c, "EHLO client.test\r\n", 250) < 0 ||
-	    src_cmd(&c, "STARTTLS\r\n", 220) < 0)
+	if (src_reply(&c) != 220 || src_cmd(&c, "EHLO client.test\r\n", 250) < 0)
 		goto out;
-	c.ssl = SSL_new(ctx);
-	SSL_set_fd(c.ssl, c.fd);
-	if (SSL_connect(c.ssl) != 1 || src_cmd(&c, "EHLO client.test\r\n", 250) < 0)
-		goto out;
+	if (!src_plain) {
+		if (src_cmd(&c, "STARTTLS\r\n", 220) < 0)
+			goto out;
+		c.ssl = SSL_new(ctx);
+		SSL_set_fd(c.ssl, c.fd);
+		if (SSL_connect(c.ssl) != 1 || src_cmd(&c, "EHLO client.test\r\n", 250) < 0)
+			goto out;
+	}
 	for (int i = 0; i < r; i++) {
 		snprintf(line, sizeof line, "MAIL FROM:<%s>\r\n", from);
 		if (src_cmd(&c, line, 250) < 0)
@@ -140,8 +146,9 @@ int main(int argc, char **argv)
 	int conc = 10, m = 100, r = 1, opt;
 	size_t size = 4096;
 	const char *from = "sender@client.test", *rcpt = "bench@bench.test";
-	while ((opt = getopt(argc, argv, "s:m:l:r:f:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "Ps:m:l:r:f:t:")) != -1) {
 		switch (opt) {
+		case 'P': src_plain = 1; break;
 		case 's': conc = atoi(optarg); break;
 		case 'm': m = atoi(optarg); break;
 		case 'l': size = (size_t)atol(optarg); break;
@@ -152,7 +159,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1 || conc < 1 || m < 1 || r < 1) {
-		fprintf(stderr, "usage: tls_source -s C -m M -l L -r R -f FROM -t RCPT HOST:PORT\n");
+		fprintf(stderr, "usage: tls_source [-P] -s C -m M -l L -r R -f FROM -t RCPT HOST:PORT\n");
 		return 2;
 	}
 	struct sockaddr_in sa = { .sin_family = AF_INET };
