@@ -199,6 +199,32 @@ static void test_timeout(void)
 	unpair(&a, &b);
 }
 
+/* an owner that re-asserts the same timeout every 20 ms must still time out after 100 ms */
+static struct io *reassert_io;
+static struct ev *reassert_ev;
+static int reasserts;
+static void t_reassert(int fd, short what, void *arg)
+{
+	io_set_timeout(reassert_io, 100);
+	if (++reasserts < 200)                /* 4 s at most: the loop's deadline ends first */
+		ev_add(reassert_ev, 20);
+}
+
+static void test_timeout_same_value(void)
+{
+	struct side a, b;
+	pair(&a, &b);
+	reassert_io = b.io;
+	io_set_timeout(b.io, 100);
+	reassert_ev = ev_new(-1, 0, t_reassert, NULL);
+	ev_add(reassert_ev, 20);
+	t_loop(3000);                         /* side_cb ends the loop on IO_TIMEOUT */
+	T_EQ_INT(b.evts[IO_TIMEOUT], 1);
+	T_CHECK(reasserts < 100);
+	ev_free(reassert_ev);
+	unpair(&a, &b);
+}
+
 static void test_connect_refused(void)
 {
 	struct side a;
@@ -344,6 +370,7 @@ static void run(void)
 	test_quit_lowat();
 	test_lowat_refill();
 	test_timeout();
+	test_timeout_same_value();
 	test_connect_refused();
 	make_cert();
 	test_tls_conf();
