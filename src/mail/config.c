@@ -435,9 +435,23 @@ static int cfg_set_mechs(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 
 /* ---------------------------------------------------------------- listen */
 
-static const char *const cfg_kinds[] = {
-	"smtp", "submission", "smtps", "mailq", "qp", "pop3", "pop3s", "metrics"
+/* every listen kind: the role serving it, its protocol, implicit TLS, options allowed */
+static const struct cfg_kind cfg_kinds[] = {
+	{ "smtp",       CFG_SERVER_SMTP,    CFG_PROTO_SMTP,    0, 1 },
+	{ "submission", CFG_SERVER_SMTP,    CFG_PROTO_SMTP,    0, 1 },
+	{ "smtps",      CFG_SERVER_SMTP,    CFG_PROTO_SMTP,    1, 1 },
+	{ "mailq",      CFG_SERVER_CONTROL, CFG_PROTO_MAILQ,   0, 0 },
+	{ "qp",         CFG_SERVER_CONTROL, CFG_PROTO_QP,      0, 0 },
+	{ "pop3",       CFG_SERVER_SMTP,    CFG_PROTO_POP3,    0, 0 },
+	{ "pop3s",      CFG_SERVER_SMTP,    CFG_PROTO_POP3,    1, 0 },
+	{ "metrics",    CFG_SERVER_CONTROL, CFG_PROTO_METRICS, 0, 0 },
 };
+#define CFG_NKINDS (sizeof cfg_kinds / sizeof cfg_kinds[0])
+
+const struct cfg_kind *config_listen_kind(const struct cfg_listen *l)
+{
+	return &cfg_kinds[l->kindno < CFG_NKINDS ? l->kindno : 0];
+}
 
 static int cfg_port(const char *s, int *port)
 {
@@ -486,12 +500,6 @@ static int cfg_option_word(const char *v, const char *const *words)
 	return 0;
 }
 
-static int cfg_is_smtp_kind(const char *kind)
-{
-	return strcmp(kind, "smtp") == 0 || strcmp(kind, "submission") == 0 ||
-	       strcmp(kind, "smtps") == 0;
-}
-
 /* OPTION=VALUE after the address (doc/CONFIG.md, "Listener options") */
 static int cfg_listen_option(struct cfg_parse *ps, struct cfg_listen *l, char *opt)
 {
@@ -505,7 +513,7 @@ static int cfg_listen_option(struct cfg_parse *ps, struct cfg_listen *l, char *o
 		return -1;
 	}
 	*eq = '\0';
-	if (!cfg_is_smtp_kind(l->kind)) {
+	if (!config_listen_kind(l)->options) {
 		cfg_err(ps, "listen: %s listeners take no options", l->kind);
 		return -1;
 	}
@@ -539,10 +547,10 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 		return -1;
 	}
 	size_t i;
-	for (i = 0; i < sizeof cfg_kinds / sizeof cfg_kinds[0]; i++)
-		if (strcmp(kind, cfg_kinds[i]) == 0)
+	for (i = 0; i < CFG_NKINDS; i++)
+		if (strcmp(kind, cfg_kinds[i].name) == 0)
 			break;
-	if (i == sizeof cfg_kinds / sizeof cfg_kinds[0]) {
+	if (i == CFG_NKINDS) {
 		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 pop3s metrics)", kind);
 		return -1;
 	}
@@ -553,6 +561,7 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 	struct cfg_listen l;
 	memset(&l, 0, sizeof l);
 	snprintf(l.kind, sizeof l.kind, "%s", kind);
+	l.kindno = (uint8_t)i;
 	if (cfg_listen_addr(addr, &l) < 0) {
 		cfg_err(ps, "listen: bad address (want ADDR:PORT, [IPv6]:PORT or unix:PATH)");
 		return -1;
@@ -566,10 +575,22 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 	return 0;
 }
 
+/* pop3/pop3s take no options: STLS when a certificate is configured, or TLS from the first
+ * octet (pop3s), which without a certificate could serve nobody */
+static void cfg_resolve_pop3(struct cfg_parse *ps, struct cfg_listen *l, int cert)
+{
+	struct cfg_policy *p = &l->policy;
+	int implicit = config_listen_kind(l)->implicit;
+	p->tls = implicit ? CFG_TLS_IMPLICIT : cert ? CFG_TLS_STARTTLS : CFG_TLS_NONE;
+	p->auth = CFG_AUTH_REQUIRED;
+	if (implicit && !cert)
+		cfg_err(ps, "listen %s: needs servercert (implicit TLS)", l->kind);
+}
+
 /* After the file: each smtp listener's policy from its options and its kind's defaults
  * (smtp: STARTTLS when a certificate is configured, AUTH optional; submission: STARTTLS,
- * AUTH required; smtps: TLS from the first octet, AUTH required). A listener that cannot
- * work as written is an error on its line. */
+ * AUTH required; smtps: TLS from the first octet, AUTH required), and each pop3 one's. A
+ * listener that cannot work as written is an error on its line. */
 static void cfg_resolve_listen(struct cfg_parse *ps)
 {
 	struct config *c = ps->c;
@@ -577,15 +598,17 @@ static void cfg_resolve_listen(struct cfg_parse *ps)
 	for (int i = 0; i < c->nlisten; i++) {
 		struct cfg_listen *l = &c->listen[i];
 		struct cfg_policy *p = &l->policy;
-		if (!cfg_is_smtp_kind(l->kind))
-			continue;
-		int smtps = strcmp(l->kind, "smtps") == 0, plain = strcmp(l->kind, "smtp") == 0;
+		const struct cfg_kind *k = config_listen_kind(l);
 		ps->name = ps->listenfile[i];
 		ps->line = ps->listenline[i];
+		if (k->proto == CFG_PROTO_POP3)
+			cfg_resolve_pop3(ps, l, cert);
+		if (k->proto != CFG_PROTO_SMTP)
+			continue;
 		if (p->tls == CFG_TLS_DEFAULT)
-			p->tls = smtps ? CFG_TLS_IMPLICIT : cert ? CFG_TLS_STARTTLS : CFG_TLS_NONE;
+			p->tls = k->implicit ? CFG_TLS_IMPLICIT : cert ? CFG_TLS_STARTTLS : CFG_TLS_NONE;
 		if (p->auth == CFG_AUTH_DEFAULT)
-			p->auth = plain ? CFG_AUTH_OPTIONAL : CFG_AUTH_REQUIRED;
+			p->auth = strcmp(k->name, "smtp") == 0 ? CFG_AUTH_OPTIONAL : CFG_AUTH_REQUIRED;
 		if (!p->relayauth_set)
 			p->relayauth = 1;
 		if (p->tls != CFG_TLS_NONE && !cert)
@@ -1055,21 +1078,6 @@ static void cfg_check_tls(struct cfg_parse *ps)
 	cfg_err(ps, "TLS server settings refused: %s", err);
 }
 
-/* pop3s is TLS from the first octet: without a certificate it could serve nobody */
-static void cfg_check_pop3s(struct cfg_parse *ps)
-{
-	const struct config *c = ps->c;
-	if (c->servercert && *c->servercert)
-		return;
-	for (int i = 0; i < c->nlisten; i++)
-		if (strcmp(c->listen[i].kind, "pop3s") == 0) {
-			ps->name = ps->listenfile[i];
-			ps->line = ps->listenline[i];
-			cfg_err(ps, "listen pop3s: needs servercert (implicit TLS)");
-			return;
-		}
-}
-
 int config_parse(struct config *c, const char *name, const char *text, size_t len,
                  struct cfg_errors *errs)
 {
@@ -1090,7 +1098,6 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	if (ps.nerr == 0)
 		cfg_check_tls(&ps);
 	cfg_resolve_listen(&ps);
-	cfg_check_pop3s(&ps);
 	for (size_t i = 0; i < CFG_NKEYS; i++)
 		free(ps.setfile[i]);
 	for (int i = 0; i < CFG_MAXLISTEN; i++)
@@ -1199,7 +1206,7 @@ static void cfg_show_listen(const struct config *c, const struct cfg_key *k, FIL
 			snprintf(v, sizeof v, "%s [%s]:%d", l->kind, l->addr, l->port);
 		else
 			snprintf(v, sizeof v, "%s %s:%d", l->kind, l->addr, l->port);
-		if (cfg_is_smtp_kind(l->kind)) {
+		if (config_listen_kind(l)->options) {
 			static const char *const tls[] = { "?", "none", "starttls", "implicit" };
 			static const char *const auth[] = { "?", "none", "optional", "required" };
 			size_t n = strlen(v);

@@ -22,9 +22,23 @@ struct cfg_list {
 };
 
 #define CFG_MAXLISTEN 16
+/* What a listen kind is (the one table is cfg_kinds in config.c): the role that gets its
+ * sockets, the protocol spoken on them, TLS from the first octet or not, and whether its
+ * listen lines take options. The parent and the smtp role ask this, never compare names. */
+enum cfg_server { CFG_SERVER_SMTP = 1, CFG_SERVER_CONTROL };
+enum cfg_proto { CFG_PROTO_SMTP = 1, CFG_PROTO_POP3, CFG_PROTO_MAILQ, CFG_PROTO_QP,
+                 CFG_PROTO_METRICS };
+struct cfg_kind {
+	const char *name;
+	uint8_t server;    /* enum cfg_server */
+	uint8_t proto;     /* enum cfg_proto */
+	uint8_t implicit;  /* TLS from the first octet (smtps, pop3s) */
+	uint8_t options;   /* tls=, auth=, relayauth= allowed on its listen lines */
+};
 /* What a listener offers and demands (doc/CONFIG.md, "Listener options"): options written
  * after the address of a listen line, the rest from the kind's defaults, resolved once the
- * whole file is read. Sessions read this, never the kind's name. */
+ * whole file is read (pop3: STARTTLS/STLS when a certificate is configured; pop3s: implicit).
+ * Sessions read this, never the kind's name. */
 enum cfg_tls { CFG_TLS_DEFAULT = 0, CFG_TLS_NONE, CFG_TLS_STARTTLS, CFG_TLS_IMPLICIT };
 enum cfg_auth { CFG_AUTH_DEFAULT = 0, CFG_AUTH_NONE, CFG_AUTH_OPTIONAL, CFG_AUTH_REQUIRED };
 struct cfg_policy {
@@ -38,8 +52,12 @@ struct cfg_listen {
 	char addr[64];     /* numeric IPv4/IPv6 (no brackets) or "unix" */
 	char path[256];    /* unix socket path when addr == "unix" */
 	int port;
+	uint8_t kindno;    /* index into the kind table: config_listen_kind() */
 	struct cfg_policy policy;
 };
+
+/* the kind of a parsed listen line (never NULL) */
+const struct cfg_kind *config_listen_kind(const struct cfg_listen *l);
 
 struct config {
 	char *path;                 /* file read, or "(embedded development default)" */

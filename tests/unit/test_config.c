@@ -342,6 +342,22 @@ static void test_listen_options(void)
 	T_EQ_INT(parse(&c, "servercert /nonexistent/cert.pem\n", &errs), 0);
 	T_EQ_STR(c.servercert, "/nonexistent/cert.pem");
 	config_free(&c);
+	/* the kind table: who serves each kind, and the pop3 kinds' policies */
+	T_EQ_INT(parse(&c, "servercert /nonexistent/cert.pem\nlisten pop3 127.0.0.1:110\n"
+	               "listen pop3s 127.0.0.1:995\nlisten qp 127.0.0.1:628\n"
+	               "listen smtps 127.0.0.1:465\n", &errs), 0);
+	T_EQ_INT(config_listen_kind(&c.listen[0])->server, CFG_SERVER_SMTP);
+	T_EQ_INT(config_listen_kind(&c.listen[0])->proto, CFG_PROTO_POP3);
+	T_EQ_INT(c.listen[0].policy.tls, CFG_TLS_STARTTLS);
+	T_EQ_INT(config_listen_kind(&c.listen[1])->implicit, 1);
+	T_EQ_INT(c.listen[1].policy.tls, CFG_TLS_IMPLICIT);
+	T_EQ_INT(config_listen_kind(&c.listen[2])->server, CFG_SERVER_CONTROL);
+	T_EQ_INT(config_listen_kind(&c.listen[3])->proto, CFG_PROTO_SMTP);
+	T_EQ_INT(c.listen[3].policy.tls, CFG_TLS_IMPLICIT);
+	config_free(&c);
+	T_EQ_INT(parse(&c, "listen pop3 127.0.0.1:110\n", &errs), 0);
+	T_EQ_INT(c.listen[0].policy.tls, CFG_TLS_NONE);
+	config_free(&c);
 	config_tls_checks(1);
 }
 

@@ -157,23 +157,13 @@ static int bind_unix_path(const char *path, mode_t mode)
 	return fd;
 }
 
-static int is_smtp_kind(const char *k)
-{
-	return strcmp(k, "smtp") == 0 || strcmp(k, "submission") == 0 || strcmp(k, "smtps") == 0 ||
-	       strcmp(k, "pop3") == 0 || strcmp(k, "pop3s") == 0;
-}
-
-/* smtp/submission/smtps/pop3/pop3s listeners go to the smtp role; mailq, qp and metrics ones, and the admin
- * socket <spool>/ternctl.sock (kind -1), to the control role */
+/* each listener goes to the role its kind names (config_listen_kind: smtp, submission, smtps,
+ * pop3 and pop3s to the smtp role; mailq, qp and metrics to the control role), and the admin
+ * socket <spool>/ternctl.sock (kind -1) to the control role */
 static void bind_all(int spoolfd)
 {
 	for (int i = 0; i < cfg->nlisten; i++) {
 		const struct cfg_listen *l = &cfg->listen[i];
-		if (!is_smtp_kind(l->kind) && strcmp(l->kind, "mailq") != 0 &&
-		    strcmp(l->kind, "qp") != 0 && strcmp(l->kind, "metrics") != 0) {
-			log_warn("event=listen_ignored kind=%s reason=\"served by a later release\"", l->kind);
-			continue;
-		}
 		lkind[nl] = i;
 		lfd[nl++] = strcmp(l->addr, "unix") == 0 ? bind_unix_path(l->path, 0660) : bind_one(l);
 	}
@@ -183,7 +173,8 @@ static void bind_all(int spoolfd)
 
 static int listener_for(int role, int i)
 {
-	int smtp = lkind[i] >= 0 && is_smtp_kind(cfg->listen[lkind[i]].kind);
+	int smtp = lkind[i] >= 0 &&
+	           config_listen_kind(&cfg->listen[lkind[i]])->server == CFG_SERVER_SMTP;
 	return role == R_SMTP ? smtp : role == R_CONTROL ? !smtp : 0;
 }
 

@@ -200,9 +200,9 @@ static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct so
 		return;
 	}
 	smtp.nsessions++;
-	if (strncmp(l->conf->kind, "pop3", 4) == 0) {
+	if (config_listen_kind(l->conf)->proto == CFG_PROTO_POP3) {
 		smtp.slot[i].p = pop3_session_new(&smtp.srv, smtp.srv.tls,
-		                                  strcmp(l->conf->kind, "pop3s") == 0, fd,
+		                                  l->conf->policy.tls == CFG_TLS_IMPLICIT, fd,
 		                                  smtp.slot[i].id, ip, e);
 		return;
 	}
