@@ -539,3 +539,41 @@ def test_shutdown_does_not_wait_for_a_stalled_handshake(make_tern, leaf):
         assert t.stop() == 0, t.log_tail()
         assert time.monotonic() - start < 5, t.log_tail()
     assert "reason=shutdown" in t.log()
+
+
+# ----------------------------------------------------------------------------- refusals
+
+def read_all(port, timeout=10):
+    """Everything a server sends on a fresh connection until it closes."""
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        while True:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_refusal_speaks_each_listeners_protocol(make_tern, leaf):
+    """Over maxsmtpdperip, each listener refuses in its own protocol: SMTP's 421, POP3's
+    -ERR [SYS/TEMP], and nothing at all in plaintext on an implicit-TLS port (smtps, pop3s),
+    where a client expects a TLS handshake."""
+    t, ports = tls_tern(make_tern, leaf, {"maxsmtpdperip": "1"}, smtps="", pop3="", pop3s="")
+    deadline = time.monotonic() + 10
+    while True:                           # the readiness probe's session may still be open
+        held = Client(t.port)
+        if held.greeting[0] == 220:
+            break
+        held.close()
+        assert time.monotonic() < deadline, held.greeting
+        time.sleep(0.05)
+    with held:
+        assert read_all(t.port).startswith(b"421 4.7.0 ")
+        assert read_all(ports["pop3"]) == b"-ERR [SYS/TEMP] too many connections\r\n"
+        assert read_all(ports["smtps"]) == b""
+        assert read_all(ports["pop3s"]) == b""
+        assert wait_for(lambda: t.log().count("reason=maxsmtpdperip") >= 4, 5), t.log_tail()

@@ -170,13 +170,20 @@ static void smtp_peer_ip(const struct sockaddr_storage *ss, char *ip, size_t sz)
 		snprintf(ip, sz, "127.0.0.1");       /* a unix socket: local */
 }
 
-static void smtp_refuse(int fd, const char *ip, const char *why)
+/* A refusal in the listener's protocol: SMTP's 421, POP3's -ERR; on an implicit-TLS port
+ * (smtps, pop3s) the client expects a handshake, so plaintext would be garbage: just close. */
+static void smtp_refuse(const struct smtp_listener *l, int fd, const char *ip, const char *why)
 {
-	static const char msg[] = "421 4.7.0 Too many connections\r\n";
-	ssize_t n = send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	(void)n;
+	static const char smtp_msg[] = "421 4.7.0 Too many connections\r\n";
+	static const char pop3_msg[] = "-ERR [SYS/TEMP] too many connections\r\n";
+	int pop3 = config_listen_kind(l->conf)->proto == CFG_PROTO_POP3;
+	if (l->conf->policy.tls != CFG_TLS_IMPLICIT) {
+		ssize_t n = pop3 ? send(fd, pop3_msg, sizeof pop3_msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT)
+		                 : send(fd, smtp_msg, sizeof smtp_msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)n;
+	}
 	close(fd);
-	log_info("event=refused ip=%s reason=%s", ip, why);
+	log_info("event=refused kind=%s ip=%s reason=%s", l->conf->kind, ip, why);
 }
 
 static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct sockaddr_storage *ss)
@@ -185,16 +192,16 @@ static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct so
 	char ip[INET6_ADDRSTRLEN];
 	smtp_peer_ip(ss, ip, sizeof ip);
 	if (cfg->maxsmtpd && smtp.nsessions >= cfg->maxsmtpd) {
-		smtp_refuse(fd, ip, "maxsmtpd");
+		smtp_refuse(l, fd, ip, "maxsmtpd");
 		return;
 	}
 	struct smtp_ip *e = smtp_ip_get(ip);
 	uint32_t i = UINT32_MAX;
 	e->count++;
 	if (cfg->maxsmtpdperip && e->count > cfg->maxsmtpdperip)
-		smtp_refuse(fd, ip, "maxsmtpdperip");
+		smtp_refuse(l, fd, ip, "maxsmtpdperip");
 	else if ((i = smtp_slot_take()) == UINT32_MAX)
-		smtp_refuse(fd, ip, "table_full");
+		smtp_refuse(l, fd, ip, "table_full");
 	if (i == UINT32_MAX) {
 		smtp_ip_put(e);
 		return;
