@@ -1057,6 +1057,13 @@ static void cfg_check_tls_client(struct cfg_parse *ps)
 	c->smtpauth = auth;
 }
 
+void config_tls_server(const struct config *c, struct tls_conf *tc)
+{
+	*tc = (struct tls_conf){ c->servercert, NULL,
+	                         *c->tlsserverciphers ? c->tlsserverciphers : NULL,
+	                         c->tlsprotocols, *c->dhfile ? c->dhfile : NULL };
+}
+
 /* The server context is built once as the smtp role will build it, so that a cipher list
  * or DH file OpenSSL refuses is a `ternd -n` error, blamed on the key that set it. */
 static void cfg_check_tls(struct cfg_parse *ps)
@@ -1065,8 +1072,8 @@ static void cfg_check_tls(struct cfg_parse *ps)
 	char err[256];
 	if (!cfg_tls_checks || !c->servercert || !*c->servercert)
 		return;
-	struct tls_conf tc = { c->servercert, NULL, *c->tlsserverciphers ? c->tlsserverciphers : NULL,
-	                       c->tlsprotocols, *c->dhfile ? c->dhfile : NULL };
+	struct tls_conf tc;
+	config_tls_server(c, &tc);
 	struct tls_ctx *ctx = tls_server_new(&tc, err, sizeof err);
 	if (ctx) {
 		tls_ctx_free(ctx);

@@ -188,6 +188,10 @@ void config_free(struct config *c);
  * check them: on only in ternd's parent (start, -n). Off (the default) everywhere else:
  * sendmail, ternctl and the roles run as users that must not, or need not, read the key. */
 void config_tls_checks(int on);
+/* the server TLS settings (servercert, tlsserverciphers, tlsprotocols, dhfile) as one
+ * tls_conf for tls_server_new; its strings point into c */
+struct tls_conf;
+void config_tls_server(const struct config *c, struct tls_conf *tc);
 /* showctl: print the effective settings, one key a line with its value and its meaning. */
 void config_show(const struct config *c, FILE *out);
 /* membership in a domain list, case-insensitive (inline items and file: tables) */

@@ -3,12 +3,12 @@
  * the queue's listing. Owns: the byte-exact formats of PROTOCOLS.md §1 and doc/ADMIN.md.
  * Trusts: nothing it parses (lines, auth files and IPC payloads are all checked). */
 #include "mail/mailq2.h"
+#include "mail/digest.h"
 #include "mail/envelope.h"
 #include "mail/table.h"
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,26 +386,19 @@ void mailq2_auth_free(struct mq2_auth *a)
 
 /* ---- challenge / response ------------------------------------------------------------ */
 
+/* hex(MD5(challenge || password)): the APOP digest (digest_apop); "" if OpenSSL fails */
 void mailq2_response(const char *challenge, const char *password, char out[33])
 {
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned int dl = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, challenge, strlen(challenge)) != 1 ||
-	    EVP_DigestUpdate(ctx, password, strlen(password)) != 1 ||
-	    EVP_DigestFinal_ex(ctx, d, &dl) != 1 || dl != 16)
-		memset(d, 0, sizeof d);
-	EVP_MD_CTX_free(ctx);
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	if (digest_apop(password, challenge, out) < 0)
+		out[0] = '\0';
 }
 
 int mailq2_check_response(const char *challenge, const char *password, const char *hex,
                           size_t hexlen)
 {
 	char want[33];
-	mailq2_response(challenge, password, want);
+	if (digest_apop(password, challenge, want) < 0)
+		return 0;
 	unsigned diff = hexlen != 32;
 	for (size_t i = 0; i < 32; i++) {
 		unsigned char c = i < hexlen ? (unsigned char)hex[i] : 0;

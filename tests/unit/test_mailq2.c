@@ -196,6 +196,9 @@ static void response(void)
 	T_CHECK(!mailq2_check_response(ch, "secret", hex, 31));
 	T_CHECK(!mailq2_check_response(ch, "secret", "d2593bea2d72df7dc629ce617345d4a99", 33));
 	T_CHECK(!mailq2_check_response(ch, "secret", "", 0));
+	/* the same digest as APOP's (RFC 1939's example), so one function serves both */
+	mailq2_response("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf", hex);
+	T_EQ_STR(hex, "c4c9334bac560ecc979e58001b3e22fb");
 }
 
 /* ---- the snapshot ------------------------------------------------------------------------- */

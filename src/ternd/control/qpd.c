@@ -18,10 +18,10 @@
 #include "ternd/proto.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "mail/digest.h"
 #include "mail/table.h"
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,21 +129,6 @@ int qpd_op_result(uint32_t type, struct msg_reader *r, uint64_t *status, uint64_
 
 /* ---- login ------------------------------------------------------------------------------ */
 
-static void qp_md5hex(const char *a, const char *b, char out[33])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	out[0] = '\0';
-	if (!ctx)
-		return;
-	if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 && EVP_DigestUpdate(ctx, a, strlen(a)) == 1 &&
-	    EVP_DigestUpdate(ctx, b, strlen(b)) == 1 && EVP_DigestFinal_ex(ctx, md, &n) == 1)
-		for (unsigned i = 0; i < n && i < 16; i++)
-			snprintf(out + 2 * i, 3, "%02x", md[i]);
-	EVP_MD_CTX_free(ctx);
-}
-
 /* equal strings, in a time that does not depend on where they differ */
 static int qp_same(const char *a, const char *b)
 {
@@ -220,8 +205,8 @@ static void qpd_auth(struct qpd_sess *s)
 	char want[33], got[40];
 	snprintf(got, sizeof got, "%s", s->cmd.argv[0]);
 	str_lower(got);
-	qp_md5hex(s->challenge, qp_secret, want);
-	if (*qp_secret && *s->challenge && qp_same(got, want))
+	if (*qp_secret && *s->challenge && digest_apop(qp_secret, s->challenge, want) == 0 &&
+	    qp_same(got, want))
 		qp_login_ok(s, "auth");
 	else
 		qp_login_fail(s, "auth", *qp_secret ? "bad_digest" : "no_secret");

@@ -37,12 +37,15 @@ struct smtp_ip {                    /* sessions from one client address */
 	char ip[INET6_ADDRSTRLEN];
 };
 
-struct smtp_slot {
-	struct smtp_session *s;
+struct smtp_slot {                  /* one session, tagged by its protocol */
+	union {
+		struct smtp_session *s;     /* proto CFG_PROTO_SMTP */
+		struct pop3_session *p;     /* proto CFG_PROTO_POP3 (pop3 / pop3s listeners) */
+	} u;
 	uint32_t id;                    /* 0 when free */
 	uint32_t gen;
 	uint32_t nextfree;
-	struct pop3_session *p;         /* or a POP3 session (pop3 / pop3s listeners) */
+	uint8_t proto;                  /* enum cfg_proto; 0: no session */
 };
 
 /* one listening socket: what it serves is decided by its kind, how by its policy */
@@ -110,7 +113,8 @@ static uint32_t smtp_slot_take(void)
 			return UINT32_MAX;
 		smtp.slot = xrealloc(smtp.slot, n * sizeof *smtp.slot);
 		for (uint32_t i = smtp.nslot; i < n; i++)
-			smtp.slot[i] = (struct smtp_slot){ NULL, 0, 1, i + 1 < n ? i + 1 : UINT32_MAX, NULL };
+			smtp.slot[i] = (struct smtp_slot){ .gen = 1,
+			                                   .nextfree = i + 1 < n ? i + 1 : UINT32_MAX };
 		smtp.freehead = smtp.nslot;
 		smtp.nslot = n;
 	}
@@ -123,28 +127,63 @@ static uint32_t smtp_slot_take(void)
 	return i;
 }
 
-static struct smtp_session *smtp_find(uint32_t id)
+/* the slot holding session id (NULL: gone or never was) */
+static struct smtp_slot *smtp_find(uint32_t id)
 {
 	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
-	if (i >= smtp.nslot || smtp.slot[i].id != id || id == 0)
+	if (i >= smtp.nslot || smtp.slot[i].id != id || id == 0 || !smtp.slot[i].proto)
 		return NULL;
-	return smtp.slot[i].s;
+	return &smtp.slot[i];
 }
 
-static struct pop3_session *smtp_find_pop(uint32_t id)
+/* ---- per-protocol dispatch ---------------------------------------------------------------- */
+
+static void smtp_slot_ipc(struct smtp_slot *sl, uint32_t type, struct msg_reader *r, int fd)
 {
-	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
-	if (i >= smtp.nslot || smtp.slot[i].id != id || id == 0)
-		return NULL;
-	return smtp.slot[i].p;
+	if (sl->proto == CFG_PROTO_POP3)
+		pop3_session_ipc(sl->u.p, type, r, fd);
+	else
+		smtp_session_ipc(sl->u.s, type, r, fd);
+}
+
+static void smtp_slot_peer_lost(struct smtp_slot *sl)
+{
+	if (sl->proto == CFG_PROTO_POP3)
+		pop3_session_peer_lost(sl->u.p);
+	else
+		smtp_session_peer_lost(sl->u.s);
+}
+
+static void smtp_slot_drain(struct smtp_slot *sl)
+{
+	if (sl->proto == CFG_PROTO_POP3)
+		pop3_session_drain(sl->u.p);
+	else
+		smtp_session_drain(sl->u.s);
+}
+
+static void smtp_slot_kill(struct smtp_slot *sl)
+{
+	if (sl->proto == CFG_PROTO_POP3)
+		pop3_session_kill(sl->u.p);
+	else
+		smtp_session_kill(sl->u.s);
+}
+
+/* fn on every live session (a slot freed meanwhile, by a session closing, is skipped) */
+static void smtp_each(void (*fn)(struct smtp_slot *))
+{
+	for (uint32_t i = 0; i < smtp.nslot; i++)
+		if (smtp.slot[i].proto)
+			fn(&smtp.slot[i]);
 }
 
 static void smtp_closed(struct smtp_srv *srv, struct smtp_session *s, uint32_t id, void *ipslot)
 {
 	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
 	if (i < smtp.nslot && smtp.slot[i].id == id) {
-		smtp.slot[i].s = NULL;
-		smtp.slot[i].p = NULL;
+		smtp.slot[i].u.s = NULL;
+		smtp.slot[i].proto = 0;
 		smtp.slot[i].id = 0;
 		smtp.slot[i].nextfree = smtp.freehead;
 		smtp.freehead = i;
@@ -208,14 +247,16 @@ static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct so
 	}
 	smtp.nsessions++;
 	if (config_listen_kind(l->conf)->proto == CFG_PROTO_POP3) {
-		smtp.slot[i].p = pop3_session_new(&smtp.srv, smtp.srv.tls,
-		                                  l->conf->policy.tls == CFG_TLS_IMPLICIT, fd,
-		                                  smtp.slot[i].id, ip, e);
+		smtp.slot[i].u.p = pop3_session_new(&smtp.srv, smtp.srv.tls,
+		                                    l->conf->policy.tls == CFG_TLS_IMPLICIT, fd,
+		                                    smtp.slot[i].id, ip, e);
+		smtp.slot[i].proto = smtp.slot[i].u.p ? CFG_PROTO_POP3 : 0;
 		return;
 	}
 	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e,
 	                                          &l->conf->policy);
-	smtp.slot[i].s = s;
+	smtp.slot[i].u.s = s;
+	smtp.slot[i].proto = s ? CFG_PROTO_SMTP : 0;
 	smtp_session_start(s);
 }
 
@@ -280,12 +321,9 @@ static void smtp_stale(struct chan *c, uint32_t type, uint32_t id, struct msg_re
 static void smtp_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
                       int fd, void *arg)
 {
-	struct smtp_session *s = smtp_find(id);
-	struct pop3_session *p = smtp_find_pop(id);
-	if (s)
-		smtp_session_ipc(s, type, r, fd);
-	else if (p)
-		pop3_session_ipc(p, type, r, fd);
+	struct smtp_slot *sl = smtp_find(id);
+	if (sl)
+		smtp_slot_ipc(sl, type, r, fd);
 	else {
 		log_debug("event=stale_answer id=%u type=%u", id, type);
 		smtp_stale(c, type, id, r, fd);
@@ -295,11 +333,7 @@ static void smtp_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_rea
 /* deferred from the close callback: answer every session waiting on a lost peer */
 static void smtp_lost(int fd, short what, void *arg)
 {
-	for (uint32_t i = 0; i < smtp.nslot; i++)
-		if (smtp.slot[i].s)
-			smtp_session_peer_lost(smtp.slot[i].s);
-		else if (smtp.slot[i].p)
-			pop3_session_peer_lost(smtp.slot[i].p);
+	smtp_each(smtp_slot_peer_lost);
 }
 
 static void smtp_drain(const char *why);
@@ -352,8 +386,9 @@ static void smtp_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct 
 		}
 		return;
 	}
-	if (type == M_POP_READY && smtp_find_pop(id)) {      /* the user's POP3 worker */
-		pop3_session_ipc(smtp_find_pop(id), type, r, fd);
+	struct smtp_slot *sl = smtp_find(id);
+	if (type == M_POP_READY && sl && sl->proto == CFG_PROTO_POP3) {  /* the user's worker */
+		smtp_slot_ipc(sl, type, r, fd);
 		return;
 	}
 	if (fd >= 0)
@@ -365,11 +400,7 @@ static void smtp_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct 
 
 static void smtp_grace_over(int fd, short what, void *arg)
 {
-	for (uint32_t i = 0; i < smtp.nslot; i++)
-		if (smtp.slot[i].s)
-			smtp_session_kill(smtp.slot[i].s);
-		else if (smtp.slot[i].p)
-			pop3_session_kill(smtp.slot[i].p);
+	smtp_each(smtp_slot_kill);
 	ev_exit();
 }
 
@@ -384,11 +415,7 @@ static void smtp_drain(const char *why)
 		smtp.l[i].ev = NULL;
 		close(smtp.l[i].fd);
 	}
-	for (uint32_t i = 0; i < smtp.nslot; i++)
-		if (smtp.slot[i].s)
-			smtp_session_drain(smtp.slot[i].s);
-		else if (smtp.slot[i].p)
-			pop3_session_drain(smtp.slot[i].p);
+	smtp_each(smtp_slot_drain);
 	if (smtp.nsessions == 0)
 		ev_exit();
 	else
@@ -445,11 +472,7 @@ static void smtp_setup(struct role_ctx *ctx)
 
 static void smtp_teardown(void)
 {
-	for (uint32_t i = 0; i < smtp.nslot; i++)
-		if (smtp.slot[i].s)
-			smtp_session_kill(smtp.slot[i].s);
-		else if (smtp.slot[i].p)
-			pop3_session_kill(smtp.slot[i].p);
+	smtp_each(smtp_slot_kill);
 	if (smtp.srv.queue && smtp.srv.queue_up)
 		chan_flush_blocking(smtp.srv.queue);
 	chan_free(smtp.srv.lookup);
@@ -483,9 +506,8 @@ int smtp_prepare(struct role_ctx *ctx)
 		log_err("event=tls_init_failed");
 		return -1;
 	}
-	struct tls_conf tc = { cfg->servercert, NULL,
-	                       *cfg->tlsserverciphers ? cfg->tlsserverciphers : NULL,
-	                       cfg->tlsprotocols, *cfg->dhfile ? cfg->dhfile : NULL };
+	struct tls_conf tc;
+	config_tls_server(cfg, &tc);
 	time_t expires = 0;
 	smtp.srv.tls = tls_server_new(&tc, err, sizeof err);
 	if (!smtp.srv.tls) {
