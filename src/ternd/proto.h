@@ -21,6 +21,9 @@ enum verdict {
 	V_BAD = 4,        /* 553 5.7.1 badmailfrom / 550 5.7.1 badrcptto */
 };
 
+/* login verdicts (M_AUTH_RESULT, M_POP_RESULT): lookup's answer to the smtp role */
+enum auth_verdict { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMP = 2 };
+
 /* per-recipient delivery status */
 enum dstatus {
 	D_PENDING = 0,    /* not tried yet / deferred */
@@ -149,7 +152,7 @@ enum msgtype {
 	                       "LOGIN" "CRAM-MD5" "APOP" "USER"), S login, S authzid, S secret
 	                       (the password; for CRAM-MD5 / APOP the challenge sent), S response
 	                       (CRAM-MD5 / APOP: the client's hex digest, else "") -> M_AUTH_RESULT */
-	M_AUTH_RESULT,      /* lookup -> smtp: Q verdict (enum auth_verdict, lookup_auth.h),
+	M_AUTH_RESULT,      /* lookup -> smtp: Q verdict (enum auth_verdict, above),
 	                       Q delay ms (wait this long before answering the client),
 	                       Q close (1 = too many failures: 421 / -ERR and hang up),
 	                       S canonical login ("" unless the verdict is AUTH_OK) */
@@ -160,7 +163,7 @@ enum msgtype {
 	                       S login, S secret (the password; APOP: the greeting's timestamp),
 	                       S response (APOP: the client's hex digest, else "")
 	                       -> M_POP_RESULT (refused), or M_POP_SPAWN to the parent (accepted) */
-	M_POP_RESULT,       /* lookup -> smtp: Q verdict (enum auth_verdict, lookup_auth.h),
+	M_POP_RESULT,       /* lookup -> smtp: Q verdict (enum auth_verdict, above),
 	                       Q delay ms (wait before answering), Q close (1 = hang up) */
 	M_POP_SPAWN,        /* lookup -> parent: S user, Q uid, Q gid, S home, S maildir (relative
 	                       to home, or absolute) -> M_POP_READY to the smtp role */

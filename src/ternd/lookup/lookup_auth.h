@@ -11,8 +11,7 @@
 #define TERN_LOOKUP_AUTH_H
 #include <stdint.h>
 #include "mail/users.h"
-
-enum auth_verdict { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMP = 2 };
+#include "ternd/proto.h"              /* enum auth_verdict: part of the IPC contract */
 
 struct auth_req {
 	const char *service;     /* "smtp" or "pop3" */

@@ -12,7 +12,6 @@
  * only during DATA. */
 #include "ternd/smtp/smtp_session.h"
 #include "ternd/proto.h"
-#include "ternd/lookup/lookup_auth.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/io.h"
