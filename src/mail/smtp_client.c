@@ -303,6 +303,7 @@ struct smtpc {
 	char *user, *pass;             /* AUTH credentials, or NULL */
 	enum smtpc_tls tlsmode;
 	unsigned tls:1, authed:1, auth_plaintext:1;
+	size_t tls_dropped;            /* octets after the 220 to STARTTLS, thrown away */
 	enum st state;
 	struct smtpc_caps caps;
 	struct smtpc_rparse rp;
@@ -808,8 +809,10 @@ int smtpc_feed(struct smtpc *c, const char *in, size_t n)
 		n -= used;
 		if (r == 1)
 			handle_reply(c, &c->rp.r);
-		if (c->state == ST_TLS)
-			break;                         /* the rest came before TLS: dropped */
+		if (c->state == ST_TLS) {
+			c->tls_dropped += n;           /* the rest came before TLS: dropped */
+			break;
+		}
 	}
 	return c->state == ST_CLOSED ? -1 : 0;
 }
@@ -888,4 +891,5 @@ void smtpc_tls_done(struct smtpc *c)
 }
 
 int smtpc_tls_active(const struct smtpc *c) { return c->tls; }
+size_t smtpc_tls_dropped(const struct smtpc *c) { return c->tls_dropped; }
 int smtpc_authed(const struct smtpc *c) { return c->authed; }

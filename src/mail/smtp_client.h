@@ -158,6 +158,9 @@ void smtpc_set_auth(struct smtpc *c, const char *user, const char *pass, int pla
 /* The handshake that SMTPC_W_TLS asked for succeeded: EHLO again, on the encrypted stream. */
 void smtpc_tls_done(struct smtpc *c);
 int smtpc_tls_active(const struct smtpc *c);   /* 1 once smtpc_tls_done() was called */
+/* octets smtpc_feed threw away because they followed the 220 to STARTTLS in plaintext
+ * (response injection, the client side of CVE-2011-0411): for the caller's log */
+size_t smtpc_tls_dropped(const struct smtpc *c);
 int smtpc_authed(const struct smtpc *c);       /* 1 once the server accepted AUTH */
 const char *smtpc_state_name(const struct smtpc *c);
 #endif

@@ -663,9 +663,31 @@ static void test_tls_auth(void)
 	}
 }
 
+/* what came after the 220 to STARTTLS in the same read is counted, for the caller's log */
+static void test_tls_dropped(void)
+{
+	static const char inj[] = "250-fake\r\n250 AUTH PLAIN\r\n";
+	struct smtpc_rcpt r[1] = { { "r@b", 0, 0, NULL } };
+	struct smtpc_txn t = { "s@a", 1, 0, r, 1, 0, 0, 0 };
+	struct smtpc *c = smtpc_new("client.test");
+	smtpc_set_tls(c, SMTPC_TLS_MAY);
+	T_EQ_INT(smtpc_begin(c, &t), 0);
+	smtpc_feed(c, ESMTP, strlen(ESMTP));
+	smtpc_feed(c, CAPS_TLS, strlen(CAPS_TLS));
+	T_EQ_INT((int)smtpc_tls_dropped(c), 0);
+	char in[200];
+	snprintf(in, sizeof in, "220 go\r\n%s", inj);
+	smtpc_feed(c, in, strlen(in));
+	T_EQ_INT(smtpc_want(c), SMTPC_W_TLS);
+	T_EQ_INT((int)smtpc_tls_dropped(c), (int)strlen(inj));
+	smtpc_txn_reset(&t);
+	smtpc_free(c);
+}
+
 static void run(void)
 {
 	test_tls_auth();
+	test_tls_dropped();
 	test_replies();
 	test_reply_limits();
 	test_diag();

@@ -321,7 +321,9 @@ static void session_start_tls(struct mta_session *s)
 {
 	const struct mta_addr *a = &s->addrs[s->cur];
 	const char *name = s->conf.pol.match[0] ? s->conf.pol.match : a->name;
-	long dropped = io_start_tls_client(s->io, s->conf.tls, name);
+	long dropped = io_start_tls_client(s->io, s->conf.tls, name);   /* still unread */
+	if (dropped >= 0)
+		dropped += (long)smtpc_tls_dropped(s->c);                   /* read, thrown away */
 	if (dropped < 0) {
 		char why[700];
 		snprintf(why, sizeof why, "cannot start TLS with %s: %s (#4.7.5)", s->remote,
