@@ -422,22 +422,15 @@ def test_world_readable_credentials_refused(make_tern, workdir):
 
 def test_postfix_smtp_client_into_tern_verify(make_tern, ca, postfix):
     """Postfix's smtp client relays to tern over STARTTLS with smtp_tls_security_level=verify
-    against the test CA. Needs tern's server side TLS (the servercert key, issue 8's smtpd
-    part): skipped while this tern does not advertise STARTTLS."""
+    against the test CA. tern's server side must load servercert and advertise STARTTLS: a
+    regression there fails here, it is not skipped."""
     leaf = ca.leaf("mx.tern.test")
     os.chmod(leaf.pem, 0o600)
-    from conftest import TernError
-    try:
-        tern = make_tern(config={"servercert": str(leaf.pem)})
-    except TernError as e:
-        if "servercert" in str(e):
-            pytest.skip("this tern has no servercert key yet (server STARTTLS)")
-        raise
+    tern = make_tern(config={"servercert": str(leaf.pem)})
     import smtplib
     with smtplib.SMTP("127.0.0.1", tern.port, timeout=10) as s:
         s.ehlo("probe.test")
-        if not s.has_extn("starttls"):
-            pytest.skip("tern does not advertise STARTTLS")
+        assert s.has_extn("starttls"), "tern does not advertise STARTTLS with servercert set"
     pf = postfix(None, smtpd_tls="none", relayhost=("127.0.0.1", tern.port),
                  relay_tls="verify", cafile=str(ca.cert), relay_match="mx.tern.test")
     pf.send("someone@pf.test", ["rcpt@localhost"], b"Subject: from postfix\r\n\r\nhi\r\n")
