@@ -5,6 +5,7 @@
 #include "mail/table.h"
 #include "lib/buf.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,35 @@ static void tlsp_free_auth(void *v)
 	free(a);
 }
 
+/* a warning for ternd -n and the parent's start (errs may be NULL); nothing is refused */
+static void tlsp_warn(struct cfg_errors *errs, const char *name, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void tlsp_warn(struct cfg_errors *errs, const char *name, int line, const char *fmt, ...)
+{
+	va_list ap;
+	if (!errs || errs->nw >= CFG_MAXWARNS)
+		return;
+	struct cfg_error *w = &errs->w[errs->nw++];
+	snprintf(w->file, sizeof w->file, "%s", name);
+	w->line = line;
+	va_start(ap, fmt);
+	vsnprintf(w->msg, sizeof w->msg, fmt, ap);
+	va_end(ap);
+}
+
+/* AUTH sends the password over any TLS the level allows: unless it is verify, a man in the
+ * middle with any certificate gets it (tlsdestinations are loaded before smtpauth) */
+static void tlsp_check_auth_level(const struct tlspolicy_tables *t, const char *key,
+                                  const char *name, int line, struct cfg_errors *errs)
+{
+	struct tlspolicy p;
+	char err[100];
+	if (tlspolicy_lookup(t, key, &p, err, sizeof err) == 0 && p.level != TLSP_VERIFY)
+		tlsp_warn(errs, name, line, "smtpauth: the password for %s goes out under TLS level "
+		          "%s, which does not verify the server's certificate (tlsdestinations "
+		          "%s=verify)", key, tlspolicy_level_name(p.level), key);
+}
+
 /* one entry: 0 added (or a duplicate: the first wins), -1 bad (reported) */
 static int tlsp_add(struct tlspolicy_tables *t, int auth, const char *key, const char *val,
                     const char *name, int line, struct cfg_errors *errs)
@@ -165,6 +195,7 @@ static int tlsp_add(struct tlspolicy_tables *t, int auth, const char *key, const
 		}
 		if (table_map_put(t->auth, k, a) != 0)
 			tlsp_free_auth(a);
+		tlsp_check_auth_level(t, k, name, line, errs);
 	}
 	free(k);
 	return 0;

@@ -450,3 +450,25 @@ def test_postfix_smtp_client_into_tern_relay_wiring(make_tern, postfix):
     got = tern.wait_delivered("rcpt", 1, timeout=30)
     assert b"from postfix" in got[0]
     assert wait_for(lambda: "status=sent" in pf.log(), 10), pf.log()
+
+
+def test_credentials_without_verify_warned(make_tern, workdir):
+    """smtpauth sends the password over any TLS its destination's level allows: ternd -n warns
+    for a smarthost whose level is not verify, and is quiet once it is."""
+    creds = workdir / "smtpauth"
+    creds.write_text("smarthost.test:587 joe:pw\n")
+    os.chmod(creds, 0o600)
+    import subprocess
+    from conftest import TERND
+    t = make_tern(config={"smtpauth": f"file:{creds}"}, start=False)
+    t.write_config()
+    p = subprocess.run([str(TERND), "-n", "-f", str(t.conf)], capture_output=True, text=True,
+                       timeout=30)
+    out = p.stderr + p.stdout
+    assert p.returncode == 0, out
+    assert "password for smarthost.test:587 goes out under TLS level may" in out, out
+    t.config["tlsdestinations"] = "smarthost.test:587=verify"
+    t.write_config()
+    p = subprocess.run([str(TERND), "-n", "-f", str(t.conf)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0 and "smtpauth" not in p.stderr + p.stdout, p.stderr + p.stdout

@@ -75,6 +75,11 @@ static void test_lookup(const char *dir)
 	struct config c;
 	struct cfg_errors errs;
 	T_EQ_INT(load(&c, conf, &errs), 0);
+	/* credentials for destinations whose level is not verify: a ternd -n warning each */
+	T_EQ_INT(errs.nw, 2);
+	T_CHECK(strcmp(errs.w[0].file, auth) == 0 && errs.w[0].line == 1);
+	T_CHECK(strstr(errs.w[0].msg, "password for relay.test:587 goes out under TLS level none"));
+	T_CHECK(strstr(errs.w[1].msg, "[127.0.0.1]") && strstr(errs.w[1].msg, "level encrypt"));
 	struct tlspolicy_tables *t = tlspolicy_load(&c, &errs);
 	T_CHECK(t != NULL);
 	static const struct { const char *dest; int level; const char *match; } l[] = {
@@ -135,6 +140,13 @@ static void test_lookup(const char *dir)
 	config_free(&c);
 	T_EQ_INT(load(&c, "", &errs), 0);
 	T_EQ_STR(c.smtptls, "may");
+	config_free(&c);
+	/* verify for the smarthost: no warning */
+	put(pol, "relay.test:587 verify\n", 0644);
+	put(auth, "relay.test:587 joe:s3cret\n", 0600);
+	snprintf(conf, sizeof conf, "tlsdestinations file:%s\nsmtpauth file:%s\n", pol, auth);
+	T_EQ_INT(load(&c, conf, &errs), 0);
+	T_EQ_INT(errs.nw, 0);
 	config_free(&c);
 	unlink(pol);
 	unlink(auth);
