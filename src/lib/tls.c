@@ -1,5 +1,9 @@
 /* tls — see tls.h. Contexts are made once per role at start (before chroot and privilege
- * drop); a SIGHUP restarts the roles, which makes them again from the files. */
+ * drop); a SIGHUP restarts the roles, which makes them again from the files.
+ * Owns: the OpenSSL contexts it makes and OpenSSL's process-wide initialisation (tls_init).
+ * Trusts: the files it is pointed at to be what the operator configured (the caller opened
+ * or checked the path); the key, chain, DH and CA files are still parsed and checked by
+ * OpenSSL, and a peer's certificate is only ever verified, never taken on its word. */
 #include "lib/tls.h"
 #include <openssl/err.h>
 #include <openssl/pem.h>

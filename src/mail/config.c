@@ -97,7 +97,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "dhfile", CT_FILE, O(dhfile), "", 0, 0, "PEM DH parameters for DHE ciphers (default: built-in groups)" },
 	{ "authplaintext", CT_BOOL, O(authplaintext), "0", 0, 0, "offer SMTP AUTH and POP3's plaintext logins (USER/PASS, AUTH PLAIN/LOGIN) on connections without TLS (passwords in the clear)" },
 	{ "authprepend", CT_BOOL, O(authprepend), "0", 0, 0, "name the authenticated login in the Received: header (otherwise only the log has it)" },
-	{ "authmechs", CT_MECHS, O(authmechs), "PLAIN LOGIN CRAM-MD5", 0, 0, "SMTP AUTH mechanisms offered, in this order: PLAIN LOGIN CRAM-MD5 (CRAM-MD5 works only for users whose pwhash is {PLAIN})" },
+	{ "authmechs", CT_MECHS, O(authmechs), "PLAIN LOGIN CRAM-MD5", 0, 0, "SASL mechanisms offered by SMTP AUTH and POP3 AUTH, in this order: PLAIN LOGIN CRAM-MD5 (CRAM-MD5 works only for users whose pwhash is {PLAIN})" },
 	{ "authfailclose", CT_UINT, O(authfailclose), "5", 0, 1000000, "failed logins (SMTP AUTH, POP3) from one client address within authfailwindow after which it is refused and disconnected until the window passes (0 = never)" },
 	{ "authfailwindow", CT_UINT, O(authfailwindow), "600", 1, 86400, "seconds a failed login is remembered for the throttle (per client address and per login)" },
 	{ "authfaildelaymax", CT_UINT, O(authfaildelaymax), "16", 0, 3600, "most seconds a login answer is delayed: 1 s after one failure, doubling with each consecutive one (0 = no delay)" },

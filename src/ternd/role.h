@@ -16,7 +16,9 @@ struct role_ctx {
 	enum role self;
 	struct config *cfg;
 	int peer[R_NROLES];            /* fd of the channel to each peer, or -1 */
-	int listen[CFG_MAXLISTEN];     /* listening sockets (smtp role: kind "smtp"/"submission") */
+	int listen[CFG_MAXLISTEN];     /* listening sockets, each to the role its kind names
+	                                  (config_listen_kind: smtp role smtp, submission, smtps,
+	                                  pop3, pop3s; control role mailq, qp, metrics, admin) */
 	int nlisten;
 	int listen_kind[CFG_MAXLISTEN];/* index into cfg->listen */
 };
