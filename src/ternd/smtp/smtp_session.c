@@ -11,6 +11,8 @@
  * frees its own when empty, the staging buffer is freed when handed over, the sink exists
  * only during DATA. */
 #include "ternd/smtp/smtp_session.h"
+#include "ternd/smtp/smtp_session_priv.h"
+#include "ternd/smtp/smtp_auth.h"
 #include "ternd/proto.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
@@ -32,68 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SMTP_SINK_SIZE  65536      /* DATA write buffer, allocated only during DATA */
-#define SMTP_OUT_HIGH   32768      /* stop reading commands while this much output waits */
-#define SMTP_MAX_ERRORS 20         /* syntax/sequence errors before we hang up */
-#define SMTP_HELO_MAX   255
-
-enum { W_NONE, W_MAIL, W_RCPT, W_VRFY, W_TARPIT, W_OPEN, W_COMMIT, W_ETRN,
-       W_TLS,          /* a TLS handshake runs (STARTTLS, or smtps before the greeting) */
-       W_AUTH,         /* M_AUTH_CHECK sent */
-       W_AUTHDELAY };  /* the AUTH answer is held back for the throttle's delay */
-enum { MODE_CMD, MODE_SKIP, MODE_DATA, MODE_AUTH /* lines answer AUTH's 334 prompts */ };
-#define SESSION_AUTH_DELAY_MAX 60000   /* ms: the longest throttle delay honoured */
-
-struct smtp_sink {                 /* the message being received */
-	int fd;
-	int werr;                      /* errno of the first failed write */
-	uint64_t written;
-	struct smtp_data dec;
-	size_t len;
-	char buf[SMTP_SINK_SIZE];
-};
-
-struct smtp_session {
-	struct smtp_srv *srv;
-	const struct cfg_policy *policy;  /* the listener's: TLS, AUTH, relay */
-	uint32_t id;
-	struct io *io;                 /* the connection: input, output, timeout, TLS */
-	struct ev *tev;                /* tarpit / AUTH delay timer, made when first needed */
-	void *ipslot;
-	char *helo;
-	char *sender;                  /* NULL: no transaction; "" for <> */
-	char **rcpt;
-	uint32_t nrcpt, rcptcap, rcpt_tries;
-	struct table_map *rcptset;     /* the recipients recorded (canonical): duplicates */
-	char *pend;                    /* the address (or AUTH login) being checked */
-	char *mailauth;                /* AUTH= of MAIL FROM (RFC 4954 5), authenticated only */
-	char *authlogin;               /* the canonical login after a successful AUTH, or NULL */
-	struct sasl *sasl;             /* an AUTH exchange in progress (wiped when it ends) */
-	const char *authmech;          /* the mechanism being checked, for the log */
-	uint8_t authverdict, authclose;/* lookup's answer, held during the throttle's delay */
-	const char *endwhy;            /* why we hang up once the replies are out (quit set) */
-	struct buf out;                /* replies staged until the batch goes to io */
-	struct smtp_sink *sink;
-	uint64_t msgid, msgbytes;
-	enum smtp_cmd_id cmd;          /* the command being answered */
-	uint8_t wait, mode;
-	unsigned esmtp:1, greeted:1, quit:1, dead:1;
-	unsigned tls_go:1;             /* STARTTLS answered 220: the handshake starts next */
-	uint32_t nmsg, nrcpt_total, ncmd, nerr;
-	char ip[INET6_ADDRSTRLEN];
-};
-
 typedef void (*session_cmd_fn)(struct smtp_session *s, const char *arg);
 static void session_run(struct smtp_session *s);
 static void session_finish(struct smtp_session *s);
-static void session_greet(struct smtp_session *s);
-static void session_auth_clear(struct smtp_session *s);
-static void session_auth(struct smtp_session *s, const char *arg);
 
 /* ---- replies ----------------------------------------------------------------------- */
 
-__attribute__((format(printf, 4, 5)))
-static void session_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
+void smtp_session_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
 {
 	char text[600], q[300];
 	va_list ap;
@@ -110,7 +57,7 @@ static void session_reply(struct smtp_session *s, int code, const char *esc, con
 		    smtp_cmd_name(s->cmd), code, log_quote(q, sizeof q, text, strlen(text)));
 	if (code >= 500 && code <= 503 && ++s->nerr == SMTP_MAX_ERRORS) {
 		s->cmd = SMTP_CMD_NONE;
-		session_reply(s, 421, "4.7.0", "%s Too many errors; closing connection",
+		smtp_session_reply(s, 421, "4.7.0", "%s Too many errors; closing connection",
 		    s->srv->cfg->me);
 		s->quit = 1;
 		s->endwhy = "too_many_errors";
@@ -118,13 +65,13 @@ static void session_reply(struct smtp_session *s, int code, const char *esc, con
 }
 
 /* a complete reply line "NNN text" (src/mail/sasl.h's replies and prompts) */
-static void session_reply_line(struct smtp_session *s, const char *line)
+void smtp_session_reply_line(struct smtp_session *s, const char *line)
 {
 	int code = atoi(line);
-	session_reply(s, code, NULL, "%s", line[0] && line[1] && line[2] && line[3] ? line + 4 : "");
+	smtp_session_reply(s, code, NULL, "%s", line[0] && line[1] && line[2] && line[3] ? line + 4 : "");
 }
 
-static void session_close(struct smtp_session *s, const char *reason)
+void smtp_session_close(struct smtp_session *s, const char *reason)
 {
 	if (s->dead)
 		return;
@@ -135,7 +82,7 @@ static void session_close(struct smtp_session *s, const char *reason)
 
 /* hand the staged replies to io, which sends them at the end of its callback or when the
  * socket is writable */
-static void session_flush(struct smtp_session *s)
+void smtp_session_flush(struct smtp_session *s)
 {
 	if (s->out.len == 0)
 		return;
@@ -146,13 +93,13 @@ static void session_flush(struct smtp_session *s)
 /* the last words before hanging up: staged replies out now, as far as the socket takes them */
 static void session_flush_now(struct smtp_session *s)
 {
-	session_flush(s);
+	smtp_session_flush(s);
 	(void)io_flush(s->io);
 }
 
 /* ---- the transaction ------------------------------------------------------------------ */
 
-static void session_txn_reset(struct smtp_session *s)
+void smtp_session_txn_reset(struct smtp_session *s)
 {
 	free(s->sender);
 	s->sender = NULL;
@@ -206,7 +153,7 @@ static void session_sink_abort(struct smtp_session *s)
 	s->msgid = 0;
 }
 
-static void session_set_pend(struct smtp_session *s, char *addr)
+void smtp_session_set_pend(struct smtp_session *s, char *addr)
 {
 	free(s->pend);
 	s->pend = addr;
@@ -217,7 +164,7 @@ static int session_ask(struct smtp_session *s, int toqueue, struct msg *m, int w
 {
 	if (!(toqueue ? s->srv->queue_up : s->srv->lookup_up)) {
 		msg_discard(m);
-		session_reply(s, 451, "4.3.0", "Temporary failure, try again later");
+		smtp_session_reply(s, 451, "4.3.0", "Temporary failure, try again later");
 		return -1;
 	}
 	s->wait = (uint8_t)wait;
@@ -237,23 +184,9 @@ static void session_helo_common(struct smtp_session *s, const char *arg, int esm
 	for (char *p = s->helo; *p; p++)       /* one token of printable ASCII for logs/headers */
 		if ((unsigned char)*p <= 32 || (unsigned char)*p >= 127)
 			*p = '_';
-	session_txn_reset(s);
+	smtp_session_txn_reset(s);
 	s->greeted = 1;
 	s->esmtp = esmtp ? 1 : 0;
-}
-
-/* STARTTLS (RFC 3207) is offered on a listener with tls=starttls and a certificate,
- * until the session is encrypted */
-static int session_tls_offered(const struct smtp_session *s)
-{
-	return s->policy->tls == CFG_TLS_STARTTLS && s->srv->tls && !io_tls(s->io);
-}
-
-/* AUTH (RFC 4954) is offered where the listener allows it, and only on an encrypted
- * session unless authplaintext says otherwise */
-static int session_auth_offered(const struct smtp_session *s)
-{
-	return s->policy->auth != CFG_AUTH_NONE && (io_tls(s->io) || s->srv->cfg->authplaintext);
 }
 
 static void session_ehlo(struct smtp_session *s, const char *arg)
@@ -266,9 +199,9 @@ static void session_ehlo(struct smtp_session *s, const char *arg)
 		buf_printf(&s->out, "250-SIZE %llu\r\n", (unsigned long long)cfg->databytes);
 	else
 		buf_adds(&s->out, "250-SIZE\r\n");
-	if (session_tls_offered(s))
+	if (smtp_auth_tls_offered(s))
 		buf_adds(&s->out, "250-STARTTLS\r\n");
-	if (session_auth_offered(s))
+	if (smtp_auth_offered(s))
 		buf_printf(&s->out, "250-AUTH %s\r\n", cfg->authmechs);
 	buf_adds(&s->out, "250-8BITMIME\r\n250-ETRN\r\n250 ENHANCEDSTATUSCODES\r\n");
 }
@@ -276,7 +209,7 @@ static void session_ehlo(struct smtp_session *s, const char *arg)
 static void session_helo(struct smtp_session *s, const char *arg)
 {
 	session_helo_common(s, arg, 0);
-	session_reply(s, 250, NULL, "%s", s->srv->cfg->me);
+	smtp_session_reply(s, 250, NULL, "%s", s->srv->cfg->me);
 }
 
 /* xtext (RFC 3461 4): printable ASCII but "+" and "=", or "+" and two uppercase hex digits;
@@ -307,33 +240,33 @@ static int session_mail_params(struct smtp_session *s, const char *params)
 	while ((r = addr_param_next(&params, &p, &why)) > 0) {
 		if (strcmp(p.key, "SIZE") == 0) {
 			if (str_to_u64(p.val, 0, UINT64_MAX, &size) < 0) {
-				session_reply(s, 501, "5.5.4", "Bad SIZE parameter");
+				smtp_session_reply(s, 501, "5.5.4", "Bad SIZE parameter");
 				return -1;
 			}
 			if (max && size > max) {
-				session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+				smtp_session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
 				return -1;
 			}
 		} else if (strcmp(p.key, "BODY") == 0) {
 			if (str_casecmp(p.val, "7BIT") != 0 && str_casecmp(p.val, "8BITMIME") != 0) {
-				session_reply(s, 501, "5.5.4", "Unsupported BODY type");
+				smtp_session_reply(s, 501, "5.5.4", "Unsupported BODY type");
 				return -1;
 			}
-		} else if (strcmp(p.key, "AUTH") == 0 && (s->authlogin || session_auth_offered(s))) {
+		} else if (strcmp(p.key, "AUTH") == 0 && (s->authlogin || smtp_auth_offered(s))) {
 			if (!session_xtext_ok(p.val)) {
-				session_reply(s, 501, "5.5.4", "Bad AUTH parameter");
+				smtp_session_reply(s, 501, "5.5.4", "Bad AUTH parameter");
 				return -1;
 			}
 			/* kept only from an authenticated session; otherwise it is <> (RFC 4954 5) */
 			free(s->mailauth);
 			s->mailauth = s->authlogin ? xstrdup(p.val) : NULL;
 		} else {
-			session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
+			smtp_session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
 			return -1;
 		}
 	}
 	if (r < 0)
-		session_reply(s, 501, "5.5.4", "%s", why);
+		smtp_session_reply(s, 501, "5.5.4", "%s", why);
 	return r;
 }
 
@@ -342,16 +275,16 @@ static void session_mail(struct smtp_session *s, const char *arg)
 	struct addr a;
 	struct msg m;
 	if (!s->greeted)
-		session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
+		smtp_session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
 	else if (s->sender)
-		session_reply(s, 503, "5.5.1", "Nested MAIL command");
+		smtp_session_reply(s, 503, "5.5.1", "Nested MAIL command");
 	else if (s->policy->auth == CFG_AUTH_REQUIRED && !s->authlogin)
-		session_reply_line(s, SASL_REPLY_NEEDED);
+		smtp_session_reply_line(s, SASL_REPLY_NEEDED);
 	else if (addr_parse(arg, ADDR_SENDER, &a) < 0)
-		session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.7",
+		smtp_session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.7",
 		    "Bad sender address syntax: %s", a.why);
 	else if (session_mail_params(s, a.params) == 0) {
-		session_set_pend(s, xstrdup(a.mailbox));
+		smtp_session_set_pend(s, xstrdup(a.mailbox));
 		msg_init(&m, M_MAIL_CHECK, s->id);
 		msg_str(&m, s->pend);
 		session_ask(s, 0, &m, W_MAIL);
@@ -369,8 +302,6 @@ static void session_rcpt_ask(struct smtp_session *s, int wait)
 	session_ask(s, 0, &m, wait);
 }
 
-static void session_auth_delayed(struct smtp_session *s);
-
 /* the session's one timer: a tarpitted RCPT goes on, or a held AUTH answer goes out */
 static void session_timer(int fd, short what, void *arg)
 {
@@ -379,11 +310,11 @@ static void session_timer(int fd, short what, void *arg)
 		s->wait = W_NONE;
 		session_rcpt_ask(s, W_RCPT);
 	} else if (s->wait == W_AUTHDELAY)
-		session_auth_delayed(s);
+		smtp_auth_delayed(s);
 	session_finish(s);
 }
 
-static void session_timer_start(struct smtp_session *s, int wait, long ms)
+void smtp_session_timer_start(struct smtp_session *s, int wait, long ms)
 {
 	if (!s->tev)
 		s->tev = ev_new(-1, 0, session_timer, s);
@@ -399,9 +330,9 @@ static int session_rcpt_params(struct smtp_session *s, const char *params)
 	if (!*params)
 		return 0;
 	if (addr_param_next(&params, &p, &why) < 0)
-		session_reply(s, 501, "5.5.4", "%s", why);
+		smtp_session_reply(s, 501, "5.5.4", "%s", why);
 	else
-		session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
+		smtp_session_reply(s, 555, "5.5.4", "Unsupported option: %s", p.key);
 	return -1;
 }
 
@@ -410,11 +341,11 @@ static void session_rcpt(struct smtp_session *s, const char *arg)
 	const struct config *cfg = s->srv->cfg;
 	struct addr a;
 	if (!s->sender) {
-		session_reply(s, 503, "5.5.1", "Need MAIL command");
+		smtp_session_reply(s, 503, "5.5.1", "Need MAIL command");
 		return;
 	}
 	if (addr_parse(arg, ADDR_RCPT, &a) < 0) {
-		session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.3",
+		smtp_session_reply(s, a.code, a.code == 553 ? "5.6.7" : "5.1.3",
 		    "Bad recipient address syntax: %s", a.why);
 		return;
 	}
@@ -434,17 +365,17 @@ static void session_rcpt(struct smtp_session *s, const char *arg)
 	if (s->rcptset && table_map_get(s->rcptset, canon)) {
 		log_debug("event=rcpt_duplicate sid=%u", s->id);
 		free(canon);
-		session_reply(s, 250, "2.1.5", "Ok");
+		smtp_session_reply(s, 250, "2.1.5", "Ok");
 		return;
 	}
 	if (cfg->maxrcptcount && s->nrcpt >= cfg->maxrcptcount) {
 		free(canon);
-		session_reply(s, 452, "4.5.3", "Too many recipients");
+		smtp_session_reply(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	session_set_pend(s, canon);
+	smtp_session_set_pend(s, canon);
 	if (cfg->tarpitcount && cfg->tarpitdelay && ++s->rcpt_tries > cfg->tarpitcount) {
-		session_timer_start(s, W_TARPIT, (long)(cfg->tarpitdelay * 1000));
+		smtp_session_timer_start(s, W_TARPIT, (long)(cfg->tarpitdelay * 1000));
 		return;
 	}
 	session_rcpt_ask(s, W_RCPT);
@@ -454,9 +385,9 @@ static void session_data(struct smtp_session *s, const char *arg)
 {
 	struct msg m;
 	if (!s->sender)
-		session_reply(s, 503, "5.5.1", "Need MAIL command");
+		smtp_session_reply(s, 503, "5.5.1", "Need MAIL command");
 	else if (s->nrcpt == 0)
-		session_reply(s, 503, "5.5.1", "Need RCPT command");
+		smtp_session_reply(s, 503, "5.5.1", "Need RCPT command");
 	else {
 		msg_init(&m, M_MSG_OPEN, s->id);
 		session_ask(s, 1, &m, W_OPEN);
@@ -465,18 +396,18 @@ static void session_data(struct smtp_session *s, const char *arg)
 
 static void session_rset(struct smtp_session *s, const char *arg)
 {
-	session_txn_reset(s);
-	session_reply(s, 250, "2.0.0", "Ok");
+	smtp_session_txn_reset(s);
+	smtp_session_reply(s, 250, "2.0.0", "Ok");
 }
 
 static void session_noop(struct smtp_session *s, const char *arg)
 {
-	session_reply(s, 250, "2.0.0", "Ok");
+	smtp_session_reply(s, 250, "2.0.0", "Ok");
 }
 
 static void session_quit(struct smtp_session *s, const char *arg)
 {
-	session_reply(s, 221, "2.0.0", "Bye");
+	smtp_session_reply(s, 221, "2.0.0", "Bye");
 	s->quit = 1;
 	s->endwhy = "quit";
 }
@@ -485,25 +416,25 @@ static void session_vrfy(struct smtp_session *s, const char *arg)
 {
 	struct addr a;
 	if (!s->srv->cfg->vrfy || addr_parse(arg, ADDR_RCPT, &a) < 0 || a.postmaster) {
-		session_reply(s, 252, "2.1.5",
+		smtp_session_reply(s, 252, "2.1.5",
 		    "Cannot VRFY user, but will accept message and attempt delivery");
 		return;
 	}
-	session_set_pend(s, xstrdup(a.mailbox));
+	smtp_session_set_pend(s, xstrdup(a.mailbox));
 	session_rcpt_ask(s, W_VRFY);
 }
 
 static void session_expn(struct smtp_session *s, const char *arg)
 {
 	if (!s->srv->cfg->expn)
-		session_reply(s, 502, "5.5.1", "Command not implemented");
+		smtp_session_reply(s, 502, "5.5.1", "Command not implemented");
 	else
-		session_reply(s, 252, "2.1.5", "Cannot EXPN list, but will accept message");
+		smtp_session_reply(s, 252, "2.1.5", "Cannot EXPN list, but will accept message");
 }
 
 static void session_help(struct smtp_session *s, const char *arg)
 {
-	session_reply(s, 214, "2.0.0",
+	smtp_session_reply(s, 214, "2.0.0",
 	    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP; see RFC 5321");
 }
 
@@ -513,26 +444,26 @@ static void session_etrn(struct smtp_session *s, const char *arg)
 {
 	const char *dom = (*arg == '@' || *arg == '#') ? arg + 1 : arg;
 	if (!s->greeted) {
-		session_reply(s, 503, "5.5.1", "Send HELO/EHLO first");
+		smtp_session_reply(s, 503, "5.5.1", "Send HELO/EHLO first");
 		return;
 	}
 	if (s->sender) {
-		session_reply(s, 503, "5.5.1", "ETRN not allowed inside a mail transaction");
+		smtp_session_reply(s, 503, "5.5.1", "ETRN not allowed inside a mail transaction");
 		return;
 	}
 	if (!addr_domain_valid(dom, strlen(dom))) {
-		session_reply(s, 501, "5.5.4", "Syntax: ETRN domain");
+		smtp_session_reply(s, 501, "5.5.4", "Syntax: ETRN domain");
 		return;
 	}
 	if (!s->srv->queue_up) {
-		session_reply(s, 458, "4.3.0", "Unable to queue messages for node %s", dom);
+		smtp_session_reply(s, 458, "4.3.0", "Unable to queue messages for node %s", dom);
 		return;
 	}
 	struct msg m;
 	msg_init(&m, M_SCHED_ETRN, s->id);
 	msg_str(&m, arg);
 	chan_send(s->srv->queue, &m);
-	session_set_pend(s, xstrdup(dom));
+	smtp_session_set_pend(s, xstrdup(dom));
 	s->wait = W_ETRN;
 }
 
@@ -540,72 +471,18 @@ static void session_etrn_result(struct smtp_session *s, uint64_t n, int ok)
 {
 	s->wait = W_NONE;
 	if (!ok || n == SCHED_ETRN_DOWN)
-		session_reply(s, 458, "4.3.0", "Unable to queue messages for node %s", s->pend);
+		smtp_session_reply(s, 458, "4.3.0", "Unable to queue messages for node %s", s->pend);
 	else if (n == 0)
-		session_reply(s, 251, "2.0.0", "OK, no messages waiting for node %s", s->pend);
+		smtp_session_reply(s, 251, "2.0.0", "OK, no messages waiting for node %s", s->pend);
 	else
-		session_reply(s, 253, "2.0.0", "OK, %llu pending messages for node %s started",
+		smtp_session_reply(s, 253, "2.0.0", "OK, %llu pending messages for node %s started",
 		    (unsigned long long)n, s->pend);
-	session_set_pend(s, NULL);
+	smtp_session_set_pend(s, NULL);
 }
 
 static void session_notimpl(struct smtp_session *s, const char *arg)
 {
-	session_reply(s, 502, "5.5.1", "Command not implemented");
-}
-
-/* STARTTLS: 220, then the handshake starts once this line is consumed (session_run), and
- * whatever the client pipelined behind it is discarded unread (CVE-2011-0411) */
-static void session_starttls(struct smtp_session *s, const char *arg)
-{
-	if (io_tls(s->io))
-		session_reply(s, 503, "5.5.1", "TLS already active");
-	else if (!session_tls_offered(s))
-		session_reply(s, 502, "5.5.1", "Command not implemented");
-	else {
-		session_reply(s, 220, "2.0.0", "Ready to start TLS");
-		s->tls_go = 1;
-	}
-}
-
-/* after each consumed command line: begin a handshake STARTTLS asked for */
-static void session_after_command(struct smtp_session *s)
-{
-	if (!s->tls_go)
-		return;
-	s->tls_go = 0;
-	session_flush(s);                  /* the 220 goes out in the clear, then the handshake */
-	long dropped = io_start_tls_server(s->io, s->srv->tls);
-	if (dropped < 0) {
-		log_warn("event=tls_failed sid=%u ip=%s error=\"%s\"", s->id, s->ip,
-		    io_error(s->io));
-		session_close(s, "tls_failed");
-		return;
-	}
-	if (dropped > 0)
-		log_warn("event=starttls_pipelined sid=%u ip=%s dropped=%ld; commands sent after "
-		    "STARTTLS discarded", s->id, s->ip, dropped);
-	s->wait = W_TLS;
-}
-
-/* IO_TLSREADY: smtps greets now; after STARTTLS everything learnt before is forgotten
- * (RFC 3207 4.2): the client must say EHLO again */
-static void session_tls_ready(struct smtp_session *s)
-{
-	struct io_tls_info t;
-	io_tls_info(s->io, &t);
-	log_info("event=tls sid=%u ip=%s version=%s cipher=%s bits=%d", s->id, s->ip,
-	    t.version ? t.version : "?", t.cipher ? t.cipher : "?", t.bits);
-	s->wait = W_NONE;
-	if (s->policy->tls == CFG_TLS_IMPLICIT) {
-		session_greet(s);                /* smtps: nothing was said yet */
-		return;
-	}
-	session_txn_reset(s);
-	session_auth_clear(s);
-	free(s->helo);
-	s->helo = NULL;
-	s->greeted = s->esmtp = 0;
+	smtp_session_reply(s, 502, "5.5.1", "Command not implemented");
 }
 
 static const session_cmd_fn session_cmds[SMTP_CMD_COUNT] = {
@@ -617,7 +494,7 @@ static const session_cmd_fn session_cmds[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_HELP] = session_help,   [SMTP_CMD_SEND] = session_notimpl,
 	[SMTP_CMD_SOML] = session_notimpl, [SMTP_CMD_SAML] = session_notimpl,
 	[SMTP_CMD_TURN] = session_notimpl, [SMTP_CMD_ETRN] = session_etrn,
-	[SMTP_CMD_AUTH] = session_auth, [SMTP_CMD_STARTTLS] = session_starttls,
+	[SMTP_CMD_AUTH] = smtp_auth_cmd, [SMTP_CMD_STARTTLS] = smtp_auth_starttls,
 	[SMTP_CMD_BDAT] = session_notimpl,
 };
 
@@ -627,7 +504,7 @@ static void session_command(struct smtp_session *s, char *line, size_t len)
 	s->ncmd++;
 	if (s->srv->draining) {
 		s->cmd = SMTP_CMD_NONE;
-		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+		smtp_session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
 		s->quit = 1;
 		s->endwhy = "shutdown";
 		return;
@@ -637,153 +514,8 @@ static void session_command(struct smtp_session *s, char *line, size_t len)
 	if (r == 0 && session_cmds[c.id])
 		session_cmds[c.id](s, c.arg);
 	else
-		session_reply(s, r < 0 ? c.code : 500, r < 0 ? c.esc : "5.5.1", "%s",
+		smtp_session_reply(s, r < 0 ? c.code : 500, r < 0 ? c.esc : "5.5.1", "%s",
 		    r < 0 ? c.text : "Command unrecognized");
-}
-
-/* ---- AUTH ---------------------------------------------------------------------------------- */
-
-/* the exchange is over, whatever its outcome: the password goes with it */
-static void session_sasl_end(struct smtp_session *s)
-{
-	if (!s->sasl)
-		return;
-	sasl_clear(s->sasl);
-	free(s->sasl);
-	s->sasl = NULL;
-}
-
-/* forget the exchange and the authenticated login (STARTTLS, end of session) */
-static void session_auth_clear(struct smtp_session *s)
-{
-	session_sasl_end(s);
-	free(s->authlogin);
-	s->authlogin = NULL;
-}
-
-/* the credentials are complete: lookup checks them (the smtp role never sees a hash) */
-static void session_auth_check(struct smtp_session *s)
-{
-	const struct sasl_cred *c = &s->sasl->cred;
-	struct msg m;
-	s->authmech = c->mech;
-	session_set_pend(s, xstrdup(c->login));
-	if (!s->srv->lookup_up) {
-		session_sasl_end(s);
-		session_reply_line(s, SASL_REPLY_TEMP);
-		session_set_pend(s, NULL);
-		return;
-	}
-	msg_init(&m, M_AUTH_CHECK, s->id);
-	msg_str(&m, "smtp");
-	msg_str(&m, s->ip);
-	msg_str(&m, c->mech);
-	msg_str(&m, c->login);
-	msg_str(&m, c->authzid);
-	msg_str(&m, c->secret);
-	msg_str(&m, c->response);
-	session_sasl_end(s);
-	s->wait = W_AUTH;
-	chan_send(s->srv->lookup, &m);
-}
-
-/* what sasl_start/sasl_step said: a 334 prompt, the check, or an error (exchange over) */
-static void session_auth_rc(struct smtp_session *s, int rc)
-{
-	if (rc == SASL_NEXT) {
-		session_reply_line(s, s->sasl->reply);
-		s->mode = MODE_AUTH;
-		return;
-	}
-	s->mode = MODE_CMD;
-	if (rc == SASL_DONE) {
-		session_auth_check(s);
-		return;
-	}
-	session_reply_line(s, s->sasl->reply[0] ? s->sasl->reply : sasl_reply(rc));
-	session_sasl_end(s);
-}
-
-static void session_auth(struct smtp_session *s, const char *arg)
-{
-	if (s->policy->auth == CFG_AUTH_NONE)
-		session_reply(s, 502, "5.5.1", "Command not implemented");
-	else if (!session_auth_offered(s))
-		session_reply_line(s, SASL_REPLY_NOTLS);
-	else if (!s->greeted || !s->esmtp)
-		session_reply(s, 503, "5.5.1", "Send EHLO first");
-	else if (s->authlogin)
-		session_reply_line(s, SASL_REPLY_DONE);
-	else if (s->sender)
-		session_reply(s, 503, "5.5.1", "AUTH not permitted during a mail transaction");
-	else {
-		s->sasl = xcalloc(1, sizeof *s->sasl);
-		session_auth_rc(s, sasl_start(s->sasl, arg, s->srv->cfg->authmechmask,
-		    s->srv->cfg->me));
-	}
-}
-
-/* MODE_AUTH: one line answers the prompt; 0 until it is complete */
-static size_t session_auth_input(struct smtp_session *s, const char *p, size_t n)
-{
-	const char *nl = memchr(p, '\n', n);
-	if (!nl) {
-		if (n <= SASL_MAXLINE + 2)
-			return 0;
-		session_sasl_end(s);          /* far too long: 500 once the line ends, no exchange */
-		s->mode = MODE_SKIP;
-		return n;
-	}
-	size_t len = (size_t)(nl - p);
-	if (len > 0 && p[len - 1] == '\r')
-		len--;
-	session_auth_rc(s, sasl_step(s->sasl, p, len));
-	return (size_t)(nl - p) + 1;
-}
-
-/* the answer goes out now (or after the throttle's delay): 235, 535, 454 or 421 */
-static void session_auth_delayed(struct smtp_session *s)
-{
-	static const char *const what[] = { "ok", "fail", "temp" };
-	char q[300];
-	int v = s->authverdict <= AUTH_TEMP ? s->authverdict : AUTH_TEMP;
-	const char *login = s->pend ? s->pend : "";
-	s->wait = W_NONE;
-	s->cmd = SMTP_CMD_AUTH;
-	log_info("event=auth sid=%u ip=%s mech=%s login=\"%s\" result=%s%s", s->id, s->ip,
-	    s->authmech ? s->authmech : "?", log_quote(q, sizeof q, login, strlen(login)),
-	    what[v], s->authclose && v != AUTH_OK ? " close=yes" : "");
-	if (v == AUTH_OK) {
-		s->authlogin = s->pend;
-		s->pend = NULL;
-		session_reply_line(s, SASL_REPLY_OK);
-	} else if (s->authclose) {
-		session_reply_line(s, SASL_REPLY_CLOSE);
-		s->quit = 1;
-		s->endwhy = "auth_failures";
-	} else
-		session_reply_line(s, v == AUTH_FAIL ? SASL_REPLY_FAIL : SASL_REPLY_TEMP);
-	session_set_pend(s, NULL);
-}
-
-/* M_AUTH_RESULT: hold it for the delay lookup asks for (the session reads nothing meanwhile) */
-static void session_auth_result(struct smtp_session *s, uint64_t verdict, uint64_t delay,
-                                uint64_t close, const char *login)
-{
-	s->authverdict = (uint8_t)(verdict <= AUTH_TEMP ? verdict : AUTH_TEMP);
-	s->authclose = close != 0;
-	if (s->authverdict == AUTH_OK) {
-		if (!*login || strlen(login) > SASL_MAXFIELD) {
-			log_warn("event=auth_bad_answer sid=%u reason=\"no canonical login\"", s->id);
-			s->authverdict = AUTH_TEMP;
-		} else
-			session_set_pend(s, xstrdup(login));
-	}
-	if (delay > 0)
-		session_timer_start(s, W_AUTHDELAY,
-		    (long)(delay < SESSION_AUTH_DELAY_MAX ? delay : SESSION_AUTH_DELAY_MAX));
-	else
-		session_auth_delayed(s);
 }
 
 /* ---- DATA --------------------------------------------------------------------------------- */
@@ -833,7 +565,7 @@ static void session_data_start(struct smtp_session *s, int fd)
 	buf_free(&h);
 	s->sink = k;
 	s->mode = MODE_DATA;
-	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	smtp_session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
 /* one word of client text in the origin: printable, no blanks */
@@ -872,17 +604,17 @@ static void session_data_end(struct smtp_session *s)
 	s->msgbytes = k->written;
 	if (toolong || toobig || werr || nul) {
 		session_sink_abort(s);
-		session_txn_reset(s);
+		smtp_session_txn_reset(s);
 		if (nul)                          /* 554: DATA's "transaction failed" (seed 001) */
-			session_reply(s, 554, "5.6.0", "Message contains NUL characters");
+			smtp_session_reply(s, 554, "5.6.0", "Message contains NUL characters");
 		else if (toolong)
-			session_reply(s, 500, "5.5.2", "Line too long");
+			smtp_session_reply(s, 500, "5.5.2", "Line too long");
 		else if (toobig)
-			session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+			smtp_session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
 		else if (werr == ENOSPC || werr == EDQUOT)
-			session_reply(s, 452, "4.3.1", "Insufficient system storage");
+			smtp_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 		else
-			session_reply(s, 451, "4.3.0", "Local error writing the message");
+			smtp_session_reply(s, 451, "4.3.0", "Local error writing the message");
 		return;
 	}
 	close(k->fd);
@@ -900,7 +632,7 @@ static void session_data_end(struct smtp_session *s)
 	msg_u64(&m, s->msgbytes);
 	if (session_ask(s, 1, &m, W_COMMIT) < 0) {
 		s->msgid = 0;                      /* the queue is gone: nothing to abort */
-		session_txn_reset(s);
+		smtp_session_txn_reset(s);
 	}
 }
 
@@ -942,7 +674,7 @@ static size_t session_line_input(struct smtp_session *s, const char *p, size_t n
 		len--;
 	if (len > SMTP_CMD_LINE_MAX - 2) {
 		s->cmd = SMTP_CMD_UNKNOWN;
-		session_reply(s, 500, "5.5.2", "Line too long");
+		smtp_session_reply(s, 500, "5.5.2", "Line too long");
 	} else {
 		memcpy(line, p, len);
 		session_command(s, line, len);
@@ -957,7 +689,7 @@ static size_t session_skip_input(struct smtp_session *s, const char *p, size_t n
 		return n;
 	s->mode = MODE_CMD;
 	s->cmd = SMTP_CMD_UNKNOWN;
-	session_reply(s, 500, "5.5.2", "Line too long");
+	smtp_session_reply(s, 500, "5.5.2", "Line too long");
 	return (size_t)(nl - p) + 1;
 }
 
@@ -982,13 +714,13 @@ static void session_run(struct smtp_session *s)
 		else if (s->mode == MODE_SKIP)
 			k = session_skip_input(s, p, n);
 		else if (s->mode == MODE_AUTH)
-			k = session_auth_input(s, p, n);
+			k = smtp_auth_input(s, p, n);
 		else
 			k = session_line_input(s, p, n);
 		io_drop(s->io, k);
 		if (k == 0)
 			return;                     /* a partial line: io keeps it */
-		session_after_command(s);
+		smtp_auth_after_command(s);
 	}
 }
 
@@ -999,13 +731,13 @@ static void session_pump(struct smtp_session *s)
 	if (s->srv->draining && !s->dead && !s->quit && s->mode == MODE_CMD &&
 	    s->wait == W_NONE) {
 		s->cmd = SMTP_CMD_NONE;
-		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+		smtp_session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
 		s->quit = 1;
 		s->endwhy = "shutdown";
 	}
 	if (!s->dead && (s->wait == W_NONE || s->wait == W_TARPIT || s->wait == W_TLS ||
 	                 s->wait == W_AUTHDELAY || s->quit))
-		session_flush(s);
+		smtp_session_flush(s);
 }
 
 /* after every event: hand replies to io, read on or pause, free the session when done */
@@ -1013,7 +745,7 @@ static void session_finish(struct smtp_session *s)
 {
 	session_pump(s);
 	if (!s->dead && s->quit && s->out.len == 0 && io_queued(s->io) == 0)
-		session_close(s, s->endwhy ? s->endwhy : "quit");
+		smtp_session_close(s, s->endwhy ? s->endwhy : "quit");
 	if (!s->dead) {
 		/* reading stays on during a handshake: io reads the peer's flight itself */
 		io_set_read(s->io, session_can_work(s) || s->wait == W_TLS);
@@ -1022,8 +754,8 @@ static void session_finish(struct smtp_session *s)
 	if (s->wait == W_COMMIT)
 		s->msgid = 0;                  /* the queue decides that one: never abort it */
 	session_sink_abort(s);
-	session_txn_reset(s);
-	session_auth_clear(s);
+	smtp_session_txn_reset(s);
+	smtp_auth_clear(s);
 	ev_free(s->tev);
 	io_free(s->io);
 	buf_free(&s->out);
@@ -1035,9 +767,9 @@ static void session_finish(struct smtp_session *s)
 static void session_timeout(struct smtp_session *s)
 {
 	s->cmd = SMTP_CMD_NONE;
-	session_reply(s, 421, "4.4.2", "%s Timeout; closing connection", s->srv->cfg->me);
+	smtp_session_reply(s, 421, "4.4.2", "%s Timeout; closing connection", s->srv->cfg->me);
 	session_flush_now(s);
-	session_close(s, "timeout");
+	smtp_session_close(s, "timeout");
 }
 
 static void session_io(struct io *io, int evt, void *arg)
@@ -1045,18 +777,18 @@ static void session_io(struct io *io, int evt, void *arg)
 	struct smtp_session *s = arg;
 	switch (evt) {
 	case IO_TLSREADY:
-		session_tls_ready(s);
+		smtp_auth_tls_ready(s);
 		break;
 	case IO_TIMEOUT:
 		session_timeout(s);
 		break;
 	case IO_DISCONNECTED:
-		session_close(s, "eof");
+		smtp_session_close(s, "eof");
 		break;
 	case IO_ERROR:
 		log_info("event=io_error sid=%u ip=%s tls=%s error=\"%s\"", s->id, s->ip,
 		    s->wait == W_TLS ? "handshake" : io_tls(io) ? "yes" : "no", io_error(io));
-		session_close(s, s->wait == W_TLS ? "tls_failed" : "io_error");
+		smtp_session_close(s, s->wait == W_TLS ? "tls_failed" : "io_error");
 		break;
 	default:                            /* IO_DATAIN, IO_LOWAT: run what can run now */
 		break;
@@ -1100,7 +832,7 @@ static void session_check_result(struct smtp_session *s, uint64_t v)
 	s->wait = W_NONE;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	session_reply(s, r->code, r->esc, r->text, s->pend);
+	smtp_session_reply(s, r->code, r->esc, r->text, s->pend);
 #pragma GCC diagnostic pop
 	if (v == V_OK && w == W_MAIL) {
 		s->sender = s->pend;
@@ -1110,7 +842,7 @@ static void session_check_result(struct smtp_session *s, uint64_t v)
 		session_add_rcpt(s, s->pend);
 		s->pend = NULL;
 	}
-	session_set_pend(s, NULL);
+	smtp_session_set_pend(s, NULL);
 }
 
 static void session_opened(struct smtp_session *s, uint64_t status, uint64_t msgid, int fd)
@@ -1126,9 +858,9 @@ static void session_opened(struct smtp_session *s, uint64_t status, uint64_t msg
 	if (status == 0)                      /* opened without a file: give it back */
 		session_send_abort(s, msgid);
 	if (status == 452)
-		session_reply(s, 452, "4.3.1", "Insufficient system storage");
+		smtp_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 	else
-		session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+		smtp_session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
 }
 
 static void session_committed(struct smtp_session *s, uint64_t status, const char *text)
@@ -1145,15 +877,15 @@ static void session_committed(struct smtp_session *s, uint64_t status, const cha
 		    s->ip, log_quote(q, sizeof q, s->sender, strlen(s->sender)), s->nrcpt,
 		    (unsigned long long)s->msgbytes);
 		s->nmsg++;
-		session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		smtp_session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
 	} else if (status == 452)
-		session_reply(s, 452, "4.3.1", "Insufficient system storage");
+		smtp_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 	else if (status == 554)
-		session_reply(s, 554, "5.3.0", "Transaction failed");
+		smtp_session_reply(s, 554, "5.3.0", "Transaction failed");
 	else
-		session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+		smtp_session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
 	s->msgid = 0;
-	session_txn_reset(s);
+	smtp_session_txn_reset(s);
 }
 
 /* The commit was sent and its outcome cannot be known (the queue's channel closed, or its
@@ -1166,9 +898,9 @@ static void session_commit_unknown(struct smtp_session *s, const char *why)
 	    s->id, s->ip, (unsigned long long)s->msgid, why);
 	s->msgid = 0;                        /* the queue decides that one: never abort it */
 	s->wait = W_NONE;
-	session_txn_reset(s);
+	smtp_session_txn_reset(s);
 	session_flush_now(s);                /* replies to earlier commands, if any wait */
-	session_close(s, "commit_unknown");
+	smtp_session_close(s, "commit_unknown");
 }
 
 static int session_expects(int wait, uint32_t type)
@@ -1213,7 +945,7 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 	} else if (type == M_SCHED_ETRN_RESULT)
 		session_etrn_result(s, a, ok);
 	else if (type == M_AUTH_RESULT)
-		session_auth_result(s, ok ? a : AUTH_TEMP, ok ? b : 0, ok ? c : 0, ok ? text : "");
+		smtp_auth_result(s, ok ? a : AUTH_TEMP, ok ? b : 0, ok ? c : 0, ok ? text : "");
 	else if (type == M_MSG_OPENED)
 		session_opened(s, ok ? a : 451, b, fd);
 	else if (!ok)
@@ -1235,7 +967,7 @@ void smtp_session_peer_lost(struct smtp_session *s)
 	else if (s->wait == W_ETRN && !s->srv->queue_up)
 		session_etrn_result(s, 0, 0);
 	else if (s->wait == W_AUTH && !s->srv->lookup_up)
-		session_auth_result(s, AUTH_TEMP, 0, 0, "");
+		smtp_auth_result(s, AUTH_TEMP, 0, 0, "");
 	else
 		return;
 	session_run(s);
@@ -1261,20 +993,20 @@ struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
 	return s;
 }
 
-static void session_greet(struct smtp_session *s)
+void smtp_session_greet(struct smtp_session *s)
 {
 	s->cmd = SMTP_CMD_NONE;
-	session_reply(s, 220, NULL, "%s ESMTP tern", s->srv->cfg->smtpgreeting);
+	smtp_session_reply(s, 220, NULL, "%s ESMTP tern", s->srv->cfg->smtpgreeting);
 }
 
 void smtp_session_start(struct smtp_session *s)
 {
 	if (s->policy->tls != CFG_TLS_IMPLICIT)
-		session_greet(s);
+		smtp_session_greet(s);
 	else if (!s->srv->tls || io_start_tls_server(s->io, s->srv->tls) < 0) {
 		log_warn("event=tls_failed sid=%u ip=%s error=\"%s\"", s->id, s->ip,
 		    s->srv->tls ? io_error(s->io) : "no server certificate");
-		session_close(s, "tls_failed");
+		smtp_session_close(s, "tls_failed");
 	} else
 		s->wait = W_TLS;                  /* the greeting follows the handshake */
 	session_finish(s);
@@ -1285,7 +1017,7 @@ void smtp_session_drain(struct smtp_session *s)
 	if (s->dead || s->quit || s->mode == MODE_DATA || s->wait == W_OPEN || s->wait == W_COMMIT)
 		return;                     /* a message is in flight: 421 after its reply */
 	if (s->wait == W_TLS) {         /* mid-handshake: a 421 could not be sent anyway */
-		session_close(s, "shutdown");
+		smtp_session_close(s, "shutdown");
 		session_finish(s);
 		return;
 	}
@@ -1293,7 +1025,7 @@ void smtp_session_drain(struct smtp_session *s)
 		ev_del(s->tev);
 	s->wait = W_NONE;
 	s->cmd = SMTP_CMD_NONE;
-	session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+	smtp_session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
 	s->quit = 1;
 	s->endwhy = "shutdown";
 	session_finish(s);
@@ -1305,9 +1037,9 @@ void smtp_session_kill(struct smtp_session *s)
 		session_commit_unknown(s, "shutdown");
 	if (!s->dead) {
 		s->cmd = SMTP_CMD_NONE;
-		session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
+		smtp_session_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->cfg->me);
 		session_flush_now(s);
-		session_close(s, "shutdown");
+		smtp_session_close(s, "shutdown");
 	}
 	session_finish(s);
 }

@@ -1,7 +1,8 @@
 /* smtp_session — one inbound SMTP conversation inside the smtp role's event loop: command
  * dispatch, the transaction (sender, recipients), asking lookup about addresses and queue for
  * a data file, streaming DATA into it, and the replies (batched for PIPELINING); STARTTLS
- * and implicit TLS (RFC 3207, 8314) and AUTH (RFC 4954) as the listener's policy says.
+ * and implicit TLS (RFC 3207, 8314) and AUTH (RFC 4954) as the listener's policy says (those
+ * two in smtp_auth.c, which shares the session's layout through smtp_session_priv.h).
  * A recipient repeated in the transaction is answered 250 and recorded once; DATA holding a
  * NUL octet is refused (554 5.6.0) and nothing of it is kept.
  * Owns: the session's socket, buffers, timers and its open data file. Trusts: nothing the
