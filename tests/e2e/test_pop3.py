@@ -219,6 +219,33 @@ def test_worker_runs_as_the_user(box):
     assert wait_for(lambda: UID not in worker_uids())
 
 
+def worker_pid(box):
+    for pid, _ in descendants(box.t.proc.pid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if any(l.startswith("Uid:") and int(l.split()[1]) == UID for l in f):
+                    return pid
+        except OSError:
+            pass
+    return None
+
+
+def test_worker_has_no_stderr_or_session_of_the_daemon(box):
+    """The worker runs as the user (dumpable after its exec): the user's processes can take
+    its descriptors (pidfd_getfd, ptrace). It must not hold the daemon's log nor share its
+    session (terminal); what it logs reaches the log through the parent, escaped."""
+    fill(box)
+    c = box.login()
+    c.stat()
+    assert wait_for(lambda: worker_pid(box))
+    pid = worker_pid(box)
+    daemon = box.t.proc.pid
+    assert os.readlink(f"/proc/{pid}/fd/2") != os.readlink(f"/proc/{daemon}/fd/2")
+    assert os.getsid(pid) != os.getsid(daemon)
+    c.quit()
+    assert wait_for(lambda: "event=pop3_quit user=joe" in box.t.log())
+
+
 @pytest.mark.parametrize("user", ["grp0", "roleuid"])
 def test_privileged_accounts_refused(box, user):
     c = box.client()
