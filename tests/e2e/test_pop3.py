@@ -6,13 +6,16 @@ Peers: Python's poplib (USER/PASS, APOP, STLS, POP3_SSL), curl (pop3://, pop3s:/
 sockets. Certificates come from tests/e2e/tlsca.py. Every wait polls a condition.
 Owns: its ternd instances and their directories. Trusts: conftest.Tern."""
 import base64
+import fcntl
 import os
 import poplib
 import pwd
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -419,6 +422,55 @@ def test_limits_line_length_and_bad_commands(box):
     s.sendall(b"STAT\r\nPASS x\r\n")               # TRANSACTION before login; PASS before USER
     assert f.readline().startswith(b"-ERR")
     assert f.readline().startswith(b"-ERR")
+    s.close()
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_pipelined_capa_without_reading_is_bounded(box):
+    """A client pipelining commands without reading the answers: the session stops reading
+    while its output is backed up, so the smtp role's memory stays bounded, and every
+    answer still comes once the client reads."""
+    pid = box.t.role_pids()["smtp"]
+    before = rss_kb(pid)
+    n = 200000                                         # 1.2 MB of CAPA, ~27 MB of answers
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", box.pop))
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    data = b"CAPA\r\n" * n
+    s.setblocking(False)
+    sent = s.send(data)                                # what the kernel takes at once
+    limit = 8 * 1024
+
+    def unsent():
+        return struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0" * 4))[0]
+    # the server reads what it will read: all of it (unbounded), or until it pauses; the
+    # wait ends early on the failure (all read, or the role grown past the limit)
+    wait_for(lambda: unsent() == 0 or rss_kb(pid) - before > limit, timeout=3)
+    other = box.client()                               # the loop went round since
+    other.quit()
+    grown = rss_kb(pid) - before
+    assert grown < limit, f"smtp grew by {grown} kB while its client did not read"
+    s.settimeout(30)
+    s.sendall(data[sent:] + b"QUIT\r\n")
+    got = 0
+    while True:
+        ln = f.readline()
+        assert ln, got
+        if ln == b"IMPLEMENTATION tern\r\n":
+            got += 1
+        if ln.startswith(b"+OK bye"):
+            break
+    assert got == n
     s.close()
 
 

@@ -23,6 +23,7 @@
 
 #define POP3_MAXBAD   10             /* bad commands before the session ends */
 #define POP3_HIWAT    (256 * 1024)   /* pump: stop reading while the other side holds this */
+#define POP3_OUT_HIGH (32 * 1024)    /* commands: stop reading while this much output waits */
 
 enum pop3_st { PS_AUTHZ, PS_SASL, PS_WAIT, PS_DELAY, PS_HELLO, PS_PUMP, PS_CLOSING };
 
@@ -269,12 +270,24 @@ static void pop3_command(struct pop3_session *s, char *line, size_t len)
 	}
 }
 
-/* every complete line while the session takes commands */
+static int pop3_takes_commands(const struct pop3_session *s)
+{
+	return s->st == PS_AUTHZ || s->st == PS_SASL;
+}
+
+/* every complete line while the session takes commands; a client that pipelines without
+ * reading the answers finds reading paused while POP3_OUT_HIGH waits (resumed at IO_LOWAT) */
 static void pop3_lines(struct pop3_session *s)
 {
 	char *line;
 	size_t len;
-	while ((s->st == PS_AUTHZ || s->st == PS_SASL) && (line = io_getline(s->io, &len))) {
+	while (pop3_takes_commands(s)) {
+		if (io_queued(s->io) >= POP3_OUT_HIGH) {
+			io_set_read(s->io, 0);
+			return;
+		}
+		if (!(line = io_getline(s->io, &len)))
+			break;
 		if (len > POP3_MAXLINE) {
 			pop3_close(s, "-ERR line too long");
 			return;
@@ -289,7 +302,7 @@ static void pop3_lines(struct pop3_session *s)
 			return;
 		}
 	}
-	if ((s->st == PS_AUTHZ || s->st == PS_SASL) && io_datalen(s->io) > POP3_MAXLINE)
+	if (pop3_takes_commands(s) && io_datalen(s->io) > POP3_MAXLINE)
 		pop3_close(s, "-ERR line too long");
 }
 
@@ -327,6 +340,10 @@ static void pop3_io_cb(struct io *io, int evt, void *arg)
 			pop3_end(s, "closed");
 		else if (s->st == PS_PUMP)
 			io_set_read(s->w, 1);
+		else if (pop3_takes_commands(s)) {
+			io_set_read(s->io, 1);
+			pop3_lines(s);           /* what was read before the pause */
+		}
 		break;
 	case IO_TIMEOUT:
 		if (s->st == PS_CLOSING || s->st == PS_PUMP)
