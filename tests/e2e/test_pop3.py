@@ -45,13 +45,13 @@ class Box:
     """A POP3 test setup: a ternd with pop3/pop3s listeners, users joe (SSHA), ann ({PLAIN}
     for APOP), grp0 (gid 0) and roleuid (the uid of the roles' account)."""
 
-    def __init__(self, make_tern, workdir, extra=None):
+    def __init__(self, make_tern, workdir, extra=None, env=None):
         self.ca = TestCA(workdir / "ca")
         leaf = self.ca.leaf("pop.tern.test", ips=["127.0.0.1"])
         self.pop, self.pops = free_port(), free_port()
         cfg = {"servercert": str(leaf.pem)}
         cfg.update(extra or {})
-        self.t = make_tern(config=cfg, start=False)
+        self.t = make_tern(config=cfg, start=False, env=env)
         self.t.config["listen"] = self.t.config["listen"] + [
             f"pop3 127.0.0.1:{self.pop}", f"pop3s 127.0.0.1:{self.pops}"]
         self.t.config["users"] = "file:" + str(self.write_users())
@@ -479,6 +479,20 @@ def test_timeout(make_tern, workdir):
     s, f = raw(b)
     s.settimeout(10)
     assert f.readline() == b"-ERR timeout\r\n"
+    assert f.readline() == b""
+    s.close()
+
+
+def test_login_waiting_for_a_lost_spawn_times_out(make_tern, workdir):
+    """The parent drops M_POP_SPAWN (a test-build hook standing for a malformed one): the
+    session, paused while it waits, still ends after timeoutpop3d with a temporary error."""
+    b = Box(make_tern, workdir, {"authplaintext": "yes", "timeoutpop3d": "1"},
+            env={"TERN_TEST_POP_DROP_SPAWN": "1"})
+    s, f = raw(b)
+    s.settimeout(8)
+    s.sendall(f"USER joe\r\nPASS {PASSWORD}\r\n".encode())
+    assert f.readline() == b"+OK\r\n"
+    assert f.readline().startswith(b"-ERR [SYS/TEMP]")
     assert f.readline() == b""
     s.close()
 

@@ -180,6 +180,10 @@ void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *sm
 	const char *home = msg_get_str(r), *maildir = msg_get_str(r);
 	if (msg_done(r) < 0)
 		return;                          /* the codec logs it; the session times out */
+#ifdef TERN_TEST
+	if (getenv("TERN_TEST_POP_DROP_SPAWN"))
+		return;                          /* tests: as a malformed request */
+#endif
 	const char *why = geteuid() == 0 ? parent_fork_allowed(uid, gid, user) : NULL;
 	if (!why && parent_pop_live >= cfg->maxsmtpd)
 		why = "too many POP3 workers";

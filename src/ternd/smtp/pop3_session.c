@@ -3,6 +3,8 @@
  * the worker), DELAY (a refused login waits out the throttle), HELLO (the worker's first
  * line is awaited: it becomes the answer to PASS/APOP/AUTH), PUMP (octets both ways),
  * CLOSING (the last reply drains, then the end).
+ * The timer: the throttle's delay (DELAY), the deferred end (CLOSING), and the bound on
+ * WAIT and HELLO (timeoutpop3d: a lost request or a silent worker ends the session).
  * Owns: both ios and the timer. Trusts: nothing the client sends (lines bounded, bad commands
  * counted); plaintext passwords only over TLS unless `authplaintext yes`. */
 #include "ternd/smtp/pop3_session.h"
@@ -31,7 +33,7 @@ struct pop3_session {
 	struct smtp_srv *srv;
 	struct tls_ctx *tls;
 	struct io *io, *w;
-	struct ev *timer;                /* the throttle's delay; the deferred end */
+	struct ev *timer;                /* the throttle's delay; WAIT/HELLO's bound; the end */
 	struct sasl *sasl;               /* an AUTH exchange in progress (src/mail/sasl.c) */
 	uint32_t id;
 	void *ipslot;
@@ -139,6 +141,9 @@ static void pop3_login(struct pop3_session *s, const char *mech, const char *log
 	chan_send(s->srv->lookup, &m);
 	s->st = PS_WAIT;
 	io_set_read(s->io, 0);           /* what the client pipelined is kept for the worker */
+	/* io's timer stops while reading is paused with nothing to send: this one bounds the
+	 * wait for lookup, the parent and the worker's first line (a request lost on the way) */
+	pop3_later(s, (long)s->srv->cfg->timeoutpop3d * 1000);
 }
 
 /* the mechanisms taken now: PLAIN and LOGIN carry the password, so only over TLS unless
@@ -431,6 +436,10 @@ static void pop3_timer(int fd, short what, void *arg)
 	if (s->st == PS_DELAY) {
 		s->st = PS_WAIT;
 		pop3_refused(s, AUTH_FAIL);
+	} else if (s->st == PS_WAIT || s->st == PS_HELLO) {
+		log_warn("event=pop3_login_timeout ip=%s user=%s state=%s", s->ip, s->user,
+		         s->st == PS_WAIT ? "wait" : "hello");
+		pop3_close(s, "-ERR [SYS/TEMP] try again later");
 	}
 }
 
