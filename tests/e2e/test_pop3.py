@@ -316,6 +316,22 @@ def test_sasl_plain_login_cram(box):
         assert f.readline().startswith(b"+OK")
 
 
+def test_sasl_plain_authzid_as_on_smtp(box):
+    """PLAIN's authorisation identity follows the lookup role's rule, the same for SMTP and
+    POP3: empty, the login, or an address whose local part is the login's user."""
+    fill(box)
+    for authzid, ok in (("joe@localhost", True), ("JOE", True), ("ann", False)):
+        with socket.create_connection(("127.0.0.1", box.pop), timeout=10) as s:
+            f = s.makefile("rb")
+            f.readline()
+            resp = base64.b64encode(f"{authzid}\0joe\0{PASSWORD}".encode()).decode()
+            s.sendall(f"AUTH PLAIN {resp}\r\n".encode())
+            line = f.readline()
+            assert line.startswith(b"+OK" if ok else b"-ERR"), (authzid, line)
+            s.sendall(b"QUIT\r\n")
+            assert f.readline().startswith(b"+OK")
+
+
 def test_plaintext_needs_tls_then_stls(make_tern, workdir):
     b = Box(make_tern, workdir)                              # authplaintext no (the default)
     fill(b)

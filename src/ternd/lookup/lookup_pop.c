@@ -32,10 +32,11 @@ static void lookup_pop_refuse(struct chan *smtp, uint32_t id, const struct auth_
 void lookup_pop_login(const struct config *cfg, struct users *users, struct chan *smtp,
                       struct chan *parent, uint32_t id, struct msg_reader *r)
 {
-	struct auth_req q = { .service = "pop3", .authzid = "" };
+	struct auth_req q = { .service = "pop3" };
 	q.ip = msg_get_str(r);
 	q.mech = msg_get_str(r);
 	q.login = msg_get_str(r);
+	q.authzid = msg_get_str(r);
 	q.secret = msg_get_str(r);
 	q.response = msg_get_str(r);
 	if (msg_done(r) < 0)

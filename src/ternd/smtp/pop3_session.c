@@ -122,7 +122,7 @@ static void pop3_capa(struct pop3_session *s)
 /* ---- the login ------------------------------------------------------------------------------- */
 
 static void pop3_login(struct pop3_session *s, const char *mech, const char *login,
-                       const char *secret, const char *response)
+                       const char *authzid, const char *secret, const char *response)
 {
 	if (login != s->user)
 		snprintf(s->user, sizeof s->user, "%s", login);
@@ -136,6 +136,7 @@ static void pop3_login(struct pop3_session *s, const char *mech, const char *log
 	msg_str(&m, s->ip);
 	msg_str(&m, mech);
 	msg_str(&m, login);
+	msg_str(&m, authzid);            /* the lookup role's rule, as for SMTP AUTH */
 	msg_str(&m, secret);
 	msg_str(&m, response);
 	chan_send(s->srv->lookup, &m);
@@ -195,11 +196,8 @@ static void pop3_sasl_rc(struct pop3_session *s, int rc)
 		if (rc != SASL_E_CANCEL)
 			s->bad++;
 		pop3_sasl_reply(s, s->sasl->reply);
-	} else if (*c->authzid && strcmp(c->authzid, c->login) != 0) {
-		s->bad++;
-		io_print(s->io, "-ERR [AUTH] no authorization identity other than the login\r\n");
 	} else
-		pop3_login(s, c->mech, c->login, c->secret, c->response);
+		pop3_login(s, c->mech, c->login, c->authzid, c->secret, c->response);
 	pop3_sasl_end(s);
 }
 
@@ -252,7 +250,7 @@ static void pop3_command(struct pop3_session *s, char *line, size_t len)
 	case P3_QUIT: pop3_close(s, "+OK bye"); break;
 	case P3_STLS: pop3_stls(s); break;
 	case P3_AUTH: pop3_auth(s, &c); break;
-	case P3_APOP: pop3_login(s, "APOP", c.arg, s->stamp, c.arg2); break;
+	case P3_APOP: pop3_login(s, "APOP", c.arg, "", s->stamp, c.arg2); break;
 	case P3_USER:
 		if (!pop3_plain_ok(s)) {
 			io_print(s->io, "-ERR [AUTH] use STLS first\r\n");
@@ -267,7 +265,7 @@ static void pop3_command(struct pop3_session *s, char *line, size_t len)
 			io_print(s->io, "-ERR USER first\r\n");
 			break;
 		}
-		pop3_login(s, "USER", s->user, c.arg, "");
+		pop3_login(s, "USER", s->user, "", c.arg, "");
 		break;
 	default:
 		io_print(s->io, "-ERR not logged in\r\n");
