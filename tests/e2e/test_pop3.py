@@ -200,6 +200,39 @@ def test_wrong_password(box):
     assert "pop3_worker" not in box.t.log()
 
 
+def mem_count(pid, needle):
+    """How often needle is in the writable memory of process pid (read as root)."""
+    n = 0
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for ln in maps:
+            a = ln.split()
+            if "w" not in a[1] or (len(a) > 5 and a[5].startswith("[v")):
+                continue
+            lo, hi = (int(x, 16) for x in a[0].split("-"))
+            try:
+                mem.seek(lo)
+                n += mem.read(hi - lo).count(needle)
+            except OSError:
+                pass
+    return n
+
+
+def test_passwords_wiped_after_a_login(box):
+    """A refused password leaves no copy in the lookup role (the channel's input buffer) nor
+    in the session's input buffer of the smtp role."""
+    secret = "wipe-me-" + os.urandom(8).hex()
+    c = box.client()
+    c.user("joe")
+    with pytest.raises(poplib.error_proto):
+        c.pass_(secret)
+    pids = box.t.role_pids()
+    assert wait_for(lambda: "event=pop3_auth_fail" in box.t.log())
+    c.capa()                                           # the session and loop went round
+    assert mem_count(pids["lookup"], secret.encode()) == 0
+    assert mem_count(pids["smtp"], secret.encode()) == 0
+    c.quit()
+
+
 def test_worker_runs_as_the_user(box):
     fill(box)
     c = box.login()

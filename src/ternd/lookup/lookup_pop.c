@@ -44,6 +44,7 @@ void lookup_pop_login(const struct config *cfg, struct users *users, struct chan
 	static struct auth_res res;          /* holds a users_result: not on the stack */
 	memset(&res, 0, sizeof res);
 	lookup_auth_check(cfg, users, &q, &res);
+	explicit_bzero((char *)q.secret, strlen(q.secret));     /* in the channel's buffer */
 	if (res.verdict == AUTH_OK && !parent) {
 		res.verdict = AUTH_TEMP;
 		log_warn("event=pop3_no_parent ip=%s login=%s", q.ip, res.login);

@@ -295,11 +295,17 @@ static void pop3_lines(struct pop3_session *s)
 			pop3_close(s, "-ERR line too long");
 			return;
 		}
-		if (s->st == PS_SASL) {
-			pop3_sasl_rc(s, sasl_step(s->sasl, line, len));
-			explicit_bzero(line, len);
-		} else
-			pop3_command(s, line, len);
+		/* the line may hold a password (PASS, APOP, AUTH, a SASL response): copied and
+		 * wiped in io's buffer before any io_* call (which may move it), the copy after */
+		char copy[POP3_MAXLINE + 1];
+		memcpy(copy, line, len);
+		copy[len] = '\0';
+		explicit_bzero(line, len);
+		if (s->st == PS_SASL)
+			pop3_sasl_rc(s, sasl_step(s->sasl, copy, len));
+		else
+			pop3_command(s, copy, len);
+		explicit_bzero(copy, len);
 		if (s->bad >= POP3_MAXBAD) {
 			pop3_close(s, "-ERR too many errors");
 			return;
