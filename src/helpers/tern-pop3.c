@@ -207,10 +207,12 @@ static int pop3w_quit(void)
 	return failed ? 1 : 0;
 }
 
+/* TRANSACTION state's capabilities: the session's (src/ternd/smtp/pop3_session.c) without
+ * the login methods (USER, SASL, STLS, AUTH-RESP-CODE), as RFC 2449 allows per state */
 static void pop3w_capa(void)
 {
 	pop3w_reply("+OK capability list follows");
-	static const char *const caps[] = { "TOP", "UIDL", "USER", "RESP-CODES", "PIPELINING",
+	static const char *const caps[] = { "TOP", "UIDL", "RESP-CODES", "PIPELINING",
 		"IMPLEMENTATION tern", "." };
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
 		pop3w_reply("%s", caps[i]);

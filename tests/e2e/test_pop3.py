@@ -384,6 +384,23 @@ def test_plaintext_needs_tls_then_stls(make_tern, workdir):
     assert "tls=yes" in b.t.log()
 
 
+def test_authmechs_applies_to_pop3(make_tern, workdir):
+    """`authmechs` limits POP3's AUTH and its CAPA SASL line as it does SMTP AUTH; once
+    logged in, CAPA lists the worker's TRANSACTION capabilities, no login method."""
+    b = Box(make_tern, workdir, {"authplaintext": "yes", "authmechs": "LOGIN"})
+    fill(b)
+    c = b.client()
+    assert c.capa()["SASL"] == ["LOGIN"]
+    with pytest.raises(poplib.error_proto):
+        c._shortcmd("AUTH PLAIN " + base64.b64encode(f"\0joe\0{PASSWORD}".encode()).decode())
+    assert c._shortcmd("AUTH LOGIN").startswith(b"+ ")
+    assert c._shortcmd(base64.b64encode(b"joe").decode()).startswith(b"+ ")
+    assert c._shortcmd(base64.b64encode(PASSWORD.encode()).decode()).startswith(b"+OK")
+    caps = c.capa()
+    assert "USER" not in caps and "SASL" not in caps and "UIDL" in caps
+    c.quit()
+
+
 def test_stls_pipelined_commands_dropped(box):
     with socket.create_connection(("127.0.0.1", box.pop), timeout=10) as s:
         f = s.makefile("rb")

@@ -108,17 +108,6 @@ static void pop3_greet(struct pop3_session *s)
 	io_printf(s->io, "+OK tern POP3 server ready %s\r\n", s->stamp);
 }
 
-static void pop3_capa(struct pop3_session *s)
-{
-	io_print(s->io, "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-	                "AUTH-RESP-CODE\r\nPIPELINING\r\n");
-	if (pop3_plain_ok(s))
-		io_print(s->io, "USER\r\nSASL PLAIN LOGIN\r\n");
-	if (s->tls && !io_tls(s->io))
-		io_print(s->io, "STLS\r\n");
-	io_print(s->io, "IMPLEMENTATION tern\r\n.\r\n");
-}
-
 /* ---- the login ------------------------------------------------------------------------------- */
 
 static void pop3_login(struct pop3_session *s, const char *mech, const char *login,
@@ -147,16 +136,46 @@ static void pop3_login(struct pop3_session *s, const char *mech, const char *log
 	pop3_later(s, (long)s->srv->cfg->timeoutpop3d * 1000);
 }
 
-/* the mechanisms taken now: PLAIN and LOGIN carry the password, so only over TLS unless
- * authplaintext; CRAM-MD5 always. CRAM-MD5 (like APOP) works only for users with a stored
- * cleartext secret, so it is taken but never advertised: clients pick the strongest
- * mechanism listed (curl does) and would fail for every user with a hashed password. */
+/* the mechanisms taken now, of those `authmechs` names (cfg->authmechmask, as for SMTP AUTH):
+ * PLAIN and LOGIN carry the password, so only over TLS unless authplaintext; CRAM-MD5
+ * always. CRAM-MD5 (like APOP) works only for users with a stored cleartext secret, so it
+ * is taken but never advertised: clients pick the strongest mechanism listed (curl does)
+ * and would fail for every user with a hashed password. */
 static unsigned pop3_mechs(const struct pop3_session *s)
 {
 	unsigned m = SASL_MECH_BIT(SASL_CRAM_MD5);
 	if (pop3_plain_ok(s))
 		m |= SASL_MECH_BIT(SASL_PLAIN) | SASL_MECH_BIT(SASL_LOGIN);
-	return m;
+	return m & s->srv->cfg->authmechmask;
+}
+
+/* the advertised mechanisms (CAPA's SASL line, AUTH without argument), each between pre
+ * and post */
+static void pop3_mech_list(struct pop3_session *s, const char *pre, const char *post)
+{
+	unsigned m = pop3_mechs(s);
+	if (m & SASL_MECH_BIT(SASL_PLAIN))
+		io_printf(s->io, "%sPLAIN%s", pre, post);
+	if (m & SASL_MECH_BIT(SASL_LOGIN))
+		io_printf(s->io, "%sLOGIN%s", pre, post);
+}
+
+/* AUTHORIZATION state's capabilities; the worker's CAPA (src/helpers/tern-pop3.c) lists the
+ * TRANSACTION state's: the same without the login methods (RFC 2449 lets them differ) */
+static void pop3_capa(struct pop3_session *s)
+{
+	io_print(s->io, "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+	                "AUTH-RESP-CODE\r\nPIPELINING\r\n");
+	if (pop3_plain_ok(s))
+		io_print(s->io, "USER\r\n");
+	if (pop3_mechs(s) & (SASL_MECH_BIT(SASL_PLAIN) | SASL_MECH_BIT(SASL_LOGIN))) {
+		io_print(s->io, "SASL");
+		pop3_mech_list(s, " ", "");
+		io_print(s->io, "\r\n");
+	}
+	if (s->tls && !io_tls(s->io))
+		io_print(s->io, "STLS\r\n");
+	io_print(s->io, "IMPLEMENTATION tern\r\n.\r\n");
 }
 
 /* sasl.c speaks SMTP's replies: "334 X" goes out as "+ X", an error as -ERR and its text */
@@ -205,11 +224,14 @@ static void pop3_auth(struct pop3_session *s, const struct pop3_cmd *c)
 {
 	char arg[POP3_MAXLINE + 2];
 	if (!*c->arg) {
-		io_print(s->io, pop3_plain_ok(s) ? "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n" : "+OK\r\n.\r\n");
+		io_print(s->io, "+OK\r\n");
+		pop3_mech_list(s, "", "\r\n");
+		io_print(s->io, ".\r\n");
 		return;
 	}
 	int m = sasl_mech_parse(c->arg, strlen(c->arg));
-	if ((m == SASL_PLAIN || m == SASL_LOGIN) && !pop3_plain_ok(s)) {
+	if ((m == SASL_PLAIN || m == SASL_LOGIN) && !pop3_plain_ok(s) &&
+	    (s->srv->cfg->authmechmask & SASL_MECH_BIT(m))) {
 		io_print(s->io, "-ERR [AUTH] use STLS first\r\n");
 		return;
 	}
