@@ -574,3 +574,15 @@ def test_shutdown_cuts_sessions_and_keeps_mail(box):
     assert len(box.names("joe", "cur")) == 2         # no QUIT: nothing removed
     with pytest.raises((poplib.error_proto, OSError, EOFError)):
         c.stat()
+
+
+def test_roles_with_secrets_are_not_dumpable(box):
+    """The parent, lookup (password hashes) and smtp (the TLS key) roles are not dumpable:
+    no core file, and their /proc files belong to root (the kernel's sign of it) although
+    the roles run as their own accounts."""
+    pids = box.t.role_pids()
+    for name in ("smtp", "lookup"):
+        st = os.stat(f"/proc/{pids[name]}/environ")
+        assert os.stat(f"/proc/{pids[name]}").st_uid != 0, name        # runs as its account
+        assert st.st_uid == 0, name
+
