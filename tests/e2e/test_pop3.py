@@ -169,7 +169,7 @@ def test_dele_quit_removes_and_drop_keeps(box):
     c = box.login()
     c.dele(1)
     c.sock.close()                                  # dropped: nothing removed
-    wait_for(lambda: "event=pop3_dropped" in box.t.log())
+    assert wait_for(lambda: "event=pop3_dropped" in box.t.log())
     assert len(box.names("joe", "cur")) == 2
     c = box.login()
     assert c.stat()[0] == 2
