@@ -283,6 +283,22 @@ def test_worker_has_no_stderr_or_session_of_the_daemon(box):
     assert wait_for(lambda: "event=pop3_quit user=joe" in box.t.log())
 
 
+def test_worker_log_pipe_is_bounded(box):
+    """What reaches the worker's stderr (the user's processes can write there too) is logged
+    escaped, one line each, and at most 1000 lines of it per worker."""
+    c = box.login()
+    c.stat()
+    assert wait_for(lambda: worker_pid(box))
+    with open(f"/proc/{worker_pid(box)}/fd/2", "wb") as w:
+        w.write(b"parent[1] info: event=forged\r\n" * 1500)
+    c.quit()
+    assert wait_for(lambda: "event=pop3_worker_log_dropped" in box.t.log())
+    log = box.t.log()
+    assert "parent[1] info: event=forged\\r" in log            # escaped, inside line="..."
+    assert not any(l.startswith("parent[1]") for l in log.splitlines())
+    assert log.count("event=forged") < 1000
+
+
 @pytest.mark.parametrize("user", ["grp0", "roleuid"])
 def test_privileged_accounts_refused(box, user):
     c = box.client()

@@ -35,12 +35,25 @@ struct parent_pop_kid { pid_t pid; struct parent_pop_kid *next; };
 static struct parent_pop_kid *parent_pop_kids;
 static uint64_t parent_pop_live;
 
-/* a worker's stderr: lines logged as one escaped value each; freed at EOF */
-struct parent_pop_log { struct ev *ev; int fd; long pid; size_t len; char buf[512]; };
+/* a worker's stderr: lines logged as one escaped value each, at most PARENT_POP_LOGMAX (the
+ * user's processes can write there too: the rest is read and dropped); freed at EOF */
+#define PARENT_POP_LOGMAX 1000
+struct parent_pop_log {
+	struct ev *ev;
+	int fd;
+	long pid;
+	unsigned lines;                  /* logged so far */
+	size_t len;                      /* of a line not yet complete in buf */
+	char buf[512];
+};
 
 static void parent_pop_log_line(struct parent_pop_log *l, size_t n)
 {
-	log_info("event=pop3_worker_log pid=%ld line=\"%.*s\"", l->pid, (int)n, l->buf);
+	if (++l->lines < PARENT_POP_LOGMAX)
+		log_info("event=pop3_worker_log pid=%ld line=\"%.*s\"", l->pid, (int)n, l->buf);
+	else if (l->lines == PARENT_POP_LOGMAX)
+		log_warn("event=pop3_worker_log_dropped pid=%ld reason=\"more than %d lines\"",
+		         l->pid, PARENT_POP_LOGMAX);
 }
 
 static void parent_pop_log_cb(int fd, short what, void *arg)
