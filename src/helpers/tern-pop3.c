@@ -108,7 +108,7 @@ static void pop3w_stat(void)
 {
 	size_t n;
 	uint64_t oct;
-	pop3_box_stat(&W.box, &n, &oct);
+	pop3_maildir_stat(&W.box, &n, &oct);
 	pop3w_reply("+OK %zu %llu", n, (unsigned long long)oct);
 }
 
@@ -147,7 +147,7 @@ static void pop3w_send(uint64_t n, long lines)
 	struct pop3_msg *m = pop3w_msg(n);
 	if (!m)
 		return;
-	int fd = pop3_box_openmsg(&W.box, (size_t)n - 1);
+	int fd = pop3_maildir_openmsg(&W.box, (size_t)n - 1);
 	if (fd < 0) {
 		pop3w_reply("-ERR [SYS/TEMP] message unreadable");
 		log_warn("event=pop3_unreadable user=%s file=%s error=\"%s\"", W.user, m->name,
@@ -161,14 +161,14 @@ static void pop3w_send(uint64_t n, long lines)
 		pop3w_reply("+OK %llu octets", (unsigned long long)m->size);
 	else
 		pop3w_reply("+OK top of message follows");
-	pop3_enc_init(&e, lines, 1);
+	pop3_maildir_enc_init(&e, lines, 1);
 	while (!e.done && (r = read(fd, rb, sizeof rb)) > 0) {
-		pop3_enc_feed(&e, rb, (size_t)r, &W.out);
+		pop3_maildir_enc_feed(&e, rb, (size_t)r, &W.out);
 		if (W.out.len > POP3W_FLUSH)
 			pop3w_flush();
 	}
 	close(fd);
-	pop3_enc_end(&e, &W.out);        /* a read error: the client sees a short message */
+	pop3_maildir_enc_end(&e, &W.out);        /* a read error: the client sees a short message */
 	if ((size_t)n > W.last)
 		W.last = (size_t)n;
 	W.retrieved++;
@@ -196,7 +196,7 @@ static void pop3w_rset(void)
 /* UPDATE: the marked messages go; exit */
 static int pop3w_quit(void)
 {
-	size_t failed, n = pop3_box_commit(&W.box, &failed);
+	size_t failed, n = pop3_maildir_commit(&W.box, &failed);
 	if (failed)
 		pop3w_reply("-ERR [SYS/TEMP] %zu messages could not be removed", failed);
 	else
@@ -207,10 +207,12 @@ static int pop3w_quit(void)
 	return failed ? 1 : 0;
 }
 
+/* TRANSACTION state's capabilities: the session's (src/ternd/smtp/pop3_session.c) without
+ * the login methods (USER, SASL, STLS, AUTH-RESP-CODE), as RFC 2449 allows per state */
 static void pop3w_capa(void)
 {
 	pop3w_reply("+OK capability list follows");
-	static const char *const caps[] = { "TOP", "UIDL", "USER", "RESP-CODES", "PIPELINING",
+	static const char *const caps[] = { "TOP", "UIDL", "RESP-CODES", "PIPELINING",
 		"IMPLEMENTATION tern", "." };
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
 		pop3w_reply("%s", caps[i]);
@@ -287,7 +289,7 @@ int pop3w_main(int argc, char **argv)
 	if (dfd < 0 && errno == ENOENT) {        /* no mail delivered yet: an empty maildrop */
 		memset(&W.box, 0, sizeof W.box);
 		W.box.dfd = -1;
-	} else if (dfd < 0 || pop3_box_open(&W.box, dfd) < 0) {
+	} else if (dfd < 0 || pop3_maildir_open(&W.box, dfd) < 0) {
 		log_warn("event=pop3_maildir_error user=%s maildir=%s error=\"%s\"", W.user, maildir,
 		         strerror(errno));
 		pop3w_reply("-ERR [SYS/TEMP] unable to open the mailbox");
@@ -296,7 +298,7 @@ int pop3w_main(int argc, char **argv)
 	}
 	size_t n;
 	uint64_t oct;
-	pop3_box_stat(&W.box, &n, &oct);
+	pop3_maildir_stat(&W.box, &n, &oct);
 	log_info("event=pop3_open user=%s uid=%u messages=%zu octets=%llu", W.user,
 	         (unsigned)getuid(), n, (unsigned long long)oct);
 	pop3w_reply("+OK %zu messages (%llu octets)", n, (unsigned long long)oct);
@@ -309,7 +311,7 @@ int pop3w_main(int argc, char **argv)
 		log_info("event=pop3_dropped user=%s retrieved=%zu marked=%zu removed=0", W.user,
 		         W.retrieved, W.deleted);
 	pop3w_flush();
-	pop3_box_free(&W.box);
+	pop3_maildir_free(&W.box);
 	buf_free(&W.out);
 	return rc;
 }

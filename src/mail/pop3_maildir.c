@@ -17,7 +17,7 @@
 
 /* ---- the encoder ------------------------------------------------------------------------- */
 
-void pop3_enc_init(struct pop3_enc *e, long toplines, int stuff)
+void pop3_maildir_enc_init(struct pop3_enc *e, long toplines, int stuff)
 {
 	memset(e, 0, sizeof *e);
 	e->toplines = toplines;
@@ -33,7 +33,7 @@ static void pop3_emit(struct pop3_enc *e, struct buf *out, const char *p, size_t
 }
 
 /* a line feed ends the line: header/body and TOP's line count */
-static void pop3_enc_eol(struct pop3_enc *e, int empty)
+static void pop3_maildir_enc_eol(struct pop3_enc *e, int empty)
 {
 	if (!e->inbody) {
 		if (empty) {
@@ -47,7 +47,7 @@ static void pop3_enc_eol(struct pop3_enc *e, int empty)
 	e->cr = 0;
 }
 
-void pop3_enc_feed(struct pop3_enc *e, const char *in, size_t n, struct buf *out)
+void pop3_maildir_enc_feed(struct pop3_enc *e, const char *in, size_t n, struct buf *out)
 {
 	size_t i = 0;
 	while (i < n && !e->done) {
@@ -69,12 +69,12 @@ void pop3_enc_feed(struct pop3_enc *e, const char *in, size_t n, struct buf *out
 			pop3_emit(e, out, "\n", 1);
 		else
 			pop3_emit(e, out, "\r\n", 2);
-		pop3_enc_eol(e, empty);
+		pop3_maildir_enc_eol(e, empty);
 		i++;
 	}
 }
 
-void pop3_enc_end(struct pop3_enc *e, struct buf *out)
+void pop3_maildir_enc_end(struct pop3_enc *e, struct buf *out)
 {
 	if (!e->done && e->bol != 1)
 		pop3_emit(e, out, e->cr ? "\n" : "\r\n", e->cr ? 1 : 2);
@@ -82,18 +82,18 @@ void pop3_enc_end(struct pop3_enc *e, struct buf *out)
 		pop3_emit(e, out, ".\r\n", 3);
 }
 
-uint64_t pop3_wire_size(const char *p, size_t n)
+uint64_t pop3_maildir_wire_size(const char *p, size_t n)
 {
 	struct pop3_enc e;
-	pop3_enc_init(&e, -1, 0);
-	pop3_enc_feed(&e, p, n, NULL);
-	pop3_enc_end(&e, NULL);
+	pop3_maildir_enc_init(&e, -1, 0);
+	pop3_maildir_enc_feed(&e, p, n, NULL);
+	pop3_maildir_enc_end(&e, NULL);
 	return e.octets;
 }
 
 /* ---- UIDL --------------------------------------------------------------------------------- */
 
-void pop3_uidl(const char *name, char out[POP3_UIDLMAX + 1])
+void pop3_maildir_uidl(const char *name, char out[POP3_UIDLMAX + 1])
 {
 	size_t n = strcspn(name, ":");
 	int ok = n >= 1 && n <= POP3_UIDLMAX;
@@ -183,13 +183,13 @@ static int pop3_measure(int cfd, const char *name, struct pop3_msg *m)
 	struct pop3_enc e;
 	static char rb[POP3_READSZ];
 	ssize_t r;
-	pop3_enc_init(&e, -1, 0);
+	pop3_maildir_enc_init(&e, -1, 0);
 	while ((r = read(fd, rb, sizeof rb)) > 0)
-		pop3_enc_feed(&e, rb, (size_t)r, NULL);
+		pop3_maildir_enc_feed(&e, rb, (size_t)r, NULL);
 	close(fd);
 	if (r < 0)
 		return -1;
-	pop3_enc_end(&e, NULL);
+	pop3_maildir_enc_end(&e, NULL);
 	m->size = e.octets;
 	return 0;
 }
@@ -227,7 +227,7 @@ static int pop3_list_cur(struct pop3_box *b)
 		if (pop3_measure(dirfd(d), de->d_name, m) < 0)
 			continue;
 		m->name = xstrdup(de->d_name);
-		pop3_uidl(m->name, m->uidl);
+		pop3_maildir_uidl(m->name, m->uidl);
 		b->n++;
 	}
 	closedir(d);
@@ -236,7 +236,7 @@ static int pop3_list_cur(struct pop3_box *b)
 	return 0;
 }
 
-int pop3_box_open(struct pop3_box *b, int dfd)
+int pop3_maildir_open(struct pop3_box *b, int dfd)
 {
 	memset(b, 0, sizeof *b);
 	b->dfd = dfd;
@@ -245,7 +245,7 @@ int pop3_box_open(struct pop3_box *b, int dfd)
 	return 0;
 }
 
-void pop3_box_free(struct pop3_box *b)
+void pop3_maildir_free(struct pop3_box *b)
 {
 	for (size_t i = 0; i < b->n; i++)
 		free(b->m[i].name);
@@ -256,7 +256,7 @@ void pop3_box_free(struct pop3_box *b)
 	b->dfd = -1;
 }
 
-void pop3_box_stat(const struct pop3_box *b, size_t *count, uint64_t *octets)
+void pop3_maildir_stat(const struct pop3_box *b, size_t *count, uint64_t *octets)
 {
 	*count = 0;
 	*octets = 0;
@@ -267,7 +267,7 @@ void pop3_box_stat(const struct pop3_box *b, size_t *count, uint64_t *octets)
 		}
 }
 
-int pop3_box_openmsg(const struct pop3_box *b, size_t i)
+int pop3_maildir_openmsg(const struct pop3_box *b, size_t i)
 {
 	char path[NAME_MAX + 8];
 	if (i >= b->n) {
@@ -278,7 +278,7 @@ int pop3_box_openmsg(const struct pop3_box *b, size_t i)
 	return openat(b->dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 }
 
-size_t pop3_box_commit(struct pop3_box *b, size_t *failed)
+size_t pop3_maildir_commit(struct pop3_box *b, size_t *failed)
 {
 	char path[NAME_MAX + 8];
 	size_t n = 0;

@@ -30,22 +30,22 @@ struct pop3_box {
 	size_t n;
 };
 
-/* Scan the Maildir open as dfd (taken over; closed by pop3_box_free): new/ into cur/, then
+/* Scan the Maildir open as dfd (taken over; closed by pop3_maildir_free): new/ into cur/, then
  * the listing of cur/, sorted by mtime then name. Files that vanish meanwhile are skipped.
  * 0, or -1 with errno (new/ or cur/ cannot be read). */
-int pop3_box_open(struct pop3_box *b, int dfd);
-void pop3_box_free(struct pop3_box *b);
+int pop3_maildir_open(struct pop3_box *b, int dfd);
+void pop3_maildir_free(struct pop3_box *b);
 /* totals over the messages not marked deleted */
-void pop3_box_stat(const struct pop3_box *b, size_t *count, uint64_t *octets);
+void pop3_maildir_stat(const struct pop3_box *b, size_t *count, uint64_t *octets);
 /* open message i (0-based) read-only; -1 with errno */
-int pop3_box_openmsg(const struct pop3_box *b, size_t i);
+int pop3_maildir_openmsg(const struct pop3_box *b, size_t i);
 /* UPDATE: unlink every marked message; the number removed (failures are skipped and
  * counted in *failed). */
-size_t pop3_box_commit(struct pop3_box *b, size_t *failed);
+size_t pop3_maildir_commit(struct pop3_box *b, size_t *failed);
 
 /* The UIDL of a maildir file name: the part before ':' if it is 1..70 printable non-blank
  * ASCII characters, else "x" and a hash of the whole name in hex. */
-void pop3_uidl(const char *name, char out[POP3_UIDLMAX + 1]);
+void pop3_maildir_uidl(const char *name, char out[POP3_UIDLMAX + 1]);
 
 /* The encoder: feed the file's octets in pieces, get what goes on the wire. toplines < 0:
  * the whole message (RETR); else the header, the blank line and that many body lines (TOP).
@@ -59,11 +59,11 @@ struct pop3_enc {
 	int stuff;                   /* dot-stuffing on */
 	uint64_t octets;             /* octets produced (counting mode: the size) */
 };
-void pop3_enc_init(struct pop3_enc *e, long toplines, int stuff);
+void pop3_maildir_enc_init(struct pop3_enc *e, long toplines, int stuff);
 /* append the encoding of in[0..n) to out (NULL: count only) */
-void pop3_enc_feed(struct pop3_enc *e, const char *in, size_t n, struct buf *out);
+void pop3_maildir_enc_feed(struct pop3_enc *e, const char *in, size_t n, struct buf *out);
 /* finish: the last line's CRLF if the data did not end with one, then (stuff) ".\r\n" */
-void pop3_enc_end(struct pop3_enc *e, struct buf *out);
+void pop3_maildir_enc_end(struct pop3_enc *e, struct buf *out);
 /* the size as sent of a whole message from its octets */
-uint64_t pop3_wire_size(const char *p, size_t n);
+uint64_t pop3_maildir_wire_size(const char *p, size_t n);
 #endif

@@ -147,7 +147,7 @@ enum msgtype {
 	M_PEER_NEW = 140,   /* Q role (enum role of the peer), + fd: this role's end of the new
 	                       socketpair to that peer */
 
-	/* smtp (SMTP AUTH, POP3 logins) -> lookup; frame id = the asking session's id */
+	/* smtp (SMTP AUTH; POP3 sends M_POP_LOGIN) -> lookup; frame id = the asking session's id */
 	M_AUTH_CHECK = 150, /* S service ("smtp" | "pop3"), S client ip, S mechanism ("PLAIN"
 	                       "LOGIN" "CRAM-MD5" "APOP" "USER"), S login, S authzid, S secret
 	                       (the password; for CRAM-MD5 / APOP the challenge sent), S response
@@ -159,9 +159,10 @@ enum msgtype {
 
 	/* POP3 logins (doc/IPC.md, "POP3"); frame id = the smtp role's POP3 session id, kept by
 	   lookup and the parent so that M_POP_READY reaches the session that asked */
-	M_POP_LOGIN = 160,  /* smtp -> lookup: S client ip, S mechanism ("USER" "APOP" "PLAIN"),
-	                       S login, S secret (the password; APOP: the greeting's timestamp),
-	                       S response (APOP: the client's hex digest, else "")
+	M_POP_LOGIN = 160,  /* smtp -> lookup: S client ip, S mechanism ("USER" "APOP" "PLAIN"
+	                       "LOGIN" "CRAM-MD5"), S login, S authzid (PLAIN's, else ""),
+	                       S secret (the password; APOP / CRAM-MD5: the challenge sent),
+	                       S response (APOP / CRAM-MD5: the client's hex digest, else "")
 	                       -> M_POP_RESULT (refused), or M_POP_SPAWN to the parent (accepted) */
 	M_POP_RESULT,       /* lookup -> smtp: Q verdict (enum auth_verdict, above),
 	                       Q delay ms (wait before answering), Q close (1 = hang up) */

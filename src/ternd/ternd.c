@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static void usage(void)
@@ -163,6 +164,11 @@ static int run_role(enum role r, struct config *cfg)
 		exit(78);                  /* a certificate that will not load: fix the config */
 	if (geteuid() == 0)
 		drop_to(role_user(r, cfg), r == R_SMTP ? cfg->rootdir : NULL);
+	/* no core file and no ptrace by the role's own account: lookup holds the users table's
+	 * password hashes, smtp the TLS key. After the setuid, which resets the flag to the
+	 * fs.suid_dumpable sysctl; before the filter. */
+	if ((r == R_SMTP || r == R_LOOKUP) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_fatal("event=prctl_failed error=\"%s\"", strerror(errno));
 	if (sandbox_apply(r, cfg->sandbox) < 0)
 		exit(78);
 	switch (r) {

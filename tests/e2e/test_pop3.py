@@ -6,13 +6,16 @@ Peers: Python's poplib (USER/PASS, APOP, STLS, POP3_SSL), curl (pop3://, pop3s:/
 sockets. Certificates come from tests/e2e/tlsca.py. Every wait polls a condition.
 Owns: its ternd instances and their directories. Trusts: conftest.Tern."""
 import base64
+import fcntl
 import os
 import poplib
 import pwd
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -42,13 +45,13 @@ class Box:
     """A POP3 test setup: a ternd with pop3/pop3s listeners, users joe (SSHA), ann ({PLAIN}
     for APOP), grp0 (gid 0) and roleuid (the uid of the roles' account)."""
 
-    def __init__(self, make_tern, workdir, extra=None):
+    def __init__(self, make_tern, workdir, extra=None, env=None):
         self.ca = TestCA(workdir / "ca")
         leaf = self.ca.leaf("pop.tern.test", ips=["127.0.0.1"])
         self.pop, self.pops = free_port(), free_port()
         cfg = {"servercert": str(leaf.pem)}
         cfg.update(extra or {})
-        self.t = make_tern(config=cfg, start=False)
+        self.t = make_tern(config=cfg, start=False, env=env)
         self.t.config["listen"] = self.t.config["listen"] + [
             f"pop3 127.0.0.1:{self.pop}", f"pop3s 127.0.0.1:{self.pops}"]
         self.t.config["users"] = "file:" + str(self.write_users())
@@ -165,8 +168,9 @@ def test_dele_quit_removes_and_drop_keeps(box):
     fill(box)
     c = box.login()
     c.dele(1)
-    c.sock.close()                                  # dropped: nothing removed
-    wait_for(lambda: "event=pop3_dropped" in box.t.log())
+    c.file.close()                                  # dropped: nothing removed (poplib's
+    c.sock.close()                                  # file holds the socket open too)
+    assert wait_for(lambda: "event=pop3_dropped" in box.t.log())
     assert len(box.names("joe", "cur")) == 2
     c = box.login()
     assert c.stat()[0] == 2
@@ -197,6 +201,39 @@ def test_wrong_password(box):
     assert "pop3_worker" not in box.t.log()
 
 
+def mem_count(pid, needle):
+    """How often needle is in the writable memory of process pid (read as root)."""
+    n = 0
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for ln in maps:
+            a = ln.split()
+            if "w" not in a[1] or (len(a) > 5 and a[5].startswith("[v")):
+                continue
+            lo, hi = (int(x, 16) for x in a[0].split("-"))
+            try:
+                mem.seek(lo)
+                n += mem.read(hi - lo).count(needle)
+            except OSError:
+                pass
+    return n
+
+
+def test_passwords_wiped_after_a_login(box):
+    """A refused password leaves no copy in the lookup role (the channel's input buffer) nor
+    in the session's input buffer of the smtp role."""
+    secret = "wipe-me-" + os.urandom(8).hex()
+    c = box.client()
+    c.user("joe")
+    with pytest.raises(poplib.error_proto):
+        c.pass_(secret)
+    pids = box.t.role_pids()
+    assert wait_for(lambda: "event=pop3_auth_fail" in box.t.log())
+    c.capa()                                           # the session and loop went round
+    assert mem_count(pids["lookup"], secret.encode()) == 0
+    assert mem_count(pids["smtp"], secret.encode()) == 0
+    c.quit()
+
+
 def test_worker_runs_as_the_user(box):
     fill(box)
     c = box.login()
@@ -217,6 +254,49 @@ def test_worker_runs_as_the_user(box):
     c.quit()
     assert f"event=pop3_open user=joe uid={UID}" in box.t.log()
     assert wait_for(lambda: UID not in worker_uids())
+
+
+def worker_pid(box):
+    for pid, _ in descendants(box.t.proc.pid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if any(l.startswith("Uid:") and int(l.split()[1]) == UID for l in f):
+                    return pid
+        except OSError:
+            pass
+    return None
+
+
+def test_worker_has_no_stderr_or_session_of_the_daemon(box):
+    """The worker runs as the user (dumpable after its exec): the user's processes can take
+    its descriptors (pidfd_getfd, ptrace). It must not hold the daemon's log nor share its
+    session (terminal); what it logs reaches the log through the parent, escaped."""
+    fill(box)
+    c = box.login()
+    c.stat()
+    assert wait_for(lambda: worker_pid(box))
+    pid = worker_pid(box)
+    daemon = box.t.proc.pid
+    assert os.readlink(f"/proc/{pid}/fd/2") != os.readlink(f"/proc/{daemon}/fd/2")
+    assert os.getsid(pid) != os.getsid(daemon)
+    c.quit()
+    assert wait_for(lambda: "event=pop3_quit user=joe" in box.t.log())
+
+
+def test_worker_log_pipe_is_bounded(box):
+    """What reaches the worker's stderr (the user's processes can write there too) is logged
+    escaped, one line each, and at most 1000 lines of it per worker."""
+    c = box.login()
+    c.stat()
+    assert wait_for(lambda: worker_pid(box))
+    with open(f"/proc/{worker_pid(box)}/fd/2", "wb") as w:
+        w.write(b"parent[1] info: event=forged\r\n" * 1500)
+    c.quit()
+    assert wait_for(lambda: "event=pop3_worker_log_dropped" in box.t.log())
+    log = box.t.log()
+    assert "parent[1] info: event=forged\\r" in log            # escaped, inside line="..."
+    assert not any(l.startswith("parent[1]") for l in log.splitlines())
+    assert log.count("event=forged") < 1000
 
 
 @pytest.mark.parametrize("user", ["grp0", "roleuid"])
@@ -286,6 +366,22 @@ def test_sasl_plain_login_cram(box):
         assert f.readline().startswith(b"+OK")
 
 
+def test_sasl_plain_authzid_as_on_smtp(box):
+    """PLAIN's authorisation identity follows the lookup role's rule, the same for SMTP and
+    POP3: empty, the login, or an address whose local part is the login's user."""
+    fill(box)
+    for authzid, ok in (("joe@localhost", True), ("JOE", True), ("ann", False)):
+        with socket.create_connection(("127.0.0.1", box.pop), timeout=10) as s:
+            f = s.makefile("rb")
+            f.readline()
+            resp = base64.b64encode(f"{authzid}\0joe\0{PASSWORD}".encode()).decode()
+            s.sendall(f"AUTH PLAIN {resp}\r\n".encode())
+            line = f.readline()
+            assert line.startswith(b"+OK" if ok else b"-ERR"), (authzid, line)
+            s.sendall(b"QUIT\r\n")
+            assert f.readline().startswith(b"+OK")
+
+
 def test_plaintext_needs_tls_then_stls(make_tern, workdir):
     b = Box(make_tern, workdir)                              # authplaintext no (the default)
     fill(b)
@@ -303,6 +399,23 @@ def test_plaintext_needs_tls_then_stls(make_tern, workdir):
     assert c.stat()[0] == 2
     c.quit()
     assert "tls=yes" in b.t.log()
+
+
+def test_authmechs_applies_to_pop3(make_tern, workdir):
+    """`authmechs` limits POP3's AUTH and its CAPA SASL line as it does SMTP AUTH; once
+    logged in, CAPA lists the worker's TRANSACTION capabilities, no login method."""
+    b = Box(make_tern, workdir, {"authplaintext": "yes", "authmechs": "LOGIN"})
+    fill(b)
+    c = b.client()
+    assert c.capa()["SASL"] == ["LOGIN"]
+    with pytest.raises(poplib.error_proto):
+        c._shortcmd("AUTH PLAIN " + base64.b64encode(f"\0joe\0{PASSWORD}".encode()).decode())
+    assert c._shortcmd("AUTH LOGIN").startswith(b"+ ")
+    assert c._shortcmd(base64.b64encode(b"joe").decode()).startswith(b"+ ")
+    assert c._shortcmd(base64.b64encode(PASSWORD.encode()).decode()).startswith(b"+OK")
+    caps = c.capa()
+    assert "USER" not in caps and "SASL" not in caps and "UIDL" in caps
+    c.quit()
 
 
 def test_stls_pipelined_commands_dropped(box):
@@ -395,11 +508,74 @@ def test_limits_line_length_and_bad_commands(box):
     s.close()
 
 
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_pipelined_capa_without_reading_is_bounded(box):
+    """A client pipelining commands without reading the answers: the session stops reading
+    while its output is backed up, so the smtp role's memory stays bounded, and every
+    answer still comes once the client reads."""
+    pid = box.t.role_pids()["smtp"]
+    before = rss_kb(pid)
+    n = 200000                                         # 1.2 MB of CAPA, ~27 MB of answers
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", box.pop))
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    data = b"CAPA\r\n" * n
+    s.setblocking(False)
+    sent = s.send(data)                                # what the kernel takes at once
+    limit = 8 * 1024
+
+    def unsent():
+        return struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0" * 4))[0]
+    # the server reads what it will read: all of it (unbounded), or until it pauses; the
+    # wait ends early on the failure (all read, or the role grown past the limit)
+    wait_for(lambda: unsent() == 0 or rss_kb(pid) - before > limit, timeout=3)
+    other = box.client()                               # the loop went round since
+    other.quit()
+    grown = rss_kb(pid) - before
+    assert grown < limit, f"smtp grew by {grown} kB while its client did not read"
+    s.settimeout(30)
+    s.sendall(data[sent:] + b"QUIT\r\n")
+    got = 0
+    while True:
+        ln = f.readline()
+        assert ln, got
+        if ln == b"IMPLEMENTATION tern\r\n":
+            got += 1
+        if ln.startswith(b"+OK bye"):
+            break
+    assert got == n
+    s.close()
+
+
 def test_timeout(make_tern, workdir):
     b = Box(make_tern, workdir, {"authplaintext": "yes", "timeoutpop3d": "1"})
     s, f = raw(b)
     s.settimeout(10)
     assert f.readline() == b"-ERR timeout\r\n"
+    assert f.readline() == b""
+    s.close()
+
+
+def test_login_waiting_for_a_lost_spawn_times_out(make_tern, workdir):
+    """The parent drops M_POP_SPAWN (a test-build hook standing for a malformed one): the
+    session, paused while it waits, still ends after timeoutpop3d with a temporary error."""
+    b = Box(make_tern, workdir, {"authplaintext": "yes", "timeoutpop3d": "1"},
+            env={"TERN_TEST_POP_DROP_SPAWN": "1"})
+    s, f = raw(b)
+    s.settimeout(8)
+    s.sendall(f"USER joe\r\nPASS {PASSWORD}\r\n".encode())
+    assert f.readline() == b"+OK\r\n"
+    assert f.readline().startswith(b"-ERR [SYS/TEMP]")
     assert f.readline() == b""
     s.close()
 
@@ -415,3 +591,15 @@ def test_shutdown_cuts_sessions_and_keeps_mail(box):
     assert len(box.names("joe", "cur")) == 2         # no QUIT: nothing removed
     with pytest.raises((poplib.error_proto, OSError, EOFError)):
         c.stat()
+
+
+def test_roles_with_secrets_are_not_dumpable(box):
+    """The parent, lookup (password hashes) and smtp (the TLS key) roles are not dumpable:
+    no core file, and their /proc files belong to root (the kernel's sign of it) although
+    the roles run as their own accounts."""
+    pids = box.t.role_pids()
+    for name in ("smtp", "lookup"):
+        st = os.stat(f"/proc/{pids[name]}/environ")
+        assert os.stat(f"/proc/{pids[name]}").st_uid != 0, name        # runs as its account
+        assert st.st_uid == 0, name
+

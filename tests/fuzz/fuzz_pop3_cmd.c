@@ -43,13 +43,13 @@ static void fuzz_enc(const uint8_t *data, size_t size)
 	struct buf a, b;
 	buf_init(&a);
 	buf_init(&b);
-	pop3_enc_init(&e1, top, 1);
-	pop3_enc_feed(&e1, (const char *)data, size, &a);
-	pop3_enc_end(&e1, &a);
-	pop3_enc_init(&e2, top, 1);
-	pop3_enc_feed(&e2, (const char *)data, cut, &b);
-	pop3_enc_feed(&e2, (const char *)data + cut, size - cut, &b);
-	pop3_enc_end(&e2, &b);
+	pop3_maildir_enc_init(&e1, top, 1);
+	pop3_maildir_enc_feed(&e1, (const char *)data, size, &a);
+	pop3_maildir_enc_end(&e1, &a);
+	pop3_maildir_enc_init(&e2, top, 1);
+	pop3_maildir_enc_feed(&e2, (const char *)data, cut, &b);
+	pop3_maildir_enc_feed(&e2, (const char *)data + cut, size - cut, &b);
+	pop3_maildir_enc_end(&e2, &b);
 	if (a.len != b.len || memcmp(a.p, b.p, a.len) != 0 || e1.octets != a.len)
 		__builtin_trap();
 	if (a.len < 3 || memcmp(a.p + a.len - 3, ".\r\n", 3) != 0 ||
@@ -60,7 +60,7 @@ static void fuzz_enc(const uint8_t *data, size_t size)
 		for (size_t i = 0; i + 3 < a.len; i++)
 			if (a.p[i] == '.' && (i == 0 || (a.p[i - 1] == '\n' && a.p[i - 2] == '\r')))
 				dots++, i++;
-		if (pop3_wire_size((const char *)data, size) + dots + 3 != a.len)
+		if (pop3_maildir_wire_size((const char *)data, size) + dots + 3 != a.len)
 			__builtin_trap();
 	}
 	buf_free(&a);

@@ -238,6 +238,7 @@ static void pop_login(uint32_t id, const char *login, const char *pw, int extra)
 	msg_str(&m, "192.0.2.20");
 	msg_str(&m, "USER");
 	msg_str(&m, login);
+	msg_str(&m, "");
 	msg_str(&m, pw);
 	msg_str(&m, "");
 	if (extra)

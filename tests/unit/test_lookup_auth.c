@@ -19,6 +19,7 @@ static uint64_t test_clock(void) { return test_now; }
 #pragma GCC diagnostic pop
 #include "ternd/role.c"
 #include <fcntl.h>
+#include <time.h>
 #include <sys/wait.h>
 
 #define RFC2195_CH "<1896.697170952@postoffice.reston.mci.net>"
@@ -356,6 +357,80 @@ static void sandboxed(void)
 	T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+static double ask_ms(const char *login, const char *pw)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ask("smtp", "192.0.2.60", "PLAIN", login, "", pw, "");
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	reset();
+	return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+}
+
+static double median3(double x, double y, double z)
+{
+	return x > y ? (y > z ? y : (x > z ? z : x)) : (x > z ? x : (y > z ? z : y));
+}
+
+/* An unknown login, or one without a pwhash, costs what a wrong password of a known one
+ * costs: the dummy check follows the scheme (and crypt's cost) of the hashes the table
+ * holds, so that the answer's timing does not tell which logins exist. */
+static void timing(void)
+{
+	struct buf h, text;
+	buf_init(&h);
+	buf_init(&text);
+	static const char set[] = "$6$rounds=40000$saltsalt$";
+	T_EQ_INT(digest_make(DG_CRYPT, "secret", (const unsigned char *)set, strlen(set), &h), 0);
+	buf_printf(&text, "sue:1010:100:/home/sue:%.*s\nnop:1011:100:/home/nop\n", (int)h.len,
+	         h.p);
+	struct cfg_errors errs;
+	errs.n = 0;
+	struct users *saved = users;
+	users = users_from_text("users", text.p, text.len, &errs);
+	T_EQ_INT(errs.n, 0);
+	load_cfg("");
+	reset();
+	T_EQ_INT(ask("smtp", "192.0.2.60", "PLAIN", "sue", "", "secret", ""), AUTH_OK);
+	reset();
+	double known = median3(ask_ms("sue", "bad"), ask_ms("sue", "bad"), ask_ms("sue", "bad"));
+	double unknown = median3(ask_ms("nobody", "bad"), ask_ms("nobody", "bad"),
+	                         ask_ms("nobody", "bad"));
+	double nopw = median3(ask_ms("nop", "bad"), ask_ms("nop", "bad"), ask_ms("nop", "bad"));
+	if (unknown * 3 < known || nopw * 3 < known)
+		fprintf(stderr, "timing: known %.3f ms unknown %.3f ms no pwhash %.3f ms\n", known,
+		        unknown, nopw);
+	T_CHECK(unknown * 3 >= known);
+	T_CHECK(nopw * 3 >= known);
+	T_CHECK(strncmp(la_dummy, "{crypt}$6$rounds=40000$", 23) == 0);
+	users_free(users);
+	users = saved;
+	buf_free(&h);
+	buf_free(&text);
+}
+
+/* the throttle's address: an IPv6 client by its /64 (one host has them all), an IPv4-mapped
+ * address as its IPv4 address */
+static void ipkey(void)
+{
+	load_cfg("authfailclose 3\n");
+	reset();
+	T_EQ_INT(ask("smtp", "2001:db8:1:2::1", "PLAIN", "u1", "", "bad", ""), AUTH_FAIL);
+	T_EQ_INT(ask("smtp", "2001:db8:1:2:ffff::2", "PLAIN", "u2", "", "bad", ""), AUTH_FAIL);
+	T_EQ_INT(res.delay_ms, 2000);
+	T_EQ_INT(ask("smtp", "2001:db8:1:3::1", "PLAIN", "u3", "", "bad", ""), AUTH_FAIL);
+	T_EQ_INT(res.delay_ms, 1000);                   /* another /64 */
+	T_EQ_INT(ask("smtp", "2001:db8:1:2::abcd", "PLAIN", "u4", "", "bad", ""), AUTH_FAIL);
+	T_EQ_INT(res.close, 1);                         /* the third from 2001:db8:1:2::/64 */
+	T_EQ_INT(ask("smtp", "192.0.2.70", "PLAIN", "u5", "", "bad", ""), AUTH_FAIL);
+	T_EQ_INT(ask("smtp", "::ffff:192.0.2.70", "PLAIN", "u6", "", "bad", ""), AUTH_FAIL);
+	T_EQ_INT(res.delay_ms, 2000);
+	T_EQ_INT(ask("smtp", "192.0.2.71", "PLAIN", "u7", "", "bad", ""), AUTH_FAIL);
+	T_EQ_INT(res.delay_ms, 1000);
+	load_cfg("");
+	reset();
+}
+
 static void run(void)
 {
 	struct cfg_errors errs;
@@ -366,6 +441,8 @@ static void run(void)
 	load_cfg("");
 	verify();
 	throttle();
+	ipkey();
+	timing();
 	pbs();
 	logged();
 	sandboxed();

@@ -42,10 +42,10 @@ static void test_encoder(void)
 			struct pop3_enc e;
 			struct buf out;
 			buf_init(&out);
-			pop3_enc_init(&e, k->top, 1);
+			pop3_maildir_enc_init(&e, k->top, 1);
 			for (size_t at = 0; at < n; at += step)
-				pop3_enc_feed(&e, k->in + at, n - at < step ? n - at : step, &out);
-			pop3_enc_end(&e, &out);
+				pop3_maildir_enc_feed(&e, k->in + at, n - at < step ? n - at : step, &out);
+			pop3_maildir_enc_end(&e, &out);
 			buf_addc(&out, '\0');
 			if (strcmp(out.p, k->out) != 0)
 				fprintf(stderr, "case %zu step %zu\n", i, step);
@@ -55,31 +55,31 @@ static void test_encoder(void)
 		}
 	}
 	/* the size as sent: no dot-stuffing, no final "." */
-	T_EQ_INT(pop3_wire_size("a\n.b\n", 5), 7);
-	T_EQ_INT(pop3_wire_size("a\r\nb", 4), 6);
-	T_EQ_INT(pop3_wire_size("", 0), 0);
+	T_EQ_INT(pop3_maildir_wire_size("a\n.b\n", 5), 7);
+	T_EQ_INT(pop3_maildir_wire_size("a\r\nb", 4), 6);
+	T_EQ_INT(pop3_maildir_wire_size("", 0), 0);
 }
 
 static void test_uidl(void)
 {
 	char u[POP3_UIDLMAX + 1], v[POP3_UIDLMAX + 1];
-	pop3_uidl("1700000000.M1P2.host:2,S", u);
+	pop3_maildir_uidl("1700000000.M1P2.host:2,S", u);
 	T_EQ_STR(u, "1700000000.M1P2.host");
-	pop3_uidl("1700000000.M1P2.host", u);
+	pop3_maildir_uidl("1700000000.M1P2.host", u);
 	T_EQ_STR(u, "1700000000.M1P2.host");
-	pop3_uidl("with blank:2,", u);
+	pop3_maildir_uidl("with blank:2,", u);
 	T_EQ_INT(u[0], 'x');
 	T_EQ_INT(strlen(u), 17);
-	pop3_uidl(":2,", v);
+	pop3_maildir_uidl(":2,", v);
 	T_EQ_INT(v[0], 'x');
 	T_CHECK(strcmp(u, v) != 0);
 	char longname[100];
 	memset(longname, 'a', 71);
 	longname[71] = '\0';
-	pop3_uidl(longname, u);
+	pop3_maildir_uidl(longname, u);
 	T_EQ_INT(u[0], 'x');
 	longname[70] = '\0';
-	pop3_uidl(longname, u);
+	pop3_maildir_uidl(longname, u);
 	T_EQ_STR(u, longname);
 }
 
@@ -117,7 +117,7 @@ static void test_box(void)
 	put(dir, "new/.hidden", "x\n", 10);
 	put(dir, "tmp/50.a.h", "x\n", 10);
 	struct pop3_box b;
-	T_EQ_INT(pop3_box_open(&b, open(dir, O_RDONLY | O_DIRECTORY)), 0);
+	T_EQ_INT(pop3_maildir_open(&b, open(dir, O_RDONLY | O_DIRECTORY)), 0);
 	T_EQ_INT(b.n, 4);
 	T_EQ_STR(b.m[3].uidl, "400.a.h,S=9,W=99");
 	T_EQ_INT(b.m[3].size, 99);
@@ -133,29 +133,29 @@ static void test_box(void)
 	size_t n, failed;
 	uint64_t oct;
 	b.m[1].deleted = 1;
-	pop3_box_stat(&b, &n, &oct);
+	pop3_maildir_stat(&b, &n, &oct);
 	T_EQ_INT(n, 3);
 	T_EQ_INT(oct, 13 + 15 + 99);
-	int fd = pop3_box_openmsg(&b, 2);
+	int fd = pop3_maildir_openmsg(&b, 2);
 	T_CHECK(fd >= 0);
 	close(fd);
-	T_CHECK(pop3_box_openmsg(&b, 4) < 0);
-	pop3_box_free(&b);                      /* no commit: nothing removed */
+	T_CHECK(pop3_maildir_openmsg(&b, 4) < 0);
+	pop3_maildir_free(&b);                      /* no commit: nothing removed */
 	T_CHECK(exists(dir, "cur/200.a.h:2,S"));
-	T_EQ_INT(pop3_box_open(&b, open(dir, O_RDONLY | O_DIRECTORY)), 0);
+	T_EQ_INT(pop3_maildir_open(&b, open(dir, O_RDONLY | O_DIRECTORY)), 0);
 	T_EQ_INT(b.n, 4);
 	T_EQ_STR(b.m[1].uidl, "200.a.h");       /* the same UIDL in the next session */
 	b.m[1].deleted = 1;
-	T_EQ_INT(pop3_box_commit(&b, &failed), 1);
+	T_EQ_INT(pop3_maildir_commit(&b, &failed), 1);
 	T_EQ_INT(failed, 0);
-	pop3_box_free(&b);
+	pop3_maildir_free(&b);
 	T_CHECK(!exists(dir, "cur/200.a.h:2,S"));
 	T_CHECK(exists(dir, "cur/300.a.h:2,"));
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	T_EQ_INT(system(cmd), 0);
-	T_EQ_INT(pop3_box_open(&b, open("/nonexistent", O_RDONLY | O_DIRECTORY)), -1);
-	pop3_box_free(&b);
+	T_EQ_INT(pop3_maildir_open(&b, open("/nonexistent", O_RDONLY | O_DIRECTORY)), -1);
+	pop3_maildir_free(&b);
 }
 
 static void run(void)

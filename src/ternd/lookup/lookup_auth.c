@@ -12,7 +12,15 @@
  * both counts. Once an address has authfailclose failures, its attempts are refused with
  * close = 1 without any password being checked, until the window has passed. The tables
  * hold hashes of the names (with a per-process random seed), at most LA_MAX entries each:
- * when full, the entry updated longest ago goes. */
+ * when full, the entry updated longest ago goes. A client address is counted by its IPv6
+ * /64 (one host commonly has a whole /64), an IPv4-mapped address as its IPv4 address.
+ * close applies per address only: a lockout per login would let anyone lock a user out.
+ *
+ * Timing: an unknown login, or one without a pwhash, is checked against a dummy hash of the
+ * same cost as the hashes the table holds: the dummy follows the scheme of the last real
+ * pwhash looked up (a crypt hash "$id$[rounds=N$]salt$…" gives a dummy crypt of the same
+ * id and rounds with a fixed salt; any other scheme costs about a microsecond, as the
+ * default {SSHA} dummy does), so the answer's timing does not tell which logins exist. */
 #include "ternd/lookup/lookup_auth.h"
 #include "mail/digest.h"
 #include "mail/route.h"
@@ -20,6 +28,7 @@
 #include "lib/buf.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -47,6 +56,8 @@ struct la_tab {
 
 static struct la_tab la_ipfail, la_loginfail, la_pbs;
 static uint64_t la_seed;
+#define LA_DUMMY_SSHA "{SSHA}uJDd0BIdJ9Z7yDCZNWdgYeb33+cBAgME"
+static char la_dummy[160] = LA_DUMMY_SSHA;   /* what an unknown login is checked against */
 
 /* the clock: monotonic seconds; the unit test compiles this file with its own */
 #ifndef LOOKUP_AUTH_CLOCK
@@ -148,6 +159,23 @@ static void la_forget(struct la_tab *t, const char *name)
 		la_drop(t, e);
 }
 
+/* the throttle's name of a client address: an IPv6 address's /64, an IPv4-mapped one as
+ * IPv4, anything else as given */
+static const char *la_ipkey(const char *ip, char out[LA_MAXIP])
+{
+	unsigned char a[16];
+	if (inet_pton(AF_INET6, ip, a) != 1)
+		return ip;
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (memcmp(a, mapped, 12) == 0)
+		return inet_ntop(AF_INET, a + 12, out, LA_MAXIP) ? out : ip;
+	memset(a + 8, 0, 8);
+	if (!inet_ntop(AF_INET6, a, out, LA_MAXIP - 3))
+		return ip;
+	strcat(out, "/64");
+	return out;
+}
+
 /* ---- pop-before-smtp ------------------------------------------------------------------ */
 
 static int la_ip_ok(const char *ip)
@@ -246,7 +274,8 @@ static void la_log_fail(const struct la_ctx *c, const char *reason)
 static void la_fail(struct la_ctx *c, const char *reason)
 {
 	uint64_t now = LOOKUP_AUTH_CLOCK();
-	struct la_ent *ip = la_touch(&la_ipfail, c->q->ip, now);
+	char k[LA_MAXIP];
+	struct la_ent *ip = la_touch(&la_ipfail, la_ipkey(c->q->ip, k), now);
 	struct la_ent *lg = la_touch(&la_loginfail, c->key, now);
 	ip->count++;
 	lg->count++;
@@ -321,14 +350,16 @@ static int la_authzid_ok(const struct la_ctx *c, const char *user)
 static void la_ok(struct la_ctx *c, const struct users_result *ur)
 {
 	struct auth_res *r = c->r;
-	uint64_t ni = la_count(&la_ipfail, c->q->ip), nl = la_count(&la_loginfail, c->key);
+	char k[LA_MAXIP];
+	const char *ipk = la_ipkey(c->q->ip, k);
+	uint64_t ni = la_count(&la_ipfail, ipk), nl = la_count(&la_loginfail, c->key);
 	r->verdict = AUTH_OK;
 	r->delay_ms = la_delay_ms(c->cfg, ni > nl ? ni : nl);
 	r->close = 0;
 	snprintf(r->login, sizeof r->login, "%s", ur->user);
 	r->user = *ur;
 	memset(r->user.pwhash, 0, sizeof r->user.pwhash);
-	la_forget(&la_ipfail, c->q->ip);
+	la_forget(&la_ipfail, ipk);
 	la_forget(&la_loginfail, c->key);
 	log_info("event=auth_ok service=%s ip=%s login=%s mech=%s", c->q->service, c->q->ip,
 	         r->login, c->q->mech);
@@ -357,19 +388,43 @@ static int la_request(struct la_ctx *c)
 	       la_mech_ok(q->mech) && strlen(q->secret) < 1024 ? 0 : -1;
 }
 
+/* the dummy follows pwhash's cost: a crypt "$id$[rounds=N$]salt$hash" (with or without the
+ * {crypt} prefix) gives "{crypt}$id$[rounds=N$]ternsalt$"; anything else the {SSHA} one */
+static void la_dummy_learn(const char *pwhash)
+{
+	const char *h = pwhash;
+	if (strncasecmp(h, "{crypt}", 7) == 0)
+		h += 7;
+	const char *end = strrchr(h, '$');
+	if (*h != '$' || end == h) {
+		snprintf(la_dummy, sizeof la_dummy, "%s", LA_DUMMY_SSHA);
+		return;
+	}
+	const char *salt = end - 1;       /* the salt is the field before the last '$' */
+	while (salt > h && *salt != '$')
+		salt--;
+	size_t keep = (size_t)(salt - h) + 1;
+	if (keep + 20 > sizeof la_dummy)
+		return;
+	snprintf(la_dummy, sizeof la_dummy, "{crypt}%.*sternsalt$", (int)keep, h);
+}
+
 /* the users table's entry of c->key (set to the local part) and its password check */
 static void la_check_user(struct la_ctx *c, struct users *users)
 {
 	struct users_result *ur = xmalloc(sizeof *ur);
 	memset(ur, 0, sizeof *ur);
 	int st = users_valid_local(c->key) ? users_lookup(users, c->key, ur) : TABLE_NOTFOUND;
+	if (st == TABLE_FOUND && *ur->pwhash)
+		la_dummy_learn(ur->pwhash);
 	if (st == TABLE_TEMP) {
 		la_temp(c, ur->diag);
 	} else if (st != TABLE_FOUND || *ur->ext) {
 		/* as long as a check, so that an unknown login does not answer sooner */
-		digest_verify("{SSHA}uJDd0BIdJ9Z7yDCZNWdgYeb33+cBAgME", c->q->secret);
+		digest_verify(la_dummy, c->q->secret);
 		la_fail(c, "no_user");
 	} else if (!*ur->pwhash) {
+		digest_verify(la_dummy, c->q->secret);
 		la_fail(c, "no_password");
 	} else if (!la_verify(c, ur->pwhash)) {
 		la_fail(c, c->reason);
@@ -414,7 +469,8 @@ void lookup_auth_check(const struct config *cfg, struct users *users, const stru
 		la_log_fail(&c, "bad_request");
 		return;
 	}
-	uint64_t n = la_count(&la_ipfail, q->ip);
+	char k[LA_MAXIP];
+	uint64_t n = la_count(&la_ipfail, la_ipkey(q->ip, k));
 	if (cfg->authfailclose && n >= cfg->authfailclose) {  /* refused unchecked, not counted */
 		r->delay_ms = la_delay_ms(cfg, n);
 		r->close = 1;

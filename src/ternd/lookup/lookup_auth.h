@@ -26,7 +26,8 @@ struct auth_req {
 struct auth_res {
 	int verdict;             /* enum auth_verdict */
 	uint64_t delay_ms;       /* throttle: the asking session waits this long before replying */
-	int close;               /* 1: too many failures from this address or for this login */
+	int close;               /* 1: too many failures from this address (its /64 for IPv6);
+	                            never per login: that would let anyone lock a user out */
 	char login[USERS_MAXLOCAL];      /* the canonical login on success */
 	struct users_result user;        /* the account on success (uid, gid, home) */
 };

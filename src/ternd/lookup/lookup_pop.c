@@ -32,10 +32,11 @@ static void lookup_pop_refuse(struct chan *smtp, uint32_t id, const struct auth_
 void lookup_pop_login(const struct config *cfg, struct users *users, struct chan *smtp,
                       struct chan *parent, uint32_t id, struct msg_reader *r)
 {
-	struct auth_req q = { .service = "pop3", .authzid = "" };
+	struct auth_req q = { .service = "pop3" };
 	q.ip = msg_get_str(r);
 	q.mech = msg_get_str(r);
 	q.login = msg_get_str(r);
+	q.authzid = msg_get_str(r);
 	q.secret = msg_get_str(r);
 	q.response = msg_get_str(r);
 	if (msg_done(r) < 0)
@@ -43,6 +44,7 @@ void lookup_pop_login(const struct config *cfg, struct users *users, struct chan
 	static struct auth_res res;          /* holds a users_result: not on the stack */
 	memset(&res, 0, sizeof res);
 	lookup_auth_check(cfg, users, &q, &res);
+	explicit_bzero((char *)q.secret, strlen(q.secret));     /* in the channel's buffer */
 	if (res.verdict == AUTH_OK && !parent) {
 		res.verdict = AUTH_TEMP;
 		log_warn("event=pop3_no_parent ip=%s login=%s", q.ip, res.login);

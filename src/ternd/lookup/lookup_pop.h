@@ -1,6 +1,8 @@
 /* lookup_pop — the lookup role's side of a POP3 login (doc/IPC.md, "POP3"): check it with
  * lookup_auth_check() (service "pop3"), answer a refusal to the smtp role (M_POP_RESULT) and
- * ask the parent for the user's worker on success (M_POP_SPAWN). */
+ * ask the parent for the user's worker on success (M_POP_SPAWN).
+ * Owns nothing beyond the request in hand. Trusts: nothing in M_POP_LOGIN (it comes from the
+ * network-facing smtp role); the users table for the account; the parent checks the uid. */
 #ifndef TERN_LOOKUP_POP_H
 #define TERN_LOOKUP_POP_H
 #include <stdint.h>

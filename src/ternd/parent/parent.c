@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /* which roles talk to which (both directions) */
@@ -756,6 +757,8 @@ int parent_main(struct config *c, const char *path, const char *argv0, int debug
 {
 	cfg = c;
 	debug_flag = debug;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)   /* no core file of the users table, keys */
+		log_fatal("event=prctl_failed error=\"%s\"", strerror(errno));
 	if (path) {
 		static char abs[PATH_MAX];
 		cfgpath = realpath(path, abs) ? abs : path;

@@ -7,16 +7,22 @@
  * talks to the network for as long as the client likes, and a fresh address space holds
  * nothing of the parent's (the users table with every user's password hash). An exec costs
  * about a millisecond, once per login.
+ * The worker runs as the user and is dumpable after its exec: the user's own processes can
+ * take its descriptors (pidfd_getfd, ptrace). So it gets its own session (no terminal of
+ * ours) and, as fd 2, a pipe this file reads and logs as escaped values, never the daemon's
+ * log itself.
  * Owns: the list of live workers. Trusts: nothing in the request beyond what the users table
  * confirms; the smtp role never names a uid (it cannot send M_POP_SPAWN: ipc_acl.c). */
 #include "ternd/parent/parent.h"
 #include "ternd/parent/parent_fork.h"
 #include "ternd/proto.h"
 #include "lib/buf.h"
+#include "lib/ev.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/msg.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +34,64 @@
 struct parent_pop_kid { pid_t pid; struct parent_pop_kid *next; };
 static struct parent_pop_kid *parent_pop_kids;
 static uint64_t parent_pop_live;
+
+/* a worker's stderr: lines logged as one escaped value each, at most PARENT_POP_LOGMAX (the
+ * user's processes can write there too: the rest is read and dropped); freed at EOF */
+#define PARENT_POP_LOGMAX 1000
+struct parent_pop_log {
+	struct ev *ev;
+	int fd;
+	long pid;
+	unsigned lines;                  /* logged so far */
+	size_t len;                      /* of a line not yet complete in buf */
+	char buf[512];
+};
+
+static void parent_pop_log_line(struct parent_pop_log *l, size_t n)
+{
+	if (++l->lines < PARENT_POP_LOGMAX)
+		log_info("event=pop3_worker_log pid=%ld line=\"%.*s\"", l->pid, (int)n, l->buf);
+	else if (l->lines == PARENT_POP_LOGMAX)
+		log_warn("event=pop3_worker_log_dropped pid=%ld reason=\"more than %d lines\"",
+		         l->pid, PARENT_POP_LOGMAX);
+}
+
+static void parent_pop_log_cb(int fd, short what, void *arg)
+{
+	struct parent_pop_log *l = arg;
+	(void)what;
+	ssize_t n = read(fd, l->buf + l->len, sizeof l->buf - l->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0)
+		l->len += (size_t)n;
+	char *nl;
+	while ((nl = memchr(l->buf, '\n', l->len))) {
+		size_t k = (size_t)(nl - l->buf);
+		parent_pop_log_line(l, k);
+		memmove(l->buf, nl + 1, l->len - k - 1);
+		l->len -= k + 1;
+	}
+	if (l->len == sizeof l->buf || (n <= 0 && l->len)) {   /* overlong, or the last words */
+		parent_pop_log_line(l, l->len);
+		l->len = 0;
+	}
+	if (n <= 0) {
+		ev_free(l->ev);
+		close(l->fd);
+		free(l);
+	}
+}
+
+static void parent_pop_log_watch(int fd, pid_t pid)
+{
+	struct parent_pop_log *l = xcalloc(1, sizeof *l);
+	l->fd = fd;
+	l->pid = (long)pid;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	l->ev = ev_new(fd, EV_R | EV_PERSIST, parent_pop_log_cb, l);
+	ev_add(l->ev, -1);
+}
 
 static void parent_pop_ready(struct chan *smtp, uint32_t id, int fd)
 {
@@ -47,10 +111,12 @@ static void parent_pop_ready(struct chan *smtp, uint32_t id, int fd)
 /* in the child: become the user, go home, run the worker on sock */
 static void parent_pop_child(const struct config *cfg, const char *exe, uint64_t uid,
                              uint64_t gid, const char *user, const char *home,
-                             const char *maildir, int sock)
+                             const char *maildir, int sock, int errfd)
 {
 	static char *noenv[] = { NULL };
 	char tmo[24];
+	if (setsid() < 0 || dup2(errfd, 2) < 0)
+		_exit(111);
 	if (geteuid() == 0) {
 		gid_t g = (gid_t)gid;
 		if (setgroups(1, &g) < 0 || setgid(g) < 0 || setuid((uid_t)uid) < 0)
@@ -80,9 +146,15 @@ static int parent_pop_fork(const struct config *cfg, const char *exe, uint64_t u
                            uint64_t gid, const char *user, const char *home,
                            const char *maildir, void (*reset_signals)(void))
 {
-	int sv[2];
+	int sv[2], ep[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_err("event=pop3_spawn_failed error=\"%s\"", strerror(errno));
+		return -1;
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		log_err("event=pop3_spawn_failed error=\"%s\"", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
 		return -1;
 	}
 	sigset_t all, old;                 /* no parent handler may run in the child */
@@ -91,15 +163,18 @@ static int parent_pop_fork(const struct config *cfg, const char *exe, uint64_t u
 	pid_t pid = fork();
 	if (pid == 0) {
 		reset_signals();
-		parent_pop_child(cfg, exe, uid, gid, user, home, maildir, sv[1]);
+		parent_pop_child(cfg, exe, uid, gid, user, home, maildir, sv[1], ep[1]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
+	close(ep[1]);
 	if (pid < 0) {
 		log_err("event=pop3_spawn_failed error=\"%s\"", strerror(errno));
 		close(sv[0]);
+		close(ep[0]);
 		return -1;
 	}
+	parent_pop_log_watch(ep[0], pid);
 	struct parent_pop_kid *k = xcalloc(1, sizeof *k);
 	k->pid = pid;
 	k->next = parent_pop_kids;
@@ -118,6 +193,10 @@ void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *sm
 	const char *home = msg_get_str(r), *maildir = msg_get_str(r);
 	if (msg_done(r) < 0)
 		return;                          /* the codec logs it; the session times out */
+#ifdef TERN_TEST
+	if (getenv("TERN_TEST_POP_DROP_SPAWN"))
+		return;                          /* tests: as a malformed request */
+#endif
 	const char *why = geteuid() == 0 ? parent_fork_allowed(uid, gid, user) : NULL;
 	if (!why && parent_pop_live >= cfg->maxsmtpd)
 		why = "too many POP3 workers";

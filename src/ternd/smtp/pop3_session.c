@@ -3,6 +3,8 @@
  * the worker), DELAY (a refused login waits out the throttle), HELLO (the worker's first
  * line is awaited: it becomes the answer to PASS/APOP/AUTH), PUMP (octets both ways),
  * CLOSING (the last reply drains, then the end).
+ * The timer: the throttle's delay (DELAY), the deferred end (CLOSING), and the bound on
+ * WAIT and HELLO (timeoutpop3d: a lost request or a silent worker ends the session).
  * Owns: both ios and the timer. Trusts: nothing the client sends (lines bounded, bad commands
  * counted); plaintext passwords only over TLS unless `authplaintext yes`. */
 #include "ternd/smtp/pop3_session.h"
@@ -23,6 +25,7 @@
 
 #define POP3_MAXBAD   10             /* bad commands before the session ends */
 #define POP3_HIWAT    (256 * 1024)   /* pump: stop reading while the other side holds this */
+#define POP3_OUT_HIGH (32 * 1024)    /* commands: stop reading while this much output waits */
 
 enum pop3_st { PS_AUTHZ, PS_SASL, PS_WAIT, PS_DELAY, PS_HELLO, PS_PUMP, PS_CLOSING };
 
@@ -30,7 +33,7 @@ struct pop3_session {
 	struct smtp_srv *srv;
 	struct tls_ctx *tls;
 	struct io *io, *w;
-	struct ev *timer;                /* the throttle's delay; the deferred end */
+	struct ev *timer;                /* the throttle's delay; WAIT/HELLO's bound; the end */
 	struct sasl *sasl;               /* an AUTH exchange in progress (src/mail/sasl.c) */
 	uint32_t id;
 	void *ipslot;
@@ -105,21 +108,10 @@ static void pop3_greet(struct pop3_session *s)
 	io_printf(s->io, "+OK tern POP3 server ready %s\r\n", s->stamp);
 }
 
-static void pop3_capa(struct pop3_session *s)
-{
-	io_print(s->io, "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-	                "AUTH-RESP-CODE\r\nPIPELINING\r\n");
-	if (pop3_plain_ok(s))
-		io_print(s->io, "USER\r\nSASL PLAIN LOGIN\r\n");
-	if (s->tls && !io_tls(s->io))
-		io_print(s->io, "STLS\r\n");
-	io_print(s->io, "IMPLEMENTATION tern\r\n.\r\n");
-}
-
 /* ---- the login ------------------------------------------------------------------------------- */
 
 static void pop3_login(struct pop3_session *s, const char *mech, const char *login,
-                       const char *secret, const char *response)
+                       const char *authzid, const char *secret, const char *response)
 {
 	if (login != s->user)
 		snprintf(s->user, sizeof s->user, "%s", login);
@@ -133,23 +125,57 @@ static void pop3_login(struct pop3_session *s, const char *mech, const char *log
 	msg_str(&m, s->ip);
 	msg_str(&m, mech);
 	msg_str(&m, login);
+	msg_str(&m, authzid);            /* the lookup role's rule, as for SMTP AUTH */
 	msg_str(&m, secret);
 	msg_str(&m, response);
 	chan_send(s->srv->lookup, &m);
 	s->st = PS_WAIT;
 	io_set_read(s->io, 0);           /* what the client pipelined is kept for the worker */
+	/* io's timer stops while reading is paused with nothing to send: this one bounds the
+	 * wait for lookup, the parent and the worker's first line (a request lost on the way) */
+	pop3_later(s, (long)s->srv->cfg->timeoutpop3d * 1000);
 }
 
-/* the mechanisms taken now: PLAIN and LOGIN carry the password, so only over TLS unless
- * authplaintext; CRAM-MD5 always. CRAM-MD5 (like APOP) works only for users with a stored
- * cleartext secret, so it is taken but never advertised: clients pick the strongest
- * mechanism listed (curl does) and would fail for every user with a hashed password. */
+/* the mechanisms taken now, of those `authmechs` names (cfg->authmechmask, as for SMTP AUTH):
+ * PLAIN and LOGIN carry the password, so only over TLS unless authplaintext; CRAM-MD5
+ * always. CRAM-MD5 (like APOP) works only for users with a stored cleartext secret, so it
+ * is taken but never advertised: clients pick the strongest mechanism listed (curl does)
+ * and would fail for every user with a hashed password. */
 static unsigned pop3_mechs(const struct pop3_session *s)
 {
 	unsigned m = SASL_MECH_BIT(SASL_CRAM_MD5);
 	if (pop3_plain_ok(s))
 		m |= SASL_MECH_BIT(SASL_PLAIN) | SASL_MECH_BIT(SASL_LOGIN);
-	return m;
+	return m & s->srv->cfg->authmechmask;
+}
+
+/* the advertised mechanisms (CAPA's SASL line, AUTH without argument), each between pre
+ * and post */
+static void pop3_mech_list(struct pop3_session *s, const char *pre, const char *post)
+{
+	unsigned m = pop3_mechs(s);
+	if (m & SASL_MECH_BIT(SASL_PLAIN))
+		io_printf(s->io, "%sPLAIN%s", pre, post);
+	if (m & SASL_MECH_BIT(SASL_LOGIN))
+		io_printf(s->io, "%sLOGIN%s", pre, post);
+}
+
+/* AUTHORIZATION state's capabilities; the worker's CAPA (src/helpers/tern-pop3.c) lists the
+ * TRANSACTION state's: the same without the login methods (RFC 2449 lets them differ) */
+static void pop3_capa(struct pop3_session *s)
+{
+	io_print(s->io, "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+	                "AUTH-RESP-CODE\r\nPIPELINING\r\n");
+	if (pop3_plain_ok(s))
+		io_print(s->io, "USER\r\n");
+	if (pop3_mechs(s) & (SASL_MECH_BIT(SASL_PLAIN) | SASL_MECH_BIT(SASL_LOGIN))) {
+		io_print(s->io, "SASL");
+		pop3_mech_list(s, " ", "");
+		io_print(s->io, "\r\n");
+	}
+	if (s->tls && !io_tls(s->io))
+		io_print(s->io, "STLS\r\n");
+	io_print(s->io, "IMPLEMENTATION tern\r\n.\r\n");
 }
 
 /* sasl.c speaks SMTP's replies: "334 X" goes out as "+ X", an error as -ERR and its text */
@@ -189,11 +215,8 @@ static void pop3_sasl_rc(struct pop3_session *s, int rc)
 		if (rc != SASL_E_CANCEL)
 			s->bad++;
 		pop3_sasl_reply(s, s->sasl->reply);
-	} else if (*c->authzid && strcmp(c->authzid, c->login) != 0) {
-		s->bad++;
-		io_print(s->io, "-ERR [AUTH] no authorization identity other than the login\r\n");
 	} else
-		pop3_login(s, c->mech, c->login, c->secret, c->response);
+		pop3_login(s, c->mech, c->login, c->authzid, c->secret, c->response);
 	pop3_sasl_end(s);
 }
 
@@ -201,11 +224,14 @@ static void pop3_auth(struct pop3_session *s, const struct pop3_cmd *c)
 {
 	char arg[POP3_MAXLINE + 2];
 	if (!*c->arg) {
-		io_print(s->io, pop3_plain_ok(s) ? "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n" : "+OK\r\n.\r\n");
+		io_print(s->io, "+OK\r\n");
+		pop3_mech_list(s, "", "\r\n");
+		io_print(s->io, ".\r\n");
 		return;
 	}
 	int m = sasl_mech_parse(c->arg, strlen(c->arg));
-	if ((m == SASL_PLAIN || m == SASL_LOGIN) && !pop3_plain_ok(s)) {
+	if ((m == SASL_PLAIN || m == SASL_LOGIN) && !pop3_plain_ok(s) &&
+	    (s->srv->cfg->authmechmask & SASL_MECH_BIT(m))) {
 		io_print(s->io, "-ERR [AUTH] use STLS first\r\n");
 		return;
 	}
@@ -246,7 +272,7 @@ static void pop3_command(struct pop3_session *s, char *line, size_t len)
 	case P3_QUIT: pop3_close(s, "+OK bye"); break;
 	case P3_STLS: pop3_stls(s); break;
 	case P3_AUTH: pop3_auth(s, &c); break;
-	case P3_APOP: pop3_login(s, "APOP", c.arg, s->stamp, c.arg2); break;
+	case P3_APOP: pop3_login(s, "APOP", c.arg, "", s->stamp, c.arg2); break;
 	case P3_USER:
 		if (!pop3_plain_ok(s)) {
 			io_print(s->io, "-ERR [AUTH] use STLS first\r\n");
@@ -261,7 +287,7 @@ static void pop3_command(struct pop3_session *s, char *line, size_t len)
 			io_print(s->io, "-ERR USER first\r\n");
 			break;
 		}
-		pop3_login(s, "USER", s->user, c.arg, "");
+		pop3_login(s, "USER", s->user, "", c.arg, "");
 		break;
 	default:
 		io_print(s->io, "-ERR not logged in\r\n");
@@ -269,27 +295,45 @@ static void pop3_command(struct pop3_session *s, char *line, size_t len)
 	}
 }
 
-/* every complete line while the session takes commands */
+static int pop3_takes_commands(const struct pop3_session *s)
+{
+	return s->st == PS_AUTHZ || s->st == PS_SASL;
+}
+
+/* every complete line while the session takes commands; a client that pipelines without
+ * reading the answers finds reading paused while POP3_OUT_HIGH waits (resumed at IO_LOWAT) */
 static void pop3_lines(struct pop3_session *s)
 {
 	char *line;
 	size_t len;
-	while ((s->st == PS_AUTHZ || s->st == PS_SASL) && (line = io_getline(s->io, &len))) {
+	while (pop3_takes_commands(s)) {
+		if (io_queued(s->io) >= POP3_OUT_HIGH) {
+			io_set_read(s->io, 0);
+			return;
+		}
+		if (!(line = io_getline(s->io, &len)))
+			break;
 		if (len > POP3_MAXLINE) {
 			pop3_close(s, "-ERR line too long");
 			return;
 		}
-		if (s->st == PS_SASL) {
-			pop3_sasl_rc(s, sasl_step(s->sasl, line, len));
-			explicit_bzero(line, len);
-		} else
-			pop3_command(s, line, len);
+		/* the line may hold a password (PASS, APOP, AUTH, a SASL response): copied and
+		 * wiped in io's buffer before any io_* call (which may move it), the copy after */
+		char copy[POP3_MAXLINE + 1];
+		memcpy(copy, line, len);
+		copy[len] = '\0';
+		explicit_bzero(line, len);
+		if (s->st == PS_SASL)
+			pop3_sasl_rc(s, sasl_step(s->sasl, copy, len));
+		else
+			pop3_command(s, copy, len);
+		explicit_bzero(copy, len);
 		if (s->bad >= POP3_MAXBAD) {
 			pop3_close(s, "-ERR too many errors");
 			return;
 		}
 	}
-	if ((s->st == PS_AUTHZ || s->st == PS_SASL) && io_datalen(s->io) > POP3_MAXLINE)
+	if (pop3_takes_commands(s) && io_datalen(s->io) > POP3_MAXLINE)
 		pop3_close(s, "-ERR line too long");
 }
 
@@ -327,6 +371,10 @@ static void pop3_io_cb(struct io *io, int evt, void *arg)
 			pop3_end(s, "closed");
 		else if (s->st == PS_PUMP)
 			io_set_read(s->w, 1);
+		else if (pop3_takes_commands(s)) {
+			io_set_read(s->io, 1);
+			pop3_lines(s);           /* what was read before the pause */
+		}
 		break;
 	case IO_TIMEOUT:
 		if (s->st == PS_CLOSING || s->st == PS_PUMP)
@@ -414,6 +462,10 @@ static void pop3_timer(int fd, short what, void *arg)
 	if (s->st == PS_DELAY) {
 		s->st = PS_WAIT;
 		pop3_refused(s, AUTH_FAIL);
+	} else if (s->st == PS_WAIT || s->st == PS_HELLO) {
+		log_warn("event=pop3_login_timeout ip=%s user=%s state=%s", s->ip, s->user,
+		         s->st == PS_WAIT ? "wait" : "hello");
+		pop3_close(s, "-ERR [SYS/TEMP] try again later");
 	}
 }
 
