@@ -293,11 +293,24 @@ def test_role_that_keeps_dying_backs_off(make_tern):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the role accounts exist only for root")
+def dropped(pid):
+    """The process runs as an account other than root (it has dropped its privileges)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(l.startswith("Uid:") and l.split()[1] != "0" for l in f)
+    except OSError:
+        return False
+
+
 def test_restarted_role_with_a_config_error_stops_ternd(make_tern):
     """Exit code 78 (a configuration error a restart will not fix) still stops ternd when
     it comes from a role restarted alone: here the config names an account that does not
     exist by the time lookup starts again."""
     tern = make_tern(env={"TERN_RESTART_BACKOFF_MS": "50"})
+    # every role has read the file and dropped to its account before the file changes:
+    # else a role still starting (mda, also `user`) would be the one to meet the error
+    assert wait_for(lambda: all(dropped(p) for p in tern.role_pids().values())
+                    and len(tern.role_pids()) >= 6, 10), tern.log_tail()
     tern.config["user"] = "no-such-user-h3"
     tern.write_config()
     kill(tern.role_pids()["lookup"])
