@@ -49,8 +49,10 @@ struct parent_pop_log {
 
 static void parent_pop_log_line(struct parent_pop_log *l, size_t n)
 {
-	if (++l->lines < PARENT_POP_LOGMAX)
-		log_info("event=pop3_worker_log pid=%ld line=\"%.*s\"", l->pid, (int)n, l->buf);
+	char q[1100];
+	if (++l->lines < PARENT_POP_LOGMAX)          /* the user's bytes: quoted and escaped */
+		log_info("event=pop3_worker_log pid=%ld line=\"%s\"", l->pid,
+		         log_quote(q, sizeof q, l->buf, n));
 	else if (l->lines == PARENT_POP_LOGMAX)
 		log_warn("event=pop3_worker_log_dropped pid=%ld reason=\"more than %d lines\"",
 		         l->pid, PARENT_POP_LOGMAX);
