@@ -150,6 +150,19 @@ static int tls_load_dh(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* the finished context in tern's wrapper; NULL (and ctx freed) if out of memory */
+static struct tls_ctx *tls_wrap(SSL_CTX *ctx, char *err, size_t errlen)
+{
+	struct tls_ctx *t = calloc(1, sizeof *t);
+	if (!t) {
+		SSL_CTX_free(ctx);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->ctx = ctx;
+	return t;
+}
+
 struct tls_ctx *tls_server_new(const struct tls_conf *c, char *err, size_t errlen)
 {
 	static const unsigned char sid[] = "tern";
@@ -166,14 +179,7 @@ struct tls_ctx *tls_server_new(const struct tls_conf *c, char *err, size_t errle
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	struct tls_ctx *t = calloc(1, sizeof *t);
-	if (!t) {
-		SSL_CTX_free(ctx);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	t->ctx = ctx;
-	return t;
+	return tls_wrap(ctx, err, errlen);
 }
 
 struct tls_ctx *tls_client_new(const struct tls_conf *c, char *err, size_t errlen)
@@ -205,14 +211,7 @@ struct tls_ctx *tls_client_new(const struct tls_conf *c, char *err, size_t errle
 	 * failure matters is the caller's policy, decided after the handshake */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	struct tls_ctx *t = calloc(1, sizeof *t);
-	if (!t) {
-		SSL_CTX_free(ctx);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	t->ctx = ctx;
-	return t;
+	return tls_wrap(ctx, err, errlen);
 }
 
 void tls_ctx_free(struct tls_ctx *t)

@@ -70,6 +70,15 @@ def cmdline(pid):
         return []
 
 
+def rss_kb(pid):
+    """Resident memory of process pid, in KiB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def wait_for(pred, timeout=20.0, step=0.05):
     """Poll pred until it is true or timeout seconds pass; returns its last value."""
     deadline = time.monotonic() + timeout

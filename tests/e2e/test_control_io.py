@@ -15,20 +15,12 @@ import hashlib
 import re
 import socket
 
-from conftest import free_port
+from conftest import free_port, rss_kb
 
 SECRET = "s3cret-pass"
 BIG_LINES = 200000                      # of 100 octets: 20 MB on the wire
 LINE = b"x" * 98 + b"\r\n"
 SLACK_KB = 8 * 1024                     # growth allowed: far below the 20 MB answer
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 class QP:

@@ -151,18 +151,7 @@ def test_openssl_s_client_smtps(make_tern, leaf, ca):
 def test_smtps_speaks_no_plaintext(make_tern, leaf):
     """A plaintext client on the smtps port gets no greeting; the handshake fails."""
     t, ports = tls_tern(make_tern, leaf, smtps="")
-    with socket.create_connection(("127.0.0.1", ports["smtps"]), timeout=10) as s:
-        s.sendall(b"EHLO plain.test\r\n")
-        data = b""
-        s.settimeout(10)
-        while True:
-            try:
-                chunk = s.recv(4096)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
+    data = read_all(ports["smtps"], send=b"EHLO plain.test\r\n")
     assert b"220" not in data and b"250" not in data
     assert wait_for(lambda: "reason=tls_failed" in t.log(), 5), t.log_tail()
 
@@ -281,7 +270,9 @@ def test_expired_certificate_is_a_warning(make_tern, ca):
     assert "expired on" in t.log()
 
 
-def test_sighup_reloads_the_certificate(make_tern, ca, workdir):
+def live_cert_tern(make_tern, ca, workdir):
+    """A tern (smtp + smtps) whose servercert is a file the test replaces: (tern, ports,
+    live path, first leaf, second leaf, serial served at start)."""
     first = ca.leaf(HOST, ips=["127.0.0.1"], filename="first")
     second = ca.leaf(HOST, ips=["127.0.0.1"], filename="second")
     live = workdir / "live.pem"
@@ -290,17 +281,24 @@ def test_sighup_reloads_the_certificate(make_tern, ca, workdir):
     class L:
         pem = live
     t, ports = tls_tern(make_tern, L, smtps="")
-    before = served_serial(ports["smtps"], ca, implicit=True)
-    assert before == served_serial(t.port, ca)
-    shutil.copy(second.pem, live)
-    t.proc.send_signal(signal.SIGHUP)
+    return t, ports, live, first, second, served_serial(ports["smtps"], ca, implicit=True)
 
+
+def wait_serial_change(t, ports, ca, before):
     def changed():
         try:
             return served_serial(ports["smtps"], ca, implicit=True) != before
         except (OSError, ssl.SSLError, AssertionError, EOFError):
             return False                             # the role is restarting
     assert wait_for(changed, 15), t.log_tail()
+
+
+def test_sighup_reloads_the_certificate(make_tern, ca, workdir):
+    t, ports, live, _, second, before = live_cert_tern(make_tern, ca, workdir)
+    assert before == served_serial(t.port, ca)
+    shutil.copy(second.pem, live)
+    t.proc.send_signal(signal.SIGHUP)
+    wait_serial_change(t, ports, ca, before)
     assert served_serial(t.port, ca) != before
 
 
@@ -308,32 +306,19 @@ def test_sighup_with_a_broken_certificate_keeps_serving(make_tern, ca, workdir):
     """A renewed certificate that does not load (here: a truncated file) is refused at
     SIGHUP with file:line; the running roles keep serving the old one, and a good file at
     the next SIGHUP is taken."""
-    first = ca.leaf(HOST, ips=["127.0.0.1"], filename="first")
-    second = ca.leaf(HOST, ips=["127.0.0.1"], filename="second")
-    live = workdir / "live.pem"
-    shutil.copy(first.pem, live)
-
-    class L:
-        pem = live
-    t, ports = tls_tern(make_tern, L, smtps="")
-    before = served_serial(ports["smtps"], ca, implicit=True)
+    t, ports, live, first, second, before = live_cert_tern(make_tern, ca, workdir)
     pids = t.role_pids()
     live.write_text(first.pem.read_text()[:200])
     t.proc.send_signal(signal.SIGHUP)
     assert wait_for(lambda: "event=reload_refused" in t.log(), 10), t.log_tail()
-    assert re.search(r"event=reload_refused file=\S*tern\.conf line=\d+ error=\"servercert", t.log()), t.log_tail()
+    assert re.search(r"event=reload_refused file=\S*tern\.conf line=\d+ error=\"servercert",
+                     t.log()), t.log_tail()
     assert t.running() and t.role_pids() == pids
     assert served_serial(ports["smtps"], ca, implicit=True) == before
     assert served_serial(t.port, ca) == before
     shutil.copy(second.pem, live)
     t.proc.send_signal(signal.SIGHUP)
-
-    def changed():
-        try:
-            return served_serial(ports["smtps"], ca, implicit=True) != before
-        except (OSError, ssl.SSLError, AssertionError, EOFError):
-            return False                             # the role is restarting
-    assert wait_for(changed, 15), t.log_tail()
+    wait_serial_change(t, ports, ca, before)
 
 
 # ----------------------------------------------------------------------------- AUTH
@@ -543,10 +528,12 @@ def test_shutdown_does_not_wait_for_a_stalled_handshake(make_tern, leaf):
 
 # ----------------------------------------------------------------------------- refusals
 
-def read_all(port, timeout=10):
-    """Everything a server sends on a fresh connection until it closes."""
+def read_all(port, send=b"", timeout=10):
+    """Everything a server sends on a fresh connection (after `send`) until it closes."""
     data = b""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        if send:
+            s.sendall(send)
         while True:
             try:
                 chunk = s.recv(4096)

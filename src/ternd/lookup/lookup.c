@@ -284,12 +284,7 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		break;
 	case M_AUTH_CHECK:
 		q.service = msg_get_str(r);
-		q.ip = msg_get_str(r);
-		q.mech = msg_get_str(r);
-		q.login = msg_get_str(r);
-		q.authzid = msg_get_str(r);
-		q.secret = msg_get_str(r);
-		q.response = msg_get_str(r);
+		lookup_auth_decode(r, &q);
 		break;
 	case M_MX_RESOLVE:
 		a = msg_get_str(r);

@@ -22,6 +22,7 @@
  * id and rounds with a fixed salt; any other scheme costs about a microsecond, as the
  * default {SSHA} dummy does), so the answer's timing does not tell which logins exist. */
 #include "ternd/lookup/lookup_auth.h"
+#include "lib/msg.h"
 #include "mail/digest.h"
 #include "mail/route.h"
 #include "mail/table.h"
@@ -478,4 +479,14 @@ void lookup_auth_check(const struct config *cfg, struct users *users, const stru
 		return;
 	}
 	la_check(&c, users);
+}
+
+void lookup_auth_decode(struct msg_reader *r, struct auth_req *q)
+{
+	q->ip = msg_get_str(r);
+	q->mech = msg_get_str(r);
+	q->login = msg_get_str(r);
+	q->authzid = msg_get_str(r);
+	q->secret = msg_get_str(r);
+	q->response = msg_get_str(r);
 }

@@ -32,6 +32,11 @@ struct auth_res {
 	struct users_result user;        /* the account on success (uid, gid, home) */
 };
 
+/* The fields M_AUTH_CHECK and M_POP_LOGIN share, in their order (doc/IPC.md): client ip,
+ * mechanism, login, authzid, secret, response. The caller checks msg_done(). */
+struct msg_reader;
+void lookup_auth_decode(struct msg_reader *r, struct auth_req *q);
+
 /* Check one login; updates the throttle. Synchronous today (file, passwd, any: tables). */
 void lookup_auth_check(const struct config *cfg, struct users *users, const struct auth_req *q,
                        struct auth_res *r);

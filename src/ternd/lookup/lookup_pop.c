@@ -33,12 +33,7 @@ void lookup_pop_login(const struct config *cfg, struct users *users, struct chan
                       struct chan *parent, uint32_t id, struct msg_reader *r)
 {
 	struct auth_req q = { .service = "pop3" };
-	q.ip = msg_get_str(r);
-	q.mech = msg_get_str(r);
-	q.login = msg_get_str(r);
-	q.authzid = msg_get_str(r);
-	q.secret = msg_get_str(r);
-	q.response = msg_get_str(r);
+	lookup_auth_decode(r, &q);
 	if (msg_done(r) < 0)
 		return;                      /* dropped; the codec logs it */
 	static struct auth_res res;          /* holds a users_result: not on the stack */
