@@ -16,6 +16,8 @@
 #include "lib/tls.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -457,9 +459,13 @@ static void io_kick_cb(int fd, short what, void *arg)
 struct io *io_new(int fd, io_cb cb, void *arg)
 {
 	struct io *io = xcalloc(1, sizeof *io);
-	int fl = fcntl(fd, F_GETFL);
+	int fl = fcntl(fd, F_GETFL), one = 1;
 	if (fl >= 0 && !(fl & O_NONBLOCK))
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	/* io sends each batch of output in one write: Nagle's algorithm could only hold a reply
+	 * back for the peer's delayed ACK (a TLS handshake's last flight, a pipelined batch).
+	 * Fails harmlessly on a unix socket. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	io->fd = fd;
 	io->cb = cb;
 	io->arg = arg;

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <grp.h>
 #include <sched.h>
@@ -247,6 +249,10 @@ static int sb_allow_args(scmp_filter_ctx ctx, const struct sb_role *sr)
 	for (size_t i = 0; i < sizeof fcntl_ok / sizeof fcntl_ok[0]; i++)
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
 		                       SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_ok[i]));
+	/* setsockopt: TCP_NODELAY only (src/lib/io.c sets it on every connection it owns) */
+	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
+	                       SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)IPPROTO_TCP),
+	                       SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)TCP_NODELAY));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
 	                       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,

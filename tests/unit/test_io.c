@@ -10,6 +10,7 @@
 #include "t.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -245,6 +246,29 @@ static void test_connect_refused(void)
 	buf_free(&a.lines);
 }
 
+/* io turns Nagle's algorithm off on the TCP connections it owns */
+static void test_nodelay(void)
+{
+	struct side a;
+	memset(&a, 0, sizeof a);
+	buf_init(&a.lines);
+	int l = socket(AF_INET, SOCK_STREAM, 0), v = 0;
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof sin, vl = sizeof v;
+	T_CHECK(bind(l, (struct sockaddr *)&sin, sizeof sin) == 0 && listen(l, 1) == 0);
+	T_CHECK(getsockname(l, (struct sockaddr *)&sin, &sl) == 0);
+	a.io = io_connect((struct sockaddr *)&sin, sizeof sin, NULL, 0, side_cb, &a);
+	int fd = accept(l, NULL, NULL);
+	struct io *srv = io_new(fd, side_cb, &a);
+	T_CHECK(getsockopt(io_fd(a.io), IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v == 1);
+	v = 0;
+	T_CHECK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v == 1);
+	io_free(srv);
+	io_free(a.io);
+	close(l);
+	buf_free(&a.lines);
+}
+
 /* ---- TLS ------------------------------------------------------------------------------- */
 
 static char t_pem[64] = "/tmp/tern-test-io-XXXXXX";
@@ -372,6 +396,7 @@ static void run(void)
 	test_timeout();
 	test_timeout_same_value();
 	test_connect_refused();
+	test_nodelay();
 	make_cert();
 	test_tls_conf();
 	test_tls("mx.test", 1);
