@@ -284,7 +284,7 @@ class LdapInstance:
         if not self._loaded:
             self._create()
         fixed = self.port is not None     # a restart keeps its port(s)
-        for attempt in range(3):
+        for _ in range(3):
             if not fixed:
                 self.port = _free_port()
                 self.ldaps_port = _free_port() if self.cert else None
@@ -367,7 +367,7 @@ class LdapInstance:
             env["LDAPTLS_REQCERT"] = "demand"
         return env
 
-    def _conn(self, tls, bind, cafile):
+    def _conn(self, tls, bind):
         """ldap-utils arguments for a connection: URL, TLS, simple bind (rootdn default)."""
         if tls == "ldaps":
             if not self.ldaps_port:
@@ -384,7 +384,7 @@ class LdapInstance:
         return args
 
     def _client(self, tool, args, stdin=None, tls=None, bind=None, cafile=None, check=True):
-        argv = [tool, *self._conn(tls, bind, cafile), *args]
+        argv = [tool, *self._conn(tls, bind), *args]
         r = subprocess.run(argv, input=stdin, capture_output=True, text=True, cwd=self.dir,
                            env=self._env(cafile), timeout=TIMEOUT + 5)
         if check and r.returncode != 0:
