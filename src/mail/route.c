@@ -25,6 +25,7 @@ struct rwork {
 	struct route_ctx *rc;
 	struct route_result *res;
 	struct table_map *seen;      /* channel\naddress\ninstruction already emitted */
+	int asked;                   /* users questions of this walk still unanswered */
 };
 
 void route_init(struct route_ctx *rc, const struct config *cfg, struct users *users,
@@ -223,7 +224,14 @@ static int route_dotqmail(const struct users_result *r)
 static int route_user(struct rwork *w, const char *local, const char *domain,
                       struct users_result *r)
 {
-	int rc = users_lookup(w->rc->users, local, r);
+	struct route_ctx *rc0 = w->rc;
+	int rc = rc0->user_fn ? rc0->user_fn(rc0->user_arg, local, r) :
+	         users_lookup(rc0->users, local, r);
+	if (rc == ROUTE_ASKED) {
+		w->asked++;
+		snprintf(r->diag, sizeof r->diag, "waiting for the users backend");
+		return rc;
+	}
 	if (rc == TABLE_FOUND && r->ext[0] && route_dotqmail(r) == 0) {
 		snprintf(r->diag, sizeof r->diag, "no .qmail file for the extension %.80s", r->ext);
 		rc = TABLE_NOTFOUND;
@@ -361,7 +369,7 @@ static int route_alias_addr(struct rwork *w, const char *alias, const char *doma
 			rc = ROUTE_OK;
 		}
 	} else if (where == ROUTE_LOCAL) {
-		int u = route_user(w, l, d, &ur);
+		int u = route_user(w, l, d, &ur);   /* ROUTE_ASKED: counted in w->asked */
 		if (u == TABLE_TEMP)
 			rc = route_set(w->res, ROUTE_TEMP, "alias %s: %s: %s", alias, t->value, ur.diag);
 		else if (u == TABLE_NOTFOUND)
@@ -445,7 +453,8 @@ static int route_local(struct rwork *w, const char *local, const char *domain)
 	else {
 		struct users_result ur;
 		int u = route_user(w, lname, domain, &ur);
-		rc = u == TABLE_FOUND ? route_set(w->res, ROUTE_OK, "user %s", ur.user) :
+		rc = u == ROUTE_ASKED ? route_set(w->res, ROUTE_PENDING, "%s", ur.diag) :
+		     u == TABLE_FOUND ? route_set(w->res, ROUTE_OK, "user %s", ur.user) :
 		     u == TABLE_TEMP ? route_set(w->res, ROUTE_TEMP, "%s", ur.diag) :
 		     strcmp(lname, "postmaster") == 0 ? route_postmaster(w, domain) :
 		     route_set(w->res, ROUTE_NOUSER, "%s@%s: %s", lname, domain,
@@ -460,7 +469,7 @@ int route_address(struct route_ctx *rc, const char *addr, struct route_result *r
 {
 	char *local, *domain;
 	memset(res, 0, sizeof *res);
-	struct rwork w = { rc, res, table_map_new() };
+	struct rwork w = { rc, res, table_map_new(), 0 };
 	int where = route_normalize(rc->cfg, addr, &local, &domain);
 	if (where == ROUTE_BAD)
 		route_set(res, ROUTE_NOUSER, "bad address");
@@ -472,6 +481,8 @@ int route_address(struct route_ctx *rc, const char *addr, struct route_result *r
 	} else {
 		route_local(&w, local, domain);
 	}
+	if (w.asked && res->verdict != ROUTE_TEMP)    /* a temporary failure needs no answer */
+		route_set(res, ROUTE_PENDING, "waiting for %d users answer(s)", w.asked);
 	if (res->verdict != ROUTE_OK)
 		route_drop_targets(res);
 	table_map_free(w.seen, NULL);

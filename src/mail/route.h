@@ -26,7 +26,8 @@
 #include "mail/aliases.h"
 
 /* values match enum verdict in src/ternd/proto.h (V_OK, V_NOUSER, V_TEMP) */
-enum route_verdict { ROUTE_OK = 0, ROUTE_NOUSER = 1, ROUTE_TEMP = 3 };
+enum route_verdict { ROUTE_OK = 0, ROUTE_NOUSER = 1, ROUTE_TEMP = 3,
+	ROUTE_PENDING = 4 };         /* a users question is out: ask again once it is answered */
 /* where an address goes after normalisation */
 enum route_where { ROUTE_LOCAL = 0, ROUTE_REMOTE = 1, ROUTE_WTEMP = 2, ROUTE_BAD = 3 };
 
@@ -50,10 +51,19 @@ struct route_result {
 	size_t n, cap;
 };
 
+/* The users backend as route.c sees it: fill r and return r->status (TABLE_FOUND /
+ * TABLE_NOTFOUND / TABLE_TEMP), or return ROUTE_ASKED when the answer comes later (r
+ * untouched): the walk goes on, ends with ROUTE_PENDING, and the caller walks again once
+ * every question is answered (the hook then answers at once). NULL: users_lookup(). */
+#define ROUTE_ASKED 100
+typedef int (*route_user_fn)(void *arg, const char *local, struct users_result *r);
+
 struct route_ctx {
 	const struct config *cfg;
 	struct users *users;
 	struct aliases *aliases;
+	route_user_fn user_fn;       /* set per walk by the lookup session; NULL = users_lookup */
+	void *user_arg;
 	/* resolved on first use: the defaultprivs account (alias commands and files) */
 	int privs_ok;
 	uint64_t privs_uid, privs_gid;
@@ -73,7 +83,9 @@ uint64_t route_aliases_owner(const struct config *cfg);
  * ROUTE_BAD) and say where it goes. */
 int route_normalize(const struct config *cfg, const char *addr, char **local, char **domain);
 /* Route one recipient. res is initialised here; free it with route_result_free(). Returns
- * res->verdict. */
+ * res->verdict: ROUTE_PENDING (no targets) when rc->user_fn asked a question that is not
+ * answered yet. The walk is a pure function of the answers, so walking again gives the same
+ * questions in the same order. */
 int route_address(struct route_ctx *rc, const char *addr, struct route_result *res);
 void route_result_free(struct route_result *res);
 

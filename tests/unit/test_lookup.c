@@ -7,9 +7,15 @@
  * its parent's channel closes. The role's sources are compiled into this test so that it
  * runs without the rest of ternd. Relay for authenticated sessions (M_RCPT_CHECK's optional
  * login) and for pop-before-smtp clients (a pop3 M_AUTH_CHECK that succeeded), and the
- * M_AUTH_RESULT fields. */
+ * M_AUTH_RESULT fields. Resumable routing: with the fake asynchronous users backend of the
+ * test build (local parts slow* answered later, tempslow* tempfailed later, tempnow*
+ * tempfailed at once), a parked RCPT check or M_ROUTE is answered once its questions are,
+ * with the frame id it came with, and requests sent after it are answered meanwhile. */
+#define TERN_TEST 1                  /* the fake backend (lookup_backend.c) */
 #include "t.h"
 #include "ternd/lookup/lookup.c"
+#include "ternd/lookup/lookup_session.c"
+#include "ternd/lookup/lookup_backend.c"
 #include "ternd/lookup/lookup_auth.c"
 #include "ternd/lookup/dns.c"
 #include "ternd/lookup/lookup_pop.c"
@@ -423,10 +429,13 @@ static pid_t start_role(void)
 	T_EQ_INT(mkdir(kim, 0755), 0);
 	write_file("kim/.qmail-foo", "./Maildir/\n", dq, sizeof dq);
 	snprintf(utext, sizeof utext, "joe:1001:100:/home/joe\nann:1002:100:/home/ann:{PLAIN}annpw\n"
-	         "kim:1003:100:%s\n", kim);
+	         "kim:1003:100:%s\nslowuser:1004:100:/home/slowuser\n"
+	         "slowb:1005:100:/home/slowb\n", kim);
 	write_file("users", utext, users, sizeof users);
 	/* postmaster has no alias of its own: the postmaster key (root) finds it */
-	write_file("aliases", "staff: joe, far@remote.example\nroot: joe\n", aliases, sizeof aliases);
+	write_file("aliases", "staff: joe, far@remote.example\nroot: joe\n"
+	           "slowlist: slowuser, joe, slowb\nearly: slowuser, tempnowx\n"
+	           "late: slowuser, tempslowx\n", aliases, sizeof aliases);
 	snprintf(text, sizeof text,
 	         "me mail.example.com\nlocals example.com\nenvnoathost example.com\n"
 	         "percenthack yes\n"
@@ -451,6 +460,7 @@ static pid_t start_role(void)
 		close(mp[0]);
 		close(pp[0]);
 		dns_set_timeout(TEST_DNS_TIMEOUT_MS);
+		lookup_test_fake_ms = 400;    /* well past the answers given at once */
 		struct role_ctx ctx;
 		memset(&ctx, 0, sizeof ctx);
 		for (int i = 0; i < R_NROLES; i++)
@@ -522,6 +532,113 @@ static void test_peer_new(void)
 	T_EQ_INT(check(M_MAIL_CHECK, "someone@example.org", NULL, 77, text), V_OK);
 }
 
+static void send_check(int fd, uint32_t type, const char *a, const char *b, uint32_t id)
+{
+	struct msg m;
+	msg_init(&m, type, id);
+	msg_str(&m, a);
+	if (b)
+		msg_str(&m, b);
+	send_msg(fd, &m);
+}
+
+/* the next M_CHECK_RESULT on smtp_fd: its id and verdict */
+static int next_check(uint32_t *id)
+{
+	struct buf in;
+	buf_init(&in);
+	uint32_t type = 0;
+	struct msg_reader r;
+	int v = -1;
+	if (recv_msg(smtp_fd, &in, &type, id, &r) == 0 && type == M_CHECK_RESULT) {
+		v = (int)msg_get_u64(&r);
+		msg_get_str(&r);
+		T_EQ_INT(msg_done(&r), 0);
+	}
+	buf_free(&in);
+	return v;
+}
+
+/* M_ROUTE on queue_fd -> verdict, number of targets and the address of each (joined by ,) */
+static int route_addrs(const char *rcpt, uint32_t id, uint64_t *n, char *addrs, size_t alen)
+{
+	send_check(queue_fd, M_ROUTE, rcpt, "", id);
+	struct buf in;
+	buf_init(&in);
+	uint32_t type = 0, rid = 0;
+	struct msg_reader r;
+	int v = -1;
+	addrs[0] = '\0';
+	if (recv_msg(queue_fd, &in, &type, &rid, &r) == 0) {
+		T_EQ_INT(type, M_ROUTE_RESULT);
+		T_EQ_INT(rid, id);
+		v = (int)msg_get_u64(&r);
+		msg_get_str(&r);
+		*n = msg_get_u64(&r);
+		for (uint64_t i = 0; i < *n && !r.err; i++) {
+			msg_get_str(&r);
+			msg_get_str(&r);
+			const char *a = msg_get_str(&r);
+			size_t l = strlen(addrs);
+			snprintf(addrs + l, alen - l, "%s%s", l ? "," : "", a);
+			for (int k = 0; k < 8; k++)
+				k == 1 || k == 2 ? (void)msg_get_u64(&r) : (void)msg_get_str(&r);
+		}
+		T_EQ_INT(msg_done(&r), 0);
+	}
+	buf_free(&in);
+	return v;
+}
+
+/* A RCPT check that must wait for the backend parks; the checks sent after it are answered
+ * first, each with its own id, then the parked one with its id and the right verdict. */
+static void test_async_order(void)
+{
+	uint32_t id = 0;
+	send_check(smtp_fd, M_RCPT_CHECK, "192.0.2.1", "slowuser@example.com", 900);
+	send_check(smtp_fd, M_RCPT_CHECK, "192.0.2.1", "tempslowx@example.com", 901);
+	send_check(smtp_fd, M_RCPT_CHECK, "192.0.2.1", "slowghost@example.com", 902);
+	send_check(smtp_fd, M_RCPT_CHECK, "192.0.2.1", "joe@example.com", 903);
+	send_check(smtp_fd, M_MAIL_CHECK, "spammer@example.com", NULL, 904);
+	send_check(smtp_fd, M_RCPT_CHECK, "192.0.2.1", "tempnowx@example.com", 905);
+	T_EQ_INT(next_check(&id), V_OK);           /* joe: at once, before the parked ones */
+	T_EQ_INT(id, 903);
+	T_EQ_INT(next_check(&id), V_BAD);
+	T_EQ_INT(id, 904);
+	T_EQ_INT(next_check(&id), V_TEMP);         /* tempfailed at once by the backend */
+	T_EQ_INT(id, 905);
+	int seen = 0;
+	for (int i = 0; i < 3; i++) {              /* then the parked three, in any order */
+		int v = next_check(&id);
+		if (id == 900 && v == V_OK)
+			seen |= 1;
+		else if (id == 901 && v == V_TEMP)
+			seen |= 2;
+		else if (id == 902 && v == V_NOUSER)
+			seen |= 4;
+		else
+			fprintf(stderr, "unexpected answer id=%u v=%d\n", id, v);
+	}
+	T_EQ_INT(seen, 7);
+}
+
+/* M_ROUTE through an alias whose targets wait: two questions out at once, one answer with
+ * all the targets; a tempfail known before the backend answers replies at once (the session
+ * lives until its answer comes, then goes), and one that comes later tempfails too. */
+static void test_async_route(void)
+{
+	uint64_t n = 0;
+	char addrs[512];
+	T_EQ_INT(route_addrs("slowlist@example.com", 950, &n, addrs, sizeof addrs), V_OK);
+	T_EQ_INT(n, 3);
+	T_EQ_STR(addrs, "slowuser@example.com,joe@example.com,slowb@example.com");
+	T_EQ_INT(route_addrs("early@example.com", 951, &n, addrs, sizeof addrs), V_TEMP);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(route_addrs("late@example.com", 952, &n, addrs, sizeof addrs), V_TEMP);
+	T_EQ_INT(route_addrs("slowb@example.com", 953, &n, addrs, sizeof addrs), V_OK);
+	T_EQ_STR(addrs, "slowb@example.com");
+}
+
 static void run(void)
 {
 	dead_port = closed_port();
@@ -537,6 +654,8 @@ static void run(void)
 	test_pop_login();
 	test_route_msg();
 	test_mx();
+	test_async_order();
+	test_async_route();
 	test_peer_new();
 	close(parent_fd);
 	int st = -1;

@@ -17,6 +17,7 @@
 #include "ternd/lookup/dns.h"
 #include "ternd/lookup/lookup_auth.h"
 #include "ternd/lookup/lookup_pop.h"
+#include "ternd/lookup/lookup_session.h"
 #include "mail/route.h"
 #include "mail/table.h"
 #include "lib/buf.h"
@@ -38,10 +39,14 @@ struct lookup {
 	struct users *users;
 	struct aliases *aliases;
 	struct route_ctx rc;
+	struct lookup_backend be;       /* the users backend routing sessions ask */
 	time_t checked;
 };
 
 static struct lookup lk;
+#ifdef TERN_TEST
+static long lookup_test_fake_ms;    /* unit tests: > 0 = the fake asynchronous backend */
+#endif
 
 static void lookup_log_errors(const char *what, const struct cfg_errors *errs)
 {
@@ -144,8 +149,10 @@ static void lookup_relay(struct chan *c, uint32_t id, const char *ip, const char
 		lookup_reply(c, id, V_NORELAY, "relaying denied");
 }
 
-static void lookup_rcpt_check(struct chan *c, uint32_t id, const char *ip, const char *rcpt,
-                              const char *auth)
+static void lookup_session_done(const struct lookup_asker *who, const struct route_result *res);
+
+static void lookup_rcpt_check(struct chan *c, int peer, uint32_t id, const char *ip,
+                              const char *rcpt, const char *auth)
 {
 	int rc = lookup_listed(&lk.cfg->badrcptto, rcpt);
 	if (rc != TABLE_NOTFOUND) {
@@ -162,26 +169,22 @@ static void lookup_rcpt_check(struct chan *c, uint32_t id, const char *ip, const
 	} else if (where == ROUTE_REMOTE) {
 		lookup_relay(c, id, ip, domain, auth);
 	} else {                     /* local: only what can be delivered (postmaster included) */
-		struct route_result res;
-		route_address(&lk.rc, rcpt, &res);
-		lookup_reply(c, id, lookup_verdict(res.verdict), res.diag);
-		route_result_free(&res);
+		struct lookup_asker who = { peer, lk.gen[peer], id, M_RCPT_CHECK };
+		lookup_session_route(&lk.rc, &lk.be, &who, rcpt, lookup_session_done);
 	}
 	free(local);
 	free(domain);
 }
 
-static void lookup_route(struct chan *c, uint32_t id, const char *rcpt)
+static void lookup_route_result(struct chan *c, uint32_t id, const struct route_result *res)
 {
-	struct route_result res;
-	route_address(&lk.rc, rcpt, &res);
 	struct msg m;
 	msg_init(&m, M_ROUTE_RESULT, id);
-	msg_u64(&m, (uint64_t)lookup_verdict(res.verdict));
-	msg_str(&m, res.diag);
-	msg_u64(&m, res.n);
-	for (size_t i = 0; i < res.n; i++) {
-		const struct route_target *t = &res.t[i];
+	msg_u64(&m, (uint64_t)lookup_verdict(res->verdict));
+	msg_str(&m, res->diag);
+	msg_u64(&m, res->n);
+	for (size_t i = 0; i < res->n; i++) {
+		const struct route_target *t = &res->t[i];
 		msg_str(&m, t->channel);
 		msg_str(&m, t->host);
 		msg_str(&m, t->address);
@@ -195,9 +198,28 @@ static void lookup_route(struct chan *c, uint32_t id, const char *rcpt)
 		msg_str(&m, t->instruction);
 	}
 	chan_send(c, &m);
-	log_debug("event=route rcpt=%s verdict=%d targets=%zu diag=\"%s\"", rcpt, res.verdict,
-	          res.n, res.diag);
-	route_result_free(&res);
+}
+
+/* a routing session's answer (at once or after it parked): to the asking peer's channel of
+ * the moment, if it is still the same */
+static void lookup_session_done(const struct lookup_asker *who, const struct route_result *res)
+{
+	if (who->gen != lk.gen[who->peer] || !lk.peer[who->peer]) {
+		log_debug("event=route_result_dropped id=%u peer=%s", who->id, role_name(who->peer));
+		return;
+	}
+	if (who->type == M_RCPT_CHECK)
+		lookup_reply(lk.peer[who->peer], who->id, lookup_verdict(res->verdict), res->diag);
+	else
+		lookup_route_result(lk.peer[who->peer], who->id, res);
+	log_debug("event=route id=%u verdict=%d targets=%zu diag=\"%s\"", who->id, res->verdict,
+	          res->n, res->diag);
+}
+
+static void lookup_route(int peer, uint32_t id, const char *rcpt)
+{
+	struct lookup_asker who = { peer, lk.gen[peer], id, M_ROUTE };
+	lookup_session_route(&lk.rc, &lk.be, &who, rcpt, lookup_session_done);
 }
 
 struct lookup_mx {               /* an M_MX_RESOLVE waiting for its answer */
@@ -304,14 +326,15 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 	if (type == M_MAIL_CHECK)
 		lookup_mail_check(c, id, a);
 	else if (type == M_RCPT_CHECK)
-		lookup_rcpt_check(c, id, a, b, auth);
+		lookup_rcpt_check(c, (int)(intptr_t)arg, id, a, b, auth);
 	else if (type == M_AUTH_CHECK)
 		lookup_auth(c, id, &q);
 	else
-		lookup_route(c, id, a);
+		lookup_route((int)(intptr_t)arg, id, a);
 }
 
-/* A peer went away: lookup keeps no state for it but its DNS questions, whose answers drop.
+/* A peer went away: lookup keeps no state for it but its DNS questions and parked routing
+ * sessions, whose answers drop (the generation check).
  * The parent gone: nobody will restart anything, leave. */
 static void lookup_closed(struct chan *c, void *arg)
 {
@@ -413,6 +436,11 @@ int lookup_main(struct role_ctx *ctx)
 	if (!lk.aliases)
 		log_fatal("event=bad_aliases_spec aliases=%s", lk.cfg->aliases);
 	route_init(&lk.rc, lk.cfg, lk.users, lk.aliases);
+	lookup_backend_users(&lk.be, lk.users);
+#ifdef TERN_TEST
+	if (lookup_test_fake_ms > 0)
+		lookup_backend_fake(&lk.be, lk.users, lookup_test_fake_ms);
+#endif
 	lookup_check_routes(lk.cfg);
 	lookup_check_postmaster();
 	dns_init(lk.cfg);               /* on failure every M_MX_RESOLVE answers MX_TEMP */
