@@ -367,6 +367,58 @@ static void test_tempfail(void)
 	table_flush_cache();
 }
 
+/* the users hook: names in `waiting` are asked and not answered (ROUTE_ASKED), the others
+ * are answered at once from the users table; asked counts the questions */
+static const char *waiting;
+static int asked;
+
+static int hook_user(void *arg, const char *local, struct users_result *r)
+{
+	(void)arg;
+	asked++;
+	if (waiting && strstr(waiting, local))
+		return ROUTE_ASKED;
+	return users_lookup(users, local, r);
+}
+
+/* A walk with an open question ends ROUTE_PENDING without targets, whatever else it found
+ * (an alias's other targets, NOUSER for an empty alias); a temporary failure wins over it;
+ * with every answer in, the walk gives what users_lookup alone gives. */
+static void test_pending_hook(void)
+{
+	char out[1024], want[1024];
+	setup("");
+	rc.user_fn = hook_user;
+	waiting = ",joe,";
+	asked = 0;
+	T_EQ_INT(route("joe@example.com", out, sizeof out), ROUTE_PENDING);
+	T_EQ_INT(asked, 1);
+	asked = 0;
+	T_EQ_INT(route("staff@example.com", out, sizeof out), ROUTE_PENDING);
+	T_EQ_INT(asked, 3);                        /* joe, ann, ghost: all asked in one walk */
+	T_EQ_INT(route("ann@example.com", out, sizeof out), ROUTE_OK);
+	waiting = ",ghost1,";
+	T_EQ_INT(route("ghosts@example.com", out, sizeof out), ROUTE_PENDING);
+	waiting = NULL;
+	T_EQ_INT(route("staff@example.com", out, sizeof out), ROUTE_OK);
+	rc.user_fn = NULL;
+	T_EQ_INT(route("staff@example.com", want, sizeof want), ROUTE_OK);
+	T_EQ_STR(out, want);
+	teardown();
+
+	setup("");
+	users_free(users);
+	users = users_open("file:/nonexistent/users", NULL);
+	rc.users = users;
+	rc.user_fn = hook_user;
+	waiting = ",joe,";                         /* root -> joe: asked; ann: TEMP at once */
+	T_EQ_INT(route("joe@example.com", out, sizeof out), ROUTE_PENDING);
+	T_EQ_INT(route("ann@example.com", out, sizeof out), ROUTE_TEMP);
+	waiting = NULL;
+	rc.user_fn = NULL;
+	teardown();
+}
+
 static void test_relay(void)
 {
 	static const struct { const char *relay; int rc; const char *host; } c[] = {
@@ -567,6 +619,7 @@ static void run(void)
 	test_alias_accounts();
 	test_include_accounts();
 	test_tempfail();
+	test_pending_hook();
 }
 
 T_MAIN(run)

@@ -1,6 +1,7 @@
 /* lookup — the lookup role: answers the smtp role's MAIL/RCPT checks and the queue's routing
  * requests from the config's tables, the users table and the aliases file (src/mail/route.c
- * decides; this file only speaks the protocol of proto.h), and the mta role's DNS requests
+ * decides, walked by a resumable session of lookup_session.c that may park while the users
+ * backend answers; this file only speaks the protocol of proto.h), and the mta role's DNS requests
  * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c), and the smtp role's logins
  * (M_AUTH_CHECK, checked by lookup_auth.c, which also keeps the pop-before-smtp table that
  * the relay decision consults).
