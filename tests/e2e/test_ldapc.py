@@ -146,8 +146,9 @@ class Driver:
         try:
             assert self.line(10) == "exit 0"
         finally:
-            self.p.wait(timeout=10)
+            rc = self.p.wait(timeout=10)
             self.log.close()
+        assert rc == 0, f"driver exit {rc} (sanitizer report in ldapc_driver.log?)"
 
 
 @pytest.fixture
