@@ -69,5 +69,6 @@ int ldapc_conf_from(struct ldapc_conf *out, const struct config *cfg, char *pwbu
 int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg);
 /* requests in flight or waiting for a connection */
 size_t ldapc_pending(const struct ldapc *l);
+/* Answers every request left TABLE_TEMP, closes the connections. Not from a callback. */
 void ldapc_free(struct ldapc *l);
 #endif
