@@ -42,9 +42,10 @@ static void drv_answer(void *arg, int status, const struct ldapc_user *u)
 	printf("result %s %s ms=%lld", d->tag, names[status], ev_now_ms() - d->start);
 	if (u) {
 		printf(" dn=%s uid=%s quid=%u qgid=%u store=%s home=%s host=%s status=%s dotmode=%s"
-		       " pw=%s qsize=%llu qcount=%llu smax=%llu catchall=%d", u->dn, u->uid,
+		       " pw=%s prog=%s reply=%zu qsize=%llu qcount=%llu smax=%llu catchall=%d", u->dn,
+		       u->uid,
 		       u->qmailuid, u->qmailgid, u->messagestore, u->homedir, u->mailhost,
-		       u->accountstatus, u->dotmode, u->password,
+		       u->accountstatus, u->dotmode, u->password, u->program, strlen(u->replytext),
 		       (unsigned long long)u->quotasize, (unsigned long long)u->quotacount,
 		       (unsigned long long)u->sizemax, u->catchall);
 		drv_list("mode", u->deliverymode, u->ndeliverymode);

@@ -52,6 +52,10 @@ mailQuotaSize: 1000000
 mailQuotaCount: 50
 accountStatus: active
 userPassword: secret
+qmailDotMode: ldapwithprog
+deliveryProgramPath: /usr/bin/procmail
+mailReplyText: I am away
+mailSizeMax: 2000000
 
 dn: cn=catch,{PEOPLE}
 objectClass: inetOrgPerson
@@ -174,6 +178,9 @@ def test_found_by_mail_and_alternate_with_fields_mapped(driver, workdir, slapd):
     assert f["mode"] == "nolocal,noprogram" and f["fwd"] == "a@fwd.test,b@fwd.test"
     assert (f["qsize"], f["qcount"], f["status"], f["pw"]) == ("1000000", "50", "active",
                                                                  "secret")
+    assert (f["dotmode"], f["prog"], f["reply"], f["smax"]) == ("ldapwithprog",
+                                                                "/usr/bin/procmail", "9",
+                                                                "2000000")
     assert f["catchall"] == "0"
     status, f = d.lookup("JOSEPH@example.test")             # case-insensitive
     assert status == "found" and f["uid"] == "joe", f
