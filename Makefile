@@ -9,7 +9,7 @@ CSTD     := -std=c11 -D_GNU_SOURCE
 OPT      ?= -O2 -g
 CFLAGS   := $(CSTD) $(OPT) $(WARN) $(HARDEN) -Isrc -MMD -MP
 LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
-LIBS     := -levent_core -lssl -lcrypto -lcdb -lcrypt -lunbound -lseccomp -lm
+LIBS     := -lldap -llber -levent_core -lssl -lcrypto -lcdb -lcrypt -lunbound -lseccomp -lm
 
 B        := build
 LIB_SRC  := $(wildcard src/lib/*.c)

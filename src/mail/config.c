@@ -48,6 +48,9 @@ enum cfg_type {
 	CT_CERT,       /* "" or a PEM file with a private key and its certificate chain */
 	CT_PROTOCOLS,  /* TLS protocol versions (tls_protocols_parse) */
 	CT_MECHS,      /* SASL mechanisms (sasl_mech_parse) */
+	CT_LDAPURIS,   /* "" or ldap://, ldaps://, ldapi:// URIs separated by blanks */
+	CT_SECRET,     /* "" or a word, or file:PATH of a readable file */
+	CT_OPTSTR,     /* rest of the line, blanks allowed, or "" */
 };
 
 struct cfg_key {
@@ -146,6 +149,21 @@ static const struct cfg_key cfg_keys[] = {
 	{ "timeoutqp", CT_UINT, O(timeoutqp), "600", 1, 86400, "seconds a queue-protocol client may stay silent" },
 	{ "qp_holdretry", CT_UINT, O(qp_holdretry), "30", 1, 86400, "seconds between pushes of entries held for a missing stage agent" },
 	{ "qp_stages", CT_LIST, O(qp_stages), NULL, 0, 0, "stages (0-999) that exist even when no agent is registered: with hold, mail waits there" },
+	{ "ldapserver", CT_LDAPURIS, O(ldapserver), "", 0, 0, "LDAP servers, one or more ldap://HOST[:PORT]/, ldaps://HOST[:PORT]/ or ldapi://PATH/ URIs tried in this order (a server that fails or times out is avoided with back-off); empty = no LDAP" },
+	{ "ldapbasedn", CT_OPTSTR, O(ldapbasedn), "", 0, 0, "search base of the qmailUser lookups (subtree)" },
+	{ "ldaplogin", CT_OPTSTR, O(ldaplogin), "", 0, 0, "DN of the simple bind to the LDAP servers (empty = anonymous)" },
+	{ "ldappassword", CT_SECRET, O(ldappassword), "", 0, 0, "password of ldaplogin, or file:PATH whose first line is it (read as root before privileges are dropped)" },
+	{ "ldaptimeout", CT_UINT, O(ldaptimeout), "30", 1, 3600, "seconds an LDAP request (connect, bind, search) may take before the lookup answers tempfail" },
+	{ "ldaprebind", CT_BOOL, O(ldaprebind), "0", 0, 0, "check user passwords by binding as the user's DN instead of comparing userPassword (qmail-ldap's ldaprebind; parsed, not used yet)" },
+	{ "ldapobjectclass", CT_WORD, O(ldapobjectclass), "qmailUser", 0, 0, "objectClass of the user entries searched" },
+	{ "ldapuid", CT_UINT, O(ldapuid), "0", 0, 4294967294ull, "uid of entries without qmailUID (0 = none: such entries have no uid)" },
+	{ "ldapgid", CT_UINT, O(ldapgid), "0", 0, 4294967294ull, "gid of entries without qmailGID (0 = none)" },
+	{ "ldapmessagestore", CT_OPTWORD, O(ldapmessagestore), "", 0, 0, "prefix of relative mailMessageStore values (qmail-ldap's ldapmessagestore)" },
+	{ "ldapdefaultdotmode", CT_CHOICE, O(ldapdefaultdotmode), "ldaponly", 0, 0, "qmailDotMode of entries without one: ldaponly, ldapwithprog, dotonly, both, none (parsed, not used yet)" },
+	{ "ldapcluster", CT_BOOL, O(ldapcluster), "0", 0, 0, "forward recipients whose mailHost is another node to it (parsed, not used yet)" },
+	{ "ldapclusterhosts", CT_LIST, O(ldapclusterhosts), NULL, 0, 0, "other names of this node for the mailHost comparison (parsed, not used yet)" },
+	{ "ldaptls", CT_BOOL, O(ldaptls), "0", 0, 0, "StartTLS required on ldap:// servers (ldaps:// always speaks TLS); the certificate is verified against ldapcafile (demand)" },
+	{ "ldapcafile", CT_FILE, O(ldapcafile), "", 0, 0, "PEM CA bundle the LDAP client trusts (default: /etc/ssl/certs/ca-certificates.crt); ldap.conf and LDAP* variables are ignored" },
 };
 
 static const char *const cfg_spoolsync_values[] = { "syncfs", "fsync", NULL };
@@ -153,12 +171,15 @@ static const char *const cfg_policy_values[] = { "skip", "hold", NULL };
 static const char *const cfg_dotqmail_values[] = { "strict", "qmail", NULL };
 static const char *const cfg_sandbox_values[] = { "yes", "log", "no", NULL };
 static const char *const cfg_smtptls_values[] = { "none", "may", "encrypt", "verify", NULL };
+static const char *const cfg_dotmode_values[] = { "ldaponly", "ldapwithprog", "dotonly", "both",
+                                                  "none", NULL };
 static const struct { const char *key; const char *const *values; } cfg_choices[] = {
 	{ "spoolsync", cfg_spoolsync_values },
 	{ "qp_agentpolicy", cfg_policy_values },
 	{ "dotqmailcheck", cfg_dotqmail_values },
 	{ "sandbox", cfg_sandbox_values },
 	{ "smtptls", cfg_smtptls_values },
+	{ "ldapdefaultdotmode", cfg_dotmode_values },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -254,7 +275,7 @@ static int cfg_set_word(struct cfg_parse *ps, const struct cfg_key *k, char *v, 
 		cfg_err(ps, "%s: empty value", k->name);
 		return -1;
 	}
-	if (k->type != CT_STR && cfg_has_blank(v)) {
+	if (k->type != CT_STR && k->type != CT_OPTSTR && cfg_has_blank(v)) {
 		cfg_err(ps, "%s: expected one word, got '%s'", k->name, v);
 		return -1;
 	}
@@ -728,6 +749,36 @@ static int cfg_set_choice(struct cfg_parse *ps, const struct cfg_key *k, char *v
 	return -1;
 }
 
+static int cfg_set_ldapuris(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	static const char *const schemes[] = { "ldap://", "ldaps://", "ldapi://" };
+	cfg_unquote(v);
+	char *copy = xstrdup(v), *save = NULL;
+	int bad = 0;
+	for (char *u = strtok_r(copy, " \t,", &save); u && !bad; u = strtok_r(NULL, " \t,", &save)) {
+		bad = 1;
+		for (size_t i = 0; i < 3; i++)
+			if (str_ncasecmp(u, schemes[i], strlen(schemes[i])) == 0)
+				bad = 0;
+		if (bad)
+			cfg_err(ps, "%s: '%s' is not an ldap://, ldaps:// or ldapi:// URI", k->name, u);
+	}
+	free(copy);
+	if (bad)
+		return -1;
+	cfg_set_string(ps->c, k, v);
+	return 0;
+}
+
+static int cfg_set_secret(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	if (cfg_set_word(ps, k, v, 1) < 0)
+		return -1;
+	if (strncmp(v, "file:", 5) == 0 && cfg_check_readable(ps, k->name, v + 5) < 0)
+		return -1;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- lines */
 
 static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
@@ -751,6 +802,9 @@ static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 	case CT_CERT:     return cfg_set_cert(ps, k, v);
 	case CT_PROTOCOLS: return cfg_set_protocols(ps, k, v);
 	case CT_MECHS:    return cfg_set_mechs(ps, k, v);
+	case CT_OPTSTR:   return cfg_set_word(ps, k, v, 1);
+	case CT_LDAPURIS: return cfg_set_ldapuris(ps, k, v);
+	case CT_SECRET:   return cfg_set_secret(ps, k, v);
 	}
 	return -1;
 }
@@ -1191,6 +1245,11 @@ static void cfg_show_value(const struct config *c, const struct cfg_key *k, stru
 	}
 	case CT_LISTEN:
 		break;
+	case CT_SECRET: {   /* never print a password: only a file's name */
+		const char *s = *(char *const *)f;
+		buf_adds(b, !s || !*s ? "" : strncmp(s, "file:", 5) == 0 ? s : "(set)");
+		break;
+	}
 	default: {
 		const char *s = *(char *const *)f;
 		buf_adds(b, s ? s : "");

@@ -142,6 +142,21 @@ struct config {
 	uint64_t smtpreusetime;     /* seconds an idle outbound connection waits for more: 10 */
 	char *smtptls;              /* none | may (default) | encrypt | verify */
 	struct cfg_list tlsdestinations; /* per-destination TLS policy (mail/tlspolicy.h) */
+	/* the LDAP directory (src/ternd/lookup/ldapc.h) */
+	char *ldapserver;           /* URIs separated by blanks, tried in order; "" = no LDAP */
+	char *ldapbasedn;           /* search base */
+	char *ldaplogin;            /* bind DN ("" = anonymous) */
+	char *ldappassword;         /* password or "file:PATH" */
+	uint64_t ldaptimeout;       /* seconds per request */
+	int ldaprebind;             /* AUTH by binding as the user (not used yet) */
+	char *ldapobjectclass;      /* "qmailUser" */
+	uint64_t ldapuid, ldapgid;  /* defaults for entries without qmailUID/qmailGID (0 = none) */
+	char *ldapmessagestore;     /* prefix of relative mailMessageStore */
+	char *ldapdefaultdotmode;   /* ldaponly (default) ... (not used yet) */
+	int ldapcluster;            /* mailHost forwarding (not used yet) */
+	struct cfg_list ldapclusterhosts;
+	int ldaptls;                /* StartTLS required on ldap:// URIs */
+	char *ldapcafile;           /* CA bundle ("" = the system bundle) */
 	char *tlscafile;            /* trusted CAs of the TLS client ("" = the system store) */
 	char *clientcert;           /* PEM key + chain shown to servers that ask ("" = none) */
 	char *tlsclientciphers;     /* TLS <= 1.2 cipher list of the client ("" = OpenSSL's) */

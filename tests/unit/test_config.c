@@ -128,6 +128,36 @@ static void test_dev(void)
 	config_free(&c);
 }
 
+static void test_ldap_keys(void)
+{
+	struct config c;
+	struct cfg_errors errs;
+	const char *text = "ldapserver ldap://127.0.0.1:389/ LDAPS://h:636/,ldapi://%2Fx/\n"
+	                   "ldapbasedn ou=people, dc=example,dc=test\n"
+	                   "ldaplogin cn=admin,dc=example,dc=test\n"
+	                   "ldappassword s3cret\nldaptimeout 5\nldapuid 100\nldapgid 101\n"
+	                   "ldapclusterhosts a.test,b.test\nldaptls yes\n";
+	T_EQ_INT(config_parse(&c, "t.conf", text, strlen(text), &errs), 0);
+	T_EQ_STR(c.ldapserver, "ldap://127.0.0.1:389/ LDAPS://h:636/,ldapi://%2Fx/");
+	T_EQ_STR(c.ldapbasedn, "ou=people, dc=example,dc=test");
+	T_EQ_STR(c.ldappassword, "s3cret");
+	T_EQ_INT(c.ldaptimeout, 5);
+	T_EQ_INT(c.ldapuid, 100);
+	T_EQ_INT(c.ldaptls, 1);
+	T_EQ_INT(c.ldapclusterhosts.n, 2);
+	T_EQ_STR(c.ldapobjectclass, "qmailUser");
+	T_EQ_STR(c.ldapdefaultdotmode, "ldaponly");
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+	config_show(&c, f);
+	fclose(f);
+	T_CHECK(strstr(out, "s3cret") == NULL);       /* showctl never prints the password */
+	T_CHECK(strstr(out, "(set)") != NULL);
+	free(out);
+	config_free(&c);
+}
+
 static void test_good(void)
 {
 	struct config c;
@@ -265,6 +295,13 @@ static void test_errors(void)
 		{ "queueuser x\ndefaultprivs x\n", 2, "the queueuser account" },
 		{ "defaultprivs root\n", 1, "defaultprivs: 'root' is root (uid 0)" },
 		{ "dotqmailcheck loose\n", 1, "dotqmailcheck: 'loose' is not one of strict, qmail" },
+		{ "\nldapserver ldap://a/ http://b/\n", 2, "ldapserver: 'http://b/' is not an ldap://, ldaps:// or ldapi:// URI" },
+		{ "ldapserver 127.0.0.1\n", 1, "ldapserver: '127.0.0.1' is not an ldap://" },
+		{ "ldappassword file:/nonexistent/pw\n", 1, "ldappassword: cannot read table file /nonexistent/pw" },
+		{ "ldaptimeout 0\n", 1, "ldaptimeout: 0 is out of bounds (1..3600)" },
+		{ "ldapdefaultdotmode dot\n", 1, "ldapdefaultdotmode: 'dot' is not one of ldaponly, ldapwithprog, dotonly, both, none" },
+		{ "ldapcafile /nonexistent/ca.pem\n", 1, "ldapcafile: cannot read /nonexistent/ca.pem" },
+		{ "ldaptls maybe\n", 1, "ldaptls: expected yes/no" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct config c;
@@ -502,6 +539,7 @@ static void run(void)
 	test_dev();
 	test_doublebouncehost();
 	test_good();
+	test_ldap_keys();
 	test_errors();
 	test_listen_options();
 	test_many_errors();

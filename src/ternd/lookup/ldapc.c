@@ -1,0 +1,562 @@
+/* ldapc — the lookup role's asynchronous LDAP client (see ldapc.h).
+ * Owns: the server connections, the requests in flight and their timers, the mapping of a
+ * qmailUser entry to struct ldapc_user. Trusts: nothing the directory sends (a failed,
+ * garbled or ambiguous answer is TABLE_TEMP); its caller for the configuration. */
+#define LDAP_DEPRECATED 0
+#include "ternd/lookup/ldapc.h"
+#include "mail/config.h"
+#include "mail/ldapesc.h"
+#include "mail/table.h"
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include <ldap.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define LDAPC_MAXSRV     8
+#define LDAPC_BACKOFF0   1000      /* ms after the first failure, doubling */
+#define LDAPC_BACKOFFMAX 60000
+#define LDAPC_SYSCA      "/etc/ssl/certs/ca-certificates.crt"
+
+enum ldapc_state { LDAPC_DOWN, LDAPC_BINDING, LDAPC_READY };
+
+struct ldapc_srv {
+	struct ldapc *l;
+	char *uri;
+	LDAP *ld;
+	struct ev *rev;
+	int state, bindid;
+	long long retry_at;
+	unsigned backoff;
+};
+
+struct ldapc_req {
+	struct ldapc_req *prev, *next;
+	struct ldapc *l;
+	struct ldapc_srv *srv;
+	int msgid;                 /* -1 while waiting for the bind */
+	int failed;                /* its server failed: being answered TABLE_TEMP */
+	char *addr, *filter;
+	ldapc_cb cb;
+	void *arg;
+	struct ev *timer;
+};
+
+struct ldapc {
+	struct ldapc_conf c;       /* strings owned (copied) */
+	struct ldapc_srv srv[LDAPC_MAXSRV];
+	size_t nsrv, npending;
+	struct ldapc_req *reqs;
+};
+
+static void ldapc_srv_fail(struct ldapc_srv *s, const char *why, int rc);
+
+/* ---------------------------------------------------------------- requests */
+
+static void ldapc_req_unlink(struct ldapc_req *r)
+{
+	struct ldapc *l = r->l;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		l->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+	l->npending--;
+}
+
+/* answer r and free it (it must be linked) */
+static void ldapc_req_done(struct ldapc_req *r, int status, const struct ldapc_user *u)
+{
+	ldapc_req_unlink(r);
+	ev_free(r->timer);
+	ldapc_cb cb = r->cb;
+	void *arg = r->arg;
+	free(r->addr);
+	free(r->filter);
+	free(r);
+	cb(arg, status, u);
+}
+
+static int ldapc_req_send(struct ldapc_req *r)
+{
+	static char *attrs[] = { "uid", "qmailUID", "qmailGID", "mailMessageStore",
+		"homeDirectory", "mailHost", "deliveryMode", "mailForwardingAddress",
+		"mailQuotaSize", "mailQuotaCount", "mailSizeMax", "accountStatus", "userPassword",
+		"qmailDotMode", "mailReplyText", "deliveryProgramPath", "mail",
+		"mailAlternateAddress", NULL };
+	struct ldapc_srv *s = r->srv;
+	struct timeval tv = { (time_t)(s->l->c.timeout_ms / 1000 + 1), 0 };
+	int rc = ldap_search_ext(s->ld, s->l->c.basedn, LDAP_SCOPE_SUBTREE, r->filter, attrs, 0,
+	                         NULL, NULL, &tv, 16, &r->msgid);
+	if (rc != LDAP_SUCCESS) {
+		ldapc_srv_fail(s, "search", rc);
+		return -1;
+	}
+	return 0;
+}
+
+static void ldapc_req_timeout(int fd, short what, void *arg)
+{
+	struct ldapc_req *r = arg;
+	struct ldapc_srv *s = r->srv;
+	log_warn("event=ldap_timeout server=%s addr=%s", s ? s->uri : "-", r->addr);
+	/* a server that lets a request time out is treated as down: its connection is closed
+	 * (every request on it answered TABLE_TEMP) and it is avoided during the back-off */
+	if (s)
+		ldapc_srv_fail(s, "timeout", LDAP_TIMEOUT);
+	else
+		ldapc_req_done(r, TABLE_TEMP, NULL);
+}
+
+/* ---------------------------------------------------------------- entries */
+
+struct ldapc_vals { char **v; size_t n; };
+
+static void ldapc_vals_get(LDAP *ld, LDAPMessage *e, const char *attr, struct ldapc_vals *out,
+                           int lower)
+{
+	struct berval **bv = ldap_get_values_len(ld, e, attr);
+	out->n = bv ? (size_t)ldap_count_values_len(bv) : 0;
+	out->v = xcalloc(out->n + 1, sizeof *out->v);
+	for (size_t i = 0; i < out->n; i++) {
+		out->v[i] = strndup(bv[i]->bv_val, bv[i]->bv_len);
+		if (!out->v[i])
+			log_fatal("event=oom");
+		for (char *p = out->v[i]; lower && *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	}
+	ldap_value_free_len(bv);
+}
+
+static void ldapc_vals_free(struct ldapc_vals *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->v[i]);
+	free(v->v);
+}
+
+static int ldapc_vals_has(const struct ldapc_vals *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcasecmp(v->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* a number attribute: 0 when absent, -1 when garbage */
+static int ldapc_num(const struct ldapc_vals *v, uint64_t max, uint64_t *out)
+{
+	*out = 0;
+	if (!v->n)
+		return 0;
+	return str_to_u64(v->v[0], 0, max, out);
+}
+
+enum { A_UID, A_QUID, A_QGID, A_STORE, A_HOME, A_HOST, A_MODE, A_FWD, A_QSIZE, A_QCOUNT,
+       A_SMAX, A_STATUS, A_PW, A_DOT, A_REPLY, A_PROG, A_N };
+static const char *const ldapc_attrnames[A_N] = { "uid", "qmailUID", "qmailGID",
+	"mailMessageStore", "homeDirectory", "mailHost", "deliveryMode", "mailForwardingAddress",
+	"mailQuotaSize", "mailQuotaCount", "mailSizeMax", "accountStatus", "userPassword",
+	"qmailDotMode", "mailReplyText", "deliveryProgramPath" };
+
+static const char *ldapc_first(const struct ldapc_vals *v)
+{
+	return v->n ? v->v[0] : "";
+}
+
+/* the dn's leading uid= RDN value into buf, or "" */
+static void ldapc_dn_uid(const char *dn, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (strncasecmp(dn, "uid=", 4) == 0)
+		snprintf(buf, size, "%.*s", (int)strcspn(dn + 4, ",+"), dn + 4);
+}
+
+/* map entry e and answer r with it; TABLE_TEMP when a number is garbage */
+static void ldapc_answer_entry(struct ldapc_req *r, LDAP *ld, LDAPMessage *e, int catchall)
+{
+	const struct ldapc_conf *c = &r->l->c;
+	struct ldapc_vals a[A_N];
+	for (int i = 0; i < A_N; i++)
+		ldapc_vals_get(ld, e, ldapc_attrnames[i], &a[i], i == A_MODE || i == A_STATUS);
+	char *dn = ldap_get_dn(ld, e), dnuid[256], *store = NULL;
+	struct ldapc_user u = { .dn = dn ? dn : "", .catchall = catchall };
+	uint64_t quid, qgid;
+	int bad = ldapc_num(&a[A_QUID], 4294967294ull, &quid) < 0 ||
+	          ldapc_num(&a[A_QGID], 4294967294ull, &qgid) < 0 ||
+	          ldapc_num(&a[A_QSIZE], UINT64_MAX, &u.quotasize) < 0 ||
+	          ldapc_num(&a[A_QCOUNT], UINT64_MAX, &u.quotacount) < 0 ||
+	          ldapc_num(&a[A_SMAX], UINT64_MAX, &u.sizemax) < 0;
+	ldapc_dn_uid(u.dn, dnuid, sizeof dnuid);
+	u.uid = a[A_UID].n ? a[A_UID].v[0] : dnuid;
+	u.qmailuid = a[A_QUID].n ? (uint32_t)quid : c->defuid;
+	u.qmailgid = a[A_QGID].n ? (uint32_t)qgid : c->defgid;
+	const char *ms = ldapc_first(&a[A_STORE]);
+	if (*ms && *ms != '/' && *c->messagestore) {
+		size_t n = strlen(c->messagestore);
+		store = xmalloc(n + strlen(ms) + 2);
+		sprintf(store, "%s%s%s", c->messagestore, c->messagestore[n - 1] == '/' ? "" : "/",
+		        ms);
+		ms = store;
+	}
+	u.messagestore = ms;
+	u.homedir = ldapc_first(&a[A_HOME]);
+	u.mailhost = ldapc_first(&a[A_HOST]);
+	u.accountstatus = ldapc_first(&a[A_STATUS]);
+	u.dotmode = ldapc_first(&a[A_DOT]);
+	u.password = ldapc_first(&a[A_PW]);
+	u.replytext = ldapc_first(&a[A_REPLY]);
+	u.program = ldapc_first(&a[A_PROG]);
+	u.deliverymode = (const char *const *)a[A_MODE].v;
+	u.ndeliverymode = a[A_MODE].n;
+	u.forward = (const char *const *)a[A_FWD].v;
+	u.nforward = a[A_FWD].n;
+	if (bad)
+		log_warn("event=ldap_garbage dn=%s addr=%s", u.dn, r->addr);
+	ldapc_req_done(r, bad ? TABLE_TEMP : TABLE_FOUND, bad ? NULL : &u);
+	free(store);
+	ldap_memfree(dn);
+	for (int i = 0; i < A_N; i++)
+		ldapc_vals_free(&a[i]);
+}
+
+/* is e matched by the address itself (0) or only by the @domain catch-all (1)? */
+static int ldapc_is_catchall(LDAP *ld, LDAPMessage *e, const char *addr)
+{
+	struct ldapc_vals mail, alt;
+	ldapc_vals_get(ld, e, "mail", &mail, 0);
+	ldapc_vals_get(ld, e, "mailAlternateAddress", &alt, 0);
+	const char *at = strchr(addr, '@');
+	int exact = ldapc_vals_has(&mail, addr) || ldapc_vals_has(&alt, addr);
+	int catchall = !exact && at && ldapc_vals_has(&alt, at);
+	ldapc_vals_free(&mail);
+	ldapc_vals_free(&alt);
+	return catchall;
+}
+
+/* a complete search answer (entries + result) for r */
+static void ldapc_search_done(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
+{
+	LDAPMessage *exact = NULL, *catchall = NULL;
+	int nexact = 0, ncatch = 0, err = LDAP_OTHER, got_result = 0;
+	for (LDAPMessage *m = ldap_first_message(ld, res); m; m = ldap_next_message(ld, m)) {
+		int t = ldap_msgtype(m);
+		if (t == LDAP_RES_SEARCH_ENTRY) {
+			if (ldapc_is_catchall(ld, m, r->addr)) {
+				catchall = m;
+				ncatch++;
+			} else {
+				exact = m;
+				nexact++;
+			}
+		} else if (t == LDAP_RES_SEARCH_RESULT) {
+			got_result = 1;
+			if (ldap_parse_result(ld, m, &err, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS)
+				err = LDAP_OTHER;
+		}
+	}
+	if (!got_result || err != LDAP_SUCCESS || nexact > 1 || (!nexact && ncatch > 1)) {
+		log_warn("event=ldap_search_failed server=%s addr=%s err=%s exact=%d catchall=%d",
+		         r->srv->uri, r->addr, ldap_err2string(err), nexact, ncatch);
+		ldapc_req_done(r, TABLE_TEMP, NULL);
+	} else if (nexact || ncatch) {
+		ldapc_answer_entry(r, ld, nexact ? exact : catchall, !nexact);
+	} else {
+		ldapc_req_done(r, TABLE_NOTFOUND, NULL);
+	}
+}
+
+/* ---------------------------------------------------------------- servers */
+
+static void ldapc_srv_close(struct ldapc_srv *s)
+{
+	if (s->rev)
+		ev_free(s->rev);
+	s->rev = NULL;
+	if (s->ld)
+		ldap_unbind_ext(s->ld, NULL, NULL);
+	s->ld = NULL;
+	s->state = LDAPC_DOWN;
+}
+
+/* close s, start its back-off, answer every request on it TABLE_TEMP */
+static void ldapc_srv_fail(struct ldapc_srv *s, const char *why, int rc)
+{
+	struct ldapc *l = s->l;
+	s->backoff = s->backoff ? s->backoff * 2 : LDAPC_BACKOFF0;
+	if (s->backoff > LDAPC_BACKOFFMAX)
+		s->backoff = LDAPC_BACKOFFMAX;
+	s->retry_at = ev_now_ms() + s->backoff;
+	log_warn("event=ldap_server_down server=%s why=%s err=%s backoff_ms=%u", s->uri, why,
+	         ldap_err2string(rc), s->backoff);
+	ldapc_srv_close(s);
+	/* mark first: a callback may start new requests, even on s (reopened) */
+	for (struct ldapc_req *r = l->reqs; r; r = r->next)
+		if (r->srv == s) {
+			r->srv = NULL;
+			r->failed = 1;
+		}
+	for (struct ldapc_req *r = l->reqs; r; ) {
+		if (!r->failed) {
+			r = r->next;
+			continue;
+		}
+		ldapc_req_done(r, TABLE_TEMP, NULL);
+		r = l->reqs;             /* the list may have changed under the callback */
+	}
+}
+
+static void ldapc_bind_done(struct ldapc_srv *s, LDAPMessage *m)
+{
+	int err = LDAP_OTHER;
+	if (ldap_parse_result(s->ld, m, &err, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS ||
+	    err != LDAP_SUCCESS) {
+		ldapc_srv_fail(s, "bind", err);
+		return;
+	}
+	s->state = LDAPC_READY;
+	s->backoff = 0;
+	log_info("event=ldap_connected server=%s", s->uri);
+	for (struct ldapc_req *r = s->l->reqs; r && s->state == LDAPC_READY; r = r->next)
+		if (r->srv == s && r->msgid < 0 && ldapc_req_send(r) < 0)
+			return;
+}
+
+static void ldapc_dispatch(struct ldapc_srv *s, LDAPMessage *res)
+{
+	int id = ldap_msgid(res);
+	if (s->state == LDAPC_BINDING && id == s->bindid) {
+		ldapc_bind_done(s, res);
+		return;
+	}
+	for (struct ldapc_req *r = s->l->reqs; r; r = r->next) {
+		if (r->srv == s && r->msgid == id) {
+			ldapc_search_done(r, s->ld, res);
+			return;
+		}
+	}
+}
+
+static void ldapc_readable(int fd, short what, void *arg)
+{
+	struct ldapc_srv *s = arg;
+	LDAP *ld = s->ld;
+	while (s->ld == ld && ld) {
+		struct timeval zero = { 0, 0 };
+		LDAPMessage *res = NULL;
+		int rc = ldap_result(ld, LDAP_RES_ANY, LDAP_MSG_ALL, &zero, &res);
+		if (rc < 0) {
+			int err = LDAP_SERVER_DOWN;
+			ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &err);
+			ldapc_srv_fail(s, "read", err);
+			return;
+		}
+		if (rc == 0)
+			return;
+		ldapc_dispatch(s, res);
+		ldap_msgfree(res);
+	}
+}
+
+static int ldapc_set_tls(struct ldapc_srv *s)
+{
+	const struct ldapc_conf *c = &s->l->c;
+	int demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
+	const char *ca = *c->cafile ? c->cafile : LDAPC_SYSCA;
+	int rc = ldap_set_option(s->ld, LDAP_OPT_X_TLS_CACERTFILE, ca);
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_set_option(s->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_set_option(s->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	return rc;
+}
+
+/* connect (blocking for at most the timeout), StartTLS, send the bind */
+static int ldapc_srv_open(struct ldapc_srv *s)
+{
+	const struct ldapc_conf *c = &s->l->c;
+	struct timeval tv = { (time_t)(c->timeout_ms / 1000), (long)(c->timeout_ms % 1000) * 1000 };
+	int v3 = LDAP_VERSION3, rc, fd = -1;
+	int ldaps = strncasecmp(s->uri, "ldaps://", 8) == 0;
+	int ldapi = strncasecmp(s->uri, "ldapi://", 8) == 0;
+	if ((rc = ldap_initialize(&s->ld, s->uri)) != LDAP_SUCCESS) {
+		s->ld = NULL;
+		ldapc_srv_fail(s, "initialize", rc);
+		return -1;
+	}
+	rc = ldap_set_option(s->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_set_option(s->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_set_option(s->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_set_option(s->ld, LDAP_OPT_TIMEOUT, &tv);
+	if (rc == LDAP_SUCCESS && (ldaps || (c->starttls && !ldapi)))
+		rc = ldapc_set_tls(s);
+	if (rc == LDAP_SUCCESS && c->starttls && !ldaps && !ldapi)
+		rc = ldap_start_tls_s(s->ld, NULL, NULL);
+	struct berval cred = { strlen(c->password), (char *)c->password };
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_sasl_bind(s->ld, c->binddn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
+		                    &s->bindid);
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_get_option(s->ld, LDAP_OPT_DESC, &fd);
+	if (rc != LDAP_SUCCESS || fd < 0) {
+		ldapc_srv_fail(s, "connect", rc != LDAP_SUCCESS ? rc : LDAP_SERVER_DOWN);
+		return -1;
+	}
+	s->rev = ev_new(fd, EV_R | EV_PERSIST, ldapc_readable, s);
+	ev_add(s->rev, -1);
+	s->state = LDAPC_BINDING;
+	return 0;
+}
+
+/* the first server not in back-off, else the one whose back-off ends first */
+static struct ldapc_srv *ldapc_pick(struct ldapc *l, unsigned tried)
+{
+	long long now = ev_now_ms();
+	struct ldapc_srv *best = NULL;
+	for (size_t i = 0; i < l->nsrv; i++) {
+		struct ldapc_srv *s = &l->srv[i];
+		if (tried & (1u << i))
+			continue;
+		if (s->state != LDAPC_DOWN || s->retry_at <= now)
+			return s;
+		if (!best || s->retry_at < best->retry_at)
+			best = s;
+	}
+	return best;
+}
+
+/* ---------------------------------------------------------------- API */
+
+int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg)
+{
+	char *filter = ldapesc_user_filter(l->c.objectclass, address, strlen(address));
+	if (!filter) {            /* empty or longer than any mailbox */
+		cb(arg, TABLE_NOTFOUND, NULL);
+		return 0;
+	}
+	struct ldapc_req *r = xcalloc(1, sizeof *r);
+	r->l = l;
+	r->msgid = -1;
+	r->addr = xstrdup(address);
+	r->filter = filter;
+	r->cb = cb;
+	r->arg = arg;
+	r->timer = ev_new(-1, 0, ldapc_req_timeout, r);
+	r->next = l->reqs;
+	if (l->reqs)
+		l->reqs->prev = r;
+	l->reqs = r;
+	l->npending++;
+	ev_add(r->timer, (long)l->c.timeout_ms);
+	unsigned tried = 0;
+	struct ldapc_srv *s;
+	while ((s = ldapc_pick(l, tried)) != NULL) {
+		tried |= 1u << (s - l->srv);
+		if (s->state == LDAPC_DOWN && ldapc_srv_open(s) < 0)
+			continue;
+		r->srv = s;
+		if (s->state == LDAPC_READY)
+			ldapc_req_send(r);   /* on failure the request was answered TABLE_TEMP */
+		return 0;
+	}
+	ldapc_req_done(r, TABLE_TEMP, NULL);
+	return 0;
+}
+
+size_t ldapc_pending(const struct ldapc *l)
+{
+	return l->npending;
+}
+
+struct ldapc *ldapc_new(const struct ldapc_conf *c)
+{
+	struct ldapc *l = xcalloc(1, sizeof *l);
+	l->c = *c;
+	l->c.basedn = xstrdup(c->basedn ? c->basedn : "");
+	l->c.binddn = xstrdup(c->binddn ? c->binddn : "");
+	l->c.password = xstrdup(c->password ? c->password : "");
+	l->c.objectclass = xstrdup(c->objectclass && *c->objectclass ? c->objectclass : "qmailUser");
+	l->c.cafile = xstrdup(c->cafile ? c->cafile : "");
+	l->c.messagestore = xstrdup(c->messagestore ? c->messagestore : "");
+	if (!l->c.timeout_ms)
+		l->c.timeout_ms = 30000;
+	char *list = xstrdup(c->servers ? c->servers : ""), *save = NULL;
+	for (char *u = strtok_r(list, " \t,", &save); u; u = strtok_r(NULL, " \t,", &save)) {
+		if (l->nsrv == LDAPC_MAXSRV) {
+			log_warn("event=ldap_too_many_servers max=%d ignored=%s", LDAPC_MAXSRV, u);
+			continue;
+		}
+		l->srv[l->nsrv].l = l;
+		l->srv[l->nsrv++].uri = xstrdup(u);
+	}
+	free(list);
+	/* ldap.conf, ldaprc and LDAP* variables must not change what tern asks for */
+	setenv("LDAPNOINIT", "1", 1);
+	if (!l->nsrv) {
+		log_err("event=ldap_no_server");
+		ldapc_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void ldapc_free(struct ldapc *l)
+{
+	if (!l)
+		return;
+	while (l->reqs)
+		ldapc_req_done(l->reqs, TABLE_TEMP, NULL);
+	for (size_t i = 0; i < l->nsrv; i++) {
+		ldapc_srv_close(&l->srv[i]);
+		free(l->srv[i].uri);
+	}
+	free((char *)l->c.basedn);
+	free((char *)l->c.binddn);
+	free((char *)l->c.password);
+	free((char *)l->c.objectclass);
+	free((char *)l->c.cafile);
+	free((char *)l->c.messagestore);
+	free(l);
+}
+
+int ldapc_conf_from(struct ldapc_conf *out, const struct config *cfg, char *pwbuf,
+                    size_t pwsize)
+{
+	memset(out, 0, sizeof *out);
+	out->servers = cfg->ldapserver;
+	out->basedn = cfg->ldapbasedn;
+	out->binddn = cfg->ldaplogin;
+	out->objectclass = cfg->ldapobjectclass;
+	out->cafile = cfg->ldapcafile;
+	out->messagestore = cfg->ldapmessagestore;
+	out->timeout_ms = (unsigned)cfg->ldaptimeout * 1000;
+	out->starttls = cfg->ldaptls;
+	out->defuid = (uint32_t)cfg->ldapuid;
+	out->defgid = (uint32_t)cfg->ldapgid;
+	out->password = cfg->ldappassword;
+	if (strncmp(cfg->ldappassword, "file:", 5) != 0)
+		return 0;
+	FILE *f = fopen(cfg->ldappassword + 5, "r");
+	if (!f || !fgets(pwbuf, (int)pwsize, f)) {
+		log_err("event=ldap_password_unreadable file=%s err=%s", cfg->ldappassword + 5,
+		        strerror(f ? EINVAL : errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	pwbuf[strcspn(pwbuf, "\r\n")] = '\0';
+	out->password = pwbuf;
+	return 0;
+}
