@@ -70,6 +70,25 @@ def cmdline(pid):
         return []
 
 
+def build_driver(name, sources, cflags_env):
+    """Compile a test driver (tests/e2e/NAME.c plus role sources) against build/'s libraries
+    and the Makefile's LIBS, in a temporary directory; $CFLAGS_ENV adds flags (e.g. the
+    sanitizers). Returns (directory, executable); the caller removes the directory."""
+    libs = [REPO / "build" / "libmail.a", REPO / "build" / "libtern.a"]
+    for lib in libs:
+        if not lib.exists():
+            pytest.fail(f"{lib} is missing: run make first")
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    d = pathlib.Path(tempfile.mkdtemp(prefix=f"tern-{name}-", dir=TMPROOT))
+    exe = d / name
+    m = re.search(r"^LIBS\s*:=\s*(.*)$", (REPO / "Makefile").read_text(), re.M)
+    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g",
+                    *os.environ.get(cflags_env, "").split(), "-I" + str(REPO / "src"),
+                    "-o", str(exe), *(str(REPO / p) for p in sources), *map(str, libs),
+                    *m[1].split()], check=True, timeout=120)
+    return d, exe
+
+
 def rss_kb(pid):
     """Resident memory of process pid, in KiB (VmRSS)."""
     with open(f"/proc/{pid}/status") as f:

@@ -9,17 +9,14 @@ the CA (a wrong CA is TEMP); ten requests in flight at once.
 
 Owns: nothing beyond its workdir and the processes it starts. Trusts: ldapinst, tlsca."""
 import os
-import pathlib
-import re
 import select
 import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import REPO, TMPROOT
+from conftest import build_driver
 from ldapinst import LdapInstance, ldap_usable
 from tlsca import TestCA
 
@@ -79,19 +76,8 @@ mailMessageStore: /var/mail/ann/
 
 @pytest.fixture(scope="module")
 def driver():
-    libs = [REPO / "build" / "libmail.a", REPO / "build" / "libtern.a"]
-    for lib in libs:
-        if not lib.exists():
-            pytest.fail(f"{lib} is missing: run make first")
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    d = pathlib.Path(tempfile.mkdtemp(prefix="tern-ldapc-driver-", dir=TMPROOT))
-    exe = d / "ldapc_driver"
-    src = [REPO / p for p in ("tests/e2e/ldapc_driver.c", "src/ternd/lookup/ldapc.c")]
-    m = re.search(r"^LIBS\s*:=\s*(.*)$", (REPO / "Makefile").read_text(), re.M)
-    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g",
-                    *os.environ.get("LDAPC_DRIVER_CFLAGS", "").split(),
-                    "-I" + str(REPO / "src"), "-o", str(exe), *map(str, src), *map(str, libs),
-                    *m[1].split()], check=True, timeout=120)
+    d, exe = build_driver("ldapc_driver", ["tests/e2e/ldapc_driver.c",
+                                           "src/ternd/lookup/ldapc.c"], "LDAPC_DRIVER_CFLAGS")
     yield exe
     shutil.rmtree(d, ignore_errors=True)
 

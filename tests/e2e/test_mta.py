@@ -11,17 +11,15 @@ Owns: nothing outside its temporary directories. Trusts: build/ (run `make` firs
 """
 import asyncio
 import os
-import pathlib
 import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import REPO, TMPROOT, free_port
+from conftest import build_driver, free_port
 
 try:
     from aiosmtpd.controller import Controller
@@ -37,23 +35,10 @@ RESULT_RE = re.compile(r"^result job=(\d+) rcpt=(\S+) status=(\w+) remote=(\S+) 
 
 @pytest.fixture(scope="module")
 def driver():
-    libs = [REPO / "build" / "libmail.a", REPO / "build" / "libtern.a"]
-    for lib in libs:
-        if not lib.exists():
-            pytest.fail(f"{lib} is missing: run make first")
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    d = pathlib.Path(tempfile.mkdtemp(prefix="tern-mta-driver-", dir=TMPROOT))
-    exe = d / "mta_driver"
-    src = [REPO / p for p in ("tests/e2e/mta_driver.c", "src/ternd/mta/mta.c",
-                              "src/ternd/mta/mta_session.c", "src/ternd/role.c")]
-    # the same system libraries as ternd (the Makefile's LIBS line)
-    m = re.search(r"^LIBS\s*:=\s*(.*)$", (REPO / "Makefile").read_text(), re.M)
-    syslibs = m[1].split() if m else ["-levent_core", "-lcrypto", "-lcdb", "-lcrypt", "-lm"]
     # MTA_DRIVER_CFLAGS="-fsanitize=address,undefined" runs the role under the sanitizers
-    extra = os.environ.get("MTA_DRIVER_CFLAGS", "").split()
-    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", *extra,
-                    "-I" + str(REPO / "src"), "-o", str(exe), *map(str, src), *map(str, libs),
-                    *syslibs], check=True, timeout=120)
+    d, exe = build_driver("mta_driver", ["tests/e2e/mta_driver.c", "src/ternd/mta/mta.c",
+                                         "src/ternd/mta/mta_session.c", "src/ternd/role.c"],
+                          "MTA_DRIVER_CFLAGS")
     yield exe
     shutil.rmtree(d, ignore_errors=True)
 
