@@ -229,6 +229,22 @@ static void spawn_reset_signals(void)
 #endif
 }
 
+/* fork() with every signal blocked across it, so that no handler of the parent runs in the
+ * child; the child starts with default dispositions and an empty mask (spawn_reset_signals),
+ * the parent gets its mask back. fork()'s value. */
+pid_t parent_fork(void)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0)
+		spawn_reset_signals();
+	else
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
 /* the role's whole environment (parent_env.c): ROLE_FDS (parent=N, then peer=N for every
  * peer fd given, peerfd[r] >= 0), ROLE_LISTEN, TZ */
 static char **spawn_env(int rl, const int *peerfd, int parentfd)
@@ -266,15 +282,9 @@ static void spawn_null_stdio(void)
 
 static pid_t spawn_role(int rl, const int *peerfd, int parentfd)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
-	if (pid != 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
+	pid_t pid = parent_fork();
+	if (pid != 0)
 		return pid;
-	}
-	spawn_reset_signals();
 	spawn_null_stdio();
 	char **envp = spawn_env(rl, peerfd, parentfd);
 	const char *argv[8];
@@ -555,15 +565,9 @@ static void on_fork_local(struct msg_reader *r, int fd)
 	int p[2];
 	if (kids_at_cap() || pipe2(p, O_CLOEXEC) < 0)
 		goto fail;
-	sigset_t all, old;                 /* no parent handler may run in the child */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
-	if (pid == 0) {
-		spawn_reset_signals();
+	pid_t pid = parent_fork();
+	if (pid == 0)
 		child_exec(uid, gid, home, argv, fd, p[1]);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[1]);
 	close(fd);
 	if (pid < 0) {
@@ -591,7 +595,7 @@ static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		return;
 	}
 	if (type == M_POP_SPAWN && c == ch[R_LOOKUP] && fd < 0) {
-		parent_pop_spawn(cfg, pop3_exe, ch[R_SMTP], id, r, spawn_reset_signals);
+		parent_pop_spawn(cfg, pop3_exe, ch[R_SMTP], id, r);
 		return;
 	}
 	if (fd >= 0)

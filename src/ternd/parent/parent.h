@@ -15,12 +15,14 @@ void parent_spool_refuse(const char *dir, const char *name, const char *problem)
 	__attribute__((noreturn));
 
 /* parent_pop.c: M_POP_SPAWN from lookup: check the pair, fork and exec tern-pop3 (the program
- * exe), answer the smtp role (M_POP_READY, frame id = id); reset_signals runs first in the
- * child */
+ * exe), answer the smtp role (M_POP_READY, frame id = id) */
 struct chan;
 struct msg_reader;
 void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *smtp,
-                      uint32_t id, struct msg_reader *r, void (*reset_signals)(void));
+                      uint32_t id, struct msg_reader *r);
+/* parent.c: fork() with every signal blocked across it; the child starts with default
+ * dispositions and an empty mask */
+pid_t parent_fork(void);
 /* a reaped pid: 1 if it was a POP3 worker (forgotten now) */
 int parent_pop_reaped(pid_t pid);
 #endif

@@ -146,7 +146,7 @@ static void parent_pop_child(const struct config *cfg, const char *exe, uint64_t
 
 static int parent_pop_fork(const struct config *cfg, const char *exe, uint64_t uid,
                            uint64_t gid, const char *user, const char *home,
-                           const char *maildir, void (*reset_signals)(void))
+                           const char *maildir)
 {
 	int sv[2], ep[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -159,15 +159,9 @@ static int parent_pop_fork(const struct config *cfg, const char *exe, uint64_t u
 		close(sv[1]);
 		return -1;
 	}
-	sigset_t all, old;                 /* no parent handler may run in the child */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
-	if (pid == 0) {
-		reset_signals();
+	pid_t pid = parent_fork();
+	if (pid == 0)
 		parent_pop_child(cfg, exe, uid, gid, user, home, maildir, sv[1], ep[1]);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
 	close(ep[1]);
 	if (pid < 0) {
@@ -188,7 +182,7 @@ static int parent_pop_fork(const struct config *cfg, const char *exe, uint64_t u
 }
 
 void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *smtp,
-                      uint32_t id, struct msg_reader *r, void (*reset_signals)(void))
+                      uint32_t id, struct msg_reader *r)
 {
 	const char *user = msg_get_str(r);
 	uint64_t uid = msg_get_u64(r), gid = msg_get_u64(r);
@@ -212,8 +206,7 @@ void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *sm
 		parent_pop_ready(smtp, id, -1);
 		return;
 	}
-	parent_pop_ready(smtp, id, parent_pop_fork(cfg, exe, uid, gid, user, home, maildir,
-	                                           reset_signals));
+	parent_pop_ready(smtp, id, parent_pop_fork(cfg, exe, uid, gid, user, home, maildir));
 }
 
 int parent_pop_reaped(pid_t pid)
