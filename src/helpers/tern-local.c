@@ -8,6 +8,7 @@
  * .qmail file that someone besides the user could have written (dotqmail_trust: owner,
  * group and world write bits, checked on the opened descriptor).
  * When in doubt it defers: a duplicate delivery is better than a lost one. */
+#include "mail/ldapprof.h"
 #include "helpers/local.h"
 #include "lib/buf.h"
 #include "mail/dotqmail.h"
@@ -38,13 +39,15 @@
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
 
-static const char usage[] = "usage: tern-local [-c] [-q] USER HOME LOCAL DASH EXT DOMAIN "
+static const char usage[] = "usage: tern-local [-c] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
 			    "SENDER DEFAULTDELIVERY [INSTRUCTION]";
 
 static struct {
 	const char *user, *home, *local, *dash, *ext, *domain, *sender, *aliasempty, *instr;
 	int create;            /* -c: create a missing Maildir */
 	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
+	const char *profile;   /* -p: a directory user's delivery profile (mail/ldapprof.h) */
+	struct ldapprof prof;  /* ... decoded; empty without -p */
 	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
 	char *newsender;       /* envelope sender of forwards */
@@ -156,11 +159,13 @@ static void parse_args(int argc, char **argv)
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
 	int i = 1;
-	for (; i < argc && i <= 2; i++) {
+	for (; i < argc && i <= 4; i++) {
 		if (strcmp(argv[i], "-c") == 0)
 			L.create = 1;
 		else if (strcmp(argv[i], "-q") == 0)
 			L.loose = 1;
+		else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc && !L.profile)
+			L.profile = argv[++i];
 		else
 			break;
 	}
@@ -170,6 +175,17 @@ static void parse_args(int argc, char **argv)
 		*arg[k] = argv[i];
 	if (!*L.home)
 		die(111, "%s (#4.3.0)", usage);
+}
+
+static void parse_profile(void)
+{
+	char why[128];
+	if (!L.profile) {
+		ldapprof_init(&L.prof);
+		return;
+	}
+	if (ldapprof_decode(L.profile, &L.prof, why, sizeof why) < 0)
+		die(111, "bad delivery profile: %s (#4.3.0)", why);
 }
 
 static void check_home(void)
@@ -885,6 +901,7 @@ int local_main(int argc, char **argv)
 	if (getuid() == 0 || geteuid() == 0)
 		die(111, "tern-local refuses to run as root. (#4.3.0)");
 	parse_args(argc, argv);
+	parse_profile();
 	umask(077);
 	check_home();
 	check_message();

@@ -16,6 +16,7 @@ void target_free(struct target *t)
 {
 	free(t->channel); free(t->host); free(t->address); free(t->user);
 	free(t->home); free(t->local); free(t->ext); free(t->domain); free(t->instruction);
+	free(t->profile);
 	memset(t, 0, sizeof *t);
 }
 
@@ -26,7 +27,7 @@ void target_copy(struct target *d, const struct target *s)
 	d->channel = dupz(s->channel); d->host = dupz(s->host); d->address = dupz(s->address);
 	d->user = dupz(s->user); d->uid = s->uid; d->gid = s->gid; d->home = dupz(s->home);
 	d->local = dupz(s->local); d->ext = dupz(s->ext); d->domain = dupz(s->domain);
-	d->instruction = dupz(s->instruction);
+	d->instruction = dupz(s->instruction); d->profile = dupz(s->profile);
 }
 
 void env_free(struct envelope *e)
@@ -129,7 +130,7 @@ void env_rec_expand(struct buf *out, uint32_t slot, size_t n, const struct targe
 		snprintf(num, sizeof num, "%" PRIu64, t[i].gid); put_field(out, num, 0);
 		put_field(out, t[i].home, 0); put_field(out, t[i].local, 0);
 		put_field(out, t[i].ext, 0); put_field(out, t[i].domain, 0);
-		put_field(out, t[i].instruction, 1);
+		put_field(out, t[i].instruction, 0); put_field(out, t[i].profile, 1);
 	}
 	buf_addc(out, '\n');
 }
@@ -252,6 +253,8 @@ static int parse_target(const char *s, const char *end, struct target *t)
 			start = s + 1;
 		}
 	}
+	if (n == TARGET_NFIELDS - 1)
+		f[n++] = xstrdup("");    /* a record from before the profile field */
 	if (n != TARGET_NFIELDS)
 		goto bad;
 	uint64_t uid, gid;
@@ -260,6 +263,7 @@ static int parse_target(const char *s, const char *end, struct target *t)
 	t->channel = f[0]; t->host = f[1]; t->address = f[2]; t->user = f[3];
 	t->uid = uid; t->gid = gid; free(f[4]); free(f[5]);
 	t->home = f[6]; t->local = f[7]; t->ext = f[8]; t->domain = f[9]; t->instruction = f[10];
+	t->profile = f[11];
 	if (!*t->channel)
 		{ target_free(t); return -1; }
 	return 0;

@@ -17,11 +17,12 @@ enum slot_state {
 	SL_DROPPED,        /* final: withdrawn by an operator or agent (no delivery, no bounce) */
 };
 
-#define TARGET_NFIELDS 11
+#define TARGET_NFIELDS 12    /* 11 in records written before the profile field */
 struct target {            /* where and how one slot is delivered */
 	char *channel, *host, *address, *user;
 	uint64_t uid, gid;
 	char *home, *local, *ext, *domain, *instruction;
+	char *profile;         /* a directory user's delivery profile (mail/ldapprof.h), or "" */
 };
 
 struct slot {

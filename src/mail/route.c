@@ -114,7 +114,7 @@ int route_normalize(const struct config *cfg, const char *addr, char **local, ch
 static void route_add(struct rwork *w, const char *channel, const char *host,
                       const char *address, const char *user, uint64_t uid, uint64_t gid,
                       const char *home, const char *local, const char *ext,
-                      const char *domain, const char *instruction)
+                      const char *domain, const char *instruction, const char *profile)
 {
 	struct buf k;
 	buf_init(&k);
@@ -141,6 +141,7 @@ static void route_add(struct rwork *w, const char *channel, const char *host,
 	t->ext = xstrdup(ext);
 	t->domain = xstrdup(domain);
 	t->instruction = xstrdup(instruction);
+	t->profile = xstrdup(profile);
 }
 
 static void route_drop_targets(struct route_result *res)
@@ -156,6 +157,7 @@ static void route_drop_targets(struct route_result *res)
 		free(t->ext);
 		free(t->domain);
 		free(t->instruction);
+		free(t->profile);
 	}
 	free(res->t);
 	res->t = NULL;
@@ -179,7 +181,7 @@ static int route_remote(struct rwork *w, const char *local, const char *domain)
 	struct buf a;
 	buf_init(&a);
 	buf_printf(&a, "%s@%s", local, domain);
-	route_add(w, "smtp", host, a.p, "", 0, 0, "", "", "", domain, "");
+	route_add(w, "smtp", host, a.p, "", 0, 0, "", "", "", domain, "", "");
 	buf_free(&a);
 	return ROUTE_OK;
 }
@@ -225,7 +227,7 @@ static int route_user(struct rwork *w, const char *local, const char *domain,
                       struct users_result *r)
 {
 	struct route_ctx *rc0 = w->rc;
-	int rc = rc0->user_fn ? rc0->user_fn(rc0->user_arg, local, r) :
+	int rc = rc0->user_fn ? rc0->user_fn(rc0->user_arg, local, domain, r) :
 	         users_lookup(rc0->users, local, r);
 	if (rc == ROUTE_ASKED) {
 		w->asked++;
@@ -241,7 +243,7 @@ static int route_user(struct rwork *w, const char *local, const char *domain,
 		buf_init(&a);
 		buf_printf(&a, "%s@%s", r->local, domain);
 		route_add(w, "local", "", a.p, r->user, r->uid, r->gid, r->home, r->local, r->ext,
-		          domain, "");
+		          domain, "", r->profile);
 		buf_free(&a);
 	}
 	return rc;
@@ -342,7 +344,7 @@ static int route_alias_prog(struct rwork *w, const char *alias, const char *doma
 	struct buf a;
 	buf_init(&a);
 	buf_printf(&a, "%s@%s", alias, domain);
-	route_add(w, "local", "", a.p, user, uid, gid, "/", alias, "", domain, t->value);
+	route_add(w, "local", "", a.p, user, uid, gid, "/", alias, "", domain, t->value, "");
 	buf_free(&a);
 	return ROUTE_OK;
 }

@@ -27,7 +27,8 @@
 
 /* values match enum verdict in src/ternd/proto.h (V_OK, V_NOUSER, V_TEMP) */
 enum route_verdict { ROUTE_OK = 0, ROUTE_NOUSER = 1, ROUTE_TEMP = 3,
-	ROUTE_PENDING = 4 };         /* a users question is out: ask again once it is answered */
+	ROUTE_PENDING = 4,           /* a users question is out: ask again once it is answered */
+	ROUTE_DISABLED = 5 };        /* a directory user whose accountStatus is disabled */
 /* where an address goes after normalisation */
 enum route_where { ROUTE_LOCAL = 0, ROUTE_REMOTE = 1, ROUTE_WTEMP = 2, ROUTE_BAD = 3 };
 
@@ -42,6 +43,8 @@ struct route_target {            /* field order = the target of M_ROUTE_RESULT *
 	char *ext;                   /* extension after user- */
 	char *domain;
 	char *instruction;           /* "" = the user's default delivery; else |cmd or /file */
+	char *profile;               /* a directory user's delivery profile (src/mail/ldapprof.h),
+	                                else "" */
 };
 
 struct route_result {
@@ -56,7 +59,8 @@ struct route_result {
  * untouched): the walk goes on, ends with ROUTE_PENDING, and the caller walks again once
  * every question is answered (the hook then answers at once). NULL: users_lookup(). */
 #define ROUTE_ASKED 100
-typedef int (*route_user_fn)(void *arg, const char *local, struct users_result *r);
+typedef int (*route_user_fn)(void *arg, const char *local, const char *domain,
+                             struct users_result *r);
 
 struct route_ctx {
 	const struct config *cfg;

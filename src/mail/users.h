@@ -16,6 +16,10 @@
 #define USERS_MAXHOME  1024
 
 #define USERS_MAXHASH 256
+#define USERS_MAXPROFILE 8192
+/* a directory user's accountStatus (qmail-ldap); every other backend answers USERS_ACTIVE */
+enum users_account { USERS_ACTIVE = 0, USERS_NOACCESS, USERS_DISABLED, USERS_DELETED };
+
 struct users_result {
 	int status;                      /* TABLE_FOUND / TABLE_NOTFOUND / TABLE_TEMP */
 	char user[USERS_MAXLOCAL];       /* the account: "joe" for joe-foo */
@@ -26,6 +30,10 @@ struct users_result {
 	char ext[USERS_MAXLOCAL];        /* the extension ("foo"), or "" */
 	char diag[128];                  /* why not found / tempfail, for the log */
 	char pwhash[USERS_MAXHASH];      /* file: the optional 5th field ("{SSHA}…"), else "" */
+	/* directory (LDAP) users only; "" / 0 from the other backends */
+	int account;                     /* enum users_account */
+	char mailhost[256];              /* mailHost: the cluster node that holds the mailbox */
+	char profile[USERS_MAXPROFILE];  /* the delivery profile, encoded (mail/ldapprof.h) */
 };
 
 struct users;

@@ -19,6 +19,7 @@ enum verdict {
 	V_NORELAY = 2,    /* 553 5.7.1 relaying denied */
 	V_TEMP = 3,       /* 451 4.3.0 lookup could not answer */
 	V_BAD = 4,        /* 553 5.7.1 badmailfrom / 550 5.7.1 badrcptto */
+	V_DISABLED = 5,   /* 550 5.2.1 mailbox disabled (a directory user's accountStatus) */
 };
 
 /* login verdicts (M_AUTH_RESULT, M_POP_RESULT): lookup's answer to the smtp role */
@@ -56,7 +57,8 @@ enum msgtype {
 	/* target: S channel ("local", "smtp"), S host (local: "", smtp: domain or route),
 	   S address (the final address), S user, Q uid, Q gid, S home,
 	   S local (localpart), S ext, S domain, S instruction (delivery line: "./Maildir/",
-	   "/path/mbox", "|command", or "" for the user's default) */
+	   "/path/mbox", "|command", or "" for the user's default), S profile (a directory
+	   user's delivery profile, src/mail/ldapprof.h; "" for everyone else) */
 
 	/* queue <-> scheduler */
 	M_SCHED_ADD = 30,   /* Q msgid, Q birth, S sender, Q nrcpt, nrcpt x (Q idx, S channel,

@@ -6,7 +6,7 @@
 static struct target tgt(const char *addr, const char *instr)
 {
 	struct target t = { "local", "", (char *)addr, "joe", 1000, 100, "/home/joe", "joe", "", "localhost",
-	                    (char *)instr };
+	                    (char *)instr, (char *)"" };
 	return t;
 }
 

@@ -19,6 +19,7 @@
 #include "ternd/lookup/lookup_auth.c"
 #include "ternd/lookup/dns.c"
 #include "ternd/lookup/lookup_pop.c"
+#include "ternd/lookup/ldapc.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -302,6 +303,7 @@ static void test_route_msg(void)
 		uint64_t uid = msg_get_u64(&r), gid = msg_get_u64(&r);
 		const char *home = msg_get_str(&r), *local = msg_get_str(&r), *ext = msg_get_str(&r);
 		const char *domain = msg_get_str(&r), *instr = msg_get_str(&r);
+		T_EQ_STR(msg_get_str(&r), "");   /* profile: none for a file-table user */
 		if (i == 0) {
 			T_EQ_STR(channel, "local");
 			T_EQ_STR(host, "");
@@ -574,7 +576,7 @@ static int route_addrs(const char *rcpt, uint32_t id, uint64_t *n, char *addrs, 
 			const char *a = msg_get_str(&r);
 			size_t l = strlen(addrs);
 			snprintf(addrs + l, alen - l, "%s%s", l ? "," : "", a);
-			for (int k = 0; k < 8; k++)
+			for (int k = 0; k < 9; k++)   /* user … instruction, profile */
 				k == 1 || k == 2 ? (void)msg_get_u64(&r) : (void)msg_get_str(&r);
 		}
 		T_EQ_INT(msg_done(&r), 0);

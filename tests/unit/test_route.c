@@ -372,7 +372,8 @@ static void test_tempfail(void)
 static const char *waiting;
 static int asked;
 
-static int hook_user(void *arg, const char *local, struct users_result *r)
+static int hook_user(void *arg, const char *local, const char *domain,
+                     struct users_result *r)
 {
 	(void)arg;
 	asked++;

@@ -19,6 +19,7 @@
 #include "ternd/lookup/lookup_auth.h"
 #include "ternd/lookup/lookup_pop.h"
 #include "ternd/lookup/lookup_session.h"
+#include "ternd/lookup/ldapc.h"
 #include "mail/route.h"
 #include "mail/table.h"
 #include "lib/buf.h"
@@ -45,6 +46,7 @@ struct lookup {
 };
 
 static struct lookup lk;
+struct ldapc *lookup_ldap;
 #ifdef TERN_TEST
 static long lookup_test_fake_ms;    /* unit tests: > 0 = the fake asynchronous backend */
 #endif
@@ -197,6 +199,7 @@ static void lookup_route_result(struct chan *c, uint32_t id, const struct route_
 		msg_str(&m, t->ext);
 		msg_str(&m, t->domain);
 		msg_str(&m, t->instruction);
+		msg_str(&m, t->profile);
 	}
 	chan_send(c, &m);
 }
@@ -417,6 +420,20 @@ static void lookup_check_postmaster(void)
 	buf_free(&a);
 }
 
+/* the directory client, when ldapserver is set; a password file that cannot be read is fatal
+ * (the operator must know at start, not at the first RCPT) */
+static void lookup_open_ldap(const struct config *cfg)
+{
+	static char pw[1024];
+	struct ldapc_conf lc;
+	if (!*cfg->ldapserver)
+		return;
+	if (ldapc_conf_from(&lc, cfg, pw, sizeof pw) < 0)
+		log_fatal("event=ldap_unusable reason=\"ldappassword file unreadable\"");
+	if (!(lookup_ldap = ldapc_new(&lc)))
+		log_fatal("event=ldap_unusable reason=\"no usable URI in ldapserver\"");
+}
+
 int lookup_main(struct role_ctx *ctx)
 {
 	static const enum role peers[] = { R_SMTP, R_QUEUE, R_PARENT, R_MTA };
@@ -442,6 +459,7 @@ int lookup_main(struct role_ctx *ctx)
 	if (lookup_test_fake_ms > 0)
 		lookup_backend_fake(&lk.be, lk.users, lookup_test_fake_ms);
 #endif
+	lookup_open_ldap(lk.cfg);
 	lookup_check_routes(lk.cfg);
 	lookup_check_postmaster();
 	dns_init(lk.cfg);               /* on failure every M_MX_RESOLVE answers MX_TEMP */

@@ -12,11 +12,11 @@
 #include <string.h>
 
 static void lookup_backend_users_ask(struct lookup_backend *be, const char *local,
-                                     lookup_backend_done done, void *arg)
+                                     const char *domain, lookup_backend_done done, void *arg)
 {
 	struct users_result r;
 	users_lookup(be->priv, local, &r);
-	done(arg, local, &r);
+	done(arg, local, domain, &r);
 }
 
 void lookup_backend_users(struct lookup_backend *be, struct users *u)
@@ -32,6 +32,7 @@ struct lookup_fake_q {               /* one question the fake answers later */
 	struct users *u;
 	lookup_backend_done done;
 	void *arg;
+	char *domain;                    /* points into local[], after its NUL */
 	char local[];
 };
 
@@ -55,12 +56,12 @@ static void lookup_backend_fake_fire(int fd, short what, void *arg)
 	}
 	log_debug("event=fake_backend_answer local=%s status=%d", q->local, r.status);
 	ev_free(q->ev);
-	q->done(q->arg, q->local, &r);
+	q->done(q->arg, q->local, q->domain, &r);
 	free(q);
 }
 
 static void lookup_backend_fake_ask(struct lookup_backend *be, const char *local,
-                                    lookup_backend_done done, void *arg)
+                                    const char *domain, lookup_backend_done done, void *arg)
 {
 	struct lookup_fake *f = be->priv;
 	if (strncmp(local, "slow", 4) != 0 && strncmp(local, "tempslow", 8) != 0) {
@@ -72,12 +73,14 @@ static void lookup_backend_fake_ask(struct lookup_backend *be, const char *local
 		} else {
 			users_lookup(f->u, local, &r);
 		}
-		done(arg, local, &r);
+		done(arg, local, domain, &r);
 		return;
 	}
-	size_t n = strlen(local) + 1;
-	struct lookup_fake_q *q = xmalloc(sizeof *q + n);
+	size_t n = strlen(local) + 1, dn = strlen(domain) + 1;
+	struct lookup_fake_q *q = xmalloc(sizeof *q + n + dn);
 	memcpy(q->local, local, n);
+	q->domain = q->local + n;
+	memcpy(q->domain, domain, dn);
 	q->u = f->u;
 	q->done = done;
 	q->arg = arg;

@@ -10,18 +10,27 @@
 #include "mail/users.h"
 
 /* The answer: r->status is TABLE_FOUND / TABLE_NOTFOUND / TABLE_TEMP (r->diag says why for
- * the last two); local is the key exactly as it was asked. r is only valid during the call. */
-typedef void (*lookup_backend_done)(void *arg, const char *local, const struct users_result *r);
+ * the last two); local and domain are the key exactly as it was asked. r is only valid
+ * during the call. */
+typedef void (*lookup_backend_done)(void *arg, const char *local, const char *domain,
+                                    const struct users_result *r);
 
 struct lookup_backend {
 	const char *name;
-	/* Ask who local is (the extension rule included, as users_lookup). done(arg, local, r)
-	 * is called exactly once, possibly before ask returns. Never fails otherwise: a backend
-	 * that cannot ask answers TABLE_TEMP. */
-	void (*ask)(struct lookup_backend *be, const char *local, lookup_backend_done done,
-	            void *arg);
+	/* Ask who local@domain is (domain: a local domain, normalised; the extension rule
+	 * included, as users_lookup; the table backends ignore the domain, a directory does
+	 * not). done(arg, local, domain, r) is called exactly once, possibly before ask
+	 * returns. Never fails otherwise: a backend that cannot ask answers TABLE_TEMP. */
+	void (*ask)(struct lookup_backend *be, const char *local, const char *domain,
+	            lookup_backend_done done, void *arg);
 	void *priv;
 };
+
+struct ldapc;
+/* The lookup role's one directory client (src/ternd/lookup/ldapc.h), made at start by
+ * lookup.c when `ldapserver` is set, else NULL: the `users ldap:` backend, the login checks
+ * and the admin's questions share its connections. */
+extern struct ldapc *lookup_ldap;
 
 /* the synchronous adapter: users_lookup(u, ...) answered from inside ask() */
 void lookup_backend_users(struct lookup_backend *be, struct users *u);

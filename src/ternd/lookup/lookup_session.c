@@ -22,7 +22,7 @@
 struct lookup_answer {           /* an answer that came later, for the next walk */
 	struct lookup_answer *next;
 	struct users_result r;
-	char local[];
+	char key[];                  /* local@domain */
 };
 
 struct lookup_session {
@@ -36,7 +36,7 @@ struct lookup_session {
 	int walking;                 /* inside route_address(): answers only get stored */
 	int asking;                  /* inside be->ask(): an answer to want_local is the caller's */
 	int got;
-	const char *want_local;
+	const char *want_local, *want_domain;
 	struct users_result *want;   /* where the answer given at once goes */
 	struct lookup_answer *ans;
 	char rcpt[];
@@ -61,18 +61,22 @@ static void lookup_session_free(struct lookup_session *s)
 
 static void lookup_session_walk(struct lookup_session *s);
 
-static void lookup_session_answer(void *arg, const char *local, const struct users_result *r)
+static void lookup_session_answer(void *arg, const char *local, const char *domain,
+                                  const struct users_result *r)
 {
 	struct lookup_session *s = arg;
 	s->open--;
-	if (s->asking && !s->got && strcmp(local, s->want_local) == 0) {
+	if (s->asking && !s->got && strcmp(local, s->want_local) == 0 &&
+	    strcmp(domain, s->want_domain) == 0) {
 		*s->want = *r;
 		s->got = 1;
 		return;
 	}
-	size_t n = strlen(local) + 1;
-	struct lookup_answer *a = xmalloc(sizeof *a + n);
-	memcpy(a->local, local, n);
+	size_t ln = strlen(local), dn = strlen(domain) + 1;
+	struct lookup_answer *a = xmalloc(sizeof *a + ln + 1 + dn);
+	memcpy(a->key, local, ln);
+	a->key[ln] = '@';
+	memcpy(a->key + ln + 1, domain, dn);
 	a->r = *r;
 	a->next = s->ans;
 	s->ans = a;
@@ -86,20 +90,24 @@ static void lookup_session_answer(void *arg, const char *local, const struct use
 }
 
 /* route.c's users hook: an answer already in the session, else a question to the backend */
-static int lookup_session_user(void *arg, const char *local, struct users_result *r)
+static int lookup_session_user(void *arg, const char *local, const char *domain,
+                               struct users_result *r)
 {
 	struct lookup_session *s = arg;
+	size_t ln = strlen(local);
 	for (const struct lookup_answer *a = s->ans; a; a = a->next)
-		if (strcmp(a->local, local) == 0) {
+		if (strncmp(a->key, local, ln) == 0 && a->key[ln] == '@' &&
+		    strcmp(a->key + ln + 1, domain) == 0) {
 			*r = a->r;
 			return r->status;
 		}
 	s->want = r;
 	s->want_local = local;
+	s->want_domain = domain;
 	s->got = 0;
 	s->asking = 1;
 	s->open++;
-	s->be->ask(s->be, local, lookup_session_answer, s);
+	s->be->ask(s->be, local, domain, lookup_session_answer, s);
 	s->asking = 0;
 	return s->got ? r->status : ROUTE_ASKED;
 }

@@ -136,12 +136,16 @@ static void on_deliver(struct msg_reader *r, int fd)
 	snprintf(j->addr, sizeof j->addr, "%s", t.address);
 	hmap_put(&jobs, &j->h);
 	const char *dash = *t.ext ? "-" : "";
-	const char *argv[12];
+	const char *argv[14];
 	size_t argc = 0;
 	argv[argc++] = "tern-local";
 	argv[argc++] = "-c";
 	if (strcmp(cfg->dotqmailcheck, "qmail") == 0)
 		argv[argc++] = "-q";       /* qmail-local's .qmail rule (doc/LOCAL.md) */
+	if (t.profile && *t.profile) {
+		argv[argc++] = "-p";       /* a directory user's delivery profile */
+		argv[argc++] = t.profile;
+	}
 	const char *rest[] = { t.user, t.home, t.local, dash, t.ext, t.domain, sender,
 	                       cfg->aliasempty, t.instruction };
 	for (size_t i = 0; i < (*t.instruction ? 9u : 8u); i++)

@@ -1,0 +1,113 @@
+/* test_ldapprof — the delivery profile's encoding (src/mail/ldapprof.c), table-driven:
+ * round trips, the escaping, and every malformed form decode must refuse. Trusts: nothing. */
+#include "t.h"
+#include "mail/ldapprof.h"
+
+static void test_roundtrip(void)
+{
+	struct ldapprof p, q;
+	struct buf b;
+	char why[80];
+	ldapprof_init(&p);
+	free(p.store);
+	p.store = xstrdup("/var/mail/ex ample/joe/Maildir/");
+	p.dotmode = LDAPPROF_BOTH;
+	p.mode = LDAPPROF_NOMBOX | LDAPPROF_REPLY;
+	p.forward[p.nforward++] = xstrdup("a@example.test");
+	p.forward[p.nforward++] = xstrdup("b%x=y@example.test");
+	p.program[p.nprogram++] = xstrdup("/usr/bin/filter -v");
+	p.quotasize = 1000000;
+	p.quotacount = 50;
+	p.sizemax = 20000;
+	free(p.reply);
+	p.reply = xstrdup("Away.\nBack on Monday. \xc3\xa9");
+	buf_init(&b);
+	ldapprof_encode(&p, &b);
+	T_CHECK(strchr(b.p, '\n') == NULL);
+	for (const char *s = b.p; *s; s++)
+		T_CHECK(*s >= 0x20 && *s < 0x7f);
+	T_EQ_INT(ldapprof_decode(b.p, &q, why, sizeof why), 0);
+	T_EQ_STR(q.store, p.store);
+	T_EQ_INT(q.dotmode, LDAPPROF_BOTH);
+	T_EQ_INT((int)q.mode, (int)(LDAPPROF_NOMBOX | LDAPPROF_REPLY));
+	T_EQ_INT((int)q.nforward, 2);
+	T_EQ_STR(q.forward[1], "b%x=y@example.test");
+	T_EQ_INT((int)q.nprogram, 1);
+	T_EQ_STR(q.program[0], "/usr/bin/filter -v");
+	T_CHECK(q.quotasize == 1000000 && q.quotacount == 50 && q.sizemax == 20000);
+	T_EQ_STR(q.reply, p.reply);
+	ldapprof_free(&p);
+	ldapprof_free(&q);
+	buf_free(&b);
+}
+
+static void test_empty(void)
+{
+	struct ldapprof p;
+	struct buf b;
+	char why[80];
+	ldapprof_init(&p);
+	buf_init(&b);
+	ldapprof_encode(&p, &b);
+	T_EQ_STR(b.p, "dotmode=ldaponly");
+	ldapprof_free(&p);
+	T_EQ_INT(ldapprof_decode("", &p, why, sizeof why), 0);
+	T_EQ_STR(p.store, "");
+	T_EQ_INT(p.dotmode, LDAPPROF_LDAPONLY);
+	ldapprof_free(&p);
+	T_EQ_INT(ldapprof_decode("future=1  dotmode=none ", &p, why, sizeof why), 0);
+	T_EQ_INT(p.dotmode, LDAPPROF_NONE);
+	ldapprof_free(&p);
+	buf_free(&b);
+}
+
+static const char *const bad[] = {
+	"store", "=x", "store=%", "store=%4", "store=%zz", "store=%00", "dotmode=sometimes",
+	"mode=often", "quotasize=-1", "quotasize=0", "quotasize=1x", "sizemax=99999999999999999999",
+	"store=a store=b", "reply=a reply=b", "dotmode=both dotmode=none", "forward=",
+};
+
+static void test_bad(void)
+{
+	struct ldapprof p;
+	char why[80];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		int rc = ldapprof_decode(bad[i], &p, why, sizeof why);
+		if (rc != -1)
+			fprintf(stderr, "accepted: %s\n", bad[i]);
+		T_EQ_INT(rc, -1);
+		T_CHECK(why[0] != '\0');
+		ldapprof_free(&p);
+	}
+	struct buf b;
+	buf_init(&b);
+	for (int i = 0; i <= LDAPPROF_MAXLIST; i++)
+		buf_adds(&b, "forward=a@b ");
+	T_EQ_INT(ldapprof_decode(b.p, &p, why, sizeof why), -1);
+	ldapprof_free(&p);
+	buf_free(&b);
+}
+
+static void test_words(void)
+{
+	unsigned f = 99;
+	T_EQ_INT(ldapprof_mode("ForwardOnly", &f), 0);
+	T_EQ_INT((int)f, LDAPPROF_NOMBOX);
+	T_EQ_INT(ldapprof_mode("localdelivery", &f), 0);
+	T_EQ_INT((int)f, 0);
+	T_EQ_INT(ldapprof_mode("vacation", &f), -1);
+	T_EQ_INT(ldapprof_dotmode("LDAPWITHPROG"), LDAPPROF_LDAPWITHPROG);
+	T_EQ_INT(ldapprof_dotmode("dot"), -1);
+	T_EQ_STR(ldapprof_dotmode_name(LDAPPROF_DOTONLY), "dotonly");
+}
+
+static void run(void)
+{
+	test_roundtrip();
+	test_empty();
+	test_bad();
+	test_words();
+}
+
+T_MAIN(run)
