@@ -7,6 +7,11 @@
  * by the parent); nothing in the message, the .qmail files or the programs it runs, and no
  * .qmail file that someone besides the user could have written (dotqmail_trust: owner,
  * group and world write bits, checked on the opened descriptor).
+ * With -p (a directory user's profile, doc/LDAP.md "Delivery") the store, qmailDotMode and
+ * deliveryMode decide the deliveries; Maildir++ quota, mailSizeMax and the RFC 3834
+ * auto-reply (src/mail/mdquota.h, src/mail/autoreply.h) apply. The profile comes from the
+ * parent's argv and is trusted like the rest of it; maildirsize and the reply memory are
+ * the user's files and are parsed as hostile text.
  * When in doubt it defers: a duplicate delivery is better than a lost one. */
 #include "mail/ldapprof.h"
 #include "mail/autoreply.h"
