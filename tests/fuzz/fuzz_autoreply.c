@@ -1,0 +1,39 @@
+/* fuzz_autoreply — a hostile header and reply memory through autoreply_refuse,
+ * autoreply_build and autoreply_seen. Invariants: the reply's header section has no bare CR
+ * nor a control byte, and ends at the first empty line we wrote; the new memory has only
+ * well-formed lines. */
+#include <stdint.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mail/autoreply.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct buf out, mem;
+	char *s = malloc(size + 1);
+	memcpy(s, data, size);
+	s[size] = '\0';
+	buf_init(&out);
+	buf_init(&mem);
+	(void)autoreply_refuse(s, s, size);
+	autoreply_build(&out, "joe@x.test", "a@y.test", s, size, "text", 1000, 1);
+	const char *end = strstr(out.p, "\n\n");
+	if (!end)
+		__builtin_trap();
+	for (const char *p = out.p; p < end; p++)
+		if (*p != '\n' && ((unsigned char)*p < 0x20 || *p == 0x7f))
+			__builtin_trap();
+	if (strstr(out.p, "Auto-Submitted: auto-replied\n") == NULL)
+		__builtin_trap();
+	(void)autoreply_seen(s, size, "a@y.test", 2000000, &mem);
+	for (size_t i = 0; i < mem.len; i++)
+		if ((unsigned char)mem.p[i] < 0x20 && mem.p[i] != '\n')
+			__builtin_trap();
+	buf_free(&out);
+	buf_free(&mem);
+	free(s);
+	return 0;
+}

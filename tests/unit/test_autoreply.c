@@ -1,0 +1,108 @@
+/* test_autoreply — RFC 3834 decisions, the reply message and the reply memory
+ * (src/mail/autoreply.c), table-driven. Trusts: nothing. */
+#include "t.h"
+#include "mail/autoreply.h"
+
+static const char HDR[] =
+	"Received: x\nSubject: lunch\n  tomorrow?\nMessage-ID: <m1@x.test>\n"
+	"References: <a@x.test>\n\nPrecedence: bulk\nbody\n";
+
+static void test_header(void)
+{
+	struct buf v;
+	buf_init(&v);
+	T_EQ_INT(autoreply_header(HDR, strlen(HDR), "subject", &v), 1);
+	T_EQ_STR(v.p, "lunch tomorrow?");
+	T_EQ_INT(autoreply_header(HDR, strlen(HDR), "Precedence", &v), 0);   /* in the body */
+	T_EQ_INT(autoreply_header(HDR, strlen(HDR), "Subj", &v), 0);
+	const char crlf[] = "A: 1\r\nB:\t two \r\n\r\nC: 3\r\n";
+	T_EQ_INT(autoreply_header(crlf, strlen(crlf), "B", &v), 1);
+	T_EQ_STR(v.p, "two");
+	T_EQ_INT(autoreply_header(crlf, strlen(crlf), "C", &v), 0);
+	T_EQ_INT(autoreply_header("X: a\rb\n", 7, "X", &v), 1);
+	T_EQ_STR(v.p, "a b");
+	buf_free(&v);
+}
+
+static void test_refuse(void)
+{
+	static const struct { const char *sender, *hdr; int refused; } cases[] = {
+		{ "alice@x.test", "Subject: hi\n\n", 0 },
+		{ "", "\n", 1 }, { "#@[]", "\n", 1 },
+		{ "MAILER-DAEMON@x.test", "\n", 1 }, { "Postmaster@x.test", "\n", 1 },
+		{ "owner-l@x.test", "\n", 1 }, { "l-owner@x.test", "\n", 1 },
+		{ "l-request@x.test", "\n", 1 }, { "noreply@x.test", "\n", 1 },
+		{ "requester@x.test", "\n", 0 },
+		{ "a@x.test", "Precedence: BULK\n\n", 1 }, { "a@x.test", "precedence: list\n\n", 1 },
+		{ "a@x.test", "Precedence: junk\n\n", 1 }, { "a@x.test", "Precedence: first\n\n", 0 },
+		{ "a@x.test", "List-Id: <l>\n\n", 1 }, { "a@x.test", "List-Unsubscribe: <u>\n\n", 1 },
+		{ "a@x.test", "Auto-Submitted: auto-replied\n\n", 1 },
+		{ "a@x.test", "Auto-Submitted: no\n\n", 0 },
+		{ "a@x.test", "Auto-Submitted: No (comment)\n\n", 0 },
+		{ "a@x.test", "Auto-Submitted: nope\n\n", 1 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *why = autoreply_refuse(cases[i].sender, cases[i].hdr,
+						   strlen(cases[i].hdr));
+		if ((why != NULL) != cases[i].refused)
+			fprintf(stderr, "case %zu: %s\n", i, why ? why : "(answered)");
+		T_EQ_INT(why != NULL, cases[i].refused);
+	}
+}
+
+static void test_build(void)
+{
+	struct buf b;
+	buf_init(&b);
+	autoreply_build(&b, "joe@x.test", "alice@y.test", HDR, strlen(HDR), "Away.\r\nBack.",
+			0, 42);
+	T_EQ_STR(b.p, "From: <joe@x.test>\nTo: <alice@y.test>\nSubject: Re: lunch tomorrow?\n"
+		 "Date: Thu, 01 Jan 1970 00:00:00 +0000\nMessage-ID: <0.42.autoreply@x.test>\n"
+		 "In-Reply-To: <m1@x.test>\nReferences: <a@x.test> <m1@x.test>\n"
+		 "Auto-Submitted: auto-replied\nPrecedence: bulk\nMIME-Version: 1.0\n"
+		 "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+		 "Away.\nBack.\n");
+	buf_reset(&b);
+	const char h2[] = "Subject: RE: x\nMessage-ID: bogus\n\n";
+	autoreply_build(&b, "joe@x.test", "a\nb@y", h2, strlen(h2), "t\n", 0, 1);
+	T_CHECK(strstr(b.p, "\nSubject: RE: x\n") != NULL);
+	T_CHECK(strstr(b.p, "In-Reply-To") == NULL);
+	T_CHECK(strstr(b.p, "To: <a_b@y>\n") != NULL);
+	buf_free(&b);
+}
+
+static void test_seen(void)
+{
+	struct buf m;
+	buf_init(&m);
+	time_t now = 1000000;
+	T_EQ_INT(autoreply_seen("", 0, "a@x", now, &m), 0);
+	T_EQ_STR(m.p, "1000000 a@x\n");
+	const char mem[] = "999000 A@X\n100 old@x\ngarbage\n2000000 future@x\n999999 b@x\n";
+	T_EQ_INT(autoreply_seen(mem, strlen(mem), "a@x", now, &m), 1);
+	T_EQ_STR(m.p, "999000 A@X\n999999 b@x\n");
+	T_EQ_INT(autoreply_seen(mem, strlen(mem), "c d@x", now, &m), 0);
+	T_EQ_STR(m.p, "999000 A@X\n999999 b@x\n1000000 c_d@x\n");
+	/* the limit: the oldest go first */
+	struct buf big;
+	buf_init(&big);
+	for (int i = 0; i < AUTOREPLY_MAXMEM + 5; i++)
+		buf_printf(&big, "%d u%d@x\n", 900000 + i, i);
+	T_EQ_INT(autoreply_seen(big.p, big.len, "new@x", now, &m), 0);
+	size_t lines = 0;
+	for (size_t i = 0; i < m.len; i++)
+		lines += m.p[i] == '\n';
+	T_EQ_INT(lines, AUTOREPLY_MAXMEM);
+	T_CHECK(strstr(m.p, " u5@x\n") == NULL && strstr(m.p, " u6@x\n") != NULL);
+	buf_free(&big);
+	buf_free(&m);
+}
+
+static void run(void)
+{
+	test_header();
+	test_refuse();
+	test_build();
+	test_seen();
+}
+T_MAIN(run)

@@ -1,0 +1,85 @@
+/* test_mdquota — the Maildir++ maildirsize format and over-quota rule (src/mail/mdquota.c),
+ * table-driven: definition lines, sums, every malformed form, the limits' edges and the
+ * ",S=" size in file names. Trusts: nothing. */
+#include "t.h"
+#include "mail/mdquota.h"
+
+static void test_defline(void)
+{
+	static const struct { uint64_t s, c; const char *want; } cases[] = {
+		{ 1000, 50, "1000S,50C" }, { 1000, 0, "1000S" }, { 0, 7, "7C" }, { 0, 0, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct buf b;
+		buf_init(&b);
+		mdquota_defline(&b, cases[i].s, cases[i].c);
+		T_EQ_STR(b.p ? b.p : "", cases[i].want);
+		buf_free(&b);
+	}
+}
+
+static void test_parse(void)
+{
+	static const struct { const char *text, *def; int rc; long long bytes, count; } cases[] = {
+		{ "1000S\n", "1000S", 0, 0, 0 },
+		{ "1000S\n0 0\n12 1\n30 2\n", "1000S", 0, 42, 3 },
+		{ "1000S,5C\n  100   4\n-20 -1\n", "1000S,5C", 0, 80, 3 },
+		{ "1000S\r\n10 1\r\n", "1000S", 0, 10, 1 },
+		{ "1000S\n\n10 1\n", "1000S", 0, 10, 1 },
+		{ "2000S\n10 1\n", "1000S", -1, 0, 0 },          /* the limits changed */
+		{ "1000S\n10 1", "1000S", -1, 0, 0 },            /* half-written last line */
+		{ "1000S\n10\n", "1000S", -1, 0, 0 },
+		{ "1000S\n10 x\n", "1000S", -1, 0, 0 },
+		{ "1000S\n10 1 2\n", "1000S", -1, 0, 0 },
+		{ "1000S\n99999999999999999999 1\n", "1000S", -1, 0, 0 },
+		{ "1000S\n9223372036854775807 1\n1 1\n", "1000S", -1, 0, 0 },   /* overflow */
+		{ "", "1000S", -1, 0, 0 },
+		{ "1000S", "1000S", -1, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct mdquota_use u;
+		int rc = mdquota_parse(cases[i].text, strlen(cases[i].text), cases[i].def, &u);
+		T_EQ_INT(rc, cases[i].rc);
+		if (rc == 0) {
+			T_EQ_INT(u.bytes, cases[i].bytes);
+			T_EQ_INT(u.count, cases[i].count);
+		}
+	}
+}
+
+static void test_over(void)
+{
+	struct mdquota_use u = { 90, 4 }, neg = { -50, -3 };
+	T_EQ_INT(mdquota_over(&u, 100, 5, 10, 1), 0);      /* exactly full is allowed */
+	T_EQ_INT(mdquota_over(&u, 100, 5, 11, 1), 1);
+	T_EQ_INT(mdquota_over(&u, 100, 4, 1, 1), 1);
+	T_EQ_INT(mdquota_over(&u, 0, 0, UINT64_MAX, UINT64_MAX), 0);
+	T_EQ_INT(mdquota_over(&u, 100, 0, UINT64_MAX, 1), 1);
+	T_EQ_INT(mdquota_over(&neg, 10, 1, 10, 1), 0);
+	struct mdquota_use big = { 200, 0 };
+	T_EQ_INT(mdquota_over(&big, 100, 0, 0, 0), 1);
+}
+
+static void test_name_size(void)
+{
+	static const struct { const char *name; int rc; unsigned long long size; } cases[] = {
+		{ "1.M1P1_1.host,S=1234", 0, 1234 }, { "1.M1P1_1.host,S=1234:2,S", 0, 1234 },
+		{ "1.host,S=12,W=14:2,", 0, 12 }, { "1.host", -1, 0 }, { "1.host,S=", -1, 0 },
+		{ "1.host,S=12x", -1, 0 }, { "1.host,S=99999999999999999999999", -1, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t sz = 0;
+		T_EQ_INT(mdquota_name_size(cases[i].name, &sz), cases[i].rc);
+		if (cases[i].rc == 0)
+			T_EQ_INT(sz, cases[i].size);
+	}
+}
+
+static void run(void)
+{
+	test_defline();
+	test_parse();
+	test_over();
+	test_name_size();
+}
+T_MAIN(run)
