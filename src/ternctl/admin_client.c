@@ -139,6 +139,8 @@ static const struct admin_client_syntax {
 	{ "tcpto", NULL, 0, 0, "tcpto" },
 	{ "tcpok", NULL, 0, 0, "tcpok" },
 	{ "stats", NULL, 0, 0, "stats" },
+	{ "verify", NULL, 1, 1, "verify ADDRESS" },
+	{ "ldaplookup", NULL, 1, 1, "ldaplookup ADDRESS" },
 };
 
 static int admin_client_usage(const char *name)

@@ -5,7 +5,8 @@
  * rights). While ternd runs, mailq, qread, qstat and flush — and every command of
  * admin_client.c — go through its control socket (doc/ADMIN.md), whose rights come from
  * the caller's uid and groups. Exit codes: 0 ok, 1 not found / refused, 64 usage,
- * 75 ternd not reachable (or a temporary failure), 78 configuration error.
+ * 75 ternd not reachable (or a temporary failure), 78 configuration error; verify and
+ * ldaplookup: 0 deliverable, 1 permanent, 2 temporary (doc/ADMIN.md).
  * Trusts: the config file; reads the spool through the envelope parser, never trusting it. */
 #include "mail/config.h"
 #include "mail/envelope.h"
@@ -345,6 +346,9 @@ static const struct cmd cmds[] = {
 	{ "tcpto", admin_client_cmd, 0, "list remote hosts that timed out (qmail-tcpto)" },
 	{ "tcpok", admin_client_cmd, 0, "forget those timeouts (qmail-tcpok)" },
 	{ "stats", admin_client_cmd, 0, "counters: messages and recipients in/out, queued, uptime" },
+	{ "verify", admin_client_cmd, 0, "verify ADDRESS: would tern accept it, where would it go "
+	  "(exit 0 deliverable, 1 permanent, 2 temporary)" },
+	{ "ldaplookup", admin_client_cmd, 0, "ldaplookup ADDRESS: the directory's entry and the route" },
 	{ "newaliases", cmd_newaliases, 0, "check the aliases file" },
 	{ "cdb", cmd_cdb, 1, "cdb TEXTFILE CDBFILE: build a cdb table from `key value` lines" },
 	{ "digest", cmd_digest, 1, "digest [-s salt|-S hexsalt] [-v hash] FORMAT PASSWORD" },

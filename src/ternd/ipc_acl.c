@@ -35,6 +35,7 @@ static const struct ipc_acl_type ipc_acl_types[] = {
 	T(M_PEER_NEW, 1),
 	T(M_AUTH_CHECK, 0), T(M_AUTH_RESULT, 0),
 	T(M_POP_LOGIN, 0), T(M_POP_RESULT, 0), T(M_POP_SPAWN, 0), T(M_POP_READY, 1),
+	T(M_EXPLAIN, 0), T(M_EXPLAIN_RESULT, 0),
 };
 #undef T
 
@@ -55,6 +56,7 @@ static const struct ipc_acl_rule ipc_acl_rules[] = {
 	{ R_LOOKUP, R_SMTP, M_AUTH_CHECK }, { R_LOOKUP, R_SMTP, M_POP_LOGIN },
 	{ R_LOOKUP, R_QUEUE, M_ROUTE },
 	{ R_LOOKUP, R_MTA, M_MX_RESOLVE },
+	{ R_LOOKUP, R_CONTROL, M_EXPLAIN },
 
 	{ R_QUEUE, R_PARENT, M_PEER_NEW },
 	{ R_QUEUE, R_SMTP, M_MSG_OPEN }, { R_QUEUE, R_SMTP, M_MSG_COMMIT },
@@ -89,6 +91,7 @@ static const struct ipc_acl_rule ipc_acl_rules[] = {
 	{ R_CONTROL, R_QUEUE, M_Q_READ_RESULT }, { R_CONTROL, R_QUEUE, M_Q_STAGE_PUSH },
 	{ R_CONTROL, R_SCHED, M_SCHED_ETRN_RESULT }, { R_CONTROL, R_SCHED, M_SCHED_SNAPSHOT_RESULT },
 	{ R_CONTROL, R_MTA, M_MTA_TCPTO_RESULT },
+	{ R_CONTROL, R_LOOKUP, M_EXPLAIN_RESULT },
 };
 
 #define NELEM(a) (sizeof (a) / sizeof (a)[0])
@@ -272,6 +275,7 @@ static void atk_payload(struct msg *m, uint32_t type, uint64_t victim)
 	case M_DELIVERED: msg_u64(m, victim); msg_u64(m, 0); msg_u64(m, D_OK); msg_str(m, "evil"); break;
 	case M_ROUTE: msg_str(m, "postmaster@localhost"); msg_str(m, ""); break;
 	case M_MAIL_CHECK: msg_str(m, ""); break;
+	case M_EXPLAIN: msg_str(m, "postmaster@localhost"); msg_u64(m, EXPLAIN_DIRECTORY); break;
 	case M_FORK_LOCAL:        /* a delivery child as anyone the attacker likes */
 		msg_u64(m, 1); msg_u64(m, 65534); msg_u64(m, 65534); msg_str(m, "/");
 		msg_u64(m, 2); msg_str(m, "tern-local"); msg_str(m, "-c");

@@ -172,6 +172,15 @@ enum msgtype {
 	                       to home, or absolute) -> M_POP_READY to the smtp role */
 	M_POP_READY,        /* parent -> smtp: Q status (0 = the worker runs: + fd, the smtp role's
 	                       end of a socketpair to tern-pop3; else refused or failed, no fd) */
+
+	/* control -> lookup: the operator's questions about one address (ternctl verify,
+	   ternctl ldaplookup; doc/ADMIN.md); answered asynchronously, with the request's id */
+	M_EXPLAIN = 190,    /* S address, Q flags (EXPLAIN_DIRECTORY: also what the directory
+	                       holds for it) -> M_EXPLAIN_RESULT */
+	M_EXPLAIN_RESULT,   /* lookup -> control: Q verdict (enum verdict: V_OK, V_NOUSER,
+	                       V_DISABLED, V_BAD (badrcptto), V_TEMP), Q directory (enum
+	                       explain_dir), S text (lines, each ending in LF, for the operator;
+	                       never a password or its hash) */
 };
 
 enum qop {
@@ -198,6 +207,16 @@ enum stageverdict {
 	SV_NEXT = 0,        /* the agent is done: on to the next stage with an agent, then routing */
 	SV_HOLD = 1,        /* keep the entry at this stage; pushed again when the agent returns */
 	SV_GONE = 2,        /* the agent deleted the entry (QDELE) */
+};
+
+/* M_EXPLAIN flags and the directory part of M_EXPLAIN_RESULT */
+enum { EXPLAIN_DIRECTORY = 1 };
+enum explain_dir {
+	EXPLAIN_DIR_NOTASKED = 0,  /* not asked (verify) */
+	EXPLAIN_DIR_NONE = 1,      /* no directory configured (ldapserver is empty) */
+	EXPLAIN_DIR_FOUND = 2,
+	EXPLAIN_DIR_NOTFOUND = 3,
+	EXPLAIN_DIR_TEMP = 4,      /* the directory could not answer */
 };
 
 #define SCHED_ETRN_DOWN UINT64_MAX   /* M_SCHED_ETRN_RESULT: smtp answers 458 */

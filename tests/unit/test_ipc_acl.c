@@ -27,6 +27,7 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	{ R_LOOKUP, R_SMTP, { M_MAIL_CHECK, M_RCPT_CHECK, M_AUTH_CHECK, M_POP_LOGIN } },
 	{ R_LOOKUP, R_QUEUE, { M_ROUTE } },
 	{ R_LOOKUP, R_MTA, { M_MX_RESOLVE } },
+	{ R_LOOKUP, R_CONTROL, { M_EXPLAIN } },
 	{ R_QUEUE, R_PARENT, { M_PEER_NEW } },
 	{ R_QUEUE, R_SMTP, { M_MSG_OPEN, M_MSG_COMMIT, M_MSG_ABORT, M_SCHED_ETRN } },
 	{ R_QUEUE, R_LOOKUP, { M_ROUTE_RESULT } },
@@ -50,6 +51,7 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	                        M_Q_READ_RESULT, M_Q_STAGE_PUSH } },
 	{ R_CONTROL, R_SCHED, { M_SCHED_ETRN_RESULT, M_SCHED_SNAPSHOT_RESULT } },
 	{ R_CONTROL, R_MTA, { M_MTA_TCPTO_RESULT } },
+	{ R_CONTROL, R_LOOKUP, { M_EXPLAIN_RESULT } },
 };
 /* the types that may carry a descriptor */
 static const uint32_t with_fd[] = { M_MSG_OPENED, M_DELIVER, M_FORK_LOCAL, M_FORKED,

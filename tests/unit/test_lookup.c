@@ -20,6 +20,7 @@
 #include "ternd/lookup/dns.c"
 #include "ternd/lookup/lookup_pop.c"
 #include "ternd/lookup/ldapc.c"
+#include "ternd/lookup/lookup_explain.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -28,7 +29,7 @@
 #include <sys/wait.h>
 
 static char dir[64];
-static int smtp_fd, queue_fd, mta_fd, parent_fd;
+static int smtp_fd, queue_fd, mta_fd, parent_fd, control_fd;
 static int dead_port;
 
 #define TEST_DNS_TIMEOUT_MS 1500
@@ -443,7 +444,8 @@ static pid_t start_role(void)
 	static struct config cfg;
 	struct cfg_errors errs;
 	T_EQ_INT(config_parse(&cfg, "t.conf", text, strlen(text), &errs), 0);
-	int sp[2], qp[2], mp[2], pp[2];
+	int sp[2], qp[2], mp[2], pp[2], cp[2];
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, cp), 0);
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, pp), 0);
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, qp), 0);
@@ -454,6 +456,7 @@ static pid_t start_role(void)
 		close(qp[0]);
 		close(mp[0]);
 		close(pp[0]);
+		close(cp[0]);
 		dns_set_timeout(TEST_DNS_TIMEOUT_MS);
 		lookup_test_fake_ms = 400;    /* well past the answers given at once */
 		struct role_ctx ctx;
@@ -466,12 +469,15 @@ static pid_t start_role(void)
 		ctx.peer[R_QUEUE] = qp[1];
 		ctx.peer[R_MTA] = mp[1];
 		ctx.peer[R_PARENT] = pp[1];
+		ctx.peer[R_CONTROL] = cp[1];
 		_exit(lookup_main(&ctx) == 0 ? 3 : 4);
 	}
 	close(sp[1]);
 	close(qp[1]);
 	close(mp[1]);
 	close(pp[1]);
+	close(cp[1]);
+	control_fd = cp[0];
 	parent_fd = pp[0];
 	smtp_fd = sp[0];
 	queue_fd = qp[0];
@@ -634,6 +640,63 @@ static void test_async_route(void)
 	T_EQ_STR(addrs, "slowb@example.com");
 }
 
+/* M_EXPLAIN (ternctl verify / ldaplookup) -> verdict, directory status and the text */
+static void explain_send(const char *addr, uint64_t flags, uint32_t id)
+{
+	struct msg m;
+	msg_init(&m, M_EXPLAIN, id);
+	msg_str(&m, addr);
+	msg_u64(&m, flags);
+	send_msg(control_fd, &m);
+}
+
+static int explain_next(uint32_t *id, uint64_t *dirst, char *text, size_t tlen)
+{
+	struct buf in;
+	buf_init(&in);
+	uint32_t type = 0;
+	struct msg_reader r;
+	T_EQ_INT(recv_msg(control_fd, &in, &type, id, &r), 0);
+	T_EQ_INT(type, M_EXPLAIN_RESULT);
+	int v = (int)msg_get_u64(&r);
+	*dirst = msg_get_u64(&r);
+	snprintf(text, tlen, "%s", msg_get_str(&r));
+	T_EQ_INT(msg_done(&r), 0);
+	buf_free(&in);
+	return v;
+}
+
+/* The same walk as RCPT: an address whose user is slow parks while the next one is answered;
+ * each answer carries its request's id; badrcptto first; no directory configured is said. */
+static void test_explain(void)
+{
+	uint32_t id = 0;
+	uint64_t d = 9;
+	char text[2048];
+	explain_send("slowuser@example.com", 0, 960);
+	explain_send("staff@example.com", EXPLAIN_DIRECTORY, 961);
+	explain_send("blocked@example.com", 0, 962);
+	explain_send("ghost@example.com", 0, 963);
+	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_OK);
+	T_EQ_INT(id, 961);
+	T_EQ_INT(d, EXPLAIN_DIR_NONE);
+	T_EQ_STR(text, "directory: no directory configured (ldapserver is not set)\n"
+	         "staff@example.com: deliverable\n"
+	         "  target 1: channel=local host=\"\" address=joe@example.com user=joe uid=1001 "
+	         "gid=100 home=/home/joe instruction=(default delivery)\n"
+	         "  target 2: channel=smtp host=remote.example address=far@remote.example\n");
+	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_BAD);
+	T_EQ_INT(id, 962);
+	T_EQ_STR(text, "blocked@example.com: refused (550 5.7.1 badrcptto)\n");
+	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_NOUSER);
+	T_EQ_INT(id, 963);
+	T_EQ_INT(d, EXPLAIN_DIR_NOTASKED);
+	T_CHECK(strncmp(text, "ghost@example.com: unknown (550 5.1.1 ", 38) == 0);
+	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_OK);   /* the parked one, last */
+	T_EQ_INT(id, 960);
+	T_CHECK(strstr(text, "user=slowuser uid=1004") != NULL);
+}
+
 static void run(void)
 {
 	dead_port = closed_port();
@@ -644,6 +707,7 @@ static void run(void)
 	struct timeval tv = { 10, 0 };             /* a request left unanswered fails, not hangs */
 	setsockopt(smtp_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(parent_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(control_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	test_checks();
 	test_auth_relay();
 	test_pop_login();
@@ -651,6 +715,7 @@ static void run(void)
 	test_mx();
 	test_async_order();
 	test_async_route();
+	test_explain();
 	test_peer_new();
 	close(parent_fd);
 	int st = -1;
@@ -659,6 +724,7 @@ static void run(void)
 	close(smtp_fd);
 	close(queue_fd);
 	close(mta_fd);
+	close(control_fd);
 	char p[256];
 	snprintf(p, sizeof p, "%s/users", dir);
 	unlink(p);

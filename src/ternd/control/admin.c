@@ -2,8 +2,10 @@
  * line per connection, `COMMAND args…\n`; the reply is body lines (dot-stuffed), a line
  * `.`, then a status line `CODE text` (0 ok, 1 not found or refused, 64 usage,
  * 75 temporary), then the server closes (doc/ADMIN.md). Every answer comes from its owner:
- * the queue (M_Q_LIST, M_Q_READ, M_Q_OP), the scheduler (M_SCHED_SNAPSHOT) and the mta
- * (M_MTA_TCPTO); the texts are formatted by src/mail/mailq2.c.
+ * the queue (M_Q_LIST, M_Q_READ, M_Q_OP), the scheduler (M_SCHED_SNAPSHOT), the mta
+ * (M_MTA_TCPTO) and the lookup role (M_EXPLAIN: verify, ldaplookup — it writes that text
+ * itself, src/ternd/lookup/lookup_explain.c); the other texts are formatted by
+ * src/mail/mailq2.c.
  * Rights come from SO_PEERCRED / SO_PEERGROUPS: root, the role accounts (`user`,
  * `queueuser`, and whoever runs ternd in development) may change things; members of the
  * queueuser account's primary group may read (until a `controlgroup` key exists); anyone
@@ -45,6 +47,7 @@
 #define AD_MAXARGS   8
 
 enum { AD_OK = 0, AD_NOTFOUND = 1, AD_USAGE = 64, AD_TEMP = 75 };
+enum { AD_V_PERM = 1, AD_V_TEMP = 2 };     /* verify / ldaplookup: the answer's verdict */
 enum { AR_NONE = 0, AR_READ = 1, AR_WRITE = 2 };
 enum ad_view { AV_TEXT, AV_JSON, AV_QSTAT };
 
@@ -510,6 +513,44 @@ static void ad_stats(struct ad_sess *s, char **v, int n)
 	control_ask(R_SCHED, &m, ad_on_stats, s);
 }
 
+/* ---- verify ADDRESS, ldaplookup ADDRESS (the lookup role answers) ---------------------------- */
+
+static void ad_on_explain(void *arg, uint32_t type, struct msg_reader *r, int fd)
+{
+	struct ad_sess *s = arg;
+	if (fd >= 0)
+		close(fd);
+	uint64_t verdict = type == M_EXPLAIN_RESULT ? msg_get_u64(r) : 0;
+	uint64_t dir = type == M_EXPLAIN_RESULT ? msg_get_u64(r) : 0;
+	const char *text = type == M_EXPLAIN_RESULT ? msg_get_str(r) : "";
+	if (type != M_EXPLAIN_RESULT || msg_done(r) < 0) {
+		ad_end(s, AD_TEMP, ad_down, "the lookup role");
+		return;
+	}
+	ad_body(s, text, strlen(text));
+	if (verdict == V_TEMP || dir == EXPLAIN_DIR_TEMP)
+		ad_end(s, AD_V_TEMP, "temporary: %s", verdict == V_TEMP ? "tern cannot decide now; "
+		       "RCPT would get 451 4.3.0" : "the directory did not answer");
+	else if (verdict != V_OK)
+		ad_end(s, AD_V_PERM, "permanent: RCPT would be refused");
+	else
+		ad_end(s, AD_OK, "ok");
+}
+
+static void ad_explain(struct ad_sess *s, const char *addr, uint64_t flags)
+{
+	struct msg m;
+	msg_init(&m, M_EXPLAIN, 0);
+	msg_str(&m, addr);
+	msg_u64(&m, flags);
+	log_info("event=admin_explain what=%s uid=%u", flags & EXPLAIN_DIRECTORY ? "ldaplookup" :
+	         "verify", (unsigned)s->uid);
+	control_ask(R_LOOKUP, &m, ad_on_explain, s);
+}
+
+static void ad_verify(struct ad_sess *s, char **v, int n) { ad_explain(s, v[0], 0); }
+static void ad_ldaplookup(struct ad_sess *s, char **v, int n) { ad_explain(s, v[0], EXPLAIN_DIRECTORY); }
+
 /* ---- the request ------------------------------------------------------------------------------ */
 
 static const struct ad_cmd {
@@ -529,6 +570,8 @@ static const struct ad_cmd {
 	{ "release", 1, 1, AR_WRITE, ad_release, "release ID" },
 	{ "schedule", 1, 1, AR_WRITE, ad_schedule, "schedule ID|all" },
 	{ "flush", 0, 0, AR_WRITE, ad_flushq, "flush" },
+	{ "verify", 1, 1, AR_READ, ad_verify, "verify ADDRESS" },
+	{ "ldaplookup", 1, 1, AR_READ, ad_ldaplookup, "ldaplookup ADDRESS" },
 };
 
 /* how many of the words argv[0..] the command's name takes, or 0 if it does not match */

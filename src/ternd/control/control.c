@@ -1,4 +1,4 @@
-/* control — the control role's core: the channels to queue, scheduler, mta and parent, the
+/* control — the control role's core: the channels to queue, scheduler, mta, lookup and parent, the
  * request/reply table behind control_ask (frame ids allocated here; a reply is matched by id
  * and peer), the listeners (accept loops with a connection limit per kind) and the dispatch
  * of accepted sockets to the protocol modules: admin.c (ternctl's UNIX socket), mailq2.c
@@ -217,14 +217,14 @@ static void ctl_closed(struct chan *c, void *arg)
 	ev_add(ctl.lost, 0);
 }
 
-/* A restarted queue, scheduler or mta: what was asked of the old one is answered "peer
+/* A restarted queue, scheduler, mta or lookup: what was asked of the old one is answered "peer
  * gone" first, then requests go to the new channel. */
 static void ctl_peer_new(struct msg_reader *r, int fd)
 {
 	int peer = role_peer_new(R_CONTROL, r, fd);
 	if (peer < 0)
 		return;
-	if (peer != R_QUEUE && peer != R_SCHED && peer != R_MTA) {
+	if (peer != R_QUEUE && peer != R_SCHED && peer != R_MTA && peer != R_LOOKUP) {
 		log_warn("event=unexpected_peer peer=%s", role_name(peer));
 		close(fd);
 		return;
@@ -414,13 +414,12 @@ static void ctl_signal(int sig, short what, void *arg)
 
 static void ctl_peers(struct role_ctx *ctx)
 {
-	static const enum role peers[] = { R_PARENT, R_QUEUE, R_SCHED, R_MTA };
-	static const char *names[] = { "parent", "queue", "scheduler", "mta" };
+	static const enum role peers[] = { R_PARENT, R_QUEUE, R_SCHED, R_MTA, R_LOOKUP };
 	for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++) {
 		enum role p = peers[i];
 		if (ctx->peer[p] < 0)
 			continue;
-		ctl.peer[p] = chan_new(ctx->peer[p], names[i], ctl_recv, ctl_closed, (void *)(intptr_t)p);
+		ctl.peer[p] = chan_new(ctx->peer[p], role_name(p), ctl_recv, ctl_closed, (void *)(intptr_t)p);
 		ctl.up[p] = 1;
 	}
 }

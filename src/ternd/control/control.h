@@ -1,7 +1,7 @@
 /* control — the control role's shared core (control.c) and the interface its protocol
  * modules use: admin.c (ternctl's socket), mailq2.c (ZMailer MAILQ v2), qp.c (Bongo queue
  * protocol and its stage agents), metrics.c (OpenMetrics). The role keeps no state of its
- * own about mail: it asks the owners (queue, scheduler, mta) over IPC (src/ternd/proto.h).
+ * own about mail: it asks the owners (queue, scheduler, mta, lookup) over IPC (src/ternd/proto.h).
  * Owns: the listeners it is handed, the request/reply bookkeeping to the other roles.
  * Trusts: the parent for the listening sockets; nothing a client sends. */
 #ifndef TERN_CONTROL_H
@@ -18,7 +18,7 @@
  * with a temporary error). */
 typedef void (*control_reply_fn)(void *arg, uint32_t type, struct msg_reader *r, int fd);
 
-/* Send m (its frame id is replaced) to peer (R_QUEUE, R_SCHED or R_MTA); cb(arg, …) runs
+/* Send m (its frame id is replaced) to peer (R_QUEUE, R_SCHED, R_MTA or R_LOOKUP); cb(arg, …) runs
  * once with the reply. */
 void control_ask(enum role peer, struct msg *m, control_reply_fn cb, void *arg);
 /* Forget every pending reply for arg (its session closed); the callbacks will not run. */

@@ -511,6 +511,14 @@ struct ldapc *ldapc_new(const struct ldapc_conf *c)
 	return l;
 }
 
+void ldapc_preinit(void)
+{
+	char **mechs = NULL;
+	setenv("LDAPNOINIT", "1", 1);
+	if (ldap_get_option(NULL, LDAP_OPT_X_SASL_MECHLIST, &mechs) != LDAP_OPT_SUCCESS)
+		log_warn("event=ldap_preinit_failed");
+}
+
 void ldapc_free(struct ldapc *l)
 {
 	if (!l)

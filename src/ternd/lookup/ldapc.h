@@ -69,6 +69,10 @@ int ldapc_conf_from(struct ldapc_conf *out, const struct config *cfg, char *pwbu
 int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg);
 /* requests in flight or waiting for a connection */
 size_t ldapc_pending(const struct ldapc *l);
+/* libldap's global state — the host name and Cyrus SASL with its plugins, which libldap
+ * would otherwise load at the first connection — made now: call it before the role's seccomp
+ * filter, which forbids mapping new code (ternd.c, when ldapserver is set). */
+void ldapc_preinit(void);
 /* Answers every request left TABLE_TEMP, closes the connections. Not from a callback. */
 void ldapc_free(struct ldapc *l);
 #endif

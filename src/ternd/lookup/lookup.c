@@ -4,7 +4,8 @@
  * backend answers; this file only speaks the protocol of proto.h), and the mta role's DNS requests
  * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c), and the smtp role's logins
  * (M_AUTH_CHECK, checked by lookup_auth.c, which also keeps the pop-before-smtp table that
- * the relay decision consults).
+ * the relay decision consults), and the control role's M_EXPLAIN (ternctl verify / ldaplookup,
+ * answered by lookup_explain.c with the same routing session).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
  * checked at most once a second, on lookup), the channels to its peers (a restarted peer's
  * fresh one arrives from the parent: M_PEER_NEW). Trusts: no peer — the codec lets through
@@ -17,6 +18,7 @@
 #include "ternd/proto.h"
 #include "ternd/lookup/dns.h"
 #include "ternd/lookup/lookup_auth.h"
+#include "ternd/lookup/lookup_explain.h"
 #include "ternd/lookup/lookup_pop.h"
 #include "ternd/lookup/lookup_session.h"
 #include "ternd/lookup/ldapc.h"
@@ -220,6 +222,11 @@ static void lookup_session_done(const struct lookup_asker *who, const struct rou
 	          res->n, res->diag);
 }
 
+struct chan *lookup_peer_chan(int peer, uint32_t gen)
+{
+	return peer > R_PARENT && peer < R_NROLES && gen == lk.gen[peer] ? lk.peer[peer] : NULL;
+}
+
 static void lookup_route(int peer, uint32_t id, const char *rcpt)
 {
 	struct lookup_asker who = { peer, lk.gen[peer], id, M_ROUTE };
@@ -313,6 +320,7 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_auth_decode(r, &q);
 		break;
 	case M_MX_RESOLVE:
+	case M_EXPLAIN:                /* S address, Q flags */
 		a = msg_get_str(r);
 		mode = msg_get_u64(r);
 		break;
@@ -333,6 +341,9 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_rcpt_check(c, (int)(intptr_t)arg, id, a, b, auth);
 	else if (type == M_AUTH_CHECK)
 		lookup_auth(c, id, &q);
+	else if (type == M_EXPLAIN)
+		lookup_explain(lk.cfg, &lk.rc, &lk.be, (int)(intptr_t)arg,
+		               lk.gen[(int)(intptr_t)arg], id, a, mode);
 	else
 		lookup_route((int)(intptr_t)arg, id, a);
 }
@@ -360,7 +371,7 @@ static void lookup_open(int peer, int fd)
 	lk.peer[peer] = chan_new(fd, role_name(peer), cb, lookup_closed, (void *)(intptr_t)peer);
 }
 
-/* M_PEER_NEW: a restarted smtp, queue or mta; the old channel (closed, or about to be) goes */
+/* M_PEER_NEW: a restarted smtp, queue, mta or control; the old channel (closed, or about to be) goes */
 static void lookup_parent_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
                                int fd, void *arg)
 {
@@ -373,7 +384,7 @@ static void lookup_parent_recv(struct chan *c, uint32_t type, uint32_t id, struc
 	}
 	if ((peer = role_peer_new(R_LOOKUP, r, fd)) < 0)
 		return;
-	if (peer != R_SMTP && peer != R_QUEUE && peer != R_MTA) {
+	if (peer != R_SMTP && peer != R_QUEUE && peer != R_MTA && peer != R_CONTROL) {
 		log_warn("event=unexpected_peer peer=%s", role_name(peer));
 		close(fd);
 		return;
@@ -436,7 +447,7 @@ static void lookup_open_ldap(const struct config *cfg)
 
 int lookup_main(struct role_ctx *ctx)
 {
-	static const enum role peers[] = { R_SMTP, R_QUEUE, R_PARENT, R_MTA };
+	static const enum role peers[] = { R_SMTP, R_QUEUE, R_PARENT, R_MTA, R_CONTROL };
 	struct cfg_errors errs;
 	errs.n = 0;
 	ev_init();

@@ -41,6 +41,7 @@ static const int edges[][2] = {
 	{ R_SMTP, R_LOOKUP }, { R_SMTP, R_QUEUE }, { R_QUEUE, R_LOOKUP },
 	{ R_QUEUE, R_SCHED }, { R_QUEUE, R_MDA }, { R_QUEUE, R_MTA }, { R_MTA, R_LOOKUP },
 	{ R_CONTROL, R_QUEUE }, { R_CONTROL, R_SCHED }, { R_CONTROL, R_MTA },
+	{ R_CONTROL, R_LOOKUP },
 };
 static const int started[] = { R_LOOKUP, R_QUEUE, R_SCHED, R_MDA, R_MTA, R_CONTROL, R_SMTP };
 #define NSTARTED (sizeof started / sizeof started[0])

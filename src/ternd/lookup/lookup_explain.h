@@ -1,0 +1,23 @@
+/* lookup_explain — the lookup role's answer to the operator's questions about one address
+ * (M_EXPLAIN from the control role: `ternctl verify`, `ternctl ldaplookup`, doc/ADMIN.md).
+ * Owns: the explain requests in flight. Trusts: the control role as far as the IPC table
+ * lets it speak (it alone may send M_EXPLAIN); the directory's values only as text to print. */
+#ifndef TERN_LOOKUP_EXPLAIN_H
+#define TERN_LOOKUP_EXPLAIN_H
+#include <stdint.h>
+#include "mail/config.h"
+#include "mail/route.h"
+#include "ternd/lookup/lookup_backend.h"
+
+struct chan;
+/* lookup.c: the channel to peer if it is still the one of generation gen, else NULL (the
+ * peer restarted since it asked, or is down) */
+struct chan *lookup_peer_chan(int peer, uint32_t gen);
+
+/* Answer M_EXPLAIN (frame id id, from peer of generation gen) about addr: the directory's
+ * entry when flags has EXPLAIN_DIRECTORY, then the routing walk of rc over be (the same
+ * session as M_RCPT_CHECK / M_ROUTE). M_EXPLAIN_RESULT goes out once both are in, possibly
+ * before this returns. */
+void lookup_explain(const struct config *cfg, struct route_ctx *rc, struct lookup_backend *be,
+                    int peer, uint32_t gen, uint32_t id, const char *addr, uint64_t flags);
+#endif

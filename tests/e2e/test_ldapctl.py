@@ -1,0 +1,238 @@
+"""tests/e2e/test_ldapctl.py — the operator's tools for the directory and routing (issue 9):
+`ternctl verify ADDRESS` (qmail-verify) and `ternctl ldaplookup ADDRESS`
+(qmail-ldaplookup), answered by the running ternd: the control role asks the lookup role
+(M_EXPLAIN -> M_EXPLAIN_RESULT), which walks the same routing session as RCPT and delivery
+and asks its directory client (doc/ADMIN.md).
+
+Checked: a file-table user, an alias, a remote address, an unknown one and a badrcptto one,
+with their exit codes (0 deliverable, 1 permanent, 2 temporary; 75 without ternd); against a
+real slapd (tests/e2e/ldapinst.py): the entry's attributes printed, the userPassword value
+never, not found, a stopped slapd is temporary (exit 2); the IPC table refuses M_EXPLAIN
+from every role but control (TERN_TEST_EVIL); readers without rights are refused; `ternctl
+showctl` explains every key and never prints ldappassword.
+
+Owns: its temporary directories and the processes it starts. Trusts: conftest's fixtures,
+ldapinst."""
+import os
+import pwd
+import re
+import subprocess
+
+import pytest
+
+from conftest import TERND, free_port, wait_for
+from ldapinst import LdapInstance, ldap_usable
+
+TERNCTL = TERND.parent / "ternctl"
+M_EXPLAIN = 190
+
+SUFFIX = "dc=example,dc=test"
+PEOPLE = f"ou=people,{SUFFIX}"
+HASH = "{SSHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g/BZ9oc2FsdA=="
+LDIF = f"""\
+dn: {PEOPLE}
+objectClass: organizationalUnit
+ou: people
+
+dn: uid=joe,{PEOPLE}
+objectClass: inetOrgPerson
+objectClass: qmailUser
+uid: joe
+cn: Joe User
+sn: User
+mail: joe@example.test
+mailAlternateAddress: joseph@example.test
+mailMessageStore: joe/Maildir/
+homeDirectory: /home/joe
+qmailUID: 2001
+qmailGID: 2002
+mailHost: node-b.example.test
+deliveryMode: noprogram
+mailForwardingAddress: a@fwd.test
+mailQuotaSize: 1000000
+mailQuotaCount: 50
+accountStatus: active
+userPassword: {HASH}
+qmailDotMode: ldapwithprog
+deliveryProgramPath: /usr/bin/procmail
+mailReplyText: I am away
+mailSizeMax: 2000000
+"""
+
+
+def ternctl(t, *args, user=None, timeout=30):
+    kw = {}
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        kw["preexec_fn"] = lambda: (os.setgroups([]), os.setgid(pw.pw_gid), os.setuid(pw.pw_uid))
+    return subprocess.run([str(TERNCTL), *args], env={**t.env, "TERN_CONF": str(t.conf)},
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def file_tern(make_tern, config=None):
+    """users alice and bob in a file table, an alias team -> alice, badrcptto evil@"""
+    t = make_tern(users={"alice": None, "bob": None}, start=False,
+                  config={"badrcptto": "evil@localhost", **(config or {})})
+    aliases = t.dir / "aliases"
+    aliases.write_text("team: alice, bob\n")
+    os.chmod(aliases, 0o644)
+    t.config["aliases"] = str(aliases)
+    return t.start()
+
+
+def test_verify_file_user_alias_remote_unknown(make_tern):
+    t = file_tern(make_tern)
+    p = ternctl(t, "verify", "alice@localhost")
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr, t.log_tail())
+    lines = p.stdout.splitlines()
+    assert lines[0] == "alice@localhost: deliverable", p.stdout
+    assert re.search(r"target 1: channel=local host=\"\" address=alice@localhost user=alice "
+                     r"uid=\d+ gid=\d+ home=\S+/mail/alice instruction=\(default delivery\)",
+                     p.stdout), p.stdout
+
+    p = ternctl(t, "verify", "team@localhost")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert p.stdout.startswith("team@localhost: deliverable\n"), p.stdout
+    assert "user=alice" in p.stdout and "user=bob" in p.stdout, p.stdout
+
+    p = ternctl(t, "verify", "someone@remote.test")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert p.stdout.startswith("someone@remote.test: deliverable\n"), p.stdout
+    assert "accepted only from relayclients" in p.stdout, p.stdout
+    assert "target 1: channel=smtp host=remote.test address=someone@remote.test" in p.stdout
+
+    p = ternctl(t, "verify", "nosuch@localhost")
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert p.stdout.startswith("nosuch@localhost: unknown (550 5.1.1 "), p.stdout
+    assert "target" not in p.stdout and "permanent" in p.stderr
+
+    p = ternctl(t, "verify", "evil@localhost")
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert p.stdout.startswith("evil@localhost: refused (550 5.7.1 badrcptto)"), p.stdout
+
+    # ldaplookup without a directory: says so, then the same route
+    p = ternctl(t, "ldaplookup", "alice@localhost")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert p.stdout.startswith("directory: no directory configured (ldapserver is not set)\n"
+                               "alice@localhost: deliverable\n"), p.stdout
+    p = ternctl(t, "ldaplookup", "nosuch@localhost")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+
+    # usage, and the bytes of an address never reach the terminal raw
+    assert ternctl(t, "verify").returncode == 64
+    p = ternctl(t, "verify", "x\x1b[31m@remote.test")
+    assert "\x1b" not in p.stdout and "x\\x1b[31m@remote.test" in p.stdout, p.stdout
+
+    t.stop()
+    p = ternctl(t, "verify", "alice@localhost")
+    assert p.returncode == 75 and "not running" in p.stderr, (p.returncode, p.stderr)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another uid needs root")
+def test_verify_needs_rights(make_tern):
+    t = file_tern(make_tern)
+    p = ternctl(t, "verify", "alice@localhost", user="nobody")
+    assert p.returncode == 1 and "permission denied" in p.stderr, (p.returncode, p.stderr)
+    assert p.stdout == ""
+
+
+# ---- against a real slapd ----------------------------------------------------------------------
+
+needs_ldap = pytest.mark.skipif(ldap_usable() is not None, reason=str(ldap_usable()))
+
+
+@pytest.fixture
+def slapd(workdir):
+    ldap = LdapInstance(workdir / "ldap")
+    ldap.add(LDIF)
+    ldap.start()
+    yield ldap
+    ldap.stop()
+
+
+def ldap_tern(make_tern, slapd):
+    return make_tern(users={"alice": None}, config={
+        "locals": "localhost, example.test",
+        "ldapserver": slapd.url, "ldapbasedn": SUFFIX, "ldaplogin": slapd.rootdn,
+        "ldappassword": slapd.rootpw, "ldaptimeout": "3", "ldapmessagestore": "/var/mail"})
+
+
+@needs_ldap
+def test_ldaplookup_prints_the_entry_never_the_password(make_tern, slapd):
+    t = ldap_tern(make_tern, slapd)
+    p = ternctl(t, "ldaplookup", "JOSEPH@example.test")
+    out = p.stdout
+    assert out.startswith("directory: found\n"), (out, p.stderr, t.log_tail())
+    want = [f"dn: uid=joe,{PEOPLE}", "uid: joe", "qmailUID: 2001", "qmailGID: 2002",
+            "homeDirectory: /home/joe", "mailMessageStore: /var/mail/joe/Maildir/",
+            "accountStatus: active", "deliveryMode: noprogram", "qmailDotMode: ldapwithprog",
+            "mailForwardingAddress: a@fwd.test", "deliveryProgramPath: /usr/bin/procmail",
+            "mailQuotaSize: 1000000", "mailQuotaCount: 50", "mailSizeMax: 2000000",
+            "mailReplyText: I am away", "mailHost: node-b.example.test",
+            "userPassword: present", "found by: the address"]
+    got = [line.strip() for line in out.splitlines()]
+    for w in want:
+        assert w in got, (w, out)
+    # the hash (or any part of it) never leaves the lookup role
+    assert "SSHA" not in out and "W6ph5" not in out and "SSHA" not in p.stderr
+    # the route part follows (the users backend is the file table here: joe is not in it)
+    assert "JOSEPH@example.test: unknown (550 5.1.1" in out, out
+    assert p.returncode == 1, (p.returncode, p.stderr)
+
+    p = ternctl(t, "ldaplookup", "nobody@example.test")
+    assert p.stdout.startswith("directory: not found\nnobody@example.test: unknown"), p.stdout
+    assert p.returncode == 1
+
+    p = ternctl(t, "ldaplookup", "alice@localhost")           # in the file table
+    assert p.stdout.startswith("directory: not found\nalice@localhost: deliverable\n"), p.stdout
+    assert p.returncode == 0
+
+    slapd.stop()
+    p = ternctl(t, "ldaplookup", "joe@example.test")
+    assert p.stdout.startswith("directory: temporary error (451 4.3.0)"), p.stdout
+    assert p.returncode == 2 and "directory did not answer" in p.stderr, (p.returncode, p.stderr)
+    assert "SSHA" not in t.log()
+
+
+# ---- the IPC table -------------------------------------------------------------------------------
+
+def test_only_control_may_send_explain(make_tern):
+    """An evil smtp, queue and mta each send the lookup role a well-formed M_EXPLAIN: every
+    one is refused by the codec before the lookup role acts on it, and nothing answers."""
+    t = make_tern()
+    t.stop()
+    t.env["TERN_TEST_EVIL"] = "smtp,queue,mta"
+    t.start()
+    log = lambda: t.log().rsplit("---- start ", 1)[-1]   # noqa: E731
+    for evil in ("smtp", "queue", "mta"):
+        pat = rf"lookup\[\d+\] err: event=ipc_refused peer={evil} type={M_EXPLAIN} "
+        assert wait_for(lambda: re.search(pat, log()), 10), (evil, t.log_tail())
+    assert "event=explain" not in log()
+    t.stop()
+    del t.env["TERN_TEST_EVIL"]
+    t.start()
+    p = ternctl(t, "verify", "postmaster@localhost")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+
+
+# ---- showctl -----------------------------------------------------------------------------------
+
+def test_showctl_explains_every_key_and_hides_the_password(make_tern):
+    t = make_tern(start=False, config={"ldapserver": f"ldap://127.0.0.1:{free_port()}/",
+                                       "ldappassword": "s3cr3t-value"})
+    p = ternctl(t, "showctl")
+    assert p.returncode == 0, p.stderr
+    keys = {}
+    for line in p.stdout.splitlines()[1:]:
+        m = re.match(r"(\S+)\s+(\S*)\s+(.*)$", line)
+        assert m, line
+        keys[m[1]] = m[3]
+    for k in ("ldapserver", "ldapbasedn", "ldaplogin", "ldappassword", "ldaptimeout",
+              "ldaprebind", "ldapobjectclass", "ldapuid", "ldapgid", "ldapmessagestore",
+              "ldapdefaultdotmode", "ldapcluster", "ldapclusterhosts", "ldaptls", "ldapcafile"):
+        assert k in keys, k
+    for k, doc in keys.items():
+        if k.startswith(("ldap", "smtpcluster", "qmqp")):
+            assert len(doc.split()) >= 3, (k, doc)
+    assert "s3cr3t-value" not in p.stdout
+    assert re.search(r"^ldappassword\s+\(set\)\s", p.stdout, re.M), p.stdout
