@@ -6,6 +6,7 @@ a QMQP server written here (K/Z/D, failover, all down -> deferred and drained la
 ternds talking QMQP to each other.
 
 Owns: nothing outside its temporary directories. Trusts: the fixtures of conftest.py."""
+import os
 import signal
 import smtplib
 import socket
@@ -114,6 +115,33 @@ def test_server_k_means_committed(make_tern):
     t.start()
     msgs = t.wait_delivered("carol", 1)
     assert b"body line" in msgs[0]
+
+
+def test_server_answers_only_after_the_commit(make_tern):
+    # the queue role is stopped once the data file is open: the whole request is read and
+    # the commit asked, yet no K comes until the queue runs again and commits
+    t = server_tern(make_tern)
+    queue = t.role_pids()["queue"]
+    s = socket.create_connection(("127.0.0.1", t.qport), timeout=10)
+    try:
+        assert wait_for(lambda: "event=qmqp_opened" in t.log())
+        os.kill(queue, signal.SIGSTOP)
+        try:
+            s.sendall(qmqp_request(MSG, b"", [b"erin@localhost"]))
+            assert wait_for(lambda: "event=qmqp_commit" in t.log())
+            s.setblocking(False)
+            try:
+                early = s.recv(100)
+            except BlockingIOError:
+                early = None
+            assert early is None, early
+        finally:
+            os.kill(queue, signal.SIGCONT)
+        s.setblocking(True)
+        assert s.recv(100).split(b":", 1)[1].startswith(b"K")
+    finally:
+        s.close()
+    t.wait_delivered("erin", 1)
 
 
 # ------------------------------------------------------------------------------ the client

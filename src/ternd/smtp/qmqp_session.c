@@ -196,6 +196,8 @@ static void qmqp_commit(struct qmqp_session *s)
 	chan_send(s->srv->queue, &m);
 	s->st = QS_COMMIT;
 	io_set_read(s->io, 0);
+	log_debug("event=qmqp_commit sid=%u id=%016llx nrcpt=%u", s->id,
+	          (unsigned long long)s->msgid, s->nrcpt);
 }
 
 static void qmqp_add_rcpt(struct qmqp_session *s, const char *a)
@@ -288,6 +290,7 @@ static void qmqp_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid,
 	qmqp_write(s, h.p, h.len);
 	buf_free(&h);
 	s->st = QS_READ;
+	log_debug("event=qmqp_opened sid=%u id=%016llx", s->id, (unsigned long long)msgid);
 	io_set_read(s->io, 1);
 	qmqp_input(s);
 }
