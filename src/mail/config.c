@@ -11,6 +11,7 @@
 #include "mail/table.h"
 #include "mail/tlspolicy.h"
 #include "mail/sasl.h"
+#include "mail/qmqp.h"
 #include "lib/buf.h"
 #include "lib/tls.h"
 #include <arpa/inet.h>
@@ -51,6 +52,7 @@ enum cfg_type {
 	CT_LDAPURIS,   /* "" or ldap://, ldaps://, ldapi:// URIs separated by blanks */
 	CT_SECRET,     /* "" or a word, or file:PATH of a readable file */
 	CT_OPTSTR,     /* rest of the line, blanks allowed, or "" */
+	CT_QMQPSERVERS,/* "" or IP[:PORT] / [IPv6][:PORT] items (mail/qmqp.h) */
 };
 
 struct cfg_key {
@@ -75,13 +77,14 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sandbox", CT_CHOICE, O(sandbox), "yes", 0, 0, "seccomp filter of each role: yes (a forbidden system call kills the role, logged), log (the kernel logs it and lets it pass), no" },
 	{ "rootdir", CT_WORD, O(rootdir), "/var/empty/tern", 0, 0, "empty directory the smtp role chroots into when started as root" },
 	{ "defaultprivs", CT_WORD, O(defaultprivs), "nobody", 0, 0, "unprivileged account that runs alias |program and /file deliveries (Postfix's default_privs); never a role account" },
-	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT [OPTION=VALUE...] | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 pop3s metrics; options tls=none|starttls|implicit auth=none|optional|required relayauth=yes|no" },
+	{ "listen", CT_LISTEN, O(listen), NULL, 0, 0, "KIND ADDR:PORT [OPTION=VALUE...] | KIND unix:PATH; KIND = smtp submission smtps mailq qp pop3 pop3s qmqp metrics; options tls=none|starttls|implicit auth=none|optional|required relayauth=yes|no" },
 	{ "loglevel", CT_INT, O(loglevel), "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug" },
 	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },
 	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local, tern-pop3 and tern-queue (default: the directory of the ternd binary)" },
 	{ "locals", CT_LIST, O(locals), NULL, 0, 0, "domains delivered on this host (default: me)" },
 	{ "rcpthosts", CT_LIST, O(rcpthosts), NULL, 0, 0, "domains accepted from any client besides locals; `.example.com` covers subdomains" },
 	{ "relayclients", CT_IPLIST, O(relayclients), NULL, 0, 0, "client addresses/networks allowed to relay anywhere (RELAYCLIENT)" },
+	{ "qmqpclients", CT_IPLIST, O(qmqpclients), NULL, 0, 0, "client addresses/networks a `listen qmqp` socket accepts (others are closed at once); file: tables are read when the smtp role starts (SIGHUP re-reads them), cdb: is not supported" },
 	{ "badmailfrom", CT_LIST, O(badmailfrom), NULL, 0, 0, "senders refused at MAIL: address or @domain" },
 	{ "badrcptto", CT_LIST, O(badrcptto), NULL, 0, 0, "recipients refused at RCPT: address or @domain" },
 	{ "databytes", CT_UINT, O(databytes), "10485760", 0, 4294967295ull, "maximum message size accepted over SMTP (0 = unlimited); SIZE advertises it" },
@@ -124,6 +127,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "bouncemaxbytes", CT_UINT, O(bouncemaxbytes), "16384", 0, 4294967295ull, "a larger original is returned as its header only in a bounce (0 = always all of it)" },
 	{ "postmaster", CT_WORD, O(postmaster), "root", 0, 0, "where mail for postmaster goes when no user or alias postmaster exists: a local part or address, expanded like an alias target" },
 	{ "smtproutes", CT_LIST, O(smtproutes), NULL, 0, 0, "domain:relay[:port] routes for outbound SMTP (empty domain = all)" },
+	{ "qmqpservers", CT_QMQPSERVERS, O(qmqpservers), "", 0, 0, "QMQP servers IP[:PORT] or [IPv6][:PORT] (port 628), tried in order: when set, every non-local recipient goes to them over QMQP (mini-qmail) instead of SMTP" },
 	{ "outgoingip", CT_IP, O(outgoingip), "", 0, 0, "source address of outbound SMTP connections (default: any)" },
 	{ "timeoutconnect", CT_UINT, O(timeoutconnect), "60", 1, 3600, "seconds to wait for an outbound SMTP connection" },
 	{ "timeoutremote", CT_UINT, O(timeoutremote), "1200", 1, 86400, "seconds to wait for a remote SMTP server's reply" },
@@ -275,7 +279,8 @@ static int cfg_set_word(struct cfg_parse *ps, const struct cfg_key *k, char *v, 
 		cfg_err(ps, "%s: empty value", k->name);
 		return -1;
 	}
-	if (k->type != CT_STR && k->type != CT_OPTSTR && cfg_has_blank(v)) {
+	if (k->type != CT_STR && k->type != CT_OPTSTR && k->type != CT_QMQPSERVERS &&
+	    cfg_has_blank(v)) {
 		cfg_err(ps, "%s: expected one word, got '%s'", k->name, v);
 		return -1;
 	}
@@ -465,6 +470,7 @@ static const struct cfg_kind cfg_kinds[] = {
 	{ "qp",         CFG_SERVER_CONTROL, CFG_PROTO_QP,      0, 0 },
 	{ "pop3",       CFG_SERVER_SMTP,    CFG_PROTO_POP3,    0, 0 },
 	{ "pop3s",      CFG_SERVER_SMTP,    CFG_PROTO_POP3,    1, 0 },
+	{ "qmqp",       CFG_SERVER_SMTP,    CFG_PROTO_QMQP,    0, 0 },
 	{ "metrics",    CFG_SERVER_CONTROL, CFG_PROTO_METRICS, 0, 0 },
 };
 #define CFG_NKINDS (sizeof cfg_kinds / sizeof cfg_kinds[0])
@@ -572,7 +578,7 @@ static int cfg_set_listen(struct cfg_parse *ps, char *v)
 		if (strcmp(kind, cfg_kinds[i].name) == 0)
 			break;
 	if (i == CFG_NKINDS) {
-		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 pop3s metrics)", kind);
+		cfg_err(ps, "listen: unknown kind '%s' (smtp submission smtps mailq qp pop3 pop3s qmqp metrics)", kind);
 		return -1;
 	}
 	if (c->nlisten >= CFG_MAXLISTEN) {
@@ -779,6 +785,17 @@ static int cfg_set_secret(struct cfg_parse *ps, const struct cfg_key *k, char *v
 	return 0;
 }
 
+static int cfg_set_qmqpservers(struct cfg_parse *ps, const struct cfg_key *k, char *v)
+{
+	struct qmqp_server sv[QMQP_MAXSERVERS];
+	if (qmqp_servers_parse(v, sv, QMQP_MAXSERVERS) < 0) {
+		cfg_err(ps, "%s: expected up to %d items IP[:PORT] or [IPv6][:PORT], got '%s'", k->name,
+		        QMQP_MAXSERVERS, v);
+		return -1;
+	}
+	return cfg_set_word(ps, k, v, 1);
+}
+
 /* ---------------------------------------------------------------- lines */
 
 static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
@@ -803,6 +820,7 @@ static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 	case CT_PROTOCOLS: return cfg_set_protocols(ps, k, v);
 	case CT_MECHS:    return cfg_set_mechs(ps, k, v);
 	case CT_OPTSTR:   return cfg_set_word(ps, k, v, 1);
+	case CT_QMQPSERVERS: return cfg_set_qmqpservers(ps, k, v);
 	case CT_LDAPURIS: return cfg_set_ldapuris(ps, k, v);
 	case CT_SECRET:   return cfg_set_secret(ps, k, v);
 	}

@@ -27,7 +27,7 @@ struct cfg_list {
  * listen lines take options. The parent and the smtp role ask this, never compare names. */
 enum cfg_server { CFG_SERVER_SMTP = 1, CFG_SERVER_CONTROL };
 enum cfg_proto { CFG_PROTO_SMTP = 1, CFG_PROTO_POP3, CFG_PROTO_MAILQ, CFG_PROTO_QP,
-                 CFG_PROTO_METRICS };
+                 CFG_PROTO_METRICS, CFG_PROTO_QMQP };
 struct cfg_kind {
 	const char *name;
 	uint8_t server;    /* enum cfg_server */
@@ -48,7 +48,7 @@ struct cfg_policy {
 	uint8_t relayauth_set; /* parse state: relayauth= was written */
 };
 struct cfg_listen {
-	char kind[16];     /* smtp submission smtps mailq qp pop3 pop3s metrics */
+	char kind[16];     /* smtp submission smtps mailq qp pop3 pop3s qmqp metrics */
 	char addr[64];     /* numeric IPv4/IPv6 (no brackets) or "unix" */
 	char path[256];    /* unix socket path when addr == "unix" */
 	int port;
@@ -84,6 +84,7 @@ struct config {
 	struct cfg_list locals;     /* domains delivered here */
 	struct cfg_list rcpthosts;  /* domains accepted from anyone */
 	struct cfg_list relayclients; /* IPs/CIDRs allowed to relay (RELAYCLIENT) */
+	struct cfg_list qmqpclients;  /* IPs/CIDRs a qmqp listener accepts */
 	struct cfg_list badmailfrom;  /* address or @domain */
 	struct cfg_list badrcptto;
 	uint64_t databytes;         /* 0 = unlimited */
@@ -133,6 +134,7 @@ struct config {
 	char *postmaster;           /* implicit alias of postmaster: "root" */
 	/* remote delivery (issue 3 consumes these) */
 	struct cfg_list smtproutes;
+	char *qmqpservers;          /* "" or QMQP servers (mail/qmqp.h): non-local mail goes there */
 	char *outgoingip;
 	uint64_t timeoutconnect;    /* 60 */
 	uint64_t timeoutremote;     /* 1200 */

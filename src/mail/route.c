@@ -171,17 +171,21 @@ void route_result_free(struct route_result *res)
 }
 
 /* a remote recipient: one smtp target whose host comes from smtproutes or the domain;
+ * with qmqpservers, one qmqp target (host "qmqpservers": all go to those servers, mini-qmail);
  * ROUTE_OK, else the verdict with res->diag set */
 static int route_remote(struct rwork *w, const char *local, const char *domain)
 {
 	char host[ROUTE_HOSTLEN], diag[256];
-	int rc = route_smtp_host(w->rc->cfg, domain, host, sizeof host, diag, sizeof diag);
+	int qmqp = w->rc->cfg->qmqpservers && *w->rc->cfg->qmqpservers;
+	int rc = qmqp ? ROUTE_OK : route_smtp_host(w->rc->cfg, domain, host, sizeof host, diag,
+	                                           sizeof diag);
 	if (rc != ROUTE_OK)
 		return route_set(w->res, rc, "%s", diag);
 	struct buf a;
 	buf_init(&a);
 	buf_printf(&a, "%s@%s", local, domain);
-	route_add(w, "smtp", host, a.p, "", 0, 0, "", "", "", domain, "", "");
+	route_add(w, qmqp ? "qmqp" : "smtp", qmqp ? "qmqpservers" : host, a.p, "", 0, 0, "", "", "",
+	          domain, "", "");
 	buf_free(&a);
 	return ROUTE_OK;
 }

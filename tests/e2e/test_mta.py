@@ -37,7 +37,8 @@ RESULT_RE = re.compile(r"^result job=(\d+) rcpt=(\S+) status=(\w+) remote=(\S+) 
 def driver():
     # MTA_DRIVER_CFLAGS="-fsanitize=address,undefined" runs the role under the sanitizers
     d, exe = build_driver("mta_driver", ["tests/e2e/mta_driver.c", "src/ternd/mta/mta.c",
-                                         "src/ternd/mta/mta_session.c", "src/ternd/role.c"],
+                                         "src/ternd/mta/mta_session.c", "src/ternd/mta/mta_qmqp.c",
+                                         "src/ternd/role.c"],
                           "MTA_DRIVER_CFLAGS")
     yield exe
     shutil.rmtree(d, ignore_errors=True)

@@ -16,6 +16,7 @@
  * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0). */
 #include "ternd/mta/mta.h"
 #include "ternd/mta/mta_session.h"
+#include "ternd/mta/mta_qmqp.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "lib/ev.h"
@@ -520,6 +521,7 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 	uint64_t n = msg_get_u64(r);
 	if (!r->err && n <= MTA_MAXRCPT)
 		mta_job_rcpts(j, r, n);
+	int qmqp = !r->err && r->off < r->len && strcmp(msg_get_str(r), "qmqp") == 0;
 	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
 		if (!r->err)                         /* else the codec logs it */
 			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
@@ -532,6 +534,10 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 			mta_finish_all(j, D_TEMP, "mta shutting down");
 		else
 			mta_report(j);                   /* only malformed addresses */
+		return;
+	}
+	if (qmqp) {                              /* channel qmqp: qmqpservers (mta_qmqp.c) */
+		mta_qmqp_start(cfg, j, mta_report);
 		return;
 	}
 	struct mta_dest *d = j->dest = mta_dest_get(j->host);
@@ -720,6 +726,7 @@ static void mta_on_term(int sig, short what, void *arg)
 	stopping = 1;
 	log_info("event=stopping");
 	mta_dns_fail_all("mta shutting down");
+	mta_qmqp_stop_all();
 	for (size_t b = 0; b < MTA_DEST_BUCKETS; b++)
 		for (struct mta_dest *d = dests[b]; d; d = d->hnext)
 			while (d->whead) {

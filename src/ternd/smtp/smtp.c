@@ -10,6 +10,7 @@
 #include "ternd/proto.h"
 #include "ternd/smtp/smtp_session.h"
 #include "ternd/smtp/pop3_session.h"
+#include "ternd/smtp/qmqp_session.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -41,6 +42,7 @@ struct smtp_slot {                  /* one session, tagged by its protocol */
 	union {
 		struct smtp_session *s;     /* proto CFG_PROTO_SMTP */
 		struct pop3_session *p;     /* proto CFG_PROTO_POP3 (pop3 / pop3s listeners) */
+		struct qmqp_session *q;     /* proto CFG_PROTO_QMQP (qmqp listeners) */
 	} u;
 	uint32_t id;                    /* 0 when free */
 	uint32_t gen;
@@ -142,6 +144,8 @@ static void smtp_slot_ipc(struct smtp_slot *sl, uint32_t type, struct msg_reader
 {
 	if (sl->proto == CFG_PROTO_POP3)
 		pop3_session_ipc(sl->u.p, type, r, fd);
+	else if (sl->proto == CFG_PROTO_QMQP)
+		qmqp_session_ipc(sl->u.q, type, r, fd);
 	else
 		smtp_session_ipc(sl->u.s, type, r, fd);
 }
@@ -150,6 +154,8 @@ static void smtp_slot_peer_lost(struct smtp_slot *sl)
 {
 	if (sl->proto == CFG_PROTO_POP3)
 		pop3_session_peer_lost(sl->u.p);
+	else if (sl->proto == CFG_PROTO_QMQP)
+		qmqp_session_peer_lost(sl->u.q);
 	else
 		smtp_session_peer_lost(sl->u.s);
 }
@@ -158,6 +164,8 @@ static void smtp_slot_drain(struct smtp_slot *sl)
 {
 	if (sl->proto == CFG_PROTO_POP3)
 		pop3_session_drain(sl->u.p);
+	else if (sl->proto == CFG_PROTO_QMQP)
+		qmqp_session_drain(sl->u.q);
 	else
 		smtp_session_drain(sl->u.s);
 }
@@ -166,6 +174,8 @@ static void smtp_slot_kill(struct smtp_slot *sl)
 {
 	if (sl->proto == CFG_PROTO_POP3)
 		pop3_session_kill(sl->u.p);
+	else if (sl->proto == CFG_PROTO_QMQP)
+		qmqp_session_kill(sl->u.q);
 	else
 		smtp_session_kill(sl->u.s);
 }
@@ -216,7 +226,8 @@ static void smtp_refuse(const struct smtp_listener *l, int fd, const char *ip, c
 	static const char smtp_msg[] = "421 4.7.0 Too many connections\r\n";
 	static const char pop3_msg[] = "-ERR [SYS/TEMP] too many connections\r\n";
 	int pop3 = config_listen_kind(l->conf)->proto == CFG_PROTO_POP3;
-	if (l->conf->policy.tls != CFG_TLS_IMPLICIT) {
+	if (l->conf->policy.tls != CFG_TLS_IMPLICIT &&          /* QMQP has no greeting: close */
+	    config_listen_kind(l->conf)->proto != CFG_PROTO_QMQP) {
 		ssize_t n = pop3 ? send(fd, pop3_msg, sizeof pop3_msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT)
 		                 : send(fd, smtp_msg, sizeof smtp_msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)n;
@@ -230,6 +241,11 @@ static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct so
 	const struct config *cfg = smtp.srv.cfg;
 	char ip[INET6_ADDRSTRLEN];
 	smtp_peer_ip(ss, ip, sizeof ip);
+	int qmqp = config_listen_kind(l->conf)->proto == CFG_PROTO_QMQP;
+	if (qmqp && !qmqp_session_client_ok(ip)) {    /* qmail-qmqpd's tcpserver rules */
+		smtp_refuse(l, fd, ip, "qmqpclients");
+		return;
+	}
 	if (cfg->maxsmtpd && smtp.nsessions >= cfg->maxsmtpd) {
 		smtp_refuse(l, fd, ip, "maxsmtpd");
 		return;
@@ -246,6 +262,11 @@ static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct so
 		return;
 	}
 	smtp.nsessions++;
+	if (qmqp) {
+		smtp.slot[i].u.q = qmqp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
+		smtp.slot[i].proto = smtp.slot[i].u.q ? CFG_PROTO_QMQP : 0;
+		return;
+	}
 	if (config_listen_kind(l->conf)->proto == CFG_PROTO_POP3) {
 		smtp.slot[i].u.p = pop3_session_new(&smtp.srv, smtp.srv.tls,
 		                                    l->conf->policy.tls == CFG_TLS_IMPLICIT, fd,
@@ -500,6 +521,8 @@ int smtp_prepare(struct role_ctx *ctx)
 {
 	const struct config *cfg = ctx->cfg;
 	char err[256];
+	if (qmqp_session_prepare(cfg) < 0)
+		return -1;
 	if (!cfg->servercert || !*cfg->servercert)
 		return 0;
 	if (tls_init() < 0) {
