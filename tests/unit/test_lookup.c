@@ -17,6 +17,7 @@
 #include "ternd/lookup/lookup_session.c"
 #include "ternd/lookup/lookup_backend.c"
 #include "ternd/lookup/lookup_auth.c"
+#include "ternd/lookup/lookup_authdir.c"
 #include "ternd/lookup/dns.c"
 #include "ternd/lookup/lookup_pop.c"
 #include "ternd/lookup/ldapc.c"

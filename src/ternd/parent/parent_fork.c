@@ -48,6 +48,9 @@ const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, u
 		return "a privileged group";
 	if (f->have_dflt && parent_fork_is(&f->dflt, uid, gid))
 		return NULL;
+	if (f->directory && !f->dev)         /* users ldap:: no table here to compare with */
+		return uid < f->minuid ? "a system account (uid below minuid) from the directory" :
+		       NULL;
 	if (table == PARENT_FORK_IN_TABLE && !f->dev && f->passwd && uid < f->minuid)
 		return "a system account (uid below minuid) found through passwd";
 	if (table == PARENT_FORK_IN_TABLE && !f->dev)
@@ -106,6 +109,7 @@ void parent_fork_facts_init(struct parent_fork_facts *f, const struct config *c)
 	}
 	f->dev = c->users && strncmp(c->users, "any:", 4) == 0;
 	f->passwd = c->users && strcmp(c->users, "passwd:") == 0;
+	f->directory = c->users && strcmp(c->users, "ldap:") == 0;
 	f->minuid = c->minuid;
 }
 
