@@ -200,7 +200,7 @@ struct users *users_open(const char *spec, struct cfg_errors *errs)
 		u = xcalloc(1, sizeof *u);
 		u->kind = UK_PASSWD;
 	} else if (spec && strcmp(spec, "ldap:") == 0) {
-		u = xcalloc(1, sizeof *u);           /* asked through the lookup role's directory */
+		u = xcalloc(1, sizeof *u);
 		u->kind = UK_LDAP;
 	} else if (spec && strncmp(spec, "any:", 4) == 0 && spec[4]) {
 		char *dir = users_absdir(spec + 4);
@@ -320,8 +320,9 @@ static int users_one(struct users *u, struct users_result *r, const char *name)
 			return TABLE_NOTFOUND;
 		return users_set(r, name, (uint64_t)getuid(), (uint64_t)getgid(), home);
 	}
-	case UK_LDAP:
-		break;
+	case UK_LDAP:               /* the lookup role installs its own backend for these */
+		snprintf(r->diag, sizeof r->diag, "directory users are asked through the lookup role");
+		return TABLE_TEMP;
 	}
 	return TABLE_TEMP;
 }
@@ -336,11 +337,6 @@ int users_lookup(struct users *u, const char *local, struct users_result *r)
 	}
 	snprintf(r->local, sizeof r->local, "%s", local);
 	str_lower(r->local);
-	if (u->kind == UK_LDAP) {            /* never synchronously: the directory is asked */
-		r->status = TABLE_TEMP;          /* by the lookup role's backend (lookup_backend.h) */
-		snprintf(r->diag, sizeof r->diag, "directory users are not in a table");
-		return r->status;
-	}
 	if (!users_valid_local(r->local)) {
 		snprintf(r->diag, sizeof r->diag, "bad local part");
 		return r->status;

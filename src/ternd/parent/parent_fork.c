@@ -48,13 +48,13 @@ const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, u
 		return "a privileged group";
 	if (f->have_dflt && parent_fork_is(&f->dflt, uid, gid))
 		return NULL;
-	if (f->directory && !f->dev)         /* users ldap:: no table here to compare with */
-		return uid < f->minuid ? "a system account (uid below minuid) from the directory" :
-		       NULL;
 	if (table == PARENT_FORK_IN_TABLE && !f->dev && f->passwd && uid < f->minuid)
 		return "a system account (uid below minuid) found through passwd";
 	if (table == PARENT_FORK_IN_TABLE && !f->dev)
 		return NULL;
+	if (f->directory)
+		return uid < f->minuid ? "below minuid (a directory user's qmailUID must not be a "
+		       "system account)" : NULL;
 	if (table == PARENT_FORK_TABLE_TEMP)
 		return "users table unreadable";
 	return "not the users table's uid and gid for this user, nor defaultprivs";

@@ -21,8 +21,9 @@ struct parent_fork_facts {
 	uint64_t bad_gids[PARENT_FORK_MAXIDS];   /* privileged groups: never granted */
 	size_t nbad;
 	int passwd;                       /* users passwd:: the table's pairs need uid >= minuid */
-	int directory;                    /* users ldap:: the pair is the directory's (qmailUID,
-	                                     qmailGID, as the lookup role found it); uid >= minuid */
+	int directory;                    /* users ldap:: the parent cannot ask the directory;
+	                                     any uid >= minuid (not root, no role, no privileged
+	                                     group) may be a directory user's qmailUID */
 	uint64_t minuid;
 };
 
@@ -31,8 +32,7 @@ enum parent_fork_table { PARENT_FORK_NOT_IN_TABLE = 0, PARENT_FORK_IN_TABLE, PAR
 
 /* The decision, a pure function: NULL if a delivery child may run as (uid, gid), else the
  * reason it may not. Never uid 0 or gid 0, a role account's uid or a privileged group;
- * allowed: the users table's pair (with users passwd: only from minuid up; with users ldap:
- * any other pair from minuid up, the directory being the table), the defaultprivs
+ * allowed: the users table's pair (with users passwd: only from minuid up), the defaultprivs
  * account, in development (users any:) the roles' own account. */
 const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, uint64_t gid,
                               enum parent_fork_table table);
