@@ -336,3 +336,106 @@ def test_pop_before_smtp_for_directory_logins(d):
     p.pass_(PW)
     p.quit()
     assert relay_code(d) == 250
+
+
+def test_answer_to_a_restarted_smtp_role_is_dropped(make_tern, workdir):
+    """A login parked on a frozen directory whose asking smtp role dies meanwhile: its late
+    answer is dropped (the generation check), never sent to the new smtp role's channel."""
+    x = Dir(make_tern, workdir)
+    try:
+        assert one(x, auth_plain, "ssha", PW)[0] == 235
+        x.ldap.freeze()
+        s = x.smtp()
+        s.sock.sendall(f"AUTH PLAIN {b64(chr(0) + 'sha' + chr(0) + PW)}\r\n".encode())
+        assert wait_for(lambda: x.t.log().count("event=ldap_login_asked") == 2)
+        os.kill(x.t.role_pids()["smtp"], 9)
+        s.close()
+        assert wait_for(lambda: "event=peer_new peer=smtp" in x.t.log())
+        assert wait_for(lambda: "event=login_result_dropped" in x.t.log(), timeout=10)
+        x.ldap.thaw()
+        assert wait_for(lambda: one(x, auth_plain, "ssha", PW)[0] == 235, timeout=15,
+                        step=0.3)
+    finally:
+        x.stop()
+
+
+# ---- ldapc_login and ldapc_bind through tests/e2e/ldapc_driver.c -------------------------
+
+from test_ldapc import Driver, driver  # noqa: E402,F401  (the driver fixture)
+
+
+def drive(d, cmd, timeout=10):
+    d.n += 1
+    tag = f"r{d.n}"
+    d.p.stdin.write(f"{cmd.split(' ', 1)[0]} {tag} {cmd.split(' ', 1)[1]}\n")
+    d.p.stdin.flush()
+    return tag
+
+
+def answer(d, timeout=10):
+    rtag, status, fields = d.result(timeout)
+    return rtag, status, fields
+
+
+@pytest.fixture
+def slapd2(workdir):
+    store = workdir / "store2"
+    ldap = LdapInstance(workdir / "ldap2")
+    ldap.add(people(store))
+    ldap.add("dn: ou=other,dc=example,dc=test\nobjectClass: organizationalUnit\nou: other\n\n"
+             f"dn: uid=ssha,ou=other,dc=example,dc=test\nobjectClass: inetOrgPerson\n"
+             "objectClass: qmailUser\nuid: ssha\ncn: x\nsn: x\nmail: other@example.test\n\n"
+             + entry("dup", ssha(PW), "/x/") +
+             "dn: cn=dup2,ou=other,dc=example,dc=test\nobjectClass: inetOrgPerson\n"
+             "objectClass: qmailUser\ncn: dup2\nsn: x\nuid: dup2\nmail: dup2@example.test\n"
+             "mailAlternateAddress: dup@example.test\n\n")
+    ldap.start()
+    yield ldap
+    ldap.stop()
+
+
+def test_ldapc_login_rule(driver, workdir, slapd2):
+    d = Driver(driver, workdir, [slapd2.url],
+               extra=[f"ldaplogin {slapd2.rootdn}", f"ldappassword {slapd2.rootpw}"])
+    try:
+        for name, dn in (("sha", f"uid=sha,{PEOPLE}"), ("md5@example.test", f"uid=md5,{PEOPLE}"),
+                         ("SMD5.alt@Example.Test", f"uid=smd5,{PEOPLE}"),
+                         ("other@example.test", "uid=ssha,ou=other,dc=example,dc=test")):
+            drive(d, f"login {name}")
+            _, status, f = answer(d)
+            assert status == "found" and f["dn"] == dn, (name, f)
+            assert f["catchall"] == "0"
+        drive(d, "login sha")
+        assert answer(d)[2]["pw"] == sha(PW)
+        # no entry, several entries (uid ssha twice; dup@ as mail and as an alternate), or
+        # a name that would be a filter: nobody
+        for name in ("nobody", "ssha", "dup@example.test", "*", "joe)(uid=*", "*)(uid=*",
+                     "ss*", "@example.test", "*@example.test", "sha)(|(uid=*"):
+            drive(d, f"login {name}")
+            assert answer(d)[1] == "notfound", name
+        assert wait_for(lambda: "event=ldap_login_ambiguous" in
+                        (workdir / "ldapc_driver.log").read_text())
+    finally:
+        d.close()
+
+
+def test_ldapc_bind_one_at_a_time(driver, workdir, slapd2):
+    d = Driver(driver, workdir, [slapd2.url])               # anonymous, as ldaprebind's
+    try:
+        tags = {}
+        for i in range(8):                                  # in flight together
+            name = ("ssha", "crypt", "sha", "md5")[i % 4]
+            pw = PW if i % 2 == 0 else "wrong"
+            tags[drive(d, f"bind uid={name},{PEOPLE} {pw}")] = "found" if i % 2 == 0 else \
+                "notfound"
+        got = dict(answer(d)[:2] for _ in tags)
+        assert got == tags
+        drive(d, f"bind uid=ssha,{PEOPLE} ")               # empty: never an anonymous bind
+        assert answer(d)[1] == "notfound"
+        drive(d, f"bind uid=ghost,{PEOPLE} {PW}")
+        assert answer(d)[1] == "notfound"
+        slapd2.stop()
+        drive(d, f"bind uid=ssha,{PEOPLE} {PW}")
+        assert answer(d)[1] == "temp"
+    finally:
+        d.close()

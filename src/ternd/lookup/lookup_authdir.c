@@ -129,6 +129,8 @@ static void lad_ask(struct auth_pending *p, const struct auth_req *q, int challe
 		lad_answer(d, TABLE_TEMP, "no directory client", AUTH_BIND_NONE);
 		return;
 	}
+	log_debug("event=ldap_login_asked service=%s ip=%s rebind=%d", q->service, q->ip,
+	          lad_rebind && !challenge);
 	ldapc_login(lookup_ldap, q->login, lad_found, d);
 }
 
