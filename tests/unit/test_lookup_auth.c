@@ -5,8 +5,9 @@
  * throttle (delay doubling per address and per login up to authfaildelaymax, reset on
  * success, close after authfailclose failures from one address and refusal without a check
  * until authfailwindow has passed, the table bounded); the pop-before-smtp table (pbstimeout,
- * pop3 logins only); never a password in the log; and the checks under the lookup role's
- * seccomp filter (a system call the role may not make would kill it). */
+ * pop3 logins only); never a password in the log; the checks under the lookup role's
+ * seccomp filter (a system call the role may not make would kill it); and the asynchronous
+ * checks of directory users against a fake directory answered later (`directory`). */
 #include "t.h"
 #include <stdint.h>
 static unsigned long long test_now = 1000000;

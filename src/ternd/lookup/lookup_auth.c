@@ -1,5 +1,6 @@
 /* lookup_auth — see lookup_auth.h: logins checked by the lookup role against the users
- * table's pwhash, the failure throttle and the pop-before-smtp table.
+ * table's pwhash (or what the directory found, answered later: struct auth_pending), the
+ * failure throttle and the pop-before-smtp table.
  * Owns: the throttle's and pbs's memory (bounded tables, entries expire). Trusts: nothing
  * in the request (the network-facing smtp role relays what a client sent): every field is
  * checked, a login is looked up only as a valid local part, secrets are never logged.

@@ -1,7 +1,9 @@
 /* lookup_auth — logins checked by the lookup role: SMTP AUTH and POP3 passwords against the
  * users table's pwhash (every format `ternctl digest` makes), CRAM-MD5 and APOP where a
  * cleartext secret is stored, the failure throttle per client address and per login, and the
- * pop-before-smtp table (client addresses that logged in to POP3 lately may relay).
+ * pop-before-smtp table (client addresses that logged in to POP3 lately may relay). Directory
+ * users (users ldap:) are checked asynchronously: the check parks until lookup_authdir.c
+ * answers it with what the directory found (lookup_auth_start, lookup_auth_answer).
  * Owns: the throttle and pbs state (memory of the lookup process). Trusts: nothing in the
  * request (it comes from the network-facing smtp role); the users table for the secrets.
  *
