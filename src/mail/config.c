@@ -108,7 +108,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "authfailwindow", CT_UINT, O(authfailwindow), "600", 1, 86400, "seconds a failed login is remembered for the throttle (per client address and per login)" },
 	{ "authfaildelaymax", CT_UINT, O(authfaildelaymax), "16", 0, 3600, "most seconds a login answer is delayed: 1 s after one failure, doubling with each consecutive one (0 = no delay)" },
 	{ "pbstimeout", CT_UINT, O(pbstimeout), "600", 0, 86400, "seconds a client address that logged in over POP3 may relay (pop-before-smtp; 0 = off)" },
-	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, or any:DIR" },
+	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, any:DIR, or ldap: (qmailUser entries of the ldapserver directory)" },
 	{ "minuid", CT_UINT, O(minuid), "1000", 0, 4294967294ull, "with users passwd:, accounts with a lower uid get no deliveries (system accounts); defaultprivs excepted" },
 	{ "aliases", CT_ALIASES, O(aliases), "", 0, 0, "aliases file in /etc/aliases syntax (file:PATH), or none" },
 	{ "dotqmailcheck", CT_CHOICE, O(dotqmailcheck), "strict", 0, 0, "which .qmail files tern-local trusts: strict (owned by the user, the home's owner or root; not writable by a shared group or others) or qmail (only world-writable refused)" },
@@ -158,7 +158,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "ldaplogin", CT_OPTSTR, O(ldaplogin), "", 0, 0, "DN of the simple bind to the LDAP servers (empty = anonymous)" },
 	{ "ldappassword", CT_SECRET, O(ldappassword), "", 0, 0, "password of ldaplogin, or file:PATH whose first line is it (read as root before privileges are dropped)" },
 	{ "ldaptimeout", CT_UINT, O(ldaptimeout), "30", 1, 3600, "seconds an LDAP request (connect, bind, search) may take before the lookup answers tempfail" },
-	{ "ldaprebind", CT_BOOL, O(ldaprebind), "0", 0, 0, "check user passwords by binding as the user's DN instead of comparing userPassword (qmail-ldap's ldaprebind; parsed, not used yet)" },
+	{ "ldaprebind", CT_BOOL, O(ldaprebind), "0", 0, 0, "check directory users' SMTP AUTH and POP3 passwords by binding as the user's DN (on a connection of its own) instead of comparing userPassword, for directories that do not disclose userPassword (qmail-ldap's ldaprebind); CRAM-MD5 and APOP still need a cleartext userPassword" },
 	{ "ldapobjectclass", CT_WORD, O(ldapobjectclass), "qmailUser", 0, 0, "objectClass of the user entries searched" },
 	{ "ldapuid", CT_UINT, O(ldapuid), "0", 0, 4294967294ull, "uid of entries without qmailUID (0 = none: such entries have no uid)" },
 	{ "ldapgid", CT_UINT, O(ldapgid), "0", 0, 4294967294ull, "gid of entries without qmailGID (0 = none)" },
@@ -652,7 +652,8 @@ static void cfg_resolve_listen(struct cfg_parse *ps)
 static int cfg_set_users(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 {
 	cfg_unquote(v);
-	if (strcmp(v, "passwd:") == 0 || (strncmp(v, "any:", 4) == 0 && v[4])) {
+	if (strcmp(v, "passwd:") == 0 || strcmp(v, "ldap:") == 0 ||
+	    (strncmp(v, "any:", 4) == 0 && v[4])) {
 		cfg_set_string(ps->c, k, v);
 		return 0;
 	}
@@ -662,7 +663,7 @@ static int cfg_set_users(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 		cfg_set_string(ps->c, k, v);
 		return 0;
 	}
-	cfg_err(ps, "users: expected file:PATH, passwd: or any:DIR, got '%s'", v);
+	cfg_err(ps, "users: expected file:PATH, passwd:, any:DIR or ldap:, got '%s'", v);
 	return -1;
 }
 

@@ -150,7 +150,7 @@ struct config {
 	char *ldaplogin;            /* bind DN ("" = anonymous) */
 	char *ldappassword;         /* password or "file:PATH" */
 	uint64_t ldaptimeout;       /* seconds per request */
-	int ldaprebind;             /* AUTH by binding as the user (not used yet) */
+	int ldaprebind;             /* logins checked by binding as the user (lookup_authdir.c) */
 	char *ldapobjectclass;      /* "qmailUser" */
 	uint64_t ldapuid, ldapgid;  /* defaults for entries without qmailUID/qmailGID (0 = none) */
 	char *ldapmessagestore;     /* prefix of relative mailMessageStore */

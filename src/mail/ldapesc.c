@@ -1,4 +1,5 @@
-/* ldapesc — RFC 4515 filter value escaping and the qmail-ldap user filter (see ldapesc.h).
+/* ldapesc — RFC 4515 filter value escaping and the qmail-ldap user and login filters (see
+ * ldapesc.h).
  * Owns: the filter text. Trusts: nothing in the address. */
 #include "mail/ldapesc.h"
 #include <stdio.h>
@@ -63,5 +64,24 @@ char *ldapesc_user_filter(const char *objectclass, const char *a, size_t n)
 	else
 		snprintf(f, sz, "(&(objectClass=%s)(|(mail=%s)(mailAlternateAddress=%s)))",
 		         oc, addr, addr);
+	return f;
+}
+
+char *ldapesc_login_filter(const char *objectclass, const char *s, size_t n)
+{
+	if (!n || n > LDAPESC_MAXADDR || s[0] == '@')
+		return NULL;
+	char oc[3 * 128 + 1], v[3 * LDAPESC_MAXADDR + 1];
+	if (ldapesc_value(objectclass, strlen(objectclass), oc, sizeof oc) < 0 ||
+	    ldapesc_value(s, n, v, sizeof v) < 0)
+		return NULL;
+	size_t sz = strlen(oc) + 2 * strlen(v) + 96;
+	char *f = malloc(sz);
+	if (!f)
+		return NULL;
+	if (memchr(s, '@', n))
+		snprintf(f, sz, "(&(objectClass=%s)(|(mail=%s)(mailAlternateAddress=%s)))", oc, v, v);
+	else
+		snprintf(f, sz, "(&(objectClass=%s)(uid=%s))", oc, v);
 	return f;
 }

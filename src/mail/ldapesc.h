@@ -15,4 +15,10 @@ int ldapesc_value(const char *v, size_t n, char *out, size_t outsz);
  * ldapobjectclass (escaped too). Returns a malloc'd string, or NULL when a is empty or over
  * 1024 bytes. */
 char *ldapesc_user_filter(const char *objectclass, const char *a, size_t n);
+/* The login filter of qmail-ldap's auth_pop/auth_smtp for login name s (n bytes): with an
+ * '@' the entry whose mail or mailAlternateAddress is s,
+ *   (&(objectClass=OC)(|(mail=S)(mailAlternateAddress=S)))
+ * else the entry whose uid is s, (&(objectClass=OC)(uid=S)); never the @domain catch-all.
+ * NULL when s is empty, starts with '@' (a catch-all value) or is over 1024 bytes. */
+char *ldapesc_login_filter(const char *objectclass, const char *s, size_t n);
 #endif

@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <pwd.h>
 #include <grp.h>
+#include <ldap.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -62,12 +63,13 @@ static const char *const sb_mta[] = {
 };
 /* lookup: tables and NSS by name, read-only, and the existence and permission checks of the
  * files it routes to (.qmail, aliases: access); libunbound's sockets and its resolver thread
- * (clone only with CLONE_THREAD: a thread, never a process); libldap's connections (its
- * SASL plugins are loaded before the filter: ldapc_preinit) */
+ * (clone only with CLONE_THREAD: a thread, never a process); libldap's connections (uname:
+ * its host name for SASL, the socket's names, writev; its non-blocking connect needs only
+ * the fcntl commands every role has) */
 static const char *const sb_lookup[] = {
 	SB_NSS_CALLS, "access", "faccessat", "faccessat2", "socketpair", "bind", "getsockopt", "setsockopt", "sendto", "recvfrom",
 	"madvise", "set_robust_list", "rseq", "exit",
-	"getpeername", "shutdown", NULL  /* libldap's connections (ldapc.c) */
+	"uname", "getsockname", "getpeername", "writev", "readv", "shutdown", NULL
 };
 /* queue: the spool (doc/QUEUE.md) and the maildrop directory; no socket() at all */
 static const char *const sb_queue[] = {
@@ -84,7 +86,7 @@ static const char *const sb_control[] = {
 static const char *const sb_none[] = { NULL };
 
 enum { SB_INET = 1, SB_UNIX = 2 };
-enum { SB_OPEN_RO = 1, SB_THREADS = 2, SB_NSS = 4, SB_CRYPTO = 8 };
+enum { SB_OPEN_RO = 1, SB_THREADS = 2, SB_NSS = 4, SB_CRYPTO = 8, SB_LDAP = 16 };
 
 static const struct sb_role {
 	const char *const *calls;
@@ -93,7 +95,7 @@ static const struct sb_role {
 } sb_roles[R_NROLES] = {
 	[R_PARENT]  = { sb_none, 0, 0 },          /* never filtered (doc/ARCHITECTURE.md) */
 	[R_SMTP]    = { sb_smtp, 0, 0 },
-	[R_LOOKUP]  = { sb_lookup, SB_INET | SB_UNIX, SB_OPEN_RO | SB_THREADS | SB_NSS },
+	[R_LOOKUP]  = { sb_lookup, SB_INET | SB_UNIX, SB_OPEN_RO | SB_THREADS | SB_NSS | SB_LDAP },
 	[R_QUEUE]   = { sb_queue, 0, 0 },
 	[R_SCHED]   = { sb_none, 0, 0 },
 	[R_MDA]     = { sb_none, 0, 0 },
@@ -308,6 +310,18 @@ static void sb_load_nss(void)
 	(void)getgrnam("_tern-sandbox-nss-probe");
 }
 
+/* libldap initialises itself on first use (Cyrus SASL's plugins, dlopen()ed from a
+ * directory listing, which the filter does not allow): once now, with ldap.conf, ldaprc and
+ * LDAP* variables ignored as ldapc.c wants */
+static void sb_load_ldap(void)
+{
+	char **mechs = NULL;
+	setenv("LDAPNOINIT", "1", 1);
+	/* the SASL mechanism list makes libldap load every plugin now */
+	if (ldap_get_option(NULL, LDAP_OPT_X_SASL_MECHLIST, &mechs) != LDAP_OPT_SUCCESS)
+		log_warn("event=sandbox_ldap_init_failed");
+}
+
 /* OpenSSL reads its configuration file (and would load what it names) on first use */
 static void sb_load_crypto(void)
 {
@@ -325,6 +339,8 @@ static int sb_load(enum role r, const char *mode)
 		sb_load_nss();
 	if (sr->flags & SB_CRYPTO)
 		sb_load_crypto();
+	if (sr->flags & SB_LDAP)
+		sb_load_ldap();
 	scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
 	if (!ctx) {
 		log_err("event=sandbox_failed step=seccomp_init");

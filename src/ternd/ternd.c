@@ -170,8 +170,6 @@ static int run_role(enum role r, struct config *cfg)
 	 * fs.suid_dumpable sysctl; before the filter. */
 	if ((r == R_SMTP || r == R_LOOKUP) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		log_fatal("event=prctl_failed error=\"%s\"", strerror(errno));
-	if (r == R_LOOKUP && *cfg->ldapserver)
-		ldapc_preinit();           /* libldap loads SASL plugins: before the filter */
 	if (sandbox_apply(r, cfg->sandbox) < 0)
 		exit(78);
 	switch (r) {

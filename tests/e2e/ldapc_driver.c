@@ -6,6 +6,8 @@
  * usage: ldapc_driver CONFIG     (a wall-clock limit: LDAPC_DRIVER_TIMEOUT s, 60)
  * stdin, one command a line:
  *   lookup TAG ADDRESS           start a lookup (ADDRESS is the rest of the line)
+ *   login TAG NAME               start a login search (ldapc_login; NAME: the rest)
+ *   bind TAG DN PASSWORD         start a user bind (ldapc_bind; DN without blanks)
  *   ping TAG                     answer "pong TAG" (a synchronisation point)
  * Output, one line each, flushed: "result TAG found|notfound|temp ms=ELAPSED [FIELD=VALUE...]"
  * with the mapped fields of a found entry (lists comma-separated), "pong TAG", "ready".
@@ -64,14 +66,23 @@ static void drv_command(char *line)
 		fflush(stdout);
 		return;
 	}
-	if (strncmp(line, "lookup ", 7) != 0 || !(sp = strchr(line + 7, ' '))) {
+	int kind = strncmp(line, "lookup ", 7) == 0 ? 0 : strncmp(line, "login ", 6) == 0 ? 1 :
+	           strncmp(line, "bind ", 5) == 0 ? 2 : -1;
+	char *tag = kind < 0 ? NULL : strchr(line, ' ') + 1;
+	if (!tag || !(sp = strchr(tag, ' '))) {
 		fprintf(stderr, "ldapc_driver: bad command '%s'\n", line);
 		exit(2);
 	}
 	struct dreq *d = calloc(1, sizeof *d);
-	snprintf(d->tag, sizeof d->tag, "%.*s", (int)(sp - line - 7), line + 7);
+	snprintf(d->tag, sizeof d->tag, "%.*s", (int)(sp - tag), tag);
 	d->start = ev_now_ms();
-	if (ldapc_user(drv_ldap, sp + 1, drv_answer, d) < 0) {
+	char *pw = kind == 2 ? strchr(sp + 1, ' ') : NULL;     /* bind: DN (no blank) PASSWORD */
+	if (pw)
+		*pw++ = '\0';
+	int rc = kind == 0 ? ldapc_user(drv_ldap, sp + 1, drv_answer, d) :
+	         kind == 1 ? ldapc_login(drv_ldap, sp + 1, drv_answer, d) :
+	         ldapc_bind(drv_ldap, sp + 1, pw ? pw : "", drv_answer, d);
+	if (rc < 0) {
 		printf("result %s error\n", d->tag);
 		fflush(stdout);
 		free(d);

@@ -1,7 +1,8 @@
-/* fuzz_ldapc_escape — ldapesc_value and ldapesc_user_filter on arbitrary bytes. Invariants:
- * the escaped value holds no byte that could change a filter's meaning (* ( ) NUL, and a
- * backslash only as the start of \XX), it unescapes to the input, and the user filter's
- * parentheses balance with exactly the structure of the template. */
+/* fuzz_ldapc_escape — ldapesc_value, ldapesc_user_filter and ldapesc_login_filter on
+ * arbitrary bytes. Invariants: the escaped value holds no byte that could change a filter's
+ * meaning (* ( ) NUL, and a backslash only as the start of \XX), it unescapes to the input,
+ * and the user filter's parentheses balance with exactly the structure of the template; so
+ * do the login filter's. */
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -69,11 +70,32 @@ static void fuzz_check_filter(const char *in, size_t n)
 	free(f);
 }
 
+/* the login filter: (&(oc)(uid)) or (&(oc)(|(mail)(alt))) and nothing else */
+static void fuzz_check_login(const char *in, size_t n)
+{
+	char *f = ldapesc_login_filter("qmailUser", in, n);
+	if (!f)
+		return;
+	int depth = 0, opens = 0;
+	for (const char *p = f; *p; p++) {
+		if (*p == '(') {
+			depth++;
+			opens++;
+		} else if (*p == ')' && --depth < 0) {
+			__builtin_trap();
+		}
+	}
+	if (depth != 0 || opens != (memchr(in, '@', n) ? 5 : 3))
+		__builtin_trap();
+	free(f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 2048)
 		return 0;
 	fuzz_check_value((const char *)data, size);
 	fuzz_check_filter((const char *)data, size);
+	fuzz_check_login((const char *)data, size);
 	return 0;
 }

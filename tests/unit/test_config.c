@@ -278,7 +278,7 @@ static void test_errors(void)
 		{ "locals ldap:profile\n", 1, "ldap: tables are not supported" },
 		{ "relayclients 10.0.0.0/33\n", 1, "relayclients: bad address or network '10.0.0.0/33'" },
 		{ "relayclients example.com\n", 1, "bad address or network" },
-		{ "users ldap:x\n", 1, "users: expected file:PATH, passwd: or any:DIR" },
+		{ "users ldap:x\n", 1, "users: expected file:PATH, passwd:, any:DIR or ldap:" },
 		{ "users file:/nonexistent/users\n", 1, "cannot read table file" },
 		{ "aliases relative/path\n", 1, "aliases: expected file:PATH" },
 		{ "aliases /nonexistent/aliases\n", 1, "cannot read table file /nonexistent/aliases" },

@@ -60,9 +60,39 @@ static void test_filter(void)
 	free(f);
 }
 
+static const struct { const char *in, *out; } login_cases[] = {
+	{ "joe", "(&(objectClass=qmailUser)(uid=joe))" },
+	{ "joe@example.test", "(&(objectClass=qmailUser)(|(mail=joe@example.test)"
+	  "(mailAlternateAddress=joe@example.test)))" },
+	{ "*", "(&(objectClass=qmailUser)(uid=\\2a))" },
+	{ "joe)(uid=*", "(&(objectClass=qmailUser)(uid=joe\\29\\28uid=\\2a))" },
+	{ "*)(uid=*@x", "(&(objectClass=qmailUser)(|(mail=\\2a\\29\\28uid=\\2a@x)"
+	  "(mailAlternateAddress=\\2a\\29\\28uid=\\2a@x)))" },
+	{ "a\\b", "(&(objectClass=qmailUser)(uid=a\\5cb))" },
+};
+
+static void test_login_filter(void)
+{
+	for (size_t i = 0; i < sizeof login_cases / sizeof login_cases[0]; i++) {
+		char *f = ldapesc_login_filter("qmailUser", login_cases[i].in,
+		                               strlen(login_cases[i].in));
+		T_EQ_STR(f, login_cases[i].out);
+		free(f);
+	}
+	T_CHECK(ldapesc_login_filter("qmailUser", "", 0) == NULL);
+	T_CHECK(ldapesc_login_filter("qmailUser", "@example.test", 13) == NULL);  /* catch-all */
+	char *f = ldapesc_login_filter("qmailUser", "a\0b", 3);                   /* NUL */
+	T_EQ_STR(f, "(&(objectClass=qmailUser)(uid=a\\00b))");
+	free(f);
+	char big[1100];
+	memset(big, 'a', sizeof big);
+	T_CHECK(ldapesc_login_filter("qmailUser", big, sizeof big) == NULL);
+}
+
 static void run(void)
 {
 	test_escape();
 	test_filter();
+	test_login_filter();
 }
 T_MAIN(run)

@@ -17,6 +17,7 @@
 #include "ternd/lookup/lookup_session.c"
 #include "ternd/lookup/lookup_backend.c"
 #include "ternd/lookup/lookup_auth.c"
+#include "ternd/lookup/lookup_authdir.c"
 #include "ternd/lookup/dns.c"
 #include "ternd/lookup/lookup_pop.c"
 #include "ternd/lookup/ldapc.c"
@@ -697,8 +698,48 @@ static void test_explain(void)
 	T_CHECK(strstr(text, "user=slowuser uid=1004") != NULL);
 }
 
+/* a directory user's POP3 mailbox and ids before the parent is asked; accountStatus words */
+static void test_pop_dircheck(void)
+{
+	static struct auth_res r;
+	static const struct { uint64_t uid, gid; const char *home, *maildir; int ok; } c[] = {
+		{ 2001, 2001, "/var/mail/dj/", "/var/mail/dj/Maildir/", 1 },
+		{ 2001, 2001, "/home/dj", "/var/mail/dj/", 1 },
+		{ 0, 2001, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },          /* root */
+		{ 2001, 0, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },          /* group 0 */
+		{ 995, 2001, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },        /* the role's uid */
+		{ 2001, 994, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },        /* the role's gid */
+		{ 2001, 2001, "/var/mail/dj/", "", 0 },                            /* no store */
+		{ 2001, 2001, "/var/mail/dj/", "dj/Maildir/", 0 },                 /* relative */
+		{ 2001, 2001, "/var/mail/dj/", "/var/mail/dj/mbox", 0 },           /* an mbox */
+		{ 2001, 2001, "/var/mail/dj/", "/var/mail/../etc/", 0 },
+		{ 2001, 2001, "/var/mail/dj/", "/var/mail/d j/", 0 },
+		{ 2001, 2001, "/var/mail/dj/", "/var/mail/d\nj/", 0 },
+		{ 2001, 2001, "", "/var/mail/dj/", 0 },                            /* no home */
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		memset(&r, 0, sizeof r);
+		r.directory = 1;
+		r.user.uid = c[i].uid;
+		r.user.gid = c[i].gid;
+		snprintf(r.user.home, sizeof r.user.home, "%s", c[i].home);
+		snprintf(r.maildir, sizeof r.maildir, "%s", c[i].maildir);
+		const char *why = lookup_pop_dircheck(&r, 995, 994);
+		if ((why == NULL) != c[i].ok)
+			fprintf(stderr, "dircheck case %zu: %s\n", i, why ? why : "ok");
+		T_EQ_INT(why == NULL, c[i].ok);
+	}
+	T_EQ_INT(lookup_authdir_account(""), USERS_ACTIVE);
+	T_EQ_INT(lookup_authdir_account("active"), USERS_ACTIVE);
+	T_EQ_INT(lookup_authdir_account("NoAccess"), USERS_NOACCESS);
+	T_EQ_INT(lookup_authdir_account("disabled"), USERS_DISABLED);
+	T_EQ_INT(lookup_authdir_account("deleted"), USERS_DELETED);
+	T_EQ_INT(lookup_authdir_account("bogus"), USERS_ACTIVE);   /* qmail-ldap: as active */
+}
+
 static void run(void)
 {
+	test_pop_dircheck();
 	dead_port = closed_port();
 	snprintf(dir, sizeof dir, "/tmp/tern-lookup-XXXXXX");
 	T_CHECK(mkdtemp(dir) != NULL);

@@ -5,8 +5,9 @@
  * throttle (delay doubling per address and per login up to authfaildelaymax, reset on
  * success, close after authfailclose failures from one address and refusal without a check
  * until authfailwindow has passed, the table bounded); the pop-before-smtp table (pbstimeout,
- * pop3 logins only); never a password in the log; and the checks under the lookup role's
- * seccomp filter (a system call the role may not make would kill it). */
+ * pop3 logins only); never a password in the log; the checks under the lookup role's
+ * seccomp filter (a system call the role may not make would kill it); and the asynchronous
+ * checks of directory users against a fake directory answered later (`directory`). */
 #include "t.h"
 #include <stdint.h>
 static unsigned long long test_now = 1000000;
@@ -431,6 +432,163 @@ static void ipkey(void)
 	reset();
 }
 
+/* ---- asynchronous checks (users ldap:): a fake directory keeps the question, the test
+ * answers it later */
+static struct auth_pending *dir_p;
+static char dir_login[256];
+static int dir_challenge, dir_asked, dir_done;
+static struct auth_res dir_res;
+static char dir_donelogin[256];
+
+static void dir_ask(struct auth_pending *p, const struct auth_req *q, int challenge)
+{
+	dir_p = p;
+	dir_asked++;
+	dir_challenge = challenge;
+	snprintf(dir_login, sizeof dir_login, "%s", q->login);
+}
+
+static void dir_answered(void *arg, const struct auth_req *q, const struct auth_res *r)
+{
+	T_CHECK(arg == &dir_done);
+	dir_done++;
+	dir_res = *r;
+	snprintf(dir_donelogin, sizeof dir_donelogin, "%s", q->login);
+}
+
+static void dir_start(const char *mech, const char *login, const char *authzid,
+                      const char *secret, const char *response)
+{
+	char sec[64];                /* the channel's buffer: wiped by the caller afterwards */
+	snprintf(sec, sizeof sec, "%s", secret);
+	struct auth_req q = { "smtp", "192.0.2.70", mech, login, authzid, sec, response };
+	dir_p = NULL;
+	dir_asked = dir_done = 0;
+	lookup_auth_start(&cfg, users, &q, dir_answered, &dir_done);
+	memset(sec, 'X', strlen(sec));
+}
+
+/* the entry of uid "dj" (mail dj@example.org) with pwhash and accountStatus account */
+static void dir_reply(int status, const char *pwhash, int account, int bound)
+{
+	static struct users_result ur;
+	memset(&ur, 0, sizeof ur);
+	ur.status = status;
+	snprintf(ur.user, sizeof ur.user, "dj");
+	ur.uid = ur.gid = 2001;
+	snprintf(ur.home, sizeof ur.home, "/var/mail/dj/");
+	struct auth_entry e = { .status = status, .diag = "fake directory down",
+	                        .pwhash = pwhash, .bound = bound, .account = account,
+	                        .name = "dj", .user = &ur, .maildir = "/var/mail/dj/Maildir/" };
+	T_CHECK(dir_p != NULL);
+	lookup_auth_answer(dir_p, &e);
+	dir_p = NULL;
+}
+
+#define JOE_SSHA "{SSHA}uJDd0BIdJ9Z7yDCZNWdgYeb33+cBAgME"     /* secret */
+
+static void directory(void)
+{
+	load_cfg("authfaildelaymax 4\n");
+	reset();
+	lookup_auth_set_directory(dir_ask);
+	/* parked until the directory answers; the request was copied (the secret too) */
+	dir_start("PLAIN", "dj@example.org", "", "secret", "");
+	T_EQ_INT(dir_asked, 1);
+	T_EQ_INT(dir_done, 0);
+	T_EQ_STR(dir_login, "dj@example.org");       /* as sent: the directory's rule */
+	T_EQ_INT(dir_challenge, 0);
+	dir_reply(TABLE_FOUND, JOE_SSHA, USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_done, 1);
+	T_EQ_INT(dir_res.verdict, AUTH_OK);
+	T_EQ_STR(dir_res.login, "dj");
+	T_EQ_INT(dir_res.directory, 1);
+	T_EQ_STR(dir_res.maildir, "/var/mail/dj/Maildir/");
+	T_EQ_STR(dir_donelogin, "dj@example.org");
+	/* a wrong password, counted; the dummy is not needed: the entry was found */
+	dir_start("LOGIN", "dj", "", "wrong", "");
+	dir_reply(TABLE_FOUND, JOE_SSHA, USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+	T_EQ_INT(dir_res.delay_ms, 1000);
+	T_EQ_INT(la_count(&la_loginfail, "dj"), 1);
+	/* accountStatus: refused with the right password, without it as any wrong one */
+	for (int acct = USERS_NOACCESS; acct <= USERS_DELETED; acct++) {
+		reset();
+		dir_start("PLAIN", "dj", "", "secret", "");
+		dir_reply(TABLE_FOUND, JOE_SSHA, acct, AUTH_BIND_NONE);
+		T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+		T_EQ_STR(dir_res.login, "");
+	}
+	/* the directory down: AUTH_TEMP, not counted */
+	reset();
+	dir_start("PLAIN", "dj", "", "secret", "");
+	dir_reply(TABLE_TEMP, "", USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_res.verdict, AUTH_TEMP);
+	T_EQ_INT(dir_res.delay_ms, 0);
+	T_EQ_INT(la_count(&la_ipfail, "192.0.2.70"), 0);
+	T_EQ_INT(la_count(&la_loginfail, "dj"), 0);
+	/* unknown; no userPassword disclosed */
+	dir_start("PLAIN", "nobody", "", "secret", "");
+	dir_reply(TABLE_NOTFOUND, "", USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+	dir_start("PLAIN", "dj", "", "secret", "");
+	dir_reply(TABLE_FOUND, "", USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+	/* ldaprebind: the bind decides, whatever pwhash says */
+	reset();
+	dir_start("PLAIN", "dj", "", "secret", "");
+	dir_reply(TABLE_FOUND, "", USERS_ACTIVE, AUTH_BIND_OK);
+	T_EQ_INT(dir_res.verdict, AUTH_OK);
+	dir_start("PLAIN", "dj", "", "secret", "");
+	dir_reply(TABLE_FOUND, JOE_SSHA, USERS_ACTIVE, AUTH_BIND_BAD);
+	T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+	reset();
+	dir_start("PLAIN", "dj", "", "secret", "");
+	dir_reply(TABLE_FOUND, "", USERS_DISABLED, AUTH_BIND_OK);
+	T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+	/* CRAM-MD5 is asked as a challenge (the directory must give the cleartext) */
+	reset();
+	dir_start("CRAM-MD5", "dj", "", RFC2195_CH, RFC2195_DG);
+	T_EQ_INT(dir_challenge, 1);
+	dir_reply(TABLE_FOUND, "{CLEARTEXT}tanstaaftanstaaf", USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_res.verdict, AUTH_OK);
+	/* authzid: the login, or the entry's uid; nobody else */
+	dir_start("PLAIN", "dj@example.org", "DJ", "secret", "");
+	dir_reply(TABLE_FOUND, JOE_SSHA, USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_res.verdict, AUTH_OK);
+	dir_start("PLAIN", "dj@example.org", "joe", "secret", "");
+	dir_reply(TABLE_FOUND, JOE_SSHA, USERS_ACTIVE, AUTH_BIND_NONE);
+	T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+	/* never asked: a catch-all value, a malformed login; answered at once */
+	reset();
+	const char *bad[] = { "@example.org", "", "a b", "x\x7f" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		dir_start("PLAIN", bad[i], "", "secret", "");
+		T_EQ_INT(dir_asked, 0);
+		T_EQ_INT(dir_done, 1);
+		T_EQ_INT(dir_res.verdict, AUTH_FAIL);
+	}
+	/* too many failures from the address: refused unchecked, the directory not asked */
+	load_cfg("authfailclose 2\nauthfaildelaymax 0\n");
+	reset();
+	for (int i = 0; i < 2; i++) {
+		dir_start("PLAIN", "dj", "", "wrong", "");
+		dir_reply(TABLE_FOUND, JOE_SSHA, USERS_ACTIVE, AUTH_BIND_NONE);
+	}
+	dir_start("PLAIN", "dj", "", "secret", "");
+	T_EQ_INT(dir_asked, 0);
+	T_EQ_INT(dir_res.close, 1);
+	/* no directory: the table, answered at once */
+	lookup_auth_set_directory(NULL);
+	load_cfg("");
+	reset();
+	dir_start("PLAIN", "joe", "", "secret", "");
+	T_EQ_INT(dir_asked, 0);
+	T_EQ_INT(dir_done, 1);
+	T_EQ_INT(dir_res.verdict, AUTH_OK);
+	T_EQ_INT(dir_res.directory, 0);
+}
+
 static void run(void)
 {
 	struct cfg_errors errs;
@@ -446,6 +604,7 @@ static void run(void)
 	pbs();
 	logged();
 	sandboxed();
+	directory();
 	users_free(users);
 	config_free(&cfg);
 }

@@ -108,6 +108,22 @@ static void test_minuid(void)
 	T_CHECK(parent_fork_check(&f, 33, 33, PARENT_FORK_IN_TABLE) == NULL);
 }
 
+/* users ldap:: the directory's pair (the parent has no table to compare with: users.c answers
+ * TABLE_TEMP), still never root, a role account or a privileged group, from minuid up */
+static void test_directory(void)
+{
+	struct parent_fork_facts f = facts(0);
+	T_CHECK(parent_fork_check(&f, 2001, 2001, PARENT_FORK_TABLE_TEMP) != NULL);
+	f.directory = 1;
+	T_CHECK(parent_fork_check(&f, 2001, 2001, PARENT_FORK_TABLE_TEMP) == NULL);
+	T_CHECK(parent_fork_check(&f, 0, 2001, PARENT_FORK_TABLE_TEMP) != NULL);
+	T_CHECK(parent_fork_check(&f, 2001, 0, PARENT_FORK_TABLE_TEMP) != NULL);
+	T_CHECK(parent_fork_check(&f, f.role_uids[0], 2001, PARENT_FORK_TABLE_TEMP) != NULL);
+	T_CHECK(parent_fork_check(&f, 2001, f.bad_gids[3], PARENT_FORK_TABLE_TEMP) != NULL);
+	f.minuid = 1000;
+	T_CHECK(parent_fork_check(&f, 999, 2001, PARENT_FORK_TABLE_TEMP) != NULL);
+}
+
 static void test_users_table(void)
 {
 	struct cfg_errors errs = { .n = 0 };
@@ -178,6 +194,7 @@ static void run(void)
 	test_table();
 	test_no_defaultprivs();
 	test_minuid();
+	test_directory();
 	test_users_table();
 	test_role_accounts();
 	test_facts();

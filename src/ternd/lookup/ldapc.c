@@ -35,13 +35,16 @@ struct ldapc_srv {
 	unsigned backoff;
 };
 
+enum ldapc_kind { LDAPC_Q_USER, LDAPC_Q_LOGIN, LDAPC_Q_BIND };
+
 struct ldapc_req {
 	struct ldapc_req *prev, *next;
 	struct ldapc *l;
 	struct ldapc_srv *srv;
-	int msgid;                 /* -1 while waiting for the bind */
+	int kind;                  /* enum ldapc_kind */
+	int msgid;                 /* -1 while waiting for the bind (or, a user bind, its turn) */
 	int failed;                /* its server failed: being answered TABLE_TEMP */
-	char *addr, *filter;
+	char *addr, *filter;       /* LDAPC_Q_BIND: the user's DN and the password */
 	ldapc_cb cb;
 	void *arg;
 	struct ev *timer;
@@ -79,9 +82,29 @@ static void ldapc_req_done(struct ldapc_req *r, int status, const struct ldapc_u
 	ldapc_cb cb = r->cb;
 	void *arg = r->arg;
 	free(r->addr);
+	if (r->kind == LDAPC_Q_BIND && r->filter)
+		explicit_bzero(r->filter, strlen(r->filter));
 	free(r->filter);
 	free(r);
 	cb(arg, status, u);
+}
+
+/* a user bind (ldapc_bind) is sent when no other one is in flight on its connection: binds
+ * on one connection are answered in turn (RFC 4511 4.2.1) */
+static int ldapc_userbind_send(struct ldapc_req *r)
+{
+	struct ldapc_srv *s = r->srv;
+	for (struct ldapc_req *o = s->l->reqs; o; o = o->next)
+		if (o != r && o->srv == s && o->kind == LDAPC_Q_BIND && o->msgid >= 0)
+			return 0;                /* its turn comes in ldapc_userbind_done */
+	struct berval cred = { strlen(r->filter), r->filter };
+	int rc = ldap_sasl_bind(s->ld, r->addr, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &r->msgid);
+	if (rc != LDAP_SUCCESS) {
+		r->msgid = -1;
+		ldapc_srv_fail(s, "userbind", rc);
+		return -1;
+	}
+	return 0;
 }
 
 static int ldapc_req_send(struct ldapc_req *r)
@@ -92,6 +115,8 @@ static int ldapc_req_send(struct ldapc_req *r)
 		"qmailDotMode", "mailReplyText", "deliveryProgramPath", "mail",
 		"mailAlternateAddress", NULL };
 	struct ldapc_srv *s = r->srv;
+	if (r->kind == LDAPC_Q_BIND)
+		return ldapc_userbind_send(r);
 	struct timeval tv = { (time_t)(s->l->c.timeout_ms / 1000 + 1), 0 };
 	int rc = ldap_search_ext(s->ld, s->l->c.basedn, LDAP_SCOPE_SUBTREE, r->filter, attrs, 0,
 	                         NULL, NULL, &tv, 16, &r->msgid);
@@ -106,7 +131,8 @@ static void ldapc_req_timeout(int fd, short what, void *arg)
 {
 	struct ldapc_req *r = arg;
 	struct ldapc_srv *s = r->srv;
-	log_warn("event=ldap_timeout server=%s addr=%s", s ? s->uri : "-", r->addr);
+	log_warn("event=ldap_timeout server=%s %s=%s", s ? s->uri : "-",
+	         r->kind == LDAPC_Q_BIND ? "dn" : "addr", r->addr);
 	/* a server that lets a request time out is treated as down: its connection is closed
 	 * (every request on it answered TABLE_TEMP) and it is avoided during the back-off */
 	if (s)
@@ -242,6 +268,47 @@ static int ldapc_is_catchall(LDAP *ld, LDAPMessage *e, const char *addr)
 	return catchall;
 }
 
+/* a login search's answer: exactly one entry (the login filter has no catch-all term, so
+ * every entry counts as exact), else no login (several: ambiguous, refused and logged) */
+static void ldapc_login_done(struct ldapc_req *r, LDAP *ld, int err, LDAPMessage *e, int n)
+{
+	if (err != LDAP_SUCCESS) {
+		log_warn("event=ldap_search_failed server=%s login=%s err=%s", r->srv->uri, r->addr,
+		         ldap_err2string(err));
+		ldapc_req_done(r, TABLE_TEMP, NULL);
+	} else if (n == 1) {
+		ldapc_answer_entry(r, ld, e, 0);
+	} else {
+		if (n > 1)
+			log_warn("event=ldap_login_ambiguous login=%s entries=%d", r->addr, n);
+		ldapc_req_done(r, TABLE_NOTFOUND, NULL);
+	}
+}
+
+/* a user bind's answer: FOUND = the password is right, NOTFOUND = invalidCredentials (or the
+ * entry gone), TEMP otherwise; then the next bind waiting on the connection goes */
+static void ldapc_userbind_done(struct ldapc_req *r, LDAP *ld, LDAPMessage *m)
+{
+	struct ldapc_srv *s = r->srv;
+	int err = LDAP_OTHER;
+	if (ldap_parse_result(ld, m, &err, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS)
+		err = LDAP_OTHER;
+	int st = err == LDAP_SUCCESS ? TABLE_FOUND :
+	         err == LDAP_INVALID_CREDENTIALS || err == LDAP_NO_SUCH_OBJECT ? TABLE_NOTFOUND :
+	         TABLE_TEMP;
+	if (st == TABLE_TEMP)
+		log_warn("event=ldap_userbind_failed server=%s dn=%s err=%s", s->uri, r->addr,
+		         ldap_err2string(err));
+	struct ldapc *l = r->l;
+	ldapc_req_done(r, st, NULL);
+	for (struct ldapc_req *o = l->reqs; o; o = o->next)
+		if (o->srv == s && s->state == LDAPC_READY && o->kind == LDAPC_Q_BIND &&
+		    o->msgid < 0) {
+			ldapc_userbind_send(o);
+			return;
+		}
+}
+
 /* a complete search answer (entries + result) for r */
 static void ldapc_search_done(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
 {
@@ -262,6 +329,10 @@ static void ldapc_search_done(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
 			if (ldap_parse_result(ld, m, &err, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS)
 				err = LDAP_OTHER;
 		}
+	}
+	if (r->kind == LDAPC_Q_LOGIN) {
+		ldapc_login_done(r, ld, got_result ? err : LDAP_OTHER, exact, nexact + ncatch);
+		return;
 	}
 	if (!got_result || err != LDAP_SUCCESS || nexact > 1 || (!nexact && ncatch > 1)) {
 		log_warn("event=ldap_search_failed server=%s addr=%s err=%s exact=%d catchall=%d",
@@ -339,7 +410,10 @@ static void ldapc_dispatch(struct ldapc_srv *s, LDAPMessage *res)
 	}
 	for (struct ldapc_req *r = s->l->reqs; r; r = r->next) {
 		if (r->srv == s && r->msgid == id) {
-			ldapc_search_done(r, s->ld, res);
+			if (r->kind == LDAPC_Q_BIND)
+				ldapc_userbind_done(r, s->ld, res);
+			else
+				ldapc_search_done(r, s->ld, res);
 			return;
 		}
 	}
@@ -438,17 +512,16 @@ static struct ldapc_srv *ldapc_pick(struct ldapc *l, unsigned tried)
 
 /* ---------------------------------------------------------------- API */
 
-int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg)
+/* queue a request of kind on key (filter: its search filter, or a user bind's password;
+ * taken over) and start it on the first usable server */
+static int ldapc_request(struct ldapc *l, int kind, const char *key, char *filter, ldapc_cb cb,
+                         void *arg)
 {
-	char *filter = ldapesc_user_filter(l->c.objectclass, address, strlen(address));
-	if (!filter) {            /* empty or longer than any mailbox */
-		cb(arg, TABLE_NOTFOUND, NULL);
-		return 0;
-	}
 	struct ldapc_req *r = xcalloc(1, sizeof *r);
 	r->l = l;
+	r->kind = kind;
 	r->msgid = -1;
-	r->addr = xstrdup(address);
+	r->addr = xstrdup(key);
 	r->filter = filter;
 	r->cb = cb;
 	r->arg = arg;
@@ -472,6 +545,35 @@ int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg)
 	}
 	ldapc_req_done(r, TABLE_TEMP, NULL);
 	return 0;
+}
+
+int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg)
+{
+	char *filter = ldapesc_user_filter(l->c.objectclass, address, strlen(address));
+	if (!filter) {            /* empty or longer than any mailbox */
+		cb(arg, TABLE_NOTFOUND, NULL);
+		return 0;
+	}
+	return ldapc_request(l, LDAPC_Q_USER, address, filter, cb, arg);
+}
+
+int ldapc_login(struct ldapc *l, const char *name, ldapc_cb cb, void *arg)
+{
+	char *filter = ldapesc_login_filter(l->c.objectclass, name, strlen(name));
+	if (!filter) {            /* empty, a catch-all value, or too long */
+		cb(arg, TABLE_NOTFOUND, NULL);
+		return 0;
+	}
+	return ldapc_request(l, LDAPC_Q_LOGIN, name, filter, cb, arg);
+}
+
+int ldapc_bind(struct ldapc *l, const char *dn, const char *password, ldapc_cb cb, void *arg)
+{
+	if (!*dn || !*password) {  /* an empty password would be an unauthenticated bind */
+		cb(arg, TABLE_NOTFOUND, NULL);
+		return 0;
+	}
+	return ldapc_request(l, LDAPC_Q_BIND, dn, xstrdup(password), cb, arg);
 }
 
 size_t ldapc_pending(const struct ldapc *l)
@@ -509,14 +611,6 @@ struct ldapc *ldapc_new(const struct ldapc_conf *c)
 		return NULL;
 	}
 	return l;
-}
-
-void ldapc_preinit(void)
-{
-	char **mechs = NULL;
-	setenv("LDAPNOINIT", "1", 1);
-	if (ldap_get_option(NULL, LDAP_OPT_X_SASL_MECHLIST, &mechs) != LDAP_OPT_SUCCESS)
-		log_warn("event=ldap_preinit_failed");
 }
 
 void ldapc_free(struct ldapc *l)

@@ -1,6 +1,6 @@
 /* ldapc — the lookup role's asynchronous LDAP client (OpenLDAP libldap): qmailUser entries
- * found by mail / mailAlternateAddress (and the @domain catch-all), answered through a
- * callback from tern's event loop (src/lib/ev.h), never blocking it on a search.
+ * found by mail / mailAlternateAddress (and the @domain catch-all) or by a login name, and
+ * user binds that check a password (ldaprebind), answered through a callback from tern's event loop (src/lib/ev.h), never blocking it on a search.
  * Owns: one connection per configured server URI (tried in order, a failing server avoided
  * with exponential back-off, reconnected on demand), the requests in flight and their
  * timers. Trusts: nothing the directory sends — a missing, garbled or ambiguous answer is
@@ -67,12 +67,19 @@ int ldapc_conf_from(struct ldapc_conf *out, const struct config *cfg, char *pwbu
  * a bad address), never after ldapc_free (which answers TABLE_TEMP to every request left).
  * 0, or -1 when the request could not even be queued (cb not called). */
 int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg);
+/* A login (qmail-ldap's auth_pop/auth_smtp rule, ldapesc_login_filter): the one entry whose
+ * uid is name, or whose mail / mailAlternateAddress is name when it holds an '@' (never a
+ * catch-all). No entry, or more than one (logged), is TABLE_NOTFOUND. cb as for ldapc_user
+ * (catchall always 0). */
+int ldapc_login(struct ldapc *l, const char *name, ldapc_cb cb, void *arg);
+/* A simple bind as dn with password (ldaprebind): TABLE_FOUND = accepted, TABLE_NOTFOUND =
+ * invalid credentials (or an empty dn or password, refused without asking), TABLE_TEMP =
+ * the server could not say; u is always NULL. The connection's identity changes: use an
+ * ldapc of its own for binds, never the one that searches. Binds on one connection go one
+ * at a time. */
+int ldapc_bind(struct ldapc *l, const char *dn, const char *password, ldapc_cb cb, void *arg);
 /* requests in flight or waiting for a connection */
 size_t ldapc_pending(const struct ldapc *l);
-/* libldap's global state — the host name and Cyrus SASL with its plugins, which libldap
- * would otherwise load at the first connection — made now: call it before the role's seccomp
- * filter, which forbids mapping new code (ternd.c, when ldapserver is set). */
-void ldapc_preinit(void);
 /* Answers every request left TABLE_TEMP, closes the connections. Not from a callback. */
 void ldapc_free(struct ldapc *l);
 #endif

@@ -3,9 +3,12 @@
  * decides, walked by a resumable session of lookup_session.c that may park while the users
  * backend answers; this file only speaks the protocol of proto.h), and the mta role's DNS requests
  * (M_MX_RESOLVE, answered asynchronously by src/ternd/dns.c), and the smtp role's logins
- * (M_AUTH_CHECK, checked by lookup_auth.c, which also keeps the pop-before-smtp table that
- * the relay decision consults), and the control role's M_EXPLAIN (ternctl verify / ldaplookup,
- * answered by lookup_explain.c with the same routing session).
+ * (M_AUTH_CHECK, M_POP_LOGIN, checked by lookup_auth.c, which also keeps the pop-before-smtp
+ * table that the relay decision consults; directory users' checks wait for the directory,
+ * lookup_authdir.c, and their answers, like routing's, go to the asking peer's channel of
+ * the moment or are dropped if that peer restarted meanwhile), and the control role's
+ * M_EXPLAIN (ternctl verify / ldaplookup, answered by lookup_explain.c with the same routing
+ * session).
  * Owns: the loaded users and aliases tables of this process (re-read when their files change,
  * checked at most once a second, on lookup), the channels to its peers (a restarted peer's
  * fresh one arrives from the parent: M_PEER_NEW). Trusts: no peer — the codec lets through
@@ -19,6 +22,7 @@
 #include "ternd/lookup/dns.h"
 #include "ternd/lookup/lookup_auth.h"
 #include "ternd/lookup/lookup_explain.h"
+#include "ternd/lookup/lookup_authdir.h"
 #include "ternd/lookup/lookup_pop.h"
 #include "ternd/lookup/lookup_session.h"
 #include "ternd/lookup/ldapc.h"
@@ -272,20 +276,42 @@ static void lookup_mx(int peer, uint32_t id, const char *name, uint64_t mode)
 	dns_resolve(name, mode <= DNS_MODE_HOST ? (int)mode : -1, lookup_mx_done, q);
 }
 
-/* M_AUTH_CHECK: the verdict, its delay and whether to hang up (doc/IPC.md) */
-static void lookup_auth(struct chan *c, uint32_t id, const struct auth_req *q)
+struct lookup_login {             /* an M_AUTH_CHECK or M_POP_LOGIN being checked */
+	int peer;
+	uint32_t gen, id, type;
+};
+
+/* a login's verdict (at once, or when the directory answered): to the asking peer's channel
+ * of the moment, if it is still the same. M_AUTH_CHECK: the verdict, its delay and whether
+ * to hang up (doc/IPC.md); M_POP_LOGIN: lookup_pop.c */
+static void lookup_login_done(void *arg, const struct auth_req *q, const struct auth_res *res)
 {
-	struct auth_res *res = xmalloc(sizeof *res);
-	lookup_auth_check(lk.cfg, lk.users, q, res);
-	struct msg m;
-	msg_init(&m, M_AUTH_RESULT, id);
-	msg_u64(&m, (uint64_t)res->verdict);
-	msg_u64(&m, res->delay_ms);
-	msg_u64(&m, (uint64_t)res->close);
-	msg_str(&m, res->verdict == AUTH_OK ? res->login : "");
-	chan_send(c, &m);
+	struct lookup_login *w = arg;
+	if (w->gen != lk.gen[w->peer] || !lk.peer[w->peer]) {
+		log_info("event=login_result_dropped id=%u peer=%s", w->id, role_name(w->peer));
+	} else if (w->type == M_POP_LOGIN) {
+		lookup_pop_answer(lk.cfg, lk.peer[w->peer], lk.peer[R_PARENT], w->id, q, res);
+	} else {
+		struct msg m;
+		msg_init(&m, M_AUTH_RESULT, w->id);
+		msg_u64(&m, (uint64_t)res->verdict);
+		msg_u64(&m, res->delay_ms);
+		msg_u64(&m, (uint64_t)res->close);
+		msg_str(&m, res->verdict == AUTH_OK ? res->login : "");
+		chan_send(lk.peer[w->peer], &m);
+	}
+	free(w);
+}
+
+static void lookup_login(int peer, uint32_t id, uint32_t type, const struct auth_req *q)
+{
+	struct lookup_login *w = xmalloc(sizeof *w);
+	w->peer = peer;
+	w->gen = lk.gen[peer];
+	w->id = id;
+	w->type = type;
+	lookup_auth_start(lk.cfg, lk.users, q, lookup_login_done, w);    /* copies q */
 	explicit_bzero((char *)q->secret, strlen(q->secret));   /* in the channel's buffer */
-	free(res);
 }
 
 static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
@@ -293,11 +319,6 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 {
 	if (fd >= 0)
 		close(fd);
-	if (type == M_POP_LOGIN) {
-		lookup_refresh();
-		lookup_pop_login(lk.cfg, lk.users, c, lk.peer[R_PARENT], id, r);
-		return;
-	}
 	const char *a = "", *b = "", *auth = "";
 	uint64_t mode = 0;
 	struct auth_req q;
@@ -317,6 +338,10 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		break;
 	case M_AUTH_CHECK:
 		q.service = msg_get_str(r);
+		lookup_auth_decode(r, &q);
+		break;
+	case M_POP_LOGIN:
+		q.service = "pop3";
 		lookup_auth_decode(r, &q);
 		break;
 	case M_MX_RESOLVE:
@@ -339,8 +364,8 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_mail_check(c, id, a);
 	else if (type == M_RCPT_CHECK)
 		lookup_rcpt_check(c, (int)(intptr_t)arg, id, a, b, auth);
-	else if (type == M_AUTH_CHECK)
-		lookup_auth(c, id, &q);
+	else if (type == M_AUTH_CHECK || type == M_POP_LOGIN)
+		lookup_login((int)(intptr_t)arg, id, type, &q);
 	else if (type == M_EXPLAIN)
 		lookup_explain(lk.cfg, &lk.rc, &lk.be, (int)(intptr_t)arg,
 		               lk.gen[(int)(intptr_t)arg], id, a, mode);
@@ -348,8 +373,8 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_route((int)(intptr_t)arg, id, a);
 }
 
-/* A peer went away: lookup keeps no state for it but its DNS questions and parked routing
- * sessions, whose answers drop (the generation check).
+/* A peer went away: lookup keeps no state for it but its DNS questions, parked routing
+ * sessions and login checks, whose answers drop (the generation check).
  * The parent gone: nobody will restart anything, leave. */
 static void lookup_closed(struct chan *c, void *arg)
 {
@@ -471,6 +496,8 @@ int lookup_main(struct role_ctx *ctx)
 		lookup_backend_fake(&lk.be, lk.users, lookup_test_fake_ms);
 #endif
 	lookup_open_ldap(lk.cfg);
+	if (lookup_authdir_init(lk.cfg) < 0)
+		log_fatal("event=ldap_unusable reason=\"directory logins cannot be checked\"");
 	lookup_check_routes(lk.cfg);
 	lookup_check_postmaster();
 	dns_init(lk.cfg);               /* on failure every M_MX_RESOLVE answers MX_TEMP */

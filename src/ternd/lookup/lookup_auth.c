@@ -1,5 +1,6 @@
 /* lookup_auth — see lookup_auth.h: logins checked by the lookup role against the users
- * table's pwhash, the failure throttle and the pop-before-smtp table.
+ * table's pwhash (or what the directory found, answered later: struct auth_pending), the
+ * failure throttle and the pop-before-smtp table.
  * Owns: the throttle's and pbs's memory (bounded tables, entries expire). Trusts: nothing
  * in the request (the network-facing smtp role relays what a client sent): every field is
  * checked, a login is looked up only as a valid local part, secrets are never logged.
@@ -256,6 +257,20 @@ struct la_ctx {                    /* one check under way */
 	const char *reason;            /* why it failed, for the log */
 };
 
+/* one check waiting for the directory: the request copied (the channel's buffer goes on),
+ * the result on the heap (it holds a users_result) */
+struct auth_pending {
+	struct la_ctx c;
+	struct auth_req q;
+	struct auth_res r;
+	lookup_auth_done done;
+	void *arg;
+	size_t len;                    /* of buf */
+	char buf[];                    /* the request's strings */
+};
+
+static lookup_auth_ask la_dir;     /* the directory's asker (users ldap:), else NULL */
+
 /* every value bounded (the request may be anything), never the secret */
 static void la_log_fail(const struct la_ctx *c, const char *reason)
 {
@@ -337,18 +352,21 @@ static int la_verify(struct la_ctx *c, const char *pwhash)
 	return ok;
 }
 
-/* authzid: empty, or the login itself (as sent, or as its local part: "joe", "joe@local") */
-static int la_authzid_ok(const struct la_ctx *c, const char *user)
+/* authzid: empty, or the login itself (as sent, or as its local part: "joe", "joe@local"; a
+ * directory user also by the entry's uid, name) */
+static int la_authzid_ok(const struct la_ctx *c, const char *user, const char *name)
 {
 	const char *z = c->q->authzid;
 	char local[USERS_MAXLOCAL];
-	if (!*z || strcasecmp(z, c->q->login) == 0)
+	if (!*z || strcasecmp(z, c->q->login) == 0 || (*name && strcasecmp(z, name) == 0))
 		return 1;
+	if (la_dir)
+		return 0;
 	return la_login_ok(z) && la_local(c->cfg, z, local, sizeof local) == ROUTE_LOCAL &&
 	       strcasecmp(local, user) == 0;
 }
 
-static void la_ok(struct la_ctx *c, const struct users_result *ur)
+static void la_ok(struct la_ctx *c, const struct users_result *ur, const char *maildir)
 {
 	struct auth_res *r = c->r;
 	char k[LA_MAXIP];
@@ -360,6 +378,8 @@ static void la_ok(struct la_ctx *c, const struct users_result *ur)
 	snprintf(r->login, sizeof r->login, "%s", ur->user);
 	r->user = *ur;
 	memset(r->user.pwhash, 0, sizeof r->user.pwhash);
+	r->directory = la_dir != NULL;
+	snprintf(r->maildir, sizeof r->maildir, "%s", maildir ? maildir : "");
 	la_forget(&la_ipfail, ipk);
 	la_forget(&la_loginfail, c->key);
 	log_info("event=auth_ok service=%s ip=%s login=%s mech=%s", c->q->service, c->q->ip,
@@ -410,30 +430,57 @@ static void la_dummy_learn(const char *pwhash)
 	snprintf(la_dummy, sizeof la_dummy, "{crypt}%.*sternsalt$", (int)keep, h);
 }
 
+static const char *la_account_reason(int account)
+{
+	switch (account) {
+	case USERS_NOACCESS: return "account_noaccess";
+	case USERS_DISABLED: return "account_disabled";
+	case USERS_DELETED:  return "account_deleted";
+	default:             return "";
+	}
+}
+
+/* what the backend found for the login, and the verdict: the password (or the directory's
+ * bind) first, then the authzid, then accountStatus, so that the account's state is told to
+ * nobody who does not know its password */
+static void la_verdict(struct la_ctx *c, const struct auth_entry *e)
+{
+	const struct users_result *ur = e->user;
+	const char *pw = e->pwhash ? e->pwhash : "";
+	if (e->status == TABLE_FOUND && *pw)
+		la_dummy_learn(pw);
+	if (e->status == TABLE_TEMP) {
+		la_temp(c, e->diag ? e->diag : "users backend unreachable");
+	} else if (e->status != TABLE_FOUND || !ur || *ur->ext) {
+		/* as long as a check, so that an unknown login does not answer sooner */
+		digest_verify(la_dummy, c->q->secret);
+		la_fail(c, "no_user");
+	} else if (e->bound == AUTH_BIND_NONE && !*pw) {
+		digest_verify(la_dummy, c->q->secret);
+		la_fail(c, "no_password");
+	} else if (e->bound == AUTH_BIND_BAD) {
+		la_fail(c, "bad_password");
+	} else if (e->bound == AUTH_BIND_NONE && !la_verify(c, pw)) {
+		la_fail(c, c->reason);
+	} else if (!la_authzid_ok(c, ur->user, e->name ? e->name : "")) {
+		la_fail(c, "authzid");
+	} else if (e->account != USERS_ACTIVE) {
+		la_fail(c, la_account_reason(e->account));
+	} else {
+		la_ok(c, ur, e->maildir);
+	}
+}
+
 /* the users table's entry of c->key (set to the local part) and its password check */
 static void la_check_user(struct la_ctx *c, struct users *users)
 {
 	struct users_result *ur = xmalloc(sizeof *ur);
 	memset(ur, 0, sizeof *ur);
 	int st = users_valid_local(c->key) ? users_lookup(users, c->key, ur) : TABLE_NOTFOUND;
-	if (st == TABLE_FOUND && *ur->pwhash)
-		la_dummy_learn(ur->pwhash);
-	if (st == TABLE_TEMP) {
-		la_temp(c, ur->diag);
-	} else if (st != TABLE_FOUND || *ur->ext) {
-		/* as long as a check, so that an unknown login does not answer sooner */
-		digest_verify(la_dummy, c->q->secret);
-		la_fail(c, "no_user");
-	} else if (!*ur->pwhash) {
-		digest_verify(la_dummy, c->q->secret);
-		la_fail(c, "no_password");
-	} else if (!la_verify(c, ur->pwhash)) {
-		la_fail(c, c->reason);
-	} else if (!la_authzid_ok(c, ur->user)) {
-		la_fail(c, "authzid");
-	} else {
-		la_ok(c, ur);
-	}
+	struct auth_entry e = { .status = st, .diag = ur->diag, .pwhash = ur->pwhash,
+	                        .bound = AUTH_BIND_NONE, .account = ur->account, .name = "",
+	                        .user = ur, .maildir = "" };
+	la_verdict(c, &e);
 	explicit_bzero(ur, sizeof *ur);
 	free(ur);
 }
@@ -454,31 +501,122 @@ static void la_check(struct la_ctx *c, struct users *users)
 	}
 }
 
-void lookup_auth_check(const struct config *cfg, struct users *users, const struct auth_req *q,
-                       struct auth_res *r)
+/* the throttle's part before any check: 1 = go on, 0 = refused unchecked (r final) */
+static int la_begin(struct la_ctx *c)
 {
-	struct la_ctx c = { .cfg = cfg, .q = q, .r = r, .reason = "" };
-	memset(r, 0, sizeof *r);
-	r->verdict = AUTH_FAIL;
+	const struct config *cfg = c->cfg;
+	memset(c->r, 0, sizeof *c->r);
+	c->r->verdict = AUTH_FAIL;
 	uint64_t now = LOOKUP_AUTH_CLOCK();
 	uint64_t cut = now > cfg->authfailwindow ? now - cfg->authfailwindow : 0;
 	la_expire(&la_ipfail, cut + 1);
 	la_expire(&la_loginfail, cut + 1);
-	if (!la_ip_ok(q->ip)) {
-		snprintf(c.key, sizeof c.key, "%s", "(bad)");
-		r->close = 1;
-		la_log_fail(&c, "bad_request");
-		return;
+	if (!la_ip_ok(c->q->ip)) {
+		snprintf(c->key, sizeof c->key, "%s", "(bad)");
+		c->r->close = 1;
+		la_log_fail(c, "bad_request");
+		return 0;
 	}
 	char k[LA_MAXIP];
-	uint64_t n = la_count(&la_ipfail, la_ipkey(q->ip, k));
+	uint64_t n = la_count(&la_ipfail, la_ipkey(c->q->ip, k));
 	if (cfg->authfailclose && n >= cfg->authfailclose) {  /* refused unchecked, not counted */
-		r->delay_ms = la_delay_ms(cfg, n);
-		r->close = 1;
-		la_log_fail(&c, "too_many_failures");
-		return;
+		c->r->delay_ms = la_delay_ms(cfg, n);
+		c->r->close = 1;
+		la_log_fail(c, "too_many_failures");
+		return 0;
 	}
-	la_check(&c, users);
+	return 1;
+}
+
+void lookup_auth_check(const struct config *cfg, struct users *users, const struct auth_req *q,
+                       struct auth_res *r)
+{
+	struct la_ctx c = { .cfg = cfg, .q = q, .r = r, .reason = "" };
+	if (la_begin(&c))
+		la_check(&c, users);
+}
+
+/* ---- the directory: asynchronous checks -------------------------------------------------- */
+
+void lookup_auth_set_directory(lookup_auth_ask ask)
+{
+	la_dir = ask;
+}
+
+static const char *la_copy(struct auth_pending *p, size_t *off, const char *v)
+{
+	size_t n = strlen(v) + 1;
+	char *d = p->buf + *off;
+	memcpy(d, v, n);
+	*off += n;
+	return d;
+}
+
+static struct auth_pending *la_pending_new(const struct config *cfg, const struct auth_req *q,
+                                           lookup_auth_done done, void *arg)
+{
+	const char *f[] = { q->service, q->ip, q->mech, q->login, q->authzid, q->secret,
+	                    q->response };
+	size_t len = 0, off = 0;
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		len += strlen(f[i]) + 1;
+	struct auth_pending *p = xmalloc(sizeof *p + len);
+	memset(p, 0, sizeof *p);
+	p->len = len;
+	p->q.service = la_copy(p, &off, q->service);
+	p->q.ip = la_copy(p, &off, q->ip);
+	p->q.mech = la_copy(p, &off, q->mech);
+	p->q.login = la_copy(p, &off, q->login);
+	p->q.authzid = la_copy(p, &off, q->authzid);
+	p->q.secret = la_copy(p, &off, q->secret);
+	p->q.response = la_copy(p, &off, q->response);
+	p->c.cfg = cfg;
+	p->c.q = &p->q;
+	p->c.r = &p->r;
+	p->c.reason = "";
+	p->done = done;
+	p->arg = arg;
+	return p;
+}
+
+static void la_pending_free(struct auth_pending *p)
+{
+	explicit_bzero(p, sizeof *p + p->len);     /* the secret, the account */
+	free(p);
+}
+
+/* a login for the directory: the name as sent (qmail-ldap's rule: a uid, or an address),
+ * lowercased for the throttle; 0, or -1 when it is no login at all */
+static int la_dir_request(struct la_ctx *c)
+{
+	if (la_request(c) < 0)
+		return -1;
+	return c->q->login[0] == '@' ? -1 : 0;     /* a catch-all value is nobody's login */
+}
+
+void lookup_auth_start(const struct config *cfg, struct users *users, const struct auth_req *q,
+                       lookup_auth_done done, void *arg)
+{
+	struct auth_pending *p = la_pending_new(cfg, q, done, arg);
+	if (!la_dir) {
+		lookup_auth_check(cfg, users, &p->q, &p->r);
+	} else if (la_begin(&p->c)) {
+		if (la_dir_request(&p->c) < 0) {
+			la_fail(&p->c, "bad_request");
+		} else {
+			la_dir(p, &p->q, la_challenge_mech(p->q.mech));
+			return;                            /* answered by lookup_auth_answer */
+		}
+	}
+	done(arg, &p->q, &p->r);
+	la_pending_free(p);
+}
+
+void lookup_auth_answer(struct auth_pending *p, const struct auth_entry *e)
+{
+	la_verdict(&p->c, e);
+	p->done(p->arg, &p->q, &p->r);
+	la_pending_free(p);
 }
 
 void lookup_auth_decode(struct msg_reader *r, struct auth_req *q)

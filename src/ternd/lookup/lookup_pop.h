@@ -1,6 +1,6 @@
-/* lookup_pop — the lookup role's side of a POP3 login (doc/IPC.md, "POP3"): check it with
- * lookup_auth_check() (service "pop3"), answer a refusal to the smtp role (M_POP_RESULT) and
- * ask the parent for the user's worker on success (M_POP_SPAWN).
+/* lookup_pop — the lookup role's side of a POP3 login (doc/IPC.md, "POP3"): once
+ * lookup_auth_start() (service "pop3") has checked it, answer a refusal to the smtp role
+ * (M_POP_RESULT) or ask the parent for the user's worker on success (M_POP_SPAWN).
  * Owns nothing beyond the request in hand. Trusts: nothing in M_POP_LOGIN (it comes from the
  * network-facing smtp role); the users table for the account; the parent checks the uid. */
 #ifndef TERN_LOOKUP_POP_H
@@ -10,9 +10,17 @@
 #include "mail/config.h"
 #include "mail/users.h"
 
-/* M_POP_LOGIN (frame id: the session's id) from the smtp channel; parent may be NULL */
-void lookup_pop_login(const struct config *cfg, struct users *users, struct chan *smtp,
-                      struct chan *parent, uint32_t id, struct msg_reader *r);
+struct auth_req;
+struct auth_res;
+/* The checked M_POP_LOGIN q (frame id: the session's id) answered: a refusal (M_POP_RESULT)
+ * to smtp, or M_POP_SPAWN to parent (NULL: AUTH_TEMP) with the user, uid, gid, home and the
+ * Maildir (a directory user's mailMessageStore, checked by lookup_pop_dircheck first: a bad
+ * one answers AUTH_TEMP and is logged). */
+void lookup_pop_answer(const struct config *cfg, struct chan *smtp, struct chan *parent,
+                       uint32_t id, const struct auth_req *q, const struct auth_res *res);
+/* a directory user's ids and mailbox (pure, for the unit tests; my*: the role's own ids):
+ * NULL when they may be served, else why not */
+const char *lookup_pop_dircheck(const struct auth_res *res, uint64_t myuid, uint64_t mygid);
 /* the Maildir a POP3 login opens, relative to the home: aliasempty when it names a Maildir
  * ("./Maildir/"), else "./Maildir/" (pure, for the unit tests) */
 const char *lookup_pop_maildir(const struct config *cfg);

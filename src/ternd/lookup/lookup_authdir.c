@@ -1,0 +1,159 @@
+/* lookup_authdir — logins of directory users (users ldap:): the lookup_auth_ask of
+ * lookup_auth.h over the lookup role's directory client (ldapc.h). The login's entry is
+ * searched with ldapc_login (qmail-ldap's rule: uid, or mail / mailAlternateAddress for a
+ * name with '@'); its userPassword is checked by lookup_auth.c in every digest format, or,
+ * with `ldaprebind yes`, the password is checked by a simple bind as the entry's DN on a
+ * client of its own (never the searching connection, whose identity must not change).
+ * CRAM-MD5 and APOP always use userPassword (a bind cannot check a challenge's digest).
+ * Owns: the questions in flight (each answers its auth_pending exactly once) and the bind
+ * client. Trusts: nothing the directory sends beyond what ldapc.c checked; the numbers and
+ * paths it gives are checked again by lookup_pop.c and the parent before anyone runs as
+ * them. */
+#include "ternd/lookup/lookup_authdir.h"
+#include "ternd/lookup/lookup_backend.h"
+#include "ternd/lookup/ldapc.h"
+#include "mail/table.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct lad {                       /* one login asked of the directory */
+	struct auth_pending *p;
+	const char *secret;            /* the auth_pending's copy */
+	int challenge;
+	int account;
+	char dn[1024];
+	char name[USERS_MAXLOCAL];     /* the entry's uid */
+	char pwhash[USERS_MAXHASH];
+	char maildir[USERS_MAXHOME];
+	struct users_result ur;
+};
+
+static struct ldapc *lad_binder;   /* ldaprebind: the client user binds go through */
+static int lad_rebind;
+
+int lookup_authdir_account(const char *status)
+{
+	if (strcasecmp(status, "noaccess") == 0)
+		return USERS_NOACCESS;
+	if (strcasecmp(status, "disabled") == 0)
+		return USERS_DISABLED;
+	if (strcasecmp(status, "deleted") == 0)
+		return USERS_DELETED;
+	return USERS_ACTIVE;           /* active or absent (qmail-ldap: any other value too) */
+}
+
+static void lad_answer(struct lad *d, int status, const char *diag, int bound)
+{
+	struct auth_entry e = { .status = status, .diag = diag, .pwhash = d->pwhash,
+	                        .bound = bound, .account = d->account, .name = d->name,
+	                        .user = &d->ur, .maildir = d->maildir };
+	lookup_auth_answer(d->p, &e);
+	explicit_bzero(d, sizeof *d);
+	free(d);
+}
+
+static int lad_copy(char *dst, size_t size, const char *v)
+{
+	return snprintf(dst, size, "%s", v) < (int)size ? 0 : -1;
+}
+
+/* the entry into d (d->ur.local holds the login as sent): 0, or -1 when a value is too long
+ * for tern's limits (TABLE_TEMP) */
+static int lad_map(struct lad *d, const struct ldapc_user *u)
+{
+	struct users_result *r = &d->ur;
+	const char *home = *u->homedir == '/' ? u->homedir : u->messagestore;
+	r->status = TABLE_FOUND;
+	r->uid = u->qmailuid;
+	r->gid = u->qmailgid;
+	r->account = d->account = lookup_authdir_account(u->accountstatus);
+	if (lad_copy(r->user, sizeof r->user, *u->uid ? u->uid : r->local) < 0 ||
+	    lad_copy(r->home, sizeof r->home, *home == '/' ? home : "") < 0 ||
+	    lad_copy(r->mailhost, sizeof r->mailhost, u->mailhost) < 0 ||
+	    lad_copy(d->name, sizeof d->name, u->uid) < 0 ||
+	    lad_copy(d->dn, sizeof d->dn, u->dn) < 0 ||
+	    lad_copy(d->maildir, sizeof d->maildir, u->messagestore) < 0)
+		return -1;
+	str_lower(r->local);
+	if (lad_copy(d->pwhash, sizeof d->pwhash, u->password) < 0) {
+		log_warn("event=ldap_password_too_long dn=%s", u->dn);
+		d->pwhash[0] = '\0';
+	}
+	return 0;
+}
+
+static void lad_bound(void *arg, int status, const struct ldapc_user *u)
+{
+	struct lad *d = arg;
+	(void)u;
+	if (status == TABLE_TEMP)
+		lad_answer(d, TABLE_TEMP, "the directory did not answer the user bind",
+		           AUTH_BIND_NONE);
+	else
+		lad_answer(d, TABLE_FOUND, "", status == TABLE_FOUND ? AUTH_BIND_OK : AUTH_BIND_BAD);
+}
+
+static void lad_found(void *arg, int status, const struct ldapc_user *u)
+{
+	struct lad *d = arg;
+	if (status != TABLE_FOUND || !u) {
+		lad_answer(d, status == TABLE_FOUND ? TABLE_TEMP : status,
+		           "the directory did not answer", AUTH_BIND_NONE);
+		return;
+	}
+	if (lad_map(d, u) < 0) {
+		log_warn("event=ldap_login_garbage dn=%s reason=\"value too long\"", u->dn);
+		lad_answer(d, TABLE_TEMP, "directory entry unusable", AUTH_BIND_NONE);
+		return;
+	}
+	if (!lad_rebind || d->challenge || !lad_binder) {
+		lad_answer(d, TABLE_FOUND, "", AUTH_BIND_NONE);
+		return;
+	}
+	d->pwhash[0] = '\0';           /* the bind decides, whatever the entry disclosed */
+	ldapc_bind(lad_binder, d->dn, d->secret, lad_bound, d);
+}
+
+static void lad_ask(struct auth_pending *p, const struct auth_req *q, int challenge)
+{
+	struct lad *d = xcalloc(1, sizeof *d);
+	d->p = p;
+	d->secret = q->secret;
+	d->challenge = challenge;
+	snprintf(d->ur.local, sizeof d->ur.local, "%s", q->login);   /* < USERS_MAXLOCAL */
+	if (!lookup_ldap) {
+		lad_answer(d, TABLE_TEMP, "no directory client", AUTH_BIND_NONE);
+		return;
+	}
+	log_debug("event=ldap_login_asked service=%s ip=%s rebind=%d", q->service, q->ip,
+	          lad_rebind && !challenge);
+	ldapc_login(lookup_ldap, q->login, lad_found, d);
+}
+
+int lookup_authdir_init(const struct config *cfg)
+{
+	if (strcmp(cfg->users, "ldap:") != 0)
+		return 0;
+	if (!lookup_ldap) {
+		log_err("event=ldap_unusable reason=\"users ldap: needs ldapserver\"");
+		return -1;
+	}
+	lookup_auth_set_directory(lad_ask);
+	lad_rebind = cfg->ldaprebind;
+	if (!lad_rebind)
+		return 0;
+	struct ldapc_conf lc;
+	char pw[1024];
+	int rc = ldapc_conf_from(&lc, cfg, pw, sizeof pw);
+	explicit_bzero(pw, sizeof pw);
+	if (rc < 0)
+		return -1;
+	lc.binddn = "";                /* the bind client's own identity: anonymous, then users */
+	lc.password = "";
+	lad_binder = ldapc_new(&lc);
+	return lad_binder ? 0 : -1;
+}
