@@ -13,7 +13,10 @@
  * parent's channel closing ends the role.
  *
  * Destination ("host" of the job):  "[1.2.3.4]", "[IPv6:::1]:2525"  literal, no DNS;
- * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0). */
+ * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0).
+ * A job's channel is "smtp" or "cluster" (a forward to another node of the cluster, host =
+ * its mailHost as a relay): destinations are per (channel, host); a cluster job is refused
+ * at ldapclusterhops X-Tern-Cluster lines and its SIZE counts the one it adds (CLUSTER.md). */
 #include "ternd/mta/mta.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/proto.h"
