@@ -25,7 +25,6 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -36,7 +35,6 @@ from test_mta import Controller, Recorder, driver, message, run_mta  # noqa: F40
 COOKIE = "c00kie-Xy9"
 LOOP = "Message is looping within cluster, giving up."
 SUFFIX = "dc=example,dc=test"
-NODE_ADDRS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
 # --------------------------------------------------------------------------- helpers
