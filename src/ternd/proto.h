@@ -89,8 +89,9 @@ enum msgtype {
 	   host is the scheduler thread's host: a domain (MX lookup) or, from smtproutes or an
 	   address literal, "name:port" / "[1.2.3.4]:port" / "[2001:db8::1]:port" (no MX lookup). */
 	M_MTA_DELIVER = 70, /* Q job, Q msgid, S host, S sender, Q size (bytes of the message),
-	                       Q n, n x (Q idx, S recipient address), S channel ("smtp", or
-	                       "cluster": a forward to another node, doc/CLUSTER.md) */
+	                       Q n, n x (Q idx, S recipient address) [, S channel: "smtp" (also
+	                       when absent) or "cluster" (a forward to another node of the
+	                       cluster, host = its mailHost as a relay: doc/CLUSTER.md)] */
 	M_MTA_RESULT,       /* mta -> queue: Q job, Q msgid, Q n, n x (Q idx, Q dstatus, S diag,
 	                       S remote host "name[addr]" or "") — one result per recipient */
 

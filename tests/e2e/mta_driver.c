@@ -181,7 +181,8 @@ static void cmd_job(char **f, size_t n)
 		msg_u64(&out, j->n++);
 		msg_str(&out, f[i]);
 	}
-	msg_str(&out, strcmp(f[0], "cjob") == 0 ? "cluster" : "smtp");
+	if (strcmp(f[0], "cjob") == 0)
+		msg_str(&out, "cluster");
 	msg_fd(&out, fd);
 	chan_send(chq, &out);
 	outstanding++;

@@ -567,7 +567,8 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 	uint64_t n = msg_get_u64(r);
 	if (!r->err && n <= MTA_MAXRCPT)
 		mta_job_rcpts(j, r, n);
-	j->cluster = strcmp(msg_get_str(r), "cluster") == 0;
+	const char *channel = !r->err && r->off < r->len ? msg_get_str(r) : "smtp";
+	j->cluster = strcmp(channel, "cluster") == 0;
 	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
 		if (!r->err)                         /* else the codec logs it */
 			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
