@@ -1169,9 +1169,9 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_defaults(&ps);
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
+	cfg_check_cookie(&ps);
 	cfg_check_defaultprivs(&ps);
 	cfg_check_tls_client(&ps);
-	cfg_check_cookie(&ps);
 	if (ps.nerr == 0)
 		cfg_check_tls(&ps);
 	cfg_resolve_listen(&ps);
