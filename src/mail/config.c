@@ -8,6 +8,7 @@
  * the file, then the defaults derived from `me`); call config_free() before reusing c.
  * Defaults go through the same setters as file values, so a default is checked like one. */
 #include "mail/config.h"
+#include "mail/cluster.h"
 #include "mail/table.h"
 #include "mail/tlspolicy.h"
 #include "mail/sasl.h"
@@ -69,6 +70,8 @@ struct cfg_key {
 static const struct cfg_key cfg_keys[] = {
 	{ "me", CT_WORD, O(me), NULL, 0, 0, "this host's name; default for the names below (default: gethostname())" },
 	{ "smtpgreeting", CT_STR, O(smtpgreeting), NULL, 0, 0, "text after 220 in the SMTP greeting (default: me)" },
+	{ "smtpclustercookie", CT_OPTWORD, O(smtpclustercookie), "", 0, 0, "cluster identifier (1-32 printable characters, no blank; not a secret) that ends the SMTP greeting; a peer whose greeting ends with it is a node of this cluster (doc/CLUSTER.md)" },
+	{ "ldapclusterhops", CT_UINT, O(ldapclusterhops), "3", 1, 100, "a cluster delivery of a message that already carries this many X-Tern-Cluster header lines fails (5.4.6): forwarding between nodes is bounded" },
 	{ "helohost", CT_WORD, O(helohost), NULL, 0, 0, "name sent in EHLO/HELO by outbound SMTP (default: me)" },
 	{ "user", CT_WORD, O(user), "_tern", 0, 0, "unprivileged user of the lookup, mda and control roles" },
 	{ "queueuser", CT_WORD, O(queueuser), "_ternq", 0, 0, "user of the queue and scheduler roles (owns the spool)" },
@@ -1137,6 +1140,18 @@ void config_tls_server(const struct config *c, struct tls_conf *tc)
 	                         c->tlsprotocols, *c->dhfile ? c->dhfile : NULL };
 }
 
+/* smtpclustercookie ends the greeting and is compared word for word: no blank, printable */
+static void cfg_check_cookie(struct cfg_parse *ps)
+{
+	const struct cfg_key *k = cfg_find("smtpclustercookie");
+	const char *v = ps->c->smtpclustercookie;
+	if (!v || !*v || cluster_cookie_ok(v))
+		return;
+	cfg_blame(ps, k, k);
+	cfg_err(ps, "smtpclustercookie: at most %d printable characters without blanks",
+	        CLUSTER_COOKIE_MAX);
+}
+
 /* The server context is built once as the smtp role will build it, so that a cipher list
  * or DH file OpenSSL refuses is a `ternd -n` error, blamed on the key that set it. */
 static void cfg_check_tls(struct cfg_parse *ps)
@@ -1173,6 +1188,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_defaults(&ps);
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
+	cfg_check_cookie(&ps);
 	cfg_check_defaultprivs(&ps);
 	cfg_check_tls_client(&ps);
 	if (ps.nerr == 0)

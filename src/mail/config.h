@@ -65,6 +65,8 @@ struct config {
 	/* identity */
 	char *me;                   /* this host's name; default: gethostname() */
 	char *smtpgreeting;         /* default: me */
+	char *smtpclustercookie;    /* "" = none; the greeting ends with it (doc/CLUSTER.md) */
+	uint64_t ldapclusterhops;   /* X-Tern-Cluster lines a cluster delivery refuses at */
 	char *helohost;             /* default: me */
 	/* processes */
 	char *user;                 /* role user for lookup/mda/control: _tern */

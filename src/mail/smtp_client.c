@@ -304,6 +304,8 @@ struct smtpc {
 	enum smtpc_tls tlsmode;
 	unsigned tls:1, authed:1, auth_plaintext:1;
 	size_t tls_dropped;            /* octets after the 220 to STARTTLS, thrown away */
+	smtpc_greet_fn greet_fn;       /* the caller's verdict on the greeting, or NULL */
+	void *greet_arg;
 	enum st state;
 	struct smtpc_caps caps;
 	struct smtpc_rparse rp;
@@ -463,6 +465,13 @@ static void on_greet(struct smtpc *c, const struct smtpc_reply *r)
 {
 	if (r->code / 100 != 2) {
 		fail_reply(c, r);
+		send_quit(c);
+		return;
+	}
+	char diag[SMTPC_DIAG_MAX];
+	int st = c->greet_fn ? c->greet_fn(c->greet_arg, r, diag, sizeof diag) : SMTPC_OPEN;
+	if (st == SMTPC_TEMP || st == SMTPC_PERM) {
+		fail_open(c, st, diag);
 		send_quit(c);
 		return;
 	}
@@ -867,6 +876,12 @@ int smtpc_usable(const struct smtpc *c) { return c->state == ST_READY && !c->txn
 const char *smtpc_state_name(const struct smtpc *c) { return states[c->state].name; }
 
 void smtpc_set_tls(struct smtpc *c, enum smtpc_tls mode) { c->tlsmode = mode; }
+
+void smtpc_set_greet_check(struct smtpc *c, smtpc_greet_fn fn, void *arg)
+{
+	c->greet_fn = fn;
+	c->greet_arg = arg;
+}
 
 void smtpc_set_auth(struct smtpc *c, const char *user, const char *pass, int plaintext_ok)
 {

@@ -155,6 +155,11 @@ int smtpc_usable(const struct smtpc *c);    /* 1 if another transaction may foll
  * AUTH credentials (copied; the password is wiped when the engine is freed). */
 void smtpc_set_tls(struct smtpc *c, enum smtpc_tls mode);
 void smtpc_set_auth(struct smtpc *c, const char *user, const char *pass, int plaintext_ok);
+/* Before the greeting: the caller's verdict on a 2xx greeting (the cluster cookie,
+ * doc/CLUSTER.md). fn returns SMTPC_OPEN to go on, or SMTPC_TEMP / SMTPC_PERM with a
+ * diagnostic in diag: every open recipient gets that result, and QUIT instead of EHLO. */
+typedef int (*smtpc_greet_fn)(void *arg, const struct smtpc_reply *r, char *diag, size_t dsz);
+void smtpc_set_greet_check(struct smtpc *c, smtpc_greet_fn fn, void *arg);
 /* The handshake that SMTPC_W_TLS asked for succeeded: EHLO again, on the encrypted stream. */
 void smtpc_tls_done(struct smtpc *c);
 int smtpc_tls_active(const struct smtpc *c);   /* 1 once smtpc_tls_done() was called */

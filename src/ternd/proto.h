@@ -90,7 +90,9 @@ enum msgtype {
 	   address literal, "name:port" / "[1.2.3.4]:port" / "[2001:db8::1]:port" (no MX lookup). */
 	M_MTA_DELIVER = 70, /* Q job, Q msgid, S host, S sender, Q size (bytes of the message),
 	                       Q n, n x (Q idx, S recipient address) [, S channel: "smtp" (also
-	                       when absent) or "qmqp" (host "qmqpservers": QMQP to qmqpservers)] */
+	                       when absent), "qmqp" (host "qmqpservers": QMQP to qmqpservers) or
+	                       "cluster" (a forward to another node of the cluster, host = its
+	                       mailHost as a relay: doc/CLUSTER.md)] */
 	M_MTA_RESULT,       /* mta -> queue: Q job, Q msgid, Q n, n x (Q idx, Q dstatus, S diag,
 	                       S remote host "name[addr]" or "") — one result per recipient */
 

@@ -138,11 +138,14 @@ class Tern:
     <dir>/ternd.log (its stderr).  `config` adds or overrides keys: {key: value} where value is
     a string (one line `key value`), a list (one line per item: repeatable keys such as
     `listen`), or None (drop a default).  `users` = {localpart: home or None} writes a
-    `users file:` table (uid/gid: nobody when root, else ours; home default <dir>/mail/<lp>)."""
+    `users file:` table (uid/gid: nobody when root, else ours; home default <dir>/mail/<lp>).
+    `addr` is the loopback address it listens on (127.0.0.2 ... for several nodes: the
+    namespace's whole 127.0.0.0/8 is local)."""
 
-    def __init__(self, base, config=None, users=None, env=None):
+    def __init__(self, base, config=None, users=None, env=None, addr="127.0.0.1"):
         self.dir = pathlib.Path(base)
-        self.port = free_port()
+        self.addr = addr
+        self.port = free_port(addr)
         self.spool = self.dir / "spool"
         self.mail = self.dir / "mail"
         self.conf = self.dir / "tern.conf"
@@ -157,7 +160,7 @@ class Tern:
         os.chmod(self.mail, 0o777)
         self.config = {
             "me": "tern.test",
-            "listen": [f"smtp 127.0.0.1:{self.port}"],
+            "listen": [f"smtp {addr}:{self.port}"],
             "spool": str(self.spool),
             "rootdir": str(self.dir / "empty"),   # the smtp role's chroot, when root
             "locals": "localhost",
@@ -233,7 +236,7 @@ class Tern:
                 raise TernError(f"ternd exited with status {self.proc.returncode} while "
                                 f"starting\n{self.log_tail()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                with socket.create_connection((self.addr, self.port), timeout=2) as s:
                     s.settimeout(3)
                     f = s.makefile("rb")
                     line = f.readline()
@@ -250,7 +253,7 @@ class Tern:
             except OSError as e:
                 last = str(e)
             time.sleep(0.05)
-        raise TernError(f"ternd not ready on 127.0.0.1:{self.port} after {timeout} s "
+        raise TernError(f"ternd not ready on {self.addr}:{self.port} after {timeout} s "
                         f"({last})\n{self.log_tail()}")
 
     def running(self):
@@ -344,7 +347,7 @@ class Tern:
 
     def smtp(self, timeout=10.0):
         """A raw SMTP client connected to this ternd (greeting already read)."""
-        return RawSMTP("127.0.0.1", self.port, timeout)
+        return RawSMTP(self.addr, self.port, timeout)
 
 
 # --------------------------------------------------------------------------- Maildir
@@ -491,15 +494,16 @@ def workdir(request):
 
 @pytest.fixture
 def make_tern(request, workdir):
-    """make_tern(config=None, users=None, start=True, env=None) -> a Tern (started); several
-    may be made in one test (each in its own subdirectory). All are stopped at teardown."""
+    """make_tern(config=None, users=None, start=True, env=None, addr="127.0.0.1") -> a Tern
+    (started); several may be made in one test (each in its own subdirectory). All are
+    stopped at teardown."""
     terns = []
     request.node._terns = terns
 
-    def make(config=None, users=None, start=True, env=None):
+    def make(config=None, users=None, start=True, env=None, addr="127.0.0.1"):
         base = workdir / f"t{len(terns)}"
         base.mkdir()
-        t = Tern(base, config=config, users=users, env=env)
+        t = Tern(base, config=config, users=users, env=env, addr=addr)
         terns.append(t)
         if start:
             t.start()

@@ -21,6 +21,19 @@ another address and never on ldapi://. It never touches /etc/ldap/slapd.d or a s
     ldap.ldaps_url                                        # ldaps://127.0.0.1:PORT2/
     ldap.search(f, tls="starttls", cafile=ca.cert)        # or tls="ldaps"; CA verified (demand)
 
+    prov = LdapInstance(d, syncprov=True).start()         # a syncrepl provider (syncprov overlay)
+    repl = prov.replica(workdir / "replica", host="127.0.0.4").start()   # a consumer
+    repl.wait_synced(prov)                                # its contextCSN caught up
+    repl.wait_entry("(mail=joe@example.test)", lambda es: es and es[0]["mailHost"] == ["b"])
+
+Replication (doc/CLUSTER.md has the operator's version): the provider loads the syncprov
+overlay; replica() makes a consumer on its own address/port with its own cn=config directory
+(slapd.d, built by slapadd -n0 like config="ldif") whose database carries
+olcSyncrepl (refreshAndPersist, retry every second, bound as the provider's rootdn, so it
+receives every attribute). The consumer starts with an empty database: refresh brings the
+suffix and every entry, persist brings each later add, modify and delete. Both are ordinary
+LdapInstances (stop/start/freeze); writes go to the provider.
+
 Schema: core, cosine, inetorgperson, nis from /etc/ldap/schema and qmail-ldap's qmail.schema
 from the shared reference directory (../shared/ref from the repository root), included by
 slapd.conf (config="conf", the default). config="ldif" builds a cn=config directory
@@ -73,9 +86,9 @@ def ldap_usable():
     return None
 
 
-def _free_port():
+def _free_port(host="127.0.0.1"):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -155,9 +168,15 @@ def parse_ldif(text):
 
 class LdapInstance:
     def __init__(self, directory, suffix="dc=example,dc=test", rootpw="rootsecret",
-                 cert=None, config="conf", debug="none"):
+                 cert=None, config="conf", debug="none", host="127.0.0.1", syncprov=False,
+                 provider=None):
         if config not in ("conf", "ldif"):
             raise ValueError("config is 'conf' (slapd.conf) or 'ldif' (cn=config)")
+        self.host = host                  # the loopback address it listens on
+        self.syncprov = syncprov          # a syncrepl provider: the syncprov overlay
+        self.provider = provider          # a consumer: the LdapInstance it replicates
+        if provider is not None:
+            config = "ldif"               # olcSyncrepl lives in its own cn=config
         self.dir = pathlib.Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.suffix = suffix
@@ -180,11 +199,11 @@ class LdapInstance:
     # ------------------------------------------------------------------ addresses
     @property
     def url(self):
-        return f"ldap://127.0.0.1:{self.port}/"
+        return f"ldap://{self.host}:{self.port}/"
 
     @property
     def ldaps_url(self):
-        return f"ldaps://127.0.0.1:{self.ldaps_port}/" if self.ldaps_port else None
+        return f"ldaps://{self.host}:{self.ldaps_port}/" if self.ldaps_port else None
 
     def _listen(self):
         return " ".join(u for u in (self.url, self.ldaps_url) if u)
@@ -208,6 +227,7 @@ class LdapInstance:
                   f"argsfile {self.dir / 'slapd.args'}",
                   f"modulepath {MODULEPATH}",
                   "moduleload back_mdb",
+                  *(["moduleload syncprov"] if self.syncprov else []),
                   *self._tls_lines(),
                   "database mdb",
                   f"suffix \"{self.suffix}\"",
@@ -217,6 +237,8 @@ class LdapInstance:
                   "maxsize 67108864",
                   "index objectClass eq",
                   "index mail,mailAlternateAddress,uid eq",
+                  *(["index entryCSN,entryUUID eq", "overlay syncprov"] if self.syncprov
+                    else []),
                   *self._acl_lines()]
         self.conf.write_text("\n".join(lines) + "\n")
         self.conf.chmod(0o600)
@@ -228,12 +250,13 @@ class LdapInstance:
         tls = "".join(f"olc{line.split()[0]}: {line.split()[1]}\n" for line in self._tls_lines())
         acl = "".join(f"olcAccess: {{{i}}}{a[len('access '):]}\n"
                       for i, a in enumerate(self._acl_lines()))
+        syncprov = "olcModuleLoad: syncprov\n" if self.syncprov else ""
         return (
             "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
             f"olcPidFile: {self.dir / 'slapd.pid'}\nolcArgsFile: {self.dir / 'slapd.args'}\n"
             f"{tls}\n"
             "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
-            f"olcModulePath: {MODULEPATH}\nolcModuleLoad: back_mdb\n\n"
+            f"olcModulePath: {MODULEPATH}\nolcModuleLoad: back_mdb\n{syncprov}\n"
             "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
             f"{schema}"
             "dn: olcDatabase={-1}frontend,cn=config\nobjectClass: olcDatabaseConfig\n"
@@ -245,7 +268,26 @@ class LdapInstance:
             f"olcSuffix: {self.suffix}\nolcRootDN: {self.rootdn}\nolcRootPW: {self.rootpw}\n"
             f"olcDbDirectory: {self.db}\nolcDbMaxSize: 67108864\n"
             "olcDbIndex: objectClass eq\nolcDbIndex: mail,mailAlternateAddress,uid eq\n"
-            f"{acl}\n")
+            "olcDbIndex: entryCSN,entryUUID eq\n"
+            f"{self._syncrepl_ldif()}{acl}\n"
+            f"{self._syncprov_ldif()}")
+
+    def _syncrepl_ldif(self):
+        """A consumer's olcSyncrepl: refreshAndPersist from the provider, as its rootdn."""
+        p = self.provider
+        if p is None:
+            return ""
+        return (f"olcSyncrepl: {{0}}rid=001 provider={p.url} type=refreshAndPersist "
+                f"retry=\"1 +\" searchbase=\"{p.suffix}\" scope=sub bindmethod=simple "
+                f"binddn=\"{p.rootdn}\" credentials={p.rootpw} network-timeout=5 "
+                f"timeout=1\n")
+
+    def _syncprov_ldif(self):
+        if not self.syncprov:
+            return ""
+        return ("dn: olcOverlay=syncprov,olcDatabase={1}mdb,cn=config\n"
+                "objectClass: olcOverlayConfig\nobjectClass: olcSyncProvConfig\n"
+                "olcOverlay: syncprov\n\n")
 
     def _cfg_args(self):
         return ["-F", str(self.confdir)] if self.config == "ldif" else ["-f", str(self.conf)]
@@ -269,6 +311,10 @@ class LdapInstance:
             self._run([SLAPADD, "-n0", "-F", str(self.confdir)], stdin=self._config_ldif())
         else:
             self._write_conf()
+        if self.provider is not None:         # a consumer: everything comes by syncrepl
+            self._pending = []
+            self._loaded = True
+            return
         dc = self.suffix.split(",")[0].split("=", 1)[1]
         base = (f"dn: {self.suffix}\nobjectClass: dcObject\nobjectClass: organization\n"
                 f"dc: {dc}\no: {dc}\n\n")
@@ -286,8 +332,8 @@ class LdapInstance:
         fixed = self.port is not None     # a restart keeps its port(s)
         for _ in range(3):
             if not fixed:
-                self.port = _free_port()
-                self.ldaps_port = _free_port() if self.cert else None
+                self.port = _free_port(self.host)
+                self.ldaps_port = _free_port(self.host) if self.cert else None
             if self._spawn(timeout):
                 return self
             if fixed:
@@ -315,7 +361,7 @@ class LdapInstance:
 
     def _answers(self):
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            socket.create_connection((self.host, self.port), timeout=1).close()
         except OSError:
             return False
         try:
@@ -430,3 +476,44 @@ class LdapInstance:
         if r.returncode == 49:
             return False
         raise LdapError(f"ldapwhoami exit {r.returncode}: {r.stderr.strip()}")
+
+    # ------------------------------------------------------------------ replication
+    def replica(self, directory, host="127.0.0.1", **kw):
+        """A syncrepl consumer of this server (which must have syncprov=True), not started."""
+        if not self.syncprov:
+            raise LdapError("replica() needs a provider made with syncprov=True")
+        return LdapInstance(directory, suffix=self.suffix, rootpw=self.rootpw, host=host,
+                            provider=self, **kw)
+
+    def context_csn(self):
+        """The suffix entry's contextCSN values (sorted), [] before the first sync."""
+        es = self.search("(objectClass=*)", base=self.suffix, scope="base",
+                         attrs=("contextCSN",))
+        return sorted(es[0].get("contextCSN", [])) if es else []
+
+    def wait_synced(self, provider=None, timeout=15.0):
+        """Until this consumer's contextCSN equals its provider's (every change the provider
+        had when this was called, and maybe later ones, has arrived). Raises on timeout."""
+        provider = provider or self.provider
+        deadline = time.monotonic() + timeout
+        want = provider.context_csn()
+        while True:
+            have = self.context_csn()
+            if want and have and have >= want:
+                return have
+            if time.monotonic() >= deadline:
+                raise LdapError(f"replica not synced after {timeout}s: have {have}, want "
+                                f"{want}\n" + self.log()[-2000:])
+            time.sleep(0.05)
+
+    def wait_entry(self, filt, pred=bool, timeout=15.0):
+        """Until pred(search(filt)) is true on this server (e.g. a change has arrived at a
+        replica); returns the entries. pred defaults to "something matches"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            es = self.search(filt)
+            if pred(es):
+                return es
+            if time.monotonic() >= deadline:
+                raise LdapError(f"{filt}: condition not met after {timeout}s, have {es!r}")
+            time.sleep(0.05)

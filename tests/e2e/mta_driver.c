@@ -6,6 +6,7 @@
  *   mx NAME ok HOST=ADDR...      the fake lookup's answer for NAME (any mode); names not
  *   mx NAME nodomain|nullmx|temp listed resolve to NAME=127.0.0.1
  *   job HOST SENDER FILE RCPT... send M_MTA_DELIVER (SENDER "-" = <>; FILE = the message)
+ *   cjob HOST SENDER FILE RCPT... the same on channel "cluster" (doc/CLUSTER.md)
  *   wait                         until every job sent so far has its result
  *   sleep MS
  *   term                         SIGTERM to the role; wait for it to exit
@@ -180,6 +181,8 @@ static void cmd_job(char **f, size_t n)
 		msg_u64(&out, j->n++);
 		msg_str(&out, f[i]);
 	}
+	if (strcmp(f[0], "cjob") == 0)
+		msg_str(&out, "cluster");
 	msg_fd(&out, fd);
 	chan_send(chq, &out);
 	outstanding++;
@@ -191,7 +194,7 @@ static int script_cmd(char **f, size_t n)
 {
 	if (strcmp(f[0], "mx") == 0 && n >= 3 && nmx < MAXMX) {
 		cmd_mx(f, n);
-	} else if (strcmp(f[0], "job") == 0 && n >= 5 && njobs < MAXJOBS) {
+	} else if ((strcmp(f[0], "job") == 0 || strcmp(f[0], "cjob") == 0) && n >= 5 && njobs < MAXJOBS) {
 		cmd_job(f, n);
 	} else if (strcmp(f[0], "wait") == 0) {
 		if (outstanding) {

@@ -147,6 +147,8 @@ static void test_ldap_keys(void)
 	T_EQ_INT(c.ldapclusterhosts.n, 2);
 	T_EQ_STR(c.ldapobjectclass, "qmailUser");
 	T_EQ_STR(c.ldapdefaultdotmode, "ldaponly");
+	T_EQ_STR(c.smtpclustercookie, "");
+	T_EQ_INT(c.ldapclusterhops, 3);
 	char *out = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&out, &n);
@@ -298,6 +300,10 @@ static void test_errors(void)
 		{ "\nldapserver ldap://a/ http://b/\n", 2, "ldapserver: 'http://b/' is not an ldap://, ldaps:// or ldapi:// URI" },
 		{ "ldapserver 127.0.0.1\n", 1, "ldapserver: '127.0.0.1' is not an ldap://" },
 		{ "ldappassword file:/nonexistent/pw\n", 1, "ldappassword: cannot read table file /nonexistent/pw" },
+		{ "\nsmtpclustercookie 0123456789abcdef0123456789abcdef0\n", 2, "smtpclustercookie: at most 32 printable characters without blanks" },
+		{ "smtpclustercookie caf\xc3\xa9\n", 1, "smtpclustercookie: at most 32" },
+		{ "smtpclustercookie two words\n", 1, "smtpclustercookie: expected one word" },
+		{ "ldapclusterhops 0\n", 1, "ldapclusterhops: 0 is out of bounds (1..100)" },
 		{ "ldaptimeout 0\n", 1, "ldaptimeout: 0 is out of bounds (1..3600)" },
 		{ "ldapdefaultdotmode dot\n", 1, "ldapdefaultdotmode: 'dot' is not one of ldaponly, ldapwithprog, dotonly, both, none" },
 		{ "ldapcafile /nonexistent/ca.pem\n", 1, "ldapcafile: cannot read /nonexistent/ca.pem" },

@@ -684,8 +684,42 @@ static void test_tls_dropped(void)
 	smtpc_free(c);
 }
 
+/* the caller's verdict on the greeting: go on, or every recipient fails and QUIT follows */
+static int greet_verdict(void *arg, const struct smtpc_reply *rep, char *diag, size_t dsz)
+{
+	int st = *(int *)arg;
+	snprintf(diag, dsz, "verdict on: %.*s", (int)rep->text.len - 1, rep->text.p);
+	return st;
+}
+
+static void test_greet_check(void)
+{
+	static const int verdicts[] = { SMTPC_OPEN, SMTPC_TEMP, SMTPC_PERM };
+	for (size_t i = 0; i < 3; i++) {
+		int v = verdicts[i];
+		struct smtpc_rcpt r[2] = { { "r@b", 0, 0, NULL }, { "q@b", 0, 0, NULL } };
+		struct smtpc_txn t = { "s@a", 1, 0, r, 2, 0, 0, 0 };
+		struct smtpc *c = smtpc_new("client.test");
+		smtpc_set_greet_check(c, greet_verdict, &v);
+		T_EQ_INT(smtpc_begin(c, &t), 0);
+		smtpc_feed(c, "220 mx ESMTP c00kie\r\n", 21);
+		struct buf *out = smtpc_out(c);
+		T_EQ_STR(out->len ? out->p : "", v == SMTPC_OPEN ? "EHLO client.test\r\n" : "QUIT\r\n");
+		if (v != SMTPC_OPEN) {
+			T_CHECK(smtpc_finished(c) == &t);
+			T_EQ_INT(r[0].status, v);
+			T_EQ_INT(r[1].status, v);
+			T_EQ_STR(r[1].diag, "verdict on: mx ESMTP c00kie");
+			T_EQ_INT(t.retry, v == SMTPC_TEMP);    /* before MAIL: another address may do */
+		}
+		smtpc_txn_reset(&t);
+		smtpc_free(c);
+	}
+}
+
 static void run(void)
 {
+	test_greet_check();
 	test_tls_auth();
 	test_tls_dropped();
 	test_replies();

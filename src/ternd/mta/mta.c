@@ -13,7 +13,11 @@
  * parent's channel closing ends the role.
  *
  * Destination ("host" of the job):  "[1.2.3.4]", "[IPv6:::1]:2525"  literal, no DNS;
- * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0). */
+ * "name:port" (smtproutes)  A/AAAA of name (mode 1);  "domain"  MX, port 25 (mode 0).
+ * A job's channel is "smtp", "qmqp" (QMQP to qmqpservers, mta_qmqp.c) or "cluster" (a
+ * forward to another node of the cluster, host = its mailHost as a relay): destinations are
+ * per (channel, host); a cluster job is refused at ldapclusterhops X-Tern-Cluster lines and
+ * its SIZE counts the one it adds (CLUSTER.md). */
 #include "ternd/mta/mta.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta_qmqp.h"
@@ -24,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/tls.h"
+#include "mail/cluster.h"
 #include "mail/tlspolicy.h"
 #include <errno.h>
 #include <signal.h>
@@ -49,6 +54,7 @@ enum { DEST_MX = 0, DEST_NAME = 1, DEST_LITERAL = 2, DEST_BAD = 3 };
 struct mta_dest {
 	struct mta_dest *hnext;
 	char *host;
+	int cluster;                    /* channel "cluster": its own connections (CLUSTER.md) */
 	int mode, port;
 	char name[256];
 	size_t nconn;                   /* connections open or being set up (DNS included) */
@@ -263,14 +269,17 @@ static int mta_dest_parse(struct mta_dest *d, const char *host)
 
 static void mta_dest_kick_cb(int fd, short what, void *arg);
 
-static struct mta_dest *mta_dest_get(const char *host)
+/* a destination is (channel, host), as the scheduler's threads: a connection that greeted
+ * as a cluster node never carries an ordinary delivery, nor the other way round */
+static struct mta_dest *mta_dest_get(const char *host, int cluster)
 {
 	size_t h = mta_dest_hash(host);
 	for (struct mta_dest *d = dests[h]; d; d = d->hnext)
-		if (strcmp(d->host, host) == 0)
+		if (strcmp(d->host, host) == 0 && d->cluster == cluster)
 			return d;
 	struct mta_dest *d = xcalloc(1, sizeof *d);
 	d->host = xstrdup(host);
+	d->cluster = cluster;
 	if (mta_dest_parse(d, host) < 0)
 		d->mode = DEST_BAD;
 	d->kick = ev_new(-1, 0, mta_dest_kick_cb, d);
@@ -343,6 +352,7 @@ static void mta_start(struct mta_job *j, const struct mta_addr *addrs, size_t n)
 	conf.cfg = cfg;
 	conf.cb = &mta_cb;
 	conf.tls = tls_client;
+	conf.cluster = d->cluster;
 	conf.pol.level = TLSP_NONE;
 	if (tlsp && tlspolicy_lookup(tlsp, d->host, &conf.pol, err, sizeof err) < 0) {
 		d->nconn--;
@@ -508,6 +518,44 @@ static void mta_job_rcpts(struct mta_job *j, struct msg_reader *r, uint64_t n)
 	}
 }
 
+/* ---- the cluster (doc/CLUSTER.md) -------------------------------------------------------------------- */
+
+/* X-Tern-Cluster lines in the message's header section (read in chunks; stops at its end) */
+static unsigned mta_cluster_hops(int fd)
+{
+	char *b = xmalloc(MTA_SCAN_CHUNK);
+	struct cluster_hops h;
+	off_t off = 0;
+	ssize_t n;
+	cluster_hops_init(&h);
+	while (!h.done && ((n = pread(fd, b, MTA_SCAN_CHUNK, off)) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0) {
+			cluster_hops_feed(&h, b, (size_t)n);
+			off += n;
+		}
+	free(b);
+	return h.hops;
+}
+
+/* A forward to another node: refused for good once the message went round ldapclusterhops
+ * times (nodes whose directories disagree would pass it back and forth for ever); else its
+ * SIZE counts the X-Tern-Cluster line mta_session puts in front of it. -1: j is answered. */
+static int mta_cluster_job(struct mta_job *j)
+{
+	char line[300];
+	unsigned hops = mta_cluster_hops(j->fd);
+	if (hops >= cfg->ldapclusterhops) {
+		log_info("event=cluster_loop id=%016llx host=%s hops=%u limit=%llu",
+		         (unsigned long long)j->msgid, j->host, hops,
+		         (unsigned long long)cfg->ldapclusterhops);
+		mta_finish_all(j, D_PERM, CLUSTER_LOOP_DIAG);
+		return -1;
+	}
+	int n = cluster_header_line(cfg->me, line, sizeof line);
+	j->txn.size += n > 0 ? (uint64_t)n : 0;
+	return 0;
+}
+
 static void mta_on_deliver(struct msg_reader *r, int fd)
 {
 	struct mta_job *j = xcalloc(1, sizeof *j);
@@ -521,7 +569,9 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 	uint64_t n = msg_get_u64(r);
 	if (!r->err && n <= MTA_MAXRCPT)
 		mta_job_rcpts(j, r, n);
-	int qmqp = !r->err && r->off < r->len && strcmp(msg_get_str(r), "qmqp") == 0;
+	const char *channel = !r->err && r->off < r->len ? msg_get_str(r) : "smtp";
+	int qmqp = strcmp(channel, "qmqp") == 0;
+	j->cluster = strcmp(channel, "cluster") == 0;
 	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
 		if (!r->err)                         /* else the codec logs it */
 			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
@@ -540,7 +590,9 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 		mta_qmqp_start(cfg, j, mta_report);
 		return;
 	}
-	struct mta_dest *d = j->dest = mta_dest_get(j->host);
+	if (j->cluster && mta_cluster_job(j) < 0)
+		return;
+	struct mta_dest *d = j->dest = mta_dest_get(j->host, j->cluster);
 	if (d->mode == DEST_BAD) {
 		mta_finish_all(j, D_TEMP, "bad destination (check smtproutes): cannot parse the host");
 		mta_dest_kick(d);

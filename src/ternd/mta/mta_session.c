@@ -20,12 +20,19 @@
  * else the MX host name (or the relay's name, or the address literal). verify: a chain or a
  * name that does not verify defers (4.7.5), and another address may be tried. Every
  * diagnostic from an encrypted conversation ends with what protected it ("(TLS TLSv1.3
- * CIPHER, verified)" or "not verified: why"); one without that came in plaintext. */
+ * CIPHER, verified)" or "not verified: why"); one without that came in plaintext.
+ *
+ * The cluster (doc/CLUSTER.md): with smtpclustercookie set, a server whose greeting ends with
+ * the cookie is a node of this cluster. An ordinary delivery that meets one fails (5.4.6,
+ * the mail loops between nodes); a "cluster" delivery that does not meet one defers (4.4.6,
+ * the mailHost is not a node). A cluster delivery puts one X-Tern-Cluster line in front of
+ * the message text (mta.c counts it in SIZE and refuses a message with too many). */
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta.h"
 #include "lib/ev.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "mail/cluster.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -59,6 +66,7 @@ struct mta_session {
 	unsigned nmsgs;
 	int state, tmode, stopping;
 	int plain;                           /* this connection: no STARTTLS (fallback) */
+	int xsent;                           /* the X-Tern-Cluster line of this text is out */
 	char remote[MTA_REMOTE_MAX];
 	char tlsdesc[200];                   /* what protects the conversation, for diagnostics */
 	char tlslog[200];                    /* the same for the delivery logs */
@@ -156,6 +164,7 @@ static void session_drop_conn(struct mta_session *s)
 	smtpc_free(s->c);
 	s->c = NULL;
 	s->off = 0;
+	s->xsent = 0;
 	s->tlsdesc[0] = '\0';
 }
 
@@ -225,6 +234,42 @@ static void session_fail_all(struct mta_session *s)
 	session_close(s, "no_connection");
 }
 
+/* ---- the cluster (doc/CLUSTER.md) --------------------------------------------------------- */
+
+/* the engine's verdict hook on the server's 2xx greeting (smtpc_set_greet_check) */
+static int session_cluster_greet(void *arg, const struct smtpc_reply *r, char *diag, size_t dsz)
+{
+	struct mta_session *s = arg;
+	const char *cookie = s->conf.cfg->smtpclustercookie;
+	int node = cluster_greeting_has_cookie(r->text.p, r->text.len, cookie);
+	if (node && !s->conf.cluster) {
+		log_warn("event=cluster_loop host=%s remote=%s reason=\"the server greets with our "
+		         "cluster cookie\"", s->dest, s->remote);
+		snprintf(diag, dsz, "%s (%s is a node of this cluster)", CLUSTER_LOOP_DIAG, s->remote);
+		return SMTPC_PERM;
+	}
+	if (!node && s->conf.cluster) {
+		log_warn("event=cluster_stranger host=%s remote=%s", s->dest, s->remote);
+		snprintf(diag, dsz, "mailHost %s is not a node of this cluster: %s does not greet "
+		         "with the cluster cookie (#4.4.6)", s->dest, s->remote);
+		return SMTPC_TEMP;
+	}
+	return SMTPC_OPEN;
+}
+
+/* a cluster delivery's text starts with our X-Tern-Cluster line (once per transaction) */
+static void session_cluster_line(struct mta_session *s)
+{
+	char line[300];
+	int n;
+	if (!s->conf.cluster || s->xsent || s->off != 0)
+		return;
+	s->xsent = 1;
+	n = cluster_header_line(s->conf.cfg->me, line, sizeof line);
+	if (n > 0)
+		smtpc_body_feed(smtpc_body(s->c), line, (size_t)n, smtpc_out(s->c));
+}
+
 /* ---- connecting --------------------------------------------------------------------------- */
 
 static void session_connected(struct mta_session *s)
@@ -241,6 +286,8 @@ static void session_connected(struct mta_session *s)
 	smtpc_set_tls(s->c, (enum smtpc_tls)level);
 	if (s->conf.user)
 		smtpc_set_auth(s->c, s->conf.user, s->conf.pass, s->conf.cfg->smtpauthplaintext);
+	if (*s->conf.cfg->smtpclustercookie)
+		smtpc_set_greet_check(s->c, session_cluster_greet, s);
 	s->tlsdesc[0] = '\0';                    /* no TLS: the diagnostics say nothing */
 	snprintf(s->tlslog, sizeof s->tlslog, "tls=no");
 	smtpc_begin(s->c, &s->job->txn);
@@ -417,6 +464,7 @@ static void session_pump(struct mta_session *s)
 	char chunk[SESS_TEXT_CHUNK];
 	session_move_out(s);
 	while (smtpc_want(s->c) == SMTPC_W_BODY && io_queued(s->io) < SESS_OUT_HIGH) {
+		session_cluster_line(s);
 		ssize_t n = pread(s->job->fd, chunk, sizeof chunk, (off_t)s->off);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -576,6 +624,7 @@ void mta_session_send(struct mta_session *s, struct mta_job *j)
 	s->tmode = T_NONE;
 	s->job = j;
 	s->off = 0;
+	s->xsent = 0;
 	s->state = SS_SMTP;
 	if (smtpc_begin(s->c, &j->txn) < 0)
 		smtpc_lost(s->c, "internal error: the connection was not idle");

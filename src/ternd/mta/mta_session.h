@@ -34,6 +34,7 @@ struct mta_job {                 /* one M_MTA_DELIVER: one message, n recipients
 	int reused, reuse_fail;      /* sent on a reused connection; how often that failed */
 	char tls[200];               /* "tls=TLSv1.3 cipher=... verified=yes" or "tls=no" (logs) */
 	int list;                    /* which mta.c list holds it */
+	int cluster;                 /* channel "cluster": a forward to another node */
 };
 
 struct mta_session;
@@ -52,6 +53,7 @@ struct mta_session_conf {
 	struct tls_ctx *tls;                     /* the client context (NULL: no TLS at all) */
 	struct tlspolicy pol;                    /* of this destination */
 	const char *user, *pass;                 /* AUTH credentials (NULL: none) */
+	int cluster;                             /* channel "cluster" (doc/CLUSTER.md) */
 };
 
 /* Connect to the first usable address (tcpto, timeoutconnect; next address on failure,

@@ -996,7 +996,9 @@ struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
 void smtp_session_greet(struct smtp_session *s)
 {
 	s->cmd = SMTP_CMD_NONE;
-	smtp_session_reply(s, 220, NULL, "%s ESMTP tern", s->srv->cfg->smtpgreeting);
+	const char *cookie = s->srv->cfg->smtpclustercookie;  /* the cluster's mark (CLUSTER.md) */
+	smtp_session_reply(s, 220, NULL, "%s ESMTP tern%s%s", s->srv->cfg->smtpgreeting,
+	                   cookie && *cookie ? " " : "", cookie ? cookie : "");
 }
 
 void smtp_session_start(struct smtp_session *s)
