@@ -18,7 +18,7 @@
 #define USERS_MAXFILE (256u * 1024 * 1024)
 #define USERS_MAXEXT  16   /* at most this many '-' split points are tried */
 
-enum users_kind { UK_FILE, UK_PASSWD, UK_ANY };
+enum users_kind { UK_FILE, UK_PASSWD, UK_ANY, UK_LDAP };
 
 struct users_rec {
 	uint64_t uid, gid;
@@ -199,6 +199,9 @@ struct users *users_open(const char *spec, struct cfg_errors *errs)
 	if (spec && strcmp(spec, "passwd:") == 0) {
 		u = xcalloc(1, sizeof *u);
 		u->kind = UK_PASSWD;
+	} else if (spec && strcmp(spec, "ldap:") == 0) {
+		u = xcalloc(1, sizeof *u);
+		u->kind = UK_LDAP;
 	} else if (spec && strncmp(spec, "any:", 4) == 0 && spec[4]) {
 		char *dir = users_absdir(spec + 4);
 		if (!dir) {
@@ -215,7 +218,7 @@ struct users *users_open(const char *spec, struct cfg_errors *errs)
 		u->checked = time(NULL);
 		users_load(u, errs);
 	} else {
-		table_error(errs, "users", 0, "expected file:PATH, passwd: or any:DIR");
+		table_error(errs, "users", 0, "expected file:PATH, passwd:, any:DIR or ldap:");
 	}
 	return u;
 }
@@ -317,6 +320,9 @@ static int users_one(struct users *u, struct users_result *r, const char *name)
 			return TABLE_NOTFOUND;
 		return users_set(r, name, (uint64_t)getuid(), (uint64_t)getgid(), home);
 	}
+	case UK_LDAP:               /* the lookup role installs its own backend for these */
+		snprintf(r->diag, sizeof r->diag, "directory users are asked through the lookup role");
+		return TABLE_TEMP;
 	}
 	return TABLE_TEMP;
 }

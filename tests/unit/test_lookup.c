@@ -20,6 +20,7 @@
 #include "ternd/lookup/dns.c"
 #include "ternd/lookup/lookup_pop.c"
 #include "ternd/lookup/ldapc.c"
+#include "ternd/lookup/lookup_ldap.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>

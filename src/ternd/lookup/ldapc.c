@@ -438,6 +438,18 @@ static struct ldapc_srv *ldapc_pick(struct ldapc *l, unsigned tried)
 
 /* ---------------------------------------------------------------- API */
 
+void ldapc_preinit(void)
+{
+	LDAP *ld = NULL;
+	int zero = 0, demand = LDAP_OPT_X_TLS_DEMAND;
+	setenv("LDAPNOINIT", "1", 1);
+	if (ldap_initialize(&ld, "ldap://127.0.0.1/") != LDAP_SUCCESS || !ld)
+		return;                  /* the first real connection will say what is wrong */
+	ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	ldap_unbind_ext(ld, NULL, NULL);
+}
+
 int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg)
 {
 	char *filter = ldapesc_user_filter(l->c.objectclass, address, strlen(address));

@@ -57,6 +57,9 @@ struct ldapc_user {
 typedef void (*ldapc_cb)(void *arg, int status, const struct ldapc_user *u);
 
 struct ldapc;
+/* libldap's one-time initialisation (Cyrus SASL scans and loads its plugins, the TLS library
+ * its configuration): called by the lookup role before its sandbox forbids that. */
+void ldapc_preinit(void);
 /* NULL when servers is empty or holds no URI (logged). Needs ev_init() first. */
 struct ldapc *ldapc_new(const struct ldapc_conf *c);
 /* The conf from tern.conf's ldap* keys (strings point into cfg; password read from a

@@ -52,6 +52,9 @@ const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, u
 		return "a system account (uid below minuid) found through passwd";
 	if (table == PARENT_FORK_IN_TABLE && !f->dev)
 		return NULL;
+	if (f->directory)
+		return uid < f->minuid ? "below minuid (a directory user's qmailUID must not be a "
+		       "system account)" : NULL;
 	if (table == PARENT_FORK_TABLE_TEMP)
 		return "users table unreadable";
 	return "not the users table's uid and gid for this user, nor defaultprivs";
@@ -106,6 +109,7 @@ void parent_fork_facts_init(struct parent_fork_facts *f, const struct config *c)
 	}
 	f->dev = c->users && strncmp(c->users, "any:", 4) == 0;
 	f->passwd = c->users && strcmp(c->users, "passwd:") == 0;
+	f->directory = c->users && strcmp(c->users, "ldap:") == 0;
 	f->minuid = c->minuid;
 }
 

@@ -21,6 +21,9 @@ struct parent_fork_facts {
 	uint64_t bad_gids[PARENT_FORK_MAXIDS];   /* privileged groups: never granted */
 	size_t nbad;
 	int passwd;                       /* users passwd:: the table's pairs need uid >= minuid */
+	int directory;                    /* users ldap:: the parent cannot ask the directory;
+	                                     any uid >= minuid (not root, no role, no privileged
+	                                     group) may be a directory user's qmailUID */
 	uint64_t minuid;
 };
 
