@@ -231,3 +231,36 @@ def test_cache_burst_costs_one_search(directory, make_tern):
     replies = rcpt(t, *["burst@example.test"] * 20)
     assert all(code(r) == (250, "2.1.5") for r in replies)
     assert searches() - n0 == 1
+
+
+def test_starttls_to_a_stalled_directory_does_not_block_the_lookup_role(make_tern, workdir):
+    """The connection setup is asynchronous: while a new connection's StartTLS waits for a
+    frozen slapd, the lookup role answers other questions (a relay check) at once."""
+    from tlsca import TestCA
+    ca = TestCA(workdir / "ca")
+    ldap = LdapInstance(workdir / "ldaps", cert=ca.leaf("ldap.example.test",
+                                                        ips=["127.0.0.1"]))
+    ldap.add(f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n\n")
+    ldap.start()
+    os.chmod(workdir / "ca", 0o755)
+    os.chmod(ca.cert, 0o644)
+    try:
+        t = tern_for(make_tern, ldap, ldaptls="yes", ldapcafile=str(ca.cert), ldaptimeout="3")
+        assert code(rcpt(t, "nobody@example.test")[0]) == (550, "5.1.1")   # TLS works
+        t.stop()
+        ldap.freeze()
+        t.start()
+        with t.smtp() as a, t.smtp() as b:
+            for s in (a, b):
+                assert s.cmd("EHLO client.test")[0] == 250
+                assert s.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+            a.send("RCPT TO:<joe@example.test>\r\n")
+            assert wait_for(lambda: "event=ldap_search addr=joe@example.test" in t.log(),
+                            timeout=10)
+            start = time.monotonic()
+            assert code(b.cmd("RCPT TO:<x@elsewhere.test>")) == (553, "5.7.1")
+            assert time.monotonic() - start < 1.5
+            assert code(a.reply()) == (451, "4.3.0")
+    finally:
+        ldap.thaw()
+        ldap.stop()
