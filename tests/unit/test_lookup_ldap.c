@@ -173,6 +173,7 @@ static void test_order(void)
 	g = ask(&be, "joe", "d.test");
 	T_CHECK(g.n == 1 && g.r.status == TABLE_TEMP);
 	fake_temp = 0;
+	lookup_backend_ldap_free(&be);
 }
 
 static int map(struct ldapc_user *u, struct users_result *r)
@@ -326,12 +327,37 @@ static void test_cache(void)
 	ask(&be, "late", "d.test");
 	T_CHECK(fake_searches == 1);
 
+	lookup_backend_ldap_free(&be);
 	load_cfg("ldapcachettl 0\n");
 	lookup_backend_ldap(&be, (struct ldapc *)&cfg, &cfg);
 	fake_searches = 0;
 	ask(&be, "late", "d.test");
 	ask(&be, "late", "d.test");
 	T_CHECK(fake_searches == 2);
+	lookup_backend_ldap_free(&be);
+}
+
+/* ldaplocaldelivery: an address the directory does not know is asked of passwd: next */
+static void test_localdelivery(void)
+{
+	struct lookup_backend be;
+	struct passwd *pw = getpwnam("nobody");
+	fake_n = 0;
+	load_cfg("ldapcachettl 0\n");
+	lookup_backend_ldap(&be, (struct ldapc *)&cfg, &cfg);
+	T_CHECK(ask(&be, "nobody", "d.test").r.status == TABLE_NOTFOUND);
+	lookup_backend_ldap_free(&be);
+	load_cfg("ldapcachettl 0\nldaplocaldelivery yes\n");
+	lookup_backend_ldap(&be, (struct ldapc *)&cfg, &cfg);
+	if (pw && pw->pw_uid >= 1000) {
+		struct got g = ask(&be, "nobody", "d.test");
+		T_CHECK(g.r.status == TABLE_FOUND);
+		T_EQ_STR(g.r.user, "nobody");
+		T_EQ_STR(g.r.profile, "");
+	}
+	T_CHECK(ask(&be, "root", "d.test").r.status == TABLE_NOTFOUND);   /* below minuid */
+	T_CHECK(ask(&be, "no-such-account-x", "d.test").r.status == TABLE_NOTFOUND);
+	lookup_backend_ldap_free(&be);
 }
 
 static void run(void)
@@ -340,6 +366,7 @@ static void run(void)
 	test_profile();
 	test_unusable();
 	test_cache();
+	test_localdelivery();
 	config_free(&cfg);
 }
 

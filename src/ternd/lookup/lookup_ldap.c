@@ -465,3 +465,17 @@ void lookup_backend_ldap(struct lookup_backend *be, struct ldapc *l, const struc
 	be->ask = ldu_ask;
 	be->priv = b;
 }
+
+void lookup_backend_ldap_free(struct lookup_backend *be)
+{
+	struct ldu *b = be->priv;
+	if (!b)
+		return;
+	while (b->oldest)
+		ldu_entry_drop(b, b->oldest);
+	hmap_free(&b->cache);
+	hmap_free(&b->inflight);
+	users_free(b->passwd);
+	free(b);
+	be->priv = NULL;
+}

@@ -26,6 +26,8 @@ struct ldapc_user;
 /* Make be the directory backend over l (the lookup role's client), configured from cfg
  * (ldaplocaldelivery, ldapcache*, ldapdefault*, minuid, the role accounts). */
 void lookup_backend_ldap(struct lookup_backend *be, struct ldapc *l, const struct config *cfg);
+/* Frees the cache (no question may be in flight: ldapc_free answers them first). */
+void lookup_backend_ldap_free(struct lookup_backend *be);
 /* Map entry u found for local@domain into r (status TABLE_FOUND, or TABLE_TEMP with r->diag
  * set and the reason logged). ext: the removed extension ("" when none). */
 int lookup_ldap_map(const struct config *cfg, const struct ldapc_user *u, const char *local,
