@@ -63,11 +63,11 @@ static const char *const sb_mta[] = {
 /* lookup: tables and NSS by name, read-only, and the existence and permission checks of the
  * files it routes to (.qmail, aliases: access); libunbound's sockets and its resolver thread
  * (clone only with CLONE_THREAD: a thread, never a process); libldap's connections (uname:
- * its host name for SASL, fcntl: non-blocking connect, the socket's names, writev) */
+ * its host name for SASL, getpeername: an async connect's end, shutdown on close; fcntl is every role's, flags only) */
 static const char *const sb_lookup[] = {
 	SB_NSS_CALLS, "access", "faccessat", "faccessat2", "socketpair", "bind", "getsockopt", "setsockopt", "sendto", "recvfrom",
 	"madvise", "set_robust_list", "rseq", "exit",
-	"uname", "fcntl", "getsockname", "getpeername", "writev", "readv", "shutdown", NULL
+	"uname", "getpeername", "shutdown", NULL
 };
 /* queue: the spool (doc/QUEUE.md) and the maildrop directory; no socket() at all */
 static const char *const sb_queue[] = {

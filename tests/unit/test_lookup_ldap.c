@@ -281,6 +281,15 @@ static void test_unusable(void)
 	T_CHECK(strstr(r.diag, "profile") != NULL);
 	u.nforward = 3;
 	T_CHECK(map(&u, &r) == TABLE_FOUND);
+	const char *empty[] = { "", "a@x.test" };    /* an empty value is skipped (fuzz) */
+	struct ldapprof p;
+	char why[128];
+	u.forward = empty;
+	u.nforward = 2;
+	T_CHECK(map(&u, &r) == TABLE_FOUND);
+	T_CHECK(ldapprof_decode(r.profile, &p, why, sizeof why) == 0);
+	T_CHECK(p.nforward == 1);
+	ldapprof_free(&p);
 }
 
 static void test_cache(void)

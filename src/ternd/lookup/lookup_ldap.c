@@ -162,7 +162,8 @@ static int ldu_profile_fill(const struct config *cfg, const struct ldapc_user *u
 	if (u->nforward > LDAPPROF_MAXLIST)
 		return ldu_temp(r, u->dn, "more than %s mailForwardingAddress values", "64");
 	for (size_t i = 0; i < u->nforward; i++)
-		p->forward[p->nforward++] = xstrdup(u->forward[i]);
+		if (*u->forward[i])          /* an empty value forwards nowhere */
+			p->forward[p->nforward++] = xstrdup(u->forward[i]);
 	if (*u->program)
 		p->program[p->nprogram++] = xstrdup(u->program);
 	p->quotasize = u->quotasize ? u->quotasize : cfg->ldapdefaultquotasize;
