@@ -202,7 +202,10 @@ def test_directory_down_tempfails_and_deferred_mail_drains(directory, make_tern)
     assert wait_for(lambda: len(maildir(home, "dee")) > before, timeout=20)
     assert code(rcpt(t, "dee@example.test")[0]) == (250, "2.1.5")
     assert ternctl(t, "flush").returncode == 0
-    assert len(maildir(home, "dee")) == before + 1      # delivered once, no duplicate
+    # a sync point: a second message sent after the flush is delivered; then exactly two
+    sendmail(t, "a@remote.test", "dee@example.test", b"Subject: second\n\nafter\n")
+    assert wait_for(lambda: len(maildir(home, "dee")) >= before + 2, timeout=20)
+    assert len(maildir(home, "dee")) == before + 2      # the deferred one once, no duplicate
 
 
 def test_frozen_directory_tempfails_within_the_timeout(directory, make_tern):
@@ -264,3 +267,28 @@ def test_starttls_to_a_stalled_directory_does_not_block_the_lookup_role(make_ter
     finally:
         ldap.thaw()
         ldap.stop()
+
+
+def test_cluster_user_is_handed_to_the_mta(directory, make_tern):
+    """A user whose mailHost is another node (ldapcluster yes) is routed to channel cluster
+    at that host as an smtproutes relay; the queue and scheduler hand it to the mta, which
+    delivers it to the node (here a second ternd that takes example.test)."""
+    ldap, _ = directory
+    b = make_tern(config={"locals": ["localhost", "example.test"]})
+    ldap.modify(f"dn: uid=far,{PEOPLE}\nchangetype: modify\nreplace: mailHost\n"
+                f"mailHost: [127.0.0.1]:{b.port}\n")
+    try:
+        a = tern_for(make_tern, ldap, ldapcachettl="0")
+        with a.smtp() as s:
+            s.cmd("EHLO client.test")
+            assert s.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+            assert s.cmd("RCPT TO:<far@example.test>")[0] == 250
+            assert s.cmd("DATA")[0] == 354
+            assert s.cmd("Subject: to node b\r\n\r\nfor far\r\n.")[0] == 250
+            s.cmd("QUIT")
+        msgs = b.wait_delivered("far", 1)
+        assert b"for far" in msgs[0]
+        assert re.search(r"event=delivery .*rcpt=<far@example.test> channel=cluster .*status=sent", a.log())
+    finally:
+        ldap.modify(f"dn: uid=far,{PEOPLE}\nchangetype: modify\nreplace: mailHost\n"
+                    f"mailHost: node-b.example.test\n")
