@@ -112,7 +112,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "authfaildelaymax", CT_UINT, O(authfaildelaymax), "16", 0, 3600, "most seconds a login answer is delayed: 1 s after one failure, doubling with each consecutive one (0 = no delay)" },
 	{ "pbstimeout", CT_UINT, O(pbstimeout), "600", 0, 86400, "seconds a client address that logged in over POP3 may relay (pop-before-smtp; 0 = off)" },
 	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, any:DIR, or ldap: (qmailUser entries of the ldapserver directory)" },
-	{ "minuid", CT_UINT, O(minuid), "1000", 0, 4294967294ull, "with users passwd:, accounts with a lower uid get no deliveries (system accounts); defaultprivs excepted" },
+	{ "minuid", CT_UINT, O(minuid), "1000", 0, 4294967294ull, "with users passwd: (and ldap:, for qmailUID), accounts with a lower uid get no deliveries (system accounts); defaultprivs excepted" },
 	{ "aliases", CT_ALIASES, O(aliases), "", 0, 0, "aliases file in /etc/aliases syntax (file:PATH), or none" },
 	{ "dotqmailcheck", CT_CHOICE, O(dotqmailcheck), "strict", 0, 0, "which .qmail files tern-local trusts: strict (owned by the user, the home's owner or root; not writable by a shared group or others) or qmail (only world-writable refused)" },
 	{ "aliasempty", CT_STR, O(aliasempty), "./Maildir/", 0, 0, "default delivery when a user has no .qmail file" },
@@ -166,9 +166,14 @@ static const struct cfg_key cfg_keys[] = {
 	{ "ldapuid", CT_UINT, O(ldapuid), "0", 0, 4294967294ull, "uid of entries without qmailUID (0 = none: such entries have no uid)" },
 	{ "ldapgid", CT_UINT, O(ldapgid), "0", 0, 4294967294ull, "gid of entries without qmailGID (0 = none)" },
 	{ "ldapmessagestore", CT_OPTWORD, O(ldapmessagestore), "", 0, 0, "prefix of relative mailMessageStore values (qmail-ldap's ldapmessagestore)" },
-	{ "ldapdefaultdotmode", CT_CHOICE, O(ldapdefaultdotmode), "ldaponly", 0, 0, "qmailDotMode of entries without one: ldaponly, ldapwithprog, dotonly, both, none (parsed, not used yet)" },
-	{ "ldapcluster", CT_BOOL, O(ldapcluster), "0", 0, 0, "forward recipients whose mailHost is another node to it (parsed, not used yet)" },
-	{ "ldapclusterhosts", CT_LIST, O(ldapclusterhosts), NULL, 0, 0, "other names of this node for the mailHost comparison (parsed, not used yet)" },
+	{ "ldapdefaultdotmode", CT_CHOICE, O(ldapdefaultdotmode), "ldaponly", 0, 0, "qmailDotMode of entries without one: ldaponly, ldapwithprog, dotonly, both, none" },
+	{ "ldapdefaultquotasize", CT_UINT, O(ldapdefaultquotasize), "0", 0, U64MAX, "mailQuotaSize (bytes) of entries without one (qmail-ldap's defaultquotasize; 0 = no limit)" },
+	{ "ldapdefaultquotacount", CT_UINT, O(ldapdefaultquotacount), "0", 0, U64MAX, "mailQuotaCount (messages) of entries without one (qmail-ldap's defaultquotacount; 0 = no limit)" },
+	{ "ldaplocaldelivery", CT_BOOL, O(ldaplocaldelivery), "0", 0, 0, "with users ldap:, an address the directory does not know is looked up in passwd: (system accounts) next (qmail-ldap's ldaplocaldelivery)" },
+	{ "ldapcachettl", CT_UINT, O(ldapcachettl), "60", 0, 86400, "seconds a directory user's answer (found or not found; never a temporary failure) is cached by the lookup role (0 = no cache)" },
+	{ "ldapcachesize", CT_UINT, O(ldapcachesize), "10000", 0, 10000000, "most directory answers kept in that cache (the oldest go first)" },
+	{ "ldapcluster", CT_BOOL, O(ldapcluster), "0", 0, 0, "forward a directory user whose mailHost is another node (neither me nor in ldapclusterhosts) to that node (channel cluster)" },
+	{ "ldapclusterhosts", CT_LIST, O(ldapclusterhosts), NULL, 0, 0, "other names of this node for the mailHost comparison (case-insensitive)" },
 	{ "ldaptls", CT_BOOL, O(ldaptls), "0", 0, 0, "StartTLS required on ldap:// servers (ldaps:// always speaks TLS); the certificate is verified against ldapcafile (demand)" },
 	{ "ldapcafile", CT_FILE, O(ldapcafile), "", 0, 0, "PEM CA bundle the LDAP client trusts (default: /etc/ssl/certs/ca-certificates.crt); ldap.conf and LDAP* variables are ignored" },
 };
@@ -1094,6 +1099,16 @@ static void cfg_check_defaultprivs(struct cfg_parse *ps)
 /* the files of the TLS client: tlscafile readable, clientcert present with a key matching
  * its certificate (when this process may read it; the mta checks again as it loads it), smtpauth a file:PATH nobody else may read, and the lines of the
  * tlsdestinations and smtpauth tables (smtpauth's only when this process may read it). */
+/* users ldap: asks the directory: without ldapserver there is none */
+static void cfg_check_ldapusers(struct cfg_parse *ps)
+{
+	const struct cfg_key *k = cfg_find("users");
+	if (!ps->c->users || strcmp(ps->c->users, "ldap:") != 0 || *ps->c->ldapserver)
+		return;
+	cfg_blame(ps, k, k);
+	cfg_err(ps, "users: ldap: needs ldapserver (the directory to ask)");
+}
+
 static void cfg_check_tls_client(struct cfg_parse *ps)
 {
 	static char none[1];
@@ -1191,6 +1206,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_check_cookie(&ps);
 	cfg_check_defaultprivs(&ps);
 	cfg_check_tls_client(&ps);
+	cfg_check_ldapusers(&ps);
 	if (ps.nerr == 0)
 		cfg_check_tls(&ps);
 	cfg_resolve_listen(&ps);

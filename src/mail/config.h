@@ -156,8 +156,12 @@ struct config {
 	char *ldapobjectclass;      /* "qmailUser" */
 	uint64_t ldapuid, ldapgid;  /* defaults for entries without qmailUID/qmailGID (0 = none) */
 	char *ldapmessagestore;     /* prefix of relative mailMessageStore */
-	char *ldapdefaultdotmode;   /* ldaponly (default) ... (not used yet) */
-	int ldapcluster;            /* mailHost forwarding (not used yet) */
+	char *ldapdefaultdotmode;   /* qmailDotMode of entries without one: ldaponly (default) ... */
+	uint64_t ldapdefaultquotasize, ldapdefaultquotacount;  /* entries without mailQuota* */
+	int ldaplocaldelivery;      /* users ldap:: an address unknown there is asked of passwd: */
+	uint64_t ldapcachettl;      /* seconds a directory answer is cached (0 = no cache) */
+	uint64_t ldapcachesize;     /* entries in that cache */
+	int ldapcluster;            /* mailHost of another node: forward to it (channel cluster) */
 	struct cfg_list ldapclusterhosts;
 	int ldaptls;                /* StartTLS required on ldap:// URIs */
 	char *ldapcafile;           /* CA bundle ("" = the system bundle) */

@@ -225,8 +225,51 @@ static int route_dotqmail(const struct users_result *r)
 	return found;
 }
 
-/* a user's default delivery; returns the users table's answer (r filled). An extension
- * without a .qmail file for it is no user (tern-local would bounce it: 5.1.1) */
+#define ROUTE_USER_DISABLED 101     /* route_user: a directory user whose account is disabled */
+
+/* Is mailhost another node of the cluster (ldapcluster yes, neither `me` nor one of
+ * ldapclusterhosts, compared case-insensitively)? 1 yes, 0 no, -1 cannot tell */
+static int route_other_node(const struct config *cfg, const char *mailhost)
+{
+	if (!cfg->ldapcluster || !*mailhost || (cfg->me && str_casecmp(mailhost, cfg->me) == 0))
+		return 0;
+	for (size_t i = 0; i < cfg->ldapclusterhosts.n; i++)
+		if (str_casecmp(cfg->ldapclusterhosts.v[i], mailhost) == 0)
+			return 0;
+	char *h = xstrdup(mailhost);
+	str_lower(h);
+	int rc = table_list_lookup(&cfg->ldapclusterhosts, h);
+	free(h);
+	return rc == TABLE_FOUND ? 0 : rc == TABLE_TEMP ? -1 : 1;
+}
+
+/* a found user: its local target, or (cluster) a target for the node that holds it */
+static int route_user_target(struct rwork *w, const char *domain, struct users_result *r)
+{
+	struct buf a;
+	char host[ROUTE_HOSTLEN];
+	int other = route_other_node(w->rc->cfg, r->mailhost);
+	if (other < 0 || (other && route_relay(r->mailhost, host, sizeof host) < 0)) {
+		snprintf(r->diag, sizeof r->diag, other < 0 ? "ldapclusterhosts table unreadable" :
+		         "mailHost %.100s is not a host name", r->mailhost);
+		return TABLE_TEMP;
+	}
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", r->local, domain);
+	if (other)
+		route_add(w, "cluster", host, a.p, "", 0, 0, "", r->local, "", domain, "", "");
+	else
+		route_add(w, "local", "", a.p, r->user, r->uid, r->gid, r->home, r->local, r->ext,
+		          domain, "", r->profile);
+	buf_free(&a);
+	return TABLE_FOUND;
+}
+
+/* a user's default delivery; returns the users table's answer (r filled), or
+ * ROUTE_USER_DISABLED. An extension without a .qmail file for it is no user (tern-local
+ * would bounce it: 5.1.1) — except for a directory user (a profile): its mailbox takes
+ * extensions, and its home may be out of this process's sight. A deleted directory account
+ * is no user; a disabled one is refused (5.2.1). */
 static int route_user(struct rwork *w, const char *local, const char *domain,
                       struct users_result *r)
 {
@@ -238,18 +281,20 @@ static int route_user(struct rwork *w, const char *local, const char *domain,
 		snprintf(r->diag, sizeof r->diag, "waiting for the users backend");
 		return rc;
 	}
-	if (rc == TABLE_FOUND && r->ext[0] && route_dotqmail(r) == 0) {
+	if (rc == TABLE_FOUND && r->account == USERS_DELETED) {
+		snprintf(r->diag, sizeof r->diag, "account %.100s deleted", r->user);
+		rc = TABLE_NOTFOUND;
+	}
+	if (rc == TABLE_FOUND && r->account == USERS_DISABLED) {
+		snprintf(r->diag, sizeof r->diag, "Mailbox disabled (account %.100s)", r->user);
+		return ROUTE_USER_DISABLED;
+	}
+	if (rc == TABLE_FOUND && r->ext[0] && !r->profile[0] && route_dotqmail(r) == 0) {
 		snprintf(r->diag, sizeof r->diag, "no .qmail file for the extension %.80s", r->ext);
 		rc = TABLE_NOTFOUND;
 	}
-	if (rc == TABLE_FOUND) {
-		struct buf a;
-		buf_init(&a);
-		buf_printf(&a, "%s@%s", r->local, domain);
-		route_add(w, "local", "", a.p, r->user, r->uid, r->gid, r->home, r->local, r->ext,
-		          domain, "", r->profile);
-		buf_free(&a);
-	}
+	if (rc == TABLE_FOUND)
+		rc = route_user_target(w, domain, r);
 	return rc;
 }
 
@@ -378,7 +423,7 @@ static int route_alias_addr(struct rwork *w, const char *alias, const char *doma
 		int u = route_user(w, l, d, &ur);   /* ROUTE_ASKED: counted in w->asked */
 		if (u == TABLE_TEMP)
 			rc = route_set(w->res, ROUTE_TEMP, "alias %s: %s: %s", alias, t->value, ur.diag);
-		else if (u == TABLE_NOTFOUND)
+		else if (u == TABLE_NOTFOUND || u == ROUTE_USER_DISABLED)
 			log_warn("event=alias_target_dropped alias=%s target=%s reason=\"%s\"", alias,
 			         t->value, ur.diag);
 	} else {
@@ -462,6 +507,7 @@ static int route_local(struct rwork *w, const char *local, const char *domain)
 		rc = u == ROUTE_ASKED ? route_set(w->res, ROUTE_PENDING, "%s", ur.diag) :
 		     u == TABLE_FOUND ? route_set(w->res, ROUTE_OK, "user %s", ur.user) :
 		     u == TABLE_TEMP ? route_set(w->res, ROUTE_TEMP, "%s", ur.diag) :
+		     u == ROUTE_USER_DISABLED ? route_set(w->res, ROUTE_DISABLED, "%s", ur.diag) :
 		     strcmp(lname, "postmaster") == 0 ? route_postmaster(w, domain) :
 		     route_set(w->res, ROUTE_NOUSER, "%s@%s: %s", lname, domain,
 		               ur.diag[0] ? ur.diag : "no such user");

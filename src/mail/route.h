@@ -4,7 +4,10 @@
  * Owns: the order of the rules (DESIGN.md §4): bare name -> @envnoathost; percent hack for
  * local domains; local domain -> aliases first, then users (qmail's extension rule; an
  * extension is a user only when a .qmail file tern-local would use exists under the home,
- * or when that cannot be seen), then postmaster -> the `postmaster` key (never NOUSER);
+ * or when that cannot be seen, or for a directory user: its mailbox takes extensions; a
+ * deleted directory account is NOUSER, a disabled one ROUTE_DISABLED, one whose mailHost is
+ * another node (ldapcluster) a "cluster" target), then postmaster -> the `postmaster` key
+ * (never NOUSER);
  * anything else -> channel "smtp" with host = the domain.
  * Trusts: the tables it is given; a lookup that cannot answer gives ROUTE_TEMP, never
  * ROUTE_NOUSER.
@@ -33,7 +36,8 @@ enum route_verdict { ROUTE_OK = 0, ROUTE_NOUSER = 1, ROUTE_TEMP = 3,
 enum route_where { ROUTE_LOCAL = 0, ROUTE_REMOTE = 1, ROUTE_WTEMP = 2, ROUTE_BAD = 3 };
 
 struct route_target {            /* field order = the target of M_ROUTE_RESULT */
-	char *channel;               /* "local" or "smtp" */
+	char *channel;               /* "local", "smtp", or "cluster" (a directory user homed on
+	                                another node: host = route_relay(mailHost)) */
 	char *host;                  /* local: ""; smtp: see "The host of an smtp target" above */
 	char *address;               /* the final address */
 	char *user;                  /* local: account name; smtp: "" */

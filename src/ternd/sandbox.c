@@ -19,7 +19,6 @@
 #include <netinet/tcp.h>
 #include <pwd.h>
 #include <grp.h>
-#include <ldap.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -86,7 +85,7 @@ static const char *const sb_control[] = {
 static const char *const sb_none[] = { NULL };
 
 enum { SB_INET = 1, SB_UNIX = 2 };
-enum { SB_OPEN_RO = 1, SB_THREADS = 2, SB_NSS = 4, SB_CRYPTO = 8, SB_LDAP = 16 };
+enum { SB_OPEN_RO = 1, SB_THREADS = 2, SB_NSS = 4, SB_CRYPTO = 8 };
 
 static const struct sb_role {
 	const char *const *calls;
@@ -95,7 +94,7 @@ static const struct sb_role {
 } sb_roles[R_NROLES] = {
 	[R_PARENT]  = { sb_none, 0, 0 },          /* never filtered (doc/ARCHITECTURE.md) */
 	[R_SMTP]    = { sb_smtp, 0, 0 },
-	[R_LOOKUP]  = { sb_lookup, SB_INET | SB_UNIX, SB_OPEN_RO | SB_THREADS | SB_NSS | SB_LDAP },
+	[R_LOOKUP]  = { sb_lookup, SB_INET | SB_UNIX, SB_OPEN_RO | SB_THREADS | SB_NSS },
 	[R_QUEUE]   = { sb_queue, 0, 0 },
 	[R_SCHED]   = { sb_none, 0, 0 },
 	[R_MDA]     = { sb_none, 0, 0 },
@@ -310,18 +309,6 @@ static void sb_load_nss(void)
 	(void)getgrnam("_tern-sandbox-nss-probe");
 }
 
-/* libldap initialises itself on first use (Cyrus SASL's plugins, dlopen()ed from a
- * directory listing, which the filter does not allow): once now, with ldap.conf, ldaprc and
- * LDAP* variables ignored as ldapc.c wants */
-static void sb_load_ldap(void)
-{
-	char **mechs = NULL;
-	setenv("LDAPNOINIT", "1", 1);
-	/* the SASL mechanism list makes libldap load every plugin now */
-	if (ldap_get_option(NULL, LDAP_OPT_X_SASL_MECHLIST, &mechs) != LDAP_OPT_SUCCESS)
-		log_warn("event=sandbox_ldap_init_failed");
-}
-
 /* OpenSSL reads its configuration file (and would load what it names) on first use */
 static void sb_load_crypto(void)
 {
@@ -339,8 +326,6 @@ static int sb_load(enum role r, const char *mode)
 		sb_load_nss();
 	if (sr->flags & SB_CRYPTO)
 		sb_load_crypto();
-	if (sr->flags & SB_LDAP)
-		sb_load_ldap();
 	scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
 	if (!ctx) {
 		log_err("event=sandbox_failed step=seccomp_init");

@@ -159,6 +159,8 @@ static int run_role(enum role r, struct config *cfg)
 	 * A sandbox that cannot be set up (logged) will not be fixed by a restart: exit 78. */
 	if (r == R_MTA && mta_preinit(cfg) < 0)
 		exit(78);                  /* TLS client files and tables, read while root */
+	if (r == R_LOOKUP && cfg->ldapserver && *cfg->ldapserver)
+		ldapc_preinit();           /* libldap loads its SASL plugins: before the filter */
 	if (sandbox_drop_caps() < 0)
 		exit(78);
 	if (r == R_SMTP && smtp_prepare(&ctx) < 0)

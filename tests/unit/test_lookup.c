@@ -22,6 +22,7 @@
 #include "ternd/lookup/lookup_pop.c"
 #include "ternd/lookup/ldapc.c"
 #include "ternd/lookup/lookup_explain.c"
+#include "ternd/lookup/lookup_ldap.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -734,7 +735,8 @@ static void test_pop_dircheck(void)
 	T_EQ_INT(lookup_authdir_account("NoAccess"), USERS_NOACCESS);
 	T_EQ_INT(lookup_authdir_account("disabled"), USERS_DISABLED);
 	T_EQ_INT(lookup_authdir_account("deleted"), USERS_DELETED);
-	T_EQ_INT(lookup_authdir_account("bogus"), USERS_ACTIVE);   /* qmail-ldap: as active */
+	T_EQ_INT(lookup_authdir_account("NoPop"), USERS_NOACCESS);
+	T_EQ_INT(lookup_authdir_account("bogus"), USERS_DISABLED);  /* unknown: no login */
 }
 
 static void run(void)

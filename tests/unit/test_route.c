@@ -606,6 +606,80 @@ static void test_smtproutes_table(void)
 	table_flush_cache();
 }
 
+/* a directory backend's answers (lookup_ldap.c fills these fields) */
+static int dir_user(void *arg, const char *local, const char *domain, struct users_result *r)
+{
+	static const struct { const char *local, *user, *ext; int account; const char *host; } d[] = {
+		{ "dir", "dir", "", USERS_ACTIVE, "" },
+		{ "dir-ext", "dir", "ext", USERS_ACTIVE, "" },
+		{ "noacc", "noacc", "", USERS_NOACCESS, "" },
+		{ "del", "del", "", USERS_DELETED, "" },
+		{ "dis", "dis", "", USERS_DISABLED, "" },
+		{ "far", "far", "", USERS_ACTIVE, "Node-B.Example.com" },
+		{ "far-x", "far", "x", USERS_ACTIVE, "node-b.example.com" },
+		{ "self", "self", "", USERS_ACTIVE, "MAIL.example.com" },
+		{ "alt", "alt", "", USERS_ACTIVE, "Other-Name.example.com" },
+		{ "bad", "bad", "", USERS_ACTIVE, "no host!" },
+	};
+	memset(r, 0, sizeof *r);
+	for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+		if (strcmp(local, d[i].local) == 0) {
+			snprintf(r->user, sizeof r->user, "%s", d[i].user);
+			snprintf(r->local, sizeof r->local, "%s", local);
+			snprintf(r->ext, sizeof r->ext, "%s", d[i].ext);
+			snprintf(r->dash, sizeof r->dash, "%s", *d[i].ext ? "-" : "");
+			snprintf(r->home, sizeof r->home, "/nonexistent/%s", d[i].user);
+			snprintf(r->mailhost, sizeof r->mailhost, "%s", d[i].host);
+			snprintf(r->profile, sizeof r->profile, "dotmode=ldaponly");
+			r->uid = r->gid = 2000;
+			r->account = d[i].account;
+			return r->status = TABLE_FOUND;
+		}
+	snprintf(r->diag, sizeof r->diag, "no such user in the directory");
+	return r->status = TABLE_NOTFOUND;
+}
+
+/* Directory users: an extension needs no .qmail file; deleted is unknown, disabled is
+ * ROUTE_DISABLED (and an alias target so refused is dropped); with ldapcluster a mailHost
+ * that is neither `me` nor in ldapclusterhosts gives a "cluster" target at route_relay's
+ * host for it. */
+static void test_directory_users(void)
+{
+	char out[1024], host[ROUTE_HOSTLEN];
+	setup("ldapcluster yes\nldapclusterhosts other-name.example.com\n");
+	rc.user_fn = dir_user;
+	T_EQ_INT(route("dir@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::dir@example.com:dir:2000:dir::");
+	T_EQ_INT(route("dir-ext@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::dir-ext@example.com:dir:2000:dir-ext:ext:");
+	T_EQ_INT(route("noacc@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_INT(route("del@example.com", out, sizeof out), ROUTE_NOUSER);
+	T_EQ_INT(route("dis@example.com", out, sizeof out), ROUTE_DISABLED);
+	T_EQ_INT(route_relay("Node-B.Example.com", host, sizeof host), 0);
+	T_EQ_INT(route("far@example.com", out, sizeof out), ROUTE_OK);
+	char want[512];
+	snprintf(want, sizeof want, "cluster:%s:far@example.com::0:far::", host);
+	T_EQ_STR(out, want);
+	T_EQ_INT(route("far-x@example.com", out, sizeof out), ROUTE_OK);
+	snprintf(want, sizeof want, "cluster:%s:far-x@example.com::0:far-x::", host);
+	T_EQ_STR(out, want);
+	T_EQ_INT(route("self@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::self@example.com:self:2000:self::");
+	T_EQ_INT(route("alt@example.com", out, sizeof out), ROUTE_OK);
+	T_CHECK(strncmp(out, "local:", 6) == 0);
+	T_EQ_INT(route("bad@example.com", out, sizeof out), ROUTE_TEMP);
+	T_EQ_INT(route("nobody@example.com", out, sizeof out), ROUTE_NOUSER);
+	rc.user_fn = NULL;
+	teardown();
+
+	setup("");                                 /* ldapcluster no: every user is local */
+	rc.user_fn = dir_user;
+	T_EQ_INT(route("far@example.com", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::far@example.com:far:2000:far::");
+	rc.user_fn = NULL;
+	teardown();
+}
+
 static void run(void)
 {
 	test_relay();
@@ -621,6 +695,7 @@ static void run(void)
 	test_include_accounts();
 	test_tempfail();
 	test_pending_hook();
+	test_directory_users();
 }
 
 T_MAIN(run)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define LDAPC_MAXSRV     8
@@ -23,14 +24,16 @@
 #define LDAPC_BACKOFFMAX 60000
 #define LDAPC_SYSCA      "/etc/ssl/certs/ca-certificates.crt"
 
-enum ldapc_state { LDAPC_DOWN, LDAPC_BINDING, LDAPC_READY };
+/* DOWN -> CONNECTING (TCP connect in progress, fd watched for writing) -> STARTTLS (the
+ * extended operation out; ldap:// with tls) -> BINDING -> READY */
+enum ldapc_state { LDAPC_DOWN, LDAPC_CONNECTING, LDAPC_STARTTLS, LDAPC_BINDING, LDAPC_READY };
 
 struct ldapc_srv {
 	struct ldapc *l;
 	char *uri;
 	LDAP *ld;
 	struct ev *rev;
-	int state, bindid;
+	int state, bindid;         /* bindid: the StartTLS operation's id, then the bind's */
 	long long retry_at;
 	unsigned backoff;
 };
@@ -385,6 +388,35 @@ static void ldapc_srv_fail(struct ldapc_srv *s, const char *why, int rc)
 	}
 }
 
+static int ldapc_send_bind(struct ldapc_srv *s)
+{
+	const struct ldapc_conf *c = &s->l->c;
+	struct berval cred = { strlen(c->password), (char *)c->password };
+	int rc = ldap_sasl_bind(s->ld, c->binddn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &s->bindid);
+	if (rc != LDAP_SUCCESS) {
+		ldapc_srv_fail(s, "bind", rc);
+		return -1;
+	}
+	s->state = LDAPC_BINDING;
+	return 0;
+}
+
+/* the answer to StartTLS: the handshake (bounded by the timeout), then the bind */
+static void ldapc_starttls_done(struct ldapc_srv *s, LDAPMessage *m)
+{
+	int err = LDAP_OTHER;
+	if (ldap_parse_result(s->ld, m, &err, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS ||
+	    err != LDAP_SUCCESS) {
+		ldapc_srv_fail(s, "starttls", err);
+		return;
+	}
+	if ((err = ldap_install_tls(s->ld)) != LDAP_SUCCESS) {
+		ldapc_srv_fail(s, "tls", err);
+		return;
+	}
+	ldapc_send_bind(s);
+}
+
 static void ldapc_bind_done(struct ldapc_srv *s, LDAPMessage *m)
 {
 	int err = LDAP_OTHER;
@@ -404,6 +436,10 @@ static void ldapc_bind_done(struct ldapc_srv *s, LDAPMessage *m)
 static void ldapc_dispatch(struct ldapc_srv *s, LDAPMessage *res)
 {
 	int id = ldap_msgid(res);
+	if (s->state == LDAPC_STARTTLS && id == s->bindid) {
+		ldapc_starttls_done(s, res);
+		return;
+	}
 	if (s->state == LDAPC_BINDING && id == s->bindid) {
 		ldapc_bind_done(s, res);
 		return;
@@ -453,43 +489,82 @@ static int ldapc_set_tls(struct ldapc_srv *s)
 	return rc;
 }
 
-/* connect (blocking for at most the timeout), StartTLS, send the bind */
-static int ldapc_srv_open(struct ldapc_srv *s)
+/* the TCP connect finished (or timed out): read from now on; StartTLS or the bind */
+static void ldapc_connected(int fd, short what, void *arg)
+{
+	struct ldapc_srv *s = arg;
+	int err = 0;
+	socklen_t len = sizeof err;
+	if (!(what & EV_W)) {
+		ldapc_srv_fail(s, "connect_timeout", LDAP_TIMEOUT);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+		log_debug("event=ldap_connect_failed server=%s error=\"%s\"", s->uri,
+		          strerror(err ? err : errno));
+		ldapc_srv_fail(s, "connect", LDAP_SERVER_DOWN);
+		return;
+	}
+	ev_free(s->rev);
+	s->rev = ev_new(fd, EV_R | EV_PERSIST, ldapc_readable, s);
+	ev_add(s->rev, -1);
+	const struct ldapc_conf *c = &s->l->c;
+	int plain = strncasecmp(s->uri, "ldap://", 7) == 0;
+	if (!(c->starttls && plain)) {
+		ldapc_send_bind(s);        /* ldaps: libldap's handshake comes first, bounded */
+		return;
+	}
+	int rc = ldap_start_tls(s->ld, NULL, NULL, &s->bindid);
+	if (rc != LDAP_SUCCESS) {
+		ldapc_srv_fail(s, "starttls", rc);
+		return;
+	}
+	s->state = LDAPC_STARTTLS;
+}
+
+static int ldapc_srv_options(struct ldapc_srv *s)
 {
 	const struct ldapc_conf *c = &s->l->c;
 	struct timeval tv = { (time_t)(c->timeout_ms / 1000), (long)(c->timeout_ms % 1000) * 1000 };
-	int v3 = LDAP_VERSION3, rc, fd = -1;
+	int v3 = LDAP_VERSION3, rc;
 	int ldaps = strncasecmp(s->uri, "ldaps://", 8) == 0;
 	int ldapi = strncasecmp(s->uri, "ldapi://", 8) == 0;
-	if ((rc = ldap_initialize(&s->ld, s->uri)) != LDAP_SUCCESS) {
-		s->ld = NULL;
-		ldapc_srv_fail(s, "initialize", rc);
-		return -1;
-	}
 	rc = ldap_set_option(s->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
 	if (rc == LDAP_SUCCESS)
 		rc = ldap_set_option(s->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	if (rc == LDAP_SUCCESS)
+		rc = ldap_set_option(s->ld, LDAP_OPT_CONNECT_ASYNC, LDAP_OPT_ON);
 	if (rc == LDAP_SUCCESS)
 		rc = ldap_set_option(s->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 	if (rc == LDAP_SUCCESS)
 		rc = ldap_set_option(s->ld, LDAP_OPT_TIMEOUT, &tv);
 	if (rc == LDAP_SUCCESS && (ldaps || (c->starttls && !ldapi)))
 		rc = ldapc_set_tls(s);
-	if (rc == LDAP_SUCCESS && c->starttls && !ldaps && !ldapi)
-		rc = ldap_start_tls_s(s->ld, NULL, NULL);
-	struct berval cred = { strlen(c->password), (char *)c->password };
+	return rc;
+}
+
+/* Start connecting without waiting (LDAP_OPT_CONNECT_ASYNC): the fd is watched for the
+ * connect's end, then StartTLS and the bind are sent and answered from the loop. */
+static int ldapc_srv_open(struct ldapc_srv *s)
+{
+	int rc, fd = -1;
+	if ((rc = ldap_initialize(&s->ld, s->uri)) != LDAP_SUCCESS) {
+		s->ld = NULL;
+		ldapc_srv_fail(s, "initialize", rc);
+		return -1;
+	}
+	rc = ldapc_srv_options(s);
 	if (rc == LDAP_SUCCESS)
-		rc = ldap_sasl_bind(s->ld, c->binddn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
-		                    &s->bindid);
+		rc = ldap_connect(s->ld);
 	if (rc == LDAP_SUCCESS)
 		rc = ldap_get_option(s->ld, LDAP_OPT_DESC, &fd);
 	if (rc != LDAP_SUCCESS || fd < 0) {
 		ldapc_srv_fail(s, "connect", rc != LDAP_SUCCESS ? rc : LDAP_SERVER_DOWN);
 		return -1;
 	}
-	s->rev = ev_new(fd, EV_R | EV_PERSIST, ldapc_readable, s);
-	ev_add(s->rev, -1);
-	s->state = LDAPC_BINDING;
+	s->rev = ev_new(fd, EV_W, ldapc_connected, s);
+	ev_add(s->rev, (long)s->l->c.timeout_ms);
+	s->state = LDAPC_CONNECTING;
 	return 0;
 }
 
@@ -511,6 +586,22 @@ static struct ldapc_srv *ldapc_pick(struct ldapc *l, unsigned tried)
 }
 
 /* ---------------------------------------------------------------- API */
+
+void ldapc_preinit(void)
+{
+	LDAP *ld = NULL;
+	char **mechs = NULL;
+	int zero = 0, demand = LDAP_OPT_X_TLS_DEMAND;
+	setenv("LDAPNOINIT", "1", 1);
+	/* the SASL mechanism list makes libldap load every Cyrus SASL plugin now */
+	if (ldap_get_option(NULL, LDAP_OPT_X_SASL_MECHLIST, &mechs) != LDAP_OPT_SUCCESS)
+		log_warn("event=ldap_preinit_failed");
+	if (ldap_initialize(&ld, "ldap://127.0.0.1/") != LDAP_SUCCESS || !ld)
+		return;                  /* the first real connection will say what is wrong */
+	ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	ldap_unbind_ext(ld, NULL, NULL);
+}
 
 /* queue a request of kind on key (filter: its search filter, or a user bind's password;
  * taken over) and start it on the first usable server */

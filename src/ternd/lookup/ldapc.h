@@ -10,9 +10,14 @@
  * TLS: ldaps:// always, StartTLS on ldap:// when tls is set; the peer certificate is verified
  * against cafile (LDAP_OPT_X_TLS_REQUIRE_CERT demand, a new TLS context per connection). The
  * process environment gets LDAPNOINIT=1 so that /etc/ldap/ldap.conf, ~/.ldaprc and LDAP*
- * variables cannot change what tern asks for. Not async yet: the TCP connect, the ldaps
- * handshake and StartTLS of a NEW connection block for at most the timeout (loopback and
- * LAN servers answer at once; searches and binds are always asynchronous). */
+ * variables cannot change what tern asks for.
+ *
+ * Asynchronous: the TCP connect of a new connection (LDAP_OPT_CONNECT_ASYNC; its end is
+ * seen on the fd from the event loop), the StartTLS request, the bind and the searches. NOT
+ * asynchronous: the TLS handshake itself (ldaps://, and after StartTLS's answer), which
+ * libldap runs to completion, bounded by the timeout (LDAP_OPT_NETWORK_TIMEOUT): a server
+ * that accepts TCP and then stalls the handshake holds the lookup role for at most that
+ * long. Loopback and LAN servers answer at once. */
 #ifndef TERN_LDAPC_H
 #define TERN_LDAPC_H
 #include <stddef.h>
@@ -57,6 +62,9 @@ struct ldapc_user {
 typedef void (*ldapc_cb)(void *arg, int status, const struct ldapc_user *u);
 
 struct ldapc;
+/* libldap's one-time initialisation (Cyrus SASL scans and loads its plugins, the TLS library
+ * its configuration): called by the lookup role before its sandbox forbids that. */
+void ldapc_preinit(void);
 /* NULL when servers is empty or holds no URI (logged). Needs ev_init() first. */
 struct ldapc *ldapc_new(const struct ldapc_conf *c);
 /* The conf from tern.conf's ldap* keys (strings point into cfg; password read from a

@@ -15,8 +15,9 @@
  * only the types doc/IPC.md lists for each peer, and a request that fails msg_done() is
  * dropped (the codec logs it; doc/IPC.md, "Malformed messages"); a table that cannot answer
  * gives V_TEMP, never V_NOUSER. RCPT of a local address is answered by the routing decision
- * itself, so only deliverable addresses get 250 (an extension needs its .qmail file;
- * postmaster always has a target or tempfails): no backscatter. */
+ * itself, so only deliverable addresses get 250 (an extension needs its .qmail file, except
+ * for a directory user; postmaster always has a target or tempfails): no backscatter. With
+ * `users ldap:` the users backend is the directory's (lookup_ldap.c, with its cache). */
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "ternd/lookup/dns.h"
@@ -26,6 +27,7 @@
 #include "ternd/lookup/lookup_pop.h"
 #include "ternd/lookup/lookup_session.h"
 #include "ternd/lookup/ldapc.h"
+#include "ternd/lookup/lookup_ldap.h"
 #include "mail/route.h"
 #include "mail/table.h"
 #include "lib/buf.h"
@@ -98,6 +100,7 @@ static int lookup_verdict(int route_verdict)
 	switch (route_verdict) {
 	case ROUTE_OK:     return V_OK;
 	case ROUTE_NOUSER: return V_NOUSER;
+	case ROUTE_DISABLED: return V_DISABLED;
 	default:           return V_TEMP;
 	}
 }
@@ -496,6 +499,11 @@ int lookup_main(struct role_ctx *ctx)
 		lookup_backend_fake(&lk.be, lk.users, lookup_test_fake_ms);
 #endif
 	lookup_open_ldap(lk.cfg);
+	if (strcmp(lk.cfg->users, "ldap:") == 0) {
+		if (!lookup_ldap)          /* config.c refuses users ldap: without ldapserver */
+			log_fatal("event=ldap_unusable reason=\"users ldap: without ldapserver\"");
+		lookup_backend_ldap(&lk.be, lookup_ldap, lk.cfg);
+	}
 	if (lookup_authdir_init(lk.cfg) < 0)
 		log_fatal("event=ldap_unusable reason=\"directory logins cannot be checked\"");
 	lookup_check_routes(lk.cfg);

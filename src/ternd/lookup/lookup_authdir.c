@@ -10,6 +10,7 @@
  * paths it gives are checked again by lookup_pop.c and the parent before anyone runs as
  * them. */
 #include "ternd/lookup/lookup_authdir.h"
+#include "ternd/lookup/lookup_ldap.h"
 #include "ternd/lookup/lookup_backend.h"
 #include "ternd/lookup/ldapc.h"
 #include "mail/table.h"
@@ -37,13 +38,12 @@ static int lad_rebind;
 
 int lookup_authdir_account(const char *status)
 {
-	if (strcasecmp(status, "noaccess") == 0)
-		return USERS_NOACCESS;
-	if (strcasecmp(status, "disabled") == 0)
-		return USERS_DISABLED;
-	if (strcasecmp(status, "deleted") == 0)
-		return USERS_DELETED;
-	return USERS_ACTIVE;           /* active or absent (qmail-ldap: any other value too) */
+	int a = lookup_ldap_account(status);
+	if (a >= 0)
+		return a;
+	/* a word we do not know: no login (closed), as routing defers such an entry's mail */
+	log_warn("event=ldap_account_unknown account_status=\"%.40s\" login=refused", status);
+	return USERS_DISABLED;
 }
 
 static void lad_answer(struct lad *d, int status, const char *diag, int bound)

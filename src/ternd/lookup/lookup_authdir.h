@@ -12,6 +12,7 @@
 /* With users ldap:, install the directory's asker (lookup_auth_set_directory); lookup_ldap
  * must be open. 0, or -1 (logged) when it cannot be used. Nothing to do for other tables. */
 int lookup_authdir_init(const struct config *cfg);
-/* accountStatus -> enum users_account (noaccess, disabled, deleted; anything else active) */
+/* accountStatus -> enum users_account for a login (lookup_ldap_account; a word it does not
+ * know refuses the login, logged) */
 int lookup_authdir_account(const char *status);
 #endif

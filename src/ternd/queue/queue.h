@@ -58,6 +58,8 @@ void queue_route_slot(struct qmsg *m, uint32_t slot);  /* ask lookup (or tell th
 void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char *diag);
 void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote);
 void queue_on_route_result(uint32_t reqid, struct msg_reader *r);
+/* every recipient whose routing was deferred (a lookup tempfail) is routed again now */
+void queue_reroute_all(void);
 void queue_on_sched_run(struct msg_reader *r);
 void queue_on_mta_result(struct msg_reader *r);
 void queue_on_delivered(struct msg_reader *r);

@@ -390,7 +390,8 @@ static void on_op(struct chan *c, uint32_t id, struct msg_reader *r)
 		op_reply(c, id, QS_BADARG, 0, "bad request", 0);
 		return;
 	}
-	if (o.op == QOP_FLUSH) {
+	if (o.op == QOP_FLUSH) {          /* deferred routes too (a directory that is back) */
+		queue_reroute_all();
 		struct msg out;
 		msg_init(&out, M_SCHED_FLUSH, 0);
 		chan_send(queue_ch_sched, &out);

@@ -214,7 +214,9 @@ void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 		log_warn("event=route_deferred id=%s rcpt=<%s> reason=\"%s\"", id, m->env.slots[i].rcpt, diag);
 		m->reroute_at = queue_now() + REROUTE_S;
 		queue_mark_dirty(m);             /* the recipients that did route go on meanwhile */
-	} else
+	} else if (verdict == V_DISABLED)
+		queue_fail_slot(m, i, "5.2.1", *diag ? diag : "Mailbox disabled.");
+	else
 		queue_fail_slot(m, i, "5.1.1", *diag ? diag : "Sorry, no mailbox here by that name.");
 	for (uint64_t j = 0; t && j < got; j++)
 		target_free(&t[j]);
@@ -570,6 +572,11 @@ static void reroute_now(struct qmsg *m, void *arg)
 {
 	if (m->reroute_at)
 		queue_reroute(m, queue_now());
+}
+
+void queue_reroute_all(void)
+{
+	queue_foreach(reroute_now, NULL);
 }
 
 void queue_deliver_peer_lost(int role)

@@ -801,7 +801,7 @@ static void session_io(struct io *io, int evt, void *arg)
 /* lookup verdict -> reply, per question asked; row V_TEMP doubles as the default.
  * Texts take the address being checked as their one %s. */
 struct session_verdict { short code; const char *esc, *text; };
-#define SESSION_NV (V_BAD + 1)
+#define SESSION_NV (V_DISABLED + 1)
 static const struct session_verdict session_verdicts[3][SESSION_NV] = {
 	{   /* W_MAIL */
 		[V_OK]      = { 250, "2.1.0", "Ok" },
@@ -809,18 +809,21 @@ static const struct session_verdict session_verdicts[3][SESSION_NV] = {
 		[V_NORELAY] = { 553, "5.7.1", "<%s>: Sender address rejected" },
 		[V_TEMP]    = { 451, "4.3.0", "Temporary lookup failure, try again later" },
 		[V_BAD]     = { 553, "5.7.1", "<%s>: Sender address rejected" },
+		[V_DISABLED] = { 553, "5.7.1", "<%s>: Sender address rejected" },
 	}, { /* W_RCPT */
 		[V_OK]      = { 250, "2.1.5", "Ok" },
 		[V_NOUSER]  = { 550, "5.1.1", "<%s>: Recipient address rejected: User unknown" },
 		[V_NORELAY] = { 553, "5.7.1", "<%s>: Relaying denied" },
 		[V_TEMP]    = { 451, "4.3.0", "Temporary lookup failure, try again later" },
 		[V_BAD]     = { 550, "5.7.1", "<%s>: Recipient address rejected" },
+		[V_DISABLED] = { 550, "5.2.1", "<%s>: Recipient address rejected: Mailbox disabled" },
 	}, { /* W_VRFY */
 		[V_OK]      = { 250, "2.1.5", "<%s>" },
 		[V_NOUSER]  = { 550, "5.1.1", "<%s>: User unknown" },
 		[V_NORELAY] = { 553, "5.7.1", "<%s>: Not verifiable here" },
 		[V_TEMP]    = { 252, "2.1.5", "Cannot VRFY user, but will accept message" },
 		[V_BAD]     = { 553, "5.7.1", "<%s>: Not verifiable here" },
+		[V_DISABLED] = { 550, "5.2.1", "<%s>: Mailbox disabled" },
 	},
 };
 
