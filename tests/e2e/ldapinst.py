@@ -389,10 +389,31 @@ class LdapInstance:
             self.proc.kill()
             self.proc.wait(timeout=5)
 
-    def freeze(self):
-        """SIGSTOP: connections are accepted by the kernel but nothing answers."""
+    def freeze(self, timeout=10.0):
+        """SIGSTOP: connections are accepted by the kernel but nothing answers. Returns once
+        every thread of slapd is stopped (kill() only queues the signal: a thread running on
+        another core could still answer a request sent right after it)."""
         self.proc.send_signal(signal.SIGSTOP)
         self.frozen = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._thread_state(t) in ("T", "t", None) for t in self._threads()):
+                return
+            time.sleep(0.005)
+        raise LdapError("slapd did not stop")
+
+    def _threads(self):
+        try:
+            return os.listdir(f"/proc/{self.proc.pid}/task")
+        except OSError:
+            return []
+
+    def _thread_state(self, tid):
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{tid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None                   # a thread that is gone
 
     def thaw(self):
         self.proc.send_signal(signal.SIGCONT)
