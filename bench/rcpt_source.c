@@ -2,11 +2,11 @@
  * answers per second when each one needs a user lookup (bench/run ldap). S sessions run in
  * parallel (one process each); together they send N RCPT commands: connect, EHLO, then
  * transactions of MAIL FROM, R RCPT TO and RSET, one command at a time (no pipelining: every
- * RCPT waits for its lookup), then QUIT. Recipient i is u<k>@DOMAIN with k = 1 + (i mod U),
+ * RCPT waits for its lookup), then QUIT after T transactions and connect again. Recipient i is u<k>@DOMAIN with k = 1 + (i mod U),
  * the sessions interleaved, so that U distinct users are asked in turn.
  * Owns: its sockets. Trusts: nothing the server says beyond reply codes.
  *
- *   rcpt_source -s S -n N -r R -u U -f FROM -d DOMAIN HOST:PORT
+ *   rcpt_source -s S -n N -r R -t T -u U -f FROM -d DOMAIN HOST:PORT
  * Exit 0 when every RCPT got 250, 1 otherwise (the first refusals are printed). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -59,22 +59,39 @@ static int rs_cmd(struct conn *c, const char *line)
 	return rs_reply(c);
 }
 
-static int rs_session(const struct sockaddr_in *sa, long first, long count, long stride,
-                      long r, long u, const char *from, const char *domain)
+static int rs_connect(struct conn *c, const struct sockaddr_in *sa)
 {
-	struct conn c = { .fd = socket(AF_INET, SOCK_STREAM, 0) };
-	int one = 1, bad = 0;
-	char line[512];
-	if (c.fd < 0 || connect(c.fd, (const struct sockaddr *)sa, sizeof *sa) < 0) {
+	int one = 1;
+	c->len = 0;
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (c->fd < 0 || connect(c->fd, (const struct sockaddr *)sa, sizeof *sa) < 0) {
 		perror("rcpt_source: connect");
-		return 1;
+		return -1;
 	}
-	setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (rs_reply(&c) != 220 || rs_cmd(&c, "EHLO bench.client\r\n") != 250) {
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (rs_reply(c) != 220 || rs_cmd(c, "EHLO bench.client\r\n") != 250) {
 		fprintf(stderr, "rcpt_source: no greeting or EHLO refused\n");
-		return 1;
+		return -1;
 	}
-	for (long done = 0; done < count;) {
+	return 0;
+}
+
+static int rs_session(const struct sockaddr_in *sa, long first, long count, long stride,
+                      long r, long t, long u, const char *from, const char *domain)
+{
+	struct conn c;
+	int bad = 0;
+	char line[512];
+	if (rs_connect(&c, sa) < 0)
+		return 1;
+	for (long done = 0, txn = 0; done < count; txn++) {
+		if (txn == t) {
+			rs_cmd(&c, "QUIT\r\n");
+			close(c.fd);
+			if (rs_connect(&c, sa) < 0)
+				return 1;
+			txn = 0;
+		}
 		snprintf(line, sizeof line, "MAIL FROM:<%s>\r\n", from);
 		if (rs_cmd(&c, line) != 250) {
 			fprintf(stderr, "rcpt_source: MAIL refused\n");
@@ -99,21 +116,22 @@ static int rs_session(const struct sockaddr_in *sa, long first, long count, long
 
 int main(int argc, char **argv)
 {
-	long s = 10, n = 10000, r = 50, u = 1000;
+	long s = 10, n = 10000, r = 50, t = 4, u = 1000;
 	const char *from = "sender@client.test", *domain = "bench.test";
 	int opt;
-	while ((opt = getopt(argc, argv, "s:n:r:u:f:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:r:t:u:f:d:")) != -1) {
 		switch (opt) {
 		case 's': s = atol(optarg); break;
 		case 'n': n = atol(optarg); break;
 		case 'r': r = atol(optarg); break;
+		case 't': t = atol(optarg); break;
 		case 'u': u = atol(optarg); break;
 		case 'f': from = optarg; break;
 		case 'd': domain = optarg; break;
 		default: goto usage;
 		}
 	}
-	if (optind != argc - 1 || s < 1 || n < 1 || r < 1 || u < 1)
+	if (optind != argc - 1 || s < 1 || n < 1 || r < 1 || t < 1 || u < 1)
 		goto usage;
 	char host[64];
 	const char *colon = strrchr(argv[optind], ':');
@@ -128,7 +146,7 @@ int main(int argc, char **argv)
 		long count = n / s + (i < n % s);
 		pid_t p = fork();
 		if (p == 0)
-			_exit(rs_session(&sa, i, count, s, r, u, from, domain));
+			_exit(rs_session(&sa, i, count, s, r, t, u, from, domain));
 		if (p < 0) {
 			perror("rcpt_source: fork");
 			return 1;
@@ -139,6 +157,6 @@ int main(int argc, char **argv)
 		fails += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
 	return fails != 0;
 usage:
-	fprintf(stderr, "usage: rcpt_source -s S -n N -r R -u U -f FROM -d DOMAIN HOST:PORT\n");
+	fprintf(stderr, "usage: rcpt_source -s S -n N -r R -t T -u U -f FROM -d DOMAIN HOST:PORT\n");
 	return 2;
 }
