@@ -7,7 +7,7 @@ Checked: rcpthosts from the directory (a listed domain accepted from anyone, ano
 badrcptto (550 5.7.1) from the directory with result_attribute, %u and %d; filter
 metacharacters in a key match nothing (`*@...` is not a wildcard); slapd frozen: the check
 that needs it answers 451 4.3.0 once ldaptimeout passes while another session's check is
-answered at once; slapd stopped: 451 4.3.0 at MAIL and RCPT, never an accept; config errors
+answered at once, and dropped when the asking smtp role restarted meanwhile; slapd stopped: 451 4.3.0 at MAIL and RCPT, never an accept; config errors
 (`ternd -n`, exit 78) for bad profiles (with the profile's file:line), for ldap: on a routing
 key (smtproutes, locals) and for ldap: tables without ldapserver.
 
@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import TERND, TMPROOT
+from conftest import TERND, TMPROOT, wait_for
 from ldapinst import LdapInstance, ldap_usable
 
 pytestmark = pytest.mark.skipif(ldap_usable() is not None, reason=str(ldap_usable()))
@@ -163,6 +163,29 @@ def test_frozen_directory_tempfails_while_other_checks_answer(directory, make_te
             assert time.monotonic() - t0 >= 2.5               # after ldaptimeout, not before
     finally:
         ldap.thaw()
+
+
+def test_answer_to_a_restarted_smtp_role_is_dropped(directory, make_tern):
+    """A RCPT check parked on a frozen directory whose smtp role dies meanwhile: its late
+    verdict is dropped (the generation check), never sent on the new smtp role's channel."""
+    ldap, d = directory
+    t = tern_for(make_tern, ldap, d, keys=("rcpthosts",))
+    assert session(t, "a@remote.test", "x@relayed.test")[1] == (250, "2.1.5")
+    ldap.freeze()
+    try:
+        s = t.smtp()
+        assert s.cmd("EHLO a.test")[0] == 250 and s.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+        n = t.log().count("event=ldap_table_search")
+        s.send(b"RCPT TO:<y@relayed.test>\r\n")
+        assert wait_for(lambda: t.log().count("event=ldap_table_search") > n)
+        os.kill(t.role_pids()["smtp"], 9)
+        s.close()
+        assert wait_for(lambda: "event=peer_new peer=smtp" in t.log())
+        assert wait_for(lambda: "event=check_result_dropped" in t.log(), timeout=10)
+    finally:
+        ldap.thaw()
+    assert wait_for(lambda: session(t, "a@remote.test", "x@relayed.test")[1:] == [(250, "2.1.5")],
+                    timeout=15, step=0.3)
 
 
 def test_stopped_directory_tempfails_never_accepts(directory, make_tern):
