@@ -8,8 +8,9 @@ badrcptto (550 5.7.1) from the directory with result_attribute, %u and %d; filte
 metacharacters in a key match nothing (`*@...` is not a wildcard); slapd frozen: the check
 that needs it answers 451 4.3.0 once ldaptimeout passes while another session's check is
 answered at once, and its verdict is dropped when the asking smtp role restarted meanwhile;
-slapd stopped: 451 4.3.0 at MAIL and RCPT, never an accept; config errors (`ternd -n`, exit 78) for bad profiles (with the profile's file:line), for ldap: on a routing
-key (smtproutes, locals) and for ldap: tables without ldapserver.
+slapd stopped: 451 4.3.0 at MAIL and RCPT, never an accept; config errors (`ternd -n`,
+exit 78) for bad profiles (with the profile's file:line), for ldap: on a routing key
+(smtproutes, locals) and for ldap: tables without ldapserver.
 
 Owns: its workdir, the slapd and ternd it starts. Trusts: ldapinst, conftest."""
 import os
