@@ -9,6 +9,7 @@
  * Defaults go through the same setters as file values, so a default is checked like one. */
 #include "mail/config.h"
 #include "mail/cluster.h"
+#include "mail/ldaptable.h"
 #include "mail/table.h"
 #include "mail/tlspolicy.h"
 #include "mail/sasl.h"
@@ -85,11 +86,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ "spool", CT_WORD, O(spool), "/var/spool/tern", 0, 0, "queue directory, owned by queueuser" },
 	{ "libexec", CT_OPTWORD, O(libexec), "", 0, 0, "directory of tern-local, tern-pop3 and tern-queue (default: the directory of the ternd binary)" },
 	{ "locals", CT_LIST, O(locals), NULL, 0, 0, "domains delivered on this host (default: me)" },
-	{ "rcpthosts", CT_LIST, O(rcpthosts), NULL, 0, 0, "domains accepted from any client besides locals; `.example.com` covers subdomains" },
+	{ "rcpthosts", CT_LIST, O(rcpthosts), NULL, 0, 0, "domains accepted from any client besides locals; `.example.com` covers subdomains; also ldap:PROFILE (doc/LDAP.md, Tables)" },
 	{ "relayclients", CT_IPLIST, O(relayclients), NULL, 0, 0, "client addresses/networks allowed to relay anywhere (RELAYCLIENT)" },
 	{ "qmqpclients", CT_IPLIST, O(qmqpclients), NULL, 0, 0, "client addresses/networks a `listen qmqp` socket accepts (others are closed at once); file: tables are read when the smtp role starts (SIGHUP re-reads them), cdb: is not supported" },
-	{ "badmailfrom", CT_LIST, O(badmailfrom), NULL, 0, 0, "senders refused at MAIL: address or @domain" },
-	{ "badrcptto", CT_LIST, O(badrcptto), NULL, 0, 0, "recipients refused at RCPT: address or @domain" },
+	{ "badmailfrom", CT_LIST, O(badmailfrom), NULL, 0, 0, "senders refused at MAIL: address or @domain; also ldap:PROFILE (doc/LDAP.md, Tables)" },
+	{ "badrcptto", CT_LIST, O(badrcptto), NULL, 0, 0, "recipients refused at RCPT: address or @domain; also ldap:PROFILE (doc/LDAP.md, Tables)" },
 	{ "databytes", CT_UINT, O(databytes), "10485760", 0, 4294967295ull, "maximum message size accepted over SMTP (0 = unlimited); SIZE advertises it" },
 	{ "maxrcptcount", CT_UINT, O(maxrcptcount), "1000", 0, 1000000, "maximum recipients per message (0 = unlimited)" },
 	{ "timeoutsmtpd", CT_UINT, O(timeoutsmtpd), "1200", 1, 86400, "seconds an SMTP client may stay silent" },
@@ -348,6 +349,37 @@ static void cfg_list_add(char ***v, size_t *n, const char *s)
 	(*v)[(*n)++] = xstrdup(s);
 }
 
+/* The keys whose ldap:PATH tables the lookup role asks asynchronously in the MAIL/RCPT
+ * checks (src/ternd/lookup/lookup_tables.c); every other key refuses ldap:. */
+static int config_ldap_table_ok(const char *key)
+{
+	return strcmp(key, "rcpthosts") == 0 || strcmp(key, "badmailfrom") == 0 ||
+	       strcmp(key, "badrcptto") == 0;
+}
+
+/* ldap:PATH: the profile is read and checked now (its errors name PATH:line) */
+static int cfg_list_ldap(struct cfg_parse *ps, const struct cfg_key *k, struct cfg_list *l,
+                         const char *item)
+{
+	struct ldaptable t;
+	if (!config_ldap_table_ok(k->name)) {
+		cfg_err(ps, "%s: ldap: tables are not supported for %s (only rcpthosts, "
+		        "badmailfrom, badrcptto)", k->name, k->name);
+		return -1;
+	}
+	if (!item[5]) {
+		cfg_err(ps, "%s: ldap: needs the path of an LDAP profile (ldap:PATH)", k->name);
+		return -1;
+	}
+	if (ldaptable_load(item + 5, &t, ps->errs) < 0) {
+		cfg_err(ps, "%s: unusable LDAP profile %s", k->name, item + 5);
+		return -1;
+	}
+	ldaptable_free(&t);
+	cfg_list_add(&l->tables, &l->ntables, item);
+	return 0;
+}
+
 static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *item)
 {
 	struct cfg_list *l = cfg_field(ps->c, k);
@@ -357,10 +389,8 @@ static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *it
 		cfg_list_add(&l->tables, &l->ntables, item);
 		return 0;
 	}
-	if (strncmp(item, "ldap:", 5) == 0) {
-		cfg_err(ps, "%s: ldap: tables are not supported yet", k->name);
-		return -1;
-	}
+	if (strncmp(item, "ldap:", 5) == 0)
+		return cfg_list_ldap(ps, k, l, item);
 	if (k->type == CT_IPLIST && table_ip_match(item, "127.0.0.1") < 0) {
 		cfg_err(ps, "%s: bad address or network '%s'", k->name, item);
 		return -1;
@@ -1109,6 +1139,25 @@ static void cfg_check_ldapusers(struct cfg_parse *ps)
 	cfg_err(ps, "users: ldap: needs ldapserver (the directory to ask)");
 }
 
+/* ldap: tables ask the directory: without ldapserver there is none */
+static void cfg_check_ldaptables(struct cfg_parse *ps)
+{
+	static const char *const keys[] = { "rcpthosts", "badmailfrom", "badrcptto" };
+	if (*ps->c->ldapserver)
+		return;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct cfg_key *k = cfg_find(keys[i]);
+		const struct cfg_list *l = cfg_field(ps->c, k);
+		for (size_t j = 0; j < l->ntables; j++)
+			if (strncmp(l->tables[j], "ldap:", 5) == 0) {
+				cfg_blame(ps, k, k);
+				cfg_err(ps, "%s: ldap: tables need ldapserver (the directory to ask)",
+				        keys[i]);
+				break;
+			}
+	}
+}
+
 static void cfg_check_tls_client(struct cfg_parse *ps)
 {
 	static char none[1];
@@ -1207,6 +1256,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_check_defaultprivs(&ps);
 	cfg_check_tls_client(&ps);
 	cfg_check_ldapusers(&ps);
+	cfg_check_ldaptables(&ps);
 	if (ps.nerr == 0)
 		cfg_check_tls(&ps);
 	cfg_resolve_listen(&ps);

@@ -6,7 +6,8 @@
  * File syntax: `key value...` per line, `#` starts a comment (at line start or after blank),
  * blank lines ignored, a trailing `\` continues a line. List keys may repeat (values add up)
  * and take either inline values separated by blanks/commas or a table reference
- * `file:PATH` (one value per line, # comments) / `cdb:PATH`. Unknown key = error. */
+ * `file:PATH` (one value per line, # comments) / `cdb:PATH`, and for rcpthosts, badmailfrom
+ * and badrcptto `ldap:PATH` (an LDAP profile, mail/ldaptable.h). Unknown key = error. */
 #ifndef TERN_CONFIG_H
 #define TERN_CONFIG_H
 #include <stddef.h>
@@ -17,7 +18,7 @@
 struct cfg_list {
 	char **v;          /* inline items, lowercased for domain/address lists */
 	size_t n;
-	char **tables;     /* "file:PATH" / "cdb:PATH" references, as written */
+	char **tables;     /* "file:PATH" / "cdb:PATH" / "ldap:PATH" references, as written */
 	size_t ntables;
 };
 

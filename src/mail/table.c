@@ -443,6 +443,8 @@ int table_lookup(const char *ref, enum table_kind kind, const char *key, char **
 		}
 	} else if (strncmp(ref, "cdb:", 4) == 0) {
 		rc = table_cdb_get(ref + 4, k, val);
+	} else if (strncmp(ref, "ldap:", 5) == 0) {
+		log_debug("event=table_ldap_not_here ref=%s", ref);  /* the lookup role asks it */
 	} else {
 		log_err("event=table_unsupported ref=%s", ref);
 	}
@@ -450,13 +452,16 @@ int table_lookup(const char *ref, enum table_kind kind, const char *key, char **
 	return rc;
 }
 
-/* one candidate against inline items and tables; *temp set when a table failed */
-static int table_list_probe(const struct cfg_list *l, const char *item, int *temp)
+/* one candidate against inline items and tables (skipping ldap: ones when noldap); *temp
+ * set when a table failed */
+static int table_list_probe(const struct cfg_list *l, const char *item, int *temp, int noldap)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (str_casecmp(l->v[i], item) == 0)
 			return 1;
 	for (size_t i = 0; i < l->ntables; i++) {
+		if (noldap && strncmp(l->tables[i], "ldap:", 5) == 0)
+			continue;
 		int rc = table_lookup(l->tables[i], TABLE_LIST, item, NULL);
 		if (rc == TABLE_FOUND)
 			return 1;
@@ -466,19 +471,41 @@ static int table_list_probe(const struct cfg_list *l, const char *item, int *tem
 	return 0;
 }
 
-int table_list_lookup(const struct cfg_list *l, const char *item)
+static int table_list_lookup2(const struct cfg_list *l, const char *item, int noldap)
 {
 	int temp = 0;
 	if (!l || !item)
 		return TABLE_NOTFOUND;
-	if (table_list_probe(l, item, &temp))
+	if (table_list_probe(l, item, &temp, noldap))
 		return TABLE_FOUND;
 	if (!strchr(item, '@')) {
 		for (const char *d = strchr(item, '.'); d; d = strchr(d + 1, '.'))
-			if (d[1] && table_list_probe(l, d, &temp))
+			if (d[1] && table_list_probe(l, d, &temp, noldap))
 				return TABLE_FOUND;
 	}
 	return temp ? TABLE_TEMP : TABLE_NOTFOUND;
+}
+
+int table_list_lookup(const struct cfg_list *l, const char *item)
+{
+	return table_list_lookup2(l, item, 0);
+}
+
+int table_list_lookup_noldap(const struct cfg_list *l, const char *item)
+{
+	return table_list_lookup2(l, item, 1);
+}
+
+size_t table_list_candidates(const char *item, const char **out, size_t max)
+{
+	size_t n = 0;
+	if (n < max)
+		out[n++] = item;
+	if (!strchr(item, '@'))
+		for (const char *d = strchr(item, '.'); d && n < max; d = strchr(d + 1, '.'))
+			if (d[1])
+				out[n++] = d;
+	return n;
 }
 
 /* ---------------------------------------------------------------- IP matching */

@@ -65,6 +65,13 @@ void table_error(struct cfg_errors *errs, const char *name, int line, const char
  * no '@' it is treated as a domain: an entry `.example.com` also matches every name ending
  * in `.example.com` (qmail rcpthosts). TABLE_TEMP when a table could not be read. */
 int table_list_lookup(const struct cfg_list *l, const char *item);
+/* `ldap:PATH` references are not read here: table_lookup answers them TABLE_TEMP (only the
+ * lookup role can ask the directory, src/ternd/lookup/lookup_tables.c). The lookup role
+ * checks the rest of a list with this, which skips them, and asks them itself. */
+int table_list_lookup_noldap(const struct cfg_list *l, const char *item);
+/* The keys table_list_lookup probes for item, in order, into out (at most max; pointers
+ * into item): item itself, then for a domain each `.suffix`. Returns how many. */
+size_t table_list_candidates(const char *item, const char **out, size_t max);
 /* Does the IP address ip (textual IPv4 or IPv6) match an entry of l? Entries: exact
  * addresses (`127.0.0.1`, `::1`, `[::1]`), CIDR (`10.0.0.0/8`, `2001:db8::/32`) and
  * tcprules-style IPv4 prefixes (`192.168.` = 192.168.0.0/16). An IPv4-mapped IPv6 client

@@ -23,6 +23,7 @@
 #include "ternd/lookup/ldapc.c"
 #include "ternd/lookup/lookup_explain.c"
 #include "ternd/lookup/lookup_ldap.c"
+#include "ternd/lookup/lookup_tables.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>

@@ -38,7 +38,7 @@ struct ldapc_srv {
 	unsigned backoff;
 };
 
-enum ldapc_kind { LDAPC_Q_USER, LDAPC_Q_LOGIN, LDAPC_Q_BIND };
+enum ldapc_kind { LDAPC_Q_USER, LDAPC_Q_LOGIN, LDAPC_Q_BIND, LDAPC_Q_SEARCH };
 
 struct ldapc_req {
 	struct ldapc_req *prev, *next;
@@ -48,6 +48,7 @@ struct ldapc_req {
 	int msgid;                 /* -1 while waiting for the bind (or, a user bind, its turn) */
 	int failed;                /* its server failed: being answered TABLE_TEMP */
 	char *addr, *filter;       /* LDAPC_Q_BIND: the user's DN and the password */
+	struct ldapc_search *search;  /* LDAPC_Q_SEARCH: base, scope, attribute */
 	ldapc_cb cb;
 	void *arg;
 	struct ev *timer;
@@ -61,6 +62,69 @@ struct ldapc {
 };
 
 static void ldapc_srv_fail(struct ldapc_srv *s, const char *why, int rc);
+static void ldapc_req_done(struct ldapc_req *r, int status, const struct ldapc_user *u);
+
+/* ---------------------------------------------------------------- generic searches */
+
+struct ldapc_search {          /* what an LDAPC_Q_SEARCH asks besides its filter */
+	char *base;                /* "" = the basedn */
+	char *attr;                /* "" = any entry is a match */
+	int scope;                 /* LDAP_SCOPE_* */
+};
+
+static void ldapc_search_free(struct ldapc_search *q)
+{
+	if (!q)
+		return;
+	free(q->base);
+	free(q->attr);
+	free(q);
+}
+
+static int ldapc_search_send(struct ldapc_req *r)
+{
+	struct ldapc_srv *s = r->srv;
+	struct ldapc_search *q = r->search;
+	char *attrs[] = { *q->attr ? q->attr : LDAP_NO_ATTRS, NULL };
+	struct timeval tv = { (time_t)(s->l->c.timeout_ms / 1000 + 1), 0 };
+	int rc = ldap_search_ext(s->ld, *q->base ? q->base : s->l->c.basedn, q->scope, r->filter,
+	                         attrs, 0, NULL, NULL, &tv, *q->attr ? 64 : 1, &r->msgid);
+	if (rc != LDAP_SUCCESS) {
+		ldapc_srv_fail(s, "search", rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* FOUND: an entry (with attr: one with a value of attr); NOTFOUND: the search completed
+ * without one (noSuchObject: the base is not there either); TEMP otherwise. A size limit
+ * reached after a match is still a match. */
+static void ldapc_search_answer(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
+{
+	int err = LDAP_OTHER, got_result = 0, found = 0;
+	const char *attr = r->search->attr;
+	for (LDAPMessage *m = ldap_first_message(ld, res); m; m = ldap_next_message(ld, m)) {
+		int t = ldap_msgtype(m);
+		if (t == LDAP_RES_SEARCH_ENTRY && !found) {
+			struct berval **bv = *attr ? ldap_get_values_len(ld, m, attr) : NULL;
+			found = !*attr || (bv && ldap_count_values_len(bv) > 0);
+			ldap_value_free_len(bv);
+		} else if (t == LDAP_RES_SEARCH_RESULT) {
+			got_result = 1;
+			if (ldap_parse_result(ld, m, &err, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS)
+				err = LDAP_OTHER;
+		}
+	}
+	if (got_result && (err == LDAP_SUCCESS || (found && err == LDAP_SIZELIMIT_EXCEEDED))) {
+		ldapc_req_done(r, found ? TABLE_FOUND : TABLE_NOTFOUND, NULL);
+	} else if (got_result && !found && err == LDAP_NO_SUCH_OBJECT) {
+		ldapc_req_done(r, TABLE_NOTFOUND, NULL);
+	} else {
+		log_warn("event=ldap_search_failed server=%s filter=\"%s\" err=%s", r->srv->uri,
+		         r->filter, ldap_err2string(got_result ? err : LDAP_OTHER));
+		ldapc_req_done(r, TABLE_TEMP, NULL);
+	}
+}
 
 /* ---------------------------------------------------------------- requests */
 
@@ -88,6 +152,7 @@ static void ldapc_req_done(struct ldapc_req *r, int status, const struct ldapc_u
 	if (r->kind == LDAPC_Q_BIND && r->filter)
 		explicit_bzero(r->filter, strlen(r->filter));
 	free(r->filter);
+	ldapc_search_free(r->search);
 	free(r);
 	cb(arg, status, u);
 }
@@ -120,6 +185,8 @@ static int ldapc_req_send(struct ldapc_req *r)
 	struct ldapc_srv *s = r->srv;
 	if (r->kind == LDAPC_Q_BIND)
 		return ldapc_userbind_send(r);
+	if (r->kind == LDAPC_Q_SEARCH)
+		return ldapc_search_send(r);
 	struct timeval tv = { (time_t)(s->l->c.timeout_ms / 1000 + 1), 0 };
 	int rc = ldap_search_ext(s->ld, s->l->c.basedn, LDAP_SCOPE_SUBTREE, r->filter, attrs, 0,
 	                         NULL, NULL, &tv, 16, &r->msgid);
@@ -317,6 +384,10 @@ static void ldapc_search_done(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
 {
 	LDAPMessage *exact = NULL, *catchall = NULL;
 	int nexact = 0, ncatch = 0, err = LDAP_OTHER, got_result = 0;
+	if (r->kind == LDAPC_Q_SEARCH) {
+		ldapc_search_answer(r, ld, res);
+		return;
+	}
 	for (LDAPMessage *m = ldap_first_message(ld, res); m; m = ldap_next_message(ld, m)) {
 		int t = ldap_msgtype(m);
 		if (t == LDAP_RES_SEARCH_ENTRY) {
@@ -604,13 +675,15 @@ void ldapc_preinit(void)
 }
 
 /* queue a request of kind on key (filter: its search filter, or a user bind's password;
- * taken over) and start it on the first usable server */
-static int ldapc_request(struct ldapc *l, int kind, const char *key, char *filter, ldapc_cb cb,
-                         void *arg)
+ * taken over; search: an LDAPC_Q_SEARCH's, taken over) and start it on the first usable
+ * server */
+static int ldapc_request_with(struct ldapc *l, int kind, const char *key, char *filter,
+                              struct ldapc_search *search, ldapc_cb cb, void *arg)
 {
 	struct ldapc_req *r = xcalloc(1, sizeof *r);
 	r->l = l;
 	r->kind = kind;
+	r->search = search;
 	r->msgid = -1;
 	r->addr = xstrdup(key);
 	r->filter = filter;
@@ -636,6 +709,12 @@ static int ldapc_request(struct ldapc *l, int kind, const char *key, char *filte
 	}
 	ldapc_req_done(r, TABLE_TEMP, NULL);
 	return 0;
+}
+
+static int ldapc_request(struct ldapc *l, int kind, const char *key, char *filter, ldapc_cb cb,
+                         void *arg)
+{
+	return ldapc_request_with(l, kind, key, filter, NULL, cb, arg);
 }
 
 int ldapc_user(struct ldapc *l, const char *address, ldapc_cb cb, void *arg)
@@ -665,6 +744,17 @@ int ldapc_bind(struct ldapc *l, const char *dn, const char *password, ldapc_cb c
 		return 0;
 	}
 	return ldapc_request(l, LDAPC_Q_BIND, dn, xstrdup(password), cb, arg);
+}
+
+int ldapc_search(struct ldapc *l, const char *base, int scope, const char *filter,
+                 const char *attr, ldapc_cb cb, void *arg)
+{
+	struct ldapc_search *q = xmalloc(sizeof *q);
+	q->base = xstrdup(base ? base : "");
+	q->attr = xstrdup(attr ? attr : "");
+	q->scope = scope == 0 ? LDAP_SCOPE_BASE : scope == 1 ? LDAP_SCOPE_ONELEVEL :
+	           LDAP_SCOPE_SUBTREE;
+	return ldapc_request_with(l, LDAPC_Q_SEARCH, filter, xstrdup(filter), q, cb, arg);
 }
 
 size_t ldapc_pending(const struct ldapc *l)

@@ -86,6 +86,13 @@ int ldapc_login(struct ldapc *l, const char *name, ldapc_cb cb, void *arg);
  * ldapc of its own for binds, never the one that searches. Binds on one connection go one
  * at a time. */
 int ldapc_bind(struct ldapc *l, const char *dn, const char *password, ldapc_cb cb, void *arg);
+/* A generic search (ldap: tables, src/ternd/lookup/lookup_tables.c): filter (already
+ * escaped) under base ("" = basedn) with scope 0 base, 1 one level, 2 subtree. TABLE_FOUND
+ * when an entry matched (with attr not "": an entry with a value of attr), TABLE_NOTFOUND
+ * when the search completed without one, TABLE_TEMP otherwise; u is always NULL. cb as for
+ * ldapc_user. */
+int ldapc_search(struct ldapc *l, const char *base, int scope, const char *filter,
+                 const char *attr, ldapc_cb cb, void *arg);
 /* requests in flight or waiting for a connection */
 size_t ldapc_pending(const struct ldapc *l);
 /* Answers every request left TABLE_TEMP, closes the connections. Not from a callback. */

@@ -28,6 +28,7 @@
 #include "ternd/lookup/lookup_session.h"
 #include "ternd/lookup/ldapc.h"
 #include "ternd/lookup/lookup_ldap.h"
+#include "ternd/lookup/lookup_tables.h"
 #include "mail/route.h"
 #include "mail/table.h"
 #include "lib/buf.h"
@@ -105,8 +106,62 @@ static int lookup_verdict(int route_verdict)
 	}
 }
 
-/* an address or its @domain in a bad* list: TABLE_FOUND / NOTFOUND / TEMP */
-static int lookup_listed(const struct cfg_list *l, const char *addr)
+/* A MAIL or RCPT check under way: its lists may have ldap: tables (lookup_tables.c), whose
+ * answers come later; the verdict goes to the asking peer's channel of the moment, or is
+ * dropped if that peer restarted meanwhile. */
+struct lookup_check {
+	int peer;
+	uint32_t gen, id;
+	char *addr;                  /* sender or recipient, as asked */
+	char *ip, *auth, *domain;    /* RCPT: the client, its login, the remote domain */
+};
+
+static void lookup_session_done(const struct lookup_asker *who, const struct route_result *res);
+
+static struct lookup_check *lookup_check_new(int peer, uint32_t id, const char *addr,
+                                             const char *ip, const char *auth)
+{
+	struct lookup_check *q = xcalloc(1, sizeof *q);
+	q->peer = peer;
+	q->gen = lk.gen[peer];
+	q->id = id;
+	q->addr = xstrdup(addr);
+	q->ip = xstrdup(ip);
+	q->auth = xstrdup(auth);
+	return q;
+}
+
+static void lookup_check_free(struct lookup_check *q)
+{
+	free(q->addr);
+	free(q->ip);
+	free(q->auth);
+	free(q->domain);
+	free(q);
+}
+
+/* the asking peer is still the one that asked (else the check ends here, logged) */
+static struct chan *lookup_check_chan(const struct lookup_check *q)
+{
+	struct chan *c = lookup_peer_chan(q->peer, q->gen);
+	if (!c)
+		log_debug("event=check_result_dropped id=%u peer=%s", q->id, role_name(q->peer));
+	return c;
+}
+
+/* the verdict, and the check is over */
+static void lookup_check_reply(struct lookup_check *q, int verdict, const char *text)
+{
+	struct chan *c = lookup_check_chan(q);
+	if (c)
+		lookup_reply(c, q->id, verdict, text);
+	lookup_check_free(q);
+}
+
+/* an address (<> removed) or its @domain in a bad* list: cb gets TABLE_FOUND / NOTFOUND /
+ * TEMP */
+static void lookup_listed(const struct cfg_list *l, const char *addr, lookup_tables_cb cb,
+                          void *arg)
 {
 	size_t n = strlen(addr);
 	char *a = xstrdup(addr);
@@ -114,78 +169,94 @@ static int lookup_listed(const struct cfg_list *l, const char *addr)
 		memmove(a, a + 1, n - 2);
 		a[n - 2] = '\0';
 	}
-	int rc = table_list_lookup(l, a);
-	char *at = strrchr(a, '@');
-	if (rc == TABLE_NOTFOUND && at && at[1]) {
-		int r2 = table_list_lookup(l, at);
-		rc = r2;
-	}
-	free(a);
-	return rc;
+	const char *items[2] = { a, strrchr(a, '@') };
+	lookup_tables_ask(l, items, items[1] && items[1][1] ? 2 : 1, cb, arg);
+	free(a);      /* the items are read before lookup_tables_ask returns */
 }
 
-static void lookup_mail_check(struct chan *c, uint32_t id, const char *sender)
+static void lookup_mail_done(void *arg, int rc)
 {
-	int rc = *sender ? lookup_listed(&lk.cfg->badmailfrom, sender) : TABLE_NOTFOUND;
+	struct lookup_check *q = arg;
 	if (rc == TABLE_FOUND)
-		lookup_reply(c, id, V_BAD, "badmailfrom");
+		lookup_check_reply(q, V_BAD, "badmailfrom");
 	else if (rc == TABLE_TEMP)
-		lookup_reply(c, id, V_TEMP, "badmailfrom table unreadable");
+		lookup_check_reply(q, V_TEMP, "badmailfrom table unreadable");
 	else
-		lookup_reply(c, id, V_OK, "ok");
+		lookup_check_reply(q, V_OK, "ok");
 }
 
-/* a recipient in a domain that is not ours: rcpthosts, else a client that may relay: an
- * authenticated session (auth: its login, "" if none), a relayclients address, or one that
- * logged in over POP3 lately (pop-before-smtp) */
-static void lookup_relay(struct chan *c, uint32_t id, const char *ip, const char *domain,
-                         const char *auth)
+static void lookup_mail_check(int peer, uint32_t id, const char *sender)
 {
-	int rc = table_list_lookup(&lk.cfg->rcpthosts, domain);
+	struct lookup_check *q = lookup_check_new(peer, id, sender, "", "");
+	if (!*sender)
+		lookup_mail_done(q, TABLE_NOTFOUND);
+	else
+		lookup_listed(&lk.cfg->badmailfrom, q->addr, lookup_mail_done, q);
+}
+
+/* a recipient in a domain that is not ours: rcpthosts (rc: its answer), else a client that
+ * may relay: an authenticated session (its login, "" if none), a relayclients address, or
+ * one that logged in over POP3 lately (pop-before-smtp) */
+static void lookup_relay_done(void *arg, int rc)
+{
+	struct lookup_check *q = arg;
 	if (rc == TABLE_FOUND) {
-		lookup_reply(c, id, V_OK, "rcpthosts");
+		lookup_check_reply(q, V_OK, "rcpthosts");
 		return;
 	}
-	if (*auth) {
-		lookup_reply(c, id, V_OK, "authenticated");
+	if (*q->auth) {
+		lookup_check_reply(q, V_OK, "authenticated");
 		return;
 	}
-	int rr = table_ip_lookup(&lk.cfg->relayclients, ip);
+	int rr = table_ip_lookup(&lk.cfg->relayclients, q->ip);
 	if (rr == TABLE_FOUND)
-		lookup_reply(c, id, V_OK, "relayclient");
-	else if (lookup_pbs_ok(ip))
-		lookup_reply(c, id, V_OK, "pop-before-smtp");
+		lookup_check_reply(q, V_OK, "relayclient");
+	else if (lookup_pbs_ok(q->ip))
+		lookup_check_reply(q, V_OK, "pop-before-smtp");
 	else if (rc == TABLE_TEMP || rr == TABLE_TEMP)
-		lookup_reply(c, id, V_TEMP, "rcpthosts/relayclients table unreadable");
+		lookup_check_reply(q, V_TEMP, "rcpthosts/relayclients table unreadable");
 	else
-		lookup_reply(c, id, V_NORELAY, "relaying denied");
+		lookup_check_reply(q, V_NORELAY, "relaying denied");
 }
 
-static void lookup_session_done(const struct lookup_asker *who, const struct route_result *res);
-
-static void lookup_rcpt_check(struct chan *c, int peer, uint32_t id, const char *ip,
-                              const char *rcpt, const char *auth)
+/* badrcptto answered: the routing decision, or for a remote domain the relay decision */
+static void lookup_rcpt_listed(void *arg, int rc)
 {
-	int rc = lookup_listed(&lk.cfg->badrcptto, rcpt);
+	struct lookup_check *q = arg;
 	if (rc != TABLE_NOTFOUND) {
-		lookup_reply(c, id, rc == TABLE_FOUND ? V_BAD : V_TEMP,
-		             rc == TABLE_FOUND ? "badrcptto" : "badrcptto table unreadable");
+		lookup_check_reply(q, rc == TABLE_FOUND ? V_BAD : V_TEMP,
+		                   rc == TABLE_FOUND ? "badrcptto" : "badrcptto table unreadable");
+		return;
+	}
+	if (!lookup_check_chan(q)) {     /* parked, and the asker restarted meanwhile */
+		lookup_check_free(q);
 		return;
 	}
 	char *local, *domain;
-	int where = route_normalize(lk.cfg, rcpt, &local, &domain);
-	if (where == ROUTE_BAD) {
-		lookup_reply(c, id, V_NOUSER, "bad address");
-	} else if (where == ROUTE_WTEMP) {
-		lookup_reply(c, id, V_TEMP, "locals table unreadable");
-	} else if (where == ROUTE_REMOTE) {
-		lookup_relay(c, id, ip, domain, auth);
-	} else {                     /* local: only what can be delivered (postmaster included) */
-		struct lookup_asker who = { peer, lk.gen[peer], id, M_RCPT_CHECK };
-		lookup_session_route(&lk.rc, &lk.be, &who, rcpt, lookup_session_done);
-	}
+	int where = route_normalize(lk.cfg, q->addr, &local, &domain);
 	free(local);
+	if (where == ROUTE_BAD) {
+		lookup_check_reply(q, V_NOUSER, "bad address");
+	} else if (where == ROUTE_WTEMP) {
+		lookup_check_reply(q, V_TEMP, "locals table unreadable");
+	} else if (where == ROUTE_REMOTE) {
+		q->domain = domain;
+		domain = NULL;
+		const char *item = q->domain;
+		lookup_tables_ask(&lk.cfg->rcpthosts, &item, 1, lookup_relay_done, q);
+	} else {                     /* local: only what can be delivered (postmaster included) */
+		struct lookup_asker who = { q->peer, q->gen, q->id, M_RCPT_CHECK };
+		lookup_session_route(&lk.rc, &lk.be, &who, q->addr, lookup_session_done);
+		lookup_check_free(q);
+	}
 	free(domain);
+}
+
+static void lookup_rcpt_check(int peer, uint32_t id, const char *ip, const char *rcpt,
+                              const char *auth)
+{
+	struct lookup_check *q = lookup_check_new(peer, id, rcpt, ip, auth);
+	lookup_listed(&lk.cfg->badrcptto, q->addr, lookup_rcpt_listed, q);
 }
 
 static void lookup_route_result(struct chan *c, uint32_t id, const struct route_result *res)
@@ -364,9 +435,9 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 	}
 	lookup_refresh();
 	if (type == M_MAIL_CHECK)
-		lookup_mail_check(c, id, a);
+		lookup_mail_check((int)(intptr_t)arg, id, a);
 	else if (type == M_RCPT_CHECK)
-		lookup_rcpt_check(c, (int)(intptr_t)arg, id, a, b, auth);
+		lookup_rcpt_check((int)(intptr_t)arg, id, a, b, auth);
 	else if (type == M_AUTH_CHECK || type == M_POP_LOGIN)
 		lookup_login((int)(intptr_t)arg, id, type, &q);
 	else if (type == M_EXPLAIN)
@@ -504,6 +575,8 @@ int lookup_main(struct role_ctx *ctx)
 			log_fatal("event=ldap_unusable reason=\"users ldap: without ldapserver\"");
 		lookup_backend_ldap(&lk.be, lookup_ldap, lk.cfg);
 	}
+	if (lookup_tables_init(lk.cfg, lookup_ldap) < 0)
+		log_fatal("event=ldap_unusable reason=\"ldap: tables cannot be asked\"");
 	if (lookup_authdir_init(lk.cfg) < 0)
 		log_fatal("event=ldap_unusable reason=\"directory logins cannot be checked\"");
 	lookup_check_routes(lk.cfg);
