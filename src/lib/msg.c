@@ -28,6 +28,7 @@ void msg_init(struct msg *m, uint32_t type, uint32_t id)
 	m->type = type;
 	m->id = id;
 	m->fd = -1;
+	m->wipe = 0;
 	buf_init(&m->b);
 	buf_add(&m->b, zero, sizeof zero);
 }
@@ -62,11 +63,20 @@ void msg_str(struct msg *m, const char *s)
 void msg_bytes(struct msg *m, const void *p, size_t n) { msg_lenfield(m, 'B', p, n, 0); }
 void msg_fd(struct msg *m, int fd) { m->fd = fd; }
 
+static void msg_buf_free(struct buf *b, int wipe)
+{
+	if (wipe && b->p)
+		explicit_bzero(b->p, b->len);
+	buf_free(b);
+}
+
+void msg_wipe(struct msg *m) { m->wipe = 1; }
+
 void msg_discard(struct msg *m)
 {
 	if (m->fd >= 0)
 		close(m->fd);
-	buf_free(&m->b);
+	msg_buf_free(&m->b, m->wipe);
 }
 
 void msg_reader_init(struct msg_reader *r, const void *p, size_t len)
@@ -159,6 +169,7 @@ struct outq {
 	struct buf b;
 	size_t off;
 	int fd;                      /* to send with the first byte, or -1 */
+	int wipe;                    /* msg_wipe */
 };
 
 struct chan {
@@ -339,7 +350,7 @@ static int chan_drain(struct chan *c)
 		c->head = q->next;
 		if (!c->head)
 			c->tail = NULL;
-		buf_free(&q->b);
+		msg_buf_free(&q->b, q->wipe);
 		free(q);
 	}
 	return 0;
@@ -382,6 +393,7 @@ void chan_send(struct chan *c, struct msg *m)
 	struct outq *q = xcalloc(1, sizeof *q);
 	q->b = m->b;
 	q->fd = m->fd;
+	q->wipe = m->wipe;
 	c->pending += q->b.len;
 	if (c->tail)
 		c->tail->next = q;
@@ -419,7 +431,7 @@ void chan_free(struct chan *c)
 		c->head = q->next;
 		if (q->fd >= 0)
 			close(q->fd);
-		buf_free(&q->b);
+		msg_buf_free(&q->b, q->wipe);
 		free(q);
 	}
 	buf_free(&c->in);

@@ -24,6 +24,7 @@
 struct msg {               /* a message being built */
 	uint32_t type, id;
 	int fd;                /* -1: none; ownership passes to chan_send */
+	int wipe;              /* msg_wipe: the bytes are zeroed when the buffer goes */
 	struct buf b;          /* header + payload */
 };
 
@@ -33,6 +34,10 @@ void msg_str(struct msg *m, const char *s);          /* NULL is sent as "" */
 void msg_bytes(struct msg *m, const void *p, size_t n);
 void msg_fd(struct msg *m, int fd);
 void msg_discard(struct msg *m);
+/* m holds a secret (a password): its buffer is zeroed (explicit_bzero) when it is freed —
+ * after chan_send has written it, or by msg_discard. Add the secret as the last field: a
+ * buffer that grows leaves a copy of what it held before behind. */
+void msg_wipe(struct msg *m);
 
 struct msg_reader {        /* reading one received payload */
 	const unsigned char *p;

@@ -5,6 +5,7 @@
  * Not the pid file: the queue account writes it, so as root its process is checked first. */
 #include "ternctl/admin_client.h"
 #include "lib/buf.h"
+#include "mail/ldapreq.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define ADMIN_TIMEOUT_S 300
@@ -54,6 +56,7 @@ static int admin_client_send(int fd, const char *request)
 		off += (size_t)n;
 	}
 	int ok = off == b.len;
+	explicit_bzero(b.p, b.len);          /* ldaplookup -p: the password */
 	buf_free(&b);
 	return ok ? 0 : -1;
 }
@@ -140,7 +143,7 @@ static const struct admin_client_syntax {
 	{ "tcpok", NULL, 0, 0, "tcpok" },
 	{ "stats", NULL, 0, 0, "stats" },
 	{ "verify", NULL, 1, 1, "verify ADDRESS" },
-	{ "ldaplookup", NULL, 1, 1, "ldaplookup ADDRESS" },
+	{ "ldaplookup", NULL, 1, 3, "ldaplookup [-u] [-p] ADDRESS|UID  (-p: the password on stdin)" },
 };
 
 static int admin_client_usage(const char *name)
@@ -166,6 +169,56 @@ static int admin_client_line(int argc, char **argv, struct buf *b)
 	return 0;
 }
 
+/* the password: the first line of stdin (echo off on a terminal), without its LF / CRLF;
+ * 0, or -1 (said why) */
+static int admin_client_password(char *pw, size_t size)
+{
+	struct termios old, quiet;
+	int tty = isatty(0) && tcgetattr(0, &old) == 0;
+	if (tty) {
+		fprintf(stderr, "Password: ");
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(0, TCSAFLUSH, &quiet);
+	}
+	size_t n = 0;
+	int c = 0;
+	while (n + 1 < size && (c = getchar()) != EOF && c != '\n')
+		pw[n++] = (char)c;
+	if (tty) {
+		tcsetattr(0, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (n && pw[n - 1] == '\r')
+		n--;
+	pw[n] = '\0';
+	if (n + 1 >= size && c != '\n' && c != EOF) {
+		fprintf(stderr, "ternctl: the password is too long (at most %zu bytes)\n", size - 2);
+		return -1;
+	}
+	if (!n || memchr(pw, '\0', n)) {
+		fprintf(stderr, "ternctl: no password on stdin (ldaplookup -p reads it from there)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ldaplookup [-u] [-p] ARG: its request line into b (the password read from stdin) */
+static int admin_client_ldaplookup(int argc, char **argv, struct buf *b)
+{
+	struct ldapreq q;
+	char pw[LDAPREQ_MAXPW];
+	if (ldapreq_cli(argv + 1, argc - 1, &q) < 0)
+		return -1;
+	if (q.password && admin_client_password(pw, sizeof pw) < 0) {
+		explicit_bzero(pw, sizeof pw);
+		return -2;
+	}
+	ldapreq_line(b, &q, q.password ? pw : "");
+	explicit_bzero(pw, sizeof pw);
+	return 0;
+}
+
 int admin_client_cmd(struct config *cfg, int argc, char **argv)
 {
 	const struct admin_client_syntax *c = NULL;
@@ -179,11 +232,14 @@ int admin_client_cmd(struct config *cfg, int argc, char **argv)
 		return admin_client_usage(argv[0]);
 	struct buf b;
 	buf_init(&b);
-	if (admin_client_line(argc, argv, &b) < 0) {
+	int rc = strcmp(c->name, "ldaplookup") == 0 ? admin_client_ldaplookup(argc, argv, &b) :
+	         admin_client_line(argc, argv, &b);
+	if (rc < 0) {
 		buf_free(&b);
-		return admin_client_usage(argv[0]);
+		return rc == -2 ? 64 : admin_client_usage(argv[0]);
 	}
 	int code = admin_client_call(cfg, b.p, stdout);
+	explicit_bzero(b.p, b.len);
 	buf_free(&b);
 	if (code == ADMIN_UNREACHABLE) {
 		fprintf(stderr, "ternctl: ternd is not running (nothing answers on %s/ternctl.sock)\n",

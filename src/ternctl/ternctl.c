@@ -348,7 +348,8 @@ static const struct cmd cmds[] = {
 	{ "stats", admin_client_cmd, 0, "counters: messages and recipients in/out, queued, uptime" },
 	{ "verify", admin_client_cmd, 0, "verify ADDRESS: would tern accept it, where would it go "
 	  "(exit 0 deliverable, 1 permanent, 2 temporary)" },
-	{ "ldaplookup", admin_client_cmd, 0, "ldaplookup ADDRESS: the directory's entry and the route" },
+	{ "ldaplookup", admin_client_cmd, 0, "ldaplookup [-u] [-p] ADDRESS|UID: the directory's entry "
+	  "(-u: by uid; -p: check the password read from stdin) and the route" },
 	{ "newaliases", cmd_newaliases, 0, "check the aliases file" },
 	{ "cdb", cmd_cdb, 1, "cdb TEXTFILE CDBFILE: build a cdb table from `key value` lines" },
 	{ "digest", cmd_digest, 1, "digest [-s salt|-S hexsalt] [-v hash] FORMAT PASSWORD" },

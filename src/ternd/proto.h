@@ -179,12 +179,16 @@ enum msgtype {
 
 	/* control -> lookup: the operator's questions about one address (ternctl verify,
 	   ternctl ldaplookup; doc/ADMIN.md); answered asynchronously, with the request's id */
-	M_EXPLAIN = 190,    /* S address, Q flags (EXPLAIN_DIRECTORY: also what the directory
-	                       holds for it) -> M_EXPLAIN_RESULT */
+	M_EXPLAIN = 190,    /* S address (with EXPLAIN_UID: a uid), Q flags (EXPLAIN_DIRECTORY:
+	                       also what the directory holds for it), [S password: only with
+	                       EXPLAIN_PASSWORD, the last field; the sender wipes its frame
+	                       (msg_wipe), the lookup role the received bytes; never logged]
+	                       -> M_EXPLAIN_RESULT */
 	M_EXPLAIN_RESULT,   /* lookup -> control: Q verdict (enum verdict: V_OK, V_NOUSER,
 	                       V_DISABLED, V_BAD (badrcptto), V_TEMP), Q directory (enum
 	                       explain_dir), S text (lines, each ending in LF, for the operator;
-	                       never a password or its hash) */
+	                       never a password or its hash), Q password check (enum
+	                       explain_pw; EXPLAIN_PW_NOTASKED without EXPLAIN_PASSWORD) */
 };
 
 enum qop {
@@ -214,7 +218,21 @@ enum stageverdict {
 };
 
 /* M_EXPLAIN flags and the directory part of M_EXPLAIN_RESULT */
-enum { EXPLAIN_DIRECTORY = 1 };
+enum {
+	EXPLAIN_DIRECTORY = 1,
+	EXPLAIN_UID = 2,           /* the address field is a uid: the entry ldapc_login finds,
+	                              then the route of its mail address (implies DIRECTORY) */
+	EXPLAIN_PASSWORD = 4,      /* check the password field as a login would (implies
+	                              DIRECTORY); control sends it only for callers with change
+	                              rights, at most one a second */
+};
+enum explain_pw {
+	EXPLAIN_PW_NOTASKED = 0,
+	EXPLAIN_PW_OK = 1,
+	EXPLAIN_PW_WRONG = 2,
+	EXPLAIN_PW_NONE = 3,       /* no userPassword stored (or no entry, no directory) */
+	EXPLAIN_PW_TEMP = 4,       /* the directory could not say */
+};
 enum explain_dir {
 	EXPLAIN_DIR_NOTASKED = 0,  /* not asked (verify) */
 	EXPLAIN_DIR_NONE = 1,      /* no directory configured (ldapserver is empty) */

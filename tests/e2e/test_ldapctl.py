@@ -10,13 +10,22 @@ real slapd (tests/e2e/ldapinst.py): the entry's attributes printed, the userPass
 never, not found, a stopped slapd is temporary (exit 2); the IPC table refuses M_EXPLAIN
 from every role but control (TERN_TEST_EVIL); readers without rights are refused; `ternctl
 showctl` explains every key and never prints ldappassword.
+qmail-ldaplookup's -u and -p: `ldaplookup -u UID` (the entry by uid, then the route of its
+mail address; found, no mail, not found, temporary) and `ldaplookup -p` with the password on
+stdin (ok, wrong, no password stored, temporary; not counted by the AUTH throttle — an SMTP
+AUTH right after several wrong checks succeeds at once —, refused to a read-only caller,
+never in ternd's log, one check a second).
 
 Owns: its temporary directories and the processes it starts. Trusts: conftest's fixtures,
 ldapinst."""
+import base64
+import hashlib
 import os
 import pwd
 import re
+import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -60,13 +69,16 @@ mailSizeMax: 2000000
 """
 
 
-def ternctl(t, *args, user=None, timeout=30):
+def ternctl(t, *args, user=None, timeout=30, stdin=None, ids=None):
     kw = {}
     if user is not None:
         pw = pwd.getpwnam(user)
-        kw["preexec_fn"] = lambda: (os.setgroups([]), os.setgid(pw.pw_gid), os.setuid(pw.pw_uid))
+        ids = (pw.pw_uid, pw.pw_gid)
+    if ids is not None:
+        kw["preexec_fn"] = lambda: (os.setgroups([]), os.setgid(ids[1]), os.setuid(ids[0]))
     return subprocess.run([str(TERNCTL), *args], env={**t.env, "TERN_CONF": str(t.conf)},
-                          capture_output=True, text=True, timeout=timeout, **kw)
+                          capture_output=True, text=True, timeout=timeout,
+                          input=stdin if stdin is not None else "", **kw)
 
 
 def file_tern(make_tern, config=None):
@@ -192,6 +204,170 @@ def test_ldaplookup_prints_the_entry_never_the_password(make_tern, slapd):
     assert p.stdout.startswith("directory: temporary error (451 4.3.0)"), p.stdout
     assert p.returncode == 2 and "directory did not answer" in p.stderr, (p.returncode, p.stderr)
     assert "SSHA" not in t.log()
+
+
+# ---- ldaplookup -u UID, ldaplookup -p (qmail-ldaplookup's -u and -p) --------------------------
+
+PW = "pass word:1"
+
+
+def ssha(pw, salt=b"saltsalt"):
+    return "{SSHA}" + base64.b64encode(hashlib.sha1(pw.encode() + salt).digest() + salt).decode()
+
+
+def person(uid, extra):
+    return (f"dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: qmailUser\n"
+            f"uid: {uid}\ncn: {uid}\nsn: {uid}\nqmailUID: 2101\nqmailGID: 2101\n{extra}\n\n")
+
+
+PEOPLE2 = (person("pwuser", f"mail: pwuser@example.test\nuserPassword: {ssha(PW)}\n"
+                  "mailMessageStore: pwuser/Maildir/") +
+           person("nopw", "mail: nopw@example.test\nmailMessageStore: nopw/Maildir/") +
+           # qmailUser requires mail: an inetOrgPerson (found with ldapobjectclass so)
+           f"dn: uid=nomail,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: nomail\ncn: n\nsn: n\n"
+           f"userPassword: {ssha(PW)}\n\n")
+
+
+@pytest.fixture
+def slapd2(workdir):
+    ldap = LdapInstance(workdir / "ldap")
+    ldap.add(LDIF + "\n" + PEOPLE2)
+    ldap.start()
+    yield ldap
+    ldap.stop()
+
+
+def users_tern(make_tern, slapd, extra=None):
+    """users ldap: — logins (SMTP AUTH) and routing by the directory"""
+    return make_tern(config={
+        "locals": "localhost, example.test", "users": "ldap:",
+        "ldapserver": slapd.url, "ldapbasedn": SUFFIX, "ldaplogin": slapd.rootdn,
+        "ldappassword": slapd.rootpw, "ldaptimeout": "2", "ldapmessagestore": "/var/mail",
+        "authplaintext": "yes", "authfailclose": "2", "authfaildelaymax": "8", **(extra or {})})
+
+
+def check_pw(t, *args, pw=PW, **kw):
+    return ternctl(t, "ldaplookup", "-p", *args, stdin=pw + "\n", **kw)
+
+
+@needs_ldap
+def test_ldaplookup_by_uid(make_tern, slapd2):
+    t = users_tern(make_tern, slapd2, {"ldapobjectclass": "inetOrgPerson"})
+    p = ternctl(t, "ldaplookup", "-u", "pwuser")
+    out = p.stdout
+    assert out.startswith("directory: found\n"), (out, p.stderr, t.log_tail())
+    got = [line.strip() for line in out.splitlines()]
+    assert f"dn: uid=pwuser,{PEOPLE}" in got and "mail: pwuser@example.test" in got, out
+    # then the route of the entry's mail address, as for an address
+    assert "pwuser@example.test: deliverable" in got, out
+    assert re.search(r"target 1: channel=local .*address=pwuser@example.test user=pwuser "
+                     r"uid=2101 gid=2101", out), out
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "password:" not in out          # not asked
+
+    p = ternctl(t, "ldaplookup", "-u", "JOE")     # uid as a login gives it
+    assert "dn: uid=joe," + PEOPLE in p.stdout and "joe@example.test: " in p.stdout, p.stdout
+
+    p = ternctl(t, "ldaplookup", "-u", "nomail")
+    assert p.stdout.startswith("directory: found\n"), p.stdout
+    assert "  mail: (none)\n" in p.stdout, p.stdout
+    assert p.stdout.endswith("uid nomail: no mail address\n"), p.stdout
+    assert p.returncode == 1, (p.returncode, p.stderr)
+
+    p = ternctl(t, "ldaplookup", "-u", "ghost")
+    assert p.stdout == "directory: not found\nuid ghost: not found\n", p.stdout
+    assert p.returncode == 1
+    p = ternctl(t, "ldaplookup", "-u", "*)(uid=*")   # no injection: nobody
+    assert "directory: not found" in p.stdout and p.returncode == 1, p.stdout
+    p = ternctl(t, "ldaplookup", "-u", "joe@example.test")   # a uid has no '@'
+    assert p.stdout.startswith("directory: not asked (not a uid)"), p.stdout
+    assert p.returncode == 1
+    assert ternctl(t, "ldaplookup", "-u").returncode == 64
+    assert ternctl(t, "ldaplookup", "-x", "joe").returncode == 64
+
+    slapd2.stop()
+    p = ternctl(t, "ldaplookup", "-u", "pwuser")
+    assert p.stdout.startswith("directory: temporary error (451 4.3.0)"), p.stdout
+    assert "uid pwuser: temporary (451 4.3.0 " in p.stdout, p.stdout
+    assert p.returncode == 2, (p.returncode, p.stderr)
+
+
+@needs_ldap
+def test_ldaplookup_password(make_tern, slapd2):
+    t = users_tern(make_tern, slapd2)
+    p = check_pw(t, "pwuser@example.test")
+    assert "\npassword: ok\n" in p.stdout, (p.stdout, p.stderr, t.log_tail())
+    assert "pwuser@example.test: deliverable" in p.stdout and p.returncode == 0, p
+    p = check_pw(t, "-u", "pwuser")                          # by uid, -p first or second
+    assert "\npassword: ok\n" in p.stdout and p.returncode == 0, p
+    p = ternctl(t, "ldaplookup", "-u", "-p", "pwuser", stdin=PW + "\r\n")   # CRLF too
+    assert "\npassword: ok\n" in p.stdout and p.returncode == 0, p
+
+    # wrong, several times: never counted by the login throttle
+    t0 = time.monotonic()
+    for _ in range(3):
+        p = check_pw(t, "pwuser@example.test", pw="not it")
+        assert "\npassword: wrong\n" in p.stdout, p.stdout
+        assert p.returncode == 1 and "wrong password" in p.stderr, (p.returncode, p.stderr)
+    assert time.monotonic() - t0 >= 1.5        # one check a second (for all callers)
+    s = smtplib.SMTP("127.0.0.1", t.port, timeout=20)
+    s.ehlo("client.test")
+    t0 = time.monotonic()
+    code, text = s.docmd("AUTH", "PLAIN " + base64.b64encode(f"\0pwuser\0{PW}".encode()).decode())
+    assert code == 235, (code, text, t.log_tail())
+    assert time.monotonic() - t0 < 1.0, "the checks were counted: AUTH waited"
+    s.quit()
+    assert "event=auth_fail" not in t.log() and "event=pbs_add" not in t.log()
+
+    p = check_pw(t, "nopw@example.test")
+    assert "\npassword: no password stored\n" in p.stdout, p.stdout
+    assert p.returncode == 1
+    p = check_pw(t, "ghost@example.test")
+    assert "directory: not found\npassword: no password stored (no entry)\n" in p.stdout
+    assert p.returncode == 1
+
+    # the password comes from stdin only: none there is a usage error, nothing asked
+    p = ternctl(t, "ldaplookup", "-p", "pwuser@example.test", stdin="")
+    assert p.returncode == 64 and "stdin" in p.stderr, (p.returncode, p.stderr)
+
+    slapd2.stop()
+    p = check_pw(t, "pwuser@example.test")
+    assert "password: temporary" in p.stdout, p.stdout
+    assert p.returncode == 2, (p.returncode, p.stderr)
+
+    log = t.log()
+    assert PW not in log and "not it" not in log, "a password in ternd's log"
+    assert PW.encode().hex() not in log and "not it".encode().hex() not in log
+    assert "SSHA" not in log
+
+
+@needs_ldap
+def test_ldaplookup_password_by_rebind(make_tern, slapd2):
+    """ldaprebind yes: the bind as the entry decides, as for a login"""
+    t = users_tern(make_tern, slapd2, {"ldaprebind": "yes"})
+    p = check_pw(t, "-u", "pwuser")
+    assert "\npassword: ok\n" in p.stdout, (p.stdout, p.stderr, t.log_tail())
+    p = check_pw(t, "-u", "pwuser", pw="not it")
+    assert "\npassword: wrong\n" in p.stdout and p.returncode == 1, p.stdout
+
+
+@needs_ldap
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another uid needs root")
+def test_ldaplookup_password_needs_change_rights(make_tern, slapd2):
+    t = users_tern(make_tern, slapd2)
+    try:
+        group = pwd.getpwnam(t.config.get("queueuser", "_ternq")).pw_gid
+    except KeyError:
+        pytest.skip("no queue account")
+    reader = (4242, group)                   # the queue account's group: may read
+    p = ternctl(t, "ldaplookup", "pwuser@example.test", ids=reader)
+    assert p.returncode == 0 and "directory: found" in p.stdout, (p.returncode, p.stderr)
+    p = check_pw(t, "pwuser@example.test", ids=reader)
+    assert p.returncode == 1 and "may only read" in p.stderr, (p.returncode, p.stderr)
+    assert p.stdout == ""
+    assert "password=1" not in t.log()       # never sent to the lookup role
+    p = check_pw(t, "pwuser@example.test")   # root may
+    assert "\npassword: ok\n" in p.stdout, p.stdout
 
 
 # ---- the IPC table -------------------------------------------------------------------------------

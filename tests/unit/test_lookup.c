@@ -653,6 +653,20 @@ static void explain_send(const char *addr, uint64_t flags, uint32_t id)
 	send_msg(control_fd, &m);
 }
 
+static uint64_t explain_pw;      /* the last answer's password field */
+
+/* with EXPLAIN_PASSWORD: the password as the last field */
+static void explain_send_pw(const char *arg, uint64_t flags, const char *pw, uint32_t id)
+{
+	struct msg m;
+	msg_init(&m, M_EXPLAIN, id);
+	msg_str(&m, arg);
+	msg_u64(&m, flags);
+	msg_wipe(&m);
+	msg_str(&m, pw);
+	send_msg(control_fd, &m);
+}
+
 static int explain_next(uint32_t *id, uint64_t *dirst, char *text, size_t tlen)
 {
 	struct buf in;
@@ -664,6 +678,7 @@ static int explain_next(uint32_t *id, uint64_t *dirst, char *text, size_t tlen)
 	int v = (int)msg_get_u64(&r);
 	*dirst = msg_get_u64(&r);
 	snprintf(text, tlen, "%s", msg_get_str(&r));
+	explain_pw = msg_get_u64(&r);
 	T_EQ_INT(msg_done(&r), 0);
 	buf_free(&in);
 	return v;
@@ -698,6 +713,27 @@ static void test_explain(void)
 	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_OK);   /* the parked one, last */
 	T_EQ_INT(id, 960);
 	T_CHECK(strstr(text, "user=slowuser uid=1004") != NULL);
+	T_EQ_INT(explain_pw, EXPLAIN_PW_NOTASKED);
+
+	/* -u and -p without a directory: said, no route for a uid, the password not checked */
+	explain_send("joe", EXPLAIN_UID, 964);
+	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_NOUSER);
+	T_EQ_INT(id, 964);
+	T_EQ_INT(d, EXPLAIN_DIR_NONE);
+	T_EQ_STR(text, "directory: no directory configured (ldapserver is not set)\n"
+	         "uid joe: not looked up (no directory)\n");
+	explain_send_pw("staff@example.com", EXPLAIN_PASSWORD, "s3cret", 965);
+	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_OK);
+	T_EQ_INT(id, 965);
+	T_EQ_INT(explain_pw, EXPLAIN_PW_NONE);
+	const char *want = "directory: no directory configured (ldapserver is not set)\n"
+	                   "password: not checked (no directory)\nstaff@example.com: deliverable\n";
+	T_CHECK(strncmp(text, want, strlen(want)) == 0);
+	T_CHECK(strstr(text, "s3cret") == NULL);
+	/* EXPLAIN_PASSWORD without the field: an empty password, still never checked here */
+	explain_send("staff@example.com", EXPLAIN_PASSWORD, 966);
+	T_EQ_INT(explain_next(&id, &d, text, sizeof text), V_OK);
+	T_EQ_INT(explain_pw, EXPLAIN_PW_NONE);
 }
 
 /* a directory user's POP3 mailbox and ids before the parent is asked; accountStatus words */

@@ -15,10 +15,17 @@
  * its input until complete; long answers (a message, a listing) are produced as the output
  * drains (IO_LOWAT) and the session closes once the status line is sent.
  * Owns: the admin sessions. Trusts: the kernel's peer credentials; nothing the client
- * sends (the line is bounded and parsed by a table); the owners' answers after decoding. */
+ * sends (the line is bounded and parsed by a table); the owners' answers after decoding.
+ *
+ * `ldaplookup -p` is a password oracle: it needs change rights (AR_WRITE), and the checks
+ * of all callers together go at most one a second (AD_PW_GAP_MS: a request waits for its
+ * turn, refused when it would wait longer than AD_PW_QUEUE_MS); the password (hex on the
+ * request line, src/mail/ldapreq.h) is never logged, and the request line, the decoded copy
+ * and the M_EXPLAIN frame are zeroed after use (msg_wipe). */
 #include "ternd/control/control.h"
 #include "ternd/proto.h"
 #include "mail/envelope.h"
+#include "mail/ldapreq.h"
 #include "mail/mailq2.h"
 #include "lib/ev.h"
 #include "lib/io.h"
@@ -45,6 +52,8 @@
 #define AD_LOW       (64 * 1024)  /* refill the output below this */
 #define AD_PAGE      200          /* messages per M_Q_LIST */
 #define AD_MAXARGS   8
+#define AD_PW_GAP_MS   1000       /* ldaplookup -p: one password check a second */
+#define AD_PW_QUEUE_MS 10000      /* ... and none that would wait longer than this */
 
 enum { AD_OK = 0, AD_NOTFOUND = 1, AD_USAGE = 64, AD_TEMP = 75 };
 enum { AD_V_PERM = 1, AD_V_TEMP = 2 };     /* verify / ldaplookup: the answer's verdict */
@@ -60,6 +69,9 @@ struct ad_sess {
 	enum ad_view view;
 	uint64_t off, listed, rcpts;  /* listing progress */
 	int op;                      /* enum qop in flight */
+	struct ev *pwturn;           /* ldaplookup -p waiting for its turn (AD_PW_GAP_MS) */
+	struct msg pwmsg;            /* ... with its M_EXPLAIN (msg_wipe) */
+	int pwwait;
 	char what[40];               /* the object of the request, for messages */
 };
 
@@ -146,6 +158,9 @@ static void ad_free(struct ad_sess *s)
 {
 	control_cancel(s);
 	ev_free(s->deadline);
+	ev_free(s->pwturn);
+	if (s->pwwait)
+		msg_discard(&s->pwmsg);                /* wiped */
 	if (s->datafd >= 0)
 		close(s->datafd);
 	io_free(s->io);
@@ -523,12 +538,18 @@ static void ad_on_explain(void *arg, uint32_t type, struct msg_reader *r, int fd
 	uint64_t verdict = type == M_EXPLAIN_RESULT ? msg_get_u64(r) : 0;
 	uint64_t dir = type == M_EXPLAIN_RESULT ? msg_get_u64(r) : 0;
 	const char *text = type == M_EXPLAIN_RESULT ? msg_get_str(r) : "";
+	uint64_t pw = type == M_EXPLAIN_RESULT && r->off < r->len ? msg_get_u64(r) : 0;
 	if (type != M_EXPLAIN_RESULT || msg_done(r) < 0) {
 		ad_end(s, AD_TEMP, ad_down, "the lookup role");
 		return;
 	}
 	ad_body(s, text, strlen(text));
-	if (verdict == V_TEMP || dir == EXPLAIN_DIR_TEMP)
+	if (pw == EXPLAIN_PW_TEMP)
+		ad_end(s, AD_V_TEMP, "temporary: the password could not be checked now");
+	else if (pw == EXPLAIN_PW_WRONG || pw == EXPLAIN_PW_NONE)
+		ad_end(s, AD_V_PERM, "permanent: %s", pw == EXPLAIN_PW_WRONG ? "wrong password" :
+		       "no password to check");
+	else if (verdict == V_TEMP || dir == EXPLAIN_DIR_TEMP)
 		ad_end(s, AD_V_TEMP, "temporary: %s", verdict == V_TEMP ? "tern cannot decide now; "
 		       "RCPT would get 451 4.3.0" : "the directory did not answer");
 	else if (verdict != V_OK)
@@ -549,7 +570,62 @@ static void ad_explain(struct ad_sess *s, const char *addr, uint64_t flags)
 }
 
 static void ad_verify(struct ad_sess *s, char **v, int n) { ad_explain(s, v[0], 0); }
-static void ad_ldaplookup(struct ad_sess *s, char **v, int n) { ad_explain(s, v[0], EXPLAIN_DIRECTORY); }
+
+static void ad_refuse(struct ad_sess *s, int need);
+
+static void ad_pw_send(struct ad_sess *s)
+{
+	s->pwwait = 0;
+	log_info("event=admin_explain what=ldaplookup password=1 uid=%u", (unsigned)s->uid);
+	control_ask(R_LOOKUP, &s->pwmsg, ad_on_explain, s);    /* consumes it: wiped once sent */
+}
+
+static void ad_on_pwturn(int fd, short what, void *arg)
+{
+	ad_pw_send(arg);
+}
+
+/* ldaplookup -p: M_EXPLAIN with the password, in its turn (one a second for all callers) */
+static void ad_pw_check(struct ad_sess *s, const struct ldapreq *q, uint64_t flags)
+{
+	static long long next;               /* when the next check may go */
+	long long now = ev_now_ms(), at = next > now ? next : now;
+	if (at - now > AD_PW_QUEUE_MS) {
+		log_warn("event=admin_password_busy uid=%u", (unsigned)s->uid);
+		ad_end(s, AD_TEMP, "too many password checks waiting (one a second); try again later");
+		return;
+	}
+	next = at + AD_PW_GAP_MS;
+	msg_init(&s->pwmsg, M_EXPLAIN, 0);
+	msg_str(&s->pwmsg, q->arg);
+	msg_u64(&s->pwmsg, flags);
+	msg_wipe(&s->pwmsg);                 /* before the secret goes in: zeroed when freed */
+	msg_str(&s->pwmsg, q->pw);
+	s->pwwait = 1;
+	if (at == now) {
+		ad_pw_send(s);
+		return;
+	}
+	s->pwturn = ev_new(-1, 0, ad_on_pwturn, s);
+	ev_add(s->pwturn, at - now);
+}
+
+static void ad_ldaplookup(struct ad_sess *s, char **v, int n)
+{
+	struct ldapreq q;
+	if (ldapreq_parse(v, n, &q) < 0) {
+		ad_end(s, AD_USAGE, "usage: ldaplookup [-u] [-p HEX] ADDRESS|UID");
+		return;
+	}
+	uint64_t flags = EXPLAIN_DIRECTORY | (q.uid ? EXPLAIN_UID : 0);
+	if (q.password && s->rights < AR_WRITE)
+		ad_refuse(s, AR_WRITE);          /* a password oracle: for those who may change */
+	else if (q.password)
+		ad_pw_check(s, &q, flags | EXPLAIN_PASSWORD);
+	else
+		ad_explain(s, q.arg, flags);
+	ldapreq_wipe(&q);
+}
 
 /* ---- the request ------------------------------------------------------------------------------ */
 
@@ -571,7 +647,7 @@ static const struct ad_cmd {
 	{ "schedule", 1, 1, AR_WRITE, ad_schedule, "schedule ID|all" },
 	{ "flush", 0, 0, AR_WRITE, ad_flushq, "flush" },
 	{ "verify", 1, 1, AR_READ, ad_verify, "verify ADDRESS" },
-	{ "ldaplookup", 1, 1, AR_READ, ad_ldaplookup, "ldaplookup ADDRESS" },
+	{ "ldaplookup", 1, 4, AR_READ, ad_ldaplookup, "ldaplookup [-u] [-p HEX] ADDRESS|UID" },
 };
 
 /* how many of the words argv[0..] the command's name takes, or 0 if it does not match */
@@ -640,8 +716,12 @@ static void ad_on_data(struct ad_sess *s)
 	}
 	char *l = io_getline(s->io, &len);
 	memcpy(line, l, len + 1);
-	io_drop(s->io, io_datalen(s->io));     /* one request per connection */
+	explicit_bzero(l, len);                /* it may hold a password (ldaplookup -p) */
+	n = io_datalen(s->io);
+	explicit_bzero((char *)io_data(s->io, &n), n);
+	io_drop(s->io, n);                     /* one request per connection */
 	ad_request(s, line);
+	explicit_bzero(line, sizeof line);
 }
 
 static void ad_io(struct io *io, int evt, void *arg)

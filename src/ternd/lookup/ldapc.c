@@ -257,11 +257,11 @@ static int ldapc_num(const struct ldapc_vals *v, uint64_t max, uint64_t *out)
 }
 
 enum { A_UID, A_QUID, A_QGID, A_STORE, A_HOME, A_HOST, A_MODE, A_FWD, A_QSIZE, A_QCOUNT,
-       A_SMAX, A_STATUS, A_PW, A_DOT, A_REPLY, A_PROG, A_N };
+       A_SMAX, A_STATUS, A_PW, A_DOT, A_REPLY, A_PROG, A_MAIL, A_N };
 static const char *const ldapc_attrnames[A_N] = { "uid", "qmailUID", "qmailGID",
 	"mailMessageStore", "homeDirectory", "mailHost", "deliveryMode", "mailForwardingAddress",
 	"mailQuotaSize", "mailQuotaCount", "mailSizeMax", "accountStatus", "userPassword",
-	"qmailDotMode", "mailReplyText", "deliveryProgramPath" };
+	"qmailDotMode", "mailReplyText", "deliveryProgramPath", "mail" };
 
 static const char *ldapc_first(const struct ldapc_vals *v)
 {
@@ -311,6 +311,7 @@ static void ldapc_answer_entry(struct ldapc_req *r, LDAP *ld, LDAPMessage *e, in
 	u.password = ldapc_first(&a[A_PW]);
 	u.replytext = ldapc_first(&a[A_REPLY]);
 	u.program = ldapc_first(&a[A_PROG]);
+	u.mail = ldapc_first(&a[A_MAIL]);
 	u.deliverymode = (const char *const *)a[A_MODE].v;
 	u.ndeliverymode = a[A_MODE].n;
 	u.forward = (const char *const *)a[A_FWD].v;

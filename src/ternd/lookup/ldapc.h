@@ -43,6 +43,7 @@ struct ldapc_conf {
 struct ldapc_user {
 	const char *dn;
 	const char *uid;           /* the `uid` attribute, else the dn's first uid= RDN */
+	const char *mail;          /* the `mail` attribute (first value), "" when none */
 	uint32_t qmailuid, qmailgid;  /* the attributes, else the defaults (0 = none) */
 	const char *messagestore;  /* absolute: relative values get ldapmessagestore prepended */
 	const char *homedir;       /* homeDirectory */

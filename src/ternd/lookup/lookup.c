@@ -419,16 +419,24 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_auth_decode(r, &q);
 		break;
 	case M_MX_RESOLVE:
-	case M_EXPLAIN:                /* S address, Q flags */
 		a = msg_get_str(r);
 		mode = msg_get_u64(r);
+		break;
+	case M_EXPLAIN:                /* S address, Q flags, [S password] */
+		a = msg_get_str(r);
+		mode = msg_get_u64(r);
+		if (r->off < r->len)
+			b = msg_get_str(r);
 		break;
 	default:
 		log_warn("event=unexpected_message peer=%s type=%u", chan_peer(c), type);
 		return;
 	}
-	if (msg_done(r) < 0)
+	if (msg_done(r) < 0) {
+		if (type == M_EXPLAIN)   /* a password in the channel's buffer */
+			explicit_bzero((char *)b, strlen(b));
 		return;                  /* dropped; the codec logs it (event=ipc_malformed) */
+	}
 	if (type == M_MX_RESOLVE) {
 		lookup_mx((int)(intptr_t)arg, id, a, mode);
 		return;
@@ -440,9 +448,11 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_rcpt_check((int)(intptr_t)arg, id, a, b, auth);
 	else if (type == M_AUTH_CHECK || type == M_POP_LOGIN)
 		lookup_login((int)(intptr_t)arg, id, type, &q);
-	else if (type == M_EXPLAIN)
+	else if (type == M_EXPLAIN) {
 		lookup_explain(lk.cfg, &lk.rc, &lk.be, (int)(intptr_t)arg,
-		               lk.gen[(int)(intptr_t)arg], id, a, mode);
+		               lk.gen[(int)(intptr_t)arg], id, a, mode, b);   /* copies b */
+		explicit_bzero((char *)b, strlen(b));     /* the password, in the channel's buffer */
+	}
 	else
 		lookup_route((int)(intptr_t)arg, id, a);
 }

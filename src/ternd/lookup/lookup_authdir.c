@@ -13,7 +13,9 @@
 #include "ternd/lookup/lookup_ldap.h"
 #include "ternd/lookup/lookup_backend.h"
 #include "ternd/lookup/ldapc.h"
+#include "mail/digest.h"
 #include "mail/table.h"
+#include "ternd/proto.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include <stdio.h>
@@ -132,6 +134,43 @@ static void lad_ask(struct auth_pending *p, const struct auth_req *q, int challe
 	log_debug("event=ldap_login_asked service=%s ip=%s rebind=%d", q->service, q->ip,
 	          lad_rebind && !challenge);
 	ldapc_login(lookup_ldap, q->login, lad_found, d);
+}
+
+/* ---- ternctl ldaplookup -p: the same check, outside the throttle ------------------------------ */
+
+struct lad_pw {                    /* one bind for ldaplookup -p */
+	lookup_authdir_pw_done done;
+	void *arg;
+};
+
+static void lad_pw_bound(void *arg, int status, const struct ldapc_user *u)
+{
+	struct lad_pw *w = arg;
+	(void)u;
+	w->done(w->arg, status == TABLE_FOUND ? EXPLAIN_PW_OK :
+	        status == TABLE_NOTFOUND ? EXPLAIN_PW_WRONG : EXPLAIN_PW_TEMP);
+	free(w);
+}
+
+void lookup_authdir_password(const char *dn, const char *pwhash, const char *password,
+                             lookup_authdir_pw_done done, void *arg)
+{
+	if (lad_rebind && lad_binder) {    /* the bind decides, as for a login */
+		struct lad_pw *w = xcalloc(1, sizeof *w);
+		w->done = done;
+		w->arg = arg;
+		if (ldapc_bind(lad_binder, dn, password, lad_pw_bound, w) < 0)   /* copies both */
+			lad_pw_bound(w, TABLE_TEMP, NULL);
+		return;
+	}
+	if (!*pwhash) {
+		done(arg, EXPLAIN_PW_NONE);
+		return;
+	}
+	int v = digest_verify(pwhash, password);
+	if (v < 0)
+		log_warn("event=bad_pwhash dn=%s: not a hash tern knows (ternctl digest)", dn);
+	done(arg, v == 1 ? EXPLAIN_PW_OK : EXPLAIN_PW_WRONG);
 }
 
 int lookup_authdir_init(const struct config *cfg)

@@ -6,12 +6,20 @@
  * badrcptto check of RCPT. The answer is text for the operator plus the verdict and the
  * directory's status (M_EXPLAIN_RESULT), sent with the request's frame id once both parts
  * are in; a control role that restarted meanwhile gets nothing (the generation check).
+ * With EXPLAIN_UID the entry is the one whose uid is asked (ldapc_login, as a login finds
+ * it) and the route walked is its mail address's. With EXPLAIN_PASSWORD the password that
+ * came in the request is checked as a login checks it (lookup_authdir_password: the digest
+ * formats or ldaprebind's bind) — outside the login throttle and without pop-before-smtp;
+ * the control role lets only callers with change rights ask, at most once a second. The
+ * password is copied once, never logged, and wiped (explicit_bzero) when the request ends;
+ * the answer says only ok / wrong / no password stored / temporary.
  * Owns: the requests in flight (a list: the session's reply names its request by a serial).
  * Trusts: the control role as far as the IPC table lets it speak (it alone may send
  * M_EXPLAIN); the directory's and the tables' values only as text — every byte outside
  * 0x20..0x7e is printed as \xHH, so nothing reaches the operator's terminal raw. */
 #include "ternd/lookup/lookup_explain.h"
 #include "ternd/lookup/lookup_session.h"
+#include "ternd/lookup/lookup_authdir.h"
 #include "ternd/lookup/ldapc.h"
 #include "ternd/proto.h"
 #include "mail/ldapprof.h"
@@ -34,10 +42,14 @@ struct explain {
 	struct lookup_backend *be;
 	int dir;                     /* enum explain_dir */
 	int where;                   /* enum route_where of the address */
+	int pw;                      /* enum explain_pw */
 	struct ev *tick;             /* the route walk after the directory's answer */
 	struct buf out;
+	char *secret;                /* EXPLAIN_PASSWORD: the password (wiped when freed) */
 	char *norm;                  /* local@domain as route_normalize gives it: the directory's key */
-	char addr[];                 /* as asked: what RCPT would get */
+	char *addr;                  /* what RCPT would get: asked, or the -u entry's mail; NULL
+	                                while a uid's entry is not in */
+	char asked[];                /* as asked: the address, or with EXPLAIN_UID the uid */
 };
 
 static struct explain *explain_list;
@@ -95,6 +107,7 @@ static void explain_user(struct buf *b, const struct explain *e, const struct ld
 	char dm[80];
 	explain_attr(b, "dn", u->dn, "(none)");
 	explain_attr(b, "uid", u->uid, "(none)");
+	explain_attr(b, "mail", u->mail, "(none)");
 	explain_num(b, "qmailUID", u->qmailuid);
 	explain_num(b, "qmailGID", u->qmailgid);
 	explain_attr(b, "homeDirectory", u->homedir, "(none)");
@@ -177,8 +190,34 @@ static void explain_free(struct explain *e)
 		}
 	ev_free(e->tick);
 	buf_free(&e->out);
+	if (e->secret) {
+		explicit_bzero(e->secret, strlen(e->secret));
+		free(e->secret);
+	}
+	if (e->addr != e->asked)
+		free(e->addr);
 	free(e->norm);
 	free(e);
+}
+
+/* M_EXPLAIN_RESULT with the text so far, then free e */
+static void explain_reply(struct explain *e, int verdict)
+{
+	struct buf *b = &e->out;
+	struct chan *c = lookup_peer_chan(e->peer, e->gen);
+	if (c) {
+		struct msg m;
+		msg_init(&m, M_EXPLAIN_RESULT, e->id);
+		msg_u64(&m, (uint64_t)verdict);
+		msg_u64(&m, (uint64_t)e->dir);
+		buf_addc(b, '\0');
+		msg_str(&m, b->p);
+		msg_u64(&m, (uint64_t)e->pw);
+		chan_send(c, &m);
+	}
+	log_debug("event=explain id=%u verdict=%d directory=%d password=%d sent=%d", e->id,
+	          verdict, e->dir, e->pw, c != NULL);
+	explain_free(e);
 }
 
 /* the verdict line, what RCPT does with a remote address, the targets; then send and free */
@@ -206,19 +245,40 @@ static void explain_finish(struct explain *e, int verdict, const char *diag,
 	}
 	for (size_t i = 0; res && i < res->n; i++)
 		explain_target(b, i, &res->t[i]);
-	struct chan *c = lookup_peer_chan(e->peer, e->gen);
-	if (c) {
-		struct msg m;
-		msg_init(&m, M_EXPLAIN_RESULT, e->id);
-		msg_u64(&m, (uint64_t)verdict);
-		msg_u64(&m, (uint64_t)e->dir);
-		buf_addc(b, '\0');
-		msg_str(&m, b->p);
-		chan_send(c, &m);
+	explain_reply(e, verdict);
+}
+
+/* -u UID without an address to walk: the entry is missing, has no mail, or is unknown now */
+static void explain_no_address(struct explain *e)
+{
+	struct buf *b = &e->out;
+	buf_adds(b, "uid ");
+	explain_val(b, e->asked);
+	buf_adds(b, e->dir == EXPLAIN_DIR_FOUND ? ": no mail address\n" :
+	         e->dir == EXPLAIN_DIR_TEMP ? ": temporary (451 4.3.0 the directory did not "
+	         "answer)\n" : e->dir == EXPLAIN_DIR_NONE ? ": not looked up (no directory)\n" :
+	         ": not found\n");
+	explain_reply(e, e->dir == EXPLAIN_DIR_TEMP ? V_TEMP : V_NOUSER);
+}
+
+/* e->addr and what routing makes of it */
+static void explain_set_addr(struct explain *e, const char *addr)
+{
+	char *local = NULL, *domain = NULL;
+	if (addr != e->asked) {
+		free(e->addr == e->asked ? NULL : e->addr);
+		e->addr = xstrdup(addr);
+	} else {
+		e->addr = e->asked;
 	}
-	log_debug("event=explain id=%u verdict=%d directory=%d sent=%d", e->id, verdict, e->dir,
-	          c != NULL);
-	explain_free(e);
+	e->where = route_normalize(e->cfg, addr, &local, &domain);
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", local ? local : "", domain ? domain : "");
+	free(e->norm);
+	e->norm = buf_detach(&a);
+	free(local);
+	free(domain);
 }
 
 static void explain_route_done(const struct lookup_asker *who, const struct route_result *res)
@@ -236,6 +296,10 @@ static void explain_route_done(const struct lookup_asker *who, const struct rout
 /* RCPT's order: badrcptto (the address, then its @domain), then the routing walk */
 static void explain_route(struct explain *e)
 {
+	if (!e->addr) {
+		explain_no_address(e);
+		return;
+	}
 	const char *at = strrchr(e->addr, '@');
 	int rc = table_list_lookup(&e->cfg->badrcptto, e->addr);
 	if (rc == TABLE_NOTFOUND && at && at[1])
@@ -259,16 +323,50 @@ static void explain_tick(int fd, short what, void *arg)
 	explain_route(arg);
 }
 
+/* the password line (EXPLAIN_PASSWORD); the route walk follows */
+static void explain_pw_line(struct explain *e, int pw, const char *why)
+{
+	static const char *const text[] = {
+		[EXPLAIN_PW_OK] = "ok", [EXPLAIN_PW_WRONG] = "wrong",
+		[EXPLAIN_PW_NONE] = "no password stored", [EXPLAIN_PW_TEMP] = "temporary",
+	};
+	e->pw = pw;
+	buf_printf(&e->out, "password: %s%s\n", text[pw], why);
+	if (e->secret)
+		explicit_bzero(e->secret, strlen(e->secret));
+	ev_add(e->tick, 0);
+}
+
+static void explain_pw_done(void *arg, int result)
+{
+	explain_pw_line(arg, result, result == EXPLAIN_PW_TEMP ?
+	                " (the directory did not answer the bind)" : "");
+}
+
+/* the entry found: its lines, the -u entry's address, the password check */
+static void explain_found(struct explain *e, const struct ldapc_user *u)
+{
+	e->dir = EXPLAIN_DIR_FOUND;
+	buf_adds(&e->out, "directory: found\n");
+	explain_user(&e->out, e, u);
+	if (e->flags & EXPLAIN_UID && *u->mail)
+		explain_set_addr(e, u->mail);
+	if (e->secret)
+		lookup_authdir_password(u->dn, u->password, e->secret, explain_pw_done, e);
+	else
+		ev_add(e->tick, 0);
+}
+
 /* the directory's answer; the walk follows from the event loop, outside ldapc's callback */
 static void explain_dir_done(void *arg, int status, const struct ldapc_user *u)
 {
 	struct explain *e = arg;
 	struct buf *b = &e->out;
-	if (status == TABLE_FOUND) {
-		e->dir = EXPLAIN_DIR_FOUND;
-		buf_adds(b, "directory: found\n");
-		explain_user(b, e, u);
-	} else if (status == TABLE_NOTFOUND) {
+	if (status == TABLE_FOUND && u) {
+		explain_found(e, u);
+		return;
+	}
+	if (status == TABLE_NOTFOUND) {
 		e->dir = EXPLAIN_DIR_NOTFOUND;
 		buf_adds(b, "directory: not found\n");
 	} else {
@@ -276,7 +374,24 @@ static void explain_dir_done(void *arg, int status, const struct ldapc_user *u)
 		buf_adds(b, "directory: temporary error (451 4.3.0): the directory did not answer; "
 		         "the lookup role's log says why\n");
 	}
-	ev_add(e->tick, 0);
+	if (e->secret)
+		explain_pw_line(e, e->dir == EXPLAIN_DIR_TEMP ? EXPLAIN_PW_TEMP : EXPLAIN_PW_NONE,
+		                e->dir == EXPLAIN_DIR_TEMP ? " (the directory did not answer)" :
+		                " (no entry)");
+	else
+		ev_add(e->tick, 0);
+}
+
+/* a uid as ldapc_login takes it: printable, no blank, no '@' (that would search by mail) */
+static int explain_uid_ok(const char *uid)
+{
+	size_t n = strlen(uid);
+	if (!n || n >= USERS_MAXLOCAL)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)uid; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '@')
+			return 0;
+	return 1;
 }
 
 static void explain_directory(struct explain *e)
@@ -284,12 +399,34 @@ static void explain_directory(struct explain *e)
 	if (!lookup_ldap) {
 		e->dir = EXPLAIN_DIR_NONE;
 		buf_adds(&e->out, "directory: no directory configured (ldapserver is not set)\n");
+		if (e->secret)
+			buf_adds(&e->out, "password: not checked (no directory)\n");
+		e->pw = e->secret ? EXPLAIN_PW_NONE : EXPLAIN_PW_NOTASKED;
 		explain_route(e);
+		return;
+	}
+	if (e->flags & EXPLAIN_UID) {
+		if (explain_uid_ok(e->asked) && ldapc_login(lookup_ldap, e->asked, explain_dir_done,
+		                                            e) == 0)
+			return;
+		if (!explain_uid_ok(e->asked)) {
+			e->dir = EXPLAIN_DIR_NOTFOUND;
+			buf_adds(&e->out, "directory: not asked (not a uid)\n");
+			if (e->secret)
+				buf_adds(&e->out, "password: not checked (no entry)\n");
+			e->pw = e->secret ? EXPLAIN_PW_NONE : EXPLAIN_PW_NOTASKED;
+			explain_route(e);
+		} else {
+			explain_dir_done(e, TABLE_TEMP, NULL);
+		}
 		return;
 	}
 	if (e->where == ROUTE_BAD) {
 		e->dir = EXPLAIN_DIR_NOTFOUND;
 		buf_adds(&e->out, "directory: not asked (not an address)\n");
+		if (e->secret)
+			buf_adds(&e->out, "password: not checked (no entry)\n");
+		e->pw = e->secret ? EXPLAIN_PW_NONE : EXPLAIN_PW_NOTASKED;
 		explain_route(e);
 		return;
 	}
@@ -298,25 +435,24 @@ static void explain_directory(struct explain *e)
 }
 
 void lookup_explain(const struct config *cfg, struct route_ctx *rc, struct lookup_backend *be,
-                    int peer, uint32_t gen, uint32_t id, const char *addr, uint64_t flags)
+                    int peer, uint32_t gen, uint32_t id, const char *addr, uint64_t flags,
+                    const char *password)
 {
-	char *local = NULL, *domain = NULL;
 	size_t n = strlen(addr);
 	struct explain *e = xcalloc(1, sizeof *e + n + 1);
-	memcpy(e->addr, addr, n);
-	e->where = route_normalize(cfg, addr, &local, &domain);
-	struct buf a;
-	buf_init(&a);
-	buf_printf(&a, "%s@%s", local ? local : "", domain ? domain : "");
-	e->norm = buf_detach(&a);
-	free(local);
-	free(domain);
+	memcpy(e->asked, addr, n);
+	e->cfg = cfg;
+	if (flags & (EXPLAIN_UID | EXPLAIN_PASSWORD))
+		flags |= EXPLAIN_DIRECTORY;
+	if (flags & EXPLAIN_PASSWORD)
+		e->secret = xstrdup(password ? password : "");
+	if (!(flags & EXPLAIN_UID))
+		explain_set_addr(e, e->asked);
 	e->peer = peer;
 	e->gen = gen;
 	e->id = id;
 	e->serial = ++explain_serial;
 	e->flags = flags;
-	e->cfg = cfg;
 	e->rc = rc;
 	e->be = be;
 	e->tick = ev_new(-1, 0, explain_tick, e);

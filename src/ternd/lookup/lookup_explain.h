@@ -15,9 +15,13 @@ struct chan;
 struct chan *lookup_peer_chan(int peer, uint32_t gen);
 
 /* Answer M_EXPLAIN (frame id id, from peer of generation gen) about addr: the directory's
- * entry when flags has EXPLAIN_DIRECTORY, then the routing walk of rc over be (the same
- * session as M_RCPT_CHECK / M_ROUTE). M_EXPLAIN_RESULT goes out once both are in, possibly
- * before this returns. */
+ * entry when flags has EXPLAIN_DIRECTORY (with EXPLAIN_UID addr is a uid, and the route is
+ * its entry's mail address's), then the routing walk of rc over be (the same session as
+ * M_RCPT_CHECK / M_ROUTE). With EXPLAIN_PASSWORD, password is checked as a login's would be
+ * (never counted by the throttle); it is copied, and the copy wiped when the answer goes:
+ * the caller wipes its own. M_EXPLAIN_RESULT goes out once all is in, possibly before this
+ * returns. */
 void lookup_explain(const struct config *cfg, struct route_ctx *rc, struct lookup_backend *be,
-                    int peer, uint32_t gen, uint32_t id, const char *addr, uint64_t flags);
+                    int peer, uint32_t gen, uint32_t id, const char *addr, uint64_t flags,
+                    const char *password);
 #endif
