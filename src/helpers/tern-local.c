@@ -549,8 +549,7 @@ static void quota_scan(int dfd, const char *sub, struct mdquota_use *u)
 				continue;   /* gone meanwhile: it no longer counts */
 			sz = (uint64_t)st.st_size;
 		}
-		u->bytes += (int64_t)sz;
-		u->count++;
+		mdquota_add_file(u, sz);
 	}
 	closedir(d);
 }

@@ -416,6 +416,18 @@ def test_quota_recounted_when_missing_or_changed(env):
     assert maildirsize(env) == "200000S\n%d 4\n%d 1\n" % (1057 + n, n)
 
 
+def test_quota_recount_saturates_huge_sizes(env):
+    # ",S=" sizes are the user's to write: their sum must saturate, not wrap to a negative
+    # usage that reads as an empty mailbox
+    env.maildir()
+    env.write("Maildir/cur/1.M1P1_1.host,S=18446744073709551615:2,S", b"x")
+    env.write("Maildir/cur/2.M2P2_2.host,S=9223372036854775807:2,S", b"x")
+    env.write("Maildir/cur/3.M3P3_3.host,S=9223372036854775807:2,S", b"x")
+    rc, line = env.run(profile(env.store, quotasize=100000))
+    assert rc == 100 and "(#5.2.2)" in line, line
+    assert len(env.new()) == 0
+
+
 def test_quota_stale_maildirsize_recounted_fresh_one_trusted(env):
     env.maildir()
     env.write("Maildir/maildirsize", "5000S\n4999 1\n", mode=0o600)
