@@ -1102,8 +1102,8 @@ static int reply_mem_write(int dfd, const char *name, const struct buf *mem)
 	return 0;
 }
 
-/* the header section of the message (at most REPLY_HDR_MAX bytes) */
-static void reply_header(struct buf *hdr)
+/* the header section of the message (at most REPLY_HDR_MAX bytes); 1 = the whole message */
+static int reply_header(struct buf *hdr)
 {
 	char *chunk = xmalloc(REPLY_HDR_MAX);
 	ssize_t r = msg_read(chunk, REPLY_HDR_MAX, 0);
@@ -1112,6 +1112,7 @@ static void reply_header(struct buf *hdr)
 	else
 		buf_adds(hdr, "");
 	free(chunk);
+	return r >= 0 && (off_t)r == L.msglen;
 }
 
 /* send the reply once per sender per window; its failures are told, never fatal: the
@@ -1124,10 +1125,10 @@ static void deliver_reply(void)
 	buf_init(&mem);
 	buf_init(&out);
 	buf_init(&said);
-	reply_header(&hdr);
+	int whole = reply_header(&hdr);
 	time_t now = time(NULL);
 	int dfd = -1;
-	if ((why = autoreply_refuse(L.sender, hdr.p, hdr.len))) {
+	if ((why = autoreply_refuse(L.sender, L.recip, hdr.p, hdr.len, whole))) {
 		report("auto-reply suppressed: %s", why);
 		goto done;
 	}

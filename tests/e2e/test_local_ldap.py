@@ -528,6 +528,43 @@ def test_reply_auto_submitted_no_is_answered(env):
     assert rc == 0 and "auto-reply sent" in line
 
 
+BCC = MSG.replace(b"To: joe@example.org\n", b"To: list@example.net\n")
+
+
+@pytest.mark.parametrize("msg,sent", [
+    (BCC, False),                                                   # reached by Bcc
+    (BCC.replace(b"Subject", b"Cc: Joe <JOE@EXAMPLE.ORG>\nSubject"), True),
+    (BCC.replace(b"Subject", b"Resent-To: x@y, joe@example.org\nSubject"), True),
+    (BCC.replace(b"Subject", b"Bcc: joe@example.org\nSubject"), False),
+    (BCC.replace(b"list@", b"xjoe@example.org, joe@example.org.evil, list@"), False),
+], ids=["bcc", "cc", "resent-to", "bcc-field", "lookalikes"])
+def test_reply_only_when_named_in_to_or_cc(env, msg, sent):
+    # RFC 3834 §2: spam sent by Bcc with a forged sender must not be answered
+    env.maildir()
+    prof = profile(env.store, modes=["reply"], reply=REPLY)
+    rc, line = env.run(prof, msg=msg)
+    assert rc == 0 and len(env.new()) == 1
+    if sent:
+        assert "auto-reply sent" in line, line
+    else:
+        assert "auto-reply suppressed: recipient not in To or Cc" in line, line
+        assert env.injected() == []
+
+
+@pytest.mark.parametrize("tail", [b"Auto-Submitted: auto-generated\n", b""],
+                         ids=["auto-submitted", "plain"])
+def test_reply_header_longer_than_read_suppresses(env, tail):
+    # a field beyond the 64 KiB read could forbid the reply: such a header never gets one
+    env.maildir()
+    prof = profile(env.store, modes=["reply"], reply=REPLY)
+    pad = b"".join(b"X-Pad-%d: %s\n" % (i, b"p" * 70) for i in range(1000))
+    head, body = MSG.split(b"\n\n", 1)
+    rc, line = env.run(prof, msg=head + b"\n" + pad + tail + b"\n" + body)
+    assert rc == 0 and len(env.new()) == 1
+    assert "auto-reply suppressed: header section too long" in line, line
+    assert env.injected() == []
+
+
 def test_reply_failure_does_not_undo_delivery(env):
     env.maildir()
     prof = profile(env.store, modes=["reply"], reply=REPLY)
