@@ -15,9 +15,10 @@ import time
 
 import pytest
 
+from localhome import GID, UID, Home, chown_tree
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TERN_LOCAL_BIN", os.path.join(REPO, "build", "tbin", "tern-local"))
-UID = GID = 65534
 TIMEOUT = 20
 MSG = (b"Received: from client by tern; Sat, 1 Jan 2000 00:00:00 +0000\n"
        b"From: Alice <alice@example.net>\n"
@@ -67,42 +68,21 @@ def profile(store=None, dotmode="ldaponly", modes=(), forwards=(), programs=(),
     return " ".join(w)
 
 
-def chown_tree(path):
-    for root, dirs, files in os.walk(path):
-        os.chown(root, UID, GID)
-        for n in dirs + files:
-            os.lchown(os.path.join(root, n), UID, GID)
-
-
-class Env:
-    """A HOME and a fake queue owned by nobody."""
+class Env(Home):
+    """A HOME (localhome.py) beside a fake queue, all owned by nobody, under one root."""
 
     def __init__(self):
-        self.path = tempfile.mkdtemp(prefix="tern-ldaplocal-")
-        os.chmod(self.path, 0o755)
-        self.home = os.path.join(self.path, "home")
-        self.q = os.path.join(self.path, "q")
+        self.root = tempfile.mkdtemp(prefix="tern-ldaplocal-")
+        os.chmod(self.root, 0o755)
+        super().__init__(os.path.join(self.root, "home"))
+        self.home = self.path
+        self.q = os.path.join(self.root, "q")
         os.makedirs(os.path.join(self.q, "out"))
-        os.mkdir(self.home)
         with open(os.path.join(self.q, "tern-queue"), "w") as f:
             f.write(FAKE_QUEUE)
         os.chmod(os.path.join(self.q, "tern-queue"), 0o755)
-        chown_tree(self.path)
+        chown_tree(self.root)
         self.store = self.p("Maildir") + "/"
-
-    def p(self, *names):
-        return os.path.join(self.home, *names)
-
-    def write(self, name, data, mode=0o644):
-        with open(self.p(name), "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(self.p(name), mode)
-        os.chown(self.p(name), UID, GID)
-
-    def maildir(self, name="Maildir"):
-        for sub in ("", "tmp", "new", "cur"):
-            os.makedirs(self.p(name, sub), exist_ok=True)
-        chown_tree(self.p(name))
 
     def run(self, prof, *, local="joe", ext="", sender="alice@example.net", msg=MSG,
             aliasempty="./Default/", create=True, qexit=None):
@@ -144,7 +124,7 @@ class Env:
 def env():
     e = Env()
     yield e
-    shutil.rmtree(e.path, ignore_errors=True)
+    shutil.rmtree(e.root, ignore_errors=True)
 
 
 # --- the store -------------------------------------------------------------------------
@@ -161,6 +141,7 @@ def test_store_maildir_instead_of_default(env):
 
 
 def test_store_mbox(env):
+    # the lookup role always hands a Maildir; an mbox store is a hand-made profile's
     rc, line = env.run(profile(env.p("mbox")))
     assert (rc, line) == (0, "delivered to mbox %s" % env.p("mbox"))
     data = open(env.p("mbox"), "rb").read()
