@@ -45,7 +45,7 @@ $(B)/libtern.a: $(LIB_OBJ)
 $(B)/libmail.a: $(MAIL_OBJ)
 	ar rcs $@ $^
 
-LOCAL_OBJ := $(B)/src/helpers/tern-local.o
+LOCAL_OBJ := $(B)/src/helpers/tern-local.o $(B)/src/helpers/local_profile.o
 bin/ternd: $(TERND_OBJ) $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(TERND_OBJ) $(LOCAL_OBJ) $(B)/libmail.a $(B)/libtern.a $(LIBS)
@@ -73,6 +73,7 @@ T_MAIL   := $(MAIL_SRC:%.c=$(TB)/%.o)
 T_TERND  := $(TERND_SRC:%.c=$(TB)/%.o)
 T_CTL    := $(CTL_SRC:%.c=$(TB)/%.o)
 T_PROGS  := $(PROGS:bin/%=$(TBIN)/%)
+T_LOCAL  := $(TB)/src/helpers/tern-local.o $(TB)/src/helpers/local_profile.o
 $(TB)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TCFLAGS) -c $< -o $@
@@ -80,13 +81,13 @@ $(TB)/libtern.a: $(T_LIB)
 	ar rcs $@ $^
 $(TB)/libmail.a: $(T_MAIL)
 	ar rcs $@ $^
-$(TBIN)/ternd: $(T_TERND) $(TB)/src/helpers/tern-local.o $(TB)/libmail.a $(TB)/libtern.a
+$(TBIN)/ternd: $(T_TERND) $(T_LOCAL) $(TB)/libmail.a $(TB)/libtern.a
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(TBIN)/ternctl: $(T_CTL) $(TB)/libmail.a $(TB)/libtern.a
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(TBIN)/tern-local: $(TB)/src/helpers/local_main.o $(TB)/src/helpers/tern-local.o $(TB)/libmail.a $(TB)/libtern.a
+$(TBIN)/tern-local: $(TB)/src/helpers/local_main.o $(T_LOCAL) $(TB)/libmail.a $(TB)/libtern.a
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(TBIN)/tern-pop3: $(TB)/src/helpers/pop3_main.o $(TB)/src/helpers/tern-pop3.o $(TB)/libmail.a $(TB)/libtern.a

@@ -8,20 +8,17 @@
  * .qmail file that someone besides the user could have written (dotqmail_trust: owner,
  * group and world write bits, checked on the opened descriptor).
  * With -p (a directory user's profile, doc/LDAP.md "Delivery") the store, qmailDotMode and
- * deliveryMode decide the deliveries; Maildir++ quota, mailSizeMax and the RFC 3834
- * auto-reply (src/mail/mdquota.h, src/mail/autoreply.h) apply. The profile comes from the
- * parent's argv and is trusted like the rest of it; maildirsize and the reply memory are
- * the user's files and are parsed as hostile text.
+ * deliveryMode decide the deliveries (deliver_profile below); the profile itself, its
+ * delivery lines, the store's creation, the quota, mailSizeMax and the RFC 3834 auto-reply
+ * are src/helpers/local_profile.c's, which this file lends its report, exit and injection.
  * When in doubt it defers: a duplicate delivery is better than a lost one. */
 #include "mail/ldapprof.h"
-#include "mail/autoreply.h"
-#include "mail/mdquota.h"
 #include "helpers/local.h"
+#include "helpers/local_profile.h"
 #include "lib/buf.h"
 #include "mail/dotqmail.h"
 #include "mail/mbox.h"
 #include "lib/fsutil.h"
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -33,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,9 +43,6 @@
 #define DOTQMAIL_MAX   (1 << 20)     /* a bigger .qmail file is a mistake: defer */
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
-#define QUOTA_STALE    (15 * 60)     /* an over-quota maildirsize older than this is redone */
-#define REPLY_HDR_MAX  65536         /* bytes of the header an auto-reply looks at */
-#define REPLY_MEM_MAX  (256 * 1024)  /* a bigger reply memory is started afresh */
 
 static const char usage[] = "usage: tern-local [-c] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
 			    "SENDER DEFAULTDELIVERY [INSTRUCTION]";
@@ -58,8 +51,7 @@ static struct {
 	const char *user, *home, *local, *dash, *ext, *domain, *sender, *aliasempty, *instr;
 	int create;            /* -c: create a missing Maildir */
 	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
-	const char *profile;   /* -p: a directory user's delivery profile (mail/ldapprof.h) */
-	struct ldapprof prof;  /* ... decoded; empty without -p */
+	const char *profile;   /* -p: a directory user's delivery profile (local_profile.h) */
 	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
 	char *newsender;       /* envelope sender of forwards */
@@ -71,8 +63,6 @@ static struct {
 	struct buf report;
 	int forwardonly;
 	const char *src;       /* where the instructions came from, for messages */
-	char *storeline;       /* -p: the store as a delivery line (or DEFAULTDELIVERY) */
-	int ldapmodes;         /* -p: the dot mode reads the directory's deliveries */
 } L;
 
 /* --- the one output line -------------------------------------------------- */
@@ -91,29 +81,42 @@ static void say(const char *s)
 	fs_write_all(1, out, n);
 }
 
-#define FORMAT(line, fmt) do { va_list ap_; va_start(ap_, fmt); \
-	vsnprintf(line, sizeof line, fmt, ap_); va_end(ap_); } while (0)
-
 /* the one line, then the exit code: 100 bounce, 111 retry */
-static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...)
+static void vdie(int code, const char *fmt, va_list ap) __attribute__((noreturn));
+static void vdie(int code, const char *fmt, va_list ap)
 {
 	char line[2 * OUT_MAX];
-	FORMAT(line, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
 	say(line);
 	exit(code);
 }
 
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(code, fmt, ap);
+}
+
 /* a success, told at the end with the others */
-static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void report(const char *fmt, ...)
+static void vreport(const char *fmt, va_list ap)
 {
 	char line[2 * OUT_MAX];
-	FORMAT(line, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
 	if (L.report.len)
 		buf_adds(&L.report, "; ");
 	if (L.report.len < 4 * OUT_MAX)
 		buf_adds(&L.report, line);
+}
+
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(fmt, ap);
+	va_end(ap);
 }
 
 /* enhanced status for a write error: full disk and quota are told apart */
@@ -189,52 +192,6 @@ static void parse_args(int argc, char **argv)
 		*arg[k] = argv[i];
 	if (!*L.home)
 		die(111, "%s (#4.3.0)", usage);
-}
-
-/* a value that becomes one delivery line: no control byte (TAB allowed in programs) */
-static int line_safe(const char *v, int tab)
-{
-	for (; *v; v++)
-		if (((unsigned char)*v < 0x20 && !(tab && *v == '\t')) || *v == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* the profile's values become delivery lines: refuse what would not be one line */
-static void check_profile(void)
-{
-	const char *st = L.prof.store;
-	if (*st && (*st != '/' || !line_safe(st, 0) || strstr(st, "/../") || st[strlen(st) - 1] == ' '))
-		die(111, "bad delivery profile: the store is not an absolute path (#4.3.0)");
-	for (size_t i = 0; i < L.prof.nforward; i++)
-		if (!line_safe(L.prof.forward[i], 0))
-			die(111, "bad delivery profile: a forward has a control byte (#4.3.0)");
-	for (size_t i = 0; i < L.prof.nprogram; i++)
-		if (!line_safe(L.prof.program[i], 1))
-			die(111, "bad delivery profile: a program has a control byte (#4.3.0)");
-	int dm = L.prof.dotmode;
-	L.ldapmodes = dm == LDAPPROF_LDAPONLY || dm == LDAPPROF_LDAPWITHPROG || dm == LDAPPROF_BOTH;
-	L.storeline = xstrdup(*st ? st : L.aliasempty);
-}
-
-/* a message larger than mailSizeMax bounces before anything is done */
-static void check_sizemax(void)
-{
-	if (L.profile && L.prof.sizemax && (uint64_t)L.msglen > L.prof.sizemax)
-		die(100, "Sorry, message too large for this user: %lld bytes, mailSizeMax is %llu. "
-		    "(#5.2.3)", (long long)L.msglen, (unsigned long long)L.prof.sizemax);
-}
-
-static void parse_profile(void)
-{
-	char why[128];
-	if (!L.profile) {
-		ldapprof_init(&L.prof);
-		return;
-	}
-	if (ldapprof_decode(L.profile, &L.prof, why, sizeof why) < 0)
-		die(111, "bad delivery profile: %s (#4.3.0)", why);
-	check_profile();
 }
 
 static void check_home(void)
@@ -458,36 +415,13 @@ static void mkdir_p(const char *path)
 	free(p);
 }
 
-/* -p: the store is made only inside a directory that exists and is the user's; never its
- * parents (a typo in the directory must not grow a tree somewhere) */
-static void make_store(const char *dir)
-{
-	char *parent = xstrdup(dir);
-	struct stat st;
-	size_t n = strlen(parent);
-	while (n > 1 && parent[n - 1] == '/')
-		parent[--n] = '\0';
-	char *slash = strrchr(parent, '/');
-	if (slash)
-		slash[slash == parent] = '\0';
-	if (stat(parent, &st) == -1 || !S_ISDIR(st.st_mode))
-		die(111, "Unable to create Maildir %s: its parent directory %s is missing. (#4.2.1)",
-		    dir, parent);
-	if (st.st_uid != getuid())
-		die(111, "Unable to create Maildir %s: its parent directory %s does not belong to the "
-		    "user. (#4.2.1)", dir, parent);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		die(111, "Unable to create %s: %s. %s", dir, strerror(errno), werr(errno));
-	free(parent);
-}
-
 static int maildir_open(const char *dir)
 {
 	static const char *const sub[] = { "tmp", "new", "cur" };
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT && L.create) {
-		if (L.profile && strcmp(dir, L.storeline) == 0)
-			make_store(dir);
+		if (local_profile_is_store(dir))
+			local_profile_make_store(dir);
 		else
 			mkdir_p(dir);
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -512,148 +446,8 @@ static void maildir_name(struct buf *name)
 	host[sizeof host - 1] = '\0';
 	buf_reset(name);
 	dotqmail_maildir_name(name, tv.tv_sec, (long)tv.tv_usec, (long)getpid(), seq++, host);
-	if (L.profile)           /* Maildir++: the size in the name, for quota scans */
+	if (local_profile_on())  /* Maildir++: the size in the name, for quota scans */
 		buf_printf(name, ",S=%lld", (long long)(L.head.len + (size_t)L.msglen));
-}
-
-/* --- quota (-p: mailQuotaSize / mailQuotaCount, Maildir++ maildirsize) ------------ */
-
-static int quota_on(void)
-{
-	return L.profile && (L.prof.quotasize || L.prof.quotacount);
-}
-
-static void quota_full(const char *what)
-{
-	die(100, "Sorry, the user's %s is full: it is over the allowed quota. (#5.2.2)", what);
-}
-
-/* the messages in SUB (new/ or cur/ of the Maildir or a folder) added to u */
-static void quota_scan(int dfd, const char *sub, struct mdquota_use *u)
-{
-	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd == -1 ? NULL : fdopendir(fd);
-	struct dirent *e;
-	if (!d) {
-		if (fd != -1)
-			close(fd);
-		return;
-	}
-	while ((e = readdir(d))) {
-		uint64_t sz;
-		struct stat st;
-		if (e->d_name[0] == '.')
-			continue;
-		if (mdquota_name_size(e->d_name, &sz) < 0) {
-			if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-				continue;   /* gone meanwhile: it no longer counts */
-			sz = (uint64_t)st.st_size;
-		}
-		u->bytes += (int64_t)sz;
-		u->count++;
-	}
-	closedir(d);
-}
-
-/* recount the Maildir and its folders (.NAME/), write maildirsize anew (tmp + rename) */
-static void quota_recalc(int dfd, const char *dir, const char *def, struct mdquota_use *u)
-{
-	char tmp[PATH_MAX], sub[PATH_MAX];
-	struct dirent *e;
-	int fd = dup(dfd);
-	DIR *d = fd == -1 ? NULL : fdopendir(fd);
-	if (!d)
-		die(111, "Unable to read Maildir %s: %s. (#4.3.0)", dir, strerror(errno));
-	u->bytes = u->count = 0;
-	quota_scan(dfd, "new", u);
-	quota_scan(dfd, "cur", u);
-	while ((e = readdir(d))) {
-		if (e->d_name[0] != '.' || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(sub, sizeof sub, "%s/new", e->d_name);
-		quota_scan(dfd, sub, u);
-		snprintf(sub, sizeof sub, "%s/cur", e->d_name);
-		quota_scan(dfd, sub, u);
-	}
-	closedir(d);
-	struct buf text;
-	buf_init(&text);
-	buf_printf(&text, "%s\n%lld %lld\n", def, (long long)u->bytes, (long long)u->count);
-	snprintf(tmp, sizeof tmp, "tmp/maildirsize.%ld.%lld", (long)getpid(), (long long)time(NULL));
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1 || fs_write_all(fd, text.p, text.len) == -1 || fsync(fd) == -1 ||
-	    close(fd) == -1 || renameat(dfd, tmp, dfd, "maildirsize") == -1) {
-		int e2 = errno;
-		unlinkat(dfd, tmp, 0);
-		die(111, "Unable to write %smaildirsize: %s. %s", dir, strerror(e2), werr(e2));
-	}
-	buf_free(&text);
-}
-
-/* 1 = maildirsize read into u and still valid; *fresh = younger than QUOTA_STALE */
-static int quota_read(int dfd, const char *def, struct mdquota_use *u, int *fresh)
-{
-	char text[MDQUOTA_MAXFILE];
-	struct stat st = { 0 };
-	int fd = openat(dfd, "maildirsize", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	ssize_t n = -1;
-	if (fd == -1)
-		return 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < MDQUOTA_MAXFILE)
-		n = read(fd, text, sizeof text);
-	close(fd);
-	*fresh = st.st_mtime > time(NULL) - QUOTA_STALE;
-	return n > 0 && n < (ssize_t)sizeof text && mdquota_parse(text, (size_t)n, def, u) == 0;
-}
-
-/* before a Maildir delivery: bounce when the message would go over the quota */
-static void quota_maildir(int dfd, const char *dir)
-{
-	struct mdquota_use u;
-	struct buf def;
-	int fresh = 0, again;
-	uint64_t add = L.head.len + (uint64_t)L.msglen;
-	if (!quota_on())
-		return;
-	buf_init(&def);
-	mdquota_defline(&def, L.prof.quotasize, L.prof.quotacount);
-	if (!(again = !quota_read(dfd, def.p, &u, &fresh)))
-		again = !fresh && mdquota_over(&u, L.prof.quotasize, L.prof.quotacount, add, 1);
-	if (again)
-		quota_recalc(dfd, dir, def.p, &u);
-	buf_free(&def);
-	if (mdquota_over(&u, L.prof.quotasize, L.prof.quotacount, add, 1))
-		quota_full("mailbox");
-}
-
-/* after it: one more line in maildirsize (a failure only costs a recount later) */
-static void quota_added(int dfd)
-{
-	if (!quota_on())
-		return;
-	int fd = openat(dfd, "maildirsize", O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK |
-			O_CLOEXEC);
-	if (fd == -1)
-		return;
-	dprintf(fd, "%lld 1\n", (long long)(L.head.len + (size_t)L.msglen));
-	close(fd);
-}
-
-/* an mbox store: its size only */
-static void quota_mbox(const char *path)
-{
-	struct stat st;
-	if (!L.profile || !L.prof.quotasize)
-		return;
-	if (stat(path, &st) == -1) {
-		if (errno != ENOENT)
-			die(111, "Unable to stat mbox %s: %s. (#4.3.0)", path, strerror(errno));
-		st.st_size = 0;
-	}
-	uint64_t add = L.ufline.len + L.head.len + (uint64_t)L.msglen + 1;
-	struct mdquota_use u = { .bytes = st.st_size, .count = 0 };
-	if (mdquota_over(&u, L.prof.quotasize, 0, add, 0))
-		quota_full("mailbox");
 }
 
 /* tmp/NAME -> new/NAME without ever replacing an existing file */
@@ -695,7 +489,7 @@ static void deliver_maildir(const char *dir)
 	char tmp[PATH_MAX];
 	int dfd = maildir_open(dir), fd = -1, e;
 	buf_init(&name);
-	quota_maildir(dfd, dir);
+	local_profile_quota_maildir(dfd, dir, L.head.len + (uint64_t)L.msglen);
 	for (int tries = 0; fd == -1 && tries < 10; tries++) {
 		maildir_name(&name);
 		snprintf(tmp, sizeof tmp, "tmp/%s", name.p);
@@ -715,7 +509,7 @@ static void deliver_maildir(const char *dir)
 	if (nfd == -1 || fsync(nfd) == -1)
 		die(111, "Unable to sync %snew/: %s. %s", dir, strerror(errno), werr(errno));
 	close(nfd);
-	quota_added(dfd);
+	local_profile_quota_added(dfd, L.head.len + (uint64_t)L.msglen);
 	close(dfd);
 	buf_free(&name);
 	report("delivered to Maildir %s", dir);
@@ -736,7 +530,7 @@ static unsigned lock_timeout(void)
 
 static void deliver_mbox(const char *path)
 {
-	quota_mbox(path);
+	local_profile_quota_mbox(path, L.ufline.len + L.head.len + (uint64_t)L.msglen + 1);
 	enum mbox_err err = mbox_append(path, L.ufline.p, L.head.p, L.head.len, 0, L.msglen,
 					lock_timeout());
 	int e = errno;
@@ -1058,115 +852,6 @@ static void deliver_forwards(void)
 	buf_free(&said);
 }
 
-/* --- the automatic reply (-p, deliveryMode reply) ---------------------------------- */
-
-/* where the reply memory lives: in a Maildir store, else in HOME */
-static const char *reply_dir(const char **name)
-{
-	size_t n = strlen(L.prof.store);
-	if (n && L.prof.store[n - 1] == '/') {
-		*name = "tern-replied";
-		return L.prof.store;
-	}
-	*name = ".tern-replied";
-	return ".";
-}
-
-/* the memory file read whole (a missing or oversized one reads as empty) */
-static void reply_mem_read(int dfd, const char *name, struct buf *mem)
-{
-	char chunk[4096];
-	ssize_t r;
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1)
-		return;
-	while ((r = read(fd, chunk, sizeof chunk)) > 0 && mem->len < REPLY_MEM_MAX)
-		buf_add(mem, chunk, (size_t)r);
-	close(fd);
-	if (mem->len >= REPLY_MEM_MAX)
-		buf_reset(mem);
-}
-
-/* tmp + fsync + rename: never a half-written memory; 0 / -1 */
-static int reply_mem_write(int dfd, const char *name, const struct buf *mem)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", name, (long)getpid());
-	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return -1;
-	if (fs_write_all(fd, mem->p, mem->len) == -1 || fsync(fd) == -1 || close(fd) == -1 ||
-	    renameat(dfd, tmp, dfd, name) == -1) {
-		unlinkat(dfd, tmp, 0);
-		return -1;
-	}
-	return 0;
-}
-
-/* the header section of the message (at most REPLY_HDR_MAX bytes) */
-static void reply_header(struct buf *hdr)
-{
-	char *chunk = xmalloc(REPLY_HDR_MAX);
-	ssize_t r = msg_read(chunk, REPLY_HDR_MAX, 0);
-	if (r > 0)
-		buf_add(hdr, chunk, (size_t)r);
-	else
-		buf_adds(hdr, "");
-	free(chunk);
-}
-
-/* send the reply once per sender per window; its failures are told, never fatal: the
- * message itself is delivered by now */
-static void deliver_reply(void)
-{
-	struct buf hdr, mem, out, said;
-	const char *name, *dir = reply_dir(&name), *why;
-	buf_init(&hdr);
-	buf_init(&mem);
-	buf_init(&out);
-	buf_init(&said);
-	reply_header(&hdr);
-	time_t now = time(NULL);
-	int dfd = -1;
-	if ((why = autoreply_refuse(L.sender, hdr.p, hdr.len))) {
-		report("auto-reply suppressed: %s", why);
-		goto done;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1 || flock(dfd, LOCK_EX) == -1) {
-		report("auto-reply not sent: %s: %s", dir, strerror(errno));
-		goto done;
-	}
-	reply_mem_read(dfd, name, &mem);
-	if (autoreply_seen(mem.p ? mem.p : "", mem.len, L.sender, now, &out)) {
-		report("auto-reply suppressed: %s was answered within 7 days", L.sender);
-		goto done;
-	}
-	struct buf t = mem;         /* the new memory, kept until the reply is out */
-	mem = out;
-	out = t;
-	buf_reset(&out);
-	autoreply_build(&out, L.recip, L.sender, hdr.p, hdr.len, L.prof.reply, now,
-			(long)getpid());
-	int st = inject(out.p, out.len, 0, "", L.sender, 1, &said);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		report("auto-reply not sent: tern-queue failed: %s", said_text(&said));
-		goto done;
-	}
-	if (reply_mem_write(dfd, name, &mem) == -1)
-		report("auto-reply sent to %s, but its memory %s in %s was not written: %s",
-		       L.sender, name, dir, strerror(errno));
-	else
-		report("auto-reply sent to %s", L.sender);
-done:
-	if (dfd != -1)
-		close(dfd);
-	buf_free(&hdr);
-	buf_free(&mem);
-	buf_free(&out);
-	buf_free(&said);
-}
-
 /* --- the instructions ------------------------------------------------------------- */
 
 /* before any delivery: first line, syntax, forward-only; nothing is done on a bad file.
@@ -1222,34 +907,13 @@ static int run_lines(const char *text, size_t len)
 
 /* --- directory users (-p): which deliveries the profile asks for --------------------- */
 
-/* the directory's own deliveries as .qmail lines: the store, forwards, programs */
-static void profile_lines(struct buf *dir)
-{
-	int dm = L.prof.dotmode;
-	if (dm == LDAPPROF_NONE || (L.ldapmodes && !(L.prof.mode & LDAPPROF_NOMBOX)))
-		buf_printf(dir, "%s\n", L.storeline);
-	if (!L.ldapmodes)
-		return;
-	for (size_t i = 0; !(L.prof.mode & LDAPPROF_NOFORWARD) && i < L.prof.nforward; i++)
-		buf_printf(dir, "&%s\n", L.prof.forward[i]);
-	if (dm == LDAPPROF_LDAPONLY || (L.prof.mode & LDAPPROF_NOPROGRAM))
-		return;
-	for (size_t i = 0; i < L.prof.nprogram; i++)
-		buf_printf(dir, "|%s\n", L.prof.program[i]);
-}
-
-static int reply_wanted(void)
-{
-	return L.ldapmodes && (L.prof.mode & LDAPPROF_REPLY) && *L.prof.reply;
-}
-
 /* The user's .qmail part under dotonly and both. dotonly: as for any user, the store being
  * the default delivery. both: a file's lines after the directory's; no file (or an empty
  * one) adds nothing, the store being delivered already. An extension without a file
  * bounces in both. 1 = a file was found (text may be empty). */
 static int profile_dotqmail(struct buf *file)
 {
-	int dm = L.prof.dotmode;
+	int dm = local_profile_dotmode();
 	if (dm != LDAPPROF_DOTONLY && dm != LDAPPROF_BOTH)
 		return 0;
 	if (find_dotqmail(file) && file->len)
@@ -1259,7 +923,7 @@ static int profile_dotqmail(struct buf *file)
 	L.forwardonly = 0;
 	if (dm == LDAPPROF_BOTH)
 		return 0;
-	buf_adds(file, L.storeline);
+	buf_adds(file, local_profile_storeline());
 	L.src = "the default delivery";
 	return 1;
 }
@@ -1270,13 +934,14 @@ static void deliver_profile(void)
 	struct buf dir, file;
 	buf_init(&dir);
 	buf_init(&file);
-	if (L.prof.dotmode == LDAPPROF_DOTONLY || L.prof.dotmode == LDAPPROF_BOTH)
+	int dm = local_profile_dotmode();
+	if (dm == LDAPPROF_DOTONLY || dm == LDAPPROF_BOTH)
 		set_newsender();
 	else
 		L.newsender = xstrdup(L.sender);
-	profile_lines(&dir);
+	local_profile_lines(&dir);
 	int dotfile = profile_dotqmail(&file);
-	if (!dir.len && !dotfile && !reply_wanted())
+	if (!dir.len && !dotfile && !local_profile_reply_wanted())
 		die(100, "Sorry, no mailbox here by that name. (#5.1.1)");
 	const char *filesrc = L.src;
 	int filefo = L.forwardonly;
@@ -1294,12 +959,50 @@ static void deliver_profile(void)
 		run_lines(file.p, file.len);
 	if (L.nfwd)
 		deliver_forwards();
-	if (reply_wanted())
-		deliver_reply();
+	if (local_profile_reply_wanted())
+		local_profile_reply(L.sender, L.recip, L.msglen);
 	if (!L.report.len)
 		report("no delivery instructions in %s: message discarded", L.src ? L.src : "the profile");
 	buf_free(&dir);
 	buf_free(&file);
+}
+
+/* --- lent to local_profile.c (helpers/local_profile.h) ---------------------------- */
+
+void local_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(code, fmt, ap);
+}
+
+void local_report(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(fmt, ap);
+	va_end(ap);
+}
+
+const char *local_werr(int e)
+{
+	return werr(e);
+}
+
+ssize_t local_msg_read(char *p, size_t n, off_t off)
+{
+	return msg_read(p, n, off);
+}
+
+int local_inject(const char *head, size_t hlen, int with_msg, const char *sender,
+		 const char *addrs, size_t n, struct buf *said)
+{
+	return inject(head, hlen, with_msg, sender, addrs, n, said);
+}
+
+const char *local_said_text(struct buf *said)
+{
+	return said_text(said);
 }
 
 /* a parent's ignored SIGCHLD or blocked SIGALRM would break waitpid and the mbox lock
@@ -1324,11 +1027,12 @@ int local_main(int argc, char **argv)
 	if (getuid() == 0 || geteuid() == 0)
 		die(111, "tern-local refuses to run as root. (#4.3.0)");
 	parse_args(argc, argv);
-	parse_profile();
+	if (L.profile)
+		local_profile_parse(L.profile, L.aliasempty);
 	umask(077);
 	check_home();
 	check_message();
-	check_sizemax();
+	local_profile_sizemax(L.msglen);
 	build_lines();
 	check_loop();
 	if (L.profile && !L.instr) {

@@ -93,12 +93,49 @@ static const char *autoreply_bad_sender(const char *sender)
 	return NULL;
 }
 
-const char *autoreply_refuse(const char *sender, const char *hdr, size_t len)
+/* does field value v name addr (case-insensitive) as a whole address? A match must stand
+ * between delimiters: "xjoe@x" or "joe@x.evil" does not name joe@x. */
+static int autoreply_names(const char *v, const char *addr)
+{
+	static const char before[] = " \t<,:;(\"", after[] = " \t>,;)\"";
+	size_t n = strlen(addr), vl = strlen(v);
+	for (size_t i = 0; n && i + n <= vl; i++)
+		if (str_ncasecmp(v + i, addr, n) == 0 && (i == 0 || strchr(before, v[i - 1])) &&
+		    (!v[i + n] || strchr(after, v[i + n])))
+			return 1;
+	return 0;
+}
+
+/* is recip named in any To, Cc, Resent-To or Resent-Cc field (every one of them)? */
+static int autoreply_addressed(const char *hdr, size_t len, const char *recip)
+{
+	static const char *const names[] = { "To", "Cc", "Resent-To", "Resent-Cc", NULL };
+	struct buf v;
+	int found = 0;
+	buf_init(&v);
+	for (size_t end = autoreply_hdr_end(hdr, len), i = 0; i < end && !found;) {
+		const char *nl = memchr(hdr + i, '\n', end - i);
+		size_t e = nl ? (size_t)(nl - hdr) + 1 : end;
+		for (const char *const *nm = names; *nm && !found; nm++)   /* from this line on */
+			if (e - i > strlen(*nm) && hdr[i + strlen(*nm)] == ':' &&
+			    str_ncasecmp(hdr + i, *nm, strlen(*nm)) == 0)
+				found = autoreply_header(hdr + i, end - i, *nm, &v) &&
+					autoreply_names(v.p, recip);
+		i = e;
+	}
+	buf_free(&v);
+	return found;
+}
+
+const char *autoreply_refuse(const char *sender, const char *recip, const char *hdr,
+                             size_t len, int whole)
 {
 	static const char *const bulk[] = { "bulk", "list", "junk", NULL };
 	struct buf v;
 	const char *why = autoreply_bad_sender(sender);
 	buf_init(&v);
+	if (!why && !whole && autoreply_hdr_end(hdr, len) == len)
+		why = "header section too long to be read whole";
 	if (!why && autoreply_header(hdr, len, "Precedence", &v) && autoreply_word_in(v.p, bulk))
 		why = "Precedence bulk, list or junk";
 	if (!why && (autoreply_header(hdr, len, "List-Id", &v) ||
@@ -109,6 +146,8 @@ const char *autoreply_refuse(const char *sender, const char *hdr, size_t len)
 		if (!(k == 2 && str_ncasecmp(v.p, "no", 2) == 0))
 			why = "Auto-Submitted message";
 	}
+	if (!why && !autoreply_addressed(hdr, len, recip))
+		why = "recipient not in To or Cc";
 	buf_free(&v);
 	return why;
 }

@@ -18,9 +18,15 @@
 int autoreply_header(const char *hdr, size_t len, const char *name, struct buf *out);
 /* Why this message must not be answered, or NULL: an empty or "#@[]" sender, a sender
  * whose local part is MAILER-DAEMON, postmaster, listserv, majordomo, owner-*, *-owner,
- * *-request or (no-)reply-ish; Precedence bulk/list/junk; List-Id or List-Unsubscribe;
- * Auto-Submitted other than "no". */
-const char *autoreply_refuse(const char *sender, const char *hdr, size_t len);
+ * *-request or (no-)reply-ish; a header section that does not end inside hdr when hdr is
+ * not the whole message (whole = 0: a field past what was read could forbid the reply);
+ * Precedence bulk/list/junk; List-Id or List-Unsubscribe; Auto-Submitted other than "no";
+ * and (RFC 3834 §2) no To, Cc, Resent-To or Resent-Cc field naming recip, the address the
+ * message was delivered to. recip is compared whole and case-insensitively, local part
+ * included (directory addresses match case-insensitively), standing between address
+ * delimiters; only the first 2000 bytes of each field are looked at. */
+const char *autoreply_refuse(const char *sender, const char *recip, const char *hdr,
+                             size_t len, int whole);
 /* The reply message (LF line ends) to `to` from `from` with body text: Auto-Submitted:
  * auto-replied, Subject "Re: " + the original's (once), In-Reply-To / References from the
  * original's Message-ID and References, a Date and a Message-ID made from now, pid and

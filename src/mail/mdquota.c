@@ -95,6 +95,16 @@ int mdquota_over(const struct mdquota_use *use, uint64_t size, uint64_t count,
 	return 0;
 }
 
+void mdquota_add_file(struct mdquota_use *use, uint64_t size)
+{
+	int64_t v = size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
+	if (use->bytes < 0)
+		use->bytes = 0;
+	use->bytes = use->bytes > INT64_MAX - v ? INT64_MAX : use->bytes + v;
+	if (use->count < INT64_MAX)
+		use->count++;
+}
+
 int mdquota_name_size(const char *name, uint64_t *size)
 {
 	const char *s = strstr(name, ",S=");

@@ -27,6 +27,9 @@ int mdquota_parse(const char *text, size_t len, const char *want, struct mdquota
 /* Would adding bytes/count exceed the limits (0 = none)? A negative usage counts as 0. */
 int mdquota_over(const struct mdquota_use *use, uint64_t size, uint64_t count,
                  uint64_t addbytes, uint64_t addcount);
+/* One more message of size bytes in use (a Maildir scan): both sums saturate at INT64_MAX
+ * instead of wrapping (a wrapped, negative sum would read as an empty mailbox). */
+void mdquota_add_file(struct mdquota_use *use, uint64_t size);
 /* The size a Maildir++ file name carries in its ",S=NNN" part; 0 ok, -1 when it has none. */
 int mdquota_name_size(const char *name, uint64_t *size);
 #endif

@@ -19,9 +19,11 @@ import time
 
 import pytest
 
+from localhome import GID, UID, chown_tree
+from localhome import Home as BaseHome
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TERN_LOCAL_BIN", os.path.join(REPO, "build", "tbin", "tern-local"))
-UID = GID = 65534
 TIMEOUT = 20
 RECIP = "joe@example.org"
 MSG = (b"Received: from client by tern; Sat, 1 Jan 2000 00:00:00 +0000\n"
@@ -43,37 +45,8 @@ pytestmark = [
 ]
 
 
-def chown_tree(path):
-    for root, dirs, files in os.walk(path):
-        os.chown(root, UID, GID)
-        for n in dirs + files:
-            os.lchown(os.path.join(root, n), UID, GID)
-
-
-class Home:
-    """A temporary HOME owned by nobody; helpers to write files and run tern-local."""
-
-    def __init__(self):
-        self.path = tempfile.mkdtemp(prefix="tern-local-")
-        os.chmod(self.path, 0o755)
-        os.chown(self.path, UID, GID)
-
-    def p(self, *names):
-        return os.path.join(self.path, *names)
-
-    def write(self, name, data, mode=0o644):
-        if isinstance(data, str):
-            data = data.encode()
-        with open(self.p(name), "wb") as f:
-            f.write(data)
-        os.chmod(self.p(name), mode)
-        os.chown(self.p(name), UID, GID)
-        return self.p(name)
-
-    def maildir(self, name="Maildir"):
-        for sub in ("", "tmp", "new", "cur"):
-            os.makedirs(self.p(name, sub), exist_ok=True)
-        chown_tree(self.p(name))
+class Home(BaseHome):
+    """A temporary HOME owned by nobody (localhome.py), and tern-local run in it."""
 
     def run(self, *, local="joe", dash="", ext="", domain="example.org",
             sender="alice@example.net", aliasempty="./Maildir/", instr=None, msg=MSG,

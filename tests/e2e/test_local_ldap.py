@@ -15,9 +15,10 @@ import time
 
 import pytest
 
+from localhome import GID, UID, Home, chown_tree
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TERN_LOCAL_BIN", os.path.join(REPO, "build", "tbin", "tern-local"))
-UID = GID = 65534
 TIMEOUT = 20
 MSG = (b"Received: from client by tern; Sat, 1 Jan 2000 00:00:00 +0000\n"
        b"From: Alice <alice@example.net>\n"
@@ -67,42 +68,21 @@ def profile(store=None, dotmode="ldaponly", modes=(), forwards=(), programs=(),
     return " ".join(w)
 
 
-def chown_tree(path):
-    for root, dirs, files in os.walk(path):
-        os.chown(root, UID, GID)
-        for n in dirs + files:
-            os.lchown(os.path.join(root, n), UID, GID)
-
-
-class Env:
-    """A HOME and a fake queue owned by nobody."""
+class Env(Home):
+    """A HOME (localhome.py) beside a fake queue, all owned by nobody, under one root."""
 
     def __init__(self):
-        self.path = tempfile.mkdtemp(prefix="tern-ldaplocal-")
-        os.chmod(self.path, 0o755)
-        self.home = os.path.join(self.path, "home")
-        self.q = os.path.join(self.path, "q")
+        self.root = tempfile.mkdtemp(prefix="tern-ldaplocal-")
+        os.chmod(self.root, 0o755)
+        super().__init__(os.path.join(self.root, "home"))
+        self.home = self.path
+        self.q = os.path.join(self.root, "q")
         os.makedirs(os.path.join(self.q, "out"))
-        os.mkdir(self.home)
         with open(os.path.join(self.q, "tern-queue"), "w") as f:
             f.write(FAKE_QUEUE)
         os.chmod(os.path.join(self.q, "tern-queue"), 0o755)
-        chown_tree(self.path)
+        chown_tree(self.root)
         self.store = self.p("Maildir") + "/"
-
-    def p(self, *names):
-        return os.path.join(self.home, *names)
-
-    def write(self, name, data, mode=0o644):
-        with open(self.p(name), "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(self.p(name), mode)
-        os.chown(self.p(name), UID, GID)
-
-    def maildir(self, name="Maildir"):
-        for sub in ("", "tmp", "new", "cur"):
-            os.makedirs(self.p(name, sub), exist_ok=True)
-        chown_tree(self.p(name))
 
     def run(self, prof, *, local="joe", ext="", sender="alice@example.net", msg=MSG,
             aliasempty="./Default/", create=True, qexit=None):
@@ -144,7 +124,7 @@ class Env:
 def env():
     e = Env()
     yield e
-    shutil.rmtree(e.path, ignore_errors=True)
+    shutil.rmtree(e.root, ignore_errors=True)
 
 
 # --- the store -------------------------------------------------------------------------
@@ -161,6 +141,7 @@ def test_store_maildir_instead_of_default(env):
 
 
 def test_store_mbox(env):
+    # the lookup role always hands a Maildir; an mbox store is a hand-made profile's
     rc, line = env.run(profile(env.p("mbox")))
     assert (rc, line) == (0, "delivered to mbox %s" % env.p("mbox"))
     data = open(env.p("mbox"), "rb").read()
@@ -416,6 +397,18 @@ def test_quota_recounted_when_missing_or_changed(env):
     assert maildirsize(env) == "200000S\n%d 4\n%d 1\n" % (1057 + n, n)
 
 
+def test_quota_recount_saturates_huge_sizes(env):
+    # ",S=" sizes are the user's to write: their sum must saturate, not wrap to a negative
+    # usage that reads as an empty mailbox
+    env.maildir()
+    env.write("Maildir/cur/1.M1P1_1.host,S=18446744073709551615:2,S", b"x")
+    env.write("Maildir/cur/2.M2P2_2.host,S=9223372036854775807:2,S", b"x")
+    env.write("Maildir/cur/3.M3P3_3.host,S=9223372036854775807:2,S", b"x")
+    rc, line = env.run(profile(env.store, quotasize=100000))
+    assert rc == 100 and "(#5.2.2)" in line, line
+    assert len(env.new()) == 0
+
+
 def test_quota_stale_maildirsize_recounted_fresh_one_trusted(env):
     env.maildir()
     env.write("Maildir/maildirsize", "5000S\n4999 1\n", mode=0o600)
@@ -514,6 +507,43 @@ def test_reply_auto_submitted_no_is_answered(env):
     prof = profile(env.store, modes=["reply"], reply=REPLY)
     rc, line = env.run(prof, msg=b"Auto-Submitted: no\n" + MSG)
     assert rc == 0 and "auto-reply sent" in line
+
+
+BCC = MSG.replace(b"To: joe@example.org\n", b"To: list@example.net\n")
+
+
+@pytest.mark.parametrize("msg,sent", [
+    (BCC, False),                                                   # reached by Bcc
+    (BCC.replace(b"Subject", b"Cc: Joe <JOE@EXAMPLE.ORG>\nSubject"), True),
+    (BCC.replace(b"Subject", b"Resent-To: x@y, joe@example.org\nSubject"), True),
+    (BCC.replace(b"Subject", b"Bcc: joe@example.org\nSubject"), False),
+    (BCC.replace(b"list@", b"xjoe@example.org, joe@example.org.evil, list@"), False),
+], ids=["bcc", "cc", "resent-to", "bcc-field", "lookalikes"])
+def test_reply_only_when_named_in_to_or_cc(env, msg, sent):
+    # RFC 3834 §2: spam sent by Bcc with a forged sender must not be answered
+    env.maildir()
+    prof = profile(env.store, modes=["reply"], reply=REPLY)
+    rc, line = env.run(prof, msg=msg)
+    assert rc == 0 and len(env.new()) == 1
+    if sent:
+        assert "auto-reply sent" in line, line
+    else:
+        assert "auto-reply suppressed: recipient not in To or Cc" in line, line
+        assert env.injected() == []
+
+
+@pytest.mark.parametrize("tail", [b"Auto-Submitted: auto-generated\n", b""],
+                         ids=["auto-submitted", "plain"])
+def test_reply_header_longer_than_read_suppresses(env, tail):
+    # a field beyond the 64 KiB read could forbid the reply: such a header never gets one
+    env.maildir()
+    prof = profile(env.store, modes=["reply"], reply=REPLY)
+    pad = b"".join(b"X-Pad-%d: %s\n" % (i, b"p" * 70) for i in range(1000))
+    head, body = MSG.split(b"\n\n", 1)
+    rc, line = env.run(prof, msg=head + b"\n" + pad + tail + b"\n" + body)
+    assert rc == 0 and len(env.new()) == 1
+    assert "auto-reply suppressed: header section too long" in line, line
+    assert env.injected() == []
 
 
 def test_reply_failure_does_not_undo_delivery(env):

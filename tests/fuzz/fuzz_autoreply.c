@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s[size] = '\0';
 	buf_init(&out);
 	buf_init(&mem);
-	(void)autoreply_refuse(s, s, size);
+	(void)autoreply_refuse(s, "a@y.test", s, size, size & 1);
 	autoreply_build(&out, "joe@x.test", "a@y.test", s, size, "text", 1000, 1);
 	const char *end = strstr(out.p, "\n\n");
 	if (!end)

@@ -27,27 +27,53 @@ static void test_header(void)
 static void test_refuse(void)
 {
 	static const struct { const char *sender, *hdr; int refused; } cases[] = {
-		{ "alice@x.test", "Subject: hi\n\n", 0 },
+		{ "alice@x.test", "To: joe@x.test\nSubject: hi\n\n", 0 },
 		{ "", "\n", 1 }, { "#@[]", "\n", 1 },
 		{ "MAILER-DAEMON@x.test", "\n", 1 }, { "Postmaster@x.test", "\n", 1 },
 		{ "owner-l@x.test", "\n", 1 }, { "l-owner@x.test", "\n", 1 },
 		{ "l-request@x.test", "\n", 1 }, { "noreply@x.test", "\n", 1 },
-		{ "requester@x.test", "\n", 0 },
-		{ "a@x.test", "Precedence: BULK\n\n", 1 }, { "a@x.test", "precedence: list\n\n", 1 },
-		{ "a@x.test", "Precedence: junk\n\n", 1 }, { "a@x.test", "Precedence: first\n\n", 0 },
-		{ "a@x.test", "List-Id: <l>\n\n", 1 }, { "a@x.test", "List-Unsubscribe: <u>\n\n", 1 },
-		{ "a@x.test", "Auto-Submitted: auto-replied\n\n", 1 },
-		{ "a@x.test", "Auto-Submitted: no\n\n", 0 },
-		{ "a@x.test", "Auto-Submitted: No (comment)\n\n", 0 },
-		{ "a@x.test", "Auto-Submitted: nope\n\n", 1 },
+		{ "requester@x.test", "To: joe@x.test\n\n", 0 },
+		{ "a@x.test", "To: joe@x.test\nPrecedence: BULK\n\n", 1 },
+		{ "a@x.test", "To: joe@x.test\nprecedence: list\n\n", 1 },
+		{ "a@x.test", "To: joe@x.test\nPrecedence: junk\n\n", 1 },
+		{ "a@x.test", "To: joe@x.test\nPrecedence: first\n\n", 0 },
+		{ "a@x.test", "To: joe@x.test\nList-Id: <l>\n\n", 1 },
+		{ "a@x.test", "To: joe@x.test\nList-Unsubscribe: <u>\n\n", 1 },
+		{ "a@x.test", "To: joe@x.test\nAuto-Submitted: auto-replied\n\n", 1 },
+		{ "a@x.test", "To: joe@x.test\nAuto-Submitted: no\n\n", 0 },
+		{ "a@x.test", "To: joe@x.test\nAuto-Submitted: No (comment)\n\n", 0 },
+		{ "a@x.test", "To: joe@x.test\nAuto-Submitted: nope\n\n", 1 },
+		/* RFC 3834 §2: the recipient must be named in To, Cc, Resent-To or Resent-Cc */
+		{ "a@x.test", "Subject: hi\n\n", 1 },                         /* Bcc */
+		{ "a@x.test", "To: other@x.test\nCc: more@x.test\n\n", 1 },
+		{ "a@x.test", "To: other@x.test\nCc: Joe <JOE@X.Test>\n\n", 0 },
+		{ "a@x.test", "To: a@b,\n  \"J\" <joe@x.test> (c)\n\n", 0 },   /* folded */
+		{ "a@x.test", "Resent-To: joe@x.test\n\n", 0 },
+		{ "a@x.test", "Resent-Cc: x@y, joe@x.test\n\n", 0 },
+		{ "a@x.test", "To: x@y\nTo: joe@x.test\n\n", 0 },            /* the second */
+		{ "a@x.test", "To: xjoe@x.test, joe@x.test.evil\n\n", 1 },
+		{ "a@x.test", "To: other@x.test\n\nTo: joe@x.test\n", 1 },   /* in the body */
+		{ "a@x.test", "Bcc: joe@x.test\nX-To: joe@x.test\n\n", 1 },
+		{ "a@x.test", "From: joe@x.test\n\n", 1 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const char *why = autoreply_refuse(cases[i].sender, cases[i].hdr,
-						   strlen(cases[i].hdr));
+		const char *why = autoreply_refuse(cases[i].sender, "joe@x.test", cases[i].hdr,
+						   strlen(cases[i].hdr), 1);
 		if ((why != NULL) != cases[i].refused)
 			fprintf(stderr, "case %zu: %s\n", i, why ? why : "(answered)");
 		T_EQ_INT(why != NULL, cases[i].refused);
 	}
+}
+
+/* a header section longer than what was read is refused: a field beyond it is unknown */
+static void test_refuse_partial(void)
+{
+	const char full[] = "To: joe@x.test\nSubject: x\n\nbody";
+	const char cut[] = "To: joe@x.test\nSubject: x\nX-Pad: aaaa";
+	T_CHECK(autoreply_refuse("a@x.test", "joe@x.test", full, strlen(full), 0) == NULL);
+	T_CHECK(autoreply_refuse("a@x.test", "joe@x.test", cut, strlen(cut), 0) != NULL);
+	/* the whole message without a body: nothing unread, answered */
+	T_CHECK(autoreply_refuse("a@x.test", "joe@x.test", cut, strlen(cut), 1) == NULL);
 }
 
 static void test_build(void)
@@ -102,6 +128,7 @@ static void run(void)
 {
 	test_header();
 	test_refuse();
+	test_refuse_partial();
 	test_build();
 	test_seen();
 }

@@ -75,11 +75,35 @@ static void test_name_size(void)
 	}
 }
 
+/* a scan's sums saturate: huge ",S=" sizes must never wrap to a negative (= empty) usage */
+static void test_add_file(void)
+{
+	struct mdquota_use u = { 0, 0 };
+	mdquota_add_file(&u, 10);
+	mdquota_add_file(&u, 5);
+	T_EQ_INT(u.bytes, 15);
+	T_EQ_INT(u.count, 2);
+	mdquota_add_file(&u, UINT64_MAX);
+	T_CHECK(u.bytes == INT64_MAX);
+	T_EQ_INT(u.count, 3);
+	mdquota_add_file(&u, 1);
+	T_CHECK(u.bytes == INT64_MAX);
+	T_EQ_INT(mdquota_over(&u, 1000, 0, 0, 0), 1);
+	struct mdquota_use v = { 0, 0 };
+	mdquota_add_file(&v, (uint64_t)INT64_MAX);
+	mdquota_add_file(&v, (uint64_t)INT64_MAX);
+	T_CHECK(v.bytes == INT64_MAX);
+	struct mdquota_use c = { 0, INT64_MAX };
+	mdquota_add_file(&c, 0);
+	T_CHECK(c.count == INT64_MAX);
+}
+
 static void run(void)
 {
 	test_defline();
 	test_parse();
 	test_over();
 	test_name_size();
+	test_add_file();
 }
 T_MAIN(run)
