@@ -181,7 +181,7 @@ def test_ldaplookup_prints_the_entry_never_the_password(make_tern, slapd):
             "mailForwardingAddress: a@fwd.test", "deliveryProgramPath: /usr/bin/procmail",
             "mailQuotaSize: 1000000", "mailQuotaCount: 50", "mailSizeMax: 2000000",
             "mailReplyText: I am away", "mailHost: node-b.example.test",
-            "userPassword: present", "found by: the address"]
+            "userPassword: present", "found by: address"]
     got = [line.strip() for line in out.splitlines()]
     for w in want:
         assert w in got, (w, out)
@@ -204,6 +204,39 @@ def test_ldaplookup_prints_the_entry_never_the_password(make_tern, slapd):
     assert p.stdout.startswith("directory: temporary error (451 4.3.0)"), p.stdout
     assert p.returncode == 2 and "directory did not answer" in p.stderr, (p.returncode, p.stderr)
     assert "SSHA" not in t.log()
+
+
+CATCHALL = (f"dn: uid=catchall,{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: qmailUser\n"
+            "uid: catchall\ncn: c\nsn: c\nmail: catchall@example.test\n"
+            "mailAlternateAddress: @example.test\nmailMessageStore: catchall/Maildir/\n"
+            "qmailUID: 2201\nqmailGID: 2201\n\n")
+
+
+@needs_ldap
+def test_ldaplookup_walks_the_way_routing_does(make_tern, workdir):
+    """the entry is the one routing ends on: the whole address, the extension removed at
+    each '-', then the @domain catch-all; and the line says which step found it"""
+    ldap = LdapInstance(workdir / "ldap")
+    ldap.add(LDIF + "\n" + CATCHALL)
+    ldap.start()
+    try:
+        t = users_tern(make_tern, ldap)
+        for addr, dn, step in [
+                ("joe@example.test", "joe", "address"),
+                ("joe-foo@example.test", "joe", "extension foo removed"),
+                ("Joseph-x-y@example.test", "joe", "extension x-y removed"),
+                ("nobody-x@example.test", "catchall", "catch-all @example.test")]:
+            p = ternctl(t, "ldaplookup", addr)
+            got = [line.strip() for line in p.stdout.splitlines()]
+            assert got[0] == "directory: found", (addr, p.stdout, p.stderr)
+            assert f"dn: uid={dn},{PEOPLE}" in got, (addr, p.stdout)
+            assert f"found by: {step}" in got, (addr, p.stdout)
+            # the verify part routes to the same user
+            assert f"{addr}: " in p.stdout and f"user={dn} " in p.stdout, (addr, p.stdout)
+        p = ternctl(t, "ldaplookup", "nobody@other.test")
+        assert p.stdout.startswith("directory: not found\n"), p.stdout
+    finally:
+        ldap.stop()
 
 
 # ---- ldaplookup -u UID, ldaplookup -p (qmail-ldaplookup's -u and -p) --------------------------

@@ -20,6 +20,7 @@
 #include "ternd/lookup/lookup_explain.h"
 #include "ternd/lookup/lookup_session.h"
 #include "ternd/lookup/lookup_authdir.h"
+#include "ternd/lookup/lookup_ldap.h"
 #include "ternd/lookup/ldapc.h"
 #include "ternd/proto.h"
 #include "mail/ldapprof.h"
@@ -47,6 +48,7 @@ struct explain {
 	struct buf out;
 	char *secret;                /* EXPLAIN_PASSWORD: the password (wiped when freed) */
 	char *norm;                  /* local@domain as route_normalize gives it: the directory's key */
+	char *step;                  /* the step of the directory's walk that found the entry */
 	char *addr;                  /* what RCPT would get: asked, or the -u entry's mail; NULL
 	                                while a uid's entry is not in */
 	char asked[];                /* as asked: the address, or with EXPLAIN_UID the uid */
@@ -124,7 +126,9 @@ static void explain_user(struct buf *b, const struct explain *e, const struct ld
 	explain_attr(b, "mailReplyText", u->replytext, "(none)");
 	explain_attr(b, "mailHost", u->mailhost, "(none)");
 	buf_printf(b, "  userPassword: %s\n", *u->password ? "present" : "absent");
-	buf_printf(b, "  found by: %s\n", u->catchall ? "the @domain catch-all entry" : "the address");
+	buf_adds(b, "  found by: ");
+	explain_val(b, e->step ? e->step : "uid");
+	buf_addc(b, '\n');
 }
 
 static void explain_profile(struct buf *b, const char *enc)
@@ -197,6 +201,7 @@ static void explain_free(struct explain *e)
 	if (e->addr != e->asked)
 		free(e->addr);
 	free(e->norm);
+	free(e->step);
 	free(e);
 }
 
@@ -382,6 +387,16 @@ static void explain_dir_done(void *arg, int status, const struct ldapc_user *u)
 		ev_add(e->tick, 0);
 }
 
+/* the walk routing does (lookup_ldap_explain) ended: its entry and the step that found it */
+static void explain_walk_done(void *arg, int status, const struct ldapc_user *u,
+                              const char *step)
+{
+	struct explain *e = arg;
+	free(e->step);
+	e->step = xstrdup(step);
+	explain_dir_done(e, status, u);
+}
+
 /* a uid as ldapc_login takes it: printable, no blank, no '@' (that would search by mail) */
 static int explain_uid_ok(const char *uid)
 {
@@ -430,8 +445,7 @@ static void explain_directory(struct explain *e)
 		explain_route(e);
 		return;
 	}
-	if (ldapc_user(lookup_ldap, e->norm, explain_dir_done, e) < 0)
-		explain_dir_done(e, TABLE_TEMP, NULL);
+	lookup_ldap_explain(lookup_ldap, e->norm, explain_walk_done, e);
 }
 
 void lookup_explain(const struct config *cfg, struct route_ctx *rc, struct lookup_backend *be,
