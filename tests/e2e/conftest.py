@@ -120,6 +120,25 @@ def peer_closed(sock, f, timeout=5.0):
         return True
 
 
+TERNCTL = TERND.parent / "ternctl"
+
+
+def ternctl(t, *args, user=None, ids=None, stdin=None, timeout=30, env=None):
+    """ternctl ARGS (next to TERND) for tern t (its env, TERN_CONF=t.conf; t may also be the
+    path of a tern.conf): a text CompletedProcess. user (a name) or ids ((uid, gid)): run as
+    that account, groups dropped; stdin: its input ("" when None)."""
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        ids = (pw.pw_uid, pw.pw_gid)
+    kw = {}
+    if ids is not None:
+        kw["preexec_fn"] = lambda: (os.setgroups([]), os.setgid(ids[1]), os.setuid(ids[0]))
+    conf = getattr(t, "conf", t)
+    e = {**getattr(t, "env", os.environ), "TERN_CONF": str(conf), **(env or {})}
+    return subprocess.run([str(TERNCTL), *args], env=e, capture_output=True, text=True,
+                          timeout=timeout, input=stdin if stdin is not None else "", **kw)
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port nobody listens on right now (bind to port 0 and give it back)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
