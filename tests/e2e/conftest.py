@@ -17,6 +17,7 @@ import os
 import pathlib
 import pwd
 import re
+import select
 import shutil
 import signal
 import socket
@@ -118,6 +119,25 @@ def peer_closed(sock, f, timeout=5.0):
         return False
     except ConnectionResetError:
         return True
+
+
+TERNCTL = TERND.parent / "ternctl"
+
+
+def ternctl(t, *args, user=None, ids=None, stdin=None, timeout=30, env=None):
+    """ternctl ARGS (next to TERND) for tern t (its env, TERN_CONF=t.conf; t may also be the
+    path of a tern.conf): a text CompletedProcess. user (a name) or ids ((uid, gid)): run as
+    that account, groups dropped; stdin: its input ("" when None)."""
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        ids = (pw.pw_uid, pw.pw_gid)
+    kw = {}
+    if ids is not None:
+        kw["preexec_fn"] = lambda: (os.setgroups([]), os.setgid(ids[1]), os.setuid(ids[0]))
+    conf = getattr(t, "conf", t)
+    e = {**getattr(t, "env", os.environ), "TERN_CONF": str(conf), **(env or {})}
+    return subprocess.run([str(TERNCTL), *args], env=e, capture_output=True, text=True,
+                          timeout=timeout, input=stdin if stdin is not None else "", **kw)
 
 
 def free_port(host="127.0.0.1"):
@@ -524,3 +544,119 @@ def tern(make_tern):
 def maildir_reader():
     """read(path) -> [bytes] of a Maildir (new/ and cur/), for Maildirs made outside Tern."""
     return read_maildir
+
+
+# ---- LDAP: the ldapc driver, private slapds (tests/e2e/ldapinst.py) ----------------------------
+
+@pytest.fixture(scope="module")
+def ldapc_driver():
+    d, exe = build_driver("ldapc_driver", ["tests/e2e/ldapc_driver.c",
+                                           "src/ternd/lookup/ldapc.c"], "LDAPC_DRIVER_CFLAGS")
+    yield exe
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class LdapcDriver:
+    """tests/e2e/ldapc_driver.c (src/ternd/lookup/ldapc.c on its own event loop) as a child: commands in, result lines out, each read with a deadline."""
+
+    def __init__(self, exe, workdir, servers, timeout=2, extra=()):
+        conf = workdir / "ldapc.conf"
+        conf.write_text("\n".join([f"ldapserver {' '.join(servers)}",
+                                   "ldapbasedn dc=example,dc=test",
+                                   f"ldaptimeout {timeout}", "ldapmessagestore /var/mail",
+                                   "ldapuid 3000", "ldapgid 3001", *extra]) + "\n")
+        self.log = open(workdir / "ldapc_driver.log", "w")
+        self.p = subprocess.Popen([str(exe), str(conf)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                  bufsize=1)
+        self.buf = ""
+        assert self.line(10) == "ready"
+        self.n = 0
+
+    def line(self, timeout):
+        deadline = time.monotonic() + timeout
+        while "\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.p.stdout], [], [], left)[0]:
+                raise AssertionError(f"no answer in {timeout}s")
+            chunk = os.read(self.p.stdout.fileno(), 65536).decode()
+            if not chunk:
+                raise AssertionError("driver exited")
+            self.buf += chunk
+        line, self.buf = self.buf.split("\n", 1)
+        return line
+
+    def send(self, addr):
+        self.n += 1
+        tag = f"r{self.n}"
+        self.p.stdin.write(f"lookup {tag} {addr}\n")
+        self.p.stdin.flush()
+        return tag
+
+    def result(self, timeout=10):
+        parts = self.line(timeout).split(" ")
+        assert parts[0] == "result", parts
+        fields = dict(p.split("=", 1) for p in parts[3:])
+        return parts[1], parts[2], fields
+
+    def lookup(self, addr, timeout=10):
+        tag = self.send(addr)
+        rtag, status, fields = self.result(timeout)
+        assert rtag == tag
+        return status, fields
+
+    def close(self):
+        self.p.stdin.close()
+        try:
+            assert self.line(10) == "exit 0"
+        finally:
+            rc = self.p.wait(timeout=10)
+            self.log.close()
+        assert rc == 0, f"driver exit {rc} (sanitizer report in ldapc_driver.log?)"
+
+
+@pytest.fixture
+def make_slapd(workdir):
+    """make_slapd(ldif="", name="ldap", **kw) -> a started LdapInstance (ldapinst.py) under
+    workdir holding ldif; every one is stopped at teardown."""
+    from ldapinst import LdapInstance
+    started = []
+
+    def make(ldif="", name="ldap", **kw):
+        ldap = LdapInstance(workdir / name, **kw)
+        if ldif:
+            ldap.add(ldif)
+        started.append(ldap)
+        ldap.start()
+        return ldap
+
+    yield make
+    for ldap in started:
+        ldap.stop()
+
+
+@pytest.fixture
+def make_ldap_pair(workdir):
+    """make_ldap_pair(ldif="") -> (provider, replica): a syncprov slapd on 127.0.0.1 holding
+    ldif and a syncrepl consumer of it on 127.0.0.4 (skips when slapd is not usable); both
+    stopped at teardown."""
+    from ldapinst import LdapInstance, ldap_usable
+    started = []
+
+    def make(ldif=""):
+        why = ldap_usable()
+        if why:
+            pytest.skip(why)
+        prov = LdapInstance(workdir / "provider", syncprov=True)
+        if ldif:
+            prov.add(ldif)
+        started.append(prov)
+        prov.start()
+        repl = prov.replica(workdir / "replica", host="127.0.0.4")
+        started.append(repl)
+        repl.start()
+        return prov, repl
+
+    yield make
+    for ldap in reversed(started):
+        ldap.stop()

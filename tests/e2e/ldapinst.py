@@ -54,12 +54,15 @@ ldapdelete, ldapwhoami) with a network timeout; TLS settings travel in LDAPTLS_*
 Owns: the files under its directory and the slapd process it starts. Trusts: the slapd,
 slapadd and ldap-utils binaries of the Debian packages and the schema files they ship."""
 import base64
+import hashlib
 import os
 import pathlib
 import signal
 import socket
 import subprocess
 import time
+
+from conftest import free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED_REF = REPO.parent / "shared" / "ref"
@@ -86,10 +89,22 @@ def ldap_usable():
     return None
 
 
-def _free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def ssha(password, salt=b"saltsalt"):
+    """userPassword in {SSHA} form (a fixed salt: the same LDIF every run)"""
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+def qmail_user(uid, base="ou=people,dc=example,dc=test", **attrs):
+    """The LDIF of a qmailUser entry uid=UID,BASE (inetOrgPerson, cn and sn UID, mail
+    UID@example.test) with attrs: a name gets a value or a list of values, None leaves the
+    attribute out. Ends with a blank line, so entries concatenate."""
+    vals = {"uid": uid, "cn": uid, "sn": uid, "mail": f"{uid}@example.test", **attrs}
+    out = [f"dn: uid={uid},{base}", "objectClass: inetOrgPerson", "objectClass: qmailUser"]
+    for name, v in vals.items():
+        for one in (v if isinstance(v, (list, tuple)) else [v] if v is not None else []):
+            out.append(f"{name}: {one}")
+    return "\n".join(out) + "\n\n"
 
 
 class LdapError(AssertionError):
@@ -332,8 +347,8 @@ class LdapInstance:
         fixed = self.port is not None     # a restart keeps its port(s)
         for _ in range(3):
             if not fixed:
-                self.port = _free_port(self.host)
-                self.ldaps_port = _free_port(self.host) if self.cert else None
+                self.port = free_port(self.host)
+                self.ldaps_port = free_port(self.host) if self.cert else None
             if self._spawn(timeout):
                 return self
             if fixed:

@@ -19,17 +19,14 @@ aiosmtpd helpers, ldapinst.py (slapd with syncrepl)."""
 import email
 import email.policy
 import os
-import pathlib
 import re
-import shutil
 import smtplib
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import TERND, TMPROOT, free_port, wait_for
-from ldapinst import LdapInstance, ldap_usable
+from conftest import TERND, free_port, wait_for
+from ldapinst import LdapInstance, ldap_usable, qmail_user
 from test_mta import Controller, Recorder, driver, message, run_mta  # noqa: F401 (fixture)
 
 COOKIE = "c00kie-Xy9"
@@ -228,47 +225,11 @@ def test_cluster_delivery_to_a_real_node(driver, workdir, make_tern):
 
 # --------------------------------------------------------------------------- the full path
 
-def _routing_side_missing():
-    """Why the directory routing is not there yet (None when it is): ternd's config check
-    refuses `users ldap:` until the ldapusers branch is merged."""
-    if not TERND.exists():
-        return f"{TERND} is not built"
-    d = pathlib.Path(tempfile.mkdtemp(prefix="tern-probe-", dir=TMPROOT))
-    try:
-        conf = d / "probe.conf"
-        conf.write_text(f"me probe.test\nspool {d / 'spool'}\nusers ldap:\n"
-                        "ldapserver ldap://127.0.0.1:1/\nldapcluster yes\n")
-        r = subprocess.run([str(TERND), "-n", "-f", str(conf)], capture_output=True,
-                           text=True, timeout=20)
-        return None if r.returncode == 0 else ("routing of directory users is missing "
-                                               f"(ternd -n: {(r.stdout + r.stderr).strip()})")
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-ROUTING_MISSING = _routing_side_missing()
-needs_routing = pytest.mark.skipif(ROUTING_MISSING is not None, reason=str(ROUTING_MISSING))
-
-
-def _key_known(key, value):
-    """1 if ternd knows the (optional) key: ldapcachettl comes with the ldapusers branch."""
-    d = pathlib.Path(tempfile.mkdtemp(prefix="tern-probe-", dir=TMPROOT))
-    try:
-        conf = d / "probe.conf"
-        conf.write_text(f"me probe.test\nspool {d / 'spool'}\n{key} {value}\n")
-        return subprocess.run([str(TERND), "-n", "-f", str(conf)], capture_output=True,
-                              timeout=20).returncode == 0
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 def user_ldif(uid, node_):
     home = node_.mail / uid
-    return (f"dn: uid={uid},{SUFFIX}\nobjectClass: top\nobjectClass: person\n"
-            f"objectClass: inetOrgPerson\nobjectClass: qmailUser\ncn: {uid}\nsn: {uid}\n"
-            f"uid: {uid}\nmail: {uid}@example.test\nqmailUID: 65534\nqmailGID: 65534\n"
-            f"homeDirectory: {home}\nmailMessageStore: {home}/Maildir/\n"
-            f"mailHost: {mailhost(node_)}\n")
+    return qmail_user(uid, base=SUFFIX, qmailUID=65534, qmailGID=65534, homeDirectory=home,
+                      mailMessageStore=f"{home}/Maildir/", mailHost=mailhost(node_))
+
 
 
 def mailhost(node_):
@@ -292,22 +253,11 @@ def make_home(node_, uid):
 
 
 @pytest.fixture
-def directory(workdir):
+def directory(make_ldap_pair):
     """(provider, replica): slapd on 127.0.0.1 and a syncrepl consumer on 127.0.0.4"""
-    why = ldap_usable()
-    if why:
-        pytest.skip(why)
-    prov = LdapInstance(workdir / "provider", syncprov=True)
-    repl = None
-    try:
-        prov.start()
-        repl = prov.replica(workdir / "replica", host="127.0.0.4").start()
-        repl.wait_synced()
-        yield prov, repl
-    finally:
-        if repl:
-            repl.stop()
-        prov.stop()
+    prov, repl = make_ldap_pair()
+    repl.wait_synced()
+    return prov, repl
 
 
 def cluster_node(make_tern, addr, me, ldap, **extra):
@@ -317,8 +267,7 @@ def cluster_node(make_tern, addr, me, ldap, **extra):
            "concurrencyremote": "4", "locals": "example.test", "users": "ldap:",
            "ldapserver": ldap.url, "ldapbasedn": SUFFIX, "ldaplogin": ldap.rootdn,
            "ldappassword": ldap.rootpw, "ldapcluster": "yes", "relayclients": "127.0.0.0/8"}
-    if _key_known("ldapcachettl", "0"):
-        cfg["ldapcachettl"] = "0"                        # a move is seen at once
+    cfg["ldapcachettl"] = "0"                            # a move is seen at once
     cfg.update(extra)
     t = make_tern(config=cfg, addr=addr, start=False)
     t.config["ldapclusterhosts"] = mailhost(t)
@@ -343,7 +292,6 @@ def queue_empty(node_):
     return not list((node_.spool / "env").iterdir())
 
 
-@needs_routing
 def test_full_path_forward_move_and_node_down(make_tern, directory):
     prov, repl = directory
     a = cluster_node(make_tern, "127.0.0.2", "node-a.test", prov)   # A: the provider
@@ -386,7 +334,6 @@ def test_full_path_forward_move_and_node_down(make_tern, directory):
     assert wait_for(lambda: queue_empty(a), 20)
 
 
-@needs_routing
 def test_each_node_reads_its_nearest_replica(make_tern, directory):
     """B reads only the replica: with the provider gone, mail for a user homed on B still
     arrives at B and is delivered there."""
@@ -401,7 +348,6 @@ def test_each_node_reads_its_nearest_replica(make_tern, directory):
     assert subjects(b, "bob") == ["replica"]
 
 
-@needs_routing
 def test_directories_that_disagree_never_ping_pong(make_tern, workdir):
     """A reads a directory that says bob is on B, B one that says he is on A: the message
     goes back and forth ldapclusterhops times at most, then fails 5.4.6; nobody gets it."""

@@ -18,9 +18,8 @@ import time
 
 import pytest
 
-from conftest import REPO, free_port, wait_for
+from conftest import free_port, ternctl, wait_for
 
-TERNCTL = REPO / "build" / "tbin" / "ternctl"
 
 HOLDER = r"""
 import os, socket, sys, time
@@ -44,12 +43,6 @@ for s in conns:                         # how many did the server close (or refu
         pass
 print(closed, flush=True)
 """
-
-
-def ternctl(tern, *args, timeout=10):
-    env = dict(os.environ, TERN_CONF=str(tern.conf))
-    return subprocess.run([str(TERNCTL), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="becoming another uid needs root")

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_for
-from ldapinst import LdapInstance, ldap_usable
+from conftest import LdapcDriver, free_port, wait_for
+from ldapinst import LdapInstance, ldap_usable, qmail_user, ssha
 
 pytestmark = [pytest.mark.skipif(ldap_usable() is not None, reason=str(ldap_usable())),
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (POP3 workers setuid)")]
@@ -28,10 +28,6 @@ pytestmark = [pytest.mark.skipif(ldap_usable() is not None, reason=str(ldap_usab
 PEOPLE = "ou=people,dc=example,dc=test"
 PW = "pass word 1"
 UID = 2101
-
-
-def ssha(pw, salt=b"saltsalt"):
-    return "{SSHA}" + base64.b64encode(hashlib.sha1(pw.encode() + salt).digest() + salt).decode()
 
 
 def smd5(pw, salt=b"pepper"):
@@ -56,25 +52,21 @@ HASHES = {"ssha": ssha, "sha": sha, "smd5": smd5, "md5": md5, "crypt": crypt6,
           "clear": lambda pw: "{CLEARTEXT}" + pw}
 
 
-def entry(uid, pw, store, extra=""):
-    return (f"dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: qmailUser\n"
-            f"uid: {uid}\ncn: {uid}\nsn: {uid}\nmail: {uid}@example.test\n"
-            f"mailAlternateAddress: {uid}.alt@example.test\n"
-            f"userPassword: {pw}\nmailMessageStore: {store}\n{extra}\n")
+def entry(uid, pw, store, **attrs):
+    return qmail_user(uid, mailAlternateAddress=f"{uid}.alt@example.test", userPassword=pw,
+                      mailMessageStore=store, **attrs)
 
 
 def people(storedir):
+    ids = {"qmailUID": UID, "qmailGID": UID}
     out = [f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n\n"]
     for name, fn in HASHES.items():
-        out.append(entry(name, fn(PW), f"{storedir}/{name}/Maildir/",
-                         f"qmailUID: {UID}\nqmailGID: {UID}\n"))
-    for status in ("noaccess", "disabled", "deleted"):
-        out.append(entry(status, ssha(PW), f"{storedir}/{status}/Maildir/",
-                         f"qmailUID: {UID}\nqmailGID: {UID}\naccountStatus: {status}\n"))
-    out.append(entry("active", ssha(PW), f"{storedir}/active/Maildir/",
-                     f"qmailUID: {UID}\nqmailGID: {UID}\naccountStatus: active\n"))
-    out.append(entry("rootuid", ssha(PW), f"{storedir}/rootuid/Maildir/",
-                     "qmailUID: 0\nqmailGID: 0\n"))
+        out.append(entry(name, fn(PW), f"{storedir}/{name}/Maildir/", **ids))
+    for status in ("noaccess", "disabled", "deleted", "active"):
+        out.append(entry(status, ssha(PW), f"{storedir}/{status}/Maildir/", **ids,
+                         accountStatus=status))
+    out.append(entry("rootuid", ssha(PW), f"{storedir}/rootuid/Maildir/", qmailUID=0,
+                     qmailGID=0))
     # relative store (ldapmessagestore prefix), ids from ldapuid/ldapgid
     out.append(entry("popper", "{CLEARTEXT}" + PW, "popper/Maildir/"))
     return "".join(out)
@@ -361,9 +353,6 @@ def test_answer_to_a_restarted_smtp_role_is_dropped(make_tern, workdir):
 
 # ---- ldapc_login and ldapc_bind through tests/e2e/ldapc_driver.c -------------------------
 
-from test_ldapc import Driver, driver  # noqa: E402,F401  (the driver fixture)
-
-
 def drive(d, cmd, timeout=10):
     d.n += 1
     tag = f"r{d.n}"
@@ -378,24 +367,20 @@ def answer(d, timeout=10):
 
 
 @pytest.fixture
-def slapd2(workdir):
+def slapd2(workdir, make_slapd):
     store = workdir / "store2"
-    ldap = LdapInstance(workdir / "ldap2")
-    ldap.add(people(store))
-    ldap.add("dn: ou=other,dc=example,dc=test\nobjectClass: organizationalUnit\nou: other\n\n"
-             f"dn: uid=ssha,ou=other,dc=example,dc=test\nobjectClass: inetOrgPerson\n"
-             "objectClass: qmailUser\nuid: ssha\ncn: x\nsn: x\nmail: other@example.test\n\n"
+    other = ("dn: ou=other,dc=example,dc=test\nobjectClass: organizationalUnit\nou: other\n\n"
+             + qmail_user("ssha", base="ou=other,dc=example,dc=test", cn="x", sn="x",
+                          mail="other@example.test")
              + entry("dup", ssha(PW), "/x/") +
              "dn: cn=dup2,ou=other,dc=example,dc=test\nobjectClass: inetOrgPerson\n"
              "objectClass: qmailUser\ncn: dup2\nsn: x\nuid: dup2\nmail: dup2@example.test\n"
              "mailAlternateAddress: dup@example.test\n\n")
-    ldap.start()
-    yield ldap
-    ldap.stop()
+    return make_slapd(people(store) + other, name="ldap2")
 
 
-def test_ldapc_login_rule(driver, workdir, slapd2):
-    d = Driver(driver, workdir, [slapd2.url],
+def test_ldapc_login_rule(ldapc_driver, workdir, slapd2):
+    d = LdapcDriver(ldapc_driver, workdir, [slapd2.url],
                extra=[f"ldaplogin {slapd2.rootdn}", f"ldappassword {slapd2.rootpw}"])
     try:
         for name, dn in (("sha", f"uid=sha,{PEOPLE}"), ("md5@example.test", f"uid=md5,{PEOPLE}"),
@@ -419,8 +404,8 @@ def test_ldapc_login_rule(driver, workdir, slapd2):
         d.close()
 
 
-def test_ldapc_bind_one_at_a_time(driver, workdir, slapd2):
-    d = Driver(driver, workdir, [slapd2.url])               # anonymous, as ldaprebind's
+def test_ldapc_bind_one_at_a_time(ldapc_driver, workdir, slapd2):
+    d = LdapcDriver(ldapc_driver, workdir, [slapd2.url])               # anonymous, as ldaprebind's
     try:
         tags = {}
         for i in range(8):                                  # in flight together

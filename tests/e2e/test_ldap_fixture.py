@@ -9,26 +9,17 @@ Owns: nothing beyond its workdir. Trusts: ldapinst.LdapInstance, tlsca.TestCA, t
 build's ternctl."""
 import os
 import socket
-import subprocess
 
 import pytest
 
-from conftest import REPO
-from ldapinst import LdapError, LdapInstance, ldap_usable
+from ldapinst import LdapError, LdapInstance, ldap_usable, ssha
 from tlsca import TestCA
 
-TERNCTL = REPO / "build" / "tbin" / "ternctl"
 PEOPLE = "ou=people,dc=example,dc=test"
 JOE = f"uid=joe,{PEOPLE}"
 LIST = f"cn=staff,{PEOPLE}"
 
 pytestmark = pytest.mark.skipif(ldap_usable() is not None, reason=str(ldap_usable()))
-
-
-def ssha(password):
-    r = subprocess.run([str(TERNCTL), "digest", "SSHA", password], capture_output=True,
-                       text=True, timeout=10, check=True)
-    return r.stdout.strip()
 
 
 def people_ldif():

@@ -7,35 +7,18 @@ afterwards arrive by persist; the replica refuses writes of its own.
 Owns: nothing outside its temporary directories. Trusts: ldapinst.py and the Debian slapd."""
 import pytest
 
-from ldapinst import LdapError, LdapInstance, ldap_usable
+from ldapinst import LdapError, qmail_user
 
 SUFFIX = "dc=example,dc=test"
 
 
 def user(uid, host):
-    return (f"dn: uid={uid},{SUFFIX}\nobjectClass: top\nobjectClass: person\n"
-            f"objectClass: inetOrgPerson\nobjectClass: qmailUser\ncn: {uid}\nsn: {uid}\n"
-            f"uid: {uid}\nmail: {uid}@example.test\nmailHost: {host}\n"
-            f"mailMessageStore: /var/mail/{uid}\n")
+    return qmail_user(uid, base=SUFFIX, mailHost=host, mailMessageStore=f"/var/mail/{uid}")
 
 
 @pytest.fixture
-def pair(workdir):
-    why = ldap_usable()
-    if why:
-        pytest.skip(why)
-    prov = LdapInstance(workdir / "provider", syncprov=True)
-    prov.add(user("ann", "node-a.test"))
-    repl = None
-    try:
-        prov.start()
-        repl = prov.replica(workdir / "replica", host="127.0.0.4")
-        repl.start()
-        yield prov, repl
-    finally:
-        if repl:
-            repl.stop()
-        prov.stop()
+def pair(make_ldap_pair):
+    return make_ldap_pair(user("ann", "node-a.test"))
 
 
 def hosts(entries):

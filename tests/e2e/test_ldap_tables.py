@@ -4,7 +4,8 @@ against a real slapd (tests/e2e/ldapinst.py).
 
 Checked: rcpthosts from the directory (a listed domain accepted from anyone, another refused
 553 5.7.1 relaying denied), badmailfrom (an address and an @domain entry: 553 5.7.1) and
-badrcptto (550 5.7.1) from the directory with result_attribute, %u and %d; filter
+badrcptto (550 5.7.1) from the directory with result_attribute, %u and %d, and `ternctl
+verify` answering as RCPT does with those tables; filter
 metacharacters in a key match nothing (`*@...` is not a wildcard); slapd frozen: the check
 that needs it answers 451 4.3.0 once ldaptimeout passes while another session's check is
 answered at once, and its verdict is dropped when the asking smtp role restarted meanwhile;
@@ -23,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import TERND, TMPROOT, wait_for
+from conftest import TERND, TMPROOT, ternctl, wait_for
 from ldapinst import LdapInstance, ldap_usable
 
 pytestmark = pytest.mark.skipif(ldap_usable() is not None, reason=str(ldap_usable()))
@@ -128,6 +129,22 @@ def test_badmailfrom_and_badrcptto_from_the_directory(directory, make_tern):
     assert session(t, "fine@bad.test", "joe@localhost") == [(250, "2.1.0"), (250, "2.1.5")]
     got = session(t, "a@remote.test", "victim@localhost", "joe@localhost", "victim@relayed.test")
     assert got == [(250, "2.1.0"), (550, "5.7.1"), (250, "2.1.5"), (250, "2.1.5")], got
+
+
+def test_verify_answers_as_rcpt_does(directory, make_tern):
+    """ternctl verify asks badrcptto and rcpthosts the way RCPT does, ldap: tables included
+    (not "badrcptto table unreadable", not "relay-only" for a domain the directory lists)"""
+    ldap, d = directory
+    t = tern_for(make_tern, ldap, d)
+    for addr, rc, want in [
+            ("victim@localhost", 1, "victim@localhost: refused (550 5.7.1 badrcptto)"),
+            ("<victim@localhost>", 1, "refused (550 5.7.1 badrcptto)"),
+            ("joe@localhost", 0, "joe@localhost: deliverable"),
+            ("x@relayed.test", 0, "rcpt: a remote domain in rcpthosts: accepted from any"),
+            ("x@other.test", 0, "rcpt: a remote domain: accepted only from relayclients")]:
+        p = ternctl(t, "verify", addr)
+        assert want in p.stdout and p.returncode == rc, (addr, p.returncode, p.stdout,
+                                                          p.stderr)
 
 
 def test_filter_metacharacters_match_nothing(directory, make_tern):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import build_driver
+from conftest import LdapcDriver
 from ldapinst import LdapInstance, ldap_usable
 from tlsca import TestCA
 
@@ -74,86 +74,15 @@ mailMessageStore: /var/mail/ann/
 """
 
 
-@pytest.fixture(scope="module")
-def driver():
-    d, exe = build_driver("ldapc_driver", ["tests/e2e/ldapc_driver.c",
-                                           "src/ternd/lookup/ldapc.c"], "LDAPC_DRIVER_CFLAGS")
-    yield exe
-    shutil.rmtree(d, ignore_errors=True)
-
-
-class Driver:
-    """ldapc_driver as a child: commands in, result lines out, each read with a deadline."""
-
-    def __init__(self, exe, workdir, servers, timeout=2, extra=()):
-        conf = workdir / "ldapc.conf"
-        conf.write_text("\n".join([f"ldapserver {' '.join(servers)}",
-                                   "ldapbasedn dc=example,dc=test",
-                                   f"ldaptimeout {timeout}", "ldapmessagestore /var/mail",
-                                   "ldapuid 3000", "ldapgid 3001", *extra]) + "\n")
-        self.log = open(workdir / "ldapc_driver.log", "w")
-        self.p = subprocess.Popen([str(exe), str(conf)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                  bufsize=1)
-        self.buf = ""
-        assert self.line(10) == "ready"
-        self.n = 0
-
-    def line(self, timeout):
-        deadline = time.monotonic() + timeout
-        while "\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.p.stdout], [], [], left)[0]:
-                raise AssertionError(f"no answer in {timeout}s")
-            chunk = os.read(self.p.stdout.fileno(), 65536).decode()
-            if not chunk:
-                raise AssertionError("driver exited")
-            self.buf += chunk
-        line, self.buf = self.buf.split("\n", 1)
-        return line
-
-    def send(self, addr):
-        self.n += 1
-        tag = f"r{self.n}"
-        self.p.stdin.write(f"lookup {tag} {addr}\n")
-        self.p.stdin.flush()
-        return tag
-
-    def result(self, timeout=10):
-        parts = self.line(timeout).split(" ")
-        assert parts[0] == "result", parts
-        fields = dict(p.split("=", 1) for p in parts[3:])
-        return parts[1], parts[2], fields
-
-    def lookup(self, addr, timeout=10):
-        tag = self.send(addr)
-        rtag, status, fields = self.result(timeout)
-        assert rtag == tag
-        return status, fields
-
-    def close(self):
-        self.p.stdin.close()
-        try:
-            assert self.line(10) == "exit 0"
-        finally:
-            rc = self.p.wait(timeout=10)
-            self.log.close()
-        assert rc == 0, f"driver exit {rc} (sanitizer report in ldapc_driver.log?)"
-
-
 @pytest.fixture
-def slapd(workdir):
-    ldap = LdapInstance(workdir / "ldap")
-    ldap.add(LDIF)
-    ldap.start()
-    yield ldap
-    ldap.stop()
+def slapd(make_slapd):
+    return make_slapd(LDIF)
 
 
-def test_found_by_mail_and_alternate_with_fields_mapped(driver, workdir, slapd):
+def test_found_by_mail_and_alternate_with_fields_mapped(ldapc_driver, workdir, slapd):
     pwfile = workdir / "ldap.pw"                            # ldappassword file:PATH
     pwfile.write_text(slapd.rootpw + "\n")
-    d = Driver(driver, workdir, [slapd.url],
+    d = LdapcDriver(ldapc_driver, workdir, [slapd.url],
                extra=[f"ldaplogin {slapd.rootdn}", f"ldappassword file:{pwfile}"])
     status, f = d.lookup("joe@example.test")
     assert status == "found", f
@@ -181,15 +110,15 @@ def test_found_by_mail_and_alternate_with_fields_mapped(driver, workdir, slapd):
     d.close()
 
 
-def test_wrong_bind_password_is_temp(driver, workdir, slapd):
-    d = Driver(driver, workdir, [slapd.url],
+def test_wrong_bind_password_is_temp(ldapc_driver, workdir, slapd):
+    d = LdapcDriver(ldapc_driver, workdir, [slapd.url],
                extra=[f"ldaplogin {slapd.rootdn}", "ldappassword wrong"])
     assert d.lookup("joe@example.test")[0] == "temp"
     d.close()
 
 
-def test_filter_injection_is_escaped(driver, workdir, slapd):
-    d = Driver(driver, workdir, [slapd.url])
+def test_filter_injection_is_escaped(ldapc_driver, workdir, slapd):
+    d = LdapcDriver(ldapc_driver, workdir, [slapd.url])
     for addr in ("*)(uid=*", "*", "joe*", "*@example.test", "joe@example.test)(uid=*",
                  "\\2a", "x)(|(mail=*"):
         status, f = d.lookup(addr)
@@ -197,12 +126,12 @@ def test_filter_injection_is_escaped(driver, workdir, slapd):
     d.close()
 
 
-def test_frozen_server_is_temp_in_time_and_fails_over(driver, workdir, slapd):
+def test_frozen_server_is_temp_in_time_and_fails_over(ldapc_driver, workdir, slapd):
     second = LdapInstance(workdir / "ldap2")
     second.add(LDIF)
     second.start()
     try:
-        d = Driver(driver, workdir, [slapd.url, second.url], timeout=1)
+        d = LdapcDriver(ldapc_driver, workdir, [slapd.url, second.url], timeout=1)
         assert d.lookup("joe@example.test")[0] == "found"        # first server, connected
         slapd.freeze()
         t0 = time.monotonic()
@@ -217,8 +146,8 @@ def test_frozen_server_is_temp_in_time_and_fails_over(driver, workdir, slapd):
         second.stop()
 
 
-def test_stopped_server_is_temp_then_reconnects(driver, workdir, slapd):
-    d = Driver(driver, workdir, [slapd.url], timeout=2)
+def test_stopped_server_is_temp_then_reconnects(ldapc_driver, workdir, slapd):
+    d = LdapcDriver(ldapc_driver, workdir, [slapd.url], timeout=2)
     assert d.lookup("joe@example.test")[0] == "found"
     slapd.stop()
     assert d.lookup("joe@example.test")[0] == "temp"
@@ -228,8 +157,8 @@ def test_stopped_server_is_temp_then_reconnects(driver, workdir, slapd):
     d.close()
 
 
-def test_ten_requests_in_flight(driver, workdir, slapd):
-    d = Driver(driver, workdir, [slapd.url])
+def test_ten_requests_in_flight(ldapc_driver, workdir, slapd):
+    d = LdapcDriver(ldapc_driver, workdir, [slapd.url])
     tags = {d.send("joe@example.test" if i % 2 else f"none{i}@example.test"): i
             for i in range(10)}
     got = {}
@@ -255,15 +184,15 @@ def tls_slapd(workdir):
 
 
 @pytest.mark.parametrize("mode", ["starttls", "ldaps"])
-def test_tls_verifies_the_ca(driver, workdir, tls_slapd, mode):
+def test_tls_verifies_the_ca(ldapc_driver, workdir, tls_slapd, mode):
     ldap, ca, other = tls_slapd
     url = ldap.url if mode == "starttls" else ldap.ldaps_url
     extra = ["ldaptls yes"] if mode == "starttls" else []
-    good = Driver(driver, workdir, [url], extra=extra + [f"ldapcafile {ca.cert}"])
+    good = LdapcDriver(ldapc_driver, workdir, [url], extra=extra + [f"ldapcafile {ca.cert}"])
     status, f = good.lookup("joe@example.test")
     assert status == "found" and f["uid"] == "joe", f
     good.close()
-    bad = Driver(driver, workdir, [url], extra=extra + [f"ldapcafile {other.cert}"])
+    bad = LdapcDriver(ldapc_driver, workdir, [url], extra=extra + [f"ldapcafile {other.cert}"])
     assert bad.lookup("joe@example.test")[0] == "temp"
     bad.close()
     log = (workdir / "ldapc_driver.log").read_text()

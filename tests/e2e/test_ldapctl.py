@@ -19,7 +19,6 @@ never in ternd's log, one check a second).
 Owns: its temporary directories and the processes it starts. Trusts: conftest's fixtures,
 ldapinst."""
 import base64
-import hashlib
 import os
 import pwd
 import re
@@ -29,56 +28,22 @@ import time
 
 import pytest
 
-from conftest import TERND, free_port, wait_for
-from ldapinst import LdapInstance, ldap_usable
+from conftest import free_port, ternctl, wait_for
+from ldapinst import ldap_usable, qmail_user, ssha
 
-TERNCTL = TERND.parent / "ternctl"
 M_EXPLAIN = 190
 
 SUFFIX = "dc=example,dc=test"
 PEOPLE = f"ou=people,{SUFFIX}"
 HASH = "{SSHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g/BZ9oc2FsdA=="
-LDIF = f"""\
-dn: {PEOPLE}
-objectClass: organizationalUnit
-ou: people
-
-dn: uid=joe,{PEOPLE}
-objectClass: inetOrgPerson
-objectClass: qmailUser
-uid: joe
-cn: Joe User
-sn: User
-mail: joe@example.test
-mailAlternateAddress: joseph@example.test
-mailMessageStore: joe/Maildir/
-homeDirectory: /home/joe
-qmailUID: 2001
-qmailGID: 2002
-mailHost: node-b.example.test
-deliveryMode: noprogram
-mailForwardingAddress: a@fwd.test
-mailQuotaSize: 1000000
-mailQuotaCount: 50
-accountStatus: active
-userPassword: {HASH}
-qmailDotMode: ldapwithprog
-deliveryProgramPath: /usr/bin/procmail
-mailReplyText: I am away
-mailSizeMax: 2000000
-"""
-
-
-def ternctl(t, *args, user=None, timeout=30, stdin=None, ids=None):
-    kw = {}
-    if user is not None:
-        pw = pwd.getpwnam(user)
-        ids = (pw.pw_uid, pw.pw_gid)
-    if ids is not None:
-        kw["preexec_fn"] = lambda: (os.setgroups([]), os.setgid(ids[1]), os.setuid(ids[0]))
-    return subprocess.run([str(TERNCTL), *args], env={**t.env, "TERN_CONF": str(t.conf)},
-                          capture_output=True, text=True, timeout=timeout,
-                          input=stdin if stdin is not None else "", **kw)
+LDIF = (f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n\n" +
+        qmail_user("joe", cn="Joe User", sn="User", mailAlternateAddress="joseph@example.test",
+                   mailMessageStore="joe/Maildir/", homeDirectory="/home/joe", qmailUID=2001,
+                   qmailGID=2002, mailHost="node-b.example.test", deliveryMode="noprogram",
+                   mailForwardingAddress="a@fwd.test", mailQuotaSize=1000000,
+                   mailQuotaCount=50, accountStatus="active", userPassword=HASH,
+                   qmailDotMode="ldapwithprog", deliveryProgramPath="/usr/bin/procmail",
+                   mailReplyText="I am away", mailSizeMax=2000000))
 
 
 def file_tern(make_tern, config=None):
@@ -154,12 +119,8 @@ needs_ldap = pytest.mark.skipif(ldap_usable() is not None, reason=str(ldap_usabl
 
 
 @pytest.fixture
-def slapd(workdir):
-    ldap = LdapInstance(workdir / "ldap")
-    ldap.add(LDIF)
-    ldap.start()
-    yield ldap
-    ldap.stop()
+def slapd(make_slapd):
+    return make_slapd(LDIF)
 
 
 def ldap_tern(make_tern, slapd):
@@ -181,7 +142,7 @@ def test_ldaplookup_prints_the_entry_never_the_password(make_tern, slapd):
             "mailForwardingAddress: a@fwd.test", "deliveryProgramPath: /usr/bin/procmail",
             "mailQuotaSize: 1000000", "mailQuotaCount: 50", "mailSizeMax: 2000000",
             "mailReplyText: I am away", "mailHost: node-b.example.test",
-            "userPassword: present", "found by: the address"]
+            "userPassword: present", "found by: address"]
     got = [line.strip() for line in out.splitlines()]
     for w in want:
         assert w in got, (w, out)
@@ -206,35 +167,47 @@ def test_ldaplookup_prints_the_entry_never_the_password(make_tern, slapd):
     assert "SSHA" not in t.log()
 
 
+CATCHALL = qmail_user("catchall", mailAlternateAddress="@example.test",
+                      mailMessageStore="catchall/Maildir/", qmailUID=2201, qmailGID=2201)
+
+
+@needs_ldap
+def test_ldaplookup_walks_the_way_routing_does(make_tern, make_slapd):
+    """the entry is the one routing ends on: the whole address, the extension removed at
+    each '-', then the @domain catch-all; and the line says which step found it"""
+    t = users_tern(make_tern, make_slapd(LDIF + "\n" + CATCHALL))
+    for addr, dn, step in [
+            ("joe@example.test", "joe", "address"),
+            ("joe-foo@example.test", "joe", "extension foo removed"),
+            ("Joseph-x-y@example.test", "joe", "extension x-y removed"),
+            ("nobody-x@example.test", "catchall", "catch-all @example.test")]:
+        p = ternctl(t, "ldaplookup", addr)
+        got = [line.strip() for line in p.stdout.splitlines()]
+        assert got[0] == "directory: found", (addr, p.stdout, p.stderr)
+        assert f"dn: uid={dn},{PEOPLE}" in got, (addr, p.stdout)
+        assert f"found by: {step}" in got, (addr, p.stdout)
+        # the verify part routes to the same user
+        assert f"{addr}: " in p.stdout and f"user={dn} " in p.stdout, (addr, p.stdout)
+    p = ternctl(t, "ldaplookup", "nobody@other.test")
+    assert p.stdout.startswith("directory: not found\n"), p.stdout
+
+
 # ---- ldaplookup -u UID, ldaplookup -p (qmail-ldaplookup's -u and -p) --------------------------
 
 PW = "pass word:1"
 
 
-def ssha(pw, salt=b"saltsalt"):
-    return "{SSHA}" + base64.b64encode(hashlib.sha1(pw.encode() + salt).digest() + salt).decode()
-
-
-def person(uid, extra):
-    return (f"dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: qmailUser\n"
-            f"uid: {uid}\ncn: {uid}\nsn: {uid}\nqmailUID: 2101\nqmailGID: 2101\n{extra}\n\n")
-
-
-PEOPLE2 = (person("pwuser", f"mail: pwuser@example.test\nuserPassword: {ssha(PW)}\n"
-                  "mailMessageStore: pwuser/Maildir/") +
-           person("nopw", "mail: nopw@example.test\nmailMessageStore: nopw/Maildir/") +
+PEOPLE2 = (qmail_user("pwuser", qmailUID=2101, qmailGID=2101, userPassword=ssha(PW),
+                      mailMessageStore="pwuser/Maildir/") +
+           qmail_user("nopw", qmailUID=2101, qmailGID=2101, mailMessageStore="nopw/Maildir/") +
            # qmailUser requires mail: an inetOrgPerson (found with ldapobjectclass so)
            f"dn: uid=nomail,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: nomail\ncn: n\nsn: n\n"
            f"userPassword: {ssha(PW)}\n\n")
 
 
 @pytest.fixture
-def slapd2(workdir):
-    ldap = LdapInstance(workdir / "ldap")
-    ldap.add(LDIF + "\n" + PEOPLE2)
-    ldap.start()
-    yield ldap
-    ldap.stop()
+def slapd2(make_slapd):
+    return make_slapd(LDIF + "\n" + PEOPLE2)
 
 
 def users_tern(make_tern, slapd, extra=None):

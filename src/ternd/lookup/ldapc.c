@@ -126,6 +126,18 @@ static void ldapc_search_answer(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
 	}
 }
 
+/* ---------------------------------------------------------------- attributes */
+
+/* the one list of the attributes a user or login search asks for (ldapc_req_send) and
+ * ldapc_answer_entry maps, by index; mailAlternateAddress is read by ldapc_is_catchall */
+enum { A_UID, A_QUID, A_QGID, A_STORE, A_HOME, A_HOST, A_MODE, A_FWD, A_QSIZE, A_QCOUNT,
+       A_SMAX, A_STATUS, A_PW, A_DOT, A_REPLY, A_PROG, A_MAIL, A_ALT, A_N };
+static char *ldapc_attrnames[A_N + 1] = { "uid", "qmailUID", "qmailGID",
+	"mailMessageStore", "homeDirectory", "mailHost", "deliveryMode", "mailForwardingAddress",
+	"mailQuotaSize", "mailQuotaCount", "mailSizeMax", "accountStatus", "userPassword",
+	"qmailDotMode", "mailReplyText", "deliveryProgramPath", "mail", "mailAlternateAddress",
+	NULL };
+
 /* ---------------------------------------------------------------- requests */
 
 static void ldapc_req_unlink(struct ldapc_req *r)
@@ -177,18 +189,14 @@ static int ldapc_userbind_send(struct ldapc_req *r)
 
 static int ldapc_req_send(struct ldapc_req *r)
 {
-	static char *attrs[] = { "uid", "qmailUID", "qmailGID", "mailMessageStore",
-		"homeDirectory", "mailHost", "deliveryMode", "mailForwardingAddress",
-		"mailQuotaSize", "mailQuotaCount", "mailSizeMax", "accountStatus", "userPassword",
-		"qmailDotMode", "mailReplyText", "deliveryProgramPath", "mail",
-		"mailAlternateAddress", NULL };
 	struct ldapc_srv *s = r->srv;
 	if (r->kind == LDAPC_Q_BIND)
 		return ldapc_userbind_send(r);
 	if (r->kind == LDAPC_Q_SEARCH)
 		return ldapc_search_send(r);
 	struct timeval tv = { (time_t)(s->l->c.timeout_ms / 1000 + 1), 0 };
-	int rc = ldap_search_ext(s->ld, s->l->c.basedn, LDAP_SCOPE_SUBTREE, r->filter, attrs, 0,
+	int rc = ldap_search_ext(s->ld, s->l->c.basedn, LDAP_SCOPE_SUBTREE, r->filter,
+	                         ldapc_attrnames, 0,
 	                         NULL, NULL, &tv, 16, &r->msgid);
 	if (rc != LDAP_SUCCESS) {
 		ldapc_srv_fail(s, "search", rc);
@@ -256,12 +264,6 @@ static int ldapc_num(const struct ldapc_vals *v, uint64_t max, uint64_t *out)
 	return str_to_u64(v->v[0], 0, max, out);
 }
 
-enum { A_UID, A_QUID, A_QGID, A_STORE, A_HOME, A_HOST, A_MODE, A_FWD, A_QSIZE, A_QCOUNT,
-       A_SMAX, A_STATUS, A_PW, A_DOT, A_REPLY, A_PROG, A_MAIL, A_N };
-static const char *const ldapc_attrnames[A_N] = { "uid", "qmailUID", "qmailGID",
-	"mailMessageStore", "homeDirectory", "mailHost", "deliveryMode", "mailForwardingAddress",
-	"mailQuotaSize", "mailQuotaCount", "mailSizeMax", "accountStatus", "userPassword",
-	"qmailDotMode", "mailReplyText", "deliveryProgramPath", "mail" };
 
 static const char *ldapc_first(const struct ldapc_vals *v)
 {

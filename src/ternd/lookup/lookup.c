@@ -96,7 +96,7 @@ static void lookup_reply(struct chan *c, uint32_t id, int verdict, const char *t
 	chan_send(c, &m);
 }
 
-static int lookup_verdict(int route_verdict)
+int lookup_verdict(int route_verdict)
 {
 	switch (route_verdict) {
 	case ROUTE_OK:     return V_OK;
@@ -160,7 +160,7 @@ static void lookup_check_reply(struct lookup_check *q, int verdict, const char *
 
 /* an address (<> removed) or its @domain in a bad* list: cb gets TABLE_FOUND / NOTFOUND /
  * TEMP */
-static void lookup_listed(const struct cfg_list *l, const char *addr, lookup_tables_cb cb,
+void lookup_listed(const struct cfg_list *l, const char *addr, lookup_tables_cb cb,
                           void *arg)
 {
 	size_t n = strlen(addr);
@@ -219,26 +219,44 @@ static void lookup_relay_done(void *arg, int rc)
 		lookup_check_reply(q, V_NORELAY, "relaying denied");
 }
 
+int lookup_badrcptto_verdict(int rc, const char **text)
+{
+	*text = rc == TABLE_FOUND ? "badrcptto" : rc == TABLE_TEMP ? "badrcptto table unreadable" :
+	        "";
+	return rc == TABLE_FOUND ? V_BAD : rc == TABLE_TEMP ? V_TEMP : V_OK;
+}
+
+int lookup_rcpt_where(const struct config *cfg, const char *addr, char **domain, int *verdict,
+                      const char **text)
+{
+	char *local = NULL;
+	*domain = NULL;
+	int where = route_normalize(cfg, addr, &local, domain);
+	free(local);
+	*verdict = where == ROUTE_BAD ? V_NOUSER : where == ROUTE_WTEMP ? V_TEMP : V_OK;
+	*text = where == ROUTE_BAD ? "bad address" : where == ROUTE_WTEMP ?
+	        "locals table unreadable" : "";
+	return where;
+}
+
 /* badrcptto answered: the routing decision, or for a remote domain the relay decision */
 static void lookup_rcpt_listed(void *arg, int rc)
 {
 	struct lookup_check *q = arg;
-	if (rc != TABLE_NOTFOUND) {
-		lookup_check_reply(q, rc == TABLE_FOUND ? V_BAD : V_TEMP,
-		                   rc == TABLE_FOUND ? "badrcptto" : "badrcptto table unreadable");
+	const char *text;
+	int v = lookup_badrcptto_verdict(rc, &text);
+	if (v != V_OK) {
+		lookup_check_reply(q, v, text);
 		return;
 	}
 	if (!lookup_check_chan(q)) {     /* parked, and the asker restarted meanwhile */
 		lookup_check_free(q);
 		return;
 	}
-	char *local, *domain;
-	int where = route_normalize(lk.cfg, q->addr, &local, &domain);
-	free(local);
-	if (where == ROUTE_BAD) {
-		lookup_check_reply(q, V_NOUSER, "bad address");
-	} else if (where == ROUTE_WTEMP) {
-		lookup_check_reply(q, V_TEMP, "locals table unreadable");
+	char *domain;
+	int where = lookup_rcpt_where(lk.cfg, q->addr, &domain, &v, &text);
+	if (v != V_OK) {
+		lookup_check_reply(q, v, text);
 	} else if (where == ROUTE_REMOTE) {
 		q->domain = domain;
 		domain = NULL;

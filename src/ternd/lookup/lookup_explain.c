@@ -20,6 +20,7 @@
 #include "ternd/lookup/lookup_explain.h"
 #include "ternd/lookup/lookup_session.h"
 #include "ternd/lookup/lookup_authdir.h"
+#include "ternd/lookup/lookup_ldap.h"
 #include "ternd/lookup/ldapc.h"
 #include "ternd/proto.h"
 #include "mail/ldapprof.h"
@@ -43,10 +44,12 @@ struct explain {
 	int dir;                     /* enum explain_dir */
 	int where;                   /* enum route_where of the address */
 	int pw;                      /* enum explain_pw */
+	int rcpthosts;               /* a remote address: rcpthosts' answer (TABLE_*) */
 	struct ev *tick;             /* the route walk after the directory's answer */
 	struct buf out;
 	char *secret;                /* EXPLAIN_PASSWORD: the password (wiped when freed) */
 	char *norm;                  /* local@domain as route_normalize gives it: the directory's key */
+	char *step;                  /* the step of the directory's walk that found the entry */
 	char *addr;                  /* what RCPT would get: asked, or the -u entry's mail; NULL
 	                                while a uid's entry is not in */
 	char asked[];                /* as asked: the address, or with EXPLAIN_UID the uid */
@@ -124,7 +127,9 @@ static void explain_user(struct buf *b, const struct explain *e, const struct ld
 	explain_attr(b, "mailReplyText", u->replytext, "(none)");
 	explain_attr(b, "mailHost", u->mailhost, "(none)");
 	buf_printf(b, "  userPassword: %s\n", *u->password ? "present" : "absent");
-	buf_printf(b, "  found by: %s\n", u->catchall ? "the @domain catch-all entry" : "the address");
+	buf_adds(b, "  found by: ");
+	explain_val(b, e->step ? e->step : "uid");
+	buf_addc(b, '\n');
 }
 
 static void explain_profile(struct buf *b, const char *enc)
@@ -197,6 +202,7 @@ static void explain_free(struct explain *e)
 	if (e->addr != e->asked)
 		free(e->addr);
 	free(e->norm);
+	free(e->step);
 	free(e);
 }
 
@@ -237,12 +243,13 @@ static void explain_finish(struct explain *e, int verdict, const char *diag,
 		buf_addc(b, ')');
 	}
 	buf_addc(b, '\n');
-	if (verdict == V_OK && e->where == ROUTE_REMOTE) {
-		int rc = table_list_lookup(&e->cfg->rcpthosts, strrchr(e->norm, '@') + 1);
-		buf_adds(b, rc == TABLE_FOUND ? "  rcpt: a remote domain in rcpthosts: accepted from "
-		         "any client\n" : "  rcpt: a remote domain: accepted only from relayclients, "
-		         "authenticated or pop-before-smtp clients\n");
-	}
+	if (verdict == V_OK && e->where == ROUTE_REMOTE)
+		buf_adds(b, e->rcpthosts == TABLE_FOUND ? "  rcpt: a remote domain in rcpthosts: "
+		         "accepted from any client\n" : e->rcpthosts == TABLE_TEMP ? "  rcpt: a remote "
+		         "domain; rcpthosts could not answer: accepted from relayclients, "
+		         "authenticated or pop-before-smtp clients, 451 4.3.0 for others\n" :
+		         "  rcpt: a remote domain: accepted only from relayclients, authenticated or "
+		         "pop-before-smtp clients\n");
 	for (size_t i = 0; res && i < res->n; i++)
 		explain_target(b, i, &res->t[i]);
 	explain_reply(e, verdict);
@@ -286,36 +293,57 @@ static void explain_route_done(const struct lookup_asker *who, const struct rout
 	struct explain *e = explain_list;
 	while (e && e->serial != who->id)
 		e = e->next;
-	if (!e)
-		return;
-	int v = res->verdict == ROUTE_OK ? V_OK : res->verdict == ROUTE_NOUSER ? V_NOUSER :
-	        res->verdict == ROUTE_DISABLED ? V_DISABLED : V_TEMP;
-	explain_finish(e, v, res->diag, res);
+	if (e)
+		explain_finish(e, lookup_verdict(res->verdict), res->diag, res);
 }
 
-/* RCPT's order: badrcptto (the address, then its @domain), then the routing walk */
+/* the routing walk (the same session as RCPT's and M_ROUTE's) */
+static void explain_walk(struct explain *e)
+{
+	struct lookup_asker who = { e->peer, e->gen, e->serial, M_EXPLAIN };
+	lookup_session_route(e->rc, e->be, &who, e->addr, explain_route_done);
+}
+
+static void explain_rcpthosts(void *arg, int rc)
+{
+	struct explain *e = arg;
+	e->rcpthosts = rc;
+	explain_walk(e);
+}
+
+/* badrcptto answered (lookup.c's RCPT check, ldap: tables included): the address's place,
+ * for a remote domain rcpthosts, then the routing walk */
+static void explain_listed(void *arg, int rc)
+{
+	struct explain *e = arg;
+	const char *text;
+	char *domain;
+	int v = lookup_badrcptto_verdict(rc, &text);
+	if (v != V_OK) {
+		explain_finish(e, v, text, NULL);
+		return;
+	}
+	e->where = lookup_rcpt_where(e->cfg, e->addr, &domain, &v, &text);
+	if (v != V_OK) {
+		explain_finish(e, v, text, NULL);
+	} else if (e->where == ROUTE_REMOTE) {
+		const char *item = domain;
+		lookup_tables_ask(&e->cfg->rcpthosts, &item, 1, explain_rcpthosts, e);
+	} else {
+		explain_walk(e);
+	}
+	free(domain);
+}
+
+/* RCPT's order (lookup.c): badrcptto (the address, then its @domain), the address's place,
+ * then the routing walk */
 static void explain_route(struct explain *e)
 {
 	if (!e->addr) {
 		explain_no_address(e);
 		return;
 	}
-	const char *at = strrchr(e->addr, '@');
-	int rc = table_list_lookup(&e->cfg->badrcptto, e->addr);
-	if (rc == TABLE_NOTFOUND && at && at[1])
-		rc = table_list_lookup(&e->cfg->badrcptto, at);
-	if (rc != TABLE_NOTFOUND) {
-		explain_finish(e, rc == TABLE_FOUND ? V_BAD : V_TEMP,
-		               rc == TABLE_FOUND ? "badrcptto" : "badrcptto table unreadable", NULL);
-		return;
-	}
-	if (e->where == ROUTE_BAD || e->where == ROUTE_WTEMP) {
-		explain_finish(e, e->where == ROUTE_BAD ? V_NOUSER : V_TEMP,
-		               e->where == ROUTE_BAD ? "bad address" : "locals table unreadable", NULL);
-		return;
-	}
-	struct lookup_asker who = { e->peer, e->gen, e->serial, M_EXPLAIN };
-	lookup_session_route(e->rc, e->be, &who, e->addr, explain_route_done);
+	lookup_listed(&e->cfg->badrcptto, e->addr, explain_listed, e);
 }
 
 static void explain_tick(int fd, short what, void *arg)
@@ -382,6 +410,16 @@ static void explain_dir_done(void *arg, int status, const struct ldapc_user *u)
 		ev_add(e->tick, 0);
 }
 
+/* the walk routing does (lookup_ldap_explain) ended: its entry and the step that found it */
+static void explain_walk_done(void *arg, int status, const struct ldapc_user *u,
+                              const char *step)
+{
+	struct explain *e = arg;
+	free(e->step);
+	e->step = xstrdup(step);
+	explain_dir_done(e, status, u);
+}
+
 /* a uid as ldapc_login takes it: printable, no blank, no '@' (that would search by mail) */
 static int explain_uid_ok(const char *uid)
 {
@@ -430,8 +468,7 @@ static void explain_directory(struct explain *e)
 		explain_route(e);
 		return;
 	}
-	if (ldapc_user(lookup_ldap, e->norm, explain_dir_done, e) < 0)
-		explain_dir_done(e, TABLE_TEMP, NULL);
+	lookup_ldap_explain(lookup_ldap, e->norm, explain_walk_done, e);
 }
 
 void lookup_explain(const struct config *cfg, struct route_ctx *rc, struct lookup_backend *be,

@@ -8,11 +8,25 @@
 #include "mail/config.h"
 #include "mail/route.h"
 #include "ternd/lookup/lookup_backend.h"
+#include "ternd/lookup/lookup_tables.h"
 
 struct chan;
 /* lookup.c: the channel to peer if it is still the one of generation gen, else NULL (the
  * peer restarted since it asked, or is down) */
 struct chan *lookup_peer_chan(int peer, uint32_t gen);
+/* lookup.c, RCPT's check in the order M_RCPT_CHECK asks it, for `ternctl verify` to ask
+ * the same: lookup_listed: addr (its <> removed) or its @domain in l, through
+ * lookup_tables_ask (ldap: tables answer later); lookup_badrcptto_verdict: what RCPT answers
+ * for badrcptto's answer rc (V_OK: not listed, go on; else the verdict and *text);
+ * lookup_rcpt_where: where addr goes (route_normalize's answer), with *verdict / *text the
+ * refusal RCPT gives (V_OK when none) and *domain the domain (the caller frees it) whose
+ * rcpthosts answer decides a remote address; lookup_verdict: a routing verdict as a V_
+ * verdict. */
+void lookup_listed(const struct cfg_list *l, const char *addr, lookup_tables_cb cb, void *arg);
+int lookup_badrcptto_verdict(int rc, const char **text);
+int lookup_rcpt_where(const struct config *cfg, const char *addr, char **domain, int *verdict,
+                      const char **text);
+int lookup_verdict(int route_verdict);
 
 /* Answer M_EXPLAIN (frame id id, from peer of generation gen) about addr: the directory's
  * entry when flags has EXPLAIN_DIRECTORY (with EXPLAIN_UID addr is a uid, and the route is

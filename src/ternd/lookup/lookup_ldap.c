@@ -37,6 +37,9 @@ struct ldu_q {                       /* one question out to the directory */
 	int inmap;                       /* in b->inflight (joinable) */
 	struct users_result *catchall;   /* the catch-all's answer, kept for the end */
 	struct ldu_waiter *w;
+	lookup_ldap_walk_cb walk;        /* lookup_ldap_explain: told the entry, no mapping */
+	void *walkarg;
+	int walkcatch, walkfinal;        /* a catch-all seen; asking for it again at the end */
 };
 
 struct ldu_entry {                   /* one cached answer */
@@ -297,6 +300,8 @@ static void ldu_cache_copy(const struct users_result *c, struct users_result *r)
 /* ---------------------------------------------------------------- questions */
 
 static void ldu_ask_next(struct ldu_q *q);
+static int ldu_walk_answer(struct ldu_q *q, int status, const struct ldapc_user *u);
+static void ldu_walk_end(struct ldu_q *q);
 
 /* answer every waiter of q with r and free q (r may point into q) */
 static void ldu_finish(struct ldu_q *q, struct users_result *r)
@@ -339,6 +344,8 @@ static void ldu_answer(void *arg, int status, const struct ldapc_user *u)
 {
 	struct ldu_q *q = arg;
 	struct users_result r;
+	if (q->walk && ldu_walk_answer(q, status, u))
+		return;
 	if (status == TABLE_TEMP) {
 		memset(&r, 0, sizeof r);
 		r.status = TABLE_TEMP;
@@ -381,7 +388,9 @@ static void ldu_ask_next(struct ldu_q *q)
 		buf_free(&a);
 		return;
 	}
-	if (q->catchall)
+	if (q->walk)
+		ldu_walk_end(q);
+	else if (q->catchall)
 		ldu_finish(q, q->catchall);
 	else
 		ldu_notfound(q);
@@ -443,6 +452,77 @@ static void ldu_ask(struct lookup_backend *be, const char *local, const char *do
 		hmap_put(&b->inflight, &q->h);
 		q->inmap = 1;
 	}
+	ldu_ask_next(q);
+}
+
+/* ---------------------------------------------------------------- the walk, explained */
+
+static void ldu_walk_free(struct ldu_q *q)
+{
+	free(q->b);
+	free(q->key);
+	free(q->local);
+	free(q->domain);
+	free(q);
+}
+
+/* lookup_ldap_explain's answers: the entry the walk ends on goes to q->walk with the step
+ * that found it; a catch-all is remembered and asked again at the end (an entry is valid
+ * only in its callback). 0: the routing walk goes on (not found: the next step). */
+static int ldu_walk_answer(struct ldu_q *q, int status, const struct ldapc_user *u)
+{
+	if (status == TABLE_NOTFOUND && !q->walkfinal)
+		return 0;
+	if (status == TABLE_FOUND && u->catchall && !q->walkfinal) {
+		q->walkcatch = 1;
+		ldu_ask_next(q);
+		return 1;
+	}
+	struct buf how;
+	buf_init(&how);
+	if (status == TABLE_FOUND && u->catchall)
+		buf_printf(&how, "catch-all @%s", q->domain);
+	else if (status == TABLE_FOUND && q->local[q->cut])
+		buf_printf(&how, "extension %s removed", q->local + q->cut + 1);
+	else
+		buf_adds(&how, status == TABLE_FOUND ? "address" : "");
+	q->walk(q->walkarg, status, status == TABLE_FOUND ? u : NULL, how.p ? how.p : "");
+	buf_free(&how);
+	ldu_walk_free(q);
+	return 1;
+}
+
+/* every step asked: the catch-all's entry once more, else not found */
+static void ldu_walk_end(struct ldu_q *q)
+{
+	if (!q->walkcatch) {
+		q->walk(q->walkarg, TABLE_NOTFOUND, NULL, "");
+		ldu_walk_free(q);
+		return;
+	}
+	q->walkfinal = 1;
+	q->cut = strlen(q->local);
+	if (ldapc_user(q->b->l, q->key, ldu_answer, q) < 0)
+		ldu_answer(q, TABLE_TEMP, NULL);
+}
+
+void lookup_ldap_explain(struct ldapc *l, const char *addr, lookup_ldap_walk_cb cb, void *arg)
+{
+	const char *at = strrchr(addr, '@');
+	if (!at || at == addr || (size_t)(at - addr) >= USERS_MAXLOCAL) {
+		cb(arg, TABLE_NOTFOUND, NULL, "");
+		return;
+	}
+	struct ldu_q *q = xcalloc(1, sizeof *q);
+	q->b = xcalloc(1, sizeof *q->b);
+	q->b->l = l;
+	q->key = xstrdup(addr);
+	str_lower(q->key);
+	q->local = xstrndup(q->key, (size_t)(at - addr));
+	q->domain = xstrdup(q->key + (at - addr) + 1);
+	q->cut = strlen(q->local);
+	q->walk = cb;
+	q->walkarg = arg;
 	ldu_ask_next(q);
 }
 

@@ -35,4 +35,12 @@ int lookup_ldap_account(const char *status);
  * set and the reason logged). ext: the removed extension ("" when none). */
 int lookup_ldap_map(const struct config *cfg, const struct ldapc_user *u, const char *local,
                     const char *ext, struct users_result *r);
+/* ternctl ldaplookup: the entry routing's walk (above: the whole address, the extension
+ * removed at each '-', the @domain catch-all) ends on for addr (local@domain), without the
+ * cache or the mapping. cb gets TABLE_FOUND with the entry and the step that found it
+ * ("address", "extension foo removed", "catch-all @domain"), TABLE_NOTFOUND or TABLE_TEMP
+ * (u NULL, step ""), exactly once, possibly before this returns. */
+typedef void (*lookup_ldap_walk_cb)(void *arg, int status, const struct ldapc_user *u,
+                                    const char *step);
+void lookup_ldap_explain(struct ldapc *l, const char *addr, lookup_ldap_walk_cb cb, void *arg);
 #endif
