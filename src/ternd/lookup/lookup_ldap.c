@@ -140,6 +140,11 @@ static int ldu_ids(const struct config *cfg, const struct ldapc_user *u, struct 
 		return ldu_temp(r, u->dn, "qmailUID %s is a role account of ternd", v);
 	if (u->qmailuid < cfg->minuid)
 		return ldu_temp(r, u->dn, "qmailUID %s is below minuid (a system account)", v);
+	if (u->qmailgid < cfg->minuid && u->qmailgid != cfg->ldapgid) {
+		snprintf(v, sizeof v, "%lu", (unsigned long)u->qmailgid);
+		return ldu_temp(r, u->dn, "qmailGID %s is below minuid and not ldapgid (a system "
+		                "group)", v);
+	}
 	r->uid = u->qmailuid;
 	r->gid = u->qmailgid;
 	return TABLE_FOUND;
