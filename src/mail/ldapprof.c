@@ -63,6 +63,18 @@ int ldapprof_mode(const char *word, unsigned *flags)
 	return -1;
 }
 
+int ldapprof_store_ok(const char *st)
+{
+	size_t n = strlen(st);
+	if (n < 2 || st[0] != '/' || strstr(st, "/../") || st[n - 1] == ' ' ||
+	    (n >= 3 && strcmp(st + n - 3, "/..") == 0))
+		return 0;
+	for (; *st; st++)
+		if ((unsigned char)*st < 0x20 || *st == 0x7f)
+			return 0;
+	return 1;
+}
+
 static void ldapprof_word(struct buf *out, const char *key, const char *v)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -91,13 +91,14 @@ int lookup_ldap_account(const char *s)
 	return -1;
 }
 
-/* the store: absolute (ldapc prepended ldapmessagestore), a Maildir ending in '/' */
+/* the store: always a Maildir ending in '/'; ldapprof_store_ok (ldapc prepended
+ * ldapmessagestore to a relative value) */
 static char *ldu_store(const char *ms)
 {
 	size_t n = strlen(ms);
 	if (!n)
 		return xstrdup("");
-	if (ms[0] != '/')
+	if (!ldapprof_store_ok(ms))
 		return NULL;
 	struct buf b;
 	buf_init(&b);
@@ -216,8 +217,8 @@ int lookup_ldap_map(const struct config *cfg, const struct ldapc_user *u, const 
 		return TABLE_TEMP;
 	char *store = ldu_store(u->messagestore);
 	if (!store)
-		return ldu_temp(r, u->dn, "relative mailMessageStore %.60s and no ldapmessagestore",
-		                u->messagestore);
+		return ldu_temp(r, u->dn, "mailMessageStore %.60s is relative (and no "
+		                "ldapmessagestore), has /../ or a control byte", u->messagestore);
 	if (ldu_home(u, store, r) != TABLE_FOUND) {
 		free(store);
 		return TABLE_TEMP;
