@@ -5,6 +5,7 @@
  * with `ldaprebind yes`, the password is checked by a simple bind as the entry's DN on a
  * client of its own (never the searching connection, whose identity must not change).
  * CRAM-MD5 and APOP always use userPassword (a bind cannot check a challenge's digest).
+ * With ldaprebind an unknown login is bound too, as a DN no entry has (timing).
  * Owns: the questions in flight (each answers its auth_pending exactly once) and the bind
  * client. Trusts: nothing the directory sends: the entry is mapped by routing's own
  * lookup_ldap_map (uid, home, ids, store: the same entries refused as for delivery); the
@@ -104,9 +105,32 @@ static void lad_bound(void *arg, int status, const struct ldapc_user *u)
 		lad_answer(d, TABLE_FOUND, "", status == TABLE_FOUND ? AUTH_BIND_OK : AUTH_BIND_BAD);
 }
 
+/* the dummy bind of an unknown login: whatever the directory says, nobody is found */
+static void lad_dummy_bound(void *arg, int status, const struct ldapc_user *u)
+{
+	(void)status;
+	(void)u;
+	lad_answer(arg, TABLE_NOTFOUND, "", AUTH_BIND_NONE);
+}
+
+/* ldaprebind: a known login costs a bind round trip; an unknown one costs a bind too, as a
+ * DN no entry has, so that the answer's timing does not tell which logins exist */
+static int lad_dummy_bind(struct lad *d)
+{
+	if (!lad_rebind || d->challenge || !lad_binder || !*d->secret)
+		return 0;
+	snprintf(d->dn, sizeof d->dn, "uid=tern-no-such-login,%s",
+	         lad_cfg->ldapbasedn && *lad_cfg->ldapbasedn ? lad_cfg->ldapbasedn : "dc=invalid");
+	if (ldapc_bind(lad_binder, d->dn, d->secret, lad_dummy_bound, d) < 0)
+		return 0;                  /* not even queued: answered at once, as before */
+	return 1;
+}
+
 static void lad_found(void *arg, int status, const struct ldapc_user *u)
 {
 	struct lad *d = arg;
+	if (status == TABLE_NOTFOUND && lad_dummy_bind(d))
+		return;
 	if (status != TABLE_FOUND || !u) {
 		lad_answer(d, status == TABLE_FOUND ? TABLE_TEMP : status,
 		           "the directory did not answer", AUTH_BIND_NONE);
@@ -123,7 +147,8 @@ static void lad_found(void *arg, int status, const struct ldapc_user *u)
 		return;
 	}
 	d->pwhash[0] = '\0';           /* the bind decides, whatever the entry disclosed */
-	ldapc_bind(lad_binder, d->dn, d->secret, lad_bound, d);
+	if (ldapc_bind(lad_binder, d->dn, d->secret, lad_bound, d) < 0)
+		lad_answer(d, TABLE_TEMP, "the user bind could not be queued", AUTH_BIND_NONE);
 }
 
 static void lad_ask(struct auth_pending *p, const struct auth_req *q, int challenge)
