@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const ldapprof_dotmodes[] = {
+const char *const ldapprof_dotmode_words[] = {
 	[LDAPPROF_LDAPONLY] = "ldaponly", [LDAPPROF_LDAPWITHPROG] = "ldapwithprog",
 	[LDAPPROF_DOTONLY] = "dotonly", [LDAPPROF_BOTH] = "both", [LDAPPROF_NONE] = "none",
+	[LDAPPROF_NONE + 1] = NULL,
 };
 
 static const struct { const char *word; unsigned flags; } ldapprof_modes[] = {
@@ -42,15 +43,23 @@ void ldapprof_free(struct ldapprof *p)
 
 int ldapprof_dotmode(const char *word)
 {
-	for (size_t i = 0; i < sizeof ldapprof_dotmodes / sizeof ldapprof_dotmodes[0]; i++)
-		if (str_casecmp(word, ldapprof_dotmodes[i]) == 0)
+	for (size_t i = 0; ldapprof_dotmode_words[i]; i++)
+		if (str_casecmp(word, ldapprof_dotmode_words[i]) == 0)
 			return (int)i;
 	return -1;
 }
 
 const char *ldapprof_dotmode_name(int dotmode)
 {
-	return dotmode >= 0 && dotmode <= LDAPPROF_NONE ? ldapprof_dotmodes[dotmode] : "?";
+	return dotmode >= 0 && dotmode <= LDAPPROF_NONE ? ldapprof_dotmode_words[dotmode] : "?";
+}
+
+const char *ldapprof_mode_name(unsigned flag)
+{
+	for (size_t i = 0; i < sizeof ldapprof_modes / sizeof ldapprof_modes[0]; i++)
+		if (ldapprof_modes[i].flags == flag)
+			return ldapprof_modes[i].word;     /* the first word of the flag */
+	return "?";
 }
 
 int ldapprof_mode(const char *word, unsigned *flags)
