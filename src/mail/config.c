@@ -1095,9 +1095,6 @@ static void cfg_check_defaultprivs(struct cfg_parse *ps)
 	}
 }
 
-/* the files of the TLS client: tlscafile readable, clientcert present with a key matching
- * its certificate (when this process may read it; the mta checks again as it loads it), smtpauth a file:PATH nobody else may read, and the lines of the
- * tlsdestinations and smtpauth tables (smtpauth's only when this process may read it). */
 /* users ldap: asks the directory: without ldapserver there is none */
 static void cfg_check_ldapusers(struct cfg_parse *ps)
 {
@@ -1108,6 +1105,9 @@ static void cfg_check_ldapusers(struct cfg_parse *ps)
 	cfg_err(ps, "users: ldap: needs ldapserver (the directory to ask)");
 }
 
+/* the files of the TLS client: tlscafile readable, clientcert present with a key matching
+ * its certificate (when this process may read it; the mta checks again as it loads it), smtpauth a file:PATH nobody else may read, and the lines of the
+ * tlsdestinations and smtpauth tables (smtpauth's only when this process may read it). */
 static void cfg_check_tls_client(struct cfg_parse *ps)
 {
 	static char none[1];
