@@ -55,7 +55,7 @@ static int line_safe(const char *v, int tab)
 static void check_profile(void)
 {
 	const char *st = L.prof.store;
-	if (*st && (*st != '/' || !line_safe(st, 0) || strstr(st, "/../") || st[strlen(st) - 1] == ' '))
+	if (*st && !ldapprof_store_ok(st))
 		local_die(111, "bad delivery profile: the store is not an absolute path (#4.3.0)");
 	for (size_t i = 0; i < L.prof.nforward; i++)
 		if (!line_safe(L.prof.forward[i], 0))

@@ -75,3 +75,11 @@ struct hnode *hmap_next(const struct hmap *h, size_t *bucket, struct hnode *prev
 		}
 	return NULL;
 }
+
+uint64_t str_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return h;
+}

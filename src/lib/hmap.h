@@ -15,4 +15,7 @@ struct hnode *hmap_get(const struct hmap *h, uint64_t key);
 struct hnode *hmap_del(struct hmap *h, uint64_t key);
 /* iterate: for (i = 0, n = NULL; (n = hmap_next(h, &i, n)); ) — do not modify while iterating */
 struct hnode *hmap_next(const struct hmap *h, size_t *bucket, struct hnode *prev);
+/* the 64-bit FNV-1a hash of a string: the keys of hmap users (table.c, lookup_ldap.c) and the
+ * stable UIDL of an odd Maildir file name (pop3_maildir.c: never change it) */
+uint64_t str_hash(const char *s);
 #endif

@@ -8,6 +8,7 @@
  * the file, then the defaults derived from `me`); call config_free() before reusing c.
  * Defaults go through the same setters as file values, so a default is checked like one. */
 #include "mail/config.h"
+#include "mail/ldapprof.h"
 #include "mail/cluster.h"
 #include "mail/ldaptable.h"
 #include "mail/table.h"
@@ -184,15 +185,13 @@ static const char *const cfg_policy_values[] = { "skip", "hold", NULL };
 static const char *const cfg_dotqmail_values[] = { "strict", "qmail", NULL };
 static const char *const cfg_sandbox_values[] = { "yes", "log", "no", NULL };
 static const char *const cfg_smtptls_values[] = { "none", "may", "encrypt", "verify", NULL };
-static const char *const cfg_dotmode_values[] = { "ldaponly", "ldapwithprog", "dotonly", "both",
-                                                  "none", NULL };
 static const struct { const char *key; const char *const *values; } cfg_choices[] = {
 	{ "spoolsync", cfg_spoolsync_values },
 	{ "qp_agentpolicy", cfg_policy_values },
 	{ "dotqmailcheck", cfg_dotqmail_values },
 	{ "sandbox", cfg_sandbox_values },
 	{ "smtptls", cfg_smtptls_values },
-	{ "ldapdefaultdotmode", cfg_dotmode_values },
+	{ "ldapdefaultdotmode", ldapprof_dotmode_words },
 };
 #undef O
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -1126,9 +1125,6 @@ static void cfg_check_defaultprivs(struct cfg_parse *ps)
 	}
 }
 
-/* the files of the TLS client: tlscafile readable, clientcert present with a key matching
- * its certificate (when this process may read it; the mta checks again as it loads it), smtpauth a file:PATH nobody else may read, and the lines of the
- * tlsdestinations and smtpauth tables (smtpauth's only when this process may read it). */
 /* users ldap: asks the directory: without ldapserver there is none */
 static void cfg_check_ldapusers(struct cfg_parse *ps)
 {
@@ -1158,6 +1154,9 @@ static void cfg_check_ldaptables(struct cfg_parse *ps)
 	}
 }
 
+/* the files of the TLS client: tlscafile readable, clientcert present with a key matching
+ * its certificate (when this process may read it; the mta checks again as it loads it), smtpauth a file:PATH nobody else may read, and the lines of the
+ * tlsdestinations and smtpauth tables (smtpauth's only when this process may read it). */
 static void cfg_check_tls_client(struct cfg_parse *ps)
 {
 	static char none[1];

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const ldapprof_dotmodes[] = {
+const char *const ldapprof_dotmode_words[] = {
 	[LDAPPROF_LDAPONLY] = "ldaponly", [LDAPPROF_LDAPWITHPROG] = "ldapwithprog",
 	[LDAPPROF_DOTONLY] = "dotonly", [LDAPPROF_BOTH] = "both", [LDAPPROF_NONE] = "none",
+	[LDAPPROF_NONE + 1] = NULL,
 };
 
 static const struct { const char *word; unsigned flags; } ldapprof_modes[] = {
@@ -42,15 +43,23 @@ void ldapprof_free(struct ldapprof *p)
 
 int ldapprof_dotmode(const char *word)
 {
-	for (size_t i = 0; i < sizeof ldapprof_dotmodes / sizeof ldapprof_dotmodes[0]; i++)
-		if (str_casecmp(word, ldapprof_dotmodes[i]) == 0)
+	for (size_t i = 0; ldapprof_dotmode_words[i]; i++)
+		if (str_casecmp(word, ldapprof_dotmode_words[i]) == 0)
 			return (int)i;
 	return -1;
 }
 
 const char *ldapprof_dotmode_name(int dotmode)
 {
-	return dotmode >= 0 && dotmode <= LDAPPROF_NONE ? ldapprof_dotmodes[dotmode] : "?";
+	return dotmode >= 0 && dotmode <= LDAPPROF_NONE ? ldapprof_dotmode_words[dotmode] : "?";
+}
+
+const char *ldapprof_mode_name(unsigned flag)
+{
+	for (size_t i = 0; i < sizeof ldapprof_modes / sizeof ldapprof_modes[0]; i++)
+		if (ldapprof_modes[i].flags == flag)
+			return ldapprof_modes[i].word;     /* the first word of the flag */
+	return "?";
 }
 
 int ldapprof_mode(const char *word, unsigned *flags)
@@ -61,6 +70,18 @@ int ldapprof_mode(const char *word, unsigned *flags)
 			return 0;
 		}
 	return -1;
+}
+
+int ldapprof_store_ok(const char *st)
+{
+	size_t n = strlen(st);
+	if (n < 2 || st[0] != '/' || strstr(st, "/../") || st[n - 1] == ' ' ||
+	    (n >= 3 && strcmp(st + n - 3, "/..") == 0))
+		return 0;
+	for (; *st; st++)
+		if ((unsigned char)*st < 0x20 || *st == 0x7f)
+			return 0;
+	return 1;
 }
 
 static void ldapprof_word(struct buf *out, const char *key, const char *v)

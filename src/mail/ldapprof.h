@@ -46,6 +46,14 @@ void ldapprof_free(struct ldapprof *p);      /* frees the strings, leaves p empt
 int ldapprof_dotmode(const char *word);
 const char *ldapprof_dotmode_name(int dotmode);
 int ldapprof_mode(const char *word, unsigned *flags);
+/* the qmailDotMode words, indexed by enum ldapprof_dotmode, NULL-terminated (config.c's
+ * ldapdefaultdotmode choices) */
+extern const char *const ldapprof_dotmode_words[];
+/* the deliveryMode word of one LDAPPROF_* flag ("nombox" …), "?" if none */
+const char *ldapprof_mode_name(unsigned flag);
+/* The one rule for a store (the lookup role's mapping, tern-local's check): absolute, no
+ * "/../" (nor a final "/.."), no control byte, no final blank. 1 = usable. */
+int ldapprof_store_ok(const char *store);
 /* Append p's encoding (one line, no newline) to out. */
 void ldapprof_encode(const struct ldapprof *p, struct buf *out);
 /* Decode s into p (initialised here; free with ldapprof_free even on error). 0, or -1 with

@@ -4,6 +4,7 @@
  * large pieces rather than octet by octet. A name carrying Dovecot's ",W=<size>" is not read.
  * Owns: the session's listing (names, sizes, marks). Trusts: nothing in names or contents. */
 #include "mail/pop3_maildir.h"
+#include "lib/hmap.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -105,9 +106,7 @@ void pop3_maildir_uidl(const char *name, char out[POP3_UIDLMAX + 1])
 		out[n] = '\0';
 		return;
 	}
-	uint64_t h = 14695981039346656037ull;          /* FNV-1a of the whole name */
-	for (const unsigned char *q = (const unsigned char *)name; *q; q++)
-		h = (h ^ *q) * 1099511628211ull;
+	uint64_t h = str_hash(name);                   /* FNV-1a of the whole name */
 	snprintf(out, POP3_UIDLMAX + 1, "x%016llx", (unsigned long long)h);
 }
 

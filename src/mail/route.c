@@ -227,9 +227,7 @@ static int route_dotqmail(const struct users_result *r)
 
 #define ROUTE_USER_DISABLED 101     /* route_user: a directory user whose account is disabled */
 
-/* Is mailhost another node of the cluster (ldapcluster yes, neither `me` nor one of
- * ldapclusterhosts, compared case-insensitively)? 1 yes, 0 no, -1 cannot tell */
-static int route_other_node(const struct config *cfg, const char *mailhost)
+int route_other_node(const struct config *cfg, const char *mailhost)
 {
 	if (!cfg->ldapcluster || !*mailhost || (cfg->me && str_casecmp(mailhost, cfg->me) == 0))
 		return 0;

@@ -107,6 +107,10 @@ int route_smtproute_parse(const char *entry, char *key, size_t keylen, char *hos
                           size_t hostlen);
 /* The relay part of an entry ("", "relay", "relay:port", "[1.2.3.4]:port",
  * "[IPv6:...]:port") -> host as encoded above ("" for ""). 0 / -1 if malformed. */
+/* Is mailhost another node of the cluster (ldapcluster yes, neither `me` nor one of
+ * ldapclusterhosts, compared case-insensitively)? 1 yes, 0 no, -1 cannot tell. Routing and
+ * POP3 logins (lookup_pop.c) ask the same. */
+int route_other_node(const struct config *cfg, const char *mailhost);
 int route_relay(const char *relay, char *host, size_t hostlen);
 /* The host of an smtp target for a (normalised) recipient domain: ROUTE_OK with host set;
  * ROUTE_TEMP when a table cannot be read or the matching entry is malformed; ROUTE_NOUSER

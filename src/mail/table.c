@@ -4,6 +4,7 @@
  * cannot be read answers TABLE_TEMP. */
 #include "mail/table.h"
 #include "lib/buf.h"
+#include "lib/hmap.h"
 #include "lib/log.h"
 #include <arpa/inet.h>
 #include <cdb.h>
@@ -35,14 +36,6 @@ struct table_map {
 	size_t nb, n;
 };
 
-static uint64_t table_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 struct table_map *table_map_new(void)
 {
 	struct table_map *m = xcalloc(1, sizeof *m);
@@ -59,7 +52,7 @@ static void table_map_grow(struct table_map *m)
 		struct table_ent *e = m->b[i], *next;
 		for (; e; e = next) {
 			next = e->next;
-			size_t h = (size_t)(table_hash(e->key) & (nb - 1));
+			size_t h = (size_t)(str_hash(e->key) & (nb - 1));
 			e->next = b[h];
 			b[h] = e;
 		}
@@ -71,7 +64,7 @@ static void table_map_grow(struct table_map *m)
 
 static struct table_ent *table_map_find(const struct table_map *m, const char *key)
 {
-	struct table_ent *e = m->b[table_hash(key) & (m->nb - 1)];
+	struct table_ent *e = m->b[str_hash(key) & (m->nb - 1)];
 	for (; e; e = e->next)
 		if (strcmp(e->key, key) == 0)
 			return e;
@@ -84,7 +77,7 @@ int table_map_put(struct table_map *m, const char *key, void *val)
 		return 1;
 	if (m->n >= m->nb)
 		table_map_grow(m);
-	size_t h = (size_t)(table_hash(key) & (m->nb - 1));
+	size_t h = (size_t)(str_hash(key) & (m->nb - 1));
 	struct table_ent *e = xmalloc(sizeof *e);
 	e->key = xstrdup(key);
 	e->val = val;

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #define USERS_MAXFILE (256u * 1024 * 1024)
-#define USERS_MAXEXT  16   /* at most this many '-' split points are tried */
 
 enum users_kind { UK_FILE, UK_PASSWD, UK_ANY, UK_LDAP };
 
@@ -355,13 +354,20 @@ int users_lookup(struct users *u, const char *local, struct users_result *r)
 			}
 			return rc;
 		}
-		char *dash = strrchr(name, '-');
-		if (!dash || dash == name)
+		size_t next = users_ext_next(name, cut);
+		if (!next)
 			break;
-		cut = (size_t)(dash - name);
+		cut = next;
 	}
 	snprintf(r->diag, sizeof r->diag, "no such user");
 	return r->status;
+}
+
+size_t users_ext_next(const char *local, size_t cut)
+{
+	while (cut > 0 && local[cut - 1] != '-')
+		cut--;
+	return cut > 1 ? cut - 1 : 0;
 }
 
 void users_set_minuid(struct users *u, uint64_t minuid)

@@ -16,6 +16,7 @@
 #include "mail/config.h"
 
 #define USERS_MAXLOCAL 256
+#define USERS_MAXEXT   16   /* extensions: at most this many '-' split points are tried */
 #define USERS_MAXHOME  1024
 
 #define USERS_MAXHASH 256
@@ -54,6 +55,10 @@ int users_lookup(struct users *u, const char *local, struct users_result *r);
 /* Is this a local part we are willing to deliver to (no '/', no leading '.', printable,
  * at most 64 octets)? */
 int users_valid_local(const char *local);
+/* Extension splitting, qmail's rule (the users table and the directory, lookup_ldap.c): the
+ * length of the next shorter local part, cut at the last '-' of local[0..cut), or 0 when
+ * there is none (no '-', or only a leading one). Callers try at most USERS_MAXEXT cuts. */
+size_t users_ext_next(const char *local, size_t cut);
 void users_free(struct users *u);
 /* passwd: tables only: an account with a uid below minuid (the `minuid` key) is no mail user:
  * TABLE_NOTFOUND, as for an unknown name, so that RCPT refuses it (0, the default: any uid) */

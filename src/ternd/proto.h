@@ -171,7 +171,9 @@ enum msgtype {
 	                       S response (APOP / CRAM-MD5: the client's hex digest, else "")
 	                       -> M_POP_RESULT (refused), or M_POP_SPAWN to the parent (accepted) */
 	M_POP_RESULT,       /* lookup -> smtp: Q verdict (enum auth_verdict, above),
-	                       Q delay ms (wait before answering), Q close (1 = hang up) */
+	                       Q delay ms (wait before answering), Q close (1 = hang up),
+	                       S text (the -ERR line's text, printable; "" = the verdict's own:
+	                       a user homed on another cluster node gets "[SYS/PERM] …") */
 	M_POP_SPAWN,        /* lookup -> parent: S user, Q uid, Q gid, S home, S maildir (relative
 	                       to home, or absolute) -> M_POP_READY to the smtp role */
 	M_POP_READY,        /* parent -> smtp: Q status (0 = the worker runs: + fd, the smtp role's

@@ -4,7 +4,8 @@ issue 9) against a real slapd (tests/e2e/ldapinst.py): userPassword in every dig
 -6`), PLAIN and LOGIN, CRAM-MD5 and APOP against a cleartext userPassword, accountStatus,
 the directory down (454 4.7.0 / -ERR [SYS/TEMP], not counted by the throttle), ldaprebind
 with an ACL that hides userPassword, POP3 serving the entry's mailMessageStore as its
-qmailUID, pop-before-smtp, filter injection in the login name, and the lookup role answering
+qmailUID, a POP3 login homed on another cluster node refused (-ERR [SYS/PERM] naming
+it) while its SMTP AUTH works, pop-before-smtp, filter injection in the login name, and the lookup role answering
 other requests while a login waits for a frozen directory.
 
 Owns: its slapd, its ternd and their directories. Trusts: conftest.Tern, ldapinst."""
@@ -67,6 +68,9 @@ def people(storedir):
                          accountStatus=status))
     out.append(entry("rootuid", ssha(PW), f"{storedir}/rootuid/Maildir/", qmailUID=0,
                      qmailGID=0))
+    # homed on another cluster node (ldapcluster yes): SMTP AUTH yes, POP3 there
+    out.append(entry("faraway", ssha(PW), f"{storedir}/faraway/Maildir/", **ids,
+                     mailHost="node2.example.test"))
     # relative store (ldapmessagestore prefix), ids from ldapuid/ldapgid
     out.append(entry("popper", "{CLEARTEXT}" + PW, "popper/Maildir/"))
     return "".join(out)
@@ -98,7 +102,7 @@ class Dir:
                "ldapbasedn": "dc=example,dc=test", "ldaptimeout": "2",
                "ldapmessagestore": str(self.store), "ldapuid": str(UID),
                "ldapgid": str(UID), "authplaintext": "yes", "authfaildelaymax": "0",
-               "authfailclose": "0", "pbstimeout": "60"}
+               "authfailclose": "0", "pbstimeout": "60", "ldapcluster": "yes"}
         if not anonymous:
             cfg.update({"ldaplogin": self.ldap.rootdn, "ldappassword": self.ldap.rootpw})
         cfg.update(extra or {})
@@ -303,13 +307,26 @@ def test_pop3_refuses_uid_0_and_bad_accounts(d):
     with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
         p.pass_(PW)
     p.close()
-    assert wait_for(lambda: "event=pop3_refused" in d.t.log())
+    # refused by routing's own mapping of the entry (lookup_ldap_map), as delivery is
+    assert wait_for(lambda: "event=ldap_user_unusable dn=\"uid=rootuid," in d.t.log())
     p = d.pop3()
     p.user("noaccess")
     with pytest.raises(poplib.error_proto) as e:
         p.pass_(PW)
     assert b"SYS/TEMP" not in str(e.value).encode()
     p.close()
+
+
+def test_pop3_login_homed_on_another_node(d):
+    p = d.pop3()
+    p.user("faraway")
+    with pytest.raises(poplib.error_proto, match=r"SYS/PERM.*node2\.example\.test"):
+        p.pass_(PW)
+    p.close()
+    assert wait_for(lambda: "event=pop3_refused" in d.t.log() and
+                    "mailhost=node2.example.test" in d.t.log())
+    # SMTP AUTH works: relaying from anywhere in the cluster is fine
+    assert one(d, auth_plain, "faraway", PW)[0] == 235
 
 
 def relay_code(d):

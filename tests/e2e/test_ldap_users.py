@@ -53,6 +53,11 @@ def ldif(home):
     out += person("odd", home, "accountStatus: sleeping\n")
     out += person("far", home, "mailHost: node-b.example.test\n")
     out += person("here", home, "mailHost: TERN.test\n")
+    # two entries answer twin@example.test: a tempfail, never either of them
+    out += person("twin1", home, "mailAlternateAddress: twin@example.test\n")
+    out += person("twin2", home, "mailAlternateAddress: twin@example.test\n")
+    # a system group (ssl-cert is 103 on Debian): unusable, never a delivery's gid
+    out += person("sysgrp", home).replace(f"qmailGID: {UID}", "qmailGID: 103")
     out += (f"dn: uid=rooty,{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: qmailUser\n"
             f"uid: rooty\ncn: r\nsn: r\nmail: rooty@example.test\nqmailUID: 0\nqmailGID: 0\n"
             f"homeDirectory: {home}/rooty\n\n")
@@ -143,6 +148,8 @@ def test_rcpt_verdicts(directory, make_tern):
         ("off@example.test", (550, "5.2.1")),           # accountStatus disabled
         ("rooty@example.test", (451, "4.3.0")),         # qmailUID 0: never root
         ("odd@example.test", (451, "4.3.0")),           # unknown accountStatus
+        ("twin@example.test", (451, "4.3.0")),          # two entries for one address
+        ("sysgrp@example.test", (451, "4.3.0")),        # qmailGID below minuid
         ("*@example.test", (550, "5.1.1")),             # no catch-all in example.test
     ]
     got = rcpt(t, *[a for a, _ in cases])
@@ -155,6 +162,7 @@ def test_rcpt_verdicts(directory, make_tern):
         c = code(rcpt(t, addr)[0])
         assert c in ((550, "5.1.1"), (501, "5.1.3")), (addr, c)
     assert "reason=\"unknown accountStatus sleeping\"" in t.log()
+    assert "qmailGID 103 is below minuid" in t.log()
     assert "qmailUID" in t.log()
 
 

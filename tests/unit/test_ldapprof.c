@@ -102,12 +102,34 @@ static void test_words(void)
 	T_EQ_STR(ldapprof_dotmode_name(LDAPPROF_DOTONLY), "dotonly");
 }
 
+/* the word tables config.c and lookup_explain.c use, and the one store rule */
+static void test_tables(void)
+{
+	size_t n = 0;
+	for (; ldapprof_dotmode_words[n]; n++)
+		T_EQ_INT(ldapprof_dotmode(ldapprof_dotmode_words[n]), (int)n);
+	T_EQ_INT(n, LDAPPROF_NONE + 1);
+	T_EQ_STR(ldapprof_mode_name(LDAPPROF_NOMBOX), "nombox");
+	T_EQ_STR(ldapprof_mode_name(LDAPPROF_NOFORWARD), "noforward");
+	T_EQ_STR(ldapprof_mode_name(LDAPPROF_NOPROGRAM), "noprogram");
+	T_EQ_STR(ldapprof_mode_name(LDAPPROF_REPLY), "reply");
+	static const struct { const char *s; int ok; } st[] = {
+		{ "/var/mail/dj/Maildir/", 1 }, { "/var/mail/dj/mbox", 1 }, { "/a b/", 1 },
+		{ "", 0 }, { "/", 0 }, { "Maildir/", 0 }, { "./Maildir/", 0 },
+		{ "/var/mail/../etc/", 0 }, { "/var/mail/..", 0 }, { "/var/d\nj/", 0 },
+		{ "/var/d\tj/", 0 }, { "/var/d\x7fj/", 0 }, { "/var/dj ", 0 },
+	};
+	for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
+		T_EQ_INT(ldapprof_store_ok(st[i].s), st[i].ok);
+}
+
 static void run(void)
 {
 	test_roundtrip();
 	test_empty();
 	test_bad();
 	test_words();
+	test_tables();
 }
 
 T_MAIN(run)

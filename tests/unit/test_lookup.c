@@ -266,6 +266,7 @@ static void test_pop_login(void)
 	T_EQ_INT(msg_get_u64(&r), AUTH_FAIL);
 	T_CHECK(msg_get_u64(&r) > 0);               /* the throttle's delay */
 	T_EQ_INT(msg_get_u64(&r), 0);
+	T_EQ_STR(msg_get_str(&r), "");              /* the verdict's own text */
 	T_EQ_INT(msg_done(&r), 0);
 	pop_login(301, "ann", "annpw", 1);          /* malformed: dropped, nothing sent */
 	pop_login(302, "ann", "annpw", 0);
@@ -740,33 +741,33 @@ static void test_explain(void)
 static void test_pop_dircheck(void)
 {
 	static struct auth_res r;
-	static const struct { uint64_t uid, gid; const char *home, *maildir; int ok; } c[] = {
-		{ 2001, 2001, "/var/mail/dj/", "/var/mail/dj/Maildir/", 1 },
-		{ 2001, 2001, "/home/dj", "/var/mail/dj/", 1 },
-		{ 0, 2001, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },          /* root */
-		{ 2001, 0, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },          /* group 0 */
-		{ 995, 2001, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },        /* the role's uid */
-		{ 2001, 994, "/var/mail/dj/", "/var/mail/dj/Maildir/", 0 },        /* the role's gid */
-		{ 2001, 2001, "/var/mail/dj/", "", 0 },                            /* no store */
-		{ 2001, 2001, "/var/mail/dj/", "dj/Maildir/", 0 },                 /* relative */
-		{ 2001, 2001, "/var/mail/dj/", "/var/mail/dj/mbox", 0 },           /* an mbox */
-		{ 2001, 2001, "/var/mail/dj/", "/var/mail/../etc/", 0 },
-		{ 2001, 2001, "/var/mail/dj/", "/var/mail/d j/", 0 },
-		{ 2001, 2001, "/var/mail/dj/", "/var/mail/d\nj/", 0 },
-		{ 2001, 2001, "", "/var/mail/dj/", 0 },                            /* no home */
-	};
-	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-		memset(&r, 0, sizeof r);
-		r.directory = 1;
-		r.user.uid = c[i].uid;
-		r.user.gid = c[i].gid;
-		snprintf(r.user.home, sizeof r.user.home, "%s", c[i].home);
-		snprintf(r.maildir, sizeof r.maildir, "%s", c[i].maildir);
-		const char *why = lookup_pop_dircheck(&r, 995, 994);
-		if ((why == NULL) != c[i].ok)
-			fprintf(stderr, "dircheck case %zu: %s\n", i, why ? why : "ok");
-		T_EQ_INT(why == NULL, c[i].ok);
-	}
+	static struct config c;
+	/* the entry's ids, home and store were checked by lookup_ldap_map (test_lookup_authdir):
+	 * POP3's own is a mailbox to serve */
+	memset(&r, 0, sizeof r);
+	r.directory = 1;
+	r.user.uid = r.user.gid = 2001;
+	snprintf(r.user.home, sizeof r.user.home, "/var/mail/dj");
+	snprintf(r.maildir, sizeof r.maildir, "/var/mail/dj/Maildir/");
+	T_CHECK(lookup_pop_dircheck(&c, &r) == NULL);
+	r.maildir[0] = '\0';
+	T_CHECK(lookup_pop_dircheck(&c, &r) != NULL);
+	/* homed on another cluster node: refused for good, the node named */
+	char text[256];
+	snprintf(r.maildir, sizeof r.maildir, "/var/mail/dj/Maildir/");
+	snprintf(r.user.mailhost, sizeof r.user.mailhost, "node2.example.test");
+	T_EQ_INT(lookup_pop_elsewhere(&c, &r, text, sizeof text), 0);    /* ldapcluster no */
+	c.ldapcluster = 1;
+	c.me = "node1.example.test";
+	T_EQ_INT(lookup_pop_elsewhere(&c, &r, text, sizeof text), 1);
+	T_CHECK(strstr(text, "[SYS/PERM]") == text && strstr(text, "node2.example.test"));
+	snprintf(r.user.mailhost, sizeof r.user.mailhost, "NODE1.example.test");
+	T_EQ_INT(lookup_pop_elsewhere(&c, &r, text, sizeof text), 0);    /* me */
+	snprintf(r.user.mailhost, sizeof r.user.mailhost, "evil\r\n+OK");
+	T_EQ_INT(lookup_pop_elsewhere(&c, &r, text, sizeof text), 1);
+	T_CHECK(strchr(text, '\r') == NULL && strchr(text, '\n') == NULL);
+	r.user.mailhost[0] = '\0';
+	T_EQ_INT(lookup_pop_elsewhere(&c, &r, text, sizeof text), 0);
 	T_EQ_INT(lookup_authdir_account(""), USERS_ACTIVE);
 	T_EQ_INT(lookup_authdir_account("active"), USERS_ACTIVE);
 	T_EQ_INT(lookup_authdir_account("NoAccess"), USERS_NOACCESS);

@@ -589,6 +589,96 @@ static void directory(void)
 	T_EQ_INT(dir_res.directory, 0);
 }
 
+/* parallel checks: each parks until the directory answers; those in flight count with the
+ * failures, so that 100 parallel AUTHs are not 100 guesses (authfailclose) */
+static struct auth_pending *par_p[16];
+static int par_n, par_done;
+static struct auth_res par_res;
+
+static void par_ask(struct auth_pending *p, const struct auth_req *q, int challenge)
+{
+	par_p[par_n++] = p;
+}
+
+static void par_answered(void *arg, const struct auth_req *q, const struct auth_res *r)
+{
+	par_done++;
+	par_res = *r;
+}
+
+static void par_start(const char *ip, const char *login)
+{
+	struct auth_req q = { "smtp", ip, "PLAIN", login, "", "wrong", "" };
+	lookup_auth_start(&cfg, users, &q, par_answered, NULL);
+}
+
+static void par_reply(void)
+{
+	static struct users_result ur;
+	memset(&ur, 0, sizeof ur);
+	ur.status = TABLE_FOUND;
+	snprintf(ur.user, sizeof ur.user, "dj");
+	struct auth_entry e = { .status = TABLE_FOUND, .diag = "", .pwhash = JOE_SSHA,
+	                        .bound = AUTH_BIND_NONE, .account = USERS_ACTIVE, .name = "dj",
+	                        .user = &ur, .maildir = "" };
+	T_CHECK(par_n > 0);
+	lookup_auth_answer(par_p[--par_n], &e);
+}
+
+static void parallel(void)
+{
+	load_cfg("authfailclose 5\nauthfaildelaymax 0\n");
+	reset();
+	lookup_auth_set_directory(par_ask);
+	par_n = par_done = 0;
+	char login[16];
+	for (int i = 0; i < 6; i++) {            /* one address, six logins at once */
+		snprintf(login, sizeof login, "u%d", i);
+		par_start("192.0.2.80", login);
+	}
+	T_EQ_INT(par_n, 5);                      /* the 6th never reached the directory */
+	T_EQ_INT(par_done, 1);
+	T_EQ_INT(par_res.verdict, AUTH_FAIL);
+	T_EQ_INT(par_res.close, 1);
+	while (par_n)                            /* five wrong passwords: five failures */
+		par_reply();
+	T_EQ_INT(par_done, 6);
+	par_start("192.0.2.80", "u9");
+	T_EQ_INT(par_n, 0);
+	/* released on the answer: 2 failures + 3 in flight, the 4th refused */
+	reset();
+	par_done = 0;
+	for (int i = 0; i < 2; i++) {
+		par_start("192.0.2.81", "v");
+		par_reply();
+	}
+	for (int i = 0; i < 4; i++)
+		par_start("192.0.2.81", "v");
+	T_EQ_INT(par_n, 3);
+	T_EQ_INT(par_done, 3);
+	while (par_n)
+		par_reply();
+	/* one login from many addresses at once: at most authfailclose in flight, not closed */
+	reset();
+	par_done = 0;
+	char ip[32];
+	for (int i = 0; i < 6; i++) {
+		snprintf(ip, sizeof ip, "192.0.2.%d", 100 + i);
+		par_start(ip, "dj");
+	}
+	T_EQ_INT(par_n, 5);
+	T_EQ_INT(par_done, 1);
+	T_EQ_INT(par_res.close, 0);
+	while (par_n)
+		par_reply();
+	par_start("192.0.2.120", "dj");          /* answered: a new check is asked again */
+	T_EQ_INT(par_n, 1);
+	par_reply();
+	lookup_auth_set_directory(NULL);
+	load_cfg("");
+	reset();
+}
+
 static void run(void)
 {
 	struct cfg_errors errs;
@@ -605,6 +695,7 @@ static void run(void)
 	logged();
 	sandboxed();
 	directory();
+	parallel();
 	users_free(users);
 	config_free(&cfg);
 }

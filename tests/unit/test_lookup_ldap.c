@@ -250,6 +250,16 @@ static void test_unusable(void)
 	u = user("joe", 2001, "/m/joe/");
 	u.qmailgid = 0;
 	T_CHECK(map(&u, &r) == TABLE_TEMP);
+	u = user("joe", 2001, "/m/joe/");
+	u.qmailgid = 103;                              /* a system group (ssl-cert): below minuid */
+	T_CHECK(map(&u, &r) == TABLE_TEMP);
+	T_CHECK(strstr(r.diag, "qmailGID") != NULL);
+	load_cfg("ldapgid 100\n");                     /* ldapgid: the administrator's choice */
+	u.qmailgid = 100;
+	T_CHECK(map(&u, &r) == TABLE_FOUND);
+	u.qmailgid = 103;
+	T_CHECK(map(&u, &r) == TABLE_TEMP);
+	load_cfg("");
 	struct passwd *pw = getpwnam(cfg.user);
 	if (pw && pw->pw_uid >= 1000) {
 		u = user("joe", (uint32_t)pw->pw_uid, "/m/joe/");

@@ -122,6 +122,15 @@ static void test_directory(void)
 	T_CHECK(parent_fork_check(&f, 2001, f.bad_gids[3], PARENT_FORK_TABLE_TEMP) != NULL);
 	f.minuid = 1000;
 	T_CHECK(parent_fork_check(&f, 999, 2001, PARENT_FORK_TABLE_TEMP) != NULL);
+	/* a directory user's gid is from minuid up as well (group 103 ssl-cert would read the TLS
+	 * keys), unless it is ldapgid, the administrator's own choice */
+	const char *why = parent_fork_check(&f, 1001, 103, PARENT_FORK_TABLE_TEMP);
+	T_CHECK(why != NULL && strstr(why, "gid") != NULL);
+	T_CHECK(parent_fork_check(&f, 1001, 999, PARENT_FORK_TABLE_TEMP) != NULL);
+	T_CHECK(parent_fork_check(&f, 1001, 1000, PARENT_FORK_TABLE_TEMP) == NULL);
+	f.ldapgid = 100;
+	T_CHECK(parent_fork_check(&f, 1001, 100, PARENT_FORK_TABLE_TEMP) == NULL);
+	T_CHECK(parent_fork_check(&f, 1001, 103, PARENT_FORK_TABLE_TEMP) != NULL);
 }
 
 static void test_users_table(void)

@@ -1,6 +1,7 @@
 /* test_users — the users file format and its errors, qmail's extension rule, the any: and
  * passwd: backends, reload on change, and tempfail (never "no such user") when unreadable. */
 #include "t.h"
+#include "lib/hmap.h"
 #include "mail/users.h"
 #include "mail/table.h"
 #include <pwd.h>
@@ -255,8 +256,24 @@ static void test_pwhash(void)
 	users_free(u);
 }
 
+/* the one extension splitter (users.c and lookup_ldap.c) and the one string hash */
+static void test_ext_next(void)
+{
+	const char *s = "joe-foo-bar";
+	T_EQ_INT(users_ext_next(s, strlen(s)), 7);      /* joe-foo */
+	T_EQ_INT(users_ext_next(s, 7), 3);              /* joe */
+	T_EQ_INT(users_ext_next(s, 3), 0);
+	T_EQ_INT(users_ext_next("-joe", 4), 0);         /* a leading '-' is no split */
+	T_EQ_INT(users_ext_next("a--b", 4), 2);
+	T_EQ_INT(users_ext_next("a--b", 2), 1);
+	T_EQ_INT(users_ext_next("", 0), 0);
+	T_CHECK(str_hash("") == 14695981039346656037ull);     /* FNV-1a: pop3 UIDLs depend on it */
+	T_CHECK(str_hash("a") == 0xaf63dc4c8601ec8cull);
+}
+
 static void run(void)
 {
+	test_ext_next();
 	test_pwhash();
 	test_parse();
 	test_ext();

@@ -16,6 +16,8 @@
  * when full, the entry updated longest ago goes. A client address is counted by its IPv6
  * /64 (one host commonly has a whole /64), an IPv4-mapped address as its IPv4 address.
  * close applies per address only: a lockout per login would let anyone lock a user out.
+ * Directory checks wait for an answer: those in flight count too (la_flight_begin), so that
+ * parallel attempts get no more guesses than serial ones.
  *
  * Timing: an unknown login, or one without a pwhash, is checked against a dummy hash of the
  * same cost as the hashes the table holds: the dummy follows the scheme of the last real
@@ -57,6 +59,7 @@ struct la_tab {
 };
 
 static struct la_tab la_ipfail, la_loginfail, la_pbs;
+static struct la_tab la_ipflight, la_loginflight;   /* directory checks in flight (count) */
 static uint64_t la_seed;
 #define LA_DUMMY_SSHA "{SSHA}uJDd0BIdJ9Z7yDCZNWdgYeb33+cBAgME"
 static char la_dummy[160] = LA_DUMMY_SSHA;   /* what an unknown login is checked against */
@@ -249,6 +252,18 @@ static uint64_t la_count(struct la_tab *t, const char *name)
 	return e ? e->count : 0;
 }
 
+/* a directory check parked: counted for its address and login until it is answered */
+static void la_flight(struct la_tab *t, const char *name, int up)
+{
+	struct la_ent *e = up ? la_touch(t, name, 0) : la_get(t, name);
+	if (!e)
+		return;                    /* dropped from a full table: nothing to release */
+	if (up)
+		e->count++;
+	else if (--e->count == 0)
+		la_drop(t, e);
+}
+
 struct la_ctx {                    /* one check under way */
 	const struct config *cfg;
 	const struct auth_req *q;
@@ -265,6 +280,8 @@ struct auth_pending {
 	struct auth_res r;
 	lookup_auth_done done;
 	void *arg;
+	int flying;                    /* counted in la_ipflight / la_loginflight */
+	char ipkey[LA_MAXIP];          /* the address's throttle name, as counted */
 	size_t len;                    /* of buf */
 	char buf[];                    /* the request's strings */
 };
@@ -594,6 +611,29 @@ static int la_dir_request(struct la_ctx *c)
 	return c->q->login[0] == '@' ? -1 : 0;     /* a catch-all value is nobody's login */
 }
 
+/* checks in flight count as failures to come: an address whose failures and parked checks
+ * reach authfailclose, or a login with authfailclose checks parked (from anywhere: a login's
+ * failures never lock it out, but its parallel guesses are bounded), is refused without the
+ * directory being asked, not counted. 1 = ask (now counted in flight), 0 = refused (r final) */
+static int la_flight_begin(struct auth_pending *p)
+{
+	const struct config *cfg = p->c.cfg;
+	char k[LA_MAXIP];
+	snprintf(p->ipkey, sizeof p->ipkey, "%s", la_ipkey(p->q.ip, k));
+	uint64_t ni = la_count(&la_ipfail, p->ipkey) + la_count(&la_ipflight, p->ipkey);
+	uint64_t nl = la_count(&la_loginflight, p->c.key);
+	if (cfg->authfailclose && (ni >= cfg->authfailclose || nl >= cfg->authfailclose)) {
+		p->r.delay_ms = la_delay_ms(cfg, la_count(&la_ipfail, p->ipkey));
+		p->r.close = ni >= cfg->authfailclose;
+		la_log_fail(&p->c, "too_many_failures");
+		return 0;
+	}
+	la_flight(&la_ipflight, p->ipkey, 1);
+	la_flight(&la_loginflight, p->c.key, 1);
+	p->flying = 1;
+	return 1;
+}
+
 void lookup_auth_start(const struct config *cfg, struct users *users, const struct auth_req *q,
                        lookup_auth_done done, void *arg)
 {
@@ -603,7 +643,7 @@ void lookup_auth_start(const struct config *cfg, struct users *users, const stru
 	} else if (la_begin(&p->c)) {
 		if (la_dir_request(&p->c) < 0) {
 			la_fail(&p->c, "bad_request");
-		} else {
+		} else if (la_flight_begin(p)) {
 			la_dir(p, &p->q, la_challenge_mech(p->q.mech));
 			return;                            /* answered by lookup_auth_answer */
 		}
@@ -614,6 +654,11 @@ void lookup_auth_start(const struct config *cfg, struct users *users, const stru
 
 void lookup_auth_answer(struct auth_pending *p, const struct auth_entry *e)
 {
+	if (p->flying) {
+		la_flight(&la_ipflight, p->ipkey, 0);
+		la_flight(&la_loginflight, p->c.key, 0);
+		p->flying = 0;
+	}
 	la_verdict(&p->c, e);
 	p->done(p->arg, &p->q, &p->r);
 	la_pending_free(p);

@@ -5,15 +5,17 @@
  * with `ldaprebind yes`, the password is checked by a simple bind as the entry's DN on a
  * client of its own (never the searching connection, whose identity must not change).
  * CRAM-MD5 and APOP always use userPassword (a bind cannot check a challenge's digest).
+ * With ldaprebind an unknown login is bound too, as a DN no entry has (timing).
  * Owns: the questions in flight (each answers its auth_pending exactly once) and the bind
- * client. Trusts: nothing the directory sends beyond what ldapc.c checked; the numbers and
- * paths it gives are checked again by lookup_pop.c and the parent before anyone runs as
- * them. */
+ * client. Trusts: nothing the directory sends: the entry is mapped by routing's own
+ * lookup_ldap_map (uid, home, ids, store: the same entries refused as for delivery); the
+ * parent checks the ids again before anyone runs as them. */
 #include "ternd/lookup/lookup_authdir.h"
 #include "ternd/lookup/lookup_ldap.h"
 #include "ternd/lookup/lookup_backend.h"
 #include "ternd/lookup/ldapc.h"
 #include "mail/digest.h"
+#include "mail/ldapprof.h"
 #include "mail/table.h"
 #include "ternd/proto.h"
 #include "lib/buf.h"
@@ -37,6 +39,7 @@ struct lad {                       /* one login asked of the directory */
 
 static struct ldapc *lad_binder;   /* ldaprebind: the client user binds go through */
 static int lad_rebind;
+static const struct config *lad_cfg;
 
 int lookup_authdir_account(const char *status)
 {
@@ -63,24 +66,29 @@ static int lad_copy(char *dst, size_t size, const char *v)
 	return snprintf(dst, size, "%s", v) < (int)size ? 0 : -1;
 }
 
-/* the entry into d (d->ur.local holds the login as sent): 0, or -1 when a value is too long
- * for tern's limits (TABLE_TEMP) */
+/* the entry into d with routing's own mapping (lookup_ldap_map: uid, home, ids, the store),
+ * so that a login refuses the entries delivery refuses and serves the Maildir delivery
+ * writes; d->ur.local holds the login as sent. 0, or -1 (TABLE_TEMP, logged, d->ur.diag) */
 static int lad_map(struct lad *d, const struct ldapc_user *u)
 {
-	struct users_result *r = &d->ur;
-	const char *home = *u->homedir == '/' ? u->homedir : u->messagestore;
-	r->status = TABLE_FOUND;
-	r->uid = u->qmailuid;
-	r->gid = u->qmailgid;
-	r->account = d->account = lookup_authdir_account(u->accountstatus);
-	if (lad_copy(r->user, sizeof r->user, *u->uid ? u->uid : r->local) < 0 ||
-	    lad_copy(r->home, sizeof r->home, *home == '/' ? home : "") < 0 ||
-	    lad_copy(r->mailhost, sizeof r->mailhost, u->mailhost) < 0 ||
-	    lad_copy(d->name, sizeof d->name, u->uid) < 0 ||
-	    lad_copy(d->dn, sizeof d->dn, u->dn) < 0 ||
-	    lad_copy(d->maildir, sizeof d->maildir, u->messagestore) < 0)
+	char login[USERS_MAXLOCAL], why[96];
+	snprintf(login, sizeof login, "%s", d->ur.local);
+	str_lower(login);
+	if (lookup_ldap_map(lad_cfg, u, login, "", &d->ur) != TABLE_FOUND)
 		return -1;
-	str_lower(r->local);
+	d->account = d->ur.account;
+	struct ldapprof p;
+	int rc = ldapprof_decode(d->ur.profile, &p, why, sizeof why);
+	if (rc < 0 || lad_copy(d->maildir, sizeof d->maildir, p.store) < 0 ||
+	    lad_copy(d->name, sizeof d->name, d->ur.user) < 0 ||
+	    lad_copy(d->dn, sizeof d->dn, u->dn) < 0) {
+		log_warn("event=ldap_login_garbage dn=\"%.200s\" reason=\"value too long\"", u->dn);
+		snprintf(d->ur.diag, sizeof d->ur.diag, "directory entry unusable");
+		rc = -1;
+	}
+	ldapprof_free(&p);
+	if (rc < 0)
+		return -1;
 	if (lad_copy(d->pwhash, sizeof d->pwhash, u->password) < 0) {
 		log_warn("event=ldap_password_too_long dn=%s", u->dn);
 		d->pwhash[0] = '\0';
@@ -99,17 +107,41 @@ static void lad_bound(void *arg, int status, const struct ldapc_user *u)
 		lad_answer(d, TABLE_FOUND, "", status == TABLE_FOUND ? AUTH_BIND_OK : AUTH_BIND_BAD);
 }
 
+/* the dummy bind of an unknown login: whatever the directory says, nobody is found */
+static void lad_dummy_bound(void *arg, int status, const struct ldapc_user *u)
+{
+	(void)status;
+	(void)u;
+	lad_answer(arg, TABLE_NOTFOUND, "", AUTH_BIND_NONE);
+}
+
+/* ldaprebind: a known login costs a bind round trip; an unknown one costs a bind too, as a
+ * DN no entry has, so that the answer's timing does not tell which logins exist */
+static int lad_dummy_bind(struct lad *d)
+{
+	if (!lad_rebind || d->challenge || !lad_binder || !*d->secret)
+		return 0;
+	snprintf(d->dn, sizeof d->dn, "uid=tern-no-such-login,%s",
+	         lad_cfg->ldapbasedn && *lad_cfg->ldapbasedn ? lad_cfg->ldapbasedn : "dc=invalid");
+	if (ldapc_bind(lad_binder, d->dn, d->secret, lad_dummy_bound, d) < 0)
+		return 0;                  /* not even queued: answered at once, as before */
+	return 1;
+}
+
 static void lad_found(void *arg, int status, const struct ldapc_user *u)
 {
 	struct lad *d = arg;
+	if (status == TABLE_NOTFOUND && lad_dummy_bind(d))
+		return;
 	if (status != TABLE_FOUND || !u) {
 		lad_answer(d, status == TABLE_FOUND ? TABLE_TEMP : status,
 		           "the directory did not answer", AUTH_BIND_NONE);
 		return;
 	}
 	if (lad_map(d, u) < 0) {
-		log_warn("event=ldap_login_garbage dn=%s reason=\"value too long\"", u->dn);
-		lad_answer(d, TABLE_TEMP, "directory entry unusable", AUTH_BIND_NONE);
+		char diag[sizeof d->ur.diag];
+		snprintf(diag, sizeof diag, "%s", d->ur.diag);
+		lad_answer(d, TABLE_TEMP, diag, AUTH_BIND_NONE);
 		return;
 	}
 	if (!lad_rebind || d->challenge || !lad_binder) {
@@ -117,7 +149,8 @@ static void lad_found(void *arg, int status, const struct ldapc_user *u)
 		return;
 	}
 	d->pwhash[0] = '\0';           /* the bind decides, whatever the entry disclosed */
-	ldapc_bind(lad_binder, d->dn, d->secret, lad_bound, d);
+	if (ldapc_bind(lad_binder, d->dn, d->secret, lad_bound, d) < 0)
+		lad_answer(d, TABLE_TEMP, "the user bind could not be queued", AUTH_BIND_NONE);
 }
 
 static void lad_ask(struct auth_pending *p, const struct auth_req *q, int challenge)
@@ -182,6 +215,7 @@ int lookup_authdir_init(const struct config *cfg)
 		return -1;
 	}
 	lookup_auth_set_directory(lad_ask);
+	lad_cfg = cfg;
 	lad_rebind = cfg->ldaprebind;
 	if (!lad_rebind)
 		return 0;

@@ -1,9 +1,10 @@
 /* lookup_backend — the one interface through which the lookup role asks a users backend
- * (file, cdb, passwd, any:, and later LDAP) who a local part is: found / not found /
+ * (file, cdb, passwd, any:, and the directory: lookup_ldap.c) who a local part is: found / not found /
  * tempfail, answered through a completion callback, either at once (from inside ask(), as the
  * file/passwd backends do) or later from the event loop (an asynchronous backend). Callers
  * (lookup_session.c) never assume which.
- * Owns: the interface and the synchronous adapter over src/mail/users.c; in the test build
+ * Owns: the interface and the synchronous adapter over src/mail/users.c (the directory
+ * backend is lookup_ldap.c's); in the test build
  * a fake asynchronous backend. Trusts: the backend to call done exactly once per ask. */
 #ifndef TERN_LOOKUP_BACKEND_H
 #define TERN_LOOKUP_BACKEND_H

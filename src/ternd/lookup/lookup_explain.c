@@ -134,10 +134,8 @@ static void explain_user(struct buf *b, const struct explain *e, const struct ld
 
 static void explain_profile(struct buf *b, const char *enc)
 {
-	static const struct { unsigned flag; const char *name; } modes[] = {
-		{ LDAPPROF_NOMBOX, "nombox" }, { LDAPPROF_NOFORWARD, "noforward" },
-		{ LDAPPROF_NOPROGRAM, "noprogram" }, { LDAPPROF_REPLY, "reply" },
-	};
+	static const unsigned modes[] = { LDAPPROF_NOMBOX, LDAPPROF_NOFORWARD, LDAPPROF_NOPROGRAM,
+	                                  LDAPPROF_REPLY };
 	struct ldapprof p;
 	char why[128];
 	buf_adds(b, "    profile:");
@@ -148,8 +146,8 @@ static void explain_profile(struct buf *b, const char *enc)
 		explain_kv(b, "store", p.store);
 		explain_kv(b, "dotmode", ldapprof_dotmode_name(p.dotmode));
 		for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-			if (p.mode & modes[i].flag)
-				explain_kv(b, "mode", modes[i].name);
+			if (p.mode & modes[i])
+				explain_kv(b, "mode", ldapprof_mode_name(modes[i]));
 		for (size_t i = 0; i < p.nforward; i++)
 			explain_kv(b, "forward", p.forward[i]);
 		for (size_t i = 0; i < p.nprogram; i++)

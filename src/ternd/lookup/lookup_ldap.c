@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LDU_MAXEXT 16                /* at most this many '-' split points are tried */
-
 struct ldu_waiter {                  /* one asker of a question in flight */
 	struct ldu_waiter *next;
 	lookup_backend_done done;
@@ -61,14 +59,6 @@ struct ldu {
 	unsigned long searches;
 };
 
-static uint64_t ldu_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 /* ---------------------------------------------------------------- mapping */
 
 static int ldu_temp(struct users_result *r, const char *dn, const char *fmt, const char *v)
@@ -94,13 +84,14 @@ int lookup_ldap_account(const char *s)
 	return -1;
 }
 
-/* the store: absolute (ldapc prepended ldapmessagestore), a Maildir ending in '/' */
+/* the store: always a Maildir ending in '/'; ldapprof_store_ok (ldapc prepended
+ * ldapmessagestore to a relative value) */
 static char *ldu_store(const char *ms)
 {
 	size_t n = strlen(ms);
 	if (!n)
 		return xstrdup("");
-	if (ms[0] != '/')
+	if (!ldapprof_store_ok(ms))
 		return NULL;
 	struct buf b;
 	buf_init(&b);
@@ -143,6 +134,11 @@ static int ldu_ids(const struct config *cfg, const struct ldapc_user *u, struct 
 		return ldu_temp(r, u->dn, "qmailUID %s is a role account of ternd", v);
 	if (u->qmailuid < cfg->minuid)
 		return ldu_temp(r, u->dn, "qmailUID %s is below minuid (a system account)", v);
+	if (u->qmailgid < cfg->minuid && u->qmailgid != cfg->ldapgid) {
+		snprintf(v, sizeof v, "%lu", (unsigned long)u->qmailgid);
+		return ldu_temp(r, u->dn, "qmailGID %s is below minuid and not ldapgid (a system "
+		                "group)", v);
+	}
 	r->uid = u->qmailuid;
 	r->gid = u->qmailgid;
 	return TABLE_FOUND;
@@ -214,8 +210,8 @@ int lookup_ldap_map(const struct config *cfg, const struct ldapc_user *u, const 
 		return TABLE_TEMP;
 	char *store = ldu_store(u->messagestore);
 	if (!store)
-		return ldu_temp(r, u->dn, "relative mailMessageStore %.60s and no ldapmessagestore",
-		                u->messagestore);
+		return ldu_temp(r, u->dn, "mailMessageStore %.60s is relative (and no "
+		                "ldapmessagestore), has /../ or a control byte", u->messagestore);
 	if (ldu_home(u, store, r) != TABLE_FOUND) {
 		free(store);
 		return TABLE_TEMP;
@@ -252,7 +248,7 @@ static void ldu_entry_drop(struct ldu *b, struct ldu_entry *e)
 
 static const struct users_result *ldu_cache_get(struct ldu *b, const char *key)
 {
-	uint64_t h = ldu_hash(key);
+	uint64_t h = str_hash(key);
 	struct ldu_entry *e = (struct ldu_entry *)hmap_get(&b->cache, h);
 	if (!e || strcmp(e->key, key) != 0)
 		return NULL;
@@ -267,7 +263,7 @@ static void ldu_cache_put(struct ldu *b, const char *key, const struct users_res
 {
 	if (!b->ttl_ms || !b->max || (r->status != TABLE_FOUND && r->status != TABLE_NOTFOUND))
 		return;
-	uint64_t h = ldu_hash(key);
+	uint64_t h = str_hash(key);
 	struct ldu_entry *old = (struct ldu_entry *)hmap_get(&b->cache, h);
 	if (old)
 		ldu_entry_drop(b, old);   /* the same key answered again, or a hash collision */
@@ -369,12 +365,10 @@ static void ldu_answer(void *arg, int status, const struct ldapc_user *u)
 /* the next shorter address at a '-' from the right; then the catch-all or not found */
 static void ldu_ask_next(struct ldu_q *q)
 {
-	size_t cut = q->cut;
-	while (cut > 0 && q->local[cut - 1] != '-')
-		cut--;
-	if (q->steps == 0 || (cut > 1 && q->steps <= LDU_MAXEXT)) {
+	size_t next = users_ext_next(q->local, q->cut);
+	if (q->steps == 0 || (next > 0 && q->steps <= USERS_MAXEXT)) {
 		if (q->steps++ > 0)
-			q->cut = cut - 1;
+			q->cut = next;
 		struct buf a;
 		buf_init(&a);
 		buf_printf(&a, "%.*s@%s", (int)q->cut, q->local, q->domain);
@@ -425,7 +419,7 @@ static void ldu_ask(struct lookup_backend *be, const char *local, const char *do
 	buf_printf(&k, "%s@%s", local, domain);
 	str_lower(k.p);
 	const struct users_result *c = ldu_cache_get(b, k.p);
-	struct ldu_q *q = (struct ldu_q *)hmap_get(&b->inflight, ldu_hash(k.p));
+	struct ldu_q *q = (struct ldu_q *)hmap_get(&b->inflight, str_hash(k.p));
 	if (c) {
 		struct users_result r;
 		log_debug("event=ldap_cache_hit key=%s status=%d", k.p, c->status);
@@ -443,7 +437,7 @@ static void ldu_ask(struct lookup_backend *be, const char *local, const char *do
 	q = xcalloc(1, sizeof *q);
 	q->b = b;
 	q->key = buf_detach(&k);
-	q->h.key = ldu_hash(q->key);
+	q->h.key = str_hash(q->key);
 	q->local = xstrndup(q->key, (size_t)(strrchr(q->key, '@') - q->key));
 	q->domain = xstrdup(strrchr(q->key, '@') + 1);
 	q->cut = strlen(q->local);

@@ -1,15 +1,16 @@
 /* lookup_pop — see lookup_pop.h. Owns nothing beyond the answer in hand (the throttle and
  * the pop-before-smtp table are lookup_auth.c's). Trusts: nothing in M_POP_LOGIN (it comes
  * from the network-facing smtp role; lookup.c checks the whole payload first); the users
- * table for the account; a directory user's uid, gid and mailMessageStore only once checked
- * here (and by the parent). The smtp role never learns the uid: the parent gets it from here and
+ * table for the account; a directory user's entry as lookup_ldap_map mapped it (the same
+ * checks as for delivery; the parent checks the ids again). The smtp role never learns the uid: the parent gets it from here and
  * checks it again (parent_fork.c). */
 #include "ternd/lookup/lookup_pop.h"
 #include "ternd/lookup/lookup_auth.h"
 #include "ternd/proto.h"
+#include "mail/route.h"
 #include "lib/log.h"
+#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 const char *lookup_pop_maildir(const struct config *cfg)
 {
@@ -21,32 +22,41 @@ const char *lookup_pop_maildir(const struct config *cfg)
 	return "./Maildir/";
 }
 
-static void lookup_pop_refuse(struct chan *smtp, uint32_t id, const struct auth_res *res)
+static void lookup_pop_refuse(struct chan *smtp, uint32_t id, const struct auth_res *res,
+                              const char *text)
 {
 	struct msg m;
 	msg_init(&m, M_POP_RESULT, id);
 	msg_u64(&m, (uint64_t)res->verdict);
 	msg_u64(&m, res->delay_ms);
 	msg_u64(&m, (uint64_t)res->close);
+	msg_str(&m, text);
 	chan_send(smtp, &m);
 }
 
-/* a directory user's mailbox and ids, before the parent is asked (it checks the pair again):
- * NULL, or why it cannot be served */
-const char *lookup_pop_dircheck(const struct auth_res *res, uint64_t myuid, uint64_t mygid)
+int lookup_pop_elsewhere(const struct config *cfg, const struct auth_res *res, char *text,
+                         size_t size)
 {
-	const char *m = res->maildir;
-	size_t n = strlen(m);
-	if (res->user.uid == 0 || res->user.gid == 0)
-		return "no qmailUID/qmailGID (nor ldapuid/ldapgid), or 0";
-	if (res->user.uid == myuid || res->user.gid == mygid)
-		return "the uid or gid of a role account";
-	if (n < 2 || m[0] != '/' || m[n - 1] != '/')
-		return "mailMessageStore is not an absolute Maildir path ending in /";
-	if (strstr(m, "/../") || strchr(m, '\n') || strchr(m, ' '))
-		return "mailMessageStore holds /../, a blank or a newline";
-	if (res->user.home[0] != '/')
-		return "no absolute home (homeDirectory or mailMessageStore)";
+	const char *h = res->user.mailhost;
+	if (route_other_node(cfg, h) != 1)
+		return 0;                  /* here; or the hosts table unreadable: routing decides */
+	int safe = strlen(h) < 128;
+	for (const char *c = h; *c && safe; c++)
+		safe = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		       (*c >= '0' && *c <= '9') || strchr(".-:[]_", *c);
+	snprintf(text, size, "[SYS/PERM] your mailbox is on %s: connect there",
+	         safe ? h : "another node");
+	return 1;
+}
+
+/* what is POP3's own about a directory user: the entry was mapped by lookup_ldap_map as for
+ * delivery (uid, gid, home, the store: lookup_authdir.c) and the parent checks the ids again;
+ * POP3 needs a mailbox to serve */
+const char *lookup_pop_dircheck(const struct config *cfg, const struct auth_res *res)
+{
+	(void)cfg;
+	if (!*res->maildir)
+		return "no mailMessageStore (forwards only): no mailbox to serve";
 	return NULL;
 }
 
@@ -55,11 +65,21 @@ void lookup_pop_answer(const struct config *cfg, struct chan *smtp, struct chan 
 {
 	static struct auth_res t;            /* holds a users_result: not on the stack */
 	const char *why = NULL;
+	char text[200] = "";
+	if (res->verdict == AUTH_OK && res->directory &&
+	    lookup_pop_elsewhere(cfg, res, text, sizeof text)) {
+		log_warn("event=pop3_refused ip=%s login=%s mailhost=%s reason=\"mailbox on another "
+		         "cluster node\"", q->ip, res->login, res->user.mailhost);
+		memset(&t, 0, sizeof t);
+		t.verdict = AUTH_FAIL;
+		lookup_pop_refuse(smtp, id, &t, text);
+		return;
+	}
 	if (res->verdict == AUTH_OK && !parent) {
 		log_warn("event=pop3_no_parent ip=%s login=%s", q->ip, res->login);
 		why = "no parent";
 	} else if (res->verdict == AUTH_OK && res->directory) {
-		why = lookup_pop_dircheck(res, (uint64_t)getuid(), (uint64_t)getgid());
+		why = lookup_pop_dircheck(cfg, res);
 		if (why)
 			log_err("event=pop3_refused ip=%s login=%s uid=%llu gid=%llu reason=\"%s\"",
 			        q->ip, res->login, (unsigned long long)res->user.uid,
@@ -71,7 +91,7 @@ void lookup_pop_answer(const struct config *cfg, struct chan *smtp, struct chan 
 		res = &t;
 	}
 	if (res->verdict != AUTH_OK) {
-		lookup_pop_refuse(smtp, id, res);
+		lookup_pop_refuse(smtp, id, res, "");
 		return;
 	}
 	struct msg m;

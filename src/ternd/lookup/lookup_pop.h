@@ -18,9 +18,15 @@ struct auth_res;
  * one answers AUTH_TEMP and is logged). */
 void lookup_pop_answer(const struct config *cfg, struct chan *smtp, struct chan *parent,
                        uint32_t id, const struct auth_req *q, const struct auth_res *res);
-/* a directory user's ids and mailbox (pure, for the unit tests; my*: the role's own ids):
- * NULL when they may be served, else why not */
-const char *lookup_pop_dircheck(const struct auth_res *res, uint64_t myuid, uint64_t mygid);
+/* what POP3 itself needs of a directory user whose entry lookup_ldap_map accepted (pure, for
+ * the unit tests): NULL when the mailbox may be served, else why not */
+const char *lookup_pop_dircheck(const struct config *cfg, const struct auth_res *res);
+/* a directory user homed on another cluster node (mailHost, as routing tells:
+ * route_other_node): 1 with text the -ERR line's text ("[SYS/PERM] … NODE …", the node named
+ * only when it is a plain host name), else 0. SMTP AUTH is not refused: relaying from any node
+ * is fine. (pure, for the unit tests) */
+int lookup_pop_elsewhere(const struct config *cfg, const struct auth_res *res, char *text,
+                         size_t size);
 /* the Maildir a POP3 login opens, relative to the home: aliasempty when it names a Maildir
  * ("./Maildir/"), else "./Maildir/" (pure, for the unit tests) */
 const char *lookup_pop_maildir(const struct config *cfg);

@@ -52,9 +52,13 @@ const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, u
 		return "a system account (uid below minuid) found through passwd";
 	if (table == PARENT_FORK_IN_TABLE && !f->dev)
 		return NULL;
+	if (f->directory && uid < f->minuid)
+		return "below minuid (a directory user's qmailUID must not be a system account)";
+	if (f->directory && gid < f->minuid && gid != f->ldapgid)
+		return "gid below minuid and not ldapgid (a directory user's qmailGID must not be a "
+		       "system group)";
 	if (f->directory)
-		return uid < f->minuid ? "below minuid (a directory user's qmailUID must not be a "
-		       "system account)" : NULL;
+		return NULL;
 	if (table == PARENT_FORK_TABLE_TEMP)
 		return "users table unreadable";
 	return "not the users table's uid and gid for this user, nor defaultprivs";
@@ -111,6 +115,7 @@ void parent_fork_facts_init(struct parent_fork_facts *f, const struct config *c)
 	f->passwd = c->users && strcmp(c->users, "passwd:") == 0;
 	f->directory = c->users && strcmp(c->users, "ldap:") == 0;
 	f->minuid = c->minuid;
+	f->ldapgid = c->ldapgid;
 }
 
 enum parent_fork_table parent_fork_table(struct users *u, const char *user, uint64_t uid,

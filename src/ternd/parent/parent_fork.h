@@ -23,8 +23,10 @@ struct parent_fork_facts {
 	int passwd;                       /* users passwd:: the table's pairs need uid >= minuid */
 	int directory;                    /* users ldap:: the parent cannot ask the directory;
 	                                     any uid >= minuid (not root, no role, no privileged
-	                                     group) may be a directory user's qmailUID */
+	                                     group) may be a directory user's qmailUID, any gid
+	                                     >= minuid or ldapgid its qmailGID */
 	uint64_t minuid;
+	uint64_t ldapgid;                 /* users ldap:: the one gid below minuid allowed */
 };
 
 /* does the users table give exactly this (uid, gid) to the user named in the request? */

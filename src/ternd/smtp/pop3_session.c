@@ -68,6 +68,16 @@ static void pop3_end(struct pop3_session *s, const char *why)
 	free(s);
 }
 
+/* lookup's text for an -ERR line: printable, one line, bounded */
+static int pop3_text_bad(const char *t)
+{
+	size_t n = 0;
+	for (; t && *t; t++, n++)
+		if ((unsigned char)*t < 0x20 || (unsigned char)*t >= 0x7f)
+			return 1;
+	return !t || n > 400;
+}
+
 static void pop3_timer(int fd, short what, void *arg);
 
 static void pop3_later(struct pop3_session *s, long ms)
@@ -439,10 +449,13 @@ static void pop3_w_cb(struct io *io, int evt, void *arg)
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-static void pop3_refused(struct pop3_session *s, uint64_t verdict)
+static void pop3_refused(struct pop3_session *s, uint64_t verdict, const char *text)
 {
-	io_print(s->io, verdict == AUTH_TEMP ? "-ERR [SYS/TEMP] try again later\r\n" :
-	                                       "-ERR [AUTH] authentication failed\r\n");
+	if (text && *text)
+		io_printf(s->io, "-ERR %s\r\n", text);
+	else
+		io_print(s->io, verdict == AUTH_TEMP ? "-ERR [SYS/TEMP] try again later\r\n" :
+		                                       "-ERR [AUTH] authentication failed\r\n");
 	if (s->close_after) {
 		pop3_close(s, NULL);
 		return;
@@ -461,7 +474,7 @@ static void pop3_timer(int fd, short what, void *arg)
 	}
 	if (s->st == PS_DELAY) {
 		s->st = PS_WAIT;
-		pop3_refused(s, AUTH_FAIL);
+		pop3_refused(s, AUTH_FAIL, NULL);
 	} else if (s->st == PS_WAIT || s->st == PS_HELLO) {
 		log_warn("event=pop3_login_timeout ip=%s user=%s state=%s", s->ip, s->user,
 		         s->st == PS_WAIT ? "wait" : "hello");
@@ -472,8 +485,9 @@ static void pop3_timer(int fd, short what, void *arg)
 static void pop3_result(struct pop3_session *s, struct msg_reader *r)
 {
 	uint64_t verdict = msg_get_u64(r), delay = msg_get_u64(r), hangup = msg_get_u64(r);
-	if (msg_done(r) < 0)
-		verdict = AUTH_TEMP, delay = 0, hangup = 0;
+	const char *text = msg_get_str(r);
+	if (msg_done(r) < 0 || pop3_text_bad(text))
+		verdict = AUTH_TEMP, delay = 0, hangup = 0, text = "";
 	log_info("event=pop3_auth_fail ip=%s login=%s mech=%s verdict=%llu delay_ms=%llu close=%llu",
 	         s->ip, s->user, s->mech ? s->mech : "-", (unsigned long long)verdict,
 	         (unsigned long long)delay, (unsigned long long)hangup);
@@ -483,7 +497,7 @@ static void pop3_result(struct pop3_session *s, struct msg_reader *r)
 		pop3_later(s, delay > 60000 ? 60000 : (long)delay);
 		return;
 	}
-	pop3_refused(s, verdict);
+	pop3_refused(s, verdict, text);
 }
 
 static void pop3_ready(struct pop3_session *s, struct msg_reader *r, int fd)
@@ -520,7 +534,7 @@ void pop3_session_peer_lost(struct pop3_session *s)
 {
 	if (s->st != PS_WAIT || s->srv->lookup_up)
 		return;
-	pop3_refused(s, AUTH_TEMP);
+	pop3_refused(s, AUTH_TEMP, NULL);
 }
 
 /* Shutdown: a session that takes commands is told; one with a worker is cut (the worker
