@@ -150,11 +150,15 @@ static int qmqp_frame(struct qmqp_req *q, char c)
 		}
 		return QMQP_MORE;
 	case S_ILEN:
+		if (q->oleft == 0)                   /* past the outer netstring's length */
+			return qmqp_fail(q, "malformed request");
 		q->oleft--;
 		if ((rc = qmqp_digit(q, c, &q->ilen)) < 0 || q->ilen > q->oleft)
 			return qmqp_fail(q, "malformed request");
 		return rc == 1 ? qmqp_inner_start(q) : QMQP_MORE;
 	case S_ICOMMA:
+		if (q->oleft == 0)
+			return qmqp_fail(q, "malformed request");
 		q->oleft--;
 		if (c != ',')
 			return qmqp_fail(q, "malformed request");

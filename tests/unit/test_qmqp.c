@@ -11,6 +11,7 @@ struct outcome {
 	char sender[300];
 	char rcpts[600];     /* "a,b," */
 	const char *why;
+	size_t at;           /* octets consumed when the request ended or failed */
 };
 
 static void run_req(const char *in, size_t n, size_t step, uint64_t maxtext, uint32_t maxrcpt,
@@ -38,6 +39,7 @@ static void run_req(const char *in, size_t n, size_t step, uint64_t maxtext, uin
 		} else if (ev == QMQP_END || ev == QMQP_ERR) {
 			o->ev = ev;
 			o->why = q.why;
+			o->at = off;
 			return;
 		}
 	}
@@ -111,6 +113,32 @@ static void test_requests(void)
 			T_EQ_STR(o.rcpts, c->rcpts);
 			if (c->why)
 				T_EQ_STR(o.why, c->why);
+		}
+	}
+}
+
+/* framing octets past the outer netstring's declared length: refused at that very octet (an
+ * inner length whose last digit is the outer netstring's last octet must not wrap what is
+ * left of it, which then let recipients past the declared length in and never ended) */
+static void test_outer_bound(void)
+{
+	static const struct { const char *in; size_t at; } bc[] = {
+		{ "7:3:abc,0:,9:x@evil.cd,", 10 },
+		{ "8:3:abc,0:,9:x@evil.cd,", 10 },
+		{ "7:3:abc,,", 9 },
+		{ "8:3:abc,0,", 10 },
+		{ "6:0:,0:,3:a@b,", 9 },
+	};
+	for (size_t i = 0; i < sizeof bc / sizeof bc[0]; i++) {
+		for (size_t step = 0; step <= 1; step++) {
+			struct outcome o;
+			run_req(bc[i].in, strlen(bc[i].in), step, 0, 0, &o);
+			if (o.ev != QMQP_ERR || o.at != bc[i].at)
+				fprintf(stderr, "bound case %zu step %zu: %s at %zu\n", i, step, bc[i].in, o.at);
+			T_EQ_INT(o.ev, QMQP_ERR);
+			T_EQ_STR(o.why, "malformed request");
+			T_EQ_INT(o.at, bc[i].at);
+			T_EQ_STR(o.rcpts, "");
 		}
 	}
 }
@@ -234,6 +262,7 @@ static void test_servers(void)
 static void run(void)
 {
 	test_requests();
+	test_outer_bound();
 	test_nul_and_after();
 	test_replies();
 	test_framing();
