@@ -33,6 +33,11 @@ enum dstatus {
 	D_PERM = 3,       /* permanent failure: bounce */
 };
 
+/* recipients of one M_MSG_COMMIT: the queue refuses a commit of more (554), and the smtp role
+ * refuses the recipient past it (smtp_commit.h), as it keeps the whole frame below
+ * MSG_MAXPAYLOAD */
+#define COMMIT_MAXRCPT 100000
+
 enum msgtype {
 	/* smtp -> lookup */
 	M_MAIL_CHECK = 1,   /* S sender (may be "") -> M_CHECK_RESULT */

@@ -93,6 +93,34 @@ def test_server_refuses_bad_requests(make_tern):
     wait_for(lambda: "event=qmqp_close" in t.log())
 
 
+def long_rcpt(i):
+    """A 252-octet recipient address (64-octet local part, long relayed domain)."""
+    return (b"%064d@" % i) + b".".join([b"d" * 59] * 3) + b".example"
+
+
+def test_server_bounds_the_envelope_to_one_ipc_frame(make_tern):
+    # maxrcptcount 0: the recipients' octets would make an M_MSG_COMMIT frame larger than
+    # MSG_MAXPAYLOAD (16 MiB), and the queue would drop the smtp role's channel. D instead.
+    t = server_tern(make_tern, maxrcptcount="0")
+    rcpts = [long_rcpt(i) for i in range(70000)]
+    assert len(rcpts[0]) == 252
+    r = qmqp_send(t.qport, qmqp_request(MSG, b"", rcpts), timeout=60)
+    assert r.startswith(b"D") and b"5.5.3" in r, r
+    # the queue's channel is whole: the next request is committed
+    assert qmqp_send(t.qport, qmqp_request(MSG, b"", [b"alice@localhost"])).startswith(b"K")
+    t.wait_delivered("alice", 1)
+    assert "peer_lost" not in t.log() and "event=bad_commit" not in t.log()
+
+
+def test_server_caps_recipients_at_the_queues_limit(make_tern):
+    # maxrcptcount 0 allowed 1000000 recipients; the queue takes COMMIT_MAXRCPT (100000)
+    t = server_tern(make_tern, maxrcptcount="0")
+    rcpts = [b"r%d@localhost" % i for i in range(100001)]
+    r = qmqp_send(t.qport, qmqp_request(MSG, b"", rcpts), timeout=60)
+    assert r.startswith(b"D") and b"5.5.3" in r, r
+    assert "event=bad_commit" not in t.log()
+
+
 def test_server_closes_foreign_clients(make_tern):
     t = server_tern(make_tern)
     r = qmqp_send(t.qport, qmqp_request(MSG, b"", [b"alice@localhost"]), src="127.0.0.2")

@@ -5,6 +5,7 @@
  * once the message and its envelope are fsynced and renamed (doc/QUEUE.md).
  * Owns: the io, the data file descriptor, the envelope. Trusts: nothing from the client. */
 #include "ternd/smtp/qmqp_session.h"
+#include "ternd/smtp/smtp_commit.h"
 #include "ternd/proto.h"
 #include "mail/qmqp.h"
 #include "mail/table.h"
@@ -39,6 +40,7 @@ struct qmqp_session {
 	char *sender;
 	char **rcpt;
 	uint32_t nrcpt, rcptcap;
+	uint64_t rcptbytes;              /* the recipients' octets in the commit (smtp_commit.h) */
 	struct qmqp_req req;
 	char ip[INET6_ADDRSTRLEN];
 };
@@ -151,6 +153,14 @@ static void qmqp_answer(struct qmqp_session *s, char code, const char *text)
 		log_info("event=qmqp_reply sid=%u ip=%s code=%c text=\"%s\"", s->id, s->ip, code, text);
 }
 
+/* a refusal shared with SMTP (smtp_commit.h): Z for 4xx, D for 5xx, "text (#x.y.z)" */
+static void qmqp_answer_as(struct qmqp_session *s, struct smtp_commit_reply e)
+{
+	char text[160];
+	snprintf(text, sizeof text, "%s (#%s)", e.text, e.enh);
+	qmqp_answer(s, e.code >= 500 ? 'D' : 'Z', text);
+}
+
 /* ---- the request ---------------------------------------------------------------------------- */
 
 static void qmqp_write(struct qmqp_session *s, const char *p, size_t n)
@@ -173,8 +183,7 @@ static void qmqp_commit(struct qmqp_session *s)
 {
 	struct msg m;
 	if (s->werr) {
-		qmqp_answer(s, 'Z', s->werr == ENOSPC || s->werr == EDQUOT ?
-		            "insufficient system storage (#4.3.1)" : "local error writing the message (#4.3.0)");
+		qmqp_answer_as(s, smtp_commit_werr(s->werr));
 		return;
 	}
 	if (!s->srv->queue_up) {
@@ -183,16 +192,9 @@ static void qmqp_commit(struct qmqp_session *s)
 	}
 	close(s->fd);
 	s->fd = -1;
-	msg_init(&m, M_MSG_COMMIT, s->id);
-	msg_u64(&m, s->msgid);
-	msg_str(&m, s->sender);
-	msg_u64(&m, s->nrcpt);
-	for (uint32_t i = 0; i < s->nrcpt; i++)
-		msg_str(&m, s->rcpt[i]);
 	char origin[INET6_ADDRSTRLEN + 16];
 	snprintf(origin, sizeof origin, "qmqp ip=%s", s->ip);
-	msg_str(&m, origin);
-	msg_u64(&m, s->written);
+	smtp_commit_msg(&m, s->id, s->msgid, s->sender, s->rcpt, s->nrcpt, origin, s->written);
 	chan_send(s->srv->queue, &m);
 	s->st = QS_COMMIT;
 	io_set_read(s->io, 0);
@@ -200,13 +202,20 @@ static void qmqp_commit(struct qmqp_session *s)
 	          (unsigned long long)s->msgid, s->nrcpt);
 }
 
-static void qmqp_add_rcpt(struct qmqp_session *s, const char *a)
+/* one more recipient; 0, or -1 when the commit could not carry it (D answered) */
+static int qmqp_add_rcpt(struct qmqp_session *s, const char *a)
 {
+	if (!smtp_commit_fits(s->nrcpt, s->rcptbytes, a)) {
+		qmqp_answer(s, 'D', "too many recipients (#5.5.3)");
+		return -1;
+	}
+	s->rcptbytes += smtp_commit_rcpt_bytes(a);
 	if (s->nrcpt == s->rcptcap) {
 		s->rcptcap = s->rcptcap ? s->rcptcap * 2 : 4;
 		s->rcpt = xrealloc(s->rcpt, s->rcptcap * sizeof *s->rcpt);
 	}
 	s->rcpt[s->nrcpt++] = xstrdup(a);
+	return 0;
 }
 
 /* everything buffered, through the parser */
@@ -224,7 +233,7 @@ static void qmqp_input(struct qmqp_session *s)
 		if (ev == QMQP_SENDER)
 			s->sender = xstrdup(s->req.mailbox);
 		else if (ev == QMQP_RCPT)
-			qmqp_add_rcpt(s, s->req.mailbox);
+			(void)qmqp_add_rcpt(s, s->req.mailbox);
 		else if (ev == QMQP_END)
 			qmqp_commit(s);
 		else if (ev == QMQP_ERR) {
@@ -277,8 +286,7 @@ static void qmqp_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid,
 		if (fd >= 0)
 			close(fd);
 		s->msgid = status == 0 ? msgid : 0;       /* opened without a file: give it back */
-		qmqp_answer(s, 'Z', status == 452 ? "insufficient system storage (#4.3.1)"
-		                                  : "local error, try again later (#4.3.0)");
+		qmqp_answer_as(s, smtp_commit_status(status == 554 ? 451 : status));
 		return;
 	}
 	struct buf h;
@@ -305,13 +313,9 @@ static void qmqp_committed(struct qmqp_session *s, uint64_t status, const char *
 		snprintf(msg, sizeof msg, "ok %016llx qp %u", (unsigned long long)s->msgid, s->id);
 		s->msgid = 0;
 		qmqp_answer(s, 'K', msg);
-	} else if (status == 554) {
-		s->msgid = 0;
-		qmqp_answer(s, 'D', "message refused by the queue (#5.3.0)");
 	} else {
 		s->msgid = 0;
-		qmqp_answer(s, 'Z', status == 452 ? "insufficient system storage (#4.3.1)"
-		                                  : "local error, try again later (#4.3.0)");
+		qmqp_answer_as(s, smtp_commit_status(status));
 	}
 }
 
@@ -378,8 +382,8 @@ struct qmqp_session *qmqp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
 	s->fd = -1;
 	s->st = QS_OPEN;
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
-	qmqp_req_init(&s->req, cfg->databytes,
-	              cfg->maxrcptcount > UINT32_MAX ? UINT32_MAX : (uint32_t)cfg->maxrcptcount);
+	qmqp_req_init(&s->req, cfg->databytes, cfg->maxrcptcount && cfg->maxrcptcount <
+	              COMMIT_MAXRCPT ? (uint32_t)cfg->maxrcptcount : COMMIT_MAXRCPT);
 	s->io = io_new(fd, qmqp_io_cb, s);
 	io_set_timeout(s->io, (long)(cfg->timeoutsmtpd * 1000));
 	io_set_read(s->io, 0);
