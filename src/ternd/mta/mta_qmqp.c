@@ -2,7 +2,9 @@
  * qmqpservers in order until one answers; the request is the netstring of
  * netstring(message) netstring(sender) netstring(recipient)..., the message streamed from
  * the job's descriptor with pread in chunks as output drains; then one reply netstring
- * (timeoutremote). Any failure before a reply (refused, timeout, reset, a short file read)
+ * (timeoutremote); a D or Z may come before the whole request was sent (the server refuses
+ * early), a K may not (it cannot have committed what it did not read): that server failed.
+ * Any failure before a reply (refused, timeout, reset, a short file read)
  * moves on to the next server: the server sent no K, so at worst a server that committed
  * and lost its reply gets a duplicate (tern's rule: a duplicate rather than a loss).
  * Owns: the connections and jobs in flight. Trusts: nothing the servers send. */
@@ -137,6 +139,10 @@ static void mq_reply(struct mq *q)
 	int rc = qmqp_reply_parse(in, n, &code, text, sizeof text, &used);
 	if (rc == 0)
 		return;
+	if (rc > 0 && code == 'K' && q->st != MQ_REPLY) {
+		mq_next(q, "protocol error: K before the whole request was sent");
+		return;
+	}
 	const struct qmqp_server *sv = &q->sv[q->cur];
 	snprintf(q->j->remote, sizeof q->j->remote, "[%s]:%d", sv->addr, sv->port);
 	if (rc < 0) {
@@ -162,7 +168,7 @@ static void mq_io_cb(struct io *io, int evt, void *arg)
 			mq_next(q, "cannot read the queued message");
 		break;
 	case IO_DATAIN:
-		mq_reply(q);                 /* also early: a D before the whole request was sent */
+		mq_reply(q);                 /* also early: a D or Z (not K) before it was all sent */
 		break;
 	case IO_TIMEOUT:
 		mq_next(q, q->st == MQ_CONNECT ? "connect timed out" : "timed out");
