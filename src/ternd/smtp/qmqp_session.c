@@ -238,9 +238,7 @@ static void qmqp_input(struct qmqp_session *s)
 			qmqp_commit(s);
 		else if (ev == QMQP_ERR) {
 			char why[160];
-			snprintf(why, sizeof why, "%s (#5.%s)", s->req.why,
-			         strstr(s->req.why, "big") ? "3.4" : strstr(s->req.why, "address") ?
-			         "1.3" : strstr(s->req.why, "recipients") ? "5.3" : "6.0");
+			snprintf(why, sizeof why, "%s (#%s)", s->req.why, s->req.code);
 			qmqp_answer(s, 'D', why);
 		}
 	}
