@@ -24,14 +24,14 @@
 #define QMQP_DRAIN_MAX (1024 * 1024)  /* octets read and dropped after the reply */
 #define QMQP_DRAIN_MS  5000           /* and for at most this long: the client reads, closes */
 
-enum qmqp_st { QS_OPEN, QS_READ, QS_COMMIT, QS_CLOSING };
+enum qmqp_session_st { QS_OPEN, QS_READ, QS_COMMIT, QS_CLOSING };
 
 struct qmqp_session {
 	struct smtp_srv *srv;
 	struct io *io;
 	uint32_t id;
 	void *ipslot;
-	enum qmqp_st st;
+	enum qmqp_session_st st;
 	int fd;                          /* the data file, -1 when none */
 	int werr;                        /* errno of the first failed write */
 	int ended;
@@ -45,17 +45,18 @@ struct qmqp_session {
 	char ip[INET6_ADDRSTRLEN];
 };
 
-static struct cfg_list qmqp_clients;  /* inline items only: the tables read at start */
+static struct cfg_list qmqp_session_clients;  /* inline items only: the tables read at start */
 
 /* ---- qmqpclients ------------------------------------------------------------------------- */
 
-static void qmqp_clients_add(const char *s, size_t n)
+static void qmqp_session_clients_add(const char *s, size_t n)
 {
-	qmqp_clients.v = xrealloc(qmqp_clients.v, (qmqp_clients.n + 1) * sizeof *qmqp_clients.v);
-	qmqp_clients.v[qmqp_clients.n++] = xstrndup(s, n);
+	struct cfg_list *l = &qmqp_session_clients;
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+	l->v[l->n++] = xstrndup(s, n);
 }
 
-static int qmqp_clients_file(const char *path)
+static int qmqp_session_clients_file(const char *path)
 {
 	char *text;
 	size_t len;
@@ -72,11 +73,11 @@ static int qmqp_clients_file(const char *path)
 		table_trim(&line, &n);
 		if (n == 0 || *line == '#')
 			continue;
-		qmqp_clients_add(line, n);
-		if (memchr(line, '\0', n) || table_ip_match(qmqp_clients.v[qmqp_clients.n - 1],
+		qmqp_session_clients_add(line, n);
+		if (memchr(line, '\0', n) || table_ip_match(qmqp_session_clients.v[qmqp_session_clients.n - 1],
 		                                            "127.0.0.1") < 0) {
 			log_warn("event=table_bad_line key=qmqpclients file=%s line=%d", path, it.line);
-			free(qmqp_clients.v[--qmqp_clients.n]);
+			free(qmqp_session_clients.v[--qmqp_session_clients.n]);
 		}
 	}
 	free(text);
@@ -86,7 +87,7 @@ static int qmqp_clients_file(const char *path)
 int qmqp_session_prepare(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->qmqpclients.n; i++)
-		qmqp_clients_add(cfg->qmqpclients.v[i], strlen(cfg->qmqpclients.v[i]));
+		qmqp_session_clients_add(cfg->qmqpclients.v[i], strlen(cfg->qmqpclients.v[i]));
 	for (size_t i = 0; i < cfg->qmqpclients.ntables; i++) {
 		const char *ref = cfg->qmqpclients.tables[i];
 		if (strncmp(ref, "file:", 5) != 0) {
@@ -94,7 +95,7 @@ int qmqp_session_prepare(const struct config *cfg)
 			        "supported\" table=%s", ref);
 			return -1;
 		}
-		if (qmqp_clients_file(ref + 5) < 0)
+		if (qmqp_session_clients_file(ref + 5) < 0)
 			return -1;
 	}
 	return 0;
@@ -102,12 +103,12 @@ int qmqp_session_prepare(const struct config *cfg)
 
 int qmqp_session_client_ok(const char *ip)
 {
-	return table_ip_lookup(&qmqp_clients, ip) == TABLE_FOUND;
+	return table_ip_lookup(&qmqp_session_clients, ip) == TABLE_FOUND;
 }
 
 /* ---- ending ----------------------------------------------------------------------------- */
 
-static void qmqp_abort_file(struct qmqp_session *s)
+static void qmqp_session_abort_file(struct qmqp_session *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
@@ -121,13 +122,13 @@ static void qmqp_abort_file(struct qmqp_session *s)
 	s->msgid = 0;
 }
 
-static void qmqp_end(struct qmqp_session *s, const char *why)
+static void qmqp_session_end(struct qmqp_session *s, const char *why)
 {
 	if (s->ended)
 		return;
 	s->ended = 1;
 	if (s->st != QS_COMMIT)
-		qmqp_abort_file(s);
+		qmqp_session_abort_file(s);
 	log_info("event=qmqp_close sid=%u ip=%s reason=%s", s->id, s->ip, why);
 	io_free(s->io);
 	free(s->sender);
@@ -139,11 +140,11 @@ static void qmqp_end(struct qmqp_session *s, const char *why)
 }
 
 /* the one reply; the connection ends once it is sent (IO_LOWAT) */
-static void qmqp_answer(struct qmqp_session *s, char code, const char *text)
+static void qmqp_session_answer(struct qmqp_session *s, char code, const char *text)
 {
 	struct buf b;
 	if (s->st != QS_COMMIT)
-		qmqp_abort_file(s);
+		qmqp_session_abort_file(s);
 	buf_init(&b);
 	qmqp_reply(&b, code, text);
 	io_write(s->io, b.p, b.len);
@@ -154,16 +155,16 @@ static void qmqp_answer(struct qmqp_session *s, char code, const char *text)
 }
 
 /* a refusal shared with SMTP (smtp_commit.h): Z for 4xx, D for 5xx, "text (#x.y.z)" */
-static void qmqp_answer_as(struct qmqp_session *s, struct smtp_commit_reply e)
+static void qmqp_session_answer_as(struct qmqp_session *s, struct smtp_commit_reply e)
 {
 	char text[160];
 	snprintf(text, sizeof text, "%s (#%s)", e.text, e.enh);
-	qmqp_answer(s, e.code >= 500 ? 'D' : 'Z', text);
+	qmqp_session_answer(s, e.code >= 500 ? 'D' : 'Z', text);
 }
 
 /* ---- the request ---------------------------------------------------------------------------- */
 
-static void qmqp_write(struct qmqp_session *s, const char *p, size_t n)
+static void qmqp_session_write(struct qmqp_session *s, const char *p, size_t n)
 {
 	while (n > 0 && !s->werr) {
 		ssize_t k = write(s->fd, p, n);
@@ -179,15 +180,15 @@ static void qmqp_write(struct qmqp_session *s, const char *p, size_t n)
 	}
 }
 
-static void qmqp_commit(struct qmqp_session *s)
+static void qmqp_session_commit(struct qmqp_session *s)
 {
 	struct msg m;
 	if (s->werr) {
-		qmqp_answer_as(s, smtp_commit_werr(s->werr));
+		qmqp_session_answer_as(s, smtp_commit_werr(s->werr));
 		return;
 	}
 	if (!s->srv->queue_up) {
-		qmqp_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
+		qmqp_session_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
 		return;
 	}
 	close(s->fd);
@@ -203,10 +204,10 @@ static void qmqp_commit(struct qmqp_session *s)
 }
 
 /* one more recipient; 0, or -1 when the commit could not carry it (D answered) */
-static int qmqp_add_rcpt(struct qmqp_session *s, const char *a)
+static int qmqp_session_add_rcpt(struct qmqp_session *s, const char *a)
 {
 	if (!smtp_commit_fits(s->nrcpt, s->rcptbytes, a)) {
-		qmqp_answer(s, 'D', "too many recipients (#5.5.3)");
+		qmqp_session_answer(s, 'D', "too many recipients (#5.5.3)");
 		return -1;
 	}
 	s->rcptbytes += smtp_commit_rcpt_bytes(a);
@@ -219,7 +220,7 @@ static int qmqp_add_rcpt(struct qmqp_session *s, const char *a)
 }
 
 /* everything buffered, through the parser */
-static void qmqp_input(struct qmqp_session *s)
+static void qmqp_session_input(struct qmqp_session *s)
 {
 	while (s->st == QS_READ) {
 		size_t n, used, pl;
@@ -228,23 +229,23 @@ static void qmqp_input(struct qmqp_session *s)
 			return;
 		int ev = qmqp_req_feed(&s->req, in, n, &used, &piece, &pl);
 		if (ev == QMQP_TEXT)
-			qmqp_write(s, piece, pl);
+			qmqp_session_write(s, piece, pl);
 		io_drop(s->io, used);
 		if (ev == QMQP_SENDER)
 			s->sender = xstrdup(s->req.mailbox);
 		else if (ev == QMQP_RCPT)
-			(void)qmqp_add_rcpt(s, s->req.mailbox);
+			(void)qmqp_session_add_rcpt(s, s->req.mailbox);
 		else if (ev == QMQP_END)
-			qmqp_commit(s);
+			qmqp_session_commit(s);
 		else if (ev == QMQP_ERR) {
 			char why[160];
 			snprintf(why, sizeof why, "%s (#%s)", s->req.why, s->req.code);
-			qmqp_answer(s, 'D', why);
+			qmqp_session_answer(s, 'D', why);
 		}
 	}
 }
 
-static void qmqp_io_cb(struct io *io, int evt, void *arg)
+static void qmqp_session_io_cb(struct io *io, int evt, void *arg)
 {
 	struct qmqp_session *s = arg;
 	switch (evt) {
@@ -253,9 +254,9 @@ static void qmqp_io_cb(struct io *io, int evt, void *arg)
 			s->drained += io_datalen(io);
 			io_drop(io, io_datalen(io));
 			if (s->drained > QMQP_DRAIN_MAX)
-				qmqp_end(s, "done");
+				qmqp_session_end(s, "done");
 		} else
-			qmqp_input(s);
+			qmqp_session_input(s);
 		break;
 	case IO_LOWAT:
 		if (s->st == QS_CLOSING) {
@@ -264,27 +265,27 @@ static void qmqp_io_cb(struct io *io, int evt, void *arg)
 		}
 		break;
 	case IO_TIMEOUT:
-		qmqp_end(s, s->st == QS_CLOSING ? "done" : "timeout");
+		qmqp_session_end(s, s->st == QS_CLOSING ? "done" : "timeout");
 		break;
 	case IO_DISCONNECTED:
-		qmqp_end(s, s->st == QS_READ ? "client_gone_midrequest" :
+		qmqp_session_end(s, s->st == QS_READ ? "client_gone_midrequest" :
 		            s->st == QS_CLOSING ? "done" : "client_gone");
 		break;
 	default:
-		qmqp_end(s, "io_error");
+		qmqp_session_end(s, "io_error");
 		break;
 	}
 }
 
 /* ---- queue answers ------------------------------------------------------------------------- */
 
-static void qmqp_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid, int fd)
+static void qmqp_session_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid, int fd)
 {
 	if (status != 0 || fd < 0) {
 		if (fd >= 0)
 			close(fd);
 		s->msgid = status == 0 ? msgid : 0;       /* opened without a file: give it back */
-		qmqp_answer_as(s, smtp_commit_status(status == 554 ? 451 : status));
+		qmqp_session_answer_as(s, smtp_commit_status(status == 554 ? 451 : status));
 		return;
 	}
 	struct buf h;
@@ -293,15 +294,15 @@ static void qmqp_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid,
 	s->msgid = msgid;
 	buf_init(&h);
 	qmqp_received(&h, s->ip, cfg->me, msgid, time(NULL));
-	qmqp_write(s, h.p, h.len);
+	qmqp_session_write(s, h.p, h.len);
 	buf_free(&h);
 	s->st = QS_READ;
 	log_debug("event=qmqp_opened sid=%u id=%016llx", s->id, (unsigned long long)msgid);
 	io_set_read(s->io, 1);
-	qmqp_input(s);
+	qmqp_session_input(s);
 }
 
-static void qmqp_committed(struct qmqp_session *s, uint64_t status, const char *text)
+static void qmqp_session_committed(struct qmqp_session *s, uint64_t status, const char *text)
 {
 	char msg[128];
 	if (status == 250) {
@@ -310,10 +311,10 @@ static void qmqp_committed(struct qmqp_session *s, uint64_t status, const char *
 		         (unsigned long long)s->written);
 		snprintf(msg, sizeof msg, "ok %016llx qp %u", (unsigned long long)s->msgid, s->id);
 		s->msgid = 0;
-		qmqp_answer(s, 'K', msg);
+		qmqp_session_answer(s, 'K', msg);
 	} else {
 		s->msgid = 0;
-		qmqp_answer_as(s, smtp_commit_status(status));
+		qmqp_session_answer_as(s, smtp_commit_status(status));
 	}
 }
 
@@ -329,9 +330,9 @@ void qmqp_session_ipc(struct qmqp_session *s, uint32_t type, struct msg_reader *
 	if ((type == M_MSG_OPENED && s->st == QS_OPEN) ||
 	    (type == M_MSG_COMMITTED && s->st == QS_COMMIT)) {
 		if (type == M_MSG_OPENED)
-			qmqp_opened(s, ok ? a : 451, ok ? b : 0, fd);
+			qmqp_session_opened(s, ok ? a : 451, ok ? b : 0, fd);
 		else
-			qmqp_committed(s, ok ? a : 451, text);
+			qmqp_session_committed(s, ok ? a : 451, text);
 		return;
 	}
 	log_warn("event=unexpected_answer sid=%u type=%u", s->id, type);
@@ -356,7 +357,7 @@ void qmqp_session_peer_lost(struct qmqp_session *s)
 	s->fd = -1;
 	s->msgid = 0;
 	s->st = QS_OPEN;
-	qmqp_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
+	qmqp_session_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
 }
 
 /* Shutdown: the request in flight may finish within the role's grace period. */
@@ -366,7 +367,7 @@ void qmqp_session_drain(struct qmqp_session *s)
 
 void qmqp_session_kill(struct qmqp_session *s)
 {
-	qmqp_end(s, "shutdown");
+	qmqp_session_end(s, "shutdown");
 }
 
 struct qmqp_session *qmqp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
@@ -382,12 +383,12 @@ struct qmqp_session *qmqp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
 	qmqp_req_init(&s->req, cfg->databytes, cfg->maxrcptcount && cfg->maxrcptcount <
 	              COMMIT_MAXRCPT ? (uint32_t)cfg->maxrcptcount : COMMIT_MAXRCPT);
-	s->io = io_new(fd, qmqp_io_cb, s);
+	s->io = io_new(fd, qmqp_session_io_cb, s);
 	io_set_timeout(s->io, (long)(cfg->timeoutsmtpd * 1000));
 	io_set_read(s->io, 0);
 	log_info("event=qmqp_connect sid=%u ip=%s", id, ip);
 	if (!srv->queue_up) {
-		qmqp_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
+		qmqp_session_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
 		return s;
 	}
 	struct msg m;
