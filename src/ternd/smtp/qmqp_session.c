@@ -318,8 +318,9 @@ static void qmqp_session_committed(struct qmqp_session *s, uint64_t status, cons
 	}
 }
 
-void qmqp_session_ipc(struct qmqp_session *s, uint32_t type, struct msg_reader *r, int fd)
+static void qmqp_session_ipc(void *sess, uint32_t type, struct msg_reader *r, int fd)
 {
+	struct qmqp_session *s = sess;
 	uint64_t a = msg_get_u64(r), b = 0;
 	const char *text = "";
 	if (type == M_MSG_OPENED)
@@ -348,8 +349,9 @@ void qmqp_session_ipc(struct qmqp_session *s, uint32_t type, struct msg_reader *
 
 /* The queue went away: a data file not yet committed is gone with it; a commit in flight has
  * an unknown outcome — Z either way (the client sends again: a duplicate at worst). */
-void qmqp_session_peer_lost(struct qmqp_session *s)
+static void qmqp_session_peer_lost(void *sess)
 {
+	struct qmqp_session *s = sess;
 	if (s->srv->queue_up || s->st == QS_CLOSING)
 		return;
 	if (s->fd >= 0)
@@ -360,15 +362,18 @@ void qmqp_session_peer_lost(struct qmqp_session *s)
 	qmqp_session_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
 }
 
-/* Shutdown: the request in flight may finish within the role's grace period. */
-void qmqp_session_drain(struct qmqp_session *s)
+static void qmqp_session_kill(void *sess)
 {
-}
-
-void qmqp_session_kill(struct qmqp_session *s)
-{
+	struct qmqp_session *s = sess;
 	qmqp_session_end(s, "shutdown");
 }
+
+const struct smtp_proto_ops qmqp_session_ops = {
+	.ipc = qmqp_session_ipc,
+	.peer_lost = qmqp_session_peer_lost,
+	.drain = NULL,
+	.kill = qmqp_session_kill,
+};
 
 struct qmqp_session *qmqp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
                                       const char *ip, void *ipslot)

@@ -912,8 +912,9 @@ static int session_expects(int wait, uint32_t type)
 	}
 }
 
-void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *r, int fd)
+static void smtp_session_ipc(void *sess, uint32_t type, struct msg_reader *r, int fd)
 {
+	struct smtp_session *s = sess;
 	uint64_t a = msg_get_u64(r), b = 0, c = 0;
 	const char *text = "";
 	if (type == M_MSG_OPENED)
@@ -953,8 +954,9 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 	session_finish(s);
 }
 
-void smtp_session_peer_lost(struct smtp_session *s)
+static void smtp_session_peer_lost(void *sess)
 {
+	struct smtp_session *s = sess;
 	if ((s->wait == W_MAIL || s->wait == W_RCPT || s->wait == W_VRFY) && !s->srv->lookup_up)
 		session_check_result(s, V_TEMP);
 	else if (s->wait == W_OPEN && !s->srv->queue_up)
@@ -1011,8 +1013,9 @@ void smtp_session_start(struct smtp_session *s)
 	session_finish(s);
 }
 
-void smtp_session_drain(struct smtp_session *s)
+static void smtp_session_drain(void *sess)
 {
+	struct smtp_session *s = sess;
 	if (s->dead || s->quit || s->mode == MODE_DATA || s->wait == W_OPEN || s->wait == W_COMMIT)
 		return;                     /* a message is in flight: 421 after its reply */
 	if (s->wait == W_TLS) {         /* mid-handshake: a 421 could not be sent anyway */
@@ -1030,8 +1033,9 @@ void smtp_session_drain(struct smtp_session *s)
 	session_finish(s);
 }
 
-void smtp_session_kill(struct smtp_session *s)
+static void smtp_session_kill(void *sess)
 {
+	struct smtp_session *s = sess;
 	if (!s->dead && s->wait == W_COMMIT)
 		session_commit_unknown(s, "shutdown");
 	if (!s->dead) {
@@ -1042,3 +1046,10 @@ void smtp_session_kill(struct smtp_session *s)
 	}
 	session_finish(s);
 }
+
+const struct smtp_proto_ops smtp_session_ops = {
+	.ipc = smtp_session_ipc,
+	.peer_lost = smtp_session_peer_lost,
+	.drain = smtp_session_drain,
+	.kill = smtp_session_kill,
+};
