@@ -2,9 +2,8 @@
  * Owns: netstring framing and the request/reply grammar. Trusts: nothing it is fed. */
 #include "mail/qmqp.h"
 #include "mail/smtp_data.h"
-#include <arpa/inet.h>
+#include "lib/netaddr.h"
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum { S_OLEN, S_ILEN, S_IDATA, S_ICOMMA, S_OCOMMA, S_END, S_ERR };
@@ -265,38 +264,6 @@ void qmqp_received(struct buf *b, const char *ip, const char *me, uint64_t msgid
 
 /* ---- qmqpservers ------------------------------------------------------------------------------ */
 
-static int qmqp_server_item(char *it, struct qmqp_server *sv)
-{
-	unsigned char tmp[16];
-	char *host = it, *port = NULL;
-	if (*it == '[') {
-		char *e = strchr(it, ']');
-		if (!e || (e[1] && e[1] != ':'))
-			return -1;
-		*e = '\0';
-		host = it + 1;
-		port = e[1] ? e + 2 : NULL;
-		if (inet_pton(AF_INET6, host, tmp) != 1)
-			return -1;
-	} else {
-		port = strchr(it, ':');
-		if (port)
-			*port++ = '\0';
-		if (inet_pton(AF_INET, host, tmp) != 1)
-			return -1;
-	}
-	sv->port = QMQP_PORT;
-	if (port) {
-		char *end;
-		long p = strtol(port, &end, 10);
-		if (!*port || *end || p < 1 || p > 65535 || *port == '0')
-			return -1;
-		sv->port = (int)p;
-	}
-	memcpy(sv->addr, host, strlen(host) + 1);    /* shorter than the item: it fits */
-	return 0;
-}
-
 int qmqp_servers_parse(const char *s, struct qmqp_server *out, size_t max)
 {
 	char tmp[64];
@@ -308,8 +275,10 @@ int qmqp_servers_parse(const char *s, struct qmqp_server *out, size_t max)
 		if (k) {
 			memcpy(tmp, s, k);
 			tmp[k] = '\0';
-			if (qmqp_server_item(tmp, &out[n++]) < 0)
+			if (netaddr_parse(tmp, QMQP_PORT, out[n].addr, sizeof out[n].addr,
+			                  &out[n].port) < 0)
 				return -1;
+			n++;
 		}
 		s += k;
 		s += strspn(s, " \t,");

@@ -13,6 +13,7 @@
 #include "lib/buf.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "lib/netaddr.h"
 #include "mail/qmqp.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -189,18 +190,7 @@ static void mta_qmqp_try(struct mta_qmqp *q)
 		const struct qmqp_server *sv = &q->sv[q->cur];
 		struct sockaddr_storage ss;
 		socklen_t len;
-		memset(&ss, 0, sizeof ss);
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		if (inet_pton(AF_INET, sv->addr, &s4->sin_addr) == 1) {
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons((uint16_t)sv->port);
-			len = sizeof *s4;
-		} else if (inet_pton(AF_INET6, sv->addr, &s6->sin6_addr) == 1) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons((uint16_t)sv->port);
-			len = sizeof *s6;
-		} else
+		if (netaddr_sockaddr(sv->addr, sv->port, &ss, &len) < 0)
 			continue;
 		q->st = MTA_QMQP_CONNECT;
 		q->io = io_connect((struct sockaddr *)&ss, len, NULL, 0, mta_qmqp_io_cb, q);

@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QMQP_TABLE_MAX (4u * 1024 * 1024)   /* octets of one qmqpclients file: table */
 #define QMQP_DRAIN_MAX (1024 * 1024)  /* octets read and dropped after the reply */
 #define QMQP_DRAIN_MS  5000           /* and for at most this long: the client reads, closes */
 
@@ -49,45 +48,13 @@ static struct cfg_list qmqp_session_clients;  /* inline items only: the tables r
 
 /* ---- qmqpclients ------------------------------------------------------------------------- */
 
-static void qmqp_session_clients_add(const char *s, size_t n)
-{
-	struct cfg_list *l = &qmqp_session_clients;
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
-	l->v[l->n++] = xstrndup(s, n);
-}
-
-static int qmqp_session_clients_file(const char *path)
-{
-	char *text;
-	size_t len;
-	const char *line;
-	size_t n;
-	struct table_lines it;
-	if (table_read_file(path, QMQP_TABLE_MAX, &text, &len) < 0) {
-		log_err("event=table_unreadable key=qmqpclients file=%s error=\"%s\"", path,
-		        strerror(errno));
-		return -1;
-	}
-	table_lines_init(&it, text, len);
-	while (table_lines_next(&it, &line, &n)) {
-		table_trim(&line, &n);
-		if (n == 0 || *line == '#')
-			continue;
-		qmqp_session_clients_add(line, n);
-		if (memchr(line, '\0', n) || table_ip_match(qmqp_session_clients.v[qmqp_session_clients.n - 1],
-		                                            "127.0.0.1") < 0) {
-			log_warn("event=table_bad_line key=qmqpclients file=%s line=%d", path, it.line);
-			free(qmqp_session_clients.v[--qmqp_session_clients.n]);
-		}
-	}
-	free(text);
-	return 0;
-}
-
 int qmqp_session_prepare(const struct config *cfg)
 {
-	for (size_t i = 0; i < cfg->qmqpclients.n; i++)
-		qmqp_session_clients_add(cfg->qmqpclients.v[i], strlen(cfg->qmqpclients.v[i]));
+	struct cfg_list *l = &qmqp_session_clients;
+	for (size_t i = 0; i < cfg->qmqpclients.n; i++) {
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+		l->v[l->n++] = xstrdup(cfg->qmqpclients.v[i]);
+	}
 	for (size_t i = 0; i < cfg->qmqpclients.ntables; i++) {
 		const char *ref = cfg->qmqpclients.tables[i];
 		if (strncmp(ref, "file:", 5) != 0) {
@@ -95,7 +62,7 @@ int qmqp_session_prepare(const struct config *cfg)
 			        "supported\" table=%s", ref);
 			return -1;
 		}
-		if (qmqp_session_clients_file(ref + 5) < 0)
+		if (table_ip_file_load(ref + 5, "qmqpclients", l) < 0)
 			return -1;
 	}
 	return 0;
