@@ -16,6 +16,7 @@
 #include "mail/sasl.h"
 #include "mail/qmqp.h"
 #include "lib/buf.h"
+#include "lib/netaddr.h"
 #include "lib/tls.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -536,23 +537,7 @@ static int cfg_listen_addr(char *a, struct cfg_listen *l)
 		snprintf(l->path, sizeof l->path, "%s", a + 5);
 		return 0;
 	}
-	char *colon = strrchr(a, ':');
-	if (!colon || cfg_port(colon + 1, &l->port) < 0)
-		return -1;
-	*colon = '\0';
-	unsigned char tmp[16];
-	size_t n = strlen(a);
-	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
-		a[n - 1] = '\0';
-		if (inet_pton(AF_INET6, a + 1, tmp) != 1)
-			return -1;
-		snprintf(l->addr, sizeof l->addr, "%s", a + 1);
-		return 0;
-	}
-	if (inet_pton(AF_INET, a, tmp) != 1)
-		return -1;
-	snprintf(l->addr, sizeof l->addr, "%s", a);
-	return 0;
+	return netaddr_parse(a, 0, l->addr, sizeof l->addr, &l->port);  /* a port is required */
 }
 
 /* one word of a listen option's value out of words[]: its index + 1, or 0 */

@@ -2,9 +2,8 @@
  * Owns: netstring framing and the request/reply grammar. Trusts: nothing it is fed. */
 #include "mail/qmqp.h"
 #include "mail/smtp_data.h"
-#include <arpa/inet.h>
+#include "lib/netaddr.h"
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum { S_OLEN, S_ILEN, S_IDATA, S_ICOMMA, S_OCOMMA, S_END, S_ERR };
@@ -25,9 +24,11 @@ uint64_t qmqp_req_max(const struct qmqp_req *q)
 	       ((uint64_t)q->maxrcpt + 1) * (QMQP_ADDR_MAX + QMQP_ENV_SLACK);
 }
 
-static int qmqp_fail(struct qmqp_req *q, const char *why)
+/* the request is refused: code is its enhanced status code (RFC 3463), why the text */
+static int qmqp_fail(struct qmqp_req *q, const char *code, const char *why)
 {
 	q->state = S_ERR;
+	q->code = code;
 	q->why = why;
 	return QMQP_ERR;
 }
@@ -75,7 +76,8 @@ static int qmqp_field_end(struct qmqp_req *q)
 	if (f == 0)
 		return QMQP_MORE;
 	if (qmqp_addr(q, f >= 2) < 0)
-		return qmqp_fail(q, f >= 2 ? "bad recipient address" : "bad sender address");
+		return qmqp_fail(q, f >= 2 ? "5.1.3" : "5.1.7",
+		                 f >= 2 ? "bad recipient address" : "bad sender address");
 	if (f >= 2)
 		q->nrcpt++;
 	return f >= 2 ? QMQP_RCPT : QMQP_SENDER;
@@ -85,13 +87,13 @@ static int qmqp_field_end(struct qmqp_req *q)
 static int qmqp_inner_start(struct qmqp_req *q)
 {
 	if (q->ilen >= q->oleft)                 /* its ',' must fit too */
-		return qmqp_fail(q, "malformed request");
+		return qmqp_fail(q, "5.6.0", "malformed request");
 	if (q->field == 0 && q->ilen > q->maxtext)
-		return qmqp_fail(q, "message too big");
+		return qmqp_fail(q, "5.3.4", "message too big");
 	if (q->field >= 1 && q->ilen > QMQP_ADDR_MAX)
-		return qmqp_fail(q, "address too long");
+		return qmqp_fail(q, "5.1.3", "address too long");
 	if (q->field >= 2 && q->nrcpt >= q->maxrcpt)
-		return qmqp_fail(q, "too many recipients");
+		return qmqp_fail(q, "5.5.3", "too many recipients");
 	q->ileft = q->ilen;
 	q->alen = 0;
 	q->state = q->ilen ? S_IDATA : S_ICOMMA;
@@ -101,11 +103,11 @@ static int qmqp_inner_start(struct qmqp_req *q)
 static int qmqp_outer_end(struct qmqp_req *q)
 {
 	if (q->field < 2)
-		return qmqp_fail(q, "malformed request");
+		return qmqp_fail(q, "5.6.0", "malformed request");
 	if (q->nrcpt == 0)
-		return qmqp_fail(q, "no recipients");
+		return qmqp_fail(q, "5.5.1", "no recipients");
 	if (q->nul)
-		return qmqp_fail(q, "message contains NUL characters");
+		return qmqp_fail(q, "5.6.0", "message contains NUL characters");
 	q->state = S_END;
 	return QMQP_END;
 }
@@ -140,9 +142,9 @@ static int qmqp_frame(struct qmqp_req *q, char c)
 	switch (q->state) {
 	case S_OLEN:
 		if ((rc = qmqp_digit(q, c, &q->olen)) < 0)
-			return qmqp_fail(q, "malformed request");
+			return qmqp_fail(q, "5.6.0", "malformed request");
 		if (q->olen > qmqp_req_max(q))
-			return qmqp_fail(q, "message too big");
+			return qmqp_fail(q, "5.3.4", "message too big");
 		if (rc == 1) {
 			q->oleft = q->olen;
 			q->digits = 0;
@@ -150,18 +152,22 @@ static int qmqp_frame(struct qmqp_req *q, char c)
 		}
 		return QMQP_MORE;
 	case S_ILEN:
+		if (q->oleft == 0)                   /* past the outer netstring's length */
+			return qmqp_fail(q, "5.6.0", "malformed request");
 		q->oleft--;
 		if ((rc = qmqp_digit(q, c, &q->ilen)) < 0 || q->ilen > q->oleft)
-			return qmqp_fail(q, "malformed request");
+			return qmqp_fail(q, "5.6.0", "malformed request");
 		return rc == 1 ? qmqp_inner_start(q) : QMQP_MORE;
 	case S_ICOMMA:
+		if (q->oleft == 0)
+			return qmqp_fail(q, "5.6.0", "malformed request");
 		q->oleft--;
 		if (c != ',')
-			return qmqp_fail(q, "malformed request");
+			return qmqp_fail(q, "5.6.0", "malformed request");
 		return qmqp_field_end(q);
 	default:                                 /* S_OCOMMA */
 		if (c != ',')
-			return qmqp_fail(q, "malformed request");
+			return qmqp_fail(q, "5.6.0", "malformed request");
 		return qmqp_outer_end(q);
 	}
 }
@@ -258,38 +264,6 @@ void qmqp_received(struct buf *b, const char *ip, const char *me, uint64_t msgid
 
 /* ---- qmqpservers ------------------------------------------------------------------------------ */
 
-static int qmqp_server_item(char *it, struct qmqp_server *sv)
-{
-	unsigned char tmp[16];
-	char *host = it, *port = NULL;
-	if (*it == '[') {
-		char *e = strchr(it, ']');
-		if (!e || (e[1] && e[1] != ':'))
-			return -1;
-		*e = '\0';
-		host = it + 1;
-		port = e[1] ? e + 2 : NULL;
-		if (inet_pton(AF_INET6, host, tmp) != 1)
-			return -1;
-	} else {
-		port = strchr(it, ':');
-		if (port)
-			*port++ = '\0';
-		if (inet_pton(AF_INET, host, tmp) != 1)
-			return -1;
-	}
-	sv->port = QMQP_PORT;
-	if (port) {
-		char *end;
-		long p = strtol(port, &end, 10);
-		if (!*port || *end || p < 1 || p > 65535 || *port == '0')
-			return -1;
-		sv->port = (int)p;
-	}
-	memcpy(sv->addr, host, strlen(host) + 1);    /* shorter than the item: it fits */
-	return 0;
-}
-
 int qmqp_servers_parse(const char *s, struct qmqp_server *out, size_t max)
 {
 	char tmp[64];
@@ -301,8 +275,10 @@ int qmqp_servers_parse(const char *s, struct qmqp_server *out, size_t max)
 		if (k) {
 			memcpy(tmp, s, k);
 			tmp[k] = '\0';
-			if (qmqp_server_item(tmp, &out[n++]) < 0)
+			if (netaddr_parse(tmp, QMQP_PORT, out[n].addr, sizeof out[n].addr,
+			                  &out[n].port) < 0)
 				return -1;
+			n++;
 		}
 		s += k;
 		s += strspn(s, " \t,");

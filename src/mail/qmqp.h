@@ -26,7 +26,7 @@ enum qmqp_evt {
 	QMQP_SENDER,     /* the sender is complete and valid: q->mailbox ("" for <>) */
 	QMQP_RCPT,       /* a recipient is complete and valid: q->mailbox */
 	QMQP_END,        /* the request is complete (at least one recipient): reply now */
-	QMQP_ERR,        /* refused: q->why (text for the D reply); nothing more is read */
+	QMQP_ERR,        /* refused: q->code, q->why (for the D reply); nothing more is read */
 };
 
 struct qmqp_req {
@@ -43,7 +43,8 @@ struct qmqp_req {
 	size_t alen;
 	char abuf[QMQP_ADDR_MAX + 1];
 	char mailbox[ADDR_PATH_MAX];
-	const char *why;
+	const char *code;          /* after QMQP_ERR: the enhanced status code ("5.3.4") */
+	const char *why;           /* and the text */
 };
 
 /* maxtext: databytes (0 = QMQP_TEXT_MAX); maxrcpt: maxrcptcount (0 = 1000000) */

@@ -8,7 +8,8 @@
  * deleted directory account is NOUSER, a disabled one ROUTE_DISABLED, one whose mailHost is
  * another node (ldapcluster) a "cluster" target), then postmaster -> the `postmaster` key
  * (never NOUSER);
- * anything else -> channel "smtp" with host = the domain.
+ * anything else -> channel "smtp" with host = the domain, or, when qmqpservers is set,
+ * channel "qmqp" with host "qmqpservers" (every remote address goes to those servers).
  * Trusts: the tables it is given; a lookup that cannot answer gives ROUTE_TEMP, never
  * ROUTE_NOUSER.
  *
@@ -36,7 +37,8 @@ enum route_verdict { ROUTE_OK = 0, ROUTE_NOUSER = 1, ROUTE_TEMP = 3,
 enum route_where { ROUTE_LOCAL = 0, ROUTE_REMOTE = 1, ROUTE_WTEMP = 2, ROUTE_BAD = 3 };
 
 struct route_target {            /* field order = the target of M_ROUTE_RESULT */
-	char *channel;               /* "local", "smtp", or "cluster" (a directory user homed on
+	char *channel;               /* "local", "smtp", "qmqp" (qmqpservers set: host
+	                                "qmqpservers"), or "cluster" (a directory user homed on
 	                                another node: host = route_relay(mailHost)) */
 	char *host;                  /* local: ""; smtp: see "The host of an smtp target" above */
 	char *address;               /* the final address */

@@ -614,6 +614,25 @@ static int table_ip_file(const char *path, const char *ip)
 	return TABLE_NOTFOUND;
 }
 
+int table_ip_file_load(const char *path, const char *key, struct cfg_list *out)
+{
+	struct table_map *m = table_file(path, TABLE_LIST);
+	if (!m)
+		return -1;                       /* logged by table_file */
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct table_ent *e = m->b[i]; e; e = e->next) {
+			if (table_ip_match(e->key, "127.0.0.1") < 0) {
+				char q[80];
+				log_warn("event=table_bad_pattern key=%s file=%s pattern=%s", key, path,
+				         log_quote(q, sizeof q, e->key, strlen(e->key)));
+				continue;
+			}
+			out->v = xrealloc(out->v, (out->n + 1) * sizeof *out->v);
+			out->v[out->n++] = xstrdup(e->key);
+		}
+	return 0;
+}
+
 static int table_ip_cdb(const char *path, const char *ip)
 {
 	struct table_ip a;

@@ -80,6 +80,11 @@ size_t table_list_candidates(const char *item, const char **out, size_t max);
 int table_ip_lookup(const struct cfg_list *l, const char *ip);
 /* One pattern against one address: 1 match, 0 no match, -1 bad pattern or address. */
 int table_ip_match(const char *pattern, const char *ip);
+/* The patterns of IP file table path (one a line, as table_ip_lookup reads it) appended to
+ * out's inline items (out->v, out->n), for a role that cannot read the file later (after
+ * its chroot). A line that is not a pattern is logged (event=table_bad_pattern, key names
+ * the setting) and skipped. 0, or -1 when the file cannot be read (logged). */
+int table_ip_file_load(const char *path, const char *key, struct cfg_list *out);
 
 /* --- cdb builder --------------------------------------------------------------------- */
 /* Build cdbfile from textfile (TABLE_SPACE lines `key value`): writes cdbfile.tmp, fsyncs,

@@ -33,6 +33,11 @@ enum dstatus {
 	D_PERM = 3,       /* permanent failure: bounce */
 };
 
+/* recipients of one M_MSG_COMMIT: the queue refuses a commit of more (554), and the smtp role
+ * refuses the recipient past it (smtp_commit.h), as it keeps the whole frame below
+ * MSG_MAXPAYLOAD */
+#define COMMIT_MAXRCPT 100000
+
 enum msgtype {
 	/* smtp -> lookup */
 	M_MAIL_CHECK = 1,   /* S sender (may be "") -> M_CHECK_RESULT */
@@ -54,8 +59,9 @@ enum msgtype {
 	M_ROUTE = 20,       /* S rcpt, S sender -> M_ROUTE_RESULT */
 	M_ROUTE_RESULT,     /* Q verdict (V_OK / V_NOUSER / V_TEMP / V_DISABLED), S diag,
 	                       Q ntargets, ntargets x target (see below) */
-	/* target: S channel ("local", "smtp", "cluster": another node's directory user, host =
-	   its mailHost as an smtproutes relay), S host (local: "", smtp: domain or route),
+	/* target: S channel ("local", "smtp", "qmqp": a remote address when qmqpservers is set,
+	   host "qmqpservers", "cluster": another node's directory user, host = its mailHost as
+	   an smtproutes relay), S host (local: "", smtp: domain or route),
 	   S address (the final address), S user, Q uid, Q gid, S home,
 	   S local (localpart), S ext, S domain, S instruction (delivery line: "./Maildir/",
 	   "/path/mbox", "|command", or "" for the user's default), S profile (a directory

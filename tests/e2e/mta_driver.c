@@ -7,6 +7,7 @@
  *   mx NAME nodomain|nullmx|temp listed resolve to NAME=127.0.0.1
  *   job HOST SENDER FILE RCPT... send M_MTA_DELIVER (SENDER "-" = <>; FILE = the message)
  *   cjob HOST SENDER FILE RCPT... the same on channel "cluster" (doc/CLUSTER.md)
+ *   chjob CHANNEL HOST SENDER FILE RCPT...  the same on channel CHANNEL (any word)
  *   wait                         until every job sent so far has its result
  *   sleep MS
  *   term                         SIGTERM to the role; wait for it to exit
@@ -159,7 +160,8 @@ static void cmd_mx(char **f, size_t n)
 	}
 }
 
-static void cmd_job(char **f, size_t n)
+/* f[0] job|cjob, f[1] host...; channel: the last field's word, or NULL for none */
+static void cmd_job(char **f, size_t n, const char *channel)
 {
 	struct djob *j = &jobs[njobs++];
 	int fd = open(f[3], O_RDONLY | O_CLOEXEC);
@@ -181,8 +183,8 @@ static void cmd_job(char **f, size_t n)
 		msg_u64(&out, j->n++);
 		msg_str(&out, f[i]);
 	}
-	if (strcmp(f[0], "cjob") == 0)
-		msg_str(&out, "cluster");
+	if (channel)
+		msg_str(&out, channel);
 	msg_fd(&out, fd);
 	chan_send(chq, &out);
 	outstanding++;
@@ -195,7 +197,9 @@ static int script_cmd(char **f, size_t n)
 	if (strcmp(f[0], "mx") == 0 && n >= 3 && nmx < MAXMX) {
 		cmd_mx(f, n);
 	} else if ((strcmp(f[0], "job") == 0 || strcmp(f[0], "cjob") == 0) && n >= 5 && njobs < MAXJOBS) {
-		cmd_job(f, n);
+		cmd_job(f, n, strcmp(f[0], "cjob") == 0 ? "cluster" : NULL);
+	} else if (strcmp(f[0], "chjob") == 0 && n >= 6 && njobs < MAXJOBS) {
+		cmd_job(f + 1, n - 1, f[1]);
 	} else if (strcmp(f[0], "wait") == 0) {
 		if (outstanding) {
 			waiting = 1;

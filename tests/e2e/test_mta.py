@@ -38,6 +38,7 @@ def driver():
     # MTA_DRIVER_CFLAGS="-fsanitize=address,undefined" runs the role under the sanitizers
     d, exe = build_driver("mta_driver", ["tests/e2e/mta_driver.c", "src/ternd/mta/mta.c",
                                          "src/ternd/mta/mta_session.c", "src/ternd/mta/mta_qmqp.c",
+                                         "src/ternd/mta/mta_cluster.c",
                                          "src/ternd/role.c"],
                           "MTA_DRIVER_CFLAGS")
     yield exe
@@ -346,6 +347,26 @@ def test_per_recipient_results(driver, workdir, aiosmtp):
     assert st["perm1@b"]["remote"] == "mx.test[127.0.0.1]"
     assert st["temp1@b"]["diag"].startswith("smtp; 451 4.3.0 <temp1@b>: try again later")
     assert h.txns[0]["rcpts"] == ["ok@b"]
+
+
+@pytest.mark.parametrize("channel", ["bogus", "local", "SMTP", ""])
+def test_unknown_channel_is_logged_and_deferred(driver, workdir, aiosmtp, channel):
+    # the queue's channel word is parsed once; a word the mta does not know never becomes
+    # smtp by default: nothing is sent, the job is deferred and the word logged
+    h, port = aiosmtp()
+    msg = message(workdir, b"Subject: x\n\nhi\n")
+    word = channel or '""'
+    script = f"chjob {channel} mx.test:{port} s@a {msg} ok@b\n" if channel else \
+        f"job mx.test:{port} s@a {msg} ok@b\n"
+    if channel:
+        run = run_mta(driver, workdir, script)
+        assert run.status() == {"ok@b": "temp"}, run
+        assert "unknown delivery channel" in run.by_rcpt()["ok@b"]["diag"], run
+        assert "event=unknown_channel" in run.log and f"channel={word}" in run.log, run
+        assert h.txns == [] and h.sessions == {}
+    else:                                  # no channel field at all: smtp, as before
+        run = run_mta(driver, workdir, script)
+        assert run.status() == {"ok@b": "ok"}, run
 
 
 def test_no_accepted_recipient_skips_data(driver, workdir, aiosmtp):

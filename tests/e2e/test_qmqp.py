@@ -12,6 +12,8 @@ import smtplib
 import socket
 import threading
 
+import pytest
+
 from conftest import free_port, wait_for
 
 
@@ -93,6 +95,34 @@ def test_server_refuses_bad_requests(make_tern):
     wait_for(lambda: "event=qmqp_close" in t.log())
 
 
+def long_rcpt(i):
+    """A 252-octet recipient address (64-octet local part, long relayed domain)."""
+    return (b"%064d@" % i) + b".".join([b"d" * 59] * 3) + b".example"
+
+
+def test_server_bounds_the_envelope_to_one_ipc_frame(make_tern):
+    # maxrcptcount 0: the recipients' octets would make an M_MSG_COMMIT frame larger than
+    # MSG_MAXPAYLOAD (16 MiB), and the queue would drop the smtp role's channel. D instead.
+    t = server_tern(make_tern, maxrcptcount="0")
+    rcpts = [long_rcpt(i) for i in range(70000)]
+    assert len(rcpts[0]) == 252
+    r = qmqp_send(t.qport, qmqp_request(MSG, b"", rcpts), timeout=60)
+    assert r.startswith(b"D") and b"5.5.3" in r, r
+    # the queue's channel is whole: the next request is committed
+    assert qmqp_send(t.qport, qmqp_request(MSG, b"", [b"alice@localhost"])).startswith(b"K")
+    t.wait_delivered("alice", 1)
+    assert "peer_lost" not in t.log() and "event=bad_commit" not in t.log()
+
+
+def test_server_caps_recipients_at_the_queues_limit(make_tern):
+    # maxrcptcount 0 allowed 1000000 recipients; the queue takes COMMIT_MAXRCPT (100000)
+    t = server_tern(make_tern, maxrcptcount="0")
+    rcpts = [b"r%d@localhost" % i for i in range(100001)]
+    r = qmqp_send(t.qport, qmqp_request(MSG, b"", rcpts), timeout=60)
+    assert r.startswith(b"D") and b"5.5.3" in r, r
+    assert "event=bad_commit" not in t.log()
+
+
 def test_server_closes_foreign_clients(make_tern):
     t = server_tern(make_tern)
     r = qmqp_send(t.qport, qmqp_request(MSG, b"", [b"alice@localhost"]), src="127.0.0.2")
@@ -149,9 +179,11 @@ def test_server_answers_only_after_the_commit(make_tern):
 class QMQPServer:
     """A scripted QMQP server: reply(request) -> b"Kok" etc.; requests are recorded."""
 
-    def __init__(self, port=None, reply=b"Kok"):
+    def __init__(self, port=None, reply=b"Kok", early=False):
         self.port = port or free_port()
         self.reply = reply
+        self.early = early                 # reply at once, read nothing until released
+        self.release = threading.Event()
         self.requests = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -181,6 +213,10 @@ class QMQPServer:
 
     def serve(self, c):
         c.settimeout(10)
+        if self.early:
+            c.sendall(ns(self.reply))
+            self.release.wait(30)
+            return
         buf = b""
         while True:
             if b":" in buf:
@@ -212,6 +248,7 @@ class QMQPServer:
 
     def close(self):
         self.stopping = True
+        self.release.set()
         self.thread.join(5)
         self.sock.close()
 
@@ -262,6 +299,31 @@ def test_client_z_defers(make_tern):
         send(t, ["x@remote.test"])
         assert wait_for(lambda: "status=deferred" in t.log() and "try later" in t.log())
         assert "status=sent" not in t.log() and "status=bounced" not in t.log()
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("code", [b"K", b"Z", b"D"])
+def test_client_reply_before_the_whole_request(make_tern, code):
+    # the server answers at once and reads nothing: the request (a message larger than the
+    # socket buffers) cannot have been sent whole. Only Z or D may come that early; an early
+    # K is a protocol error and defers (it never marks the mail delivered)
+    srv = QMQPServer(reply=code + b"early", early=True)
+    try:
+        t = client_tern(make_tern, f"127.0.0.1:{srv.port}", retryremote="30",
+                        databytes="0")
+        with smtplib.SMTP("127.0.0.1", t.port, timeout=30) as s:
+            s.sendmail("joe@localhost", ["x@remote.test"],
+                       b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 8000)
+        if code == b"D":
+            assert wait_for(lambda: "status=bounced" in t.log())
+        else:
+            assert wait_for(lambda: "status=deferred" in t.log())
+            if code == b"K":
+                assert "before the whole request" in t.log()
+        srv.release.set()
+        assert not [l for l in t.log().splitlines()
+                    if "x@remote.test" in l and "status=sent" in l]
     finally:
         srv.close()
 

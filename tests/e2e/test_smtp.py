@@ -324,6 +324,34 @@ def test_maxrcptcount_452_4_5_3(make_tern):
     assert_nothing_delivered(t, "r3", wait=0.5)
 
 
+def test_maxrcptcount_0_still_bounded_by_one_commit_frame(make_tern):
+    # maxrcptcount 0 (unlimited): the recipients' octets must still fit the queue's
+    # M_MSG_COMMIT frame (MSG_MAXPAYLOAD, 16 MiB) — the recipient past it gets 452 4.5.3
+    # instead of a commit that would make the queue drop the smtp role's channel
+    t = make_tern({"maxrcptcount": "0", "relayclients": "127.0.0.1"})
+    dom = ".".join(["d" * 59] * 3) + ".example"
+    accepted, refused, batch = 0, None, 1000
+    with session(t) as c:
+        c.sock.settimeout(60)
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        i = 0
+        while refused is None and i < 80000:
+            c.send("".join(f"RCPT TO:<{i + k:064d}@{dom}>\r\n" for k in range(batch)))
+            for _ in range(batch):
+                code, lines = c.reply()
+                if code == 250 and refused is None:
+                    accepted += 1
+                elif refused is None:
+                    refused = (code, lines)
+            i += batch
+        assert refused is not None, accepted
+        code, lines = refused
+        assert code == 452 and lines[-1][4:].startswith("4.5.3"), lines
+        assert 60000 < accepted < 16 * 1024 * 1024 // 258, accepted
+        assert c.cmd("RSET")[0] == 250
+    assert "peer_lost" not in t.log()
+
+
 def test_timeoutsmtpd_421_4_4_2_then_close(make_tern):
     t = make_tern({"timeoutsmtpd": "2"})
     with session(t) as c:

@@ -10,7 +10,8 @@ struct outcome {
 	char text[256];
 	char sender[300];
 	char rcpts[600];     /* "a,b," */
-	const char *why;
+	const char *why, *code;
+	size_t at;           /* octets consumed when the request ended or failed */
 };
 
 static void run_req(const char *in, size_t n, size_t step, uint64_t maxtext, uint32_t maxrcpt,
@@ -38,6 +39,8 @@ static void run_req(const char *in, size_t n, size_t step, uint64_t maxtext, uin
 		} else if (ev == QMQP_END || ev == QMQP_ERR) {
 			o->ev = ev;
 			o->why = q.why;
+			o->code = q.code;
+			o->at = off;
 			return;
 		}
 	}
@@ -94,6 +97,21 @@ static const struct rcase {
 	{ "13:0:,0:,4:@y.z,,", QMQP_ERR, "", "", "", "bad recipient address", 0, 0 },
 };
 
+/* the enhanced status code each refusal carries */
+static const char *code_of(const char *why)
+{
+	static const char *const map[][2] = {
+		{ "malformed request", "5.6.0" }, { "message too big", "5.3.4" },
+		{ "address too long", "5.1.3" }, { "too many recipients", "5.5.3" },
+		{ "no recipients", "5.5.1" }, { "message contains NUL characters", "5.6.0" },
+		{ "bad sender address", "5.1.7" }, { "bad recipient address", "5.1.3" },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i][0], why) == 0)
+			return map[i][1];
+	return "?";
+}
+
 static void test_requests(void)
 {
 	for (size_t i = 0; i < sizeof rcases / sizeof rcases[0]; i++) {
@@ -111,6 +129,34 @@ static void test_requests(void)
 			T_EQ_STR(o.rcpts, c->rcpts);
 			if (c->why)
 				T_EQ_STR(o.why, c->why);
+			if (c->ev == QMQP_ERR)
+				T_EQ_STR(o.code, code_of(c->why));
+		}
+	}
+}
+
+/* framing octets past the outer netstring's declared length: refused at that very octet (an
+ * inner length whose last digit is the outer netstring's last octet must not wrap what is
+ * left of it, which then let recipients past the declared length in and never ended) */
+static void test_outer_bound(void)
+{
+	static const struct { const char *in; size_t at; } bc[] = {
+		{ "7:3:abc,0:,9:x@evil.cd,", 10 },
+		{ "8:3:abc,0:,9:x@evil.cd,", 10 },
+		{ "7:3:abc,,", 9 },
+		{ "8:3:abc,0,", 10 },
+		{ "6:0:,0:,3:a@b,", 9 },
+	};
+	for (size_t i = 0; i < sizeof bc / sizeof bc[0]; i++) {
+		for (size_t step = 0; step <= 1; step++) {
+			struct outcome o;
+			run_req(bc[i].in, strlen(bc[i].in), step, 0, 0, &o);
+			if (o.ev != QMQP_ERR || o.at != bc[i].at)
+				fprintf(stderr, "bound case %zu step %zu: %s at %zu\n", i, step, bc[i].in, o.at);
+			T_EQ_INT(o.ev, QMQP_ERR);
+			T_EQ_STR(o.why, "malformed request");
+			T_EQ_INT(o.at, bc[i].at);
+			T_EQ_STR(o.rcpts, "");
 		}
 	}
 }
@@ -122,6 +168,7 @@ static void test_nul_and_after(void)
 	run_req(in, sizeof in - 1, 0, 0, 0, &o);
 	T_EQ_INT(o.ev, QMQP_ERR);
 	T_EQ_STR(o.why, "message contains NUL characters");
+	T_EQ_STR(o.code, "5.6.0");
 	/* after the end nothing more is consumed */
 	struct qmqp_req q;
 	const char *p;
@@ -234,6 +281,7 @@ static void test_servers(void)
 static void run(void)
 {
 	test_requests();
+	test_outer_bound();
 	test_nul_and_after();
 	test_replies();
 	test_framing();

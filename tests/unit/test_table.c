@@ -222,9 +222,35 @@ static void test_iplists(void)
 	T_EQ_INT(table_ip_lookup(&lb, "10.2.7.7"), TABLE_TEMP);
 }
 
+/* a role's copy of an IP file table (qmqpclients before the chroot): the same patterns as
+ * table_ip_lookup reads, bad ones skipped, appended after the inline items */
+static void test_ip_file_load(void)
+{
+	const char text[] = "# clients\n10.0.0.0/8\n  192.168.\nnot-an-ip\n\n[::1]\n1.2.3.4/99\n";
+	put_file("clients", text, sizeof text - 1);
+	char *one = xstrdup("127.0.0.1");
+	struct cfg_list l = { NULL, 0, NULL, 0 };
+	l.v = xmalloc(sizeof *l.v);
+	l.v[l.n++] = one;
+	T_EQ_INT(table_ip_file_load(ref("file", "clients") + 5, "qmqpclients", &l), 0);
+	T_EQ_INT(l.n, 4);
+	T_EQ_STR(l.v[0], "127.0.0.1");
+	T_EQ_INT(table_ip_lookup(&l, "10.9.9.9"), TABLE_FOUND);
+	T_EQ_INT(table_ip_lookup(&l, "192.168.3.3"), TABLE_FOUND);
+	T_EQ_INT(table_ip_lookup(&l, "::1"), TABLE_FOUND);
+	T_EQ_INT(table_ip_lookup(&l, "1.2.3.4"), TABLE_NOTFOUND);
+	for (size_t i = 0; i < l.n; i++)
+		T_CHECK(table_ip_match(l.v[i], "127.0.0.1") >= 0);
+	T_EQ_INT(table_ip_file_load(ref("file", "absent") + 5, "qmqpclients", &l), -1);
+	T_EQ_INT(l.n, 4);
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+}
+
 static void cleanup(void)
 {
-	static const char *files[] = { "t.txt", "t.cdb", "bad.txt", "domains", "nets" };
+	static const char *files[] = { "t.txt", "t.cdb", "bad.txt", "domains", "nets", "clients" };
 	char p[256];
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
@@ -244,6 +270,7 @@ static void run(void)
 	test_cdb();
 	test_lists();
 	test_iplists();
+	test_ip_file_load();
 	table_flush_cache();
 	cleanup();
 }

@@ -17,10 +17,12 @@
  * A job's channel is "smtp", "qmqp" (QMQP to qmqpservers, mta_qmqp.c) or "cluster" (a
  * forward to another node of the cluster, host = its mailHost as a relay): destinations are
  * per (channel, host); a cluster job is refused at ldapclusterhops X-Tern-Cluster lines and
- * its SIZE counts the one it adds (CLUSTER.md). */
+ * its SIZE counts the one it adds (mta_cluster.c, CLUSTER.md). The word is parsed once into
+ * enum mta_channel; any other word (e.g. "local") is logged and the job deferred. */
 #include "ternd/mta/mta.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta_qmqp.h"
+#include "ternd/mta/mta_cluster.h"
 #include "ternd/proto.h"
 #include "ternd/role.h"
 #include "lib/ev.h"
@@ -54,7 +56,7 @@ enum { DEST_MX = 0, DEST_NAME = 1, DEST_LITERAL = 2, DEST_BAD = 3 };
 struct mta_dest {
 	struct mta_dest *hnext;
 	char *host;
-	int cluster;                    /* channel "cluster": its own connections (CLUSTER.md) */
+	enum mta_channel channel;       /* SMTP or CLUSTER: a cluster's own connections (CLUSTER.md) */
 	int mode, port;
 	char name[256];
 	size_t nconn;                   /* connections open or being set up (DNS included) */
@@ -271,15 +273,15 @@ static void mta_dest_kick_cb(int fd, short what, void *arg);
 
 /* a destination is (channel, host), as the scheduler's threads: a connection that greeted
  * as a cluster node never carries an ordinary delivery, nor the other way round */
-static struct mta_dest *mta_dest_get(const char *host, int cluster)
+static struct mta_dest *mta_dest_get(const char *host, enum mta_channel channel)
 {
 	size_t h = mta_dest_hash(host);
 	for (struct mta_dest *d = dests[h]; d; d = d->hnext)
-		if (strcmp(d->host, host) == 0 && d->cluster == cluster)
+		if (strcmp(d->host, host) == 0 && d->channel == channel)
 			return d;
 	struct mta_dest *d = xcalloc(1, sizeof *d);
 	d->host = xstrdup(host);
-	d->cluster = cluster;
+	d->channel = channel;
 	if (mta_dest_parse(d, host) < 0)
 		d->mode = DEST_BAD;
 	d->kick = ev_new(-1, 0, mta_dest_kick_cb, d);
@@ -352,7 +354,7 @@ static void mta_start(struct mta_job *j, const struct mta_addr *addrs, size_t n)
 	conf.cfg = cfg;
 	conf.cb = &mta_cb;
 	conf.tls = tls_client;
-	conf.cluster = d->cluster;
+	conf.channel = d->channel;
 	conf.pol.level = TLSP_NONE;
 	if (tlsp && tlspolicy_lookup(tlsp, d->host, &conf.pol, err, sizeof err) < 0) {
 		d->nconn--;
@@ -518,42 +520,18 @@ static void mta_job_rcpts(struct mta_job *j, struct msg_reader *r, uint64_t n)
 	}
 }
 
-/* ---- the cluster (doc/CLUSTER.md) -------------------------------------------------------------------- */
-
-/* X-Tern-Cluster lines in the message's header section (read in chunks; stops at its end) */
-static unsigned mta_cluster_hops(int fd)
+/* M_MTA_DELIVER's channel word: 0, or -1 for one the mta does not deliver ("local"...) */
+static int mta_channel_parse(const char *word, enum mta_channel *ch)
 {
-	char *b = xmalloc(MTA_SCAN_CHUNK);
-	struct cluster_hops h;
-	off_t off = 0;
-	ssize_t n;
-	cluster_hops_init(&h);
-	while (!h.done && ((n = pread(fd, b, MTA_SCAN_CHUNK, off)) > 0 || (n < 0 && errno == EINTR)))
-		if (n > 0) {
-			cluster_hops_feed(&h, b, (size_t)n);
-			off += n;
+	static const struct { const char *w; enum mta_channel ch; } tab[] = {
+		{ "smtp", MTA_CH_SMTP }, { "qmqp", MTA_CH_QMQP }, { "cluster", MTA_CH_CLUSTER },
+	};
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+		if (strcmp(word, tab[i].w) == 0) {
+			*ch = tab[i].ch;
+			return 0;
 		}
-	free(b);
-	return h.hops;
-}
-
-/* A forward to another node: refused for good once the message went round ldapclusterhops
- * times (nodes whose directories disagree would pass it back and forth for ever); else its
- * SIZE counts the X-Tern-Cluster line mta_session puts in front of it. -1: j is answered. */
-static int mta_cluster_job(struct mta_job *j)
-{
-	char line[300];
-	unsigned hops = mta_cluster_hops(j->fd);
-	if (hops >= cfg->ldapclusterhops) {
-		log_info("event=cluster_loop id=%016llx host=%s hops=%u limit=%llu",
-		         (unsigned long long)j->msgid, j->host, hops,
-		         (unsigned long long)cfg->ldapclusterhops);
-		mta_finish_all(j, D_PERM, CLUSTER_LOOP_DIAG);
-		return -1;
-	}
-	int n = cluster_header_line(cfg->me, line, sizeof line);
-	j->txn.size += n > 0 ? (uint64_t)n : 0;
-	return 0;
+	return -1;
 }
 
 static void mta_on_deliver(struct msg_reader *r, int fd)
@@ -570,13 +548,19 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 	if (!r->err && n <= MTA_MAXRCPT)
 		mta_job_rcpts(j, r, n);
 	const char *channel = !r->err && r->off < r->len ? msg_get_str(r) : "smtp";
-	int qmqp = strcmp(channel, "qmqp") == 0;
-	j->cluster = strcmp(channel, "cluster") == 0;
 	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
 		if (!r->err)                         /* else the codec logs it */
 			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
 			        (unsigned long long)j->job);
 		mta_finish_all(j, D_TEMP, "internal error: malformed delivery request");
+		return;
+	}
+	if (mta_channel_parse(channel, &j->channel) < 0) {
+		char q[80];
+		log_err("event=unknown_channel job=%llu id=%016llx channel=%s",
+		        (unsigned long long)j->job, (unsigned long long)j->msgid,
+		        log_quote(q, sizeof q, channel, strlen(channel)));
+		mta_finish_all(j, D_TEMP, "unknown delivery channel (#4.3.5)");
 		return;
 	}
 	if (j->txn.n == 0 || stopping) {
@@ -586,13 +570,15 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 			mta_report(j);                   /* only malformed addresses */
 		return;
 	}
-	if (qmqp) {                              /* channel qmqp: qmqpservers (mta_qmqp.c) */
+	if (j->channel == MTA_CH_QMQP) {         /* qmqpservers (mta_qmqp.c) */
 		mta_qmqp_start(cfg, j, mta_report);
 		return;
 	}
-	if (j->cluster && mta_cluster_job(j) < 0)
+	if (j->channel == MTA_CH_CLUSTER && mta_cluster_job(cfg, j) < 0) {
+		mta_finish_all(j, D_PERM, CLUSTER_LOOP_DIAG);
 		return;
-	struct mta_dest *d = j->dest = mta_dest_get(j->host, j->cluster);
+	}
+	struct mta_dest *d = j->dest = mta_dest_get(j->host, j->channel);
 	if (d->mode == DEST_BAD) {
 		mta_finish_all(j, D_TEMP, "bad destination (check smtproutes): cannot parse the host");
 		mta_dest_kick(d);

@@ -2,7 +2,9 @@
  * qmqpservers in order until one answers; the request is the netstring of
  * netstring(message) netstring(sender) netstring(recipient)..., the message streamed from
  * the job's descriptor with pread in chunks as output drains; then one reply netstring
- * (timeoutremote). Any failure before a reply (refused, timeout, reset, a short file read)
+ * (timeoutremote); a D or Z may come before the whole request was sent (the server refuses
+ * early), a K may not (it cannot have committed what it did not read): that server failed.
+ * Any failure before a reply (refused, timeout, reset, a short file read)
  * moves on to the next server: the server sent no K, so at worst a server that committed
  * and lost its reply gets a duplicate (tern's rule: a duplicate rather than a loss).
  * Owns: the connections and jobs in flight. Trusts: nothing the servers send. */
@@ -11,6 +13,7 @@
 #include "lib/buf.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "lib/netaddr.h"
 #include "mail/qmqp.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,12 +24,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MQ_CHUNK 65536
+#define MTA_QMQP_CHUNK 65536
 
-enum { MQ_CONNECT, MQ_SEND, MQ_REPLY };
+enum { MTA_QMQP_CONNECT, MTA_QMQP_SEND, MTA_QMQP_REPLY };
 
-struct mq {
-	struct mq *next, *prev;
+struct mta_qmqp {
+	struct mta_qmqp *next, *prev;
 	const struct config *cfg;
 	struct mta_job *j;
 	void (*done)(struct mta_job *j);
@@ -37,22 +40,22 @@ struct mq {
 	char err[200];                  /* the last failure, for the deferral's diagnostic */
 };
 
-static struct mq *mq_all;
+static struct mta_qmqp *mta_qmqp_all;
 
-static void mq_try(struct mq *q);
+static void mta_qmqp_try(struct mta_qmqp *q);
 
-static void mq_unlink(struct mq *q)
+static void mta_qmqp_unlink(struct mta_qmqp *q)
 {
 	if (q->prev)
 		q->prev->next = q->next;
 	else
-		mq_all = q->next;
+		mta_qmqp_all = q->next;
 	if (q->next)
 		q->next->prev = q->prev;
 }
 
 /* every recipient gets st and diag; the job is reported and q freed */
-static void mq_finish(struct mq *q, int st, const char *diag)
+static void mta_qmqp_finish(struct mta_qmqp *q, int st, const char *diag)
 {
 	struct mta_job *j = q->j;
 	smtpc_txn_reset(&j->txn);
@@ -62,14 +65,14 @@ static void mq_finish(struct mq *q, int st, const char *diag)
 	}
 	if (q->io)
 		io_free(q->io);
-	mq_unlink(q);
+	mta_qmqp_unlink(q);
 	void (*done)(struct mta_job *) = q->done;
 	free(q);
 	done(j);
 }
 
 /* this server failed before a reply: the next one */
-static void mq_next(struct mq *q, const char *why)
+static void mta_qmqp_next(struct mta_qmqp *q, const char *why)
 {
 	const struct qmqp_server *sv = &q->sv[q->cur];
 	snprintf(q->err, sizeof q->err, "qmqp server [%s]:%d: %s", sv->addr, sv->port, why);
@@ -79,10 +82,10 @@ static void mq_next(struct mq *q, const char *why)
 		io_free(q->io);
 	q->io = NULL;
 	q->cur++;
-	mq_try(q);
+	mta_qmqp_try(q);
 }
 
-static void mq_send_head(struct mq *q)
+static void mta_qmqp_send_head(struct mta_qmqp *q)
 {
 	struct mta_job *j = q->j;
 	struct buf b;
@@ -94,17 +97,18 @@ static void mq_send_head(struct mq *q)
 	qmqp_ns_head(&b, j->txn.size);
 	io_write(q->io, b.p, b.len);
 	buf_free(&b);
-	q->st = MQ_SEND;
+	q->st = MTA_QMQP_SEND;
 	q->off = 0;
 }
 
 /* the next chunk of the message, or the envelope after its last octet; -1: short file */
-static int mq_send_more(struct mq *q)
+static int mta_qmqp_send_more(struct mta_qmqp *q)
 {
 	struct mta_job *j = q->j;
 	if (q->off < j->txn.size) {
-		char *b = xmalloc(MQ_CHUNK);
-		size_t want = j->txn.size - q->off < MQ_CHUNK ? (size_t)(j->txn.size - q->off) : MQ_CHUNK;
+		char *b = xmalloc(MTA_QMQP_CHUNK);
+		uint64_t rest = j->txn.size - q->off;
+		size_t want = rest < MTA_QMQP_CHUNK ? (size_t)rest : MTA_QMQP_CHUNK;
 		ssize_t n;
 		while ((n = pread(j->fd, b, want, (off_t)q->off)) < 0 && errno == EINTR)
 			;
@@ -125,11 +129,11 @@ static int mq_send_more(struct mq *q)
 	buf_addc(&e, ',');
 	io_write(q->io, e.p, e.len);
 	buf_free(&e);
-	q->st = MQ_REPLY;
+	q->st = MTA_QMQP_REPLY;
 	return 0;
 }
 
-static void mq_reply(struct mq *q)
+static void mta_qmqp_reply(struct mta_qmqp *q)
 {
 	size_t n, used;
 	const char *in = io_data(q->io, &n);
@@ -137,66 +141,59 @@ static void mq_reply(struct mq *q)
 	int rc = qmqp_reply_parse(in, n, &code, text, sizeof text, &used);
 	if (rc == 0)
 		return;
+	if (rc > 0 && code == 'K' && q->st != MTA_QMQP_REPLY) {
+		mta_qmqp_next(q, "protocol error: K before the whole request was sent");
+		return;
+	}
 	const struct qmqp_server *sv = &q->sv[q->cur];
 	snprintf(q->j->remote, sizeof q->j->remote, "[%s]:%d", sv->addr, sv->port);
 	if (rc < 0) {
-		mq_finish(q, D_TEMP, "qmqp server sent a malformed reply");
+		mta_qmqp_finish(q, D_TEMP, "qmqp server sent a malformed reply");
 		return;
 	}
 	snprintf(diag, sizeof diag, "qmqp %c %s", code, text);
-	mq_finish(q, code == 'K' ? D_OK : code == 'Z' ? D_TEMP : D_PERM, code == 'D' ? text : diag);
+	mta_qmqp_finish(q, code == 'K' ? D_OK : code == 'Z' ? D_TEMP : D_PERM, code == 'D' ? text : diag);
 }
 
-static void mq_io_cb(struct io *io, int evt, void *arg)
+static void mta_qmqp_io_cb(struct io *io, int evt, void *arg)
 {
-	struct mq *q = arg;
+	struct mta_qmqp *q = arg;
 	switch (evt) {
 	case IO_CONNECTED:
 		io_set_timeout(io, (long)q->cfg->timeoutremote * 1000);
-		mq_send_head(q);
-		if (mq_send_more(q) < 0)
-			mq_next(q, "cannot read the queued message");
+		mta_qmqp_send_head(q);
+		if (mta_qmqp_send_more(q) < 0)
+			mta_qmqp_next(q, "cannot read the queued message");
 		break;
 	case IO_LOWAT:
-		if (q->st == MQ_SEND && mq_send_more(q) < 0)
-			mq_next(q, "cannot read the queued message");
+		if (q->st == MTA_QMQP_SEND && mta_qmqp_send_more(q) < 0)
+			mta_qmqp_next(q, "cannot read the queued message");
 		break;
 	case IO_DATAIN:
-		mq_reply(q);                 /* also early: a D before the whole request was sent */
+		mta_qmqp_reply(q);                 /* also early: a D or Z (not K) before it was all sent */
 		break;
 	case IO_TIMEOUT:
-		mq_next(q, q->st == MQ_CONNECT ? "connect timed out" : "timed out");
+		mta_qmqp_next(q, q->st == MTA_QMQP_CONNECT ? "connect timed out" : "timed out");
 		break;
 	case IO_DISCONNECTED:
-		mq_next(q, "connection closed without a reply");
+		mta_qmqp_next(q, "connection closed without a reply");
 		break;
 	default:
-		mq_next(q, io_error(io));
+		mta_qmqp_next(q, io_error(io));
 		break;
 	}
 }
 
-static void mq_try(struct mq *q)
+static void mta_qmqp_try(struct mta_qmqp *q)
 {
 	for (; q->cur < q->nsv; q->cur++) {
 		const struct qmqp_server *sv = &q->sv[q->cur];
 		struct sockaddr_storage ss;
 		socklen_t len;
-		memset(&ss, 0, sizeof ss);
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		if (inet_pton(AF_INET, sv->addr, &s4->sin_addr) == 1) {
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons((uint16_t)sv->port);
-			len = sizeof *s4;
-		} else if (inet_pton(AF_INET6, sv->addr, &s6->sin6_addr) == 1) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons((uint16_t)sv->port);
-			len = sizeof *s6;
-		} else
+		if (netaddr_sockaddr(sv->addr, sv->port, &ss, &len) < 0)
 			continue;
-		q->st = MQ_CONNECT;
-		q->io = io_connect((struct sockaddr *)&ss, len, NULL, 0, mq_io_cb, q);
+		q->st = MTA_QMQP_CONNECT;
+		q->io = io_connect((struct sockaddr *)&ss, len, NULL, 0, mta_qmqp_io_cb, q);
 		if (!q->io) {
 			snprintf(q->err, sizeof q->err, "qmqp server [%s]:%d: %s", sv->addr, sv->port,
 			         strerror(errno));
@@ -205,28 +202,28 @@ static void mq_try(struct mq *q)
 		io_set_timeout(q->io, (long)q->cfg->timeoutconnect * 1000);
 		return;
 	}
-	mq_finish(q, D_TEMP, *q->err ? q->err : "no QMQP server configured (qmqpservers)");
+	mta_qmqp_finish(q, D_TEMP, *q->err ? q->err : "no QMQP server configured (qmqpservers)");
 }
 
 void mta_qmqp_start(const struct config *cfg, struct mta_job *j, void (*done)(struct mta_job *j))
 {
-	struct mq *q = xcalloc(1, sizeof *q);
+	struct mta_qmqp *q = xcalloc(1, sizeof *q);
 	q->cfg = cfg;
 	q->j = j;
 	q->done = done;
 	q->nsv = qmqp_servers_parse(cfg->qmqpservers, q->sv, QMQP_MAXSERVERS);
 	if (q->nsv < 0)
 		q->nsv = 0;
-	q->next = mq_all;
-	if (mq_all)
-		mq_all->prev = q;
-	mq_all = q;
+	q->next = mta_qmqp_all;
+	if (mta_qmqp_all)
+		mta_qmqp_all->prev = q;
+	mta_qmqp_all = q;
 	snprintf(j->tls, sizeof j->tls, "tls=no proto=qmqp");
-	mq_try(q);
+	mta_qmqp_try(q);
 }
 
 void mta_qmqp_stop_all(void)
 {
-	while (mq_all)
-		mq_finish(mq_all, D_TEMP, "mta shutting down");
+	while (mta_qmqp_all)
+		mta_qmqp_finish(mta_qmqp_all, D_TEMP, "mta shutting down");
 }

@@ -242,13 +242,13 @@ static int session_cluster_greet(void *arg, const struct smtpc_reply *r, char *d
 	struct mta_session *s = arg;
 	const char *cookie = s->conf.cfg->smtpclustercookie;
 	int node = cluster_greeting_has_cookie(r->text.p, r->text.len, cookie);
-	if (node && !s->conf.cluster) {
+	if (node && s->conf.channel != MTA_CH_CLUSTER) {
 		log_warn("event=cluster_loop host=%s remote=%s reason=\"the server greets with our "
 		         "cluster cookie\"", s->dest, s->remote);
 		snprintf(diag, dsz, "%s (%s is a node of this cluster)", CLUSTER_LOOP_DIAG, s->remote);
 		return SMTPC_PERM;
 	}
-	if (!node && s->conf.cluster) {
+	if (!node && s->conf.channel == MTA_CH_CLUSTER) {
 		log_warn("event=cluster_stranger host=%s remote=%s", s->dest, s->remote);
 		snprintf(diag, dsz, "mailHost %s is not a node of this cluster: %s does not greet "
 		         "with the cluster cookie (#4.4.6)", s->dest, s->remote);
@@ -262,7 +262,7 @@ static void session_cluster_line(struct mta_session *s)
 {
 	char line[300];
 	int n;
-	if (!s->conf.cluster || s->xsent || s->off != 0)
+	if (s->conf.channel != MTA_CH_CLUSTER || s->xsent || s->off != 0)
 		return;
 	s->xsent = 1;
 	n = cluster_header_line(s->conf.cfg->me, line, sizeof line);

@@ -19,6 +19,14 @@ struct mta_addr {                /* one address to try, in order */
 	int port;
 };
 
+/* a job's channel: M_MTA_DELIVER's last field, parsed once by mta.c; a word it does not know
+ * (e.g. "local") defers the job */
+enum mta_channel {
+	MTA_CH_SMTP = 0,             /* "smtp", or no field: SMTP to host's MX or route */
+	MTA_CH_QMQP,                 /* "qmqp": QMQP to qmqpservers (mta_qmqp.c) */
+	MTA_CH_CLUSTER,              /* "cluster": a forward to another node (doc/CLUSTER.md) */
+};
+
 struct mta_job {                 /* one M_MTA_DELIVER: one message, n recipients, one host */
 	struct mta_job *next, *prev; /* mta.c's lists */
 	uint64_t job, msgid;
@@ -34,7 +42,7 @@ struct mta_job {                 /* one M_MTA_DELIVER: one message, n recipients
 	int reused, reuse_fail;      /* sent on a reused connection; how often that failed */
 	char tls[200];               /* "tls=TLSv1.3 cipher=... verified=yes" or "tls=no" (logs) */
 	int list;                    /* which mta.c list holds it */
-	int cluster;                 /* channel "cluster": a forward to another node */
+	enum mta_channel channel;
 };
 
 struct mta_session;
@@ -53,7 +61,7 @@ struct mta_session_conf {
 	struct tls_ctx *tls;                     /* the client context (NULL: no TLS at all) */
 	struct tlspolicy pol;                    /* of this destination */
 	const char *user, *pass;                 /* AUTH credentials (NULL: none) */
-	int cluster;                             /* channel "cluster" (doc/CLUSTER.md) */
+	enum mta_channel channel;                /* MTA_CH_SMTP or MTA_CH_CLUSTER (CLUSTER.md) */
 };
 
 /* Connect to the first usable address (tcpto, timeoutconnect; next address on failure,

@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/fsutil.h"
 #include "lib/msg.h"
+#include "lib/netaddr.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,18 +85,7 @@ static int bind_one(const struct cfg_listen *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	memset(&ss, 0, sizeof ss);
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, l->addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)l->port);
-		sl = sizeof *s4;
-	} else if (inet_pton(AF_INET6, l->addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)l->port);
-		sl = sizeof *s6;
-	} else
+	if (netaddr_sockaddr(l->addr, l->port, &ss, &sl) < 0)
 		log_fatal("event=bad_listen addr=%s", l->addr);
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	if (fd < 0)

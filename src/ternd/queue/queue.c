@@ -567,7 +567,7 @@ static void on_msg_commit(struct chan *c, uint32_t reqid, struct msg_reader *r)
 	if (o && o->c != c)
 		o = NULL;                        /* another peer's file: not this one's to commit */
 	struct qmsg *m = queue_new_msg();
-	int ok = o && !r->err && n > 0 && n <= 100000 && addr_sane(sender);
+	int ok = o && !r->err && n > 0 && n <= COMMIT_MAXRCPT && addr_sane(sender);
 	for (uint64_t i = 0; !r->err && i < n; i++) {  /* read all: bad address (554) or bad payload? */
 		const char *rc = msg_get_str(r);
 		ok = ok && !r->err && *rc && addr_sane(rc);

@@ -381,7 +381,7 @@ static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
 		m->sf[idx[k]] |= SF_INFLIGHT;
 		m->inflight++;
 	}
-	msg_str(&out, m->env.slots[idx[0]].t.channel);   /* "smtp", or "qmqp": the protocol */
+	msg_str(&out, m->env.slots[idx[0]].t.channel);   /* "smtp", "qmqp" or "cluster" */
 	msg_fd(&out, fd);
 	chan_send(queue_ch_mta, &out);
 }

@@ -513,8 +513,9 @@ static void pop3_ready(struct pop3_session *s, struct msg_reader *r, int fd)
 	s->st = PS_HELLO;
 }
 
-void pop3_session_ipc(struct pop3_session *s, uint32_t type, struct msg_reader *r, int fd)
+static void pop3_session_ipc(void *sess, uint32_t type, struct msg_reader *r, int fd)
 {
+	struct pop3_session *s = sess;
 	if (s->st != PS_WAIT) {          /* not asked (or given up): drop it */
 		if (fd >= 0)
 			close(fd);
@@ -530,8 +531,9 @@ void pop3_session_ipc(struct pop3_session *s, uint32_t type, struct msg_reader *
 		close(fd);
 }
 
-void pop3_session_peer_lost(struct pop3_session *s)
+static void pop3_session_peer_lost(void *sess)
 {
+	struct pop3_session *s = sess;
 	if (s->st != PS_WAIT || s->srv->lookup_up)
 		return;
 	pop3_refused(s, AUTH_TEMP, NULL);
@@ -539,18 +541,27 @@ void pop3_session_peer_lost(struct pop3_session *s)
 
 /* Shutdown: a session that takes commands is told; one with a worker is cut (the worker
  * sees EOF before QUIT and removes nothing, so the client loses nothing but the session). */
-void pop3_session_drain(struct pop3_session *s)
+static void pop3_session_drain(void *sess)
 {
+	struct pop3_session *s = sess;
 	if (s->st == PS_AUTHZ || s->st == PS_SASL)
 		pop3_close(s, "-ERR [SYS/TEMP] server shutting down");
 	else if (s->st != PS_CLOSING)
 		pop3_close(s, NULL);
 }
 
-void pop3_session_kill(struct pop3_session *s)
+static void pop3_session_kill(void *sess)
 {
+	struct pop3_session *s = sess;
 	pop3_end(s, "shutdown");
 }
+
+const struct smtp_proto_ops pop3_session_ops = {
+	.ipc = pop3_session_ipc,
+	.peer_lost = pop3_session_peer_lost,
+	.drain = pop3_session_drain,
+	.kill = pop3_session_kill,
+};
 
 struct pop3_session *pop3_session_new(struct smtp_srv *srv, struct tls_ctx *tls, int implicit,
                                       int fd, uint32_t id, const char *ip, void *ipslot)

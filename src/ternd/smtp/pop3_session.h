@@ -22,9 +22,7 @@ struct tls_ctx;
 /* tls: the server context (NULL: no STLS, and a pop3s listener refuses); implicit: pop3s */
 struct pop3_session *pop3_session_new(struct smtp_srv *srv, struct tls_ctx *tls, int implicit,
                                       int fd, uint32_t id, const char *ip, void *ipslot);
-/* an answer (M_POP_RESULT from lookup, M_POP_READY from the parent); fd consumed */
-void pop3_session_ipc(struct pop3_session *s, uint32_t type, struct msg_reader *r, int fd);
-void pop3_session_peer_lost(struct pop3_session *s);
-void pop3_session_drain(struct pop3_session *s);
-void pop3_session_kill(struct pop3_session *s);
+/* ipc: M_POP_RESULT from lookup, M_POP_READY from the parent; drain tells a session that
+ * takes commands and cuts one with a worker; kill ends it. */
+extern const struct smtp_proto_ops pop3_session_ops;
 #endif

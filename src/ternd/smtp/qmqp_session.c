@@ -5,6 +5,7 @@
  * once the message and its envelope are fsynced and renamed (doc/QUEUE.md).
  * Owns: the io, the data file descriptor, the envelope. Trusts: nothing from the client. */
 #include "ternd/smtp/qmqp_session.h"
+#include "ternd/smtp/smtp_commit.h"
 #include "ternd/proto.h"
 #include "mail/qmqp.h"
 #include "mail/table.h"
@@ -19,18 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QMQP_TABLE_MAX (4u * 1024 * 1024)   /* octets of one qmqpclients file: table */
 #define QMQP_DRAIN_MAX (1024 * 1024)  /* octets read and dropped after the reply */
 #define QMQP_DRAIN_MS  5000           /* and for at most this long: the client reads, closes */
 
-enum qmqp_st { QS_OPEN, QS_READ, QS_COMMIT, QS_CLOSING };
+enum qmqp_session_st { QS_OPEN, QS_READ, QS_COMMIT, QS_CLOSING };
 
 struct qmqp_session {
 	struct smtp_srv *srv;
 	struct io *io;
 	uint32_t id;
 	void *ipslot;
-	enum qmqp_st st;
+	enum qmqp_session_st st;
 	int fd;                          /* the data file, -1 when none */
 	int werr;                        /* errno of the first failed write */
 	int ended;
@@ -39,52 +39,22 @@ struct qmqp_session {
 	char *sender;
 	char **rcpt;
 	uint32_t nrcpt, rcptcap;
+	uint64_t rcptbytes;              /* the recipients' octets in the commit (smtp_commit.h) */
 	struct qmqp_req req;
 	char ip[INET6_ADDRSTRLEN];
 };
 
-static struct cfg_list qmqp_clients;  /* inline items only: the tables read at start */
+static struct cfg_list qmqp_session_clients;  /* inline items only: the tables read at start */
 
 /* ---- qmqpclients ------------------------------------------------------------------------- */
 
-static void qmqp_clients_add(const char *s, size_t n)
-{
-	qmqp_clients.v = xrealloc(qmqp_clients.v, (qmqp_clients.n + 1) * sizeof *qmqp_clients.v);
-	qmqp_clients.v[qmqp_clients.n++] = xstrndup(s, n);
-}
-
-static int qmqp_clients_file(const char *path)
-{
-	char *text;
-	size_t len;
-	const char *line;
-	size_t n;
-	struct table_lines it;
-	if (table_read_file(path, QMQP_TABLE_MAX, &text, &len) < 0) {
-		log_err("event=table_unreadable key=qmqpclients file=%s error=\"%s\"", path,
-		        strerror(errno));
-		return -1;
-	}
-	table_lines_init(&it, text, len);
-	while (table_lines_next(&it, &line, &n)) {
-		table_trim(&line, &n);
-		if (n == 0 || *line == '#')
-			continue;
-		qmqp_clients_add(line, n);
-		if (memchr(line, '\0', n) || table_ip_match(qmqp_clients.v[qmqp_clients.n - 1],
-		                                            "127.0.0.1") < 0) {
-			log_warn("event=table_bad_line key=qmqpclients file=%s line=%d", path, it.line);
-			free(qmqp_clients.v[--qmqp_clients.n]);
-		}
-	}
-	free(text);
-	return 0;
-}
-
 int qmqp_session_prepare(const struct config *cfg)
 {
-	for (size_t i = 0; i < cfg->qmqpclients.n; i++)
-		qmqp_clients_add(cfg->qmqpclients.v[i], strlen(cfg->qmqpclients.v[i]));
+	struct cfg_list *l = &qmqp_session_clients;
+	for (size_t i = 0; i < cfg->qmqpclients.n; i++) {
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+		l->v[l->n++] = xstrdup(cfg->qmqpclients.v[i]);
+	}
 	for (size_t i = 0; i < cfg->qmqpclients.ntables; i++) {
 		const char *ref = cfg->qmqpclients.tables[i];
 		if (strncmp(ref, "file:", 5) != 0) {
@@ -92,7 +62,7 @@ int qmqp_session_prepare(const struct config *cfg)
 			        "supported\" table=%s", ref);
 			return -1;
 		}
-		if (qmqp_clients_file(ref + 5) < 0)
+		if (table_ip_file_load(ref + 5, "qmqpclients", l) < 0)
 			return -1;
 	}
 	return 0;
@@ -100,12 +70,12 @@ int qmqp_session_prepare(const struct config *cfg)
 
 int qmqp_session_client_ok(const char *ip)
 {
-	return table_ip_lookup(&qmqp_clients, ip) == TABLE_FOUND;
+	return table_ip_lookup(&qmqp_session_clients, ip) == TABLE_FOUND;
 }
 
 /* ---- ending ----------------------------------------------------------------------------- */
 
-static void qmqp_abort_file(struct qmqp_session *s)
+static void qmqp_session_abort_file(struct qmqp_session *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
@@ -119,13 +89,13 @@ static void qmqp_abort_file(struct qmqp_session *s)
 	s->msgid = 0;
 }
 
-static void qmqp_end(struct qmqp_session *s, const char *why)
+static void qmqp_session_end(struct qmqp_session *s, const char *why)
 {
 	if (s->ended)
 		return;
 	s->ended = 1;
 	if (s->st != QS_COMMIT)
-		qmqp_abort_file(s);
+		qmqp_session_abort_file(s);
 	log_info("event=qmqp_close sid=%u ip=%s reason=%s", s->id, s->ip, why);
 	io_free(s->io);
 	free(s->sender);
@@ -137,11 +107,11 @@ static void qmqp_end(struct qmqp_session *s, const char *why)
 }
 
 /* the one reply; the connection ends once it is sent (IO_LOWAT) */
-static void qmqp_answer(struct qmqp_session *s, char code, const char *text)
+static void qmqp_session_answer(struct qmqp_session *s, char code, const char *text)
 {
 	struct buf b;
 	if (s->st != QS_COMMIT)
-		qmqp_abort_file(s);
+		qmqp_session_abort_file(s);
 	buf_init(&b);
 	qmqp_reply(&b, code, text);
 	io_write(s->io, b.p, b.len);
@@ -151,9 +121,17 @@ static void qmqp_answer(struct qmqp_session *s, char code, const char *text)
 		log_info("event=qmqp_reply sid=%u ip=%s code=%c text=\"%s\"", s->id, s->ip, code, text);
 }
 
+/* a refusal shared with SMTP (smtp_commit.h): Z for 4xx, D for 5xx, "text (#x.y.z)" */
+static void qmqp_session_answer_as(struct qmqp_session *s, struct smtp_commit_reply e)
+{
+	char text[160];
+	snprintf(text, sizeof text, "%s (#%s)", e.text, e.enh);
+	qmqp_session_answer(s, e.code >= 500 ? 'D' : 'Z', text);
+}
+
 /* ---- the request ---------------------------------------------------------------------------- */
 
-static void qmqp_write(struct qmqp_session *s, const char *p, size_t n)
+static void qmqp_session_write(struct qmqp_session *s, const char *p, size_t n)
 {
 	while (n > 0 && !s->werr) {
 		ssize_t k = write(s->fd, p, n);
@@ -169,30 +147,22 @@ static void qmqp_write(struct qmqp_session *s, const char *p, size_t n)
 	}
 }
 
-static void qmqp_commit(struct qmqp_session *s)
+static void qmqp_session_commit(struct qmqp_session *s)
 {
 	struct msg m;
 	if (s->werr) {
-		qmqp_answer(s, 'Z', s->werr == ENOSPC || s->werr == EDQUOT ?
-		            "insufficient system storage (#4.3.1)" : "local error writing the message (#4.3.0)");
+		qmqp_session_answer_as(s, smtp_commit_werr(s->werr));
 		return;
 	}
 	if (!s->srv->queue_up) {
-		qmqp_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
+		qmqp_session_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
 		return;
 	}
 	close(s->fd);
 	s->fd = -1;
-	msg_init(&m, M_MSG_COMMIT, s->id);
-	msg_u64(&m, s->msgid);
-	msg_str(&m, s->sender);
-	msg_u64(&m, s->nrcpt);
-	for (uint32_t i = 0; i < s->nrcpt; i++)
-		msg_str(&m, s->rcpt[i]);
 	char origin[INET6_ADDRSTRLEN + 16];
 	snprintf(origin, sizeof origin, "qmqp ip=%s", s->ip);
-	msg_str(&m, origin);
-	msg_u64(&m, s->written);
+	smtp_commit_msg(&m, s->id, s->msgid, s->sender, s->rcpt, s->nrcpt, origin, s->written);
 	chan_send(s->srv->queue, &m);
 	s->st = QS_COMMIT;
 	io_set_read(s->io, 0);
@@ -200,17 +170,24 @@ static void qmqp_commit(struct qmqp_session *s)
 	          (unsigned long long)s->msgid, s->nrcpt);
 }
 
-static void qmqp_add_rcpt(struct qmqp_session *s, const char *a)
+/* one more recipient; 0, or -1 when the commit could not carry it (D answered) */
+static int qmqp_session_add_rcpt(struct qmqp_session *s, const char *a)
 {
+	if (!smtp_commit_fits(s->nrcpt, s->rcptbytes, a)) {
+		qmqp_session_answer(s, 'D', "too many recipients (#5.5.3)");
+		return -1;
+	}
+	s->rcptbytes += smtp_commit_rcpt_bytes(a);
 	if (s->nrcpt == s->rcptcap) {
 		s->rcptcap = s->rcptcap ? s->rcptcap * 2 : 4;
 		s->rcpt = xrealloc(s->rcpt, s->rcptcap * sizeof *s->rcpt);
 	}
 	s->rcpt[s->nrcpt++] = xstrdup(a);
+	return 0;
 }
 
 /* everything buffered, through the parser */
-static void qmqp_input(struct qmqp_session *s)
+static void qmqp_session_input(struct qmqp_session *s)
 {
 	while (s->st == QS_READ) {
 		size_t n, used, pl;
@@ -219,25 +196,23 @@ static void qmqp_input(struct qmqp_session *s)
 			return;
 		int ev = qmqp_req_feed(&s->req, in, n, &used, &piece, &pl);
 		if (ev == QMQP_TEXT)
-			qmqp_write(s, piece, pl);
+			qmqp_session_write(s, piece, pl);
 		io_drop(s->io, used);
 		if (ev == QMQP_SENDER)
 			s->sender = xstrdup(s->req.mailbox);
 		else if (ev == QMQP_RCPT)
-			qmqp_add_rcpt(s, s->req.mailbox);
+			(void)qmqp_session_add_rcpt(s, s->req.mailbox);
 		else if (ev == QMQP_END)
-			qmqp_commit(s);
+			qmqp_session_commit(s);
 		else if (ev == QMQP_ERR) {
 			char why[160];
-			snprintf(why, sizeof why, "%s (#5.%s)", s->req.why,
-			         strstr(s->req.why, "big") ? "3.4" : strstr(s->req.why, "address") ?
-			         "1.3" : strstr(s->req.why, "recipients") ? "5.3" : "6.0");
-			qmqp_answer(s, 'D', why);
+			snprintf(why, sizeof why, "%s (#%s)", s->req.why, s->req.code);
+			qmqp_session_answer(s, 'D', why);
 		}
 	}
 }
 
-static void qmqp_io_cb(struct io *io, int evt, void *arg)
+static void qmqp_session_io_cb(struct io *io, int evt, void *arg)
 {
 	struct qmqp_session *s = arg;
 	switch (evt) {
@@ -246,9 +221,9 @@ static void qmqp_io_cb(struct io *io, int evt, void *arg)
 			s->drained += io_datalen(io);
 			io_drop(io, io_datalen(io));
 			if (s->drained > QMQP_DRAIN_MAX)
-				qmqp_end(s, "done");
+				qmqp_session_end(s, "done");
 		} else
-			qmqp_input(s);
+			qmqp_session_input(s);
 		break;
 	case IO_LOWAT:
 		if (s->st == QS_CLOSING) {
@@ -257,28 +232,27 @@ static void qmqp_io_cb(struct io *io, int evt, void *arg)
 		}
 		break;
 	case IO_TIMEOUT:
-		qmqp_end(s, s->st == QS_CLOSING ? "done" : "timeout");
+		qmqp_session_end(s, s->st == QS_CLOSING ? "done" : "timeout");
 		break;
 	case IO_DISCONNECTED:
-		qmqp_end(s, s->st == QS_READ ? "client_gone_midrequest" :
+		qmqp_session_end(s, s->st == QS_READ ? "client_gone_midrequest" :
 		            s->st == QS_CLOSING ? "done" : "client_gone");
 		break;
 	default:
-		qmqp_end(s, "io_error");
+		qmqp_session_end(s, "io_error");
 		break;
 	}
 }
 
 /* ---- queue answers ------------------------------------------------------------------------- */
 
-static void qmqp_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid, int fd)
+static void qmqp_session_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid, int fd)
 {
 	if (status != 0 || fd < 0) {
 		if (fd >= 0)
 			close(fd);
 		s->msgid = status == 0 ? msgid : 0;       /* opened without a file: give it back */
-		qmqp_answer(s, 'Z', status == 452 ? "insufficient system storage (#4.3.1)"
-		                                  : "local error, try again later (#4.3.0)");
+		qmqp_session_answer_as(s, smtp_commit_status(status == 554 ? 451 : status));
 		return;
 	}
 	struct buf h;
@@ -287,15 +261,15 @@ static void qmqp_opened(struct qmqp_session *s, uint64_t status, uint64_t msgid,
 	s->msgid = msgid;
 	buf_init(&h);
 	qmqp_received(&h, s->ip, cfg->me, msgid, time(NULL));
-	qmqp_write(s, h.p, h.len);
+	qmqp_session_write(s, h.p, h.len);
 	buf_free(&h);
 	s->st = QS_READ;
 	log_debug("event=qmqp_opened sid=%u id=%016llx", s->id, (unsigned long long)msgid);
 	io_set_read(s->io, 1);
-	qmqp_input(s);
+	qmqp_session_input(s);
 }
 
-static void qmqp_committed(struct qmqp_session *s, uint64_t status, const char *text)
+static void qmqp_session_committed(struct qmqp_session *s, uint64_t status, const char *text)
 {
 	char msg[128];
 	if (status == 250) {
@@ -304,19 +278,16 @@ static void qmqp_committed(struct qmqp_session *s, uint64_t status, const char *
 		         (unsigned long long)s->written);
 		snprintf(msg, sizeof msg, "ok %016llx qp %u", (unsigned long long)s->msgid, s->id);
 		s->msgid = 0;
-		qmqp_answer(s, 'K', msg);
-	} else if (status == 554) {
-		s->msgid = 0;
-		qmqp_answer(s, 'D', "message refused by the queue (#5.3.0)");
+		qmqp_session_answer(s, 'K', msg);
 	} else {
 		s->msgid = 0;
-		qmqp_answer(s, 'Z', status == 452 ? "insufficient system storage (#4.3.1)"
-		                                  : "local error, try again later (#4.3.0)");
+		qmqp_session_answer_as(s, smtp_commit_status(status));
 	}
 }
 
-void qmqp_session_ipc(struct qmqp_session *s, uint32_t type, struct msg_reader *r, int fd)
+static void qmqp_session_ipc(void *sess, uint32_t type, struct msg_reader *r, int fd)
 {
+	struct qmqp_session *s = sess;
 	uint64_t a = msg_get_u64(r), b = 0;
 	const char *text = "";
 	if (type == M_MSG_OPENED)
@@ -327,9 +298,9 @@ void qmqp_session_ipc(struct qmqp_session *s, uint32_t type, struct msg_reader *
 	if ((type == M_MSG_OPENED && s->st == QS_OPEN) ||
 	    (type == M_MSG_COMMITTED && s->st == QS_COMMIT)) {
 		if (type == M_MSG_OPENED)
-			qmqp_opened(s, ok ? a : 451, ok ? b : 0, fd);
+			qmqp_session_opened(s, ok ? a : 451, ok ? b : 0, fd);
 		else
-			qmqp_committed(s, ok ? a : 451, text);
+			qmqp_session_committed(s, ok ? a : 451, text);
 		return;
 	}
 	log_warn("event=unexpected_answer sid=%u type=%u", s->id, type);
@@ -345,8 +316,9 @@ void qmqp_session_ipc(struct qmqp_session *s, uint32_t type, struct msg_reader *
 
 /* The queue went away: a data file not yet committed is gone with it; a commit in flight has
  * an unknown outcome — Z either way (the client sends again: a duplicate at worst). */
-void qmqp_session_peer_lost(struct qmqp_session *s)
+static void qmqp_session_peer_lost(void *sess)
 {
+	struct qmqp_session *s = sess;
 	if (s->srv->queue_up || s->st == QS_CLOSING)
 		return;
 	if (s->fd >= 0)
@@ -354,18 +326,21 @@ void qmqp_session_peer_lost(struct qmqp_session *s)
 	s->fd = -1;
 	s->msgid = 0;
 	s->st = QS_OPEN;
-	qmqp_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
+	qmqp_session_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
 }
 
-/* Shutdown: the request in flight may finish within the role's grace period. */
-void qmqp_session_drain(struct qmqp_session *s)
+static void qmqp_session_kill(void *sess)
 {
+	struct qmqp_session *s = sess;
+	qmqp_session_end(s, "shutdown");
 }
 
-void qmqp_session_kill(struct qmqp_session *s)
-{
-	qmqp_end(s, "shutdown");
-}
+const struct smtp_proto_ops qmqp_session_ops = {
+	.ipc = qmqp_session_ipc,
+	.peer_lost = qmqp_session_peer_lost,
+	.drain = NULL,
+	.kill = qmqp_session_kill,
+};
 
 struct qmqp_session *qmqp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
                                       const char *ip, void *ipslot)
@@ -378,14 +353,14 @@ struct qmqp_session *qmqp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
 	s->fd = -1;
 	s->st = QS_OPEN;
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
-	qmqp_req_init(&s->req, cfg->databytes,
-	              cfg->maxrcptcount > UINT32_MAX ? UINT32_MAX : (uint32_t)cfg->maxrcptcount);
-	s->io = io_new(fd, qmqp_io_cb, s);
+	qmqp_req_init(&s->req, cfg->databytes, cfg->maxrcptcount && cfg->maxrcptcount <
+	              COMMIT_MAXRCPT ? (uint32_t)cfg->maxrcptcount : COMMIT_MAXRCPT);
+	s->io = io_new(fd, qmqp_session_io_cb, s);
 	io_set_timeout(s->io, (long)(cfg->timeoutsmtpd * 1000));
 	io_set_read(s->io, 0);
 	log_info("event=qmqp_connect sid=%u ip=%s", id, ip);
 	if (!srv->queue_up) {
-		qmqp_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
+		qmqp_session_answer(s, 'Z', "queue unavailable, try again later (#4.3.0)");
 		return s;
 	}
 	struct msg m;

@@ -25,9 +25,8 @@ int qmqp_session_client_ok(const char *ip);
  * at once. NULL if it ended already (srv->closed was called). */
 struct qmqp_session *qmqp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
                                       const char *ip, void *ipslot);
-/* an answer from the queue (M_MSG_OPENED, M_MSG_COMMITTED); fd consumed */
-void qmqp_session_ipc(struct qmqp_session *s, uint32_t type, struct msg_reader *r, int fd);
-void qmqp_session_peer_lost(struct qmqp_session *s);
-void qmqp_session_drain(struct qmqp_session *s);
-void qmqp_session_kill(struct qmqp_session *s);
+/* ipc: the queue's answers (M_MSG_OPENED, M_MSG_COMMITTED); peer_lost: Z unless the reply
+ * is out already; no drain (the request in flight may finish within the role's grace
+ * period); kill ends the connection. */
+extern const struct smtp_proto_ops qmqp_session_ops;
 #endif

@@ -39,11 +39,8 @@ struct smtp_ip {                    /* sessions from one client address */
 };
 
 struct smtp_slot {                  /* one session, tagged by its protocol */
-	union {
-		struct smtp_session *s;     /* proto CFG_PROTO_SMTP */
-		struct pop3_session *p;     /* proto CFG_PROTO_POP3 (pop3 / pop3s listeners) */
-		struct qmqp_session *q;     /* proto CFG_PROTO_QMQP (qmqp listeners) */
-	} u;
+	void *sess;                     /* smtp_, pop3_ or qmqp_session, as proto says */
+	const struct smtp_proto_ops *ops;  /* that session module's */
 	uint32_t id;                    /* 0 when free */
 	uint32_t gen;
 	uint32_t nextfree;
@@ -138,46 +135,27 @@ static struct smtp_slot *smtp_find(uint32_t id)
 	return &smtp.slot[i];
 }
 
-/* ---- per-protocol dispatch ---------------------------------------------------------------- */
+/* ---- per-protocol dispatch: the slot's session module's operations -------------------------- */
 
 static void smtp_slot_ipc(struct smtp_slot *sl, uint32_t type, struct msg_reader *r, int fd)
 {
-	if (sl->proto == CFG_PROTO_POP3)
-		pop3_session_ipc(sl->u.p, type, r, fd);
-	else if (sl->proto == CFG_PROTO_QMQP)
-		qmqp_session_ipc(sl->u.q, type, r, fd);
-	else
-		smtp_session_ipc(sl->u.s, type, r, fd);
+	sl->ops->ipc(sl->sess, type, r, fd);
 }
 
 static void smtp_slot_peer_lost(struct smtp_slot *sl)
 {
-	if (sl->proto == CFG_PROTO_POP3)
-		pop3_session_peer_lost(sl->u.p);
-	else if (sl->proto == CFG_PROTO_QMQP)
-		qmqp_session_peer_lost(sl->u.q);
-	else
-		smtp_session_peer_lost(sl->u.s);
+	sl->ops->peer_lost(sl->sess);
 }
 
 static void smtp_slot_drain(struct smtp_slot *sl)
 {
-	if (sl->proto == CFG_PROTO_POP3)
-		pop3_session_drain(sl->u.p);
-	else if (sl->proto == CFG_PROTO_QMQP)
-		qmqp_session_drain(sl->u.q);
-	else
-		smtp_session_drain(sl->u.s);
+	if (sl->ops->drain)
+		sl->ops->drain(sl->sess);
 }
 
 static void smtp_slot_kill(struct smtp_slot *sl)
 {
-	if (sl->proto == CFG_PROTO_POP3)
-		pop3_session_kill(sl->u.p);
-	else if (sl->proto == CFG_PROTO_QMQP)
-		qmqp_session_kill(sl->u.q);
-	else
-		smtp_session_kill(sl->u.s);
+	sl->ops->kill(sl->sess);
 }
 
 /* fn on every live session (a slot freed meanwhile, by a session closing, is skipped) */
@@ -192,7 +170,8 @@ static void smtp_closed(struct smtp_srv *srv, struct smtp_session *s, uint32_t i
 {
 	uint32_t i = id & ((1u << SMTP_SLOTBITS) - 1);
 	if (i < smtp.nslot && smtp.slot[i].id == id) {
-		smtp.slot[i].u.s = NULL;
+		smtp.slot[i].sess = NULL;
+		smtp.slot[i].ops = NULL;
 		smtp.slot[i].proto = 0;
 		smtp.slot[i].id = 0;
 		smtp.slot[i].nextfree = smtp.freehead;
@@ -263,20 +242,23 @@ static void smtp_new_conn(const struct smtp_listener *l, int fd, const struct so
 	}
 	smtp.nsessions++;
 	if (qmqp) {
-		smtp.slot[i].u.q = qmqp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
-		smtp.slot[i].proto = smtp.slot[i].u.q ? CFG_PROTO_QMQP : 0;
+		smtp.slot[i].ops = &qmqp_session_ops;
+		smtp.slot[i].sess = qmqp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e);
+		smtp.slot[i].proto = smtp.slot[i].sess ? CFG_PROTO_QMQP : 0;
 		return;
 	}
 	if (config_listen_kind(l->conf)->proto == CFG_PROTO_POP3) {
-		smtp.slot[i].u.p = pop3_session_new(&smtp.srv, smtp.srv.tls,
+		smtp.slot[i].ops = &pop3_session_ops;
+		smtp.slot[i].sess = pop3_session_new(&smtp.srv, smtp.srv.tls,
 		                                    l->conf->policy.tls == CFG_TLS_IMPLICIT, fd,
 		                                    smtp.slot[i].id, ip, e);
-		smtp.slot[i].proto = smtp.slot[i].u.p ? CFG_PROTO_POP3 : 0;
+		smtp.slot[i].proto = smtp.slot[i].sess ? CFG_PROTO_POP3 : 0;
 		return;
 	}
+	smtp.slot[i].ops = &smtp_session_ops;
 	struct smtp_session *s = smtp_session_new(&smtp.srv, fd, smtp.slot[i].id, ip, e,
 	                                          &l->conf->policy);
-	smtp.slot[i].u.s = s;
+	smtp.slot[i].sess = s;
 	smtp.slot[i].proto = s ? CFG_PROTO_SMTP : 0;
 	smtp_session_start(s);
 }

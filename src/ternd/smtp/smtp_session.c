@@ -13,6 +13,7 @@
 #include "ternd/smtp/smtp_session.h"
 #include "ternd/smtp/smtp_session_priv.h"
 #include "ternd/smtp/smtp_auth.h"
+#include "ternd/smtp/smtp_commit.h"
 #include "ternd/proto.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
@@ -108,6 +109,7 @@ void smtp_session_txn_reset(struct smtp_session *s)
 	free(s->rcpt);
 	s->rcpt = NULL;
 	s->nrcpt = s->rcptcap = s->rcpt_tries = 0;
+	s->rcptbytes = 0;
 	table_map_free(s->rcptset, NULL);
 	s->rcptset = NULL;
 	free(s->pend);
@@ -123,6 +125,7 @@ static void session_add_rcpt(struct smtp_session *s, char *addr)
 		s->rcpt = xrealloc(s->rcpt, s->rcptcap * sizeof *s->rcpt);
 	}
 	s->rcpt[s->nrcpt++] = addr;
+	s->rcptbytes += smtp_commit_rcpt_bytes(addr);
 	s->nrcpt_total++;
 	if (!s->rcptset)
 		s->rcptset = table_map_new();
@@ -368,7 +371,9 @@ static void session_rcpt(struct smtp_session *s, const char *arg)
 		smtp_session_reply(s, 250, "2.1.5", "Ok");
 		return;
 	}
-	if (cfg->maxrcptcount && s->nrcpt >= cfg->maxrcptcount) {
+	/* maxrcptcount, and always what one commit to the queue can carry (maxrcptcount 0) */
+	if ((cfg->maxrcptcount && s->nrcpt >= cfg->maxrcptcount) ||
+	    !smtp_commit_fits(s->nrcpt, s->rcptbytes, canon)) {
 		free(canon);
 		smtp_session_reply(s, 452, "4.5.3", "Too many recipients");
 		return;
@@ -611,25 +616,18 @@ static void session_data_end(struct smtp_session *s)
 			smtp_session_reply(s, 500, "5.5.2", "Line too long");
 		else if (toobig)
 			smtp_session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
-		else if (werr == ENOSPC || werr == EDQUOT)
-			smtp_session_reply(s, 452, "4.3.1", "Insufficient system storage");
-		else
-			smtp_session_reply(s, 451, "4.3.0", "Local error writing the message");
+		else {
+			struct smtp_commit_reply e = smtp_commit_werr(werr);
+			smtp_session_reply(s, e.code, e.enh, "%s", e.text);
+		}
 		return;
 	}
 	close(k->fd);
 	free(k);
 	s->sink = NULL;
-	msg_init(&m, M_MSG_COMMIT, s->id);
-	msg_u64(&m, s->msgid);
-	msg_str(&m, s->sender);
-	msg_u64(&m, s->nrcpt);
-	for (uint32_t i = 0; i < s->nrcpt; i++)
-		msg_str(&m, s->rcpt[i]);
 	session_origin(s, &origin);
-	msg_str(&m, origin.p);
+	smtp_commit_msg(&m, s->id, s->msgid, s->sender, s->rcpt, s->nrcpt, origin.p, s->msgbytes);
 	buf_free(&origin);
-	msg_u64(&m, s->msgbytes);
 	if (session_ask(s, 1, &m, W_COMMIT) < 0) {
 		s->msgid = 0;                      /* the queue is gone: nothing to abort */
 		smtp_session_txn_reset(s);
@@ -860,10 +858,8 @@ static void session_opened(struct smtp_session *s, uint64_t status, uint64_t msg
 		close(fd);
 	if (status == 0)                      /* opened without a file: give it back */
 		session_send_abort(s, msgid);
-	if (status == 452)
-		smtp_session_reply(s, 452, "4.3.1", "Insufficient system storage");
-	else
-		smtp_session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+	struct smtp_commit_reply e = smtp_commit_status(status == 554 ? 451 : status);
+	smtp_session_reply(s, e.code, e.enh, "%s", e.text);
 }
 
 static void session_committed(struct smtp_session *s, uint64_t status, const char *text)
@@ -881,12 +877,10 @@ static void session_committed(struct smtp_session *s, uint64_t status, const cha
 		    (unsigned long long)s->msgbytes);
 		s->nmsg++;
 		smtp_session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
-	} else if (status == 452)
-		smtp_session_reply(s, 452, "4.3.1", "Insufficient system storage");
-	else if (status == 554)
-		smtp_session_reply(s, 554, "5.3.0", "Transaction failed");
-	else
-		smtp_session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+	} else {
+		struct smtp_commit_reply e = smtp_commit_status(status);
+		smtp_session_reply(s, e.code, e.enh, "%s", e.text);
+	}
 	s->msgid = 0;
 	smtp_session_txn_reset(s);
 }
@@ -918,8 +912,9 @@ static int session_expects(int wait, uint32_t type)
 	}
 }
 
-void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *r, int fd)
+static void smtp_session_ipc(void *sess, uint32_t type, struct msg_reader *r, int fd)
 {
+	struct smtp_session *s = sess;
 	uint64_t a = msg_get_u64(r), b = 0, c = 0;
 	const char *text = "";
 	if (type == M_MSG_OPENED)
@@ -959,8 +954,9 @@ void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *
 	session_finish(s);
 }
 
-void smtp_session_peer_lost(struct smtp_session *s)
+static void smtp_session_peer_lost(void *sess)
 {
+	struct smtp_session *s = sess;
 	if ((s->wait == W_MAIL || s->wait == W_RCPT || s->wait == W_VRFY) && !s->srv->lookup_up)
 		session_check_result(s, V_TEMP);
 	else if (s->wait == W_OPEN && !s->srv->queue_up)
@@ -1017,8 +1013,9 @@ void smtp_session_start(struct smtp_session *s)
 	session_finish(s);
 }
 
-void smtp_session_drain(struct smtp_session *s)
+static void smtp_session_drain(void *sess)
 {
+	struct smtp_session *s = sess;
 	if (s->dead || s->quit || s->mode == MODE_DATA || s->wait == W_OPEN || s->wait == W_COMMIT)
 		return;                     /* a message is in flight: 421 after its reply */
 	if (s->wait == W_TLS) {         /* mid-handshake: a 421 could not be sent anyway */
@@ -1036,8 +1033,9 @@ void smtp_session_drain(struct smtp_session *s)
 	session_finish(s);
 }
 
-void smtp_session_kill(struct smtp_session *s)
+static void smtp_session_kill(void *sess)
 {
+	struct smtp_session *s = sess;
 	if (!s->dead && s->wait == W_COMMIT)
 		session_commit_unknown(s, "shutdown");
 	if (!s->dead) {
@@ -1048,3 +1046,10 @@ void smtp_session_kill(struct smtp_session *s)
 	}
 	session_finish(s);
 }
+
+const struct smtp_proto_ops smtp_session_ops = {
+	.ipc = smtp_session_ipc,
+	.peer_lost = smtp_session_peer_lost,
+	.drain = smtp_session_drain,
+	.kill = smtp_session_kill,
+};

@@ -10,7 +10,7 @@
  *
  * Interface with smtp.c (which owns listeners, limits, the session table and the channels):
  * smtp.c creates a session per accepted socket with a correlation id; every IPC answer whose
- * frame id matches is handed to smtp_session_ipc(); when a session ends it calls
+ * frame id matches is handed to smtp_session_ops.ipc; when a session ends it calls
  * srv->closed() once, after which smtp.c must forget it. */
 #ifndef TERN_SMTP_SESSION_H
 #define TERN_SMTP_SESSION_H
@@ -40,13 +40,22 @@ struct smtp_session *smtp_session_new(struct smtp_srv *srv, int fd, uint32_t id,
                                       const struct cfg_policy *policy);
 /* Send the greeting and start reading. May end the session (srv->closed is called). */
 void smtp_session_start(struct smtp_session *s);
-/* An answer from lookup or queue for this session (fd: a passed descriptor or -1; it is
- * consumed). May end the session. */
-void smtp_session_ipc(struct smtp_session *s, uint32_t type, struct msg_reader *r, int fd);
-/* A peer channel closed: a request waiting on it is answered with a tempfail. */
-void smtp_session_peer_lost(struct smtp_session *s);
-/* Shutdown: 421 at once if no data transfer or commit is in progress, else after it. */
-void smtp_session_drain(struct smtp_session *s);
-/* End the session now with a 421 (shutdown grace expired). */
-void smtp_session_kill(struct smtp_session *s);
+
+/* What smtp.c does with a live session of any protocol (SMTP, POP3, QMQP): each session
+ * module exports one table; sess is that module's session. A NULL entry: nothing to do. */
+struct smtp_proto_ops {
+	/* An answer from lookup, queue or the parent for this session (fd: a passed descriptor
+	 * or -1; it is consumed). May end the session. */
+	void (*ipc)(void *sess, uint32_t type, struct msg_reader *r, int fd);
+	/* A peer channel closed: a request waiting on it is answered with a tempfail. */
+	void (*peer_lost)(void *sess);
+	/* Shutdown begins: end at the next point where nothing is lost. */
+	void (*drain)(void *sess);
+	/* End the session now (shutdown grace expired). */
+	void (*kill)(void *sess);
+};
+
+/* SMTP's: drain answers 421 at once if no data transfer or commit is in progress, else
+ * after it; kill ends with a 421. */
+extern const struct smtp_proto_ops smtp_session_ops;
 #endif

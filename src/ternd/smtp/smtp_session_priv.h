@@ -45,6 +45,7 @@ struct smtp_session {
 	char *sender;                  /* NULL: no transaction; "" for <> */
 	char **rcpt;
 	uint32_t nrcpt, rcptcap, rcpt_tries;
+	uint64_t rcptbytes;            /* the recipients' octets in the commit (smtp_commit.h) */
 	struct table_map *rcptset;     /* the recipients recorded (canonical): duplicates */
 	char *pend;                    /* the address (or AUTH login) being checked */
 	char *mailauth;                /* AUTH= of MAIL FROM (RFC 4954 5), authenticated only */
