@@ -126,6 +126,17 @@ int str_ncasecmp(const char *a, const char *b, size_t n)
 
 void str_lower(char *s) { for (; *s; s++) *s = (char)lc((unsigned char)*s); }
 
+int str_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 int str_to_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;

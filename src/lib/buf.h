@@ -39,6 +39,8 @@ int buf_send(struct buf *b, int fd);
 int str_casecmp(const char *a, const char *b);
 int str_ncasecmp(const char *a, const char *b, size_t n);
 void str_lower(char *s);
+/* the value of one hex digit (either case), -1 if c is none */
+int str_hexval(int c);
 /* strict decimal parse of the whole string into [min,max]; 0 ok / -1 */
 int str_to_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 #endif

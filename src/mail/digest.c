@@ -76,19 +76,13 @@ long digest_b64_decode(const char *s, size_t len, unsigned char *out, size_t out
 	return (long)((size_t)n - pad);
 }
 
-static int digest_hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 long digest_hex_decode(const char *s, unsigned char *out, size_t outsz)
 {
 	size_t n = strlen(s);
 	if (n % 2 || n / 2 > outsz)
 		return -1;
 	for (size_t i = 0; i < n; i += 2) {
-		int hi = digest_hexval(s[i]), lo = digest_hexval(s[i + 1]);
+		int hi = str_hexval(s[i]), lo = str_hexval(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i / 2] = (unsigned char)(hi << 4 | lo);

@@ -140,17 +140,6 @@ void ldapprof_encode(const struct ldapprof *p, struct buf *out)
 	buf_free(&b);
 }
 
-static int ldapprof_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* the value s..end unescaped into a new string; NULL if an escape is malformed or a NUL */
 static char *ldapprof_unescape(const char *s, const char *end)
 {
@@ -161,8 +150,8 @@ static char *ldapprof_unescape(const char *s, const char *end)
 			continue;
 		}
 		int h = -1;
-		if (end - s >= 3 && ldapprof_hex(s[1]) >= 0 && ldapprof_hex(s[2]) >= 0)
-			h = ldapprof_hex(s[1]) << 4 | ldapprof_hex(s[2]);
+		if (end - s >= 3 && str_hexval(s[1]) >= 0 && str_hexval(s[2]) >= 0)
+			h = str_hexval(s[1]) << 4 | str_hexval(s[2]);
 		if (h <= 0) {            /* malformed, or an escaped NUL */
 			free(v);
 			return NULL;

@@ -1,6 +1,7 @@
 /* ldapreq — see ldapreq.h: ldaplookup's -u and -p on ternctl's command line and on the
  * control socket's request line. Owns: parsing and encoding. Trusts: nothing it parses. */
 #include "mail/ldapreq.h"
+#include "lib/buf.h"
 #include <string.h>
 #include <strings.h>
 
@@ -20,17 +21,6 @@ static int ldapreq_word_ok(const char *s)
 	return 1;
 }
 
-static int ldapreq_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* HEX -> q->pw: 0, or -1 (odd length, not hex, a NUL, empty, too long) */
 static int ldapreq_unhex(const char *h, struct ldapreq *q)
 {
@@ -38,8 +28,8 @@ static int ldapreq_unhex(const char *h, struct ldapreq *q)
 	if (n == 0 || n % 2 || n / 2 >= sizeof q->pw)
 		return -1;
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = ldapreq_hexval((unsigned char)h[2 * i]);
-		int lo = ldapreq_hexval((unsigned char)h[2 * i + 1]);
+		int hi = str_hexval((unsigned char)h[2 * i]);
+		int lo = str_hexval((unsigned char)h[2 * i + 1]);
 		if (hi < 0 || lo < 0 || (hi | lo) == 0)
 			return -1;
 		q->pw[i] = (char)(hi << 4 | lo);

@@ -27,6 +27,7 @@
  * the mail loops between nodes); a "cluster" delivery that does not meet one defers (4.4.6,
  * the mailHost is not a node). A cluster delivery puts one X-Tern-Cluster line in front of
  * the message text (mta.c counts it in SIZE and refuses a message with too many). */
+#include "lib/netaddr.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta.h"
 #include "lib/ev.h"
@@ -116,37 +117,17 @@ void mta_notls_note(const char *addr, time_t now)
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
-static int session_sockaddr(struct sockaddr_storage *ss, socklen_t *sl, const char *ip, int port)
-{
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof *ss);
-	if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		*sl = sizeof *v4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		*sl = sizeof *v6;
-		return 0;
-	}
-	return -1;
-}
-
 /* a non-blocking connect to a, from outgoingip when it is set and of the same family */
 static struct io *session_connect(struct mta_session *s, const struct mta_addr *a)
 {
 	struct sockaddr_storage ss, src;
 	socklen_t sl, srcl = 0;
 	const char *ip = s->conf.cfg->outgoingip;
-	if (session_sockaddr(&ss, &sl, a->addr, a->port) < 0) {
+	if (netaddr_sockaddr(a->addr, a->port, &ss, &sl) < 0) {
 		snprintf(s->lasterr, sizeof s->lasterr, "bad address %s", a->addr);
 		return NULL;
 	}
-	int bind_src = ip && *ip && session_sockaddr(&src, &srcl, ip, 0) == 0 &&
+	int bind_src = ip && *ip && netaddr_sockaddr(ip, 0, &src, &srcl) == 0 &&
 	               src.ss_family == ss.ss_family;
 	struct io *io = io_connect((struct sockaddr *)&ss, sl, bind_src ? (struct sockaddr *)&src
 	                           : NULL, bind_src ? srcl : 0, session_io_cb, s);
