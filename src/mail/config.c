@@ -124,6 +124,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "concurrencylocal", CT_UINT, O(concurrencylocal), "10", 1, 10000, "simultaneous local deliveries" },
 	{ "concurrencyremote", CT_UINT, O(concurrencyremote), "20", 1, 10000, "simultaneous remote deliveries" },
 	{ "queuelifetime", CT_UINT, O(queuelifetime), "604800", 0, 315360000, "seconds a message may stay in the queue before it bounces" },
+	{ "delaywarn", CT_UINT, O(delaywarn), "14400", 0, 315360000, "seconds after arrival at which the sender of a message still not delivered to a recipient already tried gets one RFC 3464 delay notice (0 = never)" },
 	{ "retrylocal", CT_UINT, O(retrylocal), "10", 0, 86400, "c in the local retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
 	{ "retryremote", CT_UINT, O(retryremote), "20", 0, 86400, "c in the remote retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
 	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },

@@ -126,6 +126,7 @@ struct config {
 	uint64_t minuid;            /* 1000: users passwd: never delivers as a lower uid */
 	uint64_t concurrencyremote; /* 20 */
 	uint64_t queuelifetime;     /* 604800 */
+	uint64_t delaywarn;         /* 14400: one delay notice after this many seconds; 0 = off */
 	uint64_t retrylocal;        /* c in (sqrt(age)+c)^2 for local: 10 */
 	uint64_t retryremote;       /* 20 */
 	/* bounces */

@@ -182,6 +182,13 @@ void env_rec_bounce(struct buf *out, int64_t when, uint64_t bounce_id)
 	buf_printf(out, "B %" PRId64 " %s\n", when, id);
 }
 
+void env_rec_warned(struct buf *out, int64_t when, uint64_t notice_id)
+{
+	char id[17];
+	env_idstr(notice_id, id);
+	buf_printf(out, "W %" PRId64 " %s\n", when, id);
+}
+
 void env_rec_stage(struct buf *out, uint32_t stage, int done)
 {
 	buf_printf(out, "S %u %d\n", stage, done ? 1 : 0);
@@ -414,7 +421,7 @@ int env_apply(struct envelope *e, const char *line, size_t len)
 		return apply_result(e, line[0], p, end);
 	case 'S': case 'H': case 'A': case 'X': case 'F':
 		return apply_mgmt(e, line[0], p, end);
-	case 'B': {
+	case 'B': case 'W': {
 		int64_t when;
 		uint64_t id;
 		char idb[17];
@@ -424,7 +431,10 @@ int env_apply(struct envelope *e, const char *line, size_t len)
 		idb[16] = '\0';
 		if (env_idparse(idb, &id) < 0)
 			return -1;
-		e->bounced_upto = (int64_t)e->nperm;
+		if (line[0] == 'W')
+			e->warned = when > 0 ? when : 1;
+		else
+			e->bounced_upto = (int64_t)e->nperm;
 		return 0;
 	}
 	default:

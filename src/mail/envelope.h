@@ -52,6 +52,7 @@ struct envelope {
 	size_t norig;          /* slots from R lines */
 	int64_t bounced_upto;  /* number of P records covered by B records */
 	size_t nperm;          /* P records seen */
+	int64_t warned;        /* time of the W record: a delay notice was committed; 0 = none */
 	uint32_t stage;        /* queue stage (Bongo): routing waits until the stages are done */
 	int held;              /* an operator holds it: nothing is delivered */
 	int staged;            /* the stage pipeline is over (an S record with "done") */
@@ -74,6 +75,8 @@ void env_rec_perm(struct buf *out, uint32_t slot, int64_t when, const char *stat
 void env_rec_defer(struct buf *out, uint32_t slot, int64_t when, int64_t next, uint32_t attempts,
                    const char *remote, const char *diag);
 void env_rec_bounce(struct buf *out, int64_t when, uint64_t bounce_id);
+/* a delay notice (RFC 3464, Action: delayed) was committed as notice_id */
+void env_rec_warned(struct buf *out, int64_t when, uint64_t notice_id);
 /* management records: stage (done = the pipeline is over and routing may start), hold,
  * an added recipient (a new unrouted slot), a withdrawn slot, a new sender */
 void env_rec_stage(struct buf *out, uint32_t stage, int done);

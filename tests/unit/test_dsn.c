@@ -110,6 +110,12 @@ static const struct dsn_rcpt r_local = { "carol", NULL, "5.2.2", DSN_FAILED, "",
 	"mailbox full", 1700000200, 0 };
 static const struct dsn_rcpt r_delay = { "dave@slow.example", NULL, "4.4.1", DSN_DELAYED,
 	NULL, "x-tern; connection timed out", 1700000300, 1700604800 };
+/* a delay notice as the queue builds it (queue_bounce.c): every pending recipient already
+ * tried, its status taken from the last diagnostic, Will-Retry-Until = arrival + lifetime */
+static const struct dsn_rcpt r_wait1 = { "r1@remote.test", NULL, "4.3.0", DSN_DELAYED,
+	"mx.remote.test", "smtp; 451 4.3.0 try again later", 1700000300, 1700003600 };
+static const struct dsn_rcpt r_wait2 = { "r2@remote.test", "R2@remote.test", "4.7.1", DSN_DELAYED,
+	"mx.remote.test", "smtp; 451 4.7.1 greylisted", 1700000400, 1700003600 };
 static const struct dsn_rcpt r_badstatus = { "eve@x", NULL, "9.9", DSN_FAILED, NULL,
 	"smtp;550 no", 0, 0 };
 static const struct dsn_rcpt r_utf8 = { "j\xc3\xbcrgen@b\xc3\xbc.example", NULL, "5.1.1",
@@ -144,6 +150,12 @@ static const struct dcase dcases[] = {
 	{ "delay only", { &r_delay }, small_msg, 0, "Delayed Mail (still being retried)",
 	  "message/rfc822", "", { "rfc822; dave@slow.example" }, { "delayed" }, { "4.4.1" },
 	  { "x-tern; connection timed out" }, { "" }, { "" }, "This is only a warning" },
+	{ "delay notice, two pending", { &r_wait1, &r_wait2 }, small_msg, 0,
+	  "Delayed Mail (still being retried)", "message/rfc822", "",
+	  { "rfc822; r1@remote.test", "rfc822; r2@remote.test" }, { "delayed", "delayed" },
+	  { "4.3.0", "4.7.1" }, { "smtp; 451 4.3.0 try again later", "smtp; 451 4.7.1 greylisted" },
+	  { "dns; mx.remote.test", "dns; mx.remote.test" }, { "", "rfc822; R2@remote.test" },
+	  "This is only a warning" },
 	{ "failed and delayed", { &r_local, &r_delay }, small_msg, 0,
 	  "Undelivered Mail Returned to Sender", "message/rfc822", "", { NULL }, { "failed",
 	  "delayed" }, { NULL }, { NULL }, { NULL }, { NULL },
@@ -243,6 +255,8 @@ static void check_case(const struct dcase *c, const char *out, size_t outlen)
 			T_CHECK(*get(&g, "Last-Attempt-Date", v, sizeof v) != '\0');
 		T_EQ_INT(*get(&g, "Will-Retry-Until", v, sizeof v) != '\0',
 		    c->rc[i]->will_retry_until != 0);
+		if (c->rc[i]->will_retry_until == 1700003600)    /* arrival + queuelifetime 3600 */
+			T_EQ_STR(v, "Tue, 14 Nov 2023 23:13:20 +0000");
 	}
 	T_EQ_INT(g.blen, 0);
 	/* part 3: the original, or exactly its header */

@@ -32,6 +32,7 @@ static void roundtrip(void)
 	env_rec_defer(&b, 3, 1700000002, 1700000100, 1, "mx.example[192.0.2.1]", "temp: disk full\r\n");
 	env_rec_perm(&b, 1, 1700000003, "5.1.1", NULL, "no such user");
 	env_rec_bounce(&b, 1700000004, 0xfedcba9876543210ULL);
+	env_rec_warned(&b, 1700000005, 0x0123456789abcdf0ULL);
 	size_t full = b.len;
 	buf_adds(&b, "D 3 17000");              /* torn last line */
 	T_EQ_INT(env_parse(b.p, b.len, &p, &valid, err, sizeof err), 0);
@@ -54,6 +55,7 @@ static void roundtrip(void)
 	T_EQ_STR(p.slots[3].remote, "mx.example[192.0.2.1]");
 	T_CHECK(p.slots[1].remote == NULL);
 	T_EQ_INT(p.bounced_upto, 1);
+	T_EQ_INT(p.warned, 1700000005);          /* the W record: the delay notice was sent */
 	T_EQ_INT(env_all_final(&p), 0);
 	env_free(&p);
 	buf_free(&b);
@@ -78,6 +80,9 @@ static void damaged(void)
 		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nZ 0 5 9 2 - x\nP 0 6 5.1.1 h[1] gone\n", 0 },
 		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nP 0 6 5.1.1 -\n", -1 },
 		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nB 5 zz\n", -1 },
+		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nW 5 zz\n", -1 },
+		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nW x 0000000000000002\n", -1 },
+		{ "TERN-ENV 1\nI 0000000000000001\nT 5\nF \nK 0\nO x\nR a@b\n.\nW 5 0000000000000002\n", 0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct envelope e;

@@ -179,6 +179,7 @@ static void msg_after_sync(struct qmsg *m)
 	if (nadd && !m->env.held)
 		sched_add(m, add, nadd);
 	free(add);
+	queue_delay_check(m);
 	queue_check_done(m);
 }
 
@@ -341,6 +342,29 @@ static void bounce_committed(uint64_t parent, uint64_t bounce_id, int ok)
 	buf_free(&rec);
 }
 
+/* called by the commit batch when the delay notice for parent is durable: the W record
+ * follows (a crash between the two sends the notice again: doc/QUEUE.md) */
+static void delay_committed(uint64_t parent, uint64_t notice_id, int ok)
+{
+	struct qmsg *m = queue_msg_get(parent);
+	if (!m)
+		return;
+	m->warning = 0;
+	if (!ok)
+		return;            /* tried again at the next result or tick */
+	role_crashpoint("queue:before_delay_record");
+	struct buf rec;
+	buf_init(&rec);
+	env_rec_warned(&rec, queue_now(), notice_id);
+	if (queue_fs_append(parent, rec.p, rec.len, 1) == 0) {
+		env_apply(&m->env, rec.p, rec.len - 1);
+		role_crashpoint("queue:after_delay_record");
+	} else
+		m->env.warned = queue_now();   /* no second notice from this process; a restart
+		                                  may send one (the record is not on disk) */
+	buf_free(&rec);
+}
+
 /* ---- group commit ---------------------------------------------------------------------- */
 
 int queue_commit_add(enum pc_kind kind, struct qmsg *m, int datafd, struct chan *c,
@@ -389,6 +413,8 @@ static void commit_reply(struct pcommit *pc, int ok)
 			queue_drop_failed(pc->dropname);
 	} else if (pc->kind == PC_CTL)
 		queue_ctl_copy_committed(pc->c, pc->reqid, pc->m->env.id, ok);
+	else if (pc->kind == PC_DELAY)
+		delay_committed(pc->parent, pc->m->env.id, ok);
 	else
 		bounce_committed(pc->parent, pc->m->env.id, ok);
 }
@@ -727,6 +753,7 @@ static void tick_cb(int fd, short what, void *arg)
 			queue_reroute(m, now);
 		if (env_all_final(&m->env) && !m->bouncing && !m->dirty)
 			queue_mark_dirty(m);
+		queue_delay_check(m);
 	}
 	queue_drop_scan();
 	ev_add(tick_ev, 10000);

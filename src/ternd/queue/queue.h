@@ -28,11 +28,12 @@ struct qmsg {
 	struct qmsg *dnext;
 	int routing, inflight;     /* outstanding route requests / deliveries */
 	int bouncing;              /* a bounce commit for it is in the batch */
+	int warning;               /* its delay notice's commit is in the batch */
 	int64_t reroute_at;        /* a tempfailed route is retried at this time (0 = none) */
 	int waiting_stage;         /* pushed to the agent of env.stage; waiting for its verdict */
 };
 
-enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE, PC_CTL };
+enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE, PC_CTL, PC_DELAY };
 
 /* queue.c */
 extern struct config *queue_cfg;
@@ -58,6 +59,8 @@ void queue_route_slot(struct qmsg *m, uint32_t slot);  /* ask lookup (or tell th
 void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char *diag);
 void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote);
 void queue_on_route_result(uint32_t reqid, struct msg_reader *r);
+/* the enhanced status in a diagnostic ("451 4.7.1 ..."), its class forced to cls; else cls.0.0 */
+void status_from_diag(const char *diag, char cls, char *out, size_t outsz);
 /* every recipient whose routing was deferred (a lookup tempfail) is routed again now */
 void queue_reroute_all(void);
 void queue_on_sched_run(struct msg_reader *r);
@@ -107,4 +110,7 @@ void queue_ctl_copy_committed(struct chan *c, uint32_t reqid, uint64_t newid, in
 /* queue_bounce.c: build and enqueue the bounce for m's failed slots. 0 queued / 1 nothing
  * to send (double bounce dropped) / -1 error (retry later) */
 int queue_bounce_start(struct qmsg *m);
+/* the one delay notice: committed when m is due (delaywarn passed, a recipient tried and
+ * still pending, never for <> or a bounce); its W record follows the commit */
+void queue_delay_check(struct qmsg *m);
 #endif

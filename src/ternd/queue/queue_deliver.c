@@ -253,7 +253,7 @@ static int status_token(const char *p, size_t *len)
 	return dots == 2 && digits > 0;
 }
 
-static void status_from_diag(const char *diag, char cls, char *out, size_t outsz)
+void status_from_diag(const char *diag, char cls, char *out, size_t outsz)
 {
 	for (const char *p = diag; *p; p++) {
 		size_t n;
