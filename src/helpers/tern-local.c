@@ -333,7 +333,8 @@ static void check_trust(const char *name, const struct stat *st, struct dq_trust
 	}
 }
 
-/* 1 = read into text, 0 = no such file; everything else defers */
+/* 1 = read into text, 0 = no such file (or not a regular file, as qmail-local);
+ * everything else defers */
 static int read_dotqmail(const char *name, struct buf *text)
 {
 	struct stat st;
@@ -343,8 +344,12 @@ static int read_dotqmail(const char *name, struct buf *text)
 		return 0;
 	if (fd == -1)
 		die(111, "Unable to open %s: %s. (#4.2.1)", name, strerror(errno));
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
-		die(111, "Uh-oh: %s is not a regular file. (#4.2.1)", name);
+	if (fstat(fd, &st) == -1)
+		die(111, "Unable to stat %s: %s. (#4.3.0)", name, strerror(errno));
+	if (!S_ISREG(st.st_mode)) {     /* a directory, FIFO...: qmail's "no such file" */
+		close(fd);
+		return 0;
+	}
 	check_trust(name, &st, &tc);
 	if (st.st_size > DOTQMAIL_MAX)
 		die(111, "Uh-oh: %s is too big. (#4.2.1)", name);

@@ -451,6 +451,24 @@ def test_empty_dotqmail_uses_default_delivery(home):
     assert (rc, line) == (0, "delivered to mbox ./mbox")
 
 
+def test_dotqmail_directory_is_no_such_file(home):
+    """qmail-local skips a .qmail* that is not a regular file: the next candidate, then
+    the default delivery; it never defers for it (issue 10)."""
+    os.mkdir(home.p(".qmail-a-b"))
+    home.write(".qmail-a-default", "|sh which.sh .qmail-a-default\n")
+    rc, _ = ext_run(home, "a-b")
+    assert rc == 0
+    assert home.read("which.out").decode().strip() == ".qmail-a-default default=b"
+    os.mkdir(home.p(".qmail"))
+    rc, line = home.run(aliasempty="./mbox")
+    assert (rc, line) == (0, "delivered to mbox ./mbox")
+    os.rmdir(home.p(".qmail-a-b"))
+    os.unlink(home.p(".qmail-a-default"))
+    os.mkdir(home.p(".qmail-a-default"))
+    rc, line = ext_run(home, "a-b")
+    assert (rc, line) == (100, "Sorry, no mailbox here by that name. (#5.1.1)")
+
+
 def test_instruction_overrides_dotqmail(home):
     home.write(".qmail", "./never\n")
     rc, line = home.run(instr="./mbox")
