@@ -860,7 +860,8 @@ static void deliver_forwards(void)
 /* --- the instructions ------------------------------------------------------------- */
 
 /* before any delivery: first line, syntax, forward-only; nothing is done on a bad file.
- * Uses and may set L.forwardonly for the text from L.src. */
+ * L.forwardonly (the execute bit) covers the whole text from L.src; +list, as in
+ * qmail-local, only the lines after it. */
 static void check_lines(const char *text, size_t len)
 {
 	struct dq_iter it;
@@ -869,11 +870,9 @@ static void check_lines(const char *text, size_t len)
 	if (!dotqmail_next(&it, &ln) || ln.kind == DQ_BLANK)
 		die(111, "Uh-oh: first line of %s is blank. (#4.2.1)", L.src);
 	dotqmail_iter_init(&it, text, len);
-	while (dotqmail_next(&it, &ln))
+	while (dotqmail_next(&it, &ln)) {
 		if (ln.kind == DQ_LIST)
 			L.forwardonly = 1;
-	dotqmail_iter_init(&it, text, len);
-	while (dotqmail_next(&it, &ln)) {
 		if (ln.kind == DQ_BAD)
 			die(111, "Uh-oh: line %u of %s is not a valid delivery instruction. (#4.7.0)",
 			    ln.lineno, L.src);

@@ -515,6 +515,21 @@ def test_forward_only_file_forwards(home, fakeq):
     assert rc == 0 and qread(fakeq, "env") == b"Falice@example.net\0Tbob@example.com\0\0"
 
 
+def test_plus_list_affects_only_the_lines_after_it(home, fakeq):
+    """qmail-local's +list makes the rest of the file forward-only; lines before it are
+    delivered (issue 10). A local delivery after it is still refused before anything is
+    done."""
+    home.write(".qmail", "./mbox\n|echo before\n+list\n&bob@example.com\n")
+    rc, line = home.run(env=qenv(fakeq))
+    assert (rc, line) == (0, "delivered to mbox ./mbox; program exited 0: before; "
+                             "forwarded to 1 address")
+    assert qread(fakeq, "env") == b"Falice@example.net\0Tbob@example.com\0\0"
+    home.write(".qmail", "./mbox2\n+list\n&bob@example.com\n|echo after\n")
+    rc, line = home.run(env=qenv(fakeq))
+    assert rc == 111 and "forward-only" in line
+    assert not os.path.exists(home.p("mbox2"))
+
+
 # --- safety -----------------------------------------------------------------------
 
 def test_world_writable_home_defers(home):
