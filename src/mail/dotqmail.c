@@ -293,7 +293,7 @@ static void line_char(struct dq_hscan *h, char c)
 {
 	if (h->match) {
 		if (h->pos < h->nlen)
-			h->match = lc((unsigned char)c) == lc((unsigned char)h->needle[h->pos]);
+			h->match = c == h->needle[h->pos];     /* byte for byte, as qmail */
 		else
 			h->match = h->pos == h->nlen && c == '\r';
 	}

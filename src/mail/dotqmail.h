@@ -111,7 +111,8 @@ void dotqmail_maildir_name(struct buf *out, long long sec, long usec, long pid,
 			   unsigned seq, const char *host);
 
 /* Streaming header scan: does the header section contain `needle` as a whole line
- * (ASCII case-insensitive, a trailing CR ignored)? Feed message bytes in any chunks. */
+ * (byte for byte, as qmail-local compares; a trailing CR ignored)? Feed message bytes in
+ * any chunks. */
 enum { DQ_HS_MORE = 0, DQ_HS_FOUND = 1, DQ_HS_END = 2 };
 struct dq_hscan {
 	const char *needle;

@@ -225,11 +225,22 @@ def test_readers_parse_maildir_and_mbox(home):
 
 def test_loop_detected(home):
     home.maildir()
-    msg = b"Delivered-To: someone@else\ndelivered-to: JOE@example.org\n" + MSG
+    msg = b"Delivered-To: someone@else\nDelivered-To: joe@example.org\n" + MSG
     rc, line = home.run(msg=msg)
     assert (rc, line) == (100, "This message is looping: it already has my Delivered-To "
                                "line. (#5.4.6)")
     assert home.new_files() == []
+
+
+def test_loop_check_is_case_sensitive(home):
+    """qmail-local compares its Delivered-To line byte for byte: a line that differs only in
+    case is someone else's, and the mail is delivered (issue 10)."""
+    home.maildir()
+    for line in (b"Delivered-To: JOE@example.org\n", b"delivered-to: joe@example.org\n",
+                 b"Delivered-To: joe@EXAMPLE.ORG\n"):
+        rc, out = home.run(msg=line + MSG)
+        assert (rc, out) == (0, "delivered to Maildir ./Maildir/")
+    assert len(home.new_files()) == 3
 
 
 def test_delivered_to_in_body_is_not_a_loop(home):

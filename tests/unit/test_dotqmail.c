@@ -168,7 +168,10 @@ static const struct {
 	int want;
 } scan_cases[] = {
 	{ "Received: x\nDelivered-To: joe@example.org\n\nbody\n", DQ_HS_FOUND },
-	{ "Received: x\ndelivered-to: JOE@Example.ORG\n\nbody\n", DQ_HS_FOUND },
+	{ "Received: x\ndelivered-to: JOE@Example.ORG\n\nbody\n", DQ_HS_END },  /* qmail: */
+	{ "Received: x\nDelivered-To: Joe@example.org\n\nbody\n", DQ_HS_END },  /* exact, */
+	{ "Received: x\nDELIVERED-TO: joe@example.org\n\nbody\n", DQ_HS_END },  /* case */
+	{ "Received: x\nDelivered-To: joe@EXAMPLE.org\n\nbody\n", DQ_HS_END },  /* counts */
 	{ "Received: x\r\nDelivered-To: joe@example.org\r\n\r\nbody\r\n", DQ_HS_FOUND },
 	{ "Received: x\nDelivered-To: joe@example.org", DQ_HS_FOUND },
 	{ "Received: x\nDelivered-To: joe@example.org.uk\n\n", DQ_HS_END },
