@@ -343,7 +343,7 @@ static int read_dotqmail(const char *name, struct buf *text)
 	if (fd == -1 && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
 	if (fd == -1)
-		die(111, "Unable to open %s: %s. (#4.2.1)", name, strerror(errno));
+		die(111, "Unable to open %s: %s. (#4.3.0)", name, strerror(errno));
 	if (fstat(fd, &st) == -1)
 		die(111, "Unable to stat %s: %s. (#4.3.0)", name, strerror(errno));
 	if (!S_ISREG(st.st_mode)) {     /* a directory, FIFO...: qmail's "no such file" */
@@ -360,7 +360,7 @@ static int read_dotqmail(const char *name, struct buf *text)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			die(111, "Unable to read %s: %s. (#4.2.1)", name, strerror(errno));
+			die(111, "Unable to read %s: %s. (#4.3.0)", name, strerror(errno));
 		buf_add(text, chunk, (size_t)r);
 		if (text->len > DOTQMAIL_MAX)
 			die(111, "Uh-oh: %s is too big. (#4.2.1)", name);
@@ -543,8 +543,9 @@ static void deliver_mbox(const char *path)
 	case MBOX_OK:
 		report("delivered to mbox %s", path);
 		return;
-	case MBOX_OPEN:
-		die(111, "Unable to open mbox %s: %s. %s", path, strerror(e), werr(e));
+	case MBOX_OPEN:     /* qmail: a mailbox problem (a directory, no permission), 4.2.1 */
+		die(111, "Unable to open mbox %s: %s. %s", path, strerror(e),
+		    e == EDQUOT || e == ENOSPC ? werr(e) : "(#4.2.1)");
 	case MBOX_NOTREG:
 		die(111, "Uh-oh: mbox %s is not a regular file. (#4.2.1)", path);
 	case MBOX_LOCK:
@@ -818,8 +819,6 @@ static int deliver_program(const char *cmd)
 
 /* --- forwards -------------------------------------------------------------------- */
 
-/* one tern-queue run for all forwards; its exit codes 11 and 31 (qmail-queue: address too
- * long, permanently refused) cannot get better with a retry, every other failure can */
 /* one tern-queue run: head (then the message when with_msg) on fd 0, the envelope of sender
  * and the n NUL-separated addrs on fd 1; returns the wait status, stderr in said */
 static int inject(const char *head, size_t hlen, int with_msg, const char *sender,
@@ -840,6 +839,8 @@ static int inject(const char *head, size_t hlen, int with_msg, const char *sende
 	return st;
 }
 
+/* one tern-queue run for all forwards; its exit codes mean what qmail-queue's mean to
+ * qmail-local (dotqmail_queue_status: 11-40 cannot get better with a retry) */
 static void deliver_forwards(void)
 {
 	struct buf said;
@@ -850,9 +851,12 @@ static void deliver_forwards(void)
 		die(111, "Unable to forward message: tern-queue killed by signal %d: %s (#4.3.0)",
 		    WTERMSIG(st), text);
 	int code = WEXITSTATUS(st);
-	if (code != 0)
-		die(code == 11 || code == 31 ? 100 : 111,
-		    "Unable to forward message: tern-queue exited %d: %s", code, text);
+	const char *what, *status;
+	enum dq_prog qs = dotqmail_queue_status(code, &what, &status);
+	if (qs != DQ_PROG_OK)   /* the diagnostic is cut so that the status stays on the line */
+		die(qs == DQ_PROG_PERM ? 100 : 111,
+		    "Unable to forward message: tern-queue exited %d (%s): %.400s (#%s)", code,
+		    what, text, status);
 	report("forwarded to %zu address%s", L.nfwd, L.nfwd == 1 ? "" : "es");
 	buf_free(&said);
 }

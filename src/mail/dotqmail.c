@@ -255,6 +255,40 @@ enum dq_prog dotqmail_prog_status(int code)
 	return DQ_PROG_TEMP;
 }
 
+enum dq_prog dotqmail_queue_status(int code, const char **what, const char **status)
+{
+	static const struct { int lo, hi; const char *what, *status; } tab[] = {
+		{ 0, 0, "", "" },
+		{ 11, 11, "envelope address too long", "5.1.3" },
+		{ 115, 115, "envelope address too long", "5.1.3" },
+		{ 31, 31, "message refused for good", "5.3.0" },
+		{ 51, 51, "out of memory", "4.3.0" },
+		{ 52, 52, "timeout", "4.3.0" },
+		{ 53, 53, "write error or disk full", "4.3.0" },
+		{ 54, 54, "read error", "4.3.0" },
+		{ 55, 55, "cannot read its configuration", "4.3.0" },
+		{ 56, 56, "network trouble", "4.3.0" },
+		{ 61, 61, "trouble in its home directory", "4.3.0" },
+		{ 62, 66, "cannot create files in the queue", "4.3.0" },
+		{ 71, 71, "message refused for now", "4.3.0" },
+		{ 72, 73, "mail server connection failed", "4.4.1" },
+		{ 74, 74, "mail server communication failed", "4.4.2" },
+		{ 81, 81, "internal bug", "4.3.0" },
+		{ 91, 91, "bad envelope", "4.3.0" },
+		{ 120, 120, "could not run", "4.3.0" },
+		{ 11, 40, "permanent problem", "5.3.0" },   /* the rest of qmail's permanent range */
+	};
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+		if (code >= tab[i].lo && code <= tab[i].hi) {
+			*what = tab[i].what;
+			*status = tab[i].status;
+			return code == 0 ? DQ_PROG_OK : *status[0] == '5' ? DQ_PROG_PERM : DQ_PROG_TEMP;
+		}
+	*what = "temporary problem";
+	*status = "4.3.0";
+	return DQ_PROG_TEMP;
+}
+
 void dotqmail_maildir_name(struct buf *out, long long sec, long usec, long pid,
 			   unsigned seq, const char *host)
 {

@@ -84,6 +84,10 @@ void dotqmail_envelope(struct buf *out, const char *sender, const char *addrs, s
  * permanent, anything else temporary. */
 enum dq_prog { DQ_PROG_OK, DQ_PROG_STOP, DQ_PROG_PERM, DQ_PROG_TEMP };
 enum dq_prog dotqmail_prog_status(int code);
+/* What tern-queue's exit code (the qmail-queue interface) means for a forward, read as
+ * qmail-local reads qmail-queue's: 0 ok; 11-40 and 115 permanent (DQ_PROG_PERM); anything
+ * else temporary. *what = a short reason, *status = the enhanced status ("" for 0). */
+enum dq_prog dotqmail_queue_status(int code, const char **what, const char **status);
 
 /* Which .qmail files tern-local follows (doc/LOCAL.md, "Which .qmail files are trusted").
  * strict (dotqmailcheck strict, the default): owned by the user, the home's owner or root,

@@ -385,16 +385,37 @@ def test_forward_owner_sender(home, fakeq):
                                    b"Tmember@example.com\0\0")
 
 
-@pytest.mark.parametrize("qexit,want", [(53, 111), (81, 111), (11, 100)])
-def test_forward_queue_failure(home, fakeq, qexit, want):
+@pytest.mark.parametrize("qexit,want,status", [
+    (53, 111, "4.3.0"), (81, 111, "4.3.0"), (72, 111, "4.4.1"), (41, 111, "4.3.0"),
+    (11, 100, "5.1.3"), (31, 100, "5.3.0"), (12, 100, "5.3.0"), (40, 100, "5.3.0"),
+])
+def test_forward_queue_failure(home, fakeq, qexit, want, status):
+    """qmail-queue's exit codes as qmail-local reads them: 11-40 permanent, the rest
+    temporary; every failure line ends in its enhanced status (issue 10)."""
     rc, line = home.run(instr="&bob@example.com", env=qenv(fakeq, QEXIT=str(qexit)))
     assert rc == want
-    assert line == "Unable to forward message: tern-queue exited %d: fake queue says hi" % qexit
+    assert re.fullmatch(r"Unable to forward message: tern-queue exited %d \([^)]+\): "
+                        r"fake queue says hi \(#%s\)" % (qexit, re.escape(status)), line), line
 
 
 def test_forward_queue_missing_defers(home):
     rc, line = home.run(instr="&bob@example.com", env={"TERN_QUEUE": "/nonexistent/q"})
-    assert rc == 111 and "tern-queue exited 120" in line
+    assert rc == 111 and "tern-queue exited 120" in line and line.endswith("(#4.3.0)")
+
+
+def test_unreadable_dotqmail_and_mbox_directory_status(home):
+    """qmail-local's codes: a .qmail it cannot open is a system problem (#4.3.0); an mbox
+    that is a directory is a mailbox problem (#4.2.1) (issue 10)."""
+    home.write(".qmail", "./mbox\n", 0o000)
+    os.chmod(home.path, 0o711)
+    rc, line = home.run()
+    assert rc == 111 and line.startswith("Unable to open .qmail: ") and \
+        line.endswith("(#4.3.0)"), line
+    os.chmod(home.path, 0o755)
+    os.unlink(home.p(".qmail"))
+    os.mkdir(home.p("box"))
+    rc, line = home.run(instr="./box")
+    assert rc == 111 and "mbox ./box" in line and line.endswith("(#4.2.1)"), line
 
 
 def test_forward_finds_tern_queue_next_to_binary(home, fakeq):

@@ -340,6 +340,29 @@ static void test_prog_status(void)
 		T_EQ_INT(dotqmail_prog_status(cases[i].code), cases[i].want);
 }
 
+/* qmail-queue's exit codes as qmail-local reads them for a forward: 11-40 permanent, the
+ * rest temporary, each with its enhanced status */
+static void test_queue_status(void)
+{
+	static const struct { int code; enum dq_prog want; const char *status; } cases[] = {
+		{ 0, DQ_PROG_OK, "" }, { 11, DQ_PROG_PERM, "5.1.3" },
+		{ 31, DQ_PROG_PERM, "5.3.0" }, { 12, DQ_PROG_PERM, "5.3.0" },
+		{ 40, DQ_PROG_PERM, "5.3.0" }, { 115, DQ_PROG_PERM, "5.1.3" },
+		{ 10, DQ_PROG_TEMP, "4.3.0" }, { 41, DQ_PROG_TEMP, "4.3.0" },
+		{ 53, DQ_PROG_TEMP, "4.3.0" }, { 72, DQ_PROG_TEMP, "4.4.1" },
+		{ 73, DQ_PROG_TEMP, "4.4.1" }, { 74, DQ_PROG_TEMP, "4.4.2" },
+		{ 81, DQ_PROG_TEMP, "4.3.0" }, { 120, DQ_PROG_TEMP, "4.3.0" },
+		{ 1, DQ_PROG_TEMP, "4.3.0" }, { 99, DQ_PROG_TEMP, "4.3.0" },
+		{ 100, DQ_PROG_TEMP, "4.3.0" }, { 255, DQ_PROG_TEMP, "4.3.0" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *what = NULL, *status = NULL;
+		T_EQ_INT(dotqmail_queue_status(cases[i].code, &what, &status), cases[i].want);
+		T_EQ_STR(status, cases[i].status);
+		T_CHECK(what != NULL && (cases[i].code == 0 || *what));
+	}
+}
+
 static void test_maildir_name(void)
 {
 	struct buf b;
@@ -441,6 +464,7 @@ static void run(void)
 	test_env();
 	test_trust();
 	test_envelope();
+	test_queue_status();
 	test_prog_status();
 	test_maildir_name();
 	test_mbox_append();
