@@ -49,6 +49,7 @@ static const char usage[] = "usage: tern-local [-c] [-q] [-p PROFILE] USER HOME 
 
 static struct {
 	const char *user, *home, *local, *dash, *ext, *domain, *sender, *aliasempty, *instr;
+	char *plainsender;     /* qmail's form of SENDER, unquoted (dotqmail_sender_plain) */
 	int create;            /* -c: create a missing Maildir */
 	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
 	const char *profile;   /* -p: a directory user's delivery profile (local_profile.h) */
@@ -223,13 +224,17 @@ static void build_lines(void)
 	buf_init(&r);
 	buf_printf(&r, "%s@%s", L.local, L.domain);
 	L.recip = buf_detach(&r);
+	dotqmail_sender_plain(&r, L.sender);     /* qmail's forms: plain for SENDER and */
+	L.plainsender = buf_detach(&r);          /* From_, quoted again for Return-Path */
+	dotqmail_sender_quoted(&r, L.plainsender);
 	buf_adds(&L.rpline, "Return-Path: <");
-	dotqmail_hdr_value(&L.rpline, L.sender);
+	dotqmail_hdr_value(&L.rpline, r.p ? r.p : "");
 	buf_adds(&L.rpline, ">\n");
+	buf_free(&r);
 	buf_adds(&L.dtline, "Delivered-To: ");
 	dotqmail_hdr_value(&L.dtline, L.recip);
 	buf_adds(&L.dtline, "\n");
-	mbox_from_line(&L.ufline, L.sender, time(NULL));
+	mbox_from_line(&L.ufline, L.plainsender, time(NULL));
 	buf_add(&L.head, L.rpline.p, L.rpline.len);
 	buf_add(&L.head, L.dtline.p, L.dtline.len);
 }
@@ -791,8 +796,11 @@ static char *queue_path(void)
 /* runs cmd in HOME with the message on stdin; returns 1 to stop (99), 0 to go on */
 static int deliver_program(const char *cmd)
 {
+	struct buf ns;
+	buf_init(&ns);
+	dotqmail_sender_plain(&ns, L.newsender);
 	struct dq_vars v = {
-		.sender = L.sender, .newsender = L.newsender, .recipient = L.recip,
+		.sender = L.plainsender, .newsender = ns.p ? ns.p : "", .recipient = L.recip,
 		.user = L.user, .home = L.home, .host = L.domain, .local = L.local,
 		.ext = L.ext, .dflt = L.dflt, .dtline = L.dtline.p, .rpline = L.rpline.p,
 		.ufline = L.ufline.p, .path = DEFAULT_PATH, .qmailqueue = queue_path(),
@@ -805,6 +813,7 @@ static int deliver_program(const char *cmd)
 	int st = run_child("/bin/sh", argv, env, &f, 1, 1, &said);
 	dotqmail_env_free(env);
 	free((char *)v.qmailqueue);
+	buf_free(&ns);
 	const char *text = said_text(&said);
 	if (WIFSIGNALED(st))
 		die(111, "Program was killed by signal %d: %s (#4.3.0)", WTERMSIG(st), text);

@@ -2,6 +2,7 @@
  * the Delivered-To header scan (see dotqmail.h). Owns nothing. Trusts nothing: any byte may
  * appear in the input; lengths are always explicit. */
 #include "mail/dotqmail.h"
+#include "mail/addr.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -177,6 +178,43 @@ size_t dotqmail_host_part(const char *host, int n)
 			len = j - 1;
 	}
 	return len;
+}
+
+void dotqmail_sender_plain(struct buf *out, const char *s)
+{
+	const char *at = strrchr(s, '@');
+	size_t i = 1;
+	while (s[0] == '"' && s[i] && s[i] != '"')
+		i += s[i] == '\\' && s[i + 1] ? 2 : 1;
+	if (s[0] != '"' || !at || s[i] != '"' || s + i + 1 != at) {
+		buf_adds(out, s);
+		return;
+	}
+	for (size_t k = 1; k < i; k++) {
+		if (s[k] == '\\')
+			k++;
+		buf_addc(out, s[k]);
+	}
+	buf_adds(out, at);
+}
+
+void dotqmail_sender_quoted(struct buf *out, const char *plain)
+{
+	const char *at = strrchr(plain, '@');
+	size_t ll = at ? (size_t)(at - plain) : strlen(plain);
+	if (!*plain || addr_is_dot_string(plain, ll)) {
+		buf_adds(out, plain);
+		return;
+	}
+	buf_addc(out, '"');
+	for (size_t k = 0; k < ll; k++) {
+		if (plain[k] == '"' || plain[k] == '\\')
+			buf_addc(out, '\\');
+		buf_addc(out, plain[k]);
+	}
+	buf_addc(out, '"');
+	if (at)
+		buf_adds(out, at);
 }
 
 void dotqmail_hdr_value(struct buf *out, const char *s)

@@ -59,6 +59,15 @@ const char *dotqmail_ext_part(const char *ext, int n);
  * remaining string when there are fewer dots); n >= 1 */
 size_t dotqmail_host_part(const char *host, int n);
 
+/* qmail's two forms of a sender given in tern's canonical form (a local part quoted only
+ * when it must be, src/mail/addr.h). plain: qmail's internal form, the local part's quotes
+ * and backslashes removed (`"a b"@x.org` -> `a b@x.org`), for SENDER and the mbox From_
+ * line; a sender that is not a well-formed quoted address is copied as it is. quoted: the
+ * plain form with its local part (up to the last '@') quoted again when it is not a
+ * dot-string, for Return-Path. Both append to out. */
+void dotqmail_sender_plain(struct buf *out, const char *s);
+void dotqmail_sender_quoted(struct buf *out, const char *plain);
+
 /* Append s to out as a header value on one line: CR, LF and NUL become '_'. */
 void dotqmail_hdr_value(struct buf *out, const char *s);
 

@@ -282,6 +282,24 @@ def test_program_environment_and_stdin(home):
     assert home.read("prog.pwd").decode().strip() == home.path
 
 
+def test_quoted_sender_forms(home):
+    """qmail-local's forms of a quoted sender: Return-Path keeps the quotes, SENDER (and
+    the mbox From_ line) carry qmail's unquoted form (issue 10)."""
+    home.maildir()
+    home.write(".qmail", "./Maildir/\n./mbox\n|env > prog.env\n")
+    rc, _ = home.run(sender='"a b"@x.org')
+    assert rc == 0
+    want = b'Return-Path: <"a b"@x.org>\nDelivered-To: joe@example.org\n'
+    assert open(home.new_files()[0], "rb").read().startswith(want)
+    assert re.match(rb"From a-b@x\.org \w{3} ", home.read("mbox"))
+    assert want in home.read("mbox")
+    env = dict(l.split("=", 1) for l in home.read("prog.env").decode().split("\n")
+               if "=" in l)
+    assert env["SENDER"] == "a b@x.org" and env["NEWSENDER"] == "a b@x.org"
+    assert env["RPLINE"] == 'Return-Path: <"a b"@x.org>'
+    assert env["UFLINE"].startswith("From a-b@x.org ")
+
+
 def test_program_no_default_without_default_match(home):
     rc, _ = home.run(instr='|test -z "${DEFAULT+x}"')
     assert rc == 0

@@ -363,6 +363,34 @@ static void test_queue_status(void)
 	}
 }
 
+/* qmail's forms of a sender: SENDER without quotes, Return-Path quoted where needed */
+static void test_sender_forms(void)
+{
+	static const struct { const char *in, *plain, *quoted; } cases[] = {
+		{ "", "", "" },
+		{ "alice@example.net", "alice@example.net", "alice@example.net" },
+		{ "\"a b\"@x.org", "a b@x.org", "\"a b\"@x.org" },
+		{ "\"a\\\"b\"@x.org", "a\"b@x.org", "\"a\\\"b\"@x.org" },
+		{ "\".a\"@x.org", ".a@x.org", "\".a\"@x.org" },
+		{ "\"joe\"@x.org", "joe@x.org", "joe@x.org" },
+		{ "#@[]", "#@[]", "#@[]" },
+		{ "\"a@b\"@x.org", "a@b@x.org", "\"a@b\"@x.org" },
+		{ "postmaster", "postmaster", "postmaster" },
+		{ "\"unterminated@x", "\"unterminated@x", "\"\\\"unterminated\"@x" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct buf p, q;
+		buf_init(&p);
+		buf_init(&q);
+		dotqmail_sender_plain(&p, cases[i].in);
+		dotqmail_sender_quoted(&q, p.p ? p.p : "");
+		T_EQ_STR(p.p ? p.p : "", cases[i].plain);
+		T_EQ_STR(q.p ? q.p : "", cases[i].quoted);
+		buf_free(&p);
+		buf_free(&q);
+	}
+}
+
 static void test_maildir_name(void)
 {
 	struct buf b;
@@ -465,6 +493,7 @@ static void run(void)
 	test_trust();
 	test_envelope();
 	test_queue_status();
+	test_sender_forms();
 	test_prog_status();
 	test_maildir_name();
 	test_mbox_append();
