@@ -2,7 +2,8 @@
  * Forked by ternd's parent already running as the recipient; refuses uid 0. Reads the message
  * on fd 0 (a seekable regular file), follows the .qmail rules of HOME (or the one INSTRUCTION
  * given) into Maildirs, mboxes, programs and forwards, and reports through its exit code
- * (0 ok, 100 bounce, 111 retry) and exactly one line on stdout.
+ * (0 ok, 100 bounce, 111 retry) and exactly one line on stdout. With -n (qmail-local -n) it
+ * only prints the plan, one line per delivery, and delivers nothing.
  * Owns: the deliveries it makes for this one message. Trusts: its argv and environment (set
  * by the parent); nothing in the message, the .qmail files or the programs it runs, and no
  * .qmail file that someone besides the user could have written (dotqmail_trust: owner,
@@ -44,7 +45,7 @@
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
 
-static const char usage[] = "usage: tern-local [-c] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
+static const char usage[] = "usage: tern-local [-c] [-n] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
 			    "SENDER DEFAULTDELIVERY [INSTRUCTION]";
 
 static struct {
@@ -52,6 +53,7 @@ static struct {
 	char *plainsender;     /* qmail's form of SENDER, unquoted (dotqmail_sender_plain) */
 	int create;            /* -c: create a missing Maildir */
 	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
+	int dryrun;            /* -n: print the plan, deliver nothing (qmail-local -n) */
 	const char *profile;   /* -p: a directory user's delivery profile (local_profile.h) */
 	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
@@ -177,9 +179,11 @@ static void parse_args(int argc, char **argv)
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
 	int i = 1;
-	for (; i < argc && i <= 4; i++) {
+	for (; i < argc && i <= 5; i++) {
 		if (strcmp(argv[i], "-c") == 0)
 			L.create = 1;
+		else if (strcmp(argv[i], "-n") == 0)
+			L.dryrun = 1;
 		else if (strcmp(argv[i], "-q") == 0)
 			L.loose = 1;
 		else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc && !L.profile)
@@ -193,6 +197,8 @@ static void parse_args(int argc, char **argv)
 		*arg[k] = argv[i];
 	if (!*L.home)
 		die(111, "%s (#4.3.0)", usage);
+	if (L.home[0] != '/')     /* qmail-local refuses a relative one too */
+		die(111, "Home directory %s is not an absolute path. (#4.3.0)", L.home);
 }
 
 static void check_home(void)
@@ -205,7 +211,9 @@ static void check_home(void)
 		die(111, "Unable to stat home directory: %s. (#4.3.0)", strerror(errno));
 	if (st.st_mode & S_IWOTH)
 		die(111, "Uh-oh: home directory is writable. (#4.7.0)");
-	if (st.st_mode & S_ISVTX)
+	if ((st.st_mode & S_ISVTX) && L.dryrun)
+		dprintf(2, "Warning: home directory is sticky.\n");
+	else if (st.st_mode & S_ISVTX)
 		die(111, "Home directory is sticky: user is editing his .qmail file. (#4.2.1)");
 	L.homeowner = st.st_uid;
 }
@@ -896,6 +904,21 @@ static void check_lines(const char *text, size_t len)
 	}
 }
 
+/* -n: what a line would do, one line each, qmail-local -n's words */
+static void plan_line(const struct dq_line *ln, const char *arg)
+{
+	static const struct { enum dq_kind kind; const char *word; } words[] = {
+		{ DQ_MAILDIR, "maildir" }, { DQ_MBOX, "mbox" }, { DQ_PROGRAM, "program" },
+		{ DQ_FORWARD, "forward" },
+	};
+	char line[2 * OUT_MAX];
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (ln->kind == words[i].kind) {
+			snprintf(line, sizeof line, "%s %s", words[i].word, arg);
+			say(line);
+		}
+}
+
 /* perform the lines (checked before); 1 when a program said stop (99) */
 static int run_lines(const char *text, size_t len)
 {
@@ -905,6 +928,11 @@ static int run_lines(const char *text, size_t len)
 	dotqmail_iter_init(&it, text, len);
 	while (dotqmail_next(&it, &ln)) {
 		char *arg = xstrndup(ln.arg, ln.len);
+		if (L.dryrun) {
+			plan_line(&ln, arg);
+			free(arg);
+			continue;
+		}
 		switch (ln.kind) {
 		case DQ_MAILDIR: deliver_maildir(arg); break;
 		case DQ_MBOX: deliver_mbox(arg); break;
@@ -974,6 +1002,8 @@ static void deliver_profile(void)
 	}
 	if (!(dir.len && run_lines(dir.p, dir.len)) && dotfile)
 		run_lines(file.p, file.len);
+	if (L.dryrun)
+		exit(0);
 	if (L.nfwd)
 		deliver_forwards();
 	if (local_profile_reply_wanted())
@@ -1048,10 +1078,13 @@ int local_main(int argc, char **argv)
 		local_profile_parse(L.profile, L.aliasempty);
 	umask(077);
 	check_home();
-	check_message();
-	local_profile_sizemax(L.msglen);
+	if (!L.dryrun) {        /* -n reads no message, as qmail-local -n */
+		check_message();
+		local_profile_sizemax(L.msglen);
+	}
 	build_lines();
-	check_loop();
+	if (!L.dryrun)
+		check_loop();
 	if (L.profile && !L.instr) {
 		deliver_profile();
 		say(L.report.p);
@@ -1061,6 +1094,8 @@ int local_main(int argc, char **argv)
 	load_instructions(&text);
 	check_lines(text.p, text.len);
 	run_lines(text.p, text.len);
+	if (L.dryrun)
+		return 0;
 	if (L.nfwd)
 		deliver_forwards();
 	if (!L.report.len)

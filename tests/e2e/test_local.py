@@ -658,6 +658,33 @@ def test_missing_home_defers(home):
     assert rc == 111 and "home directory" in line
 
 
+def test_dry_run_prints_the_plan(home, fakeq):
+    """tern-local -n, like qmail-local -n: one line per delivery it would make, nothing
+    delivered, no loop check, no forward injected (issue 10)."""
+    home.write(".qmail-x", "./Maildir/\n./mbox\n# note\n|echo hi\n&bob@example.com\n"
+               "carol@example.net\n")
+    args = ["setpriv", "--reuid=%d" % UID, "--regid=%d" % GID, "--clear-groups", BIN, "-n",
+            "nobody", home.path, "joe-x", "-", "x", "example.org", "a@b", "./Maildir/"]
+    with tempfile.TemporaryFile() as m:
+        m.write(b"Delivered-To: joe-x@example.org\n" + MSG)
+        m.seek(0)
+        r = subprocess.run(args, stdin=m, capture_output=True, timeout=TIMEOUT,
+                           env=qenv(fakeq, PATH="/usr/bin:/bin"))
+    assert r.returncode == 0, r.stdout
+    assert r.stdout.decode() == ("maildir ./Maildir/\nmbox ./mbox\nprogram echo hi\n"
+                                 "forward bob@example.com\nforward carol@example.net\n")
+    assert sorted(os.listdir(home.path)) == [".qmail-x"]
+    assert not os.path.exists(os.path.join(fakeq, "out", "env"))
+
+
+def test_relative_home_refused(home):
+    home.maildir()
+    rc, line = home.run(home=".")
+    assert rc == 111 and "absolute" in line
+    rc, line = home.run(home="tmp")
+    assert rc == 111 and "absolute" in line
+
+
 def test_refuses_root(home):
     home.maildir()
     rc, line = home.run(as_root=True)
