@@ -2,7 +2,8 @@
  * Forked by ternd's parent already running as the recipient; refuses uid 0. Reads the message
  * on fd 0 (a seekable regular file), follows the .qmail rules of HOME (or the one INSTRUCTION
  * given) into Maildirs, mboxes, programs and forwards, and reports through its exit code
- * (0 ok, 100 bounce, 111 retry) and exactly one line on stdout.
+ * (0 ok, 100 bounce, 111 retry) and exactly one line on stdout. With -n (qmail-local -n) it
+ * only prints the plan, one line per delivery, and delivers nothing.
  * Owns: the deliveries it makes for this one message. Trusts: its argv and environment (set
  * by the parent); nothing in the message, the .qmail files or the programs it runs, and no
  * .qmail file that someone besides the user could have written (dotqmail_trust: owner,
@@ -44,13 +45,15 @@
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
 
-static const char usage[] = "usage: tern-local [-c] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
+static const char usage[] = "usage: tern-local [-c] [-n] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
 			    "SENDER DEFAULTDELIVERY [INSTRUCTION]";
 
 static struct {
 	const char *user, *home, *local, *dash, *ext, *domain, *sender, *aliasempty, *instr;
+	char *plainsender;     /* qmail's form of SENDER, unquoted (dotqmail_sender_plain) */
 	int create;            /* -c: create a missing Maildir */
 	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
+	int dryrun;            /* -n: print the plan, deliver nothing (qmail-local -n) */
 	const char *profile;   /* -p: a directory user's delivery profile (local_profile.h) */
 	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
@@ -176,9 +179,11 @@ static void parse_args(int argc, char **argv)
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
 	int i = 1;
-	for (; i < argc && i <= 4; i++) {
+	for (; i < argc && i <= 5; i++) {
 		if (strcmp(argv[i], "-c") == 0)
 			L.create = 1;
+		else if (strcmp(argv[i], "-n") == 0)
+			L.dryrun = 1;
 		else if (strcmp(argv[i], "-q") == 0)
 			L.loose = 1;
 		else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc && !L.profile)
@@ -192,6 +197,8 @@ static void parse_args(int argc, char **argv)
 		*arg[k] = argv[i];
 	if (!*L.home)
 		die(111, "%s (#4.3.0)", usage);
+	if (L.home[0] != '/')     /* qmail-local refuses a relative one too */
+		die(111, "Home directory %s is not an absolute path. (#4.3.0)", L.home);
 }
 
 static void check_home(void)
@@ -204,7 +211,9 @@ static void check_home(void)
 		die(111, "Unable to stat home directory: %s. (#4.3.0)", strerror(errno));
 	if (st.st_mode & S_IWOTH)
 		die(111, "Uh-oh: home directory is writable. (#4.7.0)");
-	if (st.st_mode & S_ISVTX)
+	if ((st.st_mode & S_ISVTX) && L.dryrun)
+		dprintf(2, "Warning: home directory is sticky.\n");
+	else if (st.st_mode & S_ISVTX)
 		die(111, "Home directory is sticky: user is editing his .qmail file. (#4.2.1)");
 	L.homeowner = st.st_uid;
 }
@@ -223,13 +232,17 @@ static void build_lines(void)
 	buf_init(&r);
 	buf_printf(&r, "%s@%s", L.local, L.domain);
 	L.recip = buf_detach(&r);
+	dotqmail_sender_plain(&r, L.sender);     /* qmail's forms: plain for SENDER and */
+	L.plainsender = buf_detach(&r);          /* From_, quoted again for Return-Path */
+	dotqmail_sender_quoted(&r, L.plainsender);
 	buf_adds(&L.rpline, "Return-Path: <");
-	dotqmail_hdr_value(&L.rpline, L.sender);
+	dotqmail_hdr_value(&L.rpline, r.p ? r.p : "");
 	buf_adds(&L.rpline, ">\n");
+	buf_free(&r);
 	buf_adds(&L.dtline, "Delivered-To: ");
 	dotqmail_hdr_value(&L.dtline, L.recip);
 	buf_adds(&L.dtline, "\n");
-	mbox_from_line(&L.ufline, L.sender, time(NULL));
+	mbox_from_line(&L.ufline, L.plainsender, time(NULL));
 	buf_add(&L.head, L.rpline.p, L.rpline.len);
 	buf_add(&L.head, L.dtline.p, L.dtline.len);
 }
@@ -333,7 +346,8 @@ static void check_trust(const char *name, const struct stat *st, struct dq_trust
 	}
 }
 
-/* 1 = read into text, 0 = no such file; everything else defers */
+/* 1 = read into text, 0 = no such file (or not a regular file, as qmail-local);
+ * everything else defers */
 static int read_dotqmail(const char *name, struct buf *text)
 {
 	struct stat st;
@@ -342,9 +356,13 @@ static int read_dotqmail(const char *name, struct buf *text)
 	if (fd == -1 && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
 	if (fd == -1)
-		die(111, "Unable to open %s: %s. (#4.2.1)", name, strerror(errno));
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
-		die(111, "Uh-oh: %s is not a regular file. (#4.2.1)", name);
+		die(111, "Unable to open %s: %s. (#4.3.0)", name, strerror(errno));
+	if (fstat(fd, &st) == -1)
+		die(111, "Unable to stat %s: %s. (#4.3.0)", name, strerror(errno));
+	if (!S_ISREG(st.st_mode)) {     /* a directory, FIFO...: qmail's "no such file" */
+		close(fd);
+		return 0;
+	}
 	check_trust(name, &st, &tc);
 	if (st.st_size > DOTQMAIL_MAX)
 		die(111, "Uh-oh: %s is too big. (#4.2.1)", name);
@@ -355,7 +373,7 @@ static int read_dotqmail(const char *name, struct buf *text)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			die(111, "Unable to read %s: %s. (#4.2.1)", name, strerror(errno));
+			die(111, "Unable to read %s: %s. (#4.3.0)", name, strerror(errno));
 		buf_add(text, chunk, (size_t)r);
 		if (text->len > DOTQMAIL_MAX)
 			die(111, "Uh-oh: %s is too big. (#4.2.1)", name);
@@ -538,8 +556,9 @@ static void deliver_mbox(const char *path)
 	case MBOX_OK:
 		report("delivered to mbox %s", path);
 		return;
-	case MBOX_OPEN:
-		die(111, "Unable to open mbox %s: %s. %s", path, strerror(e), werr(e));
+	case MBOX_OPEN:     /* qmail: a mailbox problem (a directory, no permission), 4.2.1 */
+		die(111, "Unable to open mbox %s: %s. %s", path, strerror(e),
+		    e == EDQUOT || e == ENOSPC ? werr(e) : "(#4.2.1)");
 	case MBOX_NOTREG:
 		die(111, "Uh-oh: mbox %s is not a regular file. (#4.2.1)", path);
 	case MBOX_LOCK:
@@ -785,8 +804,11 @@ static char *queue_path(void)
 /* runs cmd in HOME with the message on stdin; returns 1 to stop (99), 0 to go on */
 static int deliver_program(const char *cmd)
 {
+	struct buf ns;
+	buf_init(&ns);
+	dotqmail_sender_plain(&ns, L.newsender);
 	struct dq_vars v = {
-		.sender = L.sender, .newsender = L.newsender, .recipient = L.recip,
+		.sender = L.plainsender, .newsender = ns.p ? ns.p : "", .recipient = L.recip,
 		.user = L.user, .home = L.home, .host = L.domain, .local = L.local,
 		.ext = L.ext, .dflt = L.dflt, .dtline = L.dtline.p, .rpline = L.rpline.p,
 		.ufline = L.ufline.p, .path = DEFAULT_PATH, .qmailqueue = queue_path(),
@@ -799,6 +821,7 @@ static int deliver_program(const char *cmd)
 	int st = run_child("/bin/sh", argv, env, &f, 1, 1, &said);
 	dotqmail_env_free(env);
 	free((char *)v.qmailqueue);
+	buf_free(&ns);
 	const char *text = said_text(&said);
 	if (WIFSIGNALED(st))
 		die(111, "Program was killed by signal %d: %s (#4.3.0)", WTERMSIG(st), text);
@@ -813,8 +836,6 @@ static int deliver_program(const char *cmd)
 
 /* --- forwards -------------------------------------------------------------------- */
 
-/* one tern-queue run for all forwards; its exit codes 11 and 31 (qmail-queue: address too
- * long, permanently refused) cannot get better with a retry, every other failure can */
 /* one tern-queue run: head (then the message when with_msg) on fd 0, the envelope of sender
  * and the n NUL-separated addrs on fd 1; returns the wait status, stderr in said */
 static int inject(const char *head, size_t hlen, int with_msg, const char *sender,
@@ -835,6 +856,8 @@ static int inject(const char *head, size_t hlen, int with_msg, const char *sende
 	return st;
 }
 
+/* one tern-queue run for all forwards; its exit codes mean what qmail-queue's mean to
+ * qmail-local (dotqmail_queue_status: 11-40 cannot get better with a retry) */
 static void deliver_forwards(void)
 {
 	struct buf said;
@@ -845,9 +868,12 @@ static void deliver_forwards(void)
 		die(111, "Unable to forward message: tern-queue killed by signal %d: %s (#4.3.0)",
 		    WTERMSIG(st), text);
 	int code = WEXITSTATUS(st);
-	if (code != 0)
-		die(code == 11 || code == 31 ? 100 : 111,
-		    "Unable to forward message: tern-queue exited %d: %s", code, text);
+	const char *what, *status;
+	enum dq_prog qs = dotqmail_queue_status(code, &what, &status);
+	if (qs != DQ_PROG_OK)   /* the diagnostic is cut so that the status stays on the line */
+		die(qs == DQ_PROG_PERM ? 100 : 111,
+		    "Unable to forward message: tern-queue exited %d (%s): %.400s (#%s)", code,
+		    what, text, status);
 	report("forwarded to %zu address%s", L.nfwd, L.nfwd == 1 ? "" : "es");
 	buf_free(&said);
 }
@@ -855,7 +881,8 @@ static void deliver_forwards(void)
 /* --- the instructions ------------------------------------------------------------- */
 
 /* before any delivery: first line, syntax, forward-only; nothing is done on a bad file.
- * Uses and may set L.forwardonly for the text from L.src. */
+ * L.forwardonly (the execute bit) covers the whole text from L.src; +list, as in
+ * qmail-local, only the lines after it. */
 static void check_lines(const char *text, size_t len)
 {
 	struct dq_iter it;
@@ -864,11 +891,9 @@ static void check_lines(const char *text, size_t len)
 	if (!dotqmail_next(&it, &ln) || ln.kind == DQ_BLANK)
 		die(111, "Uh-oh: first line of %s is blank. (#4.2.1)", L.src);
 	dotqmail_iter_init(&it, text, len);
-	while (dotqmail_next(&it, &ln))
+	while (dotqmail_next(&it, &ln)) {
 		if (ln.kind == DQ_LIST)
 			L.forwardonly = 1;
-	dotqmail_iter_init(&it, text, len);
-	while (dotqmail_next(&it, &ln)) {
 		if (ln.kind == DQ_BAD)
 			die(111, "Uh-oh: line %u of %s is not a valid delivery instruction. (#4.7.0)",
 			    ln.lineno, L.src);
@@ -877,6 +902,21 @@ static void check_lines(const char *text, size_t len)
 			die(111, "Uh-oh: %s is forward-only (execute bit or +list) but has %s "
 			    "delivery. (#4.7.0)", L.src, dotqmail_kind_name(ln.kind));
 	}
+}
+
+/* -n: what a line would do, one line each, qmail-local -n's words */
+static void plan_line(const struct dq_line *ln, const char *arg)
+{
+	static const struct { enum dq_kind kind; const char *word; } words[] = {
+		{ DQ_MAILDIR, "maildir" }, { DQ_MBOX, "mbox" }, { DQ_PROGRAM, "program" },
+		{ DQ_FORWARD, "forward" },
+	};
+	char line[2 * OUT_MAX];
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (ln->kind == words[i].kind) {
+			snprintf(line, sizeof line, "%s %s", words[i].word, arg);
+			say(line);
+		}
 }
 
 /* perform the lines (checked before); 1 when a program said stop (99) */
@@ -888,6 +928,11 @@ static int run_lines(const char *text, size_t len)
 	dotqmail_iter_init(&it, text, len);
 	while (dotqmail_next(&it, &ln)) {
 		char *arg = xstrndup(ln.arg, ln.len);
+		if (L.dryrun) {
+			plan_line(&ln, arg);
+			free(arg);
+			continue;
+		}
 		switch (ln.kind) {
 		case DQ_MAILDIR: deliver_maildir(arg); break;
 		case DQ_MBOX: deliver_mbox(arg); break;
@@ -957,6 +1002,8 @@ static void deliver_profile(void)
 	}
 	if (!(dir.len && run_lines(dir.p, dir.len)) && dotfile)
 		run_lines(file.p, file.len);
+	if (L.dryrun)
+		exit(0);
 	if (L.nfwd)
 		deliver_forwards();
 	if (local_profile_reply_wanted())
@@ -1031,10 +1078,13 @@ int local_main(int argc, char **argv)
 		local_profile_parse(L.profile, L.aliasempty);
 	umask(077);
 	check_home();
-	check_message();
-	local_profile_sizemax(L.msglen);
+	if (!L.dryrun) {        /* -n reads no message, as qmail-local -n */
+		check_message();
+		local_profile_sizemax(L.msglen);
+	}
 	build_lines();
-	check_loop();
+	if (!L.dryrun)
+		check_loop();
 	if (L.profile && !L.instr) {
 		deliver_profile();
 		say(L.report.p);
@@ -1044,6 +1094,8 @@ int local_main(int argc, char **argv)
 	load_instructions(&text);
 	check_lines(text.p, text.len);
 	run_lines(text.p, text.len);
+	if (L.dryrun)
+		return 0;
 	if (L.nfwd)
 		deliver_forwards();
 	if (!L.report.len)

@@ -2,6 +2,7 @@
  * the Delivered-To header scan (see dotqmail.h). Owns nothing. Trusts nothing: any byte may
  * appear in the input; lengths are always explicit. */
 #include "mail/dotqmail.h"
+#include "mail/addr.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -179,6 +180,43 @@ size_t dotqmail_host_part(const char *host, int n)
 	return len;
 }
 
+void dotqmail_sender_plain(struct buf *out, const char *s)
+{
+	const char *at = strrchr(s, '@');
+	size_t i = 1;
+	while (s[0] == '"' && s[i] && s[i] != '"')
+		i += s[i] == '\\' && s[i + 1] ? 2 : 1;
+	if (s[0] != '"' || !at || s[i] != '"' || s + i + 1 != at) {
+		buf_adds(out, s);
+		return;
+	}
+	for (size_t k = 1; k < i; k++) {
+		if (s[k] == '\\')
+			k++;
+		buf_addc(out, s[k]);
+	}
+	buf_adds(out, at);
+}
+
+void dotqmail_sender_quoted(struct buf *out, const char *plain)
+{
+	const char *at = strrchr(plain, '@');
+	size_t ll = at ? (size_t)(at - plain) : strlen(plain);
+	if (!*plain || addr_is_dot_string(plain, ll)) {
+		buf_adds(out, plain);
+		return;
+	}
+	buf_addc(out, '"');
+	for (size_t k = 0; k < ll; k++) {
+		if (plain[k] == '"' || plain[k] == '\\')
+			buf_addc(out, '\\');
+		buf_addc(out, plain[k]);
+	}
+	buf_addc(out, '"');
+	if (at)
+		buf_adds(out, at);
+}
+
 void dotqmail_hdr_value(struct buf *out, const char *s)
 {
 	for (; *s; s++)
@@ -255,6 +293,40 @@ enum dq_prog dotqmail_prog_status(int code)
 	return DQ_PROG_TEMP;
 }
 
+enum dq_prog dotqmail_queue_status(int code, const char **what, const char **status)
+{
+	static const struct { int lo, hi; const char *what, *status; } tab[] = {
+		{ 0, 0, "", "" },
+		{ 11, 11, "envelope address too long", "5.1.3" },
+		{ 115, 115, "envelope address too long", "5.1.3" },
+		{ 31, 31, "message refused for good", "5.3.0" },
+		{ 51, 51, "out of memory", "4.3.0" },
+		{ 52, 52, "timeout", "4.3.0" },
+		{ 53, 53, "write error or disk full", "4.3.0" },
+		{ 54, 54, "read error", "4.3.0" },
+		{ 55, 55, "cannot read its configuration", "4.3.0" },
+		{ 56, 56, "network trouble", "4.3.0" },
+		{ 61, 61, "trouble in its home directory", "4.3.0" },
+		{ 62, 66, "cannot create files in the queue", "4.3.0" },
+		{ 71, 71, "message refused for now", "4.3.0" },
+		{ 72, 73, "mail server connection failed", "4.4.1" },
+		{ 74, 74, "mail server communication failed", "4.4.2" },
+		{ 81, 81, "internal bug", "4.3.0" },
+		{ 91, 91, "bad envelope", "4.3.0" },
+		{ 120, 120, "could not run", "4.3.0" },
+		{ 11, 40, "permanent problem", "5.3.0" },   /* the rest of qmail's permanent range */
+	};
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+		if (code >= tab[i].lo && code <= tab[i].hi) {
+			*what = tab[i].what;
+			*status = tab[i].status;
+			return code == 0 ? DQ_PROG_OK : *status[0] == '5' ? DQ_PROG_PERM : DQ_PROG_TEMP;
+		}
+	*what = "temporary problem";
+	*status = "4.3.0";
+	return DQ_PROG_TEMP;
+}
+
 void dotqmail_maildir_name(struct buf *out, long long sec, long usec, long pid,
 			   unsigned seq, const char *host)
 {
@@ -293,7 +365,7 @@ static void line_char(struct dq_hscan *h, char c)
 {
 	if (h->match) {
 		if (h->pos < h->nlen)
-			h->match = lc((unsigned char)c) == lc((unsigned char)h->needle[h->pos]);
+			h->match = c == h->needle[h->pos];     /* byte for byte, as qmail */
 		else
 			h->match = h->pos == h->nlen && c == '\r';
 	}

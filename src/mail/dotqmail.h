@@ -59,6 +59,15 @@ const char *dotqmail_ext_part(const char *ext, int n);
  * remaining string when there are fewer dots); n >= 1 */
 size_t dotqmail_host_part(const char *host, int n);
 
+/* qmail's two forms of a sender given in tern's canonical form (a local part quoted only
+ * when it must be, src/mail/addr.h). plain: qmail's internal form, the local part's quotes
+ * and backslashes removed (`"a b"@x.org` -> `a b@x.org`), for SENDER and the mbox From_
+ * line; a sender that is not a well-formed quoted address is copied as it is. quoted: the
+ * plain form with its local part (up to the last '@') quoted again when it is not a
+ * dot-string, for Return-Path. Both append to out. */
+void dotqmail_sender_plain(struct buf *out, const char *s);
+void dotqmail_sender_quoted(struct buf *out, const char *plain);
+
 /* Append s to out as a header value on one line: CR, LF and NUL become '_'. */
 void dotqmail_hdr_value(struct buf *out, const char *s);
 
@@ -84,6 +93,10 @@ void dotqmail_envelope(struct buf *out, const char *sender, const char *addrs, s
  * permanent, anything else temporary. */
 enum dq_prog { DQ_PROG_OK, DQ_PROG_STOP, DQ_PROG_PERM, DQ_PROG_TEMP };
 enum dq_prog dotqmail_prog_status(int code);
+/* What tern-queue's exit code (the qmail-queue interface) means for a forward, read as
+ * qmail-local reads qmail-queue's: 0 ok; 11-40 and 115 permanent (DQ_PROG_PERM); anything
+ * else temporary. *what = a short reason, *status = the enhanced status ("" for 0). */
+enum dq_prog dotqmail_queue_status(int code, const char **what, const char **status);
 
 /* Which .qmail files tern-local follows (doc/LOCAL.md, "Which .qmail files are trusted").
  * strict (dotqmailcheck strict, the default): owned by the user, the home's owner or root,
@@ -111,7 +124,8 @@ void dotqmail_maildir_name(struct buf *out, long long sec, long usec, long pid,
 			   unsigned seq, const char *host);
 
 /* Streaming header scan: does the header section contain `needle` as a whole line
- * (ASCII case-insensitive, a trailing CR ignored)? Feed message bytes in any chunks. */
+ * (byte for byte, as qmail-local compares; a trailing CR ignored)? Feed message bytes in
+ * any chunks. */
 enum { DQ_HS_MORE = 0, DQ_HS_FOUND = 1, DQ_HS_END = 2 };
 struct dq_hscan {
 	const char *needle;

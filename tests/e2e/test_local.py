@@ -225,11 +225,22 @@ def test_readers_parse_maildir_and_mbox(home):
 
 def test_loop_detected(home):
     home.maildir()
-    msg = b"Delivered-To: someone@else\ndelivered-to: JOE@example.org\n" + MSG
+    msg = b"Delivered-To: someone@else\nDelivered-To: joe@example.org\n" + MSG
     rc, line = home.run(msg=msg)
     assert (rc, line) == (100, "This message is looping: it already has my Delivered-To "
                                "line. (#5.4.6)")
     assert home.new_files() == []
+
+
+def test_loop_check_is_case_sensitive(home):
+    """qmail-local compares its Delivered-To line byte for byte: a line that differs only in
+    case is someone else's, and the mail is delivered (issue 10)."""
+    home.maildir()
+    for line in (b"Delivered-To: JOE@example.org\n", b"delivered-to: joe@example.org\n",
+                 b"Delivered-To: joe@EXAMPLE.ORG\n"):
+        rc, out = home.run(msg=line + MSG)
+        assert (rc, out) == (0, "delivered to Maildir ./Maildir/")
+    assert len(home.new_files()) == 3
 
 
 def test_delivered_to_in_body_is_not_a_loop(home):
@@ -269,6 +280,24 @@ def test_program_environment_and_stdin(home):
                                     b"Delivered-To: joe-lists-foo-bar@mail.dept.example.org\n"
                                     + MSG)
     assert home.read("prog.pwd").decode().strip() == home.path
+
+
+def test_quoted_sender_forms(home):
+    """qmail-local's forms of a quoted sender: Return-Path keeps the quotes, SENDER (and
+    the mbox From_ line) carry qmail's unquoted form (issue 10)."""
+    home.maildir()
+    home.write(".qmail", "./Maildir/\n./mbox\n|env > prog.env\n")
+    rc, _ = home.run(sender='"a b"@x.org')
+    assert rc == 0
+    want = b'Return-Path: <"a b"@x.org>\nDelivered-To: joe@example.org\n'
+    assert open(home.new_files()[0], "rb").read().startswith(want)
+    assert re.match(rb"From a-b@x\.org \w{3} ", home.read("mbox"))
+    assert want in home.read("mbox")
+    env = dict(l.split("=", 1) for l in home.read("prog.env").decode().split("\n")
+               if "=" in l)
+    assert env["SENDER"] == "a b@x.org" and env["NEWSENDER"] == "a b@x.org"
+    assert env["RPLINE"] == 'Return-Path: <"a b"@x.org>'
+    assert env["UFLINE"].startswith("From a-b@x.org ")
 
 
 def test_program_no_default_without_default_match(home):
@@ -374,16 +403,37 @@ def test_forward_owner_sender(home, fakeq):
                                    b"Tmember@example.com\0\0")
 
 
-@pytest.mark.parametrize("qexit,want", [(53, 111), (81, 111), (11, 100)])
-def test_forward_queue_failure(home, fakeq, qexit, want):
+@pytest.mark.parametrize("qexit,want,status", [
+    (53, 111, "4.3.0"), (81, 111, "4.3.0"), (72, 111, "4.4.1"), (41, 111, "4.3.0"),
+    (11, 100, "5.1.3"), (31, 100, "5.3.0"), (12, 100, "5.3.0"), (40, 100, "5.3.0"),
+])
+def test_forward_queue_failure(home, fakeq, qexit, want, status):
+    """qmail-queue's exit codes as qmail-local reads them: 11-40 permanent, the rest
+    temporary; every failure line ends in its enhanced status (issue 10)."""
     rc, line = home.run(instr="&bob@example.com", env=qenv(fakeq, QEXIT=str(qexit)))
     assert rc == want
-    assert line == "Unable to forward message: tern-queue exited %d: fake queue says hi" % qexit
+    assert re.fullmatch(r"Unable to forward message: tern-queue exited %d \([^)]+\): "
+                        r"fake queue says hi \(#%s\)" % (qexit, re.escape(status)), line), line
 
 
 def test_forward_queue_missing_defers(home):
     rc, line = home.run(instr="&bob@example.com", env={"TERN_QUEUE": "/nonexistent/q"})
-    assert rc == 111 and "tern-queue exited 120" in line
+    assert rc == 111 and "tern-queue exited 120" in line and line.endswith("(#4.3.0)")
+
+
+def test_unreadable_dotqmail_and_mbox_directory_status(home):
+    """qmail-local's codes: a .qmail it cannot open is a system problem (#4.3.0); an mbox
+    that is a directory is a mailbox problem (#4.2.1) (issue 10)."""
+    home.write(".qmail", "./mbox\n", 0o000)
+    os.chmod(home.path, 0o711)
+    rc, line = home.run()
+    assert rc == 111 and line.startswith("Unable to open .qmail: ") and \
+        line.endswith("(#4.3.0)"), line
+    os.chmod(home.path, 0o755)
+    os.unlink(home.p(".qmail"))
+    os.mkdir(home.p("box"))
+    rc, line = home.run(instr="./box")
+    assert rc == 111 and "mbox ./box" in line and line.endswith("(#4.2.1)"), line
 
 
 def test_forward_finds_tern_queue_next_to_binary(home, fakeq):
@@ -451,6 +501,24 @@ def test_empty_dotqmail_uses_default_delivery(home):
     assert (rc, line) == (0, "delivered to mbox ./mbox")
 
 
+def test_dotqmail_directory_is_no_such_file(home):
+    """qmail-local skips a .qmail* that is not a regular file: the next candidate, then
+    the default delivery; it never defers for it (issue 10)."""
+    os.mkdir(home.p(".qmail-a-b"))
+    home.write(".qmail-a-default", "|sh which.sh .qmail-a-default\n")
+    rc, _ = ext_run(home, "a-b")
+    assert rc == 0
+    assert home.read("which.out").decode().strip() == ".qmail-a-default default=b"
+    os.mkdir(home.p(".qmail"))
+    rc, line = home.run(aliasempty="./mbox")
+    assert (rc, line) == (0, "delivered to mbox ./mbox")
+    os.rmdir(home.p(".qmail-a-b"))
+    os.unlink(home.p(".qmail-a-default"))
+    os.mkdir(home.p(".qmail-a-default"))
+    rc, line = ext_run(home, "a-b")
+    assert (rc, line) == (100, "Sorry, no mailbox here by that name. (#5.1.1)")
+
+
 def test_instruction_overrides_dotqmail(home):
     home.write(".qmail", "./never\n")
     rc, line = home.run(instr="./mbox")
@@ -495,6 +563,21 @@ def test_forward_only_file_forwards(home, fakeq):
     home.write(".qmail", "+list\n&bob@example.com\n", 0o755)
     rc, _ = home.run(env=qenv(fakeq))
     assert rc == 0 and qread(fakeq, "env") == b"Falice@example.net\0Tbob@example.com\0\0"
+
+
+def test_plus_list_affects_only_the_lines_after_it(home, fakeq):
+    """qmail-local's +list makes the rest of the file forward-only; lines before it are
+    delivered (issue 10). A local delivery after it is still refused before anything is
+    done."""
+    home.write(".qmail", "./mbox\n|echo before\n+list\n&bob@example.com\n")
+    rc, line = home.run(env=qenv(fakeq))
+    assert (rc, line) == (0, "delivered to mbox ./mbox; program exited 0: before; "
+                             "forwarded to 1 address")
+    assert qread(fakeq, "env") == b"Falice@example.net\0Tbob@example.com\0\0"
+    home.write(".qmail", "./mbox2\n+list\n&bob@example.com\n|echo after\n")
+    rc, line = home.run(env=qenv(fakeq))
+    assert rc == 111 and "forward-only" in line
+    assert not os.path.exists(home.p("mbox2"))
 
 
 # --- safety -----------------------------------------------------------------------
@@ -573,6 +656,33 @@ def test_symlinked_dotqmail_owner_checked_on_link_and_target(home):
 def test_missing_home_defers(home):
     rc, line = home.run(home=home.p("nonexistent"))
     assert rc == 111 and "home directory" in line
+
+
+def test_dry_run_prints_the_plan(home, fakeq):
+    """tern-local -n, like qmail-local -n: one line per delivery it would make, nothing
+    delivered, no loop check, no forward injected (issue 10)."""
+    home.write(".qmail-x", "./Maildir/\n./mbox\n# note\n|echo hi\n&bob@example.com\n"
+               "carol@example.net\n")
+    args = ["setpriv", "--reuid=%d" % UID, "--regid=%d" % GID, "--clear-groups", BIN, "-n",
+            "nobody", home.path, "joe-x", "-", "x", "example.org", "a@b", "./Maildir/"]
+    with tempfile.TemporaryFile() as m:
+        m.write(b"Delivered-To: joe-x@example.org\n" + MSG)
+        m.seek(0)
+        r = subprocess.run(args, stdin=m, capture_output=True, timeout=TIMEOUT,
+                           env=qenv(fakeq, PATH="/usr/bin:/bin"))
+    assert r.returncode == 0, r.stdout
+    assert r.stdout.decode() == ("maildir ./Maildir/\nmbox ./mbox\nprogram echo hi\n"
+                                 "forward bob@example.com\nforward carol@example.net\n")
+    assert sorted(os.listdir(home.path)) == [".qmail-x"]
+    assert not os.path.exists(os.path.join(fakeq, "out", "env"))
+
+
+def test_relative_home_refused(home):
+    home.maildir()
+    rc, line = home.run(home=".")
+    assert rc == 111 and "absolute" in line
+    rc, line = home.run(home="tmp")
+    assert rc == 111 and "absolute" in line
 
 
 def test_refuses_root(home):

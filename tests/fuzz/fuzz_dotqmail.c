@@ -1,12 +1,33 @@
 /* fuzz_dotqmail — feeds arbitrary bytes to src/mail/dotqmail and src/mail/mbox: the input is
  * walked as a whole .qmail file (every line classified, invariants checked), used as an
  * address extension for the candidate names, scanned as a message header, and >From-quoted
- * in two chunkings that must agree. Trusts nothing but the code under test. */
+ * in two chunkings that must agree, and turned into qmail's sender forms and back. Trusts nothing but the code under test. */
 #include "mail/dotqmail.h"
 #include "mail/mbox.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* qmail's sender forms: quoting the plain form and unquoting it again gives it back */
+static void sender_forms(const char *p, size_t n)
+{
+	char *s = strndup(p, n > 300 ? 300 : n);
+	struct buf plain, quoted, again;
+	buf_init(&plain);
+	buf_init(&quoted);
+	buf_init(&again);
+	dotqmail_sender_plain(&plain, s);
+	const char *pl = plain.p ? plain.p : "";
+	dotqmail_sender_quoted(&quoted, pl);
+	dotqmail_sender_plain(&again, quoted.p ? quoted.p : "");
+	if (plain.len > strlen(s) || quoted.len > 2 * plain.len + 3 ||
+	    (strchr(pl, '@') && strcmp(pl, again.p ? again.p : "") != 0))
+		abort();
+	buf_free(&plain);
+	buf_free(&quoted);
+	buf_free(&again);
+	free(s);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,5 +100,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dotqmail_hscan_feed(&h, p, size) == DQ_HS_MORE)
 		dotqmail_hscan_eof(&h);
 	quote_twice(p, size);
+	sender_forms(p, size);
 	return 0;
 }

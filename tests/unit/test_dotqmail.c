@@ -168,7 +168,10 @@ static const struct {
 	int want;
 } scan_cases[] = {
 	{ "Received: x\nDelivered-To: joe@example.org\n\nbody\n", DQ_HS_FOUND },
-	{ "Received: x\ndelivered-to: JOE@Example.ORG\n\nbody\n", DQ_HS_FOUND },
+	{ "Received: x\ndelivered-to: JOE@Example.ORG\n\nbody\n", DQ_HS_END },  /* qmail: */
+	{ "Received: x\nDelivered-To: Joe@example.org\n\nbody\n", DQ_HS_END },  /* exact, */
+	{ "Received: x\nDELIVERED-TO: joe@example.org\n\nbody\n", DQ_HS_END },  /* case */
+	{ "Received: x\nDelivered-To: joe@EXAMPLE.org\n\nbody\n", DQ_HS_END },  /* counts */
 	{ "Received: x\r\nDelivered-To: joe@example.org\r\n\r\nbody\r\n", DQ_HS_FOUND },
 	{ "Received: x\nDelivered-To: joe@example.org", DQ_HS_FOUND },
 	{ "Received: x\nDelivered-To: joe@example.org.uk\n\n", DQ_HS_END },
@@ -337,6 +340,57 @@ static void test_prog_status(void)
 		T_EQ_INT(dotqmail_prog_status(cases[i].code), cases[i].want);
 }
 
+/* qmail-queue's exit codes as qmail-local reads them for a forward: 11-40 permanent, the
+ * rest temporary, each with its enhanced status */
+static void test_queue_status(void)
+{
+	static const struct { int code; enum dq_prog want; const char *status; } cases[] = {
+		{ 0, DQ_PROG_OK, "" }, { 11, DQ_PROG_PERM, "5.1.3" },
+		{ 31, DQ_PROG_PERM, "5.3.0" }, { 12, DQ_PROG_PERM, "5.3.0" },
+		{ 40, DQ_PROG_PERM, "5.3.0" }, { 115, DQ_PROG_PERM, "5.1.3" },
+		{ 10, DQ_PROG_TEMP, "4.3.0" }, { 41, DQ_PROG_TEMP, "4.3.0" },
+		{ 53, DQ_PROG_TEMP, "4.3.0" }, { 72, DQ_PROG_TEMP, "4.4.1" },
+		{ 73, DQ_PROG_TEMP, "4.4.1" }, { 74, DQ_PROG_TEMP, "4.4.2" },
+		{ 81, DQ_PROG_TEMP, "4.3.0" }, { 120, DQ_PROG_TEMP, "4.3.0" },
+		{ 1, DQ_PROG_TEMP, "4.3.0" }, { 99, DQ_PROG_TEMP, "4.3.0" },
+		{ 100, DQ_PROG_TEMP, "4.3.0" }, { 255, DQ_PROG_TEMP, "4.3.0" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *what = NULL, *status = NULL;
+		T_EQ_INT(dotqmail_queue_status(cases[i].code, &what, &status), cases[i].want);
+		T_EQ_STR(status, cases[i].status);
+		T_CHECK(what != NULL && (cases[i].code == 0 || *what));
+	}
+}
+
+/* qmail's forms of a sender: SENDER without quotes, Return-Path quoted where needed */
+static void test_sender_forms(void)
+{
+	static const struct { const char *in, *plain, *quoted; } cases[] = {
+		{ "", "", "" },
+		{ "alice@example.net", "alice@example.net", "alice@example.net" },
+		{ "\"a b\"@x.org", "a b@x.org", "\"a b\"@x.org" },
+		{ "\"a\\\"b\"@x.org", "a\"b@x.org", "\"a\\\"b\"@x.org" },
+		{ "\".a\"@x.org", ".a@x.org", "\".a\"@x.org" },
+		{ "\"joe\"@x.org", "joe@x.org", "joe@x.org" },
+		{ "#@[]", "#@[]", "#@[]" },
+		{ "\"a@b\"@x.org", "a@b@x.org", "\"a@b\"@x.org" },
+		{ "postmaster", "postmaster", "postmaster" },
+		{ "\"unterminated@x", "\"unterminated@x", "\"\\\"unterminated\"@x" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct buf p, q;
+		buf_init(&p);
+		buf_init(&q);
+		dotqmail_sender_plain(&p, cases[i].in);
+		dotqmail_sender_quoted(&q, p.p ? p.p : "");
+		T_EQ_STR(p.p ? p.p : "", cases[i].plain);
+		T_EQ_STR(q.p ? q.p : "", cases[i].quoted);
+		buf_free(&p);
+		buf_free(&q);
+	}
+}
+
 static void test_maildir_name(void)
 {
 	struct buf b;
@@ -438,6 +492,8 @@ static void run(void)
 	test_env();
 	test_trust();
 	test_envelope();
+	test_queue_status();
+	test_sender_forms();
 	test_prog_status();
 	test_maildir_name();
 	test_mbox_append();
