@@ -262,7 +262,8 @@ static int route_virtual(struct rwork *w, const char *local, const char *domain)
 	return v == TABLE_FOUND ? route_vdomain(w, local, domain, prepend) : -1;
 }
 
-/* a remote recipient: one smtp target whose host comes from smtproutes or the domain;
+/* a non-local recipient: a virtual one (route_virtual), else one smtp target whose host
+ * comes from smtproutes or the domain;
  * with qmqpservers, one qmqp target (host "qmqpservers": all go to those servers, mini-qmail);
  * ROUTE_OK, else the verdict with res->diag set */
 static int route_remote(struct rwork *w, const char *local, const char *domain)
