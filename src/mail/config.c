@@ -133,6 +133,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "doublebouncehost", CT_WORD, O(doublebouncehost), NULL, 0, 0, "domain of doublebounceto (default: the first domain in locals, else me)" },
 	{ "bouncemaxbytes", CT_UINT, O(bouncemaxbytes), "16384", 0, 4294967295ull, "a larger original is returned as its header only in a bounce (0 = always all of it)" },
 	{ "postmaster", CT_WORD, O(postmaster), "root", 0, 0, "where mail for postmaster goes when no user or alias postmaster exists: a local part or address, expanded like an alias target" },
+	{ "virtualdomains", CT_LIST, O(virtualdomains), NULL, 0, 0, "qmail's virtual domains: domain:prepend, .suffix:prepend, user@domain:prepend, :prepend (all); user@domain becomes local part prepend-user (that user's .qmail files); domain: = not virtual; list the domains in rcpthosts too" },
+	{ "virtualusers", CT_LIST, O(virtualusers), NULL, 0, 0, "virtual mailboxes, file:/cdb: tables only: `address /path/Maildir/ uid gid` or `address uid:gid:/path/Maildir/`; `@domain` catch-all; a bare `domain` line lists the domain (unknown addresses 5.1.1); list the domains in rcpthosts too" },
 	{ "smtproutes", CT_LIST, O(smtproutes), NULL, 0, 0, "domain:relay[:port] routes for outbound SMTP (empty domain = all)" },
 	{ "qmqpservers", CT_QMQPSERVERS, O(qmqpservers), "", 0, 0, "QMQP servers IP[:PORT] or [IPv6][:PORT] (port 628), tried in order: when set, every non-local recipient goes to them over QMQP (mini-qmail) instead of SMTP" },
 	{ "outgoingip", CT_IP, O(outgoingip), "", 0, 0, "source address of outbound SMTP connections (default: any)" },
@@ -392,6 +394,10 @@ static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *it
 	}
 	if (strncmp(item, "ldap:", 5) == 0)
 		return cfg_list_ldap(ps, k, l, item);
+	if (strcmp(k->name, "virtualusers") == 0) {     /* inline items would be lowercased */
+		cfg_err(ps, "virtualusers: only file:PATH or cdb:PATH tables, not '%s'", item);
+		return -1;
+	}
 	if (k->type == CT_IPLIST && table_ip_match(item, "127.0.0.1") < 0) {
 		cfg_err(ps, "%s: bad address or network '%s'", k->name, item);
 		return -1;

@@ -5,6 +5,7 @@
 #include "mail/route.h"
 #include "mail/dotqmail.h"
 #include "mail/table.h"
+#include "mail/virtual.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include <arpa/inet.h>
@@ -170,12 +171,107 @@ void route_result_free(struct route_result *res)
 	memset(res, 0, sizeof *res);
 }
 
-/* a remote recipient: one smtp target whose host comes from smtproutes or the domain;
+/* ---------------------------------------------------------------- virtual domains */
+
+#define ROUTE_USER_DISABLED 101     /* route_user: a directory user whose account is disabled */
+
+static int route_user(struct rwork *w, const char *local, const char *domain,
+                      struct users_result *r);
+
+/* qmail's virtualdomains: local@domain -> the local part prepend-local, routed through the
+ * users table (the user prepend, extension local: its .qmail-local or .qmail-default) */
+static int route_vdomain(struct rwork *w, const char *local, const char *domain,
+                         const char *prepend)
+{
+	struct users_result ur;
+	struct buf l;
+	buf_init(&l);
+	buf_printf(&l, "%s-%s", prepend, local);
+	str_lower(l.p);
+	int u = users_valid_local(l.p) ? route_user(w, l.p, domain, &ur) : TABLE_NOTFOUND;
+	if (u == TABLE_NOTFOUND && !users_valid_local(l.p))
+		snprintf(ur.diag, sizeof ur.diag, "not a valid local part");
+	int rc = u == ROUTE_ASKED ? route_set(w->res, ROUTE_PENDING, "%s", ur.diag) :
+	         u == TABLE_FOUND ? route_set(w->res, ROUTE_OK, "virtual %s: user %s", domain,
+	                                      ur.user) :
+	         u == TABLE_TEMP ? route_set(w->res, ROUTE_TEMP, "%s", ur.diag) :
+	         u == ROUTE_USER_DISABLED ? route_set(w->res, ROUTE_DISABLED, "%s", ur.diag) :
+	         route_set(w->res, ROUTE_NOUSER, "%s@%s (virtual, %s): %s", local, domain, l.p,
+	                   ur.diag[0] ? ur.diag : "no such user");
+	buf_free(&l);
+	return rc;
+}
+
+/* why a virtualusers uid:gid may not deliver (the users' rules), else NULL */
+static const char *route_vuser_bad(const struct config *cfg, uint64_t uid, uint64_t gid)
+{
+	if (uid == 0 || gid == 0)
+		return "uid or gid 0";
+	if (route_role_uid(cfg, uid))
+		return "the uid of a role account";
+	if (uid < cfg->minuid)
+		return "uid below minuid";
+	return NULL;
+}
+
+/* a Postfix-style virtual mailbox: the address's Maildir, written as its uid:gid */
+static int route_vuser(struct rwork *w, const char *local, const char *domain,
+                       const char *value)
+{
+	uint64_t uid, gid;
+	char path[VIRTUAL_MAXPATH];
+	const char *bad = virtual_user_parse(value, &uid, &gid, path, sizeof path) < 0 ?
+	                  "malformed entry" : route_vuser_bad(w->rc->cfg, uid, gid);
+	if (bad) {
+		log_warn("event=virtualuser_refused address=%s@%s reason=\"%s\"", local, domain, bad);
+		return route_set(w->res, ROUTE_TEMP, "virtualusers entry for %s@%s: %s", local,
+		                 domain, bad);
+	}
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", local, domain);
+	str_lower(a.p);
+	char *l = xstrdup(local);
+	str_lower(l);
+	route_add(w, "local", "", a.p, a.p, uid, gid, "/", l, "", domain, path, "");
+	free(l);
+	buf_free(&a);
+	return route_set(w->res, ROUTE_OK, "virtual mailbox %s", path);
+}
+
+/* A domain that is not in locals: virtualusers, then virtualdomains (route.h). -1 when
+ * neither applies (the address is remote), else the verdict. */
+static int route_virtual(struct rwork *w, const char *local, const char *domain)
+{
+	const struct config *cfg = w->rc->cfg;
+	char *val = NULL, prepend[VIRTUAL_MAXPREPEND];
+	int rc = -1;
+	int v = virtual_user_find(&cfg->virtualusers, local, domain, &val);
+	if (v == VIRTUAL_USER)
+		rc = route_vuser(w, local, domain, val);
+	else if (v == VIRTUAL_NOUSER)
+		rc = route_set(w->res, ROUTE_NOUSER, "%s@%s: no such virtual user", local, domain);
+	else if (v == VIRTUAL_TEMP)
+		rc = route_set(w->res, ROUTE_TEMP, "virtualusers table unreadable");
+	free(val);
+	if (rc != -1)
+		return rc;
+	v = virtual_domain_find(&cfg->virtualdomains, local, domain, prepend, sizeof prepend);
+	if (v == TABLE_TEMP)
+		return route_set(w->res, ROUTE_TEMP, "virtualdomains table unreadable");
+	return v == TABLE_FOUND ? route_vdomain(w, local, domain, prepend) : -1;
+}
+
+/* a non-local recipient: a virtual one (route_virtual), else one smtp target whose host
+ * comes from smtproutes or the domain;
  * with qmqpservers, one qmqp target (host "qmqpservers": all go to those servers, mini-qmail);
  * ROUTE_OK, else the verdict with res->diag set */
 static int route_remote(struct rwork *w, const char *local, const char *domain)
 {
 	char host[ROUTE_HOSTLEN], diag[256];
+	int v = route_virtual(w, local, domain);
+	if (v != -1)
+		return v;
 	int qmqp = w->rc->cfg->qmqpservers && *w->rc->cfg->qmqpservers;
 	int rc = qmqp ? ROUTE_OK : route_smtp_host(w->rc->cfg, domain, host, sizeof host, diag,
 	                                           sizeof diag);
@@ -225,7 +321,6 @@ static int route_dotqmail(const struct users_result *r)
 	return found;
 }
 
-#define ROUTE_USER_DISABLED 101     /* route_user: a directory user whose account is disabled */
 
 int route_other_node(const struct config *cfg, const char *mailhost)
 {
@@ -526,7 +621,8 @@ int route_address(struct route_ctx *rc, const char *addr, struct route_result *r
 	else if (where == ROUTE_WTEMP)
 		route_set(res, ROUTE_TEMP, "cannot tell whether %s is local", domain);
 	else if (where == ROUTE_REMOTE) {
-		if (route_remote(&w, local, domain) == ROUTE_OK)
+		if (route_remote(&w, local, domain) == ROUTE_OK && res->n &&
+		    strcmp(res->t[res->n - 1].channel, "local") != 0)
 			route_set(res, ROUTE_OK, "remote %s via %s", domain, res->t[res->n - 1].host);
 	} else {
 		route_local(&w, local, domain);

@@ -8,6 +8,9 @@
  * deleted directory account is NOUSER, a disabled one ROUTE_DISABLED, one whose mailHost is
  * another node (ldapcluster) a "cluster" target), then postmaster -> the `postmaster` key
  * (never NOUSER);
+ * a domain that is not local: virtualusers (a local target writing the entry's Maildir as
+ * its uid:gid; user = the address) then virtualdomains (local part prepend-localpart, routed
+ * through the users table), src/mail/virtual.h;
  * anything else -> channel "smtp" with host = the domain, or, when qmqpservers is set,
  * channel "qmqp" with host "qmqpservers" (every remote address goes to those servers).
  * Trusts: the tables it is given; a lookup that cannot answer gives ROUTE_TEMP, never

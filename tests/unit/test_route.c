@@ -4,6 +4,7 @@
 #include "t.h"
 #include "mail/route.h"
 #include "mail/table.h"
+#include "mail/virtual.h"
 #include "lib/buf.h"
 #include <pwd.h>
 #include <stdio.h>
@@ -680,8 +681,172 @@ static void test_directory_users(void)
 	teardown();
 }
 
+/* qmail's virtualdomains: each form, the lookup order, exceptions, locals first */
+static void test_virtualdomains(void)
+{
+	static const struct { const char *addr; int v; const char *want; } c[] = {
+		/* domain:prepend -> prepend-local, user joe with the extension */
+		{ "Bob@Virt.example", ROUTE_OK, "local::joe-bob@virt.example:joe:1001:joe-bob:bob:" },
+		/* user@domain:prepend beats domain:prepend */
+		{ "boss@virt.example", ROUTE_OK, "local::ann-boss@virt.example:ann:1002:ann-boss:boss:" },
+		/* .suffix for subdomains, the longest first */
+		{ "x@a.sub.example", ROUTE_OK, "local::ann-x@a.sub.example:ann:1002:ann-x:x:" },
+		{ "x@b.deep.sub.example", ROUTE_OK, "local::joe-x@b.deep.sub.example:joe:1001:joe-x:x:" },
+		/* domain: (empty prepend) is an exception: remote */
+		{ "x@no.sub.example", ROUTE_OK, "smtp:no.sub.example:x@no.sub.example::0:::" },
+		/* the suffix does not cover the bare domain */
+		{ "x@sub.example", ROUTE_OK, "smtp:sub.example:x@sub.example::0:::" },
+		/* locals wins over virtualdomains (qmail) */
+		{ "joe@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
+		/* the prepended user must exist */
+		{ "x@ghost.example", ROUTE_NOUSER, "" },
+		/* from a table file */
+		{ "y@tab.example", ROUTE_OK, "local::ann-y@tab.example:ann:1002:ann-y:y:" },
+		{ "y@remote.org", ROUTE_OK, "smtp:remote.org:y@remote.org::0:::" },
+	};
+	char dir[] = "/tmp/tern-vdom-XXXXXX", path[128], extra[400], out[1024];
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/virtualdomains", dir);
+	FILE *f = fopen(path, "w");
+	fputs("# virtual\ntab.example:ann\nexample.com:ann\n", f);
+	fclose(f);
+	snprintf(extra, sizeof extra, "virtualdomains virt.example:joe boss@virt.example:ann "
+	         ".sub.example:ann .deep.sub.example:joe no.sub.example: ghost.example:ghost "
+	         "example.com:ann file:%s\n", path);
+	setup(extra);
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int v = route(c[i].addr, out, sizeof out);
+		if (v != c[i].v || strcmp(out, c[i].want) != 0)
+			fprintf(stderr, "case %zu (%s): v=%d out=%s\n", i, c[i].addr, v, out);
+		T_EQ_INT(v, c[i].v);
+		T_EQ_STR(out, c[i].want);
+	}
+	T_EQ_INT(virtual_applies(&cfg, "a", "virt.example"), TABLE_FOUND);
+	T_EQ_INT(virtual_applies(&cfg, "a", "no.sub.example"), TABLE_NOTFOUND);
+	teardown();
+	/* :prepend takes every domain that is not local */
+	setup("virtualdomains :ann\n");
+	T_EQ_INT(route("q@anywhere.example", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::ann-q@anywhere.example:ann:1002:ann-q:q:");
+	T_EQ_INT(route("joe@localhost", out, sizeof out), ROUTE_OK);
+	T_EQ_STR(out, "local::joe@localhost:joe:1001:joe::");
+	teardown();
+	/* an unreadable table tempfails */
+	unlink(path);
+	table_flush_cache();
+	snprintf(extra, sizeof extra, "virtualdomains file:%s\n", path);
+	struct cfg_errors errs;
+	T_CHECK(config_parse(&cfg, "t.conf", extra, strlen(extra), &errs) != 0);
+	config_free(&cfg);
+	rmdir(dir);
+}
+
+static void test_virtualdomain_parse(void)
+{
+	static const struct { const char *e; int rc; const char *key, *pre; } c[] = {
+		{ "Virt.Example:joe", 0, "virt.example", "joe" },
+		{ "a@b.example:pat", 0, "a@b.example", "pat" },
+		{ ".sub.example:x", 0, ".sub.example", "x" },
+		{ ":all", 0, "", "all" },
+		{ "exc.example:", 0, "exc.example", "" },
+		{ "nocolon", -1, "", "" },
+		{ "a:b:c", -1, "", "" },
+		{ "a:b@c", -1, "", "" },
+		{ "a b:c", -1, "", "" },
+	};
+	char key[64], pre[64];
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		T_EQ_INT(virtual_domain_parse(c[i].e, key, sizeof key, pre, sizeof pre), c[i].rc);
+		T_EQ_STR(key, c[i].key);
+		T_EQ_STR(pre, c[i].pre);
+	}
+}
+
+static void test_virtualuser_parse(void)
+{
+	static const struct { const char *v; int rc; uint64_t uid, gid; const char *path; } c[] = {
+		{ "/srv/mail/a/Maildir/ 2001 2002", 0, 2001, 2002, "/srv/mail/a/Maildir/" },
+		{ "/srv/x/\t2001\t2002", 0, 2001, 2002, "/srv/x/" },
+		{ "2001:2002:/srv/mail/b/Maildir/", 0, 2001, 2002, "/srv/mail/b/Maildir/" },
+		{ "2001:2002:/srv/mail/b/Maildir", -1, 0, 0, "" },      /* not a Maildir */
+		{ "2001:2002:srv/", -1, 0, 0, "" },                     /* relative */
+		{ "2001:2002:/srv/../etc/", -1, 0, 0, "" },
+		{ "/srv/x/ 2001", -1, 0, 0, "" },
+		{ "/srv/x/ 2001 2002 9", -1, 0, 0, "" },
+		{ "/srv/x/ -1 2002", -1, 0, 0, "" },
+		{ "2001::/srv/x/", -1, 0, 0, "" },
+		{ "", -1, 0, 0, "" },
+	};
+	char path[VIRTUAL_MAXPATH];
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		uint64_t uid = 0, gid = 0;
+		int r = virtual_user_parse(c[i].v, &uid, &gid, path, sizeof path);
+		if (r != c[i].rc)
+			fprintf(stderr, "case %zu (%s): rc=%d\n", i, c[i].v, r);
+		T_EQ_INT(r, c[i].rc);
+		T_EQ_STR(path, c[i].path);
+		if (r == 0) {
+			T_EQ_INT(uid, c[i].uid);
+			T_EQ_INT(gid, c[i].gid);
+		}
+	}
+}
+
+/* virtualusers: the address, the @domain catch-all, a listed domain's unknown address,
+ * the uid rules, precedence over virtualdomains, locals first */
+static void test_virtualusers(void)
+{
+	static const struct { const char *addr; int v; const char *want; } c[] = {
+		{ "Alice@VM.example", ROUTE_OK, "local::alice@vm.example:alice@vm.example:2001:alice::/srv/vm/alice/Maildir/" },
+		{ "bob@vm.example", ROUTE_OK, "local::bob@vm.example:bob@vm.example:2002:bob::/srv/vm/bob/Maildir/" },
+		{ "nobody@vm.example", ROUTE_NOUSER, "" },
+		{ "any@catch.example", ROUTE_OK, "local::any@catch.example:any@catch.example:2003:any::/srv/catch/Maildir/" },
+		{ "root@vm.example", ROUTE_TEMP, "" },       /* uid 0 */
+		{ "low@vm.example", ROUTE_TEMP, "" },        /* below minuid */
+		{ "bad@vm.example", ROUTE_TEMP, "" },        /* malformed */
+		{ "x@other.example", ROUTE_OK, "smtp:other.example:x@other.example::0:::" },
+		{ "x@both.example", ROUTE_NOUSER, "" },      /* virtualusers before virtualdomains */
+		{ "joe@example.com", ROUTE_OK, "local::joe@example.com:joe:1001:joe::" },
+	};
+	char dir[] = "/tmp/tern-vusers-XXXXXX", path[128], extra[400], out[1024];
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/virtualusers", dir);
+	FILE *f = fopen(path, "w");
+	fputs("vm.example\nalice@vm.example /srv/vm/alice/Maildir/ 2001 2001\n"
+	      "bob@vm.example 2002:2002:/srv/vm/bob/Maildir/\n@catch.example 2003:2003:/srv/catch/Maildir/\n"
+	      "root@vm.example 0:0:/root/Maildir/\nlow@vm.example 5:5:/srv/low/\n"
+	      "bad@vm.example 2001:2001:Maildir\nboth.example\n"
+	      "x@example.com 2001:2001:/srv/x/\n", f);
+	fclose(f);
+	snprintf(extra, sizeof extra, "virtualusers file:%s\nvirtualdomains both.example:joe\n",
+	         path);
+	setup(extra);
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int v = route(c[i].addr, out, sizeof out);
+		if (v != c[i].v || strcmp(out, c[i].want) != 0)
+			fprintf(stderr, "case %zu (%s): v=%d out=%s\n", i, c[i].addr, v, out);
+		T_EQ_INT(v, c[i].v);
+		T_EQ_STR(out, c[i].want);
+	}
+	T_EQ_INT(virtual_applies(&cfg, "nobody", "vm.example"), TABLE_FOUND);
+	T_EQ_INT(virtual_applies(&cfg, "x", "other.example"), TABLE_NOTFOUND);
+	teardown();
+	unlink(path);
+	rmdir(dir);
+	table_flush_cache();
+	/* inline entries would be lowercased: refused */
+	struct cfg_errors errs;
+	const char *bad = "virtualusers a@b.example:2001:2001:/srv/A/\n";
+	T_CHECK(config_parse(&cfg, "t.conf", bad, strlen(bad), &errs) != 0);
+	config_free(&cfg);
+}
+
 static void run(void)
 {
+	test_virtualdomain_parse();
+	test_virtualuser_parse();
+	test_virtualdomains();
+	test_virtualusers();
 	test_relay();
 	test_smtproute_parse();
 	test_smtproutes();

@@ -31,6 +31,7 @@
 #include "ternd/lookup/lookup_tables.h"
 #include "mail/route.h"
 #include "mail/table.h"
+#include "mail/virtual.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -194,6 +195,28 @@ static void lookup_mail_check(int peer, uint32_t id, const char *sender)
 		lookup_listed(&lk.cfg->badmailfrom, q->addr, lookup_mail_done, q);
 }
 
+/* a remote recipient the client may send to: accepted, unless virtualdomains/virtualusers
+ * take it — then only what routing can deliver (unknown virtual users 5.1.1) */
+static void lookup_relay_ok(struct lookup_check *q, const char *why)
+{
+	char *l = NULL, *d = NULL;
+	int v = route_normalize(lk.cfg, q->addr, &l, &d) == ROUTE_REMOTE ?
+	        virtual_applies(lk.cfg, l, d) : TABLE_NOTFOUND;
+	free(l);
+	free(d);
+	if (v == TABLE_TEMP) {
+		lookup_check_reply(q, V_TEMP, "virtual domain tables unreadable");
+	} else if (v == TABLE_FOUND && lookup_check_chan(q)) {
+		struct lookup_asker who = { q->peer, q->gen, q->id, M_RCPT_CHECK };
+		lookup_session_route(&lk.rc, &lk.be, &who, q->addr, lookup_session_done);
+		lookup_check_free(q);
+	} else if (v == TABLE_FOUND) {
+		lookup_check_free(q);
+	} else {
+		lookup_check_reply(q, V_OK, why);
+	}
+}
+
 /* a recipient in a domain that is not ours: rcpthosts (rc: its answer), else a client that
  * may relay: an authenticated session (its login, "" if none), a relayclients address, or
  * one that logged in over POP3 lately (pop-before-smtp) */
@@ -201,18 +224,18 @@ static void lookup_relay_done(void *arg, int rc)
 {
 	struct lookup_check *q = arg;
 	if (rc == TABLE_FOUND) {
-		lookup_check_reply(q, V_OK, "rcpthosts");
+		lookup_relay_ok(q, "rcpthosts");
 		return;
 	}
 	if (*q->auth) {
-		lookup_check_reply(q, V_OK, "authenticated");
+		lookup_relay_ok(q, "authenticated");
 		return;
 	}
 	int rr = table_ip_lookup(&lk.cfg->relayclients, q->ip);
 	if (rr == TABLE_FOUND)
-		lookup_check_reply(q, V_OK, "relayclient");
+		lookup_relay_ok(q, "relayclient");
 	else if (lookup_pbs_ok(q->ip))
-		lookup_check_reply(q, V_OK, "pop-before-smtp");
+		lookup_relay_ok(q, "pop-before-smtp");
 	else if (rc == TABLE_TEMP || rr == TABLE_TEMP)
 		lookup_check_reply(q, V_TEMP, "rcpthosts/relayclients table unreadable");
 	else

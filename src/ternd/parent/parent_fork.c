@@ -2,14 +2,17 @@
  * Owns: that decision (parent_fork_check, pure and table-tested) and the facts it rests on,
  * gathered as root: the role accounts, the privileged groups, the defaultprivs account,
  * minuid (users passwd: only: a file: table is the administrator's own list), and
- * the users table (read with the lookup role's own parser, src/mail/users.c).
+ * the users table (read with the lookup role's own parser, src/mail/users.c), and for a
+ * virtual mailbox (the request names an address) the virtualusers table (src/mail/virtual.c).
  * Trusts: nothing in the mda's request — a compromised mda may ask for any pair; the users
  * table, the passwd and the group databases. */
 #include "ternd/parent/parent_fork.h"
 #include "mail/table.h"
+#include "mail/virtual.h"
 #include "lib/log.h"
 #include <grp.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PARENT_FORK_IDMAX 4294967294u     /* (uid_t)-1 means "unchanged" to setuid */
@@ -133,10 +136,29 @@ enum parent_fork_table parent_fork_table(struct users *u, const char *user, uint
 
 static struct parent_fork_facts parent_fork_facts;
 static struct users *parent_fork_users;
+static const struct config *parent_fork_cfg;
+
+/* a virtual mailbox's request: is (uid, gid) the virtualusers pair of the address user, from
+ * minuid up? */
+static enum parent_fork_table parent_fork_virtual(const char *user, uint64_t uid, uint64_t gid)
+{
+	const char *at = strrchr(user, '@');
+	char *local = strndup(user, (size_t)(at - user)), *val = NULL, path[VIRTUAL_MAXPATH];
+	uint64_t vu, vg;
+	int rc = local ? virtual_user_find(&parent_fork_cfg->virtualusers, local, at + 1, &val) :
+	         VIRTUAL_TEMP;
+	free(local);
+	int ok = rc == VIRTUAL_USER && virtual_user_parse(val, &vu, &vg, path, sizeof path) == 0 &&
+	         vu == uid && vg == gid && uid >= parent_fork_cfg->minuid;
+	free(val);
+	return ok ? PARENT_FORK_IN_TABLE : rc == VIRTUAL_TEMP ? PARENT_FORK_TABLE_TEMP :
+	       PARENT_FORK_NOT_IN_TABLE;
+}
 
 void parent_fork_init(const struct config *c)
 {
 	parent_fork_facts_init(&parent_fork_facts, c);
+	parent_fork_cfg = c;
 	if (parent_fork_facts.dev || !c->users)
 		return;
 	struct cfg_errors errs = { .n = 0 };
@@ -147,6 +169,8 @@ const char *parent_fork_allowed(uint64_t uid, uint64_t gid, const char *user)
 {
 	struct cfg_errors errs = { .n = 0 };
 	users_refresh(parent_fork_users, &errs);
-	enum parent_fork_table t = parent_fork_table(parent_fork_users, user, uid, gid);
+	enum parent_fork_table t = user && strchr(user, '@') && parent_fork_cfg ?
+	                           parent_fork_virtual(user, uid, gid) :
+	                           parent_fork_table(parent_fork_users, user, uid, gid);
 	return parent_fork_check(&parent_fork_facts, uid, gid, t);
 }
