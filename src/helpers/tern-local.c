@@ -44,14 +44,15 @@
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
 
-static const char usage[] = "usage: tern-local [-c] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
-			    "SENDER DEFAULTDELIVERY [INSTRUCTION]";
+static const char usage[] = "usage: tern-local [-c] [-q] [-Q QUOTA] [-p PROFILE] USER HOME LOCAL "
+			    "DASH EXT DOMAIN SENDER DEFAULTDELIVERY [INSTRUCTION]";
 
 static struct {
 	const char *user, *home, *local, *dash, *ext, *domain, *sender, *aliasempty, *instr;
 	int create;            /* -c: create a missing Maildir */
 	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
 	const char *profile;   /* -p: a directory user's delivery profile (local_profile.h) */
+	const char *quota;     /* -Q: the quota settings (local_profile.h) */
 	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
 	char *newsender;       /* envelope sender of forwards */
@@ -176,13 +177,15 @@ static void parse_args(int argc, char **argv)
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
 	int i = 1;
-	for (; i < argc && i <= 4; i++) {
+	for (; i < argc && i <= 6; i++) {
 		if (strcmp(argv[i], "-c") == 0)
 			L.create = 1;
 		else if (strcmp(argv[i], "-q") == 0)
 			L.loose = 1;
 		else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc && !L.profile)
 			L.profile = argv[++i];
+		else if (strcmp(argv[i], "-Q") == 0 && i + 1 < argc && !L.quota)
+			L.quota = argv[++i];
 		else
 			break;
 	}
@@ -446,7 +449,7 @@ static void maildir_name(struct buf *name)
 	host[sizeof host - 1] = '\0';
 	buf_reset(name);
 	dotqmail_maildir_name(name, tv.tv_sec, (long)tv.tv_usec, (long)getpid(), seq++, host);
-	if (local_profile_on())  /* Maildir++: the size in the name, for quota scans */
+	if (local_profile_sized())  /* Maildir++: the size in the name, for quota scans */
 		buf_printf(name, ",S=%lld", (long long)(L.head.len + (size_t)L.msglen));
 }
 
@@ -1027,6 +1030,7 @@ int local_main(int argc, char **argv)
 	if (getuid() == 0 || geteuid() == 0)
 		die(111, "tern-local refuses to run as root. (#4.3.0)");
 	parse_args(argc, argv);
+	local_profile_quota_args(L.quota);
 	if (L.profile)
 		local_profile_parse(L.profile, L.aliasempty);
 	umask(077);
@@ -1035,7 +1039,7 @@ int local_main(int argc, char **argv)
 	local_profile_sizemax(L.msglen);
 	build_lines();
 	check_loop();
-	if (L.profile && !L.instr) {
+	if (local_profile_on() && !L.instr) {
 		deliver_profile();
 		say(L.report.p);
 		return 0;
