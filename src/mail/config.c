@@ -114,7 +114,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "authfailwindow", CT_UINT, O(authfailwindow), "600", 1, 86400, "seconds a failed login is remembered for the throttle (per client address and per login)" },
 	{ "authfaildelaymax", CT_UINT, O(authfaildelaymax), "16", 0, 3600, "most seconds a login answer is delayed: 1 s after one failure, doubling with each consecutive one (0 = no delay)" },
 	{ "pbstimeout", CT_UINT, O(pbstimeout), "600", 0, 86400, "seconds a client address that logged in over POP3 may relay (pop-before-smtp; 0 = off)" },
-	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home), passwd:, any:DIR, or ldap: (qmailUser entries of the ldapserver directory)" },
+	{ "users", CT_USERS, O(users), "passwd:", 0, 0, "users table: file:PATH (localpart:uid:gid:home[:pwhash[:quota]]), passwd:, any:DIR, or ldap: (qmailUser entries of the ldapserver directory)" },
 	{ "minuid", CT_UINT, O(minuid), "1000", 0, 4294967294ull, "with users passwd: (and ldap:, for qmailUID), accounts with a lower uid get no deliveries (system accounts); defaultprivs excepted" },
 	{ "aliases", CT_ALIASES, O(aliases), "", 0, 0, "aliases file in /etc/aliases syntax (file:PATH), or none" },
 	{ "dotqmailcheck", CT_CHOICE, O(dotqmailcheck), "strict", 0, 0, "which .qmail files tern-local trusts: strict (owned by the user, the home's owner or root; not writable by a shared group or others) or qmail (only world-writable refused)" },
