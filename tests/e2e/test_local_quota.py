@@ -5,6 +5,7 @@ that carries a users-file line's own quota.
 Run as root: /usr/bin/python3 -m pytest tests/e2e/test_local_quota.py
 """
 import os
+import re
 import shutil
 import time
 
@@ -205,3 +206,68 @@ def test_ternd_users_line_quota_and_quotabounce_0_bounces(make_tern):
                                            "(#5.2.2)"), 20), t.log_tail()
     assert not delivery_lines(t, "rcpt=<joe@localhost>", "status=deferred")
     assert len(t.maildir("joe")) == 1
+
+
+# --- Dovecot's quota plugin reads (and writes) the same maildirsize --------------------------
+
+DOVECOT_IMAP = "/usr/lib/dovecot/imap"
+DOVECOT_CONF = """ssl = no
+protocols =
+base_dir = {root}/dv-run
+log_path = {root}/dovecot.log
+mail_location = maildir:~/Maildir
+mail_plugins = quota
+plugin {{
+  quota = maildir:User quota
+  quota_rule = *:storage={size}B:messages={count}
+}}
+protocol imap {{
+  mail_plugins = $mail_plugins imap_quota
+}}
+"""
+
+
+def imap(env, conf, script):
+    """Dovecot's imap binary in PREAUTH mode as the user (no daemon): script lines in, the
+    whole transcript out"""
+    import subprocess
+    args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i",
+            "USER=joe", "HOME=" + env.home, DOVECOT_IMAP, "-c", conf]
+    r = subprocess.run(args, input=script.encode(), capture_output=True, timeout=20)
+    return r.stdout.decode(errors="replace")
+
+
+def dovecot_quota(env, conf):
+    out = imap(env, conf, "a GETQUOTAROOT INBOX\r\nb LOGOUT\r\n")
+    m = re.search(r"\(STORAGE (\d+) (\d+) MESSAGE (\d+) (\d+)\)", out)
+    assert m, out
+    return tuple(int(x) for x in m.groups())
+
+
+@pytest.mark.skipif(not os.path.exists(DOVECOT_IMAP), reason="dovecot-imapd not installed")
+def test_dovecot_reads_and_extends_the_same_maildirsize(env):
+    size, count = 100000, 3
+    conf = os.path.join(env.root, "dovecot.conf")
+    with open(conf, "w") as f:
+        f.write(DOVECOT_CONF.format(root=env.root, size=size, count=count))
+    os.chmod(conf, 0o644)
+    env.maildir()
+    q = "%d,%d,0," % (size, count)
+    assert run(env, q)[0] == 0                              # tern-local writes it
+    assert mdsize(env) == "%dS,%dC\n0 0\n%d 1\n" % (size, count, N)
+    # Dovecot reads the usage from it: a fake line it could not have counted shows up
+    with open(env.p("Maildir", "maildirsize"), "a") as f:
+        f.write("2048 0\n")
+    kb = -(-(N + 2048) // 1024)
+    assert dovecot_quota(env, conf) == (kb, -(-size // 1024), 1, count)
+    # Dovecot appends a message over IMAP (stored with LF line ends) and its line to the
+    # file; tern-local counts it
+    msg = "Subject: via imap\r\n\r\nhello\r\n"
+    out = imap(env, conf, "a APPEND INBOX {%d+}\r\n%s\r\nb LOGOUT\r\n" % (len(msg), msg))
+    assert "a OK" in out, out
+    lines = mdsize(env).splitlines()
+    assert lines[0] == "%dS,%dC" % (size, count) and lines[-1] == "%d 1" % len(msg.replace("\r\n", "\n")), lines
+    assert run(env, q)[0] == 0                              # the third message: full
+    rc, line = run(env, q)
+    assert rc == 100 and "(#5.2.2)" in line, line          # tern-local saw Dovecot's line
+    assert dovecot_quota(env, conf)[2:] == (3, count)
