@@ -15,9 +15,10 @@
 void local_profile_quota_args(const char *quota);
 /* Does a quota apply, or a profile: Maildir file names then carry ",S=SIZE" */
 int local_profile_sized(void);
-/* Decode and check the profile (a `table=1` profile sets only the quota limits); DEFAULTDELIVERY is the store when it names none. A bad
- * profile exits 111 (local_die). Without a call, local_profile_on() is 0 and the quota,
- * mailSizeMax and store rules below do nothing. */
+/* Decode and check the profile; DEFAULTDELIVERY is the store when it names none. A bad
+ * profile exits 111 (local_die). A `table=1` profile (a users line's quota) sets only the
+ * quota limits and leaves local_profile_on() 0, as without a call: then mailSizeMax and the
+ * store rules below do nothing, and the quota only applies when -Q or it gives limits. */
 void local_profile_parse(const char *profile, const char *aliasempty);
 int local_profile_on(void);
 int local_profile_dotmode(void);              /* LDAPPROF_LDAPONLY, ... (mail/ldapprof.h) */
