@@ -11,6 +11,7 @@
  * are the user's or the sender's and are parsed as hostile text. */
 #include "helpers/local_profile.h"
 #include "mail/autoreply.h"
+#include "mail/dotqmail.h"
 #include "mail/ldapprof.h"
 #include "mail/mdquota.h"
 #include "lib/buf.h"
@@ -24,11 +25,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define QUOTA_STALE    (15 * 60)     /* an over-quota maildirsize older than this is redone */
+#define QUOTA_BOUNCE_DAYS 5          /* quotabounce's default (src/mail/config.c) without -Q */
+#define QUOTA_WARN_EVERY  (24 * 3600)  /* one quota warning per Maildir per this */
 #define REPLY_HDR_MAX  65536         /* bytes of the header an auto-reply looks at */
 #define REPLY_MEM_MAX  (256 * 1024)  /* a bigger reply memory is started afresh */
 
@@ -38,7 +42,10 @@ static struct {
 	const char *aliasempty;   /* DEFAULTDELIVERY, the store when the profile has none */
 	char *storeline;       /* the store as a delivery line (or DEFAULTDELIVERY) */
 	int ldapmodes;         /* the dot mode reads the directory's deliveries */
-} L;
+	struct mdquota_args qa;   /* -Q: table users' default limits, quotabounce, warning */
+	uint64_t qsize, qcount;   /* the limits that apply (0 = none) */
+	struct mdquota_use used;  /* the usage after the last Maildir check */
+} L = { .qa = { .bouncedays = QUOTA_BOUNCE_DAYS, .warning = "" } };
 
 /* --- the profile -------------------------------------------------------------- */
 
@@ -82,8 +89,27 @@ void local_profile_parse(const char *profile, const char *aliasempty)
 	L.aliasempty = aliasempty;
 	if (ldapprof_decode(profile, &L.prof, why, sizeof why) < 0)
 		local_die(111, "bad delivery profile: %s (#4.3.0)", why);
+	L.qsize = L.prof.quotasize;     /* the directory's (or the users row's) limits win */
+	L.qcount = L.prof.quotacount;
+	if (L.prof.table)               /* a users-table user's quota: nothing else */
+		return;
 	check_profile();
 	L.on = 1;
+}
+
+void local_profile_quota_args(const char *q)
+{
+	if (!q)
+		return;
+	if (mdquota_args_parse(q, &L.qa) < 0)
+		local_die(111, "bad quota argument: expected SIZE,COUNT,DAYS,TEXT (#4.3.0)");
+	L.qsize = L.qa.size;
+	L.qcount = L.qa.count;
+}
+
+int local_profile_sized(void)
+{
+	return L.on || L.qsize || L.qcount;
 }
 
 int local_profile_on(void)
@@ -134,11 +160,27 @@ void local_profile_make_store(const char *dir)
 
 static int quota_on(void)
 {
-	return L.on && (L.prof.quotasize || L.prof.quotacount);
+	return L.qsize || L.qcount;
 }
 
+/* the message's age in seconds: the queue writes its data file once, at arrival, and hands
+ * it to tern-local as fd 0, so its mtime is the arrival time */
+static int64_t quota_msg_age(void)
+{
+	struct stat st;
+	if (fstat(0, &st) == -1)
+		return 0;
+	int64_t age = (int64_t)time(NULL) - (int64_t)st.st_mtime;
+	return age > 0 ? age : 0;
+}
+
+/* over quota: deferred (4.2.2) until the message is quotabounce days old, then bounced */
 static void quota_full(const char *what)
 {
+	uint64_t days = L.qa.bouncedays;
+	if (days && (uint64_t)quota_msg_age() < days * 86400)
+		local_die(111, "The user's %s is full: it is over the allowed quota; trying again "
+			  "later. (#4.2.2)", what);
 	local_die(100, "Sorry, the user's %s is full: it is over the allowed quota. (#5.2.2)", what);
 }
 
@@ -228,14 +270,89 @@ void local_profile_quota_maildir(int dfd, const char *dir, uint64_t add)
 	if (!quota_on())
 		return;
 	buf_init(&def);
-	mdquota_defline(&def, L.prof.quotasize, L.prof.quotacount);
+	mdquota_defline(&def, L.qsize, L.qcount);
 	if (!(again = !quota_read(dfd, def.p, &u, &fresh)))
-		again = !fresh && mdquota_over(&u, L.prof.quotasize, L.prof.quotacount, add, 1);
+		again = !fresh && mdquota_over(&u, L.qsize, L.qcount, add, 1);
 	if (again)
 		quota_recalc(dfd, dir, def.p, &u);
 	buf_free(&def);
-	if (mdquota_over(&u, L.prof.quotasize, L.prof.quotacount, add, 1))
+	if (mdquota_over(&u, L.qsize, L.qcount, add, 1))
 		quota_full("mailbox");
+	L.used = u;
+}
+
+/* the warning as a message (qmail-ldap's qmail-quotawarn: written straight into the Maildir) */
+static void quota_warn_text(struct buf *m, time_t now)
+{
+	char date[64];
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	buf_printf(m, "From: Mail Delivery System <MAILER-DAEMON>\nSubject: Warning: your mailbox "
+		   "is almost full\nDate: %s\nAuto-Submitted: auto-generated\nMIME-Version: 1.0\n"
+		   "Content-Type: text/plain; charset=utf-8\n\n%s\n", date, L.qa.warning);
+}
+
+/* write the warning into new/ (tmp/ then link) and count it in maildirsize; 0 / -1 */
+static int quota_warn_put(int dfd, time_t now)
+{
+	struct buf m, name;
+	char host[256], tmp[PATH_MAX], newp[PATH_MAX];
+	struct timeval tv;
+	int rc = -1;
+	buf_init(&m);
+	buf_init(&name);
+	quota_warn_text(&m, now);
+	gettimeofday(&tv, NULL);
+	if (gethostname(host, sizeof host) == -1)
+		strcpy(host, "localhost");
+	host[sizeof host - 1] = '\0';
+	dotqmail_maildir_name(&name, tv.tv_sec, (long)tv.tv_usec, (long)getpid(), 9999, host);
+	buf_printf(&name, ",S=%zu", m.len);
+	snprintf(tmp, sizeof tmp, "tmp/%s", name.p);
+	snprintf(newp, sizeof newp, "new/%s", name.p);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd != -1 && fs_write_all(fd, m.p, m.len) == 0 && fsync(fd) == 0 && close(fd) == 0) {
+		fd = -1;
+		rc = linkat(dfd, tmp, dfd, newp, 0);
+		unlinkat(dfd, tmp, 0);
+	}
+	if (fd != -1)
+		close(fd);
+	int qfd = rc == 0 ? openat(dfd, "maildirsize", O_WRONLY | O_APPEND | O_NOFOLLOW |
+				   O_NONBLOCK | O_CLOEXEC) : -1;
+	if (qfd != -1) {
+		dprintf(qfd, "%zu 1\n", m.len);
+		close(qfd);
+	}
+	buf_free(&m);
+	buf_free(&name);
+	return rc;
+}
+
+/* at MDQUOTA_WARN_PCT % of a limit, with a quotawarning text: one warning per
+ * QUOTA_WARN_EVERY, its time kept as the mtime of the Maildir's `quotawarn` file (locked) */
+static void quota_warn(int dfd)
+{
+	struct stat st;
+	time_t now = time(NULL);
+	if (!*L.qa.warning || !mdquota_warn_due(&L.used, L.qsize, L.qcount))
+		return;
+	int fd = openat(dfd, "quotawarn", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			0600);
+	if (fd == -1 || flock(fd, LOCK_EX) == -1 || fstat(fd, &st) == -1) {
+		local_report("quota warning not written: quotawarn: %s", strerror(errno));
+	} else if (st.st_size > 0 && st.st_mtime > now - QUOTA_WARN_EVERY && st.st_mtime <= now) {
+		/* warned within the interval */
+	} else if (quota_warn_put(dfd, now) == -1) {
+		local_report("quota warning not written: %s", strerror(errno));
+	} else {
+		dprintf(fd, "%lld\n", (long long)now);   /* the write sets the mtime */
+		futimens(fd, NULL);
+		local_report("quota warning written");
+	}
+	if (fd != -1)
+		close(fd);
 }
 
 /* after it: one more line in maildirsize (a failure only costs a recount later) */
@@ -249,13 +366,15 @@ void local_profile_quota_added(int dfd, uint64_t add)
 		return;
 	dprintf(fd, "%llu 1\n", (unsigned long long)add);
 	close(fd);
+	mdquota_add_file(&L.used, add);
+	quota_warn(dfd);
 }
 
 /* an mbox store: its size only */
 void local_profile_quota_mbox(const char *path, uint64_t add)
 {
 	struct stat st;
-	if (!L.on || !L.prof.quotasize)
+	if (!L.qsize)
 		return;
 	if (stat(path, &st) == -1) {
 		if (errno != ENOENT)
@@ -263,7 +382,7 @@ void local_profile_quota_mbox(const char *path, uint64_t add)
 		st.st_size = 0;
 	}
 	struct mdquota_use u = { .bytes = st.st_size, .count = 0 };
-	if (mdquota_over(&u, L.prof.quotasize, 0, add, 0))
+	if (mdquota_over(&u, L.qsize, 0, add, 0))
 		quota_full("mailbox");
 }
 

@@ -9,9 +9,16 @@
 #include <sys/types.h>
 #include "lib/buf.h"
 
+/* -Q SIZE,COUNT,DAYS,TEXT (src/mail/mdquota.h, doc/LOCAL.md "Quotas"): a users-table user's
+ * default limits, quotabounce and the quotawarning text; NULL: no default limits, 5 days, no
+ * warning. Call before local_profile_parse (whose limits win). A bad one exits 111. */
+void local_profile_quota_args(const char *quota);
+/* Does a quota apply, or a profile: Maildir file names then carry ",S=SIZE" */
+int local_profile_sized(void);
 /* Decode and check the profile; DEFAULTDELIVERY is the store when it names none. A bad
- * profile exits 111 (local_die). Without a call, local_profile_on() is 0 and the quota,
- * mailSizeMax and store rules below do nothing. */
+ * profile exits 111 (local_die). A `table=1` profile (a users line's quota) sets only the
+ * quota limits and leaves local_profile_on() 0, as without a call: then mailSizeMax and the
+ * store rules below do nothing, and the quota only applies when -Q or it gives limits. */
 void local_profile_parse(const char *profile, const char *aliasempty);
 int local_profile_on(void);
 int local_profile_dotmode(void);              /* LDAPPROF_LDAPONLY, ... (mail/ldapprof.h) */
@@ -23,8 +30,9 @@ void local_profile_sizemax(off_t msglen);
 int local_profile_is_store(const char *dir);
 void local_profile_make_store(const char *dir);
 /* The quota before a Maildir delivery of add bytes (dfd: the Maildir; may recount and
- * rewrite maildirsize), after it (one line appended), and before an mbox append of add
- * bytes (its size only). Over quota exits 100. */
+ * rewrite maildirsize), after it (one line appended; the 90 % warning), and before an mbox
+ * append of add bytes (its size only). Over quota exits 111 (#4.2.2) until the message is
+ * quotabounce days old, then 100 (#5.2.2). */
 void local_profile_quota_maildir(int dfd, const char *dir, uint64_t add);
 void local_profile_quota_added(int dfd, uint64_t add);
 void local_profile_quota_mbox(const char *path, uint64_t add);

@@ -45,8 +45,8 @@
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
 
-static const char usage[] = "usage: tern-local [-c] [-n] [-q] [-p PROFILE] USER HOME LOCAL DASH EXT DOMAIN "
-			    "SENDER DEFAULTDELIVERY [INSTRUCTION]";
+static const char usage[] = "usage: tern-local [-c] [-n] [-q] [-Q QUOTA] [-p PROFILE] USER HOME "
+			    "LOCAL DASH EXT DOMAIN SENDER DEFAULTDELIVERY [INSTRUCTION]";
 
 static struct {
 	const char *user, *home, *local, *dash, *ext, *domain, *sender, *aliasempty, *instr;
@@ -55,6 +55,7 @@ static struct {
 	int loose;             /* -q: qmail-local's .qmail rule (only world-writable refused) */
 	int dryrun;            /* -n: print the plan, deliver nothing (qmail-local -n) */
 	const char *profile;   /* -p: a directory user's delivery profile (local_profile.h) */
+	const char *quota;     /* -Q: the quota settings (local_profile.h) */
 	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
 	char *newsender;       /* envelope sender of forwards */
@@ -179,7 +180,7 @@ static void parse_args(int argc, char **argv)
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
 	int i = 1;
-	for (; i < argc && i <= 5; i++) {
+	for (; i < argc && i <= 7; i++) {
 		if (strcmp(argv[i], "-c") == 0)
 			L.create = 1;
 		else if (strcmp(argv[i], "-n") == 0)
@@ -188,6 +189,8 @@ static void parse_args(int argc, char **argv)
 			L.loose = 1;
 		else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc && !L.profile)
 			L.profile = argv[++i];
+		else if (strcmp(argv[i], "-Q") == 0 && i + 1 < argc && !L.quota)
+			L.quota = argv[++i];
 		else
 			break;
 	}
@@ -464,7 +467,7 @@ static void maildir_name(struct buf *name)
 	host[sizeof host - 1] = '\0';
 	buf_reset(name);
 	dotqmail_maildir_name(name, tv.tv_sec, (long)tv.tv_usec, (long)getpid(), seq++, host);
-	if (local_profile_on())  /* Maildir++: the size in the name, for quota scans */
+	if (local_profile_sized())  /* Maildir++: the size in the name, for quota scans */
 		buf_printf(name, ",S=%lld", (long long)(L.head.len + (size_t)L.msglen));
 }
 
@@ -1074,6 +1077,7 @@ int local_main(int argc, char **argv)
 	if (getuid() == 0 || geteuid() == 0)
 		die(111, "tern-local refuses to run as root. (#4.3.0)");
 	parse_args(argc, argv);
+	local_profile_quota_args(L.quota);
 	if (L.profile)
 		local_profile_parse(L.profile, L.aliasempty);
 	umask(077);
@@ -1085,7 +1089,7 @@ int local_main(int argc, char **argv)
 	build_lines();
 	if (!L.dryrun)
 		check_loop();
-	if (L.profile && !L.instr) {
+	if (local_profile_on() && !L.instr) {
 		deliver_profile();
 		say(L.report.p);
 		return 0;

@@ -118,6 +118,9 @@ struct config {
 	char *users;                /* "file:PATH" | "passwd:" | "any:DIR" (dev) — localpart:uid:gid:home */
 	char *aliases;              /* "file:PATH" in /etc/aliases syntax, or "" */
 	char *aliasempty;           /* default delivery: ./Maildir/ */
+	uint64_t quotadefaultsize, quotadefaultcount;  /* users-table users without a quota */
+	uint64_t quotabounce;       /* days over quota is deferred before it bounces */
+	char *quotawarning;         /* the 90 % warning's text; "" = none */
 	char *dotqmailcheck;        /* "strict" (default) or "qmail": which .qmail files are trusted */
 	char *envnoathost;          /* default: me */
 	int percenthack;

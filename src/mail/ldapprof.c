@@ -136,6 +136,8 @@ void ldapprof_encode(const struct ldapprof *p, struct buf *out)
 	ldapprof_num(&b, "sizemax", p->sizemax);
 	if (p->reply && *p->reply)
 		ldapprof_word(&b, "reply", p->reply);
+	if (p->table)
+		ldapprof_word(&b, "table", "1");
 	buf_add(out, b.p ? b.p : "", b.len);
 	buf_free(&b);
 }
@@ -173,7 +175,7 @@ static int ldapprof_set(struct ldapprof *p, const char *key, size_t klen, char *
                         size_t whylen, unsigned *seen)
 {
 	static const char *const single[] = { "store", "dotmode", "quotasize", "quotacount",
-		"sizemax", "reply" };
+		"sizemax", "reply", "table" };
 	for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
 		if (strlen(single[i]) == klen && memcmp(key, single[i], klen) == 0) {
 			if (*seen & (1u << i)) {
@@ -209,6 +211,12 @@ static int ldapprof_set(struct ldapprof *p, const char *key, size_t klen, char *
 			return -1;
 		}
 		(fw ? p->forward : p->program)[(*n)++] = xstrdup(v);
+	} else if (KEY("table")) {
+		if (strcmp(v, "1") != 0) {
+			snprintf(why, whylen, "table must be 1");
+			return -1;
+		}
+		p->table = 1;
 	} else if (KEY("quotasize") || KEY("quotacount") || KEY("sizemax")) {
 		uint64_t *d = KEY("quotasize") ? &p->quotasize : KEY("quotacount") ? &p->quotacount :
 		              &p->sizemax;

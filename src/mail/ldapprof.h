@@ -6,7 +6,8 @@
  * tern-local as the argument of `-p`.
  * Encoding: blank-separated `key=value` words, value %XX-escaped (every byte outside
  * 0x21..0x7e, and `%` `=`), keys: store, dotmode, mode (repeated), forward (repeated),
- * program (repeated), quotasize, quotacount, sizemax, reply. Unknown keys are skipped (a newer
+ * program (repeated), quotasize, quotacount, sizemax, reply, table (1: a users-table user's
+ * own quota, doc/LOCAL.md "Quotas"). Unknown keys are skipped (a newer
  * lookup role talking to an older tern-local); a key repeated that may not be is an error.
  * Owns: the encoding. Trusts: nothing it decodes — it comes from the journal and argv. */
 #ifndef TERN_LDAPPROF_H
@@ -37,6 +38,8 @@ struct ldapprof {
 	char *program[LDAPPROF_MAXLIST]; size_t nprogram;
 	uint64_t quotasize, quotacount, sizemax;   /* 0 = no limit */
 	char *reply;                 /* mailReplyText, "" = none */
+	int table;                   /* `table=1`: not a directory user but a users-table user
+	                              * whose row has a quota; only quotasize/quotacount count */
 };
 
 void ldapprof_init(struct ldapprof *p);      /* empty: every string "", dotmode ldaponly */

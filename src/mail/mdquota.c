@@ -122,3 +122,67 @@ int mdquota_name_size(const char *name, uint64_t *size)
 	*size = n;
 	return 0;
 }
+
+/* one unsigned decimal at *p, >= 1, no sign; 0 / -1 */
+static int mdquota_u64(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t n = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		uint64_t d = (uint64_t)(*s - '0');
+		if (n > UINT64_MAX / 10 || (n == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+			return -1;
+		n = n * 10 + d;
+	}
+	*v = n;
+	*p = s;
+	return 0;
+}
+
+int mdquota_spec_parse(const char *s, uint64_t *size, uint64_t *count)
+{
+	uint64_t v;
+	*size = *count = 0;
+	for (int part = 0; part < 2; part++) {
+		if (mdquota_u64(&s, &v) < 0 || v == 0)
+			return -1;
+		uint64_t *d = *s == 'S' ? size : *s == 'C' ? count : NULL;
+		if (!d || *d)
+			return -1;
+		*d = v;
+		s++;
+		if (!*s)
+			return 0;
+		if (*s++ != ',')
+			return -1;
+	}
+	return -1;
+}
+
+int mdquota_args_parse(const char *s, struct mdquota_args *a)
+{
+	uint64_t *f[3] = { &a->size, &a->count, &a->bouncedays };
+	for (int i = 0; i < 3; i++) {
+		*f[i] = 0;
+		if (mdquota_u64(&s, f[i]) < 0 || *s++ != ',')
+			return -1;
+	}
+	a->warning = s;
+	return 0;
+}
+
+/* is n at least MDQUOTA_WARN_PCT % of limit (limit 0: never)? */
+static int mdquota_pct(int64_t n, uint64_t limit)
+{
+	if (!limit || n <= 0)
+		return 0;
+	return (uint64_t)n >= limit - limit / 100 * (100 - MDQUOTA_WARN_PCT) -
+	       limit % 100 * (100 - MDQUOTA_WARN_PCT) / 100;
+}
+
+int mdquota_warn_due(const struct mdquota_use *use, uint64_t size, uint64_t count)
+{
+	return mdquota_pct(use->bytes, size) || mdquota_pct(use->count, count);
+}

@@ -30,6 +30,20 @@ int mdquota_over(const struct mdquota_use *use, uint64_t size, uint64_t count,
 /* One more message of size bytes in use (a Maildir scan): both sums saturate at INT64_MAX
  * instead of wrapping (a wrapped, negative sum would read as an empty mailbox). */
 void mdquota_add_file(struct mdquota_use *use, uint64_t size);
+/* A quota spec in Maildir++ notation ("1000000S,500C", "1000000S", "500C"; the users
+ * file's 6th field): each part at most once, at least one, numbers >= 1. 0, or -1. */
+int mdquota_spec_parse(const char *s, uint64_t *size, uint64_t *count);
+/* tern-local's -Q argument (the mda builds it from tern.conf): the default limits of a
+ * users-table user (quotadefaultsize, quotadefaultcount), quotabounce in days, then the
+ * quotawarning text (may be empty, may hold commas): "SIZE,COUNT,DAYS,TEXT". */
+struct mdquota_args {
+	uint64_t size, count, bouncedays;
+	const char *warning;         /* points into the parsed string */
+};
+int mdquota_args_parse(const char *s, struct mdquota_args *a);
+/* Has the usage reached MDQUOTA_WARN_PCT percent of either limit (0 = none)? */
+#define MDQUOTA_WARN_PCT 90
+int mdquota_warn_due(const struct mdquota_use *use, uint64_t size, uint64_t count);
 /* The size a Maildir++ file name carries in its ",S=NNN" part; 0 ok, -1 when it has none. */
 int mdquota_name_size(const char *name, uint64_t *size);
 #endif

@@ -4,6 +4,7 @@
  * passed on as ROUTE_TEMP. */
 #include "mail/route.h"
 #include "mail/dotqmail.h"
+#include "mail/ldapprof.h"
 #include "mail/table.h"
 #include "mail/virtual.h"
 #include "lib/buf.h"
@@ -336,6 +337,23 @@ int route_other_node(const struct config *cfg, const char *mailhost)
 	return rc == TABLE_FOUND ? 0 : rc == TABLE_TEMP ? -1 : 1;
 }
 
+/* the profile a local target carries: the directory's, or for a users-table row with a
+ * quota (6th field) a `table=1` profile holding only that quota (doc/LOCAL.md "Quotas") */
+static void route_user_profile(const struct users_result *r, struct buf *out)
+{
+	if (r->profile[0] || (!r->quotasize && !r->quotacount)) {
+		buf_adds(out, r->profile);
+		return;
+	}
+	struct ldapprof p;
+	ldapprof_init(&p);
+	p.table = 1;
+	p.quotasize = r->quotasize;
+	p.quotacount = r->quotacount;
+	ldapprof_encode(&p, out);
+	ldapprof_free(&p);
+}
+
 /* a found user: its local target, or (cluster) a target for the node that holds it */
 static int route_user_target(struct rwork *w, const char *domain, struct users_result *r)
 {
@@ -351,9 +369,14 @@ static int route_user_target(struct rwork *w, const char *domain, struct users_r
 	buf_printf(&a, "%s@%s", r->local, domain);
 	if (other)
 		route_add(w, "cluster", host, a.p, "", 0, 0, "", r->local, "", domain, "", "");
-	else
+	else {
+		struct buf prof;
+		buf_init(&prof);
+		route_user_profile(r, &prof);
 		route_add(w, "local", "", a.p, r->user, r->uid, r->gid, r->home, r->local, r->ext,
-		          domain, "", r->profile);
+		          domain, "", prof.p ? prof.p : "");
+		buf_free(&prof);
+	}
 	buf_free(&a);
 	return TABLE_FOUND;
 }

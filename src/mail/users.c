@@ -3,6 +3,7 @@
  * user for every valid local part.
  * Owns: the parsed users file. Trusts: nothing it reads; uid 0 never becomes a target. */
 #include "mail/users.h"
+#include "mail/mdquota.h"
 #include "mail/table.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -23,6 +24,7 @@ struct users_rec {
 	uint64_t uid, gid;
 	char *home;
 	char *pwhash;               /* optional: a password hash in digest's formats, or NULL */
+	uint64_t quotasize, quotacount;   /* optional 6th field (Maildir++ "SIZES,COUNTC"), 0 */
 };
 
 struct users {
@@ -60,11 +62,13 @@ int users_valid_local(const char *local)
 
 /* ---------------------------------------------------------------- the file format */
 
-/* split "localpart:uid:gid:home[:pwhash]" (NUL-terminated, trimmed) into its fields; the
- * optional password hash (`ternctl digest`, e.g. {SSHA}…) is for logins such as the queue
- * protocol's PASS USER; a home may therefore not contain ':' */
-static int users_fields(char *s, char *f[5])
+/* split "localpart:uid:gid:home[:pwhash[:quota]]" (NUL-terminated, trimmed) into its fields;
+ * the optional password hash (`ternctl digest`, e.g. {SSHA}…) is for logins such as the queue
+ * protocol's PASS USER; a home may therefore not contain ':'. The optional quota is a
+ * Maildir++ spec ("1000000S,500C", src/mail/mdquota.h); with it the hash may be empty. */
+static int users_fields(char *s, char *f[6])
 {
+	f[5] = NULL;
 	for (int i = 0; i < 3; i++) {
 		f[i] = s;
 		s = strchr(s, ':');
@@ -76,10 +80,12 @@ static int users_fields(char *s, char *f[5])
 	f[4] = strchr(s, ':');
 	if (f[4])
 		*f[4]++ = '\0';
+	if (f[4] && (f[5] = strchr(f[4], ':')))
+		*f[5]++ = '\0';
 	return 0;
 }
 
-static const char *users_check(char *f[5], uint64_t *uid, uint64_t *gid)
+static const char *users_check(char *f[6], uint64_t *uid, uint64_t *gid, uint64_t q[2])
 {
 	str_lower(f[0]);
 	if (!users_valid_local(f[0]))
@@ -92,19 +98,24 @@ static const char *users_check(char *f[5], uint64_t *uid, uint64_t *gid)
 		return "uid 0 is never a delivery target (alias root instead)";
 	if (f[3][0] != '/' || strlen(f[3]) >= USERS_MAXHOME)
 		return "home must be an absolute path";
+	if (f[4] && (f[5] && !*f[4]))
+		f[4] = NULL;             /* "home::quota": no password */
 	if (f[4] && (f[4][0] != '{' || !strchr(f[4], '}') || strlen(f[4]) >= USERS_MAXHASH))
 		return "the 5th field must be a password hash such as {SSHA}... (ternctl digest)";
+	if (f[5] && mdquota_spec_parse(f[5], &q[0], &q[1]) < 0)
+		return "the 6th field must be a Maildir++ quota such as 1000000S,500C";
 	return NULL;
 }
 
 static void users_parse_line(struct table_map *m, const char *name, int line, char *s,
                              struct cfg_errors *errs)
 {
-	char *f[5];
-	uint64_t uid, gid;
-	const char *why = users_fields(s, f) < 0 ? "expected localpart:uid:gid:home[:pwhash]" : NULL;
+	char *f[6];
+	uint64_t uid, gid, q[2] = { 0, 0 };
+	const char *why = users_fields(s, f) < 0 ? "expected localpart:uid:gid:home[:pwhash[:quota]]" :
+	                  NULL;
 	if (!why)
-		why = users_check(f, &uid, &gid);
+		why = users_check(f, &uid, &gid, q);
 	if (why) {
 		table_error(errs, name, line, "%s", why);
 		return;
@@ -114,6 +125,8 @@ static void users_parse_line(struct table_map *m, const char *name, int line, ch
 	r->gid = gid;
 	r->home = xstrdup(f[3]);
 	r->pwhash = f[4] ? xstrdup(f[4]) : NULL;
+	r->quotasize = q[0];
+	r->quotacount = q[1];
 	if (table_map_put(m, f[0], r) != 0) {
 		table_error(errs, name, line, "duplicate user '%s' (the first line wins)", f[0]);
 		users_rec_free(r);
@@ -309,6 +322,8 @@ static int users_one(struct users *u, struct users_result *r, const char *name)
 		if (!rec)
 			return TABLE_NOTFOUND;
 		snprintf(r->pwhash, sizeof r->pwhash, "%s", rec->pwhash ? rec->pwhash : "");
+		r->quotasize = rec->quotasize;
+		r->quotacount = rec->quotacount;
 		return users_set(r, name, rec->uid, rec->gid, rec->home);
 	}
 	case UK_PASSWD:

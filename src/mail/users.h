@@ -1,10 +1,10 @@
 /* users — the users table: who a local part is, and where and as whom mail for it goes.
- * Backends (the `users` key): `file:PATH` (lines `localpart:uid:gid:home`), `passwd:` (the
- * system's accounts through getpwnam_r), `any:DIR` (development: every valid local part is a
- * user with home DIR/<localpart> and the uid/gid of the running process), `ldap:` (directory
- * users: answered by the lookup role's own backend, src/ternd/lookup/lookup_ldap.c; this
- * table's users_lookup only answers TABLE_TEMP "directory users are asked through the lookup
- * role").
+ * Backends (the `users` key): `file:PATH` (lines `localpart:uid:gid:home[:pwhash[:quota]]`),
+ * `passwd:` (the system's accounts through getpwnam_r), `any:DIR` (development: every valid
+ * local part is a user with home DIR/<localpart> and the uid/gid of the running process),
+ * `ldap:` (directory users: answered by the lookup role's own backend,
+ * src/ternd/lookup/lookup_ldap.c; this table's users_lookup only answers TABLE_TEMP
+ * "directory users are asked through the lookup role").
  * Owns: the users file format and qmail's extension rule (`joe-foo` is user joe with
  * extension foo when joe-foo itself is not a user; the longest prefix at a `-` wins).
  * Trusts: nothing in the file or the passwd database; uid 0 is never a delivery target; a
@@ -34,6 +34,7 @@ struct users_result {
 	char ext[USERS_MAXLOCAL];        /* the extension ("foo"), or "" */
 	char diag[128];                  /* why not found / tempfail, for the log */
 	char pwhash[USERS_MAXHASH];      /* file: the optional 5th field ("{SSHA}…"), else "" */
+	uint64_t quotasize, quotacount;  /* file: the optional 6th field (Maildir++ quota), else 0 */
 	/* directory (LDAP) users only; "" / 0 from the other backends */
 	int account;                     /* enum users_account */
 	char mailhost[256];              /* mailHost: the cluster node that holds the mailbox */

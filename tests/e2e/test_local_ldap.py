@@ -85,9 +85,11 @@ class Env(Home):
         self.store = self.p("Maildir") + "/"
 
     def run(self, prof, *, local="joe", ext="", sender="alice@example.net", msg=MSG,
-            aliasempty="./Default/", create=True, qexit=None):
+            aliasempty="./Default/", create=True, qexit=None, quota=None, age=0):
+        """prof None: no -p; quota: the -Q argument; age: the message file's age (s)"""
         args = ["setpriv", "--reuid=%d" % UID, "--regid=%d" % GID, "--clear-groups", BIN]
-        args += (["-c"] if create else []) + ["-p", prof]
+        args += (["-c"] if create else []) + (["-Q", quota] if quota is not None else [])
+        args += ["-p", prof] if prof is not None else []
         args += ["nobody", self.home, local + ("-" + ext if ext else ""), "-" if ext else "",
                  ext, "example.org", sender, aliasempty]
         env = {"PATH": "/usr/bin:/bin", "TERN_QUEUE": os.path.join(self.q, "tern-queue"),
@@ -96,6 +98,10 @@ class Env(Home):
             env["QEXIT"] = str(qexit)
         with tempfile.TemporaryFile() as m:
             m.write(msg)
+            m.flush()
+            if age:
+                t = time.time() - age
+                os.utime(m.fileno(), (t, t))
             m.seek(0)
             r = subprocess.run(args, stdin=m, capture_output=True, timeout=TIMEOUT, env=env)
         out = r.stdout.decode(errors="replace")
@@ -361,6 +367,9 @@ def maildirsize(env):
     return open(env.p("Maildir", "maildirsize")).read()
 
 
+BOUNCE = "0,0,0,"     # -Q with quotabounce 0: over quota bounces at once
+
+
 def test_quota_size_bounce_and_maildirsize(env):
     env.maildir()
     n = msgsize()
@@ -368,16 +377,35 @@ def test_quota_size_bounce_and_maildirsize(env):
     assert env.run(prof)[0] == 0
     assert maildirsize(env) == "%dS\n0 0\n%d 1\n" % (2 * n, n)
     assert env.run(prof)[0] == 0
-    rc, line = env.run(prof)
+    rc, line = env.run(prof, quota=BOUNCE)
     assert rc == 100 and "(#5.2.2)" in line and "full" in line
     assert len(env.new()) == 2
+
+
+def test_quota_defers_until_quotabounce_days(env):
+    # over quota is temporary (4.2.2) by default and with quotabounce N until the message
+    # (its queue file's mtime) is N days old; then it bounces (5.2.2)
+    env.maildir()
+    prof = profile(env.store, quotacount=1)
+    assert env.run(prof)[0] == 0
+    rc, line = env.run(prof)
+    assert rc == 111 and "(#4.2.2)" in line and "full" in line, line
+    rc, line = env.run(prof, age=4 * 86400)                  # default: 5 days
+    assert rc == 111 and "(#4.2.2)" in line, line
+    rc, line = env.run(prof, age=6 * 86400)
+    assert rc == 100 and "(#5.2.2)" in line, line
+    rc, line = env.run(prof, quota="0,0,2,", age=86400)
+    assert rc == 111 and "(#4.2.2)" in line, line
+    rc, line = env.run(prof, quota="0,0,2,", age=3 * 86400)
+    assert rc == 100 and "(#5.2.2)" in line, line
+    assert len(env.new()) == 1
 
 
 def test_quota_count_bounce(env):
     env.maildir()
     prof = profile(env.store, quotacount=1)
     assert env.run(prof)[0] == 0
-    rc, line = env.run(prof)
+    rc, line = env.run(prof, quota=BOUNCE)
     assert rc == 100 and "(#5.2.2)" in line
     assert len(env.new()) == 1
 
@@ -404,7 +432,7 @@ def test_quota_recount_saturates_huge_sizes(env):
     env.write("Maildir/cur/1.M1P1_1.host,S=18446744073709551615:2,S", b"x")
     env.write("Maildir/cur/2.M2P2_2.host,S=9223372036854775807:2,S", b"x")
     env.write("Maildir/cur/3.M3P3_3.host,S=9223372036854775807:2,S", b"x")
-    rc, line = env.run(profile(env.store, quotasize=100000))
+    rc, line = env.run(profile(env.store, quotasize=100000), quota=BOUNCE)
     assert rc == 100 and "(#5.2.2)" in line, line
     assert len(env.new()) == 0
 
@@ -413,7 +441,7 @@ def test_quota_stale_maildirsize_recounted_fresh_one_trusted(env):
     env.maildir()
     env.write("Maildir/maildirsize", "5000S\n4999 1\n", mode=0o600)
     prof = profile(env.store, quotasize=5000)
-    rc, line = env.run(prof)                  # fresh and over: trusted, bounced
+    rc, line = env.run(prof, quota=BOUNCE)    # fresh and over: trusted, bounced
     assert rc == 100 and "(#5.2.2)" in line
     old = time.time() - 3600
     os.utime(env.p("Maildir", "maildirsize"), (old, old))
@@ -429,6 +457,8 @@ def test_quota_mbox_size_only(env):
     assert env.run(prof)[0] == 0                  # the count is not checked for an mbox
     big = MSG + b"x" * 1000 + b"\n"
     rc, line = env.run(prof, msg=big)
+    assert rc == 111 and "(#4.2.2)" in line
+    rc, line = env.run(prof, msg=big, quota=BOUNCE)
     assert rc == 100 and "(#5.2.2)" in line
     assert b"xxxx" not in open(store, "rb").read()
 

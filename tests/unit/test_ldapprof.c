@@ -57,6 +57,18 @@ static void test_empty(void)
 	ldapprof_free(&p);
 	T_EQ_INT(ldapprof_decode("future=1  dotmode=none ", &p, why, sizeof why), 0);
 	T_EQ_INT(p.dotmode, LDAPPROF_NONE);
+	T_EQ_INT(p.table, 0);
+	ldapprof_free(&p);
+	/* a users-table user's quota (route.c): table=1 survives the round trip */
+	ldapprof_init(&p);
+	p.table = 1;
+	p.quotasize = 2000;
+	buf_reset(&b);
+	ldapprof_encode(&p, &b);
+	ldapprof_free(&p);
+	T_EQ_STR(b.p, "dotmode=ldaponly quotasize=2000 table=1");
+	T_EQ_INT(ldapprof_decode(b.p, &p, why, sizeof why), 0);
+	T_CHECK(p.table == 1 && p.quotasize == 2000 && p.quotacount == 0);
 	ldapprof_free(&p);
 	buf_free(&b);
 }
@@ -65,6 +77,7 @@ static const char *const bad[] = {
 	"store", "=x", "store=%", "store=%4", "store=%zz", "store=%00", "dotmode=sometimes",
 	"mode=often", "quotasize=-1", "quotasize=0", "quotasize=1x", "sizemax=99999999999999999999",
 	"store=a store=b", "reply=a reply=b", "dotmode=both dotmode=none", "forward=",
+	"table=0", "table=yes", "table=1 table=1",
 };
 
 static void test_bad(void)

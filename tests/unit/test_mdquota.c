@@ -98,8 +98,70 @@ static void test_add_file(void)
 	T_CHECK(c.count == INT64_MAX);
 }
 
+/* the users file's 6th field, Maildir++ notation */
+static void test_spec(void)
+{
+	static const struct { const char *s; int rc; uint64_t size, count; } cases[] = {
+		{ "1000000S,500C", 0, 1000000, 500 }, { "500C,1000S", 0, 1000, 500 },
+		{ "1000S", 0, 1000, 0 }, { "7C", 0, 0, 7 },
+		{ "18446744073709551615S", 0, UINT64_MAX - 0, 0 },
+		{ "", -1, 0, 0 }, { "1000", -1, 0, 0 }, { "0S", -1, 0, 0 }, { "1000S,", -1, 0, 0 },
+		{ "1000S,2000S", -1, 0, 0 }, { "1000S,5C,6C", -1, 0, 0 }, { "-5S", -1, 0, 0 },
+		{ "10s", -1, 0, 0 }, { "1000S 5C", -1, 0, 0 }, { "99999999999999999999S", -1, 0, 0 },
+		{ "S", -1, 0, 0 }, { "1000S5C", -1, 0, 0 }, { " 1000S", -1, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t sz = 9, ct = 9;
+		int rc = mdquota_spec_parse(cases[i].s, &sz, &ct);
+		T_EQ_INT(rc, cases[i].rc);
+		if (rc == 0)
+			T_CHECK(sz == cases[i].size && ct == cases[i].count);
+	}
+}
+
+/* tern-local's -Q SIZE,COUNT,DAYS,TEXT */
+static void test_args(void)
+{
+	struct mdquota_args a;
+	T_EQ_INT(mdquota_args_parse("1000,50,5,Your mailbox is almost full, really.", &a), 0);
+	T_CHECK(a.size == 1000 && a.count == 50 && a.bouncedays == 5);
+	T_EQ_STR(a.warning, "Your mailbox is almost full, really.");
+	T_EQ_INT(mdquota_args_parse("0,0,0,", &a), 0);
+	T_CHECK(a.size == 0 && a.count == 0 && a.bouncedays == 0);
+	T_EQ_STR(a.warning, "");
+	static const char *const bad[] = { "", "1,2,3", "1,2", "a,2,3,", "1,,3,", "-1,2,3,",
+		"1,2,99999999999999999999,", " 1,2,3,", "1 ,2,3," };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		T_EQ_INT(mdquota_args_parse(bad[i], &a), -1);
+}
+
+/* the 90 % warning threshold, either limit */
+static void test_warn(void)
+{
+	struct mdquota_use u = { 899, 0 };
+	T_EQ_INT(mdquota_warn_due(&u, 1000, 0), 0);
+	u.bytes = 900;
+	T_EQ_INT(mdquota_warn_due(&u, 1000, 0), 1);
+	T_EQ_INT(mdquota_warn_due(&u, 0, 0), 0);          /* no limits, no warning */
+	u = (struct mdquota_use){ 0, 9 };
+	T_EQ_INT(mdquota_warn_due(&u, 0, 10), 1);
+	T_EQ_INT(mdquota_warn_due(&u, 0, 11), 0);
+	u = (struct mdquota_use){ -5, -1 };
+	T_EQ_INT(mdquota_warn_due(&u, 1, 1), 0);
+	u = (struct mdquota_use){ INT64_MAX, 0 };
+	T_EQ_INT(mdquota_warn_due(&u, UINT64_MAX, 0), 0);
+	T_EQ_INT(mdquota_warn_due(&u, (uint64_t)INT64_MAX, 0), 1);
+	u = (struct mdquota_use){ 9, 0 };                 /* 9 of 10: 90 % */
+	T_EQ_INT(mdquota_warn_due(&u, 10, 0), 1);
+	u.bytes = 8;
+	T_EQ_INT(mdquota_warn_due(&u, 10, 0), 0);
+}
+
 static void run(void)
 {
+	test_spec();
+	test_args();
+	test_warn();
 	test_defline();
 	test_parse();
 	test_over();

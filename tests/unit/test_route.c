@@ -125,6 +125,26 @@ static void test_selfie_and_postmaster(void)
 	teardown();
 }
 
+/* a users line's quota (6th field) travels in the target as a table=1 profile; a line
+ * without one keeps the empty profile (doc/LOCAL.md "Quotas") */
+static void test_table_quota_profile(void)
+{
+	static const char u2[] = "qa:1005:100:/home/qa::5000S,3C\nqb:1006:100:/home/qb\n";
+	struct route_result res;
+	setup("");
+	users_free(users);
+	users = users_from_text("users", u2, sizeof u2 - 1, NULL);
+	rc.users = users;
+	T_EQ_INT(route_address(&rc, "qa@example.com", &res), ROUTE_OK);
+	T_EQ_INT(res.n, 1);
+	T_EQ_STR(res.t[0].profile, "dotmode=ldaponly quotasize=5000 quotacount=3 table=1");
+	route_result_free(&res);
+	T_EQ_INT(route_address(&rc, "qb@example.com", &res), ROUTE_OK);
+	T_EQ_STR(res.t[0].profile, "");
+	route_result_free(&res);
+	teardown();
+}
+
 /* the postmaster key: an implicit alias when no user or alias postmaster exists */
 static void test_postmaster_key(void)
 {
@@ -847,6 +867,7 @@ static void run(void)
 	test_virtualuser_parse();
 	test_virtualdomains();
 	test_virtualusers();
+	test_table_quota_profile();
 	test_relay();
 	test_smtproute_parse();
 	test_smtproutes();

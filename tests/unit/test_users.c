@@ -271,8 +271,38 @@ static void test_ext_next(void)
 	T_CHECK(str_hash("a") == 0xaf63dc4c8601ec8cull);
 }
 
+/* the optional 6th field: a Maildir++ quota (the hash may then be empty) */
+static void test_quota(void)
+{
+	struct cfg_errors errs = { .n = 0 };
+	struct users_result r;
+	const char *text = "ann:1001:100:/home/ann:{SSHA}abcdefgh:1000000S,50C\n"
+	                   "bob:1002:100:/home/bob::2000S\n"
+	                   "cy:1004:100:/home/cy\n"
+	                   "eve:1003:100:/home/eve::lots\n"
+	                   "fay:1005:100:/home/fay::\n"
+	                   "gil:1006:100:/home/gil::5C:extra\n";
+	struct users *u = users_from_text("users", text, strlen(text), &errs);
+	T_EQ_INT(errs.n, 3);                     /* eve, fay, gil */
+	T_EQ_INT(errs.e[0].line, 4);
+	T_EQ_INT(errs.e[1].line, 5);
+	T_EQ_INT(errs.e[2].line, 6);
+	T_EQ_INT(users_lookup(u, "ann", &r), TABLE_FOUND);
+	T_EQ_STR(r.pwhash, "{SSHA}abcdefgh");
+	T_CHECK(r.quotasize == 1000000 && r.quotacount == 50);
+	T_EQ_INT(users_lookup(u, "bob", &r), TABLE_FOUND);
+	T_EQ_STR(r.pwhash, "");
+	T_EQ_STR(r.home, "/home/bob");
+	T_CHECK(r.quotasize == 2000 && r.quotacount == 0);
+	T_EQ_INT(users_lookup(u, "cy", &r), TABLE_FOUND);
+	T_CHECK(r.quotasize == 0 && r.quotacount == 0);
+	T_EQ_INT(users_lookup(u, "eve", &r), TABLE_NOTFOUND);
+	users_free(u);
+}
+
 static void run(void)
 {
+	test_quota();
 	test_ext_next();
 	test_pwhash();
 	test_parse();

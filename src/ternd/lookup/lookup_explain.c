@@ -142,6 +142,9 @@ static void explain_profile(struct buf *b, const char *enc)
 	if (ldapprof_decode(enc, &p, why, sizeof why) < 0) {
 		buf_adds(b, " undecodable:");
 		explain_kv(b, "why", why);
+	} else if (p.table) {          /* a users line's quota only (doc/LOCAL.md "Quotas") */
+		buf_printf(b, " users-table quotasize=%" PRIu64 " quotacount=%" PRIu64,
+		           p.quotasize, p.quotacount);
 	} else {
 		explain_kv(b, "store", p.store);
 		explain_kv(b, "dotmode", ldapprof_dotmode_name(p.dotmode));

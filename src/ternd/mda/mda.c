@@ -136,12 +136,19 @@ static void on_deliver(struct msg_reader *r, int fd)
 	snprintf(j->addr, sizeof j->addr, "%s", t.address);
 	hmap_put(&jobs, &j->h);
 	const char *dash = *t.ext ? "-" : "";
-	const char *argv[14];
+	const char *argv[16];
+	struct buf quota;
 	size_t argc = 0;
 	argv[argc++] = "tern-local";
 	argv[argc++] = "-c";
 	if (strcmp(cfg->dotqmailcheck, "qmail") == 0)
 		argv[argc++] = "-q";       /* qmail-local's .qmail rule (doc/LOCAL.md) */
+	buf_init(&quota);              /* the quota settings (doc/LOCAL.md "Quotas"), before -p */
+	buf_printf(&quota, "%llu,%llu,%llu,%s", (unsigned long long)cfg->quotadefaultsize,
+	           (unsigned long long)cfg->quotadefaultcount, (unsigned long long)cfg->quotabounce,
+	           cfg->quotawarning ? cfg->quotawarning : "");
+	argv[argc++] = "-Q";
+	argv[argc++] = quota.p;
 	if (t.profile && *t.profile) {
 		argv[argc++] = "-p";       /* a directory user's delivery profile */
 		argv[argc++] = t.profile;
@@ -166,6 +173,7 @@ static void on_deliver(struct msg_reader *r, int fd)
 		msg_str(&out, argv[i]);
 	msg_fd(&out, fd);
 	chan_send(ch_parent, &out);
+	buf_free(&quota);
 	target_free(&t);
 }
 
