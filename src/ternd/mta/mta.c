@@ -17,8 +17,9 @@
  * A job's channel is "smtp", "qmqp" (QMQP to qmqpservers, mta_qmqp.c) or "cluster" (a
  * forward to another node of the cluster, host = its mailHost as a relay): destinations are
  * per (channel, host); a cluster job is refused at ldapclusterhops X-Tern-Cluster lines and
- * its SIZE counts the one it adds (mta_cluster.c, CLUSTER.md). The word is parsed once into
- * enum mta_channel; any other word (e.g. "local") is logged and the job deferred. */
+ * its SIZE counts the one it adds (mta_cluster.c, CLUSTER.md). The word is looked up once in
+ * the channel table (mail/channel.h): a row of transport smtp, qmqp or cluster gives enum
+ * mta_channel; any other word (not in the table, or "local") is logged and the job deferred. */
 #include "ternd/mta/mta.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta_qmqp.h"
@@ -552,7 +553,8 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 	uint64_t n = msg_get_u64(r);
 	if (!r->err && n <= MTA_MAXRCPT)
 		mta_job_rcpts(j, r, n);
-	const char *channel = !r->err && r->off < r->len ? msg_get_str(r) : "smtp";
+	const char *channel = !r->err && r->off < r->len ? msg_get_str(r)
+	                      : channel_transport_name(CHANNEL_T_SMTP);   /* absent: smtp */
 	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
 		if (!r->err)                         /* else the codec logs it */
 			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
