@@ -57,6 +57,7 @@ enum cfg_type {
 	CT_SECRET,     /* "" or a word, or file:PATH of a readable file */
 	CT_OPTSTR,     /* rest of the line, blanks allowed, or "" */
 	CT_QMQPSERVERS,/* "" or IP[:PORT] / [IPv6][:PORT] items (mail/qmqp.h) */
+	CT_CHANNEL,    /* channel NAME key=value ..., repeatable (mail/channel.h) */
 };
 
 struct cfg_key {
@@ -131,6 +132,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "delaywarn", CT_UINT, O(delaywarn), "14400", 0, 315360000, "seconds after arrival at which the sender of a message still not delivered to a recipient already tried gets one RFC 3464 delay notice (0 = never)" },
 	{ "retrylocal", CT_UINT, O(retrylocal), "10", 0, 86400, "c in the local retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
 	{ "retryremote", CT_UINT, O(retryremote), "20", 0, 86400, "c in the remote retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
+	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster concurrency=N perhost=N retry=N recipients=N grouphost=yes|no: change a built-in channel (local, smtp, qmqp, cluster; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md)" },
 	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },
 	{ "bouncehost", CT_WORD, O(bouncehost), NULL, 0, 0, "domain of the From: of bounces (default: me)" },
 	{ "doublebounceto", CT_WORD, O(doublebounceto), "postmaster", 0, 0, "recipient of bounces that could not be delivered" },
@@ -832,6 +834,15 @@ static int cfg_set_qmqpservers(struct cfg_parse *ps, const struct cfg_key *k, ch
 
 /* ---------------------------------------------------------------- lines */
 
+static int cfg_set_channel(struct cfg_parse *ps, char *v)
+{
+	char err[256];
+	if (channel_parse(&ps->c->channels, v, err, sizeof err) == 0)
+		return 0;
+	cfg_err(ps, "%s", err);
+	return -1;
+}
+
 static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 {
 	switch (k->type) {
@@ -857,13 +868,15 @@ static int cfg_apply(struct cfg_parse *ps, const struct cfg_key *k, char *v)
 	case CT_QMQPSERVERS: return cfg_set_qmqpservers(ps, k, v);
 	case CT_LDAPURIS: return cfg_set_ldapuris(ps, k, v);
 	case CT_SECRET:   return cfg_set_secret(ps, k, v);
+	case CT_CHANNEL:  return cfg_set_channel(ps, v);
 	}
 	return -1;
 }
 
 static int cfg_repeatable(const struct cfg_key *k)
 {
-	return k->type == CT_LIST || k->type == CT_IPLIST || k->type == CT_LISTEN;
+	return k->type == CT_LIST || k->type == CT_IPLIST || k->type == CT_LISTEN ||
+	       k->type == CT_CHANNEL;
 }
 
 static const struct cfg_key *cfg_find(const char *name)
@@ -1072,6 +1085,9 @@ static void cfg_derived(struct config *c)
 	}
 	if (!c->doublebouncehost)
 		c->doublebouncehost = xstrdup(cfg_first_local(c));
+	struct channel_keys ck = { c->concurrencylocal, c->concurrencyremote, c->retrylocal,
+	                           c->retryremote, c->smtpconnperhost };
+	channel_table_finish(&c->channels, &ck);
 }
 
 /* the uid of account name, or -1 when there is no such account */
@@ -1244,6 +1260,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	if (errs)
 		errs->n = errs->nw = 0;
 	c->path = xstrdup(ps.name);
+	channel_table_init(&c->channels);
 	cfg_defaults(&ps);
 	cfg_parse_text(&ps, ps.name, text, len);
 	cfg_derived(c);
@@ -1301,7 +1318,7 @@ void config_free(struct config *c)
 		if (k->type == CT_LIST || k->type == CT_IPLIST)
 			cfg_list_free(f);
 		else if (k->type != CT_UINT && k->type != CT_INT && k->type != CT_BOOL &&
-		         k->type != CT_LISTEN)
+		         k->type != CT_LISTEN && k->type != CT_CHANNEL)
 			free(*(char **)f);
 	}
 	free(c->path);
@@ -1380,6 +1397,15 @@ static void cfg_show_listen(const struct config *c, const struct cfg_key *k, FIL
 	}
 }
 
+static void cfg_show_channels(const struct config *c, const struct cfg_key *k, FILE *out)
+{
+	for (size_t i = 0; i < c->channels.n; i++) {
+		char v[400];
+		channel_format(&c->channels.row[i], v, sizeof v);
+		fprintf(out, "%-18s %-10s %s\n", k->name, v, i ? "" : k->doc);
+	}
+}
+
 void config_show(const struct config *c, FILE *out)
 {
 	fprintf(out, "# tern configuration from %s%s\n", c->path ? c->path : "(unset)",
@@ -1388,6 +1414,10 @@ void config_show(const struct config *c, FILE *out)
 		const struct cfg_key *k = &cfg_keys[i];
 		if (k->type == CT_LISTEN) {
 			cfg_show_listen(c, k, out);
+			continue;
+		}
+		if (k->type == CT_CHANNEL) {
+			cfg_show_channels(c, k, out);
 			continue;
 		}
 		struct buf b;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "mail/channel.h"
 
 /* A list value: inline strings, plus optional table references resolved by table.c */
 struct cfg_list {
@@ -132,6 +133,7 @@ struct config {
 	uint64_t delaywarn;         /* 14400: one delay notice after this many seconds; 0 = off */
 	uint64_t retrylocal;        /* c in (sqrt(age)+c)^2 for local: 10 */
 	uint64_t retryremote;       /* 20 */
+	struct channel_table channels; /* built-in rows + `channel` lines (mail/channel.h) */
 	/* bounces */
 	char *bouncefrom;           /* MAILER-DAEMON */
 	char *bouncehost;           /* default: me */

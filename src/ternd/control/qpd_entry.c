@@ -73,7 +73,7 @@ static void qp_resolve_local(struct qpd_sess *s, const char *addr)
 		qpd_say(s, 4000, "Internal error / loop");
 	else if (res.n > 1)
 		qpd_say(s, 1000, "LOCAL %s", addr);          /* a list: it stays here */
-	else if (strcmp(res.t[0].channel, "local") == 0)
+	else if (channel_is_local(&qpd_cfg->channels, res.t[0].channel))
 		qpd_say(s, 1000, "LOCAL %s", *res.t[0].user ? res.t[0].user : addr);
 	else
 		qpd_say(s, 1002, "REMOTE %s", res.t[0].address);

@@ -163,7 +163,8 @@ static void explain_profile(struct buf *b, const char *enc)
 	buf_addc(b, '\n');
 }
 
-static void explain_target(struct buf *b, size_t i, const struct route_target *t)
+static void explain_target(struct buf *b, size_t i, const struct route_target *t,
+                           const struct channel_table *tab)
 {
 	buf_printf(b, "  target %zu:", i + 1);
 	explain_kv(b, "channel", t->channel);
@@ -178,7 +179,7 @@ static void explain_target(struct buf *b, size_t i, const struct route_target *t
 		explain_kv(b, "ext", t->ext);
 	if (*t->instruction)
 		explain_kv(b, "instruction", t->instruction);
-	else if (strcmp(t->channel, "local") == 0)
+	else if (channel_is_local(tab, t->channel))
 		buf_adds(b, " instruction=(default delivery)");
 	buf_addc(b, '\n');
 	if (*t->profile)
@@ -252,7 +253,7 @@ static void explain_finish(struct explain *e, int verdict, const char *diag,
 		         "  rcpt: a remote domain: accepted only from relayclients, authenticated or "
 		         "pop-before-smtp clients\n");
 	for (size_t i = 0; res && i < res->n; i++)
-		explain_target(b, i, &res->t[i]);
+		explain_target(b, i, &res->t[i], &e->cfg->channels);
 	explain_reply(e, verdict);
 }
 

@@ -17,8 +17,9 @@
  * A job's channel is "smtp", "qmqp" (QMQP to qmqpservers, mta_qmqp.c) or "cluster" (a
  * forward to another node of the cluster, host = its mailHost as a relay): destinations are
  * per (channel, host); a cluster job is refused at ldapclusterhops X-Tern-Cluster lines and
- * its SIZE counts the one it adds (mta_cluster.c, CLUSTER.md). The word is parsed once into
- * enum mta_channel; any other word (e.g. "local") is logged and the job deferred. */
+ * its SIZE counts the one it adds (mta_cluster.c, CLUSTER.md). The word is looked up once in
+ * the channel table (mail/channel.h): a row of transport smtp, qmqp or cluster gives enum
+ * mta_channel; any other word (not in the table, or "local") is logged and the job deferred. */
 #include "ternd/mta/mta.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta_qmqp.h"
@@ -39,9 +40,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* per destination connections, transactions per connection, idle wait: the keys
- * smtpconnperhost, smtpreusecount, smtpreusetime */
-#define MTA_DEST_MAXCONN  ((size_t)cfg->smtpconnperhost)
+/* transactions per connection, idle wait: the keys smtpreusecount, smtpreusetime (the
+ * connections per destination: the perhost of its transport's channel row, mta_dest_maxconn) */
 #define MTA_CONN_MAXMSGS  ((size_t)cfg->smtpreusecount)
 #define MTA_IDLE_MS       ((long)cfg->smtpreusetime * 1000)
 #define MTA_REUSE_TRIES   2         /* a job may meet a dead reused connection this often */
@@ -69,6 +69,14 @@ struct mta_dest {
 struct mta_dnsreq { struct hnode h; struct mta_job *j; };
 
 static struct config *cfg;
+
+/* connections open at once to d: its transport's perhost (channel smtp: smtpconnperhost) */
+static size_t mta_dest_maxconn(const struct mta_dest *d)
+{
+	enum channel_transport tr = d->channel == MTA_CH_QMQP ? CHANNEL_T_QMQP :
+	                            d->channel == MTA_CH_CLUSTER ? CHANNEL_T_CLUSTER : CHANNEL_T_SMTP;
+	return (size_t)channel_builtin(&cfg->channels, tr)->perhost;
+}
 static struct chan *ch_queue, *ch_lookup, *ch_parent, *ch_control;
 static int lookup_up;               /* 0 from lookup's death until its replacement arrives */
 static struct ev *lost_ev;
@@ -310,7 +318,7 @@ static void mta_dest_kick(struct mta_dest *d) { ev_add(d->kick, 0); }
 static void mta_dest_kick_cb(int fd, short what, void *arg)
 {
 	struct mta_dest *d = arg;
-	while (d->whead && !stopping && (d->nidle || d->nconn < MTA_DEST_MAXCONN)) {
+	while (d->whead && !stopping && (d->nidle || d->nconn < mta_dest_maxconn(d))) {
 		struct mta_job *j = d->whead;
 		d->whead = j->next;
 		if (!d->whead)
@@ -472,7 +480,7 @@ static void mta_dispatch(struct mta_job *j)
 	if (s) {
 		j->reused = 1;
 		mta_session_send(s, j);
-	} else if (d->nconn < MTA_DEST_MAXCONN) {
+	} else if (d->nconn < mta_dest_maxconn(d)) {
 		d->nconn++;
 		j->reused = 0;
 		mta_resolve(j);
@@ -520,18 +528,16 @@ static void mta_job_rcpts(struct mta_job *j, struct msg_reader *r, uint64_t n)
 	}
 }
 
-/* M_MTA_DELIVER's channel word: 0, or -1 for one the mta does not deliver ("local"...) */
+/* M_MTA_DELIVER's channel word: 0, or -1 for one the mta does not deliver (not in the
+ * channel table, or run by the mda) */
 static int mta_channel_parse(const char *word, enum mta_channel *ch)
 {
-	static const struct { const char *w; enum mta_channel ch; } tab[] = {
-		{ "smtp", MTA_CH_SMTP }, { "qmqp", MTA_CH_QMQP }, { "cluster", MTA_CH_CLUSTER },
-	};
-	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-		if (strcmp(word, tab[i].w) == 0) {
-			*ch = tab[i].ch;
-			return 0;
-		}
-	return -1;
+	const struct channel_row *r = channel_find(&cfg->channels, word);
+	if (!r || channel_role(r) != CHANNEL_MTA)
+		return -1;
+	*ch = r->transport == CHANNEL_T_QMQP ? MTA_CH_QMQP :
+	      r->transport == CHANNEL_T_CLUSTER ? MTA_CH_CLUSTER : MTA_CH_SMTP;
+	return 0;
 }
 
 static void mta_on_deliver(struct msg_reader *r, int fd)
@@ -547,7 +553,8 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 	uint64_t n = msg_get_u64(r);
 	if (!r->err && n <= MTA_MAXRCPT)
 		mta_job_rcpts(j, r, n);
-	const char *channel = !r->err && r->off < r->len ? msg_get_str(r) : "smtp";
+	const char *channel = !r->err && r->off < r->len ? msg_get_str(r)
+	                      : channel_transport_name(CHANNEL_T_SMTP);   /* absent: smtp */
 	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
 		if (!r->err)                         /* else the codec logs it */
 			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",

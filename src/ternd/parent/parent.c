@@ -506,13 +506,23 @@ static void child_exec(uint64_t uid, uint64_t gid, const char *home, char **argv
 	_exit(local_main(argc, argv));
 }
 
-/* At most 2 x concurrencylocal + 8 live delivery children (doc/ARCHITECTURE.md,
+/* the local deliveries the scheduler may run at once: every mda channel's concurrency */
+static uint64_t local_concurrency(void)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < cfg->channels.n; i++)
+		if (channel_role(&cfg->channels.row[i]) == CHANNEL_MDA)
+			n += cfg->channels.row[i].concurrency;
+	return n;
+}
+
+/* At most 2 x the local channels' concurrency + 8 live delivery children (doc/ARCHITECTURE.md,
  * "Privileges"): a compromised mda cannot make the parent fork without end. The first
  * refusal of a run is logged; the next successful fork re-arms the log. */
 static int kids_at_cap(void)
 {
 	static int logged;
-	uint64_t live = 0, max = 2 * cfg->concurrencylocal + 8;
+	uint64_t live = 0, max = 2 * local_concurrency() + 8;
 	for (struct kid *k = kids; k; k = k->next)
 		live++;
 	if (live < max) {

@@ -117,7 +117,7 @@ int queue_journal_add(struct qmsg *m, struct buf *rec, int sync)
 
 static const char *slot_host(const struct slot *s)
 {
-	return strcmp(s->t.channel, "local") == 0 ? s->t.user : s->t.host;
+	return channel_is_local(&queue_cfg->channels, s->t.channel) ? s->t.user : s->t.host;
 }
 
 static void sched_add(struct qmsg *m, uint32_t *idx, size_t n)

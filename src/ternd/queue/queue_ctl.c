@@ -184,8 +184,8 @@ static void op_kill_slots(struct qmsg *m, const char *channel, const char *host,
 			continue;
 		if (channel && (s->state != SL_ROUTED || strcmp(s->t.channel, channel) != 0 ||
 		                strcmp(s->t.host, host) != 0) &&
-		    !(s->state == SL_ROUTED && strcmp(s->t.channel, "local") == 0 &&
-		      strcmp(channel, "local") == 0 && strcmp(s->t.user, host) == 0))
+		    !(s->state == SL_ROUTED && strcmp(s->t.channel, channel) == 0 &&
+		      channel_is_local(&queue_cfg->channels, channel) && strcmp(s->t.user, host) == 0))
 			continue;
 		queue_fail_slot(m, i, "4.4.7", "Message expired by the postmaster: I'm not going to "
 		                "try again");

@@ -76,7 +76,7 @@ void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char 
  * for local targets the same account. */
 static void dup_key(struct buf *k, const struct target *t)
 {
-	int local = strcmp(t->channel, "local") == 0;
+	int local = channel_is_local(&queue_cfg->channels, t->channel);
 	const char *at = strrchr(t->address, '@');
 	size_t ll = at ? (size_t)(at - t->address) : strlen(t->address);
 	buf_reset(k);
@@ -228,8 +228,8 @@ void queue_on_route_result(uint32_t reqid, struct msg_reader *r)
 
 static int64_t retry_c(const struct slot *s)
 {
-	return (int64_t)(strcmp(s->t.channel, "local") == 0 ? queue_cfg->retrylocal
-	                                                   : queue_cfg->retryremote);
+	const struct channel_row *r = channel_find(&queue_cfg->channels, s->t.channel);
+	return (int64_t)(r ? r->retry : queue_cfg->retryremote);
 }
 
 /* the enhanced status code in a diagnostic: qmail's "(#5.1.1)" or an RFC 3463 token such as
@@ -320,7 +320,10 @@ static void defer_redo(struct qmsg *m, uint32_t i, const char *why)
 	chan_send(queue_ch_sched, &out);
 }
 
-static int is_local(const struct slot *s) { return strcmp(s->t.channel, "local") == 0; }
+static int is_local(const struct slot *s)
+{
+	return channel_is_local(&queue_cfg->channels, s->t.channel);
+}
 
 static void deliver_slot(struct qmsg *m, uint32_t i)
 {
@@ -381,7 +384,7 @@ static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
 		m->sf[idx[k]] |= SF_INFLIGHT;
 		m->inflight++;
 	}
-	msg_str(&out, m->env.slots[idx[0]].t.channel);   /* "smtp", "qmqp" or "cluster" */
+	msg_str(&out, m->env.slots[idx[0]].t.channel);   /* a channel of an mta transport */
 	msg_fd(&out, fd);
 	chan_send(queue_ch_mta, &out);
 }
@@ -408,6 +411,18 @@ static void sched_stale(uint64_t id, uint64_t i, struct qmsg *m)
 	chan_send(queue_ch_sched, &out);
 }
 
+/* a slot whose channel is not in the channel table (a `channel` line removed since it was
+ * routed): never guessed at, deferred with its retry schedule and logged */
+static void defer_unknown(struct qmsg *m, uint32_t i)
+{
+	char diag[200], id[17];
+	env_idstr(m->env.id, id);
+	log_warn("event=channel_unknown id=%s slot=%u channel=%s", id, i, m->env.slots[i].t.channel);
+	snprintf(diag, sizeof diag, "channel %.64s is not configured (tern.conf `channel`)",
+	         m->env.slots[i].t.channel);
+	queue_record_result(m, i, D_TEMP, diag, NULL);
+}
+
 /* a malformed list is refused whole: nothing of it runs (doc/IPC.md, "Malformed messages") */
 static int sched_run_ok(const struct msg_reader *r)
 {
@@ -430,7 +445,8 @@ void queue_on_sched_run(struct msg_reader *r)
 	(void)msg_get_str(r);
 	uint64_t n = msg_get_u64(r);
 	struct qmsg *m = queue_msg_get(id);
-	int local = strcmp(channel, "local") == 0;
+	const struct channel_row *row = channel_find(&queue_cfg->channels, channel);
+	int local = row && channel_role(row) == CHANNEL_MDA, group = row && row->grouphost;
 	uint32_t *remote = xcalloc(n ? n : 1, sizeof *remote);
 	size_t nremote = 0;
 	for (uint64_t k = 0; k < n && !r->err; k++) {
@@ -439,10 +455,12 @@ void queue_on_sched_run(struct msg_reader *r)
 			break;
 		if (!m || !runnable(m, i))
 			sched_stale(id, i, m);
+		else if (!row)
+			defer_unknown(m, (uint32_t)i);
 		else if (local)
 			deliver_slot(m, (uint32_t)i);
 		else {
-			if (nremote && strcmp(m->env.slots[i].t.host, m->env.slots[remote[0]].t.host) != 0) {
+			if (nremote && (!group || strcmp(m->env.slots[i].t.host, m->env.slots[remote[0]].t.host) != 0)) {
 				deliver_remote(m, remote, nremote);   /* one destination per transaction */
 				nremote = 0;
 			}

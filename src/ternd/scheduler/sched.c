@@ -1,6 +1,7 @@
 /* sched — the scheduler role: the in-memory schedule of every deliverable recipient.
- * Owns: threads keyed by (channel, host) as in ZMailer, per-channel concurrency
- * (concurrencylocal / concurrencyremote), a per-thread window that grows on success and
+ * Owns: threads keyed by (channel, host) as in ZMailer, one concurrency limit per row of the
+ * channel table (mail/channel.h; a name not in it goes to one extra bucket of concurrency 1
+ * whose jobs the queue defers), a per-thread window that grows on success and
  * shrinks on temporary failure, and the wake-up heap of retry times. It touches no files and
  * no network: the queue tells it what exists (M_SCHED_ADD) and what happened
  * (M_SCHED_RESULT); it tells the queue what to run now (M_SCHED_RUN).
@@ -9,6 +10,7 @@
  * replacement arrives from the parent); the parent's channel closing ends the role. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
+#include "mail/channel.h"
 #include "lib/ev.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
@@ -20,7 +22,7 @@
 #include <unistd.h>
 
 #define WINDOW_INIT 4
-#define BATCH_MAX 100        /* recipients of one message per SMTP transaction */
+#define BATCH_MAX CHANNEL_RCPTMAX   /* recipients of one job at most */
 
 struct thread;
 struct job { size_t left; int anyok, anytemp; };   /* one RUN: counts once against limits */
@@ -50,7 +52,12 @@ struct thread {
 	int on_ready;
 };
 
-struct channel { const char *name; size_t limit, inflight; struct thread *rhead, *rtail; };
+struct schan {
+	const char *name;
+	const struct channel_row *row;   /* NULL: the bucket of names not in the table */
+	size_t limit, inflight, nthreads;
+	struct thread *rhead, *rtail;
+};
 
 struct smsg { struct hnode h; struct item **items; size_t n; int64_t birth; char *sender; };
 
@@ -58,7 +65,8 @@ static struct config *cfg;
 static struct chan *ch_queue, *ch_control, *ch_parent;
 static struct hmap smsgs;
 static struct thread *threads[1024];
-static struct channel chans[2];  /* 0 local, 1 everything else (smtp) */
+static struct schan chans[CHANNEL_MAX + 1];  /* one per table row, then the unknown bucket */
+static size_t nchans;
 static struct item **heap;
 static size_t heap_n, heap_cap;
 static struct ev *wake_ev;
@@ -132,9 +140,10 @@ static size_t thash(const char *c, const char *h)
 	return v % (sizeof threads / sizeof threads[0]);
 }
 
-static struct channel *chan_of(const char *name)
+static struct schan *chan_of(const char *name)
 {
-	return strcmp(name, "local") == 0 ? &chans[0] : &chans[1];
+	const struct channel_row *r = channel_find(&cfg->channels, name);
+	return r ? &chans[r - cfg->channels.row] : &chans[nchans - 1];
 }
 
 static struct thread *thread_get(const char *channel, const char *host)
@@ -169,7 +178,7 @@ static void thread_put(struct thread *t)
 
 static void channel_mark_ready(struct thread *t)
 {
-	struct channel *c = chan_of(t->channel);
+	struct schan *c = chan_of(t->channel);
 	if (t->on_ready)
 		return;
 	t->on_ready = 1;
@@ -195,15 +204,17 @@ static void make_ready(struct item *it)
 	channel_mark_ready(t);
 }
 
-/* Unlink from t's ready FIFO every other ready item of it's message (remote channels batch
- * recipients of one message per transaction; local delivery is one recipient per run). */
+/* Unlink from t's ready FIFO other ready items of it's message, up to the channel's
+ * recipients per job (smtp batches a message's recipients per transaction; local delivery
+ * is one recipient per run). */
 static size_t take_batch(struct thread *t, struct item *it, struct item **out)
 {
-	size_t n = 0;
+	const struct channel_row *row = chan_of(t->channel)->row;
+	size_t n = 0, max = row && row->rcpts < BATCH_MAX ? row->rcpts : BATCH_MAX;
 	out[n++] = it;
-	if (strcmp(t->channel, "local") == 0)
+	if (!row)
 		return n;
-	for (struct item **pp = &t->rhead; *pp && n < BATCH_MAX;) {
+	for (struct item **pp = &t->rhead; *pp && n < max;) {
 		struct item *x = *pp;
 		if (x->msgid != it->msgid) {
 			pp = &x->rnext;
@@ -243,7 +254,7 @@ static void run_items(struct thread *t, struct item **v, size_t n)
 }
 
 /* Start what the limits allow, round robin over the channel's ready threads. */
-static void dispatch(struct channel *c)
+static void dispatch(struct schan *c)
 {
 	while (c->rhead && c->inflight < c->limit) {
 		struct thread *t = c->rhead;
@@ -283,8 +294,8 @@ static void wake_cb(int fd, short what, void *arg)
 	int64_t now = now_s();
 	while (heap_n && heap[0]->next <= now)
 		make_ready(heap[0]);
-	dispatch(&chans[0]);
-	dispatch(&chans[1]);
+	for (size_t i = 0; i < nchans; i++)
+		dispatch(&chans[i]);
 	wake_arm();
 }
 
@@ -406,7 +417,7 @@ static void on_result(struct msg_reader *r)
 		return;
 	struct item *it = *slot;
 	struct thread *t = it->th;
-	struct channel *c = chan_of(t->channel);
+	struct schan *c = chan_of(t->channel);
 	free(it->diag);
 	it->diag = xstrdup(diag);
 	if (it->inflight) {
@@ -471,7 +482,7 @@ static void on_etrn(struct chan *c, uint32_t id, struct msg_reader *r)
 	int64_t now = now_s();
 	for (size_t i = 0; i < heap_n; i++) {
 		struct item *it = heap[i];
-		if (strcmp(it->th->channel, "local") != 0 &&
+		if (!channel_is_local(&cfg->channels, it->th->channel) &&
 		    (etrn_match(it->th->host, dom) || etrn_match(it->domain, dom))) {
 			it->next = now;
 			n++;
@@ -577,7 +588,7 @@ static void snap_items(struct msg *out, const struct thread *t)
 {
 	msg_u64(out, t ? t->nitems : 0);
 	for (const struct item *it = t ? t->ihead : NULL; it; it = it->tnext) {
-		const struct channel *c = chan_of(t->channel);
+		const struct schan *c = chan_of(t->channel);
 		const char *reason = !it->ready ? "" : c->inflight >= c->limit ? "channel" : "thread";
 		msg_u64(out, it->msgid);
 		msg_str(out, it->sm->sender);
@@ -606,26 +617,34 @@ static void on_snapshot(struct chan *c, uint32_t id, struct msg_reader *r)
 	struct msg out;
 	if (msg_done(r) < 0)
 		return;                       /* dropped; the codec logs it */
-	size_t nthreads[2] = { 0, 0 }, total = 0;
+	size_t total = 0, inflight = 0, listed = 0;
+	for (size_t i = 0; i < nchans; i++) {
+		chans[i].nthreads = 0;
+		inflight += chans[i].inflight;
+	}
 	for (size_t b = 0; b < sizeof threads / sizeof threads[0]; b++)
 		for (struct thread *t = threads[b]; t; t = t->hnext) {
-			nthreads[chan_of(t->channel) == &chans[0] ? 0 : 1]++;
+			chan_of(t->channel)->nthreads++;
 			total++;
 		}
+	for (size_t i = 0; i < nchans; i++)
+		listed += chans[i].row || chans[i].nthreads;   /* the unknown bucket when it has any */
 	msg_init(&out, M_SCHED_SNAPSHOT_RESULT, id);
 	msg_u64(&out, (uint64_t)now_s());
 	msg_u64(&out, (uint64_t)started);
 	msg_u64(&out, msgs_in); msg_u64(&out, msgs_out);
 	msg_u64(&out, rcpts_in); msg_u64(&out, rcpts_out);
-	msg_u64(&out, chans[0].inflight + chans[1].inflight);
+	msg_u64(&out, inflight);
 	msg_u64(&out, smsgs.n);
 	msg_u64(&out, nitems_total);
-	msg_u64(&out, 2);
-	for (int i = 0; i < 2; i++) {
+	msg_u64(&out, listed);
+	for (size_t i = 0; i < nchans; i++) {
+		if (!chans[i].row && !chans[i].nthreads)
+			continue;
 		msg_str(&out, chans[i].name);
 		msg_u64(&out, chans[i].limit);
 		msg_u64(&out, chans[i].inflight);
-		msg_u64(&out, nthreads[i]);
+		msg_u64(&out, chans[i].nthreads);
 	}
 	msg_u64(&out, total);
 	for (size_t b = 0; b < sizeof threads / sizeof threads[0]; b++)
@@ -686,6 +705,17 @@ static void peer_new(struct msg_reader *r, int fd)
 	log_info("event=peer_new peer=%s", role_name(peer));
 }
 
+/* one scheduler channel per row of the table, then the bucket of names not in it */
+static void sched_channels(void)
+{
+	const struct channel_table *tab = &cfg->channels;
+	for (size_t i = 0; i < tab->n; i++)
+		chans[i] = (struct schan){ .name = tab->row[i].name, .row = &tab->row[i],
+		                           .limit = tab->row[i].concurrency ? tab->row[i].concurrency : 1 };
+	chans[tab->n] = (struct schan){ .name = "(unknown)", .row = NULL, .limit = 1 };
+	nchans = tab->n + 1;
+}
+
 static void on_term(int sig, short what, void *arg) { ev_exit(); }
 static void on_alrm(int sig, short what, void *arg) { on_flush(); }
 
@@ -694,8 +724,7 @@ int sched_main(struct role_ctx *ctx)
 	cfg = ctx->cfg;
 	ev_init();
 	hmap_init(&smsgs);
-	chans[0] = (struct channel){ "local", cfg->concurrencylocal ? cfg->concurrencylocal : 1, 0, NULL, NULL };
-	chans[1] = (struct channel){ "smtp", cfg->concurrencyremote ? cfg->concurrencyremote : 1, 0, NULL, NULL };
+	sched_channels();
 	wake_ev = ev_new(-1, 0, wake_cb, NULL);
 	started = now_s();
 	signal(SIGPIPE, SIG_IGN);
