@@ -547,9 +547,12 @@ static void on_starttls(struct smtpc *c, const struct smtpc_reply *r)
 		authenticate(c);                   /* refused: go on in plaintext */
 		return;
 	}
-	char diag[SMTPC_DIAG_MAX + 100], full[SMTPC_DIAG_MAX + 200];
+	/* the prefix comes out of the reply's room: a diagnostic stays within the bound every
+	 * other one keeps (SMTPC_DIAG_MAX of reply text plus the command's name) */
+	static const char pfx[] = "TLS is required, but STARTTLS was refused (#4.7.4): ";
+	char diag[SMTPC_DIAG_MAX + 64 - (sizeof pfx - 1)], full[SMTPC_DIAG_MAX + 64];
 	smtpc_reply_diag(r, states[c->state].cmd, diag, sizeof diag);
-	snprintf(full, sizeof full, "TLS is required, but STARTTLS was refused (#4.7.4): %s", diag);
+	snprintf(full, sizeof full, "%s%s", pfx, diag);
 	fail_setup(c, full);
 }
 
