@@ -361,6 +361,7 @@ static void set_final(struct smtpc_rcpt *x, int st, const char *diag)
 {
 	x->status = st;
 	x->accepted = 0;
+	x->own = 0;
 	free(x->diag);
 	x->diag = xstrdup(diag);
 }
@@ -665,6 +666,7 @@ static void rcpt_result(struct smtpc *c, struct smtpc_rcpt *x, const struct smtp
 	char diag[SMTPC_DIAG_MAX + 100];
 	smtpc_reply_diag(r, states[ST_RCPT].cmd, diag, sizeof diag);
 	set_final(x, class_status(r->code), diag);
+	x->own = r->code != 421;
 }
 
 static void on_rcpt(struct smtpc *c, const struct smtpc_reply *r)

@@ -102,6 +102,9 @@ struct smtpc_rcpt {
 	int status;                 /* SMTPC_OPEN until final */
 	int accepted;               /* RCPT got 2xx; waiting for the dot's reply */
 	char *diag;                 /* malloc'd final diagnostic (or NULL) */
+	int own;                    /* the status is the server's answer about this recipient
+	                               alone (its RCPT reply, other than 421): a temporary one is
+	                               the recipient's trouble, not the destination's */
 };
 
 struct smtpc_txn {

@@ -24,7 +24,6 @@ static const struct ipc_acl_type ipc_acl_types[] = {
 	T(M_DELIVER, 1), T(M_DELIVERED, 0),
 	T(M_FORK_LOCAL, 1), T(M_FORKED, 1), T(M_CHILD_EXIT, 0),
 	T(M_LOG_REOPEN, 0),
-	T(M_MTA_DELIVER, 1), T(M_MTA_RESULT, 0),
 	T(M_MX_RESOLVE, 0), T(M_MX_RESULT, 0),
 	T(M_SCHED_ETRN, 0), T(M_SCHED_ETRN_RESULT, 0),
 	T(M_SCHED_SNAPSHOT, 0), T(M_SCHED_SNAPSHOT_RESULT, 0),
@@ -64,7 +63,7 @@ static const struct ipc_acl_rule ipc_acl_rules[] = {
 	{ R_QUEUE, R_LOOKUP, M_ROUTE_RESULT },
 	{ R_QUEUE, R_SCHED, M_SCHED_RUN }, { R_QUEUE, R_SCHED, M_SCHED_ETRN_RESULT },
 	{ R_QUEUE, R_MDA, M_DELIVERED },
-	{ R_QUEUE, R_MTA, M_MTA_RESULT },
+	{ R_QUEUE, R_MTA, M_DELIVERED },
 	{ R_QUEUE, R_CONTROL, M_MSG_OPEN }, { R_QUEUE, R_CONTROL, M_MSG_COMMIT },
 	{ R_QUEUE, R_CONTROL, M_MSG_ABORT }, { R_QUEUE, R_CONTROL, M_Q_OP },
 	{ R_QUEUE, R_CONTROL, M_Q_LIST }, { R_QUEUE, R_CONTROL, M_Q_READ },
@@ -81,7 +80,7 @@ static const struct ipc_acl_rule ipc_acl_rules[] = {
 	{ R_MDA, R_QUEUE, M_DELIVER },
 
 	{ R_MTA, R_PARENT, M_PEER_NEW },
-	{ R_MTA, R_QUEUE, M_MTA_DELIVER },
+	{ R_MTA, R_QUEUE, M_DELIVER },
 	{ R_MTA, R_LOOKUP, M_MX_RESULT },
 	{ R_MTA, R_CONTROL, M_MTA_TCPTO },
 
@@ -272,7 +271,10 @@ static void atk_payload(struct msg *m, uint32_t type, uint64_t victim)
 	case M_Q_READ: msg_u64(m, victim); break;
 	case M_SCHED_CTL: msg_u64(m, 0); msg_u64(m, victim); break;
 	case M_Q_STAGE_DONE: msg_u64(m, victim); msg_u64(m, 0); msg_u64(m, SV_GONE); break;
-	case M_DELIVERED: msg_u64(m, victim); msg_u64(m, 0); msg_u64(m, D_OK); msg_str(m, "evil"); break;
+	case M_DELIVERED:         /* slot 0 of the victim "delivered" (ternd/dreq.h) */
+		msg_u64(m, 1); msg_u64(m, victim); msg_u64(m, 1);
+		msg_u64(m, 0); msg_u64(m, D_OK); msg_u64(m, 0); msg_str(m, "evil"); msg_str(m, "");
+		break;
 	case M_ROUTE: msg_str(m, "postmaster@localhost"); msg_str(m, ""); break;
 	case M_MAIL_CHECK: msg_str(m, ""); break;
 	case M_EXPLAIN:           /* a password oracle, outside the rate limit and the rights */

@@ -72,14 +72,26 @@ enum msgtype {
 	                       S host, S domain (of the recipient, for ETRN), Q next_try,
 	                       Q attempts) */
 	M_SCHED_RUN,        /* sched -> queue: Q msgid, S channel, S host, Q n, n x Q idx */
-	M_SCHED_RESULT,     /* queue -> sched: Q msgid, Q idx, Q dstatus, Q next_try, S diag */
+	M_SCHED_RESULT,     /* queue -> sched: Q msgid, Q idx, Q dstatus, Q next_try, S diag,
+	                       Q scope (enum dscope of a D_TEMP: 1 = the destination failed) */
 	M_SCHED_FLUSH,      /* anyone -> sched: retry everything now */
 	M_SCHED_CTL,        /* queue -> sched: Q op (0 = forget every item of the message,
 	                       1 = make them ready now), Q msgid */
 
-	/* queue -> mda: one delivery of one recipient; fd = message file, read only */
-	M_DELIVER = 40,     /* Q msgid, Q idx, S sender, target fields (as above) */
-	M_DELIVERED,        /* mda -> queue: Q msgid, Q idx, Q dstatus, S diag */
+	/* queue -> the role that runs a channel (mda: local, prog; mta: smtp, qmqp, cluster, lmtp):
+	   one delivery request, the same for every transport (ternd/dreq.h); fd = the message file,
+	   read only (LF line ends) */
+	M_DELIVER = 40,     /* Q job, Q msgid, S channel, S host, S sender, Q size (bytes of the
+	                       message), Q arrival (unix time it was queued), Q n (1..DREQ_MAXRCPT),
+	                       n x (Q idx, target fields (as above): channel and host equal the
+	                       request's). host is the scheduler thread's host: for smtp a domain (MX
+	                       lookup) or, from smtproutes or an address literal, "name:port" /
+	                       "[1.2.3.4]:port" / "[2001:db8::1]:port" (no MX lookup); for qmqp
+	                       "qmqpservers"; for cluster the other node's mailHost as a relay */
+	M_DELIVERED,        /* that role -> queue: Q job, Q msgid, Q n, n x (Q idx, Q dstatus,
+	                       Q scope (enum dscope: 1 = a temporary failure of the destination, not
+	                       of the recipient), S diag, S remote host "name[addr]" or ""). A request
+	                       may be answered in several of these; each recipient once. */
 
 	/* mda <-> parent */
 	M_FORK_LOCAL = 50,  /* mda -> parent: Q job, Q uid, Q gid, S home, Q argc, argc x S arg,
@@ -91,17 +103,7 @@ enum msgtype {
 	/* anyone -> parent */
 	M_LOG_REOPEN = 60,
 
-	/* queue -> mta: one SMTP transaction: one message to one destination for n recipients
-	   of that message; fd = the message, read only (LF line ends; mta sends CRLF, dot-stuffed).
-	   host is the scheduler thread's host: a domain (MX lookup) or, from smtproutes or an
-	   address literal, "name:port" / "[1.2.3.4]:port" / "[2001:db8::1]:port" (no MX lookup). */
-	M_MTA_DELIVER = 70, /* Q job, Q msgid, S host, S sender, Q size (bytes of the message),
-	                       Q n, n x (Q idx, S recipient address) [, S channel: "smtp" (also
-	                       when absent), "qmqp" (host "qmqpservers": QMQP to qmqpservers) or
-	                       "cluster" (a forward to another node of the cluster, host = its
-	                       mailHost as a relay: doc/CLUSTER.md)] */
-	M_MTA_RESULT,       /* mta -> queue: Q job, Q msgid, Q n, n x (Q idx, Q dstatus, S diag,
-	                       S remote host "name[addr]" or "") — one result per recipient */
+	/* 70, 71: retired (the mta's own request and result, now M_DELIVER / M_DELIVERED) */
 
 	/* mta -> lookup: DNS (lookup owns the resolver) */
 	M_MX_RESOLVE = 80,  /* S name, Q mode (0 = MX then A/AAAA fallback, 1 = A/AAAA of name only)

@@ -5,7 +5,7 @@
  * SCRIPT, one command a line (# comments):
  *   mx NAME ok HOST=ADDR...      the fake lookup's answer for NAME (any mode); names not
  *   mx NAME nodomain|nullmx|temp listed resolve to NAME=127.0.0.1
- *   job HOST SENDER FILE RCPT... send M_MTA_DELIVER (SENDER "-" = <>; FILE = the message)
+ *   job HOST SENDER FILE RCPT... send M_DELIVER (SENDER "-" = <>; FILE = the message)
  *   cjob HOST SENDER FILE RCPT... the same on channel "cluster" (doc/CLUSTER.md)
  *   chjob CHANNEL HOST SENDER FILE RCPT...  the same on channel CHANNEL (any word)
  *   wait                         until every job sent so far has its result
@@ -14,9 +14,10 @@
  * At the end of the script: wait for the results, close the queue channel and the parent's
  * (the role exits when its parent goes away), reap the role.
  * Output, one line each: "resolve NAME MODE", "result job=J rcpt=R status=ok|temp|perm
- * remote=R diag=D", "exit N". The role logs to stderr. Trusts: its caller, the test. */
+ * remote=R scope=rcpt|site diag=D", "exit N". The role logs to stderr. Trusts: its caller, the test. */
 #include "ternd/mta/mta.h"
 #include "ternd/proto.h"
+#include "ternd/dreq.h"
 #include "ternd/role.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -68,11 +69,12 @@ static void on_result(struct msg_reader *r)
 	(void)msgid;
 	static const char *names[] = { "pending", "ok", "temp", "perm" };
 	for (uint64_t i = 0; i < n && !r->err; i++) {
-		uint64_t idx = msg_get_u64(r), st = msg_get_u64(r);
+		uint64_t idx = msg_get_u64(r), st = msg_get_u64(r), scope = msg_get_u64(r);
 		const char *diag = msg_get_str(r), *remote = msg_get_str(r);
-		printf("result job=%llu rcpt=%s status=%s remote=%s diag=%s\n",
+		printf("result job=%llu rcpt=%s status=%s remote=%s scope=%s diag=%s\n",
 		       (unsigned long long)job, j && idx < j->n ? j->rcpt[idx] : "?",
-		       st < 4 ? names[st] : "?", *remote ? remote : "-", diag);
+		       st < 4 ? names[st] : "?", *remote ? remote : "-",
+		       scope == DSCOPE_SITE ? "site" : "rcpt", diag);
 	}
 	if (msg_done(r) < 0 || !j || j->done)
 		printf("bad_result job=%llu\n", (unsigned long long)job);
@@ -116,7 +118,7 @@ static void answer_mx(uint32_t id, const char *name, uint64_t mode)
 static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r, int fd,
                     void *arg)
 {
-	if (type == M_MTA_RESULT) {
+	if (type == M_DELIVERED) {
 		on_result(r);
 	} else if (type == M_MX_RESOLVE) {
 		const char *name = msg_get_str(r);
@@ -170,21 +172,23 @@ static void cmd_job(char **f, size_t n, const char *channel)
 		perror(f[3]);
 		exit(2);
 	}
-	struct msg out;
-	msg_init(&out, M_MTA_DELIVER, 0);
-	msg_u64(&out, njobs);
-	msg_u64(&out, 0x1000 + njobs);
-	msg_str(&out, f[1]);
-	msg_str(&out, strcmp(f[2], "-") == 0 ? "" : f[2]);
-	msg_u64(&out, (uint64_t)sb.st_size);
-	msg_u64(&out, n - 4);
+	struct dreq d = { .job = njobs, .msgid = 0x1000 + njobs, .host = f[1],
+	                  .channel = (char *)(channel ? channel : "smtp"),
+	                  .sender = strcmp(f[2], "-") == 0 ? "" : f[2],
+	                  .size = (uint64_t)sb.st_size, .arrival = 0 };
+	struct dreq_rcpt rr[MAXRCPT];
 	for (size_t i = 4; i < n && j->n < MAXRCPT; i++) {
 		j->rcpt[j->n] = f[i];
-		msg_u64(&out, j->n++);
-		msg_str(&out, f[i]);
+		rr[j->n] = (struct dreq_rcpt){ .idx = j->n, .t = { .channel = d.channel, .host = f[1],
+		          .address = f[i], .user = "", .home = "", .local = "", .ext = "",
+		          .domain = "", .instruction = "", .profile = "" } };
+		j->n++;
 	}
-	if (channel)
-		msg_str(&out, channel);
+	d.n = j->n;
+	d.r = rr;
+	struct msg out;
+	msg_init(&out, M_DELIVER, 0);
+	dreq_put(&out, &d);
 	msg_fd(&out, fd);
 	chan_send(chq, &out);
 	outstanding++;

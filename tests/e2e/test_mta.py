@@ -28,7 +28,7 @@ except ImportError:          # pragma: no cover - the test machine has python3-a
     Controller = SMTP = None
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
-RESULT_RE = re.compile(r"^result job=(\d+) rcpt=(\S+) status=(\w+) remote=(\S+) diag=(.*)$")
+RESULT_RE = re.compile(r"^result job=(\d+) rcpt=(\S+) status=(\w+) remote=(\S+) scope=\w+ diag=(.*)$")
 
 
 # --------------------------------------------------------------------------- the driver
@@ -39,7 +39,8 @@ def driver():
     d, exe = build_driver("mta_driver", ["tests/e2e/mta_driver.c", "src/ternd/mta/mta.c",
                                          "src/ternd/mta/mta_session.c", "src/ternd/mta/mta_qmqp.c",
                                          "src/ternd/mta/mta_cluster.c",
-                                         "src/ternd/role.c"],
+                                         "src/ternd/role.c", "src/ternd/dreq.c",
+                                         "src/ternd/proto.c"],
                           "MTA_DRIVER_CFLAGS")
     yield exe
     shutil.rmtree(d, ignore_errors=True)

@@ -151,8 +151,8 @@ static void engine_turn(struct smtpc *c, struct smtpc_txn *t, int *started, int 
 
 static void fuzz_engine(const char *in, size_t n, unsigned seed)
 {
-	struct smtpc_rcpt r[3] = { { "a@b", 0, 0, NULL }, { "c@d", 0, 0, NULL },
-	                           { "e@f", 0, 0, NULL } };
+	struct smtpc_rcpt r[3] = { { "a@b", 0, 0, NULL, 0 }, { "c@d", 0, 0, NULL, 0 },
+	                           { "e@f", 0, 0, NULL, 0 } };
 	struct smtpc_txn t = { "s@x", 10, seed & 1, r, 1 + seed % 3, 0, 0, 0 };
 	struct smtpc *c = smtpc_new("fuzz.test");
 	int started = 1, fed = 0;

@@ -33,7 +33,7 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	{ R_QUEUE, R_LOOKUP, { M_ROUTE_RESULT } },
 	{ R_QUEUE, R_SCHED, { M_SCHED_RUN, M_SCHED_ETRN_RESULT } },
 	{ R_QUEUE, R_MDA, { M_DELIVERED } },
-	{ R_QUEUE, R_MTA, { M_MTA_RESULT } },
+	{ R_QUEUE, R_MTA, { M_DELIVERED } },
 	{ R_QUEUE, R_CONTROL, { M_MSG_OPEN, M_MSG_COMMIT, M_MSG_ABORT, M_Q_OP, M_Q_LIST, M_Q_READ,
 	                        M_Q_AGENTS, M_Q_STAGE_DONE } },
 	{ R_SCHED, R_PARENT, { M_PEER_NEW } },
@@ -43,7 +43,7 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	{ R_MDA, R_PARENT, { M_PEER_NEW, M_FORKED, M_CHILD_EXIT } },
 	{ R_MDA, R_QUEUE, { M_DELIVER } },
 	{ R_MTA, R_PARENT, { M_PEER_NEW } },
-	{ R_MTA, R_QUEUE, { M_MTA_DELIVER } },
+	{ R_MTA, R_QUEUE, { M_DELIVER } },
 	{ R_MTA, R_LOOKUP, { M_MX_RESULT } },
 	{ R_MTA, R_CONTROL, { M_MTA_TCPTO } },
 	{ R_CONTROL, R_PARENT, { M_PEER_NEW } },
@@ -55,7 +55,7 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 };
 /* the types that may carry a descriptor */
 static const uint32_t with_fd[] = { M_MSG_OPENED, M_DELIVER, M_FORK_LOCAL, M_FORKED,
-                                    M_MTA_DELIVER, M_Q_READ_RESULT, M_PEER_NEW,
+                                    M_Q_READ_RESULT, M_PEER_NEW,
                                     M_POP_READY };
 
 static int in_spec(enum role to, enum role from, uint32_t type)

@@ -476,7 +476,7 @@ static void test_conversations(void)
 /* two messages on one connection: RSET before the second; then QUIT */
 static void test_reuse(void)
 {
-	struct smtpc_rcpt r1[1] = { { "a@b", 0, 0, NULL } }, r2[1] = { { "c@d", 0, 0, NULL } };
+	struct smtpc_rcpt r1[1] = { { "a@b", 0, 0, NULL, 0 } }, r2[1] = { { "c@d", 0, 0, NULL, 0 } };
 	struct smtpc_txn t1 = { "s@x", 1, 0, r1, 1, 0, 0, 0 }, t2 = { "", 1, 0, r2, 1, 0, 0, 0 };
 	struct smtpc *c = smtpc_new("me.test");
 	struct buf *out = smtpc_out(c);
@@ -519,7 +519,7 @@ static void test_reuse(void)
 /* a failed RSET on a reused connection: retry elsewhere, nothing was sent */
 static void test_rset_fails(void)
 {
-	struct smtpc_rcpt r1[1] = { { "a@b", 0, 0, NULL } }, r2[1] = { { "c@d", 0, 0, NULL } };
+	struct smtpc_rcpt r1[1] = { { "a@b", 0, 0, NULL, 0 } }, r2[1] = { { "c@d", 0, 0, NULL, 0 } };
 	struct smtpc_txn t1 = { "s@x", 1, 0, r1, 1, 0, 0, 0 }, t2 = { "s@x", 1, 0, r2, 1, 0, 0, 0 };
 	struct smtpc *c = smtpc_new("me.test");
 	smtpc_begin(c, &t1);
@@ -624,7 +624,7 @@ static void test_tls_auth(void)
 {
 	for (size_t k = 0; k < sizeof tconvs / sizeof tconvs[0]; k++) {
 		const struct tconv *cv = &tconvs[k];
-		struct smtpc_rcpt r[1] = { { "r@b", 0, 0, NULL } };
+		struct smtpc_rcpt r[1] = { { "r@b", 0, 0, NULL, 0 } };
 		struct smtpc_txn t = { "s@a", 1, 0, r, 1, 0, 0, 0 };
 		fprintf(stderr, "tls/auth conversation: %s\n", cv->name);
 		struct smtpc *c = smtpc_new("client.test");
@@ -667,7 +667,7 @@ static void test_tls_auth(void)
 static void test_tls_dropped(void)
 {
 	static const char inj[] = "250-fake\r\n250 AUTH PLAIN\r\n";
-	struct smtpc_rcpt r[1] = { { "r@b", 0, 0, NULL } };
+	struct smtpc_rcpt r[1] = { { "r@b", 0, 0, NULL, 0 } };
 	struct smtpc_txn t = { "s@a", 1, 0, r, 1, 0, 0, 0 };
 	struct smtpc *c = smtpc_new("client.test");
 	smtpc_set_tls(c, SMTPC_TLS_MAY);
@@ -697,7 +697,7 @@ static void test_greet_check(void)
 	static const int verdicts[] = { SMTPC_OPEN, SMTPC_TEMP, SMTPC_PERM };
 	for (size_t i = 0; i < 3; i++) {
 		int v = verdicts[i];
-		struct smtpc_rcpt r[2] = { { "r@b", 0, 0, NULL }, { "q@b", 0, 0, NULL } };
+		struct smtpc_rcpt r[2] = { { "r@b", 0, 0, NULL, 0 }, { "q@b", 0, 0, NULL, 0 } };
 		struct smtpc_txn t = { "s@a", 1, 0, r, 2, 0, 0, 0 };
 		struct smtpc *c = smtpc_new("client.test");
 		smtpc_set_greet_check(c, greet_verdict, &v);

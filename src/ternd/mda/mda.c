@@ -9,6 +9,8 @@
  * unreported (the queue redoes them); the parent's channel closing ends the role. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
+#include "ternd/dreq.h"
+#include "mail/channel.h"
 #include "lib/ev.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
@@ -24,7 +26,7 @@
 
 struct job {
 	struct hnode h;               /* key = job number */
-	uint64_t msgid, idx;
+	uint64_t reqjob, msgid, idx;  /* the queue's request, message and slot */
 	char out[OUT_MAX + 1];
 	size_t outlen;
 	int pipefd;
@@ -40,14 +42,14 @@ static struct chan *ch_queue, *ch_parent;
 static struct hmap jobs;
 static uint64_t job_seq;
 
-static void report(uint64_t msgid, uint64_t idx, int st, const char *diag)
+/* one recipient's result (ternd/dreq.h): a local delivery's temporary failure is the
+ * recipient's (a full mailbox, a busy program), never the destination's */
+static void report(uint64_t reqjob, uint64_t msgid, uint64_t idx, int st, const char *diag)
 {
 	struct msg out;
-	msg_init(&out, M_DELIVERED, 0);
-	msg_u64(&out, msgid);
-	msg_u64(&out, idx);
-	msg_u64(&out, (uint64_t)st);
-	msg_str(&out, diag);
+	struct dres x = { .idx = idx, .st = st, .scope = DSCOPE_RCPT, .diag = diag, .remote = "" };
+	dres_begin(&out, reqjob, msgid, 1);
+	dres_put(&out, &x);
 	chan_send(ch_queue, &out);
 }
 
@@ -80,7 +82,7 @@ static void job_finish(struct job *j)
 		         WIFSIGNALED(j->status) ? WTERMSIG(j->status) : 0, *j->out ? ": " : "", j->out);
 	}
 	if (!j->orphan)
-		report(j->msgid, j->idx, st, diag);
+		report(j->reqjob, j->msgid, j->idx, st, diag);
 	hmap_del(&jobs, j->h.key);
 	if (j->rev)
 		ev_free(j->rev);
@@ -112,25 +114,14 @@ static void job_read(int fd, short what, void *arg)
 	}
 }
 
-static void on_deliver(struct msg_reader *r, int fd)
+/* one tern-local run for one recipient of a request; fd is the message (kept open) */
+static void deliver_one(const struct dreq *d, const struct target *tp, uint64_t idx, int fd)
 {
-	uint64_t msgid = msg_get_u64(r), idx = msg_get_u64(r);
-	const char *sender = msg_get_str(r);
-	struct target t;
-	int bad = proto_get_target(r, &t) < 0;
-	if (msg_done(r) < 0 || bad || fd < 0) {   /* a malformed one: the codec logs it */
-		if (!r->err)
-			log_err("event=bad_message peer=queue type=deliver");
-		if (fd >= 0)
-			close(fd);
-		if (t.channel)
-			target_free(&t);
-		report(msgid, idx, D_TEMP, "internal error: bad delivery request");
-		return;
-	}
+	struct target t = *tp;
 	struct job *j = xcalloc(1, sizeof *j);
 	j->h.key = ++job_seq;
-	j->msgid = msgid;
+	j->reqjob = d->job;
+	j->msgid = d->msgid;
 	j->idx = idx;
 	j->pipefd = -1;
 	snprintf(j->addr, sizeof j->addr, "%s", t.address);
@@ -153,7 +144,7 @@ static void on_deliver(struct msg_reader *r, int fd)
 		argv[argc++] = "-p";       /* a directory user's delivery profile */
 		argv[argc++] = t.profile;
 	}
-	const char *rest[] = { t.user, t.home, t.local, dash, t.ext, t.domain, sender,
+	const char *rest[] = { t.user, t.home, t.local, dash, t.ext, t.domain, d->sender,
 	                       cfg->aliasempty, t.instruction };
 	for (size_t i = 0; i < (*t.instruction ? 9u : 8u); i++)
 		argv[argc++] = rest[i];
@@ -171,10 +162,45 @@ static void on_deliver(struct msg_reader *r, int fd)
 	msg_u64(&out, argc);
 	for (size_t i = 0; i < argc; i++)
 		msg_str(&out, argv[i]);
-	msg_fd(&out, fd);
+	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dup < 0) {
+		report(j->reqjob, j->msgid, j->idx, D_TEMP, "cannot duplicate the message descriptor");
+		hmap_del(&jobs, j->h.key);
+		free(j);
+		msg_discard(&out);
+		buf_free(&quota);
+		return;
+	}
+	msg_fd(&out, dup);
 	chan_send(ch_parent, &out);
 	buf_free(&quota);
-	target_free(&t);
+}
+
+/* M_DELIVER (ternd/dreq.h): each recipient of a local-transport request is its own
+ * tern-local run (text after each address, seed 004), reported on its own */
+static void on_deliver(struct msg_reader *r, int fd)
+{
+	struct dreq d;
+	if (dreq_get(r, &d) < 0 || fd < 0) {   /* a malformed one: the codec logs it */
+		if (fd >= 0)
+			close(fd);
+		if (!r->err)
+			log_err("event=bad_message peer=queue type=deliver");
+		struct msg out;                    /* refused whole: the queue defers its recipients */
+		dres_begin(&out, d.job, d.msgid, 0);
+		chan_send(ch_queue, &out);
+		dreq_free(&d);
+		return;
+	}
+	const struct channel_row *row = channel_find(&cfg->channels, d.channel);
+	for (size_t k = 0; k < d.n; k++) {
+		if (!row || row->transport != CHANNEL_T_LOCAL)
+			report(d.job, d.msgid, d.r[k].idx, D_TEMP, "channel not run by the local delivery agent (#4.3.5)");
+		else
+			deliver_one(&d, &d.r[k].t, d.r[k].idx, fd);
+	}
+	close(fd);
+	dreq_free(&d);
 }
 
 static void on_forked(struct msg_reader *r, int fd)
@@ -189,7 +215,7 @@ static void on_forked(struct msg_reader *r, int fd)
 	if (st != 0 || fd < 0) {
 		if (fd >= 0)
 			close(fd);
-		report(j->msgid, j->idx, D_TEMP, "could not start tern-local");
+		report(j->reqjob, j->msgid, j->idx, D_TEMP, "could not start tern-local");
 		hmap_del(&jobs, jn);
 		free(j);
 		return;

@@ -1,8 +1,8 @@
-/* mta — the outbound SMTP role (MMDF's smtp channel, qmail-remote). For each M_MTA_DELIVER
- * from the queue (one message, one destination, n recipients) it finds the addresses
+/* mta — the outbound SMTP role (MMDF's smtp channel, qmail-remote). For each M_DELIVER
+ * (ternd/dreq.h) from the queue (one message, one destination, n recipients) it finds the addresses
  * (M_MX_RESOLVE to lookup: MX for a domain, A/AAAA for "name:port", none for a literal),
  * delivers through a connection of that destination (a new one, or an idle one reused after
- * RSET) and answers one M_MTA_RESULT with a result per recipient — always, also when the
+ * RSET) and answers one M_DELIVERED with a result per recipient — always, also when the
  * connection dies half way (every unfinished recipient: D_TEMP).
  * Owns: destinations (per-destination connection limit, idle connections and the jobs
  * waiting for one), DNS requests in flight, qmail-tcpto's table. Never touches the spool:
@@ -25,6 +25,7 @@
 #include "ternd/mta/mta_qmqp.h"
 #include "ternd/mta/mta_cluster.h"
 #include "ternd/proto.h"
+#include "ternd/dreq.h"
 #include "ternd/role.h"
 #include "lib/ev.h"
 #include "lib/hmap.h"
@@ -45,7 +46,6 @@
 #define MTA_CONN_MAXMSGS  ((size_t)cfg->smtpreusecount)
 #define MTA_IDLE_MS       ((long)cfg->smtpreusetime * 1000)
 #define MTA_REUSE_TRIES   2         /* a job may meet a dead reused connection this often */
-#define MTA_MAXRCPT       100000
 #define MTA_MAXADDRS      64        /* addresses tried per delivery */
 #define MTA_DEST_BUCKETS  1024
 #define MTA_SCAN_CHUNK    65536
@@ -189,31 +189,27 @@ static void mta_job_free(struct mta_job *j)
 	free(j);
 }
 
-/* the one M_MTA_RESULT of a job; frees it */
+/* the one M_DELIVERED of a job (ternd/dreq.h), a result for every recipient; frees it. A
+ * temporary failure is the recipient's when the server said so about that recipient alone
+ * (its RCPT reply), else the destination's (no connection, 421, MAIL or DATA refused). */
 static void mta_report(struct mta_job *j)
 {
 	struct msg out;
-	msg_init(&out, M_MTA_RESULT, 0);
-	msg_u64(&out, j->job);
-	msg_u64(&out, j->msgid);
-	msg_u64(&out, j->txn.n + j->nbad);
+	dres_begin(&out, j->job, j->msgid, j->txn.n + j->nbad);
 	for (size_t i = 0; i < j->txn.n; i++) {
 		const struct smtpc_rcpt *x = &j->txn.rcpt[i];
 		int st = x->status == SMTPC_OPEN ? D_TEMP : x->status;
 		const char *diag = x->diag ? x->diag : "internal error: no result";
-		msg_u64(&out, j->idx[i]);
-		msg_u64(&out, (uint64_t)st);
-		msg_str(&out, diag);
-		msg_str(&out, j->remote);
+		struct dres r = { .idx = j->idx[i], .st = st, .diag = diag, .remote = j->remote,
+		                  .scope = x->own ? DSCOPE_RCPT : DSCOPE_SITE };
+		dres_put(&out, &r);
 		mta_log_rcpt(j, x->addr, st, diag, j->remote);
 	}
 	const char *bad = mta_addr_ok(j->sender, 1) ? "malformed recipient address (#5.1.3)"
 	                                            : "malformed sender address (#5.1.7)";
 	for (size_t i = 0; i < j->nbad; i++) {
-		msg_u64(&out, j->badidx[i]);
-		msg_u64(&out, D_PERM);
-		msg_str(&out, bad);
-		msg_str(&out, "");
+		struct dres r = { .idx = j->badidx[i], .st = D_PERM, .diag = bad, .remote = "" };
+		dres_put(&out, &r);
 		log_info("event=failed id=%016llx job=%llu idx=%llu reply=\"%s\"",
 		         (unsigned long long)j->msgid, (unsigned long long)j->job,
 		         (unsigned long long)j->badidx[i], bad);
@@ -228,6 +224,7 @@ static void mta_finish_all(struct mta_job *j, int st, const char *diag)
 	smtpc_txn_reset(&j->txn);
 	for (size_t i = 0; i < j->txn.n; i++) {
 		j->txn.rcpt[i].status = st;
+		j->txn.rcpt[i].own = 0;          /* the destination's, not the recipient's */
 		j->txn.rcpt[i].diag = xstrdup(diag);
 	}
 	mta_report(j);
@@ -510,26 +507,25 @@ static int mta_eightbit(int fd)
 	return found;
 }
 
-static void mta_job_rcpts(struct mta_job *j, struct msg_reader *r, uint64_t n)
+static void mta_job_rcpts(struct mta_job *j, const struct dreq *d)
 {
-	j->txn.rcpt = xcalloc(n ? n : 1, sizeof *j->txn.rcpt);
-	j->idx = xcalloc(n ? n : 1, sizeof *j->idx);
-	j->badidx = xcalloc(n ? n : 1, sizeof *j->badidx);
+	j->txn.rcpt = xcalloc(d->n ? d->n : 1, sizeof *j->txn.rcpt);
+	j->idx = xcalloc(d->n ? d->n : 1, sizeof *j->idx);
+	j->badidx = xcalloc(d->n ? d->n : 1, sizeof *j->badidx);
 	int sender_ok = mta_addr_ok(j->sender, 1);
-	for (uint64_t i = 0; i < n && !r->err; i++) {
-		uint64_t idx = msg_get_u64(r);
-		const char *a = msg_get_str(r);
+	for (size_t i = 0; i < d->n; i++) {
+		const char *a = d->r[i].t.address;
 		if (!sender_ok || !mta_addr_ok(a, 0)) {
-			j->badidx[j->nbad++] = idx;
+			j->badidx[j->nbad++] = d->r[i].idx;
 			continue;
 		}
-		j->idx[j->txn.n] = idx;
+		j->idx[j->txn.n] = d->r[i].idx;
 		j->txn.rcpt[j->txn.n++].addr = xstrdup(a);
 	}
 }
 
-/* M_MTA_DELIVER's channel word: 0, or -1 for one the mta does not deliver (not in the
- * channel table, or run by the mda) */
+/* a request's channel: 0, or -1 for one the mta does not deliver (not in the channel table,
+ * or run by another role) */
 static int mta_channel_parse(const char *word, enum mta_channel *ch)
 {
 	const struct channel_row *r = channel_find(&cfg->channels, word);
@@ -540,36 +536,41 @@ static int mta_channel_parse(const char *word, enum mta_channel *ch)
 	return 0;
 }
 
+/* M_DELIVER (ternd/dreq.h): one message, one destination, n recipients */
 static void mta_on_deliver(struct msg_reader *r, int fd)
 {
-	struct mta_job *j = xcalloc(1, sizeof *j);
-	j->fd = fd;
-	j->job = msg_get_u64(r);
-	j->msgid = msg_get_u64(r);
-	j->host = xstrdup(msg_get_str(r));
-	j->sender = xstrdup(msg_get_str(r));
-	j->txn.sender = j->sender;
-	j->txn.size = msg_get_u64(r);
-	uint64_t n = msg_get_u64(r);
-	if (!r->err && n <= MTA_MAXRCPT)
-		mta_job_rcpts(j, r, n);
-	const char *channel = !r->err && r->off < r->len ? msg_get_str(r)
-	                      : channel_transport_name(CHANNEL_T_SMTP);   /* absent: smtp */
-	if (msg_done(r) < 0 || n > MTA_MAXRCPT || fd < 0) {
+	struct dreq d;
+	if (dreq_get(r, &d) < 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
 		if (!r->err)                         /* else the codec logs it */
-			log_err("event=bad_message peer=queue type=mta_deliver job=%llu",
-			        (unsigned long long)j->job);
-		mta_finish_all(j, D_TEMP, "internal error: malformed delivery request");
+			log_err("event=bad_message peer=queue type=deliver job=%llu",
+			        (unsigned long long)d.job);
+		struct msg out;                    /* refused whole: the queue defers its recipients */
+		dres_begin(&out, d.job, d.msgid, 0);
+		chan_send(ch_queue, &out);
+		dreq_free(&d);
 		return;
 	}
-	if (mta_channel_parse(channel, &j->channel) < 0) {
+	struct mta_job *j = xcalloc(1, sizeof *j);
+	j->fd = fd;
+	j->job = d.job;
+	j->msgid = d.msgid;
+	j->host = xstrdup(d.host);
+	j->sender = xstrdup(d.sender);
+	j->txn.sender = j->sender;
+	j->txn.size = d.size;
+	mta_job_rcpts(j, &d);
+	if (mta_channel_parse(d.channel, &j->channel) < 0) {
 		char q[80];
 		log_err("event=unknown_channel job=%llu id=%016llx channel=%s",
 		        (unsigned long long)j->job, (unsigned long long)j->msgid,
-		        log_quote(q, sizeof q, channel, strlen(channel)));
+		        log_quote(q, sizeof q, d.channel, strlen(d.channel)));
+		dreq_free(&d);
 		mta_finish_all(j, D_TEMP, "unknown delivery channel (#4.3.5)");
 		return;
 	}
+	dreq_free(&d);
 	if (j->txn.n == 0 || stopping) {
 		if (stopping)
 			mta_finish_all(j, D_TEMP, "mta shutting down");
@@ -585,10 +586,10 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 		mta_finish_all(j, D_PERM, CLUSTER_LOOP_DIAG);
 		return;
 	}
-	struct mta_dest *d = j->dest = mta_dest_get(j->host, j->channel);
-	if (d->mode == DEST_BAD) {
+	struct mta_dest *d2 = j->dest = mta_dest_get(j->host, j->channel);
+	if (d2->mode == DEST_BAD) {
 		mta_finish_all(j, D_TEMP, "bad destination (check smtproutes): cannot parse the host");
-		mta_dest_kick(d);
+		mta_dest_kick(d2);
 		return;
 	}
 	j->txn.eightbit = mta_eightbit(fd);
@@ -729,7 +730,7 @@ static void mta_on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		return;
 	}
 	switch (type) {
-	case M_MTA_DELIVER: mta_on_deliver(r, fd); return;
+	case M_DELIVER: mta_on_deliver(r, fd); return;
 	case M_MX_RESULT: mta_on_mx_result(id, r); break;
 	case M_MTA_TCPTO: mta_on_tcpto(c, id, r); break;
 	default: log_err("event=unexpected_message peer=%s type=%u", chan_peer(c), type);

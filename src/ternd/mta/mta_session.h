@@ -19,7 +19,7 @@ struct mta_addr {                /* one address to try, in order */
 	int port;
 };
 
-/* a job's channel: M_MTA_DELIVER's last field, parsed once by mta.c; a word it does not know
+/* a job's channel: M_DELIVER's channel, parsed once by mta.c; a word it does not know
  * (e.g. "local") defers the job */
 enum mta_channel {
 	MTA_CH_SMTP = 0,             /* "smtp", or no field: SMTP to host's MX or route */
@@ -27,7 +27,7 @@ enum mta_channel {
 	MTA_CH_CLUSTER,              /* "cluster": a forward to another node (doc/CLUSTER.md) */
 };
 
-struct mta_job {                 /* one M_MTA_DELIVER: one message, n recipients, one host */
+struct mta_job {                 /* one M_DELIVER: one message, n recipients, one host */
 	struct mta_job *next, *prev; /* mta.c's lists */
 	uint64_t job, msgid;
 	char *host, *sender;

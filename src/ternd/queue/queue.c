@@ -9,6 +9,7 @@
 #include "ternd/queue/queue_fs.h"
 #include "ternd/queue/queue_pid.h"
 #include "ternd/proto.h"
+#include "ternd/dreq.h"
 #include "ternd/role.h"
 #include "mail/retry.h"
 #include "lib/ev.h"
@@ -153,6 +154,7 @@ static void sched_result(struct qmsg *m, uint32_t i)
 	msg_u64(&out, (uint64_t)st);
 	msg_u64(&out, (uint64_t)s->next);
 	msg_str(&out, s->diag);
+	msg_u64(&out, st == D_TEMP && (m->sf[i] & SF_SITE) ? DSCOPE_SITE : DSCOPE_RCPT);
 	chan_send(queue_ch_sched, &out);
 }
 
@@ -689,8 +691,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	case M_MSG_ABORT: on_msg_abort(c, r); break;
 	case M_ROUTE_RESULT: queue_on_route_result(id, r); break;
 	case M_SCHED_RUN: queue_on_sched_run(r); break;
-	case M_DELIVERED: queue_on_delivered(r); break;
-	case M_MTA_RESULT: queue_on_mta_result(r); break;
+	case M_DELIVERED: queue_on_delivered(c == queue_ch_mda ? R_MDA : R_MTA, r); break;
 	case M_SCHED_ETRN:            /* smtp -> scheduler, through us (same id, same payload) */
 	case M_SCHED_ETRN_RESULT:     /* scheduler -> smtp */
 		queue_etrn_recv(type, id, r);

@@ -15,6 +15,7 @@
 #define SF_ADD      0x04   /* tell the scheduler about it after the journal sync */
 #define SF_RESULT   0x08   /* report its result to the scheduler after the sync */
 #define SF_REDO     0x10   /* deferred because its delivery agent died: run it when it is back */
+#define SF_SITE     0x20   /* its last temporary failure was the destination's (DSCOPE_SITE) */
 
 struct qmsg {
 	struct hnode h;            /* key = id; must be first */
@@ -57,15 +58,17 @@ void queue_sched_announce_all(void);            /* feed a new scheduler */
 /* queue_deliver.c */
 void queue_route_slot(struct qmsg *m, uint32_t slot);  /* ask lookup (or tell the scheduler) */
 void queue_fail_slot(struct qmsg *m, uint32_t i, const char *status, const char *diag);
-void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote);
+/* st: enum dstatus; scope: enum dscope (ternd/dreq.h) of a D_TEMP */
+void queue_record_result(struct qmsg *m, uint32_t i, int st, int scope, const char *diag,
+                         const char *remote);
 void queue_on_route_result(uint32_t reqid, struct msg_reader *r);
 /* the enhanced status in a diagnostic ("451 4.7.1 ..."), its class forced to cls; else cls.0.0 */
 void status_from_diag(const char *diag, char cls, char *out, size_t outsz);
 /* every recipient whose routing was deferred (a lookup tempfail) is routed again now */
 void queue_reroute_all(void);
 void queue_on_sched_run(struct msg_reader *r);
-void queue_on_mta_result(struct msg_reader *r);
-void queue_on_delivered(struct msg_reader *r);
+/* M_DELIVERED from role `from` (R_MDA or R_MTA) */
+void queue_on_delivered(int from, struct msg_reader *r);
 void queue_deliver_init(void);
 void queue_reroute(struct qmsg *m, int64_t now);       /* route its unrouted slots again */
 void queue_deliver_peer_lost(int role);         /* lookup, mda or mta died: fail over */

@@ -9,6 +9,7 @@
 #include "ternd/queue/queue.h"
 #include "ternd/queue/queue_fs.h"
 #include "ternd/proto.h"
+#include "ternd/dreq.h"
 #include "ternd/role.h"
 #include "mail/retry.h"
 #include "mail/table.h"
@@ -23,7 +24,18 @@
 struct rreq { struct hnode h; uint64_t msgid; uint32_t slot; };
 static struct hmap rreqs;         /* route request id -> struct rreq */
 static uint32_t rreq_seq;
-static uint64_t mta_job_seq;
+static uint64_t djob_seq;
+
+/* a delivery request in flight (ternd/dreq.h): its results must name it, come from the role
+ * it went to, and be about its own recipients, each once */
+struct djob {
+	struct hnode h;                /* key = the request's job number */
+	uint64_t msgid;
+	int role;                      /* R_MDA or R_MTA */
+	size_t n, left;
+	uint32_t *idx;                 /* the slots; UINT32_MAX once answered */
+};
+static struct hmap djobs;
 
 #define REROUTE_S 30          /* a tempfailed route is tried again after this */
 #define REDO_S    60          /* ...a delivery whose agent died, unless the agent is back first */
@@ -268,7 +280,8 @@ void status_from_diag(const char *diag, char cls, char *out, size_t outsz)
 	snprintf(out, outsz, "%c.0.0", cls);
 }
 
-void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, const char *remote)
+void queue_record_result(struct qmsg *m, uint32_t i, int st, int scope, const char *diag,
+                         const char *remote)
 {
 	struct slot *s = &m->env.slots[i];
 	struct buf rec;
@@ -294,6 +307,10 @@ void queue_record_result(struct qmsg *m, uint32_t i, int st, const char *diag, c
 	queue_journal_add(m, &rec, rec.p[0] != 'Z');
 	buf_free(&rec);
 	m->sf[i] |= SF_RESULT;
+	if (st == D_TEMP && scope == DSCOPE_SITE)
+		m->sf[i] |= SF_SITE;
+	else
+		m->sf[i] &= (unsigned char)~SF_SITE;
 	char id[17];
 	env_idstr(m->env.id, id);
 	log_info("event=delivery id=%s slot=%u rcpt=<%s> channel=%s relay=%s status=%s diag=\"%s\"",
@@ -317,76 +334,84 @@ static void defer_redo(struct qmsg *m, uint32_t i, const char *why)
 	msg_u64(&out, m->env.id); msg_u64(&out, i); msg_u64(&out, D_TEMP);
 	msg_u64(&out, (uint64_t)(queue_now() + REDO_S));
 	msg_str(&out, why);
+	msg_u64(&out, DSCOPE_RCPT);          /* the agent's trouble, not the destination's */
 	chan_send(queue_ch_sched, &out);
 }
 
-static int is_local(const struct slot *s)
+/* the role that runs a row's transport */
+static int row_role(const struct channel_row *row)
 {
-	return channel_is_local(&queue_cfg->channels, s->t.channel);
+	return channel_role(row) == CHANNEL_MDA ? R_MDA : R_MTA;
 }
 
-static void deliver_slot(struct qmsg *m, uint32_t i)
+/* the role that runs a routed slot's channel, or -1 (a channel not in the table) */
+static int slot_role(const struct slot *s)
 {
-	struct slot *s = &m->env.slots[i];
-	if (s->state != SL_ROUTED || (m->sf[i] & SF_INFLIGHT))
-		return;
-	if (!queue_peer_up(R_MDA)) {
-		defer_redo(m, i, "local delivery agent restarting");
-		return;
-	}
-	int fd = queue_fs_open_data(m->env.id);
-	if (fd < 0) {
-		queue_record_result(m, i, D_TEMP, "cannot open the queued message", NULL);
-		return;
-	}
-	m->sf[i] |= SF_INFLIGHT;
-	m->inflight++;
-	struct msg out;
-	msg_init(&out, M_DELIVER, 0);
-	msg_u64(&out, m->env.id);
-	msg_u64(&out, i);
-	msg_str(&out, m->env.sender);
-	proto_put_target(&out, &s->t);
-	msg_fd(&out, fd);
-	chan_send(queue_ch_mda, &out);
+	const struct channel_row *row = channel_find(&queue_cfg->channels, s->t.channel);
+	return row ? row_role(row) : -1;
 }
 
-/* one SMTP transaction: the slots of m for one destination, the address list first and then
- * one copy of the text (MMDF's smtp channel) */
-static void deliver_remote(struct qmsg *m, const uint32_t *idx, size_t n)
+/* the channel to the role that runs a row's transport, or NULL when none runs now */
+static struct chan *transport_chan(const struct channel_row *row, int *role)
+{
+	*role = row_role(row);
+	return *role == R_MDA ? queue_ch_mda : queue_ch_mta;
+}
+
+/* One delivery request (ternd/dreq.h): the slots idx[0..n) of m, all of one channel and one
+ * host, to the role that runs the channel. A transport that takes the address list first
+ * (smtp) gets the n recipients in one transaction; one that takes text after each address
+ * (local) is given n = 1 by the scheduler's batching rule (the row's recipients per job). */
+static void deliver_batch(struct qmsg *m, const struct channel_row *row, const uint32_t *idx, size_t n)
 {
 	struct stat st;
-	if (queue_ch_mta && !queue_peer_up(R_MTA)) {
-		for (size_t k = 0; k < n; k++)
-			defer_redo(m, idx[k], "remote delivery agent restarting");
+	int role;
+	struct chan *c = transport_chan(row, &role);
+	const char *who = role == R_MDA ? "local delivery agent" : "remote delivery agent";
+	if (c && !queue_peer_up(role)) {
+		for (size_t k = 0; k < n; k++) {
+			char why[64];
+			snprintf(why, sizeof why, "%s restarting", who);
+			defer_redo(m, idx[k], why);
+		}
 		return;
 	}
-	int fd = queue_ch_mta ? queue_fs_open_data(m->env.id) : -1;
+	int fd = c ? queue_fs_open_data(m->env.id) : -1;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
 		for (size_t k = 0; k < n; k++)
-			queue_record_result(m, idx[k], D_TEMP, queue_ch_mta ? "cannot open the queued message"
+			queue_record_result(m, idx[k], D_TEMP, DSCOPE_RCPT, c ? "cannot open the queued message"
+			              : role == R_MDA ? "no local delivery agent runs"
 			              : "no remote delivery agent runs", NULL);
 		return;
 	}
-	struct msg out;
-	msg_init(&out, M_MTA_DELIVER, 0);
-	msg_u64(&out, ++mta_job_seq);
-	msg_u64(&out, m->env.id);
-	msg_str(&out, m->env.slots[idx[0]].t.host);
-	msg_str(&out, m->env.sender);
-	msg_u64(&out, (uint64_t)st.st_size);
-	msg_u64(&out, n);
+	struct djob *dj = xcalloc(1, sizeof *dj);
+	dj->h.key = ++djob_seq;
+	dj->msgid = m->env.id;
+	dj->role = role;
+	dj->n = dj->left = n;
+	dj->idx = xcalloc(n, sizeof *dj->idx);
+	memcpy(dj->idx, idx, n * sizeof *idx);
+	hmap_put(&djobs, &dj->h);
+	struct dreq d = {
+		.job = dj->h.key, .msgid = m->env.id,
+		.channel = m->env.slots[idx[0]].t.channel, .host = m->env.slots[idx[0]].t.host,
+		.sender = m->env.sender, .size = (uint64_t)st.st_size, .arrival = m->env.arrival, .n = n,
+	};
+	d.r = xcalloc(n, sizeof *d.r);
 	for (size_t k = 0; k < n; k++) {
-		msg_u64(&out, idx[k]);
-		msg_str(&out, m->env.slots[idx[k]].t.address);
+		d.r[k].idx = idx[k];
+		d.r[k].t = m->env.slots[idx[k]].t;      /* borrowed: not freed here */
 		m->sf[idx[k]] |= SF_INFLIGHT;
 		m->inflight++;
 	}
-	msg_str(&out, m->env.slots[idx[0]].t.channel);   /* a channel of an mta transport */
+	struct msg out;
+	msg_init(&out, M_DELIVER, 0);
+	dreq_put(&out, &d);
 	msg_fd(&out, fd);
-	chan_send(queue_ch_mta, &out);
+	chan_send(c, &out);
+	free(d.r);
 }
 
 static int runnable(struct qmsg *m, uint64_t i)
@@ -408,6 +433,7 @@ static void sched_stale(uint64_t id, uint64_t i, struct qmsg *m)
 	msg_init(&out, M_SCHED_RESULT, 0);
 	msg_u64(&out, id); msg_u64(&out, i); msg_u64(&out, (uint64_t)st); msg_u64(&out, 0);
 	msg_str(&out, "not deliverable now");
+	msg_u64(&out, DSCOPE_RCPT);
 	chan_send(queue_ch_sched, &out);
 }
 
@@ -420,7 +446,7 @@ static void defer_unknown(struct qmsg *m, uint32_t i)
 	log_warn("event=channel_unknown id=%s slot=%u channel=%s", id, i, m->env.slots[i].t.channel);
 	snprintf(diag, sizeof diag, "channel %.64s is not configured (tern.conf `channel`)",
 	         m->env.slots[i].t.channel);
-	queue_record_result(m, i, D_TEMP, diag, NULL);
+	queue_record_result(m, i, D_TEMP, DSCOPE_RCPT, diag, NULL);
 }
 
 /* a malformed list is refused whole: nothing of it runs (doc/IPC.md, "Malformed messages") */
@@ -446,9 +472,11 @@ void queue_on_sched_run(struct msg_reader *r)
 	uint64_t n = msg_get_u64(r);
 	struct qmsg *m = queue_msg_get(id);
 	const struct channel_row *row = channel_find(&queue_cfg->channels, channel);
-	int local = row && channel_role(row) == CHANNEL_MDA, group = row && row->grouphost;
-	uint32_t *remote = xcalloc(n ? n : 1, sizeof *remote);
-	size_t nremote = 0;
+	size_t per = row && row->rcpts ? (size_t)row->rcpts : 1;
+	if (per > DREQ_MAXRCPT)
+		per = DREQ_MAXRCPT;
+	uint32_t *batch = xcalloc(n ? n : 1, sizeof *batch);
+	size_t nb = 0;
 	for (uint64_t k = 0; k < n && !r->err; k++) {
 		uint64_t i = msg_get_u64(r);
 		if (r->err)
@@ -457,67 +485,86 @@ void queue_on_sched_run(struct msg_reader *r)
 			sched_stale(id, i, m);
 		else if (!row)
 			defer_unknown(m, (uint32_t)i);
-		else if (local)
-			deliver_slot(m, (uint32_t)i);
 		else {
-			if (nremote && (!group || strcmp(m->env.slots[i].t.host, m->env.slots[remote[0]].t.host) != 0)) {
-				deliver_remote(m, remote, nremote);   /* one destination per transaction */
-				nremote = 0;
+			/* one request per destination (and per host, for a grouping channel) */
+			const struct target *t0 = nb ? &m->env.slots[batch[0]].t : NULL, *t = &m->env.slots[i].t;
+			if (nb && (nb == per || strcmp(t->channel, t0->channel) != 0 ||
+			           strcmp(t->host, t0->host) != 0)) {
+				deliver_batch(m, row, batch, nb);
+				nb = 0;
 			}
-			remote[nremote++] = (uint32_t)i;
+			batch[nb++] = (uint32_t)i;
 		}
 	}
-	if (nremote)
-		deliver_remote(m, remote, nremote);
-	free(remote);
+	if (nb)
+		deliver_batch(m, row, batch, nb);
+	free(batch);
 }
 
-static int mta_result_ok(const struct msg_reader *r)
+static void djob_free(struct djob *dj)
 {
-	struct msg_reader v = *r;
-	(void)msg_get_u64(&v); (void)msg_get_u64(&v);
-	uint64_t n = msg_get_u64(&v);
-	for (uint64_t k = 0; k < n && !v.err; k++) {
-		(void)msg_get_u64(&v); (void)msg_get_u64(&v);
-		(void)msg_get_str(&v); (void)msg_get_str(&v);
+	hmap_del(&djobs, dj->h.key);
+	free(dj->idx);
+	free(dj);
+}
+
+/* one result of request dj for slot x->idx of m (m may be gone: removed meanwhile) */
+static void djob_result(struct djob *dj, struct qmsg *m, const struct dres *x)
+{
+	size_t k = 0;
+	while (k < dj->n && dj->idx[k] != x->idx)
+		k++;
+	if (k == dj->n) {                    /* not one of its recipients, or answered already */
+		log_err("event=bad_result peer=%s id=%016llx job=%llu slot=%llu", role_name(dj->role),
+		        (unsigned long long)dj->msgid, (unsigned long long)dj->h.key,
+		        (unsigned long long)x->idx);
+		return;
 	}
-	return msg_done(&v);
+	dj->idx[k] = UINT32_MAX;
+	dj->left--;
+	if (!m || x->idx >= m->env.nslots || !(m->sf[x->idx] & SF_INFLIGHT))
+		return;
+	m->sf[x->idx] &= (unsigned char)~SF_INFLIGHT;
+	m->inflight--;
+	queue_record_result(m, (uint32_t)x->idx, x->st, x->scope, x->diag, x->remote);
 }
 
-void queue_on_mta_result(struct msg_reader *r)
+/* M_DELIVERED from the mda or the mta: a malformed one is refused whole (doc/IPC.md,
+ * "Malformed messages"); one with no result (n = 0) is the role refusing a request it could
+ * not read: every recipient of it not answered yet is deferred. */
+void queue_on_delivered(int from, struct msg_reader *r)
 {
-	if (mta_result_ok(r) < 0) {          /* refused whole; the codec logs it */
+	if (dres_check(r) < 0) {
 		r->err = 1;
 		return;
 	}
-	(void)msg_get_u64(r);
-	uint64_t id = msg_get_u64(r), n = msg_get_u64(r);
-	struct qmsg *m = queue_msg_get(id);
-	for (uint64_t k = 0; k < n && !r->err; k++) {
-		uint64_t i = msg_get_u64(r), st = msg_get_u64(r);
-		const char *diag = msg_get_str(r), *remote = msg_get_str(r);
-		if (r->err || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) || st < D_OK || st > D_PERM)
-			continue;
-		m->sf[i] &= (unsigned char)~SF_INFLIGHT;
-		m->inflight--;
-		queue_record_result(m, (uint32_t)i, (int)st, diag, remote);
-	}
-}
-
-void queue_on_delivered(struct msg_reader *r)
-{
-	uint64_t id = msg_get_u64(r), i = msg_get_u64(r), st = msg_get_u64(r);
-	const char *diag = msg_get_str(r);
-	struct qmsg *m = queue_msg_get(id);
-	if (msg_done(r) < 0 || !m || i >= m->env.nslots || !(m->sf[i] & SF_INFLIGHT) ||
-	    st < D_OK || st > D_PERM)
+	uint64_t job, id, n;
+	dres_get_head(r, &job, &id, &n);
+	struct djob *dj = (struct djob *)hmap_get(&djobs, job);
+	if (!dj || dj->role != from || dj->msgid != id) {
+		log_err("event=bad_result peer=%s id=%016llx job=%llu", role_name(from),
+		        (unsigned long long)id, (unsigned long long)job);
 		return;
-	m->sf[i] &= (unsigned char)~SF_INFLIGHT;
-	m->inflight--;
-	queue_record_result(m, (uint32_t)i, (int)st, diag, NULL);
+	}
+	struct qmsg *m = queue_msg_get(id);
+	for (uint64_t k = 0; k < n; k++) {
+		struct dres x;
+		dres_get(r, &x);
+		djob_result(dj, m, &x);
+	}
+	if (n == 0) {
+		for (size_t k = 0; k < dj->n; k++)
+			if (dj->idx[k] != UINT32_MAX) {
+				struct dres x = { .idx = dj->idx[k], .st = D_TEMP, .scope = DSCOPE_RCPT,
+				                  .diag = "the delivery agent could not read the request (#4.3.0)" };
+				djob_result(dj, m, &x);
+			}
+	}
+	if (dj->left == 0)
+		djob_free(dj);
 }
 
-void queue_deliver_init(void) { hmap_init(&rreqs); }
+void queue_deliver_init(void) { hmap_init(&rreqs); hmap_init(&djobs); }
 
 void queue_reroute(struct qmsg *m, int64_t now)
 {
@@ -560,7 +607,7 @@ static void inflight_lost(struct qmsg *m, void *arg)
 {
 	struct peerwalk *w = arg;
 	for (uint32_t i = 0; i < m->env.nslots; i++)
-		if ((m->sf[i] & SF_INFLIGHT) && is_local(&m->env.slots[i]) == (w->role == R_MDA)) {
+		if ((m->sf[i] & SF_INFLIGHT) && slot_role(&m->env.slots[i]) == w->role) {
 			defer_redo(m, i, w->role == R_MDA ? "local delivery agent died"
 			                                  : "remote delivery agent died");
 			w->n++;
@@ -572,7 +619,7 @@ static void redo_now(struct qmsg *m, void *arg)
 	struct peerwalk *w = arg;
 	int any = 0;
 	for (uint32_t i = 0; i < m->env.nslots; i++)
-		if ((m->sf[i] & SF_REDO) && is_local(&m->env.slots[i]) == (w->role == R_MDA)) {
+		if ((m->sf[i] & SF_REDO) && slot_role(&m->env.slots[i]) == w->role) {
 			m->sf[i] &= (unsigned char)~SF_REDO;
 			any = 1;
 		}
@@ -605,6 +652,17 @@ void queue_deliver_peer_lost(int role)
 		return;
 	}
 	queue_foreach(inflight_lost, &w);
+	size_t b = 0, nd = 0, cap = 0;       /* its requests are gone with it */
+	struct djob **gone = NULL;
+	for (struct hnode *h = NULL; (h = hmap_next(&djobs, &b, h));)
+		if (((struct djob *)h)->role == role) {
+			if (nd == cap)
+				gone = xrealloc(gone, (cap = cap ? 2 * cap : 16) * sizeof *gone);
+			gone[nd++] = (struct djob *)h;
+		}
+	for (size_t k = 0; k < nd; k++)
+		djob_free(gone[k]);
+	free(gone);
 	if (w.n)
 		log_info("event=deliveries_deferred peer=%s n=%zu", role_name(role), w.n);
 }

@@ -10,6 +10,7 @@
  * replacement arrives from the parent); the parent's channel closing ends the role. */
 #include "ternd/role.h"
 #include "ternd/proto.h"
+#include "ternd/dreq.h"
 #include "mail/channel.h"
 #include "lib/ev.h"
 #include "lib/hmap.h"
@@ -411,6 +412,7 @@ static void on_result(struct msg_reader *r)
 	uint64_t msgid = msg_get_u64(r), idx = msg_get_u64(r), st = msg_get_u64(r);
 	int64_t next = (int64_t)msg_get_u64(r);
 	const char *diag = msg_get_str(r);
+	uint64_t scope = msg_get_u64(r);
 	struct smsg *sm;
 	struct item **slot = msg_done(r) == 0 ? find_item(msgid, idx, &sm) : NULL;
 	if (!slot)
@@ -425,7 +427,7 @@ static void on_result(struct msg_reader *r)
 		it->inflight = 0;
 		it->job = NULL;
 		j->anyok |= st != D_TEMP;
-		j->anytemp |= st == D_TEMP;
+		j->anytemp |= st == D_TEMP && scope == DSCOPE_SITE;   /* a recipient's 4xx is not the site's */
 		if (--j->left == 0) {
 			/* the window grows on success and shrinks on temporary failure (qmgr) */
 			t->inflight--;
