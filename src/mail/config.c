@@ -142,6 +142,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "virtualdomains", CT_LIST, O(virtualdomains), NULL, 0, 0, "qmail's virtual domains: domain:prepend, .suffix:prepend, user@domain:prepend, :prepend (all); user@domain becomes local part prepend-user (that user's .qmail files); domain: = not virtual; list the domains in rcpthosts too" },
 	{ "virtualusers", CT_LIST, O(virtualusers), NULL, 0, 0, "virtual mailboxes, file:/cdb: tables only: `address /path/Maildir/ uid gid` or `address uid:gid:/path/Maildir/`; `@domain` catch-all; a bare `domain` line lists the domain (unknown addresses 5.1.1); list the domains in rcpthosts too" },
 	{ "smtproutes", CT_LIST, O(smtproutes), NULL, 0, 0, "domain:relay[:port] routes for outbound SMTP (empty domain = all)" },
+	{ "transports", CT_LIST, O(transports), NULL, 0, 0, "address, domain or .domain:channel[:nexthop] routes to any channel, before every other rule (Postfix's transport_maps)" },
 	{ "qmqpservers", CT_QMQPSERVERS, O(qmqpservers), "", 0, 0, "QMQP servers IP[:PORT] or [IPv6][:PORT] (port 628), tried in order: when set, every non-local recipient goes to them over QMQP (mini-qmail) instead of SMTP" },
 	{ "outgoingip", CT_IP, O(outgoingip), "", 0, 0, "source address of outbound SMTP connections (default: any)" },
 	{ "timeoutconnect", CT_UINT, O(timeoutconnect), "60", 1, 3600, "seconds to wait for an outbound SMTP connection" },

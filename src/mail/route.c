@@ -3,6 +3,7 @@
  * Owns: nothing beyond the result it builds. Trusts: the config; every lookup's tempfail is
  * passed on as ROUTE_TEMP. */
 #include "mail/route.h"
+#include "mail/channel.h"
 #include "mail/dotqmail.h"
 #include "mail/ldapprof.h"
 #include "mail/table.h"
@@ -112,6 +113,20 @@ int route_normalize(const struct config *cfg, const char *addr, char **local, ch
 }
 
 /* ---------------------------------------------------------------- results */
+
+__attribute__((format(printf, 3, 4)))
+static int route_set_diag(char *diag, size_t diaglen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(diag, diaglen, fmt, ap);
+	va_end(ap);
+	return ROUTE_TEMP;
+}
+
+/* an address or domain with a transports entry: one target of that channel and host;
+ * ROUTE_OK, ROUTE_TEMP (res->diag set), or -1 (no entry: the other rules decide) */
+static int route_by_transport(struct rwork *w, const char *local, const char *domain);
 
 static void route_add(struct rwork *w, const char *channel, const char *host,
                       const char *address, const char *user, uint64_t uid, uint64_t gid,
@@ -633,6 +648,23 @@ static int route_local(struct rwork *w, const char *local, const char *domain)
 	return rc;
 }
 
+static int route_by_transport(struct rwork *w, const char *local, const char *domain)
+{
+	char channel[ROUTE_CHANLEN], host[ROUTE_HOSTLEN], diag[256];
+	int rc = route_transport(w->rc->cfg, local, domain, channel, sizeof channel, host,
+	                         sizeof host, diag, sizeof diag);
+	if (rc == -1)
+		return -1;
+	if (rc != ROUTE_OK)
+		return route_set(w->res, rc, "%s", diag);
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", local, domain);
+	route_add(w, channel, host, a.p, "", 0, 0, "", local, "", domain, "", "");
+	buf_free(&a);
+	return route_set(w->res, ROUTE_OK, "%s", diag);
+}
+
 int route_address(struct route_ctx *rc, const char *addr, struct route_result *res)
 {
 	char *local, *domain;
@@ -643,6 +675,8 @@ int route_address(struct route_ctx *rc, const char *addr, struct route_result *r
 		route_set(res, ROUTE_NOUSER, "bad address");
 	else if (where == ROUTE_WTEMP)
 		route_set(res, ROUTE_TEMP, "cannot tell whether %s is local", domain);
+	else if (route_by_transport(&w, local, domain) != -1)
+		;                        /* res says it */
 	else if (where == ROUTE_REMOTE) {
 		if (route_remote(&w, local, domain) == ROUTE_OK && res->n &&
 		    strcmp(res->t[res->n - 1].channel, "local") != 0)
@@ -852,4 +886,131 @@ int route_smtp_host(const struct config *cfg, const char *domain, char *host, si
 	if (rc == RT_NONE || host[0] == '\0')
 		snprintf(host, hostlen, "%s", def);
 	return ROUTE_OK;
+}
+
+/* ---------------------------------------------------------------- transports */
+
+int route_transport_value(const char *v, char *channel, size_t chlen, char *next,
+                          size_t nextlen)
+{
+	size_t n = strcspn(v, ":");
+	channel[0] = next[0] = '\0';
+	if (n == 0 || n > 32 || n >= chlen)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return -1;
+	}
+	const char *rest = v[n] == ':' ? v + n + 1 : "";
+	size_t rl = strlen(rest);
+	if (rl >= nextlen || rl >= ROUTE_HOSTLEN)
+		return -1;
+	for (size_t i = 0; i < rl; i++)
+		if ((unsigned char)rest[i] <= ' ' || rest[i] == 0x7f)
+			return -1;           /* a host goes into logs and the queue's records */
+	memcpy(channel, v, n);
+	channel[n] = '\0';
+	memcpy(next, rest, rl + 1);
+	return 0;
+}
+
+int route_transport_parse(const char *entry, char *key, size_t keylen, char *channel,
+                          size_t chlen, char *next, size_t nextlen)
+{
+	const char *colon = strchr(entry, ':');
+	key[0] = '\0';
+	if (!colon || colon == entry || (size_t)(colon - entry) >= keylen ||
+	    route_transport_value(colon + 1, channel, chlen, next, nextlen) < 0)
+		return -1;
+	memcpy(key, entry, (size_t)(colon - entry));
+	key[colon - entry] = '\0';
+	str_lower(key);
+	return 0;
+}
+
+/* the entry for exactly cand: inline items first, then each table in order */
+static int route_transport_find(const struct cfg_list *l, const char *cand, char *channel,
+                                size_t chlen, char *next, size_t nextlen)
+{
+	char key[ROUTE_HOSTLEN];
+	for (size_t i = 0; i < l->n; i++)
+		if (route_transport_parse(l->v[i], key, sizeof key, channel, chlen, next, nextlen) == 0 &&
+		    strcmp(key, cand) == 0)
+			return RT_FOUND;
+	for (size_t i = 0; i < l->ntables; i++) {
+		char *val = NULL;
+		int rc = table_lookup(l->tables[i], TABLE_COLON, cand, &val);
+		if (rc == TABLE_TEMP)
+			return RT_TEMP;
+		if (rc == TABLE_FOUND) {
+			rc = route_transport_value(val, channel, chlen, next, nextlen);
+			free(val);
+			return rc == 0 ? RT_FOUND : RT_BAD;
+		}
+	}
+	return RT_NONE;
+}
+
+/* the nexthop of an entry made into the host of a target of row's transport */
+static int route_transport_host(const struct channel_row *row, const char *next,
+                                const char *domain, char *host, size_t hostlen)
+{
+	if (row->transport == CHANNEL_T_QMQP) {
+		snprintf(host, hostlen, "qmqpservers");
+		return 0;
+	}
+	if (!*next) {
+		snprintf(host, hostlen, "%s", domain);
+		return 0;
+	}
+	if (row->transport == CHANNEL_T_SMTP || row->transport == CHANNEL_T_CLUSTER)
+		return route_relay(next, host, hostlen);   /* smtproutes' relay[:port] */
+	snprintf(host, hostlen, "%s", next);          /* the transport reads its own form */
+	return 0;
+}
+
+int route_transport(const struct config *cfg, const char *local, const char *domain,
+                    char *channel, size_t chlen, char *host, size_t hostlen, char *diag,
+                    size_t diaglen)
+{
+	const struct cfg_list *l = &cfg->transports;
+	char next[ROUTE_HOSTLEN];
+	if (!l->n && !l->ntables)
+		return -1;
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", local, domain);
+	str_lower(a.p);
+	const char *matched = a.p;
+	int rc = route_transport_find(l, a.p, channel, chlen, next, sizeof next);
+	if (rc == RT_NONE) {
+		matched = domain;
+		rc = route_transport_find(l, domain, channel, chlen, next, sizeof next);
+	}
+	for (const char *p = domain; rc == RT_NONE && domain[0] != '[' && (p = strchr(p, '.')); p++) {
+		matched = p;
+		rc = route_transport_find(l, p, channel, chlen, next, sizeof next);
+	}
+	const struct channel_row *row = rc == RT_FOUND ? channel_find(&cfg->channels, channel) : NULL;
+	if (rc == RT_NONE)
+		rc = -1;
+	else if (rc == RT_TEMP)
+		rc = route_set_diag(diag, diaglen, "transports table unreadable");
+	else if (rc == RT_BAD)
+		rc = route_set_diag(diag, diaglen, "transports entry for '%s' cannot be used", matched);
+	else if (!row)
+		rc = route_set_diag(diag, diaglen, "transports entry for '%s' names channel %s, which "
+		                    "is not configured", matched, channel);
+	else if (row->transport == CHANNEL_T_LOCAL)
+		rc = route_set_diag(diag, diaglen, "transports entry for '%s' names the local channel "
+		                    "%s (local domains go in locals)", matched, channel);
+	else if (route_transport_host(row, next, domain, host, hostlen) < 0)
+		rc = route_set_diag(diag, diaglen, "transports entry for '%s' has a bad nexthop", matched);
+	else {
+		snprintf(diag, diaglen, "transports %s: %s via %s", matched, channel, host);
+		rc = ROUTE_OK;
+	}
+	buf_free(&a);
+	return rc;
 }

@@ -2,7 +2,8 @@
  * from the config (envnoathost, percenthack, locals), the aliases and the users table.
  * Pure apart from the lookups it makes (file tables, passwd, include files).
  * Owns: the order of the rules (DESIGN.md §4): bare name -> @envnoathost; percent hack for
- * local domains; local domain -> aliases first, then users (qmail's extension rule; an
+ * local domains; an address or domain with a `transports` entry -> that channel and nexthop
+ * (before every other rule, as Postfix's transport_maps); local domain -> aliases first, then users (qmail's extension rule; an
  * extension is a user only when a .qmail file tern-local would use exists under the home,
  * or when that cannot be seen, or for a directory user: its mailbox takes extensions; a
  * deleted directory account is NOUSER, a disabled one ROUTE_DISABLED, one whose mailHost is
@@ -122,4 +123,23 @@ int route_relay(const char *relay, char *host, size_t hostlen);
  * when domain is an address literal that is not an address. diag says why. */
 int route_smtp_host(const struct config *cfg, const char *domain, char *host, size_t hostlen,
                     char *diag, size_t diaglen);
+
+/* --- transports (Postfix's transport(5)): an address or domain -> any channel ---------- */
+#define ROUTE_CHANLEN 64         /* a channel name as read, with its NUL */
+/* One transports value "channel[:nexthop]" -> channel and nexthop (verbatim, "" = none).
+ * 0; -1 when the channel is not a name of [a-z0-9_-] (1..32) or a part is too long. */
+int route_transport_value(const char *v, char *channel, size_t chlen, char *next,
+                          size_t nextlen);
+/* One inline entry "key:channel[:nexthop]": key (lowercased: "local@domain", "domain" or
+ * ".suffix") and the value as above. 0; -1 unreadable. */
+int route_transport_parse(const char *entry, char *key, size_t keylen, char *channel,
+                          size_t chlen, char *next, size_t nextlen);
+/* The transports entry for a normalised recipient: the address, then the domain, then its
+ * .parent suffixes, longest first (address literals: the address and the literal only).
+ * ROUTE_OK (found: channel and host set; host is the nexthop made ready for the channel's
+ * transport, the domain when the entry names none), -1 (no entry), ROUTE_TEMP (a table
+ * cannot be read, the entry is malformed, names no configured channel or a local one). */
+int route_transport(const struct config *cfg, const char *local, const char *domain,
+                    char *channel, size_t chlen, char *host, size_t hostlen, char *diag,
+                    size_t diaglen);
 #endif

@@ -64,3 +64,33 @@ def test_unknown_channel_is_deferred_and_never_sent_to_the_mta(make_tern, aiosmt
     assert "event=unknown_channel" not in log          # the mta never saw it
     assert _rcpts(rec) == before                        # nothing reached the server
     assert list((tern.spool / "env").iterdir()) == envs  # still queued
+
+
+def test_transports_route_a_domain_and_an_address_to_declared_channels(make_tern, aiosmtp):
+    """`transports` sends a domain (and, more specifically, one address) to a declared channel;
+    the mail arrives through that channel's transport, the log names the channel, and an entry
+    naming no configured channel defers the recipient instead of taking another route (at RCPT
+    for a local address; a relayed one is deferred by the queue)."""
+    rec, port = aiosmtp(Recorder())
+    tern = make_tern(config={
+        "relayclients": "127.0.0.1", "rcpthosts": "fast.test, nowhere.test",
+        "locals": "localhost, gone.test",
+        "channel": ["fast transport=smtp concurrency=2", "vip transport=smtp"],
+        "transports": [f"fast.test:fast:[127.0.0.1]:{port}",
+                       f"boss@fast.test:vip:[127.0.0.1]:{port}",
+                       "nowhere.test:nosuch", "gone.test:nosuch"]})
+    with smtplib.SMTP("127.0.0.1", tern.port, timeout=15) as s:
+        s.sendmail("joe@localhost", ["a@fast.test", "boss@fast.test"],
+                   b"Subject: x\r\n\r\nbody\r\n")
+        s.mail("joe@localhost")
+        code, text = s.rcpt("x@gone.test")
+        assert code == 451, (code, text)
+        s.rset()
+        s.sendmail("joe@localhost", ["x@nowhere.test"], b"Subject: y\r\n\r\nbody\r\n")
+    assert wait_for(lambda: tern.log().count("status=sent") >= 2, 15), tern.log_tail()
+    assert wait_for(lambda: "names channel nosuch, which is not configured" in tern.log(), 15), \
+        tern.log_tail()
+    log = tern.log()
+    assert "rcpt=<a@fast.test> channel=fast" in log, log
+    assert "rcpt=<boss@fast.test> channel=vip" in log, log
+    assert _rcpts(rec) == 2

@@ -31,7 +31,7 @@ static const char aliases_text[] =
 static void setup(const char *extra)
 {
 	struct cfg_errors errs;
-	char text[512];
+	char text[1024];
 	snprintf(text, sizeof text, "me mail.example.com\nlocals example.com, localhost\n"
 	         "envnoathost example.com\n%s", extra);
 	T_EQ_INT(config_parse(&cfg, "t.conf", text, strlen(text), &errs), 0);
@@ -627,6 +627,59 @@ static void test_smtproutes_table(void)
 	table_flush_cache();
 }
 
+static void test_transport_parse(void)
+{
+	static const struct { const char *e; int rc; const char *key, *ch, *next; } c[] = {
+		{ "example.org:lmtp:unix:/run/dovecot/lmtp", 0, "example.org", "lmtp", "unix:/run/dovecot/lmtp" },
+		{ "Bob@Example.NET:lmtp:[127.0.0.1]:24", 0, "bob@example.net", "lmtp", "[127.0.0.1]:24" },
+		{ ".uucp.example:uucp", 0, ".uucp.example", "uucp", "" },
+		{ "x.example:smtp:", 0, "x.example", "smtp", "" },
+		{ "x.example:Lmtp", -1, "", "", "" },          /* a channel name is lowercase */
+		{ "x.example:", -1, "", "", "" },
+		{ ":lmtp", -1, "", "", "" },
+		{ "x.example", -1, "", "", "" },
+		{ "x.example:lmtp:a b", -1, "", "", "" },      /* a blank in the nexthop */
+		{ "x.example:abcdefghijabcdefghijabcdefghijabc", -1, "", "", "" },   /* 33 bytes */
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char key[ROUTE_HOSTLEN], ch[ROUTE_CHANLEN], next[ROUTE_HOSTLEN];
+		T_EQ_INT(route_transport_parse(c[i].e, key, sizeof key, ch, sizeof ch, next, sizeof next), c[i].rc);
+		if (c[i].rc == 0) {
+			T_EQ_STR(key, c[i].key);
+			T_EQ_STR(ch, c[i].ch);
+			T_EQ_STR(next, c[i].next);
+		}
+	}
+}
+
+/* transports: the address before the domain before its parents; the channel must exist and
+ * must not be the local one; smtp nexthops are relays; every rule after it is skipped */
+static void test_transports(void)
+{
+	static const struct { const char *addr; int rc; const char *want; } c[] = {
+		{ "joe@example.com", ROUTE_OK, "fast:example.com:joe@example.com::0:joe::" },
+		{ "Ann@example.com", ROUTE_OK, "fast:[127.0.0.1]:24:Ann@example.com::0:Ann::" },
+		{ "x@a.b.far.example", ROUTE_OK, "smtp:relay.example:25:x@a.b.far.example::0:x::" },
+		{ "x@far.example", ROUTE_OK, "smtp:far.example:x@far.example::0:x::" },
+		{ "x@q.example", ROUTE_OK, "qmqp:qmqpservers:x@q.example::0:x::" },
+		{ "x@ghost.example", ROUTE_TEMP, "" },          /* names no configured channel */
+		{ "x@loc.example", ROUTE_TEMP, "" },            /* names the local channel */
+		{ "x@bad.example", ROUTE_TEMP, "" },            /* a relay smtp cannot read */
+		{ "x@other.example", ROUTE_OK, "smtp:other.example:x@other.example::0:::" },
+		{ "ghost@localhost", ROUTE_NOUSER, "" },        /* no entry: the usual rules */
+	};
+	setup("channel fast transport=smtp concurrency=2\n"
+	      "transports example.com:fast ann@example.com:fast:[127.0.0.1]:24\n"
+	      "transports .far.example:smtp:relay.example far.example:smtp q.example:qmqp:x\n"
+	      "transports ghost.example:nosuch loc.example:local bad.example:smtp:a:b:c\n");
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char out[512];
+		T_EQ_INT(route(c[i].addr, out, sizeof out), c[i].rc);
+		T_EQ_STR(out, c[i].want);
+	}
+	teardown();
+}
+
 /* a directory backend's answers (lookup_ldap.c fills these fields) */
 static int dir_user(void *arg, const char *local, const char *domain, struct users_result *r)
 {
@@ -863,6 +916,8 @@ static void test_virtualusers(void)
 
 static void run(void)
 {
+	test_transport_parse();
+	test_transports();
 	test_virtualdomain_parse();
 	test_virtualuser_parse();
 	test_virtualdomains();
