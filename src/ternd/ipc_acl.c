@@ -336,6 +336,26 @@ static void atk_peer(enum role self, enum role p, int sock, uint64_t victim)
 	log_warn("event=evil_sent peer=%s refused=%zu malformed=%zu", role_name(p), refused, malformed);
 }
 
+#define ATK_JOBS 32
+void ipc_acl_forge_results(struct chan *queue, uint64_t msgid)
+{
+	const char *on = getenv("TERN_TEST_EVIL_RESULTS");
+	if (!on || !*on)
+		return;
+	uint64_t victim = msgid - 1;          /* the message queued just before (ids ascend) */
+	for (uint64_t job = 1; job <= ATK_JOBS; job++) {
+		struct msg m;
+		msg_init(&m, M_DELIVERED, 0);
+		msg_u64(&m, job); msg_u64(&m, victim); msg_u64(&m, 4);
+		for (uint64_t idx = 0; idx < 4; idx++) {   /* the first slots, whichever are routed */
+			msg_u64(&m, idx); msg_u64(&m, D_OK); msg_u64(&m, 0);
+			msg_str(&m, "evil"); msg_str(&m, "");
+		}
+		chan_send(queue, &m);
+	}
+	log_warn("event=evil_results peer=queue id=%016llx n=%d", (unsigned long long)victim, ATK_JOBS);
+}
+
 void ipc_acl_attack(const struct role_ctx *ctx)
 {
 	const char *who = getenv("TERN_TEST_EVIL"), *v = getenv("TERN_TEST_EVIL_ID");

@@ -36,5 +36,10 @@ void ipc_acl_markdown(struct buf *out);
  * type that peer must refuse from it and a malformed payload of every type it may send
  * (tests/e2e/test_ipc_attack.py). */
 void ipc_acl_attack(const struct role_ctx *ctx);
+/* TERN_TEST_EVIL_RESULTS=1 (the mda, on each delivery request for message msgid): a
+ * well-formed M_DELIVERED claiming slots 0..3 of message msgid - 1 (the one queued just
+ * before) delivered, for each request number 1..32 */
+struct chan;
+void ipc_acl_forge_results(struct chan *queue, uint64_t msgid);
 #endif
 #endif

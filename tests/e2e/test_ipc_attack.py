@@ -10,12 +10,17 @@ one accepted type with a descriptor it never carries; it logs
 through the queue, tries to read it back (`event=evil_data_fd`) and to commit it at a queue
 stage past every agent (`event=evil_staged_commit`).
 
+TERN_TEST_EVIL_RESULTS=1 makes the mda, on each delivery request, claim in well-formed
+M_DELIVERED frames that the message queued just before was delivered, under every request
+number: the queue believes a result only from the role its request went to.
+
 Checked: every forbidden frame is refused (one `event=ipc_refused` line each at the receiver),
 malformed payloads are logged (`event=ipc_malformed`) and dropped, no role exits or restarts,
 the queued messages are all still there, and ternd still takes and delivers mail.
 
 Owns: its temporary directories and processes. Trusts: the fixtures of conftest.py."""
 import re
+import socket
 import subprocess
 
 from conftest import REPO, free_port, wait_for
@@ -121,6 +126,34 @@ def test_evil_smtp_is_refused(make_tern):
                          env={**t.env, "TERN_CONF": str(t.conf)}, timeout=30).stdout
     assert all(i in out for i in ids), out
     still_works(t, pids)
+
+
+def test_evil_mda_cannot_claim_another_roles_delivery(make_tern):
+    """An mda that answers, well-formed, for requests it was never given is not believed: the
+    victim's remote recipient is in flight at the mta (its server accepted the connection and
+    stalls), the evil mda claims it delivered under every request number when it gets a
+    local delivery; the queue refuses each claim (event=bad_result) and the victim stays
+    queued — it is not lost."""
+    stall = socket.socket()
+    stall.bind(("127.0.0.1", 0))
+    stall.listen(8)                       # the handshake completes; no greeting ever comes
+    port = stall.getsockname()[1]
+    try:
+        t = make_tern(config={"relayclients": "127.0.0.1", "timeoutremote": "300",
+                              "smtproutes": f"remote.test:[127.0.0.1]:{port}"},
+                      env={"TERN_TEST_EVIL_RESULTS": "1"})
+        victim = _submit(t, ["r0@remote.test"])
+        assert victim and wait_for(lambda: f"port={port}" in t.log(), 10), t.log_tail()
+        local = _submit(t, ["bob@localhost"])   # the evil mda forges for the id before it
+        assert int(local, 16) == int(victim, 16) + 1
+        t.wait_delivered("bob", 1)
+        assert "event=evil_results peer=queue" in t.log(), t.log_tail()
+        pat = rf"queue\[\d+\] err: event=bad_result peer=mda id={victim}"
+        assert wait_for(lambda: len(re.findall(pat, t.log())) >= 31, 10), t.log_tail()
+        assert not re.search(rf"event=delivery id={victim} .*status=sent", t.log()), t.log_tail()
+        assert queued_ids(t) == [victim]
+    finally:
+        stall.close()
 
 
 def test_every_role_survives_malformed_payloads(make_tern):
