@@ -199,6 +199,8 @@ static char *queue_path(void)
 		reply_exit(111, "no reply: cannot find tern-queue (#4.3.0)");
 	self[n] = '\0';
 	char *slash = strrchr(self, '/');
+	if (!slash)
+		reply_exit(111, "no reply: cannot find tern-queue (#4.3.0)");
 	*slash = '\0';
 	struct buf b;
 	buf_init(&b);
