@@ -26,7 +26,7 @@ UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit-san/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-PROGS := bin/ternd bin/ternctl bin/tern-local bin/tern-pop3 bin/tern-queue bin/sendmail bin/mailq bin/newaliases
+PROGS := bin/ternd bin/ternctl bin/tern-local bin/tern-pop3 bin/tern-queue bin/tern-reply bin/sendmail bin/mailq bin/newaliases
 
 .PHONY: all run test test-build unit unit-san fuzz fuzz-build e2e crash deps clean install layering bench
 all: deps-build $(PROGS)
@@ -57,6 +57,8 @@ bin/tern-local: $(B)/src/helpers/local_main.o $(LOCAL_OBJ) $(B)/libmail.a $(B)/l
 bin/tern-pop3: $(B)/src/helpers/pop3_main.o $(B)/src/helpers/tern-pop3.o $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 bin/tern-queue: $(B)/src/helpers/tern-queue.o $(B)/libmail.a $(B)/libtern.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+bin/tern-reply: $(B)/src/helpers/tern-reply.o $(B)/libmail.a $(B)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 bin/sendmail bin/mailq bin/newaliases: bin/ternctl
 	ln -sf ternctl $@
@@ -94,6 +96,9 @@ $(TBIN)/tern-pop3: $(TB)/src/helpers/pop3_main.o $(TB)/src/helpers/tern-pop3.o $
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(TBIN)/tern-queue: $(TB)/src/helpers/tern-queue.o $(TB)/libmail.a $(TB)/libtern.a
+	@mkdir -p $(TBIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN)/tern-reply: $(TB)/src/helpers/tern-reply.o $(TB)/libmail.a $(TB)/libtern.a
 	@mkdir -p $(TBIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(TBIN)/sendmail $(TBIN)/mailq $(TBIN)/newaliases: $(TBIN)/ternctl

@@ -45,7 +45,10 @@ static struct {
 	struct mdquota_args qa;   /* -Q: table users' default limits, quotabounce, warning */
 	uint64_t qsize, qcount;   /* the limits that apply (0 = none) */
 	struct mdquota_use used;  /* the usage after the last Maildir check */
-} L = { .qa = { .bouncedays = QUOTA_BOUNCE_DAYS, .warning = "" } };
+	const char *recip;        /* LOCAL@DOMAIN */
+	int64_t arrival;          /* -A, or -1 */
+} L = { .qa = { .bouncedays = QUOTA_BOUNCE_DAYS, .warning = "" }, .recip = "",
+	.arrival = -1 };
 
 /* --- the profile -------------------------------------------------------------- */
 
@@ -163,14 +166,28 @@ static int quota_on(void)
 	return L.qsize || L.qcount;
 }
 
-/* the message's age in seconds: the queue writes its data file once, at arrival, and hands
- * it to tern-local as fd 0, so its mtime is the arrival time */
+void local_profile_message(const char *recip, const char *arrival)
+{
+	uint64_t t;
+	L.recip = recip;
+	if (!arrival)
+		return;
+	if (str_to_u64(arrival, 0, INT64_MAX, &t) < 0)
+		local_die(111, "bad arrival time %.40s: expected unix seconds (#4.3.0)", arrival);
+	L.arrival = (int64_t)t;
+}
+
+/* the message's age in seconds: from its arrival time (-A, the mda passes the queue's);
+ * without it from the mtime of the spool's data file on fd 0 (written once, at arrival) */
 static int64_t quota_msg_age(void)
 {
 	struct stat st;
-	if (fstat(0, &st) == -1)
+	int64_t at = L.arrival;
+	if (at < 0 && fstat(0, &st) == -1)
 		return 0;
-	int64_t age = (int64_t)time(NULL) - (int64_t)st.st_mtime;
+	if (at < 0)
+		at = (int64_t)st.st_mtime;
+	int64_t age = (int64_t)time(NULL) - at;
 	return age > 0 ? age : 0;
 }
 
@@ -281,18 +298,6 @@ void local_profile_quota_maildir(int dfd, const char *dir, uint64_t add)
 	L.used = u;
 }
 
-/* the warning as a message (qmail-ldap's qmail-quotawarn: written straight into the Maildir) */
-static void quota_warn_text(struct buf *m, time_t now)
-{
-	char date[64];
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
-	buf_printf(m, "From: Mail Delivery System <MAILER-DAEMON>\nSubject: Warning: your mailbox "
-		   "is almost full\nDate: %s\nAuto-Submitted: auto-generated\nMIME-Version: 1.0\n"
-		   "Content-Type: text/plain; charset=utf-8\n\n%s\n", date, L.qa.warning);
-}
-
 /* write the warning into new/ (tmp/ then link) and count it in maildirsize; 0 / -1 */
 static int quota_warn_put(int dfd, time_t now)
 {
@@ -302,8 +307,8 @@ static int quota_warn_put(int dfd, time_t now)
 	int rc = -1;
 	buf_init(&m);
 	buf_init(&name);
-	quota_warn_text(&m, now);
-	gettimeofday(&tv, NULL);
+	gettimeofday(&tv, NULL);   /* the warning: qmail-ldap's qmail-quotawarn, into the Maildir */
+	mdquota_warning(&m, L.recip, L.qa.warning, now, (long)tv.tv_usec, (long)getpid());
 	if (gethostname(host, sizeof host) == -1)
 		strcpy(host, "localhost");
 	host[sizeof host - 1] = '\0';

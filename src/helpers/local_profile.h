@@ -13,6 +13,10 @@
  * default limits, quotabounce and the quotawarning text; NULL: no default limits, 5 days, no
  * warning. Call before local_profile_parse (whose limits win). A bad one exits 111. */
 void local_profile_quota_args(const char *quota);
+/* The recipient (LOCAL@DOMAIN: the quota warning's To:) and -A's arrival time (unix
+ * seconds, the message's age for quotabounce; NULL = absent: the age of the spool file on
+ * fd 0 instead). A malformed arrival exits 111. */
+void local_profile_message(const char *recip, const char *arrival);
 /* Does a quota apply, or a profile: Maildir file names then carry ",S=SIZE" */
 int local_profile_sized(void);
 /* Decode and check the profile; DEFAULTDELIVERY is the store when it names none. A bad

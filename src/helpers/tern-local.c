@@ -45,7 +45,7 @@
 #define LOCK_TIMEOUT   30            /* seconds to wait for an mbox lock */
 #define DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
 
-static const char usage[] = "usage: tern-local [-c] [-n] [-q] [-Q QUOTA] [-p PROFILE] USER HOME "
+static const char usage[] = "usage: tern-local [-c] [-n] [-q] [-Q QUOTA] [-p PROFILE] [-A ARRIVAL] USER HOME "
 			    "LOCAL DASH EXT DOMAIN SENDER DEFAULTDELIVERY [INSTRUCTION]";
 
 static struct {
@@ -56,6 +56,7 @@ static struct {
 	int dryrun;            /* -n: print the plan, deliver nothing (qmail-local -n) */
 	const char *profile;   /* -p: a directory user's delivery profile (local_profile.h) */
 	const char *quota;     /* -Q: the quota settings (local_profile.h) */
+	const char *arrival;   /* -A: when the message was queued (unix seconds) */
 	uid_t homeowner;       /* owner of HOME, for the .qmail owner rule */
 	char *recip;           /* LOCAL@DOMAIN */
 	char *newsender;       /* envelope sender of forwards */
@@ -180,7 +181,7 @@ static void parse_args(int argc, char **argv)
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
 	int i = 1;
-	for (; i < argc && i <= 7; i++) {
+	for (; i < argc && i <= 9; i++) {
 		if (strcmp(argv[i], "-c") == 0)
 			L.create = 1;
 		else if (strcmp(argv[i], "-n") == 0)
@@ -191,6 +192,8 @@ static void parse_args(int argc, char **argv)
 			L.profile = argv[++i];
 		else if (strcmp(argv[i], "-Q") == 0 && i + 1 < argc && !L.quota)
 			L.quota = argv[++i];
+		else if (strcmp(argv[i], "-A") == 0 && i + 1 < argc && !L.arrival)
+			L.arrival = argv[++i];
 		else
 			break;
 	}
@@ -1087,6 +1090,7 @@ int local_main(int argc, char **argv)
 		local_profile_sizemax(L.msglen);
 	}
 	build_lines();
+	local_profile_message(L.recip, L.arrival);
 	if (!L.dryrun)
 		check_loop();
 	if (local_profile_on() && !L.instr) {

@@ -130,6 +130,12 @@ static int autoreply_addressed(const char *hdr, size_t len, const char *recip)
 const char *autoreply_refuse(const char *sender, const char *recip, const char *hdr,
                              size_t len, int whole)
 {
+	return autoreply_refuse_any(sender, &recip, 1, hdr, len, whole);
+}
+
+const char *autoreply_refuse_any(const char *sender, const char *const *recips, size_t n,
+                                 const char *hdr, size_t len, int whole)
+{
 	static const char *const bulk[] = { "bulk", "list", "junk", NULL };
 	struct buf v;
 	const char *why = autoreply_bad_sender(sender);
@@ -146,7 +152,10 @@ const char *autoreply_refuse(const char *sender, const char *recip, const char *
 		if (!(k == 2 && str_ncasecmp(v.p, "no", 2) == 0))
 			why = "Auto-Submitted message";
 	}
-	if (!why && !autoreply_addressed(hdr, len, recip))
+	int named = 0;
+	for (size_t i = 0; !why && !named && i < n; i++)
+		named = *recips[i] && autoreply_addressed(hdr, len, recips[i]);
+	if (!why && !named)
 		why = "recipient not in To or Cc";
 	buf_free(&v);
 	return why;
@@ -245,6 +254,12 @@ static int autoreply_memline(const char *s, const char *e, long long *t, const c
 int autoreply_seen(const char *mem, size_t len, const char *addr, time_t now,
                    struct buf *newmem)
 {
+	return autoreply_seen_for(mem, len, addr, now, AUTOREPLY_WINDOW, newmem);
+}
+
+int autoreply_seen_for(const char *mem, size_t len, const char *addr, time_t now,
+                       long long window, struct buf *newmem)
+{
 	size_t total = 0;
 	const char *end = mem + len;
 	int seen = 0;
@@ -265,7 +280,7 @@ int autoreply_seen(const char *mem, size_t len, const char *addr, time_t now,
 			if (!e)
 				e = end;
 			if (autoreply_memline(s, e, &t, &a, &n) < 0 || t > (long long)now ||
-			    (long long)now - t >= AUTOREPLY_WINDOW)
+			    (long long)now - t >= window)
 				continue;
 			if (pass == 0) {
 				total++;
@@ -283,4 +298,31 @@ int autoreply_seen(const char *mem, size_t len, const char *addr, time_t now,
 		buf_printf(newmem, "%lld %s\n", (long long)now, clean);
 	free(clean);
 	return seen;
+}
+
+int autoreply_interval(const char *s, long long *secs)
+{
+	static const struct { char u; long long mul; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 } };
+	long long n = 0, mul = 1;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (*p - '0');
+		if (n > AUTOREPLY_INTERVAL_MAX)
+			return -1;
+	}
+	if (p == s)
+		return -1;
+	if (*p) {
+		size_t i = 0;
+		while (i < sizeof units / sizeof units[0] && units[i].u != *p)
+			i++;
+		if (i == sizeof units / sizeof units[0] || p[1])
+			return -1;
+		mul = units[i].mul;
+	}
+	if (n == 0 || n > AUTOREPLY_INTERVAL_MAX / mul)
+		return -1;
+	*secs = n * mul;
+	return 0;
 }

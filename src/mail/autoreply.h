@@ -27,6 +27,10 @@ int autoreply_header(const char *hdr, size_t len, const char *name, struct buf *
  * delimiters; only the first 2000 bytes of each field are looked at. */
 const char *autoreply_refuse(const char *sender, const char *recip, const char *hdr,
                              size_t len, int whole);
+/* The same with several addresses of the user (tern-reply's RECIPIENT and its -a
+ * addresses): the To/Cc rule is met when any of the n addresses is named. */
+const char *autoreply_refuse_any(const char *sender, const char *const *recips, size_t n,
+                                 const char *hdr, size_t len, int whole);
 /* The reply message (LF line ends) to `to` from `from` with body text: Auto-Submitted:
  * auto-replied, Subject "Re: " + the original's (once), In-Reply-To / References from the
  * original's Message-ID and References, a Date and a Message-ID made from now, pid and
@@ -39,4 +43,11 @@ void autoreply_build(struct buf *out, const char *from, const char *to, const ch
  * returned. Malformed lines are dropped. */
 int autoreply_seen(const char *mem, size_t len, const char *addr, time_t now,
                    struct buf *newmem);
+/* The same with a window of `window` seconds (> 0) instead of AUTOREPLY_WINDOW. */
+int autoreply_seen_for(const char *mem, size_t len, const char *addr, time_t now,
+                       long long window, struct buf *newmem);
+/* An interval as tern-reply's -t takes it: a decimal number of seconds, or followed by one
+ * unit s, m, h, d or w; from 1 second to AUTOREPLY_INTERVAL_MAX. 0 (*secs set) / -1. */
+#define AUTOREPLY_INTERVAL_MAX (365LL * 24 * 3600)
+int autoreply_interval(const char *s, long long *secs);
 #endif

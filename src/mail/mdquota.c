@@ -186,3 +186,27 @@ int mdquota_warn_due(const struct mdquota_use *use, uint64_t size, uint64_t coun
 {
 	return mdquota_pct(use->bytes, size) || mdquota_pct(use->count, count);
 }
+
+/* an address into a header: control bytes (CR, LF...) become '_' */
+static void mdquota_hdr_addr(struct buf *out, const char *a)
+{
+	for (; *a; a++)
+		buf_addc(out, (unsigned char)*a < 0x20 || *a == 0x7f ? '_' : *a);
+}
+
+void mdquota_warning(struct buf *out, const char *to, const char *text, time_t now,
+                     long usec, long pid)
+{
+	char date[64];
+	struct tm tm;
+	const char *dom = strrchr(to, '@');
+	localtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	buf_adds(out, "From: Mail Delivery System <MAILER-DAEMON>\nTo: <");
+	mdquota_hdr_addr(out, to);
+	buf_printf(out, ">\nSubject: Warning: your mailbox is almost full\nDate: %s\n"
+		   "Message-ID: <%lld.%06ld.%ld.quotawarn@", date, (long long)now, usec, pid);
+	mdquota_hdr_addr(out, dom && dom[1] ? dom + 1 : "localhost");
+	buf_printf(out, ">\nAuto-Submitted: auto-generated\nMIME-Version: 1.0\n"
+		   "Content-Type: text/plain; charset=utf-8\n\n%s\n", text);
+}

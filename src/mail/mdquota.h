@@ -44,6 +44,13 @@ int mdquota_args_parse(const char *s, struct mdquota_args *a);
 /* Has the usage reached MDQUOTA_WARN_PCT percent of either limit (0 = none)? */
 #define MDQUOTA_WARN_PCT 90
 int mdquota_warn_due(const struct mdquota_use *use, uint64_t size, uint64_t count);
+/* The 90 % warning as an RFC 5322 message (LF line ends) for the user `to` (LOCAL@DOMAIN):
+ * From Mail Delivery System <MAILER-DAEMON>, To <to>, Subject, Date (now, local time),
+ * a Message-ID made from now, usec, pid and to's domain, Auto-Submitted: auto-generated,
+ * then text as the body. Control bytes in `to` become '_'. */
+#include <time.h>
+void mdquota_warning(struct buf *out, const char *to, const char *text, time_t now,
+                     long usec, long pid);
 /* The size a Maildir++ file name carries in its ",S=NNN" part; 0 ok, -1 when it has none. */
 int mdquota_name_size(const char *name, uint64_t *size);
 #endif

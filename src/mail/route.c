@@ -304,7 +304,8 @@ static int route_remote(struct rwork *w, const char *local, const char *domain)
 
 /* An extension address (r->ext set) is deliverable only through a .qmail file: does one of
  * the names tern-local tries (.qmail-a-b, .qmail-a-default, .qmail-default) exist under the
- * home? 1 yes; 0 no (every name ENOENT/ENOTDIR under a home we could search); -1 cannot
+ * home as a regular file? 1 yes; 0 no (every name ENOENT/ENOTDIR or not a regular file — a
+ * directory, a FIFO: tern-local treats those as missing too); -1 cannot
  * tell (home missing or not searchable by this unprivileged process, I/O error) — then the
  * caller accepts, as tern-local decides later (a blind spot is never "no such user"). */
 static int route_dotqmail(const struct users_result *r)
@@ -319,6 +320,8 @@ static int route_dotqmail(const struct users_result *r)
 		struct stat st;
 		found = 0;
 		if (fstatat(dfd, name.p, &st, 0) == 0) {
+			if (!S_ISREG(st.st_mode))
+				continue;   /* a directory, a FIFO: tern-local tries the next name */
 			found = 1;
 			break;
 		}

@@ -85,11 +85,13 @@ class Env(Home):
         self.store = self.p("Maildir") + "/"
 
     def run(self, prof, *, local="joe", ext="", sender="alice@example.net", msg=MSG,
-            aliasempty="./Default/", create=True, qexit=None, quota=None, age=0):
-        """prof None: no -p; quota: the -Q argument; age: the message file's age (s)"""
+            aliasempty="./Default/", create=True, qexit=None, quota=None, age=0, opts=()):
+        """prof None: no -p; quota: the -Q argument; age: the message file's age (s);
+        opts: more options (before USER)"""
         args = ["setpriv", "--reuid=%d" % UID, "--regid=%d" % GID, "--clear-groups", BIN]
         args += (["-c"] if create else []) + (["-Q", quota] if quota is not None else [])
         args += ["-p", prof] if prof is not None else []
+        args += list(opts)
         args += ["nobody", self.home, local + ("-" + ext if ext else ""), "-" if ext else "",
                  ext, "example.org", sender, aliasempty]
         env = {"PATH": "/usr/bin:/bin", "TERN_QUEUE": os.path.join(self.q, "tern-queue"),

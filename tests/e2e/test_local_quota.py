@@ -84,6 +84,25 @@ def test_table_profile_quota_wins_and_is_not_a_directory_user(env):
     assert len(mails(env)) == 1
 
 
+def test_quotabounce_age_from_arrival_option(env):
+    # -A (the queue's arrival time, passed by the mda) decides the age, not the file's mtime
+    env.maildir()
+    q = "%d,0,1," % (N - 1)                              # always over; quotabounce 1 day
+    rc, line = run(env, q)                               # fresh file, no -A: deferred
+    assert rc == 111 and "(#4.2.2)" in line, line
+    old = str(int(time.time()) - 2 * 86400)
+    rc, line = run(env, q, opts=("-A", old))             # arrived 2 days ago: bounced
+    assert rc == 100 and "(#5.2.2)" in line, line
+    rc, line = run(env, q, opts=("-A", str(int(time.time()))), age=2 * 86400)
+    assert rc == 111 and "(#4.2.2)" in line, line        # -A wins over an old mtime
+    rc, line = run(env, q, age=2 * 86400)                # the fallback without -A
+    assert rc == 100 and "(#5.2.2)" in line, line
+    for bad in ("", "x", "-5", "1.5", "99999999999999999999"):
+        rc, line = run(env, q, opts=("-A", bad))
+        assert rc == 111 and "bad arrival time" in line, (bad, line)
+    assert mails(env) == []
+
+
 def test_bad_quota_argument_defers(env):
     env.maildir()
     for bad in ("", "1,2", "x,0,0,", "-1,0,0,"):
@@ -121,6 +140,10 @@ def test_warning_at_90_percent_once_per_day(env):
     assert len(w) == 1
     name, data = w[0]
     assert data.endswith(("\n" + WARN + "\n").encode()) and b"From: Mail Delivery" in data
+    head = data.split(b"\n\n", 1)[0].decode()      # a proper RFC 5322 message to the user
+    assert "\nTo: <joe@example.org>\n" in head, head
+    assert re.search(r"\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\n", head), head
+    assert re.search(r"\nMessage-ID: <[^<>@ ]+@example\.org>\n", head), head
     assert name.endswith(",S=%d" % len(data))
     lines = mdsize(env).splitlines()
     assert lines[-2:] == ["%d 1" % N, "%d 1" % len(data)]   # the warning counts too
@@ -190,6 +213,32 @@ def test_ternd_defers_then_delivers_after_quota_raised(make_tern):
     msgs = t.wait_delivered("joe", 2)
     assert any(b"Subject: two" in m for m in msgs)
     assert (t.maildir_path("joe") / "maildirsize").read_text().startswith("5C\n")
+
+
+def test_ternd_age_is_the_arrival_not_the_spool_file(make_tern):
+    # the mda passes the request's arrival (-A): a spool data file whose mtime says
+    # "3 days old" (touched, copied...) does not bounce a message that arrived just now
+    from conftest import REPO, wait_for
+    import subprocess
+    t = make_tern(users={"joe": None}, config={"quotadefaultcount": "1", "quotabounce": "1"})
+    ternd_send(t, "joe@localhost", "one")
+    t.wait_delivered("joe", 1)
+    ternd_send(t, "joe@localhost", "two")
+    assert wait_for(lambda: delivery_lines(t, "rcpt=<joe@localhost>", "status=deferred",
+                                           "(#4.2.2)"), 20), t.log_tail()
+    old = time.time() - 3 * 86400
+    data = [os.path.join(d, f) for d, _, fs in os.walk(t.spool) for f in fs
+            if os.path.isfile(os.path.join(d, f)) and b"Subject: two" in
+            open(os.path.join(d, f), "rb").read()]
+    assert data, "the spool's data file of message two"
+    for f in data:
+        os.utime(f, (old, old))
+    env = dict(os.environ, TERN_CONF=str(t.conf))
+    subprocess.run([str(REPO / "build" / "tbin" / "ternctl"), "flush"], env=env, timeout=10,
+                   capture_output=True)
+    assert wait_for(lambda: len(delivery_lines(t, "rcpt=<joe@localhost>", "status=deferred",
+                                               "(#4.2.2)")) >= 2, 20), t.log_tail()
+    assert not delivery_lines(t, "rcpt=<joe@localhost>", "status=bounced")
 
 
 def test_ternd_users_line_quota_and_quotabounce_0_bounces(make_tern):

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import maildir_files, wait_for
+from conftest import maildir_files, ternctl, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (delivery uids)")
 
@@ -99,6 +99,29 @@ def test_virtualusers_maildir_and_owner(vtern):
 def test_virtualusers_unknown_550(vtern):
     code, text = send(vtern, "bob@vm.test")
     assert code == 550 and "5.1.1" in text, text
+
+
+def test_verify_names_the_virtual_rule(vtern):
+    """ternctl verify says which virtual table and rule decided"""
+    def verify(addr):
+        p = ternctl(vtern, "verify", addr)
+        return p.stdout
+    out = verify("joe@virt.test")
+    assert "deliverable" in out, out
+    assert "virtual: virtualdomains maps virt.test to prepend pat: local part pat-joe" in out, out
+    out = verify("joe@a.sub.test")
+    assert "virtual: virtualdomains maps a.sub.test to prepend pat: local part pat-joe" in out, out
+    out = verify("nobody@virt.test")
+    assert "unknown" in out and "virtualdomains maps virt.test to prepend pat" in out, out
+    out = verify("alice@vm.test")
+    assert "deliverable" in out, out
+    assert f"virtual: virtualusers entry for alice@vm.test: {vtern.vdir}/alice/Maildir/" in out, out
+    out = verify("whoever@catch.test")
+    assert "virtual: virtualusers catch-all @catch.test" in out, out
+    out = verify("bob@vm.test")
+    assert "unknown" in out and "virtual: virtualusers lists vm.test, not bob@vm.test" in out, out
+    out = verify("someone@elsewhere.test")                 # not virtual: no such line
+    assert "virtual:" not in out, out
 
 
 def test_virtual_domain_needs_rcpthosts(make_tern):

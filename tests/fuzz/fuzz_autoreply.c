@@ -1,5 +1,6 @@
 /* fuzz_autoreply — a hostile header and reply memory through autoreply_refuse,
- * autoreply_build and autoreply_seen. Invariants: the reply's header section has no bare CR
+ * autoreply_build, autoreply_seen and autoreply_interval. Invariants: an accepted interval is
+ * within 1 s .. AUTOREPLY_INTERVAL_MAX; the reply's header section has no bare CR
  * nor a control byte, and ends at the first empty line we wrote; the new memory has only
  * well-formed lines. */
 #include <stdint.h>
@@ -32,6 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < mem.len; i++)
 		if ((unsigned char)mem.p[i] < 0x20 && mem.p[i] != '\n')
 			__builtin_trap();
+	long long secs = 0;
+	if (autoreply_interval(s, &secs) == 0 && (secs < 1 || secs > AUTOREPLY_INTERVAL_MAX))
+		__builtin_trap();
+	const char *const rc[] = { "b@y.test", "a@y.test" };
+	(void)autoreply_refuse_any(s, rc, 2, s, size, 1);
 	buf_free(&out);
 	buf_free(&mem);
 	free(s);

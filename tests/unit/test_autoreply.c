@@ -124,8 +124,56 @@ static void test_seen(void)
 	buf_free(&m);
 }
 
+/* tern-reply's -t: seconds or one unit, 1 s .. a year, nothing else */
+static void test_interval(void)
+{
+	static const struct { const char *in; long long secs; } cases[] = {
+		{ "1", 1 }, { "3600", 3600 }, { "90s", 90 }, { "5m", 300 }, { "2h", 7200 },
+		{ "7d", 604800 }, { "1w", 604800 }, { "365d", 31536000 }, { "31536000", 31536000 },
+		{ "", -1 }, { "0", -1 }, { "0d", -1 }, { "d", -1 }, { "-1", -1 }, { "+5", -1 },
+		{ "5x", -1 }, { "5dd", -1 }, { "5 d", -1 }, { " 5", -1 }, { "366d", -1 },
+		{ "53w", -1 }, { "31536001", -1 }, { "99999999999999999999999", -1 },
+		{ "1.5h", -1 }, { "5D", -1 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		long long secs = -1;
+		int rc = autoreply_interval(cases[i].in, &secs);
+		T_EQ_INT(rc, cases[i].secs < 0 ? -1 : 0);
+		if (cases[i].secs >= 0)
+			T_EQ_INT(secs, cases[i].secs);
+	}
+}
+
+/* a window of one hour: an answer 59 minutes ago counts, one 61 minutes ago does not */
+static void test_seen_for(void)
+{
+	struct buf m;
+	buf_init(&m);
+	const char mem[] = "996460 a@x\n996340 b@x\n";
+	T_EQ_INT(autoreply_seen_for(mem, strlen(mem), "a@x", 1000000, 3600, &m), 1);
+	T_EQ_STR(m.p, "996460 a@x\n");
+	T_EQ_INT(autoreply_seen_for(mem, strlen(mem), "b@x", 1000000, 3600, &m), 0);
+	T_EQ_STR(m.p, "996460 a@x\n1000000 b@x\n");
+	buf_free(&m);
+}
+
+/* tern-reply's -a: any of the user's addresses in To/Cc will do; an empty one never */
+static void test_refuse_any(void)
+{
+	const char h[] = "To: Joe <joe.smith@x.test>\nSubject: hi\n\n";
+	const char *const one[] = { "joe@x.test" }, *const two[] = { "joe@x.test",
+		"joe.smith@x.test" }, *const empty[] = { "" };
+	T_CHECK(autoreply_refuse_any("a@y.test", one, 1, h, strlen(h), 1) != NULL);
+	T_CHECK(autoreply_refuse_any("a@y.test", two, 2, h, strlen(h), 1) == NULL);
+	T_CHECK(autoreply_refuse_any("a@y.test", empty, 1, h, strlen(h), 1) != NULL);
+	T_CHECK(autoreply_refuse_any("", two, 2, h, strlen(h), 1) != NULL);
+}
+
 static void run(void)
 {
+	test_interval();
+	test_seen_for();
+	test_refuse_any();
 	test_header();
 	test_refuse();
 	test_refuse_partial();

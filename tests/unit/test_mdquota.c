@@ -157,8 +157,35 @@ static void test_warn(void)
 	T_EQ_INT(mdquota_warn_due(&u, 10, 0), 0);
 }
 
+/* the warning is a whole RFC 5322 message addressed to the user */
+static void test_warning_message(void)
+{
+	struct buf m;
+	buf_init(&m);
+	mdquota_warning(&m, "joe@example.org", "Clean up.", 1000000000, 42, 7);
+	const char *end = strstr(m.p, "\n\n");
+	T_CHECK(end != NULL);
+	static const char from[] = "From: Mail Delivery System <MAILER-DAEMON>\n";
+	T_CHECK(strncmp(m.p, from, strlen(from)) == 0);
+	T_CHECK(strstr(m.p, "\nTo: <joe@example.org>\n") != NULL);
+	T_CHECK(strstr(m.p, "\nSubject: Warning: your mailbox is almost full\n") != NULL);
+	T_CHECK(strstr(m.p, "\nDate: ") != NULL && strstr(m.p, "\nDate: ") < end);
+	T_CHECK(strstr(m.p, "\nMessage-ID: <1000000000.000042.7.quotawarn@example.org>\n") != NULL);
+	T_CHECK(strstr(m.p, "\nAuto-Submitted: auto-generated\n") != NULL);
+	T_EQ_STR(end, "\n\nClean up.\n");
+	buf_reset(&m);   /* a hostile address stays on its line */
+	mdquota_warning(&m, "a\r\nBcc: x@y", "t", 1, 0, 1);
+	T_CHECK(strstr(m.p, "\nTo: <a__Bcc: x@y>\n") != NULL);
+	T_CHECK(strstr(m.p, "quotawarn@y>\n") != NULL);
+	buf_reset(&m);
+	mdquota_warning(&m, "nodomain", "t", 1, 0, 1);
+	T_CHECK(strstr(m.p, "quotawarn@localhost>\n") != NULL);
+	buf_free(&m);
+}
+
 static void run(void)
 {
+	test_warning_message();
 	test_spec();
 	test_args();
 	test_warn();

@@ -190,6 +190,13 @@ static void test_extension_dotqmail(void)
 		if (f)
 			fclose(f);
 	}
+	/* not regular files: tern-local tries the next name, so they count as missing */
+	snprintf(p, sizeof p, "%s/kim/.qmail-dir", dir);
+	T_EQ_INT(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/kim/.qmail-fifo", dir);
+	T_EQ_INT(mkfifo(p, 0644), 0);
+	snprintf(p, sizeof p, "%s/kim/.qmail-ln", dir);   /* a symlink to a file is followed */
+	T_EQ_INT(symlink(".qmail-foo", p), 0);
 	snprintf(u, sizeof u, "kim:1005:100:%s/kim\nlee:1006:100:%s/lee\n"
 	         "gone:1007:100:%s/gone\n", dir, dir, dir);
 	static const struct { const char *addr; int v; } c[] = {
@@ -198,7 +205,8 @@ static void test_extension_dotqmail(void)
 		{ "kim-foo-bar@localhost", ROUTE_NOUSER }, { "kim-a@localhost", ROUTE_NOUSER },
 		{ "kim-a-b@localhost", ROUTE_OK }, { "kim-a-b-c@localhost", ROUTE_OK },
 		{ "lee-x@localhost", ROUTE_OK }, { "lee-x-y@localhost", ROUTE_OK },
-		{ "gone-x@localhost", ROUTE_OK },
+		{ "gone-x@localhost", ROUTE_OK }, { "kim-dir@localhost", ROUTE_NOUSER },
+		{ "kim-fifo@localhost", ROUTE_NOUSER }, { "kim-ln@localhost", ROUTE_OK },
 	};
 	setup("");
 	users_free(users);
@@ -215,6 +223,13 @@ static void test_extension_dotqmail(void)
 		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
 		unlink(p);
 	}
+	static const char *const extra[] = { "kim/.qmail-fifo", "kim/.qmail-ln" };
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, extra[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof p, "%s/kim/.qmail-dir", dir);
+	rmdir(p);
 	snprintf(p, sizeof p, "%s/kim", dir);
 	rmdir(p);
 	snprintf(p, sizeof p, "%s/lee", dir);

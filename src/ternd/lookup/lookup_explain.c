@@ -25,6 +25,7 @@
 #include "ternd/proto.h"
 #include "mail/ldapprof.h"
 #include "mail/table.h"
+#include "mail/virtual.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -228,6 +229,59 @@ static void explain_reply(struct explain *e, int verdict)
 	explain_free(e);
 }
 
+/* which virtual rule takes a non-local address (route.c's route_virtual order: virtualusers,
+ * then virtualdomains); nothing when neither does */
+static void explain_virtual(struct buf *b, const struct config *cfg, const char *norm)
+{
+	const char *at = strrchr(norm, '@');
+	if (!at)
+		return;
+	char *local = xstrndup(norm, (size_t)(at - norm)), *val = NULL, *other = NULL;
+	const char *domain = at + 1;
+	char prepend[VIRTUAL_MAXPREPEND];
+	int v = virtual_user_find(&cfg->virtualusers, local, domain, &val);
+	if (v == VIRTUAL_USER) {   /* its own entry, or the catch-all when "\1" (never a local
+	                            * part) finds the same one */
+		int own = virtual_user_find(&cfg->virtualusers, "\1", domain, &other) !=
+		          VIRTUAL_USER || strcmp(other, val) != 0;
+		buf_adds(b, "  virtual: virtualusers ");
+		if (own) {
+			buf_adds(b, "entry for ");
+			explain_val(b, norm);
+		} else {
+			buf_adds(b, "catch-all @");
+			explain_val(b, domain);
+		}
+		buf_adds(b, ": ");
+		explain_val(b, val);
+		buf_addc(b, '\n');
+	} else if (v == VIRTUAL_NOUSER) {
+		buf_adds(b, "  virtual: virtualusers lists ");
+		explain_val(b, domain);
+		buf_adds(b, ", not ");
+		explain_val(b, norm);
+		buf_addc(b, '\n');
+	} else if (v == VIRTUAL_TEMP) {
+		buf_adds(b, "  virtual: virtualusers could not be read\n");
+	} else if ((v = virtual_domain_find(&cfg->virtualdomains, local, domain, prepend,
+	                                    sizeof prepend)) == TABLE_FOUND) {
+		buf_adds(b, "  virtual: virtualdomains maps ");
+		explain_val(b, domain);
+		buf_adds(b, " to prepend ");
+		explain_val(b, prepend);
+		buf_adds(b, ": local part ");
+		explain_val(b, prepend);
+		buf_addc(b, '-');
+		explain_val(b, local);
+		buf_adds(b, " (that user's .qmail files)\n");
+	} else if (v == TABLE_TEMP) {
+		buf_adds(b, "  virtual: virtualdomains could not be read\n");
+	}
+	free(val);
+	free(other);
+	free(local);
+}
+
 /* the verdict line, what RCPT does with a remote address, the targets; then send and free */
 static void explain_finish(struct explain *e, int verdict, const char *diag,
                            const struct route_result *res)
@@ -245,6 +299,8 @@ static void explain_finish(struct explain *e, int verdict, const char *diag,
 		buf_addc(b, ')');
 	}
 	buf_addc(b, '\n');
+	if (e->where == ROUTE_REMOTE && e->norm)
+		explain_virtual(b, e->cfg, e->norm);
 	if (verdict == V_OK && e->where == ROUTE_REMOTE)
 		buf_adds(b, e->rcpthosts == TABLE_FOUND ? "  rcpt: a remote domain in rcpthosts: "
 		         "accepted from any client\n" : e->rcpthosts == TABLE_TEMP ? "  rcpt: a remote "

@@ -128,7 +128,8 @@ static void deliver_one(const struct dreq *d, const struct target *tp, uint64_t 
 	snprintf(j->addr, sizeof j->addr, "%s", t.address);
 	hmap_put(&jobs, &j->h);
 	const char *dash = *t.ext ? "-" : "";
-	const char *argv[16];
+	const char *argv[20];
+	char arrival[24];
 	struct buf quota;
 	size_t argc = 0;
 	argv[argc++] = "tern-local";
@@ -144,6 +145,11 @@ static void deliver_one(const struct dreq *d, const struct target *tp, uint64_t 
 	if (t.profile && *t.profile) {
 		argv[argc++] = "-p";       /* a directory user's delivery profile */
 		argv[argc++] = t.profile;
+	}
+	snprintf(arrival, sizeof arrival, "%lld", (long long)d->arrival);
+	if (d->arrival > 0) {
+		argv[argc++] = "-A";       /* the message's arrival: its age for quotabounce */
+		argv[argc++] = arrival;
 	}
 	const char *rest[] = { t.user, t.home, t.local, dash, t.ext, t.domain, d->sender,
 	                       cfg->aliasempty, t.instruction };

@@ -541,20 +541,20 @@ static void on_fork_local(struct msg_reader *r, int fd)
 	uint64_t job = msg_get_u64(r), uid = msg_get_u64(r), gid = msg_get_u64(r);
 	const char *home = msg_get_str(r);
 	uint64_t argc = msg_get_u64(r);
-	char *argv[18];
+	char *argv[20];
 	size_t n = 0;
-	for (; n < argc && n < 17 && !r->err; n++)
+	for (; n < argc && n < 19 && !r->err; n++)
 		argv[n] = (char *)msg_get_str(r);
 	argv[n] = NULL;
-	if (msg_done(r) < 0 || fd < 0 || argc > 17 || argc < 2) {
+	if (msg_done(r) < 0 || fd < 0 || argc > 19 || argc < 2) {
 		log_err("event=bad_fork_request");
 		goto fail;
 	}
 	/* the user is tern-local's first operand, after its options (-c, -q, -Q QUOTA: the
-	 * mda puts them before -p; parse_args) */
+	 * mda puts them before -p; -A ARRIVAL comes after -p, so a run without -p has it here) */
 	size_t ua = 1;
-	while (ua < n && ua <= 4 && (strcmp(argv[ua], "-c") == 0 || strcmp(argv[ua], "-q") == 0 ||
-	       (strcmp(argv[ua], "-Q") == 0 && ++ua < n)))
+	while (ua < n && ua <= 6 && (strcmp(argv[ua], "-c") == 0 || strcmp(argv[ua], "-q") == 0 ||
+	       ((strcmp(argv[ua], "-Q") == 0 || strcmp(argv[ua], "-A") == 0) && ++ua < n)))
 		ua++;
 	const char *user = ua < n ? argv[ua] : "";
 	const char *why = geteuid() == 0 ? parent_fork_allowed(uid, gid, user) : NULL;
