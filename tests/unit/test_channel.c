@@ -177,6 +177,24 @@ static void test_config(void)
 		T_EQ_STR(errs.e[0].file, "t.conf");
 	}
 	config_free(&c);
+	/* a prog row: its account and program are checked, errors on the channel line */
+	const char *pok = "me x.org\nchannel uucp transport=prog program=\"/bin/sh %h\" user=nobody\n";
+	T_EQ_INT(config_parse(&c, "t.conf", pok, strlen(pok), &errs), 0);
+	config_free(&c);
+	const char *pbad = "me x.org\nchannel a transport=prog program=/bin/sh user=root\n"
+	                   "channel b transport=prog program=/nonexistent/x user=nobody\n"
+	                   "channel c transport=prog program=/bin/sh user=no-such-account-x\n"
+	                   "user daemon\nchannel d transport=prog program=/bin/sh user=daemon\n"
+	                   "channel e transport=prog program=/etc user=nobody\n";
+	T_EQ_INT(config_parse(&c, "t.conf", pbad, strlen(pbad), &errs), -1);
+	T_EQ_INT(errs.n, 5);
+	for (int i = 0; i < errs.n && i < 5; i++) {
+		static const char *const want[] = { "root", "no such file", "no such account",
+		                                    "account of ternd's roles", "not an executable" };
+		T_EQ_INT(errs.e[i].line, i < 3 ? i + 2 : i + 3);
+		T_CHECK(strstr(errs.e[i].msg, want[i]) != NULL);
+	}
+	config_free(&c);
 }
 
 static void run(void)
