@@ -75,7 +75,7 @@ enum channel_role channel_role(const struct channel_row *r)
 int channel_is_local(const struct channel_table *t, const char *name)
 {
 	const struct channel_row *r = channel_find(t, name);
-	return r && channel_role(r) == CHANNEL_MDA;
+	return r && r->transport == CHANNEL_T_LOCAL;
 }
 
 /* a decimal in [min,max] */

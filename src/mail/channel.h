@@ -74,7 +74,8 @@ const struct channel_row *channel_find(const struct channel_table *t, const char
 /* the built-in row of a transport */
 const struct channel_row *channel_builtin(const struct channel_table *t, enum channel_transport tr);
 enum channel_role channel_role(const struct channel_row *r);
-/* 1 if name is a configured channel run by the mda */
+/* 1 if name is a configured channel of the local transport (tern-local: the thread's host is
+ * the user; a prog channel, also run by the mda, keeps its host) */
 int channel_is_local(const struct channel_table *t, const char *name);
 const char *channel_transport_name(enum channel_transport tr);
 /* "NAME transport=T concurrency=N perhost=N retry=N recipients=N grouphost=yes|no", and for

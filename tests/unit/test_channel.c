@@ -37,7 +37,7 @@ static void test_builtin(void)
 	if (!p)
 		return;
 	T_EQ_INT(channel_role(p), CHANNEL_MDA);
-	T_EQ_INT(channel_is_local(&t, "prog"), 1);
+	T_EQ_INT(channel_is_local(&t, "prog"), 0);      /* its threads are per host, not user */
 	T_EQ_INT(p->concurrency, 10); T_EQ_INT(p->perhost, 10); T_EQ_INT(p->retry, 20);
 	T_EQ_INT(p->rcpts, CHANNEL_RCPTMAX); T_EQ_INT(p->grouphost, 1);
 	T_EQ_INT(p->timeout, CHANNEL_TIMEOUT);
