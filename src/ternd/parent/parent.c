@@ -409,6 +409,8 @@ static void forget_role(int r)
 			 * and the queue redoes their recipients (at least once, doc/QUEUE.md) */
 			struct kid *k = kids;
 			kids = k->next;
+			if (k->timer)          /* a prog run: its time limit would go with it */
+				kill(-k->pid, SIGKILL);
 			kid_free(k);
 		}
 }
