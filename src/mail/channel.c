@@ -1,6 +1,7 @@
-/* channel — see channel.h. The built-in rows are row[0..3] in channel_transport order, so
- * a transport's own row is row[transport]. */
+/* channel — see channel.h. The built-in rows are row[0..CHANNEL_T_COUNT-1] in
+ * channel_transport order, so a transport's own row is row[transport]. */
 #include "mail/channel.h"
+#include "mail/progchan.h"
 #include <errno.h>
 #include <stddef.h>
 #include <inttypes.h>
@@ -8,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const channel_tnames[CHANNEL_T_COUNT] = { "local", "smtp", "qmqp", "cluster" };
+static const char *const channel_tnames[CHANNEL_T_COUNT] = { "local", "smtp", "qmqp", "cluster",
+                                                                  "prog" };
 
 void channel_table_init(struct channel_table *t)
 {
@@ -66,13 +68,14 @@ const struct channel_row *channel_builtin(const struct channel_table *t, enum ch
 
 enum channel_role channel_role(const struct channel_row *r)
 {
-	return r->transport == CHANNEL_T_LOCAL ? CHANNEL_MDA : CHANNEL_MTA;
+	return r->transport == CHANNEL_T_LOCAL || r->transport == CHANNEL_T_PROG ? CHANNEL_MDA :
+	       CHANNEL_MTA;
 }
 
 int channel_is_local(const struct channel_table *t, const char *name)
 {
 	const struct channel_row *r = channel_find(t, name);
-	return r && channel_role(r) == CHANNEL_MDA;
+	return r && r->transport == CHANNEL_T_LOCAL;
 }
 
 /* a decimal in [min,max] */
@@ -101,6 +104,23 @@ static int channel_bool(const char *v, int *out)
 	return -1;
 }
 
+/* a prog row's program= or user= value into dst (bounded, printable) */
+static int channel_text(struct channel_row *r, const char *key, const char *v, char *dst,
+                        size_t max, char *err, size_t errlen)
+{
+	size_t n = strlen(v);
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			n = max + 1;
+	if (n > max || (dst != r->program && strpbrk(v, " \t:/"))) {
+		snprintf(err, errlen, "channel %s: %s must be 1 to %zu printable characters%s", r->name,
+		         key, max, dst == r->program ? "" : " without blanks, ':' or '/'");
+		return -1;
+	}
+	memcpy(dst, v, n + 1);
+	return 0;
+}
+
 /* one key=value into r; 0 or -1 with err */
 static int channel_option(struct channel_row *r, int builtin, char *opt, char *err, size_t errlen)
 {
@@ -109,6 +129,7 @@ static int channel_option(struct channel_row *r, int builtin, char *opt, char *e
 		{ "perhost", CHANNEL_SET_PERHOST, 1, 1000, offsetof(struct channel_row, perhost) },
 		{ "retry", CHANNEL_SET_RETRY, 0, 86400, offsetof(struct channel_row, retry) },
 		{ "recipients", CHANNEL_SET_RCPTS, 1, CHANNEL_RCPTMAX, offsetof(struct channel_row, rcpts) },
+		{ "timeout", CHANNEL_SET_TIMEOUT, 1, 86400, offsetof(struct channel_row, timeout) },
 	};
 	char *v = strchr(opt, '=');
 	if (!v || v == opt || !v[1]) {
@@ -119,7 +140,7 @@ static int channel_option(struct channel_row *r, int builtin, char *opt, char *e
 	if (strcmp(opt, "transport") == 0) {
 		enum channel_transport tr;
 		if (channel_transport_of(v, &tr) < 0) {
-			snprintf(err, errlen, "channel %s: unknown transport '%.40s' (local, smtp, qmqp or cluster)", r->name, v);
+			snprintf(err, errlen, "channel %s: unknown transport '%.40s' (local, smtp, qmqp, cluster or prog)", r->name, v);
 			return -1;
 		}
 		if (builtin && tr != r->transport) {
@@ -129,6 +150,10 @@ static int channel_option(struct channel_row *r, int builtin, char *opt, char *e
 		r->transport = tr;
 		return 0;
 	}
+	if (strcmp(opt, "program") == 0)
+		return channel_text(r, opt, v, r->program, CHANNEL_PROGMAX, err, errlen);
+	if (strcmp(opt, "user") == 0)
+		return channel_text(r, opt, v, r->user, CHANNEL_USERMAX, err, errlen);
 	if (strcmp(opt, "grouphost") == 0) {
 		if (channel_bool(v, &r->grouphost) < 0) {
 			snprintf(err, errlen, "channel %s: grouphost must be yes or no, not '%.40s'", r->name, v);
@@ -147,27 +172,58 @@ static int channel_option(struct channel_row *r, int builtin, char *opt, char *e
 			r->set |= nums[i].bit;
 			return 0;
 		}
-	snprintf(err, errlen, "channel %s: unknown key '%.40s' (transport, concurrency, perhost, retry, recipients, grouphost)", r->name, opt);
+	snprintf(err, errlen, "channel %s: unknown key '%.40s' (transport, concurrency, perhost, retry, recipients, grouphost; prog: program, user, timeout)", r->name, opt);
 	return -1;
 }
 
-static char *channel_word(char **s)
+/* the next blank-separated word of *s, double quotes removed (a quoted part may hold
+ * blanks: program="/usr/bin/uux - %h!rmail"); NULL at the end, *bad = 1 for an open quote */
+static char *channel_word(char **s, int *bad)
 {
 	while (**s == ' ' || **s == '\t')
 		(*s)++;
 	if (!**s)
 		return NULL;
-	char *w = *s;
-	while (**s && **s != ' ' && **s != '\t')
-		(*s)++;
+	char *w = *s, *o = *s;
+	int q = 0;
+	for (; **s && (q || (**s != ' ' && **s != '\t')); (*s)++)
+		if (**s == '"')
+			q = !q;
+		else
+			*o++ = **s;
 	if (**s)
-		*(*s)++ = '\0';
+		(*s)++;
+	*o = '\0';
+	*bad = q;
 	return w;
+}
+
+/* a prog row needs its program (well formed, doc/PROG.md) and its account; the other
+ * transports take neither */
+static int channel_check_prog(const struct channel_row *r, char *err, size_t errlen)
+{
+	char why[128];
+	if (r->transport != CHANNEL_T_PROG) {
+		if (!*r->program && !*r->user && !(r->set & CHANNEL_SET_TIMEOUT))
+			return 0;
+		snprintf(err, errlen, "channel %s: program, user and timeout are for transport=prog only", r->name);
+		return -1;
+	}
+	if (!*r->program || !*r->user) {
+		snprintf(err, errlen, "channel %s: transport=prog needs program=\"/PATH ...\" and user=ACCOUNT", r->name);
+		return -1;
+	}
+	if (progchan_template_check(r->program, why, sizeof why) < 0) {
+		snprintf(err, errlen, "channel %s: program: %s", r->name, why);
+		return -1;
+	}
+	return 0;
 }
 
 int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 {
-	char *name = channel_word(&s), *opt;
+	int bad = 0;
+	char *name = channel_word(&s, &bad), *opt;
 	if (!name || !channel_name_ok(name)) {
 		snprintf(err, errlen, "channel: a name of 1 to %d characters a-z 0-9 _ - expected, got '%.40s'",
 		         CHANNEL_NAMEMAX, name ? name : "");
@@ -190,13 +246,20 @@ int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 		snprintf(r.name, sizeof r.name, "%s", name);
 		r.transport = CHANNEL_T_COUNT;
 	}
-	while ((opt = channel_word(&s)))
+	while ((opt = channel_word(&s, &bad))) {
+		if (bad) {
+			snprintf(err, errlen, "channel %s: a double quote is not closed", r.name);
+			return -1;
+		}
 		if (channel_option(&r, builtin, opt, err, errlen) < 0)
 			return -1;
+	}
 	if (r.transport == CHANNEL_T_COUNT) {
-		snprintf(err, errlen, "channel %s: transport=local|smtp|qmqp|cluster is required", name);
+		snprintf(err, errlen, "channel %s: transport=local|smtp|qmqp|cluster|prog is required", r.name);
 		return -1;
 	}
+	if (channel_check_prog(&r, err, errlen) < 0)
+		return -1;
 	r.declared = 1;
 	if (old)
 		*old = r;
@@ -209,12 +272,13 @@ int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 static void channel_builtin_defaults(struct channel_row *d, enum channel_transport tr,
                                      const struct channel_keys *k)
 {
-	int local = tr == CHANNEL_T_LOCAL;
-	d->concurrency = local ? k->concurrencylocal : k->concurrencyremote;
-	d->perhost = local ? k->concurrencylocal : k->smtpconnperhost;
+	int local = tr == CHANNEL_T_LOCAL, prog = tr == CHANNEL_T_PROG;
+	d->concurrency = local || prog ? k->concurrencylocal : k->concurrencyremote;
+	d->perhost = local || prog ? k->concurrencylocal : k->smtpconnperhost;
 	d->retry = local ? k->retrylocal : k->retryremote;
 	d->rcpts = local ? 1 : CHANNEL_RCPTMAX;
 	d->grouphost = !local;
+	d->timeout = CHANNEL_TIMEOUT;
 }
 
 static void channel_fill(struct channel_row *r, const struct channel_row *d)
@@ -229,6 +293,8 @@ static void channel_fill(struct channel_row *r, const struct channel_row *d)
 		r->rcpts = d->rcpts ? d->rcpts : 1;
 	if (!(r->set & CHANNEL_SET_GROUP))
 		r->grouphost = d->grouphost;
+	if (!(r->set & CHANNEL_SET_TIMEOUT))
+		r->timeout = d->timeout ? d->timeout : CHANNEL_TIMEOUT;
 }
 
 void channel_table_finish(struct channel_table *t, const struct channel_keys *k)
@@ -248,4 +314,9 @@ void channel_format(const struct channel_row *r, char *out, size_t outlen)
 	         " retry=%" PRIu64 " recipients=%" PRIu64 " grouphost=%s", r->name,
 	         channel_tnames[r->transport], r->concurrency, r->perhost, r->retry, r->rcpts,
 	         r->grouphost ? "yes" : "no");
+	if (r->transport == CHANNEL_T_PROG) {
+		size_t n = strlen(out);
+		snprintf(out + n, outlen > n ? outlen - n : 0, " program=\"%s\" user=%s timeout=%" PRIu64,
+		         r->program, r->user, r->timeout);
+	}
 }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,7 +133,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "delaywarn", CT_UINT, O(delaywarn), "14400", 0, 315360000, "seconds after arrival at which the sender of a message still not delivered to a recipient already tried gets one RFC 3464 delay notice (0 = never)" },
 	{ "retrylocal", CT_UINT, O(retrylocal), "10", 0, 86400, "c in the local retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
 	{ "retryremote", CT_UINT, O(retryremote), "20", 0, 86400, "c in the remote retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
-	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster concurrency=N perhost=N retry=N recipients=N grouphost=yes|no: change a built-in channel (local, smtp, qmqp, cluster; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md)" },
+	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster|prog concurrency=N perhost=N retry=N recipients=N grouphost=yes|no [prog: program=\"/PATH args %h %s\" user=ACCOUNT timeout=SECONDS]: change a built-in channel (local, smtp, qmqp, cluster, prog; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md, doc/PROG.md)" },
 	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },
 	{ "bouncehost", CT_WORD, O(bouncehost), NULL, 0, 0, "domain of the From: of bounces (default: me)" },
 	{ "doublebounceto", CT_WORD, O(doublebounceto), "postmaster", 0, 0, "recipient of bounces that could not be delivered" },
@@ -228,6 +229,8 @@ struct cfg_parse {
 	char *setfile[CFG_NKEYS];
 	int listenline[CFG_MAXLISTEN];   /* where each listen line is */
 	char *listenfile[CFG_MAXLISTEN];
+	int chanline[CHANNEL_MAX];       /* where each channel row was declared (0 = built in) */
+	char *chanfile[CHANNEL_MAX];
 };
 
 static void cfg_err(struct cfg_parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -837,9 +840,18 @@ static int cfg_set_qmqpservers(struct cfg_parse *ps, const struct cfg_key *k, ch
 
 static int cfg_set_channel(struct cfg_parse *ps, char *v)
 {
-	char err[256];
-	if (channel_parse(&ps->c->channels, v, err, sizeof err) == 0)
+	char err[256], name[CHANNEL_NAMEMAX + 2];
+	snprintf(name, sizeof name, "%.*s", (int)strcspn(v + strspn(v, " \t"), " \t"),
+	         v + strspn(v, " \t"));
+	if (channel_parse(&ps->c->channels, v, err, sizeof err) == 0) {
+		const struct channel_row *r = channel_find(&ps->c->channels, name);
+		size_t i = r ? (size_t)(r - ps->c->channels.row) : 0;
+		if (r && !ps->chanfile[i]) {
+			ps->chanline[i] = ps->line;
+			ps->chanfile[i] = xstrdup(ps->name);
+		}
 		return 0;
+	}
 	cfg_err(ps, "%s", err);
 	return -1;
 }
@@ -1109,13 +1121,23 @@ static void cfg_blame(struct cfg_parse *ps, const struct cfg_key *dp, const stru
 	ps->name = ps->setfile[at] ? ps->setfile[at] : ps->c->path;
 }
 
+static const char *const cfg_role_keys[] = { "user", "queueuser", "smtpuser", "mtauser" };
+
+/* is account name (uid: its uid or -1) one of ternd's role accounts, by name or by uid? */
+static int cfg_is_role(struct config *c, const char *role_key, const char *name,
+                       long long uid)
+{
+	const char *role = *(char **)cfg_field(c, cfg_find(role_key));
+	return role && (strcmp(role, name) == 0 || (uid >= 0 && cfg_uid(role) == uid));
+}
+
 /* defaultprivs runs programs named in the aliases file: it must never be root nor an
  * account of ternd's roles (whose rights include ternctl's and the spool), by name or by
  * uid. Blamed on the line that set defaultprivs, or on the role key's line when
  * defaultprivs kept its default. ternd then exits 78 before starting anything. */
 static void cfg_check_defaultprivs(struct cfg_parse *ps)
 {
-	static const char *const roles[] = { "user", "queueuser", "smtpuser", "mtauser" };
+	const char *const *roles = cfg_role_keys;
 	const struct cfg_key *dp = cfg_find("defaultprivs");
 	const char *privs = ps->c->defaultprivs;
 	long long uid = cfg_uid(privs);
@@ -1126,15 +1148,47 @@ static void cfg_check_defaultprivs(struct cfg_parse *ps)
 		cfg_err(ps, "defaultprivs: '%s' is root (uid 0); alias programs need an "
 		        "unprivileged account of their own (default nobody)", privs);
 	}
-	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+	for (size_t i = 0; i < sizeof cfg_role_keys / sizeof cfg_role_keys[0]; i++) {
 		const struct cfg_key *k = cfg_find(roles[i]);
-		const char *role = *(char **)cfg_field(ps->c, k);
-		if (!role || (strcmp(role, privs) != 0 && (uid < 0 || cfg_uid(role) != uid)))
+		if (!cfg_is_role(ps->c, roles[i], privs, uid))
 			continue;
 		cfg_blame(ps, dp, k);
 		cfg_err(ps, "defaultprivs: '%s' is (or shares the uid of) the %s account of ternd's "
 		        "roles; alias programs need an account of their own (default nobody)", privs,
 		        roles[i]);
+	}
+}
+
+/* a prog channel's program runs as its user= account (doc/PROG.md): an account that exists,
+ * never root nor a role account; its program a file that exists and may be executed.
+ * Blamed on the row's `channel` line. */
+static void cfg_check_prog(struct cfg_parse *ps)
+{
+	const struct channel_table *t = &ps->c->channels;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct channel_row *r = &t->row[i];
+		if (r->transport != CHANNEL_T_PROG || !r->declared)
+			continue;
+		ps->name = ps->chanfile[i] ? ps->chanfile[i] : ps->c->path;
+		ps->line = ps->chanline[i];
+		long long uid = cfg_uid(r->user);
+		if (uid < 0)
+			cfg_err(ps, "channel %s: user %s: no such account", r->name, r->user);
+		else if (uid == 0)
+			cfg_err(ps, "channel %s: user %s is root (uid 0); the program needs an "
+			        "unprivileged account of its own", r->name, r->user);
+		for (size_t k = 0; uid > 0 && k < sizeof cfg_role_keys / sizeof cfg_role_keys[0]; k++)
+			if (cfg_is_role(ps->c, cfg_role_keys[k], r->user, uid))
+				cfg_err(ps, "channel %s: user %s is (or shares the uid of) the %s account of "
+				        "ternd's roles; the program needs an account of its own", r->name,
+				        r->user, cfg_role_keys[k]);
+		char path[CHANNEL_PROGMAX + 1];
+		struct stat st;
+		snprintf(path, sizeof path, "%.*s", (int)strcspn(r->program, " \t"), r->program);
+		if (stat(path, &st) < 0 && errno == ENOENT)
+			cfg_err(ps, "channel %s: program %s: no such file", r->name, path);
+		else if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)))
+			cfg_err(ps, "channel %s: program %s is not an executable file", r->name, path);
 	}
 }
 
@@ -1267,6 +1321,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_derived(c);
 	cfg_check_cookie(&ps);
 	cfg_check_defaultprivs(&ps);
+	cfg_check_prog(&ps);
 	cfg_check_tls_client(&ps);
 	cfg_check_ldapusers(&ps);
 	cfg_check_ldaptables(&ps);
@@ -1277,6 +1332,8 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 		free(ps.setfile[i]);
 	for (int i = 0; i < CFG_MAXLISTEN; i++)
 		free(ps.listenfile[i]);
+	for (int i = 0; i < CHANNEL_MAX; i++)
+		free(ps.chanfile[i]);
 	return ps.nerr ? -1 : 0;
 }
 

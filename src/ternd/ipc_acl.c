@@ -22,7 +22,7 @@ static const struct ipc_acl_type ipc_acl_types[] = {
 	T(M_SCHED_ADD, 0), T(M_SCHED_RUN, 0), T(M_SCHED_RESULT, 0), T(M_SCHED_FLUSH, 0),
 	T(M_SCHED_CTL, 0),
 	T(M_DELIVER, 1), T(M_DELIVERED, 0),
-	T(M_FORK_LOCAL, 1), T(M_FORKED, 1), T(M_CHILD_EXIT, 0),
+	T(M_FORK_LOCAL, 1), T(M_FORKED, 1), T(M_CHILD_EXIT, 0), T(M_FORK_PROG, 1),
 	T(M_LOG_REOPEN, 0),
 	T(M_MX_RESOLVE, 0), T(M_MX_RESULT, 0),
 	T(M_SCHED_ETRN, 0), T(M_SCHED_ETRN_RESULT, 0),
@@ -42,7 +42,7 @@ static const struct ipc_acl_type ipc_acl_types[] = {
  * M_LOG_REOPEN is declared but nobody sends or handles it: no row. */
 static const struct ipc_acl_rule ipc_acl_rules[] = {
 	{ R_PARENT, R_LOOKUP, M_POP_SPAWN },
-	{ R_PARENT, R_MDA, M_FORK_LOCAL },
+	{ R_PARENT, R_MDA, M_FORK_LOCAL }, { R_PARENT, R_MDA, M_FORK_PROG },
 
 	{ R_SMTP, R_PARENT, M_PEER_NEW }, { R_SMTP, R_PARENT, M_POP_READY },
 	{ R_SMTP, R_LOOKUP, M_CHECK_RESULT }, { R_SMTP, R_LOOKUP, M_AUTH_RESULT },

@@ -98,7 +98,12 @@ enum msgtype {
 	                       fd = message (becomes stdin). Parent replies M_FORKED. */
 	M_FORKED,           /* Q job, Q status (0 started / -1 failed), fd = read end of the
 	                       child's stdout+stderr pipe */
-	M_CHILD_EXIT,       /* parent -> mda: Q job, Q wait status */
+	M_CHILD_EXIT,       /* parent -> mda: Q job, Q wait status (also of a prog run) */
+	M_FORK_PROG,        /* mda -> parent: Q job, S channel (a prog row of the parent's own
+	                       table: it takes program, account and time limit from there), S host
+	                       (%h), S sender (%s; "" = <>), S name (the message's queue id),
+	                       fd = message (becomes the program's fd 0). Parent replies M_FORKED
+	                       with the mda's end of the address/reply socket (doc/PROG.md) */
 
 	/* anyone -> parent */
 	M_LOG_REOPEN = 60,

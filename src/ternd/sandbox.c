@@ -82,6 +82,8 @@ static const char *const sb_control[] = {
 	SB_NSS_CALLS, "accept4", "getsockopt", "setsockopt", "sendto", "pread64", "fsync",
 	"statfs", NULL
 };
+/* mda: ends the address list of a prog run on the socket the parent handed it (doc/PROG.md) */
+static const char *const sb_mda[] = { "shutdown", NULL };
 static const char *const sb_none[] = { NULL };
 
 enum { SB_INET = 1, SB_UNIX = 2 };
@@ -97,7 +99,7 @@ static const struct sb_role {
 	[R_LOOKUP]  = { sb_lookup, SB_INET | SB_UNIX, SB_OPEN_RO | SB_THREADS | SB_NSS },
 	[R_QUEUE]   = { sb_queue, 0, 0 },
 	[R_SCHED]   = { sb_none, 0, 0 },
-	[R_MDA]     = { sb_none, 0, 0 },
+	[R_MDA]     = { sb_mda, 0, 0 },
 	[R_MTA]     = { sb_mta, SB_INET, 0 },
 	[R_CONTROL] = { sb_control, SB_INET | SB_UNIX, SB_OPEN_RO | SB_NSS | SB_CRYPTO },
 };

@@ -11,7 +11,7 @@ static void test_builtin(void)
 	struct channel_keys k = { 10, 20, 10, 20, 7 };
 	channel_table_init(&t);
 	channel_table_finish(&t, &k);
-	T_EQ_INT(t.n, 4);
+	T_EQ_INT(t.n, CHANNEL_T_COUNT);
 	const struct channel_row *l = channel_find(&t, "local"), *s = channel_find(&t, "smtp");
 	const struct channel_row *q = channel_find(&t, "qmqp"), *c = channel_find(&t, "cluster");
 	T_CHECK(l && s && q && c);
@@ -32,6 +32,16 @@ static void test_builtin(void)
 	T_EQ_INT(channel_is_local(&t, "smtp"), 0);
 	T_EQ_INT(channel_is_local(&t, "nosuch"), 0);
 	T_CHECK(channel_builtin(&t, CHANNEL_T_QMQP) == q);
+	const struct channel_row *p = channel_find(&t, "prog");   /* no program: never runs */
+	T_CHECK(p != NULL);
+	if (!p)
+		return;
+	T_EQ_INT(channel_role(p), CHANNEL_MDA);
+	T_EQ_INT(channel_is_local(&t, "prog"), 0);      /* its threads are per host, not user */
+	T_EQ_INT(p->concurrency, 10); T_EQ_INT(p->perhost, 10); T_EQ_INT(p->retry, 20);
+	T_EQ_INT(p->rcpts, CHANNEL_RCPTMAX); T_EQ_INT(p->grouphost, 1);
+	T_EQ_INT(p->timeout, CHANNEL_TIMEOUT);
+	T_EQ_STR(p->program, "");
 }
 
 static void test_lines(void)
@@ -49,6 +59,31 @@ static void test_lines(void)
 		  "ml transport=local concurrency=10 perhost=10 retry=0 recipients=1 grouphost=no" },
 		{ "q2 transport=qmqp", 1, "q2",
 		  "q2 transport=qmqp concurrency=20 perhost=7 retry=20 recipients=100 grouphost=yes" },
+		{ "uucp transport=prog program=\"/usr/bin/uux - -r -gC %h!rmail\" user=uucp", 1, "uucp",
+		  "uucp transport=prog concurrency=10 perhost=10 retry=20 recipients=100 grouphost=yes "
+		  "program=\"/usr/bin/uux - -r -gC %h!rmail\" user=uucp timeout=3600" },
+		{ "pp transport=prog program=/bin/x\" -f \"%s user=nobody timeout=60 recipients=1", 1, "pp",
+		  "pp transport=prog concurrency=10 perhost=10 retry=20 recipients=1 grouphost=yes "
+		  "program=\"/bin/x -f %s\" user=nobody timeout=60" },
+		{ "prog program=\"/bin/true %% %h\" user=nobody", 1, "prog",
+		  "prog transport=prog concurrency=10 perhost=10 retry=20 recipients=100 grouphost=yes "
+		  "program=\"/bin/true %% %h\" user=nobody timeout=3600" },
+		{ "pp transport=prog user=uucp", 0, NULL, NULL },                 /* no program */
+		{ "pp transport=prog program=/bin/x", 0, NULL, NULL },            /* no account */
+		{ "pp transport=prog program=\"x %h\" user=u", 0, NULL, NULL },   /* not absolute */
+		{ "pp transport=prog program=/bin/%h user=u", 0, NULL, NULL },    /* % in the path */
+		{ "pp transport=prog program=\"/bin/x %u\" user=u", 0, NULL, NULL },  /* unknown % */
+		{ "pp transport=prog program=\"/bin/x %\" user=u", 0, NULL, NULL },
+		{ "pp transport=prog program=\"/bin/x user=u", 0, NULL, NULL },  /* open quote */
+		{ "pp transport=prog program=/bin/x user=a:b", 0, NULL, NULL },
+		{ "pp transport=prog program=/bin/x user=\"a b\"", 0, NULL, NULL },
+		{ "pp transport=prog program=/bin/x user=u timeout=0", 0, NULL, NULL },
+		{ "pp transport=prog program=/bin/x user=u timeout=86401", 0, NULL, NULL },
+		{ "bulk transport=smtp program=/bin/x", 0, NULL, NULL },         /* prog keys: prog only */
+		{ "bulk transport=smtp user=nobody", 0, NULL, NULL },
+		{ "smtp timeout=5", 0, NULL, NULL },
+		{ "prog concurrency=3", 0, NULL, NULL },                          /* built-in: still needs one */
+		{ "local transport=prog", 0, NULL, NULL },
 		{ "bulk", 0, NULL, NULL },                               /* a new name needs a transport */
 		{ "bulk concurrency=5", 0, NULL, NULL },
 		{ "bulk transport=uucp", 0, NULL, NULL },                /* no such transport */
@@ -72,14 +107,14 @@ static void test_lines(void)
 	struct channel_keys k = { 10, 20, 10, 20, 7 };
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct channel_table t;
-		char line[200], err[256] = "", out[400];
+		char line[200], err[256] = "", out[700];
 		channel_table_init(&t);
 		snprintf(line, sizeof line, "%s", cases[i].line);
 		int r = channel_parse(&t, line, err, sizeof err);
 		T_EQ_INT(r, cases[i].ok ? 0 : -1);
 		if (!cases[i].ok) {
 			T_CHECK(err[0] != '\0');
-			T_EQ_INT(t.n, 4);
+			T_EQ_INT(t.n, CHANNEL_T_COUNT);
 			continue;
 		}
 		channel_table_finish(&t, &k);
@@ -101,7 +136,7 @@ static void test_twice_and_full(void)
 	T_EQ_INT(channel_parse(&t, line, err, sizeof err), 0);
 	snprintf(line, sizeof line, "smtp concurrency=6");
 	T_EQ_INT(channel_parse(&t, line, err, sizeof err), -1);  /* declared twice */
-	for (int i = 0; i < CHANNEL_MAX - 4; i++) {
+	for (int i = 0; i < CHANNEL_MAX - CHANNEL_T_COUNT; i++) {
 		snprintf(line, sizeof line, "c%d transport=local", i);
 		T_EQ_INT(channel_parse(&t, line, err, sizeof err), 0);
 	}
@@ -140,6 +175,24 @@ static void test_config(void)
 		T_CHECK(strstr(errs.e[0].msg, "transport") != NULL);
 		T_CHECK(strstr(errs.e[1].msg, "speed") != NULL);
 		T_EQ_STR(errs.e[0].file, "t.conf");
+	}
+	config_free(&c);
+	/* a prog row: its account and program are checked, errors on the channel line */
+	const char *pok = "me x.org\nchannel uucp transport=prog program=\"/bin/sh %h\" user=nobody\n";
+	T_EQ_INT(config_parse(&c, "t.conf", pok, strlen(pok), &errs), 0);
+	config_free(&c);
+	const char *pbad = "me x.org\nchannel a transport=prog program=/bin/sh user=root\n"
+	                   "channel b transport=prog program=/nonexistent/x user=nobody\n"
+	                   "channel c transport=prog program=/bin/sh user=no-such-account-x\n"
+	                   "user daemon\nchannel d transport=prog program=/bin/sh user=daemon\n"
+	                   "channel e transport=prog program=/etc user=nobody\n";
+	T_EQ_INT(config_parse(&c, "t.conf", pbad, strlen(pbad), &errs), -1);
+	T_EQ_INT(errs.n, 5);
+	for (int i = 0; i < errs.n && i < 5; i++) {
+		static const char *const want[] = { "root", "no such file", "no such account",
+		                                    "account of ternd's roles", "not an executable" };
+		T_EQ_INT(errs.e[i].line, i < 3 ? i + 2 : i + 3);
+		T_CHECK(strstr(errs.e[i].msg, want[i]) != NULL);
 	}
 	config_free(&c);
 }

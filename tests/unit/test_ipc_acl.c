@@ -19,7 +19,7 @@
 /* the policy, written out independently of ipc_acl.c: changing one means changing both */
 static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	{ R_PARENT, R_LOOKUP, { M_POP_SPAWN } },
-	{ R_PARENT, R_MDA, { M_FORK_LOCAL } },
+	{ R_PARENT, R_MDA, { M_FORK_LOCAL, M_FORK_PROG } },
 	{ R_SMTP, R_PARENT, { M_PEER_NEW, M_POP_READY } },
 	{ R_SMTP, R_LOOKUP, { M_CHECK_RESULT, M_AUTH_RESULT, M_POP_RESULT } },
 	{ R_SMTP, R_QUEUE, { M_MSG_OPENED, M_MSG_COMMITTED, M_SCHED_ETRN_RESULT } },
@@ -54,7 +54,7 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	{ R_CONTROL, R_LOOKUP, { M_EXPLAIN_RESULT } },
 };
 /* the types that may carry a descriptor */
-static const uint32_t with_fd[] = { M_MSG_OPENED, M_DELIVER, M_FORK_LOCAL, M_FORKED,
+static const uint32_t with_fd[] = { M_MSG_OPENED, M_DELIVER, M_FORK_LOCAL, M_FORK_PROG, M_FORKED,
                                     M_Q_READ_RESULT, M_PEER_NEW,
                                     M_POP_READY };
 
@@ -104,6 +104,9 @@ static void table(void)
 	T_EQ_INT(ipc_acl_allows(R_QUEUE, R_SMTP, M_Q_READ, 0), 0);
 	T_EQ_INT(ipc_acl_allows(R_PARENT, R_SMTP, M_FORK_LOCAL, 1), 0);
 	T_EQ_INT(ipc_acl_allows(R_PARENT, R_MDA, M_FORK_LOCAL, 1), 1);
+	T_EQ_INT(ipc_acl_allows(R_PARENT, R_SMTP, M_FORK_PROG, 1), 0);   /* the prog channel's */
+	T_EQ_INT(ipc_acl_allows(R_PARENT, R_MTA, M_FORK_PROG, 1), 0);
+	T_EQ_INT(ipc_acl_allows(R_PARENT, R_MDA, M_FORK_PROG, 1), 1);
 }
 
 /* every "M_NAME = N," / "M_NAME," member of enum msgtype in proto.h, numbered as C does */

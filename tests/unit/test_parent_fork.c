@@ -198,8 +198,33 @@ static void test_facts(void)
 		T_CHECK(parent_fork_in(f.bad_gids, f.nbad, mail->gr_gid));
 }
 
+/* a prog channel's account (the parent's own row): never root, a role's uid or a privileged
+ * group, in development (dev) too, whatever the users table and defaultprivs say */
+static void test_prog(void)
+{
+	static const struct { int dev; uint64_t uid, gid; const char *why; } cases[] = {
+		{ 0, 10, 10, NULL },                  /* uucp */
+		{ 1, 10, 10, NULL },
+		{ 0, 65534, 65534, NULL },            /* defaultprivs' account may be a channel's too */
+		{ 0, 0, 10, "root" }, { 0, 10, 0, "root" }, { 1, 0, 0, "root" },
+		{ 0, 999, 995, "role" }, { 1, 999, 995, "role" },   /* devacct: not for programs */
+		{ 0, 995, 100, "role" },
+		{ 0, 10, 42, "privileged" }, { 0, 10, 994, "privileged" },
+		{ 0, 4294967295ull, 10, "range" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct parent_fork_facts f = facts(cases[i].dev);
+		const char *why = parent_fork_prog_check(&f, cases[i].uid, cases[i].gid);
+		if (!cases[i].why)
+			T_CHECK(why == NULL);
+		else
+			T_CHECK(why && strstr(why, cases[i].why));
+	}
+}
+
 static void run(void)
 {
+	test_prog();
 	test_table();
 	test_no_defaultprivs();
 	test_minuid();

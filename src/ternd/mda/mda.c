@@ -1,4 +1,5 @@
-/* mda — the local delivery role: bookkeeping for tern-local runs. For each M_DELIVER from
+/* mda — the local delivery role: bookkeeping for tern-local runs and, for the prog
+ * transport, the runs of a channel's program (mda_prog.c). For each local M_DELIVER from
  * the queue it asks the parent to fork tern-local under the recipient's uid (M_FORK_LOCAL),
  * reads the one line the child prints, waits for its exit status (M_CHILD_EXIT) and reports
  * a per-recipient result to the queue (M_DELIVERED), mapping qmail-local's exit codes:
@@ -11,6 +12,7 @@
 #include "ternd/proto.h"
 #include "ternd/dreq.h"
 #include "ternd/ipc_acl.h"
+#include "ternd/mda/mda_prog.h"
 #include "mail/channel.h"
 #include "lib/ev.h"
 #include "lib/hmap.h"
@@ -203,6 +205,12 @@ static void on_deliver(struct msg_reader *r, int fd)
 	ipc_acl_forge_results(ch_queue, d.msgid);   /* a compromised mda (test_ipc_attack.py) */
 #endif
 	const struct channel_row *row = channel_find(&cfg->channels, d.channel);
+	if (row && row->transport == CHANNEL_T_PROG) {   /* one run for them all (doc/PROG.md) */
+		mda_prog_deliver(&d, row, fd);
+		close(fd);
+		dreq_free(&d);
+		return;
+	}
 	for (size_t k = 0; k < d.n; k++) {
 		if (!row || row->transport != CHANNEL_T_LOCAL)
 			report(d.job, d.msgid, d.r[k].idx, D_TEMP, "channel not run by the local delivery agent (#4.3.5)");
@@ -217,6 +225,8 @@ static void on_forked(struct msg_reader *r, int fd)
 {
 	uint64_t jn = msg_get_u64(r), st = msg_get_u64(r);
 	struct job *j = (struct job *)hmap_get(&jobs, jn);
+	if (msg_done(r) == 0 && !j && mda_prog_forked(jn, st, fd))
+		return;
 	if (!j || msg_done(r) < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -240,6 +250,8 @@ static void on_exit_status(struct msg_reader *r)
 {
 	uint64_t jn = msg_get_u64(r), ws = msg_get_u64(r);
 	struct job *j = (struct job *)hmap_get(&jobs, jn);
+	if (msg_done(r) == 0 && !j && mda_prog_exited(jn, ws))
+		return;
 	if (!j || msg_done(r) < 0)
 		return;
 	j->status = (int)ws;
@@ -274,6 +286,7 @@ static void on_close(struct chan *c, void *arg)
 	}
 	if (role_peer_lost(c) < 0)
 		exit(1);
+	mda_prog_orphan_all();
 	size_t b = 0;
 	for (struct hnode *h = NULL; (h = hmap_next(&jobs, &b, h));)
 		((struct job *)h)->orphan = 1;
@@ -290,6 +303,7 @@ static void peer_new(struct msg_reader *r, int fd)
 		close(fd);
 		return;
 	}
+	mda_prog_orphan_all();
 	size_t b = 0;
 	for (struct hnode *h = NULL; (h = hmap_next(&jobs, &b, h));)
 		((struct job *)h)->orphan = 1;
@@ -305,6 +319,7 @@ int mda_main(struct role_ctx *ctx)
 	cfg = ctx->cfg;
 	ev_init();
 	hmap_init(&jobs);
+	mda_prog_init(cfg, &ch_queue, &ch_parent, &job_seq);
 	ch_queue = chan_new(ctx->peer[R_QUEUE], "queue", on_recv, on_close, NULL);
 	ch_parent = chan_new(ctx->peer[R_PARENT], "parent", on_recv, on_close, NULL);
 	struct ev *s = ev_signal(SIGTERM, on_term, NULL);

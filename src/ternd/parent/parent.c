@@ -1,8 +1,9 @@
 /* parent — the first ternd process. Owns: the listening sockets (bound before any privilege
  * is dropped), the socketpairs between roles, starting the roles (re-exec of ternd -R ROLE),
  * restarting a role that died alone (fresh socketpairs, handed to its running peers with
- * M_PEER_NEW; all of them when the queue died), and forking tern-local under a recipient's
- * uid for the mda.
+ * M_PEER_NEW; all of them when the queue died), forking tern-local under a recipient's
+ * uid for the mda, and running a prog channel's program (M_FORK_PROG: program, account and
+ * time limit from the parent's own channel row, never from the request; parent_prog.c).
  * Trusts: nothing from the roles beyond the fork request, whose (uid, gid) it checks against
  * the users table itself (parent_fork.c); nothing inside the spool (parent_spool.c); it hands
  * on no descriptor and no variable of its own environment by accident (parent_env.c); it
@@ -13,6 +14,7 @@
 #include "ternd/role.h"
 #include "ternd/proto.h"
 #include "helpers/local.h"
+#include "mail/progchan.h"
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/fsutil.h"
@@ -47,7 +49,14 @@ static const int edges[][2] = {
 static const int started[] = { R_LOOKUP, R_QUEUE, R_SCHED, R_MDA, R_MTA, R_CONTROL, R_SMTP };
 #define NSTARTED (sizeof started / sizeof started[0])
 
-struct kid { pid_t pid; uint64_t job; struct kid *next; };
+struct kid { pid_t pid; uint64_t job; struct ev *timer; struct kid *next; };
+
+static void kid_free(struct kid *k)
+{
+	if (k->timer)
+		ev_free(k->timer);
+	free(k);
+}
 
 /* a role's life besides its pid and the parent's channel to it: its own restart timer and
  * back-off (1 s doubling to 30 s while it keeps dying; reset once it ran for a minute) */
@@ -400,7 +409,9 @@ static void forget_role(int r)
 			 * and the queue redoes their recipients (at least once, doc/QUEUE.md) */
 			struct kid *k = kids;
 			kids = k->next;
-			free(k);
+			if (k->timer)          /* a prog run: its time limit would go with it */
+				kill(-k->pid, SIGKILL);
+			kid_free(k);
 		}
 }
 
@@ -536,6 +547,16 @@ static int kids_at_cap(void)
 	return 1;
 }
 
+static struct kid *kid_add(pid_t pid, uint64_t job)
+{
+	struct kid *k = xcalloc(1, sizeof *k);
+	k->pid = pid;
+	k->job = job;
+	k->next = kids;
+	kids = k;
+	return k;
+}
+
 static void on_fork_local(struct msg_reader *r, int fd)
 {
 	uint64_t job = msg_get_u64(r), uid = msg_get_u64(r), gid = msg_get_u64(r);
@@ -578,12 +599,80 @@ static void on_fork_local(struct msg_reader *r, int fd)
 		forked_reply(job, 0, -1);
 		return;
 	}
-	struct kid *k = xcalloc(1, sizeof *k);
-	k->pid = pid;
-	k->job = job;
-	k->next = kids;
-	kids = k;
+	kid_add(pid, job);
 	forked_reply(job, 1, p[0]);
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	forked_reply(job, 0, -1);
+}
+
+/* ---- running a prog channel's program (doc/PROG.md) ---------------------------------------- */
+
+/* its time limit: the whole process group (the program ran setsid) is killed; the reap
+ * reports the signal to the mda, which defers every recipient left without a reply */
+static void prog_timeout(int fd, short what, void *arg)
+{
+	struct kid *k = arg;
+	log_warn("event=prog_timeout job=%llu pid=%ld; killing its process group",
+	         (unsigned long long)k->job, (long)k->pid);
+	kill(-k->pid, SIGKILL);
+	kill(k->pid, SIGKILL);
+}
+
+/* M_FORK_PROG: the mda names a channel; the program, its account and time limit are the
+ * parent's own row's. The host, sender and name only fill %h, %s and MMDF's trailing words,
+ * each inside its own word (progchan_argv refuses what could become an option). */
+static void on_fork_prog(struct msg_reader *r, int fd)
+{
+	uint64_t job = msg_get_u64(r), uid = 0, gid = 0;
+	const char *chname = msg_get_str(r), *host = msg_get_str(r), *sender = msg_get_str(r);
+	const char *name = msg_get_str(r), *why = NULL;
+	char home[256] = "/", q[128];
+	if (msg_done(r) < 0 || fd < 0) {
+		log_err("event=bad_fork_request type=prog");
+		goto fail;
+	}
+	const struct channel_row *row = channel_find(&cfg->channels, chname);
+	if (!row || row->transport != CHANNEL_T_PROG || !*row->program || !*row->user)
+		why = "not a prog channel with a program and an account";
+	else if (geteuid() == 0)
+		why = parent_fork_prog_account(row->user, &uid, &gid, home, sizeof home);
+	char wbuf[128];
+	char **argv = why ? NULL : progchan_argv(row->program, host, sender, name, wbuf, sizeof wbuf);
+	if (!why && !argv)
+		why = wbuf;
+	if (why) {
+		log_err("event=fork_refused job=%llu channel=\"%s\" reason=\"%s\"",
+		        (unsigned long long)job, log_quote(q, sizeof q, chname ? chname : "",
+		        chname ? strlen(chname) : 0), why);
+		goto fail;
+	}
+	int sp[2];
+	if (kids_at_cap() || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		progchan_argv_free(argv);
+		goto fail;
+	}
+	char **envp = parent_prog_env(row->user, home);
+	pid_t pid = parent_fork();
+	if (pid == 0)
+		parent_prog_exec(uid, gid, home, argv, envp, fd, sp[1]);
+	progchan_argv_free(argv);
+	parent_env_free(envp);
+	close(sp[1]);
+	close(fd);
+	if (pid < 0) {
+		close(sp[0]);
+		forked_reply(job, 0, -1);
+		return;
+	}
+	struct kid *k = kid_add(pid, job);
+	k->timer = ev_new(-1, 0, prog_timeout, k);
+	ev_add(k->timer, (long)row->timeout * 1000);
+	log_info("event=prog_started job=%llu channel=%s pid=%ld user=%s", (unsigned long long)job,
+	         row->name, (long)pid, row->user);
+	forked_reply(job, 1, sp[0]);
 	return;
 fail:
 	if (fd >= 0)
@@ -595,6 +684,10 @@ static void on_role_msg(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 {
 	if (type == M_FORK_LOCAL && c == ch[R_MDA]) {
 		on_fork_local(r, fd);
+		return;
+	}
+	if (type == M_FORK_PROG && c == ch[R_MDA]) {
+		on_fork_prog(r, fd);
 		return;
 	}
 	if (type == M_POP_SPAWN && c == ch[R_LOOKUP] && fd < 0) {
@@ -650,7 +743,7 @@ static void reap(void)
 					msg_u64(&out, (uint64_t)st);
 					chan_send(ch[R_MDA], &out);
 				}
-				free(k);
+				kid_free(k);
 				goto next;
 			}
 		for (int r = 1; r < R_NROLES; r++)

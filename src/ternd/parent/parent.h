@@ -23,6 +23,11 @@ void parent_pop_spawn(const struct config *cfg, const char *exe, struct chan *sm
 /* parent.c: fork() with every signal blocked across it; the child starts with default
  * dispositions and an empty mask */
 pid_t parent_fork(void);
+/* parent_prog.c: a prog run's environment (HOME USER LOGNAME PATH SHELL TZ), and the
+ * child's set-up and exec after parent_fork (never returns) */
+char **parent_prog_env(const char *user, const char *home);
+void parent_prog_exec(uint64_t uid, uint64_t gid, const char *home, char **argv, char **envp,
+                      int msgfd, int sock) __attribute__((noreturn));
 /* a reaped pid: 1 if it was a POP3 worker (forgotten now) */
 int parent_pop_reaped(pid_t pid);
 #endif

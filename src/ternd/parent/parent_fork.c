@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,13 @@ const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, u
 	if (table == PARENT_FORK_TABLE_TEMP)
 		return "users table unreadable";
 	return "not the users table's uid and gid for this user, nor defaultprivs";
+}
+
+const char *parent_fork_prog_check(const struct parent_fork_facts *f, uint64_t uid, uint64_t gid)
+{
+	struct parent_fork_facts g = *f;   /* the account is the parent's own choice: as if */
+	g.dev = g.passwd = g.directory = 0;   /* the administrator's users table named it */
+	return parent_fork_check(&g, uid, gid, PARENT_FORK_IN_TABLE);
 }
 
 size_t parent_fork_role_accounts(const struct config *c, const char **out, size_t max)
@@ -163,6 +171,18 @@ void parent_fork_init(const struct config *c)
 		return;
 	struct cfg_errors errs = { .n = 0 };
 	parent_fork_users = users_open(c->users, &errs);    /* errors: logged by users.c */
+}
+
+const char *parent_fork_prog_account(const char *user, uint64_t *uid, uint64_t *gid,
+                                     char *home, size_t homelen)
+{
+	struct passwd *pw = user && *user ? getpwnam(user) : NULL;
+	if (!pw)
+		return "no such account";
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	snprintf(home, homelen, "%s", pw->pw_dir && *pw->pw_dir == '/' ? pw->pw_dir : "/");
+	return parent_fork_prog_check(&parent_fork_facts, *uid, *gid);
 }
 
 const char *parent_fork_allowed(uint64_t uid, uint64_t gid, const char *user)

@@ -38,6 +38,10 @@ enum parent_fork_table { PARENT_FORK_NOT_IN_TABLE = 0, PARENT_FORK_IN_TABLE, PAR
  * account, in development (users any:) the roles' own account. */
 const char *parent_fork_check(const struct parent_fork_facts *f, uint64_t uid, uint64_t gid,
                               enum parent_fork_table table);
+/* The same rules for a prog channel's account (doc/PROG.md), which the parent took from its
+ * own channel row: never uid 0 or gid 0, a role account's uid or a privileged group, in
+ * development too. NULL = allowed. */
+const char *parent_fork_prog_check(const struct parent_fork_facts *f, uint64_t uid, uint64_t gid);
 /* The accounts ternd's roles run as (add new role accounts here); returns how many, at most
  * max, into out. */
 size_t parent_fork_role_accounts(const struct config *c, const char **out, size_t max);
@@ -51,4 +55,8 @@ enum parent_fork_table parent_fork_table(struct users *u, const char *user, uint
  * then parent_fork_allowed for each request (NULL = allowed, else why not). */
 void parent_fork_init(const struct config *c);
 const char *parent_fork_allowed(uint64_t uid, uint64_t gid, const char *user);
+/* the account of a prog row's user= (looked up now): NULL with its uid, gid and home, or
+ * why it may not run the program */
+const char *parent_fork_prog_account(const char *user, uint64_t *uid, uint64_t *gid,
+                                     char *home, size_t homelen);
 #endif
