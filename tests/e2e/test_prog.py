@@ -158,6 +158,20 @@ def test_address_ok_then_message(make_tern, workdir):
                                 for m in tern.maildir("joe")), 20), tern.log_tail()
 
 
+def test_a_sender_that_looks_like_an_option_bounces_at_once(make_tern, workdir, need_root):
+    """A sender with a leading '-' would be an option to the program: the run is refused before
+    the parent is asked, and the recipients bounce at once (5.1.7) instead of waiting for
+    queuelifetime; the program never runs."""
+    stub, rec = _stub(workdir)
+    tern = _tern(make_tern, stub)
+    _send(tern, ["ok1@uucp.test"], sender="-oQ@localhost")
+    assert wait_for(lambda: _status(tern.log(), "ok1@uucp.test"), 20), tern.log_tail()
+    line = _status(tern.log(), "ok1@uucp.test")
+    assert "status=bounced" in line and "5.1.7" in line, line
+    assert "event=prog_refused" in tern.log()
+    assert _runs(rec) == []
+
+
 def test_hanging_program_is_killed_at_the_time_limit(make_tern, workdir):
     stub, rec = _stub(workdir)
     tern = _tern(make_tern, stub, timeout=2)

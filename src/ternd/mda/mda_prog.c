@@ -137,8 +137,30 @@ static void mda_prog_write(int fd, short what, void *arg)
 	shutdown(fd, SHUT_WR);
 }
 
+/* the run the parent would refuse for this sender or host (a leading '-', a blank, a control
+ * byte): refused here, permanently — retrying cannot change the envelope */
+static int mda_prog_args_ok(const struct dreq *d, const struct channel_row *row)
+{
+	char why[160], name[24], diag[300];
+	snprintf(name, sizeof name, "%016llx", (unsigned long long)d->msgid);
+	char **argv = progchan_argv(row->program, d->host, d->sender, name, why, sizeof why);
+	if (argv) {
+		progchan_argv_free(argv);
+		return 1;
+	}
+	snprintf(diag, sizeof diag, "program channel %s cannot be given this message: %s (#5.1.7)",
+	         row->name, why);
+	log_warn("event=prog_refused id=%016llx channel=%s reason=\"%s\"",
+	         (unsigned long long)d->msgid, row->name, why);
+	for (size_t k = 0; k < d->n; k++)
+		mda_prog_report_one(d->job, d->msgid, d->r[k].idx, D_PERM, DSCOPE_RCPT, diag);
+	return 0;
+}
+
 void mda_prog_deliver(const struct dreq *d, const struct channel_row *row, int fd)
 {
+	if (!mda_prog_args_ok(d, row))
+		return;
 	struct prun *p = xcalloc(1, sizeof *p);
 	p->idx = xcalloc(d->n ? d->n : 1, sizeof *p->idx);
 	p->sock = -1;
