@@ -18,6 +18,7 @@
 #include "helpers/local_profile.h"
 #include "lib/buf.h"
 #include "mail/dotqmail.h"
+#include "mail/localargs.h"
 #include "mail/mbox.h"
 #include "lib/fsutil.h"
 #include <errno.h>
@@ -180,26 +181,16 @@ static void parse_args(int argc, char **argv)
 {
 	const char **arg[] = { &L.user, &L.home, &L.local, &L.dash, &L.ext, &L.domain,
 			       &L.sender, &L.aliasempty, &L.instr };
-	int i = 1;
-	for (; i < argc && i <= 9; i++) {
-		if (strcmp(argv[i], "-c") == 0)
-			L.create = 1;
-		else if (strcmp(argv[i], "-n") == 0)
-			L.dryrun = 1;
-		else if (strcmp(argv[i], "-q") == 0)
-			L.loose = 1;
-		else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc && !L.profile)
-			L.profile = argv[++i];
-		else if (strcmp(argv[i], "-Q") == 0 && i + 1 < argc && !L.quota)
-			L.quota = argv[++i];
-		else if (strcmp(argv[i], "-A") == 0 && i + 1 < argc && !L.arrival)
-			L.arrival = argv[++i];
-		else
-			break;
-	}
-	if (argc - i != 8 && argc - i != 9)
+	struct localargs a;
+	if (localargs_parse(argc, argv, &a) < 0)
 		die(111, "%s (#4.3.0)", usage);
-	for (int k = 0; i < argc; k++, i++)
+	L.create = a.create;
+	L.dryrun = a.dryrun;
+	L.loose = a.loose;
+	L.profile = a.profile;
+	L.quota = a.quota;
+	L.arrival = a.arrival;
+	for (int k = 0, i = a.first; i < argc; k++, i++)
 		*arg[k] = argv[i];
 	if (!*L.home)
 		die(111, "%s (#4.3.0)", usage);

@@ -304,12 +304,14 @@ def test_mda_cannot_get_a_privileged_group(make_tern):
                 assert os.lstat(os.path.join(dirpath, n)).st_gid != gid
 
 
-@pytest.mark.parametrize("check", ["strict", "qmail"])
-def test_users_table_user_is_delivered_as_root(make_tern, check):
+@pytest.mark.parametrize("check,quota", [("strict", ""), ("qmail", ""), ("strict", "::5000000S")])
+def test_users_table_user_is_delivered_as_root(make_tern, check, quota):
     """The ordinary case the parent's check must let through: a users-table user (not the
     defaultprivs account, whose pair the parent grants anyway) gets mail into its Maildir,
     with either dotqmailcheck (qmail's makes the mda send `tern-local -c -q USER`: the
-    parent once took -q for the user and refused every such delivery)."""
+    parent once took -q for the user and refused every such delivery), and with a quota
+    field (the mda then sends `-p PROFILE -A ARRIVAL`: the parent once took -p for the user;
+    it now reads the arguments with tern-local's own parser, src/mail/localargs.c)."""
     uid = gid = 4321
     tern = make_tern(start=False, config={"dotqmailcheck": check})
     home = tern.mail / "joe"
@@ -317,7 +319,7 @@ def test_users_table_user_is_delivered_as_root(make_tern, check):
     os.chown(home, uid, gid)
     os.chmod(home, 0o755)
     users = tern.dir / "users-joe"
-    users.write_text(f"joe:{uid}:{gid}:{home}\n")
+    users.write_text(f"joe:{uid}:{gid}:{home}{quota}\n")
     os.chmod(users, 0o644)
     tern.config["users"] = f"file:{users}"
     tern.start()

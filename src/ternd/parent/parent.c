@@ -9,6 +9,7 @@
  * on no descriptor and no variable of its own environment by accident (parent_env.c); it
  * never parses mail or network input. */
 #include "ternd/parent/parent.h"
+#include "mail/localargs.h"
 #include "ternd/parent/parent_env.h"
 #include "ternd/parent/parent_fork.h"
 #include "ternd/role.h"
@@ -571,13 +572,14 @@ static void on_fork_local(struct msg_reader *r, int fd)
 		log_err("event=bad_fork_request");
 		goto fail;
 	}
-	/* the user is tern-local's first operand, after its options (-c, -q, -Q QUOTA: the
-	 * mda puts them before -p; -A ARRIVAL comes after -p, so a run without -p has it here) */
-	size_t ua = 1;
-	while (ua < n && ua <= 6 && (strcmp(argv[ua], "-c") == 0 || strcmp(argv[ua], "-q") == 0 ||
-	       ((strcmp(argv[ua], "-Q") == 0 || strcmp(argv[ua], "-A") == 0) && ++ua < n)))
-		ua++;
-	const char *user = ua < n ? argv[ua] : "";
+	/* the user is tern-local's first operand: found with tern-local's own parser, so the
+	 * account checked here is the one it delivers for */
+	struct localargs la;
+	if (localargs_parse((int)n, argv, &la) < 0) {
+		log_err("event=bad_fork_request reason=\"not tern-local's arguments\"");
+		goto fail;
+	}
+	const char *user = argv[la.first];
 	const char *why = geteuid() == 0 ? parent_fork_allowed(uid, gid, user) : NULL;
 	if (why) {
 		char q[128];
