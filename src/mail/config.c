@@ -15,6 +15,7 @@
 #include "mail/tlspolicy.h"
 #include "mail/sasl.h"
 #include "mail/qmqp.h"
+#include "mail/route.h"
 #include "lib/buf.h"
 #include "lib/netaddr.h"
 #include "lib/tls.h"
@@ -225,7 +226,7 @@ struct cfg_parse {
 	int line;
 	int nerr;
 	int depth;
-	int setline[CFG_NKEYS];    /* where each scalar key was set (0 = default) */
+	int setline[CFG_NKEYS];    /* where each key was (last) set (0 = default) */
 	char *setfile[CFG_NKEYS];
 	int listenline[CFG_MAXLISTEN];   /* where each listen line is */
 	char *listenfile[CFG_MAXLISTEN];
@@ -940,7 +941,7 @@ static void cfg_setting(struct cfg_parse *ps, const char *key, char *v)
 		        ps->setline[i]);
 		return;
 	}
-	if (cfg_apply(ps, k, v) == 0 && !cfg_repeatable(k)) {
+	if (cfg_apply(ps, k, v) == 0) {      /* a repeatable key: its last line (for errors) */
 		ps->setline[i] = ps->line;
 		free(ps->setfile[i]);
 		ps->setfile[i] = xstrdup(ps->name);
@@ -1192,6 +1193,26 @@ static void cfg_check_prog(struct cfg_parse *ps)
 	}
 }
 
+/* inline transports entries: each readable, naming a configured channel that is not local
+ * (route.c defers a recipient whose entry is bad: the operator hears of it at start) */
+static void cfg_check_transports(struct cfg_parse *ps)
+{
+	const struct cfg_key *k = cfg_find("transports");
+	const struct cfg_list *l = &ps->c->transports;
+	char key[ROUTE_HOSTLEN], ch[ROUTE_CHANLEN], next[ROUTE_HOSTLEN];
+	for (size_t i = 0; i < l->n; i++) {
+		const struct channel_row *r = NULL;
+		if (route_transport_parse(l->v[i], key, sizeof key, ch, sizeof ch, next, sizeof next) == 0 &&
+		    (r = channel_find(&ps->c->channels, ch)) && r->transport != CHANNEL_T_LOCAL)
+			continue;
+		cfg_blame(ps, k, k);
+		cfg_err(ps, "transports: entry '%.80s' %s", l->v[i], !key[0] ?
+		        "is not key:channel[:nexthop] (channel: a-z 0-9 _ -, a nexthop without blanks)" :
+		        !r ? "names a channel that is not configured" :
+		        "names a local channel (local domains go in locals)");
+	}
+}
+
 /* users ldap: asks the directory: without ldapserver there is none */
 static void cfg_check_ldapusers(struct cfg_parse *ps)
 {
@@ -1322,6 +1343,7 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
 	cfg_check_cookie(&ps);
 	cfg_check_defaultprivs(&ps);
 	cfg_check_prog(&ps);
+	cfg_check_transports(&ps);
 	cfg_check_tls_client(&ps);
 	cfg_check_ldapusers(&ps);
 	cfg_check_ldaptables(&ps);

@@ -918,17 +918,27 @@ int route_transport_value(const char *v, char *channel, size_t chlen, char *next
 	return 0;
 }
 
-int route_transport_parse(const char *entry, char *key, size_t keylen, char *channel,
-                          size_t chlen, char *next, size_t nextlen)
+/* the key of an inline entry (before its first ':', lowercased): 0, or -1 when it has none */
+static int route_transport_key(const char *entry, char *key, size_t keylen)
 {
 	const char *colon = strchr(entry, ':');
 	key[0] = '\0';
-	if (!colon || colon == entry || (size_t)(colon - entry) >= keylen ||
-	    route_transport_value(colon + 1, channel, chlen, next, nextlen) < 0)
+	if (!colon || colon == entry || (size_t)(colon - entry) >= keylen)
 		return -1;
 	memcpy(key, entry, (size_t)(colon - entry));
 	key[colon - entry] = '\0';
 	str_lower(key);
+	return 0;
+}
+
+int route_transport_parse(const char *entry, char *key, size_t keylen, char *channel,
+                          size_t chlen, char *next, size_t nextlen)
+{
+	if (route_transport_key(entry, key, keylen) < 0 ||
+	    route_transport_value(strchr(entry, ':') + 1, channel, chlen, next, nextlen) < 0) {
+		key[0] = '\0';
+		return -1;
+	}
 	return 0;
 }
 
@@ -937,10 +947,10 @@ static int route_transport_find(const struct cfg_list *l, const char *cand, char
                                 size_t chlen, char *next, size_t nextlen)
 {
 	char key[ROUTE_HOSTLEN];
-	for (size_t i = 0; i < l->n; i++)
-		if (route_transport_parse(l->v[i], key, sizeof key, channel, chlen, next, nextlen) == 0 &&
-		    strcmp(key, cand) == 0)
-			return RT_FOUND;
+	for (size_t i = 0; i < l->n; i++)      /* an entry for cand that cannot be read is bad */
+		if (route_transport_key(l->v[i], key, sizeof key) == 0 && strcmp(key, cand) == 0)
+			return route_transport_value(strchr(l->v[i], ':') + 1, channel, chlen, next,
+			                             nextlen) == 0 ? RT_FOUND : RT_BAD;
 	for (size_t i = 0; i < l->ntables; i++) {
 		char *val = NULL;
 		int rc = table_lookup(l->tables[i], TABLE_COLON, cand, &val);

@@ -680,19 +680,44 @@ static void test_transports(void)
 		{ "x@ghost.example", ROUTE_TEMP, "" },          /* names no configured channel */
 		{ "x@loc.example", ROUTE_TEMP, "" },            /* names the local channel */
 		{ "x@bad.example", ROUTE_TEMP, "" },            /* a relay smtp cannot read */
+		{ "x@odd.example", ROUTE_TEMP, "" },            /* an entry that cannot be read */
 		{ "x@other.example", ROUTE_OK, "smtp:other.example:x@other.example::0:::" },
 		{ "ghost@localhost", ROUTE_NOUSER, "" },        /* no entry: the usual rules */
 	};
-	setup("channel fast transport=smtp concurrency=2\n"
-	      "transports example.com:fast ann@example.com:fast:[127.0.0.1]:24\n"
-	      "transports .far.example:smtp:relay.example far.example:smtp q.example:qmqp:x\n"
-	      "transports ghost.example:nosuch loc.example:local bad.example:smtp:a:b:c\n");
+	char dir[] = "/tmp/tern-transports-XXXXXX", path[128], extra[600];
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/transports", dir);
+	FILE *f = fopen(path, "w");
+	/* bad entries only reach routing from a table: inline ones are config errors (below) */
+	fputs("ghost.example:nosuch\nloc.example:local\nbad.example:smtp:a:b:c\n"
+	      "odd.example:Fast.out:[10.0.0.5]\n", f);
+	fclose(f);
+	snprintf(extra, sizeof extra, "channel fast transport=smtp concurrency=2\n"
+	         "transports example.com:fast ann@example.com:fast:[127.0.0.1]:24\n"
+	         "transports .far.example:smtp:relay.example far.example:smtp q.example:qmqp:x\n"
+	         "transports file:%s\n", path);
+	setup(extra);
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
 		char out[512];
 		T_EQ_INT(route(c[i].addr, out, sizeof out), c[i].rc);
 		T_EQ_STR(out, c[i].want);
 	}
 	teardown();
+	unlink(path);
+	rmdir(dir);
+	table_flush_cache();
+	/* an inline entry that cannot be read or names no usable channel is a config error,
+	 * never an entry skipped (the mail would take another route) */
+	static const char *const bad[] = { "transports x.example:nosuch\n",
+		"transports x.example:local\n", "transports x.example:Fast.out:[10.0.0.5]\n",
+		"transports x.example\n", "transports x.example:abcdefghijabcdefghijabcdefghijabc\n" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct cfg_errors errs;
+		struct config c2;
+		T_EQ_INT(config_parse(&c2, "t.conf", bad[i], strlen(bad[i]), &errs), -1);
+		T_CHECK(errs.n > 0 && errs.e[0].line == 1 && strstr(errs.e[0].msg, "transports"));
+		config_free(&c2);
+	}
 }
 
 /* a directory backend's answers (lookup_ldap.c fills these fields) */
