@@ -706,10 +706,11 @@ void mailq2_fmt_thread(struct buf *out, const struct mq2_snap *s)
 		mq2_clean(out, it->sender);
 		buf_printf(out, ">\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t",
 		           it->idx, it->expiry, it->next, it->lastfeed, it->attempts);
-		if (it->next > s->now) {
+		if (it->next > s->now) {      /* "dead; retry in …": held for its destination */
 			char t[48];
 			mailq2_saytime((long)(it->next - s->now), t);
-			buf_printf(out, "retry in %s", t);
+			mq2_clean(out, it->reason);
+			buf_printf(out, "%sretry in %s", *it->reason ? "; " : "", t);
 		} else
 			mq2_clean(out, it->reason);
 		buf_addc(out, '\t');

@@ -215,12 +215,13 @@ static struct mq2_thread threads[] = {
 static struct mq2_item items[] = {
 	{ 0x0123456789abcdefu, "a@b", 2, 1604800, NOW + 88282, 999000, 3, "", "451 try\tlater" },
 	{ 0xfedcba9876543210u, "", 0, 1604800, 0, 0, 0, "channel", "" },
+	{ 0x00000000000000aau, "", 1, 1604800, NOW + 300, 0, 0, "dead", "" },
 };
 
 static struct mq2_snap snap(void)
 {
 	struct mq2_snap s = { NOW, NOW - 3723, 12, 9, 20, 15, 2, 3, 5, chans, threads, items,
-	                      2, 4, 2 };
+	                      2, 4, 3 };
 	return s;
 }
 
@@ -271,7 +272,8 @@ static void bodies(void)
 		"lmtp\t[127.0.0.1]:24\tN=1\tR=1\tA=0\tQA=0s\tS=probe\n");
 	check_body(mailq2_fmt_thread,
 		"0123456789abcdef\t<a@b>\t2\t1604800\t1088282\t999000\t3\tretry in 1d31m22s\t451 try later\n"
-		"fedcba9876543210\t<>\t0\t1604800\t0\t0\t0\tchannel\t\n");
+		"fedcba9876543210\t<>\t0\t1604800\t0\t0\t0\tchannel\t\n"
+		"00000000000000aa\t<>\t1\t1604800\t1000300\t0\t0\tdead; retry in 5m\t\n");
 	/* an empty scheduler */
 	struct mq2_snap e = { .now = NOW, .started = NOW };
 	struct buf b;
@@ -359,7 +361,7 @@ static void snap_decode(void)
 	put_snap(&m, &s, 1);
 	T_EQ_INT(decode(&m, 0, &d), 0);
 	T_EQ_INT(d.nthreads, 4);
-	T_EQ_INT(d.nitems, 2);
+	T_EQ_INT(d.nitems, 3);
 	T_EQ_STR(d.threads[1].host, "example.com");
 	T_EQ_INT(d.threads[1].state, MQ2_DEAD);
 	T_EQ_INT(d.threads[1].perhost, 10);
