@@ -778,6 +778,9 @@ void mailq2_fmt_stats(struct buf *out, const struct mq2_snap *s)
 			if (strcmp(s->threads[k].channel, s->chans[i].name) == 0)
 				mq2_stats_thread(out, s, &s->threads[k]);
 	}
+	for (size_t k = 0; k < s->nthreads; k++)     /* channels not in the table: the bucket's */
+		if (!mq2_chan_of(s, s->threads[k].channel))
+			mq2_stats_thread(out, s, &s->threads[k]);
 }
 
 static void mq2_om_family(struct buf *out, const char *name, const char *type, const char *help)

@@ -496,7 +496,8 @@ static void views(void)
 	         "channel smtp: limit 20, running 1, threads 2\n"
 	         "  thread smtp/example.com: window 1 of 10, running 1, recipients 3, dead: probe in 5m\n"
 	         "  thread smtp/a-very-long-host-name.example.org: window 4 of 10, running 0, "
-	         "recipients 1\n");
+	         "recipients 1\n"
+	         "  thread lmtp/[127.0.0.1]:24: window 1 of 5, running 1, recipients 1, dead: probing\n");
 	buf_reset(&b);
 	chans[0].name = "lo\"c\\al";
 	mailq2_fmt_metrics(&b, &s);

@@ -253,8 +253,36 @@ static void snapshot_view(void)
 	sched_core_free(&s);
 }
 
+/* ETRN for a dead destination whose recipients are all held ready: its probe goes now */
+static void etrn_dead(void)
+{
+	struct channel_table tab;
+	struct sched_core s;
+	table(&tab, "c transport=smtp perhost=1 recipients=1");
+	sched_core_init(&s, &tab, rec_run, NULL);
+	njobs = 0;
+	for (uint64_t id = 1; id <= 2; id++) {
+		struct sc_add a = { .msgid = id, .idx = 0, .birth = 0, .next = 0, .sender = "",
+		                    .channel = "c", .host = "mx.example.org:25", .domain = "example.org" };
+		sched_core_add(&s, &a);
+	}
+	sched_core_wake(&s, 0);
+	sched_core_result(&s, jobs[0].msgid, 0, D_TEMP, 500, "421", DSCOPE_SITE, 1);
+	sched_core_ctl(&s, 0, jobs[0].msgid, 2);      /* only the held ready one is left */
+	sched_core_wake(&s, 3);
+	T_EQ_INT(njobs, 1);
+	T_EQ_INT(sched_core_etrn(&s, "other.org", 4), 0);
+	T_EQ_INT(sched_core_etrn(&s, "mx.example.org", 4), 1);
+	T_EQ_INT(sched_core_next_wake(&s), 4);
+	sched_core_wake(&s, 4);
+	T_EQ_INT(njobs, 2);
+	T_EQ_INT(sched_core_thread_find(&s, "c", "mx.example.org:25")->state, SC_PROBE);
+	sched_core_free(&s);
+}
+
 static void run(void)
 {
+	etrn_dead();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		run_case(&cases[i]);
 	dead_thread_kept();

@@ -493,8 +493,15 @@ size_t sched_core_etrn(struct sched_core *s, const char *dom, int64_t now)
 	if (*dom == '@' || *dom == '#' || *dom == '.')
 		dom++;
 	for (size_t i = 0; i < s->heap_n; i++) {
-		if (s->heap[i]->isthread)
+		if (s->heap[i]->isthread) {           /* a dead destination: its probe goes now */
+			struct sc_thread *t = (struct sc_thread *)s->heap[i];
+			if (!channel_is_local(s->tab, t->channel) && etrn_match(t->host, dom)) {
+				t->h.at = now;
+				for (const struct sc_item *x = t->rhead; x; x = x->rnext)
+					n++;             /* held ready: they go after the probe */
+			}
 			continue;
+		}
 		struct sc_item *it = (struct sc_item *)s->heap[i];
 		if (!channel_is_local(s->tab, it->th->channel) &&
 		    (etrn_match(it->th->host, dom) || etrn_match(it->domain, dom))) {
