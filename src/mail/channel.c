@@ -285,8 +285,9 @@ static void channel_fill(struct channel_row *r, const struct channel_row *d)
 {
 	if (!(r->set & CHANNEL_SET_CONC))
 		r->concurrency = d->concurrency ? d->concurrency : 1;
-	if (!(r->set & CHANNEL_SET_PERHOST))
-		r->perhost = d->perhost ? d->perhost : 1;
+	if (!(r->set & CHANNEL_SET_PERHOST))   /* local has one destination: all of it */
+		r->perhost = r->transport == CHANNEL_T_LOCAL ? r->concurrency :
+		             d->perhost ? d->perhost : 1;
 	if (!(r->set & CHANNEL_SET_RETRY))
 		r->retry = d->retry;
 	if (!(r->set & CHANNEL_SET_RCPTS))

@@ -150,7 +150,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "timeoutconnect", CT_UINT, O(timeoutconnect), "60", 1, 3600, "seconds to wait for an outbound SMTP connection" },
 	{ "timeoutremote", CT_UINT, O(timeoutremote), "1200", 1, 86400, "seconds to wait for a remote SMTP server's reply" },
 	{ "resolver", CT_HOSTPORT, O(resolver), "", 0, 0, "DNS server ADDR[:PORT] (default: the system's resolv.conf)" },
-	{ "smtpconnperhost", CT_UINT, O(smtpconnperhost), "10", 1, 1000, "outbound SMTP connections open at once to one destination" },
+	{ "smtpconnperhost", CT_UINT, O(smtpconnperhost), "10", 1, 1000, "default perhost of the smtp, qmqp and cluster channels: jobs (connections) at once to one destination" },
 	{ "smtpreusecount", CT_UINT, O(smtpreusecount), "100", 1, 100000, "messages sent over one outbound connection before it is closed (1 = no reuse)" },
 	{ "smtpreusetime", CT_UINT, O(smtpreusetime), "10", 0, 3600, "seconds an idle outbound connection is kept for the next message to its destination" },
 	{ "smtptls", CT_CHOICE, O(smtptls), "may", 0, 0, "TLS of outbound SMTP: none (never STARTTLS), may (STARTTLS when offered, plaintext if the handshake fails), encrypt (required, else defer 4.7.x), verify (required, certificate chain and MX host name verified)" },

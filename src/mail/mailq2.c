@@ -460,7 +460,7 @@ static void mq2_get_chans(struct msg_reader *r, struct mq2_snap *s)
 
 static void mq2_get_threads(struct msg_reader *r, struct mq2_snap *s)
 {
-	s->nthreads = mq2_count(r, 75);
+	s->nthreads = mq2_count(r, 93);
 	s->threads = s->nthreads ? xcalloc(s->nthreads, sizeof *s->threads) : NULL;
 	for (size_t i = 0; i < s->nthreads && !r->err; i++) {
 		struct mq2_thread *t = &s->threads[i];
@@ -473,6 +473,8 @@ static void mq2_get_threads(struct msg_reader *r, struct mq2_snap *s)
 		t->next = msg_get_u64(r);
 		t->inflight = msg_get_u64(r);
 		t->window = msg_get_u64(r);
+		t->perhost = msg_get_u64(r);
+		t->state = msg_get_u64(r);
 	}
 }
 
@@ -599,6 +601,15 @@ static void mq2_globals(struct buf *out, const struct mq2_snap *s, int snmp)
 
 void mailq2_fmt_snmp(struct buf *out, const struct mq2_snap *s) { mq2_globals(out, s, 1); }
 
+/* a thread that is not alive: SEP "S=dead" / "S=probe" (nothing for a live one) */
+static const char *mq2_state_tag(uint64_t state, const char *sep)
+{
+	if (state == MQ2_ALIVE)
+		return "";
+	return state == MQ2_DEAD ? (*sep == ' ' ? " S=dead" : "\tS=dead")
+	                         : (*sep == ' ' ? " S=probe" : "\tS=probe");
+}
+
 /* "    channel/host/0" padded with TABs to the next stop of 8, up to column 40 */
 static void mq2_thread_line(struct buf *out, const struct mq2_snap *s, const struct mq2_thread *t)
 {
@@ -617,7 +628,7 @@ static void mq2_thread_line(struct buf *out, const struct mq2_snap *s, const str
 		buf_printf(out, " W=%lds", (long)(t->next - s->now));
 	char qa[48];
 	mailq2_saytime(mq2_age(s, t->oldest), qa);
-	buf_printf(out, " QA=%s\n", qa);
+	buf_printf(out, " QA=%s%s\n", qa, mq2_state_tag(t->state, " "));
 }
 
 static void mq2_group(struct buf *out, const struct mq2_snap *s, const char *channel,
@@ -680,8 +691,8 @@ void mailq2_fmt_threads2(struct buf *out, const struct mq2_snap *s)
 		mq2_clean(out, t->channel);
 		buf_addc(out, '\t');
 		mq2_clean(out, t->host);
-		buf_printf(out, "\tN=%" PRIu64 "\tR=%" PRIu64 "\tA=%" PRIu64 "\tQA=%s\n", t->nmsgs,
-		           t->nrcpts, t->attempts, qa);
+		buf_printf(out, "\tN=%" PRIu64 "\tR=%" PRIu64 "\tA=%" PRIu64 "\tQA=%s%s\n", t->nmsgs,
+		           t->nrcpts, t->attempts, qa, mq2_state_tag(t->state, "\t"));
 	}
 }
 
@@ -695,10 +706,11 @@ void mailq2_fmt_thread(struct buf *out, const struct mq2_snap *s)
 		mq2_clean(out, it->sender);
 		buf_printf(out, ">\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t",
 		           it->idx, it->expiry, it->next, it->lastfeed, it->attempts);
-		if (it->next > s->now) {
+		if (it->next > s->now) {      /* "dead; retry in …": held for its destination */
 			char t[48];
 			mailq2_saytime((long)(it->next - s->now), t);
-			buf_printf(out, "retry in %s", t);
+			mq2_clean(out, it->reason);
+			buf_printf(out, "%sretry in %s", *it->reason ? "; " : "", t);
 		} else
 			mq2_clean(out, it->reason);
 		buf_addc(out, '\t');
@@ -729,6 +741,24 @@ void mailq2_multiline(struct buf *out, const char *body, size_t len)
 
 /* ---- stats and OpenMetrics ------------------------------------------------------------- */
 
+/* "  thread smtp/example.com: window 2 of 10, running 1, recipients 3[, dead: next try in 5m]" */
+static void mq2_stats_thread(struct buf *out, const struct mq2_snap *s, const struct mq2_thread *t)
+{
+	buf_adds(out, "  thread ");
+	mq2_clean(out, t->channel);
+	buf_addc(out, '/');
+	mq2_clean(out, t->host);
+	buf_printf(out, ": window %" PRIu64 " of %" PRIu64 ", running %" PRIu64 ", recipients %"
+	           PRIu64, t->window, t->perhost, t->inflight, t->nrcpts);
+	if (t->state == MQ2_DEAD) {
+		char w[48];
+		mailq2_saytime(t->next > s->now ? (long)(t->next - s->now) : 0, w);
+		buf_printf(out, ", dead: probe in %s", w);
+	} else if (t->state == MQ2_PROBE)
+		buf_adds(out, ", dead: probing");
+	buf_addc(out, '\n');
+}
+
 void mailq2_fmt_stats(struct buf *out, const struct mq2_snap *s)
 {
 	char up[48];
@@ -744,7 +774,13 @@ void mailq2_fmt_stats(struct buf *out, const struct mq2_snap *s)
 		mq2_clean(out, s->chans[i].name);
 		buf_printf(out, ": limit %" PRIu64 ", running %" PRIu64 ", threads %" PRIu64 "\n",
 		           s->chans[i].limit, s->chans[i].inflight, s->chans[i].nthreads);
+		for (size_t k = 0; k < s->nthreads; k++)
+			if (strcmp(s->threads[k].channel, s->chans[i].name) == 0)
+				mq2_stats_thread(out, s, &s->threads[k]);
 	}
+	for (size_t k = 0; k < s->nthreads; k++)     /* channels not in the table: the bucket's */
+		if (!mq2_chan_of(s, s->threads[k].channel))
+			mq2_stats_thread(out, s, &s->threads[k]);
 }
 
 static void mq2_om_family(struct buf *out, const char *name, const char *type, const char *help)
@@ -813,6 +849,17 @@ void mailq2_fmt_metrics(struct buf *out, const struct mq2_snap *s)
 			mq2_om_label(out, s->chans[i].name);
 			buf_printf(out, "\"} %" PRIu64 "\n", v);
 		}
+	}
+	mq2_om_family(out, "tern_channel_dead_destinations", "gauge",
+	              "Destinations (threads) of the channel marked dead or probing now.");
+	for (size_t i = 0; i < s->nchans; i++) {
+		uint64_t dead = 0;
+		for (size_t k = 0; k < s->nthreads; k++)
+			dead += s->threads[k].state != MQ2_ALIVE &&
+			        strcmp(s->threads[k].channel, s->chans[i].name) == 0;
+		buf_adds(out, "tern_channel_dead_destinations{channel=\"");
+		mq2_om_label(out, s->chans[i].name);
+		buf_printf(out, "\"} %" PRIu64 "\n", dead);
 	}
 	buf_adds(out, "# EOF\n");
 }

@@ -106,7 +106,10 @@ struct mq2_chan { const char *name; uint64_t limit, inflight, nthreads; };
 struct mq2_thread {
 	const char *channel, *host;
 	uint64_t nmsgs, nrcpts, attempts, oldest, next, inflight, window;
+	uint64_t perhost;            /* the window's cap (the channel row's perhost) */
+	uint64_t state;              /* MQ2_ALIVE, MQ2_DEAD (nothing runs until next), MQ2_PROBE */
 };
+enum { MQ2_ALIVE = 0, MQ2_DEAD = 1, MQ2_PROBE = 2 };   /* the scheduler's enum sc_state */
 struct mq2_item {
 	uint64_t msgid;
 	const char *sender;

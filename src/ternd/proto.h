@@ -131,10 +131,14 @@ enum msgtype {
 	                           Q nchannels, each: S name, Q limit, Q inflight, Q nthreads;
 	                           Q nthreads, each: S channel, S host, Q nmsgs, Q nrcpts,
 	                             Q attempts (the most of any item), Q oldest (earliest birth),
-	                             Q next (earliest wake-up, 0 = ready now), Q inflight, Q window;
+	                             Q next (earliest wake-up, 0 = ready now; a dead thread's:
+	                             its probe time), Q inflight, Q window, Q perhost (the
+	                             window's cap), Q state (0 alive, 1 dead: nothing runs until
+	                             next, 2 probe: one job runs to test it; sched_core.h);
 	                           Q nitems (kind 1), each: Q msgid, S sender, Q idx, Q expiry,
 	                             Q next, Q lastfeed (last run), Q attempts,
-	                             S reason ("" / "channel" / "thread" when ready but waiting),
+	                             S reason ("" / "channel" / "thread" / "dead" when ready but
+	                             waiting),
 	                             S diag (last diagnostic) */
 
 	/* control -> queue: operations on messages; id = the requester's correlation id */

@@ -51,12 +51,12 @@ static char spool[1024];
 /* ---- the scheduler ------------------------------------------------------------------------- */
 
 static void put_thread(struct msg *m, const char *ch, const char *host, uint64_t nm, uint64_t nr,
-                       uint64_t att, uint64_t oldest, uint64_t next, uint64_t infl)
+                       uint64_t att, uint64_t oldest, uint64_t next, uint64_t infl, uint64_t state)
 {
 	msg_str(m, ch);
 	msg_str(m, host);
-	uint64_t v[] = { nm, nr, att, oldest, next, infl, 4 };
-	for (size_t i = 0; i < 7; i++)
+	uint64_t v[] = { nm, nr, att, oldest, next, infl, state ? 1 : 4, 10, state };
+	for (size_t i = 0; i < 9; i++)
 		msg_u64(m, v[i]);
 }
 
@@ -91,9 +91,9 @@ static void answer_snapshot(uint32_t id, struct msg_reader *r)
 	msg_str(&m, "local"), msg_u64(&m, 10), msg_u64(&m, 1), msg_u64(&m, 1);
 	msg_str(&m, "smtp"), msg_u64(&m, 20), msg_u64(&m, 1), msg_u64(&m, 2);
 	msg_u64(&m, 3);
-	put_thread(&m, "local", "", 1, 1, 0, NOW - 65, 0, 1);
-	put_thread(&m, "smtp", "example.com", 2, 3, 4, NOW - 151200, NOW + 300, 1);
-	put_thread(&m, "smtp", "a-very-long-host-name.example.org", 1, 1, 1, NOW - 40288, 0, 0);
+	put_thread(&m, "local", "", 1, 1, 0, NOW - 65, 0, 1, 0);
+	put_thread(&m, "smtp", "example.com", 2, 3, 4, NOW - 151200, NOW + 300, 1, 1);
+	put_thread(&m, "smtp", "a-very-long-host-name.example.org", 1, 1, 1, NOW - 40288, 0, 0, 0);
 	int items = kind == 1 && strcmp(ch, "smtp") == 0 && strcmp(host, "example.com") == 0;
 	msg_u64(&m, items ? 2 : 0);
 	if (items) {

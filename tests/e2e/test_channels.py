@@ -66,19 +66,23 @@ def test_unknown_channel_is_deferred_and_never_sent_to_the_mta(make_tern, aiosmt
     assert list((tern.spool / "env").iterdir()) == envs  # still queued
 
 
-def test_transports_route_a_domain_and_an_address_to_declared_channels(make_tern, aiosmtp):
+def test_transports_route_a_domain_and_an_address_to_declared_channels(make_tern, aiosmtp,
+                                                                      workdir):
     """`transports` sends a domain (and, more specifically, one address) to a declared channel;
     the mail arrives through that channel's transport, the log names the channel, and an entry
     naming no configured channel defers the recipient instead of taking another route (at RCPT
     for a local address; a relayed one is deferred by the queue)."""
     rec, port = aiosmtp(Recorder())
+    bad = workdir / "transports"          # inline, an entry like these is a config error
+    bad.write_text("nowhere.test:nosuch\ngone.test:nosuch\n")
+    bad.chmod(0o644)
     tern = make_tern(config={
         "relayclients": "127.0.0.1", "rcpthosts": "fast.test, nowhere.test",
         "locals": "localhost, gone.test",
         "channel": ["fast transport=smtp concurrency=2", "vip transport=smtp"],
         "transports": [f"fast.test:fast:[127.0.0.1]:{port}",
                        f"boss@fast.test:vip:[127.0.0.1]:{port}",
-                       "nowhere.test:nosuch", "gone.test:nosuch"]})
+                       f"file:{bad}"]})
     with smtplib.SMTP("127.0.0.1", tern.port, timeout=15) as s:
         s.sendmail("joe@localhost", ["a@fast.test", "boss@fast.test"],
                    b"Subject: x\r\n\r\nbody\r\n")

@@ -234,11 +234,11 @@ SHORT = "local/*/0\n" + GROUP_LOCAL + "smtp/*/0\n" + GROUP_SMTP + GLOBALS
 THREADS = ("local/*/0\n"
            "    local//0\t\t\tN=1   R=1   A=0  QA=1m5s\n" + GROUP_LOCAL +
            "smtp/*/0\n"
-           "    smtp/example.com/0\t\tN=2   R=3   A=4  W=300s QA=1d18h\n"
+           "    smtp/example.com/0\t\tN=2   R=3   A=4  W=300s QA=1d18h S=dead\n"
            "    smtp/a-very-long-host-name.example.org/0 N=1   R=1   A=1  QA=11h11m28s\n" +
            GROUP_SMTP + GLOBALS)
 THREADS2 = ("local\t\tN=1\tR=1\tA=0\tQA=1m5s\n"
-            "smtp\texample.com\tN=2\tR=3\tA=4\tQA=1d18h\n"
+            "smtp\texample.com\tN=2\tR=3\tA=4\tQA=1d18h\tS=dead\n"
             "smtp\ta-very-long-host-name.example.org\tN=1\tR=1\tA=1\tQA=11h11m28s\n")
 THREAD = ("0123456789abcdef\t<a@b>\t2\t1604800\t1088282\t999000\t3\tretry in 1d31m22s\t"
           "451 try later\n"

@@ -76,7 +76,10 @@ recipients queued: 5
 threads: 3
 deliveries running: 2
 channel local: limit 10, running 1, threads 1
+  thread local/: window 4 of 10, running 1, recipients 1
 channel smtp: limit 20, running 1, threads 2
+  thread smtp/example.com: window 1 of 10, running 1, recipients 3, dead: probe in 5m
+  thread smtp/a-very-long-host-name.example.org: window 4 of 10, running 0, recipients 1
 """
 
 

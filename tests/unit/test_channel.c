@@ -52,7 +52,7 @@ static void test_lines(void)
 		{ "smtp concurrency=50 retry=30", 1, "smtp",
 		  "smtp transport=smtp concurrency=50 perhost=7 retry=30 recipients=100 grouphost=yes" },
 		{ "local concurrency=3 transport=local", 1, "local",
-		  "local transport=local concurrency=3 perhost=10 retry=10 recipients=1 grouphost=no" },
+		  "local transport=local concurrency=3 perhost=3 retry=10 recipients=1 grouphost=no" },
 		{ "one transport=smtp recipients=1 grouphost=no perhost=2", 1, "one",
 		  "one transport=smtp concurrency=20 perhost=2 retry=20 recipients=1 grouphost=no" },
 		{ "ml\ttransport=local   retry=0", 1, "ml",

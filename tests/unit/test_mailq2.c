@@ -207,20 +207,21 @@ static void response(void)
 
 static struct mq2_chan chans[] = { { "local", 10, 1, 1 }, { "smtp", 20, 1, 2 } };
 static struct mq2_thread threads[] = {
-	{ "local", "", 1, 1, 0, NOW - 65, 0, 1, 4 },
-	{ "smtp", "example.com", 2, 3, 4, NOW - 151200, NOW + 300, 1, 2 },
-	{ "smtp", "a-very-long-host-name.example.org", 1, 1, 1, NOW - 40288, 0, 0, 4 },
-	{ "lmtp", "[127.0.0.1]:24", 1, 1, 0, NOW, 0, 0, 4 },
+	{ "local", "", 1, 1, 0, NOW - 65, 0, 1, 4, 10, MQ2_ALIVE },
+	{ "smtp", "example.com", 2, 3, 4, NOW - 151200, NOW + 300, 1, 1, 10, MQ2_DEAD },
+	{ "smtp", "a-very-long-host-name.example.org", 1, 1, 1, NOW - 40288, 0, 0, 4, 10, MQ2_ALIVE },
+	{ "lmtp", "[127.0.0.1]:24", 1, 1, 0, NOW, 0, 1, 1, 5, MQ2_PROBE },
 };
 static struct mq2_item items[] = {
 	{ 0x0123456789abcdefu, "a@b", 2, 1604800, NOW + 88282, 999000, 3, "", "451 try\tlater" },
 	{ 0xfedcba9876543210u, "", 0, 1604800, 0, 0, 0, "channel", "" },
+	{ 0x00000000000000aau, "", 1, 1604800, NOW + 300, 0, 0, "dead", "" },
 };
 
 static struct mq2_snap snap(void)
 {
 	struct mq2_snap s = { NOW, NOW - 3723, 12, 9, 20, 15, 2, 3, 5, chans, threads, items,
-	                      2, 4, 2 };
+	                      2, 4, 3 };
 	return s;
 }
 
@@ -248,7 +249,7 @@ static void bodies(void)
 		"smtp/*/0\n"
 		"\tThreads:    2 Msgs:     3 Procs:   1 Idle:   0 Plim:  20 Flim:   0 Tlim: 0\n"
 		"lmtp/*/0\n"
-		"\tThreads:    1 Msgs:     1 Procs:   0 Idle:   0 Plim:   0 Flim:   0 Tlim: 0\n"
+		"\tThreads:    1 Msgs:     1 Procs:   1 Idle:   0 Plim:   0 Flim:   0 Tlim: 0\n"
 		"Kids: 2  Idle:  0  Msgs:   3  Thrds:   4  Rcpnts:    5  Uptime: 1h2m3s\n"
 		"Msgs in 12 out 9 stored 3 Rcpnts in 20 out 15 stored 5\n");
 	check_body(fmt_threads,
@@ -256,22 +257,23 @@ static void bodies(void)
 		"    local//0\t\t\tN=1   R=1   A=0  QA=1m5s\n"
 		"\tThreads:    1 Msgs:     1 Procs:   1 Idle:   0 Plim:  10 Flim:   0 Tlim: 0\n"
 		"smtp/*/0\n"
-		"    smtp/example.com/0\t\tN=2   R=3   A=4  W=300s QA=1d18h\n"
+		"    smtp/example.com/0\t\tN=2   R=3   A=4  W=300s QA=1d18h S=dead\n"
 		"    smtp/a-very-long-host-name.example.org/0 N=1   R=1   A=1  QA=11h11m28s\n"
 		"\tThreads:    2 Msgs:     3 Procs:   1 Idle:   0 Plim:  20 Flim:   0 Tlim: 0\n"
 		"lmtp/*/0\n"
-		"    lmtp/[127.0.0.1]:24/0\tN=1   R=1   A=0  QA=0s\n"
-		"\tThreads:    1 Msgs:     1 Procs:   0 Idle:   0 Plim:   0 Flim:   0 Tlim: 0\n"
+		"    lmtp/[127.0.0.1]:24/0\tN=1   R=1   A=0  QA=0s S=probe\n"
+		"\tThreads:    1 Msgs:     1 Procs:   1 Idle:   0 Plim:   0 Flim:   0 Tlim: 0\n"
 		"Kids: 2  Idle:  0  Msgs:   3  Thrds:   4  Rcpnts:    5  Uptime: 1h2m3s\n"
 		"Msgs in 12 out 9 stored 3 Rcpnts in 20 out 15 stored 5\n");
 	check_body(mailq2_fmt_threads2,
 		"local\t\tN=1\tR=1\tA=0\tQA=1m5s\n"
-		"smtp\texample.com\tN=2\tR=3\tA=4\tQA=1d18h\n"
+		"smtp\texample.com\tN=2\tR=3\tA=4\tQA=1d18h\tS=dead\n"
 		"smtp\ta-very-long-host-name.example.org\tN=1\tR=1\tA=1\tQA=11h11m28s\n"
-		"lmtp\t[127.0.0.1]:24\tN=1\tR=1\tA=0\tQA=0s\n");
+		"lmtp\t[127.0.0.1]:24\tN=1\tR=1\tA=0\tQA=0s\tS=probe\n");
 	check_body(mailq2_fmt_thread,
 		"0123456789abcdef\t<a@b>\t2\t1604800\t1088282\t999000\t3\tretry in 1d31m22s\t451 try later\n"
-		"fedcba9876543210\t<>\t0\t1604800\t0\t0\t0\tchannel\t\n");
+		"fedcba9876543210\t<>\t0\t1604800\t0\t0\t0\tchannel\t\n"
+		"00000000000000aa\t<>\t1\t1604800\t1000300\t0\t0\tdead; retry in 5m\t\n");
 	/* an empty scheduler */
 	struct mq2_snap e = { .now = NOW, .started = NOW };
 	struct buf b;
@@ -324,8 +326,9 @@ static void put_snap(struct msg *m, const struct mq2_snap *s, int with_items)
 		const struct mq2_thread *t = &s->threads[i];
 		msg_str(m, t->channel);
 		msg_str(m, t->host);
-		uint64_t v[] = { t->nmsgs, t->nrcpts, t->attempts, t->oldest, t->next, t->inflight, t->window };
-		for (size_t k = 0; k < 7; k++)
+		uint64_t v[] = { t->nmsgs, t->nrcpts, t->attempts, t->oldest, t->next, t->inflight,
+		                 t->window, t->perhost, t->state };
+		for (size_t k = 0; k < 9; k++)
 			msg_u64(m, v[k]);
 	}
 	if (!with_items)
@@ -358,8 +361,11 @@ static void snap_decode(void)
 	put_snap(&m, &s, 1);
 	T_EQ_INT(decode(&m, 0, &d), 0);
 	T_EQ_INT(d.nthreads, 4);
-	T_EQ_INT(d.nitems, 2);
+	T_EQ_INT(d.nitems, 3);
 	T_EQ_STR(d.threads[1].host, "example.com");
+	T_EQ_INT(d.threads[1].state, MQ2_DEAD);
+	T_EQ_INT(d.threads[1].perhost, 10);
+	T_EQ_INT(d.threads[3].state, MQ2_PROBE);
 	T_EQ_STR(d.items[0].diag, "451 try\tlater");
 	T_CHECK(d.items[1].msgid == 0xfedcba9876543210u);
 	T_EQ_INT(d.chans[1].limit, 20);
@@ -486,7 +492,12 @@ static void views(void)
 	T_EQ_STR(b.p, "uptime: 1h2m3s (3723 s)\nmessages in: 12\nmessages out: 9\nrecipients in: 20\n"
 	         "recipients out: 15\nmessages queued: 3\nrecipients queued: 5\nthreads: 4\n"
 	         "deliveries running: 2\nchannel local: limit 10, running 1, threads 1\n"
-	         "channel smtp: limit 20, running 1, threads 2\n");
+	         "  thread local/: window 4 of 10, running 1, recipients 1\n"
+	         "channel smtp: limit 20, running 1, threads 2\n"
+	         "  thread smtp/example.com: window 1 of 10, running 1, recipients 3, dead: probe in 5m\n"
+	         "  thread smtp/a-very-long-host-name.example.org: window 4 of 10, running 0, "
+	         "recipients 1\n"
+	         "  thread lmtp/[127.0.0.1]:24: window 1 of 5, running 1, recipients 1, dead: probing\n");
 	buf_reset(&b);
 	chans[0].name = "lo\"c\\al";
 	mailq2_fmt_metrics(&b, &s);
@@ -498,6 +509,8 @@ static void views(void)
 	T_CHECK(strstr(b.p, "\ntern_uptime_seconds 3723\n") != NULL);
 	T_CHECK(strstr(b.p, "\ntern_channel_limit{channel=\"lo\\\"c\\\\al\"} 10\n") != NULL);
 	T_CHECK(strstr(b.p, "\ntern_channel_running{channel=\"smtp\"} 1\n") != NULL);
+	T_CHECK(strstr(b.p, "\ntern_channel_dead_destinations{channel=\"smtp\"} 1\n") != NULL);
+	T_CHECK(strstr(b.p, "\ntern_channel_dead_destinations{channel=\"lo\\\"c\\\\al\"} 0\n") != NULL);
 	T_CHECK(b.len > 6 && strcmp(b.p + b.len - 6, "# EOF\n") == 0);
 	buf_free(&b);
 }

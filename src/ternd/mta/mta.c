@@ -4,8 +4,9 @@
  * delivers through a connection of that destination (a new one, or an idle one reused after
  * RSET) and answers one M_DELIVERED with a result per recipient — always, also when the
  * connection dies half way (every unfinished recipient: D_TEMP).
- * Owns: destinations (per-destination connection limit, idle connections and the jobs
- * waiting for one), DNS requests in flight, qmail-tcpto's table. Never touches the spool:
+ * Owns: destinations (their idle connections), DNS requests in flight, qmail-tcpto's table.
+ * Concurrency per destination is the scheduler's alone (doc/ARCHITECTURE.md, "Scheduler"):
+ * each job it is handed takes an idle connection of its destination or opens a new one. Never touches the spool:
  * the message arrives as a read-only fd. Trusts: the queue's jobs after validation; lookup's
  * answers after validation; nothing from the network (mta_session and the engine check it);
  * the parent for a restarted peer's channel (M_PEER_NEW). When lookup dies, the MX lookups
@@ -41,8 +42,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* transactions per connection, idle wait: the keys smtpreusecount, smtpreusetime (the
- * connections per destination: the perhost of its transport's channel row, mta_dest_maxconn) */
+/* transactions per connection, idle wait: the keys smtpreusecount, smtpreusetime (how many
+ * connections one destination gets is the scheduler's window, capped by the row's perhost) */
 #define MTA_CONN_MAXMSGS  ((size_t)cfg->smtpreusecount)
 #define MTA_IDLE_MS       ((long)cfg->smtpreusetime * 1000)
 #define MTA_REUSE_TRIES   2         /* a job may meet a dead reused connection this often */
@@ -62,21 +63,13 @@ struct mta_dest {
 	size_t nconn;                   /* connections open or being set up (DNS included) */
 	struct mta_session **idle;
 	size_t nidle, capidle;
-	struct mta_job *whead, *wtail;  /* waiting for a connection */
-	struct ev *kick;
+	struct ev *kick;                /* forgets the destination once unused */
 };
 
 struct mta_dnsreq { struct hnode h; struct mta_job *j; };
 
 static struct config *cfg;
 
-/* connections open at once to d: its transport's perhost (channel smtp: smtpconnperhost) */
-static size_t mta_dest_maxconn(const struct mta_dest *d)
-{
-	enum channel_transport tr = d->channel == MTA_CH_QMQP ? CHANNEL_T_QMQP :
-	                            d->channel == MTA_CH_CLUSTER ? CHANNEL_T_CLUSTER : CHANNEL_T_SMTP;
-	return (size_t)channel_builtin(&cfg->channels, tr)->perhost;
-}
 static struct chan *ch_queue, *ch_lookup, *ch_parent, *ch_control;
 static int lookup_up;               /* 0 from lookup's death until its replacement arrives */
 static struct ev *lost_ev;
@@ -297,7 +290,7 @@ static struct mta_dest *mta_dest_get(const char *host, enum mta_channel channel)
 
 static void mta_dest_gc(struct mta_dest *d)
 {
-	if (d->nconn || d->nidle || d->whead)
+	if (d->nconn || d->nidle)
 		return;
 	struct mta_dest **pp = &dests[mta_dest_hash(d->host)];
 	while (*pp != d)
@@ -311,20 +304,8 @@ static void mta_dest_gc(struct mta_dest *d)
 
 static void mta_dest_kick(struct mta_dest *d) { ev_add(d->kick, 0); }
 
-/* waiting jobs take idle connections or free slots; then forget an unused destination */
-static void mta_dest_kick_cb(int fd, short what, void *arg)
-{
-	struct mta_dest *d = arg;
-	while (d->whead && !stopping && (d->nidle || d->nconn < mta_dest_maxconn(d))) {
-		struct mta_job *j = d->whead;
-		d->whead = j->next;
-		if (!d->whead)
-			d->wtail = NULL;
-		j->next = NULL;
-		mta_dispatch(j);
-	}
-	mta_dest_gc(d);
-}
+/* forget an unused destination (not from inside its own callbacks) */
+static void mta_dest_kick_cb(int fd, short what, void *arg) { mta_dest_gc(arg); }
 
 static void mta_dest_unidle(struct mta_dest *d, struct mta_session *s)
 {
@@ -477,17 +458,10 @@ static void mta_dispatch(struct mta_job *j)
 	if (s) {
 		j->reused = 1;
 		mta_session_send(s, j);
-	} else if (d->nconn < mta_dest_maxconn(d)) {
+	} else {
 		d->nconn++;
 		j->reused = 0;
 		mta_resolve(j);
-	} else {
-		j->next = NULL;
-		if (d->wtail)
-			d->wtail->next = j;
-		else
-			d->whead = j;
-		d->wtail = j;
 	}
 }
 
@@ -612,17 +586,6 @@ static void mta_sess_done(struct mta_session *s, struct mta_job *j)
 static void mta_sess_idle(struct mta_session *s)
 {
 	struct mta_dest *d = mta_session_arg(s);
-	if (d->whead && !stopping && mta_session_msgs(s) < MTA_CONN_MAXMSGS) {
-		struct mta_job *j = d->whead;
-		d->whead = j->next;
-		if (!d->whead)
-			d->wtail = NULL;
-		j->next = NULL;
-		j->reused = 1;
-		log_info("event=reuse host=%s msgs=%u", d->host, mta_session_msgs(s));
-		mta_session_send(s, j);
-		return;
-	}
 	if (stopping || mta_session_msgs(s) >= MTA_CONN_MAXMSGS) {
 		mta_session_quit(s, 0);
 		return;
@@ -773,13 +736,6 @@ static void mta_on_term(int sig, short what, void *arg)
 	log_info("event=stopping");
 	mta_dns_fail_all("mta shutting down");
 	mta_qmqp_stop_all();
-	for (size_t b = 0; b < MTA_DEST_BUCKETS; b++)
-		for (struct mta_dest *d = dests[b]; d; d = d->hnext)
-			while (d->whead) {
-				struct mta_job *j = d->whead;
-				d->whead = j->next;
-				mta_finish_all(j, D_TEMP, "mta shutting down");
-			}
 	mta_session_quit_all(0);
 	if (mta_session_count() == 0)
 		mta_exit();
