@@ -1,5 +1,5 @@
-/* channel — see channel.h. The built-in rows are row[0..3] in channel_transport order, so
- * a transport's own row is row[transport]. */
+/* channel — see channel.h. The built-in rows are row[0..CHANNEL_T_COUNT-1] in
+ * channel_transport order, so a transport's own row is row[transport]. */
 #include "mail/channel.h"
 #include <errno.h>
 #include <stddef.h>
@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const channel_tnames[CHANNEL_T_COUNT] = { "local", "smtp", "qmqp", "cluster" };
+static const char *const channel_tnames[CHANNEL_T_COUNT] = { "local", "smtp", "qmqp", "cluster",
+                                                                   "lmtp" };
 
 void channel_table_init(struct channel_table *t)
 {
@@ -119,7 +120,7 @@ static int channel_option(struct channel_row *r, int builtin, char *opt, char *e
 	if (strcmp(opt, "transport") == 0) {
 		enum channel_transport tr;
 		if (channel_transport_of(v, &tr) < 0) {
-			snprintf(err, errlen, "channel %s: unknown transport '%.40s' (local, smtp, qmqp or cluster)", r->name, v);
+			snprintf(err, errlen, "channel %s: unknown transport '%.40s' (local, smtp, qmqp, cluster or lmtp)", r->name, v);
 			return -1;
 		}
 		if (builtin && tr != r->transport) {
@@ -194,7 +195,7 @@ int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 		if (channel_option(&r, builtin, opt, err, errlen) < 0)
 			return -1;
 	if (r.transport == CHANNEL_T_COUNT) {
-		snprintf(err, errlen, "channel %s: transport=local|smtp|qmqp|cluster is required", name);
+		snprintf(err, errlen, "channel %s: transport=local|smtp|qmqp|cluster|lmtp is required", name);
 		return -1;
 	}
 	r.declared = 1;
@@ -205,14 +206,17 @@ int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* the defaults of a built-in row from today's keys */
+/* the defaults of a built-in row from today's keys. lmtp delivers into a mail store on this
+ * machine or next to it: local numbers (concurrencylocal, retrylocal) with every connection
+ * of the channel allowed to one destination (there is usually one: Dovecot's socket), and
+ * SMTP's batching (100 recipients of one destination per transaction, one reply each). */
 static void channel_builtin_defaults(struct channel_row *d, enum channel_transport tr,
                                      const struct channel_keys *k)
 {
-	int local = tr == CHANNEL_T_LOCAL;
-	d->concurrency = local ? k->concurrencylocal : k->concurrencyremote;
-	d->perhost = local ? k->concurrencylocal : k->smtpconnperhost;
-	d->retry = local ? k->retrylocal : k->retryremote;
+	int local = tr == CHANNEL_T_LOCAL, near = local || tr == CHANNEL_T_LMTP;
+	d->concurrency = near ? k->concurrencylocal : k->concurrencyremote;
+	d->perhost = near ? k->concurrencylocal : k->smtpconnperhost;
+	d->retry = near ? k->retrylocal : k->retryremote;
 	d->rcpts = local ? 1 : CHANNEL_RCPTMAX;
 	d->grouphost = !local;
 }

@@ -151,6 +151,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "smtpconnperhost", CT_UINT, O(smtpconnperhost), "10", 1, 1000, "outbound SMTP connections open at once to one destination" },
 	{ "smtpreusecount", CT_UINT, O(smtpreusecount), "100", 1, 100000, "messages sent over one outbound connection before it is closed (1 = no reuse)" },
 	{ "smtpreusetime", CT_UINT, O(smtpreusetime), "10", 0, 3600, "seconds an idle outbound connection is kept for the next message to its destination" },
+	{ "lmtpsocketdirs", CT_OPTSTR, O(lmtpsocketdirs), "", 0, 0, "absolute directories (blank-separated) under which the lmtp channel may connect to unix:/PATH sockets; empty: no unix sockets, and the mta's sandbox allows no AF_UNIX socket (doc/LMTP.md)" },
 	{ "smtptls", CT_CHOICE, O(smtptls), "may", 0, 0, "TLS of outbound SMTP: none (never STARTTLS), may (STARTTLS when offered, plaintext if the handshake fails), encrypt (required, else defer 4.7.x), verify (required, certificate chain and MX host name verified)" },
 	{ "tlsdestinations", CT_LIST, O(tlsdestinations), NULL, 0, 0, "per-destination smtptls: KEY=LEVEL items or file:PATH of `KEY LEVEL [match=NAME]` lines (KEY: domain, .suffix, relay, [addr]:port)" },
 	{ "tlscafile", CT_OPTWORD, O(tlscafile), "", 0, 0, "PEM bundle of the CAs outbound TLS trusts (default: the system store)" },

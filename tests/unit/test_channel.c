@@ -11,7 +11,7 @@ static void test_builtin(void)
 	struct channel_keys k = { 10, 20, 10, 20, 7 };
 	channel_table_init(&t);
 	channel_table_finish(&t, &k);
-	T_EQ_INT(t.n, 4);
+	T_EQ_INT(t.n, CHANNEL_T_COUNT);
 	const struct channel_row *l = channel_find(&t, "local"), *s = channel_find(&t, "smtp");
 	const struct channel_row *q = channel_find(&t, "qmqp"), *c = channel_find(&t, "cluster");
 	T_CHECK(l && s && q && c);
@@ -32,6 +32,19 @@ static void test_builtin(void)
 	T_EQ_INT(channel_is_local(&t, "smtp"), 0);
 	T_EQ_INT(channel_is_local(&t, "nosuch"), 0);
 	T_CHECK(channel_builtin(&t, CHANNEL_T_QMQP) == q);
+	/* lmtp: run by the mta, local numbers (concurrencylocal, retrylocal; every connection of
+	 * the channel may go to its one destination), SMTP's batching */
+	const struct channel_row *m = channel_find(&t, "lmtp");
+	T_CHECK(m != NULL);
+	if (!m)
+		return;
+	T_EQ_INT(channel_role(m), CHANNEL_MTA);
+	T_EQ_INT(m->transport, CHANNEL_T_LMTP);
+	T_EQ_STR(channel_transport_name(CHANNEL_T_LMTP), "lmtp");
+	T_EQ_INT(m->concurrency, 10); T_EQ_INT(m->perhost, 10); T_EQ_INT(m->retry, 10);
+	T_EQ_INT(m->rcpts, CHANNEL_RCPTMAX); T_EQ_INT(m->grouphost, 1);
+	T_CHECK(channel_builtin(&t, CHANNEL_T_LMTP) == m);
+	T_EQ_INT(channel_is_local(&t, "lmtp"), 0);
 }
 
 static void test_lines(void)
@@ -49,6 +62,9 @@ static void test_lines(void)
 		  "ml transport=local concurrency=10 perhost=10 retry=0 recipients=1 grouphost=no" },
 		{ "q2 transport=qmqp", 1, "q2",
 		  "q2 transport=qmqp concurrency=20 perhost=7 retry=20 recipients=100 grouphost=yes" },
+		{ "dovecot transport=lmtp perhost=4", 1, "dovecot",
+		  "dovecot transport=lmtp concurrency=10 perhost=4 retry=10 recipients=100 grouphost=yes" },
+		{ "lmtp transport=smtp", 0, NULL, NULL },                /* a built-in keeps its transport */
 		{ "bulk", 0, NULL, NULL },                               /* a new name needs a transport */
 		{ "bulk concurrency=5", 0, NULL, NULL },
 		{ "bulk transport=uucp", 0, NULL, NULL },                /* no such transport */
@@ -79,7 +95,7 @@ static void test_lines(void)
 		T_EQ_INT(r, cases[i].ok ? 0 : -1);
 		if (!cases[i].ok) {
 			T_CHECK(err[0] != '\0');
-			T_EQ_INT(t.n, 4);
+			T_EQ_INT(t.n, CHANNEL_T_COUNT);
 			continue;
 		}
 		channel_table_finish(&t, &k);
@@ -101,7 +117,7 @@ static void test_twice_and_full(void)
 	T_EQ_INT(channel_parse(&t, line, err, sizeof err), 0);
 	snprintf(line, sizeof line, "smtp concurrency=6");
 	T_EQ_INT(channel_parse(&t, line, err, sizeof err), -1);  /* declared twice */
-	for (int i = 0; i < CHANNEL_MAX - 4; i++) {
+	for (int i = 0; i < CHANNEL_MAX - CHANNEL_T_COUNT; i++) {
 		snprintf(line, sizeof line, "c%d transport=local", i);
 		T_EQ_INT(channel_parse(&t, line, err, sizeof err), 0);
 	}
