@@ -173,14 +173,17 @@ static const char *mta_event(int st)
 	return st == D_OK ? "delivered" : st == D_PERM ? "failed" : "deferred";
 }
 
+/* a deferral says whose trouble it is (scope=rcpt: this recipient's, scope=site: the
+ * destination's; ternd/dreq.h) */
 static void mta_log_rcpt(const struct mta_job *j, const char *rcpt, int st, const char *diag,
-                         const char *remote)
+                         const char *remote, int scope)
 {
 	char qr[300], qd[SMTPC_DIAG_MAX + 200];
-	log_info("event=%s id=%016llx job=%llu rcpt=<%s> remote=%s reply=\"%s\" %s", mta_event(st),
+	log_info("event=%s id=%016llx job=%llu rcpt=<%s> remote=%s reply=\"%s\" %s%s", mta_event(st),
 	         (unsigned long long)j->msgid, (unsigned long long)j->job,
 	         log_quote(qr, sizeof qr, rcpt, strlen(rcpt)), *remote ? remote : "-",
-	         log_quote(qd, sizeof qd, diag, strlen(diag)), j->tls[0] ? j->tls : "tls=-");
+	         log_quote(qd, sizeof qd, diag, strlen(diag)), j->tls[0] ? j->tls : "tls=-",
+	         st != D_TEMP ? "" : scope == DSCOPE_RCPT ? " scope=rcpt" : " scope=site");
 }
 
 static void mta_job_free(struct mta_job *j)
@@ -212,7 +215,7 @@ static void mta_report(struct mta_job *j)
 		struct dres r = { .idx = j->idx[i], .st = st, .diag = diag, .remote = j->remote,
 		                  .scope = x->own ? DSCOPE_RCPT : DSCOPE_SITE };
 		dres_put(&out, &r);
-		mta_log_rcpt(j, x->addr, st, diag, j->remote);
+		mta_log_rcpt(j, x->addr, st, diag, j->remote, r.scope);
 	}
 	const char *bad = mta_addr_ok(j->sender, 1) ? "malformed recipient address (#5.1.3)"
 	                                            : "malformed sender address (#5.1.7)";
