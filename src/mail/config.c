@@ -410,7 +410,16 @@ static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *it
 		cfg_err(ps, "%s: bad address or network '%s'", k->name, item);
 		return -1;
 	}
-	str_lower(item);
+	if (strcmp(k->name, "transports") == 0) {
+		/* key:channel lowercased; the nexthop keeps its case (lmtp's unix:/PATH) */
+		char *c1 = strchr(item, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (c2)
+			*c2 = '\0';
+		str_lower(item);
+		if (c2)
+			*c2 = ':';
+	} else
+		str_lower(item);
 	cfg_list_add(&l->v, &l->n, item);
 	return 0;
 }

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.skipif(bool(dovecotinst.available()), reason=dovecotins
 
 @pytest.fixture
 def dovecot(workdir):
-    d = dovecotinst.Dovecot(workdir / "dovecot", {"alice": None, "bob": None, "carol": None,
+    # upper case in the socket's path: a path keeps its case through the transports key
+    d = dovecotinst.Dovecot(workdir / "Dovecot", {"alice": None, "bob": None, "carol": None,
                                                    "full": 300})
     d.start()
     yield d

@@ -667,11 +667,15 @@ static void test_transports(void)
 		{ "x@bad.example", ROUTE_TEMP, "" },            /* a relay smtp cannot read */
 		{ "x@other.example", ROUTE_OK, "smtp:other.example:x@other.example::0:::" },
 		{ "ghost@localhost", ROUTE_NOUSER, "" },        /* no entry: the usual rules */
+		/* lmtp: the nexthop verbatim, its case kept (a path); key and channel lowercased */
+		{ "x@lm.example", ROUTE_OK, "lmtp:unix:/Run/Dovecot/lmtp:x@lm.example::0:x::" },
+		{ "x@lmb.example", ROUTE_OK, "lmtp:lmb.example:x@lmb.example::0:x::" },  /* mta refuses */
 	};
 	setup("channel fast transport=smtp concurrency=2\n"
 	      "transports example.com:fast ann@example.com:fast:[127.0.0.1]:24\n"
 	      "transports .far.example:smtp:relay.example far.example:smtp q.example:qmqp:x\n"
-	      "transports ghost.example:nosuch loc.example:local bad.example:smtp:a:b:c\n");
+	      "transports ghost.example:nosuch loc.example:local bad.example:smtp:a:b:c\n"
+	      "transports LM.example:LMTP:unix:/Run/Dovecot/lmtp lmb.example:lmtp\n");
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
 		char out[512];
 		T_EQ_INT(route(c[i].addr, out, sizeof out), c[i].rc);
