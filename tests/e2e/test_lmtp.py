@@ -142,3 +142,13 @@ def test_unix_socket_needs_lmtpsocketdirs(make_tern, dovecot):
     assert wait_for(lambda: delivery(t, "alice@example.org", "deferred"), 20), t.log_tail()
     assert "not under lmtpsocketdirs" in delivery(t, "alice@example.org", "deferred")[0]
     assert "Connect from local" not in dovecot.log()
+
+
+def test_lmtp_is_a_channel_of_the_table(make_tern, workdir):
+    """the built-in row: the metrics list channel lmtp with concurrencylocal as its limit"""
+    from test_mailq2 import start_live
+    from test_metrics import parse_openmetrics, scrape, value, _scrape_ok
+    t = start_live(make_tern, workdir, listen_kind="metrics", config={"concurrencylocal": "7"})
+    assert wait_for(lambda: _scrape_ok(t.extra_port), 10), t.log_tail()
+    f = parse_openmetrics(scrape(t.extra_port))
+    assert value(f, "tern_channel_limit", channel="lmtp") == 7
