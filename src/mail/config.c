@@ -132,7 +132,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "delaywarn", CT_UINT, O(delaywarn), "14400", 0, 315360000, "seconds after arrival at which the sender of a message still not delivered to a recipient already tried gets one RFC 3464 delay notice (0 = never)" },
 	{ "retrylocal", CT_UINT, O(retrylocal), "10", 0, 86400, "c in the local retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
 	{ "retryremote", CT_UINT, O(retryremote), "20", 0, 86400, "c in the remote retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
-	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster concurrency=N perhost=N retry=N recipients=N grouphost=yes|no: change a built-in channel (local, smtp, qmqp, cluster; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md)" },
+	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster|lmtp concurrency=N perhost=N retry=N recipients=N grouphost=yes|no: change a built-in channel (local, smtp, qmqp, cluster, lmtp; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md)" },
 	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },
 	{ "bouncehost", CT_WORD, O(bouncehost), NULL, 0, 0, "domain of the From: of bounces (default: me)" },
 	{ "doublebounceto", CT_WORD, O(doublebounceto), "postmaster", 0, 0, "recipient of bounces that could not be delivered" },
