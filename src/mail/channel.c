@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const channel_tnames[CHANNEL_T_COUNT] = { "local", "smtp", "qmqp", "cluster",
-                                                                  "prog" };
+                                                                  "prog", "lmtp" };
 
 void channel_table_init(struct channel_table *t)
 {
@@ -140,7 +140,7 @@ static int channel_option(struct channel_row *r, int builtin, char *opt, char *e
 	if (strcmp(opt, "transport") == 0) {
 		enum channel_transport tr;
 		if (channel_transport_of(v, &tr) < 0) {
-			snprintf(err, errlen, "channel %s: unknown transport '%.40s' (local, smtp, qmqp, cluster or prog)", r->name, v);
+			snprintf(err, errlen, "channel %s: unknown transport '%.40s' (local, smtp, qmqp, cluster, prog or lmtp)", r->name, v);
 			return -1;
 		}
 		if (builtin && tr != r->transport) {
@@ -255,7 +255,7 @@ int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 			return -1;
 	}
 	if (r.transport == CHANNEL_T_COUNT) {
-		snprintf(err, errlen, "channel %s: transport=local|smtp|qmqp|cluster|prog is required", r.name);
+		snprintf(err, errlen, "channel %s: transport=local|smtp|qmqp|cluster|prog|lmtp is required", r.name);
 		return -1;
 	}
 	if (channel_check_prog(&r, err, errlen) < 0)
@@ -268,14 +268,18 @@ int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* the defaults of a built-in row from today's keys */
+/* the defaults of a built-in row from today's keys. lmtp delivers into a mail store on this
+ * machine or next to it: local numbers (concurrencylocal, retrylocal) with every connection
+ * of the channel allowed to one destination (there is usually one: Dovecot's socket), and
+ * SMTP's batching (100 recipients of one destination per transaction, one reply each). */
 static void channel_builtin_defaults(struct channel_row *d, enum channel_transport tr,
                                      const struct channel_keys *k)
 {
 	int local = tr == CHANNEL_T_LOCAL, prog = tr == CHANNEL_T_PROG;
-	d->concurrency = local || prog ? k->concurrencylocal : k->concurrencyremote;
-	d->perhost = local || prog ? k->concurrencylocal : k->smtpconnperhost;
-	d->retry = local ? k->retrylocal : k->retryremote;
+	int near = local || tr == CHANNEL_T_LMTP;     /* a mail store on this machine or next to it */
+	d->concurrency = near || prog ? k->concurrencylocal : k->concurrencyremote;
+	d->perhost = near || prog ? k->concurrencylocal : k->smtpconnperhost;
+	d->retry = near ? k->retrylocal : k->retryremote;
 	d->rcpts = local ? 1 : CHANNEL_RCPTMAX;
 	d->grouphost = !local;
 	d->timeout = CHANNEL_TIMEOUT;

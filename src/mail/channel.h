@@ -1,7 +1,7 @@
 /* channel — the channel table (MMDF's channels, seed 004): one row per channel with the role
  * that runs it, its concurrency, per-host limit, retry constant and batching rule, and for
  * the prog transport the program, its account and time limit. The built-in rows (local,
- * smtp, qmqp, cluster, prog) always exist; tern.conf's `channel NAME
+ * smtp, qmqp, cluster, prog, lmtp) always exist; tern.conf's `channel NAME
  * key=value ...` lines change a built-in's numbers or declare another name that uses an
  * existing transport. Every other module asks this table about a channel name; no string
  * compares on channel names outside it.
@@ -18,6 +18,7 @@ enum channel_transport {
 	CHANNEL_T_QMQP,              /* the mta: QMQP to qmqpservers */
 	CHANNEL_T_CLUSTER,           /* the mta: SMTP to another node of the cluster */
 	CHANNEL_T_PROG,              /* the mda: the row's program, MMDF's interface (doc/PROG.md) */
+	CHANNEL_T_LMTP,              /* the mta: LMTP (RFC 2033) to unix:/path or host:port */
 	CHANNEL_T_COUNT
 };
 enum channel_role { CHANNEL_MDA, CHANNEL_MTA };
@@ -62,7 +63,7 @@ struct channel_keys {
 	uint64_t concurrencylocal, concurrencyremote, retrylocal, retryremote, smtpconnperhost;
 };
 
-/* the four built-in rows, values unset (channel_table_finish fills them) */
+/* the built-in rows, values unset (channel_table_finish fills them) */
 void channel_table_init(struct channel_table *t);
 /* one `channel` value: "NAME key=value ..." (s is modified). 0, or -1 with err set */
 int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen);

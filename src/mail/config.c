@@ -134,7 +134,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "delaywarn", CT_UINT, O(delaywarn), "14400", 0, 315360000, "seconds after arrival at which the sender of a message still not delivered to a recipient already tried gets one RFC 3464 delay notice (0 = never)" },
 	{ "retrylocal", CT_UINT, O(retrylocal), "10", 0, 86400, "c in the local retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
 	{ "retryremote", CT_UINT, O(retryremote), "20", 0, 86400, "c in the remote retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
-	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster|prog concurrency=N perhost=N retry=N recipients=N grouphost=yes|no [prog: program=\"/PATH args %h %s\" user=ACCOUNT timeout=SECONDS]: change a built-in channel (local, smtp, qmqp, cluster, prog; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md, doc/PROG.md)" },
+	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster|prog|lmtp concurrency=N perhost=N retry=N recipients=N grouphost=yes|no [prog: program=\"/PATH args %h %s\" user=ACCOUNT timeout=SECONDS]: change a built-in channel (local, smtp, qmqp, cluster, prog, lmtp; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md, doc/PROG.md)" },
 	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },
 	{ "bouncehost", CT_WORD, O(bouncehost), NULL, 0, 0, "domain of the From: of bounces (default: me)" },
 	{ "doublebounceto", CT_WORD, O(doublebounceto), "postmaster", 0, 0, "recipient of bounces that could not be delivered" },
@@ -153,6 +153,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "smtpconnperhost", CT_UINT, O(smtpconnperhost), "10", 1, 1000, "default perhost of the smtp, qmqp and cluster channels: jobs (connections) at once to one destination" },
 	{ "smtpreusecount", CT_UINT, O(smtpreusecount), "100", 1, 100000, "messages sent over one outbound connection before it is closed (1 = no reuse)" },
 	{ "smtpreusetime", CT_UINT, O(smtpreusetime), "10", 0, 3600, "seconds an idle outbound connection is kept for the next message to its destination" },
+	{ "lmtpsocketdirs", CT_OPTSTR, O(lmtpsocketdirs), "", 0, 0, "absolute directories (blank-separated) under which the lmtp channel may connect to unix:/PATH sockets; empty: no unix sockets, and the mta's sandbox allows no AF_UNIX socket (doc/LMTP.md)" },
 	{ "smtptls", CT_CHOICE, O(smtptls), "may", 0, 0, "TLS of outbound SMTP: none (never STARTTLS), may (STARTTLS when offered, plaintext if the handshake fails), encrypt (required, else defer 4.7.x), verify (required, certificate chain and MX host name verified)" },
 	{ "tlsdestinations", CT_LIST, O(tlsdestinations), NULL, 0, 0, "per-destination smtptls: KEY=LEVEL items or file:PATH of `KEY LEVEL [match=NAME]` lines (KEY: domain, .suffix, relay, [addr]:port)" },
 	{ "tlscafile", CT_OPTWORD, O(tlscafile), "", 0, 0, "PEM bundle of the CAs outbound TLS trusts (default: the system store)" },
@@ -413,7 +414,16 @@ static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *it
 		cfg_err(ps, "%s: bad address or network '%s'", k->name, item);
 		return -1;
 	}
-	str_lower(item);
+	if (strcmp(k->name, "transports") == 0) {
+		/* key:channel lowercased; the nexthop keeps its case (lmtp's unix:/PATH) */
+		char *c1 = strchr(item, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (c2)
+			*c2 = '\0';
+		str_lower(item);
+		if (c2)
+			*c2 = ':';
+	} else
+		str_lower(item);
 	cfg_list_add(&l->v, &l->n, item);
 	return 0;
 }

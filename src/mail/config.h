@@ -153,6 +153,7 @@ struct config {
 	char *resolver;             /* ADDR[:PORT] or "" (system) */
 	uint64_t smtpconnperhost;   /* outbound connections per destination: 10 */
 	uint64_t smtpreusecount;    /* transactions per outbound connection (1 = no reuse): 100 */
+	char *lmtpsocketdirs;       /* directories of lmtp's unix:/PATH sockets (blank-separated): "" */
 	uint64_t smtpreusetime;     /* seconds an idle outbound connection waits for more: 10 */
 	char *smtptls;              /* none | may (default) | encrypt | verify */
 	struct cfg_list tlsdestinations; /* per-destination TLS policy (mail/tlspolicy.h) */

@@ -6,6 +6,9 @@
  *   MAIL ─► RCPT×n ─► DATA ─354─► BODY (caller feeds the text) ─► DOT ─┘
  *   QUIT ─► CLOSED;  421 anywhere, a malformed reply or a lost connection ─► CLOSED
  *
+ * LMTP (smtpc_set_lmtp): LHLO in EHLO's place (no HELO), and DOT takes one reply per
+ * accepted recipient (on_dot_lmtp) before the transaction ends.
+ *
  * Pipelined (RFC 2920): MAIL, the RCPTs and DATA are written at once and their replies are
  * taken in order; after a failed MAIL the rest are read and ignored. */
 #include "mail/smtp_client.h"
@@ -294,7 +297,7 @@ void smtpc_body_end(struct smtpc_body *b, struct buf *out)
 
 /* ---- the engine ---------------------------------------------------------------------------- */
 
-enum st { ST_GREET, ST_EHLO, ST_HELO, ST_STARTTLS, ST_TLS, ST_AUTH, ST_AUTH_USER, ST_AUTH_PASS,
+enum st { ST_GREET, ST_EHLO, ST_LHLO, ST_HELO, ST_STARTTLS, ST_TLS, ST_AUTH, ST_AUTH_USER, ST_AUTH_PASS,
           ST_READY, ST_RSET, ST_MAIL, ST_RCPT, ST_DATA, ST_BODY, ST_DOT, ST_QUIT, ST_CLOSED,
           ST_N };
 
@@ -313,7 +316,9 @@ struct smtpc {
 	struct smtpc_body body;
 	struct smtpc_txn *txn, *finished;
 	size_t rsent, rrepl, naccepted;
+	size_t dotnext;                /* LMTP: where the next reply after the dot looks from */
 	unsigned used:1, mail_sent:1, aborted:1, discard:1, pipelined:1;
+	unsigned lmtp:1;               /* RFC 2033: LHLO, one reply per accepted RCPT at the dot */
 };
 
 typedef void (*smtpc_handler)(struct smtpc *c, const struct smtpc_reply *r);
@@ -340,6 +345,7 @@ static const struct {
 } states[ST_N] = {
 	[ST_GREET]  = { "greeting", "initial greeting", on_greet },
 	[ST_EHLO]   = { "ehlo", "EHLO command", on_ehlo },
+	[ST_LHLO]   = { "lhlo", "LHLO command", on_ehlo },
 	[ST_HELO]   = { "helo", "HELO command", on_helo },
 	[ST_STARTTLS] = { "starttls", "STARTTLS command", on_starttls },
 	[ST_TLS]    = { "tls", "TLS handshake", NULL },
@@ -462,6 +468,13 @@ static void ready(struct smtpc *c)
 		start_mail(c);
 }
 
+/* EHLO, or LHLO in LMTP mode (RFC 2033 4.1) */
+static void hello(struct smtpc *c)
+{
+	buf_printf(&c->out, "%s %s\r\n", c->lmtp ? "LHLO" : "EHLO", c->helo);
+	c->state = c->lmtp ? ST_LHLO : ST_EHLO;
+}
+
 static void on_greet(struct smtpc *c, const struct smtpc_reply *r)
 {
 	if (r->code / 100 != 2) {
@@ -476,8 +489,7 @@ static void on_greet(struct smtpc *c, const struct smtpc_reply *r)
 		send_quit(c);
 		return;
 	}
-	buf_printf(&c->out, "EHLO %s\r\n", c->helo);
-	c->state = ST_EHLO;
+	hello(c);
 }
 
 /* a failure of the TLS or AUTH steps: D_TEMP before MAIL (another server may do), QUIT */
@@ -599,7 +611,7 @@ static void on_ehlo(struct smtpc *c, const struct smtpc_reply *r)
 	if (r->code / 100 == 2) {
 		smtpc_ehlo_parse(&c->caps, r);
 		secure(c);
-	} else if (r->code / 100 == 5 && !c->tls) {
+	} else if (r->code / 100 == 5 && !c->tls && !c->lmtp) {  /* LMTP has no HELO */
 		memset(&c->caps, 0, sizeof c->caps);
 		buf_printf(&c->out, "HELO %s\r\n", c->helo);
 		c->state = ST_HELO;
@@ -689,7 +701,11 @@ static void on_rcpt(struct smtpc *c, const struct smtpc_reply *r)
 
 static void on_data(struct smtpc *c, const struct smtpc_reply *r)
 {
-	if (r->code == 354 && (c->aborted || !c->naccepted)) {
+	if (r->code == 354 && c->lmtp && (c->aborted || !c->naccepted)) {
+		/* an LMTP server answers the dot once per recipient it accepted: with none, how
+		 * many replies an empty text would get is unknowable (RFC 2033 4.2) */
+		smtpc_lost(c, "protocol error: 354 to DATA with no accepted recipient");
+	} else if (r->code == 354 && (c->aborted || !c->naccepted)) {
 		buf_adds(&c->out, ".\r\n");         /* nobody to deliver to: an empty text */
 		c->discard = 1;
 		c->state = ST_DOT;
@@ -715,10 +731,38 @@ static void on_body(struct smtpc *c, const struct smtpc_reply *r)
 	closed(c);                             /* it stopped reading mid-text */
 }
 
+/* LMTP (RFC 2033 4.2): the reply is the next accepted recipient's own, in RCPT order; the
+ * transaction ends with the last one. A 421 or a lost connection before the last leaves the
+ * rest temporary (handle_reply, smtpc_lost). */
+static void on_dot_lmtp(struct smtpc *c, const struct smtpc_reply *r)
+{
+	struct smtpc_txn *t = c->txn;
+	char diag[SMTPC_DIAG_MAX + 100];
+	size_t i = c->dotnext;
+	while (i < t->n && !(t->rcpt[i].status == SMTPC_OPEN && t->rcpt[i].accepted))
+		i++;
+	if (i == t->n) {                       /* cannot happen: the last reply ended it */
+		smtpc_lost(c, "protocol error: more replies than accepted recipients");
+		return;
+	}
+	smtpc_reply_diag(r, states[ST_DOT].cmd, diag, sizeof diag);
+	set_final(&t->rcpt[i], r->code / 100 == 2 ? SMTPC_OK : class_status(r->code), diag);
+	t->rcpt[i].own = 1;                    /* about this recipient alone (Dovecot's 452) */
+	c->dotnext = i + 1;
+	while (i < t->n && !(t->rcpt[i].status == SMTPC_OPEN && t->rcpt[i].accepted))
+		i++;
+	if (i == t->n)
+		txn_end(c);
+}
+
 static void on_dot(struct smtpc *c, const struct smtpc_reply *r)
 {
 	struct smtpc_txn *t = c->txn;
 	char diag[SMTPC_DIAG_MAX + 100];
+	if (c->lmtp && !c->discard) {
+		on_dot_lmtp(c, r);
+		return;
+	}
 	if (!c->discard) {
 		smtpc_reply_diag(r, states[ST_DOT].cmd, diag, sizeof diag);
 		for (size_t i = 0; i < t->n; i++)
@@ -791,7 +835,7 @@ int smtpc_begin(struct smtpc *c, struct smtpc_txn *t)
 	smtpc_txn_reset(t);
 	c->txn = t;
 	c->finished = NULL;
-	c->rsent = c->rrepl = c->naccepted = 0;
+	c->rsent = c->rrepl = c->naccepted = c->dotnext = 0;
 	c->mail_sent = c->aborted = c->discard = c->pipelined = 0;
 	if (t->n == 0) {
 		txn_end(c);
@@ -881,6 +925,8 @@ int smtpc_usable(const struct smtpc *c) { return c->state == ST_READY && !c->txn
 const char *smtpc_state_name(const struct smtpc *c) { return states[c->state].name; }
 
 void smtpc_set_tls(struct smtpc *c, enum smtpc_tls mode) { c->tlsmode = mode; }
+void smtpc_set_lmtp(struct smtpc *c, int on) { c->lmtp = on != 0; }
+int smtpc_lmtp(const struct smtpc *c) { return c->lmtp; }
 
 void smtpc_set_greet_check(struct smtpc *c, smtpc_greet_fn fn, void *arg)
 {
@@ -906,8 +952,7 @@ void smtpc_tls_done(struct smtpc *c)
 		return;
 	c->tls = 1;
 	memset(&c->caps, 0, sizeof c->caps);     /* RFC 3207 4.2: forget what was said before */
-	buf_printf(&c->out, "EHLO %s\r\n", c->helo);
-	c->state = ST_EHLO;
+	hello(c);
 }
 
 int smtpc_tls_active(const struct smtpc *c) { return c->tls; }

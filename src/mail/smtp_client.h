@@ -23,7 +23,16 @@
  * again. Then AUTH PLAIN (or LOGIN) with the credentials, only over TLS unless plaintext is
  * allowed; a refused AUTH, or credentials that would go in clear, are D_TEMP before MAIL (the
  * caller may try another server; Postfix's smtp_sasl_auth_soft_bounce). A server that offers
- * no AUTH gets the mail without it. */
+ * no AUTH gets the mail without it.
+ *
+ * LMTP (RFC 2033), set per connection before the greeting with smtpc_set_lmtp(): LHLO instead
+ * of EHLO, and a refused LHLO ends the session (no HELO fallback). After the final dot the
+ * server answers once for every recipient whose RCPT it accepted, in RCPT order; each reply
+ * is that recipient's final result (2xx delivered, 4xx temporary, 5xx permanent) and its own
+ * (smtpc_rcpt.own: a mailbox over quota is not the destination's trouble). A 421 or a lost
+ * connection among those replies leaves the recipients still waiting temporary. 354 to DATA
+ * with no accepted recipient is a protocol error (the number of replies would be unknown).
+ * Everything else (pipelining as offered, RSET and reuse, QUIT) is SMTP's. */
 #ifndef TERN_SMTP_CLIENT_H
 #define TERN_SMTP_CLIENT_H
 #include <stddef.h>
@@ -103,8 +112,9 @@ struct smtpc_rcpt {
 	int accepted;               /* RCPT got 2xx; waiting for the dot's reply */
 	char *diag;                 /* malloc'd final diagnostic (or NULL) */
 	int own;                    /* the status is the server's answer about this recipient
-	                               alone (its RCPT reply, other than 421): a temporary one is
-	                               the recipient's trouble, not the destination's */
+	                               alone (its RCPT reply, other than 421; in LMTP also its
+	                               reply after the dot): a temporary one is the recipient's
+	                               trouble, not the destination's */
 };
 
 struct smtpc_txn {
@@ -157,6 +167,9 @@ int smtpc_usable(const struct smtpc *c);    /* 1 if another transaction may foll
 /* Before the greeting: the TLS policy (default SMTPC_TLS_NONE: STARTTLS never sent) and the
  * AUTH credentials (copied; the password is wiped when the engine is freed). */
 void smtpc_set_tls(struct smtpc *c, enum smtpc_tls mode);
+/* Before the greeting: speak LMTP (RFC 2033) instead of SMTP (see above) */
+void smtpc_set_lmtp(struct smtpc *c, int on);
+int smtpc_lmtp(const struct smtpc *c);
 void smtpc_set_auth(struct smtpc *c, const char *user, const char *pass, int plaintext_ok);
 /* Before the greeting: the caller's verdict on a 2xx greeting (the cluster cookie,
  * doc/CLUSTER.md). fn returns SMTPC_OPEN to go on, or SMTPC_TEMP / SMTPC_PERM with a

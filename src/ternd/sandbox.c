@@ -55,8 +55,9 @@ static const char *const sb_base[] = {
 
 /* smtp: sessions on accepted sockets, nothing else (chrooted into an empty directory) */
 static const char *const sb_smtp[] = { "accept4", "sendto", NULL };
-/* mta: its own outbound connections (socket() for AF_INET and AF_INET6 only), the message on
- * a descriptor the queue passed */
+/* mta: its own outbound connections (socket() for AF_INET and AF_INET6 only; AF_UNIX stream
+ * sockets too when lmtpsocketdirs is set: sandbox_mta_allow_unix), the message on a
+ * descriptor the queue passed */
 static const char *const sb_mta[] = {
 	"connect", "bind", "getsockopt", "sendto", "pread64", NULL
 };
@@ -85,6 +86,14 @@ static const char *const sb_control[] = {
 /* mda: ends the address list of a prog run on the socket the parent handed it (doc/PROG.md) */
 static const char *const sb_mda[] = { "shutdown", NULL };
 static const char *const sb_none[] = { NULL };
+
+/* the mta may make AF_UNIX stream sockets (lmtp's unix:/PATH). A filter cannot read the path
+ * connect() is given, so which sockets it reaches is the kernel's file permissions for the
+ * mta's own account (a socket needs write access) plus mta.c's lmtpsocketdirs check; off
+ * unless lmtpsocketdirs is set (doc/LMTP.md says why this, and not a parent-made fd). */
+static int sb_mta_unix;
+
+void sandbox_mta_allow_unix(void) { sb_mta_unix = 1; }
 
 enum { SB_INET = 1, SB_UNIX = 2 };
 enum { SB_OPEN_RO = 1, SB_THREADS = 2, SB_NSS = 4, SB_CRYPTO = 8 };
@@ -248,6 +257,10 @@ static int sb_allow_args(scmp_filter_ctx ctx, const struct sb_role *sr)
 		if (sr->sockets & doms[i].want)
 			rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 			                       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)doms[i].domain));
+	if (sr == &sb_roles[R_MTA] && sb_mta_unix)       /* stream only: the type's low bits */
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+		                       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_UNIX),
+		                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)SOCK_STREAM));
 	/* fcntl: descriptor and status flags and duplication only; F_SETOWN/F_SETSIG with
 	 * O_ASYNC would make the kernel signal another process of the same account for us */
 	static const int fcntl_ok[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD, F_DUPFD_CLOEXEC };

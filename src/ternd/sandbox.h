@@ -17,4 +17,8 @@ int sandbox_drop_caps(void);
  * log records it and the call goes on; for finding a missing entry), "no" (no filter).
  * 0 or -1 (logged). */
 int sandbox_apply(enum role r, const char *mode);
+
+/* before sandbox_apply(R_MTA): the mta's filter also allows socket(AF_UNIX, SOCK_STREAM) for
+ * lmtp's unix:/PATH destinations (called when lmtpsocketdirs is set; doc/LMTP.md) */
+void sandbox_mta_allow_unix(void);
 #endif

@@ -40,6 +40,7 @@ def driver():
                                          "src/ternd/mta/mta_session.c", "src/ternd/mta/mta_qmqp.c",
                                          "src/ternd/mta/mta_cluster.c",
                                          "src/ternd/role.c", "src/ternd/dreq.c",
+                                         "src/ternd/sandbox.c",
                                          "src/ternd/proto.c"],
                           "MTA_DRIVER_CFLAGS")
     yield exe

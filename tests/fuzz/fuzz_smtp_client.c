@@ -7,7 +7,9 @@
  *        whenever it is idle; every finished transaction has a final status and a diagnostic
  *        for each recipient, and every byte the engine writes is CRLF-terminated text. The
  *        seed also picks a TLS level and AUTH credentials; when the engine asks for the
- *        handshake it "succeeds" at once, and the password never appears in clear. */
+ *        handshake it "succeeds" at once, and the password never appears in clear.
+ *        With bit 1 of the first byte the engine speaks LMTP (RFC 2033): it never says
+ *        EHLO or HELO, and a recipient delivered or failed after the dot has its own reply. */
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -122,6 +124,17 @@ static void check_txn(struct smtpc_txn *t)
 		__builtin_trap();
 }
 
+/* LMTP: no EHLO or HELO ever goes out */
+static void check_lmtp_out(const struct smtpc *c, const struct buf *out)
+{
+	if (!smtpc_lmtp(c) || !out->len)
+		return;
+	for (size_t i = 0; i + 5 <= out->len; i++)
+		if ((i == 0 || out->p[i - 1] == '\n') && (memcmp(out->p + i, "EHLO ", 5) == 0 ||
+		                                           memcmp(out->p + i, "HELO ", 5) == 0))
+			__builtin_trap();
+}
+
 static void engine_turn(struct smtpc *c, struct smtpc_txn *t, int *started, int *fed)
 {
 	struct smtpc_txn *f = smtpc_finished(c);
@@ -144,12 +157,13 @@ static void engine_turn(struct smtpc *c, struct smtpc_txn *t, int *started, int 
 		smtpc_tls_done(c);
 	struct buf *out = smtpc_out(c);
 	check_crlf(out->p, out->len);
+	check_lmtp_out(c, out);
 	if (out->len && memmem(out->p, out->len, "Zpw9", 4))
 		__builtin_trap();
 	buf_reset(out);
 }
 
-static void fuzz_engine(const char *in, size_t n, unsigned seed)
+static void fuzz_engine(const char *in, size_t n, unsigned seed, int lmtp)
 {
 	struct smtpc_rcpt r[3] = { { "a@b", 0, 0, NULL, 0 }, { "c@d", 0, 0, NULL, 0 },
 	                           { "e@f", 0, 0, NULL, 0 } };
@@ -157,6 +171,7 @@ static void fuzz_engine(const char *in, size_t n, unsigned seed)
 	struct smtpc *c = smtpc_new("fuzz.test");
 	int started = 1, fed = 0;
 	smtpc_set_tls(c, (enum smtpc_tls)((seed >> 2) % 4));
+	smtpc_set_lmtp(c, lmtp);
 	if (seed & 2)
 		smtpc_set_auth(c, "joe", "Zpw9", (seed >> 4) & 1);
 	if (smtpc_begin(c, &t) != 0)
@@ -183,7 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	unsigned seed = data[1];
 	if (data[0] & 1)
-		fuzz_engine((const char *)data + 2, size - 2, seed);
+		fuzz_engine((const char *)data + 2, size - 2, seed, (data[0] & 2) != 0);
 	else
 		fuzz_body((const char *)data + 2, size - 2, seed);
 	return 0;

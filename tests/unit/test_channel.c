@@ -42,6 +42,19 @@ static void test_builtin(void)
 	T_EQ_INT(p->rcpts, CHANNEL_RCPTMAX); T_EQ_INT(p->grouphost, 1);
 	T_EQ_INT(p->timeout, CHANNEL_TIMEOUT);
 	T_EQ_STR(p->program, "");
+	/* lmtp: run by the mta, local numbers (concurrencylocal, retrylocal; every connection of
+	 * the channel may go to its one destination), SMTP's batching */
+	const struct channel_row *m = channel_find(&t, "lmtp");
+	T_CHECK(m != NULL);
+	if (!m)
+		return;
+	T_EQ_INT(channel_role(m), CHANNEL_MTA);
+	T_EQ_INT(m->transport, CHANNEL_T_LMTP);
+	T_EQ_STR(channel_transport_name(CHANNEL_T_LMTP), "lmtp");
+	T_EQ_INT(m->concurrency, 10); T_EQ_INT(m->perhost, 10); T_EQ_INT(m->retry, 10);
+	T_EQ_INT(m->rcpts, CHANNEL_RCPTMAX); T_EQ_INT(m->grouphost, 1);
+	T_CHECK(channel_builtin(&t, CHANNEL_T_LMTP) == m);
+	T_EQ_INT(channel_is_local(&t, "lmtp"), 0);
 }
 
 static void test_lines(void)
@@ -84,6 +97,9 @@ static void test_lines(void)
 		{ "smtp timeout=5", 0, NULL, NULL },
 		{ "prog concurrency=3", 0, NULL, NULL },                          /* built-in: still needs one */
 		{ "local transport=prog", 0, NULL, NULL },
+		{ "dovecot transport=lmtp perhost=4", 1, "dovecot",
+		  "dovecot transport=lmtp concurrency=10 perhost=4 retry=10 recipients=100 grouphost=yes" },
+		{ "lmtp transport=smtp", 0, NULL, NULL },                /* a built-in keeps its transport */
 		{ "bulk", 0, NULL, NULL },                               /* a new name needs a transport */
 		{ "bulk concurrency=5", 0, NULL, NULL },
 		{ "bulk transport=uucp", 0, NULL, NULL },                /* no such transport */

@@ -683,6 +683,9 @@ static void test_transports(void)
 		{ "x@odd.example", ROUTE_TEMP, "" },            /* an entry that cannot be read */
 		{ "x@other.example", ROUTE_OK, "smtp:other.example:x@other.example::0:::" },
 		{ "ghost@localhost", ROUTE_NOUSER, "" },        /* no entry: the usual rules */
+		/* lmtp: the nexthop verbatim, its case kept (a path); key and channel lowercased */
+		{ "x@lm.example", ROUTE_OK, "lmtp:unix:/Run/Dovecot/lmtp:x@lm.example::0:x::" },
+		{ "x@lmb.example", ROUTE_OK, "lmtp:lmb.example:x@lmb.example::0:x::" },  /* mta refuses */
 	};
 	char dir[] = "/tmp/tern-transports-XXXXXX", path[128], extra[600];
 	T_CHECK(mkdtemp(dir) != NULL);
@@ -695,7 +698,8 @@ static void test_transports(void)
 	snprintf(extra, sizeof extra, "channel fast transport=smtp concurrency=2\n"
 	         "transports example.com:fast ann@example.com:fast:[127.0.0.1]:24\n"
 	         "transports .far.example:smtp:relay.example far.example:smtp q.example:qmqp:x\n"
-	         "transports file:%s\n", path);
+	         "transports file:%s\n"
+	         "transports LM.example:LMTP:unix:/Run/Dovecot/lmtp lmb.example:lmtp\n", path);
 	setup(extra);
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
 		char out[512];

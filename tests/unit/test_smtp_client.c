@@ -471,6 +471,106 @@ static void test_conversations(void)
 	}
 }
 
+/* ---- LMTP (RFC 2033) ---------------------------------------------------------------------- */
+
+#define LHLO "LHLO client.test\r\n"
+#define LMTP_GREET "220 dovecot ready.\r\n"
+#define LMTP_CAPS "250-dovecot\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n"
+#define LDOT "(in reply to end of DATA command)"
+
+struct lconv { struct conv cv; int own[3]; };
+
+static const struct lconv lconvs[] = {
+	{ { "one reply per accepted recipient after the dot, in RCPT order", "s@a",
+	    { "r1@b", "r2@b", "r3@b" }, 1, 0, "x\n", {
+		{ LMTP_GREET, LHLO },
+		{ LMTP_CAPS, "MAIL FROM:<s@a>\r\nRCPT TO:<r1@b>\r\nRCPT TO:<r2@b>\r\n"
+		             "RCPT TO:<r3@b>\r\nDATA\r\n" },
+		{ "250 2.1.0 OK\r\n250 2.1.5 OK\r\n550 5.1.1 <r2@b> User doesn't exist: r2@b\r\n"
+		  "250 2.1.5 OK\r\n354 OK\r\n", "x\r\n.\r\n" },
+		{ "250 2.0.0 <r1@b> Saved\r\n", "" },
+		{ "452 4.2.2 <r3@b> Quota exceeded (mailbox for user is full)\r\n", "" } },
+	  { "1 smtp; 250 2.0.0 <r1@b> Saved " LDOT,
+	    "3 smtp; 550 5.1.1 <r2@b> User doesn't exist: r2@b (in reply to RCPT TO command)",
+	    "2 smtp; 452 4.2.2 <r3@b> Quota exceeded (mailbox for user is full) " LDOT },
+	    0, SMTPC_W_TXN }, { 1, 1, 1 } },
+	{ { "the replies after the dot in one read, a 5xx among them", "s@a",
+	    { "r1@b", "r2@b", "r3@b" }, 1, 0, "x", {
+		{ LMTP_GREET, LHLO },
+		{ LMTP_CAPS, "MAIL FROM:<s@a>\r\nRCPT TO:<r1@b>\r\nRCPT TO:<r2@b>\r\n"
+		             "RCPT TO:<r3@b>\r\nDATA\r\n" },
+		{ "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", "x\r\n.\r\n" },
+		{ "250 a\r\n554 5.6.0 b\r\n250 c\r\n", "" } },
+	  { "1 smtp; 250 a " LDOT, "3 smtp; 554 5.6.0 b " LDOT, "1 smtp; 250 c " LDOT },
+	    0, SMTPC_W_TXN }, { 1, 1, 1 } },
+	{ { "one command at a time without PIPELINING", "", { "r1@b", "r2@b" }, 5, 0, "hi",
+	  { { LMTP_GREET, LHLO }, { "250 mx\r\n", "MAIL FROM:<>\r\n" },
+	    { "250 ok\r\n", "RCPT TO:<r1@b>\r\n" }, { "250 ok\r\n", "RCPT TO:<r2@b>\r\n" },
+	    { "250 ok\r\n", "DATA\r\n" }, { "354 go\r\n", "hi\r\n.\r\n" },
+	    { "550 5.2.0 no\r\n", "" }, { "250 2.0.0 yes\r\n", "" } },
+	  { "3 smtp; 550 5.2.0 no " LDOT, "1 smtp; 250 2.0.0 yes " LDOT }, 0, SMTPC_W_TXN },
+	  { 1, 1 } },
+	{ { "connection lost among the replies: the rest is temporary, the site's", "s@a",
+	    { "r1@b", "r2@b", "r3@b" }, 1, 0, "x", {
+		{ LMTP_GREET, LHLO },
+		{ LMTP_CAPS, "MAIL FROM:<s@a>\r\nRCPT TO:<r1@b>\r\nRCPT TO:<r2@b>\r\n"
+		             "RCPT TO:<r3@b>\r\nDATA\r\n" },
+		{ "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", "x\r\n.\r\n" },
+		{ "250 2.0.0 saved\r\n", "" }, { "LOST", "" } },
+	  { "1 smtp; 250 2.0.0 saved " LDOT, "2 connection lost", "2 connection lost" },
+	    0, SMTPC_W_CLOSE }, { 1, 0, 0 } },
+	{ { "421 among the replies", "s@a", { "r1@b", "r2@b" }, 1, 0, "x", {
+		{ LMTP_GREET, LHLO },
+		{ LMTP_CAPS, "MAIL FROM:<s@a>\r\nRCPT TO:<r1@b>\r\nRCPT TO:<r2@b>\r\nDATA\r\n" },
+		{ "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", "x\r\n.\r\n" },
+		{ "421 4.3.2 shutting down\r\n", "" } },
+	  { "2 smtp; 421 4.3.2 shutting down " LDOT,
+	    "2 smtp; 421 4.3.2 shutting down " LDOT }, 0, SMTPC_W_CLOSE }, { 0, 0 } },
+	{ { "LHLO refused: no HELO fallback", "s@a", { "r1@b" }, 1, 0, "x", {
+		{ LMTP_GREET, LHLO }, { "500 5.5.1 unknown command\r\n", "QUIT\r\n" } },
+	  { "3 smtp; 500 5.5.1 unknown command (in reply to LHLO command)" }, 0, SMTPC_W_REPLY },
+	  { 0 } },
+	{ { "354 with no accepted recipient: the reply count is unknown, close", "s@a",
+	    { "r1@b" }, 1, 0, "x", {
+		{ LMTP_GREET, LHLO },
+		{ LMTP_CAPS, "MAIL FROM:<s@a>\r\nRCPT TO:<r1@b>\r\nDATA\r\n" },
+		{ "250 ok\r\n550 5.1.1 no\r\n354 go\r\n", "" } },
+	  { "3 smtp; 550 5.1.1 no (in reply to RCPT TO command)" }, 0, SMTPC_W_CLOSE }, { 1 } },
+	{ { "no accepted recipient, DATA refused", "s@a", { "r1@b" }, 1, 0, "x", {
+		{ LMTP_GREET, LHLO },
+		{ LMTP_CAPS, "MAIL FROM:<s@a>\r\nRCPT TO:<r1@b>\r\nDATA\r\n" },
+		{ "250 ok\r\n451 4.3.0 later\r\n503 5.5.1 No valid recipients\r\n", "" } },
+	  { "2 smtp; 451 4.3.0 later (in reply to RCPT TO command)" }, 0, SMTPC_W_TXN },
+	  { 1 } },
+};
+
+static void test_lmtp_conversations(void)
+{
+	for (size_t k = 0; k < sizeof lconvs / sizeof lconvs[0]; k++) {
+		const struct conv *cv = &lconvs[k].cv;
+		struct smtpc_rcpt r[3] = { { 0 } };
+		struct smtpc_txn t = { cv->sender, cv->size, cv->eightbit, r, 0, 0, 0, 0 };
+		while (t.n < 3 && cv->rcpt[t.n])
+			r[t.n].addr = cv->rcpt[t.n], t.n++;
+		fprintf(stderr, "lmtp conversation: %s\n", cv->name);
+		struct smtpc *c = smtpc_new("client.test");
+		smtpc_set_lmtp(c, 1);
+		T_EQ_INT(smtpc_lmtp(c), 1);
+		T_EQ_INT(smtpc_begin(c, &t), 0);
+		for (size_t i = 0; i < 10 && cv->steps[i].server; i++) {
+			T_CHECK(smtpc_finished(c) == NULL);   /* not before its last reply */
+			conv_step(c, cv, &cv->steps[i]);
+		}
+		T_CHECK(smtpc_finished(c) == &t);
+		conv_check_results(cv, &t);
+		for (size_t i = 0; i < t.n; i++)
+			T_EQ_INT(r[i].own, lconvs[k].own[i]);
+		T_EQ_INT(smtpc_want(c), cv->end);
+		smtpc_txn_reset(&t);
+		smtpc_free(c);
+	}
+}
+
 #define FEED(c, s) smtpc_feed((c), (s), strlen(s))
 
 /* two messages on one connection: RSET before the second; then QUIT */
@@ -511,6 +611,50 @@ static void test_reuse(void)
 	T_EQ_INT(smtpc_want(c), SMTPC_W_REPLY);
 	T_EQ_INT(FEED(c, "221 bye\r\n"), -1);
 	T_EQ_INT(smtpc_want(c), SMTPC_W_CLOSE);
+	smtpc_txn_reset(&t1);
+	smtpc_txn_reset(&t2);
+	smtpc_free(c);
+}
+
+/* LMTP: two messages on one connection (LHLO once, RSET before the second), then QUIT */
+static void test_lmtp_reuse(void)
+{
+	struct smtpc_rcpt r1[2] = { { "a@b", 0, 0, NULL, 0 }, { "e@b", 0, 0, NULL, 0 } };
+	struct smtpc_rcpt r2[1] = { { "c@d", 0, 0, NULL, 0 } };
+	struct smtpc_txn t1 = { "s@x", 1, 0, r1, 2, 0, 0, 0 }, t2 = { "", 1, 0, r2, 1, 0, 0, 0 };
+	struct smtpc *c = smtpc_new("me.test");
+	struct buf *out = smtpc_out(c);
+	smtpc_set_lmtp(c, 1);
+	smtpc_begin(c, &t1);
+	FEED(c, "220 lmtp\r\n250-mx\r\n250 PIPELINING\r\n");
+	T_EQ_STR(out->p, "LHLO me.test\r\nMAIL FROM:<s@x>\r\nRCPT TO:<a@b>\r\nRCPT TO:<e@b>\r\n"
+	         "DATA\r\n");
+	buf_reset(out);
+	FEED(c, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	smtpc_text_done(c);
+	FEED(c, "250 ok\r\n");
+	T_CHECK(smtpc_finished(c) == NULL);                /* one reply still due */
+	T_EQ_INT(smtpc_usable(c), 0);
+	FEED(c, "250 ok\r\n");
+	T_CHECK(smtpc_finished(c) == &t1);
+	T_EQ_INT(t1.nok, 2);
+	buf_reset(out);
+	T_EQ_INT(smtpc_begin(c, &t2), 0);
+	T_EQ_STR(out->p, "RSET\r\n");
+	buf_reset(out);
+	FEED(c, "250 2.0.0 OK\r\n");
+	T_EQ_STR(out->p, "MAIL FROM:<>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+	buf_reset(out);
+	FEED(c, "250 ok\r\n250 ok\r\n354 go\r\n");
+	smtpc_text_done(c);
+	FEED(c, "452 4.2.2 full\r\n");
+	T_CHECK(smtpc_finished(c) == &t2);
+	T_EQ_INT(r2[0].status, SMTPC_TEMP);
+	T_EQ_INT(r2[0].own, 1);
+	buf_reset(out);
+	smtpc_quit(c);
+	T_EQ_STR(out->p, "QUIT\r\n");
+	T_EQ_INT(FEED(c, "221 bye\r\n"), -1);
 	smtpc_txn_reset(&t1);
 	smtpc_txn_reset(&t2);
 	smtpc_free(c);
@@ -729,6 +873,8 @@ static void run(void)
 	test_body();
 	test_body_nul_and_long_lines();
 	test_conversations();
+	test_lmtp_conversations();
+	test_lmtp_reuse();
 	test_reuse();
 	test_rset_fails();
 }

@@ -20,7 +20,12 @@
  * per (channel, host); a cluster job is refused at ldapclusterhops X-Tern-Cluster lines and
  * its SIZE counts the one it adds (mta_cluster.c, CLUSTER.md). The word is looked up once in
  * the channel table (mail/channel.h): a row of transport smtp, qmqp or cluster gives enum
- * mta_channel; any other word (not in the table, or "local") is logged and the job deferred. */
+ * mta_channel; any other word (not in the table, or "local") is logged and the job deferred.
+ * A job of a row of transport lmtp (doc/LMTP.md) speaks LMTP to its host read as lmtp's
+ * nexthop: "unix:/PATH" (an AF_UNIX stream socket under lmtpsocketdirs, no DNS),
+ * "[addr]"[":port"] (port 24) or "name:port" (A/AAAA, mode 1); a bare domain (a transports
+ * entry without nexthop) is refused, temporarily: LMTP has no MX. Connections are reused as
+ * SMTP's are; no STARTTLS and no AUTH. */
 #include "ternd/mta/mta.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta_qmqp.h"
@@ -28,6 +33,7 @@
 #include "ternd/proto.h"
 #include "ternd/dreq.h"
 #include "ternd/role.h"
+#include "ternd/sandbox.h"
 #include "lib/ev.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
@@ -40,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* transactions per connection, idle wait: the keys smtpreusecount, smtpreusetime (how many
@@ -52,14 +59,16 @@
 #define MTA_SCAN_CHUNK    65536
 #define MTA_STOP_MS       3000      /* SIGTERM: how long QUITs may wait for their reply */
 
-enum { DEST_MX = 0, DEST_NAME = 1, DEST_LITERAL = 2, DEST_BAD = 3 };
+enum { DEST_MX = 0, DEST_NAME = 1, DEST_LITERAL = 2, DEST_BAD = 3, DEST_UNIX = 4 };
+#define MTA_LMTP_PORT 24            /* lmtp's "[addr]" without a port (Postfix's default) */
 
 struct mta_dest {
 	struct mta_dest *hnext;
 	char *host;
 	enum mta_channel channel;       /* SMTP or CLUSTER: a cluster's own connections (CLUSTER.md) */
 	int mode, port;
-	char name[256];
+	char name[256];                 /* host name, literal, or (DEST_UNIX) the socket's path */
+	const char *bad;                /* DEST_BAD: why, for the diagnostic (NULL: unparsable) */
 	size_t nconn;                   /* connections open or being set up (DNS included) */
 	struct mta_session **idle;
 	size_t nidle, capidle;
@@ -157,14 +166,17 @@ static const char *mta_event(int st)
 	return st == D_OK ? "delivered" : st == D_PERM ? "failed" : "deferred";
 }
 
+/* a deferral says whose trouble it is (scope=rcpt: this recipient's, scope=site: the
+ * destination's; ternd/dreq.h) */
 static void mta_log_rcpt(const struct mta_job *j, const char *rcpt, int st, const char *diag,
-                         const char *remote)
+                         const char *remote, int scope)
 {
 	char qr[300], qd[SMTPC_DIAG_MAX + 200];
-	log_info("event=%s id=%016llx job=%llu rcpt=<%s> remote=%s reply=\"%s\" %s", mta_event(st),
+	log_info("event=%s id=%016llx job=%llu rcpt=<%s> remote=%s reply=\"%s\" %s%s", mta_event(st),
 	         (unsigned long long)j->msgid, (unsigned long long)j->job,
 	         log_quote(qr, sizeof qr, rcpt, strlen(rcpt)), *remote ? remote : "-",
-	         log_quote(qd, sizeof qd, diag, strlen(diag)), j->tls[0] ? j->tls : "tls=-");
+	         log_quote(qd, sizeof qd, diag, strlen(diag)), j->tls[0] ? j->tls : "tls=-",
+	         st != D_TEMP ? "" : scope == DSCOPE_RCPT ? " scope=rcpt" : " scope=site");
 }
 
 static void mta_job_free(struct mta_job *j)
@@ -196,7 +208,7 @@ static void mta_report(struct mta_job *j)
 		struct dres r = { .idx = j->idx[i], .st = st, .diag = diag, .remote = j->remote,
 		                  .scope = x->own ? DSCOPE_RCPT : DSCOPE_SITE };
 		dres_put(&out, &r);
-		mta_log_rcpt(j, x->addr, st, diag, j->remote);
+		mta_log_rcpt(j, x->addr, st, diag, j->remote, r.scope);
 	}
 	const char *bad = mta_addr_ok(j->sender, 1) ? "malformed recipient address (#5.1.3)"
 	                                            : "malformed sender address (#5.1.7)";
@@ -267,6 +279,54 @@ static int mta_dest_parse(struct mta_dest *d, const char *host)
 	return 0;
 }
 
+/* why an lmtp unix:/PATH may not be used, or NULL: absolute, no empty, "." or ".."
+ * component, fits sun_path, and under one of lmtpsocketdirs (blank-separated) */
+static const char *mta_lmtp_path_check(const char *path)
+{
+	if (path[0] != '/' || strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path)
+		return "the socket path must be absolute and shorter than 108 bytes";
+	for (const char *p = path; *p == '/'; ) {
+		const char *e = strchrnul(p + 1, '/');
+		size_t n = (size_t)(e - p - 1);
+		if (n == 0 || (n == 1 && p[1] == '.') || (n == 2 && p[1] == '.' && p[2] == '.'))
+			return "the socket path must have no empty, '.' or '..' component";
+		p = e;
+	}
+	const char *dirs = cfg->lmtpsocketdirs ? cfg->lmtpsocketdirs : "";
+	while (*dirs) {
+		size_t n = strcspn(dirs, " \t"), l = n;
+		while (l > 1 && dirs[l - 1] == '/')
+			l--;
+		if (l && dirs[0] == '/' && (l == 1 || (strncmp(path, dirs, l) == 0 && path[l] == '/')))
+			return NULL;
+		dirs += n;
+		dirs += strspn(dirs, " \t");
+	}
+	return "the socket is not under lmtpsocketdirs";
+}
+
+/* lmtp's nexthop (see the top): 0, or -1 with d->bad set when there is more to say */
+static int mta_dest_parse_lmtp(struct mta_dest *d, const char *host)
+{
+	if (strncmp(host, "unix:", 5) == 0) {
+		if ((d->bad = mta_lmtp_path_check(host + 5)) != NULL)
+			return -1;
+		snprintf(d->name, sizeof d->name, "%s", host + 5);
+		d->mode = DEST_UNIX;
+		return 0;
+	}
+	if (host[0] != '[' && !strchr(host, ':')) {
+		d->bad = "lmtp needs a nexthop unix:/PATH, [ADDR]:PORT or NAME:PORT in the "
+		         "transports entry (LMTP has no MX)";
+		return -1;
+	}
+	if (mta_dest_parse(d, host) < 0)
+		return -1;
+	if (d->mode == DEST_LITERAL && !strchr(strchr(host, ']'), ':'))
+		d->port = MTA_LMTP_PORT;
+	return 0;
+}
+
 static void mta_dest_kick_cb(int fd, short what, void *arg);
 
 /* a destination is (channel, host), as the scheduler's threads: a connection that greeted
@@ -280,7 +340,7 @@ static struct mta_dest *mta_dest_get(const char *host, enum mta_channel channel)
 	struct mta_dest *d = xcalloc(1, sizeof *d);
 	d->host = xstrdup(host);
 	d->channel = channel;
-	if (mta_dest_parse(d, host) < 0)
+	if ((channel == MTA_CH_LMTP ? mta_dest_parse_lmtp(d, host) : mta_dest_parse(d, host)) < 0)
 		d->mode = DEST_BAD;
 	d->kick = ev_new(-1, 0, mta_dest_kick_cb, d);
 	d->hnext = dests[h];
@@ -342,6 +402,11 @@ static void mta_start(struct mta_job *j, const struct mta_addr *addrs, size_t n)
 	conf.tls = tls_client;
 	conf.channel = d->channel;
 	conf.pol.level = TLSP_NONE;
+	if (d->channel == MTA_CH_LMTP) {         /* no STARTTLS, no AUTH (doc/LMTP.md) */
+		conf.tls = NULL;
+		mta_session_start(&conf, d->host, addrs, n, j, d);
+		return;
+	}
 	if (tlsp && tlspolicy_lookup(tlsp, d->host, &conf.pol, err, sizeof err) < 0) {
 		d->nconn--;
 		mta_finish_all(j, D_TEMP, "bad TLS policy for this destination (#4.3.5)");
@@ -358,8 +423,18 @@ static void mta_dns_failed(struct mta_job *j, uint64_t st, const char *diag);
 static void mta_resolve(struct mta_job *j)
 {
 	struct mta_dest *d = j->dest;
+	if (d->mode == DEST_UNIX) {               /* lmtp's unix:/PATH: no DNS */
+		struct mta_addr a;
+		memset(&a, 0, sizeof a);
+		snprintf(a.name, sizeof a.name, "%s", d->name);
+		snprintf(a.addr, sizeof a.addr, "unix");
+		a.unixsock = 1;
+		mta_start(j, &a, 1);
+		return;
+	}
 	if (d->mode == DEST_LITERAL) {
 		struct mta_addr a;
+		memset(&a, 0, sizeof a);
 		snprintf(a.name, sizeof a.name, "%s", d->name);
 		snprintf(a.addr, sizeof a.addr, "%.45s", d->name);
 		a.port = d->port;
@@ -506,7 +581,8 @@ static int mta_channel_parse(const char *word, enum mta_channel *ch)
 	if (!r || channel_role(r) != CHANNEL_MTA)
 		return -1;
 	*ch = r->transport == CHANNEL_T_QMQP ? MTA_CH_QMQP :
-	      r->transport == CHANNEL_T_CLUSTER ? MTA_CH_CLUSTER : MTA_CH_SMTP;
+	      r->transport == CHANNEL_T_CLUSTER ? MTA_CH_CLUSTER :
+	      r->transport == CHANNEL_T_LMTP ? MTA_CH_LMTP : MTA_CH_SMTP;
 	return 0;
 }
 
@@ -561,6 +637,17 @@ static void mta_on_deliver(struct msg_reader *r, int fd)
 		return;
 	}
 	struct mta_dest *d2 = j->dest = mta_dest_get(j->host, j->channel);
+	if (d2->mode == DEST_BAD && j->channel == MTA_CH_LMTP) {
+		char diag[600], qh[300];
+		snprintf(diag, sizeof diag, "bad lmtp destination %s: %s (#4.3.5)",
+		         log_quote(qh, sizeof qh, j->host, strlen(j->host)),
+		         d2->bad ? d2->bad : "cannot parse the host");
+		log_warn("event=lmtp_bad_destination host=%s reason=\"%s\"", qh,
+		         d2->bad ? d2->bad : "cannot parse the host");
+		mta_finish_all(j, D_TEMP, diag);
+		mta_dest_kick(d2);
+		return;
+	}
 	if (d2->mode == DEST_BAD) {
 		mta_finish_all(j, D_TEMP, "bad destination (check smtproutes): cannot parse the host");
 		mta_dest_kick(d2);
@@ -769,6 +856,8 @@ int mta_preinit(struct config *c)
 		log_err("event=tls_client_failed error=\"%s\"", err);
 		return -1;
 	}
+	if (c->lmtpsocketdirs && *c->lmtpsocketdirs)
+		sandbox_mta_allow_unix();            /* lmtp's unix:/PATH (doc/LMTP.md) */
 	return 0;
 }
 

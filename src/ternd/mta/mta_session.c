@@ -26,7 +26,11 @@
  * the cookie is a node of this cluster. An ordinary delivery that meets one fails (5.4.6,
  * the mail loops between nodes); a "cluster" delivery that does not meet one defers (4.4.6,
  * the mailHost is not a node). A cluster delivery puts one X-Tern-Cluster line in front of
- * the message text (mta.c counts it in SIZE and refuses a message with too many). */
+ * the message text (mta.c counts it in SIZE and refuses a message with too many).
+ *
+ * LMTP (doc/LMTP.md): a session of channel MTA_CH_LMTP connects to an AF_UNIX stream socket
+ * (mta_addr.unixsock) or TCP, puts the engine in LMTP mode and never asks for STARTTLS, AUTH
+ * or the cluster cookie; tcpto does not count unix sockets. */
 #include "lib/netaddr.h"
 #include "ternd/mta/mta_session.h"
 #include "ternd/mta/mta.h"
@@ -40,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,9 +122,29 @@ void mta_notls_note(const char *addr, time_t now)
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
+/* lmtp's unix:/PATH (mta.c checked the path against lmtpsocketdirs) */
+static struct io *session_connect_unix(struct mta_session *s, const struct mta_addr *a)
+{
+	struct sockaddr_un un;
+	memset(&un, 0, sizeof un);
+	un.sun_family = AF_UNIX;
+	if (strlen(a->name) >= sizeof un.sun_path) {
+		snprintf(s->lasterr, sizeof s->lasterr, "socket path too long");
+		return NULL;
+	}
+	memcpy(un.sun_path, a->name, strlen(a->name) + 1);
+	struct io *io = io_connect((struct sockaddr *)&un, sizeof un, NULL, 0, session_io_cb, s);
+	if (!io)
+		snprintf(s->lasterr, sizeof s->lasterr, "connect to %s: %s", s->remote,
+		         strerror(errno));
+	return io;
+}
+
 /* a non-blocking connect to a, from outgoingip when it is set and of the same family */
 static struct io *session_connect(struct mta_session *s, const struct mta_addr *a)
 {
+	if (a->unixsock)
+		return session_connect_unix(s, a);
 	struct sockaddr_storage ss, src;
 	socklen_t sl, srcl = 0;
 	const char *ip = s->conf.cfg->outgoingip;
@@ -202,8 +227,8 @@ static void session_fail_all(struct mta_session *s)
 {
 	struct mta_job *j = s->job;
 	char diag[700];
-	snprintf(diag, sizeof diag, "Sorry, I wasn't able to establish an SMTP connection. "
-	         "(#4.4.1) %s", s->lasterr);
+	snprintf(diag, sizeof diag, "Sorry, I wasn't able to establish an %s connection. "
+	         "(#4.4.1) %s", s->conf.channel == MTA_CH_LMTP ? "LMTP" : "SMTP", s->lasterr);
 	smtpc_txn_reset(&j->txn);
 	for (size_t i = 0; i < j->txn.n; i++) {
 		j->txn.rcpt[i].status = SMTPC_TEMP;
@@ -257,17 +282,20 @@ static void session_connected(struct mta_session *s)
 {
 	const struct mta_addr *a = &s->addrs[s->cur];
 	int level = s->conf.tls ? s->conf.pol.level : TLSP_NONE;
-	mta_tcpto_note(a->addr, 0, time(NULL));
+	int lmtp = s->conf.channel == MTA_CH_LMTP;
+	if (!a->unixsock)
+		mta_tcpto_note(a->addr, 0, time(NULL));
 	if (level == TLSP_MAY && (s->plain || mta_notls_skip(a->addr, time(NULL))))
 		level = TLSP_NONE;
-	log_info("event=connect host=%s mx=%s addr=%s port=%d smtptls=%s%s", s->dest, a->name,
+	log_info("event=connect host=%s mx=%s addr=%s port=%d smtptls=%s%s%s", s->dest, a->name,
 	         a->addr, a->port, tlspolicy_level_name(level), s->plain ? " fallback=plaintext"
-	         : "");
+	         : "", lmtp ? " protocol=lmtp" : "");
 	s->c = smtpc_new(s->conf.cfg->helohost);
 	smtpc_set_tls(s->c, (enum smtpc_tls)level);
+	smtpc_set_lmtp(s->c, lmtp);
 	if (s->conf.user)
 		smtpc_set_auth(s->c, s->conf.user, s->conf.pass, s->conf.cfg->smtpauthplaintext);
-	if (*s->conf.cfg->smtpclustercookie)
+	if (*s->conf.cfg->smtpclustercookie && !lmtp)
 		smtpc_set_greet_check(s->c, session_cluster_greet, s);
 	s->tlsdesc[0] = '\0';                    /* no TLS: the diagnostics say nothing */
 	snprintf(s->tlslog, sizeof s->tlslog, "tls=no");
@@ -279,7 +307,8 @@ static void session_connected(struct mta_session *s)
 static void session_connect_failed(struct mta_session *s, int timedout, const char *err)
 {
 	const struct mta_addr *a = &s->addrs[s->cur];
-	mta_tcpto_note(a->addr, timedout, time(NULL));
+	if (!a->unixsock)
+		mta_tcpto_note(a->addr, timedout, time(NULL));
 	snprintf(s->lasterr, sizeof s->lasterr, "connect to %s port %d: %s", s->remote, a->port,
 	         timedout ? "timed out" : err);
 	log_info("event=connect_failed host=%s addr=%s port=%d error=\"%s\"", s->dest, a->addr,
@@ -292,7 +321,10 @@ static void session_connect_failed(struct mta_session *s, int timedout, const ch
 
 static void session_set_remote(struct mta_session *s, const struct mta_addr *a)
 {
-	snprintf(s->remote, sizeof s->remote, "%s[%s]", a->name, a->addr);
+	if (a->unixsock)
+		snprintf(s->remote, sizeof s->remote, "unix:%s", a->name);
+	else
+		snprintf(s->remote, sizeof s->remote, "%s[%s]", a->name, a->addr);
 }
 
 static void session_try(struct mta_session *s)
@@ -301,7 +333,7 @@ static void session_try(struct mta_session *s)
 	for (; !s->stopping && s->cur < s->naddrs; s->cur++, s->plain = 0) {
 		const struct mta_addr *a = &s->addrs[s->cur];
 		session_set_remote(s, a);
-		if (s->cur + 1 < s->naddrs && mta_tcpto_skip(a->addr, now)) {
+		if (s->cur + 1 < s->naddrs && !a->unixsock && mta_tcpto_skip(a->addr, now)) {
 			log_info("event=tcpto_skip host=%s addr=%s", s->dest, a->addr);
 			snprintf(s->lasterr, sizeof s->lasterr, "connect to %s port %d: skipped, it "
 			         "timed out recently", s->remote, a->port);

@@ -14,9 +14,11 @@
 #define MTA_REMOTE_MAX 320
 
 struct mta_addr {                /* one address to try, in order */
-	char name[256];              /* the host name (MX target) or the literal */
-	char addr[INET6_ADDRSTRLEN]; /* numeric IPv4 or IPv6 */
+	char name[256];              /* the host name (MX target) or the literal; with unixsock
+	                                the socket's path */
+	char addr[INET6_ADDRSTRLEN]; /* numeric IPv4 or IPv6 ("unix" with unixsock) */
 	int port;
+	int unixsock;                /* lmtp's unix:/PATH: an AF_UNIX stream socket at name */
 };
 
 /* a job's channel: M_DELIVER's channel, parsed once by mta.c; a word it does not know
@@ -25,6 +27,7 @@ enum mta_channel {
 	MTA_CH_SMTP = 0,             /* "smtp", or no field: SMTP to host's MX or route */
 	MTA_CH_QMQP,                 /* "qmqp": QMQP to qmqpservers (mta_qmqp.c) */
 	MTA_CH_CLUSTER,              /* "cluster": a forward to another node (doc/CLUSTER.md) */
+	MTA_CH_LMTP,                 /* transport lmtp: LMTP to unix:/PATH or host:port (LMTP.md) */
 };
 
 struct mta_job {                 /* one M_DELIVER: one message, n recipients, one host */
@@ -61,7 +64,8 @@ struct mta_session_conf {
 	struct tls_ctx *tls;                     /* the client context (NULL: no TLS at all) */
 	struct tlspolicy pol;                    /* of this destination */
 	const char *user, *pass;                 /* AUTH credentials (NULL: none) */
-	enum mta_channel channel;                /* MTA_CH_SMTP or MTA_CH_CLUSTER (CLUSTER.md) */
+	enum mta_channel channel;                /* MTA_CH_SMTP, MTA_CH_CLUSTER (CLUSTER.md) or
+	                                            MTA_CH_LMTP (LHLO, no TLS, no AUTH) */
 };
 
 /* Connect to the first usable address (tcpto, timeoutconnect; next address on failure,
