@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const channel_tnames[CHANNEL_T_COUNT] = { "local", "smtp", "qmqp", "cluster",
-                                                                  "prog", "lmtp" };
+                                                                  "prog", "lmtp", "list" };
 
 void channel_table_init(struct channel_table *t)
 {
@@ -69,7 +69,7 @@ const struct channel_row *channel_builtin(const struct channel_table *t, enum ch
 enum channel_role channel_role(const struct channel_row *r)
 {
 	return r->transport == CHANNEL_T_LOCAL || r->transport == CHANNEL_T_PROG ? CHANNEL_MDA :
-	       CHANNEL_MTA;
+	       r->transport == CHANNEL_T_LIST ? CHANNEL_QUEUE : CHANNEL_MTA;
 }
 
 int channel_is_local(const struct channel_table *t, const char *name)
@@ -275,7 +275,8 @@ int channel_parse(struct channel_table *t, char *s, char *err, size_t errlen)
 static void channel_builtin_defaults(struct channel_row *d, enum channel_transport tr,
                                      const struct channel_keys *k)
 {
-	int local = tr == CHANNEL_T_LOCAL, prog = tr == CHANNEL_T_PROG;
+	int local = tr == CHANNEL_T_LOCAL || tr == CHANNEL_T_LIST;   /* a list: one per job */
+	int prog = tr == CHANNEL_T_PROG;
 	int near = local || tr == CHANNEL_T_LMTP;     /* a mail store on this machine or next to it */
 	d->concurrency = near || prog ? k->concurrencylocal : k->concurrencyremote;
 	d->perhost = near || prog ? k->concurrencylocal : k->smtpconnperhost;

@@ -1,7 +1,7 @@
 /* channel — the channel table (MMDF's channels, seed 004): one row per channel with the role
  * that runs it, its concurrency, per-host limit, retry constant and batching rule, and for
  * the prog transport the program, its account and time limit. The built-in rows (local,
- * smtp, qmqp, cluster, prog, lmtp) always exist; tern.conf's `channel NAME
+ * smtp, qmqp, cluster, prog, lmtp, list) always exist; tern.conf's `channel NAME
  * key=value ...` lines change a built-in's numbers or declare another name that uses an
  * existing transport. Every other module asks this table about a channel name; no string
  * compares on channel names outside it.
@@ -19,9 +19,10 @@ enum channel_transport {
 	CHANNEL_T_CLUSTER,           /* the mta: SMTP to another node of the cluster */
 	CHANNEL_T_PROG,              /* the mda: the row's program, MMDF's interface (doc/PROG.md) */
 	CHANNEL_T_LMTP,              /* the mta: LMTP (RFC 2033) to unix:/path or host:port */
+	CHANNEL_T_LIST,              /* the queue itself: a mailing list's expansion (doc/LISTS.md) */
 	CHANNEL_T_COUNT
 };
-enum channel_role { CHANNEL_MDA, CHANNEL_MTA };
+enum channel_role { CHANNEL_MDA, CHANNEL_MTA, CHANNEL_QUEUE };
 
 #define CHANNEL_MAX      32      /* rows, built-ins included */
 #define CHANNEL_NAMEMAX  32      /* bytes of a name: [a-z0-9_-] */

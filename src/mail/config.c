@@ -134,7 +134,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "delaywarn", CT_UINT, O(delaywarn), "14400", 0, 315360000, "seconds after arrival at which the sender of a message still not delivered to a recipient already tried gets one RFC 3464 delay notice (0 = never)" },
 	{ "retrylocal", CT_UINT, O(retrylocal), "10", 0, 86400, "c in the local retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
 	{ "retryremote", CT_UINT, O(retryremote), "20", 0, 86400, "c in the remote retry schedule birth+(sqrt(age)+c)^2, never sooner than max(1, sqrt(age)) s after the last try" },
-	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster|prog|lmtp concurrency=N perhost=N retry=N recipients=N grouphost=yes|no [prog: program=\"/PATH args %h %s\" user=ACCOUNT timeout=SECONDS]: change a built-in channel (local, smtp, qmqp, cluster, prog, lmtp; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md, doc/PROG.md)" },
+	{ "channel", CT_CHANNEL, O(channels), NULL, 0, 0, "NAME transport=local|smtp|qmqp|cluster|prog|lmtp|list concurrency=N perhost=N retry=N recipients=N grouphost=yes|no [prog: program=\"/PATH args %h %s\" user=ACCOUNT timeout=SECONDS]: change a built-in channel (local, smtp, qmqp, cluster, prog, lmtp, list; defaults from concurrencylocal/remote, retrylocal/remote, smtpconnperhost) or declare another one using a transport (doc/CONFIG.md, doc/PROG.md)" },
 	{ "bouncefrom", CT_WORD, O(bouncefrom), "MAILER-DAEMON", 0, 0, "local part of the From: of bounces" },
 	{ "bouncehost", CT_WORD, O(bouncehost), NULL, 0, 0, "domain of the From: of bounces (default: me)" },
 	{ "doublebounceto", CT_WORD, O(doublebounceto), "postmaster", 0, 0, "recipient of bounces that could not be delivered" },
@@ -144,6 +144,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "virtualdomains", CT_LIST, O(virtualdomains), NULL, 0, 0, "qmail's virtual domains: domain:prepend, .suffix:prepend, user@domain:prepend, :prepend (all); user@domain becomes local part prepend-user (that user's .qmail files); domain: = not virtual; list the domains in rcpthosts too" },
 	{ "virtualusers", CT_LIST, O(virtualusers), NULL, 0, 0, "virtual mailboxes, file:/cdb: tables only: `address /path/Maildir/ uid gid` or `address uid:gid:/path/Maildir/`; `@domain` catch-all; a bare `domain` line lists the domain (unknown addresses 5.1.1); list the domains in rcpthosts too" },
 	{ "smtproutes", CT_LIST, O(smtproutes), NULL, 0, 0, "domain:relay[:port] routes for outbound SMTP (empty domain = all)" },
+	{ "lists", CT_LIST, O(lists), NULL, 0, 0, "mailing lists: listaddress:directory (members, moderators, senders, config files; doc/LISTS.md); a list address goes to channel list" },
+	{ "listmodtimeout", CT_UINT, O(listmodtimeout), "432000", 1, 315360000, "seconds a list message held for moderation or sender confirmation waits before it is removed with a notice to its sender" },
 	{ "transports", CT_LIST, O(transports), NULL, 0, 0, "address, domain or .domain:channel[:nexthop] routes to any channel, before every other rule (Postfix's transport_maps)" },
 	{ "qmqpservers", CT_QMQPSERVERS, O(qmqpservers), "", 0, 0, "QMQP servers IP[:PORT] or [IPv6][:PORT] (port 628), tried in order: when set, every non-local recipient goes to them over QMQP (mini-qmail) instead of SMTP" },
 	{ "outgoingip", CT_IP, O(outgoingip), "", 0, 0, "source address of outbound SMTP connections (default: any)" },
@@ -404,6 +406,10 @@ static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *it
 		cfg_list_add(&l->tables, &l->ntables, item);
 		return 0;
 	}
+	if (strncmp(item, "ldap:", 5) == 0 && strcmp(k->name, "lists") == 0) {
+		cfg_err(ps, "lists: only inline entries and file:PATH or cdb:PATH tables, not '%s'", item);
+		return -1;
+	}
 	if (strncmp(item, "ldap:", 5) == 0)
 		return cfg_list_ldap(ps, k, l, item);
 	if (strcmp(k->name, "virtualusers") == 0) {     /* inline items would be lowercased */
@@ -414,16 +420,18 @@ static int cfg_list_item(struct cfg_parse *ps, const struct cfg_key *k, char *it
 		cfg_err(ps, "%s: bad address or network '%s'", k->name, item);
 		return -1;
 	}
-	if (strcmp(k->name, "transports") == 0) {
-		/* key:channel lowercased; the nexthop keeps its case (lmtp's unix:/PATH) */
-		char *c1 = strchr(item, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (c2)
-			*c2 = '\0';
-		str_lower(item);
-		if (c2)
-			*c2 = ':';
-	} else
-		str_lower(item);
+	/* lowercased up to `cut`: transports keep the nexthop's case (lmtp's unix:/PATH), lists
+	 * their directory's */
+	char *c1 = strchr(item, ':'), *cut = NULL;
+	if (strcmp(k->name, "transports") == 0)
+		cut = c1 ? strchr(c1 + 1, ':') : NULL;
+	else if (strcmp(k->name, "lists") == 0)
+		cut = c1;
+	if (cut)
+		*cut = '\0';
+	str_lower(item);
+	if (cut)
+		*cut = ':';
 	cfg_list_add(&l->v, &l->n, item);
 	return 0;
 }

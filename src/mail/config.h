@@ -143,6 +143,8 @@ struct config {
 	char *postmaster;           /* implicit alias of postmaster: "root" */
 	/* remote delivery (issue 3 consumes these) */
 	struct cfg_list smtproutes;
+	struct cfg_list lists;           /* mlist.h: list address -> its directory */
+	uint64_t listmodtimeout;         /* 432000: a held list message expires after this */
 	struct cfg_list transports;      /* route.h: address/domain -> channel[:nexthop] */
 	struct cfg_list virtualdomains;  /* qmail's: domain:prepend (src/mail/virtual.h) */
 	struct cfg_list virtualusers;    /* address maildir uid gid (tables only) */

@@ -3,6 +3,7 @@
  * Owns: nothing beyond the result it builds. Trusts: the config; every lookup's tempfail is
  * passed on as ROUTE_TEMP. */
 #include "mail/route.h"
+#include "mail/mlist.h"
 #include "mail/channel.h"
 #include "mail/dotqmail.h"
 #include "mail/ldapprof.h"
@@ -278,6 +279,68 @@ static int route_virtual(struct rwork *w, const char *local, const char *domain)
 	return v == TABLE_FOUND ? route_vdomain(w, local, domain, prepend) : -1;
 }
 
+static int route_alias_addr(struct rwork *w, const char *alias, const char *domain,
+                            const struct aliases_target *t);
+static int route_postmaster(struct rwork *w, const char *domain);
+
+/* LIST-owner: the list's owner addresses, each routed as an alias address target (a user
+ * or a remote address); none given: postmaster */
+static int route_list_owner(struct rwork *w, const char *list, const char *dir,
+                            const char *domain)
+{
+	struct mlist l;
+	char err[300];
+	mlist_init(&l);
+	int rc = mlist_load(dir, route_aliases_owner(w->rc->cfg), &l, err, sizeof err);
+	if (rc != TABLE_FOUND)
+		rc = route_set(w->res, ROUTE_TEMP, "list %s: %s", list, err);
+	else if (l.owners.n == 0)
+		rc = route_postmaster(w, domain);
+	else {
+		rc = ROUTE_OK;
+		for (size_t i = 0; i < l.owners.n && rc == ROUTE_OK; i++) {
+			struct aliases_target t = { .kind = ALIASES_ADDR, .value = l.owners.v[i] };
+			rc = route_alias_addr(w, list, domain, &t);
+		}
+		if (rc == ROUTE_OK && w->res->n == 0 && !w->asked)
+			rc = route_set(w->res, ROUTE_TEMP, "list %s: no owner is deliverable", list);
+		else if (rc == ROUTE_OK)
+			rc = route_set(w->res, ROUTE_OK, "owner of list %s", list);
+	}
+	mlist_free(&l);
+	return rc;
+}
+
+/* A mailing list (`lists`, src/mail/mlist.h): the list address, LIST-accept-COOKIE and
+ * LIST-reject-COOKIE go to channel list (host = the list address, instruction = what the
+ * address asks: post, accept, reject; ext = the cookie); LIST-owner to the owners. -1 when
+ * the address is no list's. */
+static int route_list(struct rwork *w, const char *local, const char *domain)
+{
+	static const char *const what[] = { "post", "owner", "accept", "reject" };
+	char list[MLIST_ADDRMAX + 2], cookie[80], *dir = NULL;
+	int kind = MLIST_POST;
+	int rc = mlist_route(w->rc->cfg, local, domain, &kind, list, sizeof list, cookie,
+	                     sizeof cookie, &dir);
+	if (rc == TABLE_NOTFOUND)
+		return -1;
+	if (rc == TABLE_TEMP)
+		return route_set(w->res, ROUTE_TEMP, "lists table unreadable");
+	if (kind == MLIST_OWNER)
+		rc = route_list_owner(w, list, dir, domain);
+	else {
+		struct buf a;
+		buf_init(&a);
+		buf_printf(&a, "%s@%s", local, domain);
+		route_add(w, channel_builtin(&w->rc->cfg->channels, CHANNEL_T_LIST)->name, list, a.p,
+		          "", 0, 0, "", local, cookie, domain, what[kind], "");
+		buf_free(&a);
+		rc = route_set(w->res, ROUTE_OK, "list %s (%s)", list, what[kind]);
+	}
+	free(dir);
+	return rc;
+}
+
 /* a non-local recipient: a virtual one (route_virtual), else one smtp target whose host
  * comes from smtproutes or the domain;
  * with qmqpservers, one qmqp target (host "qmqpservers": all go to those servers, mini-qmail);
@@ -285,7 +348,9 @@ static int route_virtual(struct rwork *w, const char *local, const char *domain)
 static int route_remote(struct rwork *w, const char *local, const char *domain)
 {
 	char host[ROUTE_HOSTLEN], diag[256];
-	int v = route_virtual(w, local, domain);
+	int v = route_list(w, local, domain);
+	if (v == -1)
+		v = route_virtual(w, local, domain);
 	if (v != -1)
 		return v;
 	int qmqp = w->rc->cfg->qmqpservers && *w->rc->cfg->qmqpservers;
@@ -399,6 +464,46 @@ static int route_user_target(struct rwork *w, const char *domain, struct users_r
 	return TABLE_FOUND;
 }
 
+static int route_alias_addr(struct rwork *w, const char *alias, const char *domain,
+                            const struct aliases_target *t);
+
+/* A directory group (qmailGroup, doc/LISTS.md): GROUP@ -> channel list (host = the group's
+ * mail address); GROUP-owner (and GROUP-owner-*, VERP) -> its bounceAdmin (else postmaster);
+ * GROUP-accept-COOKIE / GROUP-reject-COOKIE -> channel list; any other extension is no
+ * user. Returns a users answer (TABLE_*), r->diag set when not found. */
+static int route_group(struct rwork *w, const char *domain, struct users_result *r)
+{
+	const char *ext = r->ext, *ch = channel_builtin(&w->rc->cfg->channels, CHANNEL_T_LIST)->name;
+	if (!strcmp(ext, "owner") || !strncmp(ext, "owner-", 6)) {
+		int rc;
+		if (r->listowner[0]) {
+			struct aliases_target t = { .kind = ALIASES_ADDR, .value = r->listowner };
+			rc = route_alias_addr(w, r->listaddr, domain, &t);
+		} else
+			rc = route_postmaster(w, domain);
+		if (rc == ROUTE_OK && (w->res->n || w->asked))
+			return TABLE_FOUND;
+		snprintf(r->diag, sizeof r->diag, "owner of group %.80s not deliverable", r->listaddr);
+		return TABLE_TEMP;
+	}
+	const char *what = !ext[0] ? "post" : !strncmp(ext, "accept-", 7) ? "accept" :
+	                   !strncmp(ext, "reject-", 7) ? "reject" : NULL;
+	if (!what) {
+		snprintf(r->diag, sizeof r->diag, "group %.60s has no address -%.30s", r->listaddr, ext);
+		return TABLE_NOTFOUND;
+	}
+	const char *cookie = ext[0] ? ext + 7 : "";
+	size_t cl = strlen(cookie);
+	if (cl != MLIST_COOKIEHEX || strspn(cookie, "0123456789abcdef") != cl)
+		cookie = "";                      /* malformed: the queue refuses it */
+	struct buf a;
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", r->local, domain);
+	route_add(w, ch, r->listaddr, a.p, "", 0, 0, "", r->local, cookie, domain, what, "");
+	buf_free(&a);
+	return TABLE_FOUND;
+}
+
 /* a user's default delivery; returns the users table's answer (r filled), or
  * ROUTE_USER_DISABLED. An extension without a .qmail file for it is no user (tern-local
  * would bounce it: 5.1.1) — except for a directory user (a profile): its mailbox takes
@@ -423,6 +528,8 @@ static int route_user(struct rwork *w, const char *local, const char *domain,
 		snprintf(r->diag, sizeof r->diag, "Mailbox disabled (account %.100s)", r->user);
 		return ROUTE_USER_DISABLED;
 	}
+	if (rc == TABLE_FOUND && r->group)
+		return route_group(w, domain, r);
 	if (rc == TABLE_FOUND && r->ext[0] && !r->profile[0] && route_dotqmail(r) == 0) {
 		snprintf(r->diag, sizeof r->diag, "no .qmail file for the extension %.80s", r->ext);
 		rc = TABLE_NOTFOUND;
@@ -635,6 +742,8 @@ static int route_local(struct rwork *w, const char *local, const char *domain)
 		rc = route_set(w->res, ROUTE_TEMP, "%s", diag);
 	else if (rc == TABLE_FOUND)
 		rc = route_alias(w, lname, domain, &l);
+	else if ((rc = route_list(w, lname, domain)) != -1)
+		;                        /* a mailing list (after aliases, DESIGN.md §4) */
 	else {
 		struct users_result ur;
 		int u = route_user(w, lname, domain, &ur);

@@ -38,7 +38,11 @@ struct users_result {
 	/* directory (LDAP) users only; "" / 0 from the other backends */
 	int account;                     /* enum users_account */
 	char mailhost[256];              /* mailHost: the cluster node that holds the mailbox */
-	char profile[USERS_MAXPROFILE];  /* the delivery profile, encoded (mail/ldapprof.h) */
+	int group;                       /* a qmailGroup entry: a mailing list (doc/LISTS.md) */
+	char listaddr[256];              /* a group: its mail address, lowercased */
+	char listowner[256];             /* a group: its bounceAdmin, "" = postmaster */
+	char profile[USERS_MAXPROFILE];  /* the delivery profile, encoded (mail/ldapprof.h); last:
+	                                    the directory cache keeps a copy cut after its NUL */
 };
 
 struct users;

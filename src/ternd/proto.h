@@ -208,6 +208,13 @@ enum msgtype {
 	                       explain_dir), S text (lines, each ending in LF, for the operator;
 	                       never a password or its hash), Q password check (enum
 	                       explain_pw; EXPLAIN_PW_NOTASKED without EXPLAIN_PASSWORD) */
+
+	/* queue -> lookup: a mailing list's definition for the list channel (doc/LISTS.md) */
+	M_LIST_GET = 210,   /* S list address (lowercased local@domain) -> M_LIST_RESULT */
+	M_LIST_RESULT,      /* Q verdict (V_OK / V_NOUSER: not a list / V_TEMP), S diag, Q flags
+	                       (MLIST_F_*), S listid ("" = from the address), then owners,
+	                       members, moderators, senders: each Q n, n x S address (bounds:
+	                       src/mail/mlist.h; empty lists unless V_OK) */
 };
 
 enum qop {

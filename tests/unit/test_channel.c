@@ -55,6 +55,13 @@ static void test_builtin(void)
 	T_EQ_INT(m->rcpts, CHANNEL_RCPTMAX); T_EQ_INT(m->grouphost, 1);
 	T_CHECK(channel_builtin(&t, CHANNEL_T_LMTP) == m);
 	T_EQ_INT(channel_is_local(&t, "lmtp"), 0);
+	const struct channel_row *li = channel_find(&t, "list");   /* run by the queue itself */
+	T_CHECK(li != NULL);
+	if (li) {
+		T_EQ_INT(channel_role(li), CHANNEL_QUEUE);
+		T_EQ_INT(li->rcpts, 1); T_EQ_INT(li->grouphost, 0); T_EQ_INT(li->concurrency, 10);
+		T_EQ_INT(channel_is_local(&t, "list"), 0);
+	}
 }
 
 static void test_lines(void)

@@ -242,6 +242,8 @@ static void test_errors(void)
 {
 	static const struct { const char *text; int line; const char *msg; } cases[] = {
 		{ "nosuchkey 1\n", 1, "unknown key 'nosuchkey'" },
+		{ "lists ldap:groups\n", 1, "lists: only inline entries" },
+		{ "listmodtimeout 0\n", 1, "out of bounds" },
 		{ "\n\ndatabytes abc\n", 3, "databytes: bad number 'abc'" },
 		{ "databytes -1\n", 1, "bad number" },
 		{ "databytes 99999999999999999999999\n", 1, "bad number" },
@@ -449,6 +451,18 @@ static void test_many_errors(void)
 	free(huge);
 }
 
+/* lists: the address of an inline entry is lowercased, its directory keeps its case */
+static void test_lists_key(void)
+{
+	struct config c;
+	T_EQ_INT(parse(&c, "lists Dev@Example.ORG:/srv/Lists/Dev\n", NULL), 0);
+	T_EQ_INT(c.lists.n, 1);
+	if (c.lists.n)
+		T_EQ_STR(c.lists.v[0], "dev@example.org:/srv/Lists/Dev");
+	T_EQ_INT(c.listmodtimeout, 432000);
+	config_free(&c);
+}
+
 static void test_tables(void)
 {
 	struct config c;
@@ -553,6 +567,7 @@ static void run(void)
 	test_listen_options();
 	test_many_errors();
 	test_tables();
+	test_lists_key();
 	test_show();
 	cleanup();
 }

@@ -25,12 +25,12 @@ static const struct { enum role to, from; uint32_t types[10]; } spec[] = {
 	{ R_SMTP, R_QUEUE, { M_MSG_OPENED, M_MSG_COMMITTED, M_SCHED_ETRN_RESULT } },
 	{ R_LOOKUP, R_PARENT, { M_PEER_NEW } },
 	{ R_LOOKUP, R_SMTP, { M_MAIL_CHECK, M_RCPT_CHECK, M_AUTH_CHECK, M_POP_LOGIN } },
-	{ R_LOOKUP, R_QUEUE, { M_ROUTE } },
+	{ R_LOOKUP, R_QUEUE, { M_ROUTE, M_LIST_GET } },
 	{ R_LOOKUP, R_MTA, { M_MX_RESOLVE } },
 	{ R_LOOKUP, R_CONTROL, { M_EXPLAIN } },
 	{ R_QUEUE, R_PARENT, { M_PEER_NEW } },
 	{ R_QUEUE, R_SMTP, { M_MSG_OPEN, M_MSG_COMMIT, M_MSG_ABORT, M_SCHED_ETRN } },
-	{ R_QUEUE, R_LOOKUP, { M_ROUTE_RESULT } },
+	{ R_QUEUE, R_LOOKUP, { M_ROUTE_RESULT, M_LIST_RESULT } },
 	{ R_QUEUE, R_SCHED, { M_SCHED_RUN, M_SCHED_ETRN_RESULT } },
 	{ R_QUEUE, R_MDA, { M_DELIVERED } },
 	{ R_QUEUE, R_MTA, { M_DELIVERED } },
@@ -82,8 +82,8 @@ static void table(void)
 	int accepted = 0;
 	for (int to = 0; to < R_NROLES; to++)
 		for (int from = 0; from < R_NROLES; from++)
-			for (uint32_t i = 0; i < 200 + sizeof far / sizeof far[0]; i++) {
-				uint32_t t = i < 200 ? i : far[i - 200];
+			for (uint32_t i = 0; i < 256 + sizeof far / sizeof far[0]; i++) {
+				uint32_t t = i < 256 ? i : far[i - 256];
 				int want = in_spec((enum role)to, (enum role)from, t);
 				int got = ipc_acl_allows((enum role)to, (enum role)from, t, 0);
 				int gotfd = ipc_acl_allows((enum role)to, (enum role)from, t, 1);

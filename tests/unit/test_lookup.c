@@ -24,6 +24,7 @@
 #include "ternd/lookup/lookup_explain.c"
 #include "ternd/lookup/lookup_ldap.c"
 #include "ternd/lookup/lookup_tables.c"
+#include "ternd/lookup/lookup_list.c"
 #include "ternd/role.c"
 #include <netinet/in.h>
 #include <sys/stat.h>

@@ -63,6 +63,10 @@ struct ldapc {
 
 static void ldapc_srv_fail(struct ldapc_srv *s, const char *why, int rc);
 static void ldapc_req_done(struct ldapc_req *r, int status, const struct ldapc_user *u);
+struct ldapc_vals { char **v; size_t n; };
+static void ldapc_vals_get(LDAP *ld, LDAPMessage *e, const char *attr, struct ldapc_vals *out,
+                           int lower);
+static void ldapc_vals_free(struct ldapc_vals *v);
 
 /* ---------------------------------------------------------------- generic searches */
 
@@ -70,6 +74,8 @@ struct ldapc_search {          /* what an LDAPC_Q_SEARCH asks besides its filter
 	char *base;                /* "" = the basedn */
 	char *attr;                /* "" = any entry is a match */
 	int scope;                 /* LDAP_SCOPE_* */
+	char **attrs;              /* ldapc_values: the attributes whose values are wanted */
+	size_t max;                /* ldapc_values: at most this many entries */
 };
 
 static void ldapc_search_free(struct ldapc_search *q)
@@ -78,6 +84,9 @@ static void ldapc_search_free(struct ldapc_search *q)
 		return;
 	free(q->base);
 	free(q->attr);
+	for (size_t i = 0; q->attrs && q->attrs[i]; i++)
+		free(q->attrs[i]);
+	free(q->attrs);
 	free(q);
 }
 
@@ -87,13 +96,61 @@ static int ldapc_search_send(struct ldapc_req *r)
 	struct ldapc_search *q = r->search;
 	char *attrs[] = { *q->attr ? q->attr : LDAP_NO_ATTRS, NULL };
 	struct timeval tv = { (time_t)(s->l->c.timeout_ms / 1000 + 1), 0 };
+	int limit = q->attrs ? (int)q->max + 1 : *q->attr ? 64 : 1;
 	int rc = ldap_search_ext(s->ld, *q->base ? q->base : s->l->c.basedn, q->scope, r->filter,
-	                         attrs, 0, NULL, NULL, &tv, *q->attr ? 64 : 1, &r->msgid);
+	                         q->attrs ? q->attrs : attrs, 0, NULL, NULL, &tv, limit, &r->msgid);
 	if (rc != LDAP_SUCCESS) {
 		ldapc_srv_fail(s, "search", rc);
 		return -1;
 	}
 	return 0;
+}
+
+/* ldapc_values: every value of the wanted attributes of every entry, as "attr\tvalue" (attr
+ * as asked); more than max entries, or an incomplete search, is TEMP (a list is never cut
+ * short silently) */
+static void ldapc_values_answer(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
+{
+	int err = LDAP_OTHER, got_result = 0;
+	size_t nent = 0, nv = 0;
+	char **v = NULL, *dn = NULL;
+	for (LDAPMessage *m = ldap_first_message(ld, res); m; m = ldap_next_message(ld, m)) {
+		int t = ldap_msgtype(m);
+		if (t == LDAP_RES_SEARCH_ENTRY && nent++ < r->search->max) {
+			if (!dn)
+				dn = ldap_get_dn(ld, m);
+			for (size_t a = 0; r->search->attrs[a]; a++) {
+				struct ldapc_vals x;
+				ldapc_vals_get(ld, m, r->search->attrs[a], &x, 0);
+				for (size_t k = 0; k < x.n; k++) {
+					v = xrealloc(v, (nv + 2) * sizeof *v);
+					v[nv] = xmalloc(strlen(r->search->attrs[a]) + strlen(x.v[k]) + 2);
+					sprintf(v[nv++], "%s\t%s", r->search->attrs[a], x.v[k]);
+				}
+				ldapc_vals_free(&x);
+			}
+		} else if (t == LDAP_RES_SEARCH_RESULT) {
+			got_result = 1;
+			if (ldap_parse_result(ld, m, &err, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS)
+				err = LDAP_OTHER;
+		}
+	}
+	struct ldapc_user u = { .dn = dn ? dn : "", .uid = "", .mail = "", .messagestore = "",
+		.bounceadmin = "",
+		.homedir = "", .mailhost = "", .accountstatus = "", .dotmode = "", .password = "",
+		.replytext = "", .program = "", .values = (const char *const *)v, .nvalues = nv };
+	if (got_result && (err == LDAP_SUCCESS || err == LDAP_NO_SUCH_OBJECT) &&
+	    nent <= r->search->max)
+		ldapc_req_done(r, nent ? TABLE_FOUND : TABLE_NOTFOUND, nent ? &u : NULL);
+	else {
+		log_warn("event=ldap_search_failed server=%s filter=\"%s\" err=%s entries=%zu",
+		         r->srv->uri, r->filter, ldap_err2string(got_result ? err : LDAP_OTHER), nent);
+		ldapc_req_done(r, TABLE_TEMP, NULL);
+	}
+	for (size_t k = 0; k < nv; k++)
+		free(v[k]);
+	free(v);
+	ldap_memfree(dn);
 }
 
 /* FOUND: an entry (with attr: one with a value of attr); NOTFOUND: the search completed
@@ -131,12 +188,12 @@ static void ldapc_search_answer(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
 /* the one list of the attributes a user or login search asks for (ldapc_req_send) and
  * ldapc_answer_entry maps, by index; mailAlternateAddress is read by ldapc_is_catchall */
 enum { A_UID, A_QUID, A_QGID, A_STORE, A_HOME, A_HOST, A_MODE, A_FWD, A_QSIZE, A_QCOUNT,
-       A_SMAX, A_STATUS, A_PW, A_DOT, A_REPLY, A_PROG, A_MAIL, A_ALT, A_N };
+       A_SMAX, A_STATUS, A_PW, A_DOT, A_REPLY, A_PROG, A_MAIL, A_ALT, A_OC, A_BADMIN, A_N };
 static char *ldapc_attrnames[A_N + 1] = { "uid", "qmailUID", "qmailGID",
 	"mailMessageStore", "homeDirectory", "mailHost", "deliveryMode", "mailForwardingAddress",
 	"mailQuotaSize", "mailQuotaCount", "mailSizeMax", "accountStatus", "userPassword",
 	"qmailDotMode", "mailReplyText", "deliveryProgramPath", "mail", "mailAlternateAddress",
-	NULL };
+	"objectClass", "bounceAdmin", NULL };
 
 /* ---------------------------------------------------------------- requests */
 
@@ -220,8 +277,6 @@ static void ldapc_req_timeout(int fd, short what, void *arg)
 }
 
 /* ---------------------------------------------------------------- entries */
-
-struct ldapc_vals { char **v; size_t n; };
 
 static void ldapc_vals_get(LDAP *ld, LDAPMessage *e, const char *attr, struct ldapc_vals *out,
                            int lower)
@@ -318,6 +373,8 @@ static void ldapc_answer_entry(struct ldapc_req *r, LDAP *ld, LDAPMessage *e, in
 	u.ndeliverymode = a[A_MODE].n;
 	u.forward = (const char *const *)a[A_FWD].v;
 	u.nforward = a[A_FWD].n;
+	u.group = ldapc_vals_has(&a[A_OC], "qmailGroup");     /* a mailing list (doc/LISTS.md) */
+	u.bounceadmin = ldapc_first(&a[A_BADMIN]);
 	if (bad)
 		log_warn("event=ldap_garbage dn=%s addr=%s", u.dn, r->addr);
 	ldapc_req_done(r, bad ? TABLE_TEMP : TABLE_FOUND, bad ? NULL : &u);
@@ -387,6 +444,10 @@ static void ldapc_search_done(struct ldapc_req *r, LDAP *ld, LDAPMessage *res)
 {
 	LDAPMessage *exact = NULL, *catchall = NULL;
 	int nexact = 0, ncatch = 0, err = LDAP_OTHER, got_result = 0;
+	if (r->kind == LDAPC_Q_SEARCH && r->search->attrs) {
+		ldapc_values_answer(r, ld, res);
+		return;
+	}
 	if (r->kind == LDAPC_Q_SEARCH) {
 		ldapc_search_answer(r, ld, res);
 		return;
@@ -752,11 +813,29 @@ int ldapc_bind(struct ldapc *l, const char *dn, const char *password, ldapc_cb c
 int ldapc_search(struct ldapc *l, const char *base, int scope, const char *filter,
                  const char *attr, ldapc_cb cb, void *arg)
 {
-	struct ldapc_search *q = xmalloc(sizeof *q);
+	struct ldapc_search *q = xcalloc(1, sizeof *q);     /* attrs NULL: not ldapc_values */
 	q->base = xstrdup(base ? base : "");
 	q->attr = xstrdup(attr ? attr : "");
 	q->scope = scope == 0 ? LDAP_SCOPE_BASE : scope == 1 ? LDAP_SCOPE_ONELEVEL :
 	           LDAP_SCOPE_SUBTREE;
+	return ldapc_request_with(l, LDAPC_Q_SEARCH, filter, xstrdup(filter), q, cb, arg);
+}
+
+int ldapc_values(struct ldapc *l, const char *base, int scope, const char *filter,
+                 const char *const *attrs, size_t max, ldapc_cb cb, void *arg)
+{
+	struct ldapc_search *q = xcalloc(1, sizeof *q);
+	size_t n = 0;
+	while (attrs[n])
+		n++;
+	q->base = xstrdup(base ? base : "");
+	q->attr = xstrdup("");
+	q->scope = scope == 0 ? LDAP_SCOPE_BASE : scope == 1 ? LDAP_SCOPE_ONELEVEL :
+	           LDAP_SCOPE_SUBTREE;
+	q->attrs = xcalloc(n + 1, sizeof *q->attrs);
+	for (size_t i = 0; i < n; i++)
+		q->attrs[i] = xstrdup(attrs[i]);
+	q->max = max;
 	return ldapc_request_with(l, LDAPC_Q_SEARCH, filter, xstrdup(filter), q, cb, arg);
 }
 

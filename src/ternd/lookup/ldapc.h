@@ -57,6 +57,9 @@ struct ldapc_user {
 	const char *const *forward; size_t nforward;            /* mailForwardingAddress */
 	uint64_t quotasize, quotacount, sizemax;                /* 0 = none */
 	int catchall;              /* found by the @domain catch-all, not the address itself */
+	int group;                 /* the entry is also a qmailGroup: a mailing list */
+	const char *bounceadmin;   /* a group's bounceAdmin (first value), "" when none */
+	const char *const *values; size_t nvalues;  /* ldapc_values: "attr\tvalue" each */
 };
 
 /* status: TABLE_FOUND (u set), TABLE_NOTFOUND, TABLE_TEMP (src/mail/table.h) */
@@ -94,6 +97,12 @@ int ldapc_bind(struct ldapc *l, const char *dn, const char *password, ldapc_cb c
  * ldapc_user. */
 int ldapc_search(struct ldapc *l, const char *base, int scope, const char *filter,
                  const char *attr, ldapc_cb cb, void *arg);
+/* The values of attrs (NULL-terminated) of every entry filter matches under base ("" =
+ * basedn; scope as ldapc_search): u->values holds "attr\tvalue" strings (attr as given),
+ * u->dn the first entry's DN. TABLE_FOUND (an entry), TABLE_NOTFOUND (none), TABLE_TEMP
+ * (an error, or more than max entries: never a list cut short). cb as for ldapc_user. */
+int ldapc_values(struct ldapc *l, const char *base, int scope, const char *filter,
+                 const char *const *attrs, size_t max, ldapc_cb cb, void *arg);
 /* requests in flight or waiting for a connection */
 size_t ldapc_pending(const struct ldapc *l);
 /* Answers every request left TABLE_TEMP, closes the connections. Not from a callback. */

@@ -20,6 +20,8 @@
  * `users ldap:` the users backend is the directory's (lookup_ldap.c, with its cache). */
 #include "ternd/role.h"
 #include "ternd/proto.h"
+#include "mail/mlist.h"
+#include "ternd/lookup/lookup_list.h"
 #include "ternd/lookup/dns.h"
 #include "ternd/lookup/lookup_auth.h"
 #include "ternd/lookup/lookup_explain.h"
@@ -429,6 +431,57 @@ static void lookup_login(int peer, uint32_t id, uint32_t type, const struct auth
 	explicit_bzero((char *)q->secret, strlen(q->secret));   /* in the channel's buffer */
 }
 
+/* M_LIST_GET: a mailing list's files, read and checked here (src/mail/mlist.h), or a
+ * directory group (lookup_list.c) when the address is in no `lists` entry */
+struct lookup_listq { int peer; uint32_t gen, id; };
+
+static void lookup_list_send(int peer, uint32_t gen, uint32_t id, uint64_t verdict,
+                             const char *diag, const struct mlist *l)
+{
+	struct mlist empty;
+	mlist_init(&empty);
+	if (verdict != V_OK)
+		log_warn("event=list_unavailable reason=\"%s\"", diag);
+	if (lk.peer[peer] && lk.gen[peer] == gen) {
+		struct msg m;
+		msg_init(&m, M_LIST_RESULT, id);
+		mlist_put(&m, verdict, diag, verdict == V_OK && l ? l : &empty);
+		chan_send(lk.peer[peer], &m);
+	}
+	mlist_free(&empty);
+}
+
+static void lookup_list_ldap_done(void *arg, uint64_t verdict, const char *diag,
+                                  const struct mlist *l)
+{
+	struct lookup_listq *q = arg;
+	lookup_list_send(q->peer, q->gen, q->id, verdict, diag, l);
+	free(q);
+}
+
+static void lookup_list_get(int peer, uint32_t id, const char *addr)
+{
+	struct mlist l;
+	char *dir = NULL, err[300] = "";
+	mlist_init(&l);
+	int rc = mlist_addr_ok(addr, strlen(addr)) ? mlist_find(lk.cfg, addr, &dir) : TABLE_NOTFOUND;
+	if (rc == TABLE_NOTFOUND && lookup_ldap && mlist_addr_ok(addr, strlen(addr))) {
+		struct lookup_listq *q = xcalloc(1, sizeof *q);
+		*q = (struct lookup_listq){ peer, lk.gen[peer], id };
+		lookup_list_ldap(lookup_ldap, addr, lookup_list_ldap_done, q);
+		mlist_free(&l);
+		return;
+	}
+	if (rc == TABLE_FOUND)
+		rc = mlist_load(dir, route_aliases_owner(lk.cfg), &l, err, sizeof err);
+	else
+		snprintf(err, sizeof err, rc == TABLE_TEMP ? "lists table unreadable" : "not a list");
+	lookup_list_send(peer, lk.gen[peer], id, rc == TABLE_FOUND ? V_OK : rc == TABLE_TEMP ?
+	                 V_TEMP : V_NOUSER, err, &l);
+	mlist_free(&l);
+	free(dir);
+}
+
 static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reader *r,
                         int fd, void *arg)
 {
@@ -450,6 +503,9 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 	case M_ROUTE:
 		a = msg_get_str(r);
 		b = msg_get_str(r);
+		break;
+	case M_LIST_GET:
+		a = msg_get_str(r);
 		break;
 	case M_AUTH_CHECK:
 		q.service = msg_get_str(r);
@@ -489,6 +545,8 @@ static void lookup_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_r
 		lookup_rcpt_check((int)(intptr_t)arg, id, a, b, auth);
 	else if (type == M_AUTH_CHECK || type == M_POP_LOGIN)
 		lookup_login((int)(intptr_t)arg, id, type, &q);
+	else if (type == M_LIST_GET)
+		lookup_list_get((int)(intptr_t)arg, id, a);
 	else if (type == M_EXPLAIN) {
 		lookup_explain(lk.cfg, &lk.rc, &lk.be, (int)(intptr_t)arg,
 		               lk.gen[(int)(intptr_t)arg], id, a, mode, b);   /* copies b */

@@ -4,6 +4,7 @@
  * (every value is checked; what cannot be used is TABLE_TEMP, logged); ldapc to answer each
  * ldapc_user exactly once. */
 #include "ternd/lookup/lookup_ldap.h"
+#include "mail/mlist.h"
 #include "ternd/lookup/ldapc.h"
 #include "mail/config.h"
 #include "mail/ldapprof.h"
@@ -194,6 +195,29 @@ static int ldu_profile(const struct config *cfg, const struct ldapc_user *u, cha
 	return rc;
 }
 
+/* a qmailGroup entry: its address (the mail attribute) and owner (bounceAdmin) for the
+ * list channel; neither uid nor mailbox is needed */
+static int ldu_group(const struct ldapc_user *u, const char *local, const char *ext, int acct,
+                     struct users_result *r)
+{
+	const char *owner = u->bounceadmin ? u->bounceadmin : "";
+	if (!mlist_addr_ok(u->mail, strlen(u->mail)) || strlen(u->mail) >= sizeof r->listaddr)
+		return ldu_temp(r, u->dn, "group without a usable mail attribute (%.60s)", u->mail);
+	if (*owner && (!mlist_addr_ok(owner, strlen(owner)) || strlen(owner) >= sizeof r->listowner))
+		return ldu_temp(r, u->dn, "group with a bad bounceAdmin (%.60s)", owner);
+	r->group = 1;
+	r->account = acct;
+	snprintf(r->listaddr, sizeof r->listaddr, "%s", u->mail);
+	str_lower(r->listaddr);
+	snprintf(r->listowner, sizeof r->listowner, "%s", owner);
+	snprintf(r->user, sizeof r->user, "%s", users_valid_local(u->uid) ? u->uid : "group");
+	snprintf(r->local, sizeof r->local, "%s", local);
+	snprintf(r->ext, sizeof r->ext, "%s", ext);
+	snprintf(r->dash, sizeof r->dash, "%s", *ext ? "-" : "");
+	snprintf(r->diag, sizeof r->diag, "directory group %.100s", r->listaddr);
+	return TABLE_FOUND;
+}
+
 int lookup_ldap_map(const struct config *cfg, const struct ldapc_user *u, const char *local,
                     const char *ext, struct users_result *r)
 {
@@ -202,6 +226,8 @@ int lookup_ldap_map(const struct config *cfg, const struct ldapc_user *u, const 
 	int acct = lookup_ldap_account(u->accountstatus);
 	if (acct < 0)
 		return ldu_temp(r, u->dn, "unknown accountStatus %.40s", u->accountstatus);
+	if (u->group)                /* a qmailGroup: a mailing list, no mailbox (doc/LISTS.md) */
+		return ldu_group(u, local, ext, acct, r);
 	if (!users_valid_local(u->uid) || strlen(u->uid) >= sizeof r->user)
 		return ldu_temp(r, u->dn, "no usable uid attribute (%.60s)", u->uid);
 	if (strlen(u->mailhost) >= sizeof r->mailhost)

@@ -6,6 +6,7 @@
  * without effect (doc/IPC.md, "Malformed messages"). A peer's death and return are
  * queue_peer.c's. */
 #include "ternd/queue/queue.h"
+#include "ternd/queue/queue_list.h"
 #include "ternd/queue/queue_fs.h"
 #include "ternd/queue/queue_pid.h"
 #include "ternd/proto.h"
@@ -384,6 +385,8 @@ int queue_commit_add(enum pc_kind kind, struct qmsg *m, int datafd, struct chan 
 	buf_init(&hdr);
 	queue_ctl_precommit(m);
 	env_format_header(&m->env, &hdr);
+	if (m->env.held)             /* committed held (a list post awaiting moderation) */
+		env_rec_hold(&hdr, 1);
 	pc->envfd = queue_fs_write_tmp_env(m->env.id, hdr.p, hdr.len);
 	pc->err = pc->envfd < 0 ? (errno ? errno : EIO) : 0;
 	buf_free(&hdr);
@@ -417,6 +420,8 @@ static void commit_reply(struct pcommit *pc, int ok)
 		queue_ctl_copy_committed(pc->c, pc->reqid, pc->m->env.id, ok);
 	else if (pc->kind == PC_DELAY)
 		delay_committed(pc->parent, pc->m->env.id, ok);
+	else if (pc->kind == PC_LIST)
+		queue_list_committed(pc->parent, pc->m->env.id, ok);
 	else
 		bounce_committed(pc->parent, pc->m->env.id, ok);
 }
@@ -690,6 +695,7 @@ static void on_recv(struct chan *c, uint32_t type, uint32_t id, struct msg_reade
 	case M_MSG_COMMIT: on_msg_commit(c, id, r); break;
 	case M_MSG_ABORT: on_msg_abort(c, r); break;
 	case M_ROUTE_RESULT: queue_on_route_result(id, r); break;
+	case M_LIST_RESULT: queue_list_result(id, r); break;
 	case M_SCHED_RUN: queue_on_sched_run(r); break;
 	case M_DELIVERED: queue_on_delivered(c == queue_ch_mda ? R_MDA : R_MTA, r); break;
 	case M_SCHED_ETRN:            /* smtp -> scheduler, through us (same id, same payload) */
@@ -755,6 +761,7 @@ static void tick_cb(int fd, short what, void *arg)
 		if (env_all_final(&m->env) && !m->bouncing && !m->dirty)
 			queue_mark_dirty(m);
 		queue_delay_check(m);
+		queue_list_tick(m, now);
 	}
 	queue_drop_scan();
 	ev_add(tick_ev, 10000);
@@ -769,6 +776,7 @@ int queue_main(struct role_ctx *ctx)
 	hmap_init(&msgs);
 	hmap_init(&opens);
 	queue_deliver_init();
+	queue_list_init();
 	use_syncfs = strcmp(queue_cfg->spoolsync, "fsync") != 0;
 	if (queue_fs_open(queue_cfg->spool, 1) < 0)
 		return 111;

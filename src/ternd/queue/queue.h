@@ -34,7 +34,7 @@ struct qmsg {
 	int waiting_stage;         /* pushed to the agent of env.stage; waiting for its verdict */
 };
 
-enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE, PC_CTL, PC_DELAY };
+enum pc_kind { PC_SMTP, PC_DROP, PC_BOUNCE, PC_CTL, PC_DELAY, PC_LIST };
 
 /* queue.c */
 extern struct config *queue_cfg;

@@ -8,6 +8,7 @@
  * validation. */
 #include "ternd/queue/queue.h"
 #include "ternd/queue/queue_fs.h"
+#include "ternd/queue/queue_list.h"
 #include "ternd/proto.h"
 #include "ternd/dreq.h"
 #include "ternd/role.h"
@@ -341,7 +342,8 @@ static void defer_redo(struct qmsg *m, uint32_t i, const char *why)
 /* the role that runs a row's transport */
 static int row_role(const struct channel_row *row)
 {
-	return channel_role(row) == CHANNEL_MDA ? R_MDA : R_MTA;
+	enum channel_role cr = channel_role(row);
+	return cr == CHANNEL_MDA ? R_MDA : cr == CHANNEL_QUEUE ? R_QUEUE : R_MTA;
 }
 
 /* the role that runs a routed slot's channel, or -1 (a channel not in the table) */
@@ -366,6 +368,10 @@ static void deliver_batch(struct qmsg *m, const struct channel_row *row, const u
 {
 	struct stat st;
 	int role;
+	if (channel_role(row) == CHANNEL_QUEUE) {     /* the list channel: run here */
+		queue_list_deliver(m, idx, n);
+		return;
+	}
 	struct chan *c = transport_chan(row, &role);
 	const char *who = role == R_MDA ? "local delivery agent" : "remote delivery agent";
 	if (c && !queue_peer_up(role)) {
@@ -649,6 +655,7 @@ void queue_deliver_peer_lost(int role)
 	struct peerwalk w = { role, 0 };
 	if (role == R_LOOKUP) {
 		routes_lost();
+		queue_list_peer_lost();
 		return;
 	}
 	queue_foreach(inflight_lost, &w);
